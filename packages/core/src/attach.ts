@@ -1,0 +1,413 @@
+import {
+  BehaviorSubject,
+  Observable,
+  Subject,
+  type Subscription,
+  catchError,
+  concat,
+  ignoreElements,
+  mergeMap,
+  of,
+  tap,
+  throwError,
+} from 'rxjs';
+import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
+import { ClosedByUserError, DetachedError, type QueueOverflowError } from './errors.js';
+import { type HeartbeatOptions, heartbeat } from './heartbeat.js';
+import type { Link, LinkData, Transport } from './link.js';
+import { type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
+import { recoverWithCore } from './recover-with.js';
+import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
+
+/** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
+export interface RecoveryContext<In, Out, H> {
+  /** This attempt, 1-based, and the per-failure budget. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The error that started this failure. */
+  readonly error: unknown;
+  /** The error of the previous attempt (the failure itself on the first attempt). */
+  readonly lastError: unknown;
+  /** The link that failed (already closed); `undefined` when the first open failed. */
+  readonly previousLink: Link<In, Out> | undefined;
+  /** The user's handle given to `attach` (libha's `rhdl`). */
+  readonly handle: H;
+  /** Opens a new link with the same parameters (libha's `ha_reopen`). */
+  reopen(): Promise<Link<In, Out>>;
+  /** Aborted when the connection is closed mid-attempt. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A recovery function: returns the recovered link (renegotiated as the application needs: auth,
+ * subscriptions), or `undefined` to give up, in which case the original error reaches the caller.
+ * A thrown error fails this attempt; it is classified like any failure.
+ */
+export type RecoverFunction<In, Out, H> = (
+  context: RecoveryContext<In, Out, H>,
+) => Promise<Link<In, Out> | undefined | null> | Link<In, Out> | undefined | null;
+
+/** Options of {@link attach}. Every {@link RecoveryOptions} field applies too. */
+export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> extends RecoveryOptions {
+  /**
+   * Restores a failed connection. The default reopens with the same parameters.
+   * @default (ctx) => ctx.reopen()
+   */
+  recover?: RecoverFunction<In, Out, H>;
+  /** Passed to `recover` as `ctx.handle`. @default undefined */
+  handle?: H;
+  /** Limits of the queue in which sends wait while recovering. @default {@link DEFAULT_QUEUE_MAX_MESSAGES} messages, 8 MiB, 'reject' */
+  queue?: QueueOptions;
+  /**
+   * Half-open detection: silence from the peer becomes a recoverable {@link HeartbeatTimeoutError}.
+   * Pings use the link's `ping()` where it has one. `false` turns it off.
+   * @default false
+   */
+  heartbeat?: false | Omit<HeartbeatOptions, 'scheduler' | 'pongs$'>;
+}
+
+/** Something the connection reports beside its state. */
+export type ConnectionEvent<In, Out> =
+  | { readonly type: 'link-open'; readonly link: Link<In, Out>; readonly recovered: boolean }
+  | { readonly type: 'link-down'; readonly error: unknown }
+  | { readonly type: 'dropped'; readonly data: Out; readonly error: QueueOverflowError }
+  | RecoveryEvent;
+
+/** A connection made highly available by {@link attach}. */
+export interface HAConnection<In = LinkData, Out = LinkData> {
+  /**
+   * Messages from every link in turn, across recoveries. Completes when the connection closes,
+   * whatever the reason; the error that closed it is on `state$` and `closed`.
+   */
+  readonly messages$: Observable<In>;
+  /** The current state; a BehaviorSubject, so subscribers get the state at once. */
+  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+  /** Recovery steps, link changes and dropped messages. */
+  readonly events$: Observable<ConnectionEvent<In, Out>>;
+  /** The link currently open, if one is. */
+  readonly link: Link<In, Out> | undefined;
+  /** Settles once the connection is closed, with the final state. Never rejects. */
+  readonly closed: Promise<ClosedState>;
+  /** Messages waiting or in flight, and their bytes. */
+  readonly pending: { readonly messages: number; readonly bytes: number };
+  /**
+   * Sends a message. Resolves once it was written on a link; a send in flight when the link broke
+   * is written again on the recovered link. Rejects with the original error if recovery gives up,
+   * with a {@link QueueOverflowError} if the queue is full, with {@link ClosedByUserError} after `close()`.
+   */
+  send(data: Out): Promise<void>;
+  /** libha `HA_RECOVERY_SUSPEND`: failures now propagate as on a plain connection. */
+  suspend(): void;
+  /** libha `HA_RECOVERY_ENABLE`. */
+  enable(): void;
+  /** libha `HA_RECOVERY_RESET_ICOUNT | HA_RECOVERY_RESET_ACOUNT`. */
+  resetCounts(): void;
+  /** libha `ha_detach`: stops recovery and hands back the open link (if any) as a plain one. */
+  detach(): Link<In, Out> | undefined;
+  /** libha `ha_close`: closes the link without recovering. Pending sends reject with {@link ClosedByUserError}. */
+  close(code?: number, reason?: string): void;
+}
+
+const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
+
+
+/**
+ * Makes a connection highly available (libha `ha_attach`). Opens a link at once; when the link
+ * fails with a recoverable error, it is restored by `options.recover` under the budgets and the
+ * backoff, and sends that were in flight are written again in order. Irrecoverable errors, and
+ * any error while recovery is suspended, close the connection with that error unchanged.
+ *
+ * @example
+ * ```ts
+ * const conn = attach(webSocketTransport({ url, WebSocket }), { maxAttemptsPerFailure: 5 });
+ * conn.messages$.subscribe(console.log);
+ * await conn.send('hello');
+ * ```
+ */
+export function attach<In = LinkData, Out = LinkData, H = undefined>(
+  transport: Transport<In, Out>,
+  options: AttachOptions<In, Out, H> = {},
+): HAConnection<In, Out> {
+  return new HAConnectionImpl(transport, options);
+}
+
+class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
+  readonly state$: BehaviorSubject<ConnectionState>;
+  readonly closed: Promise<ClosedState>;
+  private readonly incoming = new Subject<In>();
+  private readonly eventSubject = new Subject<ConnectionEvent<In, Out>>();
+  readonly messages$ = this.incoming.asObservable();
+  readonly events$ = this.eventSubject.asObservable();
+  private readonly core: RecoveryCore;
+  private readonly outbox: OutgoingQueue<Out>;
+  private readonly recoverFn: RecoverFunction<In, Out, H>;
+  private currentLink: Link<In, Out> | undefined;
+  private lastLink: Link<In, Out> | undefined;
+  private generation = 0;
+  private attemptAbort: AbortController | undefined;
+  private subscription: Subscription | undefined;
+  private finished = false;
+  private resolveClosed!: (state: ClosedState) => void;
+  private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) =>
+    this.eventSubject.next({ type: 'dropped', data: entry.data, error });
+
+  constructor(
+    private readonly transport: Transport<In, Out>,
+    private readonly options: AttachOptions<In, Out, H>,
+  ) {
+    this.recoverFn = options.recover ?? defaultRecover;
+    this.outbox = new OutgoingQueue(options.queue);
+    this.state$ = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.core = new RecoveryCore(options, (event) => this.onRecoveryEvent(event));
+    this.subscription = this.session$().subscribe({
+      error: (error) => this.finish(reasonOf(this.lastGiveUp, error), error),
+      complete: () => this.finish('peer'),
+    });
+  }
+
+  get link(): Link<In, Out> | undefined {
+    return this.currentLink;
+  }
+
+  get pending() {
+    return { messages: this.outbox.size, bytes: this.outbox.bytes };
+  }
+
+  send(data: Out): Promise<void> {
+    if (this.finished) return Promise.reject(this.finalError ?? new ClosedByUserError());
+    return new Promise<void>((resolve, reject) => {
+      const link = this.currentLink;
+      const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
+      if (!('settled' in entry)) {
+        reject(entry);
+        return;
+      }
+      if (link) this.write(link, entry);
+    });
+  }
+
+  suspend(): void {
+    if (this.finished) return;
+    this.core.suspend();
+    const state = this.state$.value;
+    if (state.status === 'open') this.setState({ ...state, status: 'suspended' });
+  }
+
+  enable(): void {
+    if (this.finished) return;
+    this.core.enable();
+    const state = this.state$.value;
+    if (state.status === 'suspended') this.setState({ ...state, status: 'open' });
+  }
+
+  resetCounts(): void {
+    this.core.resetCounts();
+    const state = this.state$.value;
+    if (state.status === 'open' || state.status === 'suspended') {
+      this.setState({ ...state, recoveriesLeft: this.core.recoveriesLeft });
+    }
+  }
+
+  detach(): Link<In, Out> | undefined {
+    const link = this.currentLink;
+    this.shutdown('detached', undefined, new DetachedError(), false);
+    return link;
+  }
+
+  close(code?: number, reason?: string): void {
+    const link = this.currentLink;
+    this.shutdown('user', undefined, new ClosedByUserError(), false);
+    link?.close(code, reason);
+  }
+
+  private finalError: unknown;
+  private lastGiveUp: CloseReason | undefined;
+
+  private session$(): Observable<Link<In, Out>> {
+    const links$ = new Observable<Link<In, Out>>((subscriber) => {
+      const abort = new AbortController();
+      this.attemptAbort = abort;
+      let cancelled = false;
+      this.openLink(abort.signal).then(
+        (link) => {
+          if (cancelled) {
+            // The connection was closed while the open was under way: nobody owns this link.
+            link?.close();
+            return;
+          }
+          if (link === undefined || link === null) subscriber.error(new RecoveryDeclined());
+          else {
+            subscriber.next(link);
+            subscriber.complete();
+          }
+        },
+        (error) => {
+          if (!cancelled) subscriber.error(error);
+        },
+      );
+      return () => {
+        cancelled = true;
+        if (this.attemptAbort === abort) this.attemptAbort = undefined;
+      };
+    });
+    return links$.pipe(
+      mergeMap((link) => {
+        const generation = ++this.generation;
+        this.onLinkOpen(link, generation);
+        let incoming$ = link.messages$;
+        if (this.options.heartbeat) {
+          incoming$ = incoming$.pipe(
+            heartbeat({
+              ...this.options.heartbeat,
+              ping: this.options.heartbeat.ping ?? (() => link.ping?.()),
+              pongs$: link.pongs$,
+              scheduler: this.options.scheduler,
+            }),
+          );
+        }
+        return concat(
+          of(link),
+          incoming$.pipe(
+            tap((message) => this.incoming.next(message)),
+            ignoreElements(),
+          ),
+        ).pipe(
+          catchError((error) => {
+            this.onLinkDown(link, error);
+            return throwError(() => error);
+          }),
+        );
+      }),
+      recoverWithCore(this.core),
+    );
+  }
+
+  private openLink(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
+    if (!this.core.recovering) return this.transport.open(signal);
+    const state = this.state$.value;
+    const lastError = state.status === 'recovering' ? state.lastError : this.core.failure;
+    const context: RecoveryContext<In, Out, H> = {
+      attempt: this.core.attempt,
+      maxAttempts: this.core.maxAttemptsPerFailure,
+      error: this.core.failure,
+      lastError,
+      previousLink: this.lastLink,
+      handle: this.options.handle as H,
+      reopen: () => this.transport.open(signal),
+      signal,
+    };
+    try {
+      return Promise.resolve(this.recoverFn(context));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private onLinkOpen(link: Link<In, Out>, generation: number): void {
+    const recovered = this.core.recovering;
+    this.currentLink = link;
+    this.lastLink = link;
+    this.setState({
+      status: this.core.suspended ? 'suspended' : 'open',
+      recoveries: this.core.recoveries,
+      recoveriesLeft: this.core.recoveriesLeft,
+    });
+    this.eventSubject.next({ type: 'link-open', link, recovered });
+    // Re-run what the broken link did not confirm, in the original order, before anything new.
+    for (const entry of this.outbox.unwritten(generation)) {
+      if (this.currentLink !== link) break;
+      this.write(link, entry);
+    }
+  }
+
+  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>): void {
+    const generation = this.generation;
+    entry.generation = generation;
+    link.send(entry.data).then(
+      () => {
+        // A confirmation from a link that has since broken is stale: the entry was requeued and
+        // will be confirmed (or rejected) by the link it is rewritten on.
+        if (entry.generation !== generation || entry.settled) return;
+        this.outbox.settle(entry);
+        entry.resolve();
+      },
+      () => {
+        // A failed write means the link is failing; its messages$ reports the error and the
+        // entry is rewritten after recovery.
+      },
+    );
+  }
+
+  private onLinkDown(link: Link<In, Out>, error: unknown): void {
+    if (this.currentLink === link) this.currentLink = undefined;
+    this.outbox.requeueAll();
+    link.close();
+    this.eventSubject.next({ type: 'link-down', error });
+  }
+
+  private onRecoveryEvent(event: RecoveryEvent): void {
+    switch (event.type) {
+      case 'recovering':
+        this.setState({
+          status: 'recovering',
+          attempt: event.attempt,
+          maxAttempts: event.maxAttempts,
+          delayMs: event.delayMs,
+          recoveriesLeft: event.recoveriesLeft,
+          error: event.error,
+          lastError: event.lastError,
+        });
+        break;
+      case 'recovered': {
+        const state = this.state$.value;
+        if (state.status === 'open' || state.status === 'suspended') {
+          this.setState({ ...state, recoveries: event.recoveries, recoveriesLeft: this.core.recoveriesLeft });
+        }
+        break;
+      }
+      case 'gave-up':
+        this.lastGiveUp = event.reason;
+        break;
+    }
+    this.eventSubject.next(event);
+  }
+
+  private setState(state: ConnectionState): void {
+    if (!this.finished) this.state$.next(state);
+  }
+
+  /** The pipeline ended by itself: recovery gave up, an irrecoverable error, or the link completed. */
+  private finish(reason: CloseReason, error?: unknown): void {
+    this.shutdown(reason, error, error, true);
+  }
+
+  private shutdown(reason: CloseReason, error: unknown, pendingError: unknown, fromPipeline: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.finalError = error ?? pendingError;
+    this.core.close();
+    this.attemptAbort?.abort(pendingError);
+    if (!fromPipeline) this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    // Sends already written on a link that stays open (close/detach) settle through that link's
+    // confirmation; only the ones that never reached a link are rejected.
+    const keep = this.currentLink ? this.generation : undefined;
+    this.currentLink = undefined;
+    for (const entry of this.outbox.drain(keep)) entry.reject(pendingError);
+    const closed: ClosedState = error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
+    this.state$.next(closed);
+    this.state$.complete();
+    this.eventSubject.complete();
+    // messages$ completes rather than errors: a subscriber without an error handler must not
+    // crash the process when a server goes away. The error is on `state$` and `closed`.
+    this.incoming.complete();
+    this.resolveClosed(closed);
+  }
+}
+
+function reasonOf(giveUp: CloseReason | undefined, _error: unknown): CloseReason {
+  return giveUp ?? 'irrecoverable';
+}

@@ -1,0 +1,33 @@
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import type { BackoffOptions } from './backoff-delay.js';
+import { recoverWith } from './recover-with.js';
+import type { RecoveryOptions } from './recovery-core.js';
+
+export { type BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff-delay.js';
+
+/**
+ * Retries the source after a backoff wait with full jitter, up to `maxAttempts` per failure.
+ * Irrecoverable errors pass through at once. A thin preset of {@link recoverWith}.
+ *
+ * @example
+ * ```ts
+ * ticks$.pipe(backoff({ initialDelayMs: 50, maxDelayMs: 5_000, maxAttempts: 8 }))
+ * ```
+ */
+export function backoff<T>(
+  options: BackoffOptions & Pick<RecoveryOptions, 'scheduler' | 'random' | 'isRecoverable' | 'trigger'> & {
+    /** @default 10 */
+    maxAttempts?: number;
+  } = {},
+): MonoTypeOperatorFunction<T> {
+  const { maxAttempts, scheduler, random, isRecoverable, trigger, ...delays } = options;
+  return recoverWith<T>({
+    backoff: delays,
+    maxAttemptsPerFailure: maxAttempts,
+    minUptimeMs: 0,
+    scheduler,
+    random,
+    isRecoverable,
+    trigger,
+  });
+}

@@ -1,0 +1,199 @@
+/**
+ * Typed errors. Every error Lifeline raises is a {@link LifelineError} with a string `code` and,
+ * where there is one, the underlying `cause`.
+ *
+ * The classes are branded with a `Symbol.for` key and answer `instanceof` through
+ * `Symbol.hasInstance`, so a check holds even when two copies of `@lifeline/core` are loaded
+ * (a bundle and a dependency's bundle, say), where plain prototype checks would fail.
+ */
+
+const BRAND = Symbol.for('lifeline.error');
+const CODE_BRAND = Symbol.for('lifeline.error.code');
+
+/** Every error code Lifeline raises. */
+export type LifelineErrorCode =
+  | 'ERR_LINK_CLOSED'
+  | 'ERR_LINK_FAILED'
+  | 'ERR_CONNECT_FAILED'
+  | 'ERR_HTTP_STATUS'
+  | 'ERR_HEARTBEAT_TIMEOUT'
+  | 'ERR_CLOSED_BY_USER'
+  | 'ERR_DETACHED'
+  | 'ERR_QUEUE_OVERFLOW'
+  | 'ERR_NOT_OPEN'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_MALFORMED_FRAME'
+  | 'ERR_RANGE_NOT_SUPPORTED'
+  | 'ERR_ENTITY_CHANGED'
+  | 'ERR_RANGE_MISMATCH'
+  | 'ERR_NOT_IDEMPOTENT'
+  | 'ERR_PROTOCOL'
+  | 'ERR_SESSION_REJECTED'
+  | 'ERR_SESSION_LOST'
+  | 'ERR_REPLAY_WINDOW_FULL'
+  | 'ERR_STORE'
+  | 'ERR_INVALID_OPTION';
+
+function brandedHasInstance(ctor: Function, instance: unknown, code?: string): boolean {
+  if (typeof instance !== 'object' || instance === null) return false;
+  if (Function.prototype[Symbol.hasInstance].call(ctor, instance)) return true;
+  const record = instance as Record<symbol, unknown>;
+  if (record[BRAND] !== true) return false;
+  // A foreign copy of a subclass: match on the class name chain recorded at construction.
+  const names = record[CODE_BRAND];
+  return code === undefined || (Array.isArray(names) && names.includes(code));
+}
+
+/** Base class of every Lifeline error. */
+export class LifelineError extends Error {
+  readonly code: LifelineErrorCode;
+  /** Set on errors that Lifeline may recover from by reopening the link. `undefined`: let the classifier decide. */
+  readonly recoverable: boolean | undefined;
+
+  constructor(
+    code: LifelineErrorCode,
+    message: string,
+    options: { cause?: unknown; recoverable?: boolean } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.recoverable = options.recoverable;
+    this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: true });
+    const chain: string[] = [];
+    for (let proto: Function = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto)) {
+      chain.push(proto.name);
+    }
+    Object.defineProperty(this, CODE_BRAND, { value: chain });
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): boolean {
+    return brandedHasInstance(this, instance, this === LifelineError ? undefined : this.name);
+  }
+}
+
+/** The link closed: a WebSocket close frame, a socket end. Carries the close code when there is one. */
+export class LinkClosedError extends LifelineError {
+  readonly closeCode: number | undefined;
+  readonly reason: string;
+  constructor(closeCode: number | undefined, reason = '', options: { cause?: unknown; recoverable?: boolean } = {}) {
+    super('ERR_LINK_CLOSED', `link closed${closeCode === undefined ? '' : ` with code ${closeCode}`}${reason ? `: ${reason}` : ''}`, options);
+    this.closeCode = closeCode;
+    this.reason = reason;
+  }
+}
+
+/** The link failed under us: a reset, an error event, a truncated stream. `syscallCode` is the OS error (ECONNRESET...). */
+export class LinkFailedError extends LifelineError {
+  readonly syscallCode: string | undefined;
+  constructor(message: string, options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {}) {
+    super('ERR_LINK_FAILED', message, options);
+    this.syscallCode = options.syscallCode ?? errnoOf(options.cause);
+  }
+}
+
+/** Opening a link failed (refused, unreachable, DNS). */
+export class ConnectFailedError extends LifelineError {
+  readonly syscallCode: string | undefined;
+  constructor(message: string, options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {}) {
+    super('ERR_CONNECT_FAILED', message, options);
+    this.syscallCode = options.syscallCode ?? errnoOf(options.cause);
+  }
+}
+
+/** An HTTP response (or WebSocket upgrade response) with a status that is not a success. */
+export class HttpStatusError extends LifelineError {
+  readonly status: number;
+  constructor(status: number, message = `HTTP status ${status}`, options: { cause?: unknown } = {}) {
+    super('ERR_HTTP_STATUS', message, options);
+    this.status = status;
+  }
+}
+
+/** Nothing arrived from the peer within the heartbeat timeout: the link is presumed half-open. */
+export class HeartbeatTimeoutError extends LifelineError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('ERR_HEARTBEAT_TIMEOUT', `no traffic from the peer for ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The user closed the connection: pending sends reject with this, and it is never retried. */
+export class ClosedByUserError extends LifelineError {
+  constructor(message = 'connection closed by the user') {
+    super('ERR_CLOSED_BY_USER', message, { recoverable: false });
+  }
+}
+
+/** The connection was detached from recovery while this operation was still pending. */
+export class DetachedError extends LifelineError {
+  constructor() {
+    super('ERR_DETACHED', 'connection detached from recovery', { recoverable: false });
+  }
+}
+
+/** The bounded outgoing queue is full (policy `reject`), or a message was dropped (policy `drop-oldest`). */
+export class QueueOverflowError extends LifelineError {
+  readonly limit: 'messages' | 'bytes';
+  constructor(limit: 'messages' | 'bytes', message: string) {
+    super('ERR_QUEUE_OVERFLOW', message, { recoverable: false });
+    this.limit = limit;
+  }
+}
+
+/** A send on a link that is not open. */
+export class NotOpenError extends LifelineError {
+  constructor(message = 'link is not open') {
+    super('ERR_NOT_OPEN', message, { recoverable: true });
+  }
+}
+
+/** A frame larger than the configured maximum, announced or received. */
+export class FrameTooLargeError extends LifelineError {
+  readonly size: number;
+  readonly maxSize: number;
+  constructor(size: number, maxSize: number) {
+    super('ERR_FRAME_TOO_LARGE', `frame of ${size} bytes exceeds the maximum of ${maxSize} bytes`, {
+      recoverable: false,
+    });
+    this.size = size;
+    this.maxSize = maxSize;
+  }
+}
+
+/** A frame that does not parse. The peer speaks another protocol or is broken: not recoverable. */
+export class MalformedFrameError extends LifelineError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_MALFORMED_FRAME', message, { ...options, recoverable: false });
+  }
+}
+
+/** A protocol violation by the peer (resume protocol, fetch resumption). */
+export class ProtocolError extends LifelineError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_PROTOCOL', message, { ...options, recoverable: false });
+  }
+}
+
+/** An option with a value that cannot work. Thrown synchronously at construction. */
+export class InvalidOptionError extends LifelineError {
+  constructor(message: string) {
+    super('ERR_INVALID_OPTION', message, { recoverable: false });
+  }
+}
+
+function errnoOf(cause: unknown): string | undefined {
+  if (typeof cause === 'object' && cause !== null) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const inner = (cause as { cause?: unknown }).cause;
+    if (inner !== undefined && inner !== cause) return errnoOf(inner);
+  }
+  return undefined;
+}
+
+/** True when `error` is a Lifeline error with the given code (works across copies of core). */
+export function hasErrorCode(error: unknown, code: LifelineErrorCode): boolean {
+  return error instanceof LifelineError && error.code === code;
+}

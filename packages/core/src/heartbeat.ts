@@ -1,0 +1,79 @@
+import { Observable, type MonoTypeOperatorFunction, type SchedulerLike, asyncScheduler } from 'rxjs';
+import { HeartbeatTimeoutError } from './errors.js';
+
+/** Options of {@link heartbeat}. */
+export interface HeartbeatOptions {
+  /**
+   * After this much silence from the peer, `ping` is called (again every interval while silent).
+   * @default 10_000
+   */
+  intervalMs?: number;
+  /**
+   * After this much silence, the stream errors with a {@link HeartbeatTimeoutError} (recoverable):
+   * the link is presumed half-open.
+   * @default 30_000
+   */
+  timeoutMs?: number;
+  /** Asks the peer for a sign of life (a WebSocket ping, an application ping message). */
+  ping?: () => void;
+  /** Signs of life that are not messages (pong frames). */
+  pongs$?: Observable<unknown>;
+  /** @default asyncScheduler */
+  scheduler?: SchedulerLike;
+}
+
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
+
+/**
+ * Turns silence into a recoverable error. Every value (and every pong) counts as a sign of life;
+ * after `intervalMs` of silence it pings, after `timeoutMs` it errors with {@link HeartbeatTimeoutError}.
+ *
+ * @example
+ * ```ts
+ * link.messages$.pipe(heartbeat({ intervalMs: 5_000, timeoutMs: 15_000, ping: () => link.ping?.() }))
+ * ```
+ */
+export function heartbeat<T>(options: HeartbeatOptions = {}): MonoTypeOperatorFunction<T> {
+  const intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const tick = Math.max(1, Math.min(intervalMs, timeoutMs));
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      // A timestamp per message, checked by one periodic timer, instead of a timer reset per
+      // message: the hot path stays one assignment.
+      let lastSeen = scheduler.now();
+      let lastPing = lastSeen;
+      const check = scheduler.schedule(function (this: { schedule(state?: unknown, delay?: number): void }) {
+        const now = scheduler.now();
+        const silence = now - lastSeen;
+        if (silence >= timeoutMs) {
+          subscriber.error(new HeartbeatTimeoutError(timeoutMs));
+          return;
+        }
+        if (silence >= intervalMs && now - lastPing >= intervalMs) {
+          lastPing = now;
+          options.ping?.();
+        }
+        this.schedule(undefined, Math.min(tick, timeoutMs - silence));
+      }, tick);
+      const pongs = options.pongs$?.subscribe(() => {
+        lastSeen = scheduler.now();
+      });
+      const inner = source.subscribe({
+        next: (value) => {
+          lastSeen = scheduler.now();
+          subscriber.next(value);
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        check.unsubscribe();
+        pongs?.unsubscribe();
+        inner.unsubscribe();
+      };
+    });
+}
+

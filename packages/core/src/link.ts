@@ -1,0 +1,45 @@
+import type { Observable } from 'rxjs';
+
+/** What a link can carry: text or binary. */
+export type LinkData = string | ArrayBuffer | ArrayBufferView;
+
+/**
+ * One physical connection. Opened by a {@link Transport}; never reopened (a new link is opened instead).
+ *
+ * `messages$` is hot: it starts delivering as soon as the link is open, completes when the link is
+ * closed by us, and errors with a typed {@link LifelineError} when the link fails or the peer closes it.
+ */
+export interface Link<In = LinkData, Out = LinkData> {
+  /** Incoming messages. Errors when the link fails; completes after {@link Link.close}. */
+  readonly messages$: Observable<In>;
+  /**
+   * Writes one message. Resolves when the message was handed to the network (written to the
+   * socket), rejects with a typed error when the link broke first.
+   */
+  send(data: Out): Promise<void>;
+  /** Closes the link. `messages$` completes. Idempotent. */
+  close(code?: number, reason?: string): void;
+  /** Sends a transport-level ping, where the transport has one (WebSocket ping frames in Node). */
+  ping?(): void;
+  /** Emits when the peer answered a ping; counts as liveness for the heartbeat. */
+  readonly pongs$?: Observable<unknown>;
+  /** Bytes accepted by `send` but not yet written to the network, where known. */
+  readonly bufferedAmount?: number;
+  /** Free-form facts about the link (negotiated subprotocol, remote address...). */
+  readonly info?: Readonly<Record<string, unknown>>;
+}
+
+/** Opens links. The same transport opens the first link and every reopened one. */
+export interface Transport<In = LinkData, Out = LinkData> {
+  /** Opens a link. Rejects with a typed error (classified by {@link isRecoverable}) when it cannot. */
+  open(signal?: AbortSignal): Promise<Link<In, Out>>;
+}
+
+/** The size in bytes of a message, for queue and buffer limits. Strings count as UTF-16 length * 2 at most. */
+export function byteSizeOf(data: unknown): number {
+  if (typeof data === 'string') return data.length * 2;
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  if (ArrayBuffer.isView(data)) return data.byteLength;
+  if (typeof Blob !== 'undefined' && data instanceof Blob) return data.size;
+  return 0;
+}

@@ -1,0 +1,278 @@
+import {
+  asyncScheduler,
+  type Observable,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+  defer,
+  filter,
+  map,
+  race,
+  take,
+  throwError,
+  timer,
+  EMPTY,
+  concat,
+  ignoreElements,
+  merge,
+  mergeMap,
+  of,
+} from 'rxjs';
+import type { BackoffOptions } from './backoff-delay.js';
+import type { ErrorClassifier } from './classify.js';
+import { type GiveUpReason, decideRetry } from './retry-decision.js';
+
+/** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
+export interface RecoveryOptions {
+  /**
+   * Attempts for one failure (libha `HA_RECOVERY_ICOUNT`). Reset once a recovered link has stayed
+   * up for `minUptimeMs`.
+   * @default 10
+   */
+  maxAttemptsPerFailure?: number;
+  /**
+   * Failures recovered from over the connection's life (libha `HA_RECOVERY_ACOUNT`). Each failure
+   * that starts a recovery uses one, whether or not its attempts succeed.
+   * @default Infinity
+   */
+  maxRecoveries?: number;
+  /** The wait before each attempt. @default {@link DEFAULT_BACKOFF} */
+  backoff?: BackoffOptions;
+  /**
+   * How long a recovered link must stay up before the failure counts as over (and the per-failure
+   * attempt count is reset). A link that flaps inside this window keeps spending the same budget.
+   * @default 2_000
+   */
+  minUptimeMs?: number;
+  /** Overrides the recoverable/irrecoverable classification; return `undefined` to defer to the default. */
+  isRecoverable?: ErrorClassifier;
+  /** The user's last word before each attempt; return false to give up (the original error propagates). */
+  shouldRecover?: (error: unknown, attempt: number) => boolean;
+  /** Each emission cuts the current backoff wait short (e.g. "back online", "tab visible"). */
+  trigger?: Observable<unknown>;
+  /**
+   * Whether the network is usable. While the last value is `false`, no attempt is made and no
+   * budget is spent; the attempt starts as soon as it turns `true`.
+   * @default always online
+   */
+  online?: Observable<boolean>;
+  /** Drives every timer, so marble tests and fake timers control time. @default asyncScheduler */
+  scheduler?: SchedulerLike;
+  /** Source of randomness for jitter, in [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * Raised inside a recovery pipeline when the recovery function gives up: recovery ends and the
+ * original failure reaches the caller.
+ */
+export class RecoveryDeclined {
+  readonly declined = true;
+}
+
+/** Named defaults of {@link RecoveryOptions}. */
+export const DEFAULT_MAX_ATTEMPTS_PER_FAILURE = 10;
+export const DEFAULT_MAX_RECOVERIES = Number.POSITIVE_INFINITY;
+export const DEFAULT_MIN_UPTIME_MS = 2_000;
+
+/** What the recovery core reports as it works. */
+export type RecoveryEvent =
+  | {
+      readonly type: 'recovering';
+      /** The attempt about to be made, 1-based. */
+      readonly attempt: number;
+      readonly maxAttempts: number;
+      readonly delayMs: number;
+      /** The error that started this failure. */
+      readonly error: unknown;
+      /** The error of the previous failed attempt, or the failure itself before the first attempt. */
+      readonly lastError: unknown;
+      readonly recoveriesLeft: number;
+    }
+  | { readonly type: 'attempting'; readonly attempt: number }
+  | { readonly type: 'up'; readonly recovering: boolean }
+  | { readonly type: 'recovered'; readonly recoveries: number; readonly attempts: number }
+  | { readonly type: 'gave-up'; readonly reason: GiveUpReason; readonly error: unknown };
+
+/**
+ * The one recovery state machine: it counts attempts and recoveries against their budgets, asks
+ * {@link decideRetry}, and waits out the backoff. `attach`, `recoverWith`, `backoff` and `haFetch`
+ * are thin wrappers around it.
+ */
+export class RecoveryCore {
+  private failureError: unknown = undefined;
+  private inFailure = false;
+  private attemptsMade = 0;
+  private recoveriesUsed = 0;
+  private recovered = 0;
+  private suspendedFlag = false;
+  private closedFlag = false;
+  private isUp = false;
+  private uptimeTimer: Subscription | undefined;
+  private readonly interrupt$ = new Subject<void>();
+  private readonly scheduler: SchedulerLike;
+  readonly maxAttemptsPerFailure: number;
+  readonly maxRecoveries: number;
+
+  constructor(
+    private readonly options: RecoveryOptions = {},
+    private readonly onEvent: (event: RecoveryEvent) => void = () => {},
+  ) {
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
+    this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;
+  }
+
+  /** The error that started the failure being recovered from, if one is. */
+  get failure(): unknown {
+    return this.failureError;
+  }
+  get recovering(): boolean {
+    return this.inFailure;
+  }
+  /** The current attempt number (1-based) while recovering; 0 otherwise. */
+  get attempt(): number {
+    return this.attemptsMade;
+  }
+  get recoveriesLeft(): number {
+    return Math.max(0, this.maxRecoveries - this.recoveriesUsed);
+  }
+  /** Successful recoveries over the connection's life. */
+  get recoveries(): number {
+    return this.recovered;
+  }
+  get suspended(): boolean {
+    return this.suspendedFlag;
+  }
+  get up(): boolean {
+    return this.isUp;
+  }
+
+  /** The resource (link, subscription) is up. Starts the `minUptime` clock if it is a recovery. */
+  markUp(): void {
+    if (this.isUp) return;
+    this.isUp = true;
+    this.onEvent({ type: 'up', recovering: this.inFailure });
+    if (!this.inFailure) return;
+    const minUptime = this.options.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS;
+    if (minUptime <= 0) {
+      this.endFailure();
+      return;
+    }
+    this.uptimeTimer = this.scheduler.schedule(() => {
+      this.uptimeTimer = undefined;
+      this.endFailure();
+    }, minUptime);
+  }
+
+  /**
+   * The resource failed with `error`. Returns a notifier that emits once when the next attempt
+   * should start, or errors with the error that must reach the caller when recovery gives up.
+   */
+  fail(error: unknown): Observable<void> {
+    return defer(() => {
+      this.isUp = false;
+      this.uptimeTimer?.unsubscribe();
+      this.uptimeTimer = undefined;
+      const newFailure = !this.inFailure;
+      if (error instanceof RecoveryDeclined) return this.giveUp('declined', this.failureError);
+      const decision = decideRetry({
+        error,
+        closed: this.closedFlag,
+        suspended: this.suspendedFlag,
+        attemptsMade: newFailure ? 0 : this.attemptsMade,
+        maxAttemptsPerFailure: this.maxAttemptsPerFailure,
+        recoveriesUsed: this.recoveriesUsed,
+        maxRecoveries: this.maxRecoveries,
+        newFailure,
+        classify: this.options.isRecoverable,
+        shouldRecover: this.options.shouldRecover,
+        backoff: this.options.backoff,
+        random: this.options.random,
+      });
+      if (decision.action === 'give-up') {
+        // libha's contract: when recovery gives up, the caller sees the ORIGINAL failure. An
+        // irrecoverable error met during an attempt (a 401 on reopen) is new information, so it wins.
+        const propagated = newFailure || decision.reason === 'irrecoverable' ? error : this.failureError;
+        return this.giveUp(decision.reason, propagated);
+      }
+      if (newFailure) {
+        this.inFailure = true;
+        this.failureError = error;
+        this.recoveriesUsed++;
+      }
+      this.attemptsMade = decision.attempt;
+      this.onEvent({
+        type: 'recovering',
+        attempt: decision.attempt,
+        maxAttempts: this.maxAttemptsPerFailure,
+        delayMs: decision.delayMs,
+        error: this.failureError,
+        lastError: error,
+        recoveriesLeft: this.recoveriesLeft,
+      });
+      return this.wait(decision.delayMs, decision.attempt);
+    });
+  }
+
+  /** While suspended, failures propagate as on a plain connection; a recovery under way gives up. */
+  suspend(): void {
+    this.suspendedFlag = true;
+    this.interrupt$.next();
+  }
+  enable(): void {
+    this.suspendedFlag = false;
+  }
+  /** Restores both budgets (libha `HA_RECOVERY_RESET_ICOUNT` and `RESET_ACOUNT`). */
+  resetCounts(): void {
+    this.recoveriesUsed = this.inFailure ? 1 : 0;
+    this.attemptsMade = 0;
+  }
+  /** No more recovery: a wait under way gives up. */
+  close(): void {
+    this.closedFlag = true;
+    this.uptimeTimer?.unsubscribe();
+    this.uptimeTimer = undefined;
+    this.interrupt$.next();
+    this.interrupt$.complete();
+  }
+
+  private endFailure(): void {
+    const attempts = this.attemptsMade;
+    this.inFailure = false;
+    this.failureError = undefined;
+    this.attemptsMade = 0;
+    this.recovered++;
+    this.onEvent({ type: 'recovered', recoveries: this.recovered, attempts });
+  }
+
+  private giveUp(reason: GiveUpReason, error: unknown): Observable<never> {
+    this.inFailure = false;
+    this.failureError = undefined;
+    this.attemptsMade = 0;
+    this.onEvent({ type: 'gave-up', reason, error });
+    return throwError(() => error);
+  }
+
+  private wait(delayMs: number, attempt: number): Observable<void> {
+    const backoffOver$ = race(
+      timer(delayMs, this.scheduler),
+      this.options.trigger ? this.options.trigger.pipe(take(1)) : EMPTY,
+    ).pipe(take(1));
+    // Offline: hold the attempt (no budget spent) until the network is back.
+    const online$ = this.options.online ? this.options.online.pipe(filter(Boolean), take(1)) : of(undefined);
+    const ready$ = concat(backoffOver$.pipe(ignoreElements()), online$).pipe(
+      take(1),
+      map(() => {
+        this.onEvent({ type: 'attempting', attempt });
+        return undefined;
+      }),
+    );
+    // A suspend() or close() during the wait ends the recovery with the original error.
+    const interrupted$ = this.interrupt$.pipe(
+      take(1),
+      mergeMap(() => this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError)),
+    );
+    return merge(ready$, interrupted$).pipe(take(1));
+  }
+}

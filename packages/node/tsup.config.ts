@@ -1,0 +1,19 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  // Entry names equal the export keys: `ws` and `undici` are only reached through their sub-paths.
+  entry: {
+    index: 'src/index.ts',
+    ws: 'src/ws.ts',
+    tcp: 'src/tcp.ts',
+    fetch: 'src/fetch.ts',
+    testing: 'src/testing.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  platform: 'node',
+  external: ['rxjs', 'ws', 'undici', '@lifeline/core'],
+});

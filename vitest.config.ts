@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests run against the TypeScript sources through the `@lifeline/source` export condition,
+// so no build step is needed between an edit and a test run.
+const conditions = ['@lifeline/source', 'node', 'import', 'default'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: 'core', include: ['packages/core/test/**/*.test.ts'], testTimeout: 20_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['packages/node/test/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
