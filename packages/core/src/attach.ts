@@ -204,10 +204,13 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   resetCounts(): void {
+    if (this.finished) return;
     this.core.resetCounts();
     const state = this.state$.value;
     if (state.status === 'open' || state.status === 'suspended') {
       this.setState({ ...state, recoveriesLeft: this.core.recoveriesLeft });
+    } else if (state.status === 'recovering') {
+      this.setState({ ...state, attempt: this.core.attempt, recoveriesLeft: this.core.recoveriesLeft });
     }
   }
 
@@ -255,8 +258,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     });
     return links$.pipe(
       mergeMap((link) => {
-        const generation = ++this.generation;
-        this.onLinkOpen(link, generation);
+        this.generation++;
+        this.onLinkOpen(link);
         let incoming$ = link.messages$;
         if (this.options.heartbeat) {
           incoming$ = incoming$.pipe(
@@ -306,7 +309,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     }
   }
 
-  private onLinkOpen(link: Link<In, Out>, generation: number): void {
+  private onLinkOpen(link: Link<In, Out>): void {
     const recovered = this.core.recovering;
     this.currentLink = link;
     this.lastLink = link;
@@ -317,7 +320,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     });
     this.eventSubject.next({ type: 'link-open', link, recovered });
     // Re-run what the broken link did not confirm, in the original order, before anything new.
-    for (const entry of this.outbox.unwritten(generation)) {
+    for (const entry of this.outbox.waiting()) {
       if (this.currentLink !== link) break;
       this.write(link, entry);
     }
@@ -334,16 +337,20 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         this.outbox.settle(entry);
         entry.resolve();
       },
-      () => {
-        // A failed write means the link is failing; its messages$ reports the error and the
-        // entry is rewritten after recovery.
+      (error) => {
+        // A failed write on a plain link means the link is failing: its messages$ reports the
+        // error and the entry is rewritten after recovery. A replaying link's session has the
+        // last word on its sends, so its rejection (a lost session) is final.
+        if (!link.replaysSends || entry.generation !== generation || entry.settled) return;
+        this.outbox.settle(entry);
+        entry.reject(error);
       },
     );
   }
 
   private onLinkDown(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink === link) this.currentLink = undefined;
-    this.outbox.requeueAll();
+    if (!link.replaysSends) this.outbox.requeueAll();
     link.close();
     this.eventSubject.next({ type: 'link-down', error });
   }

@@ -11,3 +11,6 @@ export * from './failover.js';
 export * from './connection-state.js';
 export * from './outgoing-queue.js';
 export * from './attach.js';
+export * from './web-socket-transport.js';
+export * from './ha-web-socket.js';
+export * from './length-prefixed-framing.js';

@@ -25,6 +25,12 @@ export interface Link<In = LinkData, Out = LinkData> {
   readonly pongs$?: Observable<unknown>;
   /** Bytes accepted by `send` but not yet written to the network, where known. */
   readonly bufferedAmount?: number;
+  /**
+   * True for links of a session that replays unacknowledged sends itself after a reconnect (the
+   * resume protocol). `attach` then leaves a broken link's in-flight sends to the session, whose
+   * promises settle on acknowledgement, instead of writing them again.
+   */
+  readonly replaysSends?: boolean;
   /** Free-form facts about the link (negotiated subprotocol, remote address...). */
   readonly info?: Readonly<Record<string, unknown>>;
 }

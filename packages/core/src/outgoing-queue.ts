@@ -82,10 +82,11 @@ export class OutgoingQueue<Out> {
       const overflow = this.overflowFor(size);
       if (overflow) {
         if (this.overflow === 'reject' || size > this.maxBytes) return overflow;
-        while (this.overflowFor(size)) {
+        for (let over = overflow; over; over = this.overflowFor(size)) {
           const oldest = this.oldestWaiting();
-          if (!oldest) break;
-          const error = new QueueOverflowError(overflow.limit, 'dropped from the outgoing queue to make room (drop-oldest)');
+          // Nothing left to drop (maxMessages below 1): the new send is the one that cannot fit.
+          if (!oldest) return over;
+          const error = new QueueOverflowError(over.limit, 'dropped from the outgoing queue to make room (drop-oldest)');
           this.settle(oldest);
           oldest.reject(error);
           onDrop(oldest, error);
@@ -108,11 +109,11 @@ export class OutgoingQueue<Out> {
     this.compact();
   }
 
-  /** Entries not yet written on `generation`, in order. */
-  *unwritten(generation: number): Generator<OutgoingEntry<Out>> {
+  /** Entries waiting for a link, in order. */
+  *waiting(): Generator<OutgoingEntry<Out>> {
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!;
-      if (!entry.settled && entry.generation !== generation) yield entry;
+      if (!entry.settled && entry.generation === -1) yield entry;
     }
   }
 
@@ -126,14 +127,22 @@ export class OutgoingQueue<Out> {
    * `keepGeneration`, which are left for that link's confirmation to settle.
    */
   drain(keepGeneration?: number): OutgoingEntry<Out>[] {
-    const rest = this.entries
-      .slice(this.head)
-      .filter((entry) => !entry.settled && entry.generation !== keepGeneration);
-    for (const entry of rest) entry.settled = true;
-    this.entries = [];
+    const rest: OutgoingEntry<Out>[] = [];
+    const kept: OutgoingEntry<Out>[] = [];
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
+      if (entry.settled) continue;
+      if (keepGeneration !== undefined && entry.generation === keepGeneration) kept.push(entry);
+      else rest.push(entry);
+    }
+    // Kept entries stay counted: their confirmation settles them later through `settle`, which
+    // must find them here, or the counts would go negative.
+    this.entries = kept;
     this.head = 0;
-    this.pendingCount = 0;
+    this.pendingCount = kept.length;
     this.pendingBytes = 0;
+    for (const entry of kept) this.pendingBytes += entry.size;
+    for (const entry of rest) entry.settled = true;
     return rest;
   }
 

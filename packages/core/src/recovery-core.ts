@@ -11,7 +11,7 @@ import {
   take,
   throwError,
   timer,
-  EMPTY,
+  NEVER,
   concat,
   ignoreElements,
   merge,
@@ -211,7 +211,7 @@ export class RecoveryCore {
         lastError: error,
         recoveriesLeft: this.recoveriesLeft,
       });
-      return this.wait(decision.delayMs, decision.attempt);
+      return this.wait(decision.delayMs);
     });
   }
 
@@ -223,10 +223,14 @@ export class RecoveryCore {
   enable(): void {
     this.suspendedFlag = false;
   }
-  /** Restores both budgets (libha `HA_RECOVERY_RESET_ICOUNT` and `RESET_ACOUNT`). */
+  /**
+   * Restores both budgets (libha `HA_RECOVERY_RESET_ICOUNT` and `RESET_ACOUNT`). A failure under
+   * way keeps one recovery charged, and an attempt being waited for or made becomes attempt 1 of a
+   * fresh budget (attempt numbers stay 1-based for the recovery function and the state).
+   */
   resetCounts(): void {
     this.recoveriesUsed = this.inFailure ? 1 : 0;
-    this.attemptsMade = 0;
+    this.attemptsMade = this.inFailure && !this.isUp ? 1 : 0;
   }
   /** No more recovery: a wait under way gives up. */
   close(): void {
@@ -254,17 +258,20 @@ export class RecoveryCore {
     return throwError(() => error);
   }
 
-  private wait(delayMs: number, attempt: number): Observable<void> {
+  private wait(delayMs: number): Observable<void> {
+    // race() settles on the first source to emit OR complete: an absent trigger must be NEVER,
+    // not EMPTY, or the backoff wait would end at once.
     const backoffOver$ = race(
       timer(delayMs, this.scheduler),
-      this.options.trigger ? this.options.trigger.pipe(take(1)) : EMPTY,
+      this.options.trigger ? this.options.trigger.pipe(take(1)) : NEVER,
     ).pipe(take(1));
     // Offline: hold the attempt (no budget spent) until the network is back.
     const online$ = this.options.online ? this.options.online.pipe(filter(Boolean), take(1)) : of(undefined);
     const ready$ = concat(backoffOver$.pipe(ignoreElements()), online$).pipe(
       take(1),
       map(() => {
-        this.onEvent({ type: 'attempting', attempt });
+        // Read at the end of the wait: resetCounts() during the wait renumbers the attempt.
+        this.onEvent({ type: 'attempting', attempt: this.attemptsMade });
         return undefined;
       }),
     );

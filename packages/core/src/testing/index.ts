@@ -1,1 +1,2 @@
 export * from './memory-transport.js';
+export * from './sequence-counter.js';

@@ -1,0 +1,230 @@
+import { Subject } from 'rxjs';
+import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from './errors.js';
+import type { Link, LinkData, Transport } from './link.js';
+
+/** The part of the WebSocket interface the transport uses: browsers', Deno's and `ws`'s all fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  binaryType: string;
+  send(data: LinkData): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (event: any) => void): void;
+  removeEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** A WebSocket constructor: the global one, `ws`'s, or any compatible one. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/**
+ * What only some platforms can do, handed in by the platform package instead of sniffed.
+ * Node's binding fills these in from `ws`; browsers and Deno leave them out.
+ */
+export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> {
+  /**
+   * Writes a message and resolves once it was written to the network (`ws`'s send callback).
+   * @default send synchronously and resolve: the message was handed to the platform's buffer
+   */
+  send?: (socket: S, data: LinkData) => Promise<void>;
+  /** Sends a protocol-level ping frame (`ws`'s `ping()`). @default none: use an application heartbeat */
+  ping?: (socket: S) => void;
+  /** Subscribes to pong frames; returns the unsubscribe function. @default none */
+  onPong?: (socket: S, listener: () => void) => () => void;
+  /**
+   * Turns an error event into a typed error, e.g. the HTTP status of a refused upgrade
+   * (`ws` reports "Unexpected server response: 401"). @default a recoverable {@link LinkFailedError}
+   */
+  describeError?: (event: unknown, opened: boolean) => Error | undefined;
+}
+
+/** Options of {@link webSocketTransport}. */
+export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLike>
+  extends WebSocketCapabilities<S> {
+  /** The endpoint, or a function asked before each open (fresh auth tokens in the query, say). */
+  url: string | URL | (() => string | URL | Promise<string | URL>);
+  /** Subprotocols to offer. @default none */
+  protocols?: string | string[];
+  /** The WebSocket constructor: `globalThis.WebSocket` in browsers and Deno, `ws` in Node. */
+  WebSocket: new (
+    url: string,
+    protocols?: string | string[],
+  ) => S;
+  /**
+   * How binary messages arrive. @default 'arraybuffer'
+   */
+  binaryType?: string;
+  /**
+   * An open that takes longer fails with a recoverable {@link ConnectFailedError}.
+   * @default 10_000
+   */
+  connectTimeoutMs?: number;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+const OPEN = 1;
+
+/**
+ * A transport of WebSocket links, written once for every platform: the platform hands in its
+ * WebSocket constructor (and optional capabilities such as write confirmation and pings).
+ *
+ * Close codes become {@link LinkClosedError}s, classified by {@link isRecoverableByDefault}
+ * (1001, 1006, 1011, 1012, 1013 recoverable; 1000, 1008, 44xx not).
+ *
+ * @example
+ * ```ts
+ * const transport = webSocketTransport({ url: 'wss://example.com/feed', WebSocket: globalThis.WebSocket });
+ * const conn = attach(transport);
+ * ```
+ */
+export function webSocketTransport<S extends WebSocketLike>(
+  options: WebSocketTransportOptions<S>,
+): Transport<LinkData, LinkData> {
+  return {
+    async open(signal) {
+      signal?.throwIfAborted();
+      const url = typeof options.url === 'function' ? await options.url() : options.url;
+      return openWebSocketLink(String(url), options, signal);
+    },
+  };
+}
+
+function openWebSocketLink<S extends WebSocketLike>(
+  url: string,
+  options: WebSocketTransportOptions<S>,
+  signal: AbortSignal | undefined,
+): Promise<Link<LinkData, LinkData>> {
+  return new Promise((resolve, reject) => {
+    let socket: S;
+    try {
+      socket =
+        options.protocols === undefined
+          ? new options.WebSocket(url)
+          : new options.WebSocket(url, options.protocols);
+    } catch (error) {
+      reject(new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: error, recoverable: false }));
+      return;
+    }
+    socket.binaryType = options.binaryType ?? 'arraybuffer';
+    const incoming = new Subject<LinkData>();
+    const pongs = new Subject<void>();
+    let opened = false;
+    let closedByUs = false;
+    let finished = false;
+    let lastError: Error | undefined;
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      fail(
+        new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
+          syscallCode: 'ETIMEDOUT',
+        }),
+      );
+      socket.close();
+    }, timeoutMs);
+    const offPong = options.onPong?.(socket, () => pongs.next());
+
+    const onOpen = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      opened = true;
+      resolve(link);
+    };
+    const onMessage = (event: { data: LinkData }) => incoming.next(event.data);
+    const onError = (event: unknown) => {
+      lastError =
+        options.describeError?.(event, opened) ??
+        (opened
+          ? new LinkFailedError(`WebSocket to ${url} failed`, { cause: causeOf(event) })
+          : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
+      // Browsers follow every error event with a close event; `ws` does too. The close decides.
+    };
+    const onClose = (event: { code: number; reason: string; wasClean?: boolean }) => {
+      if (closedByUs) {
+        cleanup();
+        incoming.complete();
+        return;
+      }
+      if (!opened) {
+        fail(
+          lastError ??
+            new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${event.code})`),
+        );
+        return;
+      }
+      // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
+      const error =
+        event.code === 1006 && lastError
+          ? lastError
+          : new LinkClosedError(event.code, event.reason, { cause: lastError });
+      fail(error);
+    };
+    const onAbort = () => {
+      fail(signal?.reason ?? new Error('aborted'));
+      socket.close();
+    };
+    const cleanup = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      offPong?.();
+      socket.removeEventListener('open', onOpen);
+      socket.removeEventListener('message', onMessage);
+      socket.removeEventListener('error', onError);
+      socket.removeEventListener('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+      pongs.complete();
+    };
+    const fail = (error: unknown) => {
+      if (finished) return;
+      cleanup();
+      if (opened) incoming.error(error);
+      else reject(error);
+    };
+
+    const sendConfirmed = options.send;
+    const link: Link<LinkData, LinkData> = {
+      messages$: incoming.asObservable(),
+      pongs$: pongs.asObservable(),
+      send(data) {
+        if (finished || socket.readyState !== OPEN)
+          return Promise.reject(new NotOpenError('WebSocket is not open'));
+        if (sendConfirmed) return sendConfirmed(socket, data);
+        try {
+          socket.send(data);
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
+        }
+      },
+      close(code = 1000, reason = '') {
+        if (closedByUs || finished) return;
+        closedByUs = true;
+        socket.close(code, reason);
+        // Once we asked for the close, the link is over for its reader: complete now rather than
+        // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
+        incoming.complete();
+        cleanup();
+      },
+      ping: options.ping ? () => options.ping!(socket) : undefined,
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
+      get info() {
+        return { protocol: socket.protocol, url };
+      },
+    };
+
+    socket.addEventListener('open', onOpen);
+    socket.addEventListener('message', onMessage);
+    socket.addEventListener('error', onError);
+    socket.addEventListener('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function causeOf(event: unknown): unknown {
+  if (typeof event === 'object' && event !== null && 'error' in event)
+    return (event as { error: unknown }).error;
+  return event;
+}

@@ -1,0 +1,86 @@
+import {
+  ConnectFailedError,
+  defineHAWebSocket,
+  type HAWebSocketConstructor,
+  HttpStatusError,
+  type LinkData,
+  LinkFailedError,
+  type Transport,
+  type WebSocketTransportOptions,
+  webSocketTransport,
+} from '@lifeline/core';
+import WebSocket from 'ws';
+
+/**
+ * What only `ws` can do, handed to the core's web-standard WebSocket transport: write
+ * confirmation through `send`'s callback, protocol-level ping/pong, and the HTTP status of a
+ * refused upgrade (so a 401 is classified as fatal, a 503 as recoverable).
+ */
+export const wsCapabilities = {
+  send: (socket: WebSocket, data: LinkData) =>
+    new Promise<void>((resolve, reject) => {
+      socket.send(data as Buffer, (error) => {
+        if (error) reject(new LinkFailedError('WebSocket write failed', { cause: error }));
+        else resolve();
+      });
+    }),
+  ping: (socket: WebSocket) => socket.ping(),
+  onPong: (socket: WebSocket, listener: () => void) => {
+    socket.on('pong', listener);
+    return () => socket.off('pong', listener);
+  },
+  describeError: (event: unknown, opened: boolean) => {
+    const error = (event as { error?: unknown }).error;
+    const message = error instanceof Error ? error.message : '';
+    const status = /Unexpected server response: (\d{3})/.exec(message);
+    if (status)
+      return new HttpStatusError(Number(status[1]), `WebSocket upgrade refused: HTTP ${status[1]}`, {
+        cause: error,
+      });
+    return opened
+      ? new LinkFailedError(`WebSocket failed: ${message}`, { cause: error })
+      : new ConnectFailedError(`cannot open WebSocket: ${message}`, { cause: error });
+  },
+};
+
+/** Options of {@link wsTransport}: the core transport's, without the constructor (it is `ws`). */
+export type WsTransportOptions = Omit<WebSocketTransportOptions<WebSocket>, 'url' | 'WebSocket'>;
+
+/**
+ * A WebSocket transport for Node, on `ws`.
+ *
+ * @example
+ * ```ts
+ * import { attach } from '@lifeline/core';
+ * import { wsTransport } from '@lifeline/node/ws';
+ * const conn = attach(wsTransport('ws://127.0.0.1:8080/feed'));
+ * ```
+ */
+export function wsTransport(
+  url: WebSocketTransportOptions<WebSocket>['url'],
+  options: WsTransportOptions = {},
+): Transport<LinkData, LinkData> {
+  return webSocketTransport<WebSocket>({
+    ...wsCapabilities,
+    binaryType: 'nodebuffer',
+    ...options,
+    url,
+    WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  });
+}
+
+/**
+ * The WebSocket drop-in for Node: `ws`'s interface (as a WHATWG WebSocket), recovering beneath it.
+ * Binary messages arrive as `Buffer` by default, as with `ws`; set `binaryType = 'arraybuffer'` for ArrayBuffers.
+ *
+ * @example
+ * ```ts
+ * const socket = new HAWebSocket('ws://127.0.0.1:8080/feed', undefined, { maxAttemptsPerFailure: 20 });
+ * socket.addEventListener('message', (event) => console.log(event.data));
+ * ```
+ */
+export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>({
+  ...wsCapabilities,
+  WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  defaultBinaryType: 'nodebuffer',
+});
