@@ -1,22 +1,9 @@
-import {
-  BehaviorSubject,
-  Observable,
-  Subject,
-  type Subscription,
-  catchError,
-  concat,
-  ignoreElements,
-  mergeMap,
-  of,
-  tap,
-  throwError,
-} from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
 import { ClosedByUserError, DetachedError, type QueueOverflowError } from './errors.js';
 import { type HeartbeatOptions, heartbeat } from './heartbeat.js';
 import type { Link, LinkData, Transport } from './link.js';
 import { type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
-import { recoverWithCore } from './recover-with.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
@@ -110,7 +97,6 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
 
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
 
-
 /**
  * Makes a connection highly available (libha `ha_attach`). Opens a link at once; when the link
  * fails with a recoverable error, it is restored by `options.recover` under the budgets and the
@@ -132,7 +118,9 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
 }
 
 class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
-  readonly state$: BehaviorSubject<ConnectionState>;
+  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+  private readonly stateSubject: BehaviorSubject<ConnectionState>;
+  private finalState: ClosedState | undefined;
   readonly closed: Promise<ClosedState>;
   private readonly incoming = new Subject<In>();
   private readonly eventSubject = new Subject<ConnectionEvent<In, Out>>();
@@ -145,7 +133,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private lastLink: Link<In, Out> | undefined;
   private generation = 0;
   private attemptAbort: AbortController | undefined;
-  private subscription: Subscription | undefined;
+  private linkSubscription: Subscription | undefined;
+  private waitSubscription: Subscription | undefined;
   private finished = false;
   private resolveClosed!: (state: ClosedState) => void;
   private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) =>
@@ -157,15 +146,26 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   ) {
     this.recoverFn = options.recover ?? defaultRecover;
     this.outbox = new OutgoingQueue(options.queue);
-    this.state$ = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
+    const stateSubject = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
+    this.stateSubject = stateSubject;
+    // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
+    // after the close must still see the final state (and the error in it).
+    const state$ = new Observable<ConnectionState>((subscriber) => {
+      if (this.finalState === undefined) return stateSubject.subscribe(subscriber);
+      subscriber.next(this.finalState);
+      subscriber.complete();
+      return undefined;
+    });
+    this.state$ = Object.defineProperty(state$, 'value', {
+      get: () => stateSubject.getValue(),
+    }) as Observable<ConnectionState> & {
+      readonly value: ConnectionState;
+    };
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     this.core = new RecoveryCore(options, (event) => this.onRecoveryEvent(event));
-    this.subscription = this.session$().subscribe({
-      error: (error) => this.finish(reasonOf(this.lastGiveUp, error), error),
-      complete: () => this.finish('peer'),
-    });
+    this.connect();
   }
 
   get link(): Link<In, Out> | undefined {
@@ -192,21 +192,21 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   suspend(): void {
     if (this.finished) return;
     this.core.suspend();
-    const state = this.state$.value;
+    const state = this.stateSubject.value;
     if (state.status === 'open') this.setState({ ...state, status: 'suspended' });
   }
 
   enable(): void {
     if (this.finished) return;
     this.core.enable();
-    const state = this.state$.value;
+    const state = this.stateSubject.value;
     if (state.status === 'suspended') this.setState({ ...state, status: 'open' });
   }
 
   resetCounts(): void {
     if (this.finished) return;
     this.core.resetCounts();
-    const state = this.state$.value;
+    const state = this.stateSubject.value;
     if (state.status === 'open' || state.status === 'suspended') {
       this.setState({ ...state, recoveriesLeft: this.core.recoveriesLeft });
     } else if (state.status === 'recovering') {
@@ -229,68 +229,74 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private finalError: unknown;
   private lastGiveUp: CloseReason | undefined;
 
-  private session$(): Observable<Link<In, Out>> {
-    const links$ = new Observable<Link<In, Out>>((subscriber) => {
-      const abort = new AbortController();
-      this.attemptAbort = abort;
-      let cancelled = false;
-      this.openLink(abort.signal).then(
-        (link) => {
-          if (cancelled) {
-            // The connection was closed while the open was under way: nobody owns this link.
-            link?.close();
-            return;
-          }
-          if (link === undefined || link === null) subscriber.error(new RecoveryDeclined());
-          else {
-            subscriber.next(link);
-            subscriber.complete();
-          }
-        },
-        (error) => {
-          if (!cancelled) subscriber.error(error);
-        },
-      );
-      return () => {
-        cancelled = true;
+  /**
+   * One attempt: open (or recover) a link, then read it until it fails. The loop is written out
+   * by hand rather than as an rxjs pipeline because it lives as long as the connection: an idle
+   * connection then costs a few objects, not a chain of operator subscribers. The decisions
+   * (budgets, backoff, give-up) are the shared {@link RecoveryCore}'s.
+   */
+  private connect(): void {
+    const abort = new AbortController();
+    this.attemptAbort = abort;
+    this.openLink(abort.signal).then(
+      (link) => {
         if (this.attemptAbort === abort) this.attemptAbort = undefined;
-      };
-    });
-    return links$.pipe(
-      mergeMap((link) => {
-        this.generation++;
-        this.onLinkOpen(link);
-        let incoming$ = link.messages$;
-        if (this.options.heartbeat) {
-          incoming$ = incoming$.pipe(
-            heartbeat({
-              ...this.options.heartbeat,
-              ping: this.options.heartbeat.ping ?? (() => link.ping?.()),
-              pongs$: link.pongs$,
-              scheduler: this.options.scheduler,
-            }),
-          );
+        if (this.finished) {
+          // The connection was closed while the open was under way: nobody owns this link.
+          link?.close();
+          return;
         }
-        return concat(
-          of(link),
-          incoming$.pipe(
-            tap((message) => this.incoming.next(message)),
-            ignoreElements(),
-          ),
-        ).pipe(
-          catchError((error) => {
-            this.onLinkDown(link, error);
-            return throwError(() => error);
-          }),
-        );
-      }),
-      recoverWithCore(this.core),
+        if (link === undefined || link === null) this.onFailure(new RecoveryDeclined());
+        else this.onLinkOpen(link);
+      },
+      (error) => {
+        if (this.attemptAbort === abort) this.attemptAbort = undefined;
+        if (!this.finished) this.onFailure(error);
+      },
     );
+  }
+
+  private onFailure(error: unknown): void {
+    this.waitSubscription = this.core.fail(error).subscribe({
+      next: () => {
+        this.waitSubscription = undefined;
+        this.connect();
+      },
+      error: (finalError) => this.finish(this.lastGiveUp ?? 'irrecoverable', finalError),
+    });
+  }
+
+  private readLink(link: Link<In, Out>): void {
+    let incoming$ = link.messages$;
+    if (this.options.heartbeat) {
+      incoming$ = incoming$.pipe(
+        heartbeat({
+          ...this.options.heartbeat,
+          ping: this.options.heartbeat.ping ?? (() => link.ping?.()),
+          pongs$: link.pongs$,
+          scheduler: this.options.scheduler,
+        }),
+      );
+    }
+    const incoming = this.incoming;
+    this.linkSubscription = incoming$.subscribe({
+      next: (message) => incoming.next(message),
+      error: (error) => {
+        this.linkSubscription = undefined;
+        this.onLinkDown(link, error);
+        if (!this.finished) this.onFailure(error);
+      },
+      complete: () => {
+        // Links complete only after our own close(); one that ends by itself was closed by the peer.
+        this.linkSubscription = undefined;
+        if (this.currentLink === link) this.finish('peer');
+      },
+    });
   }
 
   private openLink(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
     if (!this.core.recovering) return this.transport.open(signal);
-    const state = this.state$.value;
+    const state = this.stateSubject.value;
     const lastError = state.status === 'recovering' ? state.lastError : this.core.failure;
     const context: RecoveryContext<In, Out, H> = {
       attempt: this.core.attempt,
@@ -310,6 +316,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   private onLinkOpen(link: Link<In, Out>): void {
+    this.generation++;
     const recovered = this.core.recovering;
     this.currentLink = link;
     this.lastLink = link;
@@ -319,6 +326,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       recoveriesLeft: this.core.recoveriesLeft,
     });
     this.eventSubject.next({ type: 'link-open', link, recovered });
+    this.core.markUp();
+    this.readLink(link);
+    // A link can die while we subscribe to it: then there is nothing to flush to.
+    if (this.currentLink !== link) return;
     // Re-run what the broken link did not confirm, in the original order, before anything new.
     for (const entry of this.outbox.waiting()) {
       if (this.currentLink !== link) break;
@@ -340,8 +351,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       (error) => {
         // A failed write on a plain link means the link is failing: its messages$ reports the
         // error and the entry is rewritten after recovery. A replaying link's session has the
-        // last word on its sends, so its rejection (a lost session) is final.
-        if (!link.replaysSends || entry.generation !== generation || entry.settled) return;
+        // last word on its sends, so its rejection (a lost session) is final; so is the link's
+        // rejection after close()/detach(), since nothing will write the entry again.
+        if (entry.generation !== generation || entry.settled) return;
+        if (!link.replaysSends && !this.finished) return;
         this.outbox.settle(entry);
         entry.reject(error);
       },
@@ -369,7 +382,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         });
         break;
       case 'recovered': {
-        const state = this.state$.value;
+        const state = this.stateSubject.value;
         if (state.status === 'open' || state.status === 'suspended') {
           this.setState({ ...state, recoveries: event.recoveries, recoveriesLeft: this.core.recoveriesLeft });
         }
@@ -383,7 +396,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   private setState(state: ConnectionState): void {
-    if (!this.finished) this.state$.next(state);
+    if (!this.finished) this.stateSubject.next(state);
   }
 
   /** The pipeline ended by itself: recovery gave up, an irrecoverable error, or the link completed. */
@@ -395,26 +408,28 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     if (this.finished) return;
     this.finished = true;
     this.finalError = error ?? pendingError;
+    this.waitSubscription?.unsubscribe();
+    this.waitSubscription = undefined;
+    this.linkSubscription?.unsubscribe();
+    this.linkSubscription = undefined;
     this.core.close();
     this.attemptAbort?.abort(pendingError);
-    if (!fromPipeline) this.subscription?.unsubscribe();
-    this.subscription = undefined;
+    this.attemptAbort = undefined;
     // Sends already written on a link that stays open (close/detach) settle through that link's
     // confirmation; only the ones that never reached a link are rejected.
-    const keep = this.currentLink ? this.generation : undefined;
+    const keep = this.currentLink && !fromPipeline ? this.generation : undefined;
+    if (fromPipeline) this.currentLink?.close();
     this.currentLink = undefined;
     for (const entry of this.outbox.drain(keep)) entry.reject(pendingError);
-    const closed: ClosedState = error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
-    this.state$.next(closed);
-    this.state$.complete();
+    const closed: ClosedState =
+      error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
+    this.stateSubject.next(closed);
+    this.finalState = closed;
+    this.stateSubject.complete();
     this.eventSubject.complete();
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming.complete();
     this.resolveClosed(closed);
   }
-}
-
-function reasonOf(giveUp: CloseReason | undefined, _error: unknown): CloseReason {
-  return giveUp ?? 'irrecoverable';
 }
