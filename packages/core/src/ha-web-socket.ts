@@ -2,6 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { type AttachOptions, attach, type HAConnection } from './attach.js';
 import type { ConnectionState } from './connection-state.js';
 import { LifelineError, LinkClosedError } from './errors.js';
+import { type EndpointSource, failoverTransport } from './failover.js';
 import type { LinkData, Transport } from './link.js';
 import {
   type WebSocketLike,
@@ -18,6 +19,14 @@ export interface HAWebSocketOptions extends Omit<AttachOptions<LinkData, LinkDat
    * @default none
    */
   wrapTransport?: (transport: Transport<LinkData, LinkData>) => Transport<LinkData, LinkData>;
+  /**
+   * More endpoints to fail over to: each recovery attempt opens the next one, starting again
+   * from the last one that worked. A function is asked before every open instead (service
+   * discovery, or a load balancer's address). The constructor's `url` is tried first.
+   * @default none: every attempt reopens `url`
+   * @see failoverTransport
+   */
+  endpoints?: EndpointSource<string | URL>;
 }
 
 /** The events an {@link HAWebSocket} dispatches beyond the standard four. */
@@ -123,18 +132,23 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       super();
       this.url = String(url);
       this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
-      const { connectTimeoutMs, wrapTransport, ...attachOptions } = options;
+      const { connectTimeoutMs, wrapTransport, endpoints, ...attachOptions } = options;
       const self = this;
-      const base = webSocketTransport<S>({
-        ...platform,
-        url: this.url,
-        protocols,
-        connectTimeoutMs,
-        // Read at each open, so a binaryType set after construction applies to later links too.
-        get binaryType() {
-          return self.binary;
-        },
-      } as WebSocketTransportOptions<S>);
+      const transportTo = (url: string | URL) =>
+        webSocketTransport<S>({
+          ...platform,
+          url: String(url),
+          protocols,
+          connectTimeoutMs,
+          // Read at each open, so a binaryType set after construction applies to later links too.
+          get binaryType() {
+            return self.binary;
+          },
+        } as WebSocketTransportOptions<S>);
+      const base =
+        endpoints === undefined
+          ? transportTo(this.url)
+          : failoverTransport(Array.isArray(endpoints) ? [this.url, ...endpoints] : endpoints, transportTo);
       this.connection = attach(wrapTransport ? wrapTransport(base) : base, attachOptions);
       this.subscriptions.push(
         this.connection.messages$.subscribe((data) => this.dispatch('message', messageEvent(data, this.url))),

@@ -325,4 +325,27 @@ describe('HAWebSocket', () => {
     expect((await states).map((s) => s.status)).toEqual(['open', 'closed']);
     expect(server.accepted).toBe(1);
   });
+
+  it('fails over across endpoints: each kill moves it to a live server, preferring the last one that worked', async () => {
+    const servers = await Promise.all([EchoServer.start(), EchoServer.start(), EchoServer.start()]);
+    cleanups.push(() => Promise.all(servers.map((server) => server.close())));
+    const [first, ...others] = servers;
+    const socket = new HAWebSocket(first!.url, undefined, { ...fast, endpoints: others.map((s) => s.url) });
+    cleanups.push(() => socket.close());
+    await once(socket as unknown as EventTarget, 'open');
+    const serving = () => servers.findIndex((server) => server.connections.size === 1);
+    expect(serving()).toBe(0);
+    const visited = [0];
+    for (let kill = 0; kill < 2; kill++) {
+      const recovered = once(socket as unknown as EventTarget, 'recovered');
+      await servers[serving()]!.close();
+      await recovered;
+      visited.push(serving());
+      const echo = firstValueFrom(socket.connection.messages$.pipe(filter((m) => String(m) === `after-${kill}`)));
+      socket.send(`after-${kill}`);
+      await echo;
+    }
+    expect(visited).toEqual([0, 1, 2]);
+    expect(servers.map((server) => server.accepted)).toEqual([1, 1, 1]);
+  });
 });
