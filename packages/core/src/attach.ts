@@ -1,6 +1,6 @@
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
-import { ClosedByUserError, DetachedError, type QueueOverflowError } from './errors.js';
+import { ClosedByUserError, DetachedError, NotOpenError, type QueueOverflowError } from './errors.js';
 import { type HeartbeatOptions, heartbeat } from './heartbeat.js';
 import type { Link, LinkData, Transport } from './link.js';
 import { type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
@@ -150,17 +150,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.stateSubject = stateSubject;
     // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
     // after the close must still see the final state (and the error in it).
-    const state$ = new Observable<ConnectionState>((subscriber) => {
-      if (this.finalState === undefined) return stateSubject.subscribe(subscriber);
-      subscriber.next(this.finalState);
-      subscriber.complete();
-      return undefined;
-    });
-    this.state$ = Object.defineProperty(state$, 'value', {
-      get: () => stateSubject.getValue(),
-    }) as Observable<ConnectionState> & {
-      readonly value: ConnectionState;
-    };
+    this.state$ = new StateView(stateSubject, () => this.finalState);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -183,6 +173,13 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
       if (!('settled' in entry)) {
         reject(entry);
+        return;
+      }
+      if (this.finished) {
+        // A `dropped` listener closed the connection while this send made room: nothing will
+        // ever write it.
+        this.outbox.settle(entry);
+        reject(this.finalError ?? new ClosedByUserError());
         return;
       }
       if (link) this.write(link, entry);
@@ -257,13 +254,17 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   private onFailure(error: unknown): void {
-    this.waitSubscription = this.core.fail(error).subscribe({
+    const wait = this.core.fail(error).subscribe({
       next: () => {
         this.waitSubscription = undefined;
         this.connect();
       },
       error: (finalError) => this.finish(this.lastGiveUp ?? 'irrecoverable', finalError),
     });
+    // The wait may already be over (a give-up, a trigger that replays), or a listener of the
+    // recovery events may have closed the connection while we subscribed.
+    if (this.finished) wait.unsubscribe();
+    else if (!wait.closed) this.waitSubscription = wait;
   }
 
   private readLink(link: Link<In, Out>): void {
@@ -289,7 +290,9 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       complete: () => {
         // Links complete only after our own close(); one that ends by itself was closed by the peer.
         this.linkSubscription = undefined;
-        if (this.currentLink === link) this.finish('peer');
+        if (this.currentLink === link) {
+          this.shutdown('peer', undefined, new NotOpenError('the link closed before the send was confirmed'), true);
+        }
       },
     });
   }
@@ -326,6 +329,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       recoveriesLeft: this.core.recoveriesLeft,
     });
     this.eventSubject.next({ type: 'link-open', link, recovered });
+    // A listener of the state or of that event may have closed or detached the connection.
+    if (this.finished) return;
     this.core.markUp();
     this.readLink(link);
     // A link can die while we subscribe to it: then there is nothing to flush to.
@@ -364,7 +369,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private onLinkDown(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink === link) this.currentLink = undefined;
     if (!link.replaysSends) this.outbox.requeueAll();
-    link.close();
+    // A heartbeat timeout lands here with the link still up: closing a resumable link would end
+    // its session, so it is abandoned instead and the session resumes on the recovered link.
+    if (link.abandon) link.abandon();
+    else link.close();
     this.eventSubject.next({ type: 'link-down', error });
   }
 
@@ -431,5 +439,28 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming.complete();
     this.resolveClosed(closed);
+  }
+}
+
+/**
+ * `state$`: the BehaviorSubject's values, plus the final state for a subscriber that comes after
+ * the close (a completed BehaviorSubject would give it nothing at all).
+ */
+class StateView extends Observable<ConnectionState> {
+  constructor(
+    private readonly subject: BehaviorSubject<ConnectionState>,
+    finalState: () => ClosedState | undefined,
+  ) {
+    super((subscriber) => {
+      const closed = finalState();
+      if (closed === undefined) return subject.subscribe(subscriber);
+      subscriber.next(closed);
+      subscriber.complete();
+      return undefined;
+    });
+  }
+
+  get value(): ConnectionState {
+    return this.subject.getValue();
   }
 }

@@ -36,6 +36,37 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
    * (`ws` reports "Unexpected server response: 401"). @default a recoverable {@link LinkFailedError}
    */
   describeError?: (event: unknown, opened: boolean) => Error | undefined;
+  /**
+   * Subscribes to the socket's four events; returns the unsubscribe function. `ws` offers a
+   * leaner EventEmitter path than its WHATWG `addEventListener` (no event object per message).
+   * @default addEventListener('open' | 'message' | 'error' | 'close')
+   */
+  listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
+}
+
+/** What {@link WebSocketCapabilities.listen} must call. */
+export interface WebSocketHandlers {
+  open(): void;
+  message(data: LinkData): void;
+  /** `event` is handed to `describeError`. */
+  error(event: unknown): void;
+  close(code: number, reason: string): void;
+}
+
+/** The standard way: `addEventListener` for each event. */
+export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocketHandlers): () => void {
+  const onMessage = (event: { data: LinkData }) => handlers.message(event.data);
+  const onClose = (event: { code: number; reason: string }) => handlers.close(event.code, event.reason);
+  socket.addEventListener('open', handlers.open);
+  socket.addEventListener('message', onMessage);
+  socket.addEventListener('error', handlers.error);
+  socket.addEventListener('close', onClose);
+  return () => {
+    socket.removeEventListener('open', handlers.open);
+    socket.removeEventListener('message', onMessage);
+    socket.removeEventListener('error', handlers.error);
+    socket.removeEventListener('close', onClose);
+  };
 }
 
 /** Options of {@link webSocketTransport}. */
@@ -130,7 +161,6 @@ function openWebSocketLink<S extends WebSocketLike>(
       opened = true;
       resolve(link);
     };
-    const onMessage = (event: { data: LinkData }) => incoming.next(event.data);
     const onError = (event: unknown) => {
       lastError =
         options.describeError?.(event, opened) ??
@@ -139,7 +169,7 @@ function openWebSocketLink<S extends WebSocketLike>(
           : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
       // Browsers follow every error event with a close event; `ws` does too. The close decides.
     };
-    const onClose = (event: { code: number; reason: string; wasClean?: boolean }) => {
+    const onClose = (code: number, reason: string) => {
       if (closedByUs) {
         cleanup();
         incoming.complete();
@@ -148,15 +178,13 @@ function openWebSocketLink<S extends WebSocketLike>(
       if (!opened) {
         fail(
           lastError ??
-            new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${event.code})`),
+            new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${code})`),
         );
         return;
       }
       // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
       const error =
-        event.code === 1006 && lastError
-          ? lastError
-          : new LinkClosedError(event.code, event.reason, { cause: lastError });
+        code === 1006 && lastError ? lastError : new LinkClosedError(code, reason, { cause: lastError });
       fail(error);
     };
     const onAbort = () => {
@@ -168,10 +196,7 @@ function openWebSocketLink<S extends WebSocketLike>(
       finished = true;
       clearTimeout(timer);
       offPong?.();
-      socket.removeEventListener('open', onOpen);
-      socket.removeEventListener('message', onMessage);
-      socket.removeEventListener('error', onError);
-      socket.removeEventListener('close', onClose);
+      unlisten();
       signal?.removeEventListener('abort', onAbort);
       pongs.complete();
     };
@@ -215,10 +240,12 @@ function openWebSocketLink<S extends WebSocketLike>(
       },
     };
 
-    socket.addEventListener('open', onOpen);
-    socket.addEventListener('message', onMessage);
-    socket.addEventListener('error', onError);
-    socket.addEventListener('close', onClose);
+    const unlisten = (options.listen ?? listenWithEventTarget)(socket, {
+      open: onOpen,
+      message: (data) => incoming.next(data),
+      error: onError,
+      close: onClose,
+    });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

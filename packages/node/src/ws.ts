@@ -7,6 +7,7 @@ import {
   LinkFailedError,
   type Transport,
   type WebSocketTransportOptions,
+  type WebSocketHandlers,
   webSocketTransport,
 } from '@lifeline/core';
 import WebSocket from 'ws';
@@ -28,6 +29,22 @@ export const wsCapabilities = {
   onPong: (socket: WebSocket, listener: () => void) => {
     socket.on('pong', listener);
     return () => socket.off('pong', listener);
+  },
+  listen: (socket: WebSocket, handlers: WebSocketHandlers) => {
+    const onMessage = (data: WebSocket.RawData, isBinary: boolean) =>
+      handlers.message(isBinary ? (data as Buffer) : data.toString());
+    const onError = (error: Error) => handlers.error({ error });
+    const onClose = (code: number, reason: Buffer) => handlers.close(code, reason.toString());
+    socket.on('open', handlers.open);
+    socket.on('message', onMessage);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    return () => {
+      socket.off('open', handlers.open);
+      socket.off('message', onMessage);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    };
   },
   describeError: (event: unknown, opened: boolean) => {
     const error = (event as { error?: unknown }).error;
