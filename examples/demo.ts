@@ -122,11 +122,14 @@ if (interactive) process.stdout.write(`\r${status()}\x1b[K\n`);
 
 const counts = echoes.counts(sent);
 const sorted = [...recoveryTimesMs].sort((a, b) => a - b);
-const percentile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+const percentile = (p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 console.log('\nSummary (plain mode: reconnect and re-send; no resume protocol)');
 console.log(`  server kills (SIGKILL):     ${kills}`);
 console.log(`  recoveries:                 ${recoveryTimesMs.length}`);
-console.log(`  recovery time median / p99: ${percentile(50).toFixed(0)} ms / ${percentile(99).toFixed(0)} ms`);
+console.log(
+  `  recovery time median / p99: ${percentile(50).toFixed(0)} ms / ${percentile(99).toFixed(0)} ms`,
+);
 console.log(`  client -> server sent:      ${counts.sent}`);
 console.log(`  echoed back (unique):       ${counts.unique}`);
 console.log(`  lost:                       ${counts.lost}`);

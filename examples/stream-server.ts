@@ -15,5 +15,6 @@ wss.on('connection', (socket) => {
 });
 wss.on('listening', () => {
   const address = wss.address();
-  if (typeof address === 'object' && address) process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+  if (typeof address === 'object' && address)
+    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
 });

@@ -197,45 +197,57 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     }
 
     private closeCode = 1005;
+    private lastStatus: ConnectionState['status'] = 'connecting';
     private closeReason = '';
 
     private onState(state: ConnectionState): void {
+      const previous = this.lastStatus;
+      this.lastStatus = state.status;
       switch (state.status) {
         case 'open':
         case 'suspended':
           if (this.ready === 0) {
             this.ready = 1;
             this.dispatch('open', new Event('open'));
-          } else if (this.ready === 1) {
+          } else if (previous === 'recovering') {
             this.dispatch('recovered', detailEvent('recovered', state));
           }
           break;
         case 'recovering':
-          if (state.attempt === 1) this.dispatch('recovering', detailEvent('recovering', state));
+          // Once per outage, not once per attempt.
+          if (previous !== 'recovering' && this.ready === 1) {
+            this.dispatch('recovering', detailEvent('recovering', state));
+          }
           break;
         case 'closed': {
           for (const subscription of this.subscriptions) subscription.unsubscribe();
-          this.ready = 3;
-          let code = this.closeCode;
-          let reason = this.closeReason;
-          let wasClean = state.reason === 'user' || state.reason === 'detached';
-          if (state.error !== undefined) {
-            const error = state.error;
-            if (error instanceof LinkClosedError && error.closeCode !== undefined) {
-              code = error.closeCode;
-              reason = error.reason;
-              wasClean = code !== 1006;
-            } else {
-              code = 1006;
-              reason = '';
-              wasClean = false;
-            }
-            this.dispatch('error', errorEvent(error));
-          }
-          this.dispatch('close', closeEvent(code, reason, wasClean));
+          // A WebSocket's close event never fires inside close(): code that calls close() and
+          // then listens for 'close' must still hear it.
+          queueMicrotask(() => this.dispatchClose(state));
           break;
         }
       }
+    }
+
+    private dispatchClose(state: Extract<ConnectionState, { status: 'closed' }>): void {
+      this.ready = 3;
+      let code = this.closeCode;
+      let reason = this.closeReason;
+      let wasClean = state.reason === 'user' || state.reason === 'detached';
+      if (state.error !== undefined) {
+        const error = state.error;
+        if (error instanceof LinkClosedError && error.closeCode !== undefined) {
+          code = error.closeCode;
+          reason = error.reason;
+          wasClean = code !== 1006;
+        } else {
+          code = 1006;
+          reason = '';
+          wasClean = false;
+        }
+        this.dispatch('error', errorEvent(error));
+      }
+      this.dispatch('close', closeEvent(code, reason, wasClean));
     }
 
     private dispatch(type: keyof HAWebSocketEventMap, event: Event): void {
