@@ -3,6 +3,7 @@ import type { ClosedState, CloseReason, ConnectionState } from './connection-sta
 import { ClosedByUserError, DetachedError, NotOpenError, type QueueOverflowError } from './errors.js';
 import { type HeartbeatOptions, heartbeat } from './heartbeat.js';
 import type { Link, LinkData, Transport } from './link.js';
+import { MessageFanout } from './message-fanout.js';
 import { type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
 
@@ -47,10 +48,18 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> ext
   queue?: QueueOptions;
   /**
    * Half-open detection: silence from the peer becomes a recoverable {@link HeartbeatTimeoutError}.
-   * Pings use the link's `ping()` where it has one. `false` turns it off.
+   * Pings use the link's `ping()` where it has one (ws ping frames, TCP ping frames, resume
+   * protocol PINGs); where it has none (a browser WebSocket), pass `ping` to send an
+   * application-level ping the server answers. `false` turns it off.
    * @default false
+   * @example
+   * ```ts
+   * attach(transport, { heartbeat: { intervalMs: 5_000, timeoutMs: 15_000, ping: (link) => link.send('ping') } })
+   * ```
    */
-  heartbeat?: false | Omit<HeartbeatOptions, 'scheduler' | 'pongs$'>;
+  heartbeat?:
+    | false
+    | (Omit<HeartbeatOptions, 'scheduler' | 'pongs$' | 'ping'> & { ping?: (link: Link<In, Out>) => void });
 }
 
 /** Something the connection reports beside its state. */
@@ -95,6 +104,14 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   close(code?: number, reason?: string): void;
 }
 
+// send() is the hot path: one shared promise executor rather than a closure per call.
+let capturedResolve: () => void = () => undefined;
+let capturedReject: (error: unknown) => void = () => undefined;
+function captureSettlers(resolve: () => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
 
 /**
@@ -122,9 +139,9 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private readonly stateSubject: BehaviorSubject<ConnectionState>;
   private finalState: ClosedState | undefined;
   readonly closed: Promise<ClosedState>;
-  private readonly incoming = new Subject<In>();
+  private readonly incoming = new MessageFanout<In>();
   private readonly eventSubject = new Subject<ConnectionEvent<In, Out>>();
-  readonly messages$ = this.incoming.asObservable();
+  readonly messages$ = this.incoming.observable;
   readonly events$ = this.eventSubject.asObservable();
   private readonly core: RecoveryCore;
   private readonly outbox: OutgoingQueue<Out>;
@@ -168,22 +185,23 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   send(data: Out): Promise<void> {
     if (this.finished) return Promise.reject(this.finalError ?? new ClosedByUserError());
-    return new Promise<void>((resolve, reject) => {
-      const link = this.currentLink;
-      const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
-      if (!('settled' in entry)) {
-        reject(entry);
-        return;
-      }
-      if (this.finished) {
-        // A `dropped` listener closed the connection while this send made room: nothing will
-        // ever write it.
-        this.outbox.settle(entry);
-        reject(this.finalError ?? new ClosedByUserError());
-        return;
-      }
-      if (link) this.write(link, entry);
-    });
+    const promise = new Promise<void>(captureSettlers);
+    // Read back at once: enqueue() may call a `dropped` listener that sends again.
+    const resolve = capturedResolve;
+    const reject = capturedReject;
+    const link = this.currentLink;
+    const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
+    if (!('settled' in entry)) {
+      reject(entry);
+    } else if (this.finished) {
+      // A `dropped` listener closed the connection while this send made room: nothing will
+      // ever write it.
+      this.outbox.settle(entry);
+      reject(this.finalError ?? new ClosedByUserError());
+    } else if (link) {
+      this.write(link, entry);
+    }
+    return promise;
   }
 
   suspend(): void {
@@ -273,7 +291,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       incoming$ = incoming$.pipe(
         heartbeat({
           ...this.options.heartbeat,
-          ping: this.options.heartbeat.ping ?? (() => link.ping?.()),
+          ping: this.options.heartbeat.ping ? () => this.sendPing(link) : () => link.ping?.(),
           pongs$: link.pongs$,
           scheduler: this.options.scheduler,
         }),
@@ -291,7 +309,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         // Links complete only after our own close(); one that ends by itself was closed by the peer.
         this.linkSubscription = undefined;
         if (this.currentLink === link) {
-          this.shutdown('peer', undefined, new NotOpenError('the link closed before the send was confirmed'), true);
+          this.shutdown(
+            'peer',
+            undefined,
+            new NotOpenError('the link closed before the send was confirmed'),
+            true,
+          );
         }
       },
     });
@@ -364,6 +387,14 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         entry.reject(error);
       },
     );
+  }
+
+  private sendPing(link: Link<In, Out>): void {
+    try {
+      const ping = (this.options.heartbeat as { ping: (link: Link<In, Out>) => unknown }).ping(link);
+      // A ping that fails to write means the link is going; the heartbeat or the link reports it.
+      if (ping instanceof Promise) ping.catch(() => {});
+    } catch {}
   }
 
   private onLinkDown(link: Link<In, Out>, error: unknown): void {
