@@ -104,14 +104,6 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   close(code?: number, reason?: string): void;
 }
 
-// send() is the hot path: one shared promise executor rather than a closure per call.
-let capturedResolve: () => void = () => undefined;
-let capturedReject: (error: unknown) => void = () => undefined;
-function captureSettlers(resolve: () => void, reject: (error: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
 
 /**
@@ -185,23 +177,20 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   send(data: Out): Promise<void> {
     if (this.finished) return Promise.reject(this.finalError ?? new ClosedByUserError());
-    const promise = new Promise<void>(captureSettlers);
-    // Read back at once: enqueue() may call a `dropped` listener that sends again.
-    const resolve = capturedResolve;
-    const reject = capturedReject;
-    const link = this.currentLink;
-    const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
-    if (!('settled' in entry)) {
-      reject(entry);
-    } else if (this.finished) {
-      // A `dropped` listener closed the connection while this send made room: nothing will
-      // ever write it.
-      this.outbox.settle(entry);
-      reject(this.finalError ?? new ClosedByUserError());
-    } else if (link) {
-      this.write(link, entry);
-    }
-    return promise;
+    return new Promise<void>((resolve, reject) => {
+      const link = this.currentLink;
+      const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
+      if (!('settled' in entry)) {
+        reject(entry);
+      } else if (this.finished) {
+        // A `dropped` listener closed the connection while this send made room: nothing will
+        // ever write it.
+        this.outbox.settle(entry);
+        reject(this.finalError ?? new ClosedByUserError());
+      } else if (link) {
+        this.write(link, entry);
+      }
+    });
   }
 
   suspend(): void {
@@ -297,9 +286,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         }),
       );
     }
-    const incoming = this.incoming;
     this.linkSubscription = incoming$.subscribe({
-      next: (message) => incoming.next(message),
+      next: this.incoming.next,
       error: (error) => {
         this.linkSubscription = undefined;
         this.onLinkDown(link, error);

@@ -36,7 +36,11 @@ export const DEFAULT_BACKOFF: Readonly<Required<BackoffOptions>> = Object.freeze
  * The wait before attempt `attempt` (1-based): exponential growth capped at `maxDelayMs`, with
  * full jitter. Pure given `random`.
  */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions = {},
+  random: () => number = Math.random,
+): number {
   const { initialDelayMs, maxDelayMs, factor, jitter } = { ...DEFAULT_BACKOFF, ...options };
   const bound = Math.min(maxDelayMs, initialDelayMs * factor ** Math.max(0, attempt - 1));
   return jitter === 'full' ? Math.floor(random() * bound) : bound;

@@ -3,7 +3,7 @@ import type { BackoffOptions } from './backoff-delay.js';
 import { recoverWith } from './recover-with.js';
 import type { RecoveryOptions } from './recovery-core.js';
 
-export { type BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff-delay.js';
+export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff-delay.js';
 
 /**
  * Retries the source after a backoff wait with full jitter, up to `maxAttempts` per failure.
@@ -15,10 +15,11 @@ export { type BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './backoff-de
  * ```
  */
 export function backoff<T>(
-  options: BackoffOptions & Pick<RecoveryOptions, 'scheduler' | 'random' | 'isRecoverable' | 'trigger'> & {
-    /** @default 10 */
-    maxAttempts?: number;
-  } = {},
+  options: BackoffOptions &
+    Pick<RecoveryOptions, 'scheduler' | 'random' | 'isRecoverable' | 'trigger'> & {
+      /** @default 10 */
+      maxAttempts?: number;
+    } = {},
 ): MonoTypeOperatorFunction<T> {
   const { maxAttempts, scheduler, random, isRecoverable, trigger, ...delays } = options;
   return recoverWith<T>({

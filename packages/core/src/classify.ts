@@ -1,5 +1,5 @@
 import { RECOVERABLE_CLOSE_CODES } from './close-codes.js';
-import { LifelineError, LinkClosedError, HttpStatusError } from './errors.js';
+import { HttpStatusError, LifelineError, LinkClosedError } from './errors.js';
 
 /** Decides whether an error is worth recovering from. Return `undefined` to defer to the default. */
 export type ErrorClassifier = (error: unknown) => boolean | undefined;
@@ -65,7 +65,10 @@ export function isRecoverableByDefault(error: unknown): boolean {
   }
   const syscall = syscallCodeOf(error);
   if (syscall !== undefined && RECOVERABLE_SYSCALL_CODES.has(syscall)) return true;
-  if (error instanceof TypeError && /fetch failed|network ?error|failed to fetch|terminated/i.test(error.message)) {
+  if (
+    error instanceof TypeError &&
+    /fetch failed|network ?error|failed to fetch|terminated/i.test(error.message)
+  ) {
     return true;
   }
   return false;

@@ -68,6 +68,7 @@ export class LifelineError extends Error {
   }
 
   static override [Symbol.hasInstance](instance: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof` (a subclass, usually); LifelineError would answer for every subclass
     return brandedHasInstance(this, instance, this === LifelineError ? undefined : this.name);
   }
 }
@@ -76,8 +77,16 @@ export class LifelineError extends Error {
 export class LinkClosedError extends LifelineError {
   readonly closeCode: number | undefined;
   readonly reason: string;
-  constructor(closeCode: number | undefined, reason = '', options: { cause?: unknown; recoverable?: boolean } = {}) {
-    super('ERR_LINK_CLOSED', `link closed${closeCode === undefined ? '' : ` with code ${closeCode}`}${reason ? `: ${reason}` : ''}`, options);
+  constructor(
+    closeCode: number | undefined,
+    reason = '',
+    options: { cause?: unknown; recoverable?: boolean } = {},
+  ) {
+    super(
+      'ERR_LINK_CLOSED',
+      `link closed${closeCode === undefined ? '' : ` with code ${closeCode}`}${reason ? `: ${reason}` : ''}`,
+      options,
+    );
     this.closeCode = closeCode;
     this.reason = reason;
   }
@@ -86,7 +95,10 @@ export class LinkClosedError extends LifelineError {
 /** The link failed under us: a reset, an error event, a truncated stream. `syscallCode` is the OS error (ECONNRESET...). */
 export class LinkFailedError extends LifelineError {
   readonly syscallCode: string | undefined;
-  constructor(message: string, options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {},
+  ) {
     super('ERR_LINK_FAILED', message, options);
     this.syscallCode = options.syscallCode ?? errnoOf(options.cause);
   }
@@ -95,7 +107,10 @@ export class LinkFailedError extends LifelineError {
 /** Opening a link failed (refused, unreachable, DNS). */
 export class ConnectFailedError extends LifelineError {
   readonly syscallCode: string | undefined;
-  constructor(message: string, options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {},
+  ) {
     super('ERR_CONNECT_FAILED', message, options);
     this.syscallCode = options.syscallCode ?? errnoOf(options.cause);
   }
@@ -183,6 +198,82 @@ export class InvalidOptionError extends LifelineError {
   }
 }
 
+/** Why a resume session ended without being closed on purpose. */
+export type SessionLostReason =
+  | 'unknown-session'
+  | 'invalid-token'
+  | 'unsupported-version'
+  | 'protocol-error'
+  | 'closed-by-peer'
+  | 'expired'
+  | 'store-failed';
+
+/** A message a session sent and the peer never acknowledged: its sequence number and payload. */
+export interface UnacknowledgedMessage {
+  /** Its sequence number in the lost session (1-based). */
+  readonly seq: number;
+  /** The payload as sent: text as a string, binary as bytes. */
+  readonly data: string | Uint8Array;
+}
+
+/** The codes a resume server rejects a handshake with (see docs/protocol.md). */
+export type SessionRejectCode =
+  | 'unknown-session'
+  | 'invalid-token'
+  | 'unsupported-version'
+  | 'too-many-sessions'
+  | 'protocol-error';
+
+/**
+ * The resume server refused the handshake. Only `too-many-sessions` is recoverable (the server may
+ * have room later); the message carries the server's reason, never the token.
+ */
+export class SessionRejectedError extends LifelineError {
+  readonly rejectCode: SessionRejectCode;
+  readonly reason: string;
+  constructor(rejectCode: SessionRejectCode, reason = '') {
+    super('ERR_SESSION_REJECTED', `session rejected: ${rejectCode}${reason ? ` (${reason})` : ''}`, {
+      recoverable: rejectCode === 'too-many-sessions',
+    });
+    this.rejectCode = rejectCode;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A resume session ended and took unacknowledged messages with it. `unacknowledged` lists them
+ * all, in order; each of their `send()` promises rejects with this error.
+ */
+export class SessionLostError extends LifelineError {
+  readonly reason: SessionLostReason;
+  readonly sessionId: string;
+  readonly unacknowledged: readonly UnacknowledgedMessage[];
+  constructor(
+    reason: SessionLostReason,
+    sessionId: string,
+    unacknowledged: readonly UnacknowledgedMessage[],
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      'ERR_SESSION_LOST',
+      `session ${sessionId} lost (${reason}) with ${unacknowledged.length} unacknowledged message(s)`,
+      { ...options, recoverable: false },
+    );
+    this.reason = reason;
+    this.sessionId = sessionId;
+    this.unacknowledged = unacknowledged;
+  }
+}
+
+/** The replay window is full (policy `reject`), or the message could never fit in it. */
+export class ReplayWindowFullError extends LifelineError {
+  readonly limit: 'messages' | 'bytes';
+  constructor(limit: 'messages' | 'bytes', message: string) {
+    super('ERR_REPLAY_WINDOW_FULL', message, { recoverable: false });
+    this.limit = limit;
+  }
+}
+
 function errnoOf(cause: unknown): string | undefined {
   if (typeof cause === 'object' && cause !== null) {
     const code = (cause as { code?: unknown }).code;
@@ -196,4 +287,36 @@ function errnoOf(cause: unknown): string | undefined {
 /** True when `error` is a Lifeline error with the given code (works across copies of core). */
 export function hasErrorCode(error: unknown, code: LifelineErrorCode): boolean {
   return error instanceof LifelineError && error.code === code;
+}
+
+/**
+ * A broken response body cannot be resumed by byte range: the server ignored the `Range` request
+ * (answered 200 with the same entity), or the response had no strong `ETag` to guard a resume, or
+ * it was content-encoded (ranges would address the encoded bytes). `cause` is the break, if any.
+ */
+export class RangeNotSupportedError extends LifelineError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_RANGE_NOT_SUPPORTED', message, { ...options, recoverable: false });
+  }
+}
+
+/**
+ * The resource changed between the first request and a resume (a different `ETag`, or 412), so
+ * the bytes already delivered and the rest would not belong to the same entity.
+ */
+export class EntityChangedError extends LifelineError {
+  readonly etag: string | undefined;
+  constructor(message: string, options: { cause?: unknown; etag?: string } = {}) {
+    super('ERR_ENTITY_CHANGED', message, { cause: options.cause, recoverable: false });
+    this.etag = options.etag;
+  }
+}
+
+/** A 206 whose `Content-Range` does not continue the body exactly (wrong start, end or total, or malformed). */
+export class RangeMismatchError extends LifelineError {
+  readonly contentRange: string | null;
+  constructor(message: string, contentRange: string | null = null) {
+    super('ERR_RANGE_MISMATCH', message, { recoverable: false });
+    this.contentRange = contentRange;
+  }
 }

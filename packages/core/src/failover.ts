@@ -1,4 +1,4 @@
-import { type Observable, defer, tap } from 'rxjs';
+import { defer, type Observable, tap } from 'rxjs';
 import type { Link, Transport } from './link.js';
 
 /** Where to connect: a fixed list, or a function asked before every attempt (service discovery). */
@@ -13,7 +13,10 @@ export type EndpointSource<E> = readonly E[] | (() => E | Promise<E>);
  * failover(['wss://a.example/feed', 'wss://b.example/feed'], (url) => feedFrom(url)).pipe(recoverWith())
  * ```
  */
-export function failover<E, T>(endpoints: readonly E[], factory: (endpoint: E, index: number) => Observable<T>): Observable<T> {
+export function failover<E, T>(
+  endpoints: readonly E[],
+  factory: (endpoint: E, index: number) => Observable<T>,
+): Observable<T> {
   const rotation = new EndpointRotation(endpoints);
   return defer(() => {
     const index = rotation.next();

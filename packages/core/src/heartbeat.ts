@@ -1,4 +1,4 @@
-import { Observable, type MonoTypeOperatorFunction, type SchedulerLike, asyncScheduler } from 'rxjs';
+import { asyncScheduler, type MonoTypeOperatorFunction, Observable, type SchedulerLike } from 'rxjs';
 import { HeartbeatTimeoutError } from './errors.js';
 
 /** Options of {@link heartbeat}. */
@@ -56,7 +56,12 @@ export function heartbeat<T>(options: HeartbeatOptions = {}): MonoTypeOperatorFu
           lastPing = now;
           options.ping?.();
         }
-        this.schedule(undefined, Math.min(tick, timeoutMs - silence));
+        // Wake at the next moment something is due, not a fixed tick later: traffic just before a
+        // check must not push the ping past the timeout (interval 10 s, timeout 15 s, traffic at
+        // 1 s would otherwise time out at 16 s without ever having pinged).
+        const pingDue = silence < intervalMs ? lastSeen + intervalMs : lastPing + intervalMs;
+        const next = Math.min(pingDue, lastSeen + timeoutMs) - now;
+        this.schedule(undefined, Math.max(1, next));
       }, tick);
       const pongs = options.pongs$?.subscribe(() => {
         lastSeen = scheduler.now();
@@ -76,4 +81,3 @@ export function heartbeat<T>(options: HeartbeatOptions = {}): MonoTypeOperatorFu
       };
     });
 }
-

@@ -82,11 +82,14 @@ export class OutgoingQueue<Out> {
       const overflow = this.overflowFor(size);
       if (overflow) {
         if (this.overflow === 'reject' || size > this.maxBytes) return overflow;
-        for (let over = overflow; over; over = this.overflowFor(size)) {
+        for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor(size)) {
           const oldest = this.oldestWaiting();
           // Nothing left to drop (maxMessages below 1): the new send is the one that cannot fit.
           if (!oldest) return over;
-          const error = new QueueOverflowError(over.limit, 'dropped from the outgoing queue to make room (drop-oldest)');
+          const error = new QueueOverflowError(
+            over.limit,
+            'dropped from the outgoing queue to make room (drop-oldest)',
+          );
           this.settle(oldest);
           oldest.reject(error);
           onDrop(oldest, error);

@@ -1,4 +1,4 @@
-import { type MonoTypeOperatorFunction, defer, retry, tap } from 'rxjs';
+import { defer, finalize, type MonoTypeOperatorFunction, retry, tap } from 'rxjs';
 import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
 
 /** Options of {@link recoverWith}: the recovery policy plus a listener for what it does. */
@@ -19,7 +19,16 @@ export interface RecoverWithOptions extends RecoveryOptions {
  * @see attach, which uses the same {@link RecoveryCore} for links.
  */
 export function recoverWith<T>(options: RecoverWithOptions = {}): MonoTypeOperatorFunction<T> {
-  return (source) => defer(() => source.pipe(recoverWithCore(new RecoveryCore(options, options.onEvent))));
+  return (source) =>
+    defer(() => {
+      const core = new RecoveryCore(options, options.onEvent);
+      // The core is ours alone: closing it on teardown cancels its minUptime timer, which would
+      // otherwise outlive the subscription (keeping a process alive and reporting a recovery late).
+      return source.pipe(
+        recoverWithCore(core),
+        finalize(() => core.close()),
+      );
+    });
 }
 
 /** {@link recoverWith} with a core the caller holds, so it can read counts and suspend or close it. */

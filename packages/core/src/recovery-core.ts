@@ -1,26 +1,26 @@
 import {
   asyncScheduler,
+  concat,
+  defer,
+  filter,
+  ignoreElements,
+  map,
+  merge,
+  mergeMap,
+  NEVER,
   type Observable,
+  of,
+  race,
   type SchedulerLike,
   Subject,
   type Subscription,
-  defer,
-  filter,
-  map,
-  race,
   take,
   throwError,
   timer,
-  NEVER,
-  concat,
-  ignoreElements,
-  merge,
-  mergeMap,
-  of,
 } from 'rxjs';
 import type { BackoffOptions } from './backoff-delay.js';
 import type { ErrorClassifier } from './classify.js';
-import { type GiveUpReason, decideRetry } from './retry-decision.js';
+import { decideRetry, type GiveUpReason } from './retry-decision.js';
 
 /** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
 export interface RecoveryOptions {
@@ -150,7 +150,8 @@ export class RecoveryCore {
 
   /** The resource (link, subscription) is up. Starts the `minUptime` clock if it is a recovery. */
   markUp(): void {
-    if (this.isUp) return;
+    // After close() (possibly from a listener of this very link's opening) no window may start.
+    if (this.isUp || this.closedFlag) return;
     this.isUp = true;
     this.onEvent({ type: 'up', recovering: this.inFailure });
     if (!this.inFailure) return;
@@ -211,6 +212,11 @@ export class RecoveryCore {
         lastError: error,
         recoveriesLeft: this.recoveriesLeft,
       });
+      // A listener of that event may have closed or suspended us; the wait would miss the
+      // interruption (nobody was subscribed to it yet), so honour it here.
+      if (this.closedFlag || this.suspendedFlag) {
+        return this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError);
+      }
       return this.wait(decision.delayMs);
     });
   }

@@ -50,7 +50,8 @@ export function decideRetry(input: RetryDecisionInput): RetryDecision {
   if (input.newFailure && input.recoveriesUsed >= input.maxRecoveries) {
     return { action: 'give-up', reason: 'recoveries-exhausted' };
   }
-  if (input.attemptsMade >= input.maxAttemptsPerFailure) return { action: 'give-up', reason: 'attempts-exhausted' };
+  if (input.attemptsMade >= input.maxAttemptsPerFailure)
+    return { action: 'give-up', reason: 'attempts-exhausted' };
   const attempt = input.attemptsMade + 1;
   if (input.shouldRecover && !input.shouldRecover(input.error, attempt)) {
     return { action: 'give-up', reason: 'declined' };

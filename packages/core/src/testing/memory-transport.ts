@@ -1,5 +1,5 @@
-import { type Observable, type SchedulerLike, Subject, asyncScheduler, timer, firstValueFrom } from 'rxjs';
-import { ConnectFailedError, LinkFailedError, LinkClosedError, NotOpenError } from '../errors.js';
+import { asyncScheduler, type Observable, type SchedulerLike, Subject, timer } from 'rxjs';
+import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../errors.js';
 import type { Link, LinkData, Transport } from '../link.js';
 
 /** Options of {@link createMemoryTransport}. */
@@ -58,7 +58,9 @@ export interface MemoryTransport<T = LinkData> extends Transport<T, T> {
  * transport.current!.fail(); // the engine recovers on a new link
  * ```
  */
-export function createMemoryTransport<T = LinkData>(options: MemoryTransportOptions = {}): MemoryTransport<T> {
+export function createMemoryTransport<T = LinkData>(
+  options: MemoryTransportOptions = {},
+): MemoryTransport<T> {
   const scheduler = options.scheduler ?? asyncScheduler;
   const peers: MemoryPeer<T>[] = [];
   const connections = new Subject<MemoryPeer<T>>();
@@ -133,7 +135,7 @@ export function createMemoryTransport<T = LinkData>(options: MemoryTransportOpti
     connections$: connections.asObservable(),
     async open(signal) {
       openAttempts++;
-      if (openDelayMs > 0) await firstValueFrom(timer(openDelayMs, scheduler));
+      if (openDelayMs > 0) await delay(openDelayMs, scheduler, signal);
       signal?.throwIfAborted();
       if (refusals > 0) {
         refusals--;
@@ -168,4 +170,23 @@ export function createMemoryTransport<T = LinkData>(options: MemoryTransportOpti
     },
   };
   return transport;
+}
+
+/** Waits `ms` on `scheduler`; an abort ends the wait at once, so a closed connection leaves no timer. */
+function delay(ms: number, scheduler: SchedulerLike, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      wait.unsubscribe();
+      reject(signal?.reason);
+    };
+    const wait = timer(ms, scheduler).subscribe(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

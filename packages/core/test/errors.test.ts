@@ -1,0 +1,99 @@
+/** Typed errors: codes, causes, and `instanceof` across two loaded copies of core. */
+import {
+  ClosedByUserError,
+  ConnectFailedError,
+  HttpStatusError,
+  hasErrorCode,
+  isRecoverable,
+  LifelineError,
+  LinkClosedError,
+  LinkFailedError,
+  QueueOverflowError,
+} from '@lifeline/core';
+import { describe, expect, test } from 'vitest';
+
+describe('errors', () => {
+  test('carry a string code, a cause and the facts of their kind', () => {
+    const cause = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    const failed = new LinkFailedError('reset', { cause });
+    expect(failed).toBeInstanceOf(Error);
+    expect(failed).toBeInstanceOf(LifelineError);
+    expect(failed).toMatchObject({
+      name: 'LinkFailedError',
+      code: 'ERR_LINK_FAILED',
+      cause,
+      syscallCode: 'ECONNRESET',
+    });
+    expect(new LinkClosedError(1006, 'gone')).toMatchObject({
+      code: 'ERR_LINK_CLOSED',
+      closeCode: 1006,
+      reason: 'gone',
+    });
+    expect(new HttpStatusError(503)).toMatchObject({ code: 'ERR_HTTP_STATUS', status: 503 });
+    expect(new QueueOverflowError('bytes', 'full')).toMatchObject({ limit: 'bytes', recoverable: false });
+    expect(hasErrorCode(new ClosedByUserError(), 'ERR_CLOSED_BY_USER')).toBe(true);
+    expect(hasErrorCode(new Error('x'), 'ERR_CLOSED_BY_USER')).toBe(false);
+  });
+
+  test('instanceof tells the classes apart', () => {
+    const closed = new LinkClosedError(1000);
+    expect(closed).toBeInstanceOf(LinkClosedError);
+    expect(closed).not.toBeInstanceOf(LinkFailedError);
+    expect(new Error('plain')).not.toBeInstanceOf(LifelineError);
+    expect(null).not.toBeInstanceOf(LifelineError);
+    expect({ code: 'ERR_LINK_FAILED' }).not.toBeInstanceOf(LinkFailedError);
+  });
+});
+
+describe('instanceof across two copies of core', () => {
+  // A second module instance of errors.ts: the situation of an app bundle and a dependency's
+  // bundle that each carry their own copy of @lifeline/core.
+  const loadCopy = () =>
+    // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
+    import('../src/errors.ts?copy') as Promise<typeof import('../src/errors.js')>;
+
+  test('the copy really is a different module', async () => {
+    const copy = await loadCopy();
+    expect(copy.LinkFailedError).not.toBe(LinkFailedError);
+    expect(Object.getPrototypeOf(new copy.LinkFailedError('x'))).not.toBe(LinkFailedError.prototype);
+  });
+
+  test("an error of one copy is an instance of the other copy's class and base class, both ways", async () => {
+    const copy = await loadCopy();
+    const foreign = new copy.LinkFailedError('reset', { syscallCode: 'ECONNRESET' });
+    expect(foreign).toBeInstanceOf(LinkFailedError);
+    expect(foreign).toBeInstanceOf(LifelineError);
+    expect(foreign).not.toBeInstanceOf(LinkClosedError);
+    expect(foreign).not.toBeInstanceOf(ConnectFailedError);
+    const local = new LinkClosedError(4401);
+    expect(local).toBeInstanceOf(copy.LinkClosedError);
+    expect(local).toBeInstanceOf(copy.LifelineError);
+    expect(local).not.toBeInstanceOf(copy.LinkFailedError);
+    expect(hasErrorCode(new copy.ClosedByUserError(), 'ERR_CLOSED_BY_USER')).toBe(true);
+  });
+
+  test("the classification works on the other copy's errors", async () => {
+    const copy = await loadCopy();
+    expect(isRecoverable(new copy.LinkClosedError(1006))).toBe(true);
+    expect(isRecoverable(new copy.LinkClosedError(4403))).toBe(false);
+    expect(isRecoverable(new copy.HttpStatusError(503))).toBe(true);
+    expect(isRecoverable(new copy.ClosedByUserError())).toBe(false);
+  });
+
+  test('an object that carries the brand is recognised; one without it is not', () => {
+    const branded = new Error('from elsewhere') as Error & { code: string };
+    branded.code = 'ERR_LINK_FAILED';
+    Object.defineProperty(branded, Symbol.for('lifeline.error'), { value: true });
+    Object.defineProperty(branded, Symbol.for('lifeline.error.code'), {
+      value: ['LinkFailedError', 'LifelineError'],
+    });
+    expect(branded).toBeInstanceOf(LifelineError);
+    expect(branded).toBeInstanceOf(LinkFailedError);
+    expect(branded).not.toBeInstanceOf(LinkClosedError);
+    const unbranded = Object.assign(new Error('look-alike'), {
+      code: 'ERR_LINK_FAILED',
+      name: 'LinkFailedError',
+    });
+    expect(unbranded).not.toBeInstanceOf(LifelineError);
+  });
+});

@@ -1,0 +1,73 @@
+import { type LinkData, encodeData, resumable } from '@lifeline/core';
+import { VirtualTimeScheduler } from 'rxjs';
+import { createMemoryTransport } from '@lifeline/core/testing';
+import { describe, expect, test } from 'vitest';
+import { ScriptedServer } from './resume-peer.js';
+
+async function setup(ackEvery: number, ackDelayMs: number) {
+  const scheduler = new VirtualTimeScheduler();
+  const transport = createMemoryTransport<LinkData>();
+  let server: ScriptedServer | undefined;
+  transport.connections$.subscribe((peer) => {
+    server = new ScriptedServer(peer);
+  });
+  const client = resumable(transport, { ackEvery, ackDelayMs, scheduler });
+  const link = await client.open();
+  const received: LinkData[] = [];
+  link.messages$.subscribe((message) => received.push(message));
+  /** Runs every timer due up to `ms` from the start. */
+  const advanceTo = (ms: number) => {
+    scheduler.maxFrames = ms;
+    scheduler.flush();
+  };
+  return { client, link, server: server!, received, advanceTo };
+}
+
+describe('acknowledgements', () => {
+  test(`a standalone ACK goes out after ackEvery messages, at once`, async () => {
+    const { server, received, client } = await setup(4, 1_000);
+    for (let seq = 1; seq <= 3; seq++) server.send(encodeData(seq, 0, `m${seq}`).frame);
+    expect(received).toHaveLength(3);
+    expect(server.acks).toEqual([]);
+    server.send(encodeData(4, 0, 'm4').frame);
+    expect(server.acks).toEqual([4]);
+    for (let seq = 5; seq <= 12; seq++) server.send(encodeData(seq, 0, `m${seq}`).frame);
+    expect(server.acks).toEqual([4, 8, 12]);
+    client.close();
+  });
+
+  test('a standalone ACK goes out ackDelayMs after the first unacknowledged delivery', async () => {
+    const { server, advanceTo, client } = await setup(32, 1_000);
+    server.send(encodeData(1, 0, 'm1').frame);
+    server.send(encodeData(2, 0, 'm2').frame);
+    advanceTo(999);
+    expect(server.acks).toEqual([]);
+    advanceTo(1_000);
+    expect(server.acks).toEqual([2]);
+    advanceTo(5_000);
+    expect(server.acks).toEqual([2]);
+    client.close();
+  });
+
+  test('acks ride on outgoing DATA frames, and then no standalone ACK is sent', async () => {
+    const { server, link, advanceTo, client } = await setup(32, 1_000);
+    server.send(encodeData(1, 0, 'm1').frame);
+    server.send(encodeData(2, 0, 'm2').frame);
+    void link.send('reply').catch(() => {});
+    const data = server.frames.filter((frame) => frame.type === 'data');
+    expect(data).toEqual([{ type: 'data', seq: 1, ack: 2, data: 'reply' }]);
+    advanceTo(10_000);
+    expect(server.acks).toEqual([]);
+    client.close();
+  });
+
+  test('duplicates are dropped and not delivered twice', async () => {
+    const { server, received, client } = await setup(32, 1_000);
+    server.send(encodeData(1, 0, 'm1').frame);
+    server.send(encodeData(1, 0, 'm1').frame);
+    server.send(encodeData(2, 0, 'm2').frame);
+    expect(received).toEqual(['m1', 'm2']);
+    expect(client.stats.duplicatesDropped).toBe(1);
+    client.close();
+  });
+});
