@@ -23,6 +23,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# better-sqlite3 (the embedded session store) compiles with node-gyp when no prebuilt binary can
+# be fetched; point it at the Node headers installed with Node instead of downloading them.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/common.gypi ]; then
+  export npm_config_nodedir=/usr
+fi
+
 echo "setup: installing workspace dependencies"
 pnpm install --frozen-lockfile
 echo "setup: building the packages"

@@ -141,8 +141,10 @@ export function defineHAWebSocket<S extends WebSocketLike>(
           protocols,
           connectTimeoutMs,
           // Read at each open, so a binaryType set after construction applies to later links too.
+          // A wrapped transport (the resume protocol) decodes binary frames synchronously: its links
+          // must deliver bytes, never Blobs, whatever binaryType the page chose.
           get binaryType() {
-            return self.binary;
+            return wrapTransport !== undefined && self.binary === 'blob' ? 'arraybuffer' : self.binary;
           },
         } as WebSocketTransportOptions<S>);
       const base =

@@ -1,4 +1,4 @@
-import { Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from './errors.js';
 import type { Link, LinkData, Transport } from './link.js';
 
@@ -139,6 +139,10 @@ function openWebSocketLink<S extends WebSocketLike>(
     }
     socket.binaryType = options.binaryType ?? 'arraybuffer';
     const incoming = new Subject<LinkData>();
+    // Messages that arrive before anyone subscribes to `messages$` are kept for the first
+    // subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
+    // the promise resolved on 'open' lets the caller subscribe.
+    let early: LinkData[] | undefined = [];
     const pongs = new Subject<void>();
     let opened = false;
     let closedByUs = false;
@@ -209,7 +213,12 @@ function openWebSocketLink<S extends WebSocketLike>(
 
     const sendConfirmed = options.send;
     const link: Link<LinkData, LinkData> = {
-      messages$: incoming.asObservable(),
+      messages$: new Observable<LinkData>((subscriber) => {
+        const pending = early;
+        early = undefined;
+        if (pending) for (const data of pending) subscriber.next(data);
+        return incoming.subscribe(subscriber);
+      }),
       pongs$: pongs.asObservable(),
       send(data) {
         if (finished || socket.readyState !== OPEN)
@@ -225,7 +234,14 @@ function openWebSocketLink<S extends WebSocketLike>(
       close(code = 1000, reason = '') {
         if (closedByUs || finished) return;
         closedByUs = true;
-        socket.close(code, reason);
+        try {
+          socket.close(code, reason);
+        } catch {
+          // A WHATWG WebSocket (browsers, Deno) lets a client send only 1000 or 3000-4999, with a
+          // reason of at most 123 bytes, and throws otherwise; `ws` takes any code. A code meant
+          // only as information for the peer (1001 going away) must not stop the close.
+          socket.close();
+        }
         // Once we asked for the close, the link is over for its reader: complete now rather than
         // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
         incoming.complete();
@@ -242,7 +258,7 @@ function openWebSocketLink<S extends WebSocketLike>(
 
     const unlisten = (options.listen ?? listenWithEventTarget)(socket, {
       open: onOpen,
-      message: (data) => incoming.next(data),
+      message: (data) => (early ? early.push(data) : incoming.next(data)),
       error: onError,
       close: onClose,
     });

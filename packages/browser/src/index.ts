@@ -1,0 +1,10 @@
+// The core, re-exported, plus what only a browser has: its WebSocket and fetch (read lazily from
+// `globalThis`, so importing this module touches no global) and its online/visibility signals.
+export * from '@lifeline/core';
+export { type BrowserRecoveryTargets, browserRecoveryDefaults } from './browser-recovery-defaults.js';
+export { type BrowserTransportOptions, browserTransport } from './browser-transport.js';
+export { globalWebSocket } from './global-web-socket.js';
+export { globalFetch, haFetch } from './ha-fetch.js';
+export { HAWebSocket } from './ha-web-socket.js';
+export { type OnlineEventSource, onlineStatus } from './online-status.js';
+export { type VisibilityEventSource, visibleTrigger } from './visible-trigger.js';

@@ -1,0 +1,18 @@
+import { listenWithEventTarget, type WebSocketCapabilities } from '@lifeline/core';
+
+/**
+ * Deno's WebSocket, as the core transport needs it. Deno ends a connection that failed under it
+ * (the peer gone, a broken pipe) with an error event and then a close event whose code is 0 where
+ * the WHATWG spec says 1006 (abnormal closure). 0 is no close code at all (RFC 6455 leaves
+ * 0-999 unused), so any code below 1000 is reported as the 1006 it stands for, and the failure
+ * is classified as recoverable instead of as an unknown close code.
+ */
+export const denoWebSocketCapabilities: WebSocketCapabilities = {
+  listen: (socket, handlers) =>
+    listenWithEventTarget(socket, {
+      ...handlers,
+      close: (code, reason) => handlers.close(code >= 1000 ? code : ABNORMAL_CLOSURE, reason),
+    }),
+};
+
+const ABNORMAL_CLOSURE = 1006;

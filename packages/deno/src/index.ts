@@ -1,0 +1,25 @@
+// The core, re-exported, plus what only Deno has: its WebSocket and fetch (read lazily from
+// `globalThis`) and TCP through `Deno.connect` (injectable; the global is read only when connecting).
+export * from '@lifeline/core';
+export { type ConnectTcpOptions, connectTcp } from './connect-tcp.js';
+export { type DenoConnect, type DenoConnectOptions, type DenoConnLike, denoConnect } from './deno-connect.js';
+export { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
+export { type DenoWebSocketTransportOptions, denoWebSocketTransport } from './deno-web-socket-transport.js';
+export { globalWebSocket } from './global-web-socket.js';
+export { globalFetch, haFetch } from './ha-fetch.js';
+export { HAWebSocket } from './ha-web-socket.js';
+export {
+  createTcpLink,
+  TCP_CLOSE_LINGER_MS,
+  TCP_READ_BUFFER_BYTES,
+  type TcpLink,
+  type TcpMode,
+} from './tcp-link.js';
+export {
+  DEFAULT_TCP_CONNECT_TIMEOUT_MS,
+  DEFAULT_TCP_HOST,
+  DEFAULT_TCP_MODE,
+  DEFAULT_TCP_NO_DELAY,
+  type TcpTransportOptions,
+  tcpTransport,
+} from './tcp-transport.js';
