@@ -32,7 +32,7 @@ const variants = [
   { name: 'es2015 condition (rxjs esm)', conditions: ['@lifeline/source', 'es2015'], gate: false },
 ];
 
-const entry = `export { HAWebSocket, attach, backoff } from './src/index.ts';`;
+const entry = `export { HAWebSocket, attach } from './src/index.ts';`;
 
 async function measure(conditions) {
   const result = await build({
@@ -78,7 +78,7 @@ const kb = (bytes) => `${(bytes / 1024).toFixed(2)} KiB`;
 const results = [];
 for (const variant of variants) results.push({ ...variant, ...(await measure(variant.conditions)) });
 
-console.log('bundle size: HAWebSocket + attach + backoff (+ rxjs), minified, gzip -9');
+console.log('bundle size: HAWebSocket + attach with its backoff policy (+ rxjs), minified, gzip -9');
 console.log('| resolution | minified | gzipped | aim | budget |');
 console.log('| --- | ---: | ---: | ---: | ---: |');
 for (const r of results) {

@@ -1,5 +1,5 @@
 import type { RecoveryOptions } from '@lifeline/core';
-import { filter, map, merge, skip } from 'rxjs';
+import { Observable } from 'rxjs';
 import { type OnlineEventSource, onlineStatus } from './online-status.js';
 import { type VisibilityEventSource, visibleTrigger } from './visible-trigger.js';
 
@@ -31,9 +31,20 @@ export function browserRecoveryDefaults(
   targets: BrowserRecoveryTargets = {},
 ): Required<Pick<RecoveryOptions, 'online' | 'trigger'>> {
   const online = onlineStatus(targets.window);
-  const backOnline = online.pipe(skip(1), filter(Boolean));
-  return {
-    online,
-    trigger: merge(backOnline, visibleTrigger(targets.document)).pipe(map(() => undefined)),
-  };
+  const visible = visibleTrigger(targets.document);
+  // Written without merge/skip/filter: those operators would double the rxjs this package ships.
+  const trigger = new Observable<void>((subscriber) => {
+    let first = true;
+    const backOnline = online.subscribe((isOnline) => {
+      // The first value is the current status, not a change: only a later `true` is "back online".
+      if (!first && isOnline) subscriber.next();
+      first = false;
+    });
+    const becameVisible = visible.subscribe(() => subscriber.next());
+    return () => {
+      backOnline.unsubscribe();
+      becameVisible.unsubscribe();
+    };
+  });
+  return { online, trigger };
 }

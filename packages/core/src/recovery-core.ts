@@ -1,23 +1,4 @@
-import {
-  asyncScheduler,
-  concat,
-  defer,
-  filter,
-  ignoreElements,
-  map,
-  merge,
-  mergeMap,
-  NEVER,
-  type Observable,
-  of,
-  race,
-  type SchedulerLike,
-  Subject,
-  type Subscription,
-  take,
-  throwError,
-  timer,
-} from 'rxjs';
+import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscriber, type Subscription } from 'rxjs';
 import type { BackoffOptions } from './backoff-delay.js';
 import type { ErrorClassifier } from './classify.js';
 import { decideRetry, type GiveUpReason } from './retry-decision.js';
@@ -171,12 +152,18 @@ export class RecoveryCore {
    * should start, or errors with the error that must reach the caller when recovery gives up.
    */
   fail(error: unknown): Observable<void> {
-    return defer(() => {
+    // Hand-written rather than composed from rxjs operators: this sits on every connection's
+    // path, and the operators it would take (race, concat, merge, timer...) are most of the rxjs
+    // a browser bundle of HAWebSocket would otherwise carry.
+    return new Observable<void>((subscriber) => {
       this.isUp = false;
       this.uptimeTimer?.unsubscribe();
       this.uptimeTimer = undefined;
       const newFailure = !this.inFailure;
-      if (error instanceof RecoveryDeclined) return this.giveUp('declined', this.failureError);
+      if (error instanceof RecoveryDeclined) {
+        subscriber.error(this.giveUp('declined', this.failureError));
+        return;
+      }
       const decision = decideRetry({
         error,
         closed: this.closedFlag,
@@ -195,7 +182,8 @@ export class RecoveryCore {
         // libha's contract: when recovery gives up, the caller sees the ORIGINAL failure. An
         // irrecoverable error met during an attempt (a 401 on reopen) is new information, so it wins.
         const propagated = newFailure || decision.reason === 'irrecoverable' ? error : this.failureError;
-        return this.giveUp(decision.reason, propagated);
+        subscriber.error(this.giveUp(decision.reason, propagated));
+        return;
       }
       if (newFailure) {
         this.inFailure = true;
@@ -215,9 +203,10 @@ export class RecoveryCore {
       // A listener of that event may have closed or suspended us; the wait would miss the
       // interruption (nobody was subscribed to it yet), so honour it here.
       if (this.closedFlag || this.suspendedFlag) {
-        return this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError);
+        subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
+        return;
       }
-      return this.wait(decision.delayMs);
+      return this.wait(decision.delayMs, subscriber);
     });
   }
 
@@ -256,36 +245,64 @@ export class RecoveryCore {
     this.onEvent({ type: 'recovered', recoveries: this.recovered, attempts });
   }
 
-  private giveUp(reason: GiveUpReason, error: unknown): Observable<never> {
+  /** Ends the failure and returns the error the caller must see. */
+  private giveUp(reason: GiveUpReason, error: unknown): unknown {
     this.inFailure = false;
     this.failureError = undefined;
     this.attemptsMade = 0;
     this.onEvent({ type: 'gave-up', reason, error });
-    return throwError(() => error);
+    return error;
   }
 
-  private wait(delayMs: number): Observable<void> {
-    // race() settles on the first source to emit OR complete: an absent trigger must be NEVER,
-    // not EMPTY, or the backoff wait would end at once.
-    const backoffOver$ = race(
-      timer(delayMs, this.scheduler),
-      this.options.trigger ? this.options.trigger.pipe(take(1)) : NEVER,
-    ).pipe(take(1));
-    // Offline: hold the attempt (no budget spent) until the network is back.
-    const online$ = this.options.online ? this.options.online.pipe(filter(Boolean), take(1)) : of(undefined);
-    const ready$ = concat(backoffOver$.pipe(ignoreElements()), online$).pipe(
-      take(1),
-      map(() => {
-        // Read at the end of the wait: resetCounts() during the wait renumbers the attempt.
-        this.onEvent({ type: 'attempting', attempt: this.attemptsMade });
-        return undefined;
-      }),
-    );
-    // A suspend() or close() during the wait ends the recovery with the original error.
-    const interrupted$ = this.interrupt$.pipe(
-      take(1),
-      mergeMap(() => this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError)),
-    );
-    return merge(ready$, interrupted$).pipe(take(1));
+  /**
+   * Waits out the backoff (cut short by `trigger`), then for `online` to be true, then emits.
+   * A suspend() or close() during the wait ends the recovery with the original error.
+   */
+  private wait(delayMs: number, subscriber: Subscriber<void>): () => void {
+    let done = false;
+    let backoffOver = false;
+    let timer: Subscription | undefined;
+    let trigger: Subscription | undefined;
+    let online: Subscription | undefined;
+    let interrupt: Subscription | undefined;
+    const teardown = () => {
+      done = true;
+      timer?.unsubscribe();
+      trigger?.unsubscribe();
+      online?.unsubscribe();
+      interrupt?.unsubscribe();
+    };
+    const ready = () => {
+      if (done) return;
+      teardown();
+      // Read at the end of the wait: resetCounts() during the wait renumbers the attempt.
+      this.onEvent({ type: 'attempting', attempt: this.attemptsMade });
+      subscriber.next();
+      subscriber.complete();
+    };
+    const endBackoff = () => {
+      if (done || backoffOver) return;
+      backoffOver = true;
+      timer?.unsubscribe();
+      trigger?.unsubscribe();
+      if (!this.options.online) return ready();
+      // Offline: hold the attempt (no budget spent) until the network is back.
+      online = this.options.online.subscribe((isOnline) => {
+        if (isOnline) ready();
+      });
+      // An online$ that answers synchronously (a BehaviorSubject) finished before `online` was set.
+      if (done) online.unsubscribe();
+    };
+    interrupt = this.interrupt$.subscribe(() => {
+      if (done) return;
+      teardown();
+      subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
+    });
+    timer = this.scheduler.schedule(endBackoff, delayMs);
+    if (this.options.trigger && !backoffOver) {
+      trigger = this.options.trigger.subscribe(endBackoff);
+      if (backoffOver || done) trigger.unsubscribe();
+    }
+    return teardown;
   }
 }
