@@ -32,6 +32,7 @@ export type LifelineErrorCode =
   | 'ERR_SESSION_LOST'
   | 'ERR_REPLAY_WINDOW_FULL'
   | 'ERR_STORE'
+  | 'ERR_FENCED'
   | 'ERR_INVALID_OPTION';
 
 function brandedHasInstance(ctor: Function, instance: unknown, code?: string): boolean {
@@ -318,5 +319,70 @@ export class RangeMismatchError extends LifelineError {
   constructor(message: string, contentRange: string | null = null) {
     super('ERR_RANGE_MISMATCH', message, { recoverable: false });
     this.contentRange = contentRange;
+  }
+}
+
+/**
+ * A session store operation failed: the store is unreachable, timed out, or refused the write.
+ * Whether the write happened is unknown, so the server drops its copy of the session and the
+ * client resumes from what the store holds. Recoverable: a later operation may succeed.
+ *
+ * @example
+ * ```ts
+ * store.append(id, messages).catch((error) => error instanceof SessionStoreError && retryLater());
+ * ```
+ * @see StaleOwnerError
+ */
+export class SessionStoreError extends LifelineError {
+  /** The store operation that failed (`append`, `load`...). */
+  readonly operation: string;
+  readonly sessionId: string | undefined;
+  constructor(
+    operation: string,
+    sessionId: string | undefined,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      'ERR_STORE',
+      `session store ${operation} failed${sessionId ? ` for session ${sessionId}` : ''}: ${message}`,
+      {
+        ...options,
+        recoverable: true,
+      },
+    );
+    this.operation = operation;
+    this.sessionId = sessionId;
+  }
+}
+
+/**
+ * A write to a session store was refused because another server took the session over: the
+ * session's epoch (owner token) moved past the one the writer holds. The writer is no longer the
+ * session's owner and must drop its copy; nothing it tried to write was applied.
+ *
+ * @example
+ * ```ts
+ * await store.append(id, messages, epoch).catch((error) => {
+ *   if (error instanceof StaleOwnerError) dropLocalCopy(id);
+ * });
+ * ```
+ * @see docs/durable-sessions.md
+ */
+export class StaleOwnerError extends LifelineError {
+  readonly sessionId: string;
+  /** The epoch the writer presented. */
+  readonly epoch: number;
+  /** The session's epoch in the store. */
+  readonly currentEpoch: number;
+  constructor(sessionId: string, epoch: number, currentEpoch: number) {
+    super(
+      'ERR_FENCED',
+      `session ${sessionId} is owned by epoch ${currentEpoch}; a write with stale epoch ${epoch} was refused`,
+      { recoverable: false },
+    );
+    this.sessionId = sessionId;
+    this.epoch = epoch;
+    this.currentEpoch = currentEpoch;
   }
 }

@@ -50,7 +50,10 @@ describe('examples', () => {
     const number = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(output)?.[1]);
     const kills = number('server kills \\(SIGKILL\\)');
     expect(kills).toBeGreaterThanOrEqual(2);
-    expect(number('recoveries')).toBe(kills);
+    // A kill that lands while the client is still reconnecting (a slow restart on a loaded
+    // machine) is survived within the same recovery, so recoveries can be fewer than kills.
+    expect(number('recoveries')).toBeGreaterThanOrEqual(1);
+    expect(number('recoveries')).toBeLessThanOrEqual(kills);
     expect(number('out of order')).toBe(0);
     expect(number('echoed back \\(unique\\)') + number('lost')).toBe(number('client -> server sent'));
   });

@@ -1,0 +1,57 @@
+import {
+  createHAFetch as createCoreHAFetch,
+  type FetchFunction,
+  type HAFetch,
+  type HAFetchOptions,
+} from '@lifeline/core';
+import { fetch, Request, Response } from 'undici';
+
+export type {
+  FetchFunction,
+  HAFetch,
+  HAFetchEvent,
+  HAFetchInfo,
+  HAFetchInit,
+  HAFetchOptions,
+  HAFetchRequestOptions,
+  HAResponse,
+  NdjsonCursor,
+  ResumeMode,
+} from '@lifeline/core';
+
+/** Options of the Node {@link createHAFetch}: those of core's, with undici's fetch as the default. */
+export type NodeHAFetchOptions = Omit<HAFetchOptions, 'fetch'> & Partial<Pick<HAFetchOptions, 'fetch'>>;
+
+/**
+ * `createHAFetch` bound to undici: its `fetch`, and its `Request` and `Response` classes, so
+ * re-requests and wrapped responses are the ones undici's fetch accepts and returns.
+ *
+ * @example
+ * ```ts
+ * import { createHAFetch } from '@lifeline/node/fetch';
+ * const haFetch = createHAFetch({ maxAttemptsPerFailure: 5, backoff: { initialDelayMs: 100 } });
+ * ```
+ * @see createHAFetch in `@lifeline/core`, and docs/fetch.md
+ */
+export function createHAFetch(options: NodeHAFetchOptions = {}): HAFetch {
+  return createCoreHAFetch({
+    // undici's types are its own copy of the fetch types; the shapes are the same.
+    fetch: fetch as unknown as FetchFunction,
+    Request: Request as unknown as typeof globalThis.Request,
+    Response: Response as unknown as typeof globalThis.Response,
+    ...options,
+  });
+}
+
+/**
+ * undici's `fetch`, highly available with the default policy: the response body survives
+ * mid-stream failures (see docs/fetch.md).
+ *
+ * @example
+ * ```ts
+ * import { haFetch } from '@lifeline/node/fetch';
+ * const response = await haFetch('http://127.0.0.1:8080/big.bin');
+ * const bytes = await response.arrayBuffer(); // whole, even if the connection broke
+ * ```
+ */
+export const haFetch: HAFetch = /* @__PURE__ */ createHAFetch();
