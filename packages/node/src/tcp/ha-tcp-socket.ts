@@ -1,0 +1,153 @@
+import { Duplex } from 'node:stream';
+import { attach, type ConnectionState, type HAConnection, type Transport } from '@lifeline/core';
+import type { Observable, Subscription } from 'rxjs';
+import type { ConnectTcpOptions } from './connect-tcp.js';
+import type { TcpLink } from './tcp-link.js';
+import { tcpTransport } from './tcp-transport.js';
+
+/** Options of {@link HATcpSocket}: where to connect, how to recover, and the stream's buffer sizes. */
+export interface HATcpSocketOptions extends ConnectTcpOptions {
+  /** Bytes buffered by `write()` before it returns false. @default 16_384 (Node's default) */
+  writableHighWaterMark?: number;
+  /** Bytes of incoming data buffered for the reader. @default 16_384 (Node's default) */
+  readableHighWaterMark?: number;
+}
+
+/**
+ * A highly available TCP socket with `net.Socket`'s stream interface: write/end/destroy, `data`,
+ * `connect`, `close`, and `error` only once recovery gives up (or the error is irrecoverable).
+ * Beneath it, `attach` reconnects over {@link tcpTransport}: writes made while recovering wait in
+ * the engine's bounded queue and are flushed in order, and a write's callback fires once its
+ * bytes were written to a socket, so `write()`'s return value is honest backpressure.
+ *
+ * Extra events: `recovering` (the {@link ConnectionState} of each attempt) and `recovered` (a new
+ * link is up). `state$` is the connection state; `connection` is the underlying `HAConnection`.
+ *
+ * Reads are not flow-controlled: incoming data is pushed as it arrives, as with a 'data' listener.
+ * `end()` flushes what was written, then closes the connection (half-open connections are not
+ * supported: data the server sends after that is not read); as with any Duplex, 'close' follows
+ * once the readable side is consumed. `destroy()` closes at once.
+ *
+ * @example
+ * ```ts
+ * const socket = new HATcpSocket({ port: 7000, mode: 'stream', maxAttemptsPerFailure: 20 });
+ * socket.on('recovering', (state) => console.warn(`reconnecting, attempt ${state.attempt}`));
+ * source.pipe(socket).pipe(sink);
+ * ```
+ * @see connectTcp for the same connection as an `HAConnection`.
+ */
+export class HATcpSocket extends Duplex {
+  /** The engine beneath the stream: budgets, `suspend()`, `resetCounts()`, `events$`... */
+  readonly connection: HAConnection<Uint8Array, Uint8Array>;
+  private readonly links = new Set<TcpLink>();
+  private readonly opening = new Set<Promise<unknown>>();
+  private readonly subscriptions: Subscription[] = [];
+  private connected = false;
+
+  constructor(options: HATcpSocketOptions) {
+    super({
+      allowHalfOpen: false,
+      decodeStrings: true,
+      writableHighWaterMark: options.writableHighWaterMark,
+      readableHighWaterMark: options.readableHighWaterMark,
+    });
+    const transport = tcpTransport(options);
+    // Tracks every socket the engine opens, so destroy() can wait until all their handles are released.
+    const tracked: Transport<Uint8Array, Uint8Array> = {
+      open: (signal) => {
+        const opened = transport.open(signal);
+        this.opening.add(opened);
+        const forget = () => this.opening.delete(opened);
+        opened.then((link) => {
+          forget();
+          this.links.add(link);
+          void link.closed.then(() => this.links.delete(link));
+        }, forget);
+        return opened;
+      },
+    };
+    this.connection = attach(tracked, options);
+    this.subscriptions.push(
+      this.connection.messages$.subscribe((chunk) => {
+        if (!this.destroyed) this.push(chunk);
+      }),
+      this.connection.events$.subscribe((event) => {
+        if (event.type !== 'link-open') return;
+        if (!this.connected) {
+          this.connected = true;
+          this.emit('connect');
+          this.emit('ready');
+        } else if (event.recovered) this.emit('recovered');
+      }),
+      this.connection.state$.subscribe((state) => {
+        if (state.status === 'recovering') this.emit('recovering', state);
+      }),
+    );
+    void this.connection.closed.then((state) => {
+      if (this.destroyed) return;
+      if (state.error !== undefined) {
+        this.destroy(state.error instanceof Error ? state.error : new Error(String(state.error)));
+      } else if (!this.writableEnded) {
+        // Closed through `connection.close()`: end both sides, as a socket the peer closed.
+        this.push(null);
+        this.end();
+      }
+    });
+  }
+
+  /** The connection's state, with the current value at hand. */
+  get state$(): Observable<ConnectionState> & { readonly value: ConnectionState } {
+    return this.connection.state$;
+  }
+
+  /** True while no link is open: connecting, or recovering. */
+  get connecting(): boolean {
+    return this.connection.link === undefined && this.connection.state$.value.status !== 'closed';
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.connection.link?.info?.remoteAddress as string | undefined;
+  }
+
+  get remotePort(): number | undefined {
+    return this.connection.link?.info?.remotePort as number | undefined;
+  }
+
+  get localPort(): number | undefined {
+    return this.connection.link?.info?.localPort as number | undefined;
+  }
+
+  override _read(): void {
+    // Data is pushed as it arrives; see the class comment.
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.connection.send(chunk).then(() => callback(), callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    Promise.all(chunks.map(({ chunk }) => this.connection.send(chunk))).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    // Every write has called back by now: closing loses nothing that was written.
+    this.connection.close();
+    void this.released().then(() => {
+      this.push(null);
+      callback();
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.connection.close();
+    void this.released().then(() => callback(error));
+  }
+
+  /** Settles once no socket opened for this connection holds a handle. */
+  private async released(): Promise<void> {
+    while (this.opening.size > 0 || this.links.size > 0) {
+      await Promise.allSettled([...this.opening, ...[...this.links].map((link) => link.closed)]);
+    }
+  }
+}
