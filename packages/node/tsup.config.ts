@@ -8,6 +8,7 @@ export default defineConfig({
     tcp: 'src/tcp.ts',
     fetch: 'src/fetch.ts',
     testing: 'src/testing.ts',
+    server: 'src/server.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -31,6 +31,12 @@ export interface Link<In = LinkData, Out = LinkData> {
    * promises settle on acknowledgement, instead of writing them again.
    */
   readonly replaysSends?: boolean;
+  /**
+   * Drops the physical link but keeps what it carries for the next link (a resumable session
+   * stays resumable; `close()` would end it). `attach` calls this instead of `close()` when it
+   * abandons a failed link to recover.
+   */
+  abandon?(): void;
   /** Free-form facts about the link (negotiated subprotocol, remote address...). */
   readonly info?: Readonly<Record<string, unknown>>;
 }

@@ -1,6 +1,6 @@
-import { type LinkData, encodeData, resumable } from '@lifeline/core';
-import { VirtualTimeScheduler } from 'rxjs';
+import { encodeData, type LinkData, resumable } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
+import { VirtualTimeScheduler } from 'rxjs';
 import { describe, expect, test } from 'vitest';
 import { ScriptedServer } from './resume-peer.js';
 

@@ -1,10 +1,4 @@
 import {
-  FrameTooLargeError,
-  type LinkData,
-  LifelineError,
-  MalformedFrameError,
-  ProtocolError,
-  ResumeFrameType,
   decodeFrame,
   encodeAck,
   encodeClose,
@@ -13,6 +7,12 @@ import {
   encodePing,
   encodeReject,
   encodeWelcome,
+  FrameTooLargeError,
+  LifelineError,
+  type LinkData,
+  MalformedFrameError,
+  ProtocolError,
+  ResumeFrameType,
   resumable,
 } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
@@ -92,7 +92,10 @@ describe('frame decoder under random and mutated input', () => {
       ['truncated varint', Uint8Array.of(ResumeFrameType.Ack, 0x80)],
       ['varint over 8 bytes', Uint8Array.of(ResumeFrameType.Ack, ...new Array(9).fill(0xff), 0x01)],
       ['non-minimal varint', Uint8Array.of(ResumeFrameType.Ack, 0x81, 0x00)],
-      ['varint above 2^53', Uint8Array.of(ResumeFrameType.Ack, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)],
+      [
+        'varint above 2^53',
+        Uint8Array.of(ResumeFrameType.Ack, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f),
+      ],
       ['seq 0', Uint8Array.of(ResumeFrameType.DataBinary, 0x00, 0x00)],
       ['invalid UTF-8', Uint8Array.of(ResumeFrameType.DataText, 0x01, 0x00, 0xff, 0xfe)],
       ['trailing bytes after ACK', Uint8Array.of(ResumeFrameType.Ack, 0x01, 0x00)],
@@ -117,14 +120,21 @@ describe('the client under a misbehaving server', () => {
     });
     const client = resumable(transport, { maxFrameBytes: 1_024 });
     const link = await client.open();
-    const failure = new Promise<unknown>((resolve) => link.messages$.subscribe({ error: resolve, complete: () => resolve('completed') }));
+    const failure = new Promise<unknown>((resolve) =>
+      link.messages$.subscribe({ error: resolve, complete: () => resolve('completed') }),
+    );
     return { client, link, server: server!, failure, transport };
   }
 
   const cases: [string, (server: ScriptedServer) => void, Function, number][] = [
     ['a malformed frame', (s) => s.send(Uint8Array.of(0x7f)), MalformedFrameError, 1002],
     ['a text message', (s) => s.send('not a frame'), MalformedFrameError, 1002],
-    ['a frame above maxFrameBytes', (s) => s.send(encodeData(1, 0, 'x'.repeat(2_000)).frame), FrameTooLargeError, 1009],
+    [
+      'a frame above maxFrameBytes',
+      (s) => s.send(encodeData(1, 0, 'x'.repeat(2_000)).frame),
+      FrameTooLargeError,
+      1009,
+    ],
     ['an ack beyond what was sent', (s) => s.send(encodeAck(5)), ProtocolError, 1002],
     ['a sequence gap', (s) => s.send(encodeData(2, 0, 'skipped one').frame), ProtocolError, 1002],
     ['a WELCOME after the handshake', (s) => s.send(encodeWelcome(false, id, token, 0)), ProtocolError, 1002],
@@ -149,7 +159,8 @@ describe('the client under a misbehaving server', () => {
   test('DATA before WELCOME fails the open with a ProtocolError', async () => {
     const transport = createMemoryTransport<LinkData>();
     transport.connections$.subscribe(
-      (peer) => new ScriptedServer(peer, { onHello: (server) => server.send(encodeData(1, 0, 'too early').frame) }),
+      (peer) =>
+        new ScriptedServer(peer, { onHello: (server) => server.send(encodeData(1, 0, 'too early').frame) }),
     );
     const client = resumable(transport);
     const opening = client.open();
@@ -164,7 +175,9 @@ describe('the client under a misbehaving server', () => {
       servers.push(
         new ScriptedServer(
           peer,
-          servers.length === 0 ? {} : { onHello: (server) => server.send(encodeReject('invalid-token', 'wrong token')) },
+          servers.length === 0
+            ? {}
+            : { onHello: (server) => server.send(encodeReject('invalid-token', 'wrong token')) },
         ),
       ),
     );
@@ -175,7 +188,11 @@ describe('the client under a misbehaving server', () => {
     link.messages$.subscribe({ error: () => {} });
     transport.current!.fail();
     const opening = client.open();
-    await expect(opening).rejects.toMatchObject({ code: 'ERR_SESSION_REJECTED', rejectCode: 'invalid-token', recoverable: false });
+    await expect(opening).rejects.toMatchObject({
+      code: 'ERR_SESSION_REJECTED',
+      rejectCode: 'invalid-token',
+      recoverable: false,
+    });
     expect(lost).toEqual(['invalid-token']);
   });
 

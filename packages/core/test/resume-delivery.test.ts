@@ -1,4 +1,4 @@
-import { type LinkData, type SessionEvent, attach, resumable } from '@lifeline/core';
+import { attach, type LinkData, resumable, type SessionEvent } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -34,8 +34,15 @@ describe('resumable over the memory transport', () => {
     const client = resumable(transport, { ackDelayMs: 1 });
     const events: SessionEvent['type'][] = [];
     client.session$.subscribe((event) => events.push(event.type));
-    const conn = attach(client, { backoff: { initialDelayMs: 0 }, minUptimeMs: 0, queue: { maxMessages: 100_000 } });
-    cleanups.push(() => conn.close(), () => peer.stop());
+    const conn = attach(client, {
+      backoff: { initialDelayMs: 0 },
+      minUptimeMs: 0,
+      queue: { maxMessages: 100_000 },
+    });
+    cleanups.push(
+      () => conn.close(),
+      () => peer.stop(),
+    );
     const fromServer: string[] = [];
     conn.messages$.subscribe((message) => fromServer.push(String(message)));
 
@@ -75,8 +82,20 @@ describe('resumable over the memory transport', () => {
       clientCount,
     );
     const downstream = tally(fromServer, 's', serverCount);
-    expect(upstream).toEqual({ sent: clientCount, received: clientCount, lost: 0, duplicated: 0, outOfOrder: 0 });
-    expect(downstream).toEqual({ sent: serverCount, received: serverCount, lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(upstream).toEqual({
+      sent: clientCount,
+      received: clientCount,
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+    });
+    expect(downstream).toEqual({
+      sent: serverCount,
+      received: serverCount,
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+    });
     expect(clientCount).toBe(100 * 10 + 50 * 5 + 10);
     expect(peer.session.received.map((entry) => entry.seq)).toEqual(
       Array.from({ length: clientCount }, (_, i) => i + 1),

@@ -2,10 +2,6 @@
 // protocol with the same SessionEndpoint the client uses, and lets tests forget sessions (a
 // restart), craft raw frames and count what was delivered.
 import {
-  type LinkData,
-  type ResumeFrame,
-  SessionEndpoint,
-  type SessionEndpointOptions,
   bytesToHex,
   constantTimeEqual,
   decodeFrame,
@@ -13,8 +9,12 @@ import {
   encodeReject,
   encodeWelcome,
   frameBytes,
+  type LinkData,
   newSessionId,
   newSessionToken,
+  type ResumeFrame,
+  SessionEndpoint,
+  type SessionEndpointOptions,
 } from '@lifeline/core';
 import type { MemoryPeer, MemoryTransport } from '@lifeline/core/testing';
 import type { Subscription } from 'rxjs';
@@ -198,7 +198,9 @@ export class ScriptedServer {
 
   /** Client DATA frames received, as [seq, data]. */
   get data(): [number, string | Uint8Array][] {
-    return this.frames.flatMap((frame) => (frame.type === 'data' ? [[frame.seq, frame.data] as [number, string | Uint8Array]] : []));
+    return this.frames.flatMap((frame) =>
+      frame.type === 'data' ? [[frame.seq, frame.data] as [number, string | Uint8Array]] : [],
+    );
   }
 
   /** Client ACK values received after the handshake's confirming one. */

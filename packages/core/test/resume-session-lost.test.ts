@@ -1,4 +1,4 @@
-import { type LinkData, SessionLostError, type SessionEvent, attach, resumable } from '@lifeline/core';
+import { attach, type LinkData, resumable, type SessionEvent, SessionLostError } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom } from 'rxjs';
 import { expect, test } from 'vitest';
@@ -11,7 +11,9 @@ test('a forgotten session is reported with exactly its unacknowledged messages, 
   const client = resumable(transport, {
     ackDelayMs: 0,
     renegotiate: async ({ link, lost, lostSessionId, session }) => {
-      order.push(`renegotiate ${lost.length} lost of ${lostSessionId.length === 32} new ${session.id !== lostSessionId}`);
+      order.push(
+        `renegotiate ${lost.length} lost of ${lostSessionId.length === 32} new ${session.id !== lostSessionId}`,
+      );
       await link.send('resubscribe');
       order.push('resubscribed');
     },
@@ -28,7 +30,12 @@ test('a forgotten session is reported with exactly its unacknowledged messages, 
     // Written, then lost on the wire: the server never sees them, so they are never acknowledged.
     transport.current!.halfOpen();
     const unacked = ['b4', 'b5', 'b6'].map((text) => conn.send(text));
-    const outcomes = unacked.map((send) => send.then(() => 'resolved', (error: unknown) => error));
+    const outcomes = unacked.map((send) =>
+      send.then(
+        () => 'resolved',
+        (error: unknown) => error,
+      ),
+    );
     peer.forgetAll(); // the server restarts with an in-memory store
     transport.current!.fail();
     const queued = conn.send('c7'); // sent during recovery: new traffic for the new session

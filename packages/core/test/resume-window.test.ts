@@ -1,10 +1,4 @@
-import {
-  type LinkData,
-  ReplayWindowFullError,
-  encodeAck,
-  encodeData,
-  resumable,
-} from '@lifeline/core';
+import { encodeAck, encodeData, type LinkData, ReplayWindowFullError, resumable } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, test } from 'vitest';
 import { ScriptedServer } from './resume-peer.js';
@@ -79,7 +73,10 @@ describe('replay window', () => {
   test('a message larger than the byte window is refused in both modes', async () => {
     for (const onWindowFull of ['wait', 'reject'] as const) {
       const { link, client } = await openScripted({ maxReplayBytes: 8, onWindowFull });
-      await expect(link.send('123456789')).rejects.toMatchObject({ code: 'ERR_REPLAY_WINDOW_FULL', limit: 'bytes' });
+      await expect(link.send('123456789')).rejects.toMatchObject({
+        code: 'ERR_REPLAY_WINDOW_FULL',
+        limit: 'bytes',
+      });
       client.close();
     }
   });

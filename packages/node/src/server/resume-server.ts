@@ -1,0 +1,561 @@
+import {
+  bytesToHex,
+  constantTimeEqual,
+  decodeFrame,
+  encodePing,
+  encodePong,
+  encodeReject,
+  encodeWelcome,
+  FrameTooLargeError,
+  frameBytes,
+  MalformedFrameError,
+  newSessionId,
+  newSessionToken,
+  ProtocolError,
+  RESUME_PROTOCOL_VERSION,
+  type ResumeFrame,
+  type SessionEndpointOptions,
+  type SessionRejectCode,
+  SessionRejectedError,
+} from '@lifeline/core';
+import { type Observable, Subject } from 'rxjs';
+import { MemorySessionStore } from './memory-session-store.js';
+import { ServerSession, type ServerSessionEvent, type SessionLinkHandle } from './server-session.js';
+import type { SessionStore, StoredSession } from './session-store.js';
+
+/** Options of {@link createResumeServer}. The endpoint options (replay window, acks, frame size) apply to every session. */
+export interface ResumeServerOptions extends SessionEndpointOptions {
+  /** Where sessions live. @default new MemorySessionStore() */
+  store?: SessionStore;
+  /**
+   * How long a session without a link is kept for its client to resume; then it expires and its
+   * unacknowledged sends reject with a `SessionLostError`.
+   * @default 120_000
+   */
+  sessionTtlMs?: number;
+  /** Sessions held at once (attached or detached); a new one beyond is refused with `too-many-sessions`. @default 10_000 */
+  maxSessions?: number;
+  /** A link that has not completed its handshake within this time is closed. @default 10_000 */
+  handshakeTimeoutMs?: number;
+  /** An attached link quiet for this long is sent a PING. @default 15_000 */
+  pingIntervalMs?: number;
+  /** An attached link silent for this long is presumed half-open and closed (its session detaches). @default 45_000 */
+  idleTimeoutMs?: number;
+  /** The clock, in epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+export const DEFAULT_SESSION_TTL_MS = 120_000;
+export const DEFAULT_MAX_SESSIONS = 10_000;
+export const DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_PING_INTERVAL_MS = 15_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+
+/** Counters of a resume server, readable by the application (e.g. to alert on token guessing). */
+export interface ResumeServerStats {
+  readonly newSessions: number;
+  readonly resumes: number;
+  readonly takeovers: number;
+  /** HELLOs with a token that is not the session's. */
+  readonly invalidTokens: number;
+  /** HELLOs with a token the session already rotated away from (a captured token replayed). */
+  readonly replayedTokens: number;
+  readonly unknownSessions: number;
+  readonly rejected: number;
+  readonly malformedFrames: number;
+  readonly oversizedFrames: number;
+  readonly protocolErrors: number;
+  readonly handshakeTimeouts: number;
+  readonly idleTimeouts: number;
+  readonly expired: number;
+}
+
+/** Something the server reports beside its sessions. Never carries a token. */
+export type ResumeServerEvent =
+  | {
+      readonly type: 'rejected';
+      readonly code: SessionRejectCode;
+      readonly sessionId: string | undefined;
+      readonly error: SessionRejectedError;
+    }
+  | { readonly type: 'link-error'; readonly sessionId: string | undefined; readonly error: unknown };
+
+/** The server's side of one physical link, handed in by an adapter (ws, net, Deno's WebSocket). */
+export interface ServerLinkPort {
+  /** Writes one frame as one link message. */
+  send(frame: Uint8Array): void;
+  /** Closes the link; `abrupt` when the peer is presumed gone (no closing handshake worth waiting for). */
+  close(code: number, reason: string, abrupt: boolean): void;
+}
+
+/** What an adapter calls as the link delivers and ends. */
+export interface ServerLinkInput {
+  /** One link message (bytes; a string is a malformed frame). */
+  receive(message: unknown): void;
+  /** The link failed with a transport-level error (a frame too large for the framing, say). */
+  error(error: unknown): void;
+  /** The link is closed, for whatever reason. */
+  closed(): void;
+}
+
+interface SessionAuth {
+  tokenHash: Uint8Array;
+  retiredTokenHash: Uint8Array | null;
+  tokenConfirmed: boolean;
+  expiresAt: number | null;
+}
+
+type LinkPhase = 'hello' | 'busy' | 'open' | 'closed';
+type Counters = { -readonly [K in keyof ResumeServerStats]: number };
+
+/**
+ * The server half of the resume protocol, independent of the link technology: adapters for `ws`
+ * and `node:net` (and later Deno) feed it links through {@link ResumeServer.accept}.
+ *
+ * @see createResumeServer
+ */
+export class ResumeServer {
+  readonly store: SessionStore;
+  readonly sessions$: Observable<ServerSession>;
+  readonly events$: Observable<ResumeServerEvent>;
+  private readonly sessionSubject = new Subject<ServerSession>();
+  private readonly eventSubject = new Subject<ResumeServerEvent>();
+  private readonly live = new Map<string, ServerSession>();
+  private readonly auth = new Map<string, SessionAuth>();
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly links = new Set<ServerLinkState>();
+  private readonly counters: Counters = {
+    newSessions: 0,
+    resumes: 0,
+    takeovers: 0,
+    invalidTokens: 0,
+    replayedTokens: 0,
+    unknownSessions: 0,
+    rejected: 0,
+    malformedFrames: 0,
+    oversizedFrames: 0,
+    protocolErrors: 0,
+    handshakeTimeouts: 0,
+    idleTimeouts: 0,
+    expired: 0,
+  };
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private closing = false;
+  readonly sessionTtlMs: number;
+  readonly maxSessions: number;
+  readonly handshakeTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxFrameBytes: number;
+  readonly now: () => number;
+
+  constructor(readonly options: ResumeServerOptions = {}) {
+    this.store = options.store ?? new MemorySessionStore();
+    this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+    this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS;
+    this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
+    this.now = options.now ?? Date.now;
+    this.sessions$ = this.sessionSubject.asObservable();
+    this.events$ = this.eventSubject.asObservable();
+    const tick =
+      Math.min(this.pingIntervalMs, this.idleTimeoutMs, this.sessionTtlMs, this.handshakeTimeoutMs) / 4;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, tick)));
+    // The sweep must never keep a process alive on its own.
+    (this.sweepTimer as { unref?: () => void }).unref?.();
+  }
+
+  get stats(): ResumeServerStats {
+    return { ...this.counters };
+  }
+
+  /** Live sessions (attached or detached) by id. */
+  get sessions(): ReadonlyMap<string, ServerSession> {
+    return this.live;
+  }
+
+  /** Takes a new physical link: the adapter forwards its messages and its end to the returned input. */
+  accept(port: ServerLinkPort): ServerLinkInput {
+    if (this.closing) {
+      port.close(1001, 'server closing', true);
+      return { receive() {}, error() {}, closed() {} };
+    }
+    const link = new ServerLinkState(this, port);
+    this.links.add(link);
+    return link;
+  }
+
+  /** Stops the sweep, closes every link and ends every live session in this process (a durable store keeps them). */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const link of [...this.links]) link.close(1001, 'server closing', true);
+    for (const session of [...this.live.values()]) session.shutdown();
+    this.live.clear();
+    this.auth.clear();
+    await Promise.allSettled([...this.locks.values()]);
+    this.sessionSubject.complete();
+    this.eventSubject.complete();
+  }
+
+  /** @internal */
+  count(key: keyof Counters): void {
+    this.counters[key]++;
+  }
+
+  /** @internal */
+  report(event: ResumeServerEvent): void {
+    this.eventSubject.next(event);
+  }
+
+  /** @internal */
+  dropLink(link: ServerLinkState): void {
+    this.links.delete(link);
+  }
+
+  /** @internal A HELLO for a new session. */
+  async newSession(link: ServerLinkState): Promise<void> {
+    if (this.live.size >= this.maxSessions) {
+      link.reject('too-many-sessions', `the server holds ${this.maxSessions} sessions`, undefined, true);
+      return;
+    }
+    const id = newSessionId();
+    const token = newSessionToken();
+    const tokenHash = await sha256(token);
+    const hex = bytesToHex(id);
+    const record: StoredSession = {
+      id: hex,
+      tokenHash,
+      retiredTokenHash: null,
+      tokenConfirmed: false,
+      createdAt: this.now(),
+      expiresAt: null,
+      lastSent: 0,
+      peerAcked: 0,
+      received: 0,
+      replay: [],
+    };
+    await this.store.save(record);
+    if (link.isClosed || this.closing) {
+      await this.store.delete(hex);
+      return;
+    }
+    const session = this.createSession(hex);
+    this.auth.set(hex, { tokenHash, retiredTokenHash: null, tokenConfirmed: false, expiresAt: null });
+    this.counters.newSessions++;
+    link.opened(session, hex);
+    this.sessionSubject.next(session);
+    session.attachLink(link, 0, encodeWelcome(false, id, token, 0), { type: 'connect' });
+  }
+
+  /** @internal A HELLO that asks to resume; serialised per session so two links cannot race. */
+  resume(link: ServerLinkState, frame: Extract<ResumeFrame, { type: 'hello' }>): Promise<void> {
+    const hex = bytesToHex(frame.resume!.id);
+    const previous = this.locks.get(hex) ?? Promise.resolve();
+    const run = previous.then(() => this.resumeLocked(link, frame, hex));
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(hex, settled);
+    void settled.then(() => {
+      if (this.locks.get(hex) === settled) this.locks.delete(hex);
+    });
+    return run;
+  }
+
+  private async resumeLocked(
+    link: ServerLinkState,
+    frame: Extract<ResumeFrame, { type: 'hello' }>,
+    hex: string,
+  ) {
+    const resume = frame.resume!;
+    let session = this.live.get(hex);
+    let auth = this.auth.get(hex);
+    let record: StoredSession | undefined;
+    if (!session || !auth) {
+      record = await this.store.load(hex);
+      if (record && record.expiresAt !== null && record.expiresAt <= this.now()) {
+        await this.store.delete(hex);
+        record = undefined;
+      }
+      auth = record && {
+        tokenHash: record.tokenHash,
+        retiredTokenHash: record.retiredTokenHash,
+        tokenConfirmed: record.tokenConfirmed,
+        expiresAt: record.expiresAt,
+      };
+    }
+    const newToken = newSessionToken();
+    const [presented, newHash] = await Promise.all([sha256(resume.token), sha256(newToken)]);
+    if (link.isClosed || this.closing) return;
+    if (!auth || session?.closed) {
+      this.counters.unknownSessions++;
+      // The link stays in the handshake: the client reports its loss and starts a new session on it.
+      link.reject('unknown-session', 'no such session', hex, false);
+      return;
+    }
+    if (!constantTimeEqual(presented, auth.tokenHash)) {
+      const retired = auth.retiredTokenHash !== null && constantTimeEqual(presented, auth.retiredTokenHash);
+      // The retired token stays good until the client shows it received the new one.
+      if (!retired || auth.tokenConfirmed) {
+        this.counters[retired ? 'replayedTokens' : 'invalidTokens']++;
+        link.reject('invalid-token', retired ? 'token already rotated' : 'wrong token', hex, true);
+        return;
+      }
+    }
+    if (!session) {
+      session = this.createSession(hex);
+      session.restore(record!);
+      this.auth.set(hex, auth);
+      this.sessionSubject.next(session);
+    }
+    const problem = session.state.checkResume(frame.lastReceived);
+    if (problem) {
+      this.counters.protocolErrors++;
+      link.reject('protocol-error', problem.message, hex, true);
+      return;
+    }
+    if (auth.tokenConfirmed) auth.retiredTokenHash = auth.tokenHash;
+    auth.tokenHash = newHash;
+    auth.tokenConfirmed = false;
+    auth.expiresAt = null;
+    // Stored before the client sees the new token: after a crash, the store must know it.
+    await this.store.update(hex, {
+      tokenHash: auth.tokenHash,
+      retiredTokenHash: auth.retiredTokenHash,
+      tokenConfirmed: false,
+      expiresAt: null,
+    });
+    if (link.isClosed || this.closing || session.closed) {
+      if (!session.connected && !session.closed) this.detached(hex);
+      return;
+    }
+    const takeover = session.connected;
+    this.counters.resumes++;
+    if (takeover) this.counters.takeovers++;
+    link.opened(session, hex);
+    session.attachLink(
+      link,
+      frame.lastReceived,
+      encodeWelcome(true, resume.id, newToken, session.state.ackable),
+      {
+        type: 'resume',
+        takeover,
+      },
+    );
+  }
+
+  /** @internal The client used its new token: the retired one is refused from now on. */
+  confirmToken(hex: string): void {
+    const auth = this.auth.get(hex);
+    if (!auth || auth.tokenConfirmed) return;
+    auth.tokenConfirmed = true;
+    void this.store.update(hex, { tokenConfirmed: true }).catch((error) => this.storeError(hex, error));
+  }
+
+  /** @internal A session lost its link: its time-to-live starts. */
+  detached(hex: string): void {
+    const auth = this.auth.get(hex);
+    if (!auth) return;
+    auth.expiresAt = this.now() + this.sessionTtlMs;
+    void this.store.update(hex, { expiresAt: auth.expiresAt }).catch((error) => this.storeError(hex, error));
+  }
+
+  private storeError(hex: string, error: unknown): void {
+    this.report({ type: 'link-error', sessionId: hex, error });
+  }
+
+  private createSession(hex: string): ServerSession {
+    const session = new ServerSession(hex, this.store, this.options, (ended) => {
+      if (this.live.get(hex) === ended) {
+        this.live.delete(hex);
+        this.auth.delete(hex);
+      }
+    });
+    this.live.set(hex, session);
+    return session;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const link of this.links) link.check(now);
+    for (const [hex, auth] of this.auth) {
+      if (auth.expiresAt !== null && auth.expiresAt <= now) {
+        const session = this.live.get(hex);
+        if (session && !session.connected) {
+          this.counters.expired++;
+          session.expire();
+        }
+      }
+    }
+    this.store.expire(now).catch((error) => this.storeError('', error));
+  }
+}
+
+/** One physical link: handshake, then frames for its session. */
+class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
+  phase: LinkPhase = 'hello';
+  private session: ServerSession | undefined;
+  private sessionId: string | undefined;
+  private hellos = 0;
+  private confirmed = false;
+  private readonly openedAt: number;
+  private lastSeen: number;
+  private lastPing = 0;
+
+  constructor(
+    private readonly server: ResumeServer,
+    private readonly port: ServerLinkPort,
+  ) {
+    this.openedAt = server.now();
+    this.lastSeen = this.openedAt;
+  }
+
+  /** Read after an await, where the phase may have changed under us. */
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  receive(message: unknown): void {
+    if (this.phase === 'closed') return;
+    this.lastSeen = this.server.now();
+    let frame: ResumeFrame;
+    try {
+      frame = decodeFrame(frameBytes(message), this.server.maxFrameBytes);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (this.phase === 'open') {
+      if (!this.confirmed) {
+        this.confirmed = true;
+        this.server.confirmToken(this.sessionId!);
+      }
+      if (frame.type === 'ping') this.write(encodePong());
+      else if (frame.type !== 'pong') {
+        const problem = this.session!.receive(frame);
+        if (problem) this.fail(problem);
+      }
+      return;
+    }
+    if (this.phase === 'busy' || frame.type !== 'hello') {
+      this.fail(new ProtocolError(`expected HELLO, got ${frame.type.toUpperCase()}`));
+      return;
+    }
+    if (++this.hellos > 2) {
+      this.fail(new ProtocolError('too many HELLOs on one link'));
+      return;
+    }
+    if (frame.version !== RESUME_PROTOCOL_VERSION) {
+      this.reject(
+        'unsupported-version',
+        `this server speaks version ${RESUME_PROTOCOL_VERSION}`,
+        undefined,
+        true,
+      );
+      return;
+    }
+    this.phase = 'busy';
+    const handshake = frame.resume ? this.server.resume(this, frame) : this.server.newSession(this);
+    handshake.then(
+      () => {
+        if (this.phase === 'busy') this.phase = 'hello';
+      },
+      (error) => {
+        this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+        this.close(1011, 'handshake failed', false);
+      },
+    );
+  }
+
+  error(error: unknown): void {
+    // A frame the framing refused is the peer's fault; a socket error (a reset) is just the end.
+    if (error instanceof FrameTooLargeError || error instanceof MalformedFrameError) this.fail(error);
+    else this.closed();
+  }
+
+  closed(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.server.dropLink(this);
+    this.detach(undefined);
+  }
+
+  /** The handshake succeeded: the link now carries `session`. */
+  opened(session: ServerSession, hex: string): void {
+    this.session = session;
+    this.sessionId = hex;
+    this.phase = 'open';
+    this.lastSeen = this.server.now();
+  }
+
+  reject(code: SessionRejectCode, reason: string, sessionId: string | undefined, close: boolean): void {
+    this.server.count('rejected');
+    const error = new SessionRejectedError(code, reason);
+    this.server.report({ type: 'rejected', code, sessionId, error });
+    this.write(encodeReject(code, reason));
+    if (close) this.close(code === 'protocol-error' ? 1002 : 1008, code, false);
+    else if (this.phase === 'busy') this.phase = 'hello';
+  }
+
+  write(frame: Uint8Array): void {
+    if (this.phase !== 'closed') this.port.send(frame);
+  }
+
+  close(code: number, reason: string, abrupt = false): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.server.dropLink(this);
+    this.port.close(code, reason, abrupt);
+    this.detach(undefined);
+  }
+
+  /** Timers, checked by the server's one sweep: handshake timeout, idle timeout, keepalive pings. */
+  check(now: number): void {
+    if (this.phase === 'hello' || this.phase === 'busy') {
+      if (now - this.openedAt >= this.server.handshakeTimeoutMs) {
+        this.server.count('handshakeTimeouts');
+        this.close(1013, 'handshake timeout', true);
+      }
+      return;
+    }
+    if (this.phase !== 'open') return;
+    const silence = now - this.lastSeen;
+    if (silence >= this.server.idleTimeoutMs) {
+      this.server.count('idleTimeouts');
+      this.close(1001, 'idle timeout', true);
+    } else if (silence >= this.server.pingIntervalMs && now - this.lastPing >= this.server.pingIntervalMs) {
+      this.lastPing = now;
+      this.write(encodePing());
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (error instanceof FrameTooLargeError) this.server.count('oversizedFrames');
+    else if (error instanceof MalformedFrameError) this.server.count('malformedFrames');
+    else this.server.count('protocolErrors');
+    this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    const code = error instanceof FrameTooLargeError ? 1009 : 1002;
+    this.close(code, error instanceof Error ? error.name : 'error', false);
+  }
+
+  private detach(error: unknown): void {
+    const session = this.session;
+    if (!session) return;
+    this.session = undefined;
+    if (session.detachLink(this, error)) this.server.detached(this.sessionId!);
+  }
+}
+
+/** SHA-256 through Web Crypto (Node 20, browsers, Deno): tokens are stored and compared as digests. */
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** Events of one session, re-exported for adapters. */
+export type { ServerSessionEvent };
