@@ -1,4 +1,11 @@
-import { asyncScheduler, Observable, type SchedulerLike, Subject, type Subscriber, type Subscription } from 'rxjs';
+import {
+  asyncScheduler,
+  Observable,
+  type SchedulerLike,
+  Subject,
+  type Subscriber,
+  type Subscription,
+} from 'rxjs';
 import type { BackoffOptions } from './backoff-delay.js';
 import type { ErrorClassifier } from './classify.js';
 import { decideRetry, type GiveUpReason } from './retry-decision.js';

@@ -3,8 +3,13 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
 /** Starts a benchmark server script in a child process; resolves with its port and a stop function. */
-export async function startChildServer(script: string, args: string[] = []): Promise<{ port: number; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startChildServer(
+  script: string,
+  args: string[] = [],
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const [line] = (await once(lines, 'line')) as [string];
   lines.close();

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { HAWebSocket } from '@lifeline/node/ws';
 import WebSocket from 'ws';
-import { type Sample, alternate, fmt, measure, row, startChildServer } from './bench-utils.js';
+import { alternate, fmt, measure, row, type Sample, startChildServer } from './bench-utils.js';
 
 const MESSAGES = 40_000;
 const WINDOW = 256;
@@ -117,7 +117,9 @@ for (let i = 0; i < 2; i++) {
   rawMemory.push(await idleMemory(rawClient));
 }
 const avg = (values: number[]) => values.reduce((x, y) => x + y, 0) / values.length;
-console.log(`\n${IDLE_CONNECTIONS} idle connections, JS heap per connection (after GC), mean of 4 runs each\n`);
+console.log(
+  `\n${IDLE_CONNECTIONS} idle connections, JS heap per connection (after GC), mean of 4 runs each\n`,
+);
 row(['client', 'heap bytes/connection', 'ratio']);
 row(['---', '---', '---']);
 row(['raw ws', fmt(avg(rawMemory)), '1.00x']);

@@ -341,7 +341,9 @@ describe('HAWebSocket', () => {
       await servers[serving()]!.close();
       await recovered;
       visited.push(serving());
-      const echo = firstValueFrom(socket.connection.messages$.pipe(filter((m) => String(m) === `after-${kill}`)));
+      const echo = firstValueFrom(
+        socket.connection.messages$.pipe(filter((m) => String(m) === `after-${kill}`)),
+      );
       socket.send(`after-${kill}`);
       await echo;
     }
