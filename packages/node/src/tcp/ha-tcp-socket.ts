@@ -1,5 +1,15 @@
 import { Duplex } from 'node:stream';
-import { attach, type ConnectionState, type HAConnection, type Transport } from '@lifeline/core';
+import {
+  type AttachOptions,
+  attach,
+  type ConnectionState,
+  type HAConnection,
+  type LinkData,
+  type ResumableOptions,
+  type ResumableTransport,
+  resumable,
+  type Transport,
+} from '@lifeline/core';
 import type { Observable, Subscription } from 'rxjs';
 import type { ConnectTcpOptions } from './connect-tcp.js';
 import type { TcpLink } from './tcp-link.js';
@@ -11,6 +21,13 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
   writableHighWaterMark?: number;
   /** Bytes of incoming data buffered for the reader. @default 16_384 (Node's default) */
   readableHighWaterMark?: number;
+  /**
+   * Exactly-once delivery across reconnects with the resume protocol (docs/protocol.md): the
+   * server must be a resume server (`createResumeServer` with `transport: 'tcp'`). Needs
+   * `mode: 'framed'`. `true` uses the protocol's defaults.
+   * @default false
+   */
+  resume?: boolean | ResumableOptions;
 }
 
 /**
@@ -38,7 +55,9 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
  */
 export class HATcpSocket extends Duplex {
   /** The engine beneath the stream: budgets, `suspend()`, `resetCounts()`, `events$`... */
-  readonly connection: HAConnection<Uint8Array, Uint8Array>;
+  readonly connection: HAConnection<LinkData, Uint8Array>;
+  /** The resume session (events: new, resumed, lost), when `resume` is on. */
+  readonly session: ResumableTransport | undefined;
   private readonly links = new Set<TcpLink>();
   private readonly opening = new Set<Promise<unknown>>();
   private readonly subscriptions: Subscription[] = [];
@@ -66,7 +85,17 @@ export class HATcpSocket extends Duplex {
         return opened;
       },
     };
-    this.connection = attach(tracked, options);
+    if (options.resume) {
+      this.session = resumable(tracked, options.resume === true ? {} : options.resume);
+      // The attach options (budgets, backoff, heartbeat) are link-agnostic; only the message types differ.
+      this.connection = attach<LinkData, Uint8Array>(
+        this.session,
+        options as AttachOptions<LinkData, Uint8Array>,
+      );
+    } else {
+      this.session = undefined;
+      this.connection = attach(tracked, options);
+    }
     this.subscriptions.push(
       this.connection.messages$.subscribe((chunk) => {
         if (!this.destroyed) this.push(chunk);

@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createResumeServer } from '@lifeline/node/server';
+import { HATcpSocket } from '@lifeline/node/tcp';
+import { FaultProxy } from '@lifeline/node/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('HATcpSocket with resume', () => {
+  it('a byte stream piped through resets arrives exactly once, in order: same length and SHA-256 both ways', async () => {
+    const server = createResumeServer();
+    cleanups.push(() => server.close());
+    // The server echoes every message back on the same session.
+    server.sessions$.subscribe((session) => {
+      session.messages$.subscribe(({ data }) => {
+        session.send(data).catch(() => {});
+      });
+    });
+    const { port } = await server.listen({ transport: 'tcp' });
+    const proxy = await FaultProxy.start({ target: { port } });
+    cleanups.push(() => proxy.close());
+
+    const socket = new HATcpSocket({
+      port: proxy.port,
+      mode: 'framed',
+      resume: true,
+      backoff: { initialDelayMs: 10, maxDelayMs: 100 },
+      minUptimeMs: 50,
+      maxAttemptsPerFailure: 50,
+    });
+    cleanups.push(() => socket.destroy());
+    await once(socket, 'connect');
+
+    const CHUNKS = 400;
+    const CHUNK_BYTES = 1_000;
+    const sentHash = createHash('sha256');
+    const receivedHash = createHash('sha256');
+    let received = 0;
+    const allEchoed = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        receivedHash.update(chunk);
+        received += chunk.length;
+        if (received >= CHUNKS * CHUNK_BYTES) resolve();
+      });
+    });
+    let resets = 0;
+    for (let i = 0; i < CHUNKS; i++) {
+      const chunk = Buffer.alloc(CHUNK_BYTES, i % 251);
+      chunk.writeUInt32BE(i, 0);
+      sentHash.update(chunk);
+      if (!socket.write(chunk)) await once(socket, 'drain');
+      if (i % 50 === 25) {
+        proxy.resetAll();
+        resets++;
+      }
+    }
+    await allEchoed;
+    expect(resets).toBe(8);
+    expect(received).toBe(CHUNKS * CHUNK_BYTES);
+    expect(receivedHash.digest('hex')).toBe(sentHash.digest('hex'));
+    expect(socket.session?.stats.resumes).toBeGreaterThanOrEqual(1);
+    expect(socket.session?.stats.sessionsLost).toBe(0);
+  });
+});
