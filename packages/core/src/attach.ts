@@ -177,21 +177,30 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   send(data: Out): Promise<void> {
     if (this.finished) return Promise.reject(this.finalError ?? new ClosedByUserError());
-    return new Promise<void>((resolve, reject) => {
-      const link = this.currentLink;
-      const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
-      if (!('settled' in entry)) {
-        reject(entry);
-      } else if (this.finished) {
-        // A `dropped` listener closed the connection while this send made room: nothing will
-        // ever write it.
-        this.outbox.settle(entry);
-        reject(this.finalError ?? new ClosedByUserError());
-      } else if (link) {
-        this.write(link, entry);
-      }
-    });
+    // One executor for every send: the data waits in a field for the synchronous executor call
+    // instead of in a closure per send. A send made re-entrantly (from inside a link's send)
+    // sets the field again only after this executor has read it.
+    this.sendData = data;
+    return new Promise<void>(this.sendExecutor);
   }
+
+  private sendData: Out | undefined;
+  private readonly sendExecutor = (resolve: () => void, reject: (error: unknown) => void): void => {
+    const data = this.sendData as Out;
+    this.sendData = undefined;
+    const link = this.currentLink;
+    const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
+    if (!('settled' in entry)) {
+      reject(entry);
+    } else if (this.finished) {
+      // A `dropped` listener closed the connection while this send made room: nothing will
+      // ever write it.
+      this.outbox.settle(entry);
+      reject(this.finalError ?? new ClosedByUserError());
+    } else if (link) {
+      this.write(link, entry);
+    }
+  };
 
   suspend(): void {
     if (this.finished) return;
@@ -231,6 +240,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   private finalError: unknown;
+  /** The generation whose sends were left to their link's confirmation by close()/detach(). */
+  private keptGeneration: number | undefined;
   private lastGiveUp: CloseReason | undefined;
 
   /**
@@ -331,6 +342,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   private onLinkOpen(link: Link<In, Out>): void {
     this.generation++;
+    const generation = this.generation;
+    this.plainRejection = (error) => this.onPlainRejection(generation, error);
     const recovered = this.core.recovering;
     this.currentLink = link;
     this.lastLink = link;
@@ -364,17 +377,34 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         this.outbox.settle(entry);
         entry.resolve();
       },
-      (error) => {
-        // A failed write on a plain link means the link is failing: its messages$ reports the
-        // error and the entry is rewritten after recovery. A replaying link's session has the
-        // last word on its sends, so its rejection (a lost session) is final; so is the link's
-        // rejection after close()/detach(), since nothing will write the entry again.
-        if (entry.generation !== generation || entry.settled) return;
-        if (!link.replaysSends && !this.finished) return;
-        this.outbox.settle(entry);
-        entry.reject(error);
-      },
+      link.replaysSends
+        ? (error) => this.onReplayingRejection(entry, generation, error)
+        : this.plainRejection,
     );
+  }
+
+  /** A replaying link's session has the last word on its sends: its rejection (a lost session) is final. */
+  private onReplayingRejection(entry: OutgoingEntry<Out>, generation: number, error: unknown): void {
+    if (entry.generation !== generation || entry.settled) return;
+    this.outbox.settle(entry);
+    entry.reject(error);
+  }
+
+  /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
+  private plainRejection: (error: unknown) => void = () => {};
+
+  /**
+   * A plain link's send rejected. A failed write on a plain link means the link is failing: its
+   * messages$ reports the error and the entries are rewritten after recovery. Only after
+   * close()/detach() is a rejection final, since nothing will write the entries again; the link
+   * that kept them has broken, so every send still waiting on it fails.
+   */
+  private onPlainRejection(generation: number, error: unknown): void {
+    if (!this.finished || generation !== this.keptGeneration) return;
+    for (const entry of this.outbox.writtenOn(generation)) {
+      this.outbox.settle(entry);
+      entry.reject(error);
+    }
   }
 
   private sendPing(link: Link<In, Out>): void {
@@ -445,6 +475,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // Sends already written on a link that stays open (close/detach) settle through that link's
     // confirmation; only the ones that never reached a link are rejected.
     const keep = this.currentLink && !fromPipeline ? this.generation : undefined;
+    this.keptGeneration = keep;
     if (fromPipeline) this.currentLink?.close();
     this.currentLink = undefined;
     for (const entry of this.outbox.drain(keep)) entry.reject(pendingError);

@@ -17,6 +17,19 @@ export interface Link<In = LinkData, Out = LinkData> {
    * socket), rejects with a typed error when the link broke first.
    */
   send(data: Out): Promise<void>;
+  /**
+   * Writes one message without confirmation, for callers that learn of delivery otherwise (the
+   * resume protocol's acks). A failed write surfaces as `messages$` erroring, never as a throw.
+   * Cheaper than `send` where the platform confirms each write (no promise, no callback).
+   *
+   * @example
+   * ```ts
+   * if (link.write) link.write(frame);
+   * else link.send(frame).catch(() => {}); // the failure reaches messages$ too
+   * ```
+   * @see Link.send
+   */
+  write?(data: Out): void;
   /** Closes the link. `messages$` completes. Idempotent. */
   close(code?: number, reason?: string): void;
   /** Sends a transport-level ping, where the transport has one (WebSocket ping frames in Node). */

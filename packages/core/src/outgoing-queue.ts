@@ -120,6 +120,16 @@ export class OutgoingQueue<Out> {
     }
   }
 
+  /** Unsettled entries last written on link `generation`, in order (a snapshot: settle them freely). */
+  writtenOn(generation: number): OutgoingEntry<Out>[] {
+    const found: OutgoingEntry<Out>[] = [];
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
+      if (!entry.settled && entry.generation === generation) found.push(entry);
+    }
+    return found;
+  }
+
   /** The link broke: everything not confirmed goes back to waiting, in order. */
   requeueAll(): void {
     for (let i = this.head; i < this.entries.length; i++) this.entries[i]!.generation = -1;

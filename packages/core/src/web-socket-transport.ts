@@ -27,6 +27,12 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
    * @default send synchronously and resolve: the message was handed to the platform's buffer
    */
   send?: (socket: S, data: LinkData) => Promise<void>;
+  /**
+   * Writes a message without confirmation, for {@link Link.write} (Node's binding batches the
+   * writes of one tick into one socket write here). Errors thrown fail the link.
+   * @default `socket.send(data)`
+   */
+  write?: (socket: S, data: LinkData) => void;
   /** Sends a protocol-level ping frame (`ws`'s `ping()`). @default none: use an application heartbeat */
   ping?: (socket: S) => void;
   /** Subscribes to pong frames; returns the unsubscribe function. @default none */
@@ -180,10 +186,7 @@ function openWebSocketLink<S extends WebSocketLike>(
         return;
       }
       if (!opened) {
-        fail(
-          lastError ??
-            new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${code})`),
-        );
+        fail(lastError ?? new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${code})`));
         return;
       }
       // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
@@ -212,6 +215,7 @@ function openWebSocketLink<S extends WebSocketLike>(
     };
 
     const sendConfirmed = options.send;
+    const writeUnconfirmed = options.write;
     const link: Link<LinkData, LinkData> = {
       messages$: new Observable<LinkData>((subscriber) => {
         const pending = early;
@@ -229,6 +233,17 @@ function openWebSocketLink<S extends WebSocketLike>(
           return Promise.resolve();
         } catch (error) {
           return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
+        }
+      },
+      write(data) {
+        // A link that is closing or over reports that through messages$ (or already has).
+        if (finished || socket.readyState !== OPEN) return;
+        try {
+          if (writeUnconfirmed) writeUnconfirmed(socket, data);
+          else socket.send(data);
+        } catch (error) {
+          fail(new LinkFailedError('WebSocket write failed', { cause: error }));
+          socket.close();
         }
       },
       close(code = 1000, reason = '') {

@@ -6,25 +6,57 @@ import {
   type LinkData,
   LinkFailedError,
   type Transport,
-  type WebSocketTransportOptions,
   type WebSocketHandlers,
+  type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core';
 import WebSocket from 'ws';
 
+/** The TCP socket under a `ws` client: `ws` keeps it in `_socket` and has no public accessor. */
+type CorkableSocket = { cork(): void; uncork(): void; readonly writableCorked: number };
+
+const uncork = (tcp: CorkableSocket) => tcp.uncork();
+
+/**
+ * Corks the `ws`'s TCP socket until the end of the tick, so the frames written in one tick (a
+ * burst of sends, or one ack per message of a chunk just read) leave in one writev instead of
+ * one syscall each. Each cork is paired with exactly one uncork on the next tick, whatever
+ * happens to the link meanwhile: nothing stays corked after a close, and a close frame written
+ * after a message queues behind it under the same cork (`end()` uncorks fully anyway).
+ *
+ * @example
+ * ```ts
+ * corkForTick(socket);
+ * socket.send(frame);
+ * ```
+ * @see WriteBatcher
+ */
+function corkForTick(socket: WebSocket): void {
+  const tcp = (socket as unknown as { _socket?: CorkableSocket | null })._socket;
+  // Corked already this tick (by us: `ws` corks and uncorks within one call).
+  if (tcp?.writableCorked !== 0) return;
+  tcp.cork();
+  process.nextTick(uncork, tcp);
+}
+
 /**
  * What only `ws` can do, handed to the core's web-standard WebSocket transport: write
- * confirmation through `send`'s callback, protocol-level ping/pong, and the HTTP status of a
- * refused upgrade (so a 401 is classified as fatal, a 503 as recoverable).
+ * confirmation through `send`'s callback, writes batched per tick, protocol-level ping/pong, and
+ * the HTTP status of a refused upgrade (so a 401 is classified as fatal, a 503 as recoverable).
  */
 export const wsCapabilities = {
   send: (socket: WebSocket, data: LinkData) =>
     new Promise<void>((resolve, reject) => {
+      corkForTick(socket);
       socket.send(data as Buffer, (error) => {
         if (error) reject(new LinkFailedError('WebSocket write failed', { cause: error }));
         else resolve();
       });
     }),
+  write: (socket: WebSocket, data: LinkData) => {
+    corkForTick(socket);
+    socket.send(data as Buffer);
+  },
   ping: (socket: WebSocket) => socket.ping(),
   onPong: (socket: WebSocket, listener: () => void) => {
     socket.on('pong', listener);
