@@ -1,9 +1,10 @@
 import type { Observable, Subscription } from 'rxjs';
 import { type AttachOptions, attach, type HAConnection } from './attach.js';
 import type { ConnectionState } from './connection-state.js';
-import { LifelineError, LinkClosedError } from './errors.js';
+import { InvalidOptionError, LifelineError, LinkClosedError } from './errors.js';
 import { type EndpointSource, failoverTransport } from './failover.js';
 import type { LinkData, Transport } from './link.js';
+import type { ResumableOptions, ResumableTransport, resumable } from './resumable-transport.js';
 import {
   type WebSocketLike,
   type WebSocketTransportOptions,
@@ -27,6 +28,15 @@ export interface HAWebSocketOptions extends Omit<AttachOptions<LinkData, LinkDat
    * @see failoverTransport
    */
   endpoints?: EndpointSource<string | URL>;
+  /**
+   * Exactly-once, in-order delivery across reconnects with the resume protocol
+   * (docs/protocol.md); the server must be a resume server. `true` uses the protocol's defaults.
+   * Available where the platform package provides the protocol (`@lifeline/node`,
+   * `@lifeline/deno`); in browsers pass `wrapTransport: (t) => resumable(t, options)` instead, so
+   * bundles that do not resume do not carry the protocol.
+   * @default false
+   */
+  resume?: boolean | ResumableOptions;
 }
 
 /** The events an {@link HAWebSocket} dispatches beyond the standard four. */
@@ -68,6 +78,8 @@ export interface HAWebSocketInstance extends EventTarget {
   readonly state$: Observable<ConnectionState>;
   /** The underlying HA connection (suspend, enable, resetCounts, detach...). */
   readonly connection: HAConnection<LinkData, LinkData>;
+  /** The resume session (its `session$` says new, resumed, lost), when `resume` is on. */
+  readonly session: ResumableTransport | undefined;
 }
 
 export interface HAWebSocketConstructor {
@@ -85,6 +97,8 @@ export type HAWebSocketPlatform<S extends WebSocketLike> = Omit<
 > & {
   /** @default 'blob' in browsers; the platform package decides */
   defaultBinaryType?: string;
+  /** Enables the `resume` option: the platform package hands in the protocol. @default none */
+  resumable?: typeof resumable;
 };
 
 /**
@@ -117,6 +131,7 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     readonly CLOSED = 3 as const;
     readonly url: string;
     readonly connection: HAConnection<LinkData, LinkData>;
+    session: ResumableTransport | undefined = undefined;
     readonly extensions = '';
     onopen: ((event: Event) => void) | null = null;
     onmessage: ((event: MessageEvent) => void) | null = null;
@@ -132,7 +147,21 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       super();
       this.url = String(url);
       this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
-      const { connectTimeoutMs, wrapTransport, endpoints, ...attachOptions } = options;
+      const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
+      let wrapTransport = options.wrapTransport;
+      if (resume) {
+        const makeResumable = platform.resumable;
+        if (!makeResumable) {
+          throw new InvalidOptionError(
+            'this HAWebSocket has no resume protocol built in: pass wrapTransport: (t) => resumable(t)',
+          );
+        }
+        wrapTransport = (transport) => {
+          const session = makeResumable(transport, resume === true ? {} : resume);
+          this.session = session;
+          return session;
+        };
+      }
       const self = this;
       const transportTo = (url: string | URL) =>
         webSocketTransport<S>({

@@ -1,4 +1,4 @@
-import { defineHAWebSocket, type HAWebSocketConstructor } from '@lifeline/core';
+import { defineHAWebSocket, type HAWebSocketConstructor, resumable } from '@lifeline/core';
 import { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 import { globalWebSocket } from './global-web-socket.js';
 
@@ -19,4 +19,5 @@ export const HAWebSocket: HAWebSocketConstructor = /* @__PURE__ */ defineHAWebSo
   ...denoWebSocketCapabilities,
   WebSocket: globalWebSocket,
   defaultBinaryType: 'blob',
+  resumable,
 });

@@ -5,6 +5,7 @@ import {
   HttpStatusError,
   type LinkData,
   LinkFailedError,
+  resumable,
   type Transport,
   type WebSocketHandlers,
   type WebSocketTransportOptions,
@@ -132,4 +133,5 @@ export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>(
   ...wsCapabilities,
   WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   defaultBinaryType: 'nodebuffer',
+  resumable,
 });
