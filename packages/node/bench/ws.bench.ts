@@ -2,7 +2,9 @@
 // messages per second at 64 B and 4 KiB with a window of outstanding messages, client CPU per
 // message, and the memory of 1,000 idle connections.
 //   pnpm bench ws
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HAWebSocket } from '@lifeline/node/ws';
 import WebSocket from 'ws';
@@ -13,8 +15,12 @@ const WINDOW = 256;
 const ROUNDS = 3;
 const IDLE_CONNECTIONS = 1_000;
 
-const server = await startChildServer(fileURLToPath(new URL('./echo-server.mjs', import.meta.url)));
-const url = `ws://127.0.0.1:${server.port}`;
+const thisFile = fileURLToPath(import.meta.url);
+const idleMode = process.argv[2] === '--idle';
+const server = idleMode
+  ? undefined
+  : await startChildServer(fileURLToPath(new URL('./echo-server.mjs', import.meta.url)));
+let url = server ? `ws://127.0.0.1:${server.port}` : '';
 
 interface Client {
   send(data: Buffer): void;
@@ -78,15 +84,47 @@ async function throughput(makeClient: () => Promise<Client>, size: number): Prom
   return sample;
 }
 
-async function idleMemory(makeClient: () => Promise<Client>): Promise<number> {
-  globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
+/**
+ * Memory of idle connections, measured in a fresh process per run: a heap shared with earlier
+ * runs (their garbage, their compiled code) made the deltas meaningless.
+ */
+async function idleMemory(kind: 'raw' | 'ha'): Promise<{ heap: number; rss: number }> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', thisFile, '--idle', kind, url], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await once(lines, 'line')) as [string];
+  await once(child, 'exit');
+  return JSON.parse(line) as { heap: number; rss: number };
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+if (process.argv[2] === '--idle') {
+  const [, , , kind, target] = process.argv;
+  url = target!;
+  const make = kind === 'raw' ? rawClient : haClient;
+  // Warm up: load and compile everything a connection uses, so only per-connection memory is counted.
+  await (await make()).close();
+  await settle();
+  const before = process.memoryUsage();
   const clients: Client[] = [];
-  for (let i = 0; i < IDLE_CONNECTIONS; i++) clients.push(await makeClient());
-  globalThis.gc?.();
-  const bytesPerConnection = (process.memoryUsage().heapUsed - before) / IDLE_CONNECTIONS;
+  for (let i = 0; i < IDLE_CONNECTIONS; i++) clients.push(await make());
+  await settle();
+  const after = process.memoryUsage();
+  process.stdout.write(
+    `${JSON.stringify({
+      heap: (after.heapUsed - before.heapUsed) / IDLE_CONNECTIONS,
+      rss: (after.rss - before.rss) / IDLE_CONNECTIONS,
+    })}\n`,
+  );
   await Promise.all(clients.map((client) => client.close()));
-  return bytesPerConnection;
+  process.exit(0);
 }
 
 console.log(`${MESSAGES} messages per run, window ${WINDOW}, ${ROUNDS} x (A B B A), medians\n`);
@@ -108,20 +146,24 @@ for (const size of [64, 4096]) {
   ]);
 }
 
-const rawMemory: number[] = [];
-const haMemory: number[] = [];
+const rawMemory: { heap: number; rss: number }[] = [];
+const haMemory: { heap: number; rss: number }[] = [];
 for (let i = 0; i < 2; i++) {
-  rawMemory.push(await idleMemory(rawClient));
-  haMemory.push(await idleMemory(haClient));
-  haMemory.push(await idleMemory(haClient));
-  rawMemory.push(await idleMemory(rawClient));
+  rawMemory.push(await idleMemory('raw'));
+  haMemory.push(await idleMemory('ha'));
+  haMemory.push(await idleMemory('ha'));
+  rawMemory.push(await idleMemory('raw'));
 }
 const avg = (values: number[]) => values.reduce((x, y) => x + y, 0) / values.length;
+const rawHeap = avg(rawMemory.map((m) => m.heap));
+const haHeap = avg(haMemory.map((m) => m.heap));
+const rawRss = avg(rawMemory.map((m) => m.rss));
+const haRss = avg(haMemory.map((m) => m.rss));
 console.log(
-  `\n${IDLE_CONNECTIONS} idle connections, JS heap per connection (after GC), mean of 4 runs each\n`,
+  `\n${IDLE_CONNECTIONS} idle connections per process, bytes per connection after GC, mean of 4 fresh processes each\n`,
 );
-row(['client', 'heap bytes/connection', 'ratio']);
-row(['---', '---', '---']);
-row(['raw ws', fmt(avg(rawMemory)), '1.00x']);
-row(['HAWebSocket', fmt(avg(haMemory)), `${fmt(avg(haMemory) / avg(rawMemory), 2)}x`]);
-await server.stop();
+row(['client', 'JS heap', 'RSS', 'heap ratio', 'RSS ratio']);
+row(['---', '---', '---', '---', '---']);
+row(['raw ws', fmt(rawHeap), fmt(rawRss), '1.00x', '1.00x']);
+row(['HAWebSocket', fmt(haHeap), fmt(haRss), `${fmt(haHeap / rawHeap, 2)}x`, `${fmt(haRss / rawRss, 2)}x`]);
+await server?.stop();
