@@ -1,53 +1,129 @@
-// The crash demo: a client streams both ways to a server process that is killed with SIGKILL
-// every few seconds and restarted on the same port. A live status line shows the connection's
-// state; the summary counts every message sent, echoed, lost and duplicated, and the recovery times.
+// The crash demo. A client streams both ways to a server process that is killed with SIGKILL
+// every few seconds and restarted; a live status line shows the connection's state, and the
+// summary counts every message sent, received, lost and duplicated, in both directions, with the
+// recovery times.
 //
-//   pnpm demo [--duration 20] [--kill-every 3] [--rate 500]
+//   pnpm demo                              resume protocol + embedded durable store (SQLite)
+//   pnpm demo --replicas 3                 three replicas sharing Redis; the client's replica is killed
+//   pnpm demo --mode plain                 plain reconnection, no resume protocol: honest losses
+//   options: --duration 20 --kill-every 3 --rate 500 (client msg/s) --upstream 200 (server events/s)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { attach } from '@lifeline/core';
+import { attach, failoverTransport, type LinkData, resumable, type Transport } from '@lifeline/core';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { wsTransport } from '@lifeline/node/ws';
 
 const { values } = parseArgs({
   options: {
+    mode: { type: 'string', default: 'durable' },
+    replicas: { type: 'string', default: '1' },
     duration: { type: 'string', default: '20' },
     'kill-every': { type: 'string', default: '3' },
     rate: { type: 'string', default: '500' },
+    upstream: { type: 'string', default: '200' },
   },
 });
+const plain = values.mode === 'plain';
+const replicaCount = plain ? 1 : Math.max(1, Number(values.replicas));
 const durationMs = Number(values.duration) * 1000;
 const killEveryMs = Number(values['kill-every']) * 1000;
 const ratePerSecond = Number(values.rate);
+const upstreamRate = Number(values.upstream);
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const children = new Set<ChildProcess>();
 
-const serverScript = fileURLToPath(new URL('./stream-server.ts', import.meta.url));
-let server: ChildProcess | undefined;
-let port = 0;
-
-async function startServer(): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverScript, String(port)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  server = child;
-  const lines = createInterface({ input: child.stdout! });
-  const [line] = (await once(lines, 'line')) as [string];
-  lines.close();
-  port = (JSON.parse(line) as { port: number }).port;
+/** A free loopback port, for processes that must come back on the same one. */
+async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  probe.close();
+  await once(probe, 'close');
+  return port;
 }
 
-async function killServer(): Promise<void> {
-  const child = server;
-  if (!child || child.exitCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
+async function startRedis(): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.add(redis);
+  const lines = createInterface({ input: redis.stdout! });
+  for await (const line of lines) if (line.includes('Ready to accept connections')) break;
+  return { url: `redis://127.0.0.1:${port}`, stop: () => redis.kill('SIGKILL') };
 }
 
-await startServer();
-const conn = attach(wsTransport(`ws://127.0.0.1:${port}`), {
+/** One server process; `kill()` is SIGKILL, `start()` brings it back on the same port. */
+class ServerProcess {
+  private child: ChildProcess | undefined;
+  port = 0;
+  constructor(private readonly args: () => string[]) {}
+
+  async start(): Promise<void> {
+    const script = plain ? here('./stream-server.ts') : here('./demo-server.ts');
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@lifeline/source', '--import', 'tsx', script, String(this.port), ...this.args()],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    this.child = child;
+    const lines = createInterface({ input: child.stdout! });
+    const [line] = (await once(lines, 'line')) as [string];
+    lines.close();
+    this.port = (JSON.parse(line) as { port: number }).port;
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+}
+
+const workdir = mkdtempSync(join(tmpdir(), 'lifeline-demo-'));
+const redis = !plain && replicaCount > 1 ? await startRedis() : undefined;
+const storeSpec = plain ? 'plain' : redis ? `redis:${redis.url}` : `sqlite:${join(workdir, 'sessions.db')}`;
+const upstreamStart = Date.now();
+const servers = Array.from(
+  { length: replicaCount },
+  () => new ServerProcess(() => (plain ? ['5'] : [storeSpec, String(upstreamRate), String(upstreamStart)])),
+);
+await Promise.all(servers.map((server) => server.start()));
+
+const urls = servers.map((server) => server.url);
+const base: Transport<LinkData, LinkData> =
+  urls.length > 1 ? failoverTransport(urls, (url) => wsTransport(url)) : wsTransport(urls[0]!);
+const session = plain ? undefined : resumable(base as Transport<LinkData, Uint8Array>);
+let sessionsLost = 0;
+let lostReported = 0;
+session?.session$.subscribe((event) => {
+  if (event.type === 'lost') {
+    sessionsLost++;
+    lostReported += event.unacknowledged.length;
+  }
+});
+const conn = attach(session ?? base, {
   backoff: { initialDelayMs: 50, maxDelayMs: 1_000 },
   maxAttemptsPerFailure: 100,
   minUptimeMs: 500,
@@ -55,21 +131,23 @@ const conn = attach(wsTransport(`ws://127.0.0.1:${port}`), {
 });
 
 const echoes = new SequenceCounter();
-let ticks = 0;
+const ticks = new SequenceCounter();
+let highestTick = -1;
 let sent = 0;
 let kills = 0;
-let linkDownAt: number | undefined;
+let killedAt: number | undefined;
 const recoveryTimesMs: number[] = [];
 conn.messages$.subscribe((data) => {
-  const text = String(data);
+  const text = typeof data === 'string' ? data : new TextDecoder().decode(data as Uint8Array);
+  if (killedAt !== undefined) {
+    recoveryTimesMs.push(performance.now() - killedAt);
+    killedAt = undefined;
+  }
   if (text.startsWith('echo:')) echoes.record(Number(text.slice(5)));
-  else ticks++;
-});
-conn.events$.subscribe((event) => {
-  if (event.type === 'link-down') linkDownAt = performance.now();
-  if (event.type === 'link-open' && event.recovered && linkDownAt !== undefined) {
-    recoveryTimesMs.push(performance.now() - linkDownAt);
-    linkDownAt = undefined;
+  else if (text.startsWith('tick:')) {
+    const tick = Number(text.slice(5));
+    ticks.record(tick);
+    highestTick = Math.max(highestTick, tick);
   }
 });
 
@@ -86,7 +164,7 @@ function status(): string {
         : state.status;
   const elapsed = ((performance.now() - startedAt) / 1000).toFixed(1);
   const lastRecovery = recoveryTimesMs.at(-1);
-  return `${elapsed.padStart(5)}s  ${detail.padEnd(28)} kills ${kills}  sent ${sent}  echoed ${echoes.uniqueCount}  ticks ${ticks}  last recovery ${lastRecovery === undefined ? '-' : `${lastRecovery.toFixed(0)} ms`}`;
+  return `${elapsed.padStart(5)}s  ${detail.padEnd(28)} kills ${kills}  sent ${sent}  echoed ${echoes.uniqueCount}  upstream ${ticks.uniqueCount}  last recovery ${lastRecovery === undefined ? '-' : `${lastRecovery.toFixed(0)} ms`}`;
 }
 const statusTimer = setInterval(() => {
   if (interactive) process.stdout.write(`\r${status()}\x1b[K`);
@@ -96,50 +174,81 @@ const statusTimer = setInterval(() => {
   }
 }, 100);
 
-// Paced sender: `ratePerSecond` messages a second, whatever the connection's state (sends queue
-// while recovering, bounded by the engine's outgoing queue).
+// Paced sender: `ratePerSecond` messages a second, whatever the connection's state (sends wait
+// in the engine's bounded queue while recovering).
 const sendTimer = setInterval(() => {
   for (let i = 0; i < ratePerSecond / 100; i++) conn.send(String(sent++)).catch(() => {});
 }, 10);
 
+// Kill the server the client is connected to (with replicas, the others stay up), then restart it.
 const killTimer = setInterval(async () => {
+  const port = Number(new URL(String(conn.link?.info?.url ?? urls[0])).port);
+  const victim = servers.find((server) => server.port === port) ?? servers[0]!;
   kills++;
-  await killServer();
-  await startServer();
+  killedAt = performance.now();
+  await victim.kill();
+  await victim.start();
 }, killEveryMs);
 
 await new Promise((resolve) => setTimeout(resolve, durationMs));
 clearInterval(sendTimer);
 clearInterval(killTimer);
-// Drain: wait (bounded) until the echo of the last message arrives, so only real losses remain.
-const last = sent - 1;
-const drainDeadline = performance.now() + 10_000;
-while (!echoes.has(last) && performance.now() < drainDeadline && conn.state$.value.status !== 'closed') {
+// Drain (bounded): until the last echo and every upstream event due by now have arrived, so only
+// real losses remain in the counts.
+const lastUpstream = Math.floor(((Date.now() - upstreamStart) * upstreamRate) / 1_000);
+const drainDeadline = performance.now() + 15_000;
+while (
+  performance.now() < drainDeadline &&
+  conn.state$.value.status !== 'closed' &&
+  (!echoes.has(sent - 1) || (!plain && highestTick < lastUpstream))
+) {
   await new Promise((resolve) => setTimeout(resolve, 50));
 }
 clearInterval(statusTimer);
 if (interactive) process.stdout.write(`\r${status()}\x1b[K\n`);
 
-const counts = echoes.counts(sent);
+const out = echoes.counts(sent);
+// Upstream events are counted up to the highest one received (plain mode restarts the count on
+// each connection, so there only duplicates and order are meaningful).
+const upstreamCounts = ticks.counts(highestTick + 1);
 const sorted = [...recoveryTimesMs].sort((a, b) => a - b);
 const percentile = (p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-console.log('\nSummary (plain mode: reconnect and re-send; no resume protocol)');
+const modeName = plain
+  ? 'plain mode: reconnect and re-send, no resume protocol'
+  : redis
+    ? `resume protocol, ${replicaCount} replicas sharing Redis`
+    : 'resume protocol, embedded durable store (SQLite)';
+console.log(`\nSummary (${modeName})`);
 console.log(`  server kills (SIGKILL):     ${kills}`);
 console.log(`  recoveries:                 ${recoveryTimesMs.length}`);
 console.log(
-  `  recovery time median / p99: ${percentile(50).toFixed(0)} ms / ${percentile(99).toFixed(0)} ms`,
+  `  kill to first message median / p99: ${percentile(50).toFixed(0)} ms / ${percentile(99).toFixed(0)} ms`,
 );
-console.log(`  client -> server sent:      ${counts.sent}`);
-console.log(`  echoed back (unique):       ${counts.unique}`);
-console.log(`  lost:                       ${counts.lost}`);
-console.log(`  duplicated:                 ${counts.duplicated}`);
-console.log(`  out of order:               ${counts.reordered}`);
-console.log(`  server ticks received:      ${ticks}`);
-console.log(
-  counts.lost > 0
-    ? '  Lost messages were read by a server process that died before answering: plain reconnection\n  cannot know. The resume protocol with a durable session store makes this zero.'
-    : '  Nothing lost.',
-);
+console.log(`  client -> server sent:      ${out.sent}`);
+console.log(`  echoed back (unique):       ${out.unique}`);
+console.log(`  lost:                       ${out.lost}`);
+console.log(`  duplicated:                 ${out.duplicated}`);
+console.log(`  out of order:               ${out.reordered}`);
+if (!plain) {
+  console.log(`  upstream events received:   ${upstreamCounts.unique} of ${upstreamCounts.sent}`);
+  console.log(`  upstream lost:              ${upstreamCounts.lost}`);
+  console.log(`  upstream duplicated:        ${upstreamCounts.duplicated}`);
+  console.log(`  upstream out of order:      ${upstreamCounts.reordered}`);
+  console.log(
+    `  sessions lost:              ${sessionsLost} (${lostReported} unacknowledged messages reported)`,
+  );
+} else {
+  console.log(`  server ticks received:      ${ticks.counts(0).received}`);
+  if (out.lost > 0) {
+    console.log(
+      '  Lost messages were read by a server process that died before answering: plain reconnection',
+    );
+    console.log('  cannot know. Run without --mode plain for the resume protocol with a durable store.');
+  }
+}
 conn.close();
-await killServer();
+await Promise.all(servers.map((server) => server.kill()));
+redis?.stop();
+for (const child of children) child.kill('SIGKILL');
+rmSync(workdir, { recursive: true, force: true });

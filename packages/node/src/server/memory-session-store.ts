@@ -1,9 +1,11 @@
+import { StaleOwnerError } from '@lifeline/core';
 import type { SessionMetadata, SessionStore, StoredMessage, StoredSession } from './session-store.js';
 
 /**
  * The default {@link SessionStore}: a map in this process. Sessions die with the process, so a
  * client whose server restarted takes the `unknown-session` path (a `lost` event listing its
- * unacknowledged messages, then a new session).
+ * unacknowledged messages, then a new session). Fenced like the durable stores, so servers in
+ * one process can share it.
  *
  * @example
  * ```ts
@@ -26,29 +28,36 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async save(session: StoredSession): Promise<void> {
-    this.sessions.set(session.id, { ...session, replay: [...session.replay] });
+    this.sessions.set(session.id, {
+      ...session,
+      epoch: session.epoch ?? 0,
+      cursor: session.cursor ?? null,
+      replay: [...session.replay],
+    });
   }
 
-  async update(id: string, metadata: Partial<SessionMetadata>): Promise<void> {
-    const session = this.sessions.get(id);
+  async update(id: string, metadata: Partial<SessionMetadata>, epoch?: number): Promise<void> {
+    const session = this.fence(id, epoch);
     if (session) Object.assign(session, metadata);
   }
 
-  async append(id: string, messages: readonly StoredMessage[]): Promise<void> {
-    const session = this.sessions.get(id);
+  async append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void> {
+    const session = this.fence(id, epoch);
     if (!session) return;
     for (const message of messages) {
       if (message.seq <= session.lastSent) continue;
       session.replay.push(message);
       session.lastSent = message.seq;
+      if (message.cursor !== undefined) session.cursor = message.cursor;
     }
   }
 
   async acknowledge(
     id: string,
     watermarks: { readonly peerAcked?: number; readonly received?: number },
+    epoch?: number,
   ): Promise<void> {
-    const session = this.sessions.get(id);
+    const session = this.fence(id, epoch);
     if (!session) return;
     if (watermarks.received !== undefined && watermarks.received > session.received)
       session.received = watermarks.received;
@@ -72,7 +81,24 @@ export class MemorySessionStore implements SessionStore {
     return expired;
   }
 
-  async delete(id: string): Promise<void> {
-    this.sessions.delete(id);
+  async delete(id: string, epoch?: number): Promise<void> {
+    if (this.fence(id, epoch)) this.sessions.delete(id);
+  }
+
+  async claim(id: string, knownEpoch?: number): Promise<number | undefined> {
+    const session = this.sessions.get(id);
+    if (!session) return undefined;
+    if (knownEpoch !== undefined && session.epoch === knownEpoch) return knownEpoch;
+    session.epoch = (session.epoch ?? 0) + 1;
+    return session.epoch;
+  }
+
+  /** The session, if held; throws {@link StaleOwnerError} when `epoch` is given and is not the session's. */
+  private fence(id: string, epoch: number | undefined): StoredSession | undefined {
+    const session = this.sessions.get(id);
+    if (session && epoch !== undefined && session.epoch !== epoch) {
+      throw new StaleOwnerError(id, epoch, session.epoch ?? 0);
+    }
+    return session;
   }
 }

@@ -17,8 +17,10 @@ import {
   type SessionEndpointOptions,
   type SessionRejectCode,
   SessionRejectedError,
+  StaleOwnerError,
 } from '@lifeline/core';
 import { type Observable, Subject } from 'rxjs';
+import { isFencedSessionStore } from './fenced-session-store.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ServerSession, type ServerSessionEvent, type SessionLinkHandle } from './server-session.js';
 import type { SessionStore, StoredSession } from './session-store.js';
@@ -238,6 +240,7 @@ export class ResumeServer {
       peerAcked: 0,
       received: 0,
       replay: [],
+      epoch: 1,
     };
     await this.store.save(record);
     if (link.isClosed || this.closing) {
@@ -245,6 +248,7 @@ export class ResumeServer {
       return;
     }
     const session = this.createSession(hex);
+    session.epoch = isFencedSessionStore(this.store) ? 1 : undefined;
     this.auth.set(hex, { tokenHash, retiredTokenHash: null, tokenConfirmed: false, expiresAt: null });
     this.counters.newSessions++;
     link.opened(session, hex);
@@ -278,34 +282,37 @@ export class ResumeServer {
     let auth = this.auth.get(hex);
     let record: StoredSession | undefined;
     if (!session || !auth) {
-      record = await this.store.load(hex);
-      if (record && record.expiresAt !== null && record.expiresAt <= this.now()) {
-        await this.store.delete(hex);
-        record = undefined;
-      }
-      auth = record && {
-        tokenHash: record.tokenHash,
-        retiredTokenHash: record.retiredTokenHash,
-        tokenConfirmed: record.tokenConfirmed,
-        expiresAt: record.expiresAt,
-      };
+      record = await this.loadCurrent(hex);
+      auth = record && authOf(record);
     }
     const newToken = newSessionToken();
     const [presented, newHash] = await Promise.all([sha256(resume.token), sha256(newToken)]);
     if (link.isClosed || this.closing) return;
     if (!auth || session?.closed) {
-      this.counters.unknownSessions++;
-      // The link stays in the handshake: the client reports its loss and starts a new session on it.
-      link.reject('unknown-session', 'no such session', hex, false);
+      this.unknownSession(link, hex);
       return;
     }
-    if (!constantTimeEqual(presented, auth.tokenHash)) {
-      const retired = auth.retiredTokenHash !== null && constantTimeEqual(presented, auth.retiredTokenHash);
-      // The retired token stays good until the client shows it received the new one.
-      if (!retired || auth.tokenConfirmed) {
-        this.counters[retired ? 'replayedTokens' : 'invalidTokens']++;
-        link.reject('invalid-token', retired ? 'token already rotated' : 'wrong token', hex, true);
-        return;
+    if (!this.tokenAccepted(link, hex, presented, auth)) return;
+    if (isFencedSessionStore(this.store)) {
+      // Take the session: from here on, the store refuses the writes of any previous owner.
+      const epoch = await this.store.claim(hex, session?.epoch);
+      if (session && epoch !== session.epoch) {
+        // Another server owned the session meanwhile: this process's copy is stale.
+        session.storeFailed(new StaleOwnerError(hex, session.epoch ?? 0, epoch ?? 0));
+        session = undefined;
+      }
+      if (!session) {
+        // Read after the claim, so nothing a previous owner writes can land behind it.
+        record = epoch === undefined ? undefined : await this.loadCurrent(hex);
+        if (link.isClosed || this.closing) return;
+        auth = record && authOf(record);
+        if (!auth) {
+          this.unknownSession(link, hex);
+          return;
+        }
+        // The previous owner may have rotated the token since the first read.
+        if (!this.tokenAccepted(link, hex, presented, auth)) return;
+        record!.epoch = epoch;
       }
     }
     if (!session) {
@@ -325,12 +332,16 @@ export class ResumeServer {
     auth.tokenConfirmed = false;
     auth.expiresAt = null;
     // Stored before the client sees the new token: after a crash, the store must know it.
-    await this.store.update(hex, {
-      tokenHash: auth.tokenHash,
-      retiredTokenHash: auth.retiredTokenHash,
-      tokenConfirmed: false,
-      expiresAt: null,
-    });
+    await this.store.update(
+      hex,
+      {
+        tokenHash: auth.tokenHash,
+        retiredTokenHash: auth.retiredTokenHash,
+        tokenConfirmed: false,
+        expiresAt: null,
+      },
+      session.epoch,
+    );
     if (link.isClosed || this.closing || session.closed) {
       if (!session.connected && !session.closed) this.detached(hex);
       return;
@@ -355,7 +366,9 @@ export class ResumeServer {
     const auth = this.auth.get(hex);
     if (!auth || auth.tokenConfirmed) return;
     auth.tokenConfirmed = true;
-    void this.store.update(hex, { tokenConfirmed: true }).catch((error) => this.storeError(hex, error));
+    void this.store
+      .update(hex, { tokenConfirmed: true }, this.live.get(hex)?.epoch)
+      .catch((error) => this.storeError(hex, error));
   }
 
   /** @internal A session lost its link: its time-to-live starts. */
@@ -363,11 +376,47 @@ export class ResumeServer {
     const auth = this.auth.get(hex);
     if (!auth) return;
     auth.expiresAt = this.now() + this.sessionTtlMs;
-    void this.store.update(hex, { expiresAt: auth.expiresAt }).catch((error) => this.storeError(hex, error));
+    void this.store
+      .update(hex, { expiresAt: auth.expiresAt }, this.live.get(hex)?.epoch)
+      .catch((error) => this.storeError(hex, error));
   }
 
   private storeError(hex: string, error: unknown): void {
     this.report({ type: 'link-error', sessionId: hex, error });
+    // Fenced: another server took the session, so this process's copy must go.
+    if (error instanceof StaleOwnerError) this.live.get(hex)?.storeFailed(error);
+  }
+
+  /** The stored session, unless it is missing or its time-to-live passed (then it is deleted). */
+  private async loadCurrent(hex: string): Promise<StoredSession | undefined> {
+    const record = await this.store.load(hex);
+    if (record && record.expiresAt !== null && record.expiresAt <= this.now()) {
+      await this.store.delete(hex);
+      return undefined;
+    }
+    return record;
+  }
+
+  private unknownSession(link: ServerLinkState, hex: string): void {
+    this.counters.unknownSessions++;
+    // The link stays in the handshake: the client reports its loss and starts a new session on it.
+    link.reject('unknown-session', 'no such session', hex, false);
+  }
+
+  /** Whether the presented token opens the session; if not, the link is refused and the attempt counted. */
+  private tokenAccepted(
+    link: ServerLinkState,
+    hex: string,
+    presented: Uint8Array,
+    auth: SessionAuth,
+  ): boolean {
+    if (constantTimeEqual(presented, auth.tokenHash)) return true;
+    const retired = auth.retiredTokenHash !== null && constantTimeEqual(presented, auth.retiredTokenHash);
+    // The retired token stays good until the client shows it received the new one.
+    if (retired && !auth.tokenConfirmed) return true;
+    this.counters[retired ? 'replayedTokens' : 'invalidTokens']++;
+    link.reject('invalid-token', retired ? 'token already rotated' : 'wrong token', hex, true);
+    return false;
   }
 
   private createSession(hex: string): ServerSession {
@@ -550,6 +599,15 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     this.session = undefined;
     if (session.detachLink(this, error)) this.server.detached(this.sessionId!);
   }
+}
+
+function authOf(record: StoredSession): SessionAuth {
+  return {
+    tokenHash: record.tokenHash,
+    retiredTokenHash: record.retiredTokenHash,
+    tokenConfirmed: record.tokenConfirmed,
+    expiresAt: record.expiresAt,
+  };
 }
 
 /** SHA-256 through Web Crypto (Node 20, browsers, Deno): tokens are stored and compared as digests. */

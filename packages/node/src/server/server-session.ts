@@ -36,7 +36,21 @@ export type ServerSessionEvent =
       readonly type: 'close';
       readonly by: 'server' | 'client' | 'store';
       readonly unacknowledged: readonly UnacknowledgedMessage[];
+      /** By `'store'`: the store's error (`SessionStoreError`, or `StaleOwnerError` when another server took the session). */
+      readonly error?: unknown;
     };
+
+/** Options of {@link ServerSession.send}. */
+export interface SessionSendOptions {
+  /**
+   * The upstream position after this message, stored with it when it is appended. A server that
+   * takes the session over (after a crash, on another replica) reads the last one as
+   * {@link ServerSession.resumeCursor} and continues the upstream right after it.
+   * @default none
+   * @see docs/durable-sessions.md
+   */
+  cursor?: string;
+}
 
 /** The physical link a session is on, as the server sees it. */
 export interface SessionLinkHandle {
@@ -70,6 +84,18 @@ export class ServerSession {
   private peerAckedToStore = 0;
   private peerAckFlush = false;
   private readonly sink: DeliverySink;
+  private readonly cursors = new Map<number, string>();
+  /**
+   * For a session this process took over from the store (after a restart, from another replica, or
+   * after a store error): the cursor of the last message appended before, so the application
+   * continues its upstream right after it. `undefined` for a new session, or when no appended
+   * message carried a cursor. Appended messages the client has not acknowledged are replayed by
+   * the protocol; nothing after this cursor ever reached the client.
+   * @see docs/durable-sessions.md
+   */
+  resumeCursor: string | undefined;
+  /** @internal The owner epoch this process holds in a fencing store (`undefined`: writes are not fenced). */
+  epoch: number | undefined;
 
   /** @internal Created by the resume server. */
   constructor(
@@ -80,10 +106,15 @@ export class ServerSession {
   ) {
     this.id = id;
     this.endpoint = new SessionEndpoint(options, {
-      persist: (messages) => this.store.append(this.id, messages.map(toStored)),
-      persistReceived: (received) => this.store.acknowledge(this.id, { received }),
+      persist: (messages) =>
+        this.store.append(
+          this.id,
+          messages.map((message) => this.toStored(message)),
+          this.epoch,
+        ),
+      persistReceived: (received) => this.store.acknowledge(this.id, { received }, this.epoch),
       peerAcked: (ack) => this.storePeerAck(ack),
-      storeFailed: (error) => this.end('store', 'store-failed', error),
+      storeFailed: (error) => this.storeFailed(error),
     });
     const incoming = this.incoming;
     const session = this;
@@ -128,10 +159,17 @@ export class ServerSession {
 
   /**
    * Sends a message to the client. Resolves when the client acknowledged it, across reconnects;
-   * rejects with {@link SessionLostError} if the session expires or closes first.
+   * rejects with {@link SessionLostError} if the session expires or closes first. `cursor` is the
+   * upstream position after this message (see {@link resumeCursor}).
    */
-  send(data: LinkData): Promise<void> {
-    return this.endpoint.send(data);
+  send(data: LinkData, options?: SessionSendOptions): Promise<void> {
+    const seq = this.endpoint.lastSent + 1;
+    // Recorded first: the endpoint may append the message before send() returns.
+    if (options?.cursor !== undefined) this.cursors.set(seq, options.cursor);
+    const sent = this.endpoint.send(data);
+    // A refused send takes no sequence number.
+    if (this.endpoint.lastSent !== seq) this.cursors.delete(seq);
+    return sent;
   }
 
   /** Ends the session: a CLOSE frame if a link is attached; unacknowledged sends reject with {@link ClosedByUserError}. */
@@ -188,6 +226,8 @@ export class ServerSession {
 
   /** @internal Loads the state of a session this process did not create (a durable store, after a restart). */
   restore(record: StoredSession): void {
+    this.epoch = record.epoch;
+    this.resumeCursor = record.cursor ?? undefined;
     this.endpoint.restore({
       peerAcked: record.peerAcked,
       received: record.received,
@@ -208,6 +248,15 @@ export class ServerSession {
     this.end('server', undefined, undefined, 1001, 'server closing', true);
   }
 
+  /**
+   * @internal A store write failed (whether it happened is unknown) or was fenced (another server
+   * owns the session now): this process drops its copy, leaving the store's record untouched, and
+   * closes the link with 1011 so the client resumes from what the store holds.
+   */
+  storeFailed(error: unknown): void {
+    this.end('store', 'store-failed', error, 1011, 'session store failed', true);
+  }
+
   private end(
     by: 'server' | 'client' | 'store' | 'expire',
     reason: SessionLostReason | undefined,
@@ -225,13 +274,17 @@ export class ServerSession {
         ? new ClosedByUserError(keepStored ? 'resume server closed' : 'session closed by the server')
         : new SessionLostError(reason, this.id, unacknowledged, { cause }),
     );
+    this.cursors.clear();
     link?.close(code, closeReason);
-    if (!keepStored) void this.store.delete(this.id).catch(() => {});
+    // Fenced: a copy that lost the session to another server must not delete the owner's record.
+    if (!keepStored) void this.store.delete(this.id, this.epoch).catch(() => {});
     this.onEnd(this);
     this.events.next(
       by === 'expire'
         ? { type: 'expire', unacknowledged: list }
-        : { type: 'close', by, unacknowledged: list },
+        : by === 'store'
+          ? { type: 'close', by, unacknowledged: list, error: cause }
+          : { type: 'close', by, unacknowledged: list },
     );
     this.events.complete();
     this.incoming.complete();
@@ -245,20 +298,24 @@ export class ServerSession {
     queueMicrotask(() => {
       this.peerAckFlush = false;
       if (this.ended) return;
-      this.store.acknowledge(this.id, { peerAcked: this.peerAckedToStore }).catch((error) => {
-        this.end('store', 'store-failed', error);
+      this.store.acknowledge(this.id, { peerAcked: this.peerAckedToStore }, this.epoch).catch((error) => {
+        this.storeFailed(error);
       });
     });
   }
-}
 
-function toStored(message: OutgoingMessage): StoredMessage {
-  const { frame, payloadOffset } = message.encoded;
-  return {
-    seq: message.seq,
-    kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
-    payload: frame.subarray(payloadOffset),
-  };
+  private toStored(message: OutgoingMessage): StoredMessage {
+    const { frame, payloadOffset } = message.encoded;
+    const stored: StoredMessage = {
+      seq: message.seq,
+      kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
+      payload: frame.subarray(payloadOffset),
+    };
+    const cursor = this.cursors.get(message.seq);
+    if (cursor === undefined) return stored;
+    this.cursors.delete(message.seq);
+    return { ...stored, cursor };
+  }
 }
 
 const settled = () => {};

@@ -4,6 +4,8 @@ export interface StoredMessage {
   readonly kind: 'text' | 'binary';
   /** The payload bytes (text as UTF-8). */
   readonly payload: Uint8Array;
+  /** The application's upstream position after this message, if it gave one (`session.send(data, { cursor })`). */
+  readonly cursor?: string;
 }
 
 /**
@@ -31,6 +33,10 @@ export interface StoredSession {
   received: number;
   /** Unacknowledged messages, ascending by seq, all after `peerAcked`. */
   replay: StoredMessage[];
+  /** The owner epoch, raised by {@link SessionStore.claim}; absent in stores that do not fence. */
+  epoch?: number;
+  /** The cursor of the last appended message that carried one; `null` (or absent) when none did. */
+  cursor?: string | null;
 }
 
 /** The metadata a handshake or a detach changes. */
@@ -47,6 +53,11 @@ export type SessionMetadata = Pick<
  * `received` is stored before the server acknowledges it. A durable store therefore lets
  * sessions survive a server restart.
  *
+ * Fencing (optional, for stores shared by replicas): a store with {@link claim} serves one owner
+ * at a time. Writes given an `epoch` apply only while it is the session's epoch, else they reject
+ * with `StaleOwnerError` and change nothing; writes without one are not fenced. A write for a
+ * session the store does not hold is ignored.
+ *
  * @example
  * ```ts
  * const server = createResumeServer({ store: new MemorySessionStore() });
@@ -59,20 +70,32 @@ export interface SessionStore {
   /** Creates or replaces a session record. */
   save(session: StoredSession): Promise<void>;
   /** Changes a session's metadata (token rotation, detach and attach). */
-  update(id: string, metadata: Partial<SessionMetadata>): Promise<void>;
+  update(id: string, metadata: Partial<SessionMetadata>, epoch?: number): Promise<void>;
   /**
-   * Appends outgoing messages, in order, and raises `lastSent`. Idempotent: messages at or below
-   * the stored `lastSent` are ignored.
+   * Appends outgoing messages, in order, and raises `lastSent`; the session's cursor becomes the
+   * last appended message's, if it carries one. Idempotent: messages at or below the stored
+   * `lastSent` are ignored.
    */
-  append(id: string, messages: readonly StoredMessage[]): Promise<void>;
+  append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void>;
   /** Raises the watermarks; `peerAcked` drops the replay entries it covers. Lower values are ignored. */
   acknowledge(
     id: string,
     watermarks: { readonly peerAcked?: number; readonly received?: number },
+    epoch?: number,
   ): Promise<void>;
-  /** Deletes the detached sessions whose `expiresAt` is at or before `now`; returns their ids. */
+  /**
+   * Deletes the detached sessions whose `expiresAt` is at or before `now` (a durable store also
+   * drops sessions idle past its own limit, whose server died attached); returns their ids.
+   */
   expire(now: number): Promise<string[]>;
-  delete(id: string): Promise<void>;
+  delete(id: string, epoch?: number): Promise<void>;
+  /**
+   * Takes the session for the caller: raises its epoch atomically and returns the new one, unless
+   * `knownEpoch` is still the session's epoch (the caller owns it already), which is returned
+   * unchanged. `undefined` when the store does not hold the session. Optional: stores without it
+   * do not fence.
+   */
+  claim?(id: string, knownEpoch?: number): Promise<number | undefined>;
   /** Releases the store's resources. */
   close?(): Promise<void>;
 }

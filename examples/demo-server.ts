@@ -1,0 +1,52 @@
+// The demo's resume server, run as its own process so the demo can kill it with SIGKILL.
+//   node --import tsx demo-server.ts PORT STORE UPSTREAM_RATE UPSTREAM_START
+// STORE: 'sqlite:PATH' (the embedded durable store), 'redis:URL' (shared by replicas) or 'memory'.
+// Each client message "n" is answered with "echo:n". The upstream is a log of events "tick:k",
+// event k due at UPSTREAM_START + k / UPSTREAM_RATE seconds: events keep becoming due while no
+// server runs. Prints {"port": P} once listening.
+//
+// Exactly once across crashes takes the application's part too. Every message this server sends
+// carries a cursor, stored with the message before it goes out: "k:q", the upstream position k
+// and the sequence number q of the last client message answered. A server that takes over a
+// session reads the last stored cursor (`resumeCursor`): it continues the upstream after k, and
+// skips a client message it is handed again whose seq is at most q (a server that died after
+// answering it, before storing that it had received it, left its answer in the store already).
+import {
+  createResumeServer,
+  MemorySessionStore,
+  RedisSessionStore,
+  SqliteSessionStore,
+} from '@lifeline/node/server';
+
+const [portArg = '0', storeArg = 'memory', rateArg = '100', startArg = String(Date.now())] =
+  process.argv.slice(2);
+const rate = Number(rateArg);
+const start = Number(startArg);
+const store = storeArg.startsWith('sqlite:')
+  ? new SqliteSessionStore({ path: storeArg.slice('sqlite:'.length) })
+  : storeArg.startsWith('redis:')
+    ? new RedisSessionStore({ redis: storeArg.slice('redis:'.length) })
+    : new MemorySessionStore();
+
+const server = createResumeServer({ store });
+server.sessions$.subscribe((session) => {
+  const [tickCursor, answeredCursor] = (session.resumeCursor ?? '-1:0').split(':');
+  let next = Number(tickCursor) + 1;
+  let answered = Number(answeredCursor);
+  const cursor = () => `${next - 1}:${answered}`;
+  session.messages$.subscribe(({ seq, data }) => {
+    if (seq <= answered) return;
+    answered = seq;
+    session.send(`echo:${data}`, { cursor: cursor() }).catch(() => {});
+  });
+  const upstream = setInterval(() => {
+    const due = Math.floor(((Date.now() - start) * rate) / 1_000);
+    // The replay window bounds what is unacknowledged; beyond it, wait for the client.
+    for (; next <= due && session.pending < 2_048; next++) {
+      session.send(`tick:${next}`, { cursor: `${next}:${answered}` }).catch(() => {});
+    }
+  }, 10);
+  session.events$.subscribe({ complete: () => clearInterval(upstream) });
+});
+const { port } = await server.listen({ port: Number(portArg) });
+process.stdout.write(`${JSON.stringify({ port })}\n`);

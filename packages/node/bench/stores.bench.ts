@@ -1,0 +1,355 @@
+// Session store benchmark: `pnpm bench stores`.
+//
+// 1. Throughput through the resume server with each store, in the same run, alternating
+//    (memory, SQLite, Redis, Redis, SQLite, memory) and repeating: 64 B messages client -> server
+//    (the server stores its `received` watermark before acknowledging) and server -> client (the
+//    server appends each message to the store before writing it). Each server runs in a child
+//    process (this file with --server), so the client's CPU time per message is its own.
+// 2. Recovery after a crash: a server streaming to a client is killed with SIGKILL; the time from
+//    the kill to the first message the client receives from the next server. SQLite: the same
+//    host restarts the server process (the time includes starting Node). Redis: a second replica
+//    is already running and the client fails over to it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { attach, failoverTransport, type HAConnection, type LinkData, resumable } from '@lifeline/core';
+import {
+  createResumeServer,
+  MemorySessionStore,
+  RedisSessionStore,
+  type SessionStore,
+  SqliteSessionStore,
+} from '@lifeline/node/server';
+import { wsTransport } from '@lifeline/node/ws';
+import { filter, firstValueFrom } from 'rxjs';
+
+const MESSAGES = 20_000;
+const ROUNDS = 2;
+const SIZE = 64;
+const CRASHES = 10;
+const DEADLINE = Date.now() + 58_000;
+const REDIS_SERVER = process.env.LIFELINE_REDIS_SERVER ?? '/usr/bin/redis-server';
+
+/** Every process this benchmark starts, so that a run that overstays its time leaves none behind. */
+const spawned = new Set<ChildProcess>();
+
+if (process.argv.includes('--server')) await serve(process.argv[process.argv.indexOf('--server') + 1]!);
+else {
+  const watchdog = setTimeout(() => {
+    console.error('stores.bench: over its time budget, stopping');
+    for (const child of spawned) child.kill('SIGKILL');
+    process.exit(1);
+  }, 110_000);
+  watchdog.unref();
+  await main();
+}
+
+/** Child: a resume server on the given store. "up:N" asks for N messages to the client; "done" answers N received. */
+async function serve(spec: string): Promise<void> {
+  const [kind, target] = [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)];
+  const store: SessionStore =
+    kind === 'sqlite'
+      ? new SqliteSessionStore({ path: target })
+      : kind === 'redis'
+        ? new RedisSessionStore({ redis: target })
+        : new MemorySessionStore();
+  const server = createResumeServer({ store });
+  const payload = new Uint8Array(SIZE).fill(42);
+  server.sessions$.subscribe((session) => {
+    let expected = Number.POSITIVE_INFINITY;
+    let count = 0;
+    let streaming: ReturnType<typeof setInterval> | undefined;
+    session.messages$.subscribe(({ data }) => {
+      if (typeof data !== 'string') {
+        if (++count === expected) session.send('done').catch(() => {});
+        return;
+      }
+      if (data.startsWith('start:')) {
+        expected = Number(data.slice('start:'.length));
+        count = 0;
+      } else if (data.startsWith('up:')) {
+        const n = Number(data.slice('up:'.length));
+        for (let i = 0; i < n; i++) session.send(payload).catch(() => {});
+        session.send('done').catch(() => {});
+      } else if (data === 'stream') stream();
+    });
+    // For the crash runs: a tick every millisecond until the process dies. The cursor carries the
+    // mode, so a server that takes the session over after a crash streams on.
+    const stream = () => {
+      streaming ??= setInterval(
+        () => session.send(`tick:${process.pid}`, { cursor: 'stream' }).catch(() => {}),
+        1,
+      );
+    };
+    if (session.resumeCursor === 'stream') stream();
+    session.events$.subscribe({ complete: () => clearInterval(streaming) });
+  });
+  const { port } = await server.listen({ port: Number(process.env.PORT ?? 0) });
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+}
+
+interface Child {
+  readonly process: ChildProcess;
+  readonly port: number;
+}
+
+async function startServer(spec: string, port = 0): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--server', spec],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, PORT: String(port) },
+    },
+  );
+  spawned.add(child);
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { process: child, port: (JSON.parse(line) as { port: number }).port };
+}
+
+async function kill(child: Child): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  const exited = once(child.process, 'exit');
+  child.process.kill('SIGKILL');
+  await exited;
+}
+
+async function startRedis(dir: string): Promise<{ url: string; process: ChildProcess }> {
+  // A free loopback port: bind port 0, read it, close.
+  const probe = createNetServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  const child = spawn(
+    REDIS_SERVER,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--dir',
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  spawned.add(child);
+  const lines = createInterface({ input: child.stdout! });
+  let ready = false;
+  for await (const line of lines) {
+    if (!line.includes('Ready to accept connections')) continue;
+    ready = true;
+    break;
+  }
+  if (!ready) throw new Error('redis-server exited before it was ready');
+  child.stdout!.resume();
+  return { url: `redis://127.0.0.1:${port}`, process: child };
+}
+
+interface Run {
+  readonly perSecond: number;
+  readonly cpuMicrosPerMessage: number;
+}
+
+async function measure(body: () => Promise<void>): Promise<Run> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await body();
+  const elapsed = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return {
+    perSecond: (MESSAGES * 1_000) / elapsed,
+    cpuMicrosPerMessage: (used.user + used.system) / MESSAGES,
+  };
+}
+
+function connect(urls: readonly string[]): HAConnection<LinkData, LinkData> {
+  return attach(resumable(failoverTransport(urls, (url) => wsTransport(url, { connectTimeoutMs: 2_000 }))), {
+    backoff: { initialDelayMs: 5, maxDelayMs: 50 },
+    maxAttemptsPerFailure: 1_000,
+    minUptimeMs: 0,
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeline-bench-stores-'));
+  const redis = await startRedis(dir);
+  const children: Child[] = [];
+  const connections: HAConnection<LinkData, LinkData>[] = [];
+  try {
+    const specs = [
+      { name: 'MemorySessionStore', spec: 'memory:' },
+      { name: 'SqliteSessionStore', spec: `sqlite:${join(dir, 'throughput.db')}` },
+      { name: 'RedisSessionStore', spec: `redis:${redis.url}` },
+    ];
+    const paths = [];
+    for (const { name, spec } of specs) {
+      const child = await startServer(spec);
+      children.push(child);
+      const conn = connect([`ws://127.0.0.1:${child.port}`]);
+      connections.push(conn);
+      await firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
+      paths.push({ name, conn, up: [] as Run[], down: [] as Run[] });
+    }
+    const payload = new Uint8Array(SIZE).fill(7);
+    const upload = (conn: HAConnection<LinkData, LinkData>) => async () => {
+      const done = firstValueFrom(conn.messages$.pipe(filter((message) => message === 'done')));
+      const run = await measure(async () => {
+        void conn.send(`start:${MESSAGES}`);
+        for (let i = 0; i < MESSAGES; i++) void conn.send(payload);
+        await done;
+      });
+      await conn.send('sync');
+      return run;
+    };
+    const download = (conn: HAConnection<LinkData, LinkData>) => async () => {
+      let received = 0;
+      const done = new Promise<void>((resolve) => {
+        const subscription = conn.messages$.subscribe((message) => {
+          if (message === 'done') {
+            subscription.unsubscribe();
+            resolve();
+          } else received++;
+        });
+      });
+      const run = await measure(async () => {
+        void conn.send(`up:${MESSAGES}`);
+        await done;
+      });
+      if (received !== MESSAGES) throw new Error(`received ${received} of ${MESSAGES}`);
+      return run;
+    };
+    for (const path of paths) {
+      await upload(path.conn)();
+      await download(path.conn)();
+    }
+    let rounds = 0;
+    for (; rounds < ROUNDS && Date.now() < DEADLINE - 35_000; rounds++) {
+      for (const path of [...paths, ...[...paths].reverse()]) {
+        path.up.push(await upload(path.conn)());
+        path.down.push(await download(path.conn)());
+      }
+    }
+    for (const conn of connections.splice(0)) conn.close();
+    await Promise.all(children.splice(0).map(kill));
+
+    const base = paths[0]!;
+    console.log(
+      `### Throughput through the resume server, ${SIZE} B messages, ${MESSAGES} per run, ${rounds * 2} runs each (A B C C B A), medians\n`,
+    );
+    console.log('| store | direction | messages/s | client CPU µs/message | ratio to memory |');
+    console.log('| --- | --- | ---: | ---: | ---: |');
+    for (const direction of ['up', 'down'] as const) {
+      const baseRate = median(base[direction].map((run) => run.perSecond));
+      for (const path of paths) {
+        const rate = median(path[direction].map((run) => run.perSecond));
+        const cpu = median(path[direction].map((run) => run.cpuMicrosPerMessage));
+        const label = direction === 'up' ? 'client -> server' : 'server -> client';
+        console.log(
+          `| ${path.name} | ${label} | ${fmt(rate)} | ${cpu.toFixed(2)} | ${(rate / baseRate).toFixed(2)}x |`,
+        );
+      }
+    }
+    console.log('');
+    for (const path of paths) {
+      console.log(
+        `- ${path.name}, every run: up ${path.up.map((run) => fmt(run.perSecond)).join(', ')}; down ${path.down.map((run) => fmt(run.perSecond)).join(', ')} messages/s`,
+      );
+    }
+
+    console.log(`\n### Recovery after SIGKILL: kill to the first message from the next server\n`);
+    console.log('| store | setup | crashes | median | p99 | max |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+    const sqlite = await crashes([`sqlite:${join(dir, 'crash.db')}`]);
+    console.log(
+      `| SqliteSessionStore | one host, the server process restarted | ${sqlite.length} | ${stats(sqlite)} |`,
+    );
+    const fleet = await crashes([`redis:${redis.url}`, `redis:${redis.url}`]);
+    console.log(
+      `| RedisSessionStore | two replicas, the client fails over | ${fleet.length} | ${stats(fleet)} |`,
+    );
+  } finally {
+    for (const conn of connections) conn.close();
+    await Promise.all(children.map(kill));
+    redis.process.kill('SIGKILL');
+    await once(redis.process, 'exit');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Kill-to-first-message samples: with one spec the killed server is restarted on its port; with two, the client fails over. */
+async function crashes(specs: readonly string[]): Promise<number[]> {
+  const servers = await Promise.all(specs.map((spec) => startServer(spec)));
+  const urls = servers.map((server) => `ws://127.0.0.1:${server.port}`);
+  const transport = failoverTransport(urls, (url) => wsTransport(url, { connectTimeoutMs: 2_000 }));
+  const conn = attach(resumable(transport), {
+    backoff: { initialDelayMs: 5, maxDelayMs: 50 },
+    maxAttemptsPerFailure: 1_000,
+    minUptimeMs: 0,
+  });
+  const samples: number[] = [];
+  // Each tick names the process that sent it, so "the next server" is told apart from bytes the
+  // killed one wrote before it died.
+  let waiter: { from: number; resolve: () => void } | undefined;
+  conn.messages$.subscribe((message) => {
+    const pid = Number(String(message).slice('tick:'.length));
+    if (waiter && pid !== waiter.from) {
+      const { resolve } = waiter;
+      waiter = undefined;
+      resolve();
+    }
+  });
+  const tickFromOtherThan = (from: number) =>
+    new Promise<void>((resolve) => {
+      waiter = { from, resolve };
+    });
+  try {
+    await firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
+    await conn.send('stream');
+    await tickFromOtherThan(-1);
+    for (let i = 0; i < CRASHES && Date.now() < DEADLINE; i++) {
+      const victim = specs.length === 1 ? 0 : urls.indexOf(String(transport.lastGood));
+      const dead = servers[victim]!;
+      const next = tickFromOtherThan(dead.process.pid!);
+      const start = performance.now();
+      await kill(dead);
+      const restart = startServer(specs[victim]!, dead.port).then((server) => {
+        servers[victim] = server;
+      });
+      await next;
+      samples.push(performance.now() - start);
+      await restart;
+    }
+  } finally {
+    conn.close();
+    await Promise.all(servers.map(kill));
+  }
+  return samples;
+}
+
+function stats(samples: number[]): string {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+  return `${at(0.5).toFixed(0)} ms | ${at(0.99).toFixed(0)} ms | ${sorted[sorted.length - 1]!.toFixed(0)} ms`;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(sorted.length / 2) - 1)]!;
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}

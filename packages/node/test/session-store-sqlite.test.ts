@@ -1,0 +1,258 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { openSqliteDatabase, type SqliteDatabase, SqliteSessionStore } from '@lifeline/node/server';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { record, sessionId, text } from './support/session-store-contract.js';
+
+const writer = fileURLToPath(new URL('./support/sqlite-writer-process.ts', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+let dir: string;
+const stores: SqliteSessionStore[] = [];
+const children = new Set<ChildProcess>();
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lifeline-sqlite-'));
+});
+afterEach(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+  children.clear();
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+function open(options: ConstructorParameters<typeof SqliteSessionStore>[0] = {}): SqliteSessionStore {
+  const store = new SqliteSessionStore({ path: join(dir, 'sessions.db'), ...options });
+  stores.push(store);
+  return store;
+}
+
+test('the database is in WAL mode, and the default driver on this runtime is better-sqlite3', async () => {
+  const store = open();
+  await store.ready();
+  const db = new Database(join(dir, 'sessions.db'), { readonly: true });
+  try {
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+  } finally {
+    db.close();
+  }
+  const hasBuiltin = Boolean(
+    (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule?.('node:sqlite'),
+  );
+  const opened = await openSqliteDatabase(join(dir, 'probe.db'));
+  try {
+    expect(opened.constructor.name).toBe(hasBuiltin ? 'DatabaseSync' : 'Database');
+  } finally {
+    opened.close();
+  }
+});
+
+test('sessions, replay logs, both watermarks, epoch and cursor survive closing and reopening the file', async () => {
+  const first = open();
+  const id = sessionId();
+  await first.save(record(id, { tokenConfirmed: true, epoch: 1 }));
+  await first.append(id, [text(1, 'a', 'c1'), text(2, 'b', 'c2'), text(3, 'c', 'c3')], 1);
+  await first.acknowledge(id, { peerAcked: 1, received: 42 }, 1);
+  await first.update(id, { expiresAt: Date.now() + 60_000 }, 1);
+  await first.close();
+
+  const second = open();
+  const loaded = (await second.load(id))!;
+  expect(loaded).toMatchObject({
+    lastSent: 3,
+    peerAcked: 1,
+    received: 42,
+    epoch: 1,
+    cursor: 'c3',
+    tokenConfirmed: true,
+  });
+  expect(loaded.replay.map((message) => [message.seq, new TextDecoder().decode(message.payload)])).toEqual([
+    [2, 'b'],
+    [3, 'c'],
+  ]);
+  expect(await second.claim(id, 1)).toBe(1);
+});
+
+test('writes issued in one macrotask share one transaction, and each promise settles only after it committed', async () => {
+  const flushes: (() => void)[] = [];
+  const store = open({ defer: (flush) => flushes.push(flush) });
+  await store.ready();
+  const id = sessionId();
+  const saved = store.save(record(id));
+  flushes.shift()!();
+  await saved;
+
+  let settled = 0;
+  const writes = [];
+  for (let seq = 1; seq <= 100; seq++) {
+    writes.push(store.append(id, [text(seq)]).then(() => settled++));
+    writes.push(store.acknowledge(id, { received: seq }).then(() => settled++));
+  }
+  expect(flushes).toHaveLength(1);
+  // Nothing is committed before the flush: another connection sees none of it, and no promise settled.
+  const reader = new Database(join(dir, 'sessions.db'), { readonly: true });
+  try {
+    const lastSent = () =>
+      (
+        reader.prepare('SELECT last_sent FROM lifeline_sessions WHERE id = ?').get(id) as {
+          last_sent: number;
+        }
+      ).last_sent;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(0);
+    expect(lastSent()).toBe(0);
+    flushes.shift()!();
+    expect(lastSent()).toBe(100);
+    await Promise.all(writes);
+    expect(settled).toBe(200);
+  } finally {
+    reader.close();
+  }
+});
+
+test('a database that cannot be opened rejects every operation with SessionStoreError', async () => {
+  const store = open({ open: () => Promise.reject(new Error('disk on fire')) });
+  await expect(store.load(sessionId())).rejects.toMatchObject({ code: 'ERR_STORE', operation: 'load' });
+  await expect(store.ready()).rejects.toMatchObject({ code: 'ERR_STORE' });
+});
+
+test('expire is one DELETE on the deadline index', async () => {
+  const store = open();
+  await store.ready();
+  const db = new Database(join(dir, 'sessions.db'), { readonly: true });
+  try {
+    const plan = db
+      .prepare('EXPLAIN QUERY PLAN DELETE FROM lifeline_sessions WHERE deadline <= ? RETURNING id')
+      .all(1) as {
+      detail: string;
+    }[];
+    expect(plan.map((step) => step.detail).join('\n')).toMatch(
+      /USING (COVERING )?INDEX lifeline_sessions_deadline/,
+    );
+  } finally {
+    db.close();
+  }
+});
+
+test('a process killed with SIGKILL in the middle of batched writes leaves a consistent database, every reported commit kept', async () => {
+  const path = join(dir, 'killed.db');
+  const sessions = 20;
+  let highestReported = 0;
+  for (let round = 0; round < 5; round++) {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@lifeline/source', '--import', 'tsx', writer, path, String(sessions)],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    children.add(child);
+    const lines = createInterface({ input: child.stdout! });
+    const exited = once(child, 'exit');
+    // Kill after some dozens of commits, at a moment that varies with the round.
+    const killAfter = 30 + round * 17;
+    let commits = 0;
+    let start = 0;
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', () => reject(new Error('the writer exited before it was killed')));
+      lines.on('line', (line) => {
+        const message = JSON.parse(line) as { start?: number; committed?: number };
+        if (message.start !== undefined) start = message.start;
+        if (message.committed === undefined) return;
+        highestReported = message.committed;
+        if (++commits === killAfter) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await exited;
+    lines.close();
+    // Each run continues where the previous committed run stopped.
+    expect(start).toBeGreaterThan(round === 0 ? 0 : 30);
+
+    const db: SqliteDatabase = new Database(path);
+    try {
+      expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+      const rows = db.prepare('SELECT id, last_sent, peer_acked, received FROM lifeline_sessions').all() as {
+        id: string;
+        last_sent: number;
+        peer_acked: number;
+        received: number;
+      }[];
+      expect(rows).toHaveLength(sessions);
+      const lastSent = rows[0]!.last_sent;
+      // Never less than what the writer saw committed; at most the one batch in flight beyond it.
+      expect(lastSent).toBeGreaterThanOrEqual(highestReported);
+      expect(lastSent).toBeLessThanOrEqual(highestReported + 1);
+      for (const row of rows) {
+        // All sessions moved together: a batch is one transaction, never half applied.
+        expect(row).toMatchObject({
+          last_sent: lastSent,
+          received: lastSent,
+          peer_acked: Math.max(0, lastSent - 10),
+        });
+        const seqs = (
+          db.prepare('SELECT seq FROM lifeline_replay WHERE session_id = ? ORDER BY seq').all(row.id) as {
+            seq: number;
+          }[]
+        ).map((entry) => entry.seq);
+        expect(seqs).toEqual(
+          Array.from({ length: lastSent - row.peer_acked }, (_, i) => row.peer_acked + 1 + i),
+        );
+      }
+    } finally {
+      db.close();
+    }
+  }
+}, 90_000);
+
+test('expired sessions are swept and storage stays bounded over a soak of 10,000 sessions', async () => {
+  const store = open();
+  const counts = [await store.count()];
+  const now = Date.now();
+  const ids = Array.from({ length: 10_000 }, () => sessionId());
+  await Promise.all(ids.map((id, i) => store.save(record(id, { expiresAt: i % 2 ? null : now + 1_000 }))));
+  await Promise.all(ids.map((id) => store.append(id, [text(1), text(2)])));
+  // The attached half detaches later, as its links break.
+  await Promise.all(ids.filter((_, i) => i % 2).map((id) => store.update(id, { expiresAt: now + 2_000 })));
+  counts.push(await store.count());
+  const first = await store.expire(now + 1_000);
+  counts.push(await store.count());
+  const second = await store.expire(now + 2_000);
+  counts.push(await store.count());
+  expect(first).toHaveLength(5_000);
+  expect(second).toHaveLength(5_000);
+  expect(new Set([...first, ...second]).size).toBe(10_000);
+  expect(counts).toEqual([
+    { sessions: 0, replay: 0 },
+    { sessions: 10_000, replay: 20_000 },
+    { sessions: 5_000, replay: 10_000 },
+    { sessions: 0, replay: 0 },
+  ]);
+}, 60_000);
+
+test('a session whose server died while attached is dropped once idle for idleTtlMs', async () => {
+  let clock = 1_000_000;
+  const store = open({ idleTtlMs: 10_000, now: () => clock });
+  const [idle, busy] = [sessionId(), sessionId()];
+  await store.save(record(idle));
+  await store.save(record(busy));
+  clock += 8_000;
+  await store.append(busy, [text(1)]);
+  clock += 5_000;
+  expect(await store.expire(clock)).toEqual([idle]);
+  expect(await store.load(busy)).toBeDefined();
+});

@@ -1,0 +1,145 @@
+// Durable-session test fixtures: resume server processes (SQLite or Redis store) that tests kill
+// with SIGKILL and restart, and the ledger that counts what the server application processed.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { AppRecord, Upstream } from './relay-app.js';
+
+export type { Upstream } from './relay-app.js';
+
+const script = fileURLToPath(new URL('./durable-server-process.ts', import.meta.url));
+const root = fileURLToPath(new URL('../../../..', import.meta.url));
+
+/** A record a server process wrote to its log; `p` is the process id. */
+export type ServerLine = AppRecord & { p: number };
+
+/** Every record the server processes wrote to `log`, in order. */
+export function readServerLog(log: string): ServerLine[] {
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ServerLine);
+}
+
+export interface DurableServerOptions {
+  /** 'sqlite:PATH' or 'redis:URL'. */
+  readonly store: string;
+  readonly upstream: Upstream;
+  /** The file the processes append their records to (see {@link readServerLog}). */
+  readonly log: string;
+  /** @default 0 (any) */
+  readonly port?: number;
+}
+
+/** One server process; {@link kill} with SIGKILL, then start another on the same port. */
+export class DurableServer {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(options: DurableServerOptions): Promise<DurableServer> {
+    const { upstream } = options;
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@lifeline/source',
+        '--import',
+        'tsx',
+        script,
+        String(options.port ?? 0),
+        options.store,
+        String(upstream.total),
+        String(upstream.rate),
+        String(upstream.start),
+        options.log,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const lines = createInterface({ input: child.stdout! });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('exit', (code, signal) =>
+          reject(new Error(`server process exited (${code ?? signal}) before listening`)),
+        );
+        lines.once('line', (text) => resolve((JSON.parse(text) as { port: number }).port));
+      });
+      return new DurableServer(child, port);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    } finally {
+      lines.close();
+      child.stdout!.resume();
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGKILL, resolved once the process is gone. */
+  async kill(): Promise<void> {
+    if (!this.alive) return;
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/**
+ * What the server application processed of the client's numbered messages `${prefix}1..N`, as an
+ * idempotent consumer keyed by the message number would: a message delivered again by a new
+ * server process (delivered before a crash, whose acknowledgement had not been stored yet) is
+ * absorbed and counted as `redelivered`; delivered twice by the same process, it is a duplicate.
+ * `incarnation` names the server process (its pid).
+ */
+export class ProcessedLedger {
+  processed = 0;
+  redelivered = 0;
+  duplicated = 0;
+  outOfOrder = 0;
+  private readonly deliveredBy = new Map<number, number>();
+
+  constructor(readonly prefix: string) {}
+
+  add(data: string, incarnation: number): void {
+    const n = Number(data.slice(this.prefix.length));
+    const before = this.deliveredBy.get(n);
+    this.deliveredBy.set(n, incarnation);
+    if (n === this.processed + 1) this.processed = n;
+    else if (n > this.processed) this.outOfOrder++;
+    else if (before === incarnation) this.duplicated++;
+    else this.redelivered++;
+  }
+
+  /** Counts against `sent` messages. */
+  tally(sent: number) {
+    return {
+      sent,
+      processed: this.processed,
+      lost: sent - this.processed,
+      duplicated: this.duplicated,
+      outOfOrder: this.outOfOrder,
+      redelivered: this.redelivered,
+    };
+  }
+}
+
+/** Median and 99th percentile (nearest rank) of a sample. */
+export function percentiles(values: readonly number[]): { median: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+  return { median: rank(0.5), p99: rank(0.99), max: sorted[sorted.length - 1]! };
+}

@@ -1,0 +1,38 @@
+// A resume server with a durable store, in a process of its own, for the SIGKILL and replica tests.
+// argv: port (0: any), store ('sqlite:PATH' or 'redis:URL'), upstream total, upstream rate (per s),
+// upstream start (epoch ms), log file.
+//
+// The upstream is a log of `total` events `u1..uN`, event n due at start + n / rate: events keep
+// becoming due while no server runs, and a server that takes a session over continues the log right
+// after the session's resumeCursor (the cursor of the last message appended), so the client gets
+// every event exactly once across crashes and replicas.
+//
+// Prints {"port":P} once listening. The application's record goes to the log file, one JSON line
+// per event written synchronously (it survives SIGKILL; a pipe's backlog would not), each with the
+// process id `p`:
+//   {"t":"session","s":ID,"from":N,"restored":BOOL}  a session object started its upstream at N
+//   {"t":"in","s":ID,"q":SEQ,"d":TEXT}                a client message delivered to the application
+//   {"t":"store","s":ID,"code":CODE}                  a session ended on a store error (typed)
+import { openSync, writeSync } from 'node:fs';
+import type { SessionStore } from '@lifeline/node/server';
+import { createResumeServer, RedisSessionStore, SqliteSessionStore } from '@lifeline/node/server';
+import { relayApp } from './relay-app.js';
+
+const [portArg, storeArg, totalArg, rateArg, startArg, logArg] = process.argv.slice(2);
+const total = Number(totalArg ?? 0);
+const rate = Number(rateArg ?? 1_000);
+const start = Number(startArg ?? Date.now());
+const kind = storeArg!.slice(0, storeArg!.indexOf(':'));
+const target = storeArg!.slice(kind.length + 1);
+const store: SessionStore =
+  kind === 'redis'
+    ? new RedisSessionStore({ redis: target, operationTimeoutMs: 500 })
+    : new SqliteSessionStore({ path: target });
+
+const log = openSync(logArg!, 'a');
+const server = createResumeServer({ store, sessionTtlMs: 60_000, maxReplayMessages: 4_096 });
+relayApp(server, { total, rate, start }, (line) =>
+  writeSync(log, `${JSON.stringify({ ...line, p: process.pid })}\n`),
+);
+const { port } = await server.listen({ port: Number(portArg ?? 0) });
+process.stdout.write(`${JSON.stringify({ port })}\n`);

@@ -1,0 +1,48 @@
+// The server application of the durable tests: it records every client message it is given and
+// relays an upstream log to each session, continuing a taken-over session after its resumeCursor.
+// Used by the server processes (durable-server-process.ts) and by in-process servers.
+import type { ResumeServer } from '@lifeline/node/server';
+
+/** The upstream log: `total` events `u1..uN`, event n due at `start + n / rate` (ms clock). */
+export interface Upstream {
+  readonly total: number;
+  readonly rate: number;
+  readonly start: number;
+}
+
+/** What the application records (see durable-harness.ts for the process log format). */
+export type AppRecord =
+  | { t: 'session'; s: string; from: number; restored: boolean }
+  | { t: 'in'; s: string; q: number; d: string }
+  | { t: 'store'; s: string; code: string };
+
+export function relayApp(server: ResumeServer, upstream: Upstream, record: (line: AppRecord) => void): void {
+  server.sessions$.subscribe((session) => {
+    session.messages$.subscribe(({ seq, data }) =>
+      record({ t: 'in', s: session.id, q: seq, d: String(data) }),
+    );
+    // A new session starts at the beginning; a taken-over one right after the last appended message.
+    let next = Number(session.resumeCursor ?? 0) + 1;
+    record({ t: 'session', s: session.id, from: next, restored: session.resumeCursor !== undefined });
+    const pump = setInterval(() => {
+      const due = Math.min(
+        upstream.total,
+        Math.floor(((Date.now() - upstream.start) * upstream.rate) / 1_000),
+      );
+      // Bounded per tick, and by what the client has not acknowledged yet (the window waits beyond).
+      for (let sent = 0; next <= due && sent < 2_000 && session.pending < 8_192; sent++, next++) {
+        session.send(`u${next}`, { cursor: String(next) }).catch(() => {});
+      }
+      if (next > upstream.total) clearInterval(pump);
+    }, 5);
+    session.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'close' && event.by === 'store') {
+          const code = (event.error as { code?: string } | undefined)?.code ?? 'unknown';
+          record({ t: 'store', s: session.id, code });
+        }
+      },
+      complete: () => clearInterval(pump),
+    });
+  });
+}
