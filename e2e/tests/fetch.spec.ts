@@ -20,13 +20,14 @@ test('haFetch downloads 16 MiB broken mid-stream 5 times by the server: the same
   expect(result.breaks).toBe(breakAt.length);
   expect(result.resumes).toBe(breakAt.length);
   // One full request, then one ranged request per break, each starting where the page stopped
-  // reading (at or before the break: bytes in flight when the connection died are asked again).
+  // reading (at or before the break: bytes in flight when the connection died are asked again;
+  // Chromium may drop everything it had buffered, so a resume can start where the last one did).
   expect(body.requests).toHaveLength(breakAt.length + 1);
   expect(body.requests[0]).toEqual({ start: 0, status: 200, range: undefined });
   const ranged = body.requests.slice(1);
   for (const [i, request] of ranged.entries()) {
     expect(request.status).toBe(206);
     expect(request.start).toBeLessThanOrEqual(breakAt[i]!);
-    expect(request.start).toBeGreaterThan(i === 0 ? 0 : ranged[i - 1]!.start);
+    expect(request.start).toBeGreaterThanOrEqual(i === 0 ? 0 : ranged[i - 1]!.start);
   }
 });
