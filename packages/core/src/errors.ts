@@ -45,8 +45,14 @@ function brandedHasInstance(ctor: Function, instance: unknown, code?: string): b
   return code === undefined || (Array.isArray(names) && names.includes(code));
 }
 
+function nameOf(ctor: Function): string {
+  return Object.hasOwn(ctor, 'errorName') ? (ctor as unknown as { errorName: string }).errorName : ctor.name;
+}
+
 /** Base class of every Lifeline error. */
 export class LifelineError extends Error {
+  /** The class's name, kept through minifiers that rename classes: the cross-copy brand and `name` use it. */
+  static readonly errorName: string = 'LifelineError';
   readonly code: LifelineErrorCode;
   /** Set on errors that Lifeline may recover from by reopening the link. `undefined`: let the classifier decide. */
   readonly recoverable: boolean | undefined;
@@ -59,23 +65,24 @@ export class LifelineError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.recoverable = options.recoverable;
-    this.name = new.target.name;
+    this.name = nameOf(new.target);
     Object.defineProperty(this, BRAND, { value: true });
     const chain: string[] = [];
     for (let proto: Function = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto)) {
-      chain.push(proto.name);
+      chain.push(nameOf(proto));
     }
     Object.defineProperty(this, CODE_BRAND, { value: chain });
   }
 
   static override [Symbol.hasInstance](instance: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof` (a subclass, usually); LifelineError would answer for every subclass
-    return brandedHasInstance(this, instance, this === LifelineError ? undefined : this.name);
+    return brandedHasInstance(this, instance, this === LifelineError ? undefined : nameOf(this));
   }
 }
 
 /** The link closed: a WebSocket close frame, a socket end. Carries the close code when there is one. */
 export class LinkClosedError extends LifelineError {
+  static override readonly errorName: string = 'LinkClosedError';
   readonly closeCode: number | undefined;
   readonly reason: string;
   constructor(
@@ -95,6 +102,7 @@ export class LinkClosedError extends LifelineError {
 
 /** The link failed under us: a reset, an error event, a truncated stream. `syscallCode` is the OS error (ECONNRESET...). */
 export class LinkFailedError extends LifelineError {
+  static override readonly errorName: string = 'LinkFailedError';
   readonly syscallCode: string | undefined;
   constructor(
     message: string,
@@ -107,6 +115,7 @@ export class LinkFailedError extends LifelineError {
 
 /** Opening a link failed (refused, unreachable, DNS). */
 export class ConnectFailedError extends LifelineError {
+  static override readonly errorName: string = 'ConnectFailedError';
   readonly syscallCode: string | undefined;
   constructor(
     message: string,
@@ -119,6 +128,7 @@ export class ConnectFailedError extends LifelineError {
 
 /** An HTTP response (or WebSocket upgrade response) with a status that is not a success. */
 export class HttpStatusError extends LifelineError {
+  static override readonly errorName: string = 'HttpStatusError';
   readonly status: number;
   constructor(status: number, message = `HTTP status ${status}`, options: { cause?: unknown } = {}) {
     super('ERR_HTTP_STATUS', message, options);
@@ -128,6 +138,7 @@ export class HttpStatusError extends LifelineError {
 
 /** Nothing arrived from the peer within the heartbeat timeout: the link is presumed half-open. */
 export class HeartbeatTimeoutError extends LifelineError {
+  static override readonly errorName: string = 'HeartbeatTimeoutError';
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
     super('ERR_HEARTBEAT_TIMEOUT', `no traffic from the peer for ${timeoutMs} ms`);
@@ -137,6 +148,7 @@ export class HeartbeatTimeoutError extends LifelineError {
 
 /** The user closed the connection: pending sends reject with this, and it is never retried. */
 export class ClosedByUserError extends LifelineError {
+  static override readonly errorName: string = 'ClosedByUserError';
   constructor(message = 'connection closed by the user') {
     super('ERR_CLOSED_BY_USER', message, { recoverable: false });
   }
@@ -144,6 +156,7 @@ export class ClosedByUserError extends LifelineError {
 
 /** The connection was detached from recovery while this operation was still pending. */
 export class DetachedError extends LifelineError {
+  static override readonly errorName: string = 'DetachedError';
   constructor() {
     super('ERR_DETACHED', 'connection detached from recovery', { recoverable: false });
   }
@@ -151,6 +164,7 @@ export class DetachedError extends LifelineError {
 
 /** The bounded outgoing queue is full (policy `reject`), or a message was dropped (policy `drop-oldest`). */
 export class QueueOverflowError extends LifelineError {
+  static override readonly errorName: string = 'QueueOverflowError';
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_QUEUE_OVERFLOW', message, { recoverable: false });
@@ -160,6 +174,7 @@ export class QueueOverflowError extends LifelineError {
 
 /** A send on a link that is not open. */
 export class NotOpenError extends LifelineError {
+  static override readonly errorName: string = 'NotOpenError';
   constructor(message = 'link is not open') {
     super('ERR_NOT_OPEN', message, { recoverable: true });
   }
@@ -167,6 +182,7 @@ export class NotOpenError extends LifelineError {
 
 /** A frame larger than the configured maximum, announced or received. */
 export class FrameTooLargeError extends LifelineError {
+  static override readonly errorName: string = 'FrameTooLargeError';
   readonly size: number;
   readonly maxSize: number;
   constructor(size: number, maxSize: number) {
@@ -180,6 +196,7 @@ export class FrameTooLargeError extends LifelineError {
 
 /** A frame that does not parse. The peer speaks another protocol or is broken: not recoverable. */
 export class MalformedFrameError extends LifelineError {
+  static override readonly errorName: string = 'MalformedFrameError';
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_MALFORMED_FRAME', message, { ...options, recoverable: false });
   }
@@ -187,6 +204,7 @@ export class MalformedFrameError extends LifelineError {
 
 /** A protocol violation by the peer (resume protocol, fetch resumption). */
 export class ProtocolError extends LifelineError {
+  static override readonly errorName: string = 'ProtocolError';
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_PROTOCOL', message, { ...options, recoverable: false });
   }
@@ -194,6 +212,7 @@ export class ProtocolError extends LifelineError {
 
 /** An option with a value that cannot work. Thrown synchronously at construction. */
 export class InvalidOptionError extends LifelineError {
+  static override readonly errorName: string = 'InvalidOptionError';
   constructor(message: string) {
     super('ERR_INVALID_OPTION', message, { recoverable: false });
   }
@@ -230,6 +249,7 @@ export type SessionRejectCode =
  * have room later); the message carries the server's reason, never the token.
  */
 export class SessionRejectedError extends LifelineError {
+  static override readonly errorName: string = 'SessionRejectedError';
   readonly rejectCode: SessionRejectCode;
   readonly reason: string;
   constructor(rejectCode: SessionRejectCode, reason = '') {
@@ -246,6 +266,7 @@ export class SessionRejectedError extends LifelineError {
  * all, in order; each of their `send()` promises rejects with this error.
  */
 export class SessionLostError extends LifelineError {
+  static override readonly errorName: string = 'SessionLostError';
   readonly reason: SessionLostReason;
   readonly sessionId: string;
   readonly unacknowledged: readonly UnacknowledgedMessage[];
@@ -268,6 +289,7 @@ export class SessionLostError extends LifelineError {
 
 /** The replay window is full (policy `reject`), or the message could never fit in it. */
 export class ReplayWindowFullError extends LifelineError {
+  static override readonly errorName: string = 'ReplayWindowFullError';
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_REPLAY_WINDOW_FULL', message, { recoverable: false });
@@ -296,6 +318,7 @@ export function hasErrorCode(error: unknown, code: LifelineErrorCode): boolean {
  * it was content-encoded (ranges would address the encoded bytes). `cause` is the break, if any.
  */
 export class RangeNotSupportedError extends LifelineError {
+  static override readonly errorName: string = 'RangeNotSupportedError';
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_RANGE_NOT_SUPPORTED', message, { ...options, recoverable: false });
   }
@@ -306,6 +329,7 @@ export class RangeNotSupportedError extends LifelineError {
  * the bytes already delivered and the rest would not belong to the same entity.
  */
 export class EntityChangedError extends LifelineError {
+  static override readonly errorName: string = 'EntityChangedError';
   readonly etag: string | undefined;
   constructor(message: string, options: { cause?: unknown; etag?: string } = {}) {
     super('ERR_ENTITY_CHANGED', message, { cause: options.cause, recoverable: false });
@@ -315,6 +339,7 @@ export class EntityChangedError extends LifelineError {
 
 /** A 206 whose `Content-Range` does not continue the body exactly (wrong start, end or total, or malformed). */
 export class RangeMismatchError extends LifelineError {
+  static override readonly errorName: string = 'RangeMismatchError';
   readonly contentRange: string | null;
   constructor(message: string, contentRange: string | null = null) {
     super('ERR_RANGE_MISMATCH', message, { recoverable: false });
@@ -334,6 +359,7 @@ export class RangeMismatchError extends LifelineError {
  * @see StaleOwnerError
  */
 export class SessionStoreError extends LifelineError {
+  static override readonly errorName: string = 'SessionStoreError';
   /** The store operation that failed (`append`, `load`...). */
   readonly operation: string;
   readonly sessionId: string | undefined;
@@ -370,6 +396,7 @@ export class SessionStoreError extends LifelineError {
  * @see docs/durable-sessions.md
  */
 export class StaleOwnerError extends LifelineError {
+  static override readonly errorName: string = 'StaleOwnerError';
   readonly sessionId: string;
   /** The epoch the writer presented. */
   readonly epoch: number;

@@ -72,6 +72,24 @@ describe('instanceof across two copies of core', () => {
     expect(hasErrorCode(new copy.ClosedByUserError(), 'ERR_CLOSED_BY_USER')).toBe(true);
   });
 
+  test('the brand survives a minifier that renamed the classes of one copy', async () => {
+    // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
+    const minified = (await import('../src/errors.ts?minified')) as typeof import('../src/errors.js');
+    for (const [ctor, short] of [
+      [minified.LinkFailedError, 'a'],
+      [minified.LinkClosedError, 'b'],
+      [minified.LifelineError, 'c'],
+    ] as const) {
+      Object.defineProperty(ctor, 'name', { value: short });
+    }
+    const foreign = new minified.LinkFailedError('reset');
+    expect(foreign.name).toBe('LinkFailedError');
+    expect(foreign).toBeInstanceOf(LinkFailedError);
+    expect(foreign).not.toBeInstanceOf(LinkClosedError);
+    expect(new LinkClosedError(1006)).toBeInstanceOf(minified.LinkClosedError);
+    expect(new LinkClosedError(1006)).not.toBeInstanceOf(minified.LinkFailedError);
+  });
+
   test("the classification works on the other copy's errors", async () => {
     const copy = await loadCopy();
     expect(isRecoverable(new copy.LinkClosedError(1006))).toBe(true);
