@@ -204,6 +204,10 @@ function openWebSocketLink<S extends WebSocketLike>(
       clearTimeout(timer);
       offPong?.();
       unlisten();
+      // The socket can still report an error after we stop listening: `ws` closing a socket that
+      // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
+      // listens to would crash the process. The link is over; the error has nothing to tell.
+      socket.addEventListener('error', ignoreLateError);
       signal?.removeEventListener('abort', onAbort);
       pongs.complete();
     };
@@ -286,3 +290,5 @@ function causeOf(event: unknown): unknown {
     return (event as { error: unknown }).error;
   return event;
 }
+
+function ignoreLateError(): void {}

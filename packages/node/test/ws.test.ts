@@ -393,3 +393,59 @@ describe('HAWebSocket with resume', () => {
     expect(socket.session?.stats.sessionsLost).toBe(0);
   });
 });
+
+describe('closing before the WebSocket opened', () => {
+  // A TCP server that accepts and never answers the upgrade: the socket stays CONNECTING.
+  async function silentServer() {
+    const { createServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    });
+    return `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+
+  it('close() during the connect ends the connection cleanly, with no uncaught error', async () => {
+    const url = await silentServer();
+    const conn = attach(wsTransport(url));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    conn.close();
+    expect((await conn.closed).reason).toBe('user');
+    // ws reports the aborted handshake on a later tick: give it that tick inside the test.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  });
+
+  it('a connect timeout is a recoverable ConnectFailedError, with no uncaught error', async () => {
+    const url = await silentServer();
+    const error = await wsTransport(url, { connectTimeoutMs: 100 })
+      .open()
+      .then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as { code?: string }).code).toBe('ERR_CONNECT_FAILED');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  });
+
+  it('HAWebSocket.close() while CONNECTING dispatches close, with no uncaught error', async () => {
+    const url = await silentServer();
+    const socket = new HAWebSocket(url);
+    const closed = once(socket as unknown as EventTarget, 'close');
+    socket.close();
+    await closed;
+    expect(socket.readyState).toBe(HAWebSocket.CLOSED);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  });
+});
