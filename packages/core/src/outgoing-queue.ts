@@ -169,10 +169,15 @@ export class OutgoingQueue<Out> {
     return undefined;
   }
 
+  /**
+   * The oldest entry still waiting for a link. Entries written on a link (generation set) are not
+   * candidates: a replaying link's session still owns and will deliver them, so dropping one would
+   * tell the caller a message was lost that then arrives.
+   */
   private oldestWaiting(): OutgoingEntry<Out> | undefined {
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!;
-      if (!entry.settled) return entry;
+      if (!entry.settled && entry.generation === -1) return entry;
     }
     return undefined;
   }
