@@ -114,6 +114,7 @@ export class FrameDecoder {
   private headerFilled = 0;
   /** The frame being assembled across chunks, once its header is known. */
   private body: Uint8Array | undefined;
+  private bodyLength = 0;
   private bodyFilled = 0;
   private bodyType: FrameType = FrameType.Data;
   private failure: Error | undefined;
@@ -178,17 +179,29 @@ export class FrameDecoder {
   }
 
   private startBody(length: number, type: FrameType): void {
-    this.body = new Uint8Array(length);
+    // Memory follows the bytes that arrived, not the length a header announced: a peer that sends
+    // headers only must not make us reserve maxFrameSize per connection. The buffer doubles as
+    // the body arrives (each byte is copied at most twice on the way).
+    this.body = new Uint8Array(Math.min(length, INITIAL_BODY_CAPACITY));
+    this.bodyLength = length;
     this.bodyFilled = 0;
     this.bodyType = type;
   }
 
   private fillBody(chunk: Uint8Array, offset: number, onFrame: FrameHandler): number {
-    const body = this.body!;
-    const take = Math.min(body.length - this.bodyFilled, chunk.length - offset);
+    const take = Math.min(this.bodyLength - this.bodyFilled, chunk.length - offset);
+    let body = this.body!;
+    if (this.bodyFilled + take > body.length) {
+      const grown = new Uint8Array(
+        Math.min(this.bodyLength, Math.max(body.length * 2, this.bodyFilled + take)),
+      );
+      grown.set(body.subarray(0, this.bodyFilled));
+      body = grown;
+      this.body = grown;
+    }
     body.set(chunk.subarray(offset, offset + take), this.bodyFilled);
     this.bodyFilled += take;
-    if (this.bodyFilled === body.length) {
+    if (this.bodyFilled === this.bodyLength) {
       this.body = undefined;
       this.bodyFilled = 0;
       onFrame(body, this.bodyType);
@@ -202,6 +215,9 @@ export class FrameDecoder {
     return error;
   }
 }
+
+/** The first allocation for a frame body that spans chunks; it grows as the body arrives. */
+const INITIAL_BODY_CAPACITY = 64 * 1024;
 
 function readLength(bytes: Uint8Array, offset: number): number {
   // `* 2 ** 24` rather than `<< 24`, which would turn lengths of 2 GiB and more negative.
