@@ -37,7 +37,23 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
   maxFrameBytes?: number;
   /** Drives the ack timer. @default asyncScheduler */
   scheduler?: SchedulerLike;
+  /**
+   * Incoming messages that may wait for the application (nobody subscribed to the receive stream
+   * yet). They are not acknowledged while they wait, so a peer that honours its own replay window
+   * stops long before this; one that goes on is closing the link with a {@link ProtocolError}
+   * instead of exhausting memory.
+   * @default 16_384
+   */
+  maxUnreadMessages?: number;
+  /**
+   * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`).
+   * @default 67_108_864 (64 MiB)
+   */
+  maxUnreadBytes?: number;
 }
+
+export const DEFAULT_MAX_UNREAD_MESSAGES = 16_384;
+export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_ACK_EVERY = 32;
 export const DEFAULT_ACK_DELAY_MS = 50;
@@ -120,6 +136,9 @@ export class SessionEndpoint {
   private queue: { seq: number; data: string | Uint8Array }[] = [];
   private queueHead = 0;
   private queuedEnd = 0;
+  private unreadBytes = 0;
+  private readonly maxUnreadMessages: number;
+  private readonly maxUnreadBytes: number;
   private pumping = false;
   private ackTimer: Subscription | undefined;
   private endedWith: unknown;
@@ -134,6 +153,8 @@ export class SessionEndpoint {
     this.ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.scheduler = options.scheduler ?? asyncScheduler;
+    this.maxUnreadMessages = options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES;
+    this.maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
     if (!(this.ackEvery >= 1) || !(this.ackDelayMs >= 0) || !(this.maxFrameBytes >= 64)) {
       throw new InvalidOptionError('ackEvery must be >= 1, ackDelayMs >= 0 and maxFrameBytes >= 64');
     }
@@ -231,6 +252,7 @@ export class SessionEndpoint {
     this.ackTimer = undefined;
     this.queue = [];
     this.queueHead = 0;
+    this.unreadBytes = 0;
     this.queuedEnd = this.deliveredSeq;
   }
 
@@ -245,7 +267,17 @@ export class SessionEndpoint {
     if (seq !== this.queuedEnd + 1) {
       return new ProtocolError(`sequence gap: expected ${this.queuedEnd + 1}, got ${seq}`);
     }
+    const size = typeof data === 'string' ? data.length * 2 : data.byteLength;
+    if (
+      this.queue.length - this.queueHead >= this.maxUnreadMessages ||
+      this.unreadBytes + size > this.maxUnreadBytes
+    ) {
+      return new ProtocolError(
+        `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
+      );
+    }
     this.queuedEnd = seq;
+    this.unreadBytes += size;
     this.queue.push({ seq, data });
     this.pump();
     return undefined;
@@ -267,6 +299,7 @@ export class SessionEndpoint {
     try {
       while (this.queueHead < this.queue.length && this.sink?.ready) {
         const item = this.queue[this.queueHead++]!;
+        this.unreadBytes -= typeof item.data === 'string' ? item.data.length * 2 : item.data.byteLength;
         this.deliveredSeq = item.seq;
         this.sink.deliver(item.data, item.seq);
       }
