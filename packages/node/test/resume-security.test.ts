@@ -185,4 +185,25 @@ describe('the handshake', () => {
     second.send(encodeHello(undefined, 0));
     expect(await second.next('reject')).toMatchObject({ code: 'too-many-sessions' });
   });
+
+  test('maxSessions holds against simultaneous HELLOs', async () => {
+    await server.close();
+    server = createResumeServer({ maxSessions: 3 });
+    ({ url } = await server.listen());
+    const clients = await Promise.all(Array.from({ length: 10 }, () => raw()));
+    for (const client of clients) client.send(encodeHello(undefined, 0));
+    // Each client gets exactly one answer: a WELCOME, or a REJECT after which the server closes.
+    const answers = await Promise.all(
+      clients.map(async (client) => {
+        const [welcome, reject] = await Promise.all([
+          client.next('welcome').catch(() => undefined),
+          client.next('reject').catch(() => undefined),
+        ]);
+        return welcome ? 'welcome' : reject?.code;
+      }),
+    );
+    expect(answers.filter((answer) => answer === 'welcome')).toHaveLength(3);
+    expect(answers.filter((answer) => answer === 'too-many-sessions')).toHaveLength(7);
+    expect(server.stats.newSessions).toBe(3);
+  });
 });

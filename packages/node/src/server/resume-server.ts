@@ -143,6 +143,7 @@ export class ResumeServer {
   };
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private closing = false;
+  private creating = 0;
   readonly sessionTtlMs: number;
   readonly maxSessions: number;
   readonly handshakeTimeoutMs: number;
@@ -221,10 +222,21 @@ export class ResumeServer {
 
   /** @internal A HELLO for a new session. */
   async newSession(link: ServerLinkState): Promise<void> {
-    if (this.live.size >= this.maxSessions) {
+    // Sessions still being created count: the checks of simultaneous HELLOs all run before any of
+    // them reaches `live`, across the awaits below.
+    if (this.live.size + this.creating >= this.maxSessions) {
       link.reject('too-many-sessions', `the server holds ${this.maxSessions} sessions`, undefined, true);
       return;
     }
+    this.creating++;
+    try {
+      await this.createNewSession(link);
+    } finally {
+      this.creating--;
+    }
+  }
+
+  private async createNewSession(link: ServerLinkState): Promise<void> {
     const id = newSessionId();
     const token = newSessionToken();
     const tokenHash = await sha256(token);
