@@ -246,6 +246,22 @@ describe('tcpTransport', () => {
     }
   });
 
+  it('an oversized message to send ends the connection with FrameTooLargeError instead of a retried reset', async () => {
+    const MAX = 1024;
+    const server = await TcpTestServer.start((socket) => socket.resume());
+    cleanups.push(() => server.close());
+    const conn = connectTcp({ port: server.port, maxFrameSize: MAX, ...fast });
+    await conn.send(record(1));
+    const tooBig = conn.send(new Uint8Array(MAX + 1));
+    const closed = await conn.closed;
+    expect(closed.reason).toBe('irrecoverable');
+    expect(closed.error).toBeInstanceOf(FrameTooLargeError);
+    expect(closed.error).toMatchObject({ size: MAX + 1, maxSize: MAX });
+    await expect(tooBig).rejects.toBe(closed.error);
+    // Refused once, not retried on new connections.
+    expect(server.accepted).toBe(1);
+  });
+
   it('an oversized frame from the server fails the connection with FrameTooLargeError: irrecoverable, closed, no crash', async () => {
     const MAX = 1024;
     const server = await TcpTestServer.start((socket) => {

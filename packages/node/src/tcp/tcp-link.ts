@@ -3,6 +3,7 @@ import { clearTimeout, setTimeout } from 'node:timers';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   FrameDecoder,
+  FrameTooLargeError,
   FrameType,
   type Link,
   LinkClosedError,
@@ -77,7 +78,7 @@ class TcpLinkImpl implements TcpLink {
   constructor(
     private readonly socket: Socket,
     readonly mode: TcpMode,
-    maxFrameSize: number,
+    private readonly maxFrameSize: number,
   ) {
     this.writes = new WriteBatcher(
       socket,
@@ -132,6 +133,15 @@ class TcpLinkImpl implements TcpLink {
 
   send(data: Uint8Array): Promise<void> {
     if (this.done) return Promise.reject(this.failure ?? new NotOpenError());
+    if (this.decoder !== undefined && data.byteLength > this.maxFrameSize) {
+      // A peer with the same limit would reset the connection, and the reset would be retried with
+      // the same message until the budget ran out. Refusing is the honest answer: the connection
+      // ends with an irrecoverable error, as a WebSocket ends with 1009 for a message too big.
+      const error = new FrameTooLargeError(data.byteLength, this.maxFrameSize);
+      this.end(error);
+      this.socket.destroy();
+      return Promise.reject(error);
+    }
     this.pendingData = data;
     return new Promise<void>(this.enqueueData);
   }
