@@ -1,4 +1,5 @@
-import { FrameTooLargeError, HttpStatusError, ProtocolError } from './errors.js';
+import { HttpStatusError, ProtocolError } from './errors.js';
+import { HeldBytes } from './held-bytes.js';
 import { type BodyResume, DEFAULT_MAX_HELD_BYTES } from './resumable-body.js';
 
 const LF = 0x0a;
@@ -28,8 +29,7 @@ const IGNORED = 2;
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
 export class EventStreamResume implements BodyResume {
-  private held: Uint8Array[] = [];
-  private heldBytes = 0;
+  private readonly held: HeldBytes;
   private crPending = false;
   private lineEmpty = true;
   private field: number = NAME;
@@ -45,7 +45,9 @@ export class EventStreamResume implements BodyResume {
   private resumed = false;
   private readonly decoder = new TextDecoder();
 
-  constructor(private readonly maxHeldBytes = DEFAULT_MAX_HELD_BYTES) {}
+  constructor(maxHeldBytes = DEFAULT_MAX_HELD_BYTES) {
+    this.held = new HeldBytes(maxHeldBytes);
+  }
 
   /** The ID of the last complete event delivered: what `Last-Event-ID` carries on a resume. */
   get lastEventId(): string {
@@ -58,13 +60,12 @@ export class EventStreamResume implements BodyResume {
     let from = 0;
     if (this.atBodyStart) {
       // A body may open with a UTF-8 BOM, which SSE parsers skip. Decide once 3 bytes are in.
-      if (this.held.length > 0) {
-        chunk = concat([...this.held, chunk], this.heldBytes + chunk.byteLength);
-        this.held = [];
-        this.heldBytes = 0;
+      if (this.held.byteLength > 0) {
+        chunk = concat([...this.held.parts, chunk], this.held.byteLength + chunk.byteLength);
+        this.held.clear();
       }
       if (chunk.byteLength < BOM.length && isPrefixOfBom(chunk)) {
-        this.hold(chunk);
+        this.held.hold(chunk);
         return;
       }
       this.atBodyStart = false;
@@ -76,28 +77,22 @@ export class EventStreamResume implements BodyResume {
     }
     const boundary = this.scan(chunk, from);
     if (boundary < 0) {
-      this.hold(chunk);
+      this.held.hold(chunk);
       return;
     }
     // Copied, and before delivering: a delivered chunk's buffer passes to the reader.
     const tail = boundary < chunk.byteLength ? chunk.slice(boundary) : undefined;
-    for (const bytes of this.held) deliver(bytes);
-    this.held = [];
-    this.heldBytes = 0;
+    this.held.release(deliver);
     deliver(chunk.subarray(0, boundary));
-    if (tail !== undefined) this.hold(tail);
+    if (tail !== undefined) this.held.hold(tail);
   }
 
   end(deliver: (bytes: Uint8Array) => void): void {
-    for (const bytes of this.held) deliver(bytes);
-    this.held = [];
-    this.heldBytes = 0;
+    this.held.release(deliver);
   }
 
   discard(): number {
-    const discarded = this.heldBytes;
-    this.held = [];
-    this.heldBytes = 0;
+    const discarded = this.held.clear();
     this.resetLine();
     this.crPending = false;
     this.blockHasData = false;
@@ -129,12 +124,6 @@ export class EventStreamResume implements BodyResume {
       throw new ProtocolError(`the resumed response is ${type ?? 'untyped'}, not text/event-stream`);
     }
     return true;
-  }
-
-  private hold(bytes: Uint8Array): void {
-    this.held.push(bytes);
-    this.heldBytes += bytes.byteLength;
-    if (this.heldBytes > this.maxHeldBytes) throw new FrameTooLargeError(this.heldBytes, this.maxHeldBytes);
   }
 
   /** Runs the line scanner over `chunk`; returns the offset just past the last event boundary, or -1. */

@@ -1,4 +1,5 @@
-import { FrameTooLargeError, HttpStatusError } from './errors.js';
+import { HttpStatusError } from './errors.js';
+import { HeldBytes } from './held-bytes.js';
 import { type BodyResume, DEFAULT_MAX_HELD_BYTES } from './resumable-body.js';
 
 const LF = 0x0a;
@@ -44,26 +45,27 @@ export interface NdjsonCursor {
  * @see https://github.com/ndjson/ndjson-spec
  */
 export class NdjsonResume implements BodyResume {
-  private held: Uint8Array[] = [];
-  private heldBytes = 0;
+  private readonly held: HeldBytes;
   private cursor: string | undefined;
   private lines = 0;
   private readonly decoder = new TextDecoder();
 
   constructor(
     private readonly cursorOf: NdjsonCursor,
-    private readonly maxHeldBytes = DEFAULT_MAX_HELD_BYTES,
-  ) {}
+    maxHeldBytes = DEFAULT_MAX_HELD_BYTES,
+  ) {
+    this.held = new HeldBytes(maxHeldBytes);
+  }
 
   push(chunk: Uint8Array, deliver: (bytes: Uint8Array) => void): void {
     const last = chunk.lastIndexOf(LF);
     if (last < 0) {
-      this.hold(chunk);
+      this.held.hold(chunk);
       return;
     }
     const lines = chunk.subarray(0, last + 1);
     let text = '';
-    for (const bytes of this.held) text += this.decoder.decode(bytes, { stream: true });
+    for (const bytes of this.held.parts) text += this.decoder.decode(bytes, { stream: true });
     text += this.decoder.decode(lines);
     // The cursor moves only once every line before it is delivered, so a throwing `fromLine`
     // leaves it at a line the reader has.
@@ -79,25 +81,19 @@ export class NdjsonResume implements BodyResume {
     }
     // Copied, and before delivering: a delivered chunk's buffer passes to the reader.
     const tail = last + 1 < chunk.byteLength ? chunk.slice(last + 1) : undefined;
-    for (const bytes of this.held) deliver(bytes);
-    this.held = [];
-    this.heldBytes = 0;
+    this.held.release(deliver);
     deliver(lines);
     this.cursor = cursor;
     this.lines += count;
-    if (tail !== undefined) this.hold(tail);
+    if (tail !== undefined) this.held.hold(tail);
   }
 
   end(deliver: (bytes: Uint8Array) => void): void {
-    for (const bytes of this.held) deliver(bytes);
-    this.held = [];
-    this.heldBytes = 0;
+    this.held.release(deliver);
   }
 
   discard(): number {
-    const discarded = this.heldBytes;
-    this.held = [];
-    this.heldBytes = 0;
+    const discarded = this.held.clear();
     return discarded;
   }
 
@@ -117,11 +113,5 @@ export class NdjsonResume implements BodyResume {
     if (response.status === 204) return false;
     if (!response.ok) throw new HttpStatusError(response.status);
     return true;
-  }
-
-  private hold(bytes: Uint8Array): void {
-    this.held.push(bytes);
-    this.heldBytes += bytes.byteLength;
-    if (this.heldBytes > this.maxHeldBytes) throw new FrameTooLargeError(this.heldBytes, this.maxHeldBytes);
   }
 }
