@@ -23,4 +23,5 @@ export * from './resume-frame.js';
 export * from './retry-decision.js';
 export * from './session-endpoint.js';
 export * from './session-token.js';
+export * from './tcp-options.js';
 export * from './web-socket-transport.js';

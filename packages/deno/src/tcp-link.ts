@@ -7,6 +7,7 @@ import {
   LinkClosedError,
   LinkFailedError,
   NotOpenError,
+  type TcpMode,
   writeFrameHeader,
 } from '@lifeline/core';
 import { Observable, Subject } from 'rxjs';
@@ -14,7 +15,7 @@ import type { DenoConnLike } from './deno-connect.js';
 import { syscallCodeOf } from './deno-net-error.js';
 
 /** How a TCP link cuts the byte stream into messages. */
-export type TcpMode = 'framed' | 'stream';
+export type { TcpMode } from '@lifeline/core';
 
 /**
  * How long `close()` waits for accepted writes to reach the kernel before it closes the

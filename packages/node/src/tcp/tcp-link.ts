@@ -9,12 +9,13 @@ import {
   LinkClosedError,
   LinkFailedError,
   NotOpenError,
+  type TcpMode,
 } from '@lifeline/core';
 import { Observable, Subject } from 'rxjs';
 import { WriteBatcher } from './write-batcher.js';
 
 /** How a TCP link cuts the byte stream into messages. */
-export type TcpMode = 'framed' | 'stream';
+export type { TcpMode } from '@lifeline/core';
 
 /**
  * How long `close()` waits for written bytes to reach the kernel before it destroys the socket
