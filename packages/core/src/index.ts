@@ -21,6 +21,7 @@ export * from './resumable-body.js';
 export * from './resumable-transport.js';
 export * from './resume-frame.js';
 export * from './retry-decision.js';
+export * from './retry-hint.js';
 export * from './session-endpoint.js';
 export * from './session-token.js';
 export * from './tcp-options.js';

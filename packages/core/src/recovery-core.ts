@@ -9,6 +9,7 @@ import {
 import type { BackoffOptions } from './backoff-delay.js';
 import type { ErrorClassifier } from './classify.js';
 import { decideRetry, type GiveUpReason } from './retry-decision.js';
+import type { RetryAfterOptions } from './retry-hint.js';
 
 /** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
 export interface RecoveryOptions {
@@ -32,6 +33,12 @@ export interface RecoveryOptions {
    * @default 2_000
    */
   minUptimeMs?: number;
+  /**
+   * Retry hints carried by failures (an HTTP `Retry-After`, an SSE `retry:` field, a server's
+   * going-away hint): the next attempt waits at least that long, capped. `false` ignores them.
+   * @default { enabled: true, maxDelayMs: 120_000 }
+   */
+  retryAfter?: RetryAfterOptions | false;
   /** Overrides the recoverable/irrecoverable classification; return `undefined` to defer to the default. */
   isRecoverable?: ErrorClassifier;
   /** The user's last word before each attempt; return false to give up (the original error propagates). */
@@ -184,6 +191,7 @@ export class RecoveryCore {
         shouldRecover: this.options.shouldRecover,
         backoff: this.options.backoff,
         random: this.options.random,
+        retryAfter: this.options.retryAfter,
       });
       if (decision.action === 'give-up') {
         // libha's contract: when recovery gives up, the caller sees the ORIGINAL failure. An

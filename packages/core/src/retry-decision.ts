@@ -1,5 +1,6 @@
 import { type BackoffOptions, backoffDelay } from './backoff-delay.js';
 import { type ErrorClassifier, isRecoverable } from './classify.js';
+import { type RetryAfterOptions, retryHintMs } from './retry-hint.js';
 
 /** Why recovery gave up. */
 export type GiveUpReason =
@@ -36,11 +37,14 @@ export interface RetryDecisionInput {
   readonly shouldRecover?: ((error: unknown, attempt: number) => boolean) | undefined;
   readonly backoff?: BackoffOptions | undefined;
   readonly random?: (() => number) | undefined;
+  /** How a retry hint carried by `error` (see {@link retryHintMs}) is honoured. */
+  readonly retryAfter?: RetryAfterOptions | false | undefined;
 }
 
 /**
  * The one retry decision, in order: closed by the user → suspended → irrecoverable error →
- * lifetime budget → per-failure budget → the user's predicate → the delay.
+ * lifetime budget → per-failure budget → the user's predicate → the delay (the backoff, raised to
+ * the error's own retry hint when it carries one).
  * Pure (given `random`), so every branch is testable without sockets or timers.
  */
 export function decideRetry(input: RetryDecisionInput): RetryDecision {
@@ -56,5 +60,9 @@ export function decideRetry(input: RetryDecisionInput): RetryDecision {
   if (input.shouldRecover && !input.shouldRecover(input.error, attempt)) {
     return { action: 'give-up', reason: 'declined' };
   }
-  return { action: 'retry', attempt, delayMs: backoffDelay(attempt, input.backoff, input.random) };
+  const delayMs = Math.max(
+    backoffDelay(attempt, input.backoff, input.random),
+    retryHintMs(input.error, input.retryAfter),
+  );
+  return { action: 'retry', attempt, delayMs };
 }

@@ -168,3 +168,34 @@ describe('backoffDelay', () => {
     }
   });
 });
+
+describe('decideRetry: retry hints', () => {
+  const base = {
+    closed: false,
+    suspended: false,
+    attemptsMade: 0,
+    maxAttemptsPerFailure: 10,
+    recoveriesUsed: 0,
+    maxRecoveries: Number.POSITIVE_INFINITY,
+    newFailure: true,
+    random: () => 0,
+  } as const;
+  const hinted = (ms: number) => Object.assign(new LinkFailedError('reset'), { retryAfterMs: ms });
+
+  test('waits at least the hint carried by the error (or its cause)', () => {
+    expect(decideRetry({ ...base, error: hinted(2_000) })).toEqual({
+      action: 'retry',
+      attempt: 1,
+      delayMs: 2_000,
+    });
+    const wrapped = new LinkFailedError('wrapped', { cause: hinted(1_500) });
+    expect(decideRetry({ ...base, error: wrapped })).toMatchObject({ delayMs: 1_500 });
+  });
+  test('caps the hint and can ignore it', () => {
+    expect(decideRetry({ ...base, error: hinted(600_000) })).toMatchObject({ delayMs: 120_000 });
+    expect(decideRetry({ ...base, error: hinted(5_000), retryAfter: { maxDelayMs: 1_000 } })).toMatchObject({
+      delayMs: 1_000,
+    });
+    expect(decideRetry({ ...base, error: hinted(5_000), retryAfter: false })).toMatchObject({ delayMs: 0 });
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * A failure can carry the server's own word on when to try again: an HTTP `Retry-After`
+ * (RFC 9110 §10.2.3), the SSE `retry:` field (WHATWG HTML, server-sent events), or a server's
+ * going-away hint. The recovery core waits at least that long before the next attempt, whatever
+ * the backoff says, capped by {@link RetryAfterOptions.maxDelayMs}.
+ */
+export interface RetryHint {
+  /** The minimum wait before the next attempt, in ms (non-negative, finite). */
+  readonly retryAfterMs?: number;
+}
+
+/** How the recovery core honours retry hints carried by failures. */
+export interface RetryAfterOptions {
+  /**
+   * Honour hints at all. `false` ignores them and uses the backoff alone.
+   * @default true
+   */
+  enabled?: boolean;
+  /**
+   * The longest wait a hint may impose, in ms; a longer hint is cut to this.
+   * @default 120_000
+   */
+  maxDelayMs?: number;
+}
+
+/** Named default of {@link RetryAfterOptions.maxDelayMs}. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 120_000;
+
+/**
+ * The minimum wait `error` asks for, in ms, or 0: its own `retryAfterMs`, else that of its
+ * `cause` chain (a wrapper keeps the hint of the error it wraps). Capped by `options.maxDelayMs`.
+ */
+export function retryHintMs(error: unknown, options: RetryAfterOptions | false = {}): number {
+  if (options === false || options.enabled === false) return 0;
+  const cap = options.maxDelayMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  let current = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const hint = (current as RetryHint).retryAfterMs;
+    if (typeof hint === 'number' && Number.isFinite(hint) && hint > 0) return Math.min(hint, cap);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 0;
+}
