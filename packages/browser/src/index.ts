@@ -6,5 +6,6 @@ export { type BrowserTransportOptions, browserTransport } from './browser-transp
 export { globalWebSocket } from './global-web-socket.js';
 export { globalFetch, haFetch } from './ha-fetch.js';
 export { HAWebSocket } from './ha-web-socket.js';
+export { haWebSocket } from './ha-web-socket-subject.js';
 export { type OnlineEventSource, onlineStatus } from './online-status.js';
 export { type VisibilityEventSource, visibleTrigger } from './visible-trigger.js';

@@ -8,6 +8,7 @@ export * from './event-stream-resume.js';
 export * from './failover.js';
 export * from './ha-fetch.js';
 export * from './ha-web-socket.js';
+export * from './ha-web-socket-subject.js';
 export * from './heartbeat.js';
 export * from './length-prefixed-framing.js';
 export * from './link.js';

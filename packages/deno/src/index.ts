@@ -8,6 +8,7 @@ export { type DenoWebSocketTransportOptions, denoWebSocketTransport } from './de
 export { globalWebSocket } from './global-web-socket.js';
 export { globalFetch, haFetch } from './ha-fetch.js';
 export { HAWebSocket } from './ha-web-socket.js';
+export { haWebSocket } from './ha-web-socket-subject.js';
 export {
   createTcpLink,
   TCP_CLOSE_LINGER_MS,
