@@ -27,6 +27,7 @@ import { createMemoryTransport, type MemoryTransport } from '@lifeline/core/test
 import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
 import { afterEach, describe, expect, it } from 'vitest';
+import { heldTransport } from './support.js';
 
 /** A WebSocket the test drives: both `on*` handlers (RxJS) and `addEventListener` (Lifeline). */
 class FakeWebSocket extends EventTarget {
@@ -456,6 +457,43 @@ describe('haWebSocket(): recovery beneath the subscribers', () => {
     await flush();
     expect(peer2.received.slice(4)).toEqual(['{"unsub":"a"}']);
     expect(peer3.received).toEqual(['{"sub":"c"}']);
+  });
+
+  it('multiplex messages in flight when the link broke: each live stream subscribes once on the new link, a stale unsubscribe is not rewritten', async () => {
+    const held = heldTransport();
+    const subject = haWebSocket<string>({
+      url: 'ws://unused',
+      backoff: { initialDelayMs: 0, jitter: 'none' },
+      minUptimeMs: 0,
+      wrapTransport: () => held.transport as never,
+    });
+    made.push(subject);
+    record(subject, 'root', []);
+    await until(() => held.peers.length === 1);
+    await flush();
+    const stream = (name: string) =>
+      subject.multiplex(
+        () => `sub ${name}`,
+        () => `unsub ${name}`,
+        () => true,
+      );
+    const a = stream('a').subscribe();
+    stream('b').subscribe();
+    await flush();
+    held.peers[0]!.flush();
+    stream('c').subscribe();
+    a.unsubscribe();
+    subject.next('v');
+    await flush();
+    // These three are still in the socket's buffer when the link breaks.
+    expect(held.peers[0]!.held).toBe(3);
+    held.peers[0]!.fail();
+    await until(() => held.peers.length === 2);
+    await flush();
+    held.peers[1]!.flush();
+    // b and c are live: each subscribed once, in opening order, before the value. a ended; the
+    // server behind the new link never had it, so its unsubscribe is not rewritten.
+    expect(held.peers[1]!.received).toEqual(['"sub b"', '"sub c"', '"v"']);
   });
 
   it('an irrecoverable close reaches subscribers as error with the original error', async () => {
