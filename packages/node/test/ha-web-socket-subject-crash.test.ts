@@ -7,9 +7,10 @@
  * and bounded. With resume (a resume server on SQLite): 0 lost and 0 duplicated both ways, and
  * three multiplexed streams each get every event exactly once, with no re-subscribe.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,8 +23,8 @@ import {
   type SessionEvent,
   type Transport,
 } from '@lifeline/core';
-import { filter, firstValueFrom } from 'rxjs';
 import { haWebSocket } from '@lifeline/node/ws';
+import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, expect, test } from 'vitest';
 import { ProcessedLedger } from './support/durable-harness.js';
 import { condition } from './support/resume-tally.js';
@@ -182,7 +183,13 @@ const serverScript = fileURLToPath(new URL('./support/subject-server-process.ts'
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** The resume server of subject-server-process.ts, killable with SIGKILL and restartable on its port. */
-async function startResumeServer(args: { port: number; db: string; rate: number; start: number; log: string }) {
+async function startResumeServer(args: {
+  port: number;
+  db: string;
+  rate: number;
+  start: number;
+  log: string;
+}) {
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -208,7 +215,9 @@ async function startResumeServer(args: { port: number; db: string; rate: number;
   const lines = createInterface({ input: child.stdout! });
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      child.once('exit', (code, signal) => reject(new Error(`server exited (${code ?? signal}) before listening`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`server exited (${code ?? signal}) before listening`)),
+      );
       lines.once('line', (text) => resolve((JSON.parse(text) as { port: number }).port));
     });
     return { port, kill, pid: child.pid! };
@@ -267,12 +276,22 @@ test(`resume: a SQLite resume server SIGKILLed ${KILLS} times, 0 lost and 0 dupl
       });
   }
   const sessionEvents: SessionEvent[] = [];
-  await wait.until(() => subject.session !== undefined, 10_000, 'the session', () => ({}));
+  await wait.until(
+    () => subject.session !== undefined,
+    10_000,
+    'the session',
+    () => ({}),
+  );
   subject.session!.session$.subscribe((event) => sessionEvents.push(event));
   const count = (name: string) => received.get(name)!.length;
   // Every stream has had an event appended (its subscription is in the session's cursor) before
   // the first kill: from then on, the session alone carries the subscriptions.
-  await wait.until(() => names.every((name) => count(name) > 0), 30_000, 'each stream started', () => ({}));
+  await wait.until(
+    () => names.every((name) => count(name) > 0),
+    30_000,
+    'each stream started',
+    () => ({}),
+  );
   const pacer = pace(RATE, (n) => subject.next(`c${n}`));
   const state = () => ({
     sent: pacer.sent,
