@@ -11,8 +11,12 @@ import type { ClosedState, ConnectionState } from './connection-state.js';
 import { InvalidOptionError, LinkClosedError, QueueOverflowError } from './errors.js';
 import { failoverTransport } from './failover.js';
 import type { HAWebSocketOptions, HAWebSocketPlatform } from './ha-web-socket.js';
-import type { Link, LinkData, Transport } from './link.js';
-import { DEFAULT_QUEUE_MAX_MESSAGES } from './outgoing-queue.js';
+import { byteSizeOf, type Link, type LinkData, type Transport } from './link.js';
+import {
+  DEFAULT_QUEUE_MAX_BYTES,
+  DEFAULT_QUEUE_MAX_MESSAGES,
+  QUEUE_ENTRY_OVERHEAD_BYTES,
+} from './outgoing-queue.js';
 import type { ResumableTransport } from './resumable-transport.js';
 import {
   type WebSocketLike,
@@ -227,6 +231,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private run: Run<T> | undefined;
   /** Values given to `next()` while no connection exists, sent in order by the next one. */
   private buffer: { item: Outgoing; value: T | typeof NO_VALUE }[] = [];
+  private bufferBytes = 0;
   /** `complete()`/`error(code)` called while no connection existed: applied after the buffer is sent. */
   private pendingEnd: { code: number; reason: string } | undefined;
   /** The live multiplexed streams, in the order they were opened. */
@@ -236,6 +241,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private readonly serialize: (value: T) => LinkData;
   private readonly deserialize: (event: MessageEvent) => T;
   private readonly bufferLimit: number;
+  private readonly bufferByteLimit: number;
 
   /**
    * Values given to `next()` that were not sent, each with its error, at the moment it is
@@ -262,7 +268,9 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     }
     this.serialize = config.serializer ?? JSON.stringify;
     this.deserialize = config.deserializer ?? config.resultSelector ?? ((event) => JSON.parse(event.data));
+    // The values that wait for a connection are held to the queue's own limits.
     this.bufferLimit = config.queue?.maxMessages ?? DEFAULT_QUEUE_MAX_MESSAGES;
+    this.bufferByteLimit = config.queue?.maxBytes ?? DEFAULT_QUEUE_MAX_BYTES;
   }
 
   /** The current connection (suspend, enable, pending, events$...), while one exists. */
@@ -453,6 +461,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     );
     const buffered = this.buffer;
     this.buffer = [];
+    this.bufferBytes = 0;
     for (const { item, value } of buffered) this.send(run, item, value);
     const end = this.pendingEnd;
     this.pendingEnd = undefined;
@@ -511,31 +520,45 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private enqueue(item: Outgoing, value: T | typeof NO_VALUE): void {
     const run = this.run;
     if (run) {
-      this.send(run, item, value);
+      this.send(run, item, value, true);
       return;
     }
-    if (this.buffer.length >= this.bufferLimit) {
+    const data = item instanceof StreamMessage ? item.data : item;
+    const size = byteSizeOf(data) + QUEUE_ENTRY_OVERHEAD_BYTES;
+    if (this.buffer.length >= this.bufferLimit || this.bufferBytes + size > this.bufferByteLimit) {
       if (value !== NO_VALUE) {
+        const limit = this.buffer.length >= this.bufferLimit ? 'messages' : 'bytes';
         this.refuse(
           value,
-          new QueueOverflowError('messages', `${this.bufferLimit} messages already wait for a connection`),
+          new QueueOverflowError(
+            limit,
+            `the values waiting for a connection are at the queue's ${limit} limit`,
+          ),
           undefined,
           true,
         );
       }
       return;
     }
-    this.buffer.push({ item, value });
+    this.bufferBytes += size;
+    // Like WebSocket.send, take a copy: the caller may reuse its buffer before a link is up.
+    this.buffer.push({ item: item instanceof StreamMessage ? item : copyBytes(item), value });
   }
 
-  private send(run: Run<T>, item: Outgoing, value: T | typeof NO_VALUE): void {
-    run.outstanding++;
+  /**
+   * Hands one message to the connection. A refusal at the door (`enqueue` throws: the queue is
+   * full, the connection has ended) is reported at once, inside `next()`; a later one (recovery
+   * gave up, the session was lost, the subject was closed) when the send rejects.
+   */
+  private send(run: Run<T>, item: Outgoing, value: T | typeof NO_VALUE, inNext = false): void {
     let sent: Promise<void>;
     try {
-      sent = run.connection.send(item);
+      sent = run.connection.enqueue(item);
     } catch (error) {
-      sent = Promise.reject(error);
+      if (value !== NO_VALUE) this.refuse(value, error, run, inNext);
+      return;
     }
+    run.outstanding++;
     sent.then(
       () => this.settled(run),
       (error) => {
@@ -597,6 +620,19 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     run.connection.close(code, reason);
   }
 }
+
+/** A private copy of binary data (a Node `Buffer` stays a `Buffer`); strings as they are. */
+function copyBytes(data: LinkData): LinkData {
+  if (data instanceof ArrayBuffer) return data.slice(0);
+  if (data instanceof DataView)
+    return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  if (ArrayBuffer.isView(data))
+    return (typedArraySlice as (this: ArrayBufferView) => ArrayBufferView).call(data);
+  return data;
+}
+
+/** `%TypedArray%.prototype.slice`, which copies (a `Buffer`'s own `slice` returns a view). */
+const typedArraySlice = Object.getPrototypeOf(Uint8Array.prototype).slice as () => unknown;
 
 function messageEvent(data: LinkData): MessageEvent {
   if (typeof MessageEvent === 'function') return new MessageEvent('message', { data });

@@ -534,6 +534,8 @@ describe('haWebSocket(): recovery beneath the subscribers', () => {
     subject.next('1');
     subject.next('2');
     subject.next('3');
+    // Refused at the moment it was refused: before next() returned.
+    expect(refused.map((r) => r.value)).toEqual(['3']);
     const peer2 = await memory.waitForPeer(2);
     await flush();
     expect(refused.map((r) => r.value)).toEqual(['3']);
@@ -559,6 +561,17 @@ describe('haWebSocket(): recovery beneath the subscribers', () => {
     const { subject } = overMemory<string>({ queue: { maxMessages: 1 } });
     subject.next('1');
     expect(() => subject.next('2')).toThrow(QueueOverflowError);
+  });
+
+  it('binary data given to next() before a connection exists is copied: reusing the buffer changes nothing sent', async () => {
+    const { subject, memory } = overMemory<Uint8Array>({ serializer: (bytes) => bytes });
+    const bytes = new Uint8Array([1, 2, 3]);
+    subject.next(bytes);
+    bytes[0] = 9;
+    record(subject, 'a', []);
+    const peer = await memory.waitForPeer(1);
+    await flush();
+    expect(peer.received.map((data) => [...(data as Uint8Array)])).toEqual([[1, 2, 3]]);
   });
 
   it('complete() while recovering sends what waits once a link is back, then completes', async () => {
