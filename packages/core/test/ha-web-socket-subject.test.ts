@@ -9,8 +9,9 @@
  * refusals. Each case records a timeline of what subscribers saw and what the server got, and
  * compares it whole.
  *
- * TestScheduler marbles do not fit here: `attach` settles opens and sends through promises,
- * which virtual time does not drive. Timelines recorded in order serve the same purpose.
+ * TestScheduler marbles fit where everything is synchronous once a link is open (multiplex
+ * subscription timing, below). Opening and recovering do not fit: `attach` settles opens through
+ * promises, which virtual time does not drive; there, timelines recorded in order serve instead.
  */
 import {
   ClosedByUserError,
@@ -25,6 +26,7 @@ import {
 } from '@lifeline/core';
 import { createMemoryTransport, type MemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
 import { webSocket } from 'rxjs/webSocket';
 import { afterEach, describe, expect, it } from 'vitest';
 import { heldTransport } from './support.js';
@@ -404,6 +406,35 @@ const waitForStatus = (state$: Observable<ConnectionState>, status: ConnectionSt
   firstValueFrom(state$.pipe(filter((state) => state.status === status)));
 
 describe('haWebSocket(): recovery beneath the subscribers', () => {
+  it('marbles: each multiplexed stream gets its own messages from its subscribe to its unsubscribe, and tells the server both', async () => {
+    type Tick = { t: string; v: number } | { sub: string } | { unsub: string };
+    const { subject, memory } = overMemory<Tick>();
+    record(subject, 'root', []);
+    const peer = await memory.waitForPeer(1);
+    await flush();
+    new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(
+      ({ hot, expectObservable }) => {
+        const values = {
+          a: { t: 'x', v: 1 },
+          b: { t: 'y', v: 2 },
+          c: { t: 'x', v: 3 },
+          d: { t: 'y', v: 4 },
+          e: { t: 'x', v: 5 },
+        };
+        hot('-a-b-c-d-e', values).subscribe((message) => peer.send(JSON.stringify(message)));
+        const stream = (t: string) =>
+          subject.multiplex(
+            () => ({ sub: t }),
+            () => ({ unsub: t }),
+            (message) => 't' in message && message.t === t,
+          );
+        expectObservable(stream('x'), '^-----!').toBe('-a---c', values);
+        expectObservable(stream('y'), '--^').toBe('---b---d', values);
+      },
+    );
+    expect(peer.received).toEqual(['{"sub":"x"}', '{"sub":"y"}', '{"unsub":"x"}']);
+  });
+
   it('subscribers stay subscribed through a recovery; next() during it waits and is sent in order', async () => {
     const { subject, memory, states } = overMemory<string>();
     const timeline: string[] = [];
