@@ -26,6 +26,7 @@ function before(url: string) {
     .pipe(retry({ delay: 100 }));
   return { subject, prices$ };
 }
+
 // #endregion before
 
 // #region after
