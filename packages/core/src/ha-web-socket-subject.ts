@@ -71,8 +71,9 @@ export interface HAWebSocketSubjectConfig<T> extends HAWebSocketOptions {
     protocols?: string | string[],
   ) => WebSocketLike;
   /**
-   * How binary messages arrive. With the resume protocol, `'blob'` is read as `'arraybuffer'`
-   * (the protocol decodes frames synchronously).
+   * How binary messages reach the deserializer (`event.data`), whatever the link delivered
+   * (the resume protocol decodes frames to bytes): `'blob'` or `'arraybuffer'`, and in Node also
+   * `'nodebuffer'` and `'fragments'`.
    * @default the platform's: 'nodebuffer' in Node, 'blob' in browsers and Deno
    */
   binaryType?: string;
@@ -241,6 +242,8 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private readonly serialize: (value: T) => LinkData;
   private readonly deserialize: (event: MessageEvent) => T;
   private readonly bufferLimit: number;
+  /** Bytes from a link, as `binaryType` asks for them. */
+  private readonly convert: (data: ArrayBuffer | ArrayBufferView) => unknown;
   private readonly bufferByteLimit: number;
 
   /**
@@ -268,6 +271,10 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     }
     this.serialize = config.serializer ?? JSON.stringify;
     this.deserialize = config.deserializer ?? config.resultSelector ?? ((event) => JSON.parse(event.data));
+    const binaryType = config.binaryType ?? platform.defaultBinaryType ?? 'blob';
+    const custom = config.WebSocketCtor !== undefined && config.WebSocketCtor !== platform.WebSocket;
+    const convert = (!custom && platform.convertBinary) || convertBinaryStandard;
+    this.convert = (data) => convert(data, binaryType);
     // The values that wait for a connection are held to the queue's own limits.
     this.bufferLimit = config.queue?.maxMessages ?? DEFAULT_QUEUE_MAX_MESSAGES;
     this.bufferByteLimit = config.queue?.maxBytes ?? DEFAULT_QUEUE_MAX_BYTES;
@@ -428,16 +435,16 @@ export class HAWebSocketSubject<T> extends Observable<T> {
         return session;
       };
     }
-    const binary = binaryType ?? platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
+    const ownSockets = socketOptions === platform;
     const transportTo = (endpoint: string | URL) =>
       webSocketTransport<WebSocketLike>({
         ...socketOptions,
         url: String(endpoint),
         protocols: protocol,
         connectTimeoutMs,
-        // A wrapped transport (the resume protocol) decodes binary frames synchronously: its links
-        // must deliver bytes, never Blobs.
-        binaryType: wrap !== undefined && binary === 'blob' ? 'arraybuffer' : binary,
+        // Links deliver raw bytes (never Blobs: the resume protocol decodes frames synchronously);
+        // `binaryType` is applied per message, as HAWebSocket does.
+        binaryType: (ownSockets ? platform.binaryType : undefined) ?? 'arraybuffer',
       } as WebSocketTransportOptions<WebSocketLike>);
     const base =
       endpoints === undefined
@@ -472,7 +479,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private onMessage(run: Run<T>, data: LinkData): void {
     let value: T;
     try {
-      value = this.deserialize(messageEvent(data));
+      value = this.deserialize(messageEvent(typeof data === 'string' ? data : this.convert(data)));
     } catch (error) {
       this.fail(run, error);
       return;
@@ -634,7 +641,16 @@ function copyBytes(data: LinkData): LinkData {
 /** `%TypedArray%.prototype.slice`, which copies (a `Buffer`'s own `slice` returns a view). */
 const typedArraySlice = Object.getPrototypeOf(Uint8Array.prototype).slice as () => unknown;
 
-function messageEvent(data: LinkData): MessageEvent {
+/** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
+function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
+  if (binaryType === 'blob' && typeof Blob === 'function') return new Blob([data as BlobPart]);
+  if (data instanceof ArrayBuffer) return data;
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  if (whole && data.buffer instanceof ArrayBuffer) return data.buffer;
+  return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+}
+
+function messageEvent(data: unknown): MessageEvent {
   if (typeof MessageEvent === 'function') return new MessageEvent('message', { data });
   return Object.assign(new Event('message'), { data }) as MessageEvent;
 }
