@@ -227,6 +227,14 @@ const NO_VALUE: unique symbol = Symbol('no value');
  *   the server (code 1000) completes them.
  * - Nothing given to `next()` is dropped silently: a value that cannot be sent is reported on
  *   {@link refused$}; when nobody listens there, the refusal errors the subject instead.
+ *
+ * @example
+ * ```ts
+ * const subject = haWebSocket<Message>({ url, resume: true });
+ * subject.refused$.subscribe(({ value, error }) => retryLater(value, error));
+ * subject.multiplex(() => ({ sub: 'prices' }), () => ({ unsub: 'prices' }), (m) => m.topic === 'prices').subscribe(render);
+ * ```
+ * @see https://rxjs.dev/api/webSocket/WebSocketSubject
  */
 export class HAWebSocketSubject<T> extends Observable<T> {
   private run: Run<T> | undefined;
@@ -242,9 +250,9 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private readonly serialize: (value: T) => LinkData;
   private readonly deserialize: (event: MessageEvent) => T;
   private readonly bufferLimit: number;
+  private readonly bufferByteLimit: number;
   /** Bytes from a link, as `binaryType` asks for them. */
   private readonly convert: (data: ArrayBuffer | ArrayBufferView) => unknown;
-  private readonly bufferByteLimit: number;
 
   /**
    * Values given to `next()` that were not sent, each with its error, at the moment it is
@@ -291,9 +299,13 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   }
 
   /**
-   * Sends a value (serialized by `serializer`). Accepted while connecting and recovering: it
-   * waits in the bounded queue and is sent in order. A value that cannot be taken is reported on
-   * {@link refused$} (or errors the subject when nobody listens there).
+   * Sends a value (serialized by `serializer`). Accepted while connecting and recovering, and
+   * before the first subscribe: it waits in the bounded queue (`queue`) and is sent in order. A
+   * value that cannot be taken is reported at the moment it is refused: on {@link refused$};
+   * while nobody listens there, by erroring the subscribers of the live connection with the
+   * refusal; with neither a listener nor a connection, by throwing.
+   * @throws {QueueOverflowError} before any connection exists, with nobody on `refused$`, when
+   *   the values waiting for one are at the queue's limit
    */
   next(value: T): void {
     let data: LinkData;
