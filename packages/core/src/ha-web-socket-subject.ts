@@ -440,12 +440,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     let lastSessionEvent: string | undefined;
     if (resume) {
       const makeResumable = platform.resumable!;
-      wrap = (transport) => {
-        const session = makeResumable(transport, resume === true ? {} : resume);
-        run.session = session;
-        run.subscriptions.push(session.session$.subscribe((event) => (lastSessionEvent = event.type)));
-        return session;
-      };
+      wrap = (transport) => makeResumable(transport, resume === true ? {} : resume);
     }
     const ownSockets = socketOptions === platform;
     const transportTo = (endpoint: string | URL) =>
@@ -463,6 +458,13 @@ export class HAWebSocketSubject<T> extends Observable<T> {
         ? transportTo(url)
         : failoverTransport(Array.isArray(endpoints) ? [url, ...endpoints] : endpoints, transportTo);
     const inner = wrap ? wrap(base) : base;
+    // A resumable transport (from `resume`, or `wrapTransport: (t) => resumable(t)` in browsers)
+    // says whether each link resumed the session: a resumed one needs no re-subscribe.
+    const session$ = (inner as Partial<ResumableTransport>).session$;
+    if (session$ !== undefined) {
+      run.session = inner as ResumableTransport;
+      run.subscriptions.push(session$.subscribe((event) => (lastSessionEvent = event.type)));
+    }
     const streams = this.streams;
     const transport: Transport<LinkData, Outgoing> = {
       async open(signal) {

@@ -3,9 +3,11 @@
  * through RxJS's webSocket() and through haWebSocket(), and binaryType applied to what reaches
  * the deserializer, with and without the resume protocol.
  */
+
+import { once } from 'node:events';
 import { createResumeServer } from '@lifeline/node/server';
 import { haWebSocket } from '@lifeline/node/ws';
-import { firstValueFrom, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
 import { afterEach, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -30,6 +32,15 @@ test('the same JSON echo through webSocket() and haWebSocket()', async () => {
   }
   expect(server.accepted).toBe(3);
 });
+
+/** Waits (bounded) for a condition that socket events make true. */
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const start = performance.now();
+  while (!check()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 const bytesOf = (data: unknown) => [...new Uint8Array(data as ArrayBuffer)];
 
@@ -78,4 +89,93 @@ test('binaryType: a Buffer by default in Node, an ArrayBuffer or a Blob when ask
     'resume arraybuffer: ArrayBuffer',
     'resume blob: Blob',
   ]);
+});
+
+test('multiplex through link resets: re-subscribed on each plain link; with a resumed session (resume: true, or a wrapped resumable), subscribed once', async () => {
+  const { FaultProxy } = await import('@lifeline/node/testing');
+  const { resumable } = await import('@lifeline/core');
+  const { WebSocketServer } = await import('ws');
+  // A plain server: what each connection received.
+  const plainLog: string[][] = [];
+  const plain = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  plain.on('connection', (socket) => {
+    const log: string[] = [];
+    plainLog.push(log);
+    socket.on('message', (data) => log.push(String(data)));
+    socket.on('error', () => {});
+  });
+  await once(plain, 'listening');
+  cleanups.push(() => new Promise((resolve) => plain.close(resolve)));
+  // A resume server: what the session's application received, exactly once each.
+  const resumeLog: string[] = [];
+  const resume = createResumeServer();
+  resume.sessions$.subscribe((session) =>
+    session.messages$.subscribe(({ data }) => resumeLog.push(String(data))),
+  );
+  const { port: resumePort } = await resume.listen({ port: 0 });
+  cleanups.push(() => resume.close());
+
+  const RESETS = 3;
+  const run = async (
+    targetPort: number,
+    config: Record<string, unknown>,
+    arrived: (reset: number) => boolean,
+  ) => {
+    const proxy = await FaultProxy.start({ target: { port: targetPort } });
+    cleanups.push(() => proxy.close());
+    const subject = haWebSocket<{ sub?: string; unsub?: string }>({
+      url: `ws://127.0.0.1:${proxy.port}`,
+      backoff: { initialDelayMs: 10, maxDelayMs: 50 },
+      ...config,
+    });
+    cleanups.push(() => subject.unsubscribe());
+    const ended: unknown[] = [];
+    const status = (wanted: string) =>
+      firstValueFrom(
+        subject.state$.pipe(
+          filter((state) => state.status === wanted || state.status === 'closed'),
+          timeout(10_000),
+        ),
+      );
+    for (const name of ['a', 'b']) {
+      subject
+        .multiplex(
+          () => ({ sub: name }),
+          () => ({ unsub: name }),
+          () => false,
+        )
+        .subscribe({ error: (error) => ended.push(error) });
+    }
+    for (let reset = 0; reset < RESETS; reset++) {
+      expect(await status('open')).toMatchObject({ status: 'open' });
+      // The subscriptions reached the server before the link is cut.
+      await until(() => arrived(reset), 10_000, `the subscriptions on link ${reset + 1}`);
+      const recovering = status('recovering');
+      proxy.resetAll();
+      expect(await recovering).toMatchObject({ status: 'recovering' });
+    }
+    expect(await status('open')).toMatchObject({ status: 'open' });
+    expect(ended).toEqual([]);
+    // A value after the streams: once it is there, whatever came before it on that link is too.
+    subject.next({ sub: 'marker' });
+    return subject;
+  };
+
+  await run((plain.address() as { port: number }).port, {}, (reset) => plainLog[reset]?.length === 2);
+  await until(
+    () => plainLog.length === RESETS + 1 && plainLog.at(-1)!.includes('{"sub":"marker"}'),
+    10_000,
+    'the marker',
+  );
+  expect(plainLog.map((log) => log.filter((m) => m !== '{"sub":"marker"}'))).toEqual(
+    Array.from({ length: RESETS + 1 }, () => ['{"sub":"a"}', '{"sub":"b"}']),
+  );
+
+  for (const config of [{ resume: true }, { wrapTransport: (t: never) => resumable(t) }]) {
+    resumeLog.length = 0;
+    const subject = await run(resumePort, config, () => resumeLog.length === 2);
+    await until(() => resumeLog.includes('{"sub":"marker"}'), 10_000, 'the marker');
+    expect(subject.session?.stats.resumes).toBe(RESETS);
+    expect(resumeLog).toEqual(['{"sub":"a"}', '{"sub":"b"}', '{"sub":"marker"}']);
+  }
 });
