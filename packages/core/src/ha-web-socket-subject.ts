@@ -293,6 +293,11 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     return this.run?.connection as HAConnection<LinkData, unknown> | undefined;
   }
 
+  /** The messages as a plain Observable, hiding `next`/`error`/`complete` (as on an RxJS Subject). */
+  asObservable(): Observable<T> {
+    return new Observable<T>((subscriber) => this.subscribe(subscriber));
+  }
+
   /** The resume session of the current connection, when `resume` is on. */
   get session(): ResumableTransport | undefined {
     return this.run?.session;

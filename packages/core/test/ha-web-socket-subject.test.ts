@@ -185,6 +185,17 @@ describe.each(implementations)('the WebSocketSubject contract: %s', (_name, make
     expect(timeline).toEqual(['a:{"m":1}', 'b:{"m":1}']);
   });
 
+  it('asObservable(), as on a Subject', async () => {
+    const subject = make({}) as SubjectLike<unknown> & { asObservable(): Observable<unknown> };
+    const timeline: string[] = [];
+    record(subject.asObservable(), 'a', timeline);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    latest().accept();
+    await flush();
+    latest().receive('1');
+    expect(timeline).toEqual(['a:1']);
+  });
+
   it('calls openObserver on open, uses serializer and deserializer', async () => {
     const opened: string[] = [];
     const subject = make({
