@@ -5,6 +5,7 @@
  */
 
 import { once } from 'node:events';
+import type { HAWebSocketRefusal } from '@lifeline/core';
 import { createResumeServer } from '@lifeline/node/server';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
@@ -179,3 +180,87 @@ test('multiplex through link resets: re-subscribed on each plain link; with a re
     expect(resumeLog).toEqual(['{"sub":"a"}', '{"sub":"b"}', '{"sub":"marker"}']);
   }
 });
+
+test('a lost resume session (server SIGKILLed, sessions in memory): the streams subscribe again on the new session, first and in order; unacknowledged values are refused with SessionLostError', async () => {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const { fileURLToPath } = await import('node:url');
+  const { SessionLostError } = await import('@lifeline/core');
+  const script = fileURLToPath(new URL('./support/resume-server-process.ts', import.meta.url));
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  const lines: { session: string; seq: number; data: string }[] = [];
+  const start = async (port: number) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@lifeline/source', '--import', 'tsx', script, String(port)],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const listening = new Promise<number>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const parsed = JSON.parse(line);
+        if ('port' in parsed) resolve(parsed.port);
+        else lines.push(parsed);
+      });
+    });
+    return { child, port: await listening };
+  };
+  const first = await start(0);
+  const subject = haWebSocket<string>({
+    url: `ws://127.0.0.1:${first.port}`,
+    resume: true,
+    serializer: String,
+    deserializer: (event) => String(event.data),
+    backoff: { initialDelayMs: 20, maxDelayMs: 100 },
+  });
+  cleanups.push(() => subject.unsubscribe());
+  const refused: HAWebSocketRefusal<string>[] = [];
+  subject.refused$.subscribe((refusal) => refused.push(refusal));
+  const ended: unknown[] = [];
+  for (const name of ['a', 'b']) {
+    subject
+      .multiplex(
+        () => `sub ${name}`,
+        () => `unsub ${name}`,
+        () => false,
+      )
+      .subscribe({ error: (error) => ended.push(error) });
+  }
+  // The server application stops reading after "hold": what follows is never acknowledged.
+  subject.next('hold');
+  await until(() => lines.some((line) => line.data === 'hold'), 15_000, 'hold');
+  for (const value of ['v1', 'v2']) subject.next(value);
+  await until(() => subject.connection?.pending.messages === 2, 15_000, 'two unacknowledged values');
+  const exited = once(first.child, 'exit');
+  first.child.kill('SIGKILL');
+  await exited;
+  await start(first.port);
+  await until(
+    () => new Set(lines.map((line) => line.session)).size === 2 && lines.length >= 5,
+    15_000,
+    'the new session',
+  );
+  const [firstSession, secondSession] = [...new Set(lines.map((line) => line.session))];
+  expect(lines.filter((line) => line.session === firstSession).map((line) => line.data)).toEqual([
+    'sub a',
+    'sub b',
+    'hold',
+  ]);
+  expect(lines.filter((line) => line.session === secondSession).map((line) => [line.seq, line.data])).toEqual(
+    [
+      [1, 'sub a'],
+      [2, 'sub b'],
+    ],
+  );
+  expect(refused.map((refusal) => [refusal.value, refusal.error instanceof SessionLostError])).toEqual([
+    ['v1', true],
+    ['v2', true],
+  ]);
+  expect(ended).toEqual([]);
+}, 60_000);
