@@ -159,7 +159,7 @@ test(`plain: an echo server SIGKILLed ${KILLS} times under 500 next()/s, every v
   const lostOtherwise = lostWithServer.filter((value) => !inFlightAtKills.has(value)).length;
   const duplicated = [...echoed.values()].reduce((sum, count) => sum + count - 1, 0);
   console.log(
-    `[haWebSocket plain] ${KILLS} SIGKILLs: sent ${sent}, written ${written.size}, refused ${refused.length}, silently lost ${silent}, written but lost with a killed server ${lostInFlight} (in flight at the kills: ${inFlightAtKills.size}), echoed twice ${duplicated}`,
+    `[haWebSocket plain] ${KILLS} SIGKILLs: sent ${sent}, written ${written.size}, refused ${refused.length}, silently lost ${silent}, written and never echoed ${lostInFlight} (written and not yet echoed at a kill: ${inFlightAtKills.size}), echoed twice ${duplicated}`,
   );
   expect(silent).toBe(0);
   // A plain WebSocket is at-most-once across a crash: what the server had not echoed when it
