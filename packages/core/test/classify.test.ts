@@ -193,7 +193,8 @@ describe('attach retries recoverable errors and never irrecoverable ones', () =>
       await vi.advanceTimersByTimeAsync(299);
       expect(ping).toHaveBeenCalledTimes(2);
       expect(transport.openAttempts).toBe(1);
-      await vi.advanceTimersByTimeAsync(1);
+      // The timeout is confirmed one tick later, after input that arrived meanwhile was read.
+      await vi.advanceTimersByTimeAsync(2);
       expect(errors).toEqual([new HeartbeatTimeoutError(300)]);
       expect(errors[0]).toBeInstanceOf(HeartbeatTimeoutError);
       // A zero backoff is a 0 ms timer, which timers round up to 1 ms.
