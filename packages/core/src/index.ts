@@ -20,6 +20,7 @@ export * from './replay-buffer.js';
 export * from './resumable-body.js';
 export * from './resumable-transport.js';
 export * from './resume-frame.js';
+export * from './retry-after.js';
 export * from './retry-decision.js';
 export * from './retry-hint.js';
 export * from './session-endpoint.js';
