@@ -6,6 +6,7 @@ export * from './connection-state.js';
 export * from './errors.js';
 export * from './event-stream-resume.js';
 export * from './failover.js';
+export * from './ha-event-source.js';
 export * from './ha-fetch.js';
 export * from './ha-web-socket.js';
 export * from './heartbeat.js';
