@@ -162,17 +162,6 @@ export class RecoveryCore {
   }
 
   /**
-   * The link or attempt carried traffic (body bytes, events, messages): it has recovered, so the
-   * failure ends now, with its attempt count and backoff, whatever `minUptimeMs` says.
-   */
-  markProgress(): void {
-    if (this.closedFlag || !this.inFailure) return;
-    this.uptimeTimer?.unsubscribe();
-    this.uptimeTimer = undefined;
-    this.endFailure();
-  }
-
-  /**
    * The resource failed with `error`. Returns a notifier that emits once when the next attempt
    * should start, or errors with the error that must reach the caller when recovery gives up.
    */
