@@ -3,6 +3,7 @@
  * clean ends and 503s with Retry-After; Last-Event-ID on every re-request; fresh headers per
  * attempt; irrecoverable statuses close it with the original status.
  */
+import { performance } from 'node:perf_hooks';
 import { HttpStatusError } from '@lifeline/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HAEventSource, type HAEventSourceErrorEvent, type HAEventSourceInstance } from '../src/fetch.js';
@@ -85,7 +86,7 @@ describe('HAEventSource', () => {
     expect(source.readyState).toBe(source.CLOSED);
   });
 
-  it('600 events across mid-event breaks, clean ends and 503s with Retry-After: each once, in order, with its id, type, data and origin', async () => {
+  it('600 events across mid-event breaks, clean ends and 503s: each once, in order, with its id, type, data and origin', async () => {
     const count = 600;
     const steps = ['break', 'end', 'unavailable', 'break', 'break', 'end', 'unavailable'] as const;
     const { server, requests } = await serveScript({
@@ -177,6 +178,36 @@ describe('HAEventSource', () => {
     expect(tally(seen.events, 10)).toEqual({ received: 10, lost: 0, duplicated: 0, outOfOrder: 0 });
     expect((seen.errors.at(-1) as HttpStatusError).status).toBe(401);
     expect(seen.states).toEqual(['open', 'reconnecting', 'closed']);
+  });
+
+  it('a server that answers 503 to every request: backoff under the budget, then closed with 503', async () => {
+    const server = await startHttpServer((_req, res) => res.writeHead(503).end());
+    servers.push(server);
+    const source = new HAEventSource(server.url, { ...fast, maxAttemptsPerFailure: 3 });
+    sources.push(source);
+    const seen = record(source);
+    await seen.closed;
+    expect(server.requests).toHaveLength(4);
+    expect((seen.errors.at(-1) as HttpStatusError).status).toBe(503);
+    expect(seen.states).toEqual(['closed']);
+  });
+
+  it('retry: is the least wait before a reconnect', async () => {
+    const at: number[] = [];
+    const script = sseScript({ count: 10, perResponse: 5, retryMs: 400 });
+    const server = await startHttpServer((req, res) => {
+      at.push(performance.now());
+      script.handle(req, res);
+    });
+    servers.push(server);
+    const source = new HAEventSource(server.url, fast);
+    sources.push(source);
+    const seen = record(source);
+    await seen.closed;
+    expect(tally(seen.events, 10)).toEqual({ received: 10, lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(at).toHaveLength(3);
+    for (let i = 1; i < at.length; i++)
+      expect((at[i] as number) - (at[i - 1] as number)).toBeGreaterThanOrEqual(390);
   });
 
   it('close() stops it for good: no event after, no request after, sockets released', async () => {
