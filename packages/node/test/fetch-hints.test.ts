@@ -274,12 +274,18 @@ describe('byte ranges', () => {
       await writeRange(res, body, start, end, end < body.byteLength);
       if (end === body.byteLength) res.end();
     });
-    const response = await createHAFetch()(server.url);
+    const events: HAFetchEvent[] = [];
+    const response = await createHAFetch()(server.url, {
+      lifeline: { onEvent: (event) => events.push(event) },
+    });
     const drained = await drainBody(response.body);
     expect(drained.error).toBeUndefined();
     expect(drained.bytes.byteLength).toBe(2 * MiB);
     expect(sha256(drained.bytes)).toBe(sha256(body));
     expect(response.lifeline.breaks).toBe(31);
     expect(response.lifeline.resumes).toBe(31);
+    // Each continuation delivered bytes, which ended its failure: every break starts at attempt 1.
+    const attempts = events.flatMap((event) => (event.type === 'recovering' ? [event.attempt] : []));
+    expect(attempts).toEqual(Array.from({ length: 31 }, () => 1));
   }, 60_000);
 });
