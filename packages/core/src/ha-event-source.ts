@@ -11,8 +11,8 @@ export interface HAEventSourceInit extends RecoveryOptions {
   withCredentials?: boolean;
   /**
    * Request headers (an `Authorization` header, say). A function is called before every request,
-   * the first and each reconnect, so a token can be fresh each time; a rejection counts as a
-   * failed attempt.
+   * the first and each reconnect, so a token can be fresh each time; what it throws is classified
+   * like any failure (an error that is not recoverable, a plain `Error` say, closes the source).
    * @default none
    */
   headers?: HAEventSourceHeaders;
@@ -342,7 +342,12 @@ export function defineHAEventSource(platform: HAEventSourcePlatform): HAEventSou
       this.dispatchEvent(event);
       if (type === 'open' || type === 'message' || type === 'error') {
         const handler = this[`on${type}`] as ((this: HAEventSourceInstance, event: Event) => unknown) | null;
-        handler?.call(this as unknown as HAEventSourceInstance, event);
+        try {
+          handler?.call(this as unknown as HAEventSourceInstance, event);
+        } catch (error) {
+          // As EventTarget does with a listener that throws: report it, and the stream goes on.
+          reportLater(error);
+        }
       }
     }
   }
@@ -358,4 +363,13 @@ function errorEvent(error: unknown): HAEventSourceErrorEvent {
   const event = new Event('error');
   Object.defineProperty(event, 'error', { value: error, enumerable: true });
   return event as HAEventSourceErrorEvent;
+}
+
+function reportLater(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === 'function') report(error);
+  else
+    queueMicrotask(() => {
+      throw error;
+    });
 }
