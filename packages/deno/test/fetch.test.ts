@@ -152,3 +152,29 @@ Deno.test('HAEventSource: 300 events across mid-event breaks, clean ends and 503
     await server.close();
   }
 });
+
+Deno.test('haFetch: a 503 with Retry-After: 1 is retried no sooner than 1 s later; an HTTP-date likewise', async () => {
+  const at: number[] = [];
+  const server = RawHttpServer.start(async (request, conn) => {
+    at.push(performance.now());
+    if (request.index === 0) await writeAll(conn, head(503, { 'retry-after': '1', 'content-length': '0' }));
+    else if (request.index === 2) {
+      const date = new Date(Date.now() + 2_000).toUTCString();
+      await writeAll(conn, head(429, { 'retry-after': date, 'content-length': '0' }));
+    } else
+      await writeAll(
+        conn,
+        encoder.encode(`HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok`),
+      );
+  });
+  try {
+    const haFetchFast = createHAFetch({ fetch: (input, init) => fetch(input, init), ...fast });
+    assertEquals(await (await haFetchFast(server.url)).text(), 'ok');
+    assertEquals(await (await haFetchFast(server.url)).text(), 'ok');
+    assert(at[1]! - at[0]! >= 990, `waited ${at[1]! - at[0]!} ms after Retry-After: 1`);
+    // An HTTP-date has 1 s resolution: the wait is between 1 and 2 s.
+    assert(at[3]! - at[2]! >= 990, `waited ${at[3]! - at[2]!} ms after an HTTP-date 2 s ahead`);
+  } finally {
+    await server.close();
+  }
+});
