@@ -199,13 +199,23 @@ const api = {
   /**
    * Reads an event stream with the browser's native `EventSource` or with `HAEventSource` until
    * it closes (or `timeoutMs`): every `message` and `tick` event, how many opens and errors.
+   * With `tokens`, HAEventSource sends `Authorization: Bearer page-<n>`, fresh on each request.
    */
-  readEventStream(url: string, kind: 'native' | 'ha', timeoutMs = 60_000): Promise<EventStreamRecord> {
+  readEventStream(
+    url: string,
+    kind: 'native' | 'ha',
+    timeoutMs = 60_000,
+    tokens = false,
+  ): Promise<EventStreamRecord> {
     note('event-source', `${kind} ${url}`);
+    let token = 0;
     const source: EventSource | InstanceType<typeof HAEventSource> =
       kind === 'native'
         ? new EventSource(url)
-        : new HAEventSource(url, { backoff: { initialDelayMs: 20, maxDelayMs: 200 } });
+        : new HAEventSource(url, {
+            backoff: { initialDelayMs: 20, maxDelayMs: 200 },
+            ...(tokens ? { headers: async () => ({ authorization: `Bearer page-${++token}` }) } : {}),
+          });
     const record: EventStreamRecord = { events: [], opens: 0, errors: 0, closedWith: '' };
     const onEvent = (event: Event) => {
       const message = event as MessageEvent<string>;

@@ -57,3 +57,34 @@ test('conformance: native EventSource and HAEventSource read the same scripted s
   expect(haFaults.requests.filter((request) => request.step === 'unavailable').length).toBeGreaterThan(0);
   expect(haFaults.requests.filter((request) => request.step === 'break').length).toBeGreaterThan(0);
 });
+
+test('HAEventSource in Chromium: Retry-After waited out, a fresh Authorization header on every request', async ({
+  lifelinePage: page,
+  pageServer,
+}) => {
+  const at: number[] = [];
+  const steps: SseStep[] = ['break', 'unavailable', 'end', 'break'];
+  const script = sseScript({
+    count: 60,
+    perResponse: 15,
+    plan: (index) => steps[index % steps.length] as SseStep,
+    retryAfterSeconds: 1,
+  });
+  pageServer.sse = (request, response) => {
+    at.push(performance.now());
+    script.handle(request, response);
+  };
+  const record = await page.evaluate(
+    (url) => window.lifeline.readEventStream(url, 'ha', 60_000, true),
+    `${pageServer.url}sse`,
+  );
+  const origin = pageServer.url.replace(/\/$/, '');
+  expect(record.events).toEqual(Array.from({ length: 60 }, (_, i) => ({ ...expectedEvent(i + 1), origin })));
+  expect(record.closedWith).toBe('204');
+  expect(script.requests.map((request) => request.authorization)).toEqual(
+    script.requests.map((_, i) => `Bearer page-${i + 1}`),
+  );
+  const unavailable = script.requests.findIndex((request) => request.step === 'unavailable');
+  expect(unavailable).toBeGreaterThan(0);
+  expect(at[unavailable + 1]! - at[unavailable]!).toBeGreaterThanOrEqual(990);
+});
