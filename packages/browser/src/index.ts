@@ -4,6 +4,7 @@ export * from '@lifeline/core';
 export { type BrowserRecoveryTargets, browserRecoveryDefaults } from './browser-recovery-defaults.js';
 export { type BrowserTransportOptions, browserTransport } from './browser-transport.js';
 export { globalWebSocket } from './global-web-socket.js';
+export { HAEventSource } from './ha-event-source.js';
 export { globalFetch, haFetch } from './ha-fetch.js';
 export { HAWebSocket } from './ha-web-socket.js';
 export { haWebSocket } from './ha-web-socket-subject.js';
