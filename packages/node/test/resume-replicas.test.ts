@@ -142,6 +142,42 @@ describe.each(Object.keys(sharedStores))('two replicas sharing a %s store', (kin
     expect(a.server.stats.resumes + b.server.stats.resumes).toBe(2);
   });
 
+  test('a token the owner retired, replayed to a replica whose stale copy still takes it for current, is refused and counted, and never disturbs the owner', async () => {
+    const [storeA, storeB] = await sharedStores[kind]!();
+    const deliveries: Delivery[] = [];
+    const a = await replica('A', storeA, deliveries);
+    const b = await replica('B', storeB, deliveries);
+
+    const onA = await raw(a.url);
+    onA.send(encodeHello(undefined, 0));
+    const created = (await onA.next('welcome'))!;
+    await sendAndAwaitAck(onA, 1, 1); // confirms t1
+    await onA.close();
+    const id = a.sessions[0]!.id;
+    await until(async () => (await storeA.load(id))?.expiresAt != null, 'the detach on A');
+
+    // The client moves to B, which rotates to t2; the client confirms it and stays attached.
+    const onB = await raw(b.url);
+    onB.send(encodeHello({ id: created.id, token: created.token }, 0));
+    expect(await onB.nextOf(['welcome', 'reject'])).toMatchObject({ type: 'welcome', resumed: true });
+    await sendAndAwaitAck(onB, 2, 2);
+
+    // t1, captured, is replayed to A, whose copy of the session still has t1 as its current token.
+    const intruder = await raw(a.url);
+    intruder.send(encodeHello({ id: created.id, token: created.token }, 0));
+    expect(await intruder.nextOf(['welcome', 'reject'])).toMatchObject({
+      type: 'reject',
+      code: 'invalid-token',
+    });
+    expect(a.server.stats).toMatchObject({ replayedTokens: 1, invalidTokens: 0, resumes: 0 });
+
+    // The owner's link was never touched: B still owns the session and takes messages on it.
+    await sendAndAwaitAck(onB, 3, 3);
+    expect(onB.closeCode).toBeUndefined();
+    expect(b.sessions[0]!.connected).toBe(true);
+    expect(bySeq(deliveries)).toEqual({ 1: ['A'], 2: ['B'], 3: ['B'] });
+  });
+
   test('the old owner, its half-open link releasing held frames after the new owner claimed, delivers none of them', async () => {
     const [storeA, storeB] = await sharedStores[kind]!();
     const deliveries: Delivery[] = [];

@@ -394,12 +394,18 @@ export class ResumeServer {
       this.unknownSession(link, hex);
       return;
     }
-    if (fenced && session && tokenMatch(presented, auth) !== 'accepted') {
+    if (fenced && session) {
       // Another replica sharing the store may have taken the session and rotated its token since
       // this process served it, without this process hearing of it (no write of ours refused
-      // yet): the stored record decides before the token is refused, never a stale copy.
+      // yet): the stored record decides, never a stale copy. Both ways: a token the owner gave
+      // the client must not be refused here, and one the owner retired since (which this copy may
+      // still take for current) must neither open the session nor claim it away from its owner.
       record = await this.loadCurrent(hex);
       if (link.isClosed || this.closing) return;
+      if (session.closed) {
+        this.unknownSession(link, hex);
+        return;
+      }
       if (!record || record.epoch !== session.epoch) {
         session.storeFailed(new StaleOwnerError(hex, session.epoch ?? 0, record?.epoch ?? 0));
         session = undefined;
