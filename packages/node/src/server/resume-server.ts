@@ -1,4 +1,5 @@
 import {
+  type BackpressureError,
   bytesToHex,
   constantTimeEqual,
   decodeFrame,
@@ -8,9 +9,11 @@ import {
   encodeWelcome,
   FrameTooLargeError,
   frameBytes,
+  LinkOutput,
   MalformedFrameError,
   newSessionId,
   newSessionToken,
+  outputHighWaterOf,
   ProtocolError,
   RESUME_PROTOCOL_VERSION,
   type ResumeFrame,
@@ -69,6 +72,8 @@ export interface ResumeServerStats {
   readonly protocolErrors: number;
   readonly handshakeTimeouts: number;
   readonly idleTimeouts: number;
+  /** Links closed because the client stopped reading: their output passed `outputHighWaterBytes`. */
+  readonly backpressureCloses: number;
   readonly expired: number;
 }
 
@@ -84,8 +89,17 @@ export type ResumeServerEvent =
 
 /** The server's side of one physical link, handed in by an adapter (ws, net, Deno's WebSocket). */
 export interface ServerLinkPort {
-  /** Writes one frame as one link message. */
-  send(frame: Uint8Array): void;
+  /**
+   * Writes one frame as one link message. When `written` is given, it must be called exactly once:
+   * when the frame was handed to the network, or failed (the server keeps at most one PONG and one
+   * ACK waiting for it).
+   */
+  send(frame: Uint8Array, written?: () => void): void;
+  /**
+   * Bytes written and not yet taken by the network (ws `bufferedAmount`, Node `writableLength`):
+   * above `outputHighWaterBytes` the link is closed with a {@link BackpressureError}.
+   */
+  readonly bufferedAmount: number;
   /** Closes the link; `abrupt` when the peer is presumed gone (no closing handshake worth waiting for). */
   close(code: number, reason: string, abrupt: boolean): void;
 }
@@ -139,6 +153,7 @@ export class ResumeServer {
     protocolErrors: 0,
     handshakeTimeouts: 0,
     idleTimeouts: 0,
+    backpressureCloses: 0,
     expired: 0,
   };
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -150,6 +165,8 @@ export class ResumeServer {
   readonly pingIntervalMs: number;
   readonly idleTimeoutMs: number;
   readonly maxFrameBytes: number;
+  /** The output high-water mark of each link, in bytes (see `outputHighWaterBytes`). */
+  readonly outputHighWater: number;
   readonly now: () => number;
 
   constructor(readonly options: ResumeServerOptions = {}) {
@@ -160,6 +177,7 @@ export class ResumeServer {
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
+    this.outputHighWater = outputHighWaterOf(options);
     this.now = options.now ?? Date.now;
     this.sessions$ = this.sessionSubject.asObservable();
     this.events$ = this.eventSubject.asObservable();
@@ -468,6 +486,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   private readonly openedAt: number;
   private lastSeen: number;
   private lastPing = 0;
+  private readonly output: LinkOutput;
 
   constructor(
     private readonly server: ResumeServer,
@@ -475,6 +494,19 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   ) {
     this.openedAt = server.now();
     this.lastSeen = this.openedAt;
+    // A client that does not read must not grow our output: one PONG and one ACK wait at most,
+    // and a link whose output passes the high-water mark is closed.
+    this.output = new LinkOutput(
+      {
+        write: (frame) => port.send(frame),
+        writeConfirmed: (frame, done) => port.send(frame, done),
+        get bufferedAmount() {
+          return port.bufferedAmount;
+        },
+      },
+      server.outputHighWater,
+      (error) => this.overflow(error),
+    );
   }
 
   /** Read after an await, where the phase may have changed under us. */
@@ -565,7 +597,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   }
 
   write(frame: Uint8Array): void {
-    if (this.phase !== 'closed') this.port.send(frame);
+    if (this.phase !== 'closed') this.output.writer(frame);
   }
 
   close(code: number, reason: string, abrupt = false): void {
@@ -594,6 +626,14 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
       this.lastPing = now;
       this.write(encodePing());
     }
+  }
+
+  /** The client stopped reading: close at once (a closing handshake would wait behind the backlog). */
+  private overflow(error: BackpressureError): void {
+    if (this.phase === 'closed') return;
+    this.server.count('backpressureCloses');
+    this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    this.close(1013, 'backpressure', true);
   }
 
   private fail(error: unknown): void {

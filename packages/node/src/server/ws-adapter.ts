@@ -5,6 +5,11 @@ import type { ResumeServer } from './resume-server.js';
  * Feeds every connection of a `ws` WebSocketServer to a resume server: one binary message per
  * frame. Returns a function that stops taking new connections (existing ones run on).
  *
+ * A message is one resume frame, so the server's `maxFrameBytes` is the largest message it can
+ * take: a `wss` whose `maxPayload` is larger (`ws` defaults to 100 MiB) or unlimited has it
+ * lowered to `maxFrameBytes` for the connections it accepts from now on, so `ws` refuses a larger
+ * message (close 1009) as soon as its header announces it, instead of buffering it whole first.
+ *
  * @example
  * ```ts
  * const detach = attachWebSocketServer(resumeServer, new WebSocketServer({ port: 0 }));
@@ -12,10 +17,18 @@ import type { ResumeServer } from './resume-server.js';
  * @see createResumeServer
  */
 export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer): () => void {
+  // `ws` reads `options.maxPayload` at each upgrade: lowering it here bounds every later connection.
+  const options = wss.options as { maxPayload?: number };
+  if (!(options.maxPayload! > 0 && options.maxPayload! <= server.maxFrameBytes)) {
+    options.maxPayload = server.maxFrameBytes;
+  }
   const onConnection = (socket: WebSocket) => {
     socket.binaryType = 'nodebuffer';
     const input = server.accept({
-      send: (frame) => socket.send(frame),
+      send: (frame, written) => socket.send(frame, written),
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
       close: (code, reason, abrupt) => {
         // A peer presumed gone will not answer a closing handshake: do not wait 30 s for it.
         if (abrupt) socket.terminate();
