@@ -250,6 +250,8 @@ test('attach(wss) with ws defaults: a 60 MiB message is refused from its header,
   await server.next();
   const peak = server.peak();
   expect(code).toBe(1009);
+  // Refused by ws, still reported as the resume server's own refusal was.
+  expect(server.samples.at(-1)!.stats.oversizedFrames).toBe(1);
   // Before the fix ws (maxPayload 100 MiB) buffered all 60 MiB before the resume server refused it.
   expect(peak.ab, `peak growth ${JSON.stringify(peak)}`).toBeLessThan(24 * MiB);
 }, 60_000);

@@ -1,3 +1,4 @@
+import { FrameTooLargeError } from '@lifeline/core';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { ResumeServer } from './resume-server.js';
 
@@ -36,8 +37,14 @@ export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer
       },
     });
     socket.on('message', (data, isBinary) => input.receive(isBinary ? data : String(data)));
-    // Errors are followed by 'close'; without a listener they would crash the process.
-    socket.on('error', () => {});
+    // Errors are followed by 'close'; without a listener they would crash the process. A message
+    // above maxPayload is refused by ws itself: it is still reported and counted as an oversized
+    // frame (ws does not say how large it was, only that it passed the limit).
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        input.error(new FrameTooLargeError(server.maxFrameBytes + 1, server.maxFrameBytes));
+      }
+    });
     socket.on('close', () => input.closed());
   };
   wss.on('connection', onConnection);
