@@ -116,19 +116,21 @@ async function flood(socket: Socket, chunk: Uint8Array, count: number, ms: numbe
   while (written < count && performance.now() < deadline && !socket.destroyed) {
     written++;
     if (!socket.write(chunk)) {
-      // `once` rejects on 'error': a reset ends the flood like a close.
-      const drained = once(socket, 'drain').then(
-        () => true,
-        () => false,
-      );
-      const closed = once(socket, 'close').then(
-        () => false,
-        () => false,
-      );
-      const late = new Promise<boolean>((resolve) =>
-        setTimeout(() => resolve(false), Math.max(1, deadline - performance.now())).unref(),
-      );
-      if (!(await Promise.race([drained, closed, late]))) break;
+      // Until drained, closed or out of time; the listeners go with the wait.
+      const drained = await new Promise<boolean>((resolve) => {
+        const done = (result: boolean) => {
+          clearTimeout(timer);
+          socket.off('drain', onDrain);
+          socket.off('close', onClose);
+          resolve(result);
+        };
+        const onDrain = () => done(true);
+        const onClose = () => done(false);
+        const timer = setTimeout(() => done(false), Math.max(1, deadline - performance.now()));
+        socket.on('drain', onDrain);
+        socket.on('close', onClose);
+      });
+      if (!drained) break;
     }
   }
   return written;

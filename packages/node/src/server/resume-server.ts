@@ -97,9 +97,10 @@ export interface ServerLinkPort {
   send(frame: Uint8Array, written?: () => void): void;
   /**
    * Bytes written and not yet taken by the network (ws `bufferedAmount`, Node `writableLength`):
-   * above `outputHighWaterBytes` the link is closed with a {@link BackpressureError}.
+   * above `outputHighWaterBytes` the link is closed with a {@link BackpressureError}. A port that
+   * cannot tell leaves its link without a high-water mark: give it one.
    */
-  readonly bufferedAmount: number;
+  readonly bufferedAmount?: number;
   /** Closes the link; `abrupt` when the peer is presumed gone (no closing handshake worth waiting for). */
   close(code: number, reason: string, abrupt: boolean): void;
 }
@@ -501,7 +502,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
         write: (frame) => port.send(frame),
         writeConfirmed: (frame, done) => port.send(frame, done),
         get bufferedAmount() {
-          return port.bufferedAmount;
+          return port.bufferedAmount ?? 0;
         },
       },
       server.outputHighWater,
