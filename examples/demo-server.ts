@@ -41,8 +41,10 @@ server.sessions$.subscribe((session) => {
   });
   const upstream = setInterval(() => {
     const due = Math.floor(((Date.now() - start) * rate) / 1_000);
-    // The replay window bounds what is unacknowledged; beyond it, wait for the client.
-    for (; next <= due && session.pending < 2_048; next++) {
+    // The replay window (1,024 messages) bounds what is unacknowledged; beyond it, wait for the
+    // client. Sends past it would wait in memory, and past 1,024 waiting they reject: stopping at
+    // the window leaves that room to the echoes.
+    for (; next <= due && session.pending < 1_024; next++) {
       session.send(`tick:${next}`, { cursor: `${next}:${answered}` }).catch(() => {});
     }
   }, 10);

@@ -48,7 +48,11 @@ async function serve(): Promise<void> {
     let next = Number(session.resumeCursor ?? 0) + 1;
     const relay = setInterval(() => {
       const produced = Math.min(events, Math.floor(((Date.now() - start) * rate) / 1_000));
-      for (; next <= produced; next++) session.send(`u${next}`, { cursor: String(next) }).catch(() => {});
+      // Paced by the replay window (1,024 messages): a catch-up burst after a restart waits for the
+      // client's acks instead of piling up sends (past 1,024 waiting, a send rejects).
+      for (; next <= produced && session.pending < 1_024; next++) {
+        session.send(`u${next}`, { cursor: String(next) }).catch(() => {});
+      }
       if (next > events) clearInterval(relay);
     }, 10);
     session.events$.subscribe({ complete: () => clearInterval(relay) });

@@ -32,6 +32,7 @@ export type LifelineErrorCode =
   | 'ERR_SESSION_REJECTED'
   | 'ERR_SESSION_LOST'
   | 'ERR_REPLAY_WINDOW_FULL'
+  | 'ERR_BACKPRESSURE'
   | 'ERR_STORE'
   | 'ERR_FENCED'
   | 'ERR_INVALID_OPTION';
@@ -309,13 +310,39 @@ export class SessionLostError extends LifelineError {
   }
 }
 
-/** The replay window is full (policy `reject`), or the message could never fit in it. */
+/**
+ * The replay window is full (policy `reject`), or the message could never fit in it, or (policy
+ * `wait`) the sends already waiting for room in it reached their limit (`maxWaitingMessages` /
+ * `maxWaitingBytes`).
+ */
 export class ReplayWindowFullError extends LifelineError {
   static override readonly errorName: string = 'ReplayWindowFullError';
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_REPLAY_WINDOW_FULL', message, { recoverable: false });
     this.limit = limit;
+  }
+}
+
+/**
+ * The peer does not read: the bytes written to a link and not yet taken by the network (ws
+ * `bufferedAmount`, Node `writableLength`) passed the link's output high-water mark, so the link was
+ * closed rather than let its output grow. Recoverable: a resumable session resumes on a new link.
+ */
+export class BackpressureError extends LifelineError {
+  static override readonly errorName: string = 'BackpressureError';
+  /** Bytes buffered when the link was closed. */
+  readonly buffered: number;
+  /** The high-water mark, in bytes. */
+  readonly highWater: number;
+  constructor(buffered: number, highWater: number) {
+    super(
+      'ERR_BACKPRESSURE',
+      `the peer does not read: ${buffered} bytes wait to be written, above the high-water mark of ${highWater}`,
+      { recoverable: true },
+    );
+    this.buffered = buffered;
+    this.highWater = highWater;
   }
 }
 

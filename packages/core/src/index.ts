@@ -13,6 +13,7 @@ export * from './ha-web-socket-subject.js';
 export * from './heartbeat.js';
 export * from './length-prefixed-framing.js';
 export * from './link.js';
+export * from './link-output.js';
 export * from './ndjson-resume.js';
 export * from './outgoing-queue.js';
 export * from './range-resume.js';

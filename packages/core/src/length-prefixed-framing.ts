@@ -25,6 +25,15 @@ export const FRAME_HEADER_BYTES = 5;
 /** The largest payload a {@link FrameDecoder} accepts unless told otherwise: 16 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 
+/**
+ * The largest payload of a `Ping` or `Pong` frame: 125 bytes, the limit RFC 6455 (section 5.5) sets
+ * for WebSocket control frames. A ping is answered with its payload echoed, so a peer that sends
+ * large pings and never reads would otherwise make us hold its bytes a second time; a larger
+ * control frame fails the stream with a {@link FrameTooLargeError}.
+ * @see https://www.rfc-editor.org/rfc/rfc6455#section-5.5
+ */
+export const MAX_CONTROL_PAYLOAD_BYTES = 125;
+
 /** The largest payload the 4-byte length can announce. */
 export const MAX_ENCODABLE_FRAME_SIZE = 0xffff_ffff;
 
@@ -79,7 +88,8 @@ export function encodeFrame(payload: Uint8Array, type: FrameType = FrameType.Dat
 export interface FrameDecoderOptions {
   /**
    * The largest payload accepted, in bytes. A header announcing more fails the stream with a
-   * {@link FrameTooLargeError} at once, before any of the body is buffered.
+   * {@link FrameTooLargeError} at once, before any of the body is buffered. `Ping` and `Pong`
+   * payloads are limited to {@link MAX_CONTROL_PAYLOAD_BYTES} whatever this says.
    * @default {@link DEFAULT_MAX_FRAME_SIZE} (16 MiB)
    */
   maxFrameSize?: number;
@@ -92,9 +102,10 @@ const NO_BODY = new Uint8Array(0);
 
 /**
  * Incremental decoder of length-prefixed frames. Chunks may split frames anywhere and carry many
- * frames each. Each byte is copied at most once: a frame that lies whole inside one chunk is handed
- * out as a view of that chunk, and a frame split across chunks is assembled into a buffer of its
- * announced size. Chunks must therefore not be mutated after they were pushed.
+ * frames each. A frame that lies whole inside one chunk is handed out as a view of that chunk; a
+ * frame split across chunks is assembled into a buffer that grows with the bytes that arrived (never
+ * to the announced size before its bytes came), so a header alone costs next to nothing. Chunks
+ * must therefore not be mutated after they were pushed.
  *
  * A stream that breaks the format ({@link FrameTooLargeError}, {@link MalformedFrameError}) poisons
  * the decoder: that push and every later one throw the same error.
@@ -155,7 +166,7 @@ export class FrameDecoder {
           onFrame(length === 0 ? NO_BODY : chunk.subarray(start, offset), type);
           continue;
         }
-        this.startBody(length, type);
+        this.startBody(length, type, end - start);
         offset = start;
         continue;
       }
@@ -168,21 +179,25 @@ export class FrameDecoder {
       const length = readLength(this.header, 0);
       const type = this.check(length, this.header[4]!);
       if (length === 0) onFrame(NO_BODY, type);
-      else this.startBody(length, type);
+      else this.startBody(length, type, end - offset);
     }
   }
 
   private check(length: number, type: number): FrameType {
     if (length > this.maxFrameSize) throw this.fail(new FrameTooLargeError(length, this.maxFrameSize));
     if (type > FrameType.Pong) throw this.fail(new MalformedFrameError(`unknown frame type ${type}`));
+    if (type !== FrameType.Data && length > MAX_CONTROL_PAYLOAD_BYTES) {
+      throw this.fail(new FrameTooLargeError(length, MAX_CONTROL_PAYLOAD_BYTES));
+    }
     return type as FrameType;
   }
 
-  private startBody(length: number, type: FrameType): void {
+  private startBody(length: number, type: FrameType, available: number): void {
     // Memory follows the bytes that arrived, not the length a header announced: a peer that sends
-    // headers only must not make us reserve maxFrameSize per connection. The buffer doubles as
-    // the body arrives (each byte is copied at most twice on the way).
-    this.body = new Uint8Array(Math.min(length, INITIAL_BODY_CAPACITY));
+    // headers (and a byte or two) on many connections must not make us reserve more than it sent.
+    // The buffer starts at what this chunk holds and doubles as the body arrives, so each byte is
+    // copied at most twice on the way.
+    this.body = new Uint8Array(Math.min(length, Math.max(available, MIN_BODY_CAPACITY)));
     this.bodyLength = length;
     this.bodyFilled = 0;
     this.bodyType = type;
@@ -216,8 +231,8 @@ export class FrameDecoder {
   }
 }
 
-/** The first allocation for a frame body that spans chunks; it grows as the body arrives. */
-const INITIAL_BODY_CAPACITY = 64 * 1024;
+/** The smallest first allocation for a frame body that spans chunks; it grows as the body arrives. */
+const MIN_BODY_CAPACITY = 256;
 
 function readLength(bytes: Uint8Array, offset: number): number {
   // `* 2 ** 24` rather than `<< 24`, which would turn lengths of 2 GiB and more negative.

@@ -22,11 +22,26 @@ export interface ReplayWindowOptions {
    * @default 'wait'
    */
   onWindowFull?: WindowFullPolicy;
+  /**
+   * Sends that may wait for room in the window (policy `'wait'`), at most: one more rejects at
+   * once with {@link ReplayWindowFullError} (`limit: 'messages'`), so a sender that does not await
+   * its sends cannot grow memory without bound while the peer reads slowly or not at all.
+   * @default 1_024
+   */
+  maxWaitingMessages?: number;
+  /**
+   * Payload bytes of the sends waiting for room in the window, at most (see `maxWaitingMessages`;
+   * `limit: 'bytes'`).
+   * @default 8_388_608 (8 MiB)
+   */
+  maxWaitingBytes?: number;
 }
 
 export const DEFAULT_MAX_REPLAY_MESSAGES = 1_024;
 export const DEFAULT_MAX_REPLAY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_WINDOW_FULL_POLICY: WindowFullPolicy = 'wait';
+export const DEFAULT_MAX_WAITING_MESSAGES = 1_024;
+export const DEFAULT_MAX_WAITING_BYTES = 8 * 1024 * 1024;
 
 /** What the buffer needs to know of an entry. */
 export interface ReplayItem {
@@ -52,6 +67,8 @@ export class ReplayBuffer<E extends ReplayItem> {
   readonly maxMessages: number;
   readonly maxBytes: number;
   readonly policy: WindowFullPolicy;
+  readonly maxWaitingMessages: number;
+  readonly maxWaitingBytes: number;
   private entries: E[] = [];
   private head = 0;
   private ackedSeq = 0;
@@ -59,11 +76,17 @@ export class ReplayBuffer<E extends ReplayItem> {
   private windowEnd = 0;
   private windowCount = 0;
   private windowBytes = 0;
+  private waitingBytes = 0;
 
   constructor(options: ReplayWindowOptions = {}) {
     this.maxMessages = options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
     this.maxBytes = options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES;
     this.policy = options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY;
+    this.maxWaitingMessages = options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES;
+    this.maxWaitingBytes = options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
+    if (!(this.maxWaitingMessages >= 0) || !(this.maxWaitingBytes >= 0)) {
+      throw new InvalidOptionError('maxWaitingMessages and maxWaitingBytes must be at least 0');
+    }
     if (!(this.maxMessages >= 1) || !(this.maxBytes >= 1)) {
       throw new InvalidOptionError('maxReplayMessages and maxReplayBytes must be at least 1');
     }
@@ -92,6 +115,10 @@ export class ReplayBuffer<E extends ReplayItem> {
   get size(): number {
     return this.entries.length - this.head;
   }
+  /** Entries waiting for room in the window, and their payload bytes. */
+  get waiting(): { readonly messages: number; readonly bytes: number } {
+    return { messages: this.lastAssigned - this.windowEnd, bytes: this.waitingBytes };
+  }
   /** Admitted entries and their payload bytes. */
   get window(): { readonly messages: number; readonly bytes: number } {
     return { messages: this.windowCount, bytes: this.windowBytes };
@@ -99,7 +126,8 @@ export class ReplayBuffer<E extends ReplayItem> {
 
   /**
    * Why an entry of `size` bytes cannot be accepted now, if it cannot: always when it is larger
-   * than the byte limit; under policy `reject`, also when the window has no room for it.
+   * than the byte limit; under policy `reject`, also when the window has no room for it; under
+   * policy `wait`, when it would wait and the waiting sends are at their limit.
    */
   refusal(size: number): ReplayWindowFullError | undefined {
     if (size > this.maxBytes) {
@@ -116,6 +144,19 @@ export class ReplayBuffer<E extends ReplayItem> {
           )
         : new ReplayWindowFullError('bytes', `replay window full (${this.maxBytes} unacknowledged bytes)`);
     }
+    const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
+    if (wouldWait && this.lastAssigned - this.windowEnd >= this.maxWaitingMessages) {
+      return new ReplayWindowFullError(
+        'messages',
+        `${this.maxWaitingMessages} sends already wait for room in the replay window`,
+      );
+    }
+    if (wouldWait && this.waitingBytes + size > this.maxWaitingBytes) {
+      return new ReplayWindowFullError(
+        'bytes',
+        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes`,
+      );
+    }
     return undefined;
   }
 
@@ -129,6 +170,7 @@ export class ReplayBuffer<E extends ReplayItem> {
       this.admit(entry);
       return true;
     }
+    this.waitingBytes += entry.size;
     return false;
   }
 
@@ -164,6 +206,7 @@ export class ReplayBuffer<E extends ReplayItem> {
       next && this.fits(next.size);
       next = this.get(this.windowEnd + 1)
     ) {
+      this.waitingBytes -= next.size;
       this.admit(next);
     }
     return released;
@@ -179,6 +222,7 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.windowEnd = 0;
     this.windowCount = 0;
     this.windowBytes = 0;
+    this.waitingBytes = 0;
     return rest;
   }
 

@@ -19,6 +19,7 @@ import {
   type UnacknowledgedMessage,
 } from './errors.js';
 import type { Link, LinkData, Transport } from './link.js';
+import { LinkOutput, outputHighWaterOf } from './link-output.js';
 import {
   decodeFrame,
   encodeAck,
@@ -173,6 +174,7 @@ interface Epoch {
 class ResumableSession implements ResumableTransport {
   readonly endpoint: SessionEndpoint;
   readonly handshakeTimeoutMs: number;
+  readonly outputHighWater: number;
   readonly events = new Subject<SessionEvent>();
   readonly session$ = this.events.asObservable();
   id: Uint8Array | undefined;
@@ -188,6 +190,7 @@ class ResumableSession implements ResumableTransport {
     readonly options: ResumableOptions,
   ) {
     this.endpoint = new SessionEndpoint(options);
+    this.outputHighWater = outputHighWaterOf(options);
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (!(this.handshakeTimeoutMs > 0)) throw new InvalidOptionError('handshakeTimeoutMs must be > 0');
   }
@@ -302,7 +305,25 @@ class ActiveLink {
     }
     this.inner = inner;
     // Acks confirm delivery: a link that can write without confirming each frame is cheaper.
-    this.writer = inner.write ? (frame) => inner.write!(frame) : frameWriter((frame) => inner.send(frame));
+    const write = inner.write
+      ? (frame: Uint8Array) => inner.write!(frame)
+      : frameWriter((frame) => inner.send(frame));
+    // A server that does not read must not grow our output: PONGs and ACKs are coalesced and a
+    // link above the high-water mark is dropped (the session resumes on the next one).
+    const output = new LinkOutput(
+      {
+        write,
+        writeConfirmed: (frame, done) => {
+          inner.send(frame).then(done, done);
+        },
+        get bufferedAmount() {
+          return inner.bufferedAmount ?? 0;
+        },
+      },
+      session.outputHighWater,
+      (error) => this.drop(error),
+    );
+    this.writer = output.writer;
     this.phase = 'handshake';
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };

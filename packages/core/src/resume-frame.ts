@@ -149,6 +149,15 @@ class Reader {
 }
 
 /**
+ * A binary payload that is a small view of a large buffer (a message inside a 64 KiB socket chunk)
+ * is copied: a message may wait unread, and the unread limit counts its bytes, so it must not keep
+ * the whole chunk alive. A view that is most of its buffer is kept as is.
+ */
+function ownBytes(view: Uint8Array): Uint8Array {
+  return view.byteLength * 2 < view.buffer.byteLength ? view.slice() : view;
+}
+
+/**
  * Decodes one frame. Throws a {@link MalformedFrameError} for anything that breaks the rules in
  * docs/protocol.md and a {@link FrameTooLargeError} for a frame above `maxFrameBytes`; never
  * anything else, whatever the bytes.
@@ -171,7 +180,7 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
       const seq = reader.varint('seq');
       if (seq < 1) throw new MalformedFrameError('seq must be at least 1');
       const ack = reader.varint('ack');
-      const data = type === ResumeFrameType.DataText ? reader.text('text payload') : reader.rest();
+      const data = type === ResumeFrameType.DataText ? reader.text('text payload') : ownBytes(reader.rest());
       return { type: 'data', seq, ack, data };
     }
     case ResumeFrameType.Ack: {

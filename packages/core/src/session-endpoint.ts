@@ -1,5 +1,6 @@
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import {
+  type BackpressureError,
   FrameTooLargeError,
   InvalidOptionError,
   LinkClosedError,
@@ -50,6 +51,16 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * @default 67_108_864 (64 MiB)
    */
   maxUnreadBytes?: number;
+  /**
+   * The output high-water mark of each link, in bytes written and not yet taken by the network (ws
+   * `bufferedAmount`, Node `writableLength`). A peer that stops reading makes them pass it, and the
+   * link is closed with a {@link BackpressureError} (recoverable: the session resumes on a new link)
+   * instead of letting its output grow. Below it, at most one PONG and one standalone ACK wait to be
+   * written at a time, and DATA is bounded by the replay window, so a session that honours its own
+   * limits never reaches it.
+   * @default maxReplayBytes + 64 x maxReplayMessages + 2 x maxFrameBytes (10.06 MiB at the defaults)
+   */
+  outputHighWaterBytes?: number;
 }
 
 export const DEFAULT_MAX_UNREAD_MESSAGES = 16_384;

@@ -6,6 +6,7 @@ import {
   type Link,
   LinkClosedError,
   LinkFailedError,
+  MAX_CONTROL_PAYLOAD_BYTES,
   NotOpenError,
   type TcpMode,
   writeFrameHeader,
@@ -105,6 +106,11 @@ class DenoTcpLink implements TcpLink {
       this.pongs = new Subject();
       this.pongs$ = this.pongs.asObservable();
       this.ping = (payload = EMPTY) => {
+        if (payload.length > MAX_CONTROL_PAYLOAD_BYTES) {
+          throw new RangeError(
+            `a ping payload is at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes, got ${payload.length}`,
+          );
+        }
         if (!this.done) this.enqueueFrame(payload, FrameType.Ping).catch(() => {});
       };
     } else {
@@ -235,11 +241,21 @@ class DenoTcpLink implements TcpLink {
     }
   }
 
+  private pongsPending = 0;
+  private readonly pongWritten = (): void => {
+    this.pongsPending--;
+  };
+
   private readonly onFrame = (payload: Uint8Array, type: FrameType): void => {
     if (this.done) return;
     if (type === FrameType.Data) this.incoming.next(payload);
-    else if (type === FrameType.Ping) this.enqueueFrame(payload, FrameType.Pong).catch(() => {});
-    else this.pongs!.next(payload);
+    else if (type === FrameType.Ping) {
+      // While output is backed up, one pong on its way answers every ping: a peer that pings and
+      // never reads must not grow our queue.
+      if (this.pongsPending > 0 && this.queuedBytes > 0) return;
+      this.pongsPending++;
+      this.enqueueFrame(payload, FrameType.Pong).then(this.pongWritten, this.pongWritten);
+    } else this.pongs!.next(payload);
   };
 
   /** The first end wins: a later failure must not replace the real cause. */

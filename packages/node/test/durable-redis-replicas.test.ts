@@ -37,7 +37,11 @@ test('three replicas sharing a private Redis, the client on all three: its curre
   const urls = replicas.map((replica) => replica.url);
 
   const failover = failoverTransport(urls, (url) => wsTransport(url, { connectTimeoutMs: 2_000 }));
-  const transport = resumable(failover, { maxReplayMessages: 8_192 });
+  const transport = resumable(failover, {
+    maxReplayMessages: 8_192,
+    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
+    maxWaitingMessages: 20_000,
+  });
   const events: SessionEvent[] = [];
   transport.session$.subscribe((event) => events.push(event));
   const conn = attach(transport, {

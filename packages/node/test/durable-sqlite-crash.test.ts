@@ -37,6 +37,8 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
 
   const transport = resumable(wsTransport(`ws://127.0.0.1:${port}`, { connectTimeoutMs: 2_000 }), {
     maxReplayMessages: 8_192,
+    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
+    maxWaitingMessages: 20_000,
   });
   const events: SessionEvent[] = [];
   transport.session$.subscribe((event) => events.push(event));

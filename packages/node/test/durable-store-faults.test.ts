@@ -76,7 +76,11 @@ test('Redis frozen, then killed and restarted, under a stream both ways: typed s
   });
   const { url } = await server.listen();
 
-  const transport = resumable(wsTransport(url, { connectTimeoutMs: 2_000 }), { maxReplayMessages: 8_192 });
+  const transport = resumable(wsTransport(url, { connectTimeoutMs: 2_000 }), {
+    maxReplayMessages: 8_192,
+    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
+    maxWaitingMessages: 20_000,
+  });
   const events: SessionEvent[] = [];
   transport.session$.subscribe((event) => events.push(event));
   const conn = attach(transport, {

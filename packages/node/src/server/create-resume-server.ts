@@ -1,5 +1,11 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { type AddressInfo, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { WebSocketServer } from 'ws';
 import { attachNetServer } from './net-adapter.js';
 import { ResumeServer, type ResumeServerOptions } from './resume-server.js';
@@ -28,7 +34,16 @@ export class NodeResumeServer extends ResumeServer {
   private readonly detachers: (() => void)[] = [];
   private readonly owned: (() => Promise<void>)[] = [];
 
-  /** Serves the connections of an existing `ws` WebSocketServer or `net.Server`. */
+  /**
+   * Serves the connections of an existing `ws` WebSocketServer or `net.Server`. A `wss` whose
+   * `maxPayload` is above `maxFrameBytes` has it lowered (see {@link attachWebSocketServer}).
+   *
+   * The resume handshake timeout starts once the WebSocket is open: the HTTP upgrade before it is
+   * bounded by your HTTP server, whose header timeout is 60 s in Node. Bound it yourself, e.g.
+   * `http.createServer({ headersTimeout: 2_000, requestTimeout: 2_000, connectionsCheckingInterval: 500 })`
+   * (Node checks those timeouts every `connectionsCheckingInterval`), or destroy sockets that have
+   * not upgraded after your handshake timeout, as {@link listen} does.
+   */
   attach(server: WebSocketServer | NetServer): void {
     this.detachers.push(
       server instanceof WebSocketServer ? attachWebSocketServer(this, server) : attachNetServer(this, server),
@@ -47,6 +62,7 @@ export class NodeResumeServer extends ResumeServer {
       const http = createHttpServer();
       // ws refuses a larger message itself (close 1009) before buffering it.
       const wss = new WebSocketServer({ server: http, maxPayload: this.maxFrameBytes });
+      this.boundUpgrades(http, wss);
       this.attach(wss);
       this.owned.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
       server = http;
@@ -67,6 +83,34 @@ export class NodeResumeServer extends ResumeServer {
     );
     const { port } = server.address() as AddressInfo;
     return { port, host, url: `${transport === 'tcp' ? 'tcp' : 'ws'}://${host}:${port}` };
+  }
+
+  /**
+   * A connection must finish its HTTP upgrade within the handshake timeout, as a TCP link must
+   * send its HELLO: otherwise a client trickling its request line by line would hold a socket for
+   * Node's 60 s header timeout (counted by the `handshakeTimeouts` stat, like a late HELLO).
+   */
+  private boundUpgrades(http: HttpServer, wss: WebSocketServer): void {
+    const pending = new Map<Socket, ReturnType<typeof setTimeout>>();
+    http.on('connection', (socket: Socket) => {
+      const timer = setTimeout(() => {
+        pending.delete(socket);
+        this.count('handshakeTimeouts');
+        socket.destroy();
+      }, this.handshakeTimeoutMs);
+      timer.unref();
+      pending.set(socket, timer);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        pending.delete(socket);
+      });
+    });
+    wss.on('connection', (_socket, request) => {
+      const timer = pending.get(request.socket);
+      if (timer === undefined) return;
+      clearTimeout(timer);
+      pending.delete(request.socket);
+    });
   }
 
   override async close(): Promise<void> {

@@ -21,7 +21,10 @@ export function attachNetServer(server: ResumeServer, netServer: Server): () => 
     // before its body is buffered.
     const framed = new FramedSocket(socket, { maxFrameSize: server.maxFrameBytes + FRAME_HEADER_BYTES });
     const input = server.accept({
-      send: (frame) => framed.send(frame),
+      send: (frame, written) => framed.send(frame, written),
+      get bufferedAmount() {
+        return socket.writableLength;
+      },
       close: (_code, _reason, abrupt) => {
         if (abrupt) socket.destroy();
         else socket.end();

@@ -1,4 +1,5 @@
 import {
+  type BackpressureError,
   bytesToHex,
   constantTimeEqual,
   decodeFrame,
@@ -9,9 +10,11 @@ import {
   FrameTooLargeError,
   frameBytes,
   InvalidOptionError,
+  LinkOutput,
   MalformedFrameError,
   newSessionId,
   newSessionToken,
+  outputHighWaterOf,
   ProtocolError,
   RESUME_PROTOCOL_VERSION,
   type ResumeFrame,
@@ -20,6 +23,7 @@ import {
   SessionRejectedError,
   StaleOwnerError,
 } from '@lifeline/core';
+
 import { type Observable, Subject } from 'rxjs';
 import { isFencedSessionStore } from './fenced-session-store.js';
 import { MemorySessionStore } from './memory-session-store.js';
@@ -91,6 +95,8 @@ export interface ResumeServerStats {
   readonly linkViolations: number;
   readonly handshakeTimeouts: number;
   readonly idleTimeouts: number;
+  /** Links closed because the client stopped reading: their output passed `outputHighWaterBytes`. */
+  readonly backpressureCloses: number;
   readonly expired: number;
 }
 
@@ -121,8 +127,18 @@ export type LinkViolationReason = 'invalid-utf8' | 'message-too-large' | 'unmask
 
 /** The server's side of one physical link, handed in by an adapter (ws, net, Deno's WebSocket). */
 export interface ServerLinkPort {
-  /** Writes one frame as one link message. */
-  send(frame: Uint8Array): void;
+  /**
+   * Writes one frame as one link message. When `written` is given, it must be called exactly once:
+   * when the frame was handed to the network, or failed (the server keeps at most one PONG and one
+   * ACK waiting for it).
+   */
+  send(frame: Uint8Array, written?: () => void): void;
+  /**
+   * Bytes written and not yet taken by the network (ws `bufferedAmount`, Node `writableLength`):
+   * above `outputHighWaterBytes` the link is closed with a {@link BackpressureError}. A port that
+   * cannot tell leaves its link without a high-water mark: give it one.
+   */
+  readonly bufferedAmount?: number;
   /** Closes the link; `abrupt` when the peer is presumed gone (no closing handshake worth waiting for). */
   close(code: number, reason: string, abrupt: boolean): void;
   /** The peer's IP address, for `maxSessionsPerAddress`; without one the limit does not apply. */
@@ -191,6 +207,7 @@ export class ResumeServer {
     linkViolations: 0,
     handshakeTimeouts: 0,
     idleTimeouts: 0,
+    backpressureCloses: 0,
     expired: 0,
   };
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -203,6 +220,8 @@ export class ResumeServer {
   readonly pingIntervalMs: number;
   readonly idleTimeoutMs: number;
   readonly maxFrameBytes: number;
+  /** The output high-water mark of each link, in bytes (see `outputHighWaterBytes`). */
+  readonly outputHighWater: number;
   readonly now: () => number;
 
   constructor(readonly options: ResumeServerOptions = {}) {
@@ -217,6 +236,7 @@ export class ResumeServer {
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
+    this.outputHighWater = outputHighWaterOf(options);
     this.now = options.now ?? Date.now;
     this.sessions$ = this.sessionSubject.asObservable();
     this.events$ = this.eventSubject.asObservable();
@@ -588,6 +608,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   private readonly openedAt: number;
   private lastSeen: number;
   private lastPing = 0;
+  private readonly output: LinkOutput;
 
   constructor(
     private readonly server: ResumeServer,
@@ -595,6 +616,19 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   ) {
     this.openedAt = server.now();
     this.lastSeen = this.openedAt;
+    // A client that does not read must not grow our output: one PONG and one ACK wait at most,
+    // and a link whose output passes the high-water mark is closed.
+    this.output = new LinkOutput(
+      {
+        write: (frame) => port.send(frame),
+        writeConfirmed: (frame, done) => port.send(frame, done),
+        get bufferedAmount() {
+          return port.bufferedAmount ?? 0;
+        },
+      },
+      server.outputHighWater,
+      (error) => this.overflow(error),
+    );
   }
 
   /** The peer's address (IPv4-mapped IPv6 folded to IPv4), if the transport knows it. */
@@ -669,6 +703,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   violation(reason: LinkViolationReason, error: unknown): void {
     if (this.phase === 'closed') return;
     this.server.count('linkViolations');
+    if (reason === 'message-too-large') this.server.count('oversizedFrames');
     const described = new ProtocolError(`the transport refused the peer's framing: ${reason}`, {
       cause: error,
     });
@@ -704,7 +739,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   }
 
   write(frame: Uint8Array): void {
-    if (this.phase !== 'closed') this.port.send(frame);
+    if (this.phase !== 'closed') this.output.writer(frame);
   }
 
   close(code: number, reason: string, abrupt = false): void {
@@ -733,6 +768,14 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
       this.lastPing = now;
       this.write(encodePing());
     }
+  }
+
+  /** The client stopped reading: close at once (a closing handshake would wait behind the backlog). */
+  private overflow(error: BackpressureError): void {
+    if (this.phase === 'closed') return;
+    this.server.count('backpressureCloses');
+    this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    this.close(1013, 'backpressure', true);
   }
 
   private fail(error: unknown): void {

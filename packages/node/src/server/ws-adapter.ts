@@ -1,10 +1,16 @@
 import type { IncomingMessage } from 'node:http';
+import { FrameTooLargeError } from '@lifeline/core';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { LinkViolationReason, ResumeServer } from './resume-server.js';
 
 /**
  * Feeds every connection of a `ws` WebSocketServer to a resume server: one binary message per
  * frame. Returns a function that stops taking new connections (existing ones run on).
+ *
+ * A message is one resume frame, so the server's `maxFrameBytes` is the largest message it can
+ * take: a `wss` whose `maxPayload` is larger (`ws` defaults to 100 MiB) or unlimited has it
+ * lowered to `maxFrameBytes` for the connections it accepts from now on, so `ws` refuses a larger
+ * message (close 1009) as soon as its header announces it, instead of buffering it whole first.
  *
  * @example
  * ```ts
@@ -13,10 +19,18 @@ import type { LinkViolationReason, ResumeServer } from './resume-server.js';
  * @see createResumeServer
  */
 export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer): () => void {
+  // `ws` reads `options.maxPayload` at each upgrade: lowering it here bounds every later connection.
+  const options = wss.options as { maxPayload?: number };
+  if (!(options.maxPayload! > 0 && options.maxPayload! <= server.maxFrameBytes)) {
+    options.maxPayload = server.maxFrameBytes;
+  }
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
     socket.binaryType = 'nodebuffer';
     const input = server.accept({
-      send: (frame) => socket.send(frame),
+      send: (frame, written) => socket.send(frame, written),
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
       close: (code, reason, abrupt) => {
         // A peer presumed gone will not answer a closing handshake: do not wait 30 s for it.
         if (abrupt) socket.terminate();
@@ -27,8 +41,17 @@ export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer
     socket.on('message', (data, isBinary) => input.receive(isBinary ? data : String(data)));
     // Errors are followed by 'close'; without a listener they would crash the process. `ws` emits
     // 'error' on a server socket only for what the peer sent against RFC 6455 (it closes the link
-    // itself), which the server reports and counts.
-    socket.on('error', (error) => input.violation(violationOf(error), error));
+    // itself), which the server reports and counts. A message above maxPayload is refused by ws
+    // from its header: reported as a violation and counted as an oversized frame too (ws does not
+    // say how large it was, only that it passed the limit).
+    socket.on('error', (error: Error & { code?: string }) => {
+      const reason = violationOf(error);
+      const reported =
+        reason === 'message-too-large'
+          ? new FrameTooLargeError(server.maxFrameBytes + 1, server.maxFrameBytes)
+          : error;
+      input.violation(reason, reported);
+    });
     socket.on('close', () => input.closed());
   };
   wss.on('connection', onConnection);

@@ -5,6 +5,7 @@ import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameType,
+  MAX_CONTROL_PAYLOAD_BYTES,
   writeFrameHeader,
 } from '@lifeline/core';
 
@@ -12,7 +13,13 @@ import {
 export interface FramedSocketOptions {
   /** The largest payload accepted from the client. @default 16_777_216 (16 MiB) */
   maxFrameSize?: number;
-  /** Answer each ping frame with a pong frame carrying the same payload. @default true */
+  /**
+   * Answer each ping frame with a pong frame carrying the same payload. While output is backed up,
+   * at most one pong waits to be written: a ping that arrives meanwhile is not answered again (a
+   * client that pings and never reads must not grow our output). Ping payloads are at most
+   * {@link MAX_CONTROL_PAYLOAD_BYTES} (125) bytes; a larger one is a `FrameTooLargeError`.
+   * @default true
+   */
   answerPings?: boolean;
 }
 
@@ -20,7 +27,7 @@ export interface FramedSocketOptions {
 export interface FramedSocketEvents {
   /** A data frame's payload. */
   message: [payload: Uint8Array];
-  /** A ping frame arrived (already answered unless `answerPings` is false). */
+  /** A ping frame arrived (already answered unless `answerPings` is false or a pong was still pending). */
   ping: [payload: Uint8Array];
   /** A pong frame arrived. */
   pong: [payload: Uint8Array];
@@ -45,6 +52,10 @@ export interface FramedSocketEvents {
  */
 export class FramedSocket extends EventEmitter<FramedSocketEvents> {
   private readonly decoder: FrameDecoder;
+  private pongsPending = 0;
+  private readonly pongWritten = () => {
+    this.pongsPending--;
+  };
 
   constructor(
     readonly socket: Socket,
@@ -56,7 +67,11 @@ export class FramedSocket extends EventEmitter<FramedSocketEvents> {
     const onFrame = (payload: Uint8Array, type: FrameType) => {
       if (type === FrameType.Data) this.emit('message', payload);
       else if (type === FrameType.Ping) {
-        if (answerPings) this.write(payload, FrameType.Pong);
+        // While output is backed up, one pong on its way answers every ping.
+        if (answerPings && !(this.pongsPending > 0 && socket.writableLength > 0)) {
+          this.pongsPending++;
+          this.write(payload, FrameType.Pong, this.pongWritten);
+        }
         this.emit('ping', payload);
       } else this.emit('pong', payload);
     };
@@ -72,13 +87,24 @@ export class FramedSocket extends EventEmitter<FramedSocketEvents> {
     socket.on('close', () => this.emit('close'));
   }
 
-  /** Sends one message as a data frame. Returns `socket.write`'s backpressure signal. */
+  /**
+   * Sends one message as a data frame. Returns `socket.write`'s backpressure signal; `callback`
+   * runs once the frame was written, or with an error if the socket is gone.
+   */
   send(payload: Uint8Array, callback?: (error?: Error | null) => void): boolean {
     return this.write(payload, FrameType.Data, callback);
   }
 
-  /** Sends a ping frame; the client answers with a pong (emitted as `pong`). */
+  /**
+   * Sends a ping frame; the client answers with a pong (emitted as `pong`).
+   * @throws RangeError when `payload` is longer than {@link MAX_CONTROL_PAYLOAD_BYTES} (125) bytes.
+   */
   ping(payload: Uint8Array = new Uint8Array(0)): boolean {
+    if (payload.length > MAX_CONTROL_PAYLOAD_BYTES) {
+      throw new RangeError(
+        `a ping payload is at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes, got ${payload.length}`,
+      );
+    }
     return this.write(payload, FrameType.Ping);
   }
 
@@ -93,7 +119,10 @@ export class FramedSocket extends EventEmitter<FramedSocketEvents> {
   }
 
   private write(payload: Uint8Array, type: FrameType, callback?: (error?: Error | null) => void): boolean {
-    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    if (this.socket.destroyed || this.socket.writableEnded) {
+      if (callback) process.nextTick(callback, new Error('the socket is closed'));
+      return false;
+    }
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
     writeFrameHeader(frame, 0, payload.length, type);
     frame.set(payload, FRAME_HEADER_BYTES);

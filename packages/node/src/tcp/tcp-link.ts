@@ -8,6 +8,7 @@ import {
   type Link,
   LinkClosedError,
   LinkFailedError,
+  MAX_CONTROL_PAYLOAD_BYTES,
   NotOpenError,
   type TcpMode,
 } from '@lifeline/core';
@@ -31,7 +32,10 @@ export interface TcpLink extends Link<Uint8Array, Uint8Array> {
   readonly mode: TcpMode;
   /** Settles once the socket's handle is released (after `close()` or a failure). Never rejects. */
   readonly closed: Promise<void>;
-  /** Framed mode only: sends a ping frame; the peer's pong arrives on `pongs$`. */
+  /**
+   * Framed mode only: sends a ping frame; the peer's pong arrives on `pongs$`.
+   * Throws a RangeError for a payload longer than {@link MAX_CONTROL_PAYLOAD_BYTES} (125) bytes.
+   */
   readonly ping?: (payload?: Uint8Array) => void;
   /** Framed mode only: the payload of each pong frame from the peer. */
   readonly pongs$?: Observable<Uint8Array>;
@@ -42,7 +46,9 @@ export interface TcpLink extends Link<Uint8Array, Uint8Array> {
  * `messages$`, so nothing is lost between `open()` and `subscribe()`. An unexpected end from the
  * peer is a {@link LinkClosedError} without a close code (recoverable); a socket error is a
  * {@link LinkFailedError} carrying the OS code (ECONNRESET, EPIPE...); a frame that breaks the format
- * fails the link with the decoder's irrecoverable error. Incoming pings are answered with pongs.
+ * fails the link with the decoder's irrecoverable error. Incoming pings are answered with pongs;
+ * while output is backed up, a ping that arrives as a pong waits to be written is not answered again, and
+ * ping payloads are at most {@link MAX_CONTROL_PAYLOAD_BYTES} (125) bytes.
  *
  * `send` resolves once the socket reports the bytes written. The sends of one tick leave together
  * in one writev (see {@link WriteBatcher}), so a burst of small messages costs one syscall.
@@ -75,6 +81,11 @@ class TcpLinkImpl implements TcpLink {
   /** The payload `send` hands to {@link enqueueData}, which runs synchronously inside `new Promise`. */
   private pendingData: Uint8Array | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** Pongs on their way: while output is backed up, a peer that pings and never reads gets no second one. */
+  private pongsPending = 0;
+  private readonly pongWritten = (): void => {
+    this.pongsPending--;
+  };
 
   constructor(
     private readonly socket: Socket,
@@ -98,6 +109,11 @@ class TcpLinkImpl implements TcpLink {
       this.pongs = new Subject();
       this.pongs$ = this.pongs.asObservable();
       this.ping = (payload = EMPTY) => {
+        if (payload.length > MAX_CONTROL_PAYLOAD_BYTES) {
+          throw new RangeError(
+            `a ping payload is at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes, got ${payload.length}`,
+          );
+        }
         if (!this.done) this.writes.enqueue(payload, FrameType.Ping);
       };
     } else {
@@ -191,8 +207,11 @@ class TcpLinkImpl implements TcpLink {
   private readonly onFrame = (payload: Uint8Array, type: FrameType): void => {
     if (this.done) return;
     if (type === FrameType.Data) this.incoming.next(payload);
-    else if (type === FrameType.Ping) this.writes.enqueue(payload, FrameType.Pong);
-    else this.pongs!.next(payload);
+    else if (type === FrameType.Ping) {
+      if (this.pongsPending > 0 && this.bufferedAmount > 0) return;
+      this.pongsPending++;
+      this.writes.enqueue(payload, FrameType.Pong, this.pongWritten, this.pongWritten);
+    } else this.pongs!.next(payload);
   };
 
   /** The first end wins: a later 'close' after an 'error' must not replace the real cause. */

@@ -1,6 +1,7 @@
 // The server application of the durable tests: it records every client message it is given and
 // relays an upstream log to each session, continuing a taken-over session after its resumeCursor.
 // Used by the server processes (durable-server-process.ts) and by in-process servers.
+import { DEFAULT_MAX_REPLAY_MESSAGES } from '@lifeline/core';
 import type { ResumeServer } from '@lifeline/node/server';
 
 /** The upstream log: `total` events `u1..uN`, event n due at `start + n / rate` (ms clock). */
@@ -24,13 +25,16 @@ export function relayApp(server: ResumeServer, upstream: Upstream, record: (line
     // A new session starts at the beginning; a taken-over one right after the last appended message.
     let next = Number(session.resumeCursor ?? 0) + 1;
     record({ t: 'session', s: session.id, from: next, restored: session.resumeCursor !== undefined });
+    // Sends beyond the replay window wait, and past `maxWaitingMessages` they reject: the pump keeps
+    // to the window, so every event it hands over is taken.
+    const window = server.options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
     const pump = setInterval(() => {
       const due = Math.min(
         upstream.total,
         Math.floor(((Date.now() - upstream.start) * upstream.rate) / 1_000),
       );
-      // Bounded per tick, and by what the client has not acknowledged yet (the window waits beyond).
-      for (let sent = 0; next <= due && sent < 2_000 && session.pending < 8_192; sent++, next++) {
+      // Bounded per tick, and by what the client has not acknowledged yet.
+      for (let sent = 0; next <= due && sent < 2_000 && session.pending < window; sent++, next++) {
         session.send(`u${next}`, { cursor: String(next) }).catch(() => {});
       }
       if (next > upstream.total) clearInterval(pump);

@@ -1,0 +1,90 @@
+import {
+  BackpressureError,
+  encodeAck,
+  encodeData,
+  encodePing,
+  encodePong,
+  LinkOutput,
+  type LinkOutputPort,
+  outputHighWaterOf,
+} from '@lifeline/core';
+import { expect, test } from 'vitest';
+
+/** A port whose network takes nothing until told: `buffered` is what a stuck socket would report. */
+function stuckPort() {
+  const written: Uint8Array[] = [];
+  const confirmations: (() => void)[] = [];
+  const port: LinkOutputPort & { buffered: number } = {
+    buffered: 0,
+    write(frame) {
+      written.push(frame);
+      port.buffered += frame.length;
+    },
+    writeConfirmed(frame, done) {
+      written.push(frame);
+      port.buffered += frame.length;
+      confirmations.push(done);
+    },
+    get bufferedAmount() {
+      return port.buffered;
+    },
+  };
+  return { port, written, confirmations };
+}
+
+test('while output is backed up, one PONG waits at most: later PINGs are not answered again until it leaves', () => {
+  const { port, written, confirmations } = stuckPort();
+  const output = new LinkOutput(port, 1 << 20, () => {});
+  for (let i = 0; i < 10_000; i++) output.writer(encodePong());
+  expect(written).toHaveLength(1);
+  expect(output.dropped.pongs).toBe(9_999);
+  port.buffered = 0;
+  confirmations.shift()!();
+  output.writer(encodePong());
+  expect(written).toHaveLength(2);
+});
+
+test('while output is backed up, one standalone ACK waits at most and the newest replaces it: nothing is lost, acks being cumulative', () => {
+  const { port, written, confirmations } = stuckPort();
+  const output = new LinkOutput(port, 1 << 20, () => {});
+  for (let ack = 1; ack <= 1_000; ack++) output.writer(encodeAck(ack));
+  expect(written).toEqual([encodeAck(1)]);
+  confirmations.shift()!();
+  // The newest ack goes out once the pending one was written.
+  expect(written).toEqual([encodeAck(1), encodeAck(1_000)]);
+});
+
+test('DATA and PING frames go straight through; with nothing buffered every frame leaves at once', () => {
+  const { port, written } = stuckPort();
+  const output = new LinkOutput(port, 1 << 20, () => {});
+  output.writer(encodeData(1, 0, 'a').frame);
+  output.writer(encodePing());
+  port.buffered = 0;
+  output.writer(encodeAck(1));
+  port.buffered = 0;
+  output.writer(encodeAck(2));
+  expect(written).toHaveLength(4);
+});
+
+test('above the high-water mark the link is reported once, with a BackpressureError, after the write returns', async () => {
+  const { port, written } = stuckPort();
+  const errors: BackpressureError[] = [];
+  const output = new LinkOutput(port, 1_000, (error) => errors.push(error));
+  output.writer(encodeData(1, 0, 'x'.repeat(2_000)).frame);
+  expect(errors).toEqual([]);
+  output.writer(encodeData(2, 0, 'y').frame);
+  await Promise.resolve();
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toBeInstanceOf(BackpressureError);
+  expect(errors[0]!.recoverable).toBe(true);
+  // Writes after the overflow are dropped: the link is closing.
+  expect(written).toHaveLength(1);
+});
+
+test('the default high-water mark holds a whole replay window with its framing', () => {
+  expect(outputHighWaterOf({})).toBe(8 * 1024 * 1024 + 64 * 1_024 + 2 * 1_048_576);
+  expect(outputHighWaterOf({ maxReplayBytes: 100, maxReplayMessages: 1, maxFrameBytes: 64 })).toBe(
+    100 + 64 + 128,
+  );
+  expect(outputHighWaterOf({ outputHighWaterBytes: 5 })).toBe(5);
+});
