@@ -1,4 +1,8 @@
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+// RxJS's own monotonic time source: `performance.now()`, except inside `TestScheduler.run()`, which
+// points it at virtual time (as it does `asyncScheduler`'s timers), so marble tests keep driving
+// the default scheduler. Not in RxJS's index, but exported by its package (`./internal/*`).
+import { performanceTimestampProvider } from 'rxjs/internal/scheduler/performanceTimestampProvider';
 
 /**
  * Milliseconds on a monotonic clock (`performance.now()`): it only moves forward, at the rate of
@@ -6,11 +10,11 @@ import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscrip
  * wall-clock step (NTP correction, a user setting the time, a VM resumed from a snapshot),
  * which `Date.now()` does not: a clock stepped back one hour would hold every timeout one hour.
  *
- * Read `performance` at each call, not once, so fake timers that replace it (Vitest's
- * `vi.useFakeTimers()`) drive it.
+ * Read at each call, not once, so fake timers that replace `performance` (Vitest's
+ * `vi.useFakeTimers()`) drive it, and so does virtual time inside RxJS's `TestScheduler.run()`.
  */
 export function monotonicNow(): number {
-  return performance.now();
+  return performanceTimestampProvider.now();
 }
 
 /**
