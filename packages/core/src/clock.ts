@@ -30,3 +30,16 @@ export const monotonicScheduler: SchedulerLike = {
     return asyncScheduler.schedule(work, delay, state);
   },
 };
+
+/**
+ * Epoch milliseconds that never step: the wall clock read once, when the process (or page)
+ * started (`performance.timeOrigin`), advanced by the monotonic clock. Within one process it is
+ * as steady as {@link monotonicNow}, so deadlines compared against it hold whatever the wall clock
+ * does; across processes it still means "epoch ms", so times stored with it (a session's
+ * `expiresAt`) can be read after a restart or by another replica. What it cannot see is a step
+ * made while the process ran: its error is the wall-clock steps since this process started, plus
+ * the difference between hosts' clocks (docs/durable-sessions.md, "Clocks").
+ */
+export function steadyEpochNow(): number {
+  return performance.timeOrigin + monotonicNow();
+}

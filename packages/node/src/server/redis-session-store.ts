@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidOptionError, SessionStoreError, StaleOwnerError } from '@lifeline/core';
+import { InvalidOptionError, SessionStoreError, StaleOwnerError, steadyEpochNow } from '@lifeline/core';
 import {
   DEFAULT_IDLE_TTL_MS,
   type FencedSessionStore,
@@ -307,7 +307,7 @@ export class RedisSessionStore implements FencedSessionStore {
   }
 
   private idleDeadline(): number {
-    return Date.now() + this.idleTtlMs;
+    return steadyEpochNow() + this.idleTtlMs;
   }
 
   private keys(id: string | undefined): string[] {
