@@ -41,5 +41,6 @@ export const monotonicScheduler: SchedulerLike = {
  * the difference between hosts' clocks (docs/durable-sessions.md, "Clocks").
  */
 export function steadyEpochNow(): number {
-  return performance.timeOrigin + monotonicNow();
+  // Whole milliseconds, as Date.now(): stores keep integers (SQLite INTEGER, Redis PEXPIREAT).
+  return Math.floor(performance.timeOrigin + monotonicNow());
 }
