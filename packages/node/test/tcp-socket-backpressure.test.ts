@@ -6,6 +6,7 @@
  * order (each byte's value is a function of its position).
  */
 import type { Socket } from 'node:net';
+import { createResumeServer } from '@lifeline/node/server';
 import { HATcpSocket } from '@lifeline/node/tcp';
 import { afterEach, expect, test } from 'vitest';
 import { TcpTestServer, within } from './support/tcp-servers.js';
@@ -92,4 +93,80 @@ test('a reader that does not read: buffered bytes stay within the high-water mar
   await within(all, 60_000, () => `received ${received} of ${TOTAL}`);
   expect({ received, misplaced }).toEqual({ received: TOTAL, misplaced: 0 });
   expect(progress.done).toBe(true);
+}, 120_000);
+
+test('under the resume protocol too: a reader that does not read holds the high-water mark plus one socket read; then every message arrives exactly once, in order', async () => {
+  const MESSAGES = 8_000;
+  const SIZE = 1_024;
+  const IN_FLIGHT = 256;
+  const server = createResumeServer();
+  cleanups.push(() => server.close());
+  const progress = { sent: 0, acked: 0, drains: 0, done: false };
+  server.sessions$.subscribe((session) => {
+    // The application sends as fast as acknowledgements let it, IN_FLIGHT at most unacknowledged.
+    const pump = () => {
+      while (progress.sent < MESSAGES && progress.sent - progress.acked < IN_FLIGHT) {
+        const message = Buffer.alloc(SIZE, byteAt(progress.sent));
+        message.writeUInt32BE(progress.sent++);
+        session.send(message).then(
+          () => {
+            progress.acked++;
+            progress.drains++;
+            if (progress.acked === MESSAGES) progress.done = true;
+            pump();
+          },
+          () => {},
+        );
+      }
+    };
+    pump();
+  });
+  const { port } = await server.listen({ transport: 'tcp' });
+  const socket = new HATcpSocket({
+    port,
+    mode: 'framed',
+    resume: true,
+    readableHighWaterMark: HIGH_WATER_MARK,
+  });
+  cleanups.push(() => socket.destroy());
+  await within(new Promise((resolve) => socket.once('connect', resolve)), 10_000, () => 'connect');
+
+  let maxBuffered = 0;
+  let lastDrains = -1;
+  let quietSince = performance.now();
+  const started = performance.now();
+  while (!progress.done && performance.now() - quietSince < 1_000 && performance.now() - started < 30_000) {
+    if (progress.drains !== lastDrains) {
+      lastDrains = progress.drains;
+      quietSince = performance.now();
+    }
+    maxBuffered = Math.max(maxBuffered, socket.readableLength);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  maxBuffered = Math.max(maxBuffered, socket.readableLength);
+  console.log(
+    `resume: buffered at most ${maxBuffered} bytes; ${progress.acked} of ${MESSAGES} acknowledged before TCP held the rest`,
+  );
+  expect(progress.done, 'every message was acknowledged although nobody read').toBe(false);
+  expect(maxBuffered).toBeLessThanOrEqual(HIGH_WATER_MARK + SOCKET_READ);
+
+  const seen: number[] = [];
+  let pending = Buffer.alloc(0);
+  const all = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= SIZE) {
+        seen.push(pending.readUInt32BE(0));
+        pending = pending.subarray(SIZE);
+      }
+      if (seen.length >= MESSAGES) resolve();
+    });
+  });
+  await within(all, 60_000, () => `received ${seen.length} of ${MESSAGES}`);
+  const outOfPlace = seen.filter((n, i) => n !== i).length;
+  expect({ received: seen.length, outOfPlace, leftover: pending.length }).toEqual({
+    received: MESSAGES,
+    outOfPlace: 0,
+    leftover: 0,
+  });
 }, 120_000);
