@@ -7,9 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { encodeHello } from '@lifeline/core';
+import { bytesToHex, encodeHello } from '@lifeline/core';
+import { Redis } from 'ioredis';
 import { afterEach, expect, test } from 'vitest';
 import { RawResumeClient } from './support/raw-resume-client.js';
+import { RedisServer } from './support/redis-server.js';
 
 const script = fileURLToPath(new URL('./support/stepped-clock-server-process.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -17,6 +19,7 @@ const HOUR_MS = 3_600_000;
 
 const children = new Set<ChildProcess>();
 const clients: RawResumeClient[] = [];
+const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) await client.close();
   for (const child of children) {
@@ -26,6 +29,7 @@ afterEach(async () => {
     }
   }
   children.clear();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 interface SteppedServer {
@@ -35,10 +39,20 @@ interface SteppedServer {
   ask(command: string, key: string): Promise<Record<string, unknown>>;
 }
 
-async function startServer(options: Record<string, number>): Promise<SteppedServer> {
+async function startServer(
+  options: Record<string, number>,
+  setup: { redisUrl?: string; originOffsetMs?: number } = {},
+): Promise<SteppedServer> {
   const child = spawn(
     process.execPath,
-    ['--conditions=@lifeline/source', '--import', 'tsx', script, JSON.stringify(options)],
+    [
+      '--conditions=@lifeline/source',
+      '--import',
+      'tsx',
+      script,
+      JSON.stringify(options),
+      JSON.stringify(setup),
+    ],
     { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   children.add(child);
@@ -133,3 +147,37 @@ test('server clock stepped back 1 h: the idle timeout still closes a silent atta
   const code = await closedWithin(client, 10_000);
   expect(code).toBe(1006);
 }, 30_000);
+
+for (const offset of [-HOUR_MS, HOUR_MS]) {
+  test(`Redis: a server whose clock was 1 h ${offset < 0 ? 'behind' : 'ahead of'} Redis's: a detached session's keys live for the TTL as Redis measures it, and it resumes`, async () => {
+    const TTL_MS = 60_000;
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const client = new Redis(redis.url);
+    cleanups.push(async () => client.disconnect());
+    const server = await startServer(
+      { sessionTtlMs: TTL_MS },
+      { redisUrl: redis.url, originOffsetMs: offset },
+    );
+    const first = await connectRaw(server.port);
+    first.send(encodeHello(undefined, 0));
+    const welcome = await first.next('welcome');
+    expect(welcome).toBeDefined();
+    await first.close();
+    const deadline = Date.now() + 10_000;
+    while (!server.events.some((line) => line.event === 'detach')) {
+      if (Date.now() > deadline) throw new Error('the session never detached');
+      await server.ask('sweeps 1', 'swept');
+    }
+    // The detach is stored after the event: two sweeps later, the keys carry the detached TTL.
+    await server.ask('sweeps 2', 'swept');
+    const ttl = await client.pttl(`lifeline:${bytesToHex(welcome!.id)}:m`);
+    // Measured by Redis from the write: at most the TTL, neither an hour more nor already gone.
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(TTL_MS);
+
+    const second = await connectRaw(server.port);
+    second.send(encodeHello({ id: welcome!.id, token: welcome!.token }, 0));
+    expect(await second.next('welcome')).toMatchObject({ resumed: true });
+  }, 60_000);
+}
