@@ -1,3 +1,4 @@
+import { monotonicNow } from './clock.js';
 import { ConnectFailedError, LifelineError } from './errors.js';
 
 /**
@@ -16,7 +17,7 @@ export function resolveWithin<T>(
   signal: AbortSignal | undefined,
   what: string,
 ): Promise<{ value: T; elapsedMs: number }> {
-  const started = performance.now();
+  const started = monotonicNow();
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = () => {
@@ -47,7 +48,7 @@ export function resolveWithin<T>(
       (value) => {
         if (done) return;
         finish();
-        resolve({ value, elapsedMs: performance.now() - started });
+        resolve({ value, elapsedMs: monotonicNow() - started });
       },
       (error) => {
         if (done) return;

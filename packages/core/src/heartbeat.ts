@@ -1,4 +1,5 @@
-import { asyncScheduler, type MonoTypeOperatorFunction, Observable, type SchedulerLike } from 'rxjs';
+import { type MonoTypeOperatorFunction, Observable, type SchedulerLike } from 'rxjs';
+import { monotonicScheduler } from './clock.js';
 import { HeartbeatTimeoutError } from './errors.js';
 
 /** Options of {@link heartbeat}. */
@@ -18,7 +19,11 @@ export interface HeartbeatOptions {
   ping?: () => void;
   /** Signs of life that are not messages (pong frames). */
   pongs$?: Observable<unknown>;
-  /** @default asyncScheduler */
+  /**
+   * Drives the check timer, and its `now()` measures the silence: it must be monotonic, or a
+   * wall clock set back would hold off the timeout by as much.
+   * @default monotonicScheduler (asyncScheduler's timers, performance.now() as the clock)
+   */
   scheduler?: SchedulerLike;
 }
 
@@ -37,7 +42,7 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
 export function heartbeat<T>(options: HeartbeatOptions = {}): MonoTypeOperatorFunction<T> {
   const intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const scheduler = options.scheduler ?? monotonicScheduler;
   const tick = Math.max(1, Math.min(intervalMs, timeoutMs));
   return (source) =>
     new Observable<T>((subscriber) => {

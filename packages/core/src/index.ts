@@ -1,6 +1,7 @@
 export * from './attach.js';
 export * from './backoff.js';
 export * from './classify.js';
+export * from './clock.js';
 export * from './close-codes.js';
 export * from './connection-state.js';
 export * from './errors.js';

@@ -7,6 +7,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import type { BackoffOptions } from './backoff-delay.js';
+import { monotonicNow } from './clock.js';
 import type { ErrorClassifier } from './classify.js';
 import { decideRetry, type GiveUpReason } from './retry-decision.js';
 import type { RetryAfterOptions } from './retry-hint.js';
@@ -154,7 +155,7 @@ export class RecoveryCore {
    * drive it), else `performance.now()`, never the wall clock, which can step.
    */
   private now(): number {
-    return this.options.scheduler ? this.options.scheduler.now() : performance.now();
+    return this.options.scheduler ? this.options.scheduler.now() : monotonicNow();
   }
 
   /**

@@ -380,8 +380,8 @@ class ActiveLink {
     this.writer?.(frame);
   }
 
-  /** Ends this link (not the session). Idempotent. */
-  drop(error: unknown, code?: number, reason?: string): void {
+  /** Ends this link (not the session). Idempotent. `abandon`: the physical link is presumed dead, drop it without a closing handshake. */
+  drop(error: unknown, code?: number, reason?: string, abandon = false): void {
     if (this.phase === 'dead') return;
     // The peer may answer our CLOSE by closing the link inside the write: that is still our close.
     if (this.closing) error = new ClosedByUserError('session closed');
@@ -391,7 +391,8 @@ class ActiveLink {
     this.writer = undefined;
     this.subscription?.unsubscribe();
     this.subscription = undefined;
-    this.inner?.close(code ?? closeCodeFor(error), reason ?? '');
+    if (abandon && this.inner?.abandon) this.inner.abandon();
+    else this.inner?.close(code ?? closeCodeFor(error), reason ?? '');
     if (this.session.current === this) {
       this.session.current = undefined;
       if (wasOpen) this.session.endpoint.disconnect();
@@ -597,7 +598,7 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 
   /** Drops the physical link and keeps the session for a resume (attach calls this before reopening). */
   abandon(): void {
-    this.active.drop(new LinkFailedError('link abandoned for a new one'), 1001);
+    this.active.drop(new LinkFailedError('link abandoned for a new one'), 1001, undefined, true);
   }
 
   ping(): void {

@@ -49,6 +49,13 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
    * @default addEventListener('open' | 'message' | 'error' | 'close')
    */
   listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
+  /**
+   * Drops the connection at once, without the closing handshake (`ws`'s `terminate()`). Used when
+   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered)
+   * and when the peer has not answered our close within `closeLingerMs`.
+   * @default none: the platform's own close timeout applies (browsers end it themselves)
+   */
+  terminate?: (socket: S) => void;
 }
 
 /** What {@link WebSocketCapabilities.listen} must call. */
@@ -102,11 +109,21 @@ export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLi
    * @default 10_000
    */
   connectTimeoutMs?: number;
+  /**
+   * After `close()`, how long the closing handshake may wait for the peer's close frame before
+   * the connection is dropped with `terminate` (where the platform has it): a peer that is gone
+   * would otherwise hold the socket and a timer for `ws`'s 30 s, and keep the process alive.
+   * Like the TCP link's linger. Without `terminate` (browsers) the platform decides.
+   * @default 2_000
+   */
+  closeLingerMs?: number;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_WS_CLOSE_LINGER_MS = 2_000;
 
 const OPEN = 1;
+const CLOSED = 3;
 
 /**
  * A transport of WebSocket links, written once for every platform: the platform hands in its
@@ -178,6 +195,17 @@ function openWebSocketLink<S extends WebSocketLike>(
       socket.close();
     }, timeoutMs);
     const offPong = options.onPong?.(socket, () => pongs.next());
+    // After our close: drop the connection if the peer does not answer within the linger.
+    let linger: ReturnType<typeof setTimeout> | undefined;
+    const endLinger = () => {
+      clearTimeout(linger);
+      linger = undefined;
+      socket.removeEventListener('close', endLinger);
+    };
+    const terminate = () => {
+      endLinger();
+      options.terminate?.(socket);
+    };
 
     const onOpen = () => {
       clearTimeout(timer);
@@ -275,10 +303,20 @@ function openWebSocketLink<S extends WebSocketLike>(
           // only as information for the peer (1001 going away) must not stop the close.
           socket.close();
         }
+        if (options.terminate && socket.readyState !== CLOSED) {
+          linger = setTimeout(terminate, options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS);
+          socket.addEventListener('close', endLinger);
+        }
         // Once we asked for the close, the link is over for its reader: complete now rather than
         // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
         incoming.complete();
         cleanup();
+      },
+      // A link given up for a new one is presumed dead (a heartbeat timeout, a failure): a close
+      // frame would wait for an answer that never comes, so the connection is dropped at once.
+      abandon() {
+        link.close();
+        terminate();
       },
       ping: options.ping ? () => options.ping!(socket) : undefined,
       get bufferedAmount() {

@@ -61,6 +61,7 @@ export const wsCapabilities = {
     socket.send(data as Buffer);
   },
   ping: (socket: WebSocket) => socket.ping(),
+  terminate: (socket: WebSocket) => socket.terminate(),
   onPong: (socket: WebSocket, listener: () => void) => {
     socket.on('pong', listener);
     return () => socket.off('pong', listener);

@@ -244,7 +244,8 @@ test("a stale replica's write is refused by the fence: its copy of the session c
   expect(onA.messages).toEqual(['to A']);
 
   proxy.refuseNewConnections();
-  proxy.blackhole();
+  // A partition: the client drops its dead link at once (terminate), and A must not see that close.
+  proxy.blackhole({ closes: 'hold' });
   await wait.until(
     () => events.some((event) => event.type === 'resumed') && sessions.some((entry) => entry.server === 'b'),
     10_000,

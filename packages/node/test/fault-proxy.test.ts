@@ -234,6 +234,27 @@ describe('FaultProxy', () => {
     expect(proxy.resetCount).toBe(2);
   });
 
+  it("blackhole({ closes: 'hold' }) is a partition: a client's FIN does not reach the server until pass()", async () => {
+    const server = await startServer();
+    const proxy = await startProxy(server.port);
+    const client = await connectedClient(proxy.port);
+    const serverSide = server.sockets[0]!;
+
+    proxy.blackhole({ closes: 'hold' });
+    // The hold event proves the proxy read the FIN and kept it, so no sleep is needed.
+    const held = nextEvent(proxy, 'hold');
+    client.socket.end();
+    expect(await held).toEqual({ id: 1, direction: 'upstream' });
+    expect(serverSide.isClosed).toBe(false);
+    expect(serverSide.socket.readableEnded).toBe(false);
+    expect(proxy.activeConnections).toBe(1);
+
+    // The path is back: the FIN is delivered, as TCP retransmits it.
+    proxy.pass();
+    await serverSide.closed;
+    expect(serverSide.socket.readableEnded).toBe(true);
+  });
+
   it('blackhole drops data both ways on open and new connections until pass()', async () => {
     const server = await startServer();
     const proxy = await startProxy(server.port);

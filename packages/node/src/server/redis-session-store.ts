@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidOptionError, SessionStoreError, StaleOwnerError } from '@lifeline/core';
+import { InvalidOptionError, SessionStoreError, StaleOwnerError, steadyEpochNow } from '@lifeline/core';
 import {
   DEFAULT_IDLE_TTL_MS,
   type FencedSessionStore,
@@ -37,6 +37,12 @@ export interface RedisSessionStoreOptions {
   operationTimeoutMs?: number;
   /** Sessions deleted per script by `expire()` (it repeats until done), so one call never blocks Redis for long. @default 1_000 */
   expireBatch?: number;
+  /**
+   * The clock, in epoch ms, against which a session's `expiresAt` becomes the time left that
+   * Redis counts down (PEXPIRE): give it the server's `now` if you changed that.
+   * @default steadyEpochNow (does not step with the wall clock)
+   */
+  now?: () => number;
 }
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'lifeline:';
@@ -54,44 +60,48 @@ local epoch = redis.call('HGET', KEYS[1], 'ep')
 if not epoch then return 0 end
 if ARGV[1] ~= '' and ARGV[1] ~= epoch then return redis.error_reply('${FENCED} ' .. epoch) end
 `;
-// The deadline is expiresAt once detached, else the idle limit (ARGV[3]); the keys expire then,
-// and the deadline index lets expire() report them.
+// The deadline is expiresAt once detached, else the idle limit (ARGV[4] ms after ARGV[3], the
+// writer's now); the deadline index, in the servers' epoch ms, lets expire(now) report them. The
+// keys themselves expire after the time left, relative (PEXPIRE): measured by Redis from the
+// write, so neither the writer's clock nor a difference between its clock and Redis's moves it.
 const REFRESH = `
 local function refresh()
   local expiresAt = redis.call('HGET', KEYS[1], 'ea')
-  local deadline = ARGV[3]
-  if expiresAt and expiresAt ~= '' then deadline = expiresAt end
-  redis.call('ZADD', KEYS[3], deadline, ARGV[2])
-  redis.call('PEXPIREAT', KEYS[1], deadline)
-  redis.call('PEXPIREAT', KEYS[2], deadline)
+  local now = tonumber(ARGV[3])
+  local deadline = now + tonumber(ARGV[4])
+  if expiresAt and expiresAt ~= '' then deadline = tonumber(expiresAt) end
+  local left = string.format('%.0f', math.max(1, math.floor(deadline - now)))
+  redis.call('ZADD', KEYS[3], string.format('%.0f', deadline), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], left)
+  redis.call('PEXPIRE', KEYS[2], left)
 end
 `;
 
 const SCRIPTS = {
-  // ARGV: '', id, idleDeadline, tokenHash, retiredTokenHash, tokenConfirmed, createdAt, expiresAt,
+  // ARGV: '', id, now, idleTtl, tokenHash, retiredTokenHash, tokenConfirmed, createdAt, expiresAt,
   // lastSent, peerAcked, received, epoch, cursor ('1' .. cursor, or '0'), entries...
   save: `${REFRESH}
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], 'th', ARGV[4], 'tc', ARGV[6], 'ca', ARGV[7], 'ea', ARGV[8], 'ls', ARGV[9],
-  'pa', ARGV[10], 'rc', ARGV[11], 'ep', ARGV[12])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'rth', ARGV[5]) end
-if string.sub(ARGV[13], 1, 1) == '1' then redis.call('HSET', KEYS[1], 'cu', string.sub(ARGV[13], 2)) end
-for i = 14, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('HSET', KEYS[1], 'th', ARGV[5], 'tc', ARGV[7], 'ca', ARGV[8], 'ea', ARGV[9], 'ls', ARGV[10],
+  'pa', ARGV[11], 'rc', ARGV[12], 'ep', ARGV[13])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'rth', ARGV[6]) end
+if string.sub(ARGV[14], 1, 1) == '1' then redis.call('HSET', KEYS[1], 'cu', string.sub(ARGV[14], 2)) end
+for i = 15, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 refresh()
 return 1`,
-  // ARGV: epoch, id, idleDeadline, then field/value pairs ('rth' '' deletes it; 'ea' '' = attached).
+  // ARGV: epoch, id, now, idleTtl, then field/value pairs ('rth' '' deletes it; 'ea' '' = attached).
   update: `${REFRESH}${FENCE}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   if ARGV[i] == 'rth' and ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], 'rth')
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 refresh()
 return 1`,
-  // ARGV: epoch, id, idleDeadline, then triples: seq, entry, cursor ('1' .. cursor, or '0').
+  // ARGV: epoch, id, now, idleTtl, then triples: seq, entry, cursor ('1' .. cursor, or '0').
   append: `${REFRESH}${FENCE}
 local last = tonumber(redis.call('HGET', KEYS[1], 'ls'))
 local lastText, cursor
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
   if seq > last then
     redis.call('RPUSH', KEYS[2], ARGV[i + 1])
@@ -106,15 +116,15 @@ if lastText then
 end
 refresh()
 return 1`,
-  // ARGV: epoch, id, idleDeadline, peerAcked ('' = unchanged), received ('' = unchanged).
+  // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged).
   acknowledge: `${REFRESH}${FENCE}
-if ARGV[5] ~= '' and tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'rc')) then
-  redis.call('HSET', KEYS[1], 'rc', ARGV[5])
+if ARGV[6] ~= '' and tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[1], 'rc')) then
+  redis.call('HSET', KEYS[1], 'rc', ARGV[6])
 end
-if ARGV[4] ~= '' then
-  local acked = tonumber(ARGV[4])
+if ARGV[5] ~= '' then
+  local acked = tonumber(ARGV[5])
   if acked > tonumber(redis.call('HGET', KEYS[1], 'pa')) then
-    redis.call('HSET', KEYS[1], 'pa', ARGV[4])
+    redis.call('HSET', KEYS[1], 'pa', ARGV[5])
     local head = redis.call('LINDEX', KEYS[2], 0)
     while head and tonumber(string.match(head, '^(%d+):')) <= acked do
       redis.call('LPOP', KEYS[2])
@@ -158,7 +168,8 @@ const SHAS = Object.fromEntries(
  * A {@link FencedSessionStore} in Redis, for a fleet of replicas behind a load balancer: a client
  * whose server died resumes on any other replica. Each session is a hash (metadata, watermarks,
  * epoch, cursor) and a list (the replay log) whose TTL follows the session's deadline (refreshed
- * on detach and on every write); a sorted set indexes the deadlines for `expire()`. Every
+ * on detach and on every write, as a relative TTL that Redis counts, so the writer's clock being
+ * off from Redis's does not move it); a sorted set indexes the deadlines for `expire()`. Every
  * operation is one Lua script, so it is atomic, and every write checks the session's epoch.
  *
  * Needs one Redis primary (standalone or behind Sentinel), not Redis Cluster: `expire()` touches
@@ -179,6 +190,7 @@ export class RedisSessionStore implements FencedSessionStore {
   readonly idleTtlMs: number;
   readonly operationTimeoutMs: number;
   private readonly expireBatch: number;
+  private readonly now: () => number;
   private readonly client: Promise<RedisClientLike>;
   private readonly ownsClient: boolean;
   private closed = false;
@@ -188,6 +200,7 @@ export class RedisSessionStore implements FencedSessionStore {
     this.idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
     this.operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_REDIS_OPERATION_TIMEOUT_MS;
     this.expireBatch = options.expireBatch ?? DEFAULT_REDIS_EXPIRE_BATCH;
+    this.now = options.now ?? steadyEpochNow;
     if (!(this.idleTtlMs > 0) || !(this.operationTimeoutMs > 0) || !(this.expireBatch >= 1)) {
       throw new InvalidOptionError('idleTtlMs and operationTimeoutMs must be > 0, expireBatch >= 1');
     }
@@ -227,7 +240,7 @@ export class RedisSessionStore implements FencedSessionStore {
     await this.run('save', session.id, [
       '',
       session.id,
-      String(this.idleDeadline()),
+      ...this.clockArgs(),
       Buffer.from(session.tokenHash),
       session.retiredTokenHash ? Buffer.from(session.retiredTokenHash) : '',
       session.tokenConfirmed ? '1' : '0',
@@ -251,12 +264,12 @@ export class RedisSessionStore implements FencedSessionStore {
     if (metadata.tokenConfirmed !== undefined) pairs.push('tc', metadata.tokenConfirmed ? '1' : '0');
     if (metadata.expiresAt !== undefined)
       pairs.push('ea', metadata.expiresAt === null ? '' : String(metadata.expiresAt));
-    await this.run('update', id, [fenceArg(epoch), id, String(this.idleDeadline()), ...pairs]);
+    await this.run('update', id, [fenceArg(epoch), id, ...this.clockArgs(), ...pairs]);
   }
 
   async append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void> {
     if (messages.length === 0) return;
-    const args: (string | Buffer)[] = [fenceArg(epoch), id, String(this.idleDeadline())];
+    const args: (string | Buffer)[] = [fenceArg(epoch), id, ...this.clockArgs()];
     for (const message of messages)
       args.push(String(message.seq), encodeEntry(message), cursorArg(message.cursor));
     await this.run('append', id, args);
@@ -266,7 +279,7 @@ export class RedisSessionStore implements FencedSessionStore {
     await this.run('acknowledge', id, [
       fenceArg(epoch),
       id,
-      String(this.idleDeadline()),
+      ...this.clockArgs(),
       watermarks.peerAcked === undefined ? '' : String(watermarks.peerAcked),
       watermarks.received === undefined ? '' : String(watermarks.received),
     ]);
@@ -306,8 +319,9 @@ export class RedisSessionStore implements FencedSessionStore {
     await client?.quit().catch(() => {});
   }
 
-  private idleDeadline(): number {
-    return Date.now() + this.idleTtlMs;
+  /** `now` (epoch ms that do not step, the servers' clock) and the idle TTL, for the scripts' refresh(). */
+  private clockArgs(): [string, string] {
+    return [String(this.now()), String(this.idleTtlMs)];
   }
 
   private keys(id: string | undefined): string[] {

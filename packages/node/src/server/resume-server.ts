@@ -22,6 +22,7 @@ import {
   type SessionRejectCode,
   SessionRejectedError,
   StaleOwnerError,
+  steadyEpochNow,
 } from '@lifeline/core';
 
 import { type Observable, Subject } from 'rxjs';
@@ -59,7 +60,12 @@ export interface ResumeServerOptions extends SessionEndpointOptions {
   pingIntervalMs?: number;
   /** An attached link silent for this long is presumed half-open and closed (its session detaches). @default 45_000 */
   idleTimeoutMs?: number;
-  /** The clock, in epoch ms. @default Date.now */
+  /**
+   * The clock, in epoch ms: it times the handshake, idle and ping timeouts and the session TTL,
+   * and stamps the stored `createdAt`/`expiresAt`. It must not step (a wall clock set forward
+   * would expire detached sessions at once, set back would stop every timeout).
+   * @default steadyEpochNow (the wall clock at process start plus the monotonic clock)
+   */
   now?: () => number;
 }
 
@@ -237,7 +243,7 @@ export class ResumeServer {
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
     this.outputHighWater = outputHighWaterOf(options);
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? steadyEpochNow;
     this.sessions$ = this.sessionSubject.asObservable();
     this.events$ = this.eventSubject.asObservable();
     const tick =

@@ -1,4 +1,4 @@
-import { InvalidOptionError, SessionStoreError, StaleOwnerError } from '@lifeline/core';
+import { InvalidOptionError, SessionStoreError, StaleOwnerError, steadyEpochNow } from '@lifeline/core';
 import {
   DEFAULT_IDLE_TTL_MS,
   type FencedSessionStore,
@@ -39,7 +39,7 @@ export interface SqliteSessionStoreOptions {
    * @default setImmediate (a batch per macrotask)
    */
   defer?: (flush: () => void) => void;
-  /** The clock, in epoch ms. @default Date.now */
+  /** The clock, in epoch ms, for the idle deadlines. @default steadyEpochNow (does not step with the wall clock) */
   now?: () => number;
 }
 
@@ -119,7 +119,7 @@ export class SqliteSessionStore implements FencedSessionStore {
 
   constructor(options: SqliteSessionStoreOptions = {}) {
     this.idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? steadyEpochNow;
     this.defer = options.defer ?? ((flush) => setImmediate(flush));
     this.prefix = options.tablePrefix ?? DEFAULT_SQLITE_TABLE_PREFIX;
     this.synchronous = options.synchronous ?? DEFAULT_SQLITE_SYNCHRONOUS;

@@ -41,7 +41,13 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
  * Extra events: `recovering` (the {@link ConnectionState} of each attempt) and `recovered` (a new
  * link is up). `state$` is the connection state; `connection` is the underlying `HAConnection`.
  *
- * Reads are not flow-controlled: incoming data is pushed as it arrives, as with a 'data' listener.
+ * Reads are flow-controlled, as `net.Socket`'s: when the readable buffer reaches
+ * `readableHighWaterMark` (`push()` returns false) the socket stops reading, and TCP stops the
+ * peer; reading resumes when the application reads (`_read`). At most one more chunk read from
+ * the socket (64 KiB) lands above the mark. A new link opened while paused reads until the next
+ * chunk is refused (under `resume`, its handshake needs reading). A heartbeat cannot see the peer
+ * while reading is paused: a reader that stops for longer than `heartbeat.timeoutMs` looks like a
+ * dead peer to it, and the connection recovers (with `resume`, losing nothing).
  * `end()` flushes what was written, then closes the connection (half-open connections are not
  * supported: data the server sends after that is not read); as with any Duplex, 'close' follows
  * once the readable side is consumed. `destroy()` closes at once.
@@ -63,6 +69,7 @@ export class HATcpSocket extends Duplex {
   private readonly opening = new Set<Promise<unknown>>();
   private readonly subscriptions: Subscription[] = [];
   private connected = false;
+  private readPaused = false;
 
   constructor(options: HATcpSocketOptions) {
     super({
@@ -102,7 +109,7 @@ export class HATcpSocket extends Duplex {
     }
     this.subscriptions.push(
       this.connection.messages$.subscribe((chunk) => {
-        if (!this.destroyed) this.push(chunk);
+        if (!this.destroyed && !this.push(chunk)) this.pauseReading();
       }),
       this.connection.events$.subscribe((event) => {
         if (event.type !== 'link-open') return;
@@ -151,7 +158,16 @@ export class HATcpSocket extends Duplex {
   }
 
   override _read(): void {
-    // Data is pushed as it arrives; see the class comment.
+    // The reader wants more: every link reads again (see the class comment).
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    for (const link of this.links) link.resume();
+  }
+
+  /** The reader's buffer is full: stop reading the sockets until `_read` asks for more. */
+  private pauseReading(): void {
+    this.readPaused = true;
+    for (const link of this.links) link.pause();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {

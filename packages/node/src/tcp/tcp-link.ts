@@ -39,6 +39,14 @@ export interface TcpLink extends Link<Uint8Array, Uint8Array> {
   readonly ping?: (payload?: Uint8Array) => void;
   /** Framed mode only: the payload of each pong frame from the peer. */
   readonly pongs$?: Observable<Uint8Array>;
+  /**
+   * Stops reading the socket: what the peer sends waits in the kernel's buffers, and once they
+   * are full TCP's flow control stops the peer. For a reader that cannot keep up (a Duplex whose
+   * `push()` returned false). Pings and pongs are not read either while paused. Idempotent.
+   */
+  pause(): void;
+  /** Reads the socket again after {@link TcpLink.pause}. Idempotent. */
+  resume(): void;
 }
 
 /**
@@ -161,6 +169,14 @@ class TcpLinkImpl implements TcpLink {
     }
     this.pendingData = data;
     return new Promise<void>(this.enqueueData);
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.done) this.socket.resume();
   }
 
   close(): void {

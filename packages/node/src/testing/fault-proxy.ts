@@ -66,15 +66,20 @@ export interface FaultProxyEvents {
   delay: [info: FaultChunkInfo];
   /** Both sockets of a connection are closed. */
   disconnect: [info: FaultConnectionInfo];
+  /** A close (FIN or reset) from the side `direction` leaves was held back by `blackhole({ closes: 'hold' })`. */
+  hold: [info: { readonly id: number; readonly direction: FaultDirection }];
 }
 
 /** The proxy state a connection reads and reports to; keeps the proxy's fields private. */
 interface ConnectionHost {
   readonly blackholed: boolean;
+  /** Blackholed as a partition: closes (FIN, reset) are held back too, until `pass()`. */
+  readonly holdsCloses: boolean;
   readonly delayMs: number;
   forwarded(direction: FaultDirection, bytes: number): void;
   discarded(id: number, direction: FaultDirection, bytes: number): void;
   delayed(id: number, direction: FaultDirection, bytes: number): void;
+  held(id: number, direction: FaultDirection): void;
   reset(id: number, reason: FaultResetReason): void;
   closed(connection: ProxiedConnection): void;
 }
@@ -114,6 +119,7 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   readonly #onClose = new Set<() => void>();
   readonly #host: ConnectionHost;
   #blackholed = false;
+  #holdCloses = false;
   #refusing = false;
   #delayMs = 0;
   #cutRule: CutRule | undefined;
@@ -135,6 +141,9 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
       get blackholed() {
         return proxy.#blackholed;
       },
+      get holdsCloses() {
+        return proxy.#blackholed && proxy.#holdCloses;
+      },
       get delayMs() {
         return proxy.#delayMs;
       },
@@ -148,6 +157,9 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
       },
       delayed(id, direction, bytes) {
         proxy.emit('delay', { id, direction, bytes });
+      },
+      held(id, direction) {
+        proxy.emit('hold', { id, direction });
       },
       reset(id, reason) {
         proxy.#resets++;
@@ -256,15 +268,21 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
 
   /**
    * Forwards nothing either way from now on, keeping every socket open: a half-open link.
-   * Closes (FIN or reset) still cross, so a client giving up does not leave its server socket behind.
+   * By default closes (FIN or reset) still cross, so a client giving up does not leave its server
+   * socket behind. `{ closes: 'hold' }` models a network partition instead: a side that closes is
+   * not seen closing by the other until `pass()`, which then delivers the close (as TCP
+   * retransmits a FIN once the path is back).
    */
-  blackhole(): void {
+  blackhole(options: { closes?: 'forward' | 'hold' } = {}): void {
     this.#blackholed = true;
+    this.#holdCloses = options.closes === 'hold';
   }
 
-  /** Forwards new data normally again; data dropped while blackholing stays lost. */
+  /** Forwards new data normally again; data dropped while blackholing stays lost; closes held back are delivered. */
   pass(): void {
     this.#blackholed = false;
+    this.#holdCloses = false;
+    for (const connection of this.#connections) connection.releaseHeldCloses();
   }
 
   /** While on, resets every new client connection at once; existing ones are untouched. */
@@ -382,6 +400,8 @@ class ProxiedConnection {
   #cutTimer: NodeJS.Timeout | undefined;
   #clientClosed = false;
   #upstreamClosed = false;
+  /** An abrupt close that crossed no partition yet: mirrored on `pass()`. */
+  #heldReset: (() => void) | undefined;
 
   constructor(
     id: number,
@@ -505,11 +525,25 @@ class ProxiedConnection {
     poll();
   }
 
+  /** Delivers the closes a partition held back (see {@link FaultProxy.blackhole}). */
+  releaseHeldCloses(): void {
+    this.#toUpstream.releaseHeldEnd();
+    this.#toClient.releaseHeldEnd();
+    const held = this.#heldReset;
+    this.#heldReset = undefined;
+    held?.();
+  }
+
   /** Mirrors an abrupt close of one side onto the other, as a direct connection would see it. */
   #peerClosed(pipeFromClosedSide: Pipe, other: Socket, hadError: boolean): void {
     if (this.#terminated) return;
     // A clean close after FIN is forwarded through the pipe (after any delayed data); only abrupt ones reset.
     if (!hadError && pipeFromClosedSide.sourceEnded) return;
+    if (this.#host.holdsCloses) {
+      this.#heldReset = () => this.#peerClosed(pipeFromClosedSide, other, hadError);
+      this.#host.held(this.info.id, pipeFromClosedSide.direction);
+      return;
+    }
     this.#terminate();
     hardReset(other);
   }
@@ -528,6 +562,10 @@ class Pipe {
   sourceEnded = false;
   readonly #connection: ProxiedConnection;
   readonly #direction: FaultDirection;
+
+  get direction(): FaultDirection {
+    return this.#direction;
+  }
   readonly #source: Socket;
   readonly #dest: Socket;
   readonly #host: ConnectionHost;
@@ -535,6 +573,7 @@ class Pipe {
   #lastDue = 0;
   #timer: NodeJS.Timeout | undefined;
   #waitingForDrain = false;
+  #heldEnd = false;
 
   constructor(
     connection: ProxiedConnection,
@@ -558,8 +597,18 @@ class Pipe {
     });
     source.on('end', () => {
       this.sourceEnded = true;
-      this.#enqueue(null);
+      if (this.#host.holdsCloses) {
+        this.#heldEnd = true;
+        this.#host.held(this.#connection.info.id, this.#direction);
+      } else this.#enqueue(null);
     });
+  }
+
+  /** Forwards the FIN a partition held back. */
+  releaseHeldEnd(): void {
+    if (!this.#heldEnd) return;
+    this.#heldEnd = false;
+    this.#enqueue(null);
   }
 
   dispose(): void {
