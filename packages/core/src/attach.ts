@@ -1,4 +1,5 @@
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
+import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
 import {
   ClosedByUserError,
@@ -69,8 +70,26 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> ext
    */
   heartbeat?:
     | false
-    | (Omit<HeartbeatOptions, 'scheduler' | 'pongs$' | 'ping'> & { ping?: (link: Link<In, Out>) => void });
+    | (Omit<HeartbeatOptions, 'scheduler' | 'pongs$' | 'ping'> & {
+        ping?: (link: Link<In, Out>) => void;
+        /**
+         * Run only on links that can ping at the protocol level (`link.ping`: WebSocket ping
+         * frames in Node, TCP ping frames, the resume protocol's PINGs), and not at all on others
+         * (a browser's plain WebSocket), where silence proves nothing. `HAWebSocket`'s default.
+         * @default false
+         */
+        ifSupported?: boolean;
+      });
 }
+
+/**
+ * How long a recovered link must have been up before the traffic it carries ends the failure, in
+ * ms. A server that greets and dies at once (overload shedding, a poison message replayed to a
+ * resume server) is then still one more attempt of the same failure, with the growing backoff,
+ * instead of an endless loop at the first backoff step; a server that lives even a second is
+ * followed through every life.
+ */
+export const MIN_PROGRESS_UPTIME_MS = 500;
 
 /** Something the connection reports beside its state. */
 export type ConnectionEvent<In, Out> =
@@ -277,7 +296,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       entry.release = () => signal.removeEventListener('abort', onAbort);
     }
     const link = this.currentLink;
-    if (link) this.write(link, entry);
+    if (link && !this.flushing) this.write(link, entry);
   };
 
   suspend(): void {
@@ -365,11 +384,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   private readLink(link: Link<In, Out>): void {
     let incoming$ = link.messages$;
-    if (this.options.heartbeat) {
+    const beat = this.options.heartbeat;
+    if (beat && (!beat.ifSupported || beat.ping || link.ping)) {
       incoming$ = incoming$.pipe(
         heartbeat({
-          ...this.options.heartbeat,
-          ping: this.options.heartbeat.ping ? () => this.sendPing(link) : () => link.ping?.(),
+          ...beat,
+          ping: beat.ping ? () => this.sendPing(link) : () => link.ping?.(),
           pongs$: link.pongs$,
           scheduler: this.options.scheduler,
         }),
@@ -382,7 +402,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     const core = this.core;
     this.linkSubscription = incoming$.subscribe({
       next: (value) => {
-        if (core.recovering) core.markProgress();
+        if (core.recovering && this.progressTimer === undefined) this.onProgress(link);
         next(value);
       },
       error: (error) => {
@@ -433,6 +453,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     const recovered = this.core.recovering;
     this.currentLink = link;
     this.lastLink = link;
+    this.linkUpAt = this.scheduler.now();
+    // Until the waiting sends are flushed below, a send made from a listener of the events that
+    // follow waits behind them instead of jumping the queue.
+    this.flushing = true;
     this.setState({
       status: this.core.suspended ? 'suspended' : 'open',
       recoveries: this.core.recoveries,
@@ -442,24 +466,59 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // A listener of the state or of that event may have closed or detached the connection.
     if (this.finished) return;
     this.core.markUp();
-    // A replaying link is open only once its session was welcomed by the server (created or
-    // resumed): a server that answered the handshake is progress. Otherwise a pong answers too.
-    if (link.replaysSends) this.core.markProgress();
-    else if (this.core.recovering && link.pongs$) this.watchPong(link);
+    if (this.core.recovering) {
+      // A replaying link is open only once its session was welcomed by the server (created or
+      // resumed): the server answered. Otherwise ask for a pong at once, so that a client that
+      // only sends still learns the server is alive (written sends prove nothing).
+      if (link.replaysSends) this.onProgress(link);
+      else if (link.ping && link.pongs$) {
+        this.watchPong(link);
+        try {
+          link.ping();
+        } catch {
+          // A ping that cannot be written means the link is going: its messages$ reports it.
+        }
+      }
+    }
     this.readLink(link);
     // A link can die while we subscribe to it: then there is nothing to flush to.
     if (this.currentLink !== link) return;
     // Re-run what the broken link did not confirm, in the original order, before anything new.
+    // The generator reads the queue live: sends queued by the writes themselves come in order.
     for (const entry of this.outbox.waiting()) {
       if (this.currentLink !== link) break;
       this.write(link, entry);
     }
+    if (this.currentLink === link) this.flushing = false;
+  }
+
+  /**
+   * Traffic from the peer on a recovered link (a message, a pong, a welcomed session): the
+   * failure is over once the link has been up {@link MIN_PROGRESS_UPTIME_MS}, now or when it has.
+   */
+  private onProgress(link: Link<In, Out>): void {
+    if (!this.core.recovering || this.progressTimer !== undefined) return;
+    const wait = MIN_PROGRESS_UPTIME_MS - (this.scheduler.now() - this.linkUpAt);
+    if (wait <= 0) {
+      this.core.markProgress();
+      return;
+    }
+    this.progressTimer = this.scheduler.schedule(() => {
+      this.progressTimer = undefined;
+      if (this.currentLink === link) this.core.markProgress();
+    }, wait);
+  }
+  private progressTimer: Subscription | undefined;
+  private linkUpAt = 0;
+  private flushing = false;
+  private get scheduler() {
+    return this.options.scheduler ?? monotonicScheduler;
   }
 
   /** The first pong on a recovered link is progress (a peer answering pings is alive). */
   private watchPong(link: Link<In, Out>): void {
     const pong = link.pongs$!.subscribe(() => {
-      this.core.markProgress();
+      this.onProgress(link);
       pong.unsubscribe();
     });
     // Ends with the link (or at once, if a pong had already been replayed synchronously).
@@ -470,6 +529,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private write(link: Link<In, Out>, entry: OutgoingEntry<Out>): void {
     const generation = this.generation;
     entry.generation = generation;
+    entry.written = true;
     link.send(entry.data).then(
       () => {
         // A confirmation from a link that has since broken is stale: the entry was requeued and
@@ -518,8 +578,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   private onLinkDown(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink === link) this.currentLink = undefined;
+    this.flushing = false;
     this.pongWatch?.unsubscribe();
     this.pongWatch = undefined;
+    this.progressTimer?.unsubscribe();
+    this.progressTimer = undefined;
     if (!link.replaysSends) this.outbox.requeueAll();
     // A heartbeat timeout lands here with the link still up: closing a resumable link would end
     // its session, so it is abandoned instead and the session resumes on the recovered link.
@@ -574,6 +637,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.linkSubscription = undefined;
     this.pongWatch?.unsubscribe();
     this.pongWatch = undefined;
+    this.progressTimer?.unsubscribe();
+    this.progressTimer = undefined;
     this.core.close();
     this.attemptAbort?.abort(pendingError);
     this.attemptAbort = undefined;

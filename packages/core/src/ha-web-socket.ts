@@ -1,7 +1,13 @@
 import type { Observable, Subscription } from 'rxjs';
 import { type AttachOptions, attach, type HAConnection, type SendOptions } from './attach.js';
 import type { ConnectionState } from './connection-state.js';
-import { InvalidOptionError, LifelineError, LinkClosedError } from './errors.js';
+import {
+  InvalidOptionError,
+  LifelineError,
+  LinkClosedError,
+  QueueOverflowError,
+  SessionLostError,
+} from './errors.js';
 import { type EndpointSource, failoverTransport } from './failover.js';
 import type { LinkData, Transport } from './link.js';
 import {
@@ -18,8 +24,15 @@ import {
 
 /** Options of an {@link HAWebSocket}: the recovery policy of {@link attach} plus transport settings. */
 export interface HAWebSocketOptions extends Omit<AttachOptions<LinkData, LinkData, unknown>, 'handle'> {
-  /** @default 10_000 */
+  /** An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms. @default 10_000 */
   connectTimeoutMs?: number;
+  /**
+   * Half-open detection (see {@link AttachOptions.heartbeat}). Unlike `attach`, on by default
+   * wherever the link can ping at the protocol level (Node's ws ping frames, the resume
+   * protocol's PINGs): a black-holed link is found within 30 s. `false` turns it off.
+   * @default {@link DEFAULT_HA_WEB_SOCKET_HEARTBEAT} (10 s / 30 s, ifSupported)
+   */
+  heartbeat?: AttachOptions<LinkData, LinkData, unknown>['heartbeat'];
   /**
    * Wraps the WebSocket transport, e.g. with `resumable(...)` for exactly-once delivery.
    * @default none
@@ -28,7 +41,9 @@ export interface HAWebSocketOptions extends Omit<AttachOptions<LinkData, LinkDat
   /**
    * More endpoints to fail over to: each recovery attempt opens the next one, starting again
    * from the last one that worked. A function is asked before every open instead (service
-   * discovery, or a load balancer's address). The constructor's `url` is tried first.
+   * discovery, or a load balancer's address). With a list, the constructor's `url` is tried
+   * first; with a function, only what the function names is opened, and its time counts toward
+   * `connectTimeoutMs`.
    * @default none: every attempt reopens `url`
    * @see failoverTransport
    */
@@ -43,6 +58,16 @@ export interface HAWebSocketOptions extends Omit<AttachOptions<LinkData, LinkDat
    */
   resume?: boolean | ResumableOptions;
 }
+
+/**
+ * `HAWebSocket`'s heartbeat when the options set none: 10 s of silence sends a ping, 30 s of
+ * silence ends the link (recoverable), on links that can ping at the protocol level only.
+ */
+export const DEFAULT_HA_WEB_SOCKET_HEARTBEAT = Object.freeze({
+  intervalMs: 10_000,
+  timeoutMs: 30_000,
+  ifSupported: true,
+});
 
 /** The events an {@link HAWebSocket} dispatches beyond the standard four. */
 export interface HAWebSocketEventMap {
@@ -178,6 +203,10 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       this.url = String(url);
       this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
       const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
+      // Half-open detection by default wherever the link can ping at the protocol level (Node's
+      // ws ping frames, the resume protocol's PINGs); a browser's plain WebSocket cannot, and an
+      // application-level ping needs the server's cooperation, so there it stays opt-in.
+      attachOptions.heartbeat = options.heartbeat ?? DEFAULT_HA_WEB_SOCKET_HEARTBEAT;
       let wrapTransport = options.wrapTransport;
       if (resume) {
         const makeResumable = platform.resumable;
@@ -189,7 +218,7 @@ export function defineHAWebSocket<S extends WebSocketLike>(
         wrapTransport = (transport) => {
           const resumeOptions = resume === true ? {} : resume;
           const session = makeResumable(transport, {
-            handshakeTimeoutMs: handshakeTimeoutFor({ connectTimeoutMs, heartbeat: options.heartbeat }),
+            handshakeTimeoutMs: handshakeTimeoutFor({ connectTimeoutMs, heartbeat: attachOptions.heartbeat }),
             ...resumeOptions,
           });
           this.session = session;
@@ -252,13 +281,23 @@ export function defineHAWebSocket<S extends WebSocketLike>(
 
     send(data: LinkData): void {
       if (this.ready >= 2)
-        throw new DOMExceptionLike('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
-      // A refusal (queue full) throws here, synchronously. What can still fail later is reported
-      // elsewhere, so the per-send rejection must not also become an unhandled rejection:
-      // recovery giving up ends the socket with error and close events, a message dropped by
-      // 'drop-oldest' fires `dropped`, and a lost resume session reports its unacknowledged
-      // messages on `session.lost$`.
-      this.connection.enqueue(data).catch(ignoreLaterFailure);
+        throw domException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
+      // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
+      // is reported as an event rather than as a rejection nobody holds (see onSendFailed).
+      this.connection.enqueue(data).catch((error) => this.onSendFailed(data, error));
+    }
+
+    /**
+     * A message `send()` took was not delivered. Recovery giving up is reported by the error and
+     * close events, a lost resume session by `session.lost$` (with the message), a 'drop-oldest'
+     * drop by its own `dropped` event; anything else (a message the resume protocol refuses as
+     * larger than its frame limit, a full replay window) fires `dropped` here, so nothing
+     * vanishes silently.
+     */
+    private onSendFailed(data: LinkData, error: unknown): void {
+      if (this.ready >= 2 || this.lastStatus === 'closed') return;
+      if (error instanceof QueueOverflowError || error instanceof SessionLostError) return;
+      this.dispatch('dropped', detailEvent('dropped', { data, error }));
     }
 
     sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
@@ -340,8 +379,6 @@ export function defineHAWebSocket<S extends WebSocketLike>(
   return HAWebSocket;
 }
 
-function ignoreLaterFailure(): void {}
-
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
 function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
   if (binaryType === 'blob' && typeof Blob === 'function') return new Blob([data as BlobPart]);
@@ -377,10 +414,8 @@ function closeEvent(
   return Object.assign(new Event('close'), { code, reason, wasClean });
 }
 
-/** `DOMException` where the runtime has it; an Error with the same `name` otherwise. */
-class DOMExceptionLike extends Error {
-  constructor(message: string, name: string) {
-    super(message);
-    this.name = name;
-  }
+/** A `DOMException` where the runtime has one (every browser, Deno, Node 17+); an Error with its `name` otherwise. */
+function domException(message: string, name: string): Error {
+  if (typeof DOMException === 'function') return new DOMException(message, name);
+  return Object.assign(new Error(message), { name });
 }

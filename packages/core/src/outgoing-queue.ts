@@ -51,6 +51,8 @@ export interface OutgoingEntry<Out> {
   readonly size: number;
   /** The link generation it was last written on; -1 while it waits for a link. */
   generation: number;
+  /** It was written on a link at least once (the peer may have it): it can no longer be withdrawn. */
+  written?: boolean;
   settled: boolean;
   resolve(): void;
   reject(error: unknown): void;
@@ -99,19 +101,33 @@ export class OutgoingQueue<Out> {
   ): OutgoingEntry<Out> | QueueOverflowError {
     const size = byteSizeOf(data);
     const overflow = this.overflowFor(size);
+    // Victims are told only once the new entry is in: a `dropped` listener that sends again must
+    // find the room taken, not refill it while room is being made (which would never end).
+    let dropped: [OutgoingEntry<Out>, QueueOverflowError][] | undefined;
     if (overflow) {
-      if (this.overflow === 'reject' || size + QUEUE_ENTRY_OVERHEAD_BYTES > this.maxBytes) return overflow;
+      // A send made by a `dropped` listener would evict another message whose listener sends
+      // again, without end: while drops are being reported, a full queue refuses instead.
+      if (
+        this.overflow === 'reject' ||
+        this.reportingDrops ||
+        size + QUEUE_ENTRY_OVERHEAD_BYTES > this.maxBytes
+      ) {
+        return overflow;
+      }
       for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor(size)) {
         const oldest = this.oldestWaiting();
         // Nothing left to drop (all written, or maxMessages below 1): the new send cannot fit.
-        if (!oldest) return over;
+        // The ones already dropped stay dropped (they made room) and are reported.
+        if (!oldest) {
+          if (dropped) this.reportDrops(dropped, onDrop);
+          return over;
+        }
         const error = new QueueOverflowError(
           over.limit,
           'dropped from the outgoing queue to make room (drop-oldest)',
         );
         this.settle(oldest);
-        oldest.reject(error);
-        onDrop(oldest, error);
+        (dropped ??= []).push([oldest, error]);
       }
     }
     data = copyBytes(data);
@@ -119,7 +135,26 @@ export class OutgoingQueue<Out> {
     this.entries.push(entry);
     this.pendingCount++;
     this.pendingBytes += size;
+    if (dropped) this.reportDrops(dropped, onDrop);
     return entry;
+  }
+
+  private reportingDrops = false;
+
+  private reportDrops(
+    dropped: readonly [OutgoingEntry<Out>, QueueOverflowError][],
+    onDrop: (entry: OutgoingEntry<Out>, error: QueueOverflowError) => void,
+  ): void {
+    const outer = this.reportingDrops;
+    this.reportingDrops = true;
+    try {
+      for (const [entry, error] of dropped) {
+        entry.reject(error);
+        onDrop(entry, error);
+      }
+    } finally {
+      this.reportingDrops = outer;
+    }
   }
 
   /** Marks an entry done and releases its budget. Idempotent. */
@@ -138,14 +173,14 @@ export class OutgoingQueue<Out> {
    * withdrawn, since the peer may already have it.
    */
   withdraw(entry: OutgoingEntry<Out>): boolean {
-    if (entry.settled || entry.generation !== -1) return false;
+    if (entry.settled || entry.generation !== -1 || entry.written) return false;
     this.settle(entry);
     return true;
   }
 
-  /** Settles and returns every entry still waiting for a link (a snapshot, in order). */
+  /** Settles and returns every entry never written yet (a snapshot, in order). */
   withdrawWaiting(): OutgoingEntry<Out>[] {
-    const found = [...this.waiting()];
+    const found = [...this.waiting()].filter((entry) => !entry.written);
     for (const entry of found) this.settle(entry);
     return found;
   }

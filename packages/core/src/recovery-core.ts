@@ -7,8 +7,8 @@ import {
   type Subscription,
 } from 'rxjs';
 import type { BackoffOptions } from './backoff-delay.js';
-import { monotonicNow } from './clock.js';
 import type { ErrorClassifier } from './classify.js';
+import { monotonicNow } from './clock.js';
 import { decideRetry, type GiveUpReason } from './retry-decision.js';
 import type { RetryAfterOptions } from './retry-hint.js';
 

@@ -9,6 +9,7 @@ import {
   type ConnectionState,
   DEFAULT_BACKOFF,
   DEFAULT_MAX_ATTEMPTS_PER_FAILURE,
+  MIN_PROGRESS_UPTIME_MS,
 } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { afterEach, describe, expect, test, vi } from 'vitest';
@@ -139,6 +140,46 @@ describe('defaults: a crash loop is followed through every server life', () => {
     const made = Math.max(...attempts(states));
     expect(made).toBeGreaterThan(10);
     expect(made).toBeLessThan(DEFAULT_MAX_ATTEMPTS_PER_FAILURE);
+    conn.close();
+  });
+});
+
+describe('traffic from a link that dies at once is not progress', () => {
+  test('a server that greets and dies within MIN_PROGRESS_UPTIME_MS keeps spending one failure budget', async () => {
+    vi.useFakeTimers();
+    const transport = createMemoryTransport<string>();
+    const conn = attach(transport, { maxAttemptsPerFailure: 5 });
+    const states = recordStates(conn);
+    await vi.advanceTimersByTimeAsync(0);
+    const original = reset('original');
+    transport.current!.fail(original);
+    // Every reopened link says hello, then dies 10 ms later (overload shedding, a poison message).
+    const greeter = transport.connections$.subscribe((peer) => {
+      if (peer.id === 1) return;
+      peer.send('hello');
+      setTimeout(() => peer.fail(reset(`greet-and-die ${peer.id}`)), 10);
+    });
+    await vi.advanceTimersByTimeAsync(120_000);
+    greeter.unsubscribe();
+    expect(conn.state$.value).toEqual({ status: 'closed', reason: 'attempts-exhausted', error: original });
+    expect(attempts(states)).toEqual([1, 2, 3, 4, 5]);
+    expect(transport.openAttempts).toBe(1 + 5);
+  });
+
+  test('one that lives past MIN_PROGRESS_UPTIME_MS after greeting ends the failure then', async () => {
+    vi.useFakeTimers();
+    const transport = createMemoryTransport<string>();
+    const conn = attach(transport, { maxAttemptsPerFailure: 5 });
+    await vi.advanceTimersByTimeAsync(0);
+    transport.current!.fail(reset('original'));
+    for (let waited = 0; conn.state$.value.status !== 'open' && waited < 1_000; waited += 10) {
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    transport.current!.send('hello');
+    await vi.advanceTimersByTimeAsync(MIN_PROGRESS_UPTIME_MS - 100);
+    expect(conn.state$.value).toMatchObject({ status: 'open', recoveries: 0 });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(conn.state$.value).toMatchObject({ status: 'open', recoveries: 1 });
     conn.close();
   });
 });

@@ -138,3 +138,78 @@ describe('bytes are copied on enqueue, as WebSocket.send does', () => {
     expect(second.getUint16(0)).toBe(0x0102);
   });
 });
+
+describe('found by review', () => {
+  test('a send made from an open listener waits behind the sends queued before it', async () => {
+    const transport = createMemoryTransport<string>();
+    const gate = deferred();
+    const conn = connect(transport, {
+      ...FAST,
+      recover: async (ctx) => {
+        await gate.promise;
+        return ctx.reopen();
+      },
+    });
+    await waitForState(conn, 'open');
+    transport.current!.fail();
+    const queued = ['q0', 'q1', 'q2'].map((m) => conn.send(m));
+    const fromListener: Promise<void>[] = [];
+    conn.events$.subscribe((event) => {
+      if (event.type === 'link-open' && event.recovered) fromListener.push(conn.send('from-listener'));
+    });
+    gate.resolve();
+    await waitForState(conn, 'open', (s) => s.recoveries === 1);
+    await Promise.all([...queued, ...fromListener]);
+    expect(transport.current!.received).toEqual(['q0', 'q1', 'q2', 'from-listener']);
+  });
+
+  test("a 'dropped' listener that sends again does not loop: each send is taken or refused once", async () => {
+    const transport = createMemoryTransport<string>();
+    const gate = deferred();
+    const conn = connect(transport, {
+      ...FAST,
+      queue: { maxMessages: 3, overflow: 'drop-oldest' },
+      recover: async (ctx) => {
+        await gate.promise;
+        return ctx.reopen();
+      },
+    });
+    await waitForState(conn, 'open');
+    transport.current!.fail();
+    let resends = 0;
+    conn.events$.subscribe((event) => {
+      if (event.type === 'dropped' && resends < 1_000) {
+        resends++;
+        conn.send(`again ${String(event.data)}`).catch(() => {});
+      }
+    });
+    const sends = ['a', 'b', 'c', 'd'].map((m) => conn.send(m).catch(() => {}));
+    expect(resends).toBeLessThan(10);
+    expect(conn.pending.messages).toBe(3);
+    gate.resolve();
+    await waitForState(conn, 'open', (s) => s.recoveries === 1);
+    await Promise.all(sends);
+  });
+
+  test('a send written once and requeued by a break can no longer be withdrawn: the peer may have it', async () => {
+    const transport = createMemoryTransport<string>();
+    const gate = deferred();
+    const conn = connect(transport, {
+      ...FAST,
+      recover: async (ctx) => {
+        await gate.promise;
+        return ctx.reopen();
+      },
+    });
+    await waitForState(conn, 'open');
+    const controller = new AbortController();
+    // Written, but the link breaks before its confirmation is read.
+    const written = conn.send('A', { signal: controller.signal });
+    transport.current!.fail();
+    controller.abort(new Error('too late'));
+    expect(conn.clearQueue()).toBe(0);
+    gate.resolve();
+    await expect(written).resolves.toBeUndefined();
+    expect(transport.current!.received).toEqual(['A']);
+  });
+});
