@@ -127,7 +127,8 @@ export class OutgoingQueue<Out> {
           'dropped from the outgoing queue to make room (drop-oldest)',
         );
         this.settle(oldest);
-        (dropped ??= []).push([oldest, error]);
+        dropped ??= [];
+        dropped.push([oldest, error]);
       }
     }
     data = copyBytes(data);
