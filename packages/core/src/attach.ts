@@ -96,6 +96,8 @@ export type ConnectionEvent<In, Out> =
   | { readonly type: 'link-open'; readonly link: Link<In, Out>; readonly recovered: boolean }
   | { readonly type: 'link-down'; readonly error: unknown }
   | { readonly type: 'dropped'; readonly data: Out; readonly error: QueueOverflowError }
+  /** The heartbeat's `ping` function threw; the heartbeat goes on. */
+  | { readonly type: 'ping-failed'; readonly error: unknown }
   | RecoveryEvent;
 
 /** Options of one send. */
@@ -573,7 +575,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       const ping = (this.options.heartbeat as { ping: (link: Link<In, Out>) => unknown }).ping(link);
       // A ping that fails to write means the link is going; the heartbeat or the link reports it.
       if (ping instanceof Promise) ping.catch(() => {});
-    } catch {}
+    } catch (error) {
+      // The user's ping function threw: its own bug, not the link's. Reported, and the heartbeat
+      // goes on (a link that really is silent still times out).
+      this.eventSubject.next({ type: 'ping-failed', error });
+    }
   }
 
   private onLinkDown(link: Link<In, Out>, error: unknown): void {

@@ -1,3 +1,4 @@
+import { discardBody } from './discard-body.js';
 import { HttpStatusError, ProtocolError } from './errors.js';
 import { createHAFetch, type FetchFunction, type HAFetch, type HAFetchEvent } from './ha-fetch.js';
 import type { RecoveryOptions } from './recovery-core.js';
@@ -192,18 +193,18 @@ export function defineHAEventSource(platform: HAEventSourcePlatform): HAEventSou
         return;
       }
       if (this.#closed()) {
-        response.body?.cancel().catch(() => {});
+        discardBody(response);
         return;
       }
       const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
       if (response.status !== 200 || response.body === null) {
-        response.body?.cancel().catch(() => {});
+        discardBody(response);
         // A 204 is the server saying "stop"; any other status ends the stream with that status.
         this.#fail(new HttpStatusError(response.status));
         return;
       }
       if (type !== 'text/event-stream') {
-        response.body.cancel().catch(() => {});
+        discardBody(response);
         this.#fail(new ProtocolError(`the response is ${type ?? 'untyped'}, not text/event-stream`));
         return;
       }

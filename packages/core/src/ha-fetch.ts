@@ -1,5 +1,6 @@
 import { Subscription } from 'rxjs';
 import { markFetchFailure } from './classify.js';
+import { discardBody } from './discard-body.js';
 import { HttpStatusError, InvalidOptionError } from './errors.js';
 import { EventStreamResume } from './event-stream-resume.js';
 import { type NdjsonCursor, NdjsonResume } from './ndjson-resume.js';
@@ -256,7 +257,7 @@ async function firstResponse(
       failure = markFetchFailure(error);
     }
     if (signal?.aborted) {
-      response?.body?.cancel().catch(() => {});
+      discardBody(response);
       throw signal.reason;
     }
     if (response !== undefined) {
@@ -273,7 +274,7 @@ async function firstResponse(
       throw verdict.gaveUp instanceof HttpStatusError ? failure : verdict.gaveUp;
     }
     // Free the connection during the wait: this response will not be returned.
-    response?.body?.cancel().catch(() => {});
+    discardBody(response);
     await verdict.ready;
     stats.retries++;
   }

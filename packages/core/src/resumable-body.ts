@@ -1,5 +1,6 @@
 import { Subscription } from 'rxjs';
 import { isFetchFailure, markFetchFailure } from './classify.js';
+import { discardBody, discardReader } from './discard-body.js';
 import type { RecoveryCore } from './recovery-core.js';
 import type { RetryHint } from './retry-hint.js';
 
@@ -127,7 +128,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
     if (!finish()) return;
     const current = reader;
     reader = undefined;
-    current?.cancel(error).catch(() => {});
+    discardReader(current, error);
     abort.abort(error);
     controller.error(error);
   };
@@ -185,19 +186,19 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
         continue;
       }
       if (finished) {
-        response.body?.cancel().catch(() => {});
+        discardBody(response);
         return true;
       }
       let more: boolean;
       try {
         more = resume.accept(response);
       } catch (rejection) {
-        response.body?.cancel().catch(() => {});
+        discardBody(response);
         lastError = rejection;
         continue;
       }
       if (!more || response.body === null) {
-        response.body?.cancel().catch(() => {});
+        discardBody(response);
         return false;
       }
       reader = response.body.getReader();
@@ -268,7 +269,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
       reader = undefined;
       if (!finish()) return;
       abort.abort(reason);
-      return current?.cancel(reason).catch(() => {});
+      return current?.cancel(reason).catch(ignoreCancelled);
     },
     // A byte stream, as fetch bodies are: BYOB readers work, and a chunk passes to the reader
     // without a copy. No read-ahead (high-water mark 0): the body below buffers already.
@@ -310,3 +311,9 @@ function originalOf(error: unknown): unknown {
     ? hintedViews.get(error)
     : error;
 }
+
+/**
+ * A consumer's `cancel()` of the body: the reader being cancelled may already have failed (that
+ * is why the body is being given up); the consumer asked for the end, which it gets either way.
+ */
+function ignoreCancelled(): void {}

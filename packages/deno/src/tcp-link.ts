@@ -111,6 +111,7 @@ class DenoTcpLink implements TcpLink {
             `a ping payload is at most ${MAX_CONTROL_PAYLOAD_BYTES} bytes, got ${payload.length}`,
           );
         }
+        // A ping that cannot be written means the connection is failing: the read loop reports it.
         if (!this.done) this.enqueueFrame(payload, FrameType.Ping).catch(() => {});
       };
     } else {
@@ -177,6 +178,7 @@ class DenoTcpLink implements TcpLink {
         this.queuedBytes -= bytes;
       }
     });
+    // The chain only orders writes; each write's failure reaches its own caller through `written`.
     this.writing = written.catch(() => {});
     return written;
   }

@@ -316,6 +316,7 @@ export class RedisSessionStore implements FencedSessionStore {
     this.closed = true;
     if (!this.ownsClient) return;
     const client = await this.client.catch(() => undefined);
+    // Closing: a client that cannot say QUIT (the server is gone) is disconnected all the same.
     await client?.quit().catch(() => {});
   }
 

@@ -285,6 +285,8 @@ export class ServerSession {
     this.cursors.clear();
     link?.close(code, closeReason);
     // Fenced: a copy that lost the session to another server must not delete the owner's record.
+    // A delete that fails (the store is down, or fenced by a newer owner) leaves a record that the
+    // store's TTL sweep removes anyway; the session is over for this server either way.
     if (!keepStored) void this.store.delete(this.id, this.epoch).catch(() => {});
     this.onEnd(this);
     this.events.next(
