@@ -10,14 +10,18 @@ import { type AttachOptions, attach, type HAConnection } from './attach.js';
 import type { ClosedState, ConnectionState } from './connection-state.js';
 import { InvalidOptionError, LinkClosedError, QueueOverflowError } from './errors.js';
 import { failoverTransport } from './failover.js';
-import type { HAWebSocketOptions, HAWebSocketPlatform } from './ha-web-socket.js';
+import {
+  DEFAULT_HA_WEB_SOCKET_HEARTBEAT,
+  type HAWebSocketOptions,
+  type HAWebSocketPlatform,
+} from './ha-web-socket.js';
 import { byteSizeOf, type Link, type LinkData, type Transport } from './link.js';
 import {
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_MESSAGES,
   QUEUE_ENTRY_OVERHEAD_BYTES,
 } from './outgoing-queue.js';
-import type { ResumableTransport } from './resumable-transport.js';
+import { handshakeTimeoutFor, type ResumableTransport } from './resumable-transport.js';
 import {
   type WebSocketLike,
   type WebSocketTransportOptions,
@@ -423,6 +427,8 @@ export class HAWebSocketSubject<T> extends Observable<T> {
       wrapTransport,
       ...attachOptions
     } = config;
+    // The same defaults as HAWebSocket: half-open detection where the link can ping.
+    attachOptions.heartbeat = config.heartbeat ?? DEFAULT_HA_WEB_SOCKET_HEARTBEAT;
     const run: Run<T> = {
       output: new Subject<T>(),
       connection: undefined as unknown as HAConnection<LinkData, Outgoing>,
@@ -445,15 +451,19 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     let lastSessionEvent: string | undefined;
     if (resume) {
       const makeResumable = platform.resumable!;
-      wrap = (transport) => makeResumable(transport, resume === true ? {} : resume);
+      wrap = (transport) =>
+        makeResumable(transport, {
+          handshakeTimeoutMs: handshakeTimeoutFor({ connectTimeoutMs, heartbeat: attachOptions.heartbeat }),
+          ...(resume === true ? {} : resume),
+        });
     }
     const ownSockets = socketOptions === platform;
-    const transportTo = (endpoint: string | URL) =>
+    const transportTo = (endpoint: string | URL, attempt?: { readonly remainingMs: number | undefined }) =>
       webSocketTransport<WebSocketLike>({
         ...socketOptions,
         url: String(endpoint),
         protocols: protocol,
-        connectTimeoutMs,
+        connectTimeoutMs: attempt?.remainingMs ?? connectTimeoutMs,
         // Links deliver raw bytes (never Blobs: the resume protocol decodes frames synchronously);
         // `binaryType` is applied per message, as HAWebSocket does.
         binaryType: (ownSockets ? platform.binaryType : undefined) ?? 'arraybuffer',
@@ -461,7 +471,9 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     const base =
       endpoints === undefined
         ? transportTo(url)
-        : failoverTransport(Array.isArray(endpoints) ? [url, ...endpoints] : endpoints, transportTo);
+        : failoverTransport(Array.isArray(endpoints) ? [url, ...endpoints] : endpoints, transportTo, {
+            connectTimeoutMs,
+          });
     const inner = wrap ? wrap(base) : base;
     // A resumable transport (from `resume`, or `wrapTransport: (t) => resumable(t)` in browsers)
     // says whether each link resumed the session: a resumed one needs no re-subscribe.
