@@ -285,9 +285,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     }
     if (this.finished) {
       // A `dropped` listener closed the connection while this send made room: nothing will
-      // ever write it.
-      this.outbox.settle(entry);
-      this.refused = this.finalError ?? new ClosedByUserError();
+      // ever write it. The close already rejected it if it drained it; otherwise do it here.
+      if (!entry.settled) {
+        this.outbox.settle(entry);
+        reject(this.finalError ?? new ClosedByUserError());
+      }
       return;
     }
     if (signal) {
