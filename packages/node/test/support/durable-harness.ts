@@ -41,23 +41,55 @@ export class DurableServer {
   ) {}
 
   static async start(options: DurableServerOptions): Promise<DurableServer> {
+    return DurableServer.listening(DurableServer.spawn(options, false));
+  }
+
+  /**
+   * A process that has loaded its code and waits: `go()` makes it open the store and listen,
+   * within milliseconds (a fresh process takes about a second to load), so a test controls how
+   * long the server stays down. `cancel()` kills a standby that was not used.
+   */
+  static standby(options: DurableServerOptions): {
+    go(): Promise<DurableServer>;
+    cancel(): Promise<void>;
+  } {
+    const child = DurableServer.spawn(options, true);
+    const exited = once(child, 'exit');
+    return {
+      go: () => {
+        child.stdin!.end('go\n');
+        return DurableServer.listening(child);
+      },
+      cancel: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  private static spawn(options: DurableServerOptions, standby: boolean): ChildProcess {
     const { upstream } = options;
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=@lifeline/source',
-        '--import',
-        'tsx',
-        script,
-        String(options.port ?? 0),
-        options.store,
-        String(upstream.total),
-        String(upstream.rate),
-        String(upstream.start),
-        options.log,
-      ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const args = [
+      '--conditions=@lifeline/source',
+      '--import',
+      'tsx',
+      script,
+      String(options.port ?? 0),
+      options.store,
+      String(upstream.total),
+      String(upstream.rate),
+      String(upstream.start),
+      options.log,
+    ];
+    if (standby) args.push('standby');
+    return spawn(process.execPath, args, {
+      cwd: root,
+      stdio: [standby ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+    });
+  }
+
+  private static async listening(child: ChildProcess): Promise<DurableServer> {
     const lines = createInterface({ input: child.stdout! });
     try {
       const port = await new Promise<number>((resolve, reject) => {

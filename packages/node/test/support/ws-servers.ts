@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -44,19 +45,65 @@ export class EchoServer {
 
 const serverScript = fileURLToPath(new URL('./ws-stream-server.mjs', import.meta.url));
 
-/** The stream server in a child process, killable with SIGKILL and restartable on the same port. */
+/** A record the stream server wrote to its log (see ws-stream-server.mjs): `p` pid, `t` epoch ms. */
+export interface StreamServerLine {
+  p: number;
+  t: number;
+  d: string;
+}
+
+/** Every record the stream server processes wrote to `log`, in order. */
+export function readStreamServerLog(log: string): StreamServerLine[] {
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as StreamServerLine);
+}
+
+/**
+ * The stream server in a child process, killable with SIGKILL and restartable on the same port.
+ * With `log`, each process appends every message it receives to that file (readStreamServerLog).
+ */
 export class ChildStreamServer {
   private child: ChildProcess | undefined;
+  private standby: ChildProcess | undefined;
   port = 0;
   starts = 0;
 
-  constructor(private readonly tickMs = 5) {}
+  constructor(
+    private readonly tickMs = 5,
+    private readonly log?: string,
+  ) {}
 
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [serverScript, String(this.port), String(this.tickMs)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+  /** The running process's id, if one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Loads the next process ahead and keeps it waiting, so the next {@link start} only has it
+   * listen (milliseconds instead of a process start): a test then controls how long the server
+   * stays down. {@link kill} does not touch it; {@link dispose} does.
+   */
+  prepare(): void {
+    if (this.standby) return;
+    this.standby = this.spawn(true);
+  }
+
+  private spawn(standby: boolean): ChildProcess {
+    const args = [serverScript, String(this.port), String(this.tickMs), this.log ?? ''];
+    if (standby) args.push('standby');
+    return spawn(process.execPath, args, {
+      stdio: [standby ? 'pipe' : 'ignore', 'pipe', 'inherit'],
       cwd: fileURLToPath(new URL('.', import.meta.url)),
     });
+  }
+
+  async start(): Promise<void> {
+    let child = this.standby;
+    this.standby = undefined;
+    if (child) child.stdin!.end('go\n');
+    else child = this.spawn(false);
     this.child = child;
     const lines = createInterface({ input: child.stdout! });
     const [line] = (await Promise.race([
@@ -82,5 +129,16 @@ export class ChildStreamServer {
     child.kill('SIGKILL');
     await exited;
     this.child = undefined;
+  }
+
+  /** Kills the running process and a prepared one. */
+  async dispose(): Promise<void> {
+    await this.kill();
+    const standby = this.standby;
+    this.standby = undefined;
+    if (!standby || standby.exitCode !== null || standby.signalCode !== null) return;
+    const exited = once(standby, 'exit');
+    standby.kill('SIGKILL');
+    await exited;
   }
 }
