@@ -1,6 +1,12 @@
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
-import { ClosedByUserError, DetachedError, NotOpenError, type QueueOverflowError } from './errors.js';
+import {
+  ClosedByUserError,
+  DetachedError,
+  NotOpenError,
+  type QueueOverflowError,
+  SendWithdrawnError,
+} from './errors.js';
 import { type HeartbeatOptions, heartbeat } from './heartbeat.js';
 import type { Link, LinkData, Transport } from './link.js';
 import { MessageFanout } from './message-fanout.js';
@@ -44,7 +50,11 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> ext
   recover?: RecoverFunction<In, Out, H>;
   /** Passed to `recover` as `ctx.handle`. @default undefined */
   handle?: H;
-  /** Limits of the queue in which sends wait while recovering. @default {@link DEFAULT_QUEUE_MAX_MESSAGES} messages, 8 MiB, 'reject' */
+  /**
+   * Limits of the outgoing queue: every send not yet confirmed, waiting for a link or written and
+   * awaiting confirmation. A send that does not fit is refused (never dropped silently).
+   * @default { maxBytes: 8_388_608, maxMessages: Infinity, overflow: 'reject' } (see {@link QueueOptions})
+   */
   queue?: QueueOptions;
   /**
    * Half-open detection: silence from the peer becomes a recoverable {@link HeartbeatTimeoutError}.
@@ -69,6 +79,18 @@ export type ConnectionEvent<In, Out> =
   | { readonly type: 'dropped'; readonly data: Out; readonly error: QueueOverflowError }
   | RecoveryEvent;
 
+/** Options of one send. */
+export interface SendOptions {
+  /**
+   * Withdraws the send when aborted while it still waits in the queue (while connecting or
+   * recovering): its promise rejects with `signal.reason` and it is never written. Once written
+   * on a link it can no longer be withdrawn (the peer may have it); aborting then changes nothing.
+   * A signal already aborted refuses the send at once.
+   * @default none
+   */
+  signal?: AbortSignal;
+}
+
 /** A connection made highly available by {@link attach}. */
 export interface HAConnection<In = LinkData, Out = LinkData> {
   /**
@@ -88,10 +110,27 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   readonly pending: { readonly messages: number; readonly bytes: number };
   /**
    * Sends a message. Resolves once it was written on a link; a send in flight when the link broke
-   * is written again on the recovered link. Rejects with the original error if recovery gives up,
-   * with a {@link QueueOverflowError} if the queue is full, with {@link ClosedByUserError} after `close()`.
+   * is written again on the recovered link. Binary data is copied: the caller may reuse its buffer.
+   * Rejects with the original error if recovery gives up, with a {@link QueueOverflowError} if the
+   * queue is full, with {@link ClosedByUserError} after `close()`, with `options.signal`'s reason
+   * if withdrawn.
    */
-  send(data: Out): Promise<void>;
+  send(data: Out, options?: SendOptions): Promise<void>;
+  /**
+   * {@link HAConnection.send}, except that a send the connection cannot take (queue full, closed,
+   * signal already aborted) THROWS that error synchronously instead of returning a rejected
+   * promise: for callers whose own `send` returns nothing (a WebSocket's), so the caller learns
+   * which message was refused at the moment it was refused. Later failures reject the promise.
+   * @throws {QueueOverflowError} the queue is full
+   * @throws {ClosedByUserError} (or the error that ended the connection) after it closed
+   */
+  enqueue(data: Out, options?: SendOptions): Promise<void>;
+  /**
+   * Withdraws every send still waiting for a link (written ones stay: they may have arrived).
+   * Each withdrawn send rejects with `reason`, by default a {@link SendWithdrawnError}.
+   * Returns how many were withdrawn.
+   */
+  clearQueue(reason?: unknown): number;
   /** libha `HA_RECOVERY_SUSPEND`: failures now propagate as on a plain connection. */
   suspend(): void;
   /** libha `HA_RECOVERY_ENABLE`. */
@@ -175,31 +214,70 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     return { messages: this.outbox.size, bytes: this.outbox.bytes };
   }
 
-  send(data: Out): Promise<void> {
-    if (this.finished) return Promise.reject(this.finalError ?? new ClosedByUserError());
+  send(data: Out, options?: SendOptions): Promise<void> {
+    try {
+      return this.enqueue(data, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  enqueue(data: Out, options?: SendOptions): Promise<void> {
+    if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
     // One executor for every send: the data waits in a field for the synchronous executor call
     // instead of in a closure per send. A send made re-entrantly (from inside a link's send)
     // sets the field again only after this executor has read it.
     this.sendData = data;
-    return new Promise<void>(this.sendExecutor);
+    this.sendSignal = signal;
+    const promise = new Promise<void>(this.sendExecutor);
+    const refused = this.refused;
+    if (refused !== undefined) {
+      // The executor left that promise pending for good (nothing references it): the refusal is
+      // thrown here instead, where the caller is, rather than as a rejection nobody may watch.
+      this.refused = undefined;
+      throw refused;
+    }
+    return promise;
+  }
+
+  clearQueue(reason?: unknown): number {
+    const withdrawn = this.outbox.withdrawWaiting();
+    const error = reason ?? new SendWithdrawnError();
+    for (const entry of withdrawn) entry.reject(error);
+    return withdrawn.length;
   }
 
   private sendData: Out | undefined;
+  private sendSignal: AbortSignal | undefined;
+  private refused: unknown;
   private readonly sendExecutor = (resolve: () => void, reject: (error: unknown) => void): void => {
     const data = this.sendData as Out;
+    const signal = this.sendSignal;
     this.sendData = undefined;
-    const link = this.currentLink;
-    const entry = this.outbox.enqueue(data, resolve, reject, link === undefined, this.dropListener);
+    this.sendSignal = undefined;
+    const entry = this.outbox.enqueue(data, resolve, reject, this.dropListener);
     if (!('settled' in entry)) {
-      reject(entry);
-    } else if (this.finished) {
+      this.refused = entry;
+      return;
+    }
+    if (this.finished) {
       // A `dropped` listener closed the connection while this send made room: nothing will
       // ever write it.
       this.outbox.settle(entry);
-      reject(this.finalError ?? new ClosedByUserError());
-    } else if (link) {
-      this.write(link, entry);
+      this.refused = this.finalError ?? new ClosedByUserError();
+      return;
     }
+    if (signal) {
+      const onAbort = () => {
+        if (this.outbox.withdraw(entry)) reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.release = () => signal.removeEventListener('abort', onAbort);
+    }
+    const link = this.currentLink;
+    if (link) this.write(link, entry);
   };
 
   suspend(): void {
@@ -297,8 +375,16 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         }),
       );
     }
+    // Traffic from the peer ends a failure being recovered from (RecoveryCore.markProgress).
+    // Sends that were merely written are no proof: the kernel takes bytes even from a server
+    // that accepts and then drops every connection, which must keep spending the budget.
+    const next = this.incoming.next;
+    const core = this.core;
     this.linkSubscription = incoming$.subscribe({
-      next: this.incoming.next,
+      next: (value) => {
+        if (core.recovering) core.markProgress();
+        next(value);
+      },
       error: (error) => {
         this.linkSubscription = undefined;
         this.onLinkDown(link, error);
@@ -356,6 +442,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // A listener of the state or of that event may have closed or detached the connection.
     if (this.finished) return;
     this.core.markUp();
+    // A replaying link is open only once its session was welcomed by the server (created or
+    // resumed): a server that answered the handshake is progress. Otherwise a pong answers too.
+    if (link.replaysSends) this.core.markProgress();
+    else if (this.core.recovering && link.pongs$) this.watchPong(link);
     this.readLink(link);
     // A link can die while we subscribe to it: then there is nothing to flush to.
     if (this.currentLink !== link) return;
@@ -365,6 +455,17 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       this.write(link, entry);
     }
   }
+
+  /** The first pong on a recovered link is progress (a peer answering pings is alive). */
+  private watchPong(link: Link<In, Out>): void {
+    const pong = link.pongs$!.subscribe(() => {
+      this.core.markProgress();
+      pong.unsubscribe();
+    });
+    // Ends with the link (or at once, if a pong had already been replayed synchronously).
+    if (!pong.closed) this.pongWatch = pong;
+  }
+  private pongWatch: Subscription | undefined;
 
   private write(link: Link<In, Out>, entry: OutgoingEntry<Out>): void {
     const generation = this.generation;
@@ -417,6 +518,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   private onLinkDown(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink === link) this.currentLink = undefined;
+    this.pongWatch?.unsubscribe();
+    this.pongWatch = undefined;
     if (!link.replaysSends) this.outbox.requeueAll();
     // A heartbeat timeout lands here with the link still up: closing a resumable link would end
     // its session, so it is abandoned instead and the session resumes on the recovered link.
@@ -469,6 +572,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.waitSubscription = undefined;
     this.linkSubscription?.unsubscribe();
     this.linkSubscription = undefined;
+    this.pongWatch?.unsubscribe();
+    this.pongWatch = undefined;
     this.core.close();
     this.attemptAbort?.abort(pendingError);
     this.attemptAbort = undefined;

@@ -21,6 +21,7 @@ export type LifelineErrorCode =
   | 'ERR_DETACHED'
   | 'ERR_QUEUE_OVERFLOW'
   | 'ERR_NOT_OPEN'
+  | 'ERR_SEND_WITHDRAWN'
   | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_MALFORMED_FRAME'
   | 'ERR_RANGE_NOT_SUPPORTED'
@@ -169,6 +170,17 @@ export class QueueOverflowError extends LifelineError {
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_QUEUE_OVERFLOW', message, { recoverable: false });
     this.limit = limit;
+  }
+}
+
+/**
+ * A send withdrawn before it was written: `clearQueue()` took it back while it waited for a link.
+ * (A send withdrawn by its own `AbortSignal` rejects with the signal's reason instead, as fetch does.)
+ */
+export class SendWithdrawnError extends LifelineError {
+  static override readonly errorName: string = 'SendWithdrawnError';
+  constructor(message = 'send withdrawn before it was written') {
+    super('ERR_SEND_WITHDRAWN', message, { recoverable: false });
   }
 }
 

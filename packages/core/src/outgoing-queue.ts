@@ -1,32 +1,49 @@
 import { QueueOverflowError } from './errors.js';
 import { byteSizeOf } from './link.js';
 
-/** What happens when a send would overflow the queue of messages waiting for a link. */
+/** What happens when a send would overflow the outgoing queue. */
 export type OverflowPolicy = 'reject' | 'drop-oldest';
 
-/** Limits of the queue in which sends wait while the connection is recovering. */
+/**
+ * Limits of the outgoing queue: every send not yet confirmed, whether it waits for a link (while
+ * connecting or recovering) or was written and awaits its confirmation (the write callback, or
+ * the resume protocol's ack). Bytes are the primary limit: each message counts its payload plus
+ * {@link QUEUE_ENTRY_OVERHEAD_BYTES} of bookkeeping, so many small messages are bounded by
+ * memory too.
+ */
 export interface QueueOptions {
   /**
-   * Messages that may wait while no link is open (sends that were in flight when the link broke count too).
-   * @default 1_024
+   * Messages that may be pending at once. A backstop: `maxBytes` bounds the count too
+   * (`maxBytes / QUEUE_ENTRY_OVERHEAD_BYTES` = 65,536 messages at the defaults).
+   * @default Infinity
    */
   maxMessages?: number;
   /**
-   * Bytes that may wait (strings count 2 bytes per UTF-16 code unit).
+   * Bytes that may be pending: payloads (binary data by byte length, strings at 2 bytes per
+   * UTF-16 code unit) plus {@link QUEUE_ENTRY_OVERHEAD_BYTES} per message. The default holds a
+   * 500 msg/s stream of 64-byte messages through about 60 s of outage (43,690 binary or 32,768
+   * string messages); the memory it stands for is about this many bytes.
    * @default 8_388_608 (8 MiB)
    */
   maxBytes?: number;
   /**
-   * `'reject'`: the new send rejects with a {@link QueueOverflowError}.
-   * `'drop-oldest'`: the oldest waiting messages are dropped to make room; each dropped send
-   * rejects with a {@link QueueOverflowError} and is reported as a `dropped` event.
+   * `'reject'`: the new send is refused with a {@link QueueOverflowError} (a rejection; a throw
+   * from `HAWebSocket.send`).
+   * `'drop-oldest'`: the oldest messages still waiting for a link are dropped to make room; each
+   * dropped send rejects with a {@link QueueOverflowError} and is reported as a `dropped` event.
+   * Messages already written (awaiting confirmation) are never dropped.
    * @default 'reject'
    */
   overflow?: OverflowPolicy;
 }
 
-export const DEFAULT_QUEUE_MAX_MESSAGES = 1_024;
+export const DEFAULT_QUEUE_MAX_MESSAGES = Number.POSITIVE_INFINITY;
 export const DEFAULT_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * What one pending message costs beside its payload (its entry, its promise and their
+ * functions), counted against {@link QueueOptions.maxBytes}. Measured on V8: about 120 bytes.
+ */
+export const QUEUE_ENTRY_OVERHEAD_BYTES = 128;
 
 /** One send: settled once, when written on a link (or when it fails for good). */
 export interface OutgoingEntry<Out> {
@@ -37,6 +54,8 @@ export interface OutgoingEntry<Out> {
   settled: boolean;
   resolve(): void;
   reject(error: unknown): void;
+  /** Called once when the entry settles (removes an abort listener). */
+  release?: (() => void) | undefined;
 }
 
 /**
@@ -67,35 +86,35 @@ export class OutgoingQueue<Out> {
   }
 
   /**
-   * Adds a send. When `bounded` (no link is open) the limits apply: the new entry is refused
-   * (returns the error) or the oldest waiting entries are dropped (passed to `onDrop`).
+   * Adds a send, within the limits: when it does not fit, the new entry is refused (returns the
+   * error) or the oldest waiting entries are dropped (passed to `onDrop`). Binary data is copied
+   * (as `WebSocket.send` does): the caller may reuse its buffer at once, and what is written,
+   * now or again after a recovery, is what was passed.
    */
   enqueue(
     data: Out,
     resolve: () => void,
     reject: (error: unknown) => void,
-    bounded: boolean,
     onDrop: (entry: OutgoingEntry<Out>, error: QueueOverflowError) => void,
   ): OutgoingEntry<Out> | QueueOverflowError {
     const size = byteSizeOf(data);
-    if (bounded) {
-      const overflow = this.overflowFor(size);
-      if (overflow) {
-        if (this.overflow === 'reject' || size > this.maxBytes) return overflow;
-        for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor(size)) {
-          const oldest = this.oldestWaiting();
-          // Nothing left to drop (maxMessages below 1): the new send is the one that cannot fit.
-          if (!oldest) return over;
-          const error = new QueueOverflowError(
-            over.limit,
-            'dropped from the outgoing queue to make room (drop-oldest)',
-          );
-          this.settle(oldest);
-          oldest.reject(error);
-          onDrop(oldest, error);
-        }
+    const overflow = this.overflowFor(size);
+    if (overflow) {
+      if (this.overflow === 'reject' || size + QUEUE_ENTRY_OVERHEAD_BYTES > this.maxBytes) return overflow;
+      for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor(size)) {
+        const oldest = this.oldestWaiting();
+        // Nothing left to drop (all written, or maxMessages below 1): the new send cannot fit.
+        if (!oldest) return over;
+        const error = new QueueOverflowError(
+          over.limit,
+          'dropped from the outgoing queue to make room (drop-oldest)',
+        );
+        this.settle(oldest);
+        oldest.reject(error);
+        onDrop(oldest, error);
       }
     }
+    data = copyBytes(data);
     const entry: OutgoingEntry<Out> = { data, size, generation: -1, settled: false, resolve, reject };
     this.entries.push(entry);
     this.pendingCount++;
@@ -109,7 +128,26 @@ export class OutgoingQueue<Out> {
     entry.settled = true;
     this.pendingCount--;
     this.pendingBytes -= entry.size;
+    entry.release?.();
     this.compact();
+  }
+
+  /**
+   * Takes back an entry that still waits for a link (never written, or requeued after its link
+   * broke). Returns false when it was written and awaits confirmation: it can no longer be
+   * withdrawn, since the peer may already have it.
+   */
+  withdraw(entry: OutgoingEntry<Out>): boolean {
+    if (entry.settled || entry.generation !== -1) return false;
+    this.settle(entry);
+    return true;
+  }
+
+  /** Settles and returns every entry still waiting for a link (a snapshot, in order). */
+  withdrawWaiting(): OutgoingEntry<Out>[] {
+    const found = [...this.waiting()];
+    for (const entry of found) this.settle(entry);
+    return found;
   }
 
   /** Entries waiting for a link, in order. */
@@ -155,7 +193,10 @@ export class OutgoingQueue<Out> {
     this.pendingCount = kept.length;
     this.pendingBytes = 0;
     for (const entry of kept) this.pendingBytes += entry.size;
-    for (const entry of rest) entry.settled = true;
+    for (const entry of rest) {
+      entry.settled = true;
+      entry.release?.();
+    }
     return rest;
   }
 
@@ -163,7 +204,8 @@ export class OutgoingQueue<Out> {
     if (this.pendingCount + 1 > this.maxMessages) {
       return new QueueOverflowError('messages', `outgoing queue is full (${this.maxMessages} messages)`);
     }
-    if (this.pendingBytes + size > this.maxBytes) {
+    const accounted = this.pendingBytes + (this.pendingCount + 1) * QUEUE_ENTRY_OVERHEAD_BYTES + size;
+    if (accounted > this.maxBytes) {
       return new QueueOverflowError('bytes', `outgoing queue is full (${this.maxBytes} bytes)`);
     }
     return undefined;
@@ -193,4 +235,20 @@ export class OutgoingQueue<Out> {
       this.head = 0;
     }
   }
+}
+
+/**
+ * `%TypedArray%.prototype.slice`: copies into a new array of the same kind (a Node `Buffer` stays
+ * a `Buffer`, whose own `slice` would return a view instead of a copy).
+ */
+const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(): unknown }).slice;
+
+/** A private copy of binary data, of the same type; other data (strings, Blobs, objects) as is. */
+function copyBytes<T>(data: T): T {
+  if (data instanceof ArrayBuffer) return data.slice(0) as T;
+  if (data instanceof DataView) {
+    return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as T;
+  }
+  if (ArrayBuffer.isView(data)) return typedArraySlice.call(data) as T;
+  return data;
 }

@@ -14,9 +14,12 @@ import type { RetryAfterOptions } from './retry-hint.js';
 /** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
 export interface RecoveryOptions {
   /**
-   * Attempts for one failure (libha `HA_RECOVERY_ICOUNT`). Reset once a recovered link has stayed
-   * up for `minUptimeMs`.
-   * @default 10
+   * Attempts for one failure (libha `HA_RECOVERY_ICOUNT`). A failure ends, and this count starts
+   * again, when a recovered link makes progress (carries traffic from the peer: a message, a
+   * pong, a resumed session, body bytes) or stays up for `minUptimeMs`. A link that opens and
+   * dies without either is one more attempt of the same failure. With the default backoff, 120
+   * attempts last about 15 minutes of continuous outage (docs/concepts.md, "Budgets").
+   * @default 120
    */
   maxAttemptsPerFailure?: number;
   /**
@@ -28,8 +31,9 @@ export interface RecoveryOptions {
   /** The wait before each attempt. @default {@link DEFAULT_BACKOFF} */
   backoff?: BackoffOptions;
   /**
-   * How long a recovered link must stay up before the failure counts as over (and the per-failure
-   * attempt count is reset). A link that flaps inside this window keeps spending the same budget.
+   * How long a recovered link that carries no traffic must stay up before the failure counts as
+   * over (progress ends it at once). A link that opens and dies inside this window without
+   * progress keeps spending the same failure's budget. `0`: any open ends the failure.
    * @default 2_000
    */
   minUptimeMs?: number;
@@ -66,7 +70,7 @@ export class RecoveryDeclined {
 }
 
 /** Named defaults of {@link RecoveryOptions}. */
-export const DEFAULT_MAX_ATTEMPTS_PER_FAILURE = 10;
+export const DEFAULT_MAX_ATTEMPTS_PER_FAILURE = 120;
 export const DEFAULT_MAX_RECOVERIES = Number.POSITIVE_INFINITY;
 export const DEFAULT_MIN_UPTIME_MS = 2_000;
 
@@ -103,6 +107,8 @@ export class RecoveryCore {
   private suspendedFlag = false;
   private closedFlag = false;
   private isUp = false;
+  /** When the current failure began, on {@link now}'s clock. */
+  private failureStartedAt = 0;
   private uptimeTimer: Subscription | undefined;
   private readonly interrupt$ = new Subject<void>();
   private readonly scheduler: SchedulerLike;
@@ -141,6 +147,27 @@ export class RecoveryCore {
   }
   get up(): boolean {
     return this.isUp;
+  }
+
+  /**
+   * Milliseconds on a monotonic clock: the injected scheduler's (so marble tests and fake timers
+   * drive it), else `performance.now()`, never the wall clock, which can step.
+   */
+  private now(): number {
+    return this.options.scheduler ? this.options.scheduler.now() : performance.now();
+  }
+
+  /**
+   * The resource that is up carried traffic from its peer (a message, a pong, a resumed session,
+   * body bytes): the failure, if one is being recovered from, is over. The next failure starts
+   * with a fresh per-failure budget and the initial backoff. Cheap when there is nothing to end,
+   * so callers may report every message.
+   */
+  markProgress(): void {
+    if (!this.inFailure || !this.isUp) return;
+    this.uptimeTimer?.unsubscribe();
+    this.uptimeTimer = undefined;
+    this.endFailure();
   }
 
   /** The resource (link, subscription) is up. Starts the `minUptime` clock if it is a recovery. */
@@ -190,6 +217,7 @@ export class RecoveryCore {
         classify: this.options.isRecoverable,
         shouldRecover: this.options.shouldRecover,
         backoff: this.options.backoff,
+        elapsedMs: newFailure ? 0 : this.now() - this.failureStartedAt,
         random: this.options.random,
         retryAfter: this.options.retryAfter,
       });
@@ -202,6 +230,7 @@ export class RecoveryCore {
       }
       if (newFailure) {
         this.inFailure = true;
+        this.failureStartedAt = this.now();
         this.failureError = error;
         this.recoveriesUsed++;
       }
@@ -241,6 +270,8 @@ export class RecoveryCore {
   resetCounts(): void {
     this.recoveriesUsed = this.inFailure ? 1 : 0;
     this.attemptsMade = this.inFailure && !this.isUp ? 1 : 0;
+    // The backoff starts over too: it grows with the time the failure has lasted.
+    if (this.inFailure) this.failureStartedAt = this.now();
   }
   /** No more recovery: a wait under way gives up. */
   close(): void {

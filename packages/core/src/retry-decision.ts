@@ -36,6 +36,8 @@ export interface RetryDecisionInput {
   /** The user's last word: return false to give up on this error. */
   readonly shouldRecover?: ((error: unknown, attempt: number) => boolean) | undefined;
   readonly backoff?: BackoffOptions | undefined;
+  /** How long the current failure has lasted, in ms (0 when it just happened). */
+  readonly elapsedMs?: number | undefined;
   readonly random?: (() => number) | undefined;
   /** How a retry hint carried by `error` (see {@link retryHintMs}) is honoured. */
   readonly retryAfter?: RetryAfterOptions | false | undefined;
@@ -61,7 +63,7 @@ export function decideRetry(input: RetryDecisionInput): RetryDecision {
     return { action: 'give-up', reason: 'declined' };
   }
   const delayMs = Math.max(
-    backoffDelay(attempt, input.backoff, input.random),
+    backoffDelay(attempt, input.backoff, input.random, input.elapsedMs),
     retryHintMs(input.error, input.retryAfter),
   );
   return { action: 'retry', attempt, delayMs };

@@ -93,8 +93,14 @@ describe('recovery function: options.recover(ctx)', () => {
 
     expect(contexts).toHaveLength(2);
     const [first, second] = contexts as [(typeof contexts)[0], (typeof contexts)[0]];
-    expect(first).toMatchObject({ attempt: 1, maxAttempts: 10, error: failure, lastError: failure, handle });
-    expect(second).toMatchObject({ attempt: 2, maxAttempts: 10, error: failure, lastError: refusal, handle });
+    expect(first).toMatchObject({ attempt: 1, maxAttempts: 120, error: failure, lastError: failure, handle });
+    expect(second).toMatchObject({
+      attempt: 2,
+      maxAttempts: 120,
+      error: failure,
+      lastError: refusal,
+      handle,
+    });
     expect(first.previousLink).toBe(firstLink);
     expect(second.previousLink).toBe(firstLink);
     expect(first.signal.aborted).toBe(false);
@@ -184,7 +190,7 @@ describe('default recovery: reopen with the same parameters, under the backoff',
     vi.useFakeTimers();
     const transport = createMemoryTransport<string>();
     const conn = connect(transport, {
-      backoff: { initialDelayMs: 100, factor: 2, jitter: 'none' },
+      backoff: { strategy: 'exponential', initialDelayMs: 100, factor: 2, jitter: 'none' },
       minUptimeMs: 0,
     });
     await vi.advanceTimersByTimeAsync(0);
@@ -335,7 +341,7 @@ describe('HA_RECOVERY_ICOUNT: maxAttemptsPerFailure', () => {
     const conn = connect(transport, {
       maxAttemptsPerFailure: 2,
       minUptimeMs: 1_000,
-      backoff: { initialDelayMs: 10, jitter: 'none', factor: 1 },
+      backoff: { strategy: 'exponential', initialDelayMs: 10, jitter: 'none', factor: 1 },
     });
     const states = recordStates(conn);
     await vi.advanceTimersByTimeAsync(0);
@@ -360,7 +366,7 @@ describe('HA_RECOVERY_ICOUNT: maxAttemptsPerFailure', () => {
       maxAttemptsPerFailure: 3,
       maxRecoveries: 10,
       minUptimeMs: 1_000,
-      backoff: { initialDelayMs: 10, jitter: 'none', factor: 1 },
+      backoff: { strategy: 'exponential', initialDelayMs: 10, jitter: 'none', factor: 1 },
     });
     const states = recordStates(conn);
     await vi.advanceTimersByTimeAsync(0);

@@ -26,7 +26,7 @@ describe('recoverWith', () => {
       const result = source.pipe(
         recoverWith({
           maxAttemptsPerFailure: 3,
-          backoff: { initialDelayMs: 10, factor: 2, jitter: 'none' },
+          backoff: { strategy: 'exponential', initialDelayMs: 10, factor: 2, jitter: 'none' },
           minUptimeMs: 0,
         }),
       );
@@ -40,7 +40,10 @@ describe('recoverWith', () => {
       const errors = [failure, new LinkFailedError('second'), new LinkFailedError('third')];
       let subscription = 0;
       const result = defer(() => cold('-#', undefined, errors[subscription++])).pipe(
-        recoverWith({ maxAttemptsPerFailure: 2, backoff: { initialDelayMs: 1, jitter: 'none', factor: 1 } }),
+        recoverWith({
+          maxAttemptsPerFailure: 2,
+          backoff: { strategy: 'exponential', initialDelayMs: 1, jitter: 'none', factor: 1 },
+        }),
       );
       expectObservable(result).toBe('-----#', undefined, failure);
     });
@@ -81,7 +84,7 @@ describe('recoverWith', () => {
           recoverWith({
             maxAttemptsPerFailure: 2,
             minUptimeMs: 5,
-            backoff: { initialDelayMs: 1, factor: 1, jitter: 'none' },
+            backoff: { strategy: 'exponential', initialDelayMs: 1, factor: 1, jitter: 'none' },
             onEvent: (event) => flapEvents.push(event),
           }),
         ),
@@ -95,7 +98,7 @@ describe('recoverWith', () => {
             maxAttemptsPerFailure: 2,
             maxRecoveries: 2,
             minUptimeMs: 5,
-            backoff: { initialDelayMs: 1, factor: 1, jitter: 'none' },
+            backoff: { strategy: 'exponential', initialDelayMs: 1, factor: 1, jitter: 'none' },
             onEvent: (event) => stableEvents.push(event),
           }),
         ),
@@ -165,7 +168,14 @@ describe('backoff', () => {
     scheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-#', undefined, failure);
       const result = source.pipe(
-        backoff({ initialDelayMs: 10, factor: 2, maxDelayMs: 30, jitter: 'none', maxAttempts: 4 }),
+        backoff({
+          strategy: 'exponential',
+          initialDelayMs: 10,
+          factor: 2,
+          maxDelayMs: 30,
+          jitter: 'none',
+          maxAttempts: 4,
+        }),
       );
       // Waits: 10, 20, 30 (capped), 30.
       expectObservable(result).toBe('95ms #', undefined, failure);
@@ -177,7 +187,13 @@ describe('backoff', () => {
     scheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-#', undefined, failure);
       const result = source.pipe(
-        backoff({ initialDelayMs: 10, factor: 2, maxAttempts: 3, random: () => 0.5 }),
+        backoff({
+          strategy: 'exponential',
+          initialDelayMs: 10,
+          factor: 2,
+          maxAttempts: 3,
+          random: () => 0.5,
+        }),
       );
       // Bounds 10, 20, 40: waits 5, 10, 20.
       expectObservable(result).toBe('39ms #', undefined, failure);
@@ -207,7 +223,14 @@ describe('backoff', () => {
 
       const overridden = cold('-#', undefined, forbidden);
       const result = overridden.pipe(
-        backoff({ initialDelayMs: 1, jitter: 'none', factor: 1, maxAttempts: 2, isRecoverable: () => true }),
+        backoff({
+          strategy: 'exponential',
+          initialDelayMs: 1,
+          jitter: 'none',
+          factor: 1,
+          maxAttempts: 2,
+          isRecoverable: () => true,
+        }),
       );
       expectObservable(result).toBe('-----#', undefined, forbidden);
       expectSubscriptions(overridden.subscriptions).toBe(['^!', '--^!', '----^!']);

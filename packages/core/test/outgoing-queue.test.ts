@@ -1,5 +1,10 @@
 /** The bounded outgoing queue and its overflow policies, through `attach`. */
-import { type ConnectionEvent, type QueueOptions, QueueOverflowError } from '@lifeline/core';
+import {
+  type ConnectionEvent,
+  QUEUE_ENTRY_OVERHEAD_BYTES as OVERHEAD,
+  type QueueOptions,
+  QueueOverflowError,
+} from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, test } from 'vitest';
 import { connect, deferred, FAST, messages, settleAll, tally, waitForState } from './support.js';
@@ -58,11 +63,11 @@ describe("overflow: 'reject'", () => {
     });
   });
 
-  test('by bytes: strings count two bytes per UTF-16 unit', async () => {
-    const { transport, conn, release } = await recoveringConnection({ maxBytes: 12 });
-    const first = conn.send('abc'); // 6 bytes
-    const second = conn.send('def'); // 12 bytes: at the limit, accepted
-    const third = conn.send('g'); // 14 bytes: over
+  test('by bytes: strings count two bytes per UTF-16 unit, each message its bookkeeping too', async () => {
+    const { transport, conn, release } = await recoveringConnection({ maxBytes: 2 * OVERHEAD + 12 });
+    const first = conn.send('abc'); // 6 bytes + overhead
+    const second = conn.send('def'); // 12 bytes + 2 x overhead: at the limit, accepted
+    const third = conn.send('g'); // 14 bytes + 3 x overhead: over
     expect(conn.pending).toEqual({ messages: 2, bytes: 12 });
     await expect(third).rejects.toMatchObject({ code: 'ERR_QUEUE_OVERFLOW', limit: 'bytes' });
     await release();
@@ -70,11 +75,11 @@ describe("overflow: 'reject'", () => {
     expect(transport.current!.received).toEqual(['abc', 'def']);
   });
 
-  test('maxMessages: 0 refuses every send while recovering', async () => {
+  test('maxMessages: 0 refuses every send, while recovering and on an open link alike', async () => {
     const { conn, release } = await recoveringConnection({ maxMessages: 0 });
     await expect(conn.send('m')).rejects.toBeInstanceOf(QueueOverflowError);
     await release();
-    await expect(conn.send('after')).resolves.toBeUndefined();
+    await expect(conn.send('after')).rejects.toBeInstanceOf(QueueOverflowError);
   });
 
   test('sends in flight when the link broke count toward the limit', async () => {
@@ -89,7 +94,7 @@ describe("overflow: 'reject'", () => {
       },
     });
     await waitForState(conn, 'open');
-    // No limit while a link is open; the three unconfirmed writes go back to waiting when it breaks.
+    // The three unconfirmed writes go back to waiting when the link breaks, still counted.
     const inFlight = messages('in-flight', 3).map((message) => conn.send(message));
     transport.current!.fail();
     expect(conn.pending.messages).toBe(3);
@@ -132,10 +137,11 @@ describe("overflow: 'drop-oldest'", () => {
 
   test('by bytes: as many of the oldest as needed are dropped', async () => {
     const { transport, conn, dropped, release } = await recoveringConnection({
-      maxBytes: 12,
+      maxBytes: 3 * OVERHEAD + 12,
       overflow: 'drop-oldest',
     });
-    const settled = settleAll(['aa', 'bb', 'cc', 'dddd'].map((message) => conn.send(message))); // 4 + 4 + 4, then 8
+    // 4 + 4 + 4 bytes fill it; 8 more need two of them to go.
+    const settled = settleAll(['aa', 'bb', 'cc', 'dddd'].map((message) => conn.send(message)));
     await release();
     const outcome = await settled;
     expect(dropped.map((event) => event.data)).toEqual(['aa', 'bb']);
@@ -146,7 +152,7 @@ describe("overflow: 'drop-oldest'", () => {
 
   test('a message larger than maxBytes is refused without dropping anything', async () => {
     const { transport, conn, dropped, release } = await recoveringConnection({
-      maxBytes: 8,
+      maxBytes: OVERHEAD + 8,
       overflow: 'drop-oldest',
     });
     const kept = conn.send('ab');

@@ -124,9 +124,24 @@ describe('decideRetry, in order', () => {
 
   test('7. otherwise retry: attempt = attempts made + 1, after the backoff delay for that attempt', () => {
     expect(decideRetry(base)).toEqual({ action: 'retry', attempt: 1, delayMs: 100 });
-    expect(decideRetry({ ...base, attemptsMade: 2, newFailure: false })).toEqual({
+    const exponential = { ...base, backoff: { ...base.backoff, strategy: 'exponential' as const } };
+    expect(decideRetry({ ...exponential, attemptsMade: 2, newFailure: false })).toEqual({
       action: 'retry',
       attempt: 3,
+      delayMs: 400,
+    });
+    // Proportional (the default): the bound follows the time the failure has lasted, not the count.
+    expect(
+      decideRetry({
+        ...base,
+        maxAttemptsPerFailure: 20,
+        attemptsMade: 9,
+        newFailure: false,
+        elapsedMs: 2_000,
+      }),
+    ).toEqual({
+      action: 'retry',
+      attempt: 10,
       delayMs: 400,
     });
     const jittered = { ...base, backoff: { initialDelayMs: 100 }, random: () => 0.25 };
@@ -140,15 +155,39 @@ describe('decideRetry, in order', () => {
 });
 
 describe('backoffDelay', () => {
-  test('defaults: 250 ms initial bound, doubling, capped at 30 s, full jitter', () => {
-    expect(DEFAULT_BACKOFF).toEqual({ initialDelayMs: 250, maxDelayMs: 30_000, factor: 2, jitter: 'full' });
+  test('defaults: proportional, a fifth of the outage so far, between 250 ms and 30 s, full jitter', () => {
+    expect(DEFAULT_BACKOFF).toEqual({
+      strategy: 'proportional',
+      initialDelayMs: 250,
+      maxDelayMs: 30_000,
+      ratio: 0.2,
+      factor: 2,
+      jitter: 'full',
+    });
     expect(backoffDelay(1, {}, () => 0.999_999)).toBe(249);
     expect(backoffDelay(1, {}, () => 0)).toBe(0);
-    expect(backoffDelay(20, {}, () => 0.5)).toBe(15_000);
+    // The attempt number does not matter; the elapsed time does.
+    expect(backoffDelay(50, {}, () => 0.5, 0)).toBe(125);
+    expect(backoffDelay(2, {}, () => 0.5, 5_000)).toBe(500);
+    expect(backoffDelay(2, {}, () => 0.5, 3_600_000)).toBe(15_000);
+    expect(backoffDelay(20, { strategy: 'exponential' }, () => 0.5)).toBe(15_000);
+  });
+
+  test('proportional, jitter none: max(initial, ratio x elapsed), capped', () => {
+    const options = { initialDelayMs: 100, ratio: 0.5, maxDelayMs: 1_000, jitter: 'none' } as const;
+    expect(
+      [0, 100, 400, 1_000, 5_000].map((elapsed) => backoffDelay(1, options, Math.random, elapsed)),
+    ).toEqual([100, 100, 200, 500, 1_000]);
   });
 
   test('jitter none: the bound itself, growing by factor up to the cap', () => {
-    const options = { initialDelayMs: 10, factor: 3, maxDelayMs: 200, jitter: 'none' } as const;
+    const options = {
+      strategy: 'exponential',
+      initialDelayMs: 10,
+      factor: 3,
+      maxDelayMs: 200,
+      jitter: 'none',
+    } as const;
     expect([1, 2, 3, 4, 5].map((attempt) => backoffDelay(attempt, options))).toEqual([10, 30, 90, 200, 200]);
   });
 
@@ -161,7 +200,7 @@ describe('backoffDelay', () => {
     for (let attempt = 1; attempt <= 12; attempt++) {
       const bound = Math.min(30_000, 250 * 2 ** (attempt - 1));
       for (let i = 0; i < 50; i++) {
-        const delay = backoffDelay(attempt, {}, random);
+        const delay = backoffDelay(attempt, { strategy: 'exponential' }, random);
         expect(delay).toBeGreaterThanOrEqual(0);
         expect(delay).toBeLessThan(bound);
       }

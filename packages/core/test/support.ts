@@ -34,7 +34,7 @@ export function connect<T, H = undefined>(
 
 /** Options that make recovery immediate (no backoff, no uptime window), for tests that are not about time. */
 export const FAST: AttachOptions<any, any, any> = Object.freeze<AttachOptions<any, any, any>>({
-  backoff: { initialDelayMs: 0, jitter: 'none' },
+  backoff: { initialDelayMs: 0, maxDelayMs: 0, jitter: 'none' },
   minUptimeMs: 0,
 });
 
