@@ -33,7 +33,23 @@ const at = (time: number) => new Promise<void>((resolve) => setTimeout(resolve, 
 
 /** The echo server's process: `standby` ones are loaded and listen when told to. */
 class ServerProcess {
-  private constructor(private readonly child: ChildProcess) {}
+  /** When it accepted each TCP connection (standby processes report them). */
+  readonly accepted: number[] = [];
+  private readonly listened: Promise<{ port: number; t: number }>;
+
+  private constructor(private readonly child: ChildProcess) {
+    const lines = createInterface({ input: child.stdout! });
+    this.listened = new Promise((resolve, reject) => {
+      child.once('exit', () => reject(new Error('the echo server exited before listening')));
+      lines.on('line', (line) => {
+        const record = JSON.parse(line) as { port?: number; t?: number; a?: number };
+        if (record.a !== undefined) this.accepted.push(record.a);
+        else resolve(record as { port: number; t: number });
+      });
+    });
+    // Killed on purpose later; only a process that never listened is an error.
+    this.listened.catch(() => {});
+  }
 
   static spawn(port: number, standby: boolean): ServerProcess {
     const args = [script, String(port)];
@@ -43,13 +59,9 @@ class ServerProcess {
   }
 
   /** Tells a standby process to listen; resolves with its port and when it began listening. */
-  async listening(): Promise<{ port: number; t: number }> {
+  listening(): Promise<{ port: number; t: number }> {
     this.child.stdin?.end('go\n');
-    const lines = createInterface({ input: this.child.stdout! });
-    const [line] = (await once(lines, 'line')) as [string];
-    lines.close();
-    this.child.stdout!.resume();
-    return JSON.parse(line) as { port: number; t: number };
+    return this.listened;
   }
 
   async kill(): Promise<void> {
@@ -119,11 +131,24 @@ const url = `ws://127.0.0.1:${port}`;
 console.log(
   `${CLIENTS} HAWebSocket clients at default options; server SIGKILLed, down for the outage, back on the same port; ms from the server listening again to each client's open.\n`,
 );
-row(['outage', 'round', 'reopened', 'median', 'p90', 'min', 'p10', 'max', 'gave up']);
-row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+row([
+  'outage',
+  'round',
+  'reopened',
+  'median',
+  'p90',
+  'min',
+  'p10',
+  'max',
+  'gave up',
+  'accepted: median',
+  'p90',
+]);
+row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
 const summary: string[][] = [];
 for (const outageMs of OUTAGES_MS) {
   const pooled: number[] = [];
+  const pooledAccepts: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const clients = await openClients(url);
     const next = ServerProcess.spawn(port, true);
@@ -141,6 +166,9 @@ for (const outageMs of OUTAGES_MS) {
       .map((client) => client.opens[1]! - listenedAt)
       .sort((a, b) => a - b);
     pooled.push(...latencies);
+    // The server's side: listening -> each TCP connection accepted, before any upgrade work.
+    const accepts = server.accepted.map((t) => t - listenedAt).sort((a, b) => a - b);
+    pooledAccepts.push(...accepts);
     const gaveUp = clients.filter((client) => client.closedAt !== undefined).length;
     row([
       `${outageMs / 1_000} s`,
@@ -152,10 +180,13 @@ for (const outageMs of OUTAGES_MS) {
       fmt(rank(latencies, 0.1)),
       fmt(latencies.at(-1)!),
       gaveUp,
+      fmt(rank(accepts, 0.5)),
+      fmt(rank(accepts, 0.9)),
     ]);
     await closeClients(clients);
   }
   pooled.sort((a, b) => a - b);
+  pooledAccepts.sort((a, b) => a - b);
   summary.push([
     `${outageMs / 1_000} s`,
     `all ${ROUNDS}`,
@@ -166,6 +197,8 @@ for (const outageMs of OUTAGES_MS) {
     fmt(rank(pooled, 0.1)),
     fmt(pooled.at(-1)!),
     '',
+    fmt(rank(pooledAccepts, 0.5)),
+    fmt(rank(pooledAccepts, 0.9)),
   ]);
 }
 for (const cells of summary) row(cells);
