@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import { type AttachOptions, attach, type HAConnection } from './attach.js';
+import { type AttachOptions, attach, type HAConnection, type SendOptions } from './attach.js';
 import type { ConnectionState } from './connection-state.js';
 import { InvalidOptionError, LifelineError, LinkClosedError } from './errors.js';
 import { type EndpointSource, failoverTransport } from './failover.js';
@@ -49,6 +49,11 @@ export interface HAWebSocketEventMap {
   recovering: Event;
   /** A new link is up after a failure. */
   recovered: Event;
+  /**
+   * `queue.overflow: 'drop-oldest'` dropped a message that waited for a link to make room
+   * (`detail`: `{ data, error }`, the message and its {@link QueueOverflowError}).
+   */
+  dropped: Event;
 }
 
 /** The WebSocket-shaped drop-in: what {@link defineHAWebSocket} returns instances of. */
@@ -65,14 +70,25 @@ export interface HAWebSocketInstance extends EventTarget {
   onclose: ((event: Event) => void) | null;
   onrecovering: ((event: Event) => void) | null;
   onrecovered: ((event: Event) => void) | null;
+  ondropped: ((event: Event) => void) | null;
   readonly CONNECTING: 0;
   readonly OPEN: 1;
   readonly CLOSING: 2;
   readonly CLOSED: 3;
-  /** Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded). */
+  /**
+   * Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded;
+   * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
+   * throw, as a WebSocket throws in CONNECTING, so the caller knows which message was not taken.
+   * @throws {QueueOverflowError} the outgoing queue is full (`queue` option)
+   * @throws {DOMException} `InvalidStateError` once CLOSING or CLOSED
+   */
   send(data: LinkData): void;
-  /** Sends and resolves once written (rejects with the error that ended the connection). */
-  sendAsync(data: LinkData): Promise<void>;
+  /**
+   * Sends and resolves once written (acknowledged, with `resume`). Rejects with a
+   * {@link QueueOverflowError} when refused, with `options.signal`'s reason when withdrawn while
+   * it waited, or with the error that ended the connection.
+   */
+  sendAsync(data: LinkData, options?: SendOptions): Promise<void>;
   close(code?: number, reason?: string): void;
   /** The connection state, with attempts and budgets. */
   readonly state$: Observable<ConnectionState>;
@@ -95,8 +111,15 @@ export type HAWebSocketPlatform<S extends WebSocketLike> = Omit<
   WebSocketTransportOptions<S>,
   'url' | 'protocols'
 > & {
-  /** @default 'blob' in browsers; the platform package decides */
+  /** The `binaryType` a new socket starts with. @default 'blob' in browsers; the platform package decides */
   defaultBinaryType?: string;
+  /**
+   * Turns received bytes (as the links deliver them: `binaryType` above, or a `Uint8Array` from
+   * the resume protocol) into what the socket's current `binaryType` asks for, at dispatch, so an
+   * assignment applies to the very next message. Handles 'arraybuffer' and 'blob' by default;
+   * Node's binding adds 'nodebuffer' and 'fragments'.
+   */
+  convertBinary?: (data: ArrayBuffer | ArrayBufferView, binaryType: string) => unknown;
   /** Enables the `resume` option: the platform package hands in the protocol. @default none */
   resumable?: typeof resumable;
 };
@@ -120,6 +143,7 @@ export type HAWebSocketPlatform<S extends WebSocketLike> = Omit<
 export function defineHAWebSocket<S extends WebSocketLike>(
   platform: HAWebSocketPlatform<S>,
 ): HAWebSocketConstructor {
+  const convert = platform.convertBinary ?? convertBinaryStandard;
   class HAWebSocket extends EventTarget implements HAWebSocketInstance {
     static readonly CONNECTING = 0 as const;
     static readonly OPEN = 1 as const;
@@ -139,6 +163,7 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     onclose: ((event: Event) => void) | null = null;
     onrecovering: ((event: Event) => void) | null = null;
     onrecovered: ((event: Event) => void) | null = null;
+    ondropped: ((event: Event) => void) | null = null;
     private ready = 0;
     private binary: string;
     private readonly subscriptions: Subscription[] = [];
@@ -162,28 +187,35 @@ export function defineHAWebSocket<S extends WebSocketLike>(
           return session;
         };
       }
-      const self = this;
+      // Links always deliver the platform's raw bytes (never Blobs: the resume protocol decodes
+      // frames synchronously); `binaryType` is applied per message at dispatch, so assigning it
+      // takes effect at once, on the first link as on later ones, as on a WebSocket.
       const transportTo = (url: string | URL) =>
         webSocketTransport<S>({
           ...platform,
           url: String(url),
           protocols,
           connectTimeoutMs,
-          // Read at each open, so a binaryType set after construction applies to later links too.
-          // A wrapped transport (the resume protocol) decodes binary frames synchronously: its links
-          // must deliver bytes, never Blobs, whatever binaryType the page chose.
-          get binaryType() {
-            return wrapTransport !== undefined && self.binary === 'blob' ? 'arraybuffer' : self.binary;
-          },
-        } as WebSocketTransportOptions<S>);
+          binaryType: platform.binaryType ?? 'arraybuffer',
+        });
       const base =
         endpoints === undefined
           ? transportTo(this.url)
           : failoverTransport(Array.isArray(endpoints) ? [this.url, ...endpoints] : endpoints, transportTo);
       this.connection = attach(wrapTransport ? wrapTransport(base) : base, attachOptions);
       this.subscriptions.push(
-        this.connection.messages$.subscribe((data) => this.dispatch('message', messageEvent(data, this.url))),
+        this.connection.messages$.subscribe((data) =>
+          this.dispatch(
+            'message',
+            messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
+          ),
+        ),
         this.connection.state$.subscribe((state) => this.onState(state)),
+        this.connection.events$.subscribe((event) => {
+          if (event.type === 'dropped') {
+            this.dispatch('dropped', detailEvent('dropped', { data: event.data, error: event.error }));
+          }
+        }),
       );
     }
 
@@ -210,13 +242,16 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     send(data: LinkData): void {
       if (this.ready >= 2)
         throw new DOMExceptionLike('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
-      // Delivery failures surface as the error and close events when recovery gives up; the
-      // per-send rejection must not also become an unhandled rejection.
-      this.connection.send(data).catch(() => {});
+      // A refusal (queue full) throws here, synchronously. What can still fail later is reported
+      // elsewhere, so the per-send rejection must not also become an unhandled rejection:
+      // recovery giving up ends the socket with error and close events, a message dropped by
+      // 'drop-oldest' fires `dropped`, and a lost resume session reports its unacknowledged
+      // messages on `session.lost$`.
+      this.connection.enqueue(data).catch(ignoreLaterFailure);
     }
 
-    sendAsync(data: LinkData): Promise<void> {
-      return this.connection.send(data);
+    sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
+      return this.connection.send(data, options);
     }
 
     close(code?: number, reason?: string): void {
@@ -276,7 +311,11 @@ export function defineHAWebSocket<S extends WebSocketLike>(
           reason = '';
           wasClean = false;
         }
-        this.dispatch('error', errorEvent(error));
+        // A WebSocket fires `error` only when the connection fails; a close frame the server sent
+        // (1000, 1008, an application's 4403) is a clean end, reported by `close` alone. Giving up
+        // after recoverable failures is a failure, and so is an abnormal (1006) end.
+        const closedCleanlyByPeer = state.reason === 'irrecoverable' && wasClean;
+        if (!closedCleanlyByPeer) this.dispatch('error', errorEvent(error));
       }
       this.dispatch('close', closeEvent(code, reason, wasClean));
     }
@@ -290,7 +329,18 @@ export function defineHAWebSocket<S extends WebSocketLike>(
   return HAWebSocket;
 }
 
-function messageEvent(data: LinkData, origin: string): MessageEvent {
+function ignoreLaterFailure(): void {}
+
+/** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
+function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
+  if (binaryType === 'blob' && typeof Blob === 'function') return new Blob([data as BlobPart]);
+  if (data instanceof ArrayBuffer) return data;
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  if (whole && data.buffer instanceof ArrayBuffer) return data.buffer;
+  return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+}
+
+function messageEvent(data: unknown, origin: string): MessageEvent {
   if (typeof MessageEvent === 'function') return new MessageEvent('message', { data, origin });
   return Object.assign(new Event('message'), { data, origin }) as MessageEvent;
 }

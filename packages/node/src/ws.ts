@@ -132,6 +132,28 @@ export function wsTransport(
 export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>({
   ...wsCapabilities,
   WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
+  convertBinary: convertWsBinary,
   resumable,
 });
+
+/** `ws`'s four binary types, applied per message (`HAWebSocket` converts at dispatch). */
+function convertWsBinary(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
+  const buffer = Buffer.isBuffer(data)
+    ? data
+    : data instanceof ArrayBuffer
+      ? Buffer.from(data)
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  switch (binaryType) {
+    case 'nodebuffer':
+      return buffer;
+    case 'fragments':
+      return [buffer];
+    case 'blob':
+      return new Blob([buffer as Uint8Array<ArrayBuffer>]);
+    default:
+      // 'arraybuffer': a copy of exactly these bytes (the Buffer may be a view into a larger pool).
+      return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
+  }
+}
