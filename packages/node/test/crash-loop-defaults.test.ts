@@ -18,7 +18,7 @@ import { ChildStreamServer, readStreamServerLog } from './support/ws-servers.js'
 /** Messages per second, each way. */
 const RATE = 500;
 const KILLS = 8;
-/** A kill every LIFE_MS, on a fixed schedule from the first server's start. */
+/** A kill every LIFE_MS: each process lives LIFE_MS - RESTART_DELAY_MS from listening. */
 const LIFE_MS = 2_000;
 /**
  * From a kill to telling the next server process (loaded ahead, waiting) to listen: the server is
@@ -252,6 +252,9 @@ test('default HAWebSocket (no resume) through 8 SIGKILLs every 2 s at 500 msg/s 
   const server = new ChildStreamServer(1_000 / RATE, log);
   await server.start();
   cleanups.push(() => server.dispose());
+  // Every next process loaded ahead, so each restart takes RESTART_DELAY_MS plus milliseconds,
+  // and the kill schedule never waits for a process to load (that would lengthen server lives).
+  await server.prepare(KILLS);
   const pids = [server.pid!];
   const listenedAt = [now()];
   const killedAt: number[] = [];
@@ -275,9 +278,7 @@ test('default HAWebSocket (no resume) through 8 SIGKILLs every 2 s at 500 msg/s 
   sender.start();
   cleanups.push(async () => sender.stop());
   for (let kill = 1; kill <= KILLS; kill++) {
-    // Loaded ahead, so the restart takes RESTART_DELAY_MS plus milliseconds, not a process start.
-    server.prepare();
-    await scheduled(listenedAt[0]! + kill * LIFE_MS);
+    await scheduled(listenedAt.at(-1)! + LIFE_MS - RESTART_DELAY_MS);
     killedAt.push(now());
     await server.kill();
     await scheduled(killedAt.at(-1)! + RESTART_DELAY_MS);
@@ -286,7 +287,7 @@ test('default HAWebSocket (no resume) through 8 SIGKILLs every 2 s at 500 msg/s 
     listenedAt.push(now());
   }
   // The last process lives on: one more message through it, then the count.
-  await scheduled(listenedAt[0]! + (KILLS + 1) * LIFE_MS);
+  await scheduled(listenedAt.at(-1)! + LIFE_MS);
   sender.stop();
   // Through sendAsync(), so a refusal of this one is seen too.
   const last = sender.send(true);
@@ -338,7 +339,7 @@ test('default HAWebSocket (no resume) through 8 SIGKILLs every 2 s at 500 msg/s 
   expect(states.closed).toBeUndefined();
   expect(drained).toBeUndefined();
   expect(tally.processed).toBeGreaterThan(KILLS * RATE);
-}, 150_000);
+}, 300_000);
 
 test('default HAWebSocket with resume: true, SQLite-backed resume server, 8 SIGKILLs every 2 s at 500 msg/s each way: zero lost, duplicated, reordered both ways, every server life reached', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-crash-loop-'));
@@ -353,6 +354,13 @@ test('default HAWebSocket with resume: true, SQLite-backed resume server, 8 SIGK
   let server = await DurableServer.start({ store, upstream, log });
   cleanups.push(() => server.kill());
   const port = server.port;
+  // Every next process loaded ahead, so each restart takes RESTART_DELAY_MS plus milliseconds,
+  // and the kill schedule never waits for a process to load (that would lengthen server lives).
+  const standbys = Array.from({ length: KILLS }, () => DurableServer.standby({ port, store, upstream, log }));
+  cleanups.push(async () => {
+    for (const standby of standbys) await standby.cancel();
+  });
+  await Promise.all(standbys.map((standby) => standby.ready));
   const pids = [server.pid];
   const listenedAt = [now()];
   const killedAt: number[] = [];
@@ -373,10 +381,8 @@ test('default HAWebSocket with resume: true, SQLite-backed resume server, 8 SIGK
   sender.start();
   cleanups.push(async () => sender.stop());
   for (let kill = 1; kill <= KILLS; kill++) {
-    // Loaded ahead, so the restart takes RESTART_DELAY_MS plus milliseconds, not a second of loading.
-    const next = DurableServer.standby({ port, store, upstream, log });
-    cleanups.push(() => next.cancel());
-    await scheduled(listenedAt[0]! + kill * LIFE_MS);
+    const next = standbys[kill - 1]!;
+    await scheduled(listenedAt.at(-1)! + LIFE_MS - RESTART_DELAY_MS);
     killedAt.push(now());
     await server.kill();
     await scheduled(killedAt.at(-1)! + RESTART_DELAY_MS);
@@ -384,7 +390,7 @@ test('default HAWebSocket with resume: true, SQLite-backed resume server, 8 SIGK
     pids.push(server.pid);
     listenedAt.push(now());
   }
-  await scheduled(listenedAt[0]! + (KILLS + 1) * LIFE_MS);
+  await scheduled(listenedAt.at(-1)! + LIFE_MS);
   sender.stop();
   const upstreamTarget = due();
   // The last message's sendAsync resolves when the server acknowledged it, so all before it too.
@@ -433,4 +439,4 @@ test('default HAWebSocket with resume: true, SQLite-backed resume server, 8 SIGK
   expect(states.closed).toBeUndefined();
   expect(drained).toBeUndefined();
   expect(tally.processed).toBeGreaterThan(KILLS * RATE);
-}, 150_000);
+}, 300_000);

@@ -45,18 +45,24 @@ export class DurableServer {
   }
 
   /**
-   * A process that has loaded its code and waits: `go()` makes it open the store and listen,
-   * within milliseconds (a fresh process takes about a second to load), so a test controls how
-   * long the server stays down. `cancel()` kills a standby that was not used.
+   * A process that loads its code and waits: `ready` resolves once it is loaded (rejects if it
+   * exits first or takes over `timeoutMs`); `go()` (after `ready`) makes it open the store and
+   * listen, within milliseconds (a fresh process takes a second or more to load), so a test
+   * controls how long the server stays down. `cancel()` kills a standby that was not used.
    */
-  static standby(options: DurableServerOptions): {
-    go(): Promise<DurableServer>;
-    cancel(): Promise<void>;
-  } {
+  static standby(
+    options: DurableServerOptions,
+    timeoutMs = 60_000,
+  ): { ready: Promise<void>; go(): Promise<DurableServer>; cancel(): Promise<void> } {
     const child = DurableServer.spawn(options, true);
     const exited = once(child, 'exit');
+    const ready = firstLine(child, timeoutMs).then(() => {});
+    // Observed by go(); a standby cancelled before it was ready must not become an unhandled rejection.
+    ready.catch(() => {});
     return {
-      go: () => {
+      ready,
+      go: async () => {
+        await ready;
         child.stdin!.end('go\n');
         return DurableServer.listening(child);
       },
@@ -127,6 +133,31 @@ export class DurableServer {
     this.child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** The next line `child` prints; rejects if it exits first or takes over `timeoutMs`. */
+export function firstLine(child: ChildProcess, timeoutMs: number): Promise<string> {
+  const lines = createInterface({ input: child.stdout! });
+  return new Promise<string>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      lines.close();
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      done();
+      reject(new Error(`process exited (${code ?? signal}) before printing a line`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no line from the process within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('exit', onExit);
+    lines.once('line', (text) => {
+      done();
+      resolve(text);
+    });
+  });
 }
 
 /**

@@ -1,8 +1,8 @@
 // A resume server with a durable store, in a process of its own, for the SIGKILL and replica tests.
 // argv: port (0: any), store ('sqlite:PATH' or 'redis:URL'), upstream total, upstream rate (per s),
-// upstream start (epoch ms), log file, and optionally "standby": the process loads its code, then
-// waits for a line on stdin before it opens the store and listens, so a test restarts a killed
-// server in milliseconds instead of a second of module loading.
+// upstream start (epoch ms), log file, and optionally "standby": the process loads its code, prints
+// {"ready":true}, then waits for a line on stdin before it opens the store and listens, so a test
+// restarts a killed server in milliseconds instead of a second (or, loaded, several) of loading.
 //
 // The upstream is a log of `total` events `u1..uN`, event n due at start + n / rate: events keep
 // becoming due while no server runs, and a server that takes a session over continues the log right
@@ -24,6 +24,7 @@ import { relayApp } from './relay-app.js';
 
 const [portArg, storeArg, totalArg, rateArg, startArg, logArg, modeArg] = process.argv.slice(2);
 if (modeArg === 'standby') {
+  process.stdout.write('{"ready":true}\n');
   const lines = createInterface({ input: process.stdin });
   await once(lines, 'line');
   lines.close();

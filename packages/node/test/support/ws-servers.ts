@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { firstLine } from './durable-harness.js';
 
 /** An in-process ws server on 127.0.0.1:0 that echoes every message, for tests. */
 export class EchoServer {
@@ -66,7 +67,7 @@ export function readStreamServerLog(log: string): StreamServerLine[] {
  */
 export class ChildStreamServer {
   private child: ChildProcess | undefined;
-  private standby: ChildProcess | undefined;
+  private readonly standbys: { child: ChildProcess; ready: Promise<void> }[] = [];
   port = 0;
   starts = 0;
 
@@ -81,13 +82,20 @@ export class ChildStreamServer {
   }
 
   /**
-   * Loads the next process ahead and keeps it waiting, so the next {@link start} only has it
-   * listen (milliseconds instead of a process start): a test then controls how long the server
-   * stays down. {@link kill} does not touch it; {@link dispose} does.
+   * Loads the next `count` processes ahead and keeps them waiting, so each following
+   * {@link start} only has one listen (milliseconds instead of a process start): a test then
+   * controls how long the server stays down. Resolves once they are loaded (rejects if one exits
+   * first or takes over `timeoutMs`). {@link kill} does not touch them; {@link dispose} does.
    */
-  prepare(): void {
-    if (this.standby) return;
-    this.standby = this.spawn(true);
+  prepare(count = 1, timeoutMs = 60_000): Promise<void> {
+    while (this.standbys.length < count) {
+      const child = this.spawn(true);
+      const ready = firstLine(child, timeoutMs).then(() => {});
+      // Observed by start(); one disposed of before it was ready must not be an unhandled rejection.
+      ready.catch(() => {});
+      this.standbys.push({ child, ready });
+    }
+    return Promise.all(this.standbys.map((standby) => standby.ready)).then(() => {});
   }
 
   private spawn(standby: boolean): ChildProcess {
@@ -100,10 +108,14 @@ export class ChildStreamServer {
   }
 
   async start(): Promise<void> {
-    let child = this.standby;
-    this.standby = undefined;
-    if (child) child.stdin!.end('go\n');
-    else child = this.spawn(false);
+    const standby = this.standbys.shift();
+    let child: ChildProcess;
+    if (standby) {
+      this.child = standby.child;
+      await standby.ready;
+      child = standby.child;
+      child.stdin!.end('go\n');
+    } else child = this.spawn(false);
     this.child = child;
     const lines = createInterface({ input: child.stdout! });
     const [line] = (await Promise.race([
@@ -131,14 +143,14 @@ export class ChildStreamServer {
     this.child = undefined;
   }
 
-  /** Kills the running process and a prepared one. */
+  /** Kills the running process and the prepared ones. */
   async dispose(): Promise<void> {
     await this.kill();
-    const standby = this.standby;
-    this.standby = undefined;
-    if (!standby || standby.exitCode !== null || standby.signalCode !== null) return;
-    const exited = once(standby, 'exit');
-    standby.kill('SIGKILL');
-    await exited;
+    for (const { child } of this.standbys.splice(0)) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
   }
 }

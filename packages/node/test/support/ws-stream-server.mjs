@@ -3,8 +3,8 @@
 //   client "n"         -> server replies "echo:n"
 //   server, every tickMs -> "tick:<k>" with k counting from 0 per connection
 // argv: port (0: any), tickMs (default 5), log file (optional, '' for none), and optionally
-// "standby": the process loads, then waits for a line on stdin before it listens, so a test
-// restarts a killed server in milliseconds instead of a process start.
+// "standby": the process loads, prints {"ready":true}, then waits for a line on stdin before it
+// listens, so a test restarts a killed server in milliseconds instead of a process start.
 // With a log file, the ticks are paced by the clock (tick k is due tickMs * k after the connection
 // opened, so a loaded machine sends them late, not fewer of them), and every message received is
 // appended to the log before it is echoed, one JSON line written synchronously (it survives
@@ -20,6 +20,7 @@ const port = Number(process.argv[2] ?? 0);
 const tickMs = Number(process.argv[3] ?? 5);
 const log = process.argv[4] ? openSync(process.argv[4], 'a') : undefined;
 if (process.argv[5] === 'standby') {
+  process.stdout.write('{"ready":true}\n');
   const lines = createInterface({ input: process.stdin });
   await once(lines, 'line');
   lines.close();
