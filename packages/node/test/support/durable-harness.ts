@@ -10,6 +10,7 @@ import type { AppRecord, Upstream } from './relay-app.js';
 export type { Upstream } from './relay-app.js';
 
 const script = fileURLToPath(new URL('./durable-server-process.ts', import.meta.url));
+const standbyScript = fileURLToPath(new URL('./durable-server-standby.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../../..', import.meta.url));
 
 /** A record a server process wrote to its log; `p` is the process id. */
@@ -41,7 +42,39 @@ export class DurableServer {
   ) {}
 
   static async start(options: DurableServerOptions): Promise<DurableServer> {
-    return DurableServer.listening(DurableServer.spawn(options, false));
+    const { upstream } = options;
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@lifeline/source',
+        '--import',
+        'tsx',
+        script,
+        String(options.port ?? 0),
+        options.store,
+        String(upstream.total),
+        String(upstream.rate),
+        String(upstream.start),
+        options.log,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const lines = createInterface({ input: child.stdout! });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('exit', (code, signal) =>
+          reject(new Error(`server process exited (${code ?? signal}) before listening`)),
+        );
+        lines.once('line', (text) => resolve((JSON.parse(text) as { port: number }).port));
+      });
+      return new DurableServer(child, port);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    } finally {
+      lines.close();
+      child.stdout!.resume();
+    }
   }
 
   /**
@@ -54,7 +87,7 @@ export class DurableServer {
     options: DurableServerOptions,
     timeoutMs = 60_000,
   ): { ready: Promise<void>; go(): Promise<DurableServer>; cancel(): Promise<void> } {
-    const child = DurableServer.spawn(options, true);
+    const child = spawnServer(options, true);
     const exited = once(child, 'exit');
     const ready = firstLine(child, timeoutMs).then(() => {});
     // Observed by go(); a standby cancelled before it was ready must not become an unhandled rejection.
@@ -72,27 +105,6 @@ export class DurableServer {
         await exited;
       },
     };
-  }
-
-  private static spawn(options: DurableServerOptions, standby: boolean): ChildProcess {
-    const { upstream } = options;
-    const args = [
-      '--conditions=@lifeline/source',
-      '--import',
-      'tsx',
-      script,
-      String(options.port ?? 0),
-      options.store,
-      String(upstream.total),
-      String(upstream.rate),
-      String(upstream.start),
-      options.log,
-    ];
-    if (standby) args.push('standby');
-    return spawn(process.execPath, args, {
-      cwd: root,
-      stdio: [standby ? 'pipe' : 'ignore', 'pipe', 'inherit'],
-    });
   }
 
   private static async listening(child: ChildProcess): Promise<DurableServer> {
@@ -157,6 +169,27 @@ export function firstLine(child: ChildProcess, timeoutMs: number): Promise<strin
       done();
       resolve(text);
     });
+  });
+}
+
+/** A server process; a `standby` one (durable-server-standby.ts) waits for a line on stdin before it listens. */
+function spawnServer(options: DurableServerOptions, standby: boolean): ChildProcess {
+  const { upstream } = options;
+  const args = [
+    '--conditions=@lifeline/source',
+    '--import',
+    'tsx',
+    standby ? standbyScript : script,
+    String(options.port ?? 0),
+    options.store,
+    String(upstream.total),
+    String(upstream.rate),
+    String(upstream.start),
+    options.log,
+  ];
+  return spawn(process.execPath, args, {
+    cwd: root,
+    stdio: [standby ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
 }
 

@@ -1,8 +1,6 @@
 // A resume server with a durable store, in a process of its own, for the SIGKILL and replica tests.
 // argv: port (0: any), store ('sqlite:PATH' or 'redis:URL'), upstream total, upstream rate (per s),
-// upstream start (epoch ms), log file, and optionally "standby": the process loads its code, prints
-// {"ready":true}, then waits for a line on stdin before it opens the store and listens, so a test
-// restarts a killed server in milliseconds instead of a second (or, loaded, several) of loading.
+// upstream start (epoch ms), log file.
 //
 // The upstream is a log of `total` events `u1..uN`, event n due at start + n / rate: events keep
 // becoming due while no server runs, and a server that takes a session over continues the log right
@@ -15,20 +13,12 @@
 //   {"t":"session","s":ID,"from":N,"restored":BOOL}  a session object started its upstream at N
 //   {"t":"in","s":ID,"q":SEQ,"d":TEXT}                a client message delivered to the application
 //   {"t":"store","s":ID,"code":CODE}                  a session ended on a store error (typed)
-import { once } from 'node:events';
 import { openSync, writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { SessionStore } from '@lifeline/node/server';
 import { createResumeServer, RedisSessionStore, SqliteSessionStore } from '@lifeline/node/server';
 import { relayApp } from './relay-app.js';
 
-const [portArg, storeArg, totalArg, rateArg, startArg, logArg, modeArg] = process.argv.slice(2);
-if (modeArg === 'standby') {
-  process.stdout.write('{"ready":true}\n');
-  const lines = createInterface({ input: process.stdin });
-  await once(lines, 'line');
-  lines.close();
-}
+const [portArg, storeArg, totalArg, rateArg, startArg, logArg] = process.argv.slice(2);
 const total = Number(totalArg ?? 0);
 const rate = Number(rateArg ?? 1_000);
 const start = Number(startArg ?? Date.now());
