@@ -2,6 +2,7 @@
 // `window.lifeline`, showing the connection's state timeline and counters as it goes.
 import {
   type ConnectionState,
+  HAEventSource,
   HAWebSocket,
   type HAWebSocketInstance,
   type HAWebSocketOptions,
@@ -195,6 +196,57 @@ const api = {
     return counters.fetch;
   },
 
+  /**
+   * Reads an event stream with the browser's native `EventSource` or with `HAEventSource` until
+   * it closes (or `timeoutMs`): every `message` and `tick` event, how many opens and errors.
+   * With `tokens`, HAEventSource sends `Authorization: Bearer page-<n>`, fresh on each request.
+   */
+  readEventStream(
+    url: string,
+    kind: 'native' | 'ha',
+    timeoutMs = 60_000,
+    tokens = false,
+  ): Promise<EventStreamRecord> {
+    note('event-source', `${kind} ${url}`);
+    let token = 0;
+    const source: EventSource | InstanceType<typeof HAEventSource> =
+      kind === 'native'
+        ? new EventSource(url)
+        : new HAEventSource(url, {
+            backoff: { initialDelayMs: 20, maxDelayMs: 200 },
+            ...(tokens ? { headers: async () => ({ authorization: `Bearer page-${++token}` }) } : {}),
+          });
+    const record: EventStreamRecord = { events: [], opens: 0, errors: 0, closedWith: '' };
+    const onEvent = (event: Event) => {
+      const message = event as MessageEvent<string>;
+      record.events.push({
+        type: message.type,
+        data: message.data,
+        lastEventId: message.lastEventId,
+        origin: message.origin,
+      });
+    };
+    source.addEventListener('message', onEvent);
+    source.addEventListener('tick', onEvent);
+    source.addEventListener('open', () => record.opens++);
+    return new Promise<EventStreamRecord>((resolve) => {
+      const timer = setTimeout(() => {
+        source.close();
+        record.closedWith = 'timeout';
+        resolve(record);
+      }, timeoutMs);
+      source.addEventListener('error', (event: Event) => {
+        record.errors++;
+        if (source.readyState !== source.CLOSED) return;
+        clearTimeout(timer);
+        const error = (event as Event & { error?: { status?: number; message?: string } }).error;
+        record.closedWith = error === undefined ? 'closed' : String(error.status ?? error.message);
+        note('event-source', `${kind} closed after ${record.events.length} events (${record.closedWith})`);
+        resolve(record);
+      });
+    });
+  },
+
   snapshot() {
     return JSON.parse(
       JSON.stringify({ ...counters, stream: session?.counts() ?? counters.stream, timeline }),
@@ -205,6 +257,15 @@ const api = {
     socket?.close();
   },
 };
+
+/** What {@link api.readEventStream} saw. */
+interface EventStreamRecord {
+  events: { type: string; data: string; lastEventId: string; origin: string }[];
+  opens: number;
+  errors: number;
+  /** 'closed' (native: no reason given), a status such as '204' or '503', an error message, or 'timeout'. */
+  closedWith: string;
+}
 
 declare global {
   interface Window {

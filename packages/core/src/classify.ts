@@ -35,8 +35,11 @@ export const RECOVERABLE_SYSCALL_CODES: ReadonlySet<string> = new Set([
  * 4. An HTTP status: recoverable for 408, 429, 502, 503, 504; never for 401/403 or other 4xx.
  * 5. Heartbeat timeouts, failed links and failed connects: recoverable.
  * 6. An OS network error code (ECONNRESET, ECONNREFUSED...): recoverable.
- * 7. A `TypeError` from fetch ("fetch failed", "network error") is how fetch reports a network
- *    failure in every runtime: recoverable. Errors from the user's own code: not.
+ * 7. A `TypeError` that fetch raised (the call, or a read of its body) and {@link markFetchFailure}
+ *    recorded: the Fetch standard reports every network error as a `TypeError`, and that type is
+ *    all some runtimes give (Deno: no `cause`, no `code`; Chromium: none either). Decided by type
+ *    and where the error came from, never by message text, which differs per runtime and release.
+ *    Errors from the user's own code: not.
  * 8. Anything else: not recoverable, so unknown failures reach the caller unchanged.
  */
 export function isRecoverableByDefault(error: unknown): boolean {
@@ -65,13 +68,32 @@ export function isRecoverableByDefault(error: unknown): boolean {
   }
   const syscall = syscallCodeOf(error);
   if (syscall !== undefined && RECOVERABLE_SYSCALL_CODES.has(syscall)) return true;
-  if (
-    error instanceof TypeError &&
-    /fetch failed|network ?error|failed to fetch|terminated/i.test(error.message)
-  ) {
-    return true;
-  }
+  if (error instanceof TypeError && fetchFailures.has(error)) return true;
   return false;
+}
+
+// Weakly held: a mark lives exactly as long as its error.
+const fetchFailures = new WeakSet<object>();
+
+/**
+ * Records that `error` was raised by fetch itself (the call, or a read of the response body),
+ * so {@link isRecoverableByDefault} knows a `TypeError` for the network error it is. Called by
+ * `haFetch`, and by any transport that drives fetch; returns `error`.
+ *
+ * @example
+ * ```ts
+ * try { await reader.read(); } catch (error) { throw markFetchFailure(error); }
+ * ```
+ * @see https://fetch.spec.whatwg.org/#concept-network-error
+ */
+export function markFetchFailure<E>(error: E): E {
+  if (typeof error === 'object' && error !== null) fetchFailures.add(error);
+  return error;
+}
+
+/** True when {@link markFetchFailure} recorded `error`. */
+export function isFetchFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && fetchFailures.has(error);
 }
 
 /**

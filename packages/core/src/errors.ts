@@ -127,13 +127,23 @@ export class ConnectFailedError extends LifelineError {
   }
 }
 
-/** An HTTP response (or WebSocket upgrade response) with a status that is not a success. */
+/**
+ * An HTTP response (or WebSocket upgrade response) with a status that is not a success.
+ * `retryAfterMs` is the response's `Retry-After` in ms, when it had one (RFC 9110 §10.2.3): the
+ * recovery core waits at least that long before the next attempt.
+ */
 export class HttpStatusError extends LifelineError {
   static override readonly errorName: string = 'HttpStatusError';
   readonly status: number;
-  constructor(status: number, message = `HTTP status ${status}`, options: { cause?: unknown } = {}) {
-    super('ERR_HTTP_STATUS', message, options);
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    status: number,
+    message = `HTTP status ${status}`,
+    options: { cause?: unknown; retryAfterMs?: number | undefined } = {},
+  ) {
+    super('ERR_HTTP_STATUS', message, { cause: options.cause });
     this.status = status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

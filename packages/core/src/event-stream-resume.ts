@@ -1,6 +1,7 @@
-import { HttpStatusError, ProtocolError } from './errors.js';
+import { LinkClosedError, ProtocolError } from './errors.js';
 import { HeldBytes } from './held-bytes.js';
 import { type BodyResume, DEFAULT_MAX_HELD_BYTES } from './resumable-body.js';
+import { httpStatusError } from './retry-after.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -12,6 +13,21 @@ const BOM = [0xef, 0xbb, 0xbf] as const;
 const NAME = 0;
 const ID_VALUE = 1;
 const IGNORED = 2;
+const RETRY_VALUE = 3;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+// A `retry:` value longer than this (ms beyond 31 years) is not worth parsing: ignored.
+const MAX_RETRY_DIGITS = 12;
+
+/** Options of {@link EventStreamResume}. */
+export interface EventStreamResumeOptions {
+  /**
+   * When the server ends the response cleanly, re-request with `Last-Event-ID`, as `EventSource`
+   * does, instead of ending the body; a `204 No Content` answer stops it (the body then ends).
+   * @default false
+   */
+  reconnect?: boolean;
+}
 
 /**
  * Resumes a `text/event-stream` body the way `EventSource` reconnects: it delivers bytes only up
@@ -21,6 +37,10 @@ const IGNORED = 2;
  *
  * A stream whose events carry no `id:` cannot be resumed once an event was delivered: the break
  * propagates unchanged rather than replaying the stream from the start.
+ *
+ * The last `retry:` field read is the minimum wait before a re-request ({@link retryDelayMs}).
+ * With `reconnect`, a clean end of the response is a break too (the standard's "reestablish the
+ * connection", with or without ids), and a `204` ends the stream for good.
  *
  * @example
  * ```ts
@@ -44,9 +64,25 @@ export class EventStreamResume implements BodyResume {
   private atBodyStart = true;
   private resumed = false;
   private readonly decoder = new TextDecoder();
+  private retryDigits = '';
+  private retryMs: number | undefined;
+  private readonly reconnect: boolean;
+  /** A 204 answered a reconnect: the server wants the stream to end. */
+  private stopped = false;
+  /** The last break was the response's clean end (reconnect mode). */
+  private endedCleanly = false;
 
-  constructor(maxHeldBytes = DEFAULT_MAX_HELD_BYTES) {
+  constructor(maxHeldBytes = DEFAULT_MAX_HELD_BYTES, options: EventStreamResumeOptions = {}) {
     this.held = new HeldBytes(maxHeldBytes);
+    this.reconnect = options.reconnect === true;
+  }
+
+  /**
+   * The last `retry:` value read, in ms: the stream's reconnection time, the minimum wait before
+   * a re-request. `undefined` until the server sends one.
+   */
+  get retryDelayMs(): number | undefined {
+    return this.retryMs;
   }
 
   /** The ID of the last complete event delivered: what `Last-Event-ID` carries on a resume. */
@@ -88,6 +124,12 @@ export class EventStreamResume implements BodyResume {
   }
 
   end(deliver: (bytes: Uint8Array) => void): void {
+    if (this.reconnect && !this.stopped) {
+      // The standard drops an unfinished event at the end and reconnects: the held bytes are
+      // discarded by the break, and come again after Last-Event-ID if the server still has them.
+      this.endedCleanly = true;
+      throw new LinkClosedError(undefined, 'the event stream ended; reconnecting', { recoverable: true });
+    }
     this.held.release(deliver);
   }
 
@@ -107,6 +149,10 @@ export class EventStreamResume implements BodyResume {
   }
 
   refusal(cause: unknown): unknown {
+    const cleanEnd = this.endedCleanly;
+    this.endedCleanly = false;
+    // After a clean end nothing was lost, so reconnecting without an id is what the standard does.
+    if (cleanEnd) return undefined;
     return this.dataDelivered && this.lastEventIdValue === '' ? cause : undefined;
   }
 
@@ -117,8 +163,11 @@ export class EventStreamResume implements BodyResume {
 
   accept(response: Response): boolean {
     // 204 is how a server tells an event source to stop reconnecting.
-    if (response.status === 204) return false;
-    if (!response.ok) throw new HttpStatusError(response.status);
+    if (response.status === 204) {
+      this.stopped = true;
+      return false;
+    }
+    if (!response.ok) throw httpStatusError(response);
     const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
     if (type !== 'text/event-stream') {
       throw new ProtocolError(`the resumed response is ${type ?? 'untyped'}, not text/event-stream`);
@@ -152,7 +201,7 @@ export class EventStreamResume implements BodyResume {
       this.lineEmpty = false;
       if (this.field === NAME) {
         if (byte === COLON) {
-          this.field = this.name === 'id' ? ID_VALUE : IGNORED;
+          this.field = this.name === 'id' ? ID_VALUE : this.name === 'retry' ? RETRY_VALUE : IGNORED;
           if (this.name === 'data') this.blockHasData = true;
           this.skipSpace = true;
         } else if (this.name.length < 5) {
@@ -165,6 +214,15 @@ export class EventStreamResume implements BodyResume {
         else {
           this.skipSpace = false;
           this.idBytes.push(byte);
+        }
+      } else if (this.field === RETRY_VALUE) {
+        if (this.skipSpace && byte === SPACE) this.skipSpace = false;
+        else {
+          this.skipSpace = false;
+          // Any byte but a digit makes the field invalid (it is then ignored, as the standard says).
+          if (byte < DIGIT_0 || byte > DIGIT_9 || this.retryDigits.length >= MAX_RETRY_DIGITS) {
+            this.field = IGNORED;
+          } else this.retryDigits += String.fromCharCode(byte);
         }
       }
     }
@@ -186,6 +244,8 @@ export class EventStreamResume implements BodyResume {
       else if (this.name === 'data') this.blockHasData = true;
     } else if (this.field === ID_VALUE && !this.idBytes.includes(0)) {
       this.idBuffer = this.decoder.decode(Uint8Array.from(this.idBytes));
+    } else if (this.field === RETRY_VALUE && this.retryDigits !== '') {
+      this.retryMs = Number(this.retryDigits);
     }
     this.resetLine();
     return false;
@@ -196,6 +256,7 @@ export class EventStreamResume implements BodyResume {
     this.field = NAME;
     this.name = '';
     if (this.idBytes.length > 0) this.idBytes = [];
+    this.retryDigits = '';
     this.skipSpace = false;
   }
 }

@@ -1,4 +1,5 @@
 import { defer, type Observable, tap } from 'rxjs';
+import { resolveWithin } from './endpoint-provider.js';
 import type { Link, Transport } from './link.js';
 
 /** Where to connect: a fixed list, or a function asked before every attempt (service discovery). */
@@ -31,15 +32,28 @@ export function failover<E, T>(
   });
 }
 
+/** Options of {@link failoverTransport}. */
+export interface FailoverTransportOptions {
+  /**
+   * With a function as the source: how long it may take to name an endpoint, in ms. Its time
+   * counts toward the attempt: `transportFor` is told what is left (`remainingMs`). One that does
+   * not answer in time, or throws, fails the attempt recoverably ({@link ConnectFailedError}).
+   * @default 10_000
+   */
+  connectTimeoutMs?: number;
+}
+
 /**
  * A transport that opens each link on the next endpoint, preferring the last one that worked.
  * With a function as the source, the function is asked before every open (a load balancer or
- * service discovery decides).
+ * service discovery decides), within `options.connectTimeoutMs`.
  */
 export function failoverTransport<E, In, Out>(
   endpoints: EndpointSource<E>,
-  transportFor: (endpoint: E) => Transport<In, Out>,
+  transportFor: (endpoint: E, attempt: { readonly remainingMs: number | undefined }) => Transport<In, Out>,
+  options: FailoverTransportOptions = {},
 ): Transport<In, Out> & { readonly lastGood: E | undefined } {
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
   let lastGood: E | undefined;
   const rotation = Array.isArray(endpoints) ? new EndpointRotation(endpoints as readonly E[]) : undefined;
   return {
@@ -49,13 +63,17 @@ export function failoverTransport<E, In, Out>(
     async open(signal?: AbortSignal): Promise<Link<In, Out>> {
       let endpoint: E;
       let index = -1;
+      let remainingMs: number | undefined;
       if (rotation) {
         index = rotation.next();
         endpoint = (endpoints as readonly E[])[index]!;
       } else {
-        endpoint = await (endpoints as () => E | Promise<E>)();
+        const provider = endpoints as () => E | Promise<E>;
+        const resolved = await resolveWithin(provider, timeoutMs, signal, 'the endpoints function');
+        endpoint = resolved.value;
+        remainingMs = Math.max(1, timeoutMs - resolved.elapsedMs);
       }
-      const link = await transportFor(endpoint).open(signal);
+      const link = await transportFor(endpoint, { remainingMs }).open(signal);
       lastGood = endpoint;
       if (rotation) rotation.markGood(index);
       return link;

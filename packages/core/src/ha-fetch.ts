@@ -1,4 +1,5 @@
 import { Subscription } from 'rxjs';
+import { markFetchFailure } from './classify.js';
 import { HttpStatusError, InvalidOptionError } from './errors.js';
 import { EventStreamResume } from './event-stream-resume.js';
 import { type NdjsonCursor, NdjsonResume } from './ndjson-resume.js';
@@ -10,6 +11,7 @@ import {
   type ResumableBodyStats,
   resumableBody,
 } from './resumable-body.js';
+import { httpStatusError } from './retry-after.js';
 
 /** How a broken body is continued. */
 export type ResumeMode = 'bytes' | 'event-stream' | 'ndjson' | 'none';
@@ -56,6 +58,15 @@ export interface HAFetchRequestOptions extends RecoveryOptions {
    * @default 'auto'
    */
   resume?: 'auto' | ResumeMode;
+  /**
+   * Event streams: when the server ends the response cleanly, re-request it with `Last-Event-ID`
+   * (after the stream's `retry:` time and the backoff) and carry on in the same body, as
+   * `EventSource` does; a `204 No Content` answer ends the body. Each re-request is one attempt
+   * under the recovery budgets; one that delivers events ends the failure.
+   * @default false
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#sse-processing-model
+   */
+  reconnectOnEnd?: boolean;
   /** Where an NDJSON stream is and how to ask for the lines after it. Required by `resume: 'ndjson'`. @default undefined */
   cursor?: NdjsonCursor;
   /**
@@ -166,6 +177,10 @@ export function createHAFetch(options: HAFetchOptions): HAFetch {
     };
     const onEvent = policy.onEvent;
     const core = new RecoveryCore(policy, onEvent);
+    const RequestCtor = RequestClass ?? globalThis.Request;
+    // fetch reports a bad URL or init with the same TypeError as a network error; one found now
+    // is thrown at once, where fetch would have thrown it, instead of being retried.
+    if (replayable) new RequestCtor(input, plainInit);
 
     let response: Response;
     try {
@@ -185,7 +200,6 @@ export function createHAFetch(options: HAFetchOptions): HAFetch {
     stats.mode = mode;
     core.markUp();
     const extras = runtimeExtras(plainInit);
-    const RequestCtor = RequestClass ?? globalThis.Request;
     const ResponseCtor = ResponseClass ?? globalThis.Response;
     const body = resumableBody({
       body: response.body,
@@ -239,7 +253,7 @@ async function firstResponse(
     try {
       response = await send();
     } catch (error) {
-      failure = error;
+      failure = markFetchFailure(error);
     }
     if (signal?.aborted) {
       response?.body?.cancel().catch(() => {});
@@ -247,7 +261,7 @@ async function firstResponse(
     }
     if (response !== undefined) {
       if (response.status < 400 || !replayable) return response;
-      failure = new HttpStatusError(response.status);
+      failure = httpStatusError(response);
     } else if (!replayable) {
       throw failure;
     }
@@ -322,7 +336,7 @@ function resumeFor(
     case 'bytes':
       return new RangeResume(response);
     case 'event-stream':
-      return new EventStreamResume(maxHeld);
+      return new EventStreamResume(maxHeld, { reconnect: policy.reconnectOnEnd === true });
     case 'ndjson':
       return policy.cursor === undefined ? undefined : new NdjsonResume(policy.cursor, maxHeld);
     case 'none':

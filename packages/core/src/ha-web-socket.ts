@@ -4,7 +4,12 @@ import type { ConnectionState } from './connection-state.js';
 import { InvalidOptionError, LifelineError, LinkClosedError } from './errors.js';
 import { type EndpointSource, failoverTransport } from './failover.js';
 import type { LinkData, Transport } from './link.js';
-import type { ResumableOptions, ResumableTransport, resumable } from './resumable-transport.js';
+import {
+  handshakeTimeoutFor,
+  type ResumableOptions,
+  type ResumableTransport,
+  type resumable,
+} from './resumable-transport.js';
 import {
   type WebSocketLike,
   type WebSocketTransportOptions,
@@ -182,7 +187,11 @@ export function defineHAWebSocket<S extends WebSocketLike>(
           );
         }
         wrapTransport = (transport) => {
-          const session = makeResumable(transport, resume === true ? {} : resume);
+          const resumeOptions = resume === true ? {} : resume;
+          const session = makeResumable(transport, {
+            handshakeTimeoutMs: handshakeTimeoutFor({ connectTimeoutMs, heartbeat: options.heartbeat }),
+            ...resumeOptions,
+          });
           this.session = session;
           return session;
         };
@@ -190,18 +199,20 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       // Links always deliver the platform's raw bytes (never Blobs: the resume protocol decodes
       // frames synchronously); `binaryType` is applied per message at dispatch, so assigning it
       // takes effect at once, on the first link as on later ones, as on a WebSocket.
-      const transportTo = (url: string | URL) =>
+      const transportTo = (url: string | URL, attempt?: { readonly remainingMs: number | undefined }) =>
         webSocketTransport<S>({
           ...platform,
           url: String(url),
           protocols,
-          connectTimeoutMs,
+          connectTimeoutMs: attempt?.remainingMs ?? connectTimeoutMs,
           binaryType: platform.binaryType ?? 'arraybuffer',
         });
       const base =
         endpoints === undefined
           ? transportTo(this.url)
-          : failoverTransport(Array.isArray(endpoints) ? [this.url, ...endpoints] : endpoints, transportTo);
+          : failoverTransport(Array.isArray(endpoints) ? [this.url, ...endpoints] : endpoints, transportTo, {
+              connectTimeoutMs,
+            });
       this.connection = attach(wrapTransport ? wrapTransport(base) : base, attachOptions);
       this.subscriptions.push(
         this.connection.messages$.subscribe((data) =>

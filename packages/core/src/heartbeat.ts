@@ -45,13 +45,42 @@ export function heartbeat<T>(options: HeartbeatOptions = {}): MonoTypeOperatorFu
       // message: the hot path stays one assignment.
       let lastSeen = scheduler.now();
       let lastPing = lastSeen;
+      let dueAt = lastSeen + tick;
+      /** While silence is being confirmed: when the confirmation ends. */
+      let graceUntil: number | undefined;
       const check = scheduler.schedule(function (this: { schedule(state?: unknown, delay?: number): void }) {
         const now = scheduler.now();
         const silence = now - lastSeen;
+        const wake = (delay: number) => {
+          dueAt = now + delay;
+          this.schedule(undefined, delay);
+        };
         if (silence >= timeoutMs) {
-          subscriber.error(new HeartbeatTimeoutError(timeoutMs));
+          // Silence is judged only after input that arrived meanwhile was read. When the event
+          // loop was blocked past the timeout, this timer runs before the socket reads queued
+          // behind it, and would declare a healthy link dead and discard what it carried: so
+          // confirm one turn of the loop later (I/O is read before the next timer), and if this
+          // timer ran late (the loop was blocked, so the peer could not be heard), ping and give
+          // the peer one more interval to answer now that we can hear it.
+          if (graceUntil === undefined) {
+            const late = now - dueAt > tick / 2;
+            if (late) {
+              lastPing = now;
+              options.ping?.();
+            }
+            const grace = late ? tick : 1;
+            graceUntil = now + grace;
+            wake(grace);
+            return;
+          }
+          if (now >= graceUntil) {
+            subscriber.error(new HeartbeatTimeoutError(timeoutMs));
+            return;
+          }
+          wake(graceUntil - now);
           return;
         }
+        graceUntil = undefined;
         if (silence >= intervalMs && now - lastPing >= intervalMs) {
           lastPing = now;
           options.ping?.();
@@ -60,8 +89,7 @@ export function heartbeat<T>(options: HeartbeatOptions = {}): MonoTypeOperatorFu
         // check must not push the ping past the timeout (interval 10 s, timeout 15 s, traffic at
         // 1 s would otherwise time out at 16 s without ever having pinged).
         const pingDue = silence < intervalMs ? lastSeen + intervalMs : lastPing + intervalMs;
-        const next = Math.min(pingDue, lastSeen + timeoutMs) - now;
-        this.schedule(undefined, Math.max(1, next));
+        wake(Math.max(1, Math.min(pingDue, lastSeen + timeoutMs) - now));
       }, tick);
       const pongs = options.pongs$?.subscribe(() => {
         lastSeen = scheduler.now();

@@ -1,6 +1,6 @@
-import { HttpStatusError } from './errors.js';
 import { HeldBytes } from './held-bytes.js';
 import { type BodyResume, DEFAULT_MAX_HELD_BYTES } from './resumable-body.js';
+import { httpStatusError } from './retry-after.js';
 
 const LF = 0x0a;
 
@@ -111,7 +111,7 @@ export class NdjsonResume implements BodyResume {
 
   accept(response: Response): boolean {
     if (response.status === 204) return false;
-    if (!response.ok) throw new HttpStatusError(response.status);
+    if (!response.ok) throw httpStatusError(response);
     return true;
   }
 }

@@ -1,11 +1,6 @@
-import {
-  EntityChangedError,
-  HttpStatusError,
-  LinkFailedError,
-  RangeMismatchError,
-  RangeNotSupportedError,
-} from './errors.js';
+import { EntityChangedError, LinkFailedError, RangeMismatchError, RangeNotSupportedError } from './errors.js';
 import type { BodyResume } from './resumable-body.js';
+import { httpStatusError } from './retry-after.js';
 
 /** A parsed `Content-Range: bytes <start>-<end>/<total>`; `total` is undefined for `*`. */
 export interface ContentRange {
@@ -47,7 +42,8 @@ export function strongETag(value: string | null): string | undefined {
 /**
  * Resumes a body by byte range: `Range: bytes=<next>-` guarded by `If-Range: <strong ETag>`, and
  * only a `206` whose `Content-Range` starts exactly at the next byte, ends where the body ends and
- * has the original total is accepted. Anything else is a typed error, raised before a single
+ * has the original total (or `*`), under the same strong ETag, is accepted. Anything else is a
+ * typed error (a 206 without its ETag included), raised before a single
  * byte of the answer is delivered: a duplicated or foreign byte never reaches the reader.
  *
  * @example
@@ -165,9 +161,15 @@ export class RangeResume implements BodyResume {
       case 416:
         throw new RangeMismatchError(`the server refused the range from byte ${this.next} (416)`);
       default:
-        throw new HttpStatusError(response.status);
+        throw httpStatusError(response);
     }
-    if (etag !== null && strongETag(etag) !== this.etag) {
+    // RFC 9110 §15.3.7: a 206 carries the ETag a 200 would have. One without it was not checked
+    // against our If-Range (a cache or proxy that drops validators, or another entity): its
+    // bytes cannot be shown to continue ours, so none of them is delivered.
+    if (etag === null) {
+      throw new EntityChangedError(`the 206 carries no ETag, so its bytes cannot be matched to ${this.etag}`);
+    }
+    if (strongETag(etag) !== this.etag) {
       throw new EntityChangedError(`the entity changed (ETag ${this.etag} became ${etag})`, { etag });
     }
     const raw = headers.get('content-range');
@@ -176,7 +178,8 @@ export class RangeResume implements BodyResume {
     if (range.start !== this.next) {
       throw new RangeMismatchError(`the range starts at byte ${range.start}, not ${this.next}`, raw);
     }
-    if (this.total !== undefined && range.total !== this.total) {
+    // `*` (total unknown, RFC 9110 §14.4) is no contradiction when the start, end and ETag match.
+    if (this.total !== undefined && range.total !== undefined && range.total !== this.total) {
       throw new RangeMismatchError(`the range's total is ${range.total ?? '*'}, not ${this.total}`, raw);
     }
     const end = this.last ?? (range.total === undefined ? range.end : range.total - 1);

@@ -1,5 +1,7 @@
 import { Subscription } from 'rxjs';
+import { isFetchFailure, markFetchFailure } from './classify.js';
 import type { RecoveryCore } from './recovery-core.js';
+import type { RetryHint } from './retry-hint.js';
 
 /** The most bytes held back while waiting for the end of an event or line (8 MiB). */
 export const DEFAULT_MAX_HELD_BYTES = 8 * 1024 * 1024;
@@ -24,6 +26,11 @@ export interface BodyResume {
   discard(): number;
   /** True when nothing is missing even though the body broke (it broke after its last byte). */
   readonly complete: boolean;
+  /**
+   * The least wait before any re-request, in ms, that the body itself asked for (an event
+   * stream's `retry:` field); `undefined` for none. Handed to the recovery core as a retry hint.
+   */
+  readonly retryDelayMs?: number | undefined;
   /** The error to raise instead of resuming, when this body cannot be resumed; `cause` is the break. */
   refusal(cause: unknown): unknown;
   /** Turns a fresh copy of the original request into the request for the rest of the body. */
@@ -84,12 +91,19 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
   // Aborts the re-request in flight when the consumer cancels or the caller aborts.
   const abort = new AbortController();
   let waiting: { subscription: Subscription; reject: (error: unknown) => void } | undefined;
+  // Set by a continuation, cleared by its first delivered byte: the link carried traffic.
+  let progressPending = false;
 
   const deliver = (bytes: Uint8Array): void => {
     const length = bytes.byteLength;
     if (length === 0) return;
     delivered++;
     stats.bytesDelivered += length;
+    if (progressPending) {
+      progressPending = false;
+      // New bytes delivered: this failure is over, however soon the next break comes.
+      core.markProgress();
+    }
     // A byte stream takes over the chunk's buffer. A chunk from a body reader owns its buffer
     // (fetch bodies hand out fresh ones), but a view into a larger or shared buffer, as a pooled
     // Buffer is, must not take its neighbours along: those are copied.
@@ -136,14 +150,14 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
       const subscription = new Subscription();
       waiting = { subscription, reject };
       subscription.add(
-        core.fail(error).subscribe({
+        core.fail(withRetryDelay(error, resume.retryDelayMs)).subscribe({
           next: () => {
             waiting = undefined;
             resolve();
           },
           error: (propagated) => {
             waiting = undefined;
-            reject(propagated);
+            reject(originalOf(propagated));
           },
         }),
       );
@@ -167,7 +181,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
         response = await options.reopen(abort.signal);
       } catch (reopenError) {
         if (finished) return true;
-        lastError = reopenError;
+        lastError = markFetchFailure(reopenError);
         continue;
       }
       if (finished) {
@@ -189,6 +203,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
       reader = response.body.getReader();
       stats.resumes++;
       core.markUp();
+      progressPending = true;
       options.onResumed?.();
       return true;
     }
@@ -226,7 +241,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
         try {
           result = await current.read();
         } catch (error) {
-          if (!finished) await onBreak(error);
+          if (!finished) await onBreak(markFetchFailure(error));
           continue;
         }
         if (finished) return;
@@ -268,4 +283,30 @@ function ownsItsBuffer(bytes: Uint8Array): bytes is Uint8Array<ArrayBuffer> {
     bytes.byteLength === buffer.byteLength &&
     (typeof SharedArrayBuffer === 'undefined' || !(buffer instanceof SharedArrayBuffer))
   );
+}
+
+/** Hinted views handed to the recovery core → the error each stands for. */
+const hintedViews = new WeakMap<object, unknown>();
+
+/**
+ * `error` carrying at least `delayMs` as its retry hint. The break is the runtime's own error,
+ * which is neither ours to mutate nor to wrap (a wrapper would change its classification and what
+ * the caller finally sees), so the core gets a view: an object whose prototype is the error, so
+ * `instanceof`, `code`, `cause` and `message` read through, with its own `retryAfterMs`. The view
+ * is swapped back for the error itself before anything reaches the caller.
+ */
+function withRetryDelay(error: unknown, delayMs: number | undefined): unknown {
+  if (delayMs === undefined || !(delayMs > 0) || typeof error !== 'object' || error === null) return error;
+  const own = (error as RetryHint).retryAfterMs;
+  if (typeof own === 'number' && own >= delayMs) return error;
+  const view: object = Object.create(error, { retryAfterMs: { value: delayMs, enumerable: true } });
+  if (isFetchFailure(error)) markFetchFailure(view);
+  hintedViews.set(view, error);
+  return view;
+}
+
+function originalOf(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && hintedViews.has(error)
+    ? hintedViews.get(error)
+    : error;
 }

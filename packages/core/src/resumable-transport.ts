@@ -59,6 +59,20 @@ export interface ResumableOptions extends SessionEndpointOptions {
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/**
+ * The handshake timeout a connection should give its resume sessions when the user set none:
+ * the handshake is part of connecting, so it is bounded by the connect timeout, and by the
+ * heartbeat's timeout when one runs (a HELLO sent into a black hole must be given up about one
+ * heartbeat after the network returns, not a fixed 10 s later).
+ */
+export function handshakeTimeoutFor(options: {
+  readonly connectTimeoutMs?: number | undefined;
+  readonly heartbeat?: false | { readonly timeoutMs?: number | undefined } | undefined;
+}): number {
+  const heartbeat = options.heartbeat ? (options.heartbeat.timeoutMs ?? 30_000) : Number.POSITIVE_INFINITY;
+  return Math.min(options.connectTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, heartbeat);
+}
+
 /** What {@link ResumableOptions.renegotiate} is given. */
 export interface RenegotiateContext {
   /** The new session's link: send on it, read from it. */

@@ -1,4 +1,5 @@
 import { Observable, Subject } from 'rxjs';
+import { resolveWithin } from './endpoint-provider.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from './errors.js';
 import type { Link, LinkData, Transport } from './link.js';
 
@@ -78,7 +79,11 @@ export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocket
 /** Options of {@link webSocketTransport}. */
 export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLike>
   extends WebSocketCapabilities<S> {
-  /** The endpoint, or a function asked before each open (fresh auth tokens in the query, say). */
+  /**
+   * The endpoint, or a function asked before each open (fresh auth tokens in the query, say).
+   * The function's time counts toward `connectTimeoutMs`; one that does not answer in time, or
+   * throws, fails the attempt recoverably ({@link ConnectFailedError}).
+   */
   url: string | URL | (() => string | URL | Promise<string | URL>);
   /** Subprotocols to offer. @default none */
   protocols?: string | string[];
@@ -92,7 +97,8 @@ export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLi
    */
   binaryType?: string;
   /**
-   * An open that takes longer fails with a recoverable {@link ConnectFailedError}.
+   * An open (the `url` function included) that takes longer fails with a recoverable
+   * {@link ConnectFailedError}, in ms.
    * @default 10_000
    */
   connectTimeoutMs?: number;
@@ -121,8 +127,16 @@ export function webSocketTransport<S extends WebSocketLike>(
   return {
     async open(signal) {
       signal?.throwIfAborted();
-      const url = typeof options.url === 'function' ? await options.url() : options.url;
-      return openWebSocketLink(String(url), options, signal);
+      const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      const url = options.url;
+      if (typeof url !== 'function') return openWebSocketLink(String(url), options, signal, timeoutMs);
+      const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function');
+      return openWebSocketLink(
+        String(resolved.value),
+        options,
+        signal,
+        Math.max(1, timeoutMs - resolved.elapsedMs),
+      );
     },
   };
 }
@@ -131,6 +145,7 @@ function openWebSocketLink<S extends WebSocketLike>(
   url: string,
   options: WebSocketTransportOptions<S>,
   signal: AbortSignal | undefined,
+  timeoutMs: number,
 ): Promise<Link<LinkData, LinkData>> {
   return new Promise((resolve, reject) => {
     let socket: S;
@@ -154,7 +169,6 @@ function openWebSocketLink<S extends WebSocketLike>(
     let closedByUs = false;
     let finished = false;
     let lastError: Error | undefined;
-    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const timer = setTimeout(() => {
       fail(
         new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {

@@ -12,6 +12,7 @@ import {
   LinkClosedError,
   LinkFailedError,
   MalformedFrameError,
+  markFetchFailure,
   NotOpenError,
   ProtocolError,
   QueueOverflowError,
@@ -39,7 +40,7 @@ const recoverable: [string, unknown][] = [
   ['a bare ECONNREFUSED from the OS', syscall('ECONNREFUSED')],
   ['ECONNRESET as the cause of another error', new Error('wrapped', { cause: syscall('ECONNRESET') })],
   ['heartbeat timeout', new HeartbeatTimeoutError(30_000)],
-  ['fetch network failure', new TypeError('fetch failed')],
+  ['a TypeError fetch raised (marked where it was caught)', markFetchFailure(new TypeError('any text'))],
   ['a send on a link that is not open', new NotOpenError()],
 ];
 
@@ -60,6 +61,8 @@ const irrecoverable: [string, unknown][] = [
   ['a protocol violation', new ProtocolError('bad sequence')],
   ['a link failure that says it is fatal', new LinkFailedError('fatal', { recoverable: false })],
   ["an error from the user's own code", new TypeError('x is not a function')],
+  // The message text decides nothing: an unmarked TypeError saying "fetch failed" is not fetch's.
+  ['an unmarked TypeError whose message reads like fetch', new TypeError('fetch failed')],
   ['an unknown error', new Error('boom')],
   ['a thrown string', 'boom'],
   ['undefined', undefined],
@@ -193,7 +196,8 @@ describe('attach retries recoverable errors and never irrecoverable ones', () =>
       await vi.advanceTimersByTimeAsync(299);
       expect(ping).toHaveBeenCalledTimes(2);
       expect(transport.openAttempts).toBe(1);
-      await vi.advanceTimersByTimeAsync(1);
+      // The timeout is confirmed one tick later, after input that arrived meanwhile was read.
+      await vi.advanceTimersByTimeAsync(2);
       expect(errors).toEqual([new HeartbeatTimeoutError(300)]);
       expect(errors[0]).toBeInstanceOf(HeartbeatTimeoutError);
       // A zero backoff is a 0 ms timer, which timers round up to 1 ms.

@@ -116,7 +116,7 @@ describe('after give-up', () => {
     const { conn, counting, ended } = await busyConnection();
     conn.suspend();
     counting.memory.current!.halfOpen();
-    await vi.advanceTimersByTimeAsync(3_000);
+    await vi.advanceTimersByTimeAsync(3_001);
     expect(conn.state$.value).toMatchObject({ status: 'closed', reason: 'suspended' });
     expectNothingLeft(conn, counting, ended);
   });
@@ -183,7 +183,7 @@ describe('operators', () => {
 
     const errors: unknown[] = [];
     silent.pipe(heartbeat({ intervalMs: 100, timeoutMs: 300 })).subscribe({ error: (e) => errors.push(e) });
-    await vi.advanceTimersByTimeAsync(300);
+    await vi.advanceTimersByTimeAsync(301);
     expect(errors).toHaveLength(1);
     expect(vi.getTimerCount()).toBe(0);
 

@@ -6,8 +6,10 @@ export { type DenoConnect, type DenoConnectOptions, type DenoConnLike, denoConne
 export { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 export { type DenoWebSocketTransportOptions, denoWebSocketTransport } from './deno-web-socket-transport.js';
 export { globalWebSocket } from './global-web-socket.js';
+export { HAEventSource } from './ha-event-source.js';
 export { globalFetch, haFetch } from './ha-fetch.js';
 export { HAWebSocket } from './ha-web-socket.js';
+export { haWebSocket } from './ha-web-socket-subject.js';
 export {
   createTcpLink,
   TCP_CLOSE_LINGER_MS,

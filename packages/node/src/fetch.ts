@@ -1,6 +1,8 @@
 import {
   createHAFetch as createCoreHAFetch,
+  defineHAEventSource,
   type FetchFunction,
+  type HAEventSourceConstructor,
   type HAFetch,
   type HAFetchOptions,
 } from '@lifeline/core';
@@ -8,6 +10,12 @@ import { fetch, Request, Response } from 'undici';
 
 export type {
   FetchFunction,
+  HAEventSourceConstructor,
+  HAEventSourceErrorEvent,
+  HAEventSourceEventMap,
+  HAEventSourceHeaders,
+  HAEventSourceInit,
+  HAEventSourceInstance,
   HAFetch,
   HAFetchEvent,
   HAFetchInfo,
@@ -55,3 +63,22 @@ export function createHAFetch(options: NodeHAFetchOptions = {}): HAFetch {
  * ```
  */
 export const haFetch: HAFetch = /* @__PURE__ */ createHAFetch();
+
+/**
+ * The `EventSource` drop-in on undici's fetch (Node has no EventSource of its own without a
+ * flag): the EventSource interface, plus request headers (a function gives fresh ones per
+ * attempt), recovery from HTTP errors such as 503 (with `Retry-After`), backoff and budgets.
+ *
+ * @example
+ * ```ts
+ * import { HAEventSource } from '@lifeline/node/fetch';
+ * const source = new HAEventSource('http://127.0.0.1:8080/feed', { headers: { authorization: 'Bearer t' } });
+ * source.onmessage = (event) => console.log(event.lastEventId, event.data);
+ * ```
+ * @see defineHAEventSource in `@lifeline/core`, and docs/fetch.md
+ */
+export const HAEventSource: HAEventSourceConstructor = /* @__PURE__ */ defineHAEventSource({
+  fetch: fetch as unknown as FetchFunction,
+  Request: Request as unknown as typeof globalThis.Request,
+  Response: Response as unknown as typeof globalThis.Response,
+});

@@ -1,7 +1,9 @@
 import {
   ConnectFailedError,
   defineHAWebSocket,
+  defineHaWebSocket,
   type HAWebSocketConstructor,
+  type HaWebSocketFactory,
   HttpStatusError,
   type LinkData,
   LinkFailedError,
@@ -130,6 +132,30 @@ export function wsTransport(
  * ```
  */
 export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>({
+  ...wsCapabilities,
+  WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  binaryType: 'nodebuffer',
+  defaultBinaryType: 'nodebuffer',
+  convertBinary: convertWsBinary,
+  resumable,
+});
+
+/**
+ * A drop-in for RxJS's `webSocket()` on `ws`: the `WebSocketSubject` interface (`next`, `error`,
+ * `complete`, `subscribe`, `multiplex`) and config fields, recovering beneath the subscribers, with
+ * `resume: true` for exactly-once delivery against a resume server. See docs/websocket.md,
+ * "Coming from RxJS".
+ *
+ * @example
+ * ```ts
+ * import { haWebSocket } from '@lifeline/node/ws';
+ * const subject = haWebSocket<{ price: number }>('ws://127.0.0.1:8080/feed');
+ * subject.subscribe((message) => console.log(message.price));
+ * subject.next({ subscribe: 'prices' } as never);
+ * ```
+ * @see https://rxjs.dev/api/webSocket/webSocket
+ */
+export const haWebSocket: HaWebSocketFactory = defineHaWebSocket<WebSocket>({
   ...wsCapabilities,
   WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',

@@ -148,7 +148,6 @@ describe('haFetch: bytes mode', () => {
       'start too early (would duplicate)': (start, end, total) => `bytes ${start - 1000}-${end}/${total}`,
       'start too late (would skip)': (start, end, total) => `bytes ${start + 1}-${end}/${total}`,
       'wrong total': (start, end, total) => `bytes ${start}-${end}/${total + 1}`,
-      'unknown total': (start, end) => `bytes ${start}-${end}/*`,
       garbage: () => 'bytes abc-def/ghi',
       'end past total': (start, _end, total) => `bytes ${start}-${total}/${total}`,
     };

@@ -4,6 +4,7 @@ import {
   attach,
   type ConnectionState,
   type HAConnection,
+  handshakeTimeoutFor,
   type LinkData,
   type ResumableOptions,
   type ResumableTransport,
@@ -86,7 +87,10 @@ export class HATcpSocket extends Duplex {
       },
     };
     if (options.resume) {
-      this.session = resumable(tracked, options.resume === true ? {} : options.resume);
+      this.session = resumable(tracked, {
+        handshakeTimeoutMs: handshakeTimeoutFor(options),
+        ...(options.resume === true ? {} : options.resume),
+      });
       // The attach options (budgets, backoff, heartbeat) are link-agnostic; only the message types differ.
       this.connection = attach<LinkData, Uint8Array>(
         this.session,
