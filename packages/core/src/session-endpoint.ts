@@ -68,6 +68,13 @@ export interface SessionEndpointHooks {
   peerAcked?(ack: number): void;
   /** A hook rejected: the session can no longer keep its promise. */
   storeFailed?(error: unknown): void;
+  /**
+   * Resolve once this end may still deliver what it received (a fenced store: the session is
+   * still this server's). Delivery of a message waits for a check that began after it arrived, so
+   * a server that lost the session to another replica never hands the application a message the
+   * new owner also gets. A rejection goes to {@link storeFailed} and nothing is delivered.
+   */
+  confirmOwner?(): Promise<void>;
 }
 
 /** Where delivered messages go: the receive stream of the current link. */
@@ -140,6 +147,11 @@ export class SessionEndpoint {
   private readonly maxUnreadMessages: number;
   private readonly maxUnreadBytes: number;
   private pumping = false;
+  /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
+  private clearedSeq = 0;
+  private checkingSeq = 0;
+  /** Raised by {@link disconnect}: a check that began on an earlier link clears nothing. */
+  private ownerCheck = 0;
   private ackTimer: Subscription | undefined;
   private endedWith: unknown;
   private counters = { duplicatesDropped: 0, framesWritten: 0, replayed: 0 };
@@ -254,6 +266,8 @@ export class SessionEndpoint {
     this.queueHead = 0;
     this.unreadBytes = 0;
     this.queuedEnd = this.deliveredSeq;
+    this.ownerCheck++;
+    this.clearedSeq = this.checkingSeq = this.deliveredSeq;
   }
 
   /** Handles an incoming DATA frame; returns the protocol error that must close the link, if any. */
@@ -298,6 +312,10 @@ export class SessionEndpoint {
     this.pumping = true;
     try {
       while (this.queueHead < this.queue.length && this.sink?.ready) {
+        if (this.hooks.confirmOwner && this.queue[this.queueHead]!.seq > this.clearedSeq) {
+          this.confirmOwner();
+          break;
+        }
         const item = this.queue[this.queueHead++]!;
         this.unreadBytes -= typeof item.data === 'string' ? item.data.length * 2 : item.data.byteLength;
         this.deliveredSeq = item.seq;
@@ -311,6 +329,25 @@ export class SessionEndpoint {
       this.pumping = false;
     }
     this.advanceAckable(this.deliveredSeq);
+  }
+
+  /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
+  private confirmOwner(): void {
+    if (this.checkingSeq > this.clearedSeq) return;
+    const target = this.queuedEnd;
+    const check = this.ownerCheck;
+    this.checkingSeq = target;
+    this.hooks.confirmOwner!().then(
+      () => {
+        if (this.endedWith !== undefined || check !== this.ownerCheck) return;
+        if (target > this.clearedSeq) this.clearedSeq = target;
+        this.pump();
+      },
+      (error) => {
+        if (check === this.ownerCheck) this.checkingSeq = this.clearedSeq;
+        this.hooks.storeFailed?.(error);
+      },
+    );
   }
 
   /**
@@ -343,6 +380,7 @@ export class SessionEndpoint {
     this.toldPeer = 0;
     this.receivedTarget = 0;
     this.queuedEnd = 0;
+    this.clearedSeq = this.checkingSeq = 0;
   }
 
   /**
@@ -358,6 +396,7 @@ export class SessionEndpoint {
     this.ackableSeq = state.received;
     this.receivedTarget = state.received;
     this.queuedEnd = state.received;
+    this.clearedSeq = this.checkingSeq = state.received;
   }
 
   private checkAck(ack: number, handshake: boolean): ProtocolError | undefined {

@@ -26,6 +26,7 @@ export function attachNetServer(server: ResumeServer, netServer: Server): () => 
         if (abrupt) socket.destroy();
         else socket.end();
       },
+      remoteAddress: socket.remoteAddress,
     });
     framed.on('message', (payload) => input.receive(payload));
     framed.on('error', (error) => input.error(error));

@@ -8,6 +8,7 @@ import {
   encodeWelcome,
   FrameTooLargeError,
   frameBytes,
+  InvalidOptionError,
   MalformedFrameError,
   newSessionId,
   newSessionToken,
@@ -37,6 +38,17 @@ export interface ResumeServerOptions extends SessionEndpointOptions {
   sessionTtlMs?: number;
   /** Sessions held at once (attached or detached); a new one beyond is refused with `too-many-sessions`. @default 10_000 */
   maxSessions?: number;
+  /**
+   * New sessions one remote address may hold in this server at once (attached or detached, counted
+   * from the HELLO that created them until they end), so that one peer cannot fill `maxSessions`
+   * and lock everyone else out for the time-to-live. A HELLO beyond it is refused with REJECT
+   * `too-many-sessions` (recoverable: the client retries under its backoff), reported on
+   * `events$` and counted in `stats.addressLimited`. Resumes are never refused by it. The address
+   * is the transport's peer address (IPv4-mapped IPv6 folded to IPv4): behind a proxy or a load
+   * balancer it is the proxy's, so set it there only with one address per client. Off by default.
+   * @default Infinity (no limit)
+   */
+  maxSessionsPerAddress?: number;
   /** A link that has not completed its handshake within this time is closed. @default 10_000 */
   handshakeTimeoutMs?: number;
   /** An attached link quiet for this long is sent a PING. @default 15_000 */
@@ -52,6 +64,8 @@ export const DEFAULT_MAX_SESSIONS = 10_000;
 export const DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_PING_INTERVAL_MS = 15_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+/** Older token digests a session remembers, only to count a replayed one as such (not stored). */
+const TOKEN_HISTORY = 8;
 
 /** Counters of a resume server, readable by the application (e.g. to alert on token guessing). */
 export interface ResumeServerStats {
@@ -64,9 +78,17 @@ export interface ResumeServerStats {
   readonly replayedTokens: number;
   readonly unknownSessions: number;
   readonly rejected: number;
+  /** HELLOs for a new session refused because their address held `maxSessionsPerAddress` sessions. */
+  readonly addressLimited: number;
   readonly malformedFrames: number;
   readonly oversizedFrames: number;
   readonly protocolErrors: number;
+  /**
+   * Links the transport closed because the peer broke its framing below the resume protocol (a
+   * WebSocket frame against RFC 6455: invalid UTF-8, too large, unmasked...); each is reported on
+   * `events$` as `link-violation`.
+   */
+  readonly linkViolations: number;
   readonly handshakeTimeouts: number;
   readonly idleTimeouts: number;
   readonly expired: number;
@@ -80,7 +102,22 @@ export type ResumeServerEvent =
       readonly sessionId: string | undefined;
       readonly error: SessionRejectedError;
     }
-  | { readonly type: 'link-error'; readonly sessionId: string | undefined; readonly error: unknown };
+  | { readonly type: 'link-error'; readonly sessionId: string | undefined; readonly error: unknown }
+  | {
+      readonly type: 'link-violation';
+      readonly sessionId: string | undefined;
+      readonly reason: LinkViolationReason;
+      /** A `ProtocolError` naming the violation, with the transport's error as `cause`. */
+      readonly error: ProtocolError;
+    };
+
+/**
+ * Why a transport refused what a peer sent below the resume protocol (RFC 6455 for WebSocket):
+ * `invalid-utf8` (a text message or close reason that is not UTF-8; close 1007),
+ * `message-too-large` (above the transport's payload limit; close 1009), `unmasked-frame` (a
+ * client frame without a mask; close 1002), `invalid-frame` (any other framing error; close 1002).
+ */
+export type LinkViolationReason = 'invalid-utf8' | 'message-too-large' | 'unmasked-frame' | 'invalid-frame';
 
 /** The server's side of one physical link, handed in by an adapter (ws, net, Deno's WebSocket). */
 export interface ServerLinkPort {
@@ -88,6 +125,8 @@ export interface ServerLinkPort {
   send(frame: Uint8Array): void;
   /** Closes the link; `abrupt` when the peer is presumed gone (no closing handshake worth waiting for). */
   close(code: number, reason: string, abrupt: boolean): void;
+  /** The peer's IP address, for `maxSessionsPerAddress`; without one the limit does not apply. */
+  readonly remoteAddress?: string;
 }
 
 /** What an adapter calls as the link delivers and ends. */
@@ -96,15 +135,23 @@ export interface ServerLinkInput {
   receive(message: unknown): void;
   /** The link failed with a transport-level error (a frame too large for the framing, say). */
   error(error: unknown): void;
+  /**
+   * The transport refused what the peer sent (see {@link LinkViolationReason}) and closes the link
+   * itself: the server counts it, reports it and detaches the session.
+   */
+  violation(reason: LinkViolationReason, error: unknown): void;
   /** The link is closed, for whatever reason. */
   closed(): void;
 }
 
 interface SessionAuth {
   tokenHash: Uint8Array;
+  /** The token the client last presented successfully: good until it confirms `tokenHash`. */
   retiredTokenHash: Uint8Array | null;
   tokenConfirmed: boolean;
   expiresAt: number | null;
+  /** Older digests, newest first (at most {@link TOKEN_HISTORY}), to count their replay as such. */
+  history: Uint8Array[];
 }
 
 type LinkPhase = 'hello' | 'busy' | 'open' | 'closed';
@@ -126,6 +173,9 @@ export class ResumeServer {
   private readonly auth = new Map<string, SessionAuth>();
   private readonly locks = new Map<string, Promise<void>>();
   private readonly links = new Set<ServerLinkState>();
+  /** New sessions held per remote address (with `maxSessionsPerAddress`), and each session's address. */
+  private readonly addressSessions = new Map<string, number>();
+  private readonly sessionAddress = new Map<string, string>();
   private readonly counters: Counters = {
     newSessions: 0,
     resumes: 0,
@@ -134,9 +184,11 @@ export class ResumeServer {
     replayedTokens: 0,
     unknownSessions: 0,
     rejected: 0,
+    addressLimited: 0,
     malformedFrames: 0,
     oversizedFrames: 0,
     protocolErrors: 0,
+    linkViolations: 0,
     handshakeTimeouts: 0,
     idleTimeouts: 0,
     expired: 0,
@@ -146,6 +198,7 @@ export class ResumeServer {
   private creating = 0;
   readonly sessionTtlMs: number;
   readonly maxSessions: number;
+  readonly maxSessionsPerAddress: number;
   readonly handshakeTimeoutMs: number;
   readonly pingIntervalMs: number;
   readonly idleTimeoutMs: number;
@@ -156,6 +209,10 @@ export class ResumeServer {
     this.store = options.store ?? new MemorySessionStore();
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
+    if (!(this.maxSessionsPerAddress >= 1)) {
+      throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
+    }
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS;
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -183,7 +240,7 @@ export class ResumeServer {
   accept(port: ServerLinkPort): ServerLinkInput {
     if (this.closing) {
       port.close(1001, 'server closing', true);
-      return { receive() {}, error() {}, closed() {} };
+      return { receive() {}, error() {}, violation() {}, closed() {} };
     }
     const link = new ServerLinkState(this, port);
     this.links.add(link);
@@ -200,6 +257,8 @@ export class ResumeServer {
     for (const session of [...this.live.values()]) session.shutdown();
     this.live.clear();
     this.auth.clear();
+    this.addressSessions.clear();
+    this.sessionAddress.clear();
     await Promise.allSettled([...this.locks.values()]);
     this.sessionSubject.complete();
     this.eventSubject.complete();
@@ -228,15 +287,38 @@ export class ResumeServer {
       link.reject('too-many-sessions', `the server holds ${this.maxSessions} sessions`, undefined, true);
       return;
     }
+    const address = Number.isFinite(this.maxSessionsPerAddress) ? link.remoteAddress : undefined;
+    if (address !== undefined) {
+      // Reserved before the awaits, like `creating`, so simultaneous HELLOs cannot all pass.
+      const held = this.addressSessions.get(address) ?? 0;
+      if (held >= this.maxSessionsPerAddress) {
+        this.counters.addressLimited++;
+        link.reject('too-many-sessions', `this address holds ${held} sessions`, undefined, true);
+        return;
+      }
+      this.addressSessions.set(address, held + 1);
+    }
     this.creating++;
+    let created: string | undefined;
     try {
-      await this.createNewSession(link);
+      created = await this.createNewSession(link);
     } finally {
       this.creating--;
+      if (address !== undefined) {
+        if (created !== undefined && this.live.has(created)) this.sessionAddress.set(created, address);
+        else this.releaseAddress(address);
+      }
     }
   }
 
-  private async createNewSession(link: ServerLinkState): Promise<void> {
+  private releaseAddress(address: string): void {
+    const held = (this.addressSessions.get(address) ?? 1) - 1;
+    if (held > 0) this.addressSessions.set(address, held);
+    else this.addressSessions.delete(address);
+  }
+
+  /** Returns the new session's id, or `undefined` when the link went away first. */
+  private async createNewSession(link: ServerLinkState): Promise<string | undefined> {
     const id = newSessionId();
     const token = newSessionToken();
     const tokenHash = await sha256(token);
@@ -257,15 +339,22 @@ export class ResumeServer {
     await this.store.save(record);
     if (link.isClosed || this.closing) {
       await this.store.delete(hex);
-      return;
+      return undefined;
     }
     const session = this.createSession(hex);
     session.epoch = isFencedSessionStore(this.store) ? 1 : undefined;
-    this.auth.set(hex, { tokenHash, retiredTokenHash: null, tokenConfirmed: false, expiresAt: null });
+    this.auth.set(hex, {
+      tokenHash,
+      retiredTokenHash: null,
+      tokenConfirmed: false,
+      expiresAt: null,
+      history: [],
+    });
     this.counters.newSessions++;
-    link.opened(session, hex);
+    link.opened(session, hex, tokenHash);
     this.sessionSubject.next(session);
     session.attachLink(link, 0, encodeWelcome(false, id, token, 0), { type: 'connect' });
+    return hex;
   }
 
   /** @internal A HELLO that asks to resume; serialised per session so two links cannot race. */
@@ -290,6 +379,7 @@ export class ResumeServer {
     hex: string,
   ) {
     const resume = frame.resume!;
+    const fenced = isFencedSessionStore(this.store);
     let session = this.live.get(hex);
     let auth = this.auth.get(hex);
     let record: StoredSession | undefined;
@@ -304,8 +394,30 @@ export class ResumeServer {
       this.unknownSession(link, hex);
       return;
     }
+    if (fenced && session) {
+      // Another replica sharing the store may have taken the session and rotated its token since
+      // this process served it, without this process hearing of it (no write of ours refused
+      // yet): the stored record decides, never a stale copy. Both ways: a token the owner gave
+      // the client must not be refused here, and one the owner retired since (which this copy may
+      // still take for current) must neither open the session nor claim it away from its owner.
+      record = await this.loadCurrent(hex);
+      if (link.isClosed || this.closing) return;
+      if (session.closed) {
+        this.unknownSession(link, hex);
+        return;
+      }
+      if (!record || record.epoch !== session.epoch) {
+        session.storeFailed(new StaleOwnerError(hex, session.epoch ?? 0, record?.epoch ?? 0));
+        session = undefined;
+        auth = record && authOf(record);
+        if (!auth) {
+          this.unknownSession(link, hex);
+          return;
+        }
+      }
+    }
     if (!this.tokenAccepted(link, hex, presented, auth)) return;
-    if (isFencedSessionStore(this.store)) {
+    if (fenced) {
       // Take the session: from here on, the store refuses the writes of any previous owner.
       const epoch = await this.store.claim(hex, session?.epoch);
       if (session && epoch !== session.epoch) {
@@ -339,10 +451,7 @@ export class ResumeServer {
       link.reject('protocol-error', problem.message, hex, true);
       return;
     }
-    if (auth.tokenConfirmed) auth.retiredTokenHash = auth.tokenHash;
-    auth.tokenHash = newHash;
-    auth.tokenConfirmed = false;
-    auth.expiresAt = null;
+    rotate(auth, presented, newHash);
     // Stored before the client sees the new token: after a crash, the store must know it.
     await this.store.update(
       hex,
@@ -361,7 +470,7 @@ export class ResumeServer {
     const takeover = session.connected;
     this.counters.resumes++;
     if (takeover) this.counters.takeovers++;
-    link.opened(session, hex);
+    link.opened(session, hex, newHash);
     session.attachLink(
       link,
       frame.lastReceived,
@@ -373,10 +482,15 @@ export class ResumeServer {
     );
   }
 
-  /** @internal The client used its new token: the retired one is refused from now on. */
-  confirmToken(hex: string): void {
+  /**
+   * @internal The client used the token whose digest is `tokenHash` (it sent a frame after the
+   * WELCOME that carried it): the previous one is refused from now on. A frame on a link whose
+   * token was rotated away since (a slow confirmation racing a resume on another link) proves
+   * nothing about the newer token, and confirms nothing.
+   */
+  confirmToken(hex: string, tokenHash: Uint8Array): void {
     const auth = this.auth.get(hex);
-    if (!auth || auth.tokenConfirmed) return;
+    if (!auth || auth.tokenConfirmed || !constantTimeEqual(auth.tokenHash, tokenHash)) return;
     auth.tokenConfirmed = true;
     void this.store
       .update(hex, { tokenConfirmed: true }, this.live.get(hex)?.epoch)
@@ -422,12 +536,11 @@ export class ResumeServer {
     presented: Uint8Array,
     auth: SessionAuth,
   ): boolean {
-    if (constantTimeEqual(presented, auth.tokenHash)) return true;
-    const retired = auth.retiredTokenHash !== null && constantTimeEqual(presented, auth.retiredTokenHash);
-    // The retired token stays good until the client shows it received the new one.
-    if (retired && !auth.tokenConfirmed) return true;
-    this.counters[retired ? 'replayedTokens' : 'invalidTokens']++;
-    link.reject('invalid-token', retired ? 'token already rotated' : 'wrong token', hex, true);
+    const match = tokenMatch(presented, auth);
+    if (match === 'accepted') return true;
+    const replayed = match === 'replayed';
+    this.counters[replayed ? 'replayedTokens' : 'invalidTokens']++;
+    link.reject('invalid-token', replayed ? 'token already rotated' : 'wrong token', hex, true);
     return false;
   }
 
@@ -436,6 +549,11 @@ export class ResumeServer {
       if (this.live.get(hex) === ended) {
         this.live.delete(hex);
         this.auth.delete(hex);
+        const address = this.sessionAddress.get(hex);
+        if (address !== undefined) {
+          this.sessionAddress.delete(hex);
+          this.releaseAddress(address);
+        }
       }
     });
     this.live.set(hex, session);
@@ -465,6 +583,8 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   private sessionId: string | undefined;
   private hellos = 0;
   private confirmed = false;
+  /** The digest of the token this link's WELCOME carried: a frame after it confirms that one only. */
+  private welcomedHash: Uint8Array | undefined;
   private readonly openedAt: number;
   private lastSeen: number;
   private lastPing = 0;
@@ -475,6 +595,12 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   ) {
     this.openedAt = server.now();
     this.lastSeen = this.openedAt;
+  }
+
+  /** The peer's address (IPv4-mapped IPv6 folded to IPv4), if the transport knows it. */
+  get remoteAddress(): string | undefined {
+    const address = this.port.remoteAddress;
+    return address?.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
   }
 
   /** Read after an await, where the phase may have changed under us. */
@@ -495,7 +621,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     if (this.phase === 'open') {
       if (!this.confirmed) {
         this.confirmed = true;
-        this.server.confirmToken(this.sessionId!);
+        this.server.confirmToken(this.sessionId!, this.welcomedHash!);
       }
       if (frame.type === 'ping') this.write(encodePong());
       else if (frame.type !== 'pong') {
@@ -540,6 +666,18 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     else this.closed();
   }
 
+  violation(reason: LinkViolationReason, error: unknown): void {
+    if (this.phase === 'closed') return;
+    this.server.count('linkViolations');
+    const described = new ProtocolError(`the transport refused the peer's framing: ${reason}`, {
+      cause: error,
+    });
+    this.server.report({ type: 'link-violation', sessionId: this.sessionId, reason, error: described });
+    // The transport is closing the link already (with the code RFC 6455 gives); this detaches now.
+    const code = reason === 'invalid-utf8' ? 1007 : reason === 'message-too-large' ? 1009 : 1002;
+    this.close(code, reason, false);
+  }
+
   closed(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
@@ -548,8 +686,9 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   }
 
   /** The handshake succeeded: the link now carries `session`. */
-  opened(session: ServerSession, hex: string): void {
+  opened(session: ServerSession, hex: string, tokenHash: Uint8Array): void {
     this.session = session;
+    this.welcomedHash = tokenHash;
     this.sessionId = hex;
     this.phase = 'open';
     this.lastSeen = this.server.now();
@@ -619,7 +758,40 @@ function authOf(record: StoredSession): SessionAuth {
     retiredTokenHash: record.retiredTokenHash,
     tokenConfirmed: record.tokenConfirmed,
     expiresAt: record.expiresAt,
+    history: [],
   };
+}
+
+/**
+ * Whether a presented token digest opens the session: the current token, or the previous one
+ * while the client has not shown it holds the current one (the WELCOME that carried it, or the
+ * ACK that confirmed it, may have been lost). Any token older than those is `replayed` if this
+ * process remembers it, else `invalid`.
+ */
+function tokenMatch(presented: Uint8Array, auth: SessionAuth): 'accepted' | 'replayed' | 'invalid' {
+  if (constantTimeEqual(presented, auth.tokenHash)) return 'accepted';
+  const previous = auth.retiredTokenHash !== null && constantTimeEqual(presented, auth.retiredTokenHash);
+  if (previous && !auth.tokenConfirmed) return 'accepted';
+  if (previous || auth.history.some((old) => constantTimeEqual(presented, old))) return 'replayed';
+  return 'invalid';
+}
+
+/**
+ * A resume with `presented` succeeded: the new token becomes current, and the previous one is
+ * the token the client just presented, the only one it is known to hold, which therefore stays
+ * good until the client confirms the new one. Whatever the handshakes lost (a WELCOME, a
+ * confirming ACK, both, any number of times in a row), the token the client holds is always the
+ * current or the previous one.
+ */
+function rotate(auth: SessionAuth, presented: Uint8Array, newHash: Uint8Array): void {
+  const older = [auth.tokenHash, auth.retiredTokenHash].filter(
+    (hash): hash is Uint8Array => hash !== null && !constantTimeEqual(hash, presented),
+  );
+  auth.history = [...older, ...auth.history].slice(0, TOKEN_HISTORY);
+  auth.retiredTokenHash = presented;
+  auth.tokenHash = newHash;
+  auth.tokenConfirmed = false;
+  auth.expiresAt = null;
 }
 
 /** SHA-256 through Web Crypto (Node 20, browsers, Deno): tokens are stored and compared as digests. */

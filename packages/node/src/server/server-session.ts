@@ -17,6 +17,7 @@ import {
   type UnacknowledgedMessage,
 } from '@lifeline/core';
 import { Observable, Subject } from 'rxjs';
+import { isFencedSessionStore } from './fenced-session-store.js';
 import type { SessionStore, StoredMessage, StoredSession } from './session-store.js';
 
 /** A message from the client, with what an idempotent handler needs: its sequence number in the session. */
@@ -115,6 +116,13 @@ export class ServerSession {
       persistReceived: (received) => this.store.acknowledge(this.id, { received }, this.epoch),
       peerAcked: (ack) => this.storePeerAck(ack),
       storeFailed: (error) => this.storeFailed(error),
+      // On a store shared by replicas, another one may have claimed the session while this one
+      // still holds a (half-open) link: a fenced write, issued after the messages arrived and
+      // before they are delivered, proves the session is still ours. It stores nothing new
+      // (`received` only rises), and a refusal drops this copy without delivering.
+      confirmOwner: isFencedSessionStore(store)
+        ? () => this.store.acknowledge(this.id, { received: this.endpoint.delivered }, this.epoch)
+        : undefined,
     });
     const incoming = this.incoming;
     const session = this;

@@ -17,7 +17,10 @@ export interface StoredSession {
   readonly id: string;
   /** SHA-256 of the current token. */
   tokenHash: Uint8Array;
-  /** SHA-256 of the last token the client confirmed before the current one; refused once the current one is confirmed. */
+  /**
+   * SHA-256 of the previous token: the one the client last presented successfully (the only one it
+   * is known to hold), good until the client confirms the current one, refused from then on.
+   */
   retiredTokenHash: Uint8Array | null;
   /** Whether the client has used the current token (sent a frame after the WELCOME that carried it). */
   tokenConfirmed: boolean;

@@ -37,14 +37,26 @@ export class RawResumeClient {
   }
 
   /** Resolves with the first frame (from `from` on) that matches, or `undefined` once the link closed. */
-  async next<T extends ResumeFrame['type']>(
+  next<T extends ResumeFrame['type']>(
     type: T,
     from = 0,
     timeoutMs = 5_000,
   ): Promise<Extract<ResumeFrame, { type: T }> | undefined> {
+    return this.nextOf([type], from, timeoutMs);
+  }
+
+  /** Resolves with the first frame (from `from` on) of one of `types`, or `undefined` once the link closed. */
+  async nextOf<T extends ResumeFrame['type']>(
+    types: readonly T[],
+    from = 0,
+    timeoutMs = 5_000,
+  ): Promise<Extract<ResumeFrame, { type: T }> | undefined> {
     const deadline = Date.now() + timeoutMs;
+    const type = types.join(' or ');
     for (;;) {
-      const found = this.frames.slice(from).find((frame) => frame.type === type);
+      const found = this.frames
+        .slice(from)
+        .find((frame) => (types as readonly string[]).includes(frame.type));
       if (found) return found as Extract<ResumeFrame, { type: T }>;
       if (this.closeCode !== undefined) return undefined;
       if (Date.now() > deadline) throw new Error(`no ${type} frame within ${timeoutMs} ms`);
