@@ -10,6 +10,7 @@ import type { AppRecord, Upstream } from './relay-app.js';
 export type { Upstream } from './relay-app.js';
 
 const script = fileURLToPath(new URL('./durable-server-process.ts', import.meta.url));
+const standbyScript = fileURLToPath(new URL('./durable-server-standby.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../../..', import.meta.url));
 
 /** A record a server process wrote to its log; `p` is the process id. */
@@ -76,6 +77,55 @@ export class DurableServer {
     }
   }
 
+  /**
+   * A process that loads its code and waits: `ready` resolves once it is loaded (rejects if it
+   * exits first or takes over `timeoutMs`); `go()` (after `ready`) makes it open the store and
+   * listen, within milliseconds (a fresh process takes a second or more to load), so a test
+   * controls how long the server stays down. `cancel()` kills a standby that was not used.
+   */
+  static standby(
+    options: DurableServerOptions,
+    timeoutMs = 60_000,
+  ): { ready: Promise<void>; go(): Promise<DurableServer>; cancel(): Promise<void> } {
+    const child = spawnServer(options, true);
+    const exited = once(child, 'exit');
+    const ready = firstLine(child, timeoutMs).then(() => {});
+    // Observed by go(); a standby cancelled before it was ready must not become an unhandled rejection.
+    ready.catch(() => {});
+    return {
+      ready,
+      go: async () => {
+        await ready;
+        child.stdin!.end('go\n');
+        return DurableServer.listening(child);
+      },
+      cancel: async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  private static async listening(child: ChildProcess): Promise<DurableServer> {
+    const lines = createInterface({ input: child.stdout! });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('exit', (code, signal) =>
+          reject(new Error(`server process exited (${code ?? signal}) before listening`)),
+        );
+        lines.once('line', (text) => resolve((JSON.parse(text) as { port: number }).port));
+      });
+      return new DurableServer(child, port);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    } finally {
+      lines.close();
+      child.stdout!.resume();
+    }
+  }
+
   get pid(): number {
     return this.child.pid!;
   }
@@ -95,6 +145,52 @@ export class DurableServer {
     this.child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** The next line `child` prints; rejects if it exits first or takes over `timeoutMs`. */
+export function firstLine(child: ChildProcess, timeoutMs: number): Promise<string> {
+  const lines = createInterface({ input: child.stdout! });
+  return new Promise<string>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      lines.close();
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      done();
+      reject(new Error(`process exited (${code ?? signal}) before printing a line`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no line from the process within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('exit', onExit);
+    lines.once('line', (text) => {
+      done();
+      resolve(text);
+    });
+  });
+}
+
+/** A server process; a `standby` one (durable-server-standby.ts) waits for a line on stdin before it listens. */
+function spawnServer(options: DurableServerOptions, standby: boolean): ChildProcess {
+  const { upstream } = options;
+  const args = [
+    '--conditions=@lifeline/source',
+    '--import',
+    'tsx',
+    standby ? standbyScript : script,
+    String(options.port ?? 0),
+    options.store,
+    String(upstream.total),
+    String(upstream.rate),
+    String(upstream.start),
+    options.log,
+  ];
+  return spawn(process.execPath, args, {
+    cwd: root,
+    stdio: [standby ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+  });
 }
 
 /**
