@@ -54,7 +54,7 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> ext
   /**
    * Limits of the outgoing queue: every send not yet confirmed, waiting for a link or written and
    * awaiting confirmation. A send that does not fit is refused (never dropped silently).
-   * @default { maxBytes: 8_388_608, maxMessages: Infinity, overflow: 'reject' } (see {@link QueueOptions})
+   * @default { maxBytes: 16_777_216, maxMessages: Infinity, overflow: 'reject' } (see {@link QueueOptions})
    */
   queue?: QueueOptions;
   /**

@@ -19,7 +19,8 @@ export interface RecoveryOptions {
    * again, when a recovered link makes progress (carries traffic from the peer: a message, a
    * pong, a resumed session, body bytes) or stays up for `minUptimeMs`. A link that opens and
    * dies without either is one more attempt of the same failure. With the default backoff, 120
-   * attempts last about 15 minutes of continuous outage (docs/concepts.md, "Budgets").
+   * attempts last 15 to 20 minutes of continuous outage when connects are refused at once, up to
+   * about 50 when each waits out a connect timeout (docs/concepts.md, "Budgets").
    * @default 120
    */
   maxAttemptsPerFailure?: number;
