@@ -709,7 +709,12 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   violation(reason: LinkViolationReason, error: unknown): void {
     if (this.phase === 'closed') return;
     this.server.count('linkViolations');
-    if (reason === 'message-too-large') this.server.count('oversizedFrames');
+    if (reason === 'message-too-large' && error instanceof FrameTooLargeError) {
+      // The same refusal as an oversized resume frame on TCP: reported as that too, so a listener
+      // of link errors sees every oversized frame whatever the transport refused it.
+      this.server.count('oversizedFrames');
+      this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    }
     const described = new ProtocolError(`the transport refused the peer's framing: ${reason}`, {
       cause: error,
     });
