@@ -20,6 +20,7 @@ import {
 } from './errors.js';
 import type { Link, LinkData, Transport } from './link.js';
 import { LinkOutput, outputHighWaterOf } from './link-output.js';
+import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from './outgoing-queue.js';
 import {
   decodeFrame,
   encodeAck,
@@ -41,7 +42,11 @@ import {
 } from './session-endpoint.js';
 import { bytesToHex } from './session-token.js';
 
-/** Options of {@link resumable}. The replay window, ack and frame options apply to the client's end. */
+/**
+ * Options of {@link resumable}. On the client, `maxWaitingMessages` defaults to
+ * {@link CLIENT_MAX_WAITING_MESSAGES} (32,768) and `maxWaitingBytes` to 16 MiB, the bounds of
+ * `attach`'s outgoing queue, so what it held through an outage fits when it is flushed.
+ */
 export interface ResumableOptions extends SessionEndpointOptions {
   /**
    * A link whose WELCOME (or REJECT) does not arrive within this time is closed and the open fails
@@ -59,6 +64,13 @@ export interface ResumableOptions extends SessionEndpointOptions {
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * `resumable()`'s default `maxWaitingMessages` (the server keeps 1,024): as many as `attach`'s
+ * outgoing queue can hold at its defaults (16 MiB at 512 B per message), with
+ * `maxWaitingBytes` defaulting to that queue's 16 MiB, so a queue flushed after an outage fits.
+ */
+export const CLIENT_MAX_WAITING_MESSAGES = DEFAULT_QUEUE_MAX_BYTES / QUEUE_ENTRY_OVERHEAD_BYTES;
 
 /**
  * The handshake timeout a connection should give its resume sessions when the user set none:
@@ -189,7 +201,14 @@ class ResumableSession implements ResumableTransport {
     readonly inner: Transport<LinkData, Uint8Array>,
     readonly options: ResumableOptions,
   ) {
-    this.endpoint = new SessionEndpoint(options);
+    // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
+    // it resumes: the session must be able to hold it (the queue is the bound), or a long outage
+    // would turn into sends refused right after recovery.
+    this.endpoint = new SessionEndpoint({
+      maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
+      maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
+      ...options,
+    });
     this.outputHighWater = outputHighWaterOf(options);
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (!(this.handshakeTimeoutMs > 0)) throw new InvalidOptionError('handshakeTimeoutMs must be > 0');
