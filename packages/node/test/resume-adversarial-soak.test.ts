@@ -283,15 +283,22 @@ describe('resume protocol adversarial soak', () => {
       return 'reset';
     };
 
+    const firstKinds = [...KINDS];
+    for (let i = firstKinds.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [firstKinds[i], firstKinds[j]] = [firstKinds[j]!, firstKinds[i]!];
+    }
+
     const soakStart = performance.now();
     let faults = 0;
     while (performance.now() - soakStart < SOAK_MS && faults < MAX_FAULTS) {
       // Each fault hits an open link after a random amount of further traffic (either way).
       const mark = acknowledged + received + between(200, 2_000);
       await waitFor(() => open() && acknowledged + received >= mark, 30_000, 'traffic on an open link');
-      let kind = nextKind();
+      // Every kind once first (in a seeded order), then drawn by weight.
+      const kind = faults < KINDS.length ? firstKinds[faults]! : nextKind();
       // One replica down at a time: a SIGKILL or a switch waits until every replica is back.
-      if ((kind === 'kill' || kind === 'switch') && !allUp()) kind = 'reset';
+      if (kind === 'kill' || kind === 'switch') await waitFor(allUp, 60_000, 'every replica back up');
       const on = current();
       if (!on) throw new Error(`no current replica (lastGood ${String(failover.lastGood)})`);
       const before = handshakes();
