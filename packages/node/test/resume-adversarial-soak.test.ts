@@ -4,7 +4,8 @@
 // each way for 60 s under a random but seeded fault schedule: resets (also right after connect),
 // byte cuts (also inside the handshake), black-holes, delays, replica switches and SIGKILLs.
 // Counts, never samples: 0 lost, 0 duplicated, in order, both ways; memory bounded on both sides.
-// Replay a run with LIFELINE_SOAK_SEED=<seed printed by the failing run>.
+// LIFELINE_SOAK_SEED=<seed a run printed> replays its draws (fault kinds, amounts, traffic marks); the
+// timing of a loaded machine still varies, so a replay is close to the failing run, not identical.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
