@@ -28,7 +28,12 @@ const store = storeArg.startsWith('sqlite:')
     ? new RedisSessionStore({ redis: storeArg.slice('redis:'.length) })
     : new MemorySessionStore();
 
-const server = createResumeServer({ store });
+// Every client message is echoed, so after an outage the client's whole queue (up to 32,768
+// messages at its defaults) can arrive at once and be echoed at once: let that many echoes wait
+// for room in the replay window (the server's default is 1,024).
+const server = createResumeServer({ store, maxWaitingMessages: 32_768 });
+// An echo or event the session refuses is said out loud (on stderr), never dropped silently.
+const refused = (error: unknown) => process.stderr.write(`demo server: send refused: ${String(error)}\n`);
 server.sessions$.subscribe((session) => {
   const [tickCursor, answeredCursor] = (session.resumeCursor ?? '-1:0').split(':');
   let next = Number(tickCursor) + 1;
@@ -37,7 +42,7 @@ server.sessions$.subscribe((session) => {
   session.messages$.subscribe(({ seq, data }) => {
     if (seq <= answered) return;
     answered = seq;
-    session.send(`echo:${data}`, { cursor: cursor() }).catch(() => {});
+    session.send(`echo:${data}`, { cursor: cursor() }).catch(refused);
   });
   const upstream = setInterval(() => {
     const due = Math.floor(((Date.now() - start) * rate) / 1_000);
@@ -45,7 +50,7 @@ server.sessions$.subscribe((session) => {
     // client. Sends past it would wait in memory, and past 1,024 waiting they reject: stopping at
     // the window leaves that room to the echoes.
     for (; next <= due && session.pending < 1_024; next++) {
-      session.send(`tick:${next}`, { cursor: `${next}:${answered}` }).catch(() => {});
+      session.send(`tick:${next}`, { cursor: `${next}:${answered}` }).catch(refused);
     }
   }, 10);
   session.events$.subscribe({ complete: () => clearInterval(upstream) });

@@ -176,8 +176,14 @@ const statusTimer = setInterval(() => {
 
 // Paced sender: `ratePerSecond` messages a second, whatever the connection's state (sends wait
 // in the engine's bounded queue while recovering).
+// A send the engine refuses is counted by its error code, never dropped silently.
+const refused = new Map<string, number>();
+const countRefusal = (error: unknown) => {
+  const code = (error as { code?: string }).code ?? String(error);
+  refused.set(code, (refused.get(code) ?? 0) + 1);
+};
 const sendTimer = setInterval(() => {
-  for (let i = 0; i < ratePerSecond / 100; i++) conn.send(String(sent++)).catch(() => {});
+  for (let i = 0; i < ratePerSecond / 100; i++) conn.send(String(sent++)).catch(countRefusal);
 }, 10);
 
 // Kill the server the client is connected to (with replicas, the others stay up), then restart it.
@@ -228,6 +234,9 @@ console.log(
 console.log(`  client -> server sent:      ${out.sent}`);
 console.log(`  echoed back (unique):       ${out.unique}`);
 console.log(`  lost:                       ${out.lost}`);
+console.log(
+  `  refused by the engine:      ${[...refused.values()].reduce((a, b) => a + b, 0)}${refused.size ? ` (${[...refused].map(([code, n]) => `${code} ${n}`).join(', ')})` : ''}`,
+);
 console.log(`  duplicated:                 ${out.duplicated}`);
 console.log(`  out of order:               ${out.reordered}`);
 if (!plain) {
