@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import {
   BackpressureError,
+  CLIENT_MAX_WAITING_MESSAGES,
   ClosedByUserError,
   encodeHello,
   encodeWelcome,
@@ -55,14 +56,16 @@ test('a client sending without awaiting to a server that does not read: sends be
   const client = resumable(wsTransport(url));
   const link = await client.open();
   link.messages$.subscribe({ error: () => {} });
-  const { tally, settled } = blast((data) => link.send(data), 5_000);
-  // 1,024 in the window, 1,024 waiting for room (the defaults); every other send refused at once.
+  const { tally, settled } = blast((data) => link.send(data), 40_000);
+  // 1,024 in the window, 32,768 waiting for room (the client's defaults, the bounds of attach's
+  // outgoing queue); every other send refused at once.
+  const held = 1_024 + CLIENT_MAX_WAITING_MESSAGES;
   await new Promise<void>((resolve) => setImmediate(resolve));
-  expect(tally.windowFull).toBe(5_000 - 2_048);
-  expect(client.session!.pending).toBe(2_048);
+  expect(tally.windowFull).toBe(40_000 - held);
+  expect(client.session!.pending).toBe(held);
   client.close();
   await settled;
-  expect(tally).toEqual({ resolved: 0, windowFull: 2_952, closed: 2_048, other: [] });
+  expect(tally).toEqual({ resolved: 0, windowFull: 40_000 - held, closed: held, other: [] });
 });
 
 test('a server application sending without awaiting to a client that never acknowledges: the same limits, the same typed rejection', async () => {
