@@ -5,38 +5,19 @@ import {
   type QueueOptions,
   QueueOverflowError,
 } from '@lifeline/core';
-import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, test } from 'vitest';
-import { connect, deferred, FAST, messages, settleAll, tally, waitForState } from './support.js';
+import { gatedConnection, messages, settleAll, tally } from './support.js';
 
 /** A connection held in recovery until `release()`, with every `dropped` event recorded. */
 async function recoveringConnection(queue: QueueOptions) {
-  const transport = createMemoryTransport<string>();
-  const gate = deferred();
-  const conn = connect(transport, {
-    ...FAST,
-    queue,
-    recover: async (ctx) => {
-      await gate.promise;
-      return ctx.reopen();
-    },
-  });
+  const held = await gatedConnection({ queue });
   const dropped: Extract<ConnectionEvent<string, string>, { type: 'dropped' }>[] = [];
-  conn.events$.subscribe((event) => {
+  held.conn.events$.subscribe((event) => {
     if (event.type === 'dropped') dropped.push(event);
   });
-  await waitForState(conn, 'open');
-  transport.current!.fail();
-  expect(conn.state$.value.status).toBe('recovering');
-  return {
-    transport,
-    conn,
-    dropped,
-    async release() {
-      gate.resolve();
-      await waitForState(conn, 'open', (state) => state.recoveries === 1);
-    },
-  };
+  held.transport.current!.fail();
+  expect(held.conn.state$.value.status).toBe('recovering');
+  return { ...held, dropped };
 }
 
 describe("overflow: 'reject'", () => {
@@ -83,23 +64,13 @@ describe("overflow: 'reject'", () => {
   });
 
   test('sends in flight when the link broke count toward the limit', async () => {
-    const transport = createMemoryTransport<string>();
-    const gate = deferred();
-    const conn = connect(transport, {
-      ...FAST,
-      queue: { maxMessages: 3 },
-      recover: async (ctx) => {
-        await gate.promise;
-        return ctx.reopen();
-      },
-    });
-    await waitForState(conn, 'open');
+    const { transport, conn, release } = await gatedConnection({ queue: { maxMessages: 3 } });
     // The three unconfirmed writes go back to waiting when the link breaks, still counted.
     const inFlight = messages('in-flight', 3).map((message) => conn.send(message));
     transport.current!.fail();
     expect(conn.pending.messages).toBe(3);
     await expect(conn.send('one too many')).rejects.toMatchObject({ limit: 'messages' });
-    gate.resolve();
+    await release();
     await Promise.all(inFlight);
     expect(transport.current!.received).toEqual(messages('in-flight', 3));
   });

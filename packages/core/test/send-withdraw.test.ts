@@ -6,30 +6,13 @@
 import { ClosedByUserError, QueueOverflowError, SendWithdrawnError } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, test } from 'vitest';
-import { connect, deferred, FAST, settleAll, waitForState } from './support.js';
+import { connect, FAST, gatedConnection, settleAll, waitForState } from './support.js';
 
 /** A connection held in recovery until `release()`. */
 async function recovering(queue?: { maxMessages?: number }) {
-  const transport = createMemoryTransport<string | Uint8Array>();
-  const gate = deferred();
-  const conn = connect(transport, {
-    ...FAST,
-    queue,
-    recover: async (ctx) => {
-      await gate.promise;
-      return ctx.reopen();
-    },
-  });
-  await waitForState(conn, 'open');
-  transport.current!.fail();
-  return {
-    transport,
-    conn,
-    async release() {
-      gate.resolve();
-      await waitForState(conn, 'open', (state) => state.recoveries === 1);
-    },
-  };
+  const held = await gatedConnection<string | Uint8Array>({ queue });
+  held.transport.current!.fail();
+  return held;
 }
 
 describe('enqueue: refusals are synchronous throws', () => {
@@ -141,40 +124,22 @@ describe('bytes are copied on enqueue, as WebSocket.send does', () => {
 
 describe('found by review', () => {
   test('a send made from an open listener waits behind the sends queued before it', async () => {
-    const transport = createMemoryTransport<string>();
-    const gate = deferred();
-    const conn = connect(transport, {
-      ...FAST,
-      recover: async (ctx) => {
-        await gate.promise;
-        return ctx.reopen();
-      },
-    });
-    await waitForState(conn, 'open');
+    const { transport, conn, release } = await gatedConnection();
     transport.current!.fail();
     const queued = ['q0', 'q1', 'q2'].map((m) => conn.send(m));
     const fromListener: Promise<void>[] = [];
     conn.events$.subscribe((event) => {
       if (event.type === 'link-open' && event.recovered) fromListener.push(conn.send('from-listener'));
     });
-    gate.resolve();
-    await waitForState(conn, 'open', (s) => s.recoveries === 1);
+    await release();
     await Promise.all([...queued, ...fromListener]);
     expect(transport.current!.received).toEqual(['q0', 'q1', 'q2', 'from-listener']);
   });
 
   test("a 'dropped' listener that sends again does not loop: each send is taken or refused once", async () => {
-    const transport = createMemoryTransport<string>();
-    const gate = deferred();
-    const conn = connect(transport, {
-      ...FAST,
+    const { transport, conn, release } = await gatedConnection({
       queue: { maxMessages: 3, overflow: 'drop-oldest' },
-      recover: async (ctx) => {
-        await gate.promise;
-        return ctx.reopen();
-      },
     });
-    await waitForState(conn, 'open');
     transport.current!.fail();
     let resends = 0;
     conn.events$.subscribe((event) => {
@@ -186,29 +151,19 @@ describe('found by review', () => {
     const sends = ['a', 'b', 'c', 'd'].map((m) => conn.send(m).catch(() => {}));
     expect(resends).toBeLessThan(10);
     expect(conn.pending.messages).toBe(3);
-    gate.resolve();
-    await waitForState(conn, 'open', (s) => s.recoveries === 1);
+    await release();
     await Promise.all(sends);
   });
 
   test('a send written once and requeued by a break can no longer be withdrawn: the peer may have it', async () => {
-    const transport = createMemoryTransport<string>();
-    const gate = deferred();
-    const conn = connect(transport, {
-      ...FAST,
-      recover: async (ctx) => {
-        await gate.promise;
-        return ctx.reopen();
-      },
-    });
-    await waitForState(conn, 'open');
+    const { transport, conn, release } = await gatedConnection();
     const controller = new AbortController();
     // Written, but the link breaks before its confirmation is read.
     const written = conn.send('A', { signal: controller.signal });
     transport.current!.fail();
     controller.abort(new Error('too late'));
     expect(conn.clearQueue()).toBe(0);
-    gate.resolve();
+    await release();
     await expect(written).resolves.toBeUndefined();
     expect(transport.current!.received).toEqual(['A']);
   });

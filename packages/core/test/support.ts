@@ -245,3 +245,30 @@ export function deferred<T = void>() {
   });
   return { promise, resolve, reject };
 }
+
+/**
+ * A connection on a memory transport (zero backoff) whose recovery waits until `release()`:
+ * open when returned; fail `transport.current` to hold it in `recovering`.
+ */
+export async function gatedConnection<T = string>(options: AttachOptions<T, T, undefined> = {}) {
+  const transport = createMemoryTransport<T>();
+  const gate = deferred();
+  const conn = connect(transport, {
+    ...FAST,
+    ...options,
+    recover: async (ctx) => {
+      await gate.promise;
+      return ctx.reopen();
+    },
+  });
+  await waitForState(conn, 'open');
+  return {
+    transport,
+    conn,
+    /** Lets recovery reopen, and waits until the connection counts the recovery. */
+    async release() {
+      gate.resolve();
+      await waitForState(conn, 'open', (state) => state.recoveries === 1);
+    },
+  };
+}
