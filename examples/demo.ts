@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { attach, failoverTransport, type LinkData, resumable, type Transport } from '@lifeline/core';
+import { attach, failoverTransport, type LinkData, type Transport } from '@lifeline/core';
+import { resumable } from '@lifeline/core/resume';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { wsTransport } from '@lifeline/node/ws';
 

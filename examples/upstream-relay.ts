@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { attach, resumable } from '@lifeline/core';
+import { attach } from '@lifeline/core';
+import { resumable } from '@lifeline/core/resume';
 import {
   createResumeServer,
   RedisSessionStore,

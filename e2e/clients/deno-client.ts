@@ -4,7 +4,9 @@
 //   -> {"type":"open"} once connected
 //   -> {"type":"progress","received":n,"links":k,"sessions":s} on each new link or session and every 50 echoes
 //   -> {"type":"done","counts":StreamCounts} after "stop", then exits
-import { attach, denoWebSocketTransport, type ResumableTransport, resumable } from '@lifeline/deno';
+
+import { type ResumableTransport, resumable } from '@lifeline/core/resume';
+import { attach, denoWebSocketTransport } from '@lifeline/deno';
 import { StreamSession } from './stream-session.js';
 
 const [url, window = '8', mode = 'plain'] = Deno.args;

@@ -1,6 +1,7 @@
 // Shared by the page, the Node client and the Deno client: one windowed, numbered stream through an
 // HA connection against the stream server, counting both directions. Platform-free on purpose.
-import { type HAConnection, type LinkData, type SessionEvent, SessionLostError } from '@lifeline/core';
+import { type HAConnection, type LinkData, SessionLostError } from '@lifeline/core';
+import type { SessionEvent } from '@lifeline/core/resume';
 import { SequenceCounter, type SequenceCounts } from '@lifeline/core/testing';
 import type { Observable } from 'rxjs';
 

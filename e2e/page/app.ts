@@ -1,15 +1,8 @@
 // The end-to-end page: one HAWebSocket (and haFetch) driven by the Playwright tests through
 // `window.lifeline`, showing the connection's state timeline and counters as it goes.
-import {
-  type ConnectionState,
-  HAEventSource,
-  HAWebSocket,
-  type HAWebSocketInstance,
-  type HAWebSocketOptions,
-  haFetch,
-  type ResumableTransport,
-  resumable,
-} from '@lifeline/browser';
+import { type ConnectionState, HAEventSource, HAWebSocket, haFetch } from '@lifeline/browser';
+import { type ResumableTransport, resumable } from '@lifeline/core/resume';
+import type { HAWebSocketInstance, HAWebSocketOptions } from '@lifeline/core/websocket';
 import { type StreamCounts, StreamSession, type StreamSessionOptions } from '../clients/stream-session.js';
 
 interface TimelineEntry {

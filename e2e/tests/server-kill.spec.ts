@@ -1,4 +1,4 @@
-import { DEFAULT_ACK_EVERY } from '@lifeline/core';
+import { DEFAULT_ACK_EVERY } from '@lifeline/core/resume';
 import { ChildServer } from '../fixtures/child-server.js';
 import { expect, test } from '../fixtures/test.js';
 

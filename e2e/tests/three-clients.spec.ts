@@ -1,4 +1,4 @@
-import { DEFAULT_ACK_EVERY } from '@lifeline/core';
+import { DEFAULT_ACK_EVERY } from '@lifeline/core/resume';
 import type { StreamCounts } from '../clients/stream-session.js';
 import { ChildServer } from '../fixtures/child-server.js';
 import { DenoClient } from '../fixtures/deno-client.js';

@@ -1,12 +1,24 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // Entry names equal the export keys in package.json, so each sub-path is its own bundle.
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
+  // Entry names equal the export keys in package.json, so each sub-path is its own entry.
+  entry: {
+    index: 'src/index.ts',
+    'websocket/index': 'src/websocket/index.ts',
+    'fetch/index': 'src/fetch/index.ts',
+    'tcp/index': 'src/tcp/index.ts',
+    'resume/index': 'src/resume/index.ts',
+    'resume/server/index': 'src/resume/server/index.ts',
+    'testing/index': 'src/testing/index.ts',
+    internal: 'src/internal.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,
   sourcemap: true,
   target: 'es2022',
+  // Shared chunks in both formats: one copy of each class across entries, so `instanceof` and the
+  // engine's state hold when an application imports the root and a sub-path together (CJS too).
+  splitting: true,
   external: ['rxjs'],
 });

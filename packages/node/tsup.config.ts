@@ -9,6 +9,8 @@ export default defineConfig({
     fetch: 'src/fetch.ts',
     testing: 'src/testing.ts',
     server: 'src/server.ts',
+    'stores/sqlite': 'src/stores/sqlite.ts',
+    'stores/redis': 'src/stores/redis.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -16,5 +18,7 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   platform: 'node',
+  // One copy of each class across the sub-paths, in CJS as in ESM.
+  splitting: true,
   external: ['rxjs', 'ws', 'undici', '@lifeline/core'],
 });

@@ -1,4 +1,4 @@
-import type { RecoveryOptions } from '@lifeline/core';
+import type { RecoveryOptions } from '@lifeline/core/internal';
 import { Observable } from 'rxjs';
 import { type OnlineEventSource, onlineStatus } from './online-status.js';
 import { type VisibilityEventSource, visibleTrigger } from './visible-trigger.js';

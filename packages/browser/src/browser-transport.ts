@@ -3,7 +3,7 @@ import {
   type Transport,
   type WebSocketTransportOptions,
   webSocketTransport,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { globalWebSocket } from './global-web-socket.js';
 
 /** Options of {@link browserTransport}: the core transport's, without the URL and constructor. */

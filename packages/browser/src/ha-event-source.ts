@@ -1,4 +1,4 @@
-import { defineHAEventSource, type HAEventSourceConstructor } from '@lifeline/core';
+import { defineHAEventSource, type HAEventSourceConstructor } from '@lifeline/core/internal';
 import { browserRecoveryDefaults } from './browser-recovery-defaults.js';
 import { globalFetch } from './ha-fetch.js';
 

@@ -1,4 +1,4 @@
-import { createHAFetch, type FetchFunction, type HAFetch } from '@lifeline/core';
+import { createHAFetch, type FetchFunction, type HAFetch } from '@lifeline/core/internal';
 import { browserRecoveryDefaults } from './browser-recovery-defaults.js';
 
 /**

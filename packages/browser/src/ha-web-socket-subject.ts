@@ -1,4 +1,4 @@
-import { defineHaWebSocket, type HaWebSocketFactory } from '@lifeline/core';
+import { defineHaWebSocket, type HaWebSocketFactory } from '@lifeline/core/internal';
 import { browserRecoveryDefaults } from './browser-recovery-defaults.js';
 import { globalWebSocket } from './global-web-socket.js';
 

@@ -1,4 +1,8 @@
-import { defineHAWebSocket, type HAWebSocketConstructor, type HAWebSocketOptions } from '@lifeline/core';
+import {
+  defineHAWebSocket,
+  type HAWebSocketConstructor,
+  type HAWebSocketOptions,
+} from '@lifeline/core/internal';
 import { browserRecoveryDefaults } from './browser-recovery-defaults.js';
 import { globalWebSocket } from './global-web-socket.js';
 

@@ -1,6 +1,23 @@
 // The core, re-exported, plus what only a browser has: its WebSocket and fetch (read lazily from
 // `globalThis`, so importing this module touches no global) and its online/visibility signals.
 export * from '@lifeline/core';
+// The domain types an application writes beside the drop-ins (the rest is on the core's sub-paths).
+export {
+  createHAFetch,
+  type HAEventSourceErrorEvent,
+  type HAEventSourceEventMap,
+  type HAEventSourceInit,
+  type HAFetchInit,
+  type HAFetchOptions,
+  type HAResponse,
+} from '@lifeline/core/fetch';
+export {
+  type HAWebSocketEventMap,
+  type HAWebSocketInstance,
+  type HAWebSocketOptions,
+  type WebSocketTransportOptions,
+  webSocketTransport,
+} from '@lifeline/core/websocket';
 export { type BrowserRecoveryTargets, browserRecoveryDefaults } from './browser-recovery-defaults.js';
 export { type BrowserTransportOptions, browserTransport } from './browser-transport.js';
 export { globalWebSocket } from './global-web-socket.js';

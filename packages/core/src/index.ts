@@ -1,33 +1,65 @@
-export * from './attach.js';
-export * from './backoff.js';
-export * from './classify.js';
-export * from './clock.js';
-export * from './close-codes.js';
-export * from './connection-state.js';
-export * from './errors.js';
-export * from './event-stream-resume.js';
-export * from './failover.js';
-export * from './ha-event-source.js';
-export * from './ha-fetch.js';
-export * from './ha-web-socket.js';
-export * from './ha-web-socket-subject.js';
-export * from './heartbeat.js';
-export * from './length-prefixed-framing.js';
-export * from './link.js';
-export * from './link-output.js';
-export * from './ndjson-resume.js';
-export * from './outgoing-queue.js';
-export * from './range-resume.js';
-export * from './recover-with.js';
-export * from './recovery-core.js';
-export * from './replay-buffer.js';
-export * from './resumable-body.js';
-export * from './resumable-transport.js';
-export * from './resume-frame.js';
-export * from './retry-after.js';
-export * from './retry-decision.js';
-export * from './retry-hint.js';
-export * from './session-endpoint.js';
-export * from './session-token.js';
-export * from './tcp-options.js';
-export * from './web-socket-transport.js';
+// `@lifeline/core`: the names an application writes. Each domain has its own sub-path with the
+// rest of its surface (`/websocket`, `/fetch`, `/tcp`, `/resume`, `/resume/server`, `/testing`);
+// the platform packages build on `/internal`, which is not a public API. Any change to this list
+// shows in review through test/exports.test.ts and its snapshot.
+
+// Engine: one HA connection, its state, and the link contract a transport implements.
+export {
+  type AttachOptions,
+  attach,
+  type ConnectionEvent,
+  type HAConnection,
+  type RecoverFunction,
+  type RecoveryContext,
+  type SendOptions,
+} from './engine/attach.js';
+export type { CloseReason, ConnectionState, ConnectionStatus } from './engine/connection-state.js';
+// Errors: every failure Lifeline reports, branded by `code` (see `hasErrorCode`).
+export {
+  BackpressureError,
+  ClosedByUserError,
+  ConnectFailedError,
+  DetachedError,
+  EntityChangedError,
+  FrameTooLargeError,
+  HeartbeatTimeoutError,
+  HttpStatusError,
+  hasErrorCode,
+  InvalidOptionError,
+  LifelineError,
+  type LifelineErrorCode,
+  LinkClosedError,
+  LinkFailedError,
+  MalformedFrameError,
+  NotOpenError,
+  ProtocolError,
+  QueueOverflowError,
+  RangeMismatchError,
+  RangeNotSupportedError,
+  ReplayWindowFullError,
+  SendWithdrawnError,
+  SessionLostError,
+  type SessionLostReason,
+  type SessionRejectCode,
+  SessionRejectedError,
+  SessionStoreError,
+  StaleOwnerError,
+  type UnacknowledgedMessage,
+} from './engine/errors.js';
+export type { Link, LinkData, Transport } from './engine/link.js';
+export type { OverflowPolicy, QueueOptions } from './engine/outgoing-queue.js';
+// RxJS operators, for composing recovery by hand.
+export { backoff } from './operators/backoff.js';
+export {
+  type EndpointSource,
+  type FailoverTransportOptions,
+  failover,
+  failoverTransport,
+} from './operators/failover.js';
+export { type HeartbeatOptions, heartbeat } from './operators/heartbeat.js';
+export { type RecoverWithOptions, recoverWith } from './operators/recover-with.js';
+// Recovery policy: what is retried, and how long to wait.
+export type { BackoffOptions } from './policy/backoff-delay.js';
+export { type ErrorClassifier, isRecoverable } from './policy/classify.js';
+export { CloseCode } from './policy/close-codes.js';
+export type { RetryAfterOptions } from './policy/retry-hint.js';

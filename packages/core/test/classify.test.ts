@@ -8,15 +8,14 @@ import {
   HttpStatusError,
   InvalidOptionError,
   isRecoverable,
-  isRecoverableByDefault,
   LinkClosedError,
   LinkFailedError,
   MalformedFrameError,
-  markFetchFailure,
   NotOpenError,
   ProtocolError,
   QueueOverflowError,
 } from '@lifeline/core';
+import { isRecoverableByDefault, markFetchFailure } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, test, vi } from 'vitest';
 import { connect, FAST, waitForState } from './support.js';

@@ -50,7 +50,7 @@ describe('instanceof across two copies of core', () => {
   // bundle that each carry their own copy of @lifeline/core.
   const loadCopy = () =>
     // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
-    import('../src/errors.ts?copy') as Promise<typeof import('../src/errors.js')>;
+    import('../src/engine/errors.ts?copy') as Promise<typeof import('../src/engine/errors.js')>;
 
   test('the copy really is a different module', async () => {
     const copy = await loadCopy();
@@ -74,7 +74,9 @@ describe('instanceof across two copies of core', () => {
 
   test('the brand survives a minifier that renamed the classes of one copy', async () => {
     // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
-    const minified = (await import('../src/errors.ts?minified')) as typeof import('../src/errors.js');
+    const minified = (await import(
+      '../src/engine/errors.ts?minified'
+    )) as typeof import('../src/engine/errors.js');
     for (const [ctor, short] of [
       [minified.LinkFailedError, 'a'],
       [minified.LinkClosedError, 'b'],

@@ -1,11 +1,5 @@
-import {
-  decodeFrame,
-  encodeData,
-  encodeFrame,
-  FrameDecoder,
-  FrameTooLargeError,
-  FrameType,
-} from '@lifeline/core';
+import { FrameTooLargeError } from '@lifeline/core';
+import { decodeFrame, encodeData, encodeFrame, FrameDecoder, FrameType } from '@lifeline/core/internal';
 import { expect, test } from 'vitest';
 
 test('a header announcing a large frame reserves memory for the bytes that arrived, not the announced length', () => {

@@ -3,7 +3,7 @@ import {
   defineHAEventSource,
   type HAEventSourceErrorEvent,
   type HAEventSourceInstance,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 
 describe('HAEventSource types', () => {

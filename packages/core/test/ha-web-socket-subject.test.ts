@@ -16,14 +16,16 @@
 import {
   ClosedByUserError,
   type ConnectionState,
-  defineHaWebSocket,
-  type HAWebSocketRefusal,
-  type HAWebSocketSubjectConfig,
   LinkClosedError,
   type LinkData,
   QueueOverflowError,
-  type WebSocketLike,
 } from '@lifeline/core';
+import {
+  defineHaWebSocket,
+  type HAWebSocketRefusal,
+  type HAWebSocketSubjectConfig,
+  type WebSocketLike,
+} from '@lifeline/core/internal';
 import { createMemoryTransport, type MemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';

@@ -1,5 +1,5 @@
+import { BackpressureError } from '@lifeline/core';
 import {
-  BackpressureError,
   encodeAck,
   encodeData,
   encodePing,
@@ -7,7 +7,7 @@ import {
   LinkOutput,
   type LinkOutputPort,
   outputHighWaterOf,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { expect, test } from 'vitest';
 
 /** A port whose network takes nothing until told: `buffered` is what a stuck socket would report. */

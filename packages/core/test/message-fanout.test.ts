@@ -1,6 +1,6 @@
 /** The multicast behind `messages$` keeps a Subject's semantics for next and complete. */
 import { describe, expect, test } from 'vitest';
-import { MessageFanout } from '../src/message-fanout.js';
+import { MessageFanout } from '../src/engine/message-fanout.js';
 
 describe('MessageFanout', () => {
   test('delivers to every subscriber, in subscription order, only what arrives after it subscribed', () => {

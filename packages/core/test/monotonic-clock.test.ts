@@ -4,7 +4,8 @@
  * `Date` only; `performance.now()` keeps running at the rate of the fake timers, as a real
  * monotonic clock does when the wall clock is set.
  */
-import { HeartbeatTimeoutError, heartbeat, monotonicScheduler } from '@lifeline/core';
+import { HeartbeatTimeoutError, heartbeat } from '@lifeline/core';
+import { monotonicScheduler } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { NEVER } from 'rxjs';
 import { afterEach, describe, expect, test, vi } from 'vitest';

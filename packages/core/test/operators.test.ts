@@ -9,9 +9,9 @@ import {
   HttpStatusError,
   heartbeat,
   LinkFailedError,
-  type RecoveryEvent,
   recoverWith,
 } from '@lifeline/core';
+import type { RecoveryEvent } from '@lifeline/core/internal';
 import { defer, retry, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, test } from 'vitest';

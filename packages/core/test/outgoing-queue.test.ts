@@ -1,10 +1,6 @@
 /** The bounded outgoing queue and its overflow policies, through `attach`. */
-import {
-  type ConnectionEvent,
-  QUEUE_ENTRY_OVERHEAD_BYTES as OVERHEAD,
-  type QueueOptions,
-  QueueOverflowError,
-} from '@lifeline/core';
+import { type ConnectionEvent, type QueueOptions, QueueOverflowError } from '@lifeline/core';
+import { QUEUE_ENTRY_OVERHEAD_BYTES as OVERHEAD } from '@lifeline/core/internal';
 import { describe, expect, test } from 'vitest';
 import { gatedConnection, messages, settleAll, tally } from './support.js';
 

@@ -4,13 +4,12 @@
  * At default options, a server that crash-loops (each life shorter than minUptimeMs) is followed
  * through every life without giving up.
  */
+import { attach, type ConnectionState } from '@lifeline/core';
 import {
-  attach,
-  type ConnectionState,
   DEFAULT_BACKOFF,
   DEFAULT_MAX_ATTEMPTS_PER_FAILURE,
   MIN_PROGRESS_UPTIME_MS,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { recordStates, reset } from './support.js';

@@ -1,4 +1,5 @@
-import { InvalidOptionError, ReplayBuffer, ReplayWindowFullError } from '@lifeline/core';
+import { InvalidOptionError, ReplayWindowFullError } from '@lifeline/core';
+import { ReplayBuffer } from '@lifeline/core/internal';
 import { expect, test } from 'vitest';
 
 const entry = (seq: number, size: number) => ({ seq, size });

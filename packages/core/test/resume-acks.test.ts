@@ -1,4 +1,5 @@
-import { encodeData, type LinkData, resumable } from '@lifeline/core';
+import type { LinkData } from '@lifeline/core';
+import { encodeData, resumable } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { VirtualTimeScheduler } from 'rxjs';
 import { describe, expect, test } from 'vitest';

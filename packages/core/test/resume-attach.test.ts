@@ -1,4 +1,5 @@
-import { attach, type LinkData, resumable, type SessionEvent } from '@lifeline/core';
+import { attach, type LinkData } from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom } from 'rxjs';
 import { expect, test } from 'vitest';

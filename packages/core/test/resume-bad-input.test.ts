@@ -1,4 +1,11 @@
 import {
+  FrameTooLargeError,
+  LifelineError,
+  type LinkData,
+  MalformedFrameError,
+  ProtocolError,
+} from '@lifeline/core';
+import {
   decodeFrame,
   encodeAck,
   encodeClose,
@@ -7,14 +14,9 @@ import {
   encodePing,
   encodeReject,
   encodeWelcome,
-  FrameTooLargeError,
-  LifelineError,
-  type LinkData,
-  MalformedFrameError,
-  ProtocolError,
   ResumeFrameType,
   resumable,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';

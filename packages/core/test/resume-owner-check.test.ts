@@ -1,6 +1,7 @@
 // The endpoint's `confirmOwner` hook (a server on a fenced store): a received message is delivered
 // only after a check that began after it arrived succeeded; a refused check delivers nothing.
-import { SessionEndpoint, StaleOwnerError } from '@lifeline/core';
+import { StaleOwnerError } from '@lifeline/core';
+import { SessionEndpoint } from '@lifeline/core/internal';
 import { expect, test } from 'vitest';
 
 function gatedEndpoint() {

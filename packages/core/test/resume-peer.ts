@@ -1,6 +1,7 @@
 // A minimal resume-protocol server over the in-memory transport, for the core tests: it speaks the
 // protocol with the same SessionEndpoint the client uses, and lets tests forget sessions (a
 // restart), craft raw frames and count what was delivered.
+import type { LinkData } from '@lifeline/core';
 import {
   bytesToHex,
   constantTimeEqual,
@@ -9,13 +10,12 @@ import {
   encodeReject,
   encodeWelcome,
   frameBytes,
-  type LinkData,
   newSessionId,
   newSessionToken,
   type ResumeFrame,
   SessionEndpoint,
   type SessionEndpointOptions,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import type { MemoryPeer, MemoryTransport } from '@lifeline/core/testing';
 import type { Subscription } from 'rxjs';
 

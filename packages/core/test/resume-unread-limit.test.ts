@@ -1,4 +1,5 @@
-import { ProtocolError, SessionEndpoint } from '@lifeline/core';
+import { ProtocolError } from '@lifeline/core';
+import { SessionEndpoint } from '@lifeline/core/internal';
 import { expect, test } from 'vitest';
 
 test('a peer that sends past the unread limit while nobody reads gets a ProtocolError, not our memory', () => {

@@ -1,4 +1,5 @@
-import { encodeAck, encodeData, type LinkData, ReplayWindowFullError, resumable } from '@lifeline/core';
+import { type LinkData, ReplayWindowFullError } from '@lifeline/core';
+import { encodeAck, encodeData, resumable } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, test } from 'vitest';
 import { ScriptedServer } from './resume-peer.js';

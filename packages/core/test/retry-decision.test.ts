@@ -1,12 +1,6 @@
 /** `decideRetry` as a pure function, branch by branch in its order, and `backoffDelay`. */
-import {
-  backoffDelay,
-  DEFAULT_BACKOFF,
-  decideRetry,
-  HttpStatusError,
-  LinkFailedError,
-  type RetryDecisionInput,
-} from '@lifeline/core';
+import { HttpStatusError, LinkFailedError } from '@lifeline/core';
+import { backoffDelay, DEFAULT_BACKOFF, decideRetry, type RetryDecisionInput } from '@lifeline/core/internal';
 import { describe, expect, test, vi } from 'vitest';
 
 const recoverable = new LinkFailedError('reset', { syscallCode: 'ECONNRESET' });

@@ -1,4 +1,4 @@
-import { type AttachOptions, attach, type HAConnection } from '@lifeline/core';
+import { type AttachOptions, attach, type HAConnection } from '@lifeline/core/internal';
 import { type TcpTransportOptions, tcpTransport } from './tcp-transport.js';
 
 /** Options of {@link connectTcp}: where to connect, and how to recover. */

@@ -1,4 +1,4 @@
-import { listenWithEventTarget, type WebSocketCapabilities } from '@lifeline/core';
+import { listenWithEventTarget, type WebSocketCapabilities } from '@lifeline/core/internal';
 
 /**
  * Deno's WebSocket, as the core transport needs it. Deno ends a connection that failed under it

@@ -3,7 +3,7 @@ import {
   type Transport,
   type WebSocketTransportOptions,
   webSocketTransport,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 import { globalWebSocket } from './global-web-socket.js';
 

@@ -1,4 +1,4 @@
-import type { WebSocketConstructor, WebSocketLike } from '@lifeline/core';
+import type { WebSocketConstructor, WebSocketLike } from '@lifeline/core/internal';
 
 /**
  * A WebSocket constructor that looks up `globalThis.WebSocket` each time it is called, not when

@@ -1,4 +1,4 @@
-import { defineHAEventSource, type HAEventSourceConstructor } from '@lifeline/core';
+import { defineHAEventSource, type HAEventSourceConstructor } from '@lifeline/core/internal';
 import { globalFetch } from './ha-fetch.js';
 
 /**

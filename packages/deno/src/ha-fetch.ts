@@ -1,4 +1,4 @@
-import { createHAFetch, type FetchFunction, type HAFetch } from '@lifeline/core';
+import { createHAFetch, type FetchFunction, type HAFetch } from '@lifeline/core/internal';
 
 /**
  * Deno's `fetch`, looked up at each call rather than at import (a fetch replaced after import,

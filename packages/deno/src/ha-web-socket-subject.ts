@@ -1,4 +1,4 @@
-import { defineHaWebSocket, type HaWebSocketFactory, resumable } from '@lifeline/core';
+import { defineHaWebSocket, type HaWebSocketFactory, resumable } from '@lifeline/core/internal';
 import { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 import { globalWebSocket } from './global-web-socket.js';
 

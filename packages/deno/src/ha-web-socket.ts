@@ -1,4 +1,4 @@
-import { defineHAWebSocket, type HAWebSocketConstructor, resumable } from '@lifeline/core';
+import { defineHAWebSocket, type HAWebSocketConstructor, resumable } from '@lifeline/core/internal';
 import { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 import { globalWebSocket } from './global-web-socket.js';
 

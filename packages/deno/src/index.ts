@@ -1,6 +1,23 @@
 // The core, re-exported, plus what only Deno has: its WebSocket and fetch (read lazily from
 // `globalThis`) and TCP through `Deno.connect` (injectable; the global is read only when connecting).
 export * from '@lifeline/core';
+// The domain types an application writes beside the drop-ins (the rest is on the core's sub-paths).
+export {
+  createHAFetch,
+  type HAEventSourceErrorEvent,
+  type HAEventSourceEventMap,
+  type HAEventSourceInit,
+  type HAFetchInit,
+  type HAFetchOptions,
+  type HAResponse,
+} from '@lifeline/core/fetch';
+export {
+  type HAWebSocketEventMap,
+  type HAWebSocketInstance,
+  type HAWebSocketOptions,
+  type WebSocketTransportOptions,
+  webSocketTransport,
+} from '@lifeline/core/websocket';
 export { type ConnectTcpOptions, connectTcp } from './connect-tcp.js';
 export { type DenoConnect, type DenoConnectOptions, type DenoConnLike, denoConnect } from './deno-connect.js';
 export { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';

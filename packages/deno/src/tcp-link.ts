@@ -10,13 +10,13 @@ import {
   NotOpenError,
   type TcpMode,
   writeFrameHeader,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { Observable, Subject } from 'rxjs';
 import type { DenoConnLike } from './deno-connect.js';
 import { syscallCodeOf } from './deno-net-error.js';
 
 /** How a TCP link cuts the byte stream into messages. */
-export type { TcpMode } from '@lifeline/core';
+export type { TcpMode } from '@lifeline/core/internal';
 
 /**
  * How long `close()` waits for accepted writes to reach the kernel before it closes the

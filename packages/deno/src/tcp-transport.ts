@@ -1,4 +1,9 @@
-import { ConnectFailedError, resolveTcpOptions, type TcpOptions, type Transport } from '@lifeline/core';
+import {
+  ConnectFailedError,
+  resolveTcpOptions,
+  type TcpOptions,
+  type Transport,
+} from '@lifeline/core/internal';
 import { type DenoConnect, type DenoConnLike, denoConnect } from './deno-connect.js';
 import { syscallCodeOf } from './deno-net-error.js';
 import { createTcpLink, type TcpLink } from './tcp-link.js';
@@ -14,7 +19,7 @@ export {
   DEFAULT_TCP_HOST,
   DEFAULT_TCP_MODE,
   DEFAULT_TCP_NO_DELAY,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 
 /**
  * A transport over `Deno.connect`: each `open()` connects and resolves with a {@link TcpLink}.

@@ -16,7 +16,7 @@ import { createServer, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { HAWebSocketInstance } from '@lifeline/core';
+import type { HAWebSocketInstance } from '@lifeline/core/internal';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { fmt, row } from './bench-utils.js';
 

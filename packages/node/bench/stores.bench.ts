@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { attach, failoverTransport, type HAConnection, type LinkData, resumable } from '@lifeline/core';
+import { attach, failoverTransport, type HAConnection, type LinkData } from '@lifeline/core';
+import { resumable } from '@lifeline/core/internal';
 import {
   createResumeServer,
   MemorySessionStore,

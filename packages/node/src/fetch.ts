@@ -5,7 +5,7 @@ import {
   type HAEventSourceConstructor,
   type HAFetch,
   type HAFetchOptions,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { fetch, Request, Response } from 'undici';
 
 export type {
@@ -25,7 +25,7 @@ export type {
   HAResponse,
   NdjsonCursor,
   ResumeMode,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 
 /** Options of the Node {@link createHAFetch}: those of core's, with undici's fetch as the default. */
 export type NodeHAFetchOptions = Omit<HAFetchOptions, 'fetch'> & Partial<Pick<HAFetchOptions, 'fetch'>>;

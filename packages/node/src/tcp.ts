@@ -1,6 +1,6 @@
 // `@lifeline/node/tcp`: HA TCP over `node:net`, framed or as a byte stream, plus the server-side
 // helper for the framed protocol. The frame codec itself is runtime-neutral and lives in core.
-export { DEFAULT_MAX_FRAME_SIZE, encodeFrame, FrameDecoder, FrameType } from '@lifeline/core';
+export { DEFAULT_MAX_FRAME_SIZE, encodeFrame, FrameDecoder, FrameType } from '@lifeline/core/internal';
 export * from './tcp/connect-tcp.js';
 export * from './tcp/create-framed-server.js';
 export * from './tcp/framed-socket.js';

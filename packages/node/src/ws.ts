@@ -12,7 +12,7 @@ import {
   type WebSocketHandlers,
   type WebSocketTransportOptions,
   webSocketTransport,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import WebSocket from 'ws';
 
 /** The TCP socket under a `ws` client: `ws` keeps it in `_socket` and has no public accessor. */
@@ -184,3 +184,10 @@ function convertWsBinary(data: ArrayBuffer | ArrayBufferView, binaryType: string
       return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
   }
 }
+
+export type {
+  HAWebSocketEventMap,
+  HAWebSocketInstance,
+  HAWebSocketOptions,
+  HAWebSocketSubjectConfig,
+} from '@lifeline/core/websocket';

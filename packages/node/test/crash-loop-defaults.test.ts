@@ -8,7 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConnectionState, HAWebSocketInstance } from '@lifeline/core';
+import type { ConnectionState } from '@lifeline/core';
+import type { HAWebSocketInstance } from '@lifeline/core/internal';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
 import { DurableServer, percentiles, readServerLog } from './support/durable-harness.js';

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeFrame, encodeHello } from '@lifeline/core';
+import { encodeFrame, encodeHello } from '@lifeline/core/internal';
 import {
   createResumeServer,
   RedisSessionStore,

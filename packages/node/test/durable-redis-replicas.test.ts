@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attach, failoverTransport, resumable, type SessionEvent } from '@lifeline/core';
+import { attach, failoverTransport } from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
 import { DurableServer, ProcessedLedger, percentiles, readServerLog } from './support/durable-harness.js';

@@ -3,11 +3,10 @@ import {
   failoverTransport,
   type HAConnection,
   type LinkData,
-  resumable,
-  type SessionEvent,
   SessionStoreError,
   StaleOwnerError,
 } from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import {
   createResumeServer,
   RedisSessionStore,

@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
-import {
-  EntityChangedError,
-  type HAFetchEvent,
-  hasErrorCode,
-  RangeMismatchError,
-  RangeNotSupportedError,
-} from '@lifeline/core';
+import { EntityChangedError, hasErrorCode, RangeMismatchError, RangeNotSupportedError } from '@lifeline/core';
+import type { HAFetchEvent } from '@lifeline/core/internal';
 import { Agent, buildConnector } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';

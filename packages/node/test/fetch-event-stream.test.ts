@@ -1,4 +1,4 @@
-import type { HAFetchEvent } from '@lifeline/core';
+import type { HAFetchEvent } from '@lifeline/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {

@@ -4,7 +4,8 @@
  * its ETag, and a download cut every 64 KiB at default options.
  */
 import { performance } from 'node:perf_hooks';
-import { EntityChangedError, type HAFetchEvent, parseRetryAfter } from '@lifeline/core';
+import { EntityChangedError } from '@lifeline/core';
+import { type HAFetchEvent, parseRetryAfter } from '@lifeline/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {

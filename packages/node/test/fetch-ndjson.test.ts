@@ -1,4 +1,5 @@
-import { InvalidOptionError, type NdjsonCursor } from '@lifeline/core';
+import { InvalidOptionError } from '@lifeline/core';
+import type { NdjsonCursor } from '@lifeline/core/internal';
 import { Request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { type HAFetchEvent, HttpStatusError } from '@lifeline/core';
+import { HttpStatusError } from '@lifeline/core';
+import type { HAFetchEvent } from '@lifeline/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {

@@ -1,4 +1,4 @@
-import { EventStreamResume, NdjsonResume, parseContentRange, strongETag } from '@lifeline/core';
+import { EventStreamResume, NdjsonResume, parseContentRange, strongETag } from '@lifeline/core/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -15,14 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import {
-  type HAWebSocketRefusal,
-  type Link,
-  type LinkData,
-  QueueOverflowError,
-  type SessionEvent,
-  type Transport,
-} from '@lifeline/core';
+import { type Link, type LinkData, QueueOverflowError, type Transport } from '@lifeline/core';
+import type { HAWebSocketRefusal, SessionEvent } from '@lifeline/core/internal';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, expect, test } from 'vitest';

@@ -5,7 +5,7 @@
  */
 
 import { once } from 'node:events';
-import type { HAWebSocketRefusal } from '@lifeline/core';
+import type { HAWebSocketRefusal } from '@lifeline/core/internal';
 import { createResumeServer } from '@lifeline/node/server';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
@@ -94,7 +94,7 @@ test('binaryType: a Buffer by default in Node, an ArrayBuffer or a Blob when ask
 
 test('multiplex through link resets: re-subscribed on each plain link; with a resumed session (resume: true, or a wrapped resumable), subscribed once', async () => {
   const { FaultProxy } = await import('@lifeline/node/testing');
-  const { resumable } = await import('@lifeline/core');
+  const { resumable } = await import('@lifeline/core/resume');
   const { WebSocketServer } = await import('ws');
   // A plain server: what each connection received.
   const plainLog: string[][] = [];

@@ -2,7 +2,8 @@
 // bulk cannot lock other clients out for the time-to-live. The server takes links on two loopback
 // addresses (127.0.0.1 for the flood, ::1 for the legitimate client).
 import { once } from 'node:events';
-import { encodeHello, InvalidOptionError, SessionRejectedError } from '@lifeline/core';
+import { InvalidOptionError, SessionRejectedError } from '@lifeline/core';
+import { encodeHello } from '@lifeline/core/internal';
 import { createResumeServer, type NodeResumeServer, type ResumeServerEvent } from '@lifeline/node/server';
 import { afterEach, expect, test } from 'vitest';
 import { WebSocketServer } from 'ws';

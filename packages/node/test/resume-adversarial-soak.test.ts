@@ -12,13 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import {
-  attach,
-  type ConnectionState,
-  failoverTransport,
-  resumable,
-  type SessionEvent,
-} from '@lifeline/core';
+import { attach, type ConnectionState, failoverTransport } from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { createResumeServer, type NodeResumeServer, SqliteSessionStore } from '@lifeline/node/server';
 import { FaultProxy, type FaultResetInfo } from '@lifeline/node/testing';

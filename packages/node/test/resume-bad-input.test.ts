@@ -1,18 +1,20 @@
 import {
   attach,
+  FrameTooLargeError,
+  LifelineError,
+  MalformedFrameError,
+  ProtocolError,
+} from '@lifeline/core';
+import {
   encodeAck,
   encodeClose,
   encodeData,
   encodeHello,
   encodePing,
   encodeWelcome,
-  FrameTooLargeError,
-  LifelineError,
-  MalformedFrameError,
-  ProtocolError,
   ResumeFrameType,
   resumable,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import {
   createResumeServer,
   type NodeResumeServer,

@@ -1,4 +1,5 @@
-import { attach, type ConnectionState, resumable, type SessionEvent } from '@lifeline/core';
+import { attach, type ConnectionState } from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { createResumeServer, type ServerSession } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';

@@ -2,16 +2,8 @@
 // and the HTTP upgrade bounded by the handshake timeout. Real servers on port 0, counted outcomes.
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import {
-  BackpressureError,
-  CLIENT_MAX_WAITING_MESSAGES,
-  ClosedByUserError,
-  encodeHello,
-  encodeWelcome,
-  type LinkData,
-  ReplayWindowFullError,
-  resumable,
-} from '@lifeline/core';
+import { BackpressureError, ClosedByUserError, type LinkData, ReplayWindowFullError } from '@lifeline/core';
+import { CLIENT_MAX_WAITING_MESSAGES, encodeHello, encodeWelcome, resumable } from '@lifeline/core/internal';
 import { createResumeServer, type NodeResumeServer, type ServerSession } from '@lifeline/node/server';
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';

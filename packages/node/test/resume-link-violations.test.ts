@@ -1,7 +1,8 @@
 // WebSocket-level protocol violations by a client (issue 10, item 12): the link closes with the
 // code RFC 6455 gives, and the server reports each as a typed event and counts it, without a token.
 import type { Socket } from 'node:net';
-import { bytesToHex, encodeAck, encodeHello, encodePing, ProtocolError } from '@lifeline/core';
+import { ProtocolError } from '@lifeline/core';
+import { bytesToHex, encodeAck, encodeHello, encodePing } from '@lifeline/core/internal';
 import {
   createResumeServer,
   type LinkViolationReason,

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { encodeFrame, encodeHello, encodePing, FrameType } from '@lifeline/core';
+import { encodeFrame, encodeHello, encodePing, FrameType } from '@lifeline/core/internal';
 import { afterEach, expect, test } from 'vitest';
 import WebSocket from 'ws';
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { encodeAck, encodeData, encodeHello, encodePing, type ResumeFrame } from '@lifeline/core';
+import { encodeAck, encodeData, encodeHello, encodePing, type ResumeFrame } from '@lifeline/core/internal';
 import {
   createResumeServer,
   MemorySessionStore,

@@ -1,15 +1,13 @@
+import { attach, LifelineError, type SessionRejectedError } from '@lifeline/core';
 import {
-  attach,
   bytesToHex,
   encodeAck,
   encodeHello,
   encodePing,
-  LifelineError,
   newSessionId,
   newSessionToken,
   resumable,
-  type SessionRejectedError,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { createResumeServer, type NodeResumeServer, type ResumeServerEvent } from '@lifeline/node/server';
 import { wsTransport } from '@lifeline/node/ws';
 import { filter, firstValueFrom } from 'rxjs';

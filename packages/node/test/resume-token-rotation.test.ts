@@ -1,7 +1,7 @@
 // Token rotation across interrupted handshakes (issue 10, item 1). A scripted raw client drops
 // exactly the named frames: a lost WELCOME is one the client ignores (it keeps its old token), a
 // lost confirming ACK is one it never sends (the link dies right after the WELCOME).
-import { bytesToHex, encodeAck, encodeHello, encodePing, type ResumeFrame } from '@lifeline/core';
+import { bytesToHex, encodeAck, encodeHello, encodePing, type ResumeFrame } from '@lifeline/core/internal';
 import {
   createResumeServer,
   MemorySessionStore,

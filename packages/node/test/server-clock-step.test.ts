@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { bytesToHex, encodeHello } from '@lifeline/core';
+import { bytesToHex, encodeHello } from '@lifeline/core/internal';
 import { Redis } from 'ioredis';
 import { afterEach, expect, test } from 'vitest';
 import { RawResumeClient } from './support/raw-resume-client.js';

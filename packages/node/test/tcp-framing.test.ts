@@ -1,12 +1,11 @@
+import { FrameTooLargeError, MalformedFrameError } from '@lifeline/core';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
   FRAME_HEADER_BYTES,
   FrameDecoder,
-  FrameTooLargeError,
   FrameType,
-  MalformedFrameError,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

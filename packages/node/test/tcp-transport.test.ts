@@ -3,12 +3,12 @@ import {
   attach,
   ConnectFailedError,
   type ConnectionState,
-  encodeFrame,
   FrameTooLargeError,
   InvalidOptionError,
   LinkClosedError,
   LinkFailedError,
 } from '@lifeline/core';
+import { encodeFrame } from '@lifeline/core/internal';
 import { connectTcp, FramedSocket, tcpTransport } from '@lifeline/node/tcp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { record, recordReader, streamEchoes, TcpTestServer, waitFor, within } from './support/tcp-servers.js';

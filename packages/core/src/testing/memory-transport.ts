@@ -1,6 +1,6 @@
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, timer } from 'rxjs';
-import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../errors.js';
-import type { Link, LinkData, Transport } from '../link.js';
+import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
+import type { Link, LinkData, Transport } from '../engine/link.js';
 
 /** Options of {@link createMemoryTransport}. */
 export interface MemoryTransportOptions {

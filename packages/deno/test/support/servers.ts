@@ -1,4 +1,4 @@
-import { encodeFrame, FrameDecoder, FrameType } from '@lifeline/core';
+import { encodeFrame, FrameDecoder, FrameType } from '@lifeline/core/tcp';
 
 /** An in-process WebSocket echo server on 127.0.0.1:0 (`Deno.serve` + `Deno.upgradeWebSocket`). */
 export class WsEchoServer {

@@ -6,9 +6,9 @@ import {
   type Socket,
 } from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
+import { ResumeServer, type ResumeServerOptions } from '@lifeline/core/resume/server';
 import { WebSocketServer } from 'ws';
 import { attachNetServer } from './net-adapter.js';
-import { ResumeServer, type ResumeServerOptions } from './resume-server.js';
 import { attachWebSocketServer } from './ws-adapter.js';
 
 /** Where {@link NodeResumeServer.listen} listens. */

@@ -1,7 +1,7 @@
 import type { Server, Socket } from 'node:net';
-import { FRAME_HEADER_BYTES } from '@lifeline/core';
+import { FRAME_HEADER_BYTES } from '@lifeline/core/internal';
+import type { ResumeServer } from '@lifeline/core/resume/server';
 import { FramedSocket } from '../tcp/framed-socket.js';
-import type { ResumeServer } from './resume-server.js';
 
 /**
  * Feeds every connection of a `node:net` server to a resume server, framed with Lifeline's

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { FrameTooLargeError } from '@lifeline/core';
+import { FrameTooLargeError } from '@lifeline/core/internal';
+import type { LinkViolationReason, ResumeServer } from '@lifeline/core/resume/server';
 import type { WebSocket, WebSocketServer } from 'ws';
-import type { LinkViolationReason, ResumeServer } from './resume-server.js';
 
 /**
  * Feeds every connection of a `ws` WebSocketServer to a resume server: one binary message per

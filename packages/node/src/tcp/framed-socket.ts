@@ -7,7 +7,7 @@ import {
   FrameType,
   MAX_CONTROL_PAYLOAD_BYTES,
   writeFrameHeader,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 
 /** Options of {@link FramedSocket}. */
 export interface FramedSocketOptions {

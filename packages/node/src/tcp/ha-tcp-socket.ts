@@ -10,7 +10,7 @@ import {
   type ResumableTransport,
   resumable,
   type Transport,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import type { Observable, Subscription } from 'rxjs';
 import type { ConnectTcpOptions } from './connect-tcp.js';
 import type { TcpLink } from './tcp-link.js';

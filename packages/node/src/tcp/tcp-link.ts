@@ -11,12 +11,12 @@ import {
   MAX_CONTROL_PAYLOAD_BYTES,
   NotOpenError,
   type TcpMode,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 import { Observable, Subject } from 'rxjs';
 import { WriteBatcher } from './write-batcher.js';
 
 /** How a TCP link cuts the byte stream into messages. */
-export type { TcpMode } from '@lifeline/core';
+export type { TcpMode } from '@lifeline/core/internal';
 
 /**
  * How long `close()` waits for written bytes to reach the kernel before it destroys the socket

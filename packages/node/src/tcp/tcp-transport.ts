@@ -1,6 +1,11 @@
 import { createConnection } from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { ConnectFailedError, resolveTcpOptions, type TcpOptions, type Transport } from '@lifeline/core';
+import {
+  ConnectFailedError,
+  resolveTcpOptions,
+  type TcpOptions,
+  type Transport,
+} from '@lifeline/core/internal';
 import { createTcpLink, type TcpLink } from './tcp-link.js';
 
 /** Where and how {@link tcpTransport} connects: the runtime-neutral {@link TcpOptions}. */
@@ -16,7 +21,7 @@ export {
   DEFAULT_TCP_HOST,
   DEFAULT_TCP_MODE,
   DEFAULT_TCP_NO_DELAY,
-} from '@lifeline/core';
+} from '@lifeline/core/internal';
 
 /**
  * A transport over `node:net`: each `open()` connects a new socket and resolves with a

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { FRAME_HEADER_BYTES, type FrameType, writeFrameHeader } from '@lifeline/core';
+import { FRAME_HEADER_BYTES, type FrameType, writeFrameHeader } from '@lifeline/core/internal';
 
 /** Payloads at least this large are written as they are, beside their header, instead of copied. */
 export const WRITE_COPY_LIMIT = 2_048;

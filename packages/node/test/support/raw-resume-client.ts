@@ -1,6 +1,6 @@
 // A raw WebSocket speaking resume frames by hand, for tests that misbehave on purpose.
 import { once } from 'node:events';
-import { decodeFrame, frameBytes, type ResumeFrame } from '@lifeline/core';
+import { decodeFrame, frameBytes, type ResumeFrame } from '@lifeline/core/internal';
 import WebSocket from 'ws';
 
 export class RawResumeClient {

@@ -1,7 +1,7 @@
 // The server application of the durable tests: it records every client message it is given and
 // relays an upstream log to each session, continuing a taken-over session after its resumeCursor.
 // Used by the server processes (durable-server-process.ts) and by in-process servers.
-import { DEFAULT_MAX_REPLAY_MESSAGES } from '@lifeline/core';
+import { DEFAULT_MAX_REPLAY_MESSAGES } from '@lifeline/core/internal';
 import type { ResumeServer } from '@lifeline/node/server';
 
 /** The upstream log: `total` events `u1..uN`, event n due at `start + n / rate` (ms clock). */

@@ -8,7 +8,8 @@
 //   can release the link in time; on the heartbeat's link-down it prints `{"down":NAME}` and
 //   calls conn.close().
 import { createInterface } from 'node:readline';
-import { attach, type LinkData, resumable, type Transport } from '@lifeline/core';
+import { attach, type LinkData, type Transport } from '@lifeline/core';
+import { resumable } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
 
 const [url, mode] = process.argv.slice(2) as [string, string];

@@ -1,0 +1,694 @@
+import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
+import { type HeartbeatOptions, heartbeat } from '../operators/heartbeat.js';
+import { monotonicScheduler } from './clock.js';
+import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
+import {
+  ClosedByUserError,
+  DetachedError,
+  NotOpenError,
+  type QueueOverflowError,
+  SendWithdrawnError,
+} from './errors.js';
+import type { Link, LinkData, Transport } from './link.js';
+import { MessageFanout } from './message-fanout.js';
+import { type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
+import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
+
+/** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
+export interface RecoveryContext<In, Out, H> {
+  /** This attempt, 1-based, and the per-failure budget. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The error that started this failure. */
+  readonly error: unknown;
+  /** The error of the previous attempt (the failure itself on the first attempt). */
+  readonly lastError: unknown;
+  /** The link that failed (already closed); `undefined` when the first open failed. */
+  readonly previousLink: Link<In, Out> | undefined;
+  /** The user's handle given to `attach` (libha's `rhdl`). */
+  readonly handle: H;
+  /** Opens a new link with the same parameters (libha's `ha_reopen`). */
+  reopen(): Promise<Link<In, Out>>;
+  /** Aborted when the connection is closed mid-attempt. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A recovery function: returns the recovered link (renegotiated as the application needs: auth,
+ * subscriptions), or `undefined` to give up, in which case the original error reaches the caller.
+ * A thrown error fails this attempt; it is classified like any failure.
+ */
+export type RecoverFunction<In, Out, H> = (
+  context: RecoveryContext<In, Out, H>,
+) => Promise<Link<In, Out> | undefined | null> | Link<In, Out> | undefined | null;
+
+/** Options of {@link attach}. Every {@link RecoveryOptions} field applies too. */
+export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> extends RecoveryOptions {
+  /**
+   * Restores a failed connection. The default reopens with the same parameters.
+   * @default (ctx) => ctx.reopen()
+   */
+  recover?: RecoverFunction<In, Out, H>;
+  /** Passed to `recover` as `ctx.handle`. @default undefined */
+  handle?: H;
+  /**
+   * Limits of the outgoing queue: every send not yet confirmed, waiting for a link or written and
+   * awaiting confirmation. A send that does not fit is refused (never dropped silently).
+   * @default { maxBytes: 16_777_216, maxMessages: Infinity, overflow: 'reject' } (see {@link QueueOptions})
+   */
+  queue?: QueueOptions;
+  /**
+   * Half-open detection: silence from the peer becomes a recoverable {@link HeartbeatTimeoutError}.
+   * Pings use the link's `ping()` where it has one (ws ping frames, TCP ping frames, resume
+   * protocol PINGs); where it has none (a browser WebSocket), pass `ping` to send an
+   * application-level ping the server answers. `false` turns it off.
+   * @default false
+   * @example
+   * ```ts
+   * attach(transport, { heartbeat: { intervalMs: 5_000, timeoutMs: 15_000, ping: (link) => link.send('ping') } })
+   * ```
+   */
+  heartbeat?:
+    | false
+    | (Omit<HeartbeatOptions, 'scheduler' | 'pongs$' | 'ping'> & {
+        ping?: (link: Link<In, Out>) => void;
+        /**
+         * Run only on links that can ping at the protocol level (`link.ping`: WebSocket ping
+         * frames in Node, TCP ping frames, the resume protocol's PINGs), and not at all on others
+         * (a browser's plain WebSocket), where silence proves nothing. `HAWebSocket`'s default.
+         * @default false
+         */
+        ifSupported?: boolean;
+      });
+}
+
+/**
+ * How long a recovered link must have been up before the traffic it carries ends the failure, in
+ * ms. A server that greets and dies at once (overload shedding, a poison message replayed to a
+ * resume server) is then still one more attempt of the same failure, with the growing backoff,
+ * instead of an endless loop at the first backoff step; a server that lives even a second is
+ * followed through every life.
+ */
+export const MIN_PROGRESS_UPTIME_MS = 500;
+
+/** Something the connection reports beside its state. */
+export type ConnectionEvent<In, Out> =
+  | { readonly type: 'link-open'; readonly link: Link<In, Out>; readonly recovered: boolean }
+  | { readonly type: 'link-down'; readonly error: unknown }
+  | { readonly type: 'dropped'; readonly data: Out; readonly error: QueueOverflowError }
+  /** The heartbeat's `ping` function threw; the heartbeat goes on. */
+  | { readonly type: 'ping-failed'; readonly error: unknown }
+  | RecoveryEvent;
+
+/** Options of one send. */
+export interface SendOptions {
+  /**
+   * Withdraws the send when aborted while it still waits in the queue (while connecting or
+   * recovering): its promise rejects with `signal.reason` and it is never written. Once written
+   * on a link it can no longer be withdrawn (the peer may have it); aborting then changes nothing.
+   * A signal already aborted refuses the send at once.
+   * @default none
+   */
+  signal?: AbortSignal;
+}
+
+/** A connection made highly available by {@link attach}. */
+export interface HAConnection<In = LinkData, Out = LinkData> {
+  /**
+   * Messages from every link in turn, across recoveries. Completes when the connection closes,
+   * whatever the reason; the error that closed it is on `state$` and `closed`.
+   */
+  readonly messages$: Observable<In>;
+  /** The current state; a BehaviorSubject, so subscribers get the state at once. */
+  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+  /** Recovery steps, link changes and dropped messages. */
+  readonly events$: Observable<ConnectionEvent<In, Out>>;
+  /** The link currently open, if one is. */
+  readonly link: Link<In, Out> | undefined;
+  /** Settles once the connection is closed, with the final state. Never rejects. */
+  readonly closed: Promise<ClosedState>;
+  /** Messages waiting or in flight, and their bytes. */
+  readonly pending: { readonly messages: number; readonly bytes: number };
+  /**
+   * Sends a message. Resolves once it was written on a link; a send in flight when the link broke
+   * is written again on the recovered link. Binary data is copied: the caller may reuse its buffer.
+   * Rejects with the original error if recovery gives up, with a {@link QueueOverflowError} if the
+   * queue is full, with {@link ClosedByUserError} after `close()`, with `options.signal`'s reason
+   * if withdrawn.
+   */
+  send(data: Out, options?: SendOptions): Promise<void>;
+  /**
+   * {@link HAConnection.send}, except that a send the connection cannot take (queue full, closed,
+   * signal already aborted) THROWS that error synchronously instead of returning a rejected
+   * promise: for callers whose own `send` returns nothing (a WebSocket's), so the caller learns
+   * which message was refused at the moment it was refused. Later failures reject the promise.
+   * @throws {QueueOverflowError} the queue is full
+   * @throws {ClosedByUserError} (or the error that ended the connection) after it closed
+   */
+  enqueue(data: Out, options?: SendOptions): Promise<void>;
+  /**
+   * Withdraws every send still waiting for a link (written ones stay: they may have arrived).
+   * Each withdrawn send rejects with `reason`, by default a {@link SendWithdrawnError}.
+   * Returns how many were withdrawn.
+   */
+  clearQueue(reason?: unknown): number;
+  /** libha `HA_RECOVERY_SUSPEND`: failures now propagate as on a plain connection. */
+  suspend(): void;
+  /** libha `HA_RECOVERY_ENABLE`. */
+  enable(): void;
+  /** libha `HA_RECOVERY_RESET_ICOUNT | HA_RECOVERY_RESET_ACOUNT`. */
+  resetCounts(): void;
+  /** libha `ha_detach`: stops recovery and hands back the open link (if any) as a plain one. */
+  detach(): Link<In, Out> | undefined;
+  /** libha `ha_close`: closes the link without recovering. Pending sends reject with {@link ClosedByUserError}. */
+  close(code?: number, reason?: string): void;
+}
+
+const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
+
+/**
+ * Makes a connection highly available (libha `ha_attach`). Opens a link at once; when the link
+ * fails with a recoverable error, it is restored by `options.recover` under the budgets and the
+ * backoff, and sends that were in flight are written again in order. Irrecoverable errors, and
+ * any error while recovery is suspended, close the connection with that error unchanged.
+ *
+ * @example
+ * ```ts
+ * const conn = attach(webSocketTransport({ url, WebSocket }), { maxAttemptsPerFailure: 5 });
+ * conn.messages$.subscribe(console.log);
+ * await conn.send('hello');
+ * ```
+ */
+export function attach<In = LinkData, Out = LinkData, H = undefined>(
+  transport: Transport<In, Out>,
+  options: AttachOptions<In, Out, H> = {},
+): HAConnection<In, Out> {
+  return new HAConnectionImpl(transport, options);
+}
+
+class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
+  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+  private readonly stateSubject: BehaviorSubject<ConnectionState>;
+  private finalState: ClosedState | undefined;
+  readonly closed: Promise<ClosedState>;
+  private readonly incoming = new MessageFanout<In>();
+  private readonly eventSubject = new Subject<ConnectionEvent<In, Out>>();
+  readonly messages$ = this.incoming.observable;
+  readonly events$ = this.eventSubject.asObservable();
+  private readonly core: RecoveryCore;
+  private readonly outbox: OutgoingQueue<Out>;
+  private readonly recoverFn: RecoverFunction<In, Out, H>;
+  private currentLink: Link<In, Out> | undefined;
+  private lastLink: Link<In, Out> | undefined;
+  private generation = 0;
+  private attemptAbort: AbortController | undefined;
+  private linkSubscription: Subscription | undefined;
+  private waitSubscription: Subscription | undefined;
+  private finished = false;
+  private resolveClosed!: (state: ClosedState) => void;
+  private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) =>
+    this.eventSubject.next({ type: 'dropped', data: entry.data, error });
+
+  constructor(
+    private readonly transport: Transport<In, Out>,
+    private readonly options: AttachOptions<In, Out, H>,
+  ) {
+    this.recoverFn = options.recover ?? defaultRecover;
+    this.outbox = new OutgoingQueue(options.queue);
+    const stateSubject = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
+    this.stateSubject = stateSubject;
+    // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
+    // after the close must still see the final state (and the error in it).
+    this.state$ = new StateView(stateSubject, () => this.finalState);
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    this.core = new RecoveryCore(options, (event) => this.onRecoveryEvent(event));
+    this.connect();
+  }
+
+  get link(): Link<In, Out> | undefined {
+    return this.currentLink;
+  }
+
+  get pending() {
+    return { messages: this.outbox.size, bytes: this.outbox.bytes };
+  }
+
+  send(data: Out, options?: SendOptions): Promise<void> {
+    try {
+      return this.enqueue(data, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  enqueue(data: Out, options?: SendOptions): Promise<void> {
+    if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    // One executor for every send: the data waits in a field for the synchronous executor call
+    // instead of in a closure per send. A send made re-entrantly (from inside a link's send)
+    // sets the field again only after this executor has read it.
+    this.sendData = data;
+    this.sendSignal = signal;
+    const promise = new Promise<void>(this.sendExecutor);
+    const refused = this.refused;
+    if (refused !== undefined) {
+      // The executor left that promise pending for good (nothing references it): the refusal is
+      // thrown here instead, where the caller is, rather than as a rejection nobody may watch.
+      this.refused = undefined;
+      throw refused;
+    }
+    return promise;
+  }
+
+  clearQueue(reason?: unknown): number {
+    const withdrawn = this.outbox.withdrawWaiting();
+    const error = reason ?? new SendWithdrawnError();
+    for (const entry of withdrawn) entry.reject(error);
+    return withdrawn.length;
+  }
+
+  private sendData: Out | undefined;
+  private sendSignal: AbortSignal | undefined;
+  private refused: unknown;
+  private readonly sendExecutor = (resolve: () => void, reject: (error: unknown) => void): void => {
+    const data = this.sendData as Out;
+    const signal = this.sendSignal;
+    this.sendData = undefined;
+    this.sendSignal = undefined;
+    const entry = this.outbox.enqueue(data, resolve, reject, this.dropListener);
+    if (!('settled' in entry)) {
+      this.refused = entry;
+      return;
+    }
+    if (this.finished) {
+      // A `dropped` listener closed the connection while this send made room: nothing will
+      // ever write it. The close already rejected it if it drained it; otherwise do it here.
+      if (!entry.settled) {
+        this.outbox.settle(entry);
+        reject(this.finalError ?? new ClosedByUserError());
+      }
+      return;
+    }
+    if (signal) {
+      const onAbort = () => {
+        if (this.outbox.withdraw(entry)) reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.release = () => signal.removeEventListener('abort', onAbort);
+    }
+    const link = this.currentLink;
+    if (link && !this.flushing) this.write(link, entry);
+  };
+
+  suspend(): void {
+    if (this.finished) return;
+    this.core.suspend();
+    const state = this.stateSubject.value;
+    if (state.status === 'open') this.setState({ ...state, status: 'suspended' });
+  }
+
+  enable(): void {
+    if (this.finished) return;
+    this.core.enable();
+    const state = this.stateSubject.value;
+    if (state.status === 'suspended') this.setState({ ...state, status: 'open' });
+  }
+
+  resetCounts(): void {
+    if (this.finished) return;
+    this.core.resetCounts();
+    const state = this.stateSubject.value;
+    if (state.status === 'open' || state.status === 'suspended') {
+      this.setState({ ...state, recoveriesLeft: this.core.recoveriesLeft });
+    } else if (state.status === 'recovering') {
+      this.setState({ ...state, attempt: this.core.attempt, recoveriesLeft: this.core.recoveriesLeft });
+    }
+  }
+
+  detach(): Link<In, Out> | undefined {
+    const link = this.currentLink;
+    this.shutdown('detached', undefined, new DetachedError(), false);
+    return link;
+  }
+
+  close(code?: number, reason?: string): void {
+    const link = this.currentLink;
+    this.shutdown('user', undefined, new ClosedByUserError(), false);
+    link?.close(code, reason);
+  }
+
+  private finalError: unknown;
+  /** The generation whose sends were left to their link's confirmation by close()/detach(). */
+  private keptGeneration: number | undefined;
+  private lastGiveUp: CloseReason | undefined;
+
+  /**
+   * One attempt: open (or recover) a link, then read it until it fails. The loop is written out
+   * by hand rather than as an rxjs pipeline because it lives as long as the connection: an idle
+   * connection then costs a few objects, not a chain of operator subscribers. The decisions
+   * (budgets, backoff, give-up) are the shared {@link RecoveryCore}'s.
+   */
+  private connect(): void {
+    const abort = new AbortController();
+    this.attemptAbort = abort;
+    this.openLink(abort.signal).then(
+      (link) => {
+        if (this.attemptAbort === abort) this.attemptAbort = undefined;
+        if (this.finished) {
+          // The connection was closed while the open was under way: nobody owns this link.
+          link?.close();
+          return;
+        }
+        if (link === undefined || link === null) this.onFailure(new RecoveryDeclined());
+        else this.onLinkOpen(link);
+      },
+      (error) => {
+        if (this.attemptAbort === abort) this.attemptAbort = undefined;
+        if (!this.finished) this.onFailure(error);
+      },
+    );
+  }
+
+  private onFailure(error: unknown): void {
+    const wait = this.core.fail(error).subscribe({
+      next: () => {
+        this.waitSubscription = undefined;
+        this.connect();
+      },
+      error: (finalError) => this.finish(this.lastGiveUp ?? 'irrecoverable', finalError),
+    });
+    // The wait may already be over (a give-up, a trigger that replays), or a listener of the
+    // recovery events may have closed the connection while we subscribed.
+    if (this.finished) wait.unsubscribe();
+    else if (!wait.closed) this.waitSubscription = wait;
+  }
+
+  private readLink(link: Link<In, Out>): void {
+    let incoming$ = link.messages$;
+    const beat = this.options.heartbeat;
+    if (beat && (!beat.ifSupported || beat.ping || link.ping)) {
+      incoming$ = incoming$.pipe(
+        heartbeat({
+          ...beat,
+          ping: beat.ping ? () => this.sendPing(link) : () => link.ping?.(),
+          pongs$: link.pongs$,
+          scheduler: this.options.scheduler,
+        }),
+      );
+    }
+    // Traffic from the peer ends a failure being recovered from (RecoveryCore.markProgress).
+    // Sends that were merely written are no proof: the kernel takes bytes even from a server
+    // that accepts and then drops every connection, which must keep spending the budget.
+    const next = this.incoming.next;
+    const core = this.core;
+    this.linkSubscription = incoming$.subscribe({
+      next: (value) => {
+        if (core.recovering && this.progressTimer === undefined) this.onProgress(link);
+        next(value);
+      },
+      error: (error) => {
+        this.linkSubscription = undefined;
+        this.onLinkDown(link, error);
+        if (!this.finished) this.onFailure(error);
+      },
+      complete: () => {
+        // Links complete only after our own close(); one that ends by itself was closed by the peer.
+        this.linkSubscription = undefined;
+        if (this.currentLink === link) {
+          this.shutdown(
+            'peer',
+            undefined,
+            new NotOpenError('the link closed before the send was confirmed'),
+            true,
+          );
+        }
+      },
+    });
+  }
+
+  private openLink(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
+    if (!this.core.recovering) return this.transport.open(signal);
+    const state = this.stateSubject.value;
+    const lastError = state.status === 'recovering' ? state.lastError : this.core.failure;
+    const context: RecoveryContext<In, Out, H> = {
+      attempt: this.core.attempt,
+      maxAttempts: this.core.maxAttemptsPerFailure,
+      error: this.core.failure,
+      lastError,
+      previousLink: this.lastLink,
+      handle: this.options.handle as H,
+      reopen: () => this.transport.open(signal),
+      signal,
+    };
+    try {
+      return Promise.resolve(this.recoverFn(context));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private onLinkOpen(link: Link<In, Out>): void {
+    this.generation++;
+    const generation = this.generation;
+    this.plainRejection = (error) => this.onPlainRejection(generation, error);
+    const recovered = this.core.recovering;
+    this.currentLink = link;
+    this.lastLink = link;
+    this.linkUpAt = this.scheduler.now();
+    // Until the waiting sends are flushed below, a send made from a listener of the events that
+    // follow waits behind them instead of jumping the queue.
+    this.flushing = true;
+    this.setState({
+      status: this.core.suspended ? 'suspended' : 'open',
+      recoveries: this.core.recoveries,
+      recoveriesLeft: this.core.recoveriesLeft,
+    });
+    this.eventSubject.next({ type: 'link-open', link, recovered });
+    // A listener of the state or of that event may have closed or detached the connection.
+    if (this.finished) return;
+    this.core.markUp();
+    if (this.core.recovering) {
+      // A replaying link is open only once its session was welcomed by the server (created or
+      // resumed): the server answered. Otherwise ask for a pong at once, so that a client that
+      // only sends still learns the server is alive (written sends prove nothing).
+      if (link.replaysSends) this.onProgress(link);
+      else if (link.ping && link.pongs$) {
+        this.watchPong(link);
+        try {
+          link.ping();
+        } catch {
+          // A ping that cannot be written means the link is going: its messages$ reports it.
+        }
+      }
+    }
+    this.readLink(link);
+    // A link can die while we subscribe to it: then there is nothing to flush to.
+    if (this.currentLink !== link) return;
+    // Re-run what the broken link did not confirm, in the original order, before anything new.
+    // The generator reads the queue live: sends queued by the writes themselves come in order.
+    for (const entry of this.outbox.waiting()) {
+      if (this.currentLink !== link) break;
+      this.write(link, entry);
+    }
+    if (this.currentLink === link) this.flushing = false;
+  }
+
+  /**
+   * Traffic from the peer on a recovered link (a message, a pong, a welcomed session): the
+   * failure is over once the link has been up {@link MIN_PROGRESS_UPTIME_MS}, now or when it has.
+   */
+  private onProgress(link: Link<In, Out>): void {
+    if (!this.core.recovering || this.progressTimer !== undefined) return;
+    const wait = MIN_PROGRESS_UPTIME_MS - (this.scheduler.now() - this.linkUpAt);
+    if (wait <= 0) {
+      this.core.markProgress();
+      return;
+    }
+    this.progressTimer = this.scheduler.schedule(() => {
+      this.progressTimer = undefined;
+      if (this.currentLink === link) this.core.markProgress();
+    }, wait);
+  }
+  private progressTimer: Subscription | undefined;
+  private linkUpAt = 0;
+  private flushing = false;
+  private get scheduler() {
+    return this.options.scheduler ?? monotonicScheduler;
+  }
+
+  /** The first pong on a recovered link is progress (a peer answering pings is alive). */
+  private watchPong(link: Link<In, Out>): void {
+    const pong = link.pongs$!.subscribe(() => {
+      this.onProgress(link);
+      pong.unsubscribe();
+    });
+    // Ends with the link (or at once, if a pong had already been replayed synchronously).
+    if (!pong.closed) this.pongWatch = pong;
+  }
+  private pongWatch: Subscription | undefined;
+
+  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>): void {
+    const generation = this.generation;
+    entry.generation = generation;
+    entry.written = true;
+    link.send(entry.data).then(
+      () => {
+        // A confirmation from a link that has since broken is stale: the entry was requeued and
+        // will be confirmed (or rejected) by the link it is rewritten on.
+        if (entry.generation !== generation || entry.settled) return;
+        this.outbox.settle(entry);
+        entry.resolve();
+      },
+      link.replaysSends
+        ? (error) => this.onReplayingRejection(entry, generation, error)
+        : this.plainRejection,
+    );
+  }
+
+  /** A replaying link's session has the last word on its sends: its rejection (a lost session) is final. */
+  private onReplayingRejection(entry: OutgoingEntry<Out>, generation: number, error: unknown): void {
+    if (entry.generation !== generation || entry.settled) return;
+    this.outbox.settle(entry);
+    entry.reject(error);
+  }
+
+  /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
+  private plainRejection: (error: unknown) => void = () => {};
+
+  /**
+   * A plain link's send rejected. A failed write on a plain link means the link is failing: its
+   * messages$ reports the error and the entries are rewritten after recovery. Only after
+   * close()/detach() is a rejection final, since nothing will write the entries again; the link
+   * that kept them has broken, so every send still waiting on it fails.
+   */
+  private onPlainRejection(generation: number, error: unknown): void {
+    if (!this.finished || generation !== this.keptGeneration) return;
+    for (const entry of this.outbox.writtenOn(generation)) {
+      this.outbox.settle(entry);
+      entry.reject(error);
+    }
+  }
+
+  private sendPing(link: Link<In, Out>): void {
+    try {
+      const ping = (this.options.heartbeat as { ping: (link: Link<In, Out>) => unknown }).ping(link);
+      // A ping that fails to write means the link is going; the heartbeat or the link reports it.
+      if (ping instanceof Promise) ping.catch(() => {});
+    } catch (error) {
+      // The user's ping function threw: its own bug, not the link's. Reported, and the heartbeat
+      // goes on (a link that really is silent still times out).
+      this.eventSubject.next({ type: 'ping-failed', error });
+    }
+  }
+
+  private onLinkDown(link: Link<In, Out>, error: unknown): void {
+    if (this.currentLink === link) this.currentLink = undefined;
+    this.flushing = false;
+    this.pongWatch?.unsubscribe();
+    this.pongWatch = undefined;
+    this.progressTimer?.unsubscribe();
+    this.progressTimer = undefined;
+    if (!link.replaysSends) this.outbox.requeueAll();
+    // A heartbeat timeout lands here with the link still up: closing a resumable link would end
+    // its session, so it is abandoned instead and the session resumes on the recovered link.
+    if (link.abandon) link.abandon();
+    else link.close();
+    this.eventSubject.next({ type: 'link-down', error });
+  }
+
+  private onRecoveryEvent(event: RecoveryEvent): void {
+    switch (event.type) {
+      case 'recovering':
+        this.setState({
+          status: 'recovering',
+          attempt: event.attempt,
+          maxAttempts: event.maxAttempts,
+          delayMs: event.delayMs,
+          recoveriesLeft: event.recoveriesLeft,
+          error: event.error,
+          lastError: event.lastError,
+        });
+        break;
+      case 'recovered': {
+        const state = this.stateSubject.value;
+        if (state.status === 'open' || state.status === 'suspended') {
+          this.setState({ ...state, recoveries: event.recoveries, recoveriesLeft: this.core.recoveriesLeft });
+        }
+        break;
+      }
+      case 'gave-up':
+        this.lastGiveUp = event.reason;
+        break;
+    }
+    this.eventSubject.next(event);
+  }
+
+  private setState(state: ConnectionState): void {
+    if (!this.finished) this.stateSubject.next(state);
+  }
+
+  /** The pipeline ended by itself: recovery gave up, an irrecoverable error, or the link completed. */
+  private finish(reason: CloseReason, error?: unknown): void {
+    this.shutdown(reason, error, error, true);
+  }
+
+  private shutdown(reason: CloseReason, error: unknown, pendingError: unknown, fromPipeline: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.finalError = error ?? pendingError;
+    this.waitSubscription?.unsubscribe();
+    this.waitSubscription = undefined;
+    this.linkSubscription?.unsubscribe();
+    this.linkSubscription = undefined;
+    this.pongWatch?.unsubscribe();
+    this.pongWatch = undefined;
+    this.progressTimer?.unsubscribe();
+    this.progressTimer = undefined;
+    this.core.close();
+    this.attemptAbort?.abort(pendingError);
+    this.attemptAbort = undefined;
+    // Sends already written on a link that stays open (close/detach) settle through that link's
+    // confirmation; only the ones that never reached a link are rejected.
+    const keep = this.currentLink && !fromPipeline ? this.generation : undefined;
+    this.keptGeneration = keep;
+    if (fromPipeline) this.currentLink?.close();
+    this.currentLink = undefined;
+    for (const entry of this.outbox.drain(keep)) entry.reject(pendingError);
+    const closed: ClosedState =
+      error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
+    this.stateSubject.next(closed);
+    this.finalState = closed;
+    this.stateSubject.complete();
+    this.eventSubject.complete();
+    // messages$ completes rather than errors: a subscriber without an error handler must not
+    // crash the process when a server goes away. The error is on `state$` and `closed`.
+    this.incoming.complete();
+    this.resolveClosed(closed);
+  }
+}
+
+/**
+ * `state$`: the BehaviorSubject's values, plus the final state for a subscriber that comes after
+ * the close (a completed BehaviorSubject would give it nothing at all).
+ */
+class StateView extends Observable<ConnectionState> {
+  constructor(
+    private readonly subject: BehaviorSubject<ConnectionState>,
+    finalState: () => ClosedState | undefined,
+  ) {
+    super((subscriber) => {
+      const closed = finalState();
+      if (closed === undefined) return subject.subscribe(subscriber);
+      subscriber.next(closed);
+      subscriber.complete();
+      return undefined;
+    });
+  }
+
+  get value(): ConnectionState {
+    return this.subject.getValue();
+  }
+}

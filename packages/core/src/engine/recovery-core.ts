@@ -1,0 +1,356 @@
+import {
+  asyncScheduler,
+  Observable,
+  type SchedulerLike,
+  Subject,
+  type Subscriber,
+  type Subscription,
+} from 'rxjs';
+import type { BackoffOptions } from '../policy/backoff-delay.js';
+import type { ErrorClassifier } from '../policy/classify.js';
+import { decideRetry, type GiveUpReason } from '../policy/retry-decision.js';
+import type { RetryAfterOptions } from '../policy/retry-hint.js';
+import { monotonicNow } from './clock.js';
+
+/** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
+export interface RecoveryOptions {
+  /**
+   * Attempts for one failure (libha `HA_RECOVERY_ICOUNT`). A failure ends, and this count starts
+   * again, when a recovered link makes progress (carries traffic from the peer: a message, a
+   * pong, a resumed session, body bytes) or stays up for `minUptimeMs`. A link that opens and
+   * dies without either is one more attempt of the same failure. With the default backoff, 120
+   * attempts last 15 to 20 minutes of continuous outage when connects are refused at once, up to
+   * about 50 when each waits out a connect timeout (docs/concepts.md, "Budgets").
+   * @default 120
+   */
+  maxAttemptsPerFailure?: number;
+  /**
+   * Failures recovered from over the connection's life (libha `HA_RECOVERY_ACOUNT`). Each failure
+   * that starts a recovery uses one, whether or not its attempts succeed.
+   * @default Infinity
+   */
+  maxRecoveries?: number;
+  /** The wait before each attempt. @default {@link DEFAULT_BACKOFF} */
+  backoff?: BackoffOptions;
+  /**
+   * How long a recovered link that carries no traffic must stay up before the failure counts as
+   * over (progress ends it at once). A link that opens and dies inside this window without
+   * progress keeps spending the same failure's budget. `0`: any open ends the failure.
+   * @default 2_000
+   */
+  minUptimeMs?: number;
+  /**
+   * Retry hints carried by failures (an HTTP `Retry-After`, an SSE `retry:` field, a server's
+   * going-away hint): the next attempt waits at least that long, capped. `false` ignores them.
+   * @default { enabled: true, maxDelayMs: 120_000 }
+   */
+  retryAfter?: RetryAfterOptions | false;
+  /** Overrides the recoverable/irrecoverable classification; return `undefined` to defer to the default. */
+  isRecoverable?: ErrorClassifier;
+  /** The user's last word before each attempt; return false to give up (the original error propagates). */
+  shouldRecover?: (error: unknown, attempt: number) => boolean;
+  /** Each emission cuts the current backoff wait short (e.g. "back online", "tab visible"). */
+  trigger?: Observable<unknown>;
+  /**
+   * Whether the network is usable. While the last value is `false`, no attempt is made and no
+   * budget is spent; the attempt starts as soon as it turns `true`.
+   * @default always online
+   */
+  online?: Observable<boolean>;
+  /** Drives every timer, so marble tests and fake timers control time. @default asyncScheduler */
+  scheduler?: SchedulerLike;
+  /** Source of randomness for jitter, in [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * Raised inside a recovery pipeline when the recovery function gives up: recovery ends and the
+ * original failure reaches the caller.
+ */
+export class RecoveryDeclined {
+  readonly declined = true;
+}
+
+/** Named defaults of {@link RecoveryOptions}. */
+export const DEFAULT_MAX_ATTEMPTS_PER_FAILURE = 120;
+export const DEFAULT_MAX_RECOVERIES = Number.POSITIVE_INFINITY;
+export const DEFAULT_MIN_UPTIME_MS = 2_000;
+
+/** What the recovery core reports as it works. */
+export type RecoveryEvent =
+  | {
+      readonly type: 'recovering';
+      /** The attempt about to be made, 1-based. */
+      readonly attempt: number;
+      readonly maxAttempts: number;
+      readonly delayMs: number;
+      /** The error that started this failure. */
+      readonly error: unknown;
+      /** The error of the previous failed attempt, or the failure itself before the first attempt. */
+      readonly lastError: unknown;
+      readonly recoveriesLeft: number;
+    }
+  | { readonly type: 'attempting'; readonly attempt: number }
+  | { readonly type: 'up'; readonly recovering: boolean }
+  | { readonly type: 'recovered'; readonly recoveries: number; readonly attempts: number }
+  | { readonly type: 'gave-up'; readonly reason: GiveUpReason; readonly error: unknown };
+
+/**
+ * The one recovery state machine: it counts attempts and recoveries against their budgets, asks
+ * {@link decideRetry}, and waits out the backoff. `attach`, `recoverWith`, `backoff` and `haFetch`
+ * are thin wrappers around it.
+ */
+export class RecoveryCore {
+  private failureError: unknown = undefined;
+  private inFailure = false;
+  private attemptsMade = 0;
+  private recoveriesUsed = 0;
+  private recovered = 0;
+  private suspendedFlag = false;
+  private closedFlag = false;
+  private isUp = false;
+  /** When the current failure began, on {@link now}'s clock. */
+  private failureStartedAt = 0;
+  private uptimeTimer: Subscription | undefined;
+  private readonly interrupt$ = new Subject<void>();
+  private readonly scheduler: SchedulerLike;
+  readonly maxAttemptsPerFailure: number;
+  readonly maxRecoveries: number;
+
+  constructor(
+    private readonly options: RecoveryOptions = {},
+    private readonly onEvent: (event: RecoveryEvent) => void = () => {},
+  ) {
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
+    this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;
+  }
+
+  /** The error that started the failure being recovered from, if one is. */
+  get failure(): unknown {
+    return this.failureError;
+  }
+  get recovering(): boolean {
+    return this.inFailure;
+  }
+  /** The current attempt number (1-based) while recovering; 0 otherwise. */
+  get attempt(): number {
+    return this.attemptsMade;
+  }
+  get recoveriesLeft(): number {
+    return Math.max(0, this.maxRecoveries - this.recoveriesUsed);
+  }
+  /** Successful recoveries over the connection's life. */
+  get recoveries(): number {
+    return this.recovered;
+  }
+  get suspended(): boolean {
+    return this.suspendedFlag;
+  }
+  get up(): boolean {
+    return this.isUp;
+  }
+
+  /**
+   * Milliseconds on a monotonic clock: the injected scheduler's (so marble tests and fake timers
+   * drive it), else `performance.now()`, never the wall clock, which can step.
+   */
+  private now(): number {
+    return this.options.scheduler ? this.options.scheduler.now() : monotonicNow();
+  }
+
+  /**
+   * The resource that is up carried traffic from its peer (a message, a pong, a resumed session,
+   * body bytes): the failure, if one is being recovered from, is over. The next failure starts
+   * with a fresh per-failure budget and the initial backoff. Cheap when there is nothing to end,
+   * so callers may report every message.
+   */
+  markProgress(): void {
+    if (!this.inFailure || !this.isUp) return;
+    this.uptimeTimer?.unsubscribe();
+    this.uptimeTimer = undefined;
+    this.endFailure();
+  }
+
+  /** The resource (link, subscription) is up. Starts the `minUptime` clock if it is a recovery. */
+  markUp(): void {
+    // After close() (possibly from a listener of this very link's opening) no window may start.
+    if (this.isUp || this.closedFlag) return;
+    this.isUp = true;
+    this.onEvent({ type: 'up', recovering: this.inFailure });
+    if (!this.inFailure) return;
+    const minUptime = this.options.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS;
+    if (minUptime <= 0) {
+      this.endFailure();
+      return;
+    }
+    this.uptimeTimer = this.scheduler.schedule(() => {
+      this.uptimeTimer = undefined;
+      this.endFailure();
+    }, minUptime);
+  }
+
+  /**
+   * The resource failed with `error`. Returns a notifier that emits once when the next attempt
+   * should start, or errors with the error that must reach the caller when recovery gives up.
+   */
+  fail(error: unknown): Observable<void> {
+    // Hand-written rather than composed from rxjs operators: this sits on every connection's
+    // path, and the operators it would take (race, concat, merge, timer...) are most of the rxjs
+    // a browser bundle of HAWebSocket would otherwise carry.
+    return new Observable<void>((subscriber) => {
+      this.isUp = false;
+      this.uptimeTimer?.unsubscribe();
+      this.uptimeTimer = undefined;
+      const newFailure = !this.inFailure;
+      if (error instanceof RecoveryDeclined) {
+        subscriber.error(this.giveUp('declined', this.failureError));
+        return;
+      }
+      const decision = decideRetry({
+        error,
+        closed: this.closedFlag,
+        suspended: this.suspendedFlag,
+        attemptsMade: newFailure ? 0 : this.attemptsMade,
+        maxAttemptsPerFailure: this.maxAttemptsPerFailure,
+        recoveriesUsed: this.recoveriesUsed,
+        maxRecoveries: this.maxRecoveries,
+        newFailure,
+        classify: this.options.isRecoverable,
+        shouldRecover: this.options.shouldRecover,
+        backoff: this.options.backoff,
+        elapsedMs: newFailure ? 0 : this.now() - this.failureStartedAt,
+        random: this.options.random,
+        retryAfter: this.options.retryAfter,
+      });
+      if (decision.action === 'give-up') {
+        // libha's contract: when recovery gives up, the caller sees the ORIGINAL failure. An
+        // irrecoverable error met during an attempt (a 401 on reopen) is new information, so it wins.
+        const propagated = newFailure || decision.reason === 'irrecoverable' ? error : this.failureError;
+        subscriber.error(this.giveUp(decision.reason, propagated));
+        return;
+      }
+      if (newFailure) {
+        this.inFailure = true;
+        this.failureStartedAt = this.now();
+        this.failureError = error;
+        this.recoveriesUsed++;
+      }
+      this.attemptsMade = decision.attempt;
+      this.onEvent({
+        type: 'recovering',
+        attempt: decision.attempt,
+        maxAttempts: this.maxAttemptsPerFailure,
+        delayMs: decision.delayMs,
+        error: this.failureError,
+        lastError: error,
+        recoveriesLeft: this.recoveriesLeft,
+      });
+      // A listener of that event may have closed or suspended us; the wait would miss the
+      // interruption (nobody was subscribed to it yet), so honour it here.
+      if (this.closedFlag || this.suspendedFlag) {
+        subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
+        return;
+      }
+      return this.wait(decision.delayMs, subscriber);
+    });
+  }
+
+  /** While suspended, failures propagate as on a plain connection; a recovery under way gives up. */
+  suspend(): void {
+    this.suspendedFlag = true;
+    this.interrupt$.next();
+  }
+  enable(): void {
+    this.suspendedFlag = false;
+  }
+  /**
+   * Restores both budgets (libha `HA_RECOVERY_RESET_ICOUNT` and `RESET_ACOUNT`). A failure under
+   * way keeps one recovery charged, and an attempt being waited for or made becomes attempt 1 of a
+   * fresh budget (attempt numbers stay 1-based for the recovery function and the state).
+   */
+  resetCounts(): void {
+    this.recoveriesUsed = this.inFailure ? 1 : 0;
+    this.attemptsMade = this.inFailure && !this.isUp ? 1 : 0;
+    // The backoff starts over too: it grows with the time the failure has lasted.
+    if (this.inFailure) this.failureStartedAt = this.now();
+  }
+  /** No more recovery: a wait under way gives up. */
+  close(): void {
+    this.closedFlag = true;
+    this.uptimeTimer?.unsubscribe();
+    this.uptimeTimer = undefined;
+    this.interrupt$.next();
+    this.interrupt$.complete();
+  }
+
+  private endFailure(): void {
+    const attempts = this.attemptsMade;
+    this.inFailure = false;
+    this.failureError = undefined;
+    this.attemptsMade = 0;
+    this.recovered++;
+    this.onEvent({ type: 'recovered', recoveries: this.recovered, attempts });
+  }
+
+  /** Ends the failure and returns the error the caller must see. */
+  private giveUp(reason: GiveUpReason, error: unknown): unknown {
+    this.inFailure = false;
+    this.failureError = undefined;
+    this.attemptsMade = 0;
+    this.onEvent({ type: 'gave-up', reason, error });
+    return error;
+  }
+
+  /**
+   * Waits out the backoff (cut short by `trigger`), then for `online` to be true, then emits.
+   * A suspend() or close() during the wait ends the recovery with the original error.
+   */
+  private wait(delayMs: number, subscriber: Subscriber<void>): () => void {
+    let done = false;
+    let backoffOver = false;
+    let timer: Subscription | undefined;
+    let trigger: Subscription | undefined;
+    let online: Subscription | undefined;
+    let interrupt: Subscription | undefined;
+    const teardown = () => {
+      done = true;
+      timer?.unsubscribe();
+      trigger?.unsubscribe();
+      online?.unsubscribe();
+      interrupt?.unsubscribe();
+    };
+    const ready = () => {
+      if (done) return;
+      teardown();
+      // Read at the end of the wait: resetCounts() during the wait renumbers the attempt.
+      this.onEvent({ type: 'attempting', attempt: this.attemptsMade });
+      subscriber.next();
+      subscriber.complete();
+    };
+    const endBackoff = () => {
+      if (done || backoffOver) return;
+      backoffOver = true;
+      timer?.unsubscribe();
+      trigger?.unsubscribe();
+      if (!this.options.online) return ready();
+      // Offline: hold the attempt (no budget spent) until the network is back.
+      online = this.options.online.subscribe((isOnline) => {
+        if (isOnline) ready();
+      });
+      // An online$ that answers synchronously (a BehaviorSubject) finished before `online` was set.
+      if (done) online.unsubscribe();
+    };
+    interrupt = this.interrupt$.subscribe(() => {
+      if (done) return;
+      teardown();
+      subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
+    });
+    timer = this.scheduler.schedule(endBackoff, delayMs);
+    if (this.options.trigger && !backoffOver) {
+      trigger = this.options.trigger.subscribe(endBackoff);
+      if (backoffOver || done) trigger.unsubscribe();
+    }
+    return teardown;
+  }
+}

@@ -1,0 +1,636 @@
+import {
+  asyncScheduler,
+  type Observable,
+  Observable as RxObservable,
+  Subject,
+  type Subscription,
+} from 'rxjs';
+import {
+  ClosedByUserError,
+  FrameTooLargeError,
+  InvalidOptionError,
+  LinkClosedError,
+  LinkFailedError,
+  MalformedFrameError,
+  ProtocolError,
+  SessionLostError,
+  type SessionLostReason,
+  SessionRejectedError,
+  type UnacknowledgedMessage,
+} from '../../engine/errors.js';
+import type { Link, LinkData, Transport } from '../../engine/link.js';
+import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
+import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
+import {
+  type DeliverySink,
+  type FrameWriter,
+  frameWriter,
+  SessionEndpoint,
+  type SessionEndpointOptions,
+  type SessionEndpointStats,
+} from '../endpoint/session-endpoint.js';
+import {
+  decodeFrame,
+  encodeAck,
+  encodeClose,
+  encodeHello,
+  encodePing,
+  encodePong,
+  frameBytes,
+  RESUME_PROTOCOL_VERSION,
+  type ResumeFrame,
+} from '../wire/resume-frame.js';
+import { bytesToHex } from '../wire/session-token.js';
+
+/**
+ * Options of {@link resumable}. On the client, `maxWaitingMessages` defaults to
+ * {@link CLIENT_MAX_WAITING_MESSAGES} (32,768) and `maxWaitingBytes` to 16 MiB, the bounds of
+ * `attach`'s outgoing queue, so what it held through an outage fits when it is flushed.
+ */
+export interface ResumableOptions extends SessionEndpointOptions {
+  /**
+   * A link whose WELCOME (or REJECT) does not arrive within this time is closed and the open fails
+   * with a recoverable {@link LinkFailedError} (`ETIMEDOUT`), so `attach` reopens.
+   * @default 10_000
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Runs after a session was lost and a new one started, before `open()` hands out the new link:
+   * re-subscribe, re-authenticate. Sends made here go first on the new session. If it throws, the
+   * open fails with that error and the hook runs again on the next open.
+   * @default none
+   */
+  renegotiate?: (context: RenegotiateContext) => void | Promise<void>;
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * `resumable()`'s default `maxWaitingMessages` (the server keeps 1,024): as many as `attach`'s
+ * outgoing queue can hold at its defaults (16 MiB at 512 B per message), with
+ * `maxWaitingBytes` defaulting to that queue's 16 MiB, so a queue flushed after an outage fits.
+ */
+export const CLIENT_MAX_WAITING_MESSAGES = DEFAULT_QUEUE_MAX_BYTES / QUEUE_ENTRY_OVERHEAD_BYTES;
+
+/**
+ * The handshake timeout a connection should give its resume sessions when the user set none:
+ * the handshake is part of connecting, so it is bounded by the connect timeout, and by the
+ * heartbeat's timeout when one runs (a HELLO sent into a black hole must be given up about one
+ * heartbeat after the network returns, not a fixed 10 s later).
+ */
+export function handshakeTimeoutFor(options: {
+  readonly connectTimeoutMs?: number | undefined;
+  readonly heartbeat?: false | { readonly timeoutMs?: number | undefined } | undefined;
+}): number {
+  const heartbeat = options.heartbeat ? (options.heartbeat.timeoutMs ?? 30_000) : Number.POSITIVE_INFINITY;
+  return Math.min(options.connectTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, heartbeat);
+}
+
+/** What {@link ResumableOptions.renegotiate} is given. */
+export interface RenegotiateContext {
+  /** The new session's link: send on it, read from it. */
+  readonly link: Link<LinkData, LinkData>;
+  /** The new session. */
+  readonly session: SessionSnapshot;
+  /** The lost session's id and the messages it never got acknowledged, in order. */
+  readonly lostSessionId: string;
+  readonly lost: readonly UnacknowledgedMessage[];
+  /** Aborted when the open is abandoned. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The client's view of its session. */
+export interface SessionSnapshot {
+  /** 32 hex digits. Never the token. */
+  readonly id: string;
+  /** The highest sequence number sent. */
+  readonly lastSent: number;
+  /** The server's cumulative acknowledgement of our messages. */
+  readonly peerAcked: number;
+  /**
+   * The last sequence number delivered to `messages$`. Read inside a `messages$` callback, it is
+   * the sequence number of the message being delivered (for idempotent processing).
+   */
+  readonly lastReceived: number;
+  /** Messages sent and not yet acknowledged. */
+  readonly pending: number;
+  /** Whether a link is up and the handshake done. */
+  readonly connected: boolean;
+}
+
+/** What happens to the session, as it happens. */
+export type SessionEvent =
+  | { readonly type: 'new'; readonly sessionId: string }
+  | { readonly type: 'resumed'; readonly sessionId: string; readonly resumes: number }
+  | {
+      readonly type: 'lost';
+      readonly sessionId: string;
+      readonly reason: SessionLostReason;
+      /** Every outgoing message never acknowledged, in order, with its sequence number and payload. */
+      readonly unacknowledged: readonly UnacknowledgedMessage[];
+      readonly error: SessionLostError;
+    }
+  | { readonly type: 'closed'; readonly sessionId: string; readonly by: 'local' | 'peer' };
+
+/** Counters of a resumable transport. */
+export interface ResumableStats extends SessionEndpointStats {
+  /** Handshakes completed: new sessions plus resumes. */
+  readonly handshakes: number;
+  readonly resumes: number;
+  readonly sessionsLost: number;
+}
+
+/** A transport whose links belong to one resumable session. */
+export interface ResumableTransport extends Transport<LinkData, LinkData> {
+  /** Session events: new, resumed, lost (with the unacknowledged messages), closed. */
+  readonly session$: Observable<SessionEvent>;
+  /** The current session, if one was established. */
+  readonly session: SessionSnapshot | undefined;
+  readonly stats: ResumableStats;
+  /**
+   * Ends the session on purpose: a CLOSE frame if a link is up, every unacknowledged send rejects
+   * with {@link ClosedByUserError}. The next `open()` starts a new session.
+   */
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * Makes a transport's links resumable: exactly-once, in-order delivery both ways across
+ * reconnects (see docs/protocol.md). Each `open()` opens a link of `transport`, resumes the
+ * session (or starts one) and returns a virtual link whose `send()` resolves when the server
+ * acknowledged the message, surviving link failures. `attach` reopens; this resumes.
+ *
+ * @example
+ * ```ts
+ * const transport = resumable(wsTransport('ws://127.0.0.1:8080'), {
+ *   renegotiate: async ({ link }) => { await link.send(JSON.stringify({ subscribe: 'prices' })); },
+ * });
+ * transport.session$.subscribe((event) => event.type === 'lost' && report(event.unacknowledged));
+ * const conn = attach(transport, { heartbeat: { intervalMs: 5_000, timeoutMs: 15_000 } });
+ * await conn.send('exactly once');
+ * ```
+ * @see createResumeServer in `@lifeline/node/server`
+ */
+export function resumable(
+  transport: Transport<LinkData, Uint8Array>,
+  options: ResumableOptions = {},
+): ResumableTransport {
+  return new ResumableSession(transport, options);
+}
+
+/** One session generation: a lost or closed session's links reject sends with its end error. */
+interface Epoch {
+  ended: unknown;
+}
+
+class ResumableSession implements ResumableTransport {
+  readonly endpoint: SessionEndpoint;
+  readonly handshakeTimeoutMs: number;
+  readonly outputHighWater: number;
+  readonly events = new Subject<SessionEvent>();
+  readonly session$ = this.events.asObservable();
+  id: Uint8Array | undefined;
+  idHex = '';
+  token: Uint8Array | undefined;
+  epoch: Epoch = { ended: undefined };
+  current: ActiveLink | undefined;
+  pendingRenegotiation: { lostSessionId: string; lost: readonly UnacknowledgedMessage[] } | undefined;
+  counts = { handshakes: 0, resumes: 0, sessionsLost: 0 };
+
+  constructor(
+    readonly inner: Transport<LinkData, Uint8Array>,
+    readonly options: ResumableOptions,
+  ) {
+    // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
+    // it resumes: the session must be able to hold it (the queue is the bound), or a long outage
+    // would turn into sends refused right after recovery.
+    this.endpoint = new SessionEndpoint({
+      maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
+      maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
+      ...options,
+    });
+    this.outputHighWater = outputHighWaterOf(options);
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    if (!(this.handshakeTimeoutMs > 0)) throw new InvalidOptionError('handshakeTimeoutMs must be > 0');
+  }
+
+  get session(): SessionSnapshot | undefined {
+    if (!this.id) return undefined;
+    const endpoint = this.endpoint;
+    return {
+      id: this.idHex,
+      lastSent: endpoint.lastSent,
+      peerAcked: endpoint.peerAcked,
+      lastReceived: endpoint.delivered,
+      pending: endpoint.pending,
+      connected: this.current?.phase === 'open',
+    };
+  }
+
+  get stats(): ResumableStats {
+    return { ...this.endpoint.stats, ...this.counts };
+  }
+
+  async open(signal?: AbortSignal): Promise<Link<LinkData, LinkData>> {
+    signal?.throwIfAborted();
+    // One physical link per session at a time: a newer open supersedes whatever came before.
+    this.current?.drop(new LinkFailedError('superseded by a newer link'), 1000);
+    const active = new ActiveLink(this);
+    this.current = active;
+    await active.connect(signal);
+    return active.virtual;
+  }
+
+  close(code = 1000, reason = ''): void {
+    const active = this.current;
+    if (active) active.closing = true;
+    if (active?.phase === 'open') active.write(encodeClose(0, reason));
+    active?.drop(new ClosedByUserError('session closed'), code, reason);
+    if (this.id) this.events.next({ type: 'closed', sessionId: this.idHex, by: 'local' });
+    this.finishSession(() => new ClosedByUserError('session closed'));
+  }
+
+  /** The session is over (closed or lost): reject what is pending, forget it, number from 1 again. */
+  finishSession(
+    errorFor: (list: readonly UnacknowledgedMessage[]) => unknown,
+  ): readonly UnacknowledgedMessage[] {
+    let ended: unknown;
+    const list = this.endpoint.end((unacknowledged) => {
+      ended = errorFor(unacknowledged);
+      return ended;
+    });
+    this.epoch.ended = ended;
+    this.epoch = { ended: undefined };
+    this.endpoint.restart();
+    this.id = undefined;
+    this.idHex = '';
+    this.token = undefined;
+    return list;
+  }
+
+  /** The session is lost: report it (event and rejections with the exact list), forget it. */
+  lose(reason: SessionLostReason, cause?: unknown): void {
+    const sessionId = this.idHex;
+    let lostError: SessionLostError | undefined;
+    const list = this.finishSession((unacknowledged) => {
+      lostError = new SessionLostError(reason, sessionId, unacknowledged, { cause });
+      return lostError;
+    });
+    this.counts.sessionsLost++;
+    this.pendingRenegotiation = { lostSessionId: sessionId, lost: list };
+    this.events.next({ type: 'lost', sessionId, reason, unacknowledged: list, error: lostError! });
+  }
+}
+
+type Phase = 'opening' | 'handshake' | 'open' | 'dead';
+
+/** One physical link of the session, from open through handshake to its end. */
+class ActiveLink {
+  phase: Phase = 'opening';
+  /** Set by a deliberate close, so the link's end reads as that close whatever the peer does. */
+  closing = false;
+  readonly virtual: VirtualLink;
+  /** The session generation this link serves; moves on when a loss starts a new session on it. */
+  epoch: Epoch;
+  private inner: Link<LinkData, Uint8Array> | undefined;
+  private subscription: Subscription | undefined;
+  private writer: FrameWriter | undefined;
+  private resumedWith: Uint8Array | undefined;
+  private settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  private downError: unknown;
+  private onDown: ((error: unknown) => void) | undefined;
+
+  constructor(private readonly session: ResumableSession) {
+    this.epoch = session.epoch;
+    this.virtual = new VirtualLink(session, this);
+  }
+
+  async connect(signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.establish(signal);
+    } catch (error) {
+      // Whatever failed (the open, the handshake, the hook), this link is done; the session is not.
+      this.drop(error, 1000);
+      throw error;
+    }
+  }
+
+  private async establish(signal: AbortSignal | undefined): Promise<void> {
+    const session = this.session;
+    const inner = await session.inner.open(signal);
+    if (this.phase === 'dead') {
+      inner.close();
+      throw this.downError;
+    }
+    this.inner = inner;
+    // Acks confirm delivery: a link that can write without confirming each frame is cheaper.
+    const write = inner.write
+      ? (frame: Uint8Array) => inner.write!(frame)
+      : frameWriter((frame) => inner.send(frame));
+    // A server that does not read must not grow our output: PONGs and ACKs are coalesced and a
+    // link above the high-water mark is dropped (the session resumes on the next one).
+    const output = new LinkOutput(
+      {
+        write,
+        writeConfirmed: (frame, done) => {
+          inner.send(frame).then(done, done);
+        },
+        get bufferedAmount() {
+          return inner.bufferedAmount ?? 0;
+        },
+      },
+      session.outputHighWater,
+      (error) => this.drop(error),
+    );
+    this.writer = output.writer;
+    this.phase = 'handshake';
+    const handshake = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    const timer = (session.options.scheduler ?? asyncScheduler).schedule(() => {
+      this.drop(
+        new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs} ms`, {
+          syscallCode: 'ETIMEDOUT',
+        }),
+        1000,
+      );
+    }, session.handshakeTimeoutMs);
+    const onAbort = () => this.drop(signal?.reason ?? new LinkFailedError('open aborted'), 1000);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.subscription = inner.messages$.subscribe({
+      next: (message) => this.receive(message),
+      error: (error) => this.drop(error),
+      complete: () => this.drop(new LinkFailedError('the link ended', { syscallCode: 'ECONNRESET' })),
+    });
+    try {
+      this.hello();
+      await handshake;
+    } finally {
+      timer.unsubscribe();
+      signal?.removeEventListener('abort', onAbort);
+      this.settle = undefined;
+    }
+    const renegotiation = session.pendingRenegotiation;
+    if (!renegotiation) return;
+    const hook = session.options.renegotiate;
+    if (hook) {
+      const context: RenegotiateContext = {
+        link: this.virtual,
+        session: session.session!,
+        lostSessionId: renegotiation.lostSessionId,
+        lost: renegotiation.lost,
+        signal,
+      };
+      // The hook's own sends wait for acks that need this link: if it dies, fail the open rather
+      // than wait forever (the hook runs again on the next open).
+      await new Promise<void>((resolve, reject) => {
+        this.onDown = reject;
+        Promise.resolve()
+          .then(() => hook(context))
+          .then(resolve, reject);
+      }).finally(() => {
+        this.onDown = undefined;
+      });
+    }
+    if (session.pendingRenegotiation === renegotiation) session.pendingRenegotiation = undefined;
+  }
+
+  write(frame: Uint8Array): void {
+    this.writer?.(frame);
+  }
+
+  /** Ends this link (not the session). Idempotent. `abandon`: the physical link is presumed dead, drop it without a closing handshake. */
+  drop(error: unknown, code?: number, reason?: string, abandon = false): void {
+    if (this.phase === 'dead') return;
+    // The peer may answer our CLOSE by closing the link inside the write: that is still our close.
+    if (this.closing) error = new ClosedByUserError('session closed');
+    const wasOpen = this.phase === 'open';
+    this.phase = 'dead';
+    this.downError = error;
+    this.writer = undefined;
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    if (abandon && this.inner?.abandon) this.inner.abandon();
+    else this.inner?.close(code ?? closeCodeFor(error), reason ?? '');
+    if (this.session.current === this) {
+      this.session.current = undefined;
+      if (wasOpen) this.session.endpoint.disconnect();
+    }
+    this.settle?.reject(error);
+    this.onDown?.(error);
+    this.virtual.down(error);
+  }
+
+  private hello(): void {
+    const session = this.session;
+    this.resumedWith = session.id;
+    const resume = session.id && session.token ? { id: session.id, token: session.token } : undefined;
+    this.write(encodeHello(resume, resume ? session.endpoint.delivered : 0));
+  }
+
+  private receive(message: unknown): void {
+    let frame: ResumeFrame;
+    try {
+      frame = decodeFrame(frameBytes(message), this.session.endpoint.maxFrameBytes);
+    } catch (error) {
+      this.drop(error);
+      return;
+    }
+    if (this.phase === 'open') this.onFrame(frame);
+    else if (this.phase === 'handshake') this.onHandshakeFrame(frame);
+  }
+
+  private onFrame(frame: ResumeFrame): void {
+    const endpoint = this.session.endpoint;
+    switch (frame.type) {
+      case 'data': {
+        const problem = endpoint.receiveData(frame.seq, frame.ack, frame.data);
+        if (problem) this.drop(problem);
+        return;
+      }
+      case 'ack': {
+        const problem = endpoint.receiveAck(frame.ack);
+        if (problem) this.drop(problem);
+        else this.virtual.pong();
+        return;
+      }
+      case 'ping':
+        this.write(encodePong());
+        return;
+      case 'pong':
+        this.virtual.pong();
+        return;
+      case 'close': {
+        const session = this.session;
+        const sessionId = session.idHex;
+        this.drop(new LinkClosedError(1000, frame.reason || 'session closed by the server'), 1000);
+        session.events.next({ type: 'closed', sessionId, by: 'peer' });
+        session.finishSession(
+          (list) =>
+            new SessionLostError('closed-by-peer', sessionId, list, { cause: frame.reason || undefined }),
+        );
+        return;
+      }
+      default:
+        this.drop(new ProtocolError(`unexpected ${frame.type.toUpperCase()} frame after the handshake`));
+    }
+  }
+
+  private onHandshakeFrame(frame: ResumeFrame): void {
+    const session = this.session;
+    if (frame.type === 'reject') {
+      this.onReject(frame.code, frame.reason);
+      return;
+    }
+    if (frame.type !== 'welcome') {
+      this.drop(new ProtocolError(`expected WELCOME or REJECT, got ${frame.type.toUpperCase()}`));
+      return;
+    }
+    const resuming = this.resumedWith;
+    if (frame.version !== RESUME_PROTOCOL_VERSION) {
+      this.drop(new ProtocolError(`the server answered with protocol version ${frame.version}`));
+      return;
+    }
+    if (resuming && (!frame.resumed || bytesToHex(frame.id) !== bytesToHex(resuming))) {
+      this.failResume(new ProtocolError('the server answered a resume with another session'));
+      return;
+    }
+    if (!resuming && (frame.resumed || frame.lastReceived !== 0)) {
+      this.drop(new ProtocolError('the server answered a new session with a resumed one'));
+      return;
+    }
+    session.id = frame.id;
+    session.idHex = bytesToHex(frame.id);
+    session.token = frame.token;
+    const problem = session.endpoint.checkResume(frame.lastReceived);
+    if (problem) {
+      this.failResume(problem);
+      return;
+    }
+    this.phase = 'open';
+    // The ACK goes before any replay: the first frame after WELCOME proves we hold the rotated token.
+    session.endpoint.connect(
+      this.writer!,
+      frame.lastReceived,
+      this.virtual,
+      encodeAck(session.endpoint.delivered),
+    );
+    session.counts.handshakes++;
+    if (resuming) {
+      session.counts.resumes++;
+      session.events.next({ type: 'resumed', sessionId: session.idHex, resumes: session.counts.resumes });
+    } else {
+      session.events.next({ type: 'new', sessionId: session.idHex });
+    }
+    this.settle?.resolve();
+  }
+
+  private onReject(code: SessionRejectedError['rejectCode'], reason: string): void {
+    const session = this.session;
+    const rejected = new SessionRejectedError(code, reason);
+    if (this.resumedWith && code === 'unknown-session') {
+      // The server forgot the session (restart, expiry): report the loss, then start afresh on
+      // this same link; the server keeps it in the handshake for exactly this.
+      session.lose('unknown-session', rejected);
+      this.epoch = session.epoch;
+      this.hello();
+      return;
+    }
+    if (this.resumedWith && code !== 'too-many-sessions') session.lose(lostReasonOf(code), rejected);
+    this.drop(rejected, 1000);
+  }
+
+  private failResume(error: ProtocolError): void {
+    const session = this.session;
+    // Tell the server to drop its half: neither side can trust the other's numbering any more.
+    this.write(encodeClose(0, 'protocol error'));
+    this.drop(error);
+    session.lose('protocol-error', error);
+  }
+}
+
+/** The link handed to the user: a view of the session over one physical link. */
+class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
+  readonly replaysSends = true;
+  readonly messages$: Observable<LinkData>;
+  readonly pongs$: Observable<unknown>;
+  private readonly incoming = new Subject<LinkData>();
+  private readonly pongSubject = new Subject<void>();
+  private subscribers = 0;
+  private alive = true;
+
+  constructor(
+    private readonly session: ResumableSession,
+    private readonly active: ActiveLink,
+  ) {
+    this.pongs$ = this.pongSubject.asObservable();
+    this.messages$ = new RxObservable<LinkData>((subscriber) => {
+      const inner = this.incoming.subscribe(subscriber);
+      this.subscribers++;
+      // Messages that waited for a subscriber are delivered (and only then acknowledged) now.
+      if (this.ready && this.session.current === this.active) this.session.endpoint.pump();
+      return () => {
+        this.subscribers--;
+        inner.unsubscribe();
+      };
+    });
+  }
+
+  get ready(): boolean {
+    return this.alive && this.subscribers > 0;
+  }
+
+  get info(): Readonly<Record<string, unknown>> {
+    return { sessionId: this.session.idHex };
+  }
+
+  deliver(data: string | Uint8Array): void {
+    this.incoming.next(data);
+  }
+
+  pong(): void {
+    this.pongSubject.next();
+  }
+
+  down(error: unknown): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.pongSubject.complete();
+    if (error instanceof ClosedByUserError) this.incoming.complete();
+    else this.incoming.error(error);
+  }
+
+  send(data: LinkData): Promise<void> {
+    // A link of a session that is over must not feed the next session: its sends fail as the session did.
+    if (this.active.epoch !== this.session.epoch) {
+      return Promise.reject(this.active.epoch.ended ?? new LinkClosedError(undefined, 'session ended'));
+    }
+    return this.session.endpoint.send(data);
+  }
+
+  /** Ends the session if this is its current link; a link that is already down has nothing to end. */
+  close(code?: number, reason?: string): void {
+    if (this.session.current === this.active && this.active.phase === 'open')
+      this.session.close(code, reason);
+    else this.active.drop(new ClosedByUserError('link closed'), code, reason);
+  }
+
+  /** Drops the physical link and keeps the session for a resume (attach calls this before reopening). */
+  abandon(): void {
+    this.active.drop(new LinkFailedError('link abandoned for a new one'), 1001, undefined, true);
+  }
+
+  ping(): void {
+    if (this.session.current === this.active && this.active.phase === 'open') this.active.write(encodePing());
+  }
+}
+
+function closeCodeFor(error: unknown): number {
+  if (error instanceof FrameTooLargeError) return 1009;
+  if (error instanceof MalformedFrameError || error instanceof ProtocolError) return 1002;
+  return 1000;
+}
+
+function lostReasonOf(code: SessionRejectedError['rejectCode']): SessionLostReason {
+  return code === 'too-many-sessions' ? 'protocol-error' : code;
+}

@@ -1,0 +1,117 @@
+import { BackpressureError, InvalidOptionError } from '../../engine/errors.js';
+import { DEFAULT_MAX_FRAME_BYTES, ResumeFrameType } from '../wire/resume-frame.js';
+import { DEFAULT_MAX_REPLAY_BYTES, DEFAULT_MAX_REPLAY_MESSAGES } from './replay-buffer.js';
+import type { FrameWriter, SessionEndpointOptions } from './session-endpoint.js';
+
+/** Bytes of framing each written DATA frame may add to its payload, for the default high-water mark. */
+const FRAME_OVERHEAD_ALLOWANCE = 64;
+
+/**
+ * The output high-water mark of a resume link at `options`: what the session may legitimately
+ * have written and not yet seen leave (its whole replay window, framed, plus a frame or two of
+ * control traffic), so only a peer that stops reading passes it.
+ * @see SessionEndpointOptions.outputHighWaterBytes
+ */
+export function outputHighWaterOf(options: SessionEndpointOptions): number {
+  const highWater =
+    options.outputHighWaterBytes ??
+    (options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES) +
+      FRAME_OVERHEAD_ALLOWANCE * (options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES) +
+      2 * (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  if (!(highWater > 0)) throw new InvalidOptionError('outputHighWaterBytes must be > 0');
+  return highWater;
+}
+
+/** How {@link LinkOutput} writes on its link. */
+export interface LinkOutputPort {
+  /** Writes a frame without confirmation. */
+  write(frame: Uint8Array): void;
+  /** Writes a frame and calls `done` exactly once, when it was handed to the network or failed. */
+  writeConfirmed(frame: Uint8Array, done: () => void): void;
+  /** Bytes written and not yet taken by the network (ws `bufferedAmount`, Node `writableLength`). */
+  readonly bufferedAmount: number;
+}
+
+/**
+ * The output side of one resume link, shared by the client and the server. It bounds what a peer
+ * that does not read can make us hold. While the output is backed up (bytes buffered):
+ * - at most one PONG waits to be written: a PING that arrives meanwhile is not answered again
+ *   (the pending PONG answers it as well: a PONG only says the link is alive);
+ * - at most one standalone ACK waits to be written: a newer one replaces the one held behind it
+ *   (acks are cumulative, so nothing is lost), and goes out when the pending ones are written;
+ * - when the bytes buffered pass the high-water mark, `overflow` is called once (in a microtask)
+ *   with a {@link BackpressureError}, the caller closes the link, and later writes are dropped.
+ * DATA frames are bounded by the replay window and go straight through.
+ *
+ * @example
+ * ```ts
+ * const output = new LinkOutput(port, outputHighWaterOf(options), (error) => link.fail(error));
+ * endpoint.connect(output.writer, lastReceived, sink);
+ * ```
+ */
+export class LinkOutput {
+  /** Counters: PONGs not written because one was pending, ACKs replaced by a newer one. */
+  readonly dropped = { pongs: 0, acks: 0 };
+  private pongsPending = 0;
+  private acksPending = 0;
+  private ackWaiting: Uint8Array | undefined;
+  private overflowed = false;
+
+  constructor(
+    private readonly port: LinkOutputPort,
+    readonly highWater: number,
+    private readonly overflow: (error: BackpressureError) => void,
+  ) {}
+
+  /** Writes one resume frame under the rules above. */
+  readonly writer: FrameWriter = (frame) => {
+    if (this.overflowed) return;
+    const type = frame[0];
+    // A control frame is held back only while output is backed up: with nothing buffered it
+    // leaves at once, whatever the confirmations still on their way.
+    if (type === ResumeFrameType.Pong) {
+      if (this.pongsPending > 0 && this.port.bufferedAmount > 0) {
+        this.dropped.pongs++;
+        return;
+      }
+      this.pongsPending++;
+      this.port.writeConfirmed(frame, this.pongWritten);
+    } else if (type === ResumeFrameType.Ack) {
+      if (this.ackWaiting || (this.acksPending > 0 && this.port.bufferedAmount > 0)) {
+        if (this.ackWaiting) this.dropped.acks++;
+        this.ackWaiting = frame;
+        return;
+      }
+      this.acksPending++;
+      this.port.writeConfirmed(frame, this.ackWritten);
+    } else {
+      this.port.write(frame);
+    }
+    this.check();
+  };
+
+  /** Calls `overflow` if the output is above the high-water mark (once). */
+  check(): void {
+    if (this.overflowed) return;
+    const buffered = this.port.bufferedAmount;
+    if (buffered <= this.highWater) return;
+    this.overflowed = true;
+    const error = new BackpressureError(buffered, this.highWater);
+    // Not inside the write: the writer may be the session's, in the middle of a replay or of a
+    // frame handler; the link closes just after. Writes until then are dropped (the link is lost,
+    // and what the session wrote on it is replayed on the next).
+    queueMicrotask(() => this.overflow(error));
+  }
+
+  private readonly pongWritten = (): void => {
+    this.pongsPending--;
+  };
+
+  private readonly ackWritten = (): void => {
+    this.acksPending--;
+    const waiting = this.ackWaiting;
+    if (!waiting || this.acksPending > 0) return;
+    this.ackWaiting = undefined;
+    this.writer(waiting);
+  };
+}

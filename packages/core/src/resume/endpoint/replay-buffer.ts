@@ -1,0 +1,254 @@
+import { InvalidOptionError, ReplayWindowFullError } from '../../engine/errors.js';
+
+/** What `send()` does when the replay window is full. */
+export type WindowFullPolicy = 'wait' | 'reject';
+
+/** Limits of a session's replay window: the sent messages the peer has not acknowledged yet. */
+export interface ReplayWindowOptions {
+  /**
+   * Messages sent and not yet acknowledged, at most.
+   * @default 1_024
+   */
+  maxReplayMessages?: number;
+  /**
+   * Payload bytes sent and not yet acknowledged, at most (text counts its UTF-8 bytes).
+   * @default 8_388_608 (8 MiB)
+   */
+  maxReplayBytes?: number;
+  /**
+   * `'wait'`: a send that does not fit waits for acknowledgements to make room (backpressure: its
+   * promise resolves later, in order). `'reject'`: it rejects at once with {@link ReplayWindowFullError}.
+   * A message larger than `maxReplayBytes` is rejected in both modes.
+   * @default 'wait'
+   */
+  onWindowFull?: WindowFullPolicy;
+  /**
+   * Sends that may wait for room in the window (policy `'wait'`), at most: one more rejects at
+   * once with {@link ReplayWindowFullError} (`limit: 'messages'`), so a sender that does not await
+   * its sends cannot grow memory without bound while the peer reads slowly or not at all.
+   * @default 1_024
+   */
+  maxWaitingMessages?: number;
+  /**
+   * Payload bytes of the sends waiting for room in the window, at most (see `maxWaitingMessages`;
+   * `limit: 'bytes'`).
+   * @default 8_388_608 (8 MiB)
+   */
+  maxWaitingBytes?: number;
+}
+
+export const DEFAULT_MAX_REPLAY_MESSAGES = 1_024;
+export const DEFAULT_MAX_REPLAY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_WINDOW_FULL_POLICY: WindowFullPolicy = 'wait';
+export const DEFAULT_MAX_WAITING_MESSAGES = 1_024;
+export const DEFAULT_MAX_WAITING_BYTES = 8 * 1024 * 1024;
+
+/** What the buffer needs to know of an entry. */
+export interface ReplayItem {
+  readonly seq: number;
+  /** Payload bytes, for the byte limit. */
+  readonly size: number;
+}
+
+/**
+ * The ordered outgoing messages of one direction of a session, from the first unacknowledged one
+ * to the last one sent. The first `maxReplayMessages` / `maxReplayBytes` of them are *admitted*
+ * (the window: written to the link, replayed after a reconnect); the rest wait for room.
+ *
+ * @example
+ * ```ts
+ * const buffer = new ReplayBuffer<Entry>({ maxReplayMessages: 2 });
+ * buffer.push({ seq: buffer.nextSeq, size: 3 }); // admitted
+ * const released = buffer.acknowledge(1); // the entry, now safe to resolve
+ * ```
+ * @see docs/protocol.md
+ */
+export class ReplayBuffer<E extends ReplayItem> {
+  readonly maxMessages: number;
+  readonly maxBytes: number;
+  readonly policy: WindowFullPolicy;
+  readonly maxWaitingMessages: number;
+  readonly maxWaitingBytes: number;
+  private entries: E[] = [];
+  private head = 0;
+  private ackedSeq = 0;
+  private lastAssigned = 0;
+  private windowEnd = 0;
+  private windowCount = 0;
+  private windowBytes = 0;
+  private waitingBytes = 0;
+
+  constructor(options: ReplayWindowOptions = {}) {
+    this.maxMessages = options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
+    this.maxBytes = options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES;
+    this.policy = options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY;
+    this.maxWaitingMessages = options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES;
+    this.maxWaitingBytes = options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
+    if (!(this.maxWaitingMessages >= 0) || !(this.maxWaitingBytes >= 0)) {
+      throw new InvalidOptionError('maxWaitingMessages and maxWaitingBytes must be at least 0');
+    }
+    if (!(this.maxMessages >= 1) || !(this.maxBytes >= 1)) {
+      throw new InvalidOptionError('maxReplayMessages and maxReplayBytes must be at least 1');
+    }
+    if (this.policy !== 'wait' && this.policy !== 'reject') {
+      throw new InvalidOptionError(`onWindowFull must be 'wait' or 'reject', got ${String(this.policy)}`);
+    }
+  }
+
+  /** The sequence number the next pushed entry must have. */
+  get nextSeq(): number {
+    return this.lastAssigned + 1;
+  }
+  /** The highest sequence number assigned. */
+  get lastSeq(): number {
+    return this.lastAssigned;
+  }
+  /** The peer's cumulative acknowledgement. */
+  get acked(): number {
+    return this.ackedSeq;
+  }
+  /** The highest admitted sequence number: entries up to it may be written. */
+  get admittedEnd(): number {
+    return this.windowEnd;
+  }
+  /** Entries not yet acknowledged (admitted or waiting). */
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+  /** Entries waiting for room in the window, and their payload bytes. */
+  get waiting(): { readonly messages: number; readonly bytes: number } {
+    return { messages: this.lastAssigned - this.windowEnd, bytes: this.waitingBytes };
+  }
+  /** Admitted entries and their payload bytes. */
+  get window(): { readonly messages: number; readonly bytes: number } {
+    return { messages: this.windowCount, bytes: this.windowBytes };
+  }
+
+  /**
+   * Why an entry of `size` bytes cannot be accepted now, if it cannot: always when it is larger
+   * than the byte limit; under policy `reject`, also when the window has no room for it; under
+   * policy `wait`, when it would wait and the waiting sends are at their limit.
+   */
+  refusal(size: number): ReplayWindowFullError | undefined {
+    if (size > this.maxBytes) {
+      return new ReplayWindowFullError(
+        'bytes',
+        `a message of ${size} bytes never fits a replay window of ${this.maxBytes} bytes`,
+      );
+    }
+    if (this.policy === 'reject' && !this.fits(size)) {
+      return this.windowCount >= this.maxMessages
+        ? new ReplayWindowFullError(
+            'messages',
+            `replay window full (${this.maxMessages} unacknowledged messages)`,
+          )
+        : new ReplayWindowFullError('bytes', `replay window full (${this.maxBytes} unacknowledged bytes)`);
+    }
+    const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
+    if (wouldWait && this.lastAssigned - this.windowEnd >= this.maxWaitingMessages) {
+      return new ReplayWindowFullError(
+        'messages',
+        `${this.maxWaitingMessages} sends already wait for room in the replay window`,
+      );
+    }
+    if (wouldWait && this.waitingBytes + size > this.maxWaitingBytes) {
+      return new ReplayWindowFullError(
+        'bytes',
+        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Appends an entry with seq {@link nextSeq}; returns whether it was admitted at once. */
+  push(entry: E): boolean {
+    if (entry.seq !== this.lastAssigned + 1)
+      throw new RangeError(`expected seq ${this.lastAssigned + 1}, got ${entry.seq}`);
+    this.entries.push(entry);
+    this.lastAssigned = entry.seq;
+    if (this.windowEnd === entry.seq - 1 && this.fits(entry.size)) {
+      this.admit(entry);
+      return true;
+    }
+    this.waitingBytes += entry.size;
+    return false;
+  }
+
+  /** The entry with sequence number `seq`, if it is still held. */
+  get(seq: number): E | undefined {
+    return seq > this.ackedSeq ? this.entries[this.head + (seq - this.ackedSeq - 1)] : undefined;
+  }
+
+  /**
+   * Applies a cumulative acknowledgement (at most {@link admittedEnd}; the caller checks). Returns
+   * the released entries, in order; waiting entries that now fit are admitted.
+   */
+  acknowledge(ack: number): E[] {
+    if (ack <= this.ackedSeq) return [];
+    const count = ack - this.ackedSeq;
+    const released = this.entries.slice(this.head, this.head + count);
+    this.head += count;
+    this.ackedSeq = ack;
+    for (const entry of released) {
+      this.windowCount--;
+      this.windowBytes -= entry.size;
+    }
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head > 1_024 && this.head * 2 > this.entries.length) {
+      // Reclaim the acknowledged prefix in bulk, so each acknowledgement is O(1) amortised.
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    for (
+      let next = this.get(this.windowEnd + 1);
+      next && this.fits(next.size);
+      next = this.get(this.windowEnd + 1)
+    ) {
+      this.waitingBytes -= next.size;
+      this.admit(next);
+    }
+    return released;
+  }
+
+  /** Every entry still held, in order, and an empty buffer that continues the numbering from 0. */
+  drain(): E[] {
+    const rest = this.entries.slice(this.head);
+    this.entries = [];
+    this.head = 0;
+    this.ackedSeq = 0;
+    this.lastAssigned = 0;
+    this.windowEnd = 0;
+    this.windowCount = 0;
+    this.windowBytes = 0;
+    this.waitingBytes = 0;
+    return rest;
+  }
+
+  /** Reloads a buffer from stored state: `acked` is the peer's ack, `entries` the ones after it. */
+  restore(acked: number, entries: readonly E[]): void {
+    this.drain();
+    this.ackedSeq = acked;
+    this.lastAssigned = acked;
+    this.windowEnd = acked;
+    for (const entry of entries) {
+      this.entries.push(entry);
+      this.lastAssigned = entry.seq;
+      // Restored entries were admitted (and perhaps written) before: keep them all in the window.
+      this.admit(entry);
+    }
+  }
+
+  private fits(size: number): boolean {
+    // An empty window admits anything that passes refusal(), so one large message cannot wedge it.
+    if (this.windowCount === 0) return true;
+    return this.windowCount < this.maxMessages && this.windowBytes + size <= this.maxBytes;
+  }
+
+  private admit(entry: E): void {
+    this.windowEnd = entry.seq;
+    this.windowCount++;
+    this.windowBytes += entry.size;
+  }
+}

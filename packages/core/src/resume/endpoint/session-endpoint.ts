@@ -1,0 +1,544 @@
+import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  type BackpressureError,
+  FrameTooLargeError,
+  InvalidOptionError,
+  LinkClosedError,
+  ProtocolError,
+  type UnacknowledgedMessage,
+} from '../../engine/errors.js';
+import type { LinkData } from '../../engine/link.js';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  dataPayload,
+  type EncodedData,
+  encodeAck,
+  encodeData,
+} from '../wire/resume-frame.js';
+import { ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
+
+/** Options of one end of a resume session: the replay window, acknowledgements and frame limits. */
+export interface SessionEndpointOptions extends ReplayWindowOptions {
+  /**
+   * A standalone ACK goes out once this many delivered messages are unacknowledged (acks ride on
+   * outgoing DATA frames for free; this bounds the replay window the peer must keep).
+   * @default 32
+   */
+  ackEvery?: number;
+  /**
+   * A standalone ACK goes out at most this long after the first unacknowledged delivery.
+   * @default 50
+   */
+  ackDelayMs?: number;
+  /**
+   * Frames larger than this are refused: incoming ones close the link with a
+   * {@link FrameTooLargeError}, outgoing ones reject their `send()`.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxFrameBytes?: number;
+  /** Drives the ack timer. @default asyncScheduler */
+  scheduler?: SchedulerLike;
+  /**
+   * Incoming messages that may wait for the application (nobody subscribed to the receive stream
+   * yet). They are not acknowledged while they wait, so a peer that honours its own replay window
+   * stops long before this; one that goes on is closing the link with a {@link ProtocolError}
+   * instead of exhausting memory.
+   * @default 16_384
+   */
+  maxUnreadMessages?: number;
+  /**
+   * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`).
+   * @default 67_108_864 (64 MiB)
+   */
+  maxUnreadBytes?: number;
+  /**
+   * The output high-water mark of each link, in bytes written and not yet taken by the network (ws
+   * `bufferedAmount`, Node `writableLength`). A peer that stops reading makes them pass it, and the
+   * link is closed with a {@link BackpressureError} (recoverable: the session resumes on a new link)
+   * instead of letting its output grow. Below it, at most one PONG and one standalone ACK wait to be
+   * written at a time, and DATA is bounded by the replay window, so a session that honours its own
+   * limits never reaches it.
+   * @default maxReplayBytes + 64 x maxReplayMessages + 2 x maxFrameBytes (10.06 MiB at the defaults)
+   */
+  outputHighWaterBytes?: number;
+}
+
+export const DEFAULT_MAX_UNREAD_MESSAGES = 16_384;
+export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+
+export const DEFAULT_ACK_EVERY = 32;
+export const DEFAULT_ACK_DELAY_MS = 50;
+
+/** Durable-store hooks of a server session: writes that must land before the wire sees them. */
+export interface SessionEndpointHooks {
+  /** Newly admitted outgoing messages, in order: resolve once stored (write-ahead of the DATA frames). */
+  persist?(messages: readonly OutgoingMessage[]): Promise<void>;
+  /** Resolve once `received` (the ack about to be sent) is stored. */
+  persistReceived?(received: number): Promise<void>;
+  /** The peer acknowledged up to `ack` (stored lazily: a resume re-sends it). */
+  peerAcked?(ack: number): void;
+  /** A hook rejected: the session can no longer keep its promise. */
+  storeFailed?(error: unknown): void;
+  /**
+   * Resolve once this end may still deliver what it received (a fenced store: the session is
+   * still this server's). Delivery of a message waits for a check that began after it arrived, so
+   * a server that lost the session to another replica never hands the application a message the
+   * new owner also gets. A rejection goes to {@link storeFailed} and nothing is delivered.
+   */
+  confirmOwner?(): Promise<void>;
+}
+
+/** Where delivered messages go: the receive stream of the current link. */
+export interface DeliverySink {
+  /** False while nobody listens: messages wait, unacknowledged, until it turns true. */
+  readonly ready: boolean;
+  deliver(data: string | Uint8Array, seq: number): void;
+}
+
+/** One outgoing message held until the peer acknowledges it. */
+export interface OutgoingMessage {
+  readonly seq: number;
+  readonly size: number;
+  readonly encoded: EncodedData;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** Writes one frame on the current link. */
+export type FrameWriter = (frame: Uint8Array) => void;
+
+/** Counters of one endpoint, for tests and metrics. */
+export interface SessionEndpointStats {
+  /** Replayed DATA frames that were already delivered and were dropped. */
+  readonly duplicatesDropped: number;
+  /** DATA frames written, replays included. */
+  readonly framesWritten: number;
+  /** Messages written again after a reconnect. */
+  readonly replayed: number;
+}
+
+const noop = () => {};
+
+/**
+ * One end of a resume session, shared by the client (`resumable`) and the server: numbers and
+ * keeps outgoing messages until acknowledged, replays them on each new link, drops duplicates,
+ * delivers in order and acknowledges cumulatively. Links come and go through
+ * {@link connect} / {@link disconnect}; the session outlives them.
+ *
+ * @example
+ * ```ts
+ * const endpoint = new SessionEndpoint({ ackEvery: 16 });
+ * endpoint.connect((frame) => link.send(frame), welcome.lastReceived, sink);
+ * const acknowledged = endpoint.send('hello');
+ * ```
+ * @see docs/protocol.md
+ */
+export class SessionEndpoint {
+  readonly maxFrameBytes: number;
+  private readonly buffer: ReplayBuffer<OutgoingMessage>;
+  private readonly ackEvery: number;
+  private readonly ackDelayMs: number;
+  private readonly scheduler: SchedulerLike;
+  private writer: FrameWriter | undefined;
+  private sink: DeliverySink | undefined;
+  private writeCursor = 1;
+  private persistedEnd = 0;
+  private highestWritten = 0;
+  private persistBatch: OutgoingMessage[] = [];
+  private persisting = false;
+  private deliveredSeq = 0;
+  private ackableSeq = 0;
+  private toldPeer = 0;
+  private receivedTarget = 0;
+  private persistingReceived = false;
+  private queue: { seq: number; data: string | Uint8Array }[] = [];
+  private queueHead = 0;
+  private queuedEnd = 0;
+  private unreadBytes = 0;
+  private readonly maxUnreadMessages: number;
+  private readonly maxUnreadBytes: number;
+  private pumping = false;
+  /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
+  private clearedSeq = 0;
+  private checkingSeq = 0;
+  /** Raised by {@link disconnect}: a check that began on an earlier link clears nothing. */
+  private ownerCheck = 0;
+  private ackTimer: Subscription | undefined;
+  private endedWith: unknown;
+  private counters = { duplicatesDropped: 0, framesWritten: 0, replayed: 0 };
+
+  constructor(
+    options: SessionEndpointOptions = {},
+    private readonly hooks: SessionEndpointHooks = {},
+  ) {
+    this.buffer = new ReplayBuffer(options);
+    this.ackEvery = options.ackEvery ?? DEFAULT_ACK_EVERY;
+    this.ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.maxUnreadMessages = options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES;
+    this.maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
+    if (!(this.ackEvery >= 1) || !(this.ackDelayMs >= 0) || !(this.maxFrameBytes >= 64)) {
+      throw new InvalidOptionError('ackEvery must be >= 1, ackDelayMs >= 0 and maxFrameBytes >= 64');
+    }
+  }
+
+  /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
+  get delivered(): number {
+    return this.deliveredSeq;
+  }
+  /** The highest received sequence number that may be acknowledged (delivered, and stored if there is a store). */
+  get ackable(): number {
+    return this.ackableSeq;
+  }
+  /** The highest outgoing sequence number assigned. */
+  get lastSent(): number {
+    return this.buffer.lastSeq;
+  }
+  /** The peer's cumulative acknowledgement of our messages. */
+  get peerAcked(): number {
+    return this.buffer.acked;
+  }
+  /** Messages sent and not yet acknowledged, whether admitted to the window or waiting for room. */
+  get pending(): number {
+    return this.buffer.size;
+  }
+  get connected(): boolean {
+    return this.writer !== undefined;
+  }
+  get stats(): SessionEndpointStats {
+    return { ...this.counters };
+  }
+
+  /**
+   * Sends a message: resolves once the peer acknowledged it, across reconnects. Rejects when the
+   * session ends first, or at once when the message can never be sent (too large, window full
+   * under policy `reject`).
+   */
+  send(data: LinkData): Promise<void> {
+    if (this.endedWith !== undefined) return Promise.reject(this.endedWith);
+    let encoded: EncodedData;
+    try {
+      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (encoded.frame.length > this.maxFrameBytes) {
+      return Promise.reject(new FrameTooLargeError(encoded.frame.length, this.maxFrameBytes));
+    }
+    const size = encoded.frame.length - encoded.payloadOffset;
+    const refusal = this.buffer.refusal(size);
+    if (refusal) return Promise.reject(refusal);
+    return new Promise<void>((resolve, reject) => {
+      const message: OutgoingMessage = { seq: this.buffer.nextSeq, size, encoded, resolve, reject };
+      if (this.buffer.push(message)) this.admitted(message.seq - 1);
+    });
+  }
+
+  /**
+   * A link is ready (handshake done): `peerLastReceived` is the peer's cumulative ack from the
+   * handshake. Releases what it covers, writes `preamble`, and replays the rest, in order. Returns a
+   * {@link ProtocolError} when the peer claims what cannot be (the caller ends the session).
+   */
+  connect(
+    writer: FrameWriter,
+    peerLastReceived: number,
+    sink: DeliverySink,
+    preamble?: Uint8Array,
+  ): ProtocolError | undefined {
+    const problem = this.checkAck(peerLastReceived, true);
+    if (problem) return problem;
+    this.disconnect();
+    this.applyAck(peerLastReceived);
+    this.writer = writer;
+    this.sink = sink;
+    // The handshake told the peer our `delivered`; nothing was delivered since (no link).
+    this.toldPeer = this.ackableSeq;
+    this.writeCursor = this.buffer.acked + 1;
+    // The preamble (WELCOME, or the client's confirming ACK) is written only now: on a link that
+    // delivers synchronously the peer answers inside this write, and must find us connected.
+    if (preamble) writer(preamble);
+    this.writePending();
+    return undefined;
+  }
+
+  /** A {@link ProtocolError} if the peer's handshake `lastReceived` cannot be right, for checking before answering. */
+  checkResume(peerLastReceived: number): ProtocolError | undefined {
+    return this.checkAck(peerLastReceived, true);
+  }
+
+  /** The link is gone: stop writing; undelivered incoming messages are dropped (the peer replays them). */
+  disconnect(): void {
+    this.writer = undefined;
+    this.sink = undefined;
+    this.ackTimer?.unsubscribe();
+    this.ackTimer = undefined;
+    this.queue = [];
+    this.queueHead = 0;
+    this.unreadBytes = 0;
+    this.queuedEnd = this.deliveredSeq;
+    this.ownerCheck++;
+    this.clearedSeq = this.checkingSeq = this.deliveredSeq;
+  }
+
+  /** Handles an incoming DATA frame; returns the protocol error that must close the link, if any. */
+  receiveData(seq: number, ack: number, data: string | Uint8Array): ProtocolError | undefined {
+    const problem = this.receiveAck(ack);
+    if (problem) return problem;
+    if (seq <= this.queuedEnd) {
+      this.counters.duplicatesDropped++;
+      return undefined;
+    }
+    if (seq !== this.queuedEnd + 1) {
+      return new ProtocolError(`sequence gap: expected ${this.queuedEnd + 1}, got ${seq}`);
+    }
+    const size = typeof data === 'string' ? data.length * 2 : data.byteLength;
+    if (
+      this.queue.length - this.queueHead >= this.maxUnreadMessages ||
+      this.unreadBytes + size > this.maxUnreadBytes
+    ) {
+      return new ProtocolError(
+        `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
+      );
+    }
+    this.queuedEnd = seq;
+    this.unreadBytes += size;
+    this.queue.push({ seq, data });
+    this.pump();
+    return undefined;
+  }
+
+  /** Handles a cumulative ack from the peer; returns the protocol error that must close the link, if any. */
+  receiveAck(ack: number): ProtocolError | undefined {
+    if (ack <= this.buffer.acked) return undefined;
+    const problem = this.checkAck(ack, false);
+    if (problem) return problem;
+    this.applyAck(ack);
+    return undefined;
+  }
+
+  /** Delivers what waited for a subscriber (call when the sink becomes ready). */
+  pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queueHead < this.queue.length && this.sink?.ready) {
+        if (this.hooks.confirmOwner && this.queue[this.queueHead]!.seq > this.clearedSeq) {
+          this.confirmOwner();
+          break;
+        }
+        const item = this.queue[this.queueHead++]!;
+        this.unreadBytes -= typeof item.data === 'string' ? item.data.length * 2 : item.data.byteLength;
+        this.deliveredSeq = item.seq;
+        this.sink.deliver(item.data, item.seq);
+      }
+      if (this.queueHead === this.queue.length) {
+        this.queue = [];
+        this.queueHead = 0;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.advanceAckable(this.deliveredSeq);
+  }
+
+  /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
+  private confirmOwner(): void {
+    if (this.checkingSeq > this.clearedSeq) return;
+    const target = this.queuedEnd;
+    const check = this.ownerCheck;
+    this.checkingSeq = target;
+    this.hooks.confirmOwner!().then(
+      () => {
+        if (this.endedWith !== undefined || check !== this.ownerCheck) return;
+        if (target > this.clearedSeq) this.clearedSeq = target;
+        this.pump();
+      },
+      (error) => {
+        if (check === this.ownerCheck) this.checkingSeq = this.clearedSeq;
+        this.hooks.storeFailed?.(error);
+      },
+    );
+  }
+
+  /**
+   * Ends the session: every message not acknowledged is taken out, in order, and rejected with the
+   * error `errorFor` builds from their list. Later sends reject with that error too unless
+   * {@link restart} starts a new session.
+   */
+  end(
+    errorFor: (unacknowledged: readonly UnacknowledgedMessage[]) => unknown,
+  ): readonly UnacknowledgedMessage[] {
+    const lost = this.buffer.drain();
+    const list = lost.map((message) => ({ seq: message.seq, data: dataPayload(message.encoded) }));
+    const error = errorFor(list);
+    this.endedWith = error ?? new LinkClosedError(undefined, 'session ended');
+    this.disconnect();
+    this.persistBatch = [];
+    for (const message of lost) message.reject(error);
+    return list;
+  }
+
+  /** After {@link end}: a fresh session, numbering from 1 both ways. */
+  restart(): void {
+    this.buffer.drain();
+    this.endedWith = undefined;
+    this.writeCursor = 1;
+    this.persistedEnd = 0;
+    this.highestWritten = 0;
+    this.deliveredSeq = 0;
+    this.ackableSeq = 0;
+    this.toldPeer = 0;
+    this.receivedTarget = 0;
+    this.queuedEnd = 0;
+    this.clearedSeq = this.checkingSeq = 0;
+  }
+
+  /**
+   * Loads stored state (a server resuming a session from its store): the peer's ack, our
+   * `received`, and the stored unacknowledged messages, which were all persisted (and may have been written).
+   */
+  restore(state: { peerAcked: number; received: number; messages: readonly OutgoingMessage[] }): void {
+    this.buffer.restore(state.peerAcked, state.messages);
+    this.persistedEnd = this.buffer.admittedEnd;
+    this.highestWritten = this.buffer.lastSeq;
+    this.writeCursor = state.peerAcked + 1;
+    this.deliveredSeq = state.received;
+    this.ackableSeq = state.received;
+    this.receivedTarget = state.received;
+    this.queuedEnd = state.received;
+    this.clearedSeq = this.checkingSeq = state.received;
+  }
+
+  private checkAck(ack: number, handshake: boolean): ProtocolError | undefined {
+    if (ack > this.highestWritten) {
+      return new ProtocolError(
+        `the peer acknowledged ${ack} but only ${this.highestWritten} message(s) were sent`,
+      );
+    }
+    if (handshake && ack < this.buffer.acked) {
+      return new ProtocolError(`the peer reports ${ack} received after acknowledging ${this.buffer.acked}`);
+    }
+    return undefined;
+  }
+
+  private applyAck(ack: number): void {
+    const before = this.buffer.admittedEnd;
+    const released = this.buffer.acknowledge(ack);
+    if (released.length === 0) return;
+    if (this.writeCursor <= ack) this.writeCursor = ack + 1;
+    this.hooks.peerAcked?.(ack);
+    for (const message of released) message.resolve();
+    if (this.buffer.admittedEnd > before) this.admitted(before);
+  }
+
+  /** Entries after `from` up to the window's end were just admitted. */
+  private admitted(from: number): void {
+    const end = this.buffer.admittedEnd;
+    if (!this.hooks.persist) {
+      this.persistedEnd = end;
+      this.writePending();
+      return;
+    }
+    for (let seq = from + 1; seq <= end; seq++) this.persistBatch.push(this.buffer.get(seq)!);
+    this.flushPersist();
+  }
+
+  private flushPersist(): void {
+    if (this.persisting || this.persistBatch.length === 0) return;
+    const batch = this.persistBatch;
+    this.persistBatch = [];
+    this.persisting = true;
+    this.hooks.persist!(batch).then(
+      () => {
+        this.persisting = false;
+        // An end() during the write emptied the buffer; the stored batch is the store's to drop.
+        if (this.endedWith !== undefined) return;
+        this.persistedEnd = Math.max(this.persistedEnd, batch[batch.length - 1]!.seq);
+        this.writePending();
+        this.flushPersist();
+      },
+      (error) => {
+        this.persisting = false;
+        this.hooks.storeFailed?.(error);
+      },
+    );
+  }
+
+  private writePending(): void {
+    const end = Math.min(this.buffer.admittedEnd, this.persistedEnd);
+    while (this.writer && this.writeCursor <= end) {
+      const message = this.buffer.get(this.writeCursor++);
+      if (!message) continue;
+      this.counters.framesWritten++;
+      if (message.seq > this.highestWritten) this.highestWritten = message.seq;
+      else this.counters.replayed++;
+      // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
+      // but only a current one saves a standalone ACK.
+      if (message.encoded.ack > this.toldPeer) this.toldPeer = message.encoded.ack;
+      this.writer(message.encoded.frame);
+    }
+    if (this.toldPeer >= this.ackableSeq) {
+      this.ackTimer?.unsubscribe();
+      this.ackTimer = undefined;
+    }
+  }
+
+  private advanceAckable(target: number): void {
+    if (!this.hooks.persistReceived) {
+      this.ackableSeq = target;
+      this.scheduleAck();
+      return;
+    }
+    if (target <= this.receivedTarget) return;
+    this.receivedTarget = target;
+    if (this.persistingReceived) return;
+    this.persistingReceived = true;
+    const stored = target;
+    this.hooks.persistReceived(stored).then(
+      () => {
+        this.persistingReceived = false;
+        if (stored > this.ackableSeq) this.ackableSeq = stored;
+        this.scheduleAck();
+        if (this.receivedTarget > stored) {
+          const next = this.receivedTarget;
+          this.receivedTarget = stored;
+          this.advanceAckable(next);
+        }
+      },
+      (error) => {
+        this.persistingReceived = false;
+        this.hooks.storeFailed?.(error);
+      },
+    );
+  }
+
+  private scheduleAck(): void {
+    const owed = this.ackableSeq - this.toldPeer;
+    if (owed <= 0 || !this.writer) return;
+    if (owed >= this.ackEvery || this.ackDelayMs === 0) {
+      this.flushAck();
+      return;
+    }
+    this.ackTimer ??= this.scheduler.schedule(() => {
+      this.ackTimer = undefined;
+      this.flushAck();
+    }, this.ackDelayMs);
+  }
+
+  /** Sends a standalone ACK now if the peer is owed one. */
+  flushAck(): void {
+    this.ackTimer?.unsubscribe();
+    this.ackTimer = undefined;
+    if (!this.writer || this.ackableSeq <= this.toldPeer) return;
+    this.toldPeer = this.ackableSeq;
+    this.writer(encodeAck(this.ackableSeq));
+  }
+}
+
+/** A writer that ignores a link's write failures: the link reports them through its messages$. */
+export function frameWriter(send: (frame: Uint8Array) => Promise<void>): FrameWriter {
+  return (frame) => {
+    send(frame).then(undefined, noop);
+  };
+}

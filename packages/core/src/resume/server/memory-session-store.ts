@@ -1,0 +1,104 @@
+import { StaleOwnerError } from '../../engine/errors.js';
+import type { SessionMetadata, SessionStore, StoredMessage, StoredSession } from './session-store.js';
+
+/**
+ * The default {@link SessionStore}: a map in this process. Sessions die with the process, so a
+ * client whose server restarted takes the `unknown-session` path (a `lost` event listing its
+ * unacknowledged messages, then a new session). Fenced like the durable stores, so servers in
+ * one process can share it.
+ *
+ * @example
+ * ```ts
+ * const store = new MemorySessionStore();
+ * const server = createResumeServer({ store });
+ * ```
+ * @see SessionStore
+ */
+export class MemorySessionStore implements SessionStore {
+  private readonly sessions = new Map<string, StoredSession>();
+
+  /** Sessions held. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  async load(id: string): Promise<StoredSession | undefined> {
+    const session = this.sessions.get(id);
+    return session && { ...session, replay: [...session.replay] };
+  }
+
+  async save(session: StoredSession): Promise<void> {
+    this.sessions.set(session.id, {
+      ...session,
+      epoch: session.epoch ?? 0,
+      cursor: session.cursor ?? null,
+      replay: [...session.replay],
+    });
+  }
+
+  async update(id: string, metadata: Partial<SessionMetadata>, epoch?: number): Promise<void> {
+    const session = this.fence(id, epoch);
+    if (session) Object.assign(session, metadata);
+  }
+
+  async append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void> {
+    const session = this.fence(id, epoch);
+    if (!session) return;
+    for (const message of messages) {
+      if (message.seq <= session.lastSent) continue;
+      session.replay.push(message);
+      session.lastSent = message.seq;
+      if (message.cursor !== undefined) session.cursor = message.cursor;
+    }
+  }
+
+  async acknowledge(
+    id: string,
+    watermarks: { readonly peerAcked?: number; readonly received?: number },
+    epoch?: number,
+  ): Promise<void> {
+    const session = this.fence(id, epoch);
+    if (!session) return;
+    if (watermarks.received !== undefined && watermarks.received > session.received)
+      session.received = watermarks.received;
+    const peerAcked = watermarks.peerAcked;
+    if (peerAcked !== undefined && peerAcked > session.peerAcked) {
+      session.peerAcked = peerAcked;
+      let drop = 0;
+      while (drop < session.replay.length && session.replay[drop]!.seq <= peerAcked) drop++;
+      if (drop > 0) session.replay.splice(0, drop);
+    }
+  }
+
+  async expire(now: number): Promise<string[]> {
+    const expired: string[] = [];
+    for (const [id, session] of this.sessions) {
+      if (session.expiresAt !== null && session.expiresAt <= now) {
+        this.sessions.delete(id);
+        expired.push(id);
+      }
+    }
+    return expired;
+  }
+
+  async delete(id: string, epoch?: number): Promise<void> {
+    if (this.fence(id, epoch)) this.sessions.delete(id);
+  }
+
+  async claim(id: string, knownEpoch?: number): Promise<number | undefined> {
+    const session = this.sessions.get(id);
+    if (!session) return undefined;
+    if (knownEpoch !== undefined && session.epoch === knownEpoch) return knownEpoch;
+    session.epoch = (session.epoch ?? 0) + 1;
+    return session.epoch;
+  }
+
+  /** The session, if held; throws {@link StaleOwnerError} when `epoch` is given and is not the session's. */
+  private fence(id: string, epoch: number | undefined): StoredSession | undefined {
+    const session = this.sessions.get(id);
+    if (session && epoch !== undefined && session.epoch !== epoch) {
+      throw new StaleOwnerError(id, epoch, session.epoch ?? 0);
+    }
+    return session;
+  }
+}

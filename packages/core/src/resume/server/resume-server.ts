@@ -1,0 +1,854 @@
+import { type Observable, Subject } from 'rxjs';
+import { steadyEpochNow } from '../../engine/clock.js';
+import {
+  type BackpressureError,
+  FrameTooLargeError,
+  InvalidOptionError,
+  MalformedFrameError,
+  ProtocolError,
+  type SessionRejectCode,
+  SessionRejectedError,
+  StaleOwnerError,
+} from '../../engine/errors.js';
+import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
+import type { SessionEndpointOptions } from '../endpoint/session-endpoint.js';
+import {
+  decodeFrame,
+  encodePing,
+  encodePong,
+  encodeReject,
+  encodeWelcome,
+  frameBytes,
+  RESUME_PROTOCOL_VERSION,
+  type ResumeFrame,
+} from '../wire/resume-frame.js';
+import { bytesToHex, constantTimeEqual, newSessionId, newSessionToken } from '../wire/session-token.js';
+import { isFencedSessionStore } from './fenced-session-store.js';
+import { MemorySessionStore } from './memory-session-store.js';
+import { ServerSession, type ServerSessionEvent, type SessionLinkHandle } from './server-session.js';
+import type { SessionStore, StoredSession } from './session-store.js';
+
+/** Options of {@link createResumeServer}. The endpoint options (replay window, acks, frame size) apply to every session. */
+export interface ResumeServerOptions extends SessionEndpointOptions {
+  /** Where sessions live. @default new MemorySessionStore() */
+  store?: SessionStore;
+  /**
+   * How long a session without a link is kept for its client to resume; then it expires and its
+   * unacknowledged sends reject with a `SessionLostError`.
+   * @default 120_000
+   */
+  sessionTtlMs?: number;
+  /** Sessions held at once (attached or detached); a new one beyond is refused with `too-many-sessions`. @default 10_000 */
+  maxSessions?: number;
+  /**
+   * New sessions one remote address may hold in this server at once (attached or detached, counted
+   * from the HELLO that created them until they end), so that one peer cannot fill `maxSessions`
+   * and lock everyone else out for the time-to-live. A HELLO beyond it is refused with REJECT
+   * `too-many-sessions` (recoverable: the client retries under its backoff), reported on
+   * `events$` and counted in `stats.addressLimited`. Resumes are never refused by it. The address
+   * is the transport's peer address (IPv4-mapped IPv6 folded to IPv4): behind a proxy or a load
+   * balancer it is the proxy's, so set it there only with one address per client. Off by default.
+   * @default Infinity (no limit)
+   */
+  maxSessionsPerAddress?: number;
+  /** A link that has not completed its handshake within this time is closed. @default 10_000 */
+  handshakeTimeoutMs?: number;
+  /** An attached link quiet for this long is sent a PING. @default 15_000 */
+  pingIntervalMs?: number;
+  /** An attached link silent for this long is presumed half-open and closed (its session detaches). @default 45_000 */
+  idleTimeoutMs?: number;
+  /**
+   * The clock, in epoch ms: it times the handshake, idle and ping timeouts and the session TTL,
+   * and stamps the stored `createdAt`/`expiresAt`. It must not step (a wall clock set forward
+   * would expire detached sessions at once, set back would stop every timeout).
+   * @default steadyEpochNow (the wall clock at process start plus the monotonic clock)
+   */
+  now?: () => number;
+}
+
+export const DEFAULT_SESSION_TTL_MS = 120_000;
+export const DEFAULT_MAX_SESSIONS = 10_000;
+export const DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_PING_INTERVAL_MS = 15_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+/** Older token digests a session remembers, only to count a replayed one as such (not stored). */
+const TOKEN_HISTORY = 8;
+
+/** Counters of a resume server, readable by the application (e.g. to alert on token guessing). */
+export interface ResumeServerStats {
+  readonly newSessions: number;
+  readonly resumes: number;
+  readonly takeovers: number;
+  /** HELLOs with a token that is not the session's. */
+  readonly invalidTokens: number;
+  /** HELLOs with a token the session already rotated away from (a captured token replayed). */
+  readonly replayedTokens: number;
+  readonly unknownSessions: number;
+  readonly rejected: number;
+  /** HELLOs for a new session refused because their address held `maxSessionsPerAddress` sessions. */
+  readonly addressLimited: number;
+  readonly malformedFrames: number;
+  readonly oversizedFrames: number;
+  readonly protocolErrors: number;
+  /**
+   * Links the transport closed because the peer broke its framing below the resume protocol (a
+   * WebSocket frame against RFC 6455: invalid UTF-8, too large, unmasked...); each is reported on
+   * `events$` as `link-violation`.
+   */
+  readonly linkViolations: number;
+  readonly handshakeTimeouts: number;
+  readonly idleTimeouts: number;
+  /** Links closed because the client stopped reading: their output passed `outputHighWaterBytes`. */
+  readonly backpressureCloses: number;
+  readonly expired: number;
+}
+
+/** Something the server reports beside its sessions. Never carries a token. */
+export type ResumeServerEvent =
+  | {
+      readonly type: 'rejected';
+      readonly code: SessionRejectCode;
+      readonly sessionId: string | undefined;
+      readonly error: SessionRejectedError;
+    }
+  | { readonly type: 'link-error'; readonly sessionId: string | undefined; readonly error: unknown }
+  | {
+      readonly type: 'link-violation';
+      readonly sessionId: string | undefined;
+      readonly reason: LinkViolationReason;
+      /** A `ProtocolError` naming the violation, with the transport's error as `cause`. */
+      readonly error: ProtocolError;
+    };
+
+/**
+ * Why a transport refused what a peer sent below the resume protocol (RFC 6455 for WebSocket):
+ * `invalid-utf8` (a text message or close reason that is not UTF-8; close 1007),
+ * `message-too-large` (above the transport's payload limit; close 1009), `unmasked-frame` (a
+ * client frame without a mask; close 1002), `invalid-frame` (any other framing error; close 1002).
+ */
+export type LinkViolationReason = 'invalid-utf8' | 'message-too-large' | 'unmasked-frame' | 'invalid-frame';
+
+/** The server's side of one physical link, handed in by an adapter (ws, net, Deno's WebSocket). */
+export interface ServerLinkPort {
+  /**
+   * Writes one frame as one link message. When `written` is given, it must be called exactly once:
+   * when the frame was handed to the network, or failed (the server keeps at most one PONG and one
+   * ACK waiting for it).
+   */
+  send(frame: Uint8Array, written?: () => void): void;
+  /**
+   * Bytes written and not yet taken by the network (ws `bufferedAmount`, Node `writableLength`):
+   * above `outputHighWaterBytes` the link is closed with a {@link BackpressureError}. A port that
+   * cannot tell leaves its link without a high-water mark: give it one.
+   */
+  readonly bufferedAmount?: number;
+  /** Closes the link; `abrupt` when the peer is presumed gone (no closing handshake worth waiting for). */
+  close(code: number, reason: string, abrupt: boolean): void;
+  /** The peer's IP address, for `maxSessionsPerAddress`; without one the limit does not apply. */
+  readonly remoteAddress?: string;
+}
+
+/** What an adapter calls as the link delivers and ends. */
+export interface ServerLinkInput {
+  /** One link message (bytes; a string is a malformed frame). */
+  receive(message: unknown): void;
+  /** The link failed with a transport-level error (a frame too large for the framing, say). */
+  error(error: unknown): void;
+  /**
+   * The transport refused what the peer sent (see {@link LinkViolationReason}) and closes the link
+   * itself: the server counts it, reports it and detaches the session.
+   */
+  violation(reason: LinkViolationReason, error: unknown): void;
+  /** The link is closed, for whatever reason. */
+  closed(): void;
+}
+
+interface SessionAuth {
+  tokenHash: Uint8Array;
+  /** The token the client last presented successfully: good until it confirms `tokenHash`. */
+  retiredTokenHash: Uint8Array | null;
+  tokenConfirmed: boolean;
+  expiresAt: number | null;
+  /** Older digests, newest first (at most {@link TOKEN_HISTORY}), to count their replay as such. */
+  history: Uint8Array[];
+}
+
+type LinkPhase = 'hello' | 'busy' | 'open' | 'closed';
+type Counters = { -readonly [K in keyof ResumeServerStats]: number };
+
+/**
+ * The server half of the resume protocol, independent of the link technology: adapters for `ws`
+ * and `node:net` (and later Deno) feed it links through {@link ResumeServer.accept}.
+ *
+ * @see createResumeServer
+ */
+export class ResumeServer {
+  readonly store: SessionStore;
+  readonly sessions$: Observable<ServerSession>;
+  readonly events$: Observable<ResumeServerEvent>;
+  private readonly sessionSubject = new Subject<ServerSession>();
+  private readonly eventSubject = new Subject<ResumeServerEvent>();
+  private readonly live = new Map<string, ServerSession>();
+  private readonly auth = new Map<string, SessionAuth>();
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly links = new Set<ServerLinkState>();
+  /** New sessions held per remote address (with `maxSessionsPerAddress`), and each session's address. */
+  private readonly addressSessions = new Map<string, number>();
+  private readonly sessionAddress = new Map<string, string>();
+  private readonly counters: Counters = {
+    newSessions: 0,
+    resumes: 0,
+    takeovers: 0,
+    invalidTokens: 0,
+    replayedTokens: 0,
+    unknownSessions: 0,
+    rejected: 0,
+    addressLimited: 0,
+    malformedFrames: 0,
+    oversizedFrames: 0,
+    protocolErrors: 0,
+    linkViolations: 0,
+    handshakeTimeouts: 0,
+    idleTimeouts: 0,
+    backpressureCloses: 0,
+    expired: 0,
+  };
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private closing = false;
+  private creating = 0;
+  readonly sessionTtlMs: number;
+  readonly maxSessions: number;
+  readonly maxSessionsPerAddress: number;
+  readonly handshakeTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxFrameBytes: number;
+  /** The output high-water mark of each link, in bytes (see `outputHighWaterBytes`). */
+  readonly outputHighWater: number;
+  readonly now: () => number;
+
+  constructor(readonly options: ResumeServerOptions = {}) {
+    this.store = options.store ?? new MemorySessionStore();
+    this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
+    this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
+    if (!(this.maxSessionsPerAddress >= 1)) {
+      throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
+    }
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS;
+    this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
+    this.outputHighWater = outputHighWaterOf(options);
+    this.now = options.now ?? steadyEpochNow;
+    this.sessions$ = this.sessionSubject.asObservable();
+    this.events$ = this.eventSubject.asObservable();
+    const tick =
+      Math.min(this.pingIntervalMs, this.idleTimeoutMs, this.sessionTtlMs, this.handshakeTimeoutMs) / 4;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, tick)));
+    // The sweep must never keep a process alive on its own.
+    (this.sweepTimer as { unref?: () => void }).unref?.();
+  }
+
+  get stats(): ResumeServerStats {
+    return { ...this.counters };
+  }
+
+  /** Live sessions (attached or detached) by id. */
+  get sessions(): ReadonlyMap<string, ServerSession> {
+    return this.live;
+  }
+
+  /** Takes a new physical link: the adapter forwards its messages and its end to the returned input. */
+  accept(port: ServerLinkPort): ServerLinkInput {
+    if (this.closing) {
+      port.close(1001, 'server closing', true);
+      return { receive() {}, error() {}, violation() {}, closed() {} };
+    }
+    const link = new ServerLinkState(this, port);
+    this.links.add(link);
+    return link;
+  }
+
+  /** Stops the sweep, closes every link and ends every live session in this process (a durable store keeps them). */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const link of [...this.links]) link.close(1001, 'server closing', true);
+    for (const session of [...this.live.values()]) session.shutdown();
+    this.live.clear();
+    this.auth.clear();
+    this.addressSessions.clear();
+    this.sessionAddress.clear();
+    await Promise.allSettled([...this.locks.values()]);
+    this.sessionSubject.complete();
+    this.eventSubject.complete();
+  }
+
+  /** @internal */
+  count(key: keyof Counters): void {
+    this.counters[key]++;
+  }
+
+  /** @internal */
+  report(event: ResumeServerEvent): void {
+    this.eventSubject.next(event);
+  }
+
+  /** @internal */
+  dropLink(link: ServerLinkState): void {
+    this.links.delete(link);
+  }
+
+  /** @internal A HELLO for a new session. */
+  async newSession(link: ServerLinkState): Promise<void> {
+    // Sessions still being created count: the checks of simultaneous HELLOs all run before any of
+    // them reaches `live`, across the awaits below.
+    if (this.live.size + this.creating >= this.maxSessions) {
+      link.reject('too-many-sessions', `the server holds ${this.maxSessions} sessions`, undefined, true);
+      return;
+    }
+    const address = Number.isFinite(this.maxSessionsPerAddress) ? link.remoteAddress : undefined;
+    if (address !== undefined) {
+      // Reserved before the awaits, like `creating`, so simultaneous HELLOs cannot all pass.
+      const held = this.addressSessions.get(address) ?? 0;
+      if (held >= this.maxSessionsPerAddress) {
+        this.counters.addressLimited++;
+        link.reject('too-many-sessions', `this address holds ${held} sessions`, undefined, true);
+        return;
+      }
+      this.addressSessions.set(address, held + 1);
+    }
+    this.creating++;
+    let created: string | undefined;
+    try {
+      created = await this.createNewSession(link);
+    } finally {
+      this.creating--;
+      if (address !== undefined) {
+        if (created !== undefined && this.live.has(created)) this.sessionAddress.set(created, address);
+        else this.releaseAddress(address);
+      }
+    }
+  }
+
+  private releaseAddress(address: string): void {
+    const held = (this.addressSessions.get(address) ?? 1) - 1;
+    if (held > 0) this.addressSessions.set(address, held);
+    else this.addressSessions.delete(address);
+  }
+
+  /** Returns the new session's id, or `undefined` when the link went away first. */
+  private async createNewSession(link: ServerLinkState): Promise<string | undefined> {
+    const id = newSessionId();
+    const token = newSessionToken();
+    const tokenHash = await sha256(token);
+    const hex = bytesToHex(id);
+    const record: StoredSession = {
+      id: hex,
+      tokenHash,
+      retiredTokenHash: null,
+      tokenConfirmed: false,
+      createdAt: this.now(),
+      expiresAt: null,
+      lastSent: 0,
+      peerAcked: 0,
+      received: 0,
+      replay: [],
+      epoch: 1,
+    };
+    await this.store.save(record);
+    if (link.isClosed || this.closing) {
+      await this.store.delete(hex);
+      return undefined;
+    }
+    const session = this.createSession(hex);
+    session.epoch = isFencedSessionStore(this.store) ? 1 : undefined;
+    this.auth.set(hex, {
+      tokenHash,
+      retiredTokenHash: null,
+      tokenConfirmed: false,
+      expiresAt: null,
+      history: [],
+    });
+    this.counters.newSessions++;
+    link.opened(session, hex, tokenHash);
+    this.sessionSubject.next(session);
+    session.attachLink(link, 0, encodeWelcome(false, id, token, 0), { type: 'connect' });
+    return hex;
+  }
+
+  /** @internal A HELLO that asks to resume; serialised per session so two links cannot race. */
+  resume(link: ServerLinkState, frame: Extract<ResumeFrame, { type: 'hello' }>): Promise<void> {
+    const hex = bytesToHex(frame.resume!.id);
+    const previous = this.locks.get(hex) ?? Promise.resolve();
+    const run = previous.then(() => this.resumeLocked(link, frame, hex));
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(hex, settled);
+    void settled.then(() => {
+      if (this.locks.get(hex) === settled) this.locks.delete(hex);
+    });
+    return run;
+  }
+
+  private async resumeLocked(
+    link: ServerLinkState,
+    frame: Extract<ResumeFrame, { type: 'hello' }>,
+    hex: string,
+  ) {
+    const resume = frame.resume!;
+    const fenced = isFencedSessionStore(this.store);
+    let session = this.live.get(hex);
+    let auth = this.auth.get(hex);
+    let record: StoredSession | undefined;
+    if (!session || !auth) {
+      record = await this.loadCurrent(hex);
+      auth = record && authOf(record);
+    }
+    const newToken = newSessionToken();
+    const [presented, newHash] = await Promise.all([sha256(resume.token), sha256(newToken)]);
+    if (link.isClosed || this.closing) return;
+    if (!auth || session?.closed) {
+      this.unknownSession(link, hex);
+      return;
+    }
+    if (fenced && session) {
+      // Another replica sharing the store may have taken the session and rotated its token since
+      // this process served it, without this process hearing of it (no write of ours refused
+      // yet): the stored record decides, never a stale copy. Both ways: a token the owner gave
+      // the client must not be refused here, and one the owner retired since (which this copy may
+      // still take for current) must neither open the session nor claim it away from its owner.
+      record = await this.loadCurrent(hex);
+      if (link.isClosed || this.closing) return;
+      if (session.closed) {
+        this.unknownSession(link, hex);
+        return;
+      }
+      if (!record || record.epoch !== session.epoch) {
+        session.storeFailed(new StaleOwnerError(hex, session.epoch ?? 0, record?.epoch ?? 0));
+        session = undefined;
+        auth = record && authOf(record);
+        if (!auth) {
+          this.unknownSession(link, hex);
+          return;
+        }
+      }
+    }
+    if (!this.tokenAccepted(link, hex, presented, auth)) return;
+    if (fenced) {
+      // Take the session: from here on, the store refuses the writes of any previous owner.
+      const epoch = await this.store.claim(hex, session?.epoch);
+      if (session && epoch !== session.epoch) {
+        // Another server owned the session meanwhile: this process's copy is stale.
+        session.storeFailed(new StaleOwnerError(hex, session.epoch ?? 0, epoch ?? 0));
+        session = undefined;
+      }
+      if (!session) {
+        // Read after the claim, so nothing a previous owner writes can land behind it.
+        record = epoch === undefined ? undefined : await this.loadCurrent(hex);
+        if (link.isClosed || this.closing) return;
+        auth = record && authOf(record);
+        if (!auth) {
+          this.unknownSession(link, hex);
+          return;
+        }
+        // The previous owner may have rotated the token since the first read.
+        if (!this.tokenAccepted(link, hex, presented, auth)) return;
+        record!.epoch = epoch;
+      }
+    }
+    if (!session) {
+      session = this.createSession(hex);
+      session.restore(record!);
+      this.auth.set(hex, auth);
+      this.sessionSubject.next(session);
+    }
+    const problem = session.state.checkResume(frame.lastReceived);
+    if (problem) {
+      this.counters.protocolErrors++;
+      link.reject('protocol-error', problem.message, hex, true);
+      return;
+    }
+    rotate(auth, presented, newHash);
+    // Stored before the client sees the new token: after a crash, the store must know it.
+    await this.store.update(
+      hex,
+      {
+        tokenHash: auth.tokenHash,
+        retiredTokenHash: auth.retiredTokenHash,
+        tokenConfirmed: false,
+        expiresAt: null,
+      },
+      session.epoch,
+    );
+    if (link.isClosed || this.closing || session.closed) {
+      if (!session.connected && !session.closed) this.detached(hex);
+      return;
+    }
+    const takeover = session.connected;
+    this.counters.resumes++;
+    if (takeover) this.counters.takeovers++;
+    link.opened(session, hex, newHash);
+    session.attachLink(
+      link,
+      frame.lastReceived,
+      encodeWelcome(true, resume.id, newToken, session.state.ackable),
+      {
+        type: 'resume',
+        takeover,
+      },
+    );
+  }
+
+  /**
+   * @internal The client used the token whose digest is `tokenHash` (it sent a frame after the
+   * WELCOME that carried it): the previous one is refused from now on. A frame on a link whose
+   * token was rotated away since (a slow confirmation racing a resume on another link) proves
+   * nothing about the newer token, and confirms nothing.
+   */
+  confirmToken(hex: string, tokenHash: Uint8Array): void {
+    const auth = this.auth.get(hex);
+    if (!auth || auth.tokenConfirmed || !constantTimeEqual(auth.tokenHash, tokenHash)) return;
+    auth.tokenConfirmed = true;
+    void this.store
+      .update(hex, { tokenConfirmed: true }, this.live.get(hex)?.epoch)
+      .catch((error) => this.storeError(hex, error));
+  }
+
+  /** @internal A session lost its link: its time-to-live starts. */
+  detached(hex: string): void {
+    const auth = this.auth.get(hex);
+    if (!auth) return;
+    auth.expiresAt = this.now() + this.sessionTtlMs;
+    void this.store
+      .update(hex, { expiresAt: auth.expiresAt }, this.live.get(hex)?.epoch)
+      .catch((error) => this.storeError(hex, error));
+  }
+
+  private storeError(hex: string, error: unknown): void {
+    this.report({ type: 'link-error', sessionId: hex, error });
+    // Fenced: another server took the session, so this process's copy must go.
+    if (error instanceof StaleOwnerError) this.live.get(hex)?.storeFailed(error);
+  }
+
+  /** The stored session, unless it is missing or its time-to-live passed (then it is deleted). */
+  private async loadCurrent(hex: string): Promise<StoredSession | undefined> {
+    const record = await this.store.load(hex);
+    if (record && record.expiresAt !== null && record.expiresAt <= this.now()) {
+      await this.store.delete(hex);
+      return undefined;
+    }
+    return record;
+  }
+
+  private unknownSession(link: ServerLinkState, hex: string): void {
+    this.counters.unknownSessions++;
+    // The link stays in the handshake: the client reports its loss and starts a new session on it.
+    link.reject('unknown-session', 'no such session', hex, false);
+  }
+
+  /** Whether the presented token opens the session; if not, the link is refused and the attempt counted. */
+  private tokenAccepted(
+    link: ServerLinkState,
+    hex: string,
+    presented: Uint8Array,
+    auth: SessionAuth,
+  ): boolean {
+    const match = tokenMatch(presented, auth);
+    if (match === 'accepted') return true;
+    const replayed = match === 'replayed';
+    this.counters[replayed ? 'replayedTokens' : 'invalidTokens']++;
+    link.reject('invalid-token', replayed ? 'token already rotated' : 'wrong token', hex, true);
+    return false;
+  }
+
+  private createSession(hex: string): ServerSession {
+    const session = new ServerSession(hex, this.store, this.options, (ended) => {
+      if (this.live.get(hex) === ended) {
+        this.live.delete(hex);
+        this.auth.delete(hex);
+        const address = this.sessionAddress.get(hex);
+        if (address !== undefined) {
+          this.sessionAddress.delete(hex);
+          this.releaseAddress(address);
+        }
+      }
+    });
+    this.live.set(hex, session);
+    return session;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const link of this.links) link.check(now);
+    for (const [hex, auth] of this.auth) {
+      if (auth.expiresAt !== null && auth.expiresAt <= now) {
+        const session = this.live.get(hex);
+        if (session && !session.connected) {
+          this.counters.expired++;
+          session.expire();
+        }
+      }
+    }
+    this.store.expire(now).catch((error) => this.storeError('', error));
+  }
+}
+
+/** One physical link: handshake, then frames for its session. */
+class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
+  phase: LinkPhase = 'hello';
+  private session: ServerSession | undefined;
+  private sessionId: string | undefined;
+  private hellos = 0;
+  private confirmed = false;
+  /** The digest of the token this link's WELCOME carried: a frame after it confirms that one only. */
+  private welcomedHash: Uint8Array | undefined;
+  private readonly openedAt: number;
+  private lastSeen: number;
+  private lastPing = 0;
+  private readonly output: LinkOutput;
+
+  constructor(
+    private readonly server: ResumeServer,
+    private readonly port: ServerLinkPort,
+  ) {
+    this.openedAt = server.now();
+    this.lastSeen = this.openedAt;
+    // A client that does not read must not grow our output: one PONG and one ACK wait at most,
+    // and a link whose output passes the high-water mark is closed.
+    this.output = new LinkOutput(
+      {
+        write: (frame) => port.send(frame),
+        writeConfirmed: (frame, done) => port.send(frame, done),
+        get bufferedAmount() {
+          return port.bufferedAmount ?? 0;
+        },
+      },
+      server.outputHighWater,
+      (error) => this.overflow(error),
+    );
+  }
+
+  /** The peer's address (IPv4-mapped IPv6 folded to IPv4), if the transport knows it. */
+  get remoteAddress(): string | undefined {
+    const address = this.port.remoteAddress;
+    return address?.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  }
+
+  /** Read after an await, where the phase may have changed under us. */
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  receive(message: unknown): void {
+    if (this.phase === 'closed') return;
+    this.lastSeen = this.server.now();
+    let frame: ResumeFrame;
+    try {
+      frame = decodeFrame(frameBytes(message), this.server.maxFrameBytes);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (this.phase === 'open') {
+      if (!this.confirmed) {
+        this.confirmed = true;
+        this.server.confirmToken(this.sessionId!, this.welcomedHash!);
+      }
+      if (frame.type === 'ping') this.write(encodePong());
+      else if (frame.type !== 'pong') {
+        const problem = this.session!.receive(frame);
+        if (problem) this.fail(problem);
+      }
+      return;
+    }
+    if (this.phase === 'busy' || frame.type !== 'hello') {
+      this.fail(new ProtocolError(`expected HELLO, got ${frame.type.toUpperCase()}`));
+      return;
+    }
+    if (++this.hellos > 2) {
+      this.fail(new ProtocolError('too many HELLOs on one link'));
+      return;
+    }
+    if (frame.version !== RESUME_PROTOCOL_VERSION) {
+      this.reject(
+        'unsupported-version',
+        `this server speaks version ${RESUME_PROTOCOL_VERSION}`,
+        undefined,
+        true,
+      );
+      return;
+    }
+    this.phase = 'busy';
+    const handshake = frame.resume ? this.server.resume(this, frame) : this.server.newSession(this);
+    handshake.then(
+      () => {
+        if (this.phase === 'busy') this.phase = 'hello';
+      },
+      (error) => {
+        this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+        this.close(1011, 'handshake failed', false);
+      },
+    );
+  }
+
+  error(error: unknown): void {
+    // A frame the framing refused is the peer's fault; a socket error (a reset) is just the end.
+    if (error instanceof FrameTooLargeError || error instanceof MalformedFrameError) this.fail(error);
+    else this.closed();
+  }
+
+  violation(reason: LinkViolationReason, error: unknown): void {
+    if (this.phase === 'closed') return;
+    this.server.count('linkViolations');
+    if (reason === 'message-too-large' && error instanceof FrameTooLargeError) {
+      // The same refusal as an oversized resume frame on TCP: reported as that too, so a listener
+      // of link errors sees every oversized frame whatever the transport refused it.
+      this.server.count('oversizedFrames');
+      this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    }
+    const described = new ProtocolError(`the transport refused the peer's framing: ${reason}`, {
+      cause: error,
+    });
+    this.server.report({ type: 'link-violation', sessionId: this.sessionId, reason, error: described });
+    // The transport is closing the link already (with the code RFC 6455 gives); this detaches now.
+    const code = reason === 'invalid-utf8' ? 1007 : reason === 'message-too-large' ? 1009 : 1002;
+    this.close(code, reason, false);
+  }
+
+  closed(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.server.dropLink(this);
+    this.detach(undefined);
+  }
+
+  /** The handshake succeeded: the link now carries `session`. */
+  opened(session: ServerSession, hex: string, tokenHash: Uint8Array): void {
+    this.session = session;
+    this.welcomedHash = tokenHash;
+    this.sessionId = hex;
+    this.phase = 'open';
+    this.lastSeen = this.server.now();
+  }
+
+  reject(code: SessionRejectCode, reason: string, sessionId: string | undefined, close: boolean): void {
+    this.server.count('rejected');
+    const error = new SessionRejectedError(code, reason);
+    this.server.report({ type: 'rejected', code, sessionId, error });
+    this.write(encodeReject(code, reason));
+    if (close) this.close(code === 'protocol-error' ? 1002 : 1008, code, false);
+    else if (this.phase === 'busy') this.phase = 'hello';
+  }
+
+  write(frame: Uint8Array): void {
+    if (this.phase !== 'closed') this.output.writer(frame);
+  }
+
+  close(code: number, reason: string, abrupt = false): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.server.dropLink(this);
+    this.port.close(code, reason, abrupt);
+    this.detach(undefined);
+  }
+
+  /** Timers, checked by the server's one sweep: handshake timeout, idle timeout, keepalive pings. */
+  check(now: number): void {
+    if (this.phase === 'hello' || this.phase === 'busy') {
+      if (now - this.openedAt >= this.server.handshakeTimeoutMs) {
+        this.server.count('handshakeTimeouts');
+        this.close(1013, 'handshake timeout', true);
+      }
+      return;
+    }
+    if (this.phase !== 'open') return;
+    const silence = now - this.lastSeen;
+    if (silence >= this.server.idleTimeoutMs) {
+      this.server.count('idleTimeouts');
+      this.close(1001, 'idle timeout', true);
+    } else if (silence >= this.server.pingIntervalMs && now - this.lastPing >= this.server.pingIntervalMs) {
+      this.lastPing = now;
+      this.write(encodePing());
+    }
+  }
+
+  /** The client stopped reading: close at once (a closing handshake would wait behind the backlog). */
+  private overflow(error: BackpressureError): void {
+    if (this.phase === 'closed') return;
+    this.server.count('backpressureCloses');
+    this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    this.close(1013, 'backpressure', true);
+  }
+
+  private fail(error: unknown): void {
+    if (error instanceof FrameTooLargeError) this.server.count('oversizedFrames');
+    else if (error instanceof MalformedFrameError) this.server.count('malformedFrames');
+    else this.server.count('protocolErrors');
+    this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
+    const code = error instanceof FrameTooLargeError ? 1009 : 1002;
+    this.close(code, error instanceof Error ? error.name : 'error', false);
+  }
+
+  private detach(error: unknown): void {
+    const session = this.session;
+    if (!session) return;
+    this.session = undefined;
+    if (session.detachLink(this, error)) this.server.detached(this.sessionId!);
+  }
+}
+
+function authOf(record: StoredSession): SessionAuth {
+  return {
+    tokenHash: record.tokenHash,
+    retiredTokenHash: record.retiredTokenHash,
+    tokenConfirmed: record.tokenConfirmed,
+    expiresAt: record.expiresAt,
+    history: [],
+  };
+}
+
+/**
+ * Whether a presented token digest opens the session: the current token, or the previous one
+ * while the client has not shown it holds the current one (the WELCOME that carried it, or the
+ * ACK that confirmed it, may have been lost). Any token older than those is `replayed` if this
+ * process remembers it, else `invalid`.
+ */
+function tokenMatch(presented: Uint8Array, auth: SessionAuth): 'accepted' | 'replayed' | 'invalid' {
+  if (constantTimeEqual(presented, auth.tokenHash)) return 'accepted';
+  const previous = auth.retiredTokenHash !== null && constantTimeEqual(presented, auth.retiredTokenHash);
+  if (previous && !auth.tokenConfirmed) return 'accepted';
+  if (previous || auth.history.some((old) => constantTimeEqual(presented, old))) return 'replayed';
+  return 'invalid';
+}
+
+/**
+ * A resume with `presented` succeeded: the new token becomes current, and the previous one is
+ * the token the client just presented, the only one it is known to hold, which therefore stays
+ * good until the client confirms the new one. Whatever the handshakes lost (a WELCOME, a
+ * confirming ACK, both, any number of times in a row), the token the client holds is always the
+ * current or the previous one.
+ */
+function rotate(auth: SessionAuth, presented: Uint8Array, newHash: Uint8Array): void {
+  const older = [auth.tokenHash, auth.retiredTokenHash].filter(
+    (hash): hash is Uint8Array => hash !== null && !constantTimeEqual(hash, presented),
+  );
+  auth.history = [...older, ...auth.history].slice(0, TOKEN_HISTORY);
+  auth.retiredTokenHash = presented;
+  auth.tokenHash = newHash;
+  auth.tokenConfirmed = false;
+  auth.expiresAt = null;
+}
+
+/** SHA-256 through Web Crypto (Node 20, browsers, Deno): tokens are stored and compared as digests. */
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** Events of one session, re-exported for adapters. */
+export type { ServerSessionEvent };

@@ -1,0 +1,427 @@
+import { FrameTooLargeError, MalformedFrameError, type SessionRejectCode } from '../../engine/errors.js';
+
+/** The resume protocol version this code speaks (see docs/protocol.md). */
+export const RESUME_PROTOCOL_VERSION = 1;
+/** Bytes of a session id and of a session token: 128 bits each. */
+export const SESSION_ID_BYTES = 16;
+export const SESSION_TOKEN_BYTES = 16;
+/** The longest REJECT or CLOSE reason, in UTF-8 bytes. */
+export const MAX_REASON_BYTES = 256;
+/** Frames larger than this are refused unless configured otherwise: 1 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 1_048_576;
+/** The most bytes a DATA frame header takes: type, then two varints of at most 8 bytes. */
+export const MAX_DATA_HEADER_BYTES = 17;
+
+/** The type byte that starts every frame. */
+export const ResumeFrameType = {
+  Hello: 0x01,
+  Welcome: 0x02,
+  Reject: 0x03,
+  DataText: 0x10,
+  DataBinary: 0x11,
+  Ack: 0x20,
+  Ping: 0x21,
+  Pong: 0x22,
+  Close: 0x30,
+} as const;
+
+/** REJECT codes on the wire, by name. */
+export const REJECT_CODES: Readonly<Record<SessionRejectCode, number>> = Object.freeze({
+  'unknown-session': 1,
+  'invalid-token': 2,
+  'unsupported-version': 3,
+  'too-many-sessions': 4,
+  'protocol-error': 5,
+});
+
+const REJECT_NAMES: ReadonlyMap<number, SessionRejectCode> = new Map(
+  Object.entries(REJECT_CODES).map(([name, code]) => [code, name as SessionRejectCode]),
+);
+
+/** A decoded frame. */
+export type ResumeFrame =
+  | {
+      readonly type: 'hello';
+      readonly version: number;
+      /** Present when the client asks to resume. */
+      readonly resume: { readonly id: Uint8Array; readonly token: Uint8Array } | undefined;
+      readonly lastReceived: number;
+    }
+  | {
+      readonly type: 'welcome';
+      readonly version: number;
+      readonly resumed: boolean;
+      readonly id: Uint8Array;
+      readonly token: Uint8Array;
+      readonly lastReceived: number;
+    }
+  | { readonly type: 'reject'; readonly code: SessionRejectCode; readonly reason: string }
+  | { readonly type: 'data'; readonly seq: number; readonly ack: number; readonly data: string | Uint8Array }
+  | { readonly type: 'ack'; readonly ack: number }
+  | { readonly type: 'ping' }
+  | { readonly type: 'pong' }
+  | { readonly type: 'close'; readonly code: number; readonly reason: string };
+
+let encoder: TextEncoder | undefined;
+let decoder: TextDecoder | undefined;
+// Created on first use: core touches no global at import time.
+const textEncoder = () => (encoder ??= new TextEncoder());
+const textDecoder = () => (decoder ??= new TextDecoder('utf-8', { fatal: true }));
+
+/** Bytes a varint of `value` takes. */
+export function varintLength(value: number): number {
+  let length = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    length++;
+  }
+  return length;
+}
+
+/** Writes `value` as an unsigned LEB128 varint at `offset`; returns the offset after it. */
+export function writeVarint(target: Uint8Array, offset: number, value: number): number {
+  while (value >= 128) {
+    target[offset++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  target[offset++] = value;
+  return offset;
+}
+
+/** A cursor over a frame's bytes that fails with {@link MalformedFrameError} on any overrun. */
+class Reader {
+  offset = 1;
+  constructor(readonly bytes: Uint8Array) {}
+
+  get remaining(): number {
+    return this.bytes.length - this.offset;
+  }
+
+  u8(field: string): number {
+    if (this.offset >= this.bytes.length) throw new MalformedFrameError(`frame ends before its ${field}`);
+    return this.bytes[this.offset++]!;
+  }
+
+  fixed(length: number, field: string): Uint8Array {
+    if (this.remaining < length) throw new MalformedFrameError(`frame ends inside its ${field}`);
+    const slice = this.bytes.slice(this.offset, this.offset + length);
+    this.offset += length;
+    return slice;
+  }
+
+  varint(field: string): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.offset >= this.bytes.length) throw new MalformedFrameError(`frame ends inside its ${field}`);
+      const byte = this.bytes[this.offset++]!;
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw new MalformedFrameError(`${field} is not minimally encoded`);
+        if (value > Number.MAX_SAFE_INTEGER) throw new MalformedFrameError(`${field} exceeds 2^53 - 1`);
+        return value;
+      }
+      scale *= 128;
+    }
+    throw new MalformedFrameError(`${field} is longer than 8 bytes`);
+  }
+
+  rest(): Uint8Array {
+    const rest = this.bytes.subarray(this.offset);
+    this.offset = this.bytes.length;
+    return rest;
+  }
+
+  text(field: string, maxBytes = Number.POSITIVE_INFINITY): string {
+    const bytes = this.rest();
+    if (bytes.length > maxBytes) throw new MalformedFrameError(`${field} is longer than ${maxBytes} bytes`);
+    try {
+      return textDecoder().decode(bytes);
+    } catch (error) {
+      throw new MalformedFrameError(`${field} is not valid UTF-8`, { cause: error });
+    }
+  }
+
+  end(kind: string): void {
+    if (this.remaining !== 0)
+      throw new MalformedFrameError(`${this.remaining} trailing byte(s) after a ${kind} frame`);
+  }
+}
+
+/**
+ * A binary payload that is a small view of a large buffer (a message inside a 64 KiB socket chunk)
+ * is copied: a message may wait unread, and the unread limit counts its bytes, so it must not keep
+ * the whole chunk alive. A view that is most of its buffer is kept as is.
+ */
+function ownBytes(view: Uint8Array): Uint8Array {
+  return view.byteLength * 2 < view.buffer.byteLength ? view.slice() : view;
+}
+
+/**
+ * Decodes one frame. Throws a {@link MalformedFrameError} for anything that breaks the rules in
+ * docs/protocol.md and a {@link FrameTooLargeError} for a frame above `maxFrameBytes`; never
+ * anything else, whatever the bytes.
+ *
+ * @example
+ * ```ts
+ * const frame = decodeFrame(bytes);
+ * if (frame.type === 'data') deliver(frame.seq, frame.data);
+ * ```
+ * @see encodeData
+ */
+export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): ResumeFrame {
+  if (bytes.length > maxFrameBytes) throw new FrameTooLargeError(bytes.length, maxFrameBytes);
+  if (bytes.length === 0) throw new MalformedFrameError('empty frame');
+  const reader = new Reader(bytes);
+  const type = bytes[0]!;
+  switch (type) {
+    case ResumeFrameType.DataText:
+    case ResumeFrameType.DataBinary: {
+      const seq = reader.varint('seq');
+      if (seq < 1) throw new MalformedFrameError('seq must be at least 1');
+      const ack = reader.varint('ack');
+      const data = type === ResumeFrameType.DataText ? reader.text('text payload') : ownBytes(reader.rest());
+      return { type: 'data', seq, ack, data };
+    }
+    case ResumeFrameType.Ack: {
+      const ack = reader.varint('ack');
+      reader.end('ACK');
+      return { type: 'ack', ack };
+    }
+    case ResumeFrameType.Ping:
+      reader.end('PING');
+      return { type: 'ping' };
+    case ResumeFrameType.Pong:
+      reader.end('PONG');
+      return { type: 'pong' };
+    case ResumeFrameType.Hello: {
+      const version = reader.u8('version');
+      const flags = readFlags(reader);
+      const resume =
+        flags === 1
+          ? {
+              id: reader.fixed(SESSION_ID_BYTES, 'session id'),
+              token: reader.fixed(SESSION_TOKEN_BYTES, 'token'),
+            }
+          : undefined;
+      const lastReceived = reader.varint('lastReceived');
+      reader.end('HELLO');
+      if (!resume && lastReceived !== 0)
+        throw new MalformedFrameError('a new-session HELLO must have lastReceived 0');
+      return { type: 'hello', version, resume, lastReceived };
+    }
+    case ResumeFrameType.Welcome: {
+      const version = reader.u8('version');
+      const resumed = readFlags(reader) === 1;
+      const id = reader.fixed(SESSION_ID_BYTES, 'session id');
+      const token = reader.fixed(SESSION_TOKEN_BYTES, 'token');
+      const lastReceived = reader.varint('lastReceived');
+      reader.end('WELCOME');
+      return { type: 'welcome', version, resumed, id, token, lastReceived };
+    }
+    case ResumeFrameType.Reject: {
+      const wire = reader.u8('code');
+      const code = REJECT_NAMES.get(wire);
+      if (code === undefined) throw new MalformedFrameError(`unknown REJECT code ${wire}`);
+      return { type: 'reject', code, reason: reader.text('reason', MAX_REASON_BYTES) };
+    }
+    case ResumeFrameType.Close: {
+      const code = reader.varint('code');
+      return { type: 'close', code, reason: reader.text('reason', MAX_REASON_BYTES) };
+    }
+    default:
+      throw new MalformedFrameError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+}
+
+function readFlags(reader: Reader): number {
+  const flags = reader.u8('flags');
+  if (flags > 1) throw new MalformedFrameError(`unknown flag bits 0x${flags.toString(16)}`);
+  return flags;
+}
+
+/** An encoded DATA frame and where its payload starts, so it can be re-encoded with a newer ack. */
+export interface EncodedData {
+  readonly frame: Uint8Array;
+  readonly payloadOffset: number;
+  readonly ack: number;
+}
+
+/**
+ * Encodes a DATA frame: text as UTF-8 (DATA_TEXT), bytes as they are (DATA_BINARY), in one
+ * allocation.
+ *
+ * @example
+ * ```ts
+ * link.send(encodeData(1, 0, 'hello').frame);
+ * ```
+ * @see decodeFrame
+ */
+export function encodeData(
+  seq: number,
+  ack: number,
+  data: string | ArrayBuffer | ArrayBufferView,
+): EncodedData {
+  const headerLength = 1 + varintLength(seq) + varintLength(ack);
+  let frame: Uint8Array;
+  let type: number;
+  if (typeof data === 'string') {
+    type = ResumeFrameType.DataText;
+    // Short strings are encoded straight into the frame (3 bytes per UTF-16 unit at most);
+    // long ones are measured first so the buffer kept in the replay window is not oversized.
+    if (data.length <= 4_096) {
+      const buffer = new Uint8Array(headerLength + data.length * 3);
+      const { written } = textEncoder().encodeInto(data, buffer.subarray(headerLength));
+      frame = buffer.subarray(0, headerLength + written);
+    } else {
+      const payload = textEncoder().encode(data);
+      frame = new Uint8Array(headerLength + payload.length);
+      frame.set(payload, headerLength);
+    }
+  } else {
+    type = ResumeFrameType.DataBinary;
+    const payload = asBytes(data);
+    frame = new Uint8Array(headerLength + payload.length);
+    frame.set(payload, headerLength);
+  }
+  frame[0] = type;
+  writeVarint(frame, writeVarint(frame, 1, seq), ack);
+  return { frame, payloadOffset: headerLength, ack };
+}
+
+/** Re-encodes a DATA frame with another ack (a replay carries the current one). */
+export function reencodeData(encoded: EncodedData, seq: number, ack: number): EncodedData {
+  const payload = encoded.frame.subarray(encoded.payloadOffset);
+  const headerLength = 1 + varintLength(seq) + varintLength(ack);
+  const frame = new Uint8Array(headerLength + payload.length);
+  frame[0] = encoded.frame[0]!;
+  writeVarint(frame, writeVarint(frame, 1, seq), ack);
+  frame.set(payload, headerLength);
+  return { frame, payloadOffset: headerLength, ack };
+}
+
+/** The payload of an encoded DATA frame as the sender gave it: a string for text, bytes for binary. */
+export function dataPayload(encoded: EncodedData): string | Uint8Array {
+  const payload = encoded.frame.subarray(encoded.payloadOffset);
+  return encoded.frame[0] === ResumeFrameType.DataText ? textDecoder().decode(payload) : payload.slice();
+}
+
+/** Encodes an ACK frame. */
+export function encodeAck(ack: number): Uint8Array {
+  const frame = new Uint8Array(1 + varintLength(ack));
+  frame[0] = ResumeFrameType.Ack;
+  writeVarint(frame, 1, ack);
+  return frame;
+}
+
+const PING = Uint8Array.of(ResumeFrameType.Ping);
+const PONG = Uint8Array.of(ResumeFrameType.Pong);
+/** A PING frame (a fresh copy: links may keep what they are given). */
+export const encodePing = (): Uint8Array => PING.slice();
+/** A PONG frame. */
+export const encodePong = (): Uint8Array => PONG.slice();
+
+/** Encodes a HELLO: a new session when `resume` is undefined. */
+export function encodeHello(
+  resume: { id: Uint8Array; token: Uint8Array } | undefined,
+  lastReceived: number,
+): Uint8Array {
+  const frame = new Uint8Array(
+    3 + (resume ? SESSION_ID_BYTES + SESSION_TOKEN_BYTES : 0) + varintLength(lastReceived),
+  );
+  frame[0] = ResumeFrameType.Hello;
+  frame[1] = RESUME_PROTOCOL_VERSION;
+  frame[2] = resume ? 1 : 0;
+  let offset = 3;
+  if (resume) {
+    frame.set(checkLength(resume.id, SESSION_ID_BYTES), offset);
+    frame.set(checkLength(resume.token, SESSION_TOKEN_BYTES), offset + SESSION_ID_BYTES);
+    offset += SESSION_ID_BYTES + SESSION_TOKEN_BYTES;
+  }
+  writeVarint(frame, offset, lastReceived);
+  return frame;
+}
+
+/** Encodes a WELCOME. */
+export function encodeWelcome(
+  resumed: boolean,
+  id: Uint8Array,
+  token: Uint8Array,
+  lastReceived: number,
+): Uint8Array {
+  const frame = new Uint8Array(3 + SESSION_ID_BYTES + SESSION_TOKEN_BYTES + varintLength(lastReceived));
+  frame[0] = ResumeFrameType.Welcome;
+  frame[1] = RESUME_PROTOCOL_VERSION;
+  frame[2] = resumed ? 1 : 0;
+  frame.set(checkLength(id, SESSION_ID_BYTES), 3);
+  frame.set(checkLength(token, SESSION_TOKEN_BYTES), 3 + SESSION_ID_BYTES);
+  writeVarint(frame, 3 + SESSION_ID_BYTES + SESSION_TOKEN_BYTES, lastReceived);
+  return frame;
+}
+
+/** Encodes a REJECT; the reason is cut to {@link MAX_REASON_BYTES} on a character boundary. */
+export function encodeReject(code: SessionRejectCode, reason = ''): Uint8Array {
+  const text = truncatedUtf8(reason);
+  const frame = new Uint8Array(2 + text.length);
+  frame[0] = ResumeFrameType.Reject;
+  frame[1] = REJECT_CODES[code];
+  frame.set(text, 2);
+  return frame;
+}
+
+/** Encodes a CLOSE. */
+export function encodeClose(code = 0, reason = ''): Uint8Array {
+  const text = truncatedUtf8(reason);
+  const frame = new Uint8Array(1 + varintLength(code) + text.length);
+  frame[0] = ResumeFrameType.Close;
+  frame.set(text, writeVarint(frame, 1, code));
+  return frame;
+}
+
+/**
+ * The bytes of one link message, whatever shape the transport delivers them in (a `ws` Buffer,
+ * an ArrayBuffer, a Uint8Array). A string is not a frame: the protocol never uses text messages.
+ */
+export function frameBytes(message: unknown): Uint8Array {
+  if (message instanceof Uint8Array) return message;
+  if (message instanceof ArrayBuffer) return new Uint8Array(message);
+  if (ArrayBuffer.isView(message))
+    return new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+  if (Array.isArray(message) && message.every((part) => part instanceof Uint8Array))
+    return concatBytes(message);
+  throw new MalformedFrameError(
+    typeof message === 'string'
+      ? 'a text message on a resume link (frames are binary)'
+      : 'a link message that is not bytes',
+  );
+}
+
+function asBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function checkLength(bytes: Uint8Array, length: number): Uint8Array {
+  if (bytes.length !== length) throw new RangeError(`expected ${length} bytes, got ${bytes.length}`);
+  return bytes;
+}
+
+function truncatedUtf8(text: string): Uint8Array {
+  const bytes = textEncoder().encode(text);
+  if (bytes.length <= MAX_REASON_BYTES) return bytes;
+  let end = MAX_REASON_BYTES;
+  // Back up over continuation bytes so the cut never splits a character.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.slice(0, end);
+}

@@ -1,0 +1,59 @@
+import { SessionStoreError } from '@lifeline/core/internal';
+
+/** A prepared statement: what `node:sqlite`'s `StatementSync` and better-sqlite3's `Statement` share. */
+export interface SqliteStatement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/** A synchronous SQLite connection: what `node:sqlite`'s `DatabaseSync` and better-sqlite3's `Database` share. */
+export interface SqliteDatabase {
+  exec(sql: string): unknown;
+  prepare(sql: string): SqliteStatement;
+  close(): unknown;
+}
+
+type DatabaseConstructor = new (path: string) => SqliteDatabase;
+
+/**
+ * Opens a SQLite database file with the driver the runtime has: `node:sqlite` where the runtime
+ * ships it (Node 22.13+, found with `process.getBuiltinModule`), else `better-sqlite3` (an
+ * optional peer dependency, imported only here, so users of other stores never need it).
+ *
+ * @example
+ * ```ts
+ * const store = new SqliteSessionStore({ database: await openSqliteDatabase('/var/lib/app/sessions.db') });
+ * ```
+ * @see SqliteSessionStore
+ */
+export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> {
+  const builtin = builtinSqlite();
+  if (builtin) return new builtin(path);
+  let driver: unknown;
+  try {
+    driver = await import('better-sqlite3');
+  } catch (error) {
+    throw new SessionStoreError(
+      'open',
+      undefined,
+      'this runtime has no node:sqlite and better-sqlite3 is not installed (npm install better-sqlite3@12)',
+      { cause: error },
+    );
+  }
+  const Database = ((driver as { default?: unknown }).default ?? driver) as DatabaseConstructor;
+  return new Database(path);
+}
+
+function builtinSqlite(): DatabaseConstructor | undefined {
+  const getBuiltinModule = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  try {
+    const module = getBuiltinModule?.call(process, 'node:sqlite') as
+      | { DatabaseSync?: DatabaseConstructor }
+      | undefined;
+    return module?.DatabaseSync;
+  } catch {
+    // Versions that gate node:sqlite behind a flag throw here: fall back to better-sqlite3.
+    return undefined;
+  }
+}

@@ -1,0 +1,435 @@
+import { createHash } from 'node:crypto';
+import {
+  InvalidOptionError,
+  SessionStoreError,
+  StaleOwnerError,
+  steadyEpochNow,
+} from '@lifeline/core/internal';
+import type { SessionMetadata, StoredMessage, StoredSession } from '@lifeline/core/resume/server';
+import {
+  DEFAULT_IDLE_TTL_MS,
+  type FencedSessionStore,
+  type SessionWatermarks,
+} from '@lifeline/core/resume/server';
+
+/** What the store needs of a Redis client: ioredis (5 or 6) has it. */
+export interface RedisClientLike {
+  callBuffer(command: string, ...args: (string | Buffer | number)[]): Promise<unknown>;
+  quit(): Promise<unknown>;
+}
+
+/** Options of {@link RedisSessionStore}. */
+export interface RedisSessionStoreOptions {
+  /**
+   * The Redis to use: a client (`new Redis(url)` from ioredis, which the caller keeps and closes),
+   * or a `redis://` / `rediss://` URL, for which the store creates an ioredis client of its own
+   * (ioredis is an optional peer dependency, imported only then) and closes it on `close()`.
+   */
+  redis: RedisClientLike | string;
+  /** Prefix of every key the store writes. @default 'lifeline:' */
+  keyPrefix?: string;
+  /**
+   * A session not written for this long is dropped (its keys expire) even though no detach was
+   * recorded (its server died while a client was attached, and the client never came back).
+   * @default DEFAULT_IDLE_TTL_MS (24 h)
+   */
+  idleTtlMs?: number;
+  /**
+   * An operation that has not completed within this time rejects with a `SessionStoreError`
+   * (Redis unreachable). Its command may still run later, in order: every write is idempotent.
+   * @default 5_000
+   */
+  operationTimeoutMs?: number;
+  /** Sessions deleted per script by `expire()` (it repeats until done), so one call never blocks Redis for long. @default 1_000 */
+  expireBatch?: number;
+  /**
+   * The clock, in epoch ms, against which a session's `expiresAt` becomes the time left that
+   * Redis counts down (PEXPIRE): give it the server's `now` if you changed that.
+   * @default steadyEpochNow (does not step with the wall clock)
+   */
+  now?: () => number;
+}
+
+export const DEFAULT_REDIS_KEY_PREFIX = 'lifeline:';
+export const DEFAULT_REDIS_OPERATION_TIMEOUT_MS = 5_000;
+export const DEFAULT_REDIS_EXPIRE_BATCH = 1_000;
+
+/** The error a fenced script raises; the owner's epoch follows. */
+const FENCED = 'LIFELINE_FENCED';
+
+// Every write script first checks the fence: ARGV[1] is the writer's epoch ('' = unfenced). A
+// session that is gone makes the write a no-op. Numbers stay strings end to end: Lua would print
+// a large one in exponent form.
+const FENCE = `
+local epoch = redis.call('HGET', KEYS[1], 'ep')
+if not epoch then return 0 end
+if ARGV[1] ~= '' and ARGV[1] ~= epoch then return redis.error_reply('${FENCED} ' .. epoch) end
+`;
+// The deadline is expiresAt once detached, else the idle limit (ARGV[4] ms after ARGV[3], the
+// writer's now); the deadline index, in the servers' epoch ms, lets expire(now) report them. The
+// keys themselves expire after the time left, relative (PEXPIRE): measured by Redis from the
+// write, so neither the writer's clock nor a difference between its clock and Redis's moves it.
+const REFRESH = `
+local function refresh()
+  local expiresAt = redis.call('HGET', KEYS[1], 'ea')
+  local now = tonumber(ARGV[3])
+  local deadline = now + tonumber(ARGV[4])
+  if expiresAt and expiresAt ~= '' then deadline = tonumber(expiresAt) end
+  local left = string.format('%.0f', math.max(1, math.floor(deadline - now)))
+  redis.call('ZADD', KEYS[3], string.format('%.0f', deadline), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], left)
+  redis.call('PEXPIRE', KEYS[2], left)
+end
+`;
+
+const SCRIPTS = {
+  // ARGV: '', id, now, idleTtl, tokenHash, retiredTokenHash, tokenConfirmed, createdAt, expiresAt,
+  // lastSent, peerAcked, received, epoch, cursor ('1' .. cursor, or '0'), entries...
+  save: `${REFRESH}
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'th', ARGV[5], 'tc', ARGV[7], 'ca', ARGV[8], 'ea', ARGV[9], 'ls', ARGV[10],
+  'pa', ARGV[11], 'rc', ARGV[12], 'ep', ARGV[13])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'rth', ARGV[6]) end
+if string.sub(ARGV[14], 1, 1) == '1' then redis.call('HSET', KEYS[1], 'cu', string.sub(ARGV[14], 2)) end
+for i = 15, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+refresh()
+return 1`,
+  // ARGV: epoch, id, now, idleTtl, then field/value pairs ('rth' '' deletes it; 'ea' '' = attached).
+  update: `${REFRESH}${FENCE}
+for i = 5, #ARGV, 2 do
+  if ARGV[i] == 'rth' and ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], 'rth')
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+refresh()
+return 1`,
+  // ARGV: epoch, id, now, idleTtl, then triples: seq, entry, cursor ('1' .. cursor, or '0').
+  append: `${REFRESH}${FENCE}
+local last = tonumber(redis.call('HGET', KEYS[1], 'ls'))
+local lastText, cursor
+for i = 5, #ARGV, 3 do
+  local seq = tonumber(ARGV[i])
+  if seq > last then
+    redis.call('RPUSH', KEYS[2], ARGV[i + 1])
+    last = seq
+    lastText = ARGV[i]
+    if string.sub(ARGV[i + 2], 1, 1) == '1' then cursor = string.sub(ARGV[i + 2], 2) end
+  end
+end
+if lastText then
+  redis.call('HSET', KEYS[1], 'ls', lastText)
+  if cursor then redis.call('HSET', KEYS[1], 'cu', cursor) end
+end
+refresh()
+return 1`,
+  // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged).
+  acknowledge: `${REFRESH}${FENCE}
+if ARGV[6] ~= '' and tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[1], 'rc')) then
+  redis.call('HSET', KEYS[1], 'rc', ARGV[6])
+end
+if ARGV[5] ~= '' then
+  local acked = tonumber(ARGV[5])
+  if acked > tonumber(redis.call('HGET', KEYS[1], 'pa')) then
+    redis.call('HSET', KEYS[1], 'pa', ARGV[5])
+    local head = redis.call('LINDEX', KEYS[2], 0)
+    while head and tonumber(string.match(head, '^(%d+):')) <= acked do
+      redis.call('LPOP', KEYS[2])
+      head = redis.call('LINDEX', KEYS[2], 0)
+    end
+  end
+end
+refresh()
+return 1`,
+  // ARGV: knownEpoch ('' = none). Returns the epoch, or nil for an unknown session.
+  claim: `
+local epoch = redis.call('HGET', KEYS[1], 'ep')
+if not epoch then return false end
+if ARGV[1] ~= '' and ARGV[1] == epoch then return epoch end
+return redis.call('HINCRBY', KEYS[1], 'ep', 1)`,
+  // ARGV: epoch, id.
+  delete: `${FENCE}
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1`,
+  load: `
+local meta = redis.call('HGETALL', KEYS[1])
+if #meta == 0 then return false end
+return { meta, redis.call('LRANGE', KEYS[2], 0, -1) }`,
+  // KEYS[1]: the deadline index. ARGV: now, limit, key prefix.
+  expire: `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[3] .. id .. ':m', ARGV[3] .. id .. ':r')
+  redis.call('ZREM', KEYS[1], id)
+end
+return ids`,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+const SHAS = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, body]) => [name, createHash('sha1').update(body).digest('hex')]),
+) as Record<ScriptName, string>;
+
+/**
+ * A {@link FencedSessionStore} in Redis, for a fleet of replicas behind a load balancer: a client
+ * whose server died resumes on any other replica. Each session is a hash (metadata, watermarks,
+ * epoch, cursor) and a list (the replay log) whose TTL follows the session's deadline (refreshed
+ * on detach and on every write, as a relative TTL that Redis counts, so the writer's clock being
+ * off from Redis's does not move it); a sorted set indexes the deadlines for `expire()`. Every
+ * operation is one Lua script, so it is atomic, and every write checks the session's epoch.
+ *
+ * Needs one Redis primary (standalone or behind Sentinel), not Redis Cluster: `expire()` touches
+ * keys of many sessions in one script. Durability is Redis's own (`appendonly yes` with
+ * `appendfsync everysec` or `always`).
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { createResumeServer, RedisSessionStore } from '@lifeline/node/server';
+ * const store = new RedisSessionStore({ redis: new Redis(process.env.REDIS_URL!) });
+ * const server = createResumeServer({ store });
+ * ```
+ * @see docs/durable-sessions.md
+ */
+export class RedisSessionStore implements FencedSessionStore {
+  readonly keyPrefix: string;
+  readonly idleTtlMs: number;
+  readonly operationTimeoutMs: number;
+  private readonly expireBatch: number;
+  private readonly now: () => number;
+  private readonly client: Promise<RedisClientLike>;
+  private readonly ownsClient: boolean;
+  private closed = false;
+
+  constructor(options: RedisSessionStoreOptions) {
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
+    this.idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
+    this.operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_REDIS_OPERATION_TIMEOUT_MS;
+    this.expireBatch = options.expireBatch ?? DEFAULT_REDIS_EXPIRE_BATCH;
+    this.now = options.now ?? steadyEpochNow;
+    if (!(this.idleTtlMs > 0) || !(this.operationTimeoutMs > 0) || !(this.expireBatch >= 1)) {
+      throw new InvalidOptionError('idleTtlMs and operationTimeoutMs must be > 0, expireBatch >= 1');
+    }
+    const redis = options.redis;
+    this.ownsClient = typeof redis === 'string';
+    this.client = typeof redis === 'string' ? connect(redis) : Promise.resolve(redis);
+    // A URL that cannot be used surfaces on the first operation, not as an unhandled rejection.
+    this.client.catch(() => {});
+  }
+
+  async load(id: string): Promise<StoredSession | undefined> {
+    const reply = (await this.run('load', id, [])) as [Buffer[], Buffer[]] | null;
+    if (!reply) return undefined;
+    const [flat, entries] = reply;
+    const meta = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < flat.length; i += 2) meta.set(flat[i]!.toString(), flat[i + 1]!);
+    const number = (field: string) => Number(meta.get(field)?.toString() ?? 0);
+    const expiresAt = meta.get('ea')?.toString();
+    const retired = meta.get('rth');
+    return {
+      id,
+      tokenHash: bytes(meta.get('th') ?? Buffer.alloc(0)),
+      retiredTokenHash: retired ? bytes(retired) : null,
+      tokenConfirmed: meta.get('tc')?.toString() === '1',
+      createdAt: number('ca'),
+      expiresAt: expiresAt ? Number(expiresAt) : null,
+      lastSent: number('ls'),
+      peerAcked: number('pa'),
+      received: number('rc'),
+      epoch: number('ep'),
+      cursor: meta.get('cu')?.toString() ?? null,
+      replay: entries.map(decodeEntry),
+    };
+  }
+
+  async save(session: StoredSession): Promise<void> {
+    await this.run('save', session.id, [
+      '',
+      session.id,
+      ...this.clockArgs(),
+      Buffer.from(session.tokenHash),
+      session.retiredTokenHash ? Buffer.from(session.retiredTokenHash) : '',
+      session.tokenConfirmed ? '1' : '0',
+      String(session.createdAt),
+      session.expiresAt === null ? '' : String(session.expiresAt),
+      String(session.lastSent),
+      String(session.peerAcked),
+      String(session.received),
+      String(session.epoch ?? 0),
+      cursorArg(session.cursor ?? undefined),
+      ...session.replay.map(encodeEntry),
+    ]);
+  }
+
+  async update(id: string, metadata: Partial<SessionMetadata>, epoch?: number): Promise<void> {
+    const pairs: (string | Buffer)[] = [];
+    if (metadata.tokenHash !== undefined) pairs.push('th', Buffer.from(metadata.tokenHash));
+    if (metadata.retiredTokenHash !== undefined) {
+      pairs.push('rth', metadata.retiredTokenHash ? Buffer.from(metadata.retiredTokenHash) : '');
+    }
+    if (metadata.tokenConfirmed !== undefined) pairs.push('tc', metadata.tokenConfirmed ? '1' : '0');
+    if (metadata.expiresAt !== undefined)
+      pairs.push('ea', metadata.expiresAt === null ? '' : String(metadata.expiresAt));
+    await this.run('update', id, [fenceArg(epoch), id, ...this.clockArgs(), ...pairs]);
+  }
+
+  async append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void> {
+    if (messages.length === 0) return;
+    const args: (string | Buffer)[] = [fenceArg(epoch), id, ...this.clockArgs()];
+    for (const message of messages)
+      args.push(String(message.seq), encodeEntry(message), cursorArg(message.cursor));
+    await this.run('append', id, args);
+  }
+
+  async acknowledge(id: string, watermarks: SessionWatermarks, epoch?: number): Promise<void> {
+    await this.run('acknowledge', id, [
+      fenceArg(epoch),
+      id,
+      ...this.clockArgs(),
+      watermarks.peerAcked === undefined ? '' : String(watermarks.peerAcked),
+      watermarks.received === undefined ? '' : String(watermarks.received),
+    ]);
+  }
+
+  async claim(id: string, knownEpoch?: number): Promise<number | undefined> {
+    const reply = await this.run('claim', id, [fenceArg(knownEpoch)]);
+    return reply === null || reply === undefined ? undefined : Number(String(reply));
+  }
+
+  async delete(id: string, epoch?: number): Promise<void> {
+    await this.run('delete', id, [fenceArg(epoch), id]);
+  }
+
+  /** Deletes the sessions whose deadline passed (detached past `expiresAt`, or idle too long); returns their ids. */
+  async expire(now: number): Promise<string[]> {
+    const expired: string[] = [];
+    // Bounded: each script deletes at most expireBatch sessions; a few rounds clear any backlog.
+    for (let round = 0; round < 1_000; round++) {
+      const ids = (await this.run('expire', undefined, [
+        String(now),
+        String(this.expireBatch),
+        this.keyPrefix,
+      ])) as Buffer[] | null;
+      for (const id of ids ?? []) expired.push(id.toString());
+      if (!ids || ids.length < this.expireBatch) break;
+    }
+    return expired;
+  }
+
+  /** Closes the Redis client if the store created it (from a URL); a client handed in stays the caller's. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ownsClient) return;
+    const client = await this.client.catch(() => undefined);
+    // Closing: a client that cannot say QUIT (the server is gone) is disconnected all the same.
+    await client?.quit().catch(() => {});
+  }
+
+  /** `now` (epoch ms that do not step, the servers' clock) and the idle TTL, for the scripts' refresh(). */
+  private clockArgs(): [string, string] {
+    return [String(this.now()), String(this.idleTtlMs)];
+  }
+
+  private keys(id: string | undefined): string[] {
+    const deadlines = `${this.keyPrefix}deadlines`;
+    return id === undefined
+      ? [deadlines]
+      : [`${this.keyPrefix}${id}:m`, `${this.keyPrefix}${id}:r`, deadlines];
+  }
+
+  /** Runs a script (EVALSHA, loading it on NOSCRIPT) under the operation timeout; errors become typed. */
+  private async run(
+    name: ScriptName,
+    id: string | undefined,
+    args: readonly (string | Buffer)[],
+  ): Promise<unknown> {
+    if (this.closed) throw new SessionStoreError(name, id, 'the store is closed');
+    const keys = this.keys(id);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SessionStoreError(name, id, `no answer from Redis within ${this.operationTimeoutMs} ms`),
+          ),
+        this.operationTimeoutMs,
+      );
+    });
+    const call = async () => {
+      const client = await this.client;
+      try {
+        return await client.callBuffer('EVALSHA', SHAS[name], keys.length, ...keys, ...args);
+      } catch (error) {
+        if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+        return await client.callBuffer('EVAL', SCRIPTS[name], keys.length, ...keys, ...args);
+      }
+    };
+    try {
+      return await Promise.race([call(), timeout]);
+    } catch (error) {
+      throw typed(name, id, args[0], error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function connect(url: string): Promise<RedisClientLike> {
+  let driver: {
+    Redis?: new (url: string) => RedisClientLike;
+    default?: new (url: string) => RedisClientLike;
+  };
+  try {
+    driver = (await import('ioredis')) as unknown as typeof driver;
+  } catch (error) {
+    throw new SessionStoreError('connect', undefined, 'a Redis URL needs ioredis (npm install ioredis)', {
+      cause: error,
+    });
+  }
+  const Redis = (driver.Redis ?? driver.default)!;
+  const client = new Redis(url) as RedisClientLike & { on?(event: 'error', listener: () => void): unknown };
+  // Connection errors reach the caller as rejected operations; the client keeps reconnecting.
+  client.on?.('error', () => {});
+  return client;
+}
+
+function typed(
+  name: string,
+  id: string | undefined,
+  fence: string | Buffer | undefined,
+  error: unknown,
+): unknown {
+  if (error instanceof SessionStoreError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const fenced = new RegExp(`^${FENCED} (\\d+)`).exec(message);
+  if (fenced && id !== undefined) return new StaleOwnerError(id, Number(String(fence)), Number(fenced[1]));
+  return new SessionStoreError(name, id, message, { cause: error });
+}
+
+function fenceArg(epoch: number | undefined): string {
+  return epoch === undefined ? '' : String(epoch);
+}
+
+function cursorArg(cursor: string | undefined): string {
+  return cursor === undefined ? '0' : `1${cursor}`;
+}
+
+/** A replay entry: `seq:kind:` then the payload bytes (the script reads only the seq). */
+function encodeEntry(message: StoredMessage): Buffer {
+  const header = Buffer.from(`${message.seq}:${message.kind === 'binary' ? 'b' : 't'}:`);
+  return Buffer.concat([header, message.payload]);
+}
+
+function decodeEntry(entry: Buffer): StoredMessage {
+  const first = entry.indexOf(0x3a);
+  const second = entry.indexOf(0x3a, first + 1);
+  return {
+    seq: Number(entry.subarray(0, first).toString()),
+    kind: entry[first + 1] === 0x62 ? 'binary' : 'text',
+    payload: bytes(entry.subarray(second + 1)),
+  };
+}
+
+function bytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}

@@ -1,0 +1,477 @@
+import {
+  InvalidOptionError,
+  SessionStoreError,
+  StaleOwnerError,
+  steadyEpochNow,
+} from '@lifeline/core/internal';
+import type { SessionMetadata, StoredMessage, StoredSession } from '@lifeline/core/resume/server';
+import {
+  DEFAULT_IDLE_TTL_MS,
+  type FencedSessionStore,
+  type SessionWatermarks,
+} from '@lifeline/core/resume/server';
+import { openSqliteDatabase, type SqliteDatabase, type SqliteStatement } from './open-sqlite-database.js';
+
+/** Options of {@link SqliteSessionStore}. */
+export interface SqliteSessionStoreOptions {
+  /**
+   * The database file, opened with {@link open} unless {@link database} is given. One resume
+   * server process per file: the store batches writes in memory for a tick.
+   * @default DEFAULT_SQLITE_PATH ('lifeline-sessions.db' in the working directory)
+   */
+  path?: string;
+  /** A database to use instead of opening {@link path}; the store closes it on `close()`. @default none */
+  database?: SqliteDatabase | Promise<SqliteDatabase>;
+  /** Opens {@link path}. @default openSqliteDatabase (`node:sqlite` where the runtime has it, else better-sqlite3) */
+  open?: (path: string) => SqliteDatabase | Promise<SqliteDatabase>;
+  /**
+   * `'normal'`: a committed transaction survives the process being killed (WAL); `'full'`: it
+   * also survives a power loss or a kernel crash, at the price of an fsync per commit.
+   * @default 'normal'
+   */
+  synchronous?: 'normal' | 'full';
+  /**
+   * A session not written for this long is deleted by `expire()` even though no detach was ever
+   * recorded for it (its server died while a client was attached, and the client never came back).
+   * @default DEFAULT_IDLE_TTL_MS (24 h)
+   */
+  idleTtlMs?: number;
+  /** Prefix of the store's two tables (`<prefix>sessions`, `<prefix>replay`). @default 'lifeline_' */
+  tablePrefix?: string;
+  /**
+   * Schedules the flush of a batch. Every operation issued before the flush runs shares its one
+   * transaction, and each promise settles once that transaction committed.
+   * @default setImmediate (a batch per macrotask)
+   */
+  defer?: (flush: () => void) => void;
+  /** The clock, in epoch ms, for the idle deadlines. @default steadyEpochNow (does not step with the wall clock) */
+  now?: () => number;
+}
+
+export const DEFAULT_SQLITE_PATH = 'lifeline-sessions.db';
+export const DEFAULT_SQLITE_SYNCHRONOUS = 'normal';
+export const DEFAULT_SQLITE_TABLE_PREFIX = 'lifeline_';
+const SCHEMA_VERSION = 1;
+
+interface SessionRow {
+  id: string;
+  token_hash: Uint8Array;
+  retired_token_hash: Uint8Array | null;
+  token_confirmed: number;
+  created_at: number;
+  expires_at: number | null;
+  last_sent: number;
+  peer_acked: number;
+  received: number;
+  epoch: number;
+  cursor: string | null;
+}
+
+interface FenceRow {
+  epoch: number;
+  last_sent: number;
+  peer_acked: number;
+}
+
+interface ReplayRow {
+  seq: number;
+  kind: number;
+  payload: Uint8Array;
+}
+
+interface Operation {
+  readonly name: string;
+  readonly id: string | undefined;
+  run(): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+/**
+ * A durable {@link FencedSessionStore} in an embedded SQLite database (WAL mode): the default
+ * for a single host, with no server to run. A session, its replay log, both acknowledgement
+ * watermarks, its owner epoch and its upstream cursor persist, so a server killed with SIGKILL
+ * and restarted resumes every session with nothing lost.
+ *
+ * Writes are batched: every operation issued in the same macrotask shares one transaction, and
+ * each promise settles only after that transaction committed, so the server writes a frame (or
+ * acknowledges a client message) only once what it depends on is on disk.
+ *
+ * @example
+ * ```ts
+ * import { createResumeServer, SqliteSessionStore } from '@lifeline/node/server';
+ * const store = new SqliteSessionStore({ path: '/var/lib/my-app/sessions.db' });
+ * const server = createResumeServer({ store });
+ * ```
+ * @see docs/durable-sessions.md
+ */
+export class SqliteSessionStore implements FencedSessionStore {
+  readonly idleTtlMs: number;
+  private readonly now: () => number;
+  private readonly defer: (flush: () => void) => void;
+  private readonly prefix: string;
+  private readonly synchronous: 'normal' | 'full';
+  private readonly opening: Promise<void>;
+  private db: SqliteDatabase | undefined;
+  private statements: Statements | undefined;
+  private readonly updates = new Map<string, SqliteStatement>();
+  private openError: unknown;
+  private queue: Operation[] = [];
+  private scheduled = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SqliteSessionStoreOptions = {}) {
+    this.idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
+    this.now = options.now ?? steadyEpochNow;
+    this.defer = options.defer ?? ((flush) => setImmediate(flush));
+    this.prefix = options.tablePrefix ?? DEFAULT_SQLITE_TABLE_PREFIX;
+    this.synchronous = options.synchronous ?? DEFAULT_SQLITE_SYNCHRONOUS;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(this.prefix)) {
+      throw new InvalidOptionError(
+        `tablePrefix must be an SQL identifier, got ${JSON.stringify(this.prefix)}`,
+      );
+    }
+    if (!(this.idleTtlMs > 0)) throw new InvalidOptionError('idleTtlMs must be > 0');
+    if (this.synchronous !== 'normal' && this.synchronous !== 'full') {
+      throw new InvalidOptionError(`synchronous must be 'normal' or 'full', got ${String(this.synchronous)}`);
+    }
+    const open = options.open ?? openSqliteDatabase;
+    const path = options.path ?? DEFAULT_SQLITE_PATH;
+    this.opening = Promise.resolve()
+      .then(() => options.database ?? open(path))
+      .then((db) => this.init(db))
+      .catch((error: unknown) => {
+        this.openError = error;
+      });
+  }
+
+  /** Resolves once the database is open and its schema in place; rejects if it cannot be. */
+  async ready(): Promise<void> {
+    await this.opening;
+    if (this.openError !== undefined) throw this.storeError('open', undefined, this.openError);
+  }
+
+  load(id: string): Promise<StoredSession | undefined> {
+    return this.enqueue('load', id, () => {
+      const s = this.statements!;
+      const row = s.loadSession.get(id) as SessionRow | undefined;
+      if (!row) return undefined;
+      const replay: StoredMessage[] = (s.loadReplay.all(id) as ReplayRow[]).map((entry) => ({
+        seq: entry.seq,
+        kind: entry.kind === 1 ? 'binary' : 'text',
+        payload: bytes(entry.payload)!,
+      }));
+      const session: StoredSession = {
+        id: row.id,
+        tokenHash: bytes(row.token_hash)!,
+        retiredTokenHash: bytes(row.retired_token_hash),
+        tokenConfirmed: row.token_confirmed === 1,
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+        lastSent: row.last_sent,
+        peerAcked: row.peer_acked,
+        received: row.received,
+        replay,
+        epoch: row.epoch,
+        cursor: row.cursor,
+      };
+      return session;
+    });
+  }
+
+  save(session: StoredSession): Promise<void> {
+    return this.enqueue('save', session.id, () => {
+      const s = this.statements!;
+      // Replacing a session replaces its replay log too (the cascade drops the old rows).
+      s.deleteSession.run(session.id);
+      s.insertSession.run(
+        session.id,
+        blob(session.tokenHash),
+        blob(session.retiredTokenHash),
+        session.tokenConfirmed ? 1 : 0,
+        session.createdAt,
+        session.expiresAt,
+        session.expiresAt ?? this.now() + this.idleTtlMs,
+        session.lastSent,
+        session.peerAcked,
+        session.received,
+        session.epoch ?? 0,
+        session.cursor ?? null,
+      );
+      for (const message of session.replay) {
+        s.insertReplay.run(session.id, message.seq, message.kind === 'binary' ? 1 : 0, blob(message.payload));
+      }
+    });
+  }
+
+  update(id: string, metadata: Partial<SessionMetadata>, epoch?: number): Promise<void> {
+    return this.enqueue('update', id, () => {
+      if (!this.fence(id, epoch)) return;
+      const columns: string[] = [];
+      const values: unknown[] = [];
+      if (metadata.tokenHash !== undefined) {
+        columns.push('token_hash');
+        values.push(blob(metadata.tokenHash));
+      }
+      if (metadata.retiredTokenHash !== undefined) {
+        columns.push('retired_token_hash');
+        values.push(blob(metadata.retiredTokenHash));
+      }
+      if (metadata.tokenConfirmed !== undefined) {
+        columns.push('token_confirmed');
+        values.push(metadata.tokenConfirmed ? 1 : 0);
+      }
+      const idleDeadline = this.now() + this.idleTtlMs;
+      if (metadata.expiresAt !== undefined) {
+        // The deadline is expires_at once the session is detached; while attached, the idle limit.
+        columns.push('expires_at', 'deadline');
+        values.push(metadata.expiresAt, metadata.expiresAt ?? idleDeadline);
+      }
+      const key = columns.join(',');
+      let statement = this.updates.get(key);
+      if (!statement) {
+        const sets = columns.map((column) => `${column} = ?`);
+        // An UPDATE reads the old row: expires_at here is the unchanged one.
+        if (metadata.expiresAt === undefined) sets.push('deadline = COALESCE(expires_at, ?)');
+        statement = this.db!.prepare(`UPDATE ${this.prefix}sessions SET ${sets.join(', ')} WHERE id = ?`);
+        this.updates.set(key, statement);
+      }
+      if (metadata.expiresAt === undefined) values.push(idleDeadline);
+      statement.run(...values, id);
+    });
+  }
+
+  append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void> {
+    return this.enqueue('append', id, () => {
+      const row = this.fence(id, epoch);
+      if (!row) return;
+      const s = this.statements!;
+      let last = row.last_sent;
+      let cursor: string | null = null;
+      for (const message of messages) {
+        if (message.seq <= last) continue;
+        s.insertReplay.run(id, message.seq, message.kind === 'binary' ? 1 : 0, blob(message.payload));
+        last = message.seq;
+        if (message.cursor !== undefined) cursor = message.cursor;
+      }
+      if (last > row.last_sent) s.appended.run(last, cursor, this.now() + this.idleTtlMs, id);
+    });
+  }
+
+  acknowledge(id: string, watermarks: SessionWatermarks, epoch?: number): Promise<void> {
+    return this.enqueue('acknowledge', id, () => {
+      const row = this.fence(id, epoch);
+      if (!row) return;
+      const s = this.statements!;
+      s.acknowledged.run(
+        watermarks.peerAcked ?? 0,
+        watermarks.received ?? 0,
+        this.now() + this.idleTtlMs,
+        id,
+      );
+      const peerAcked = watermarks.peerAcked;
+      if (peerAcked !== undefined && peerAcked > row.peer_acked) s.dropReplay.run(id, peerAcked);
+    });
+  }
+
+  claim(id: string, knownEpoch?: number): Promise<number | undefined> {
+    return this.enqueue('claim', id, () => {
+      const row = this.statements!.fence.get(id) as FenceRow | undefined;
+      if (!row) return undefined;
+      if (knownEpoch !== undefined && row.epoch === knownEpoch) return knownEpoch;
+      this.statements!.claim.run(id);
+      return row.epoch + 1;
+    });
+  }
+
+  /** Deletes every session whose deadline passed (detached past its `expiresAt`, or idle too long), in one indexed DELETE. */
+  expire(now: number): Promise<string[]> {
+    return this.enqueue('expire', undefined, () =>
+      (this.statements!.expire.all(now) as { id: string }[]).map((row) => row.id),
+    );
+  }
+
+  delete(id: string, epoch?: number): Promise<void> {
+    return this.enqueue('delete', id, () => {
+      if (!this.fence(id, epoch)) return;
+      this.statements!.deleteSession.run(id);
+    });
+  }
+
+  /** Sessions and replay entries stored (for tests and metrics). */
+  count(): Promise<{ sessions: number; replay: number }> {
+    return this.enqueue('count', undefined, () => {
+      const s = this.statements!;
+      return {
+        sessions: (s.countSessions.get() as { n: number }).n,
+        replay: (s.countReplay.get() as { n: number }).n,
+      };
+    });
+  }
+
+  /** Commits what is pending, then closes the database. Later operations reject. */
+  close(): Promise<void> {
+    this.closing ??= this.opening.then(() => {
+      if (this.scheduled) this.flush();
+      this.db?.close();
+      this.db = undefined;
+      this.statements = undefined;
+    });
+    return this.closing;
+  }
+
+  private init(db: SqliteDatabase): void {
+    const p = this.prefix;
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.synchronous.toUpperCase()};`);
+    db.exec('PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS ${p}sessions (
+        id TEXT PRIMARY KEY NOT NULL,
+        token_hash BLOB NOT NULL,
+        retired_token_hash BLOB,
+        token_confirmed INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        deadline INTEGER NOT NULL,
+        last_sent INTEGER NOT NULL,
+        peer_acked INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        epoch INTEGER NOT NULL,
+        cursor TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${p}sessions_deadline ON ${p}sessions (deadline);
+      CREATE TABLE IF NOT EXISTS ${p}replay (
+        session_id TEXT NOT NULL REFERENCES ${p}sessions (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (session_id, seq)
+      );
+    `);
+    const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    if (version === 0) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    else if (version !== SCHEMA_VERSION) {
+      throw new SessionStoreError(
+        'open',
+        undefined,
+        `unknown schema version ${version} (this store writes ${SCHEMA_VERSION})`,
+      );
+    }
+    this.statements = prepare(db, p);
+    this.db = db;
+  }
+
+  /** The session's row if it exists; throws {@link StaleOwnerError} when `epoch` is given and is not the session's. */
+  private fence(id: string, epoch: number | undefined): FenceRow | undefined {
+    const row = this.statements!.fence.get(id) as FenceRow | undefined;
+    if (row && epoch !== undefined && row.epoch !== epoch) throw new StaleOwnerError(id, epoch, row.epoch);
+    return row;
+  }
+
+  private enqueue<T>(name: string, id: string | undefined, run: () => T): Promise<T> {
+    if (this.closing) return Promise.reject(new SessionStoreError(name, id, 'the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ name, id, run, resolve: resolve as (value: unknown) => void, reject });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      if (this.db) this.defer(() => this.flush());
+      else void this.opening.then(() => this.defer(() => this.flush()));
+    });
+  }
+
+  /** Runs the batch in one transaction; an operation that fails rolls back alone (a savepoint each). */
+  private flush(): void {
+    if (!this.scheduled) return;
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    const s = this.statements;
+    if (!s) {
+      const cause = this.openError ?? new Error('the store is closed');
+      for (const operation of batch) operation.reject(this.storeError(operation.name, operation.id, cause));
+      return;
+    }
+    const outcomes: { value?: unknown; error?: unknown }[] = [];
+    try {
+      s.begin.run();
+      for (const operation of batch) {
+        s.savepoint.run();
+        try {
+          outcomes.push({ value: operation.run() });
+        } catch (error) {
+          s.rollbackToSavepoint.run();
+          outcomes.push({ error: this.storeError(operation.name, operation.id, error) });
+        }
+        s.releaseSavepoint.run();
+      }
+      s.commit.run();
+    } catch (error) {
+      try {
+        this.db!.exec('ROLLBACK');
+      } catch {
+        // No transaction left to roll back: BEGIN itself failed.
+      }
+      for (const operation of batch) operation.reject(this.storeError(operation.name, operation.id, error));
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const outcome = outcomes[i]!;
+      if ('error' in outcome) batch[i]!.reject(outcome.error);
+      else batch[i]!.resolve(outcome.value);
+    }
+  }
+
+  private storeError(name: string, id: string | undefined, error: unknown): unknown {
+    if (error instanceof StaleOwnerError || error instanceof SessionStoreError) return error;
+    return new SessionStoreError(name, id, error instanceof Error ? error.message : String(error), {
+      cause: error,
+    });
+  }
+}
+
+function prepare(db: SqliteDatabase, p: string) {
+  const sessions = `${p}sessions`;
+  const replay = `${p}replay`;
+  return {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    savepoint: db.prepare('SAVEPOINT lifeline_operation'),
+    rollbackToSavepoint: db.prepare('ROLLBACK TO lifeline_operation'),
+    releaseSavepoint: db.prepare('RELEASE lifeline_operation'),
+    loadSession: db.prepare(
+      `SELECT id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, last_sent, peer_acked, received, epoch, cursor FROM ${sessions} WHERE id = ?`,
+    ),
+    loadReplay: db.prepare(`SELECT seq, kind, payload FROM ${replay} WHERE session_id = ? ORDER BY seq`),
+    fence: db.prepare(`SELECT epoch, last_sent, peer_acked FROM ${sessions} WHERE id = ?`),
+    insertSession: db.prepare(
+      `INSERT INTO ${sessions} (id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, deadline, last_sent, peer_acked, received, epoch, cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertReplay: db.prepare(
+      `INSERT OR REPLACE INTO ${replay} (session_id, seq, kind, payload) VALUES (?, ?, ?, ?)`,
+    ),
+    appended: db.prepare(
+      `UPDATE ${sessions} SET last_sent = ?, cursor = COALESCE(?, cursor), deadline = COALESCE(expires_at, ?) WHERE id = ?`,
+    ),
+    acknowledged: db.prepare(
+      `UPDATE ${sessions} SET peer_acked = MAX(peer_acked, ?), received = MAX(received, ?), deadline = COALESCE(expires_at, ?) WHERE id = ?`,
+    ),
+    dropReplay: db.prepare(`DELETE FROM ${replay} WHERE session_id = ? AND seq <= ?`),
+    claim: db.prepare(`UPDATE ${sessions} SET epoch = epoch + 1 WHERE id = ?`),
+    expire: db.prepare(`DELETE FROM ${sessions} WHERE deadline <= ? RETURNING id`),
+    deleteSession: db.prepare(`DELETE FROM ${sessions} WHERE id = ?`),
+    countSessions: db.prepare(`SELECT COUNT(*) AS n FROM ${sessions}`),
+    countReplay: db.prepare(`SELECT COUNT(*) AS n FROM ${replay}`),
+  };
+}
+
+/** better-sqlite3 binds only Buffers as blobs; `node:sqlite` takes them too. A view, not a copy. */
+function blob(bytes: Uint8Array | null): Buffer | null {
+  return bytes && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Blobs come back as Buffers (better-sqlite3) or Uint8Arrays (`node:sqlite`): hand out plain Uint8Arrays. */
+function bytes(value: Uint8Array | null): Uint8Array | null {
+  return value && new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
