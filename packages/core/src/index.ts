@@ -3,6 +3,17 @@
 // the platform packages build on `/internal`, which is not a public API. Any change to this list
 // shows in review through test/exports.test.ts and its snapshot.
 
+// Diagnostics: a logger, Node's diagnostics_channel, a metrics hook (docs/diagnostics.md).
+export {
+  consoleLogger,
+  DIAGNOSTIC_CHANNELS,
+  type DiagnosticsOptions,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  type MetricAttributes,
+  type Metrics,
+} from './diagnostics/diagnostics.js';
 // Engine: one HA connection, its state, and the link contract a transport implements.
 export {
   type AttachOptions,
@@ -48,6 +59,7 @@ export {
 } from './engine/errors.js';
 export type { Link, LinkData, Transport } from './engine/link.js';
 export type { OverflowPolicy, QueueOptions } from './engine/outgoing-queue.js';
+
 // RxJS operators, for composing recovery by hand.
 export { backoff } from './operators/backoff.js';
 export {

@@ -1,6 +1,9 @@
 // `@lifeline/core/internal`: every module of the core, for the platform packages (`@lifeline/node`,
 // `/browser`, `/deno`) to build on. It is not a public API: names here change without notice and
 // without a semver major. Applications import from the package root and its documented sub-paths.
+export * from './diagnostics/connection-diagnostics.js';
+export * from './diagnostics/diagnostics.js';
+export * from './diagnostics/session-diagnostics.js';
 export * from './engine/attach.js';
 export * from './engine/clock.js';
 export * from './engine/connection-state.js';

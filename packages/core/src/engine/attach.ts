@@ -1,4 +1,6 @@
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
+import { ConnectionDiagnostics } from '../diagnostics/connection-diagnostics.js';
+import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatOptions, heartbeat } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
@@ -43,7 +45,9 @@ export type RecoverFunction<In, Out, H> = (
 ) => Promise<Link<In, Out> | undefined | null> | Link<In, Out> | undefined | null;
 
 /** Options of {@link attach}. Every {@link RecoveryOptions} field applies too. */
-export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> extends RecoveryOptions {
+export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined>
+  extends RecoveryOptions,
+    DiagnosticsOptions {
   /**
    * Restores a failed connection. The default reopens with the same parameters.
    * @default (ctx) => ctx.reopen()
@@ -196,6 +200,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   readonly messages$ = this.incoming.observable;
   readonly events$ = this.eventSubject.asObservable();
   private readonly core: RecoveryCore;
+  private readonly diagnostics: ConnectionDiagnostics;
   private readonly outbox: OutgoingQueue<Out>;
   private readonly recoverFn: RecoverFunction<In, Out, H>;
   private currentLink: Link<In, Out> | undefined;
@@ -207,13 +212,14 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private finished = false;
   private resolveClosed!: (state: ClosedState) => void;
   private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) =>
-    this.eventSubject.next({ type: 'dropped', data: entry.data, error });
+    this.emit({ type: 'dropped', data: entry.data, error });
 
   constructor(
     private readonly transport: Transport<In, Out>,
     private readonly options: AttachOptions<In, Out, H>,
   ) {
     this.recoverFn = options.recover ?? defaultRecover;
+    this.diagnostics = new ConnectionDiagnostics(options);
     this.outbox = new OutgoingQueue(options.queue);
     const stateSubject = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
     this.stateSubject = stateSubject;
@@ -466,7 +472,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       recoveries: this.core.recoveries,
       recoveriesLeft: this.core.recoveriesLeft,
     });
-    this.eventSubject.next({ type: 'link-open', link, recovered });
+    this.emit({ type: 'link-open', link, recovered });
     // A listener of the state or of that event may have closed or detached the connection.
     if (this.finished) return;
     this.core.markUp();
@@ -580,7 +586,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     } catch (error) {
       // The user's ping function threw: its own bug, not the link's. Reported, and the heartbeat
       // goes on (a link that really is silent still times out).
-      this.eventSubject.next({ type: 'ping-failed', error });
+      this.emit({ type: 'ping-failed', error });
     }
   }
 
@@ -596,7 +602,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // its session, so it is abandoned instead and the session resumes on the recovered link.
     if (link.abandon) link.abandon();
     else link.close();
-    this.eventSubject.next({ type: 'link-down', error });
+    this.emit({ type: 'link-down', error });
   }
 
   private onRecoveryEvent(event: RecoveryEvent): void {
@@ -623,11 +629,18 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         this.lastGiveUp = event.reason;
         break;
     }
+    this.emit(event);
+  }
+
+  private emit(event: ConnectionEvent<In, Out>): void {
     this.eventSubject.next(event);
+    this.diagnostics.event(event);
   }
 
   private setState(state: ConnectionState): void {
-    if (!this.finished) this.stateSubject.next(state);
+    if (this.finished) return;
+    this.stateSubject.next(state);
+    this.diagnostics.state(state, this.outbox.size);
   }
 
   /** The pipeline ended by itself: recovery gave up, an irrecoverable error, or the link completed. */
@@ -660,6 +673,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     const closed: ClosedState =
       error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
     this.stateSubject.next(closed);
+    this.diagnostics.state(closed, this.outbox.size);
     this.finalState = closed;
     this.stateSubject.complete();
     this.eventSubject.complete();

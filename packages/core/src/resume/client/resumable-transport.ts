@@ -5,6 +5,8 @@ import {
   Subject,
   type Subscription,
 } from 'rxjs';
+import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
+import { ClientSessionDiagnostics } from '../../diagnostics/session-diagnostics.js';
 import {
   ClosedByUserError,
   FrameTooLargeError,
@@ -47,7 +49,7 @@ import { bytesToHex } from '../wire/session-token.js';
  * {@link CLIENT_MAX_WAITING_MESSAGES} (32,768) and `maxWaitingBytes` to 16 MiB, the bounds of
  * `attach`'s outgoing queue, so what it held through an outage fits when it is flushed.
  */
-export interface ResumableOptions extends SessionEndpointOptions {
+export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOptions {
   /**
    * A link whose WELCOME (or REJECT) does not arrive within this time is closed and the open fails
    * with a recoverable {@link LinkFailedError} (`ETIMEDOUT`), so `attach` reopens.
@@ -210,8 +212,23 @@ class ResumableSession implements ResumableTransport {
       ...options,
     });
     this.outputHighWater = outputHighWaterOf(options);
+    this.watchDiagnostics(new ClientSessionDiagnostics(options));
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (!(this.handshakeTimeoutMs > 0)) throw new InvalidOptionError('handshakeTimeoutMs must be > 0');
+  }
+
+  /**
+   * Session events to diagnostics, with the messages each resume re-sent (the endpoint replays
+   * synchronously when the link connects, before `resumed` is emitted).
+   */
+  private watchDiagnostics(diagnostics: ClientSessionDiagnostics): void {
+    if (!diagnostics.enabled) return;
+    let replayed = 0;
+    this.events.subscribe((event) => {
+      const now = this.endpoint.stats.replayed;
+      diagnostics.session(event, now - replayed);
+      replayed = now;
+    });
   }
 
   get session(): SessionSnapshot | undefined {

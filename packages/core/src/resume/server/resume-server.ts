@@ -1,4 +1,6 @@
 import { type Observable, Subject } from 'rxjs';
+import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
+import { ServerDiagnostics } from '../../diagnostics/session-diagnostics.js';
 import { steadyEpochNow } from '../../engine/clock.js';
 import {
   type BackpressureError,
@@ -29,7 +31,7 @@ import { ServerSession, type ServerSessionEvent, type SessionLinkHandle } from '
 import type { SessionStore, StoredSession } from './session-store.js';
 
 /** Options of {@link createResumeServer}. The endpoint options (replay window, acks, frame size) apply to every session. */
-export interface ResumeServerOptions extends SessionEndpointOptions {
+export interface ResumeServerOptions extends SessionEndpointOptions, DiagnosticsOptions {
   /** Where sessions live. @default new MemorySessionStore() */
   store?: SessionStore;
   /**
@@ -186,6 +188,7 @@ export class ResumeServer {
   readonly store: SessionStore;
   readonly sessions$: Observable<ServerSession>;
   readonly events$: Observable<ResumeServerEvent>;
+  private readonly diagnostics: ServerDiagnostics;
   private readonly sessionSubject = new Subject<ServerSession>();
   private readonly eventSubject = new Subject<ResumeServerEvent>();
   private readonly live = new Map<string, ServerSession>();
@@ -228,6 +231,7 @@ export class ResumeServer {
   readonly now: () => number;
 
   constructor(readonly options: ResumeServerOptions = {}) {
+    this.diagnostics = new ServerDiagnostics(options);
     this.store = options.store ?? new MemorySessionStore();
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
@@ -292,9 +296,18 @@ export class ResumeServer {
     this.counters[key]++;
   }
 
+  /** Hands a session to the application (`sessions$`), and to diagnostics when someone listens. */
+  private announce(hex: string, session: ServerSession): void {
+    if (this.diagnostics.watchesSessions) {
+      session.events$.subscribe((event) => this.diagnostics.serverSession(hex, event));
+    }
+    this.sessionSubject.next(session);
+  }
+
   /** @internal */
   report(event: ResumeServerEvent): void {
     this.eventSubject.next(event);
+    this.diagnostics.server(event);
   }
 
   /** @internal */
@@ -375,7 +388,7 @@ export class ResumeServer {
     });
     this.counters.newSessions++;
     link.opened(session, hex, tokenHash);
-    this.sessionSubject.next(session);
+    this.announce(hex, session);
     session.attachLink(link, 0, encodeWelcome(false, id, token, 0), { type: 'connect' });
     return hex;
   }
@@ -466,7 +479,7 @@ export class ResumeServer {
       session = this.createSession(hex);
       session.restore(record!);
       this.auth.set(hex, auth);
-      this.sessionSubject.next(session);
+      this.announce(hex, session);
     }
     const problem = session.state.checkResume(frame.lastReceived);
     if (problem) {
@@ -531,6 +544,7 @@ export class ResumeServer {
   }
 
   private storeError(hex: string, error: unknown): void {
+    this.diagnostics.storeError(hex, error);
     this.report({ type: 'link-error', sessionId: hex, error });
     // Fenced: another server took the session, so this process's copy must go.
     if (error instanceof StaleOwnerError) this.live.get(hex)?.storeFailed(error);

@@ -1,0 +1,120 @@
+import type { ConnectionEvent } from '../engine/attach.js';
+import type { ConnectionState } from '../engine/connection-state.js';
+import { byteSizeOf } from '../engine/link.js';
+import { DIAGNOSTIC_CHANNELS, Diagnostics, errorFields } from './diagnostics.js';
+
+/** Infinity as "no field": JSON has no Infinity, and an unlimited budget needs no number. */
+const finite = (value: number): number | undefined => (Number.isFinite(value) ? value : undefined);
+
+/** What `attach` reports: state changes, each retry decision with its reason, links, drops. */
+export class ConnectionDiagnostics extends Diagnostics {
+  /** A state change; `pending` is the queue depth at that moment. */
+  state(state: ConnectionState, pending: number): void {
+    this.gauge('lifeline.connection.queue_depth', pending);
+    switch (state.status) {
+      case 'connecting':
+        this.record('debug', DIAGNOSTIC_CHANNELS.state, 'state', 'connecting', { status: state.status });
+        break;
+      case 'open':
+        this.record('info', DIAGNOSTIC_CHANNELS.state, 'state', 'connection open', {
+          status: state.status,
+          recoveries: state.recoveries,
+          recoveriesLeft: finite(state.recoveriesLeft),
+        });
+        break;
+      case 'recovering':
+        this.record('info', DIAGNOSTIC_CHANNELS.state, 'state', 'recovering', {
+          status: state.status,
+          attempt: state.attempt,
+          maxAttempts: state.maxAttempts,
+          delayMs: state.delayMs,
+          ...errorFields(state.error),
+        });
+        break;
+      case 'closed':
+        this.record(
+          state.error === undefined ? 'info' : 'warn',
+          DIAGNOSTIC_CHANNELS.state,
+          'state',
+          'connection closed',
+          {
+            status: state.status,
+            reason: state.reason,
+            ...errorFields(state.error),
+          },
+        );
+        break;
+      default:
+        this.record('info', DIAGNOSTIC_CHANNELS.state, 'state', state.status, { status: state.status });
+    }
+  }
+
+  /** A connection event (the payload of `dropped` and the link of `link-open` are never reported). */
+  event(event: ConnectionEvent<unknown, unknown>): void {
+    switch (event.type) {
+      case 'recovering':
+        // The decision to retry: the error that caused it (recoverable by the classifier), the
+        // attempt it leads to, and the wait before it.
+        this.record('info', DIAGNOSTIC_CHANNELS.retry, 'retry', 'retrying after a recoverable failure', {
+          decision: 'retry',
+          attempt: event.attempt,
+          maxAttempts: event.maxAttempts,
+          delayMs: Math.round(event.delayMs),
+          recoveriesLeft: finite(event.recoveriesLeft),
+          ...errorFields(event.lastError),
+          // The error that started the failure, when a later attempt failed differently.
+          ...(event.error === event.lastError ? {} : errorFields(event.error, 'failure')),
+        });
+        break;
+      case 'attempting':
+        this.count('lifeline.connection.attempts');
+        this.record('debug', DIAGNOSTIC_CHANNELS.retry, 'attempt', 'reconnection attempt', {
+          attempt: event.attempt,
+        });
+        break;
+      case 'recovered':
+        this.count('lifeline.connection.recoveries');
+        this.record('info', DIAGNOSTIC_CHANNELS.retry, 'recovered', 'recovered', {
+          recoveries: event.recoveries,
+          attempts: event.attempts,
+        });
+        break;
+      case 'gave-up':
+        this.count('lifeline.connection.gave_up', 1, { reason: event.reason });
+        this.record(
+          event.reason === 'closed' ? 'debug' : 'warn',
+          DIAGNOSTIC_CHANNELS.retry,
+          'give-up',
+          'recovery gave up',
+          { decision: 'give-up', reason: event.reason, ...errorFields(event.error) },
+        );
+        break;
+      case 'link-open':
+        this.record('debug', DIAGNOSTIC_CHANNELS.link, 'link-open', 'link open', {
+          recovered: event.recovered,
+        });
+        break;
+      case 'link-down':
+        this.record('info', DIAGNOSTIC_CHANNELS.link, 'link-down', 'link down', errorFields(event.error));
+        break;
+      case 'dropped':
+        this.count('lifeline.connection.dropped');
+        this.record('warn', DIAGNOSTIC_CHANNELS.link, 'dropped', 'queued message dropped (drop-oldest)', {
+          bytes: byteSizeOf(event.data as never),
+          ...errorFields(event.error),
+        });
+        break;
+      case 'ping-failed':
+        this.record(
+          'warn',
+          DIAGNOSTIC_CHANNELS.link,
+          'ping-failed',
+          'heartbeat ping failed',
+          errorFields(event.error),
+        );
+        break;
+      case 'up':
+        break;
+    }
+  }
+}
