@@ -4,6 +4,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
+// A server process must not outlive the example, even one that fails and exits with an error.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /**
  * A server run as its own process (the example's file in its `serve` mode), so it can be killed
  * with SIGKILL. It prints `{"port": P}` once listening; `start()` after `kill()` brings it back on
@@ -23,10 +29,20 @@ export class ServerProcess {
   async start(): Promise<void> {
     const child = spawn(
       process.execPath,
-      ['--conditions=@lifeline/source', '--import', 'tsx', this.script, 'serve', String(this.port), ...this.args()],
+      [
+        '--conditions=@lifeline/source',
+        '--import',
+        'tsx',
+        this.script,
+        'serve',
+        String(this.port),
+        ...this.args(),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     this.child = child;
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     const lines = createInterface({ input: child.stdout! });
     const exited = once(child, 'exit').then(([code]) => {
       throw new Error(`${this.script} exited (${code}) before listening`);

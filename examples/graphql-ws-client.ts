@@ -11,7 +11,7 @@
 //   pnpm --filter @lifeline/examples example:graphql-ws
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { type Link, type LinkData, type RecoveryContext } from '@lifeline/core';
+import type { Link, LinkData, RecoveryContext } from '@lifeline/core';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
@@ -25,7 +25,10 @@ if (process.argv[2] === 'serve') {
   const [port = '0', start = String(Date.now()), rate = '100'] = process.argv.slice(3);
   const due = () => Math.floor(((Date.now() - Number(start)) * Number(rate)) / 1_000);
   const schema = new GraphQLSchema({
-    query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLString, resolve: () => 'ok' } } }),
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: { ok: { type: GraphQLString, resolve: () => 'ok' } },
+    }),
     subscription: new GraphQLObjectType({
       name: 'Subscription',
       fields: {
@@ -52,7 +55,11 @@ if (process.argv[2] === 'serve') {
   const server = new ServerProcess(fileURLToPath(import.meta.url), () => [String(start), '100']);
   await server.start();
 
-  type Message = { id?: string; type: string; payload?: { variables?: Record<string, unknown>; data?: unknown } };
+  type Message = {
+    id?: string;
+    type: string;
+    payload?: { variables?: Record<string, unknown>; data?: unknown };
+  };
   let renegotiations = 0;
 
   /**
@@ -156,6 +163,7 @@ if (process.argv[2] === 'serve') {
     'out of order': c.reordered,
     'subscription errors': failed === undefined ? 0 : 1,
   });
-  const ok = failed === undefined && renegotiations === 2 && c.lost === 0 && c.duplicated === 0 && c.reordered === 0;
+  const ok =
+    failed === undefined && renegotiations === 2 && c.lost === 0 && c.duplicated === 0 && c.reordered === 0;
   process.exitCode = ok ? 0 : 1;
 }

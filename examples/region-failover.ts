@@ -35,7 +35,11 @@ if (process.argv[2] === 'serve') {
     let next = Number(new URL(request.url ?? '/', 'http://x').searchParams.get('after') ?? -1) + 1;
     const pump = setInterval(() => {
       const upTo = due();
-      for (const first = next; next <= upTo && next < first + 500 && socket.bufferedAmount < 1 << 20; next++) {
+      for (
+        const first = next;
+        next <= upTo && next < first + 500 && socket.bufferedAmount < 1 << 20;
+        next++
+      ) {
         socket.send(String(next));
       }
     }, 10);

@@ -84,20 +84,23 @@ if (process.argv[2] === 'serve') {
   let eventsAfterUnsubscribe = 0;
   const unsubscribed = new Set<string>();
 
-  const conn = attach(wsTransport(() => server.url), {
-    recover: async (ctx) => {
-      const link = await ctx.reopen();
-      // Sends made here go out before anything that waited in the queue: the server hears hello
-      // and the subscriptions first, as on the first link.
-      await link.send(JSON.stringify(hello));
-      for (const [channel, after] of subscriptions) {
-        await link.send(JSON.stringify({ op: 'subscribe', channel, after }));
-        resubscribed++;
-      }
-      return link;
+  const conn = attach(
+    wsTransport(() => server.url),
+    {
+      recover: async (ctx) => {
+        const link = await ctx.reopen();
+        // Sends made here go out before anything that waited in the queue: the server hears hello
+        // and the subscriptions first, as on the first link.
+        await link.send(JSON.stringify(hello));
+        for (const [channel, after] of subscriptions) {
+          await link.send(JSON.stringify({ op: 'subscribe', channel, after }));
+          resubscribed++;
+        }
+        return link;
+      },
+      backoff: { initialDelayMs: 50, maxDelayMs: 500 },
     },
-    backoff: { initialDelayMs: 50, maxDelayMs: 500 },
-  });
+  );
   conn.messages$.subscribe((data) => {
     const message = JSON.parse(String(data)) as ServerMessage;
     if ('op' in message) {

@@ -40,7 +40,9 @@ function verify(token: string | null): number | undefined {
 const tokenEndpoint = createServer((request, response) => {
   if (request.method !== 'POST' || request.url !== '/token') return void response.writeHead(404).end();
   response.writeHead(200, { 'Content-Type': 'application/json' });
-  response.end(JSON.stringify({ access_token: sign(Date.now() + TOKEN_TTL_MS), expires_in_ms: TOKEN_TTL_MS }));
+  response.end(
+    JSON.stringify({ access_token: sign(Date.now() + TOKEN_TTL_MS), expires_in_ms: TOKEN_TTL_MS }),
+  );
 });
 tokenEndpoint.listen(0, '127.0.0.1');
 await once(tokenEndpoint, 'listening');

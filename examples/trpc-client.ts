@@ -84,7 +84,10 @@ if (mode === 'serve') {
     }
   }
 
-  const wsClient = createWSClient({ url: server.url, WebSocket: TrpcHASocket as unknown as typeof WebSocket });
+  const wsClient = createWSClient({
+    url: server.url,
+    WebSocket: TrpcHASocket as unknown as typeof WebSocket,
+  });
   const trpc = createTRPCClient<AppRouter>({ links: [wsLink({ client: wsClient })] });
   const events = new SequenceCounter();
   let highest = -1;
@@ -128,6 +131,7 @@ if (mode === 'serve') {
     'out of order': c.reordered,
     'subscription errors': failed === undefined ? 0 : 1,
   });
-  const ok = failed === undefined && renegotiations === 2 && c.lost === 0 && c.duplicated === 0 && c.reordered === 0;
+  const ok =
+    failed === undefined && renegotiations === 2 && c.lost === 0 && c.duplicated === 0 && c.reordered === 0;
   process.exitCode = ok ? 0 : 1;
 }
