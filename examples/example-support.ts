@@ -21,9 +21,15 @@ export class ServerProcess {
   starts = 0;
   kills = 0;
 
+  /**
+   * @param script the file to run with tsx
+   * @param args arguments after the port, read at each start
+   * @param mode arguments before the port @default ['serve']
+   */
   constructor(
     private readonly script: string,
     private readonly args: () => string[] = () => [],
+    private readonly mode: string[] = ['serve'],
   ) {}
 
   async start(): Promise<void> {
@@ -34,7 +40,7 @@ export class ServerProcess {
         '--import',
         'tsx',
         this.script,
-        'serve',
+        ...this.mode,
         String(this.port),
         ...this.args(),
       ],
