@@ -12,7 +12,7 @@ const screenshot = fileURLToPath(new URL('../../docs/images/demo-web.png', impor
 async function startDemo(): Promise<{ demo: ChildProcess; url: string }> {
   const demo = spawn(
     process.execPath,
-    ['--conditions=@lifeline/source', '--import', 'tsx', 'demo.ts', '--web', '--kill-every', '3'],
+    ['--conditions=@lifeline/source', '--import', 'tsx', 'demo.ts', '--web', '--kill-every', '6'],
     { cwd: examples, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: demo.stdout! });
