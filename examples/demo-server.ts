@@ -1,5 +1,5 @@
 // The demo's resume server, run as its own process so the demo can kill it with SIGKILL.
-//   node --import tsx demo-server.ts PORT STORE UPSTREAM_RATE UPSTREAM_START
+//   node --import tsx demo-server.ts PORT STORE UPSTREAM_RATE UPSTREAM_START [UPSTREAM_WINDOW]
 // STORE: 'sqlite:PATH' (the embedded durable store), 'redis:URL' (shared by replicas) or 'memory'.
 // Each client message "n" is answered with "echo:n". The upstream is a log of events "tick:k",
 // event k due at UPSTREAM_START + k / UPSTREAM_RATE seconds: events keep becoming due while no
@@ -18,8 +18,16 @@ import {
   SqliteSessionStore,
 } from '@lifeline/node/server';
 
-const [portArg = '0', storeArg = 'memory', rateArg = '100', startArg = String(Date.now())] =
-  process.argv.slice(2);
+const [
+  portArg = '0',
+  storeArg = 'memory',
+  rateArg = '100',
+  startArg = String(Date.now()),
+  upstreamWindowArg = '1024',
+] = process.argv.slice(2);
+// How many upstream events may be unacknowledged at once (the rest of the 1,024-message replay
+// window is left to the echoes; see below).
+const upstreamWindow = Number(upstreamWindowArg);
 const rate = Number(rateArg);
 const start = Number(startArg);
 const store = storeArg.startsWith('sqlite:')
@@ -49,7 +57,7 @@ server.sessions$.subscribe((session) => {
     // The replay window (1,024 messages) bounds what is unacknowledged; beyond it, wait for the
     // client. Sends past it would wait in memory, and past 1,024 waiting they reject: stopping at
     // the window leaves that room to the echoes.
-    for (; next <= due && session.pending < 1_024; next++) {
+    for (; next <= due && session.pending < upstreamWindow; next++) {
       session.send(`tick:${next}`, { cursor: `${next}:${answered}` }).catch(refused);
     }
   }, 10);

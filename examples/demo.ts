@@ -6,6 +6,7 @@
 //   pnpm demo                              resume protocol + embedded durable store (SQLite)
 //   pnpm demo --replicas 3                 three replicas sharing Redis; the client's replica is killed
 //   pnpm demo --mode plain                 plain reconnection, no resume protocol: honest losses
+//   pnpm demo --web                        the same in a browser page, with buttons (demo-web.ts)
 //   options: --duration 20 --kill-every 3 --rate 500 (client msg/s) --upstream 200 (server events/s)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,15 +26,30 @@ const { values } = parseArgs({
   options: {
     mode: { type: 'string', default: 'durable' },
     replicas: { type: 'string', default: '1' },
-    duration: { type: 'string', default: '20' },
+    duration: { type: 'string' },
     'kill-every': { type: 'string', default: '3' },
     rate: { type: 'string', default: '500' },
     upstream: { type: 'string', default: '200' },
+    web: { type: 'boolean', default: false },
+    port: { type: 'string', default: '0' },
   },
 });
+if (values.web) {
+  const { runWebDemo } = await import('./demo-web.js');
+  // The terminal demo's defaults (500 msg/s, 200 events/s) make a busy page; the page's are lower.
+  const given = (name: string) => process.argv.includes(`--${name}`);
+  await runWebDemo({
+    port: Number(values.port),
+    killEverySeconds: Number(values['kill-every']),
+    rate: given('rate') ? Number(values.rate) : undefined,
+    upstream: given('upstream') ? Number(values.upstream) : undefined,
+    durationSeconds: values.duration === undefined ? undefined : Number(values.duration),
+  });
+  process.exit(0);
+}
 const plain = values.mode === 'plain';
 const replicaCount = plain ? 1 : Math.max(1, Number(values.replicas));
-const durationMs = Number(values.duration) * 1000;
+const durationMs = Number(values.duration ?? 20) * 1000;
 const killEveryMs = Number(values['kill-every']) * 1000;
 const ratePerSecond = Number(values.rate);
 const upstreamRate = Number(values.upstream);
