@@ -9,9 +9,9 @@ import {
   browserTransport,
   type ConnectionState,
   type LinkData,
-  resumable,
   type Transport,
 } from '@lifeline/browser';
+import { resumable } from '@lifeline/core/resume';
 
 interface Config {
   /** The fault proxy in front of the demo server. */
