@@ -22,7 +22,7 @@ export interface HeartbeatOptions {
   /**
    * Drives the check timer, and its `now()` measures the silence: it must be monotonic, or a
    * wall clock set back would hold off the timeout by as much.
-   * @default monotonicScheduler (asyncScheduler's timers, performance.now() as the clock)
+   * @default monotonicScheduler (asyncScheduler's timers, {@link monotonicNow} as the clock)
    */
   scheduler?: SchedulerLike;
 }

@@ -1,4 +1,5 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import { after } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
@@ -117,6 +118,12 @@ export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLi
    * @default 2_000
    */
   closeLingerMs?: number;
+  /**
+   * Drives the connect timeout and the close linger: a `TestScheduler` in marble tests. Fake
+   * timers (`vi.useFakeTimers()`) drive the default.
+   * @default monotonicScheduler
+   */
+  scheduler?: SchedulerLike;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -147,7 +154,7 @@ export function webSocketTransport<S extends WebSocketLike>(
       const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       const url = options.url;
       if (typeof url !== 'function') return openWebSocketLink(String(url), options, signal, timeoutMs);
-      const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function');
+      const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function', options.scheduler);
       return openWebSocketLink(
         String(resolved.value),
         options,
@@ -186,19 +193,23 @@ function openWebSocketLink<S extends WebSocketLike>(
     let closedByUs = false;
     let finished = false;
     let lastError: Error | undefined;
-    const timer = setTimeout(() => {
-      fail(
-        new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
-          syscallCode: 'ETIMEDOUT',
-        }),
-      );
-      socket.close();
-    }, timeoutMs);
+    const timer = after(
+      timeoutMs,
+      () => {
+        fail(
+          new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
+            syscallCode: 'ETIMEDOUT',
+          }),
+        );
+        socket.close();
+      },
+      options.scheduler,
+    );
     const offPong = options.onPong?.(socket, () => pongs.next());
     // After our close: drop the connection if the peer does not answer within the linger.
-    let linger: ReturnType<typeof setTimeout> | undefined;
+    let linger: Subscription | undefined;
     const endLinger = () => {
-      clearTimeout(linger);
+      linger?.unsubscribe();
       linger = undefined;
       socket.removeEventListener('close', endLinger);
     };
@@ -208,7 +219,7 @@ function openWebSocketLink<S extends WebSocketLike>(
     };
 
     const onOpen = () => {
-      clearTimeout(timer);
+      timer.unsubscribe();
       signal?.removeEventListener('abort', onAbort);
       opened = true;
       resolve(link);
@@ -243,7 +254,7 @@ function openWebSocketLink<S extends WebSocketLike>(
     const cleanup = () => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      timer.unsubscribe();
       offPong?.();
       unlisten();
       // The socket can still report an error after we stop listening: `ws` closing a socket that
@@ -304,7 +315,7 @@ function openWebSocketLink<S extends WebSocketLike>(
           socket.close();
         }
         if (options.terminate && socket.readyState !== CLOSED) {
-          linger = setTimeout(terminate, options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS);
+          linger = after(options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS, terminate, options.scheduler);
           socket.addEventListener('close', endLinger);
         }
         // Once we asked for the close, the link is over for its reader: complete now rather than

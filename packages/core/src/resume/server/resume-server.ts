@@ -1,5 +1,5 @@
-import { type Observable, Subject } from 'rxjs';
-import { steadyEpochNow } from '../../engine/clock.js';
+import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import { epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';
 import {
   type BackpressureError,
   FrameTooLargeError,
@@ -61,7 +61,8 @@ export interface ResumeServerOptions extends SessionEndpointOptions {
    * The clock, in epoch ms: it times the handshake, idle and ping timeouts and the session TTL,
    * and stamps the stored `createdAt`/`expiresAt`. It must not step (a wall clock set forward
    * would expire detached sessions at once, set back would stop every timeout).
-   * @default steadyEpochNow (the wall clock at process start plus the monotonic clock)
+   * @default steadyEpochNow (the wall clock at process start plus the monotonic clock); with a
+   * `scheduler` given, epoch ms that advance with that scheduler's clock ({@link epochClock})
    */
   now?: () => number;
 }
@@ -213,7 +214,7 @@ export class ResumeServer {
     backpressureCloses: 0,
     expired: 0,
   };
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private sweepTimer: Subscription | undefined;
   private closing = false;
   private creating = 0;
   readonly sessionTtlMs: number;
@@ -226,6 +227,8 @@ export class ResumeServer {
   /** The output high-water mark of each link, in bytes (see `outputHighWaterBytes`). */
   readonly outputHighWater: number;
   readonly now: () => number;
+  /** Drives the sweep (and the adapters' timers): `options.scheduler`, else {@link monotonicScheduler}. */
+  readonly scheduler: SchedulerLike;
 
   constructor(readonly options: ResumeServerOptions = {}) {
     this.store = options.store ?? new MemorySessionStore();
@@ -240,14 +243,16 @@ export class ResumeServer {
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
     this.outputHighWater = outputHighWaterOf(options);
-    this.now = options.now ?? steadyEpochNow;
+    this.now = options.now ?? epochClock(options.scheduler);
+    this.scheduler = options.scheduler ?? monotonicScheduler;
     this.sessions$ = this.sessionSubject.asObservable();
     this.events$ = this.eventSubject.asObservable();
     const tick =
       Math.min(this.pingIntervalMs, this.idleTimeoutMs, this.sessionTtlMs, this.handshakeTimeoutMs) / 4;
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, tick)));
     // The sweep must never keep a process alive on its own.
-    (this.sweepTimer as { unref?: () => void }).unref?.();
+    this.sweepTimer = unrefTimer(
+      every(Math.max(10, Math.min(1_000, tick)), () => this.sweep(), this.scheduler),
+    );
   }
 
   get stats(): ResumeServerStats {
@@ -274,7 +279,7 @@ export class ResumeServer {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer?.unsubscribe();
     this.sweepTimer = undefined;
     for (const link of [...this.links]) link.close(1001, 'server closing', true);
     for (const session of [...this.live.values()]) session.shutdown();
