@@ -10,6 +10,7 @@ import {
 } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
 import { type EndpointSource, failoverTransport } from '../operators/failover.js';
+import { CloseCode } from '../policy/close-codes.js';
 import {
   handshakeTimeoutFor,
   type ResumableOptions,
@@ -307,12 +308,12 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     close(code?: number, reason?: string): void {
       if (this.ready >= 2) return;
       this.ready = 2;
-      this.closeCode = code ?? 1000;
+      this.closeCode = code ?? CloseCode.NormalClosure;
       this.closeReason = reason ?? '';
       this.connection.close(code, reason);
     }
 
-    private closeCode = 1005;
+    private closeCode = CloseCode.NoStatusReceived;
     private lastStatus: ConnectionState['status'] = 'connecting';
     private closeReason = '';
 
@@ -355,9 +356,9 @@ export function defineHAWebSocket<S extends WebSocketLike>(
         if (error instanceof LinkClosedError && error.closeCode !== undefined) {
           code = error.closeCode;
           reason = error.reason;
-          wasClean = code !== 1006;
+          wasClean = code !== CloseCode.Abnormal;
         } else {
-          code = 1006;
+          code = CloseCode.Abnormal;
           reason = '';
           wasClean = false;
         }

@@ -3,6 +3,7 @@ import { after } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
+import { CloseCode } from '../policy/close-codes.js';
 
 /** The part of the WebSocket interface the transport uses: browsers', Deno's and `ws`'s all fit. */
 export interface WebSocketLike {
@@ -244,7 +245,9 @@ function openWebSocketLink<S extends WebSocketLike>(
       }
       // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
       const error =
-        code === 1006 && lastError ? lastError : new LinkClosedError(code, reason, { cause: lastError });
+        code === CloseCode.Abnormal && lastError
+          ? lastError
+          : new LinkClosedError(code, reason, { cause: lastError });
       fail(error);
     };
     const onAbort = () => {
@@ -303,7 +306,7 @@ function openWebSocketLink<S extends WebSocketLike>(
           socket.close();
         }
       },
-      close(code = 1000, reason = '') {
+      close(code = CloseCode.NormalClosure, reason = '') {
         if (closedByUs || finished) return;
         closedByUs = true;
         try {

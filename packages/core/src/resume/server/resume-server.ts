@@ -10,6 +10,7 @@ import {
   SessionRejectedError,
   StaleOwnerError,
 } from '../../engine/errors.js';
+import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import type { SessionEndpointOptions } from '../endpoint/session-endpoint.js';
 import {
@@ -267,7 +268,7 @@ export class ResumeServer {
   /** Takes a new physical link: the adapter forwards its messages and its end to the returned input. */
   accept(port: ServerLinkPort): ServerLinkInput {
     if (this.closing) {
-      port.close(1001, 'server closing', true);
+      port.close(CloseCode.GoingAway, 'server closing', true);
       return { receive() {}, error() {}, violation() {}, closed() {} };
     }
     const link = new ServerLinkState(this, port);
@@ -281,7 +282,7 @@ export class ResumeServer {
     this.closing = true;
     this.sweepTimer?.unsubscribe();
     this.sweepTimer = undefined;
-    for (const link of [...this.links]) link.close(1001, 'server closing', true);
+    for (const link of [...this.links]) link.close(CloseCode.GoingAway, 'server closing', true);
     for (const session of [...this.live.values()]) session.shutdown();
     this.live.clear();
     this.auth.clear();
@@ -697,7 +698,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
       },
       (error) => {
         this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-        this.close(1011, 'handshake failed', false);
+        this.close(CloseCode.InternalError, 'handshake failed', false);
       },
     );
   }
@@ -722,7 +723,12 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     });
     this.server.report({ type: 'link-violation', sessionId: this.sessionId, reason, error: described });
     // The transport is closing the link already (with the code RFC 6455 gives); this detaches now.
-    const code = reason === 'invalid-utf8' ? 1007 : reason === 'message-too-large' ? 1009 : 1002;
+    const code =
+      reason === 'invalid-utf8'
+        ? CloseCode.InvalidPayload
+        : reason === 'message-too-large'
+          ? CloseCode.MessageTooBig
+          : CloseCode.ProtocolError;
     this.close(code, reason, false);
   }
 
@@ -747,7 +753,12 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     const error = new SessionRejectedError(code, reason);
     this.server.report({ type: 'rejected', code, sessionId, error });
     this.write(encodeReject(code, reason));
-    if (close) this.close(code === 'protocol-error' ? 1002 : 1008, code, false);
+    if (close)
+      this.close(
+        code === 'protocol-error' ? CloseCode.ProtocolError : CloseCode.PolicyViolation,
+        code,
+        false,
+      );
     else if (this.phase === 'busy') this.phase = 'hello';
   }
 
@@ -768,7 +779,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     if (this.phase === 'hello' || this.phase === 'busy') {
       if (now - this.openedAt >= this.server.handshakeTimeoutMs) {
         this.server.count('handshakeTimeouts');
-        this.close(1013, 'handshake timeout', true);
+        this.close(CloseCode.TryAgainLater, 'handshake timeout', true);
       }
       return;
     }
@@ -776,7 +787,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     const silence = now - this.lastSeen;
     if (silence >= this.server.idleTimeoutMs) {
       this.server.count('idleTimeouts');
-      this.close(1001, 'idle timeout', true);
+      this.close(CloseCode.GoingAway, 'idle timeout', true);
     } else if (silence >= this.server.pingIntervalMs && now - this.lastPing >= this.server.pingIntervalMs) {
       this.lastPing = now;
       this.write(encodePing());
@@ -788,7 +799,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     if (this.phase === 'closed') return;
     this.server.count('backpressureCloses');
     this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-    this.close(1013, 'backpressure', true);
+    this.close(CloseCode.TryAgainLater, 'backpressure', true);
   }
 
   private fail(error: unknown): void {
@@ -796,7 +807,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     else if (error instanceof MalformedFrameError) this.server.count('malformedFrames');
     else this.server.count('protocolErrors');
     this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-    const code = error instanceof FrameTooLargeError ? 1009 : 1002;
+    const code = error instanceof FrameTooLargeError ? CloseCode.MessageTooBig : CloseCode.ProtocolError;
     this.close(code, error instanceof Error ? error.name : 'error', false);
   }
 
