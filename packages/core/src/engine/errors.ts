@@ -2,13 +2,13 @@
  * Typed errors. Every error Lifeline raises is a {@link LifelineError} with a string `code` and,
  * where there is one, the underlying `cause`.
  *
- * The classes are branded with a `Symbol.for` key and answer `instanceof` through
+ * The classes are branded by code with `Symbol.for` keys and answer `instanceof` through
  * `Symbol.hasInstance`, so a check holds even when two copies of `@lifeline/core` are loaded
  * (a bundle and a dependency's bundle, say), where plain prototype checks would fail.
  */
 
 const BRAND = Symbol.for('lifeline.error');
-const CODE_BRAND = Symbol.for('lifeline.error.code');
+const CODE_BRAND_PREFIX = 'lifeline.error.';
 
 /** Every error code Lifeline raises. */
 export type LifelineErrorCode =
@@ -37,24 +37,67 @@ export type LifelineErrorCode =
   | 'ERR_FENCED'
   | 'ERR_INVALID_OPTION';
 
-function brandedHasInstance(ctor: Function, instance: unknown, code?: string): boolean {
-  if (typeof instance !== 'object' || instance === null) return false;
-  if (Function.prototype[Symbol.hasInstance].call(ctor, instance)) return true;
-  const record = instance as Record<symbol, unknown>;
-  if (record[BRAND] !== true) return false;
-  // A foreign copy of a subclass: match on the class name chain recorded at construction.
-  const names = record[CODE_BRAND];
-  return code === undefined || (Array.isArray(names) && names.includes(code));
+/**
+ * The class name of each code's class, as strings: a minifier renames classes, and `name` must
+ * still say what the error is.
+ */
+const ERROR_NAMES: { readonly [C in LifelineErrorCode]?: string } = {
+  ERR_LINK_CLOSED: 'LinkClosedError',
+  ERR_LINK_FAILED: 'LinkFailedError',
+  ERR_CONNECT_FAILED: 'ConnectFailedError',
+  ERR_HTTP_STATUS: 'HttpStatusError',
+  ERR_HEARTBEAT_TIMEOUT: 'HeartbeatTimeoutError',
+  ERR_CLOSED_BY_USER: 'ClosedByUserError',
+  ERR_DETACHED: 'DetachedError',
+  ERR_QUEUE_OVERFLOW: 'QueueOverflowError',
+  ERR_SEND_WITHDRAWN: 'SendWithdrawnError',
+  ERR_NOT_OPEN: 'NotOpenError',
+  ERR_FRAME_TOO_LARGE: 'FrameTooLargeError',
+  ERR_MALFORMED_FRAME: 'MalformedFrameError',
+  ERR_PROTOCOL: 'ProtocolError',
+  ERR_INVALID_OPTION: 'InvalidOptionError',
+  ERR_SESSION_REJECTED: 'SessionRejectedError',
+  ERR_SESSION_LOST: 'SessionLostError',
+  ERR_REPLAY_WINDOW_FULL: 'ReplayWindowFullError',
+  ERR_BACKPRESSURE: 'BackpressureError',
+  ERR_RANGE_NOT_SUPPORTED: 'RangeNotSupportedError',
+  ERR_ENTITY_CHANGED: 'EntityChangedError',
+  ERR_RANGE_MISMATCH: 'RangeMismatchError',
+  ERR_STORE: 'SessionStoreError',
+  ERR_FENCED: 'StaleOwnerError',
+};
+
+const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
+
+/**
+ * The code a class is branded with: the `Symbol.for('lifeline.error.<code>')` getter its own
+ * prototype declares; `null` for a class without one (the base class, a user's subclass).
+ */
+function brandedCode(ctor: Function): LifelineErrorCode | null {
+  let code = codeOfClass.get(ctor);
+  if (code === undefined) {
+    const prototype: object | undefined = ctor.prototype;
+    const brand = prototype
+      ? Object.getOwnPropertySymbols(prototype).find((symbol) =>
+          symbol.description?.startsWith(CODE_BRAND_PREFIX),
+        )
+      : undefined;
+    code = brand ? (brand.description!.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
+    codeOfClass.set(ctor, code);
+  }
+  return code;
 }
 
-function nameOf(ctor: Function): string {
-  return Object.hasOwn(ctor, 'errorName') ? (ctor as unknown as { errorName: string }).errorName : ctor.name;
-}
-
-/** Base class of every Lifeline error. */
+/**
+ * Base class of every Lifeline error.
+ *
+ * Branded by code, as undici's errors are: every Lifeline error carries `Symbol.for('lifeline.error')`,
+ * and each class's prototype a `Symbol.for('lifeline.error.<code>')` getter. `instanceof` answers
+ * through `Symbol.hasInstance` from the brand and the `code`, not the prototype chain, so it holds
+ * across two copies of `@lifeline/core` (ESM and CJS builds, two versions, a bundle and a
+ * dependency's bundle) and through minifiers: `Symbol.for` keys are global and never renamed.
+ */
 export class LifelineError extends Error {
-  /** The class's name, kept through minifiers that rename classes: the cross-copy brand and `name` use it. */
-  static readonly errorName: string = 'LifelineError';
   readonly code: LifelineErrorCode;
   /** Set on errors that Lifeline may recover from by reopening the link. `undefined`: let the classifier decide. */
   readonly recoverable: boolean | undefined;
@@ -67,24 +110,43 @@ export class LifelineError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.recoverable = options.recoverable;
-    this.name = nameOf(new.target);
-    Object.defineProperty(this, BRAND, { value: true });
-    const chain: string[] = [];
-    for (let proto: Function = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto)) {
-      chain.push(nameOf(proto));
-    }
-    Object.defineProperty(this, CODE_BRAND, { value: chain });
+    const own = brandedCode(new.target);
+    this.name = own
+      ? (ERROR_NAMES[own] ?? new.target.name)
+      : new.target === LifelineError
+        ? 'LifelineError'
+        : new.target.name;
+  }
+
+  /** @internal The brand every Lifeline error carries, whatever copy of the module made it. */
+  get [Symbol.for('lifeline.error')](): true {
+    return true;
   }
 
   static override [Symbol.hasInstance](instance: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof` (a subclass, usually); LifelineError would answer for every subclass
-    return brandedHasInstance(this, instance, this === LifelineError ? undefined : nameOf(this));
+    return isBrandedInstance(this, instance);
   }
+}
+
+/** `instanceof ctor` by brand and code, whatever copy of this module made `instance` or `ctor`. */
+function isBrandedInstance(ctor: Function, instance: unknown): boolean {
+  if (typeof instance !== 'object' || instance === null) return false;
+  const record = instance as { readonly [key: symbol]: unknown; readonly code?: unknown };
+  if (record[BRAND] !== true) return false;
+  if (ctor === LifelineError) return true;
+  const code = brandedCode(ctor);
+  // A class without a brand of its own (a user's subclass): the prototype chain decides.
+  if (code === null) return Function.prototype[Symbol.hasInstance].call(ctor, instance);
+  return record[Symbol.for(CODE_BRAND_PREFIX + code)] === true && record.code === code;
 }
 
 /** The link closed: a WebSocket close frame, a socket end. Carries the close code when there is one. */
 export class LinkClosedError extends LifelineError {
-  static override readonly errorName: string = 'LinkClosedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_LINK_CLOSED')](): true {
+    return true;
+  }
   readonly closeCode: number | undefined;
   readonly reason: string;
   constructor(
@@ -104,7 +166,10 @@ export class LinkClosedError extends LifelineError {
 
 /** The link failed under us: a reset, an error event, a truncated stream. `syscallCode` is the OS error (ECONNRESET...). */
 export class LinkFailedError extends LifelineError {
-  static override readonly errorName: string = 'LinkFailedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_LINK_FAILED')](): true {
+    return true;
+  }
   readonly syscallCode: string | undefined;
   constructor(
     message: string,
@@ -117,7 +182,10 @@ export class LinkFailedError extends LifelineError {
 
 /** Opening a link failed (refused, unreachable, DNS). */
 export class ConnectFailedError extends LifelineError {
-  static override readonly errorName: string = 'ConnectFailedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_CONNECT_FAILED')](): true {
+    return true;
+  }
   readonly syscallCode: string | undefined;
   constructor(
     message: string,
@@ -134,7 +202,10 @@ export class ConnectFailedError extends LifelineError {
  * recovery core waits at least that long before the next attempt.
  */
 export class HttpStatusError extends LifelineError {
-  static override readonly errorName: string = 'HttpStatusError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_HTTP_STATUS')](): true {
+    return true;
+  }
   readonly status: number;
   readonly retryAfterMs: number | undefined;
   constructor(
@@ -150,7 +221,10 @@ export class HttpStatusError extends LifelineError {
 
 /** Nothing arrived from the peer within the heartbeat timeout: the link is presumed half-open. */
 export class HeartbeatTimeoutError extends LifelineError {
-  static override readonly errorName: string = 'HeartbeatTimeoutError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_HEARTBEAT_TIMEOUT')](): true {
+    return true;
+  }
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
     super('ERR_HEARTBEAT_TIMEOUT', `no traffic from the peer for ${timeoutMs} ms`);
@@ -160,7 +234,10 @@ export class HeartbeatTimeoutError extends LifelineError {
 
 /** The user closed the connection: pending sends reject with this, and it is never retried. */
 export class ClosedByUserError extends LifelineError {
-  static override readonly errorName: string = 'ClosedByUserError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_CLOSED_BY_USER')](): true {
+    return true;
+  }
   constructor(message = 'connection closed by the user') {
     super('ERR_CLOSED_BY_USER', message, { recoverable: false });
   }
@@ -168,7 +245,10 @@ export class ClosedByUserError extends LifelineError {
 
 /** The connection was detached from recovery while this operation was still pending. */
 export class DetachedError extends LifelineError {
-  static override readonly errorName: string = 'DetachedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_DETACHED')](): true {
+    return true;
+  }
   constructor() {
     super('ERR_DETACHED', 'connection detached from recovery', { recoverable: false });
   }
@@ -176,7 +256,10 @@ export class DetachedError extends LifelineError {
 
 /** The bounded outgoing queue is full (policy `reject`), or a message was dropped (policy `drop-oldest`). */
 export class QueueOverflowError extends LifelineError {
-  static override readonly errorName: string = 'QueueOverflowError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_QUEUE_OVERFLOW')](): true {
+    return true;
+  }
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_QUEUE_OVERFLOW', message, { recoverable: false });
@@ -189,7 +272,10 @@ export class QueueOverflowError extends LifelineError {
  * (A send withdrawn by its own `AbortSignal` rejects with the signal's reason instead, as fetch does.)
  */
 export class SendWithdrawnError extends LifelineError {
-  static override readonly errorName: string = 'SendWithdrawnError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_SEND_WITHDRAWN')](): true {
+    return true;
+  }
   constructor(message = 'send withdrawn before it was written') {
     super('ERR_SEND_WITHDRAWN', message, { recoverable: false });
   }
@@ -197,7 +283,10 @@ export class SendWithdrawnError extends LifelineError {
 
 /** A send on a link that is not open. */
 export class NotOpenError extends LifelineError {
-  static override readonly errorName: string = 'NotOpenError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_NOT_OPEN')](): true {
+    return true;
+  }
   constructor(message = 'link is not open') {
     super('ERR_NOT_OPEN', message, { recoverable: true });
   }
@@ -205,7 +294,10 @@ export class NotOpenError extends LifelineError {
 
 /** A frame larger than the configured maximum, announced or received. */
 export class FrameTooLargeError extends LifelineError {
-  static override readonly errorName: string = 'FrameTooLargeError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_FRAME_TOO_LARGE')](): true {
+    return true;
+  }
   readonly size: number;
   readonly maxSize: number;
   constructor(size: number, maxSize: number) {
@@ -219,7 +311,10 @@ export class FrameTooLargeError extends LifelineError {
 
 /** A frame that does not parse. The peer speaks another protocol or is broken: not recoverable. */
 export class MalformedFrameError extends LifelineError {
-  static override readonly errorName: string = 'MalformedFrameError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_MALFORMED_FRAME')](): true {
+    return true;
+  }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_MALFORMED_FRAME', message, { ...options, recoverable: false });
   }
@@ -227,7 +322,10 @@ export class MalformedFrameError extends LifelineError {
 
 /** A protocol violation by the peer (resume protocol, fetch resumption). */
 export class ProtocolError extends LifelineError {
-  static override readonly errorName: string = 'ProtocolError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_PROTOCOL')](): true {
+    return true;
+  }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_PROTOCOL', message, { ...options, recoverable: false });
   }
@@ -235,7 +333,10 @@ export class ProtocolError extends LifelineError {
 
 /** An option with a value that cannot work. Thrown synchronously at construction. */
 export class InvalidOptionError extends LifelineError {
-  static override readonly errorName: string = 'InvalidOptionError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_INVALID_OPTION')](): true {
+    return true;
+  }
   constructor(message: string) {
     super('ERR_INVALID_OPTION', message, { recoverable: false });
   }
@@ -272,7 +373,10 @@ export type SessionRejectCode =
  * have room later); the message carries the server's reason, never the token.
  */
 export class SessionRejectedError extends LifelineError {
-  static override readonly errorName: string = 'SessionRejectedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_SESSION_REJECTED')](): true {
+    return true;
+  }
   readonly rejectCode: SessionRejectCode;
   readonly reason: string;
   constructor(rejectCode: SessionRejectCode, reason = '') {
@@ -289,7 +393,10 @@ export class SessionRejectedError extends LifelineError {
  * all, in order; each of their `send()` promises rejects with this error.
  */
 export class SessionLostError extends LifelineError {
-  static override readonly errorName: string = 'SessionLostError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_SESSION_LOST')](): true {
+    return true;
+  }
   readonly reason: SessionLostReason;
   readonly sessionId: string;
   readonly unacknowledged: readonly UnacknowledgedMessage[];
@@ -316,7 +423,10 @@ export class SessionLostError extends LifelineError {
  * `maxWaitingBytes`).
  */
 export class ReplayWindowFullError extends LifelineError {
-  static override readonly errorName: string = 'ReplayWindowFullError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_REPLAY_WINDOW_FULL')](): true {
+    return true;
+  }
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_REPLAY_WINDOW_FULL', message, { recoverable: false });
@@ -330,7 +440,10 @@ export class ReplayWindowFullError extends LifelineError {
  * closed rather than let its output grow. Recoverable: a resumable session resumes on a new link.
  */
 export class BackpressureError extends LifelineError {
-  static override readonly errorName: string = 'BackpressureError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_BACKPRESSURE')](): true {
+    return true;
+  }
   /** Bytes buffered when the link was closed. */
   readonly buffered: number;
   /** The high-water mark, in bytes. */
@@ -367,7 +480,10 @@ export function hasErrorCode(error: unknown, code: LifelineErrorCode): boolean {
  * it was content-encoded (ranges would address the encoded bytes). `cause` is the break, if any.
  */
 export class RangeNotSupportedError extends LifelineError {
-  static override readonly errorName: string = 'RangeNotSupportedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_RANGE_NOT_SUPPORTED')](): true {
+    return true;
+  }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_RANGE_NOT_SUPPORTED', message, { ...options, recoverable: false });
   }
@@ -378,7 +494,10 @@ export class RangeNotSupportedError extends LifelineError {
  * the bytes already delivered and the rest would not belong to the same entity.
  */
 export class EntityChangedError extends LifelineError {
-  static override readonly errorName: string = 'EntityChangedError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_ENTITY_CHANGED')](): true {
+    return true;
+  }
   readonly etag: string | undefined;
   constructor(message: string, options: { cause?: unknown; etag?: string } = {}) {
     super('ERR_ENTITY_CHANGED', message, { cause: options.cause, recoverable: false });
@@ -388,7 +507,10 @@ export class EntityChangedError extends LifelineError {
 
 /** A 206 whose `Content-Range` does not continue the body exactly (wrong start, end or total, or malformed). */
 export class RangeMismatchError extends LifelineError {
-  static override readonly errorName: string = 'RangeMismatchError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_RANGE_MISMATCH')](): true {
+    return true;
+  }
   readonly contentRange: string | null;
   constructor(message: string, contentRange: string | null = null) {
     super('ERR_RANGE_MISMATCH', message, { recoverable: false });
@@ -408,7 +530,10 @@ export class RangeMismatchError extends LifelineError {
  * @see StaleOwnerError
  */
 export class SessionStoreError extends LifelineError {
-  static override readonly errorName: string = 'SessionStoreError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_STORE')](): true {
+    return true;
+  }
   /** The store operation that failed (`append`, `load`...). */
   readonly operation: string;
   readonly sessionId: string | undefined;
@@ -445,7 +570,10 @@ export class SessionStoreError extends LifelineError {
  * @see docs/durable-sessions.md
  */
 export class StaleOwnerError extends LifelineError {
-  static override readonly errorName: string = 'StaleOwnerError';
+  /** @internal The brand of this class's code (see {@link LifelineError}). */
+  get [Symbol.for('lifeline.error.ERR_FENCED')](): true {
+    return true;
+  }
   readonly sessionId: string;
   /** The epoch the writer presented. */
   readonly epoch: number;
