@@ -104,7 +104,7 @@ describe('instanceof across two copies of core', () => {
     const branded = new Error('from elsewhere') as Error & { code: string };
     branded.code = 'ERR_LINK_FAILED';
     Object.defineProperty(branded, Symbol.for('lifeline.error'), { value: true });
-    Object.defineProperty(branded, Symbol.for('lifeline.error.ERR_LINK_FAILED'), { value: true });
+    Object.defineProperty(branded, 'lifeline.error.ERR_LINK_FAILED', { value: 'LinkFailedError' });
     expect(branded).toBeInstanceOf(LifelineError);
     expect(branded).toBeInstanceOf(LinkFailedError);
     expect(branded).not.toBeInstanceOf(LinkClosedError);
@@ -116,7 +116,7 @@ describe('instanceof across two copies of core', () => {
     // The brand and the code must agree: a brand with another code is not enough.
     const mismatched = Object.assign(new Error('mismatch'), { code: 'ERR_LINK_CLOSED' });
     Object.defineProperty(mismatched, Symbol.for('lifeline.error'), { value: true });
-    Object.defineProperty(mismatched, Symbol.for('lifeline.error.ERR_LINK_FAILED'), { value: true });
+    Object.defineProperty(mismatched, 'lifeline.error.ERR_LINK_FAILED', { value: 'LinkFailedError' });
     expect(mismatched).toBeInstanceOf(LifelineError);
     expect(mismatched).not.toBeInstanceOf(LinkFailedError);
     expect(mismatched).not.toBeInstanceOf(LinkClosedError);

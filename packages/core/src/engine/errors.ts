@@ -2,12 +2,19 @@
  * Typed errors. Every error Lifeline raises is a {@link LifelineError} with a string `code` and,
  * where there is one, the underlying `cause`.
  *
- * The classes are branded by code with `Symbol.for` keys and answer `instanceof` through
- * `Symbol.hasInstance`, so a check holds even when two copies of `@lifeline/core` are loaded
- * (a bundle and a dependency's bundle, say), where plain prototype checks would fail.
+ * The classes are branded by code and answer `instanceof` through `Symbol.hasInstance`, so a
+ * check holds even when two copies of `@lifeline/core` are loaded (ESM and CJS builds, two
+ * versions, a bundle and a dependency's bundle), where plain prototype checks would fail.
  */
 
+/** Carried by every Lifeline error, whatever copy of this module made it (`Symbol.for` is global). */
 const BRAND = Symbol.for('lifeline.error');
+/**
+ * Each class's prototype declares one getter named `lifeline.error.<code>` that returns the class's
+ * name. A string key rather than a `Symbol.for` one: a class with a computed key is one a bundler
+ * must keep even when unused (esbuild cannot prove `Symbol.for()` pure), and the browser bundle
+ * would carry every error class (+0.86 KiB gzipped, measured).
+ */
 const CODE_BRAND_PREFIX = 'lifeline.error.';
 
 /** Every error code Lifeline raises. */
@@ -37,52 +44,20 @@ export type LifelineErrorCode =
   | 'ERR_FENCED'
   | 'ERR_INVALID_OPTION';
 
-/**
- * The class name of each code's class, as strings: a minifier renames classes, and `name` must
- * still say what the error is.
- */
-const ERROR_NAMES: { readonly [C in LifelineErrorCode]?: string } = {
-  ERR_LINK_CLOSED: 'LinkClosedError',
-  ERR_LINK_FAILED: 'LinkFailedError',
-  ERR_CONNECT_FAILED: 'ConnectFailedError',
-  ERR_HTTP_STATUS: 'HttpStatusError',
-  ERR_HEARTBEAT_TIMEOUT: 'HeartbeatTimeoutError',
-  ERR_CLOSED_BY_USER: 'ClosedByUserError',
-  ERR_DETACHED: 'DetachedError',
-  ERR_QUEUE_OVERFLOW: 'QueueOverflowError',
-  ERR_SEND_WITHDRAWN: 'SendWithdrawnError',
-  ERR_NOT_OPEN: 'NotOpenError',
-  ERR_FRAME_TOO_LARGE: 'FrameTooLargeError',
-  ERR_MALFORMED_FRAME: 'MalformedFrameError',
-  ERR_PROTOCOL: 'ProtocolError',
-  ERR_INVALID_OPTION: 'InvalidOptionError',
-  ERR_SESSION_REJECTED: 'SessionRejectedError',
-  ERR_SESSION_LOST: 'SessionLostError',
-  ERR_REPLAY_WINDOW_FULL: 'ReplayWindowFullError',
-  ERR_BACKPRESSURE: 'BackpressureError',
-  ERR_RANGE_NOT_SUPPORTED: 'RangeNotSupportedError',
-  ERR_ENTITY_CHANGED: 'EntityChangedError',
-  ERR_RANGE_MISMATCH: 'RangeMismatchError',
-  ERR_STORE: 'SessionStoreError',
-  ERR_FENCED: 'StaleOwnerError',
-};
-
 const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
 
 /**
- * The code a class is branded with: the `Symbol.for('lifeline.error.<code>')` getter its own
- * prototype declares; `null` for a class without one (the base class, a user's subclass).
+ * The code a class is branded with, from the `lifeline.error.<code>` getter its own prototype
+ * declares; `null` for a class without one (the base class, a user's subclass).
  */
 function brandedCode(ctor: Function): LifelineErrorCode | null {
   let code = codeOfClass.get(ctor);
   if (code === undefined) {
     const prototype: object | undefined = ctor.prototype;
-    const brand = prototype
-      ? Object.getOwnPropertySymbols(prototype).find((symbol) =>
-          symbol.description?.startsWith(CODE_BRAND_PREFIX),
-        )
+    const key = prototype
+      ? Object.getOwnPropertyNames(prototype).find((name) => name.startsWith(CODE_BRAND_PREFIX))
       : undefined;
-    code = brand ? (brand.description!.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
+    code = key ? (key.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
     codeOfClass.set(ctor, code);
   }
   return code;
@@ -91,11 +66,11 @@ function brandedCode(ctor: Function): LifelineErrorCode | null {
 /**
  * Base class of every Lifeline error.
  *
- * Branded by code, as undici's errors are: every Lifeline error carries `Symbol.for('lifeline.error')`,
- * and each class's prototype a `Symbol.for('lifeline.error.<code>')` getter. `instanceof` answers
- * through `Symbol.hasInstance` from the brand and the `code`, not the prototype chain, so it holds
- * across two copies of `@lifeline/core` (ESM and CJS builds, two versions, a bundle and a
- * dependency's bundle) and through minifiers: `Symbol.for` keys are global and never renamed.
+ * Branded by code, as undici's errors are (`lib/core/errors.js`): every Lifeline error carries
+ * `Symbol.for('lifeline.error')`, and each class's prototype a `lifeline.error.<code>` getter.
+ * `instanceof` answers from the brand, the class's getter and the error's `code`, not from the
+ * prototype chain, so it holds across copies of the module and through minifiers, which rename
+ * classes but not property keys. `name` comes from the getter for the same reason.
  */
 export class LifelineError extends Error {
   readonly code: LifelineErrorCode;
@@ -112,15 +87,11 @@ export class LifelineError extends Error {
     this.recoverable = options.recoverable;
     const own = brandedCode(new.target);
     this.name = own
-      ? (ERROR_NAMES[own] ?? new.target.name)
+      ? String((this as unknown as Record<string, unknown>)[CODE_BRAND_PREFIX + own])
       : new.target === LifelineError
         ? 'LifelineError'
         : new.target.name;
-  }
-
-  /** @internal The brand every Lifeline error carries, whatever copy of the module made it. */
-  get [Symbol.for('lifeline.error')](): true {
-    return true;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 
   static override [Symbol.hasInstance](instance: unknown): boolean {
@@ -132,20 +103,20 @@ export class LifelineError extends Error {
 /** `instanceof ctor` by brand and code, whatever copy of this module made `instance` or `ctor`. */
 function isBrandedInstance(ctor: Function, instance: unknown): boolean {
   if (typeof instance !== 'object' || instance === null) return false;
-  const record = instance as { readonly [key: symbol]: unknown; readonly code?: unknown };
+  const record = instance as { readonly [key: string | symbol]: unknown };
   if (record[BRAND] !== true) return false;
   if (ctor === LifelineError) return true;
   const code = brandedCode(ctor);
   // A class without a brand of its own (a user's subclass): the prototype chain decides.
   if (code === null) return Function.prototype[Symbol.hasInstance].call(ctor, instance);
-  return record[Symbol.for(CODE_BRAND_PREFIX + code)] === true && record.code === code;
+  return typeof record[CODE_BRAND_PREFIX + code] === 'string' && record.code === code;
 }
 
 /** The link closed: a WebSocket close frame, a socket end. Carries the close code when there is one. */
 export class LinkClosedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_LINK_CLOSED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_LINK_CLOSED'(): string {
+    return 'LinkClosedError';
   }
   readonly closeCode: number | undefined;
   readonly reason: string;
@@ -166,9 +137,9 @@ export class LinkClosedError extends LifelineError {
 
 /** The link failed under us: a reset, an error event, a truncated stream. `syscallCode` is the OS error (ECONNRESET...). */
 export class LinkFailedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_LINK_FAILED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_LINK_FAILED'(): string {
+    return 'LinkFailedError';
   }
   readonly syscallCode: string | undefined;
   constructor(
@@ -182,9 +153,9 @@ export class LinkFailedError extends LifelineError {
 
 /** Opening a link failed (refused, unreachable, DNS). */
 export class ConnectFailedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_CONNECT_FAILED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_CONNECT_FAILED'(): string {
+    return 'ConnectFailedError';
   }
   readonly syscallCode: string | undefined;
   constructor(
@@ -202,9 +173,9 @@ export class ConnectFailedError extends LifelineError {
  * recovery core waits at least that long before the next attempt.
  */
 export class HttpStatusError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_HTTP_STATUS')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_HTTP_STATUS'(): string {
+    return 'HttpStatusError';
   }
   readonly status: number;
   readonly retryAfterMs: number | undefined;
@@ -221,9 +192,9 @@ export class HttpStatusError extends LifelineError {
 
 /** Nothing arrived from the peer within the heartbeat timeout: the link is presumed half-open. */
 export class HeartbeatTimeoutError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_HEARTBEAT_TIMEOUT')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_HEARTBEAT_TIMEOUT'(): string {
+    return 'HeartbeatTimeoutError';
   }
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
@@ -234,9 +205,9 @@ export class HeartbeatTimeoutError extends LifelineError {
 
 /** The user closed the connection: pending sends reject with this, and it is never retried. */
 export class ClosedByUserError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_CLOSED_BY_USER')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_CLOSED_BY_USER'(): string {
+    return 'ClosedByUserError';
   }
   constructor(message = 'connection closed by the user') {
     super('ERR_CLOSED_BY_USER', message, { recoverable: false });
@@ -245,9 +216,9 @@ export class ClosedByUserError extends LifelineError {
 
 /** The connection was detached from recovery while this operation was still pending. */
 export class DetachedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_DETACHED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_DETACHED'(): string {
+    return 'DetachedError';
   }
   constructor() {
     super('ERR_DETACHED', 'connection detached from recovery', { recoverable: false });
@@ -256,9 +227,9 @@ export class DetachedError extends LifelineError {
 
 /** The bounded outgoing queue is full (policy `reject`), or a message was dropped (policy `drop-oldest`). */
 export class QueueOverflowError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_QUEUE_OVERFLOW')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_QUEUE_OVERFLOW'(): string {
+    return 'QueueOverflowError';
   }
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
@@ -272,9 +243,9 @@ export class QueueOverflowError extends LifelineError {
  * (A send withdrawn by its own `AbortSignal` rejects with the signal's reason instead, as fetch does.)
  */
 export class SendWithdrawnError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_SEND_WITHDRAWN')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SEND_WITHDRAWN'(): string {
+    return 'SendWithdrawnError';
   }
   constructor(message = 'send withdrawn before it was written') {
     super('ERR_SEND_WITHDRAWN', message, { recoverable: false });
@@ -283,9 +254,9 @@ export class SendWithdrawnError extends LifelineError {
 
 /** A send on a link that is not open. */
 export class NotOpenError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_NOT_OPEN')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_NOT_OPEN'(): string {
+    return 'NotOpenError';
   }
   constructor(message = 'link is not open') {
     super('ERR_NOT_OPEN', message, { recoverable: true });
@@ -294,9 +265,9 @@ export class NotOpenError extends LifelineError {
 
 /** A frame larger than the configured maximum, announced or received. */
 export class FrameTooLargeError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_FRAME_TOO_LARGE')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_FRAME_TOO_LARGE'(): string {
+    return 'FrameTooLargeError';
   }
   readonly size: number;
   readonly maxSize: number;
@@ -311,9 +282,9 @@ export class FrameTooLargeError extends LifelineError {
 
 /** A frame that does not parse. The peer speaks another protocol or is broken: not recoverable. */
 export class MalformedFrameError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_MALFORMED_FRAME')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_MALFORMED_FRAME'(): string {
+    return 'MalformedFrameError';
   }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_MALFORMED_FRAME', message, { ...options, recoverable: false });
@@ -322,9 +293,9 @@ export class MalformedFrameError extends LifelineError {
 
 /** A protocol violation by the peer (resume protocol, fetch resumption). */
 export class ProtocolError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_PROTOCOL')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_PROTOCOL'(): string {
+    return 'ProtocolError';
   }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_PROTOCOL', message, { ...options, recoverable: false });
@@ -333,9 +304,9 @@ export class ProtocolError extends LifelineError {
 
 /** An option with a value that cannot work. Thrown synchronously at construction. */
 export class InvalidOptionError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_INVALID_OPTION')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_INVALID_OPTION'(): string {
+    return 'InvalidOptionError';
   }
   constructor(message: string) {
     super('ERR_INVALID_OPTION', message, { recoverable: false });
@@ -373,9 +344,9 @@ export type SessionRejectCode =
  * have room later); the message carries the server's reason, never the token.
  */
 export class SessionRejectedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_SESSION_REJECTED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SESSION_REJECTED'(): string {
+    return 'SessionRejectedError';
   }
   readonly rejectCode: SessionRejectCode;
   readonly reason: string;
@@ -393,9 +364,9 @@ export class SessionRejectedError extends LifelineError {
  * all, in order; each of their `send()` promises rejects with this error.
  */
 export class SessionLostError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_SESSION_LOST')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SESSION_LOST'(): string {
+    return 'SessionLostError';
   }
   readonly reason: SessionLostReason;
   readonly sessionId: string;
@@ -423,9 +394,9 @@ export class SessionLostError extends LifelineError {
  * `maxWaitingBytes`).
  */
 export class ReplayWindowFullError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_REPLAY_WINDOW_FULL')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_REPLAY_WINDOW_FULL'(): string {
+    return 'ReplayWindowFullError';
   }
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
@@ -440,9 +411,9 @@ export class ReplayWindowFullError extends LifelineError {
  * closed rather than let its output grow. Recoverable: a resumable session resumes on a new link.
  */
 export class BackpressureError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_BACKPRESSURE')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_BACKPRESSURE'(): string {
+    return 'BackpressureError';
   }
   /** Bytes buffered when the link was closed. */
   readonly buffered: number;
@@ -480,9 +451,9 @@ export function hasErrorCode(error: unknown, code: LifelineErrorCode): boolean {
  * it was content-encoded (ranges would address the encoded bytes). `cause` is the break, if any.
  */
 export class RangeNotSupportedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_RANGE_NOT_SUPPORTED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_RANGE_NOT_SUPPORTED'(): string {
+    return 'RangeNotSupportedError';
   }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_RANGE_NOT_SUPPORTED', message, { ...options, recoverable: false });
@@ -494,9 +465,9 @@ export class RangeNotSupportedError extends LifelineError {
  * the bytes already delivered and the rest would not belong to the same entity.
  */
 export class EntityChangedError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_ENTITY_CHANGED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_ENTITY_CHANGED'(): string {
+    return 'EntityChangedError';
   }
   readonly etag: string | undefined;
   constructor(message: string, options: { cause?: unknown; etag?: string } = {}) {
@@ -507,9 +478,9 @@ export class EntityChangedError extends LifelineError {
 
 /** A 206 whose `Content-Range` does not continue the body exactly (wrong start, end or total, or malformed). */
 export class RangeMismatchError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_RANGE_MISMATCH')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_RANGE_MISMATCH'(): string {
+    return 'RangeMismatchError';
   }
   readonly contentRange: string | null;
   constructor(message: string, contentRange: string | null = null) {
@@ -530,9 +501,9 @@ export class RangeMismatchError extends LifelineError {
  * @see StaleOwnerError
  */
 export class SessionStoreError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_STORE')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_STORE'(): string {
+    return 'SessionStoreError';
   }
   /** The store operation that failed (`append`, `load`...). */
   readonly operation: string;
@@ -570,9 +541,9 @@ export class SessionStoreError extends LifelineError {
  * @see docs/durable-sessions.md
  */
 export class StaleOwnerError extends LifelineError {
-  /** @internal The brand of this class's code (see {@link LifelineError}). */
-  get [Symbol.for('lifeline.error.ERR_FENCED')](): true {
-    return true;
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_FENCED'(): string {
+    return 'StaleOwnerError';
   }
   readonly sessionId: string;
   /** The epoch the writer presented. */
