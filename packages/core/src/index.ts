@@ -5,6 +5,7 @@
 
 // Engine: one HA connection, its state, and the link contract a transport implements.
 export {
+  type AttachHeartbeatOptions,
   type AttachOptions,
   attach,
   type ConnectionEvent,
@@ -49,7 +50,7 @@ export {
 export type { Link, LinkData, Transport } from './engine/link.js';
 export type { OverflowPolicy, QueueOptions } from './engine/outgoing-queue.js';
 // RxJS operators, for composing recovery by hand.
-export { backoff } from './operators/backoff.js';
+export { type BackoffOperatorOptions, backoff } from './operators/backoff.js';
 export {
   type EndpointSource,
   type FailoverTransportOptions,

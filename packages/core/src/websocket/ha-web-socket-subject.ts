@@ -119,7 +119,7 @@ export function defineHaWebSocket<S extends WebSocketLike>(
   return <T>(urlConfig: string | URL | HAWebSocketSubjectConfig<T>) => {
     const config: HAWebSocketSubjectConfig<T> =
       typeof urlConfig === 'string' || urlConfig instanceof URL ? { url: urlConfig } : urlConfig;
-    return new HAWebSocketSubject<T>(platform as HAWebSocketPlatform<WebSocketLike>, {
+    return new HAWebSocketSubject<T>(platform as unknown as HAWebSocketPlatform<WebSocketLike>, {
       ...defaults?.(),
       ...config,
     });

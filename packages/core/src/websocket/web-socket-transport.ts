@@ -85,22 +85,12 @@ export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocket
   };
 }
 
-/** Options of {@link webSocketTransport}. */
-export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLike>
+/**
+ * The settings of each WebSocket link, with the platform's capabilities: the options the
+ * platform packages' drop-ins share with {@link webSocketTransport}.
+ */
+export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
   extends WebSocketCapabilities<S> {
-  /**
-   * The endpoint, or a function asked before each open (fresh auth tokens in the query, say).
-   * The function's time counts toward `connectTimeoutMs`; one that does not answer in time, or
-   * throws, fails the attempt recoverably ({@link ConnectFailedError}).
-   */
-  url: string | URL | (() => string | URL | Promise<string | URL>);
-  /** Subprotocols to offer. @default none */
-  protocols?: string | string[];
-  /** The WebSocket constructor: `globalThis.WebSocket` in browsers and Deno, `ws` in Node. */
-  WebSocket: new (
-    url: string,
-    protocols?: string | string[],
-  ) => S;
   /**
    * How binary messages arrive. @default 'arraybuffer'
    */
@@ -125,6 +115,29 @@ export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLi
    * @default monotonicScheduler
    */
   scheduler?: SchedulerLike;
+}
+
+/** The options of a platform's WebSocket transport, which supplies the endpoint and the constructor. */
+export interface WebSocketOpenOptions<S extends WebSocketLike = WebSocketLike>
+  extends WebSocketLinkOptions<S> {
+  /** Subprotocols to offer. @default none */
+  protocols?: string | string[];
+}
+
+/** Options of {@link webSocketTransport}. */
+export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLike>
+  extends WebSocketOpenOptions<S> {
+  /**
+   * The endpoint, or a function asked before each open (fresh auth tokens in the query, say).
+   * The function's time counts toward `connectTimeoutMs`; one that does not answer in time, or
+   * throws, fails the attempt recoverably ({@link ConnectFailedError}).
+   */
+  url: string | URL | (() => string | URL | Promise<string | URL>);
+  /** The WebSocket constructor: `globalThis.WebSocket` in browsers and Deno, `ws` in Node. */
+  WebSocket: new (
+    url: string,
+    protocols?: string | string[],
+  ) => S;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
