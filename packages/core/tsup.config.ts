@@ -13,7 +13,8 @@ export default defineConfig({
     internal: 'src/internal.ts',
   },
   format: ['esm', 'cjs'],
-  dts: true,
+  // `@internal` members (cross-module glue such as ServerSession's handshake hooks) stay out of the published types.
+  dts: { compilerOptions: { stripInternal: true } },
   clean: true,
   sourcemap: true,
   target: 'es2022',

@@ -13,7 +13,8 @@ export default defineConfig({
     'stores/redis': 'src/stores/redis.ts',
   },
   format: ['esm', 'cjs'],
-  dts: true,
+  // `@internal` members (cross-module glue such as ServerSession's handshake hooks) stay out of the published types.
+  dts: { compilerOptions: { stripInternal: true } },
   clean: true,
   sourcemap: true,
   target: 'node20',

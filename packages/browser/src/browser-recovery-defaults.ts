@@ -3,6 +3,14 @@ import { Observable } from 'rxjs';
 import { type OnlineEventSource, onlineStatus } from './online-status.js';
 import { type VisibilityEventSource, visibleTrigger } from './visible-trigger.js';
 
+/** What {@link browserRecoveryDefaults} returns: the two {@link RecoveryOptions} it fills in. */
+export interface BrowserRecoveryOptions {
+  /** `true` while the browser says it is online (`navigator.onLine`, `online`/`offline` events). */
+  online: Observable<boolean>;
+  /** Emits when the browser comes back online or the page becomes visible. */
+  trigger: Observable<unknown>;
+}
+
 /** Where {@link browserRecoveryDefaults} listens. */
 export interface BrowserRecoveryTargets {
   /** Source of `online` / `offline` events. @default globalThis */
@@ -27,9 +35,7 @@ export interface BrowserRecoveryTargets {
  * @see onlineStatus
  * @see visibleTrigger
  */
-export function browserRecoveryDefaults(
-  targets: BrowserRecoveryTargets = {},
-): Required<Pick<RecoveryOptions, 'online' | 'trigger'>> {
+export function browserRecoveryDefaults(targets: BrowserRecoveryTargets = {}): BrowserRecoveryOptions {
   const online = onlineStatus(targets.window);
   const visible = visibleTrigger(targets.document);
   // Written without merge/skip/filter: those operators would double the rxjs this package ships.

@@ -1,13 +1,14 @@
 import {
   type LinkData,
   type Transport,
+  type WebSocketOpenOptions,
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/internal';
 import { globalWebSocket } from './global-web-socket.js';
 
 /** Options of {@link browserTransport}: the core transport's, without the URL and constructor. */
-export type BrowserTransportOptions = Omit<WebSocketTransportOptions, 'url' | 'WebSocket'>;
+export interface BrowserTransportOptions extends WebSocketOpenOptions {}
 
 /**
  * A WebSocket transport on the browser's own `WebSocket` (read when a link opens). Binary

@@ -18,7 +18,11 @@ export {
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/websocket';
-export { type BrowserRecoveryTargets, browserRecoveryDefaults } from './browser-recovery-defaults.js';
+export {
+  type BrowserRecoveryOptions,
+  type BrowserRecoveryTargets,
+  browserRecoveryDefaults,
+} from './browser-recovery-defaults.js';
 export { type BrowserTransportOptions, browserTransport } from './browser-transport.js';
 export { globalWebSocket } from './global-web-socket.js';
 export { HAEventSource } from './ha-event-source.js';

@@ -16,6 +16,7 @@ export {
 } from './diagnostics/diagnostics.js';
 // Engine: one HA connection, its state, and the link contract a transport implements.
 export {
+  type AttachHeartbeatOptions,
   type AttachOptions,
   attach,
   type ConnectionEvent,
@@ -61,7 +62,7 @@ export type { Link, LinkData, Transport } from './engine/link.js';
 export type { OverflowPolicy, QueueOptions } from './engine/outgoing-queue.js';
 
 // RxJS operators, for composing recovery by hand.
-export { backoff } from './operators/backoff.js';
+export { type BackoffOperatorOptions, backoff } from './operators/backoff.js';
 export {
   type EndpointSource,
   type FailoverTransportOptions,

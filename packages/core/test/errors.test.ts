@@ -73,8 +73,8 @@ describe('instanceof across two copies of core', () => {
   });
 
   test('the brand survives a minifier that renamed the classes of one copy', async () => {
-    // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
     const minified = (await import(
+      // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
       '../src/engine/errors.ts?minified'
     )) as typeof import('../src/engine/errors.js');
     for (const [ctor, short] of [
@@ -104,9 +104,7 @@ describe('instanceof across two copies of core', () => {
     const branded = new Error('from elsewhere') as Error & { code: string };
     branded.code = 'ERR_LINK_FAILED';
     Object.defineProperty(branded, Symbol.for('lifeline.error'), { value: true });
-    Object.defineProperty(branded, Symbol.for('lifeline.error.code'), {
-      value: ['LinkFailedError', 'LifelineError'],
-    });
+    Object.defineProperty(branded, 'lifeline.error.ERR_LINK_FAILED', { value: 'LinkFailedError' });
     expect(branded).toBeInstanceOf(LifelineError);
     expect(branded).toBeInstanceOf(LinkFailedError);
     expect(branded).not.toBeInstanceOf(LinkClosedError);
@@ -115,5 +113,80 @@ describe('instanceof across two copies of core', () => {
       name: 'LinkFailedError',
     });
     expect(unbranded).not.toBeInstanceOf(LifelineError);
+    // The brand and the code must agree: a brand with another code is not enough.
+    const mismatched = Object.assign(new Error('mismatch'), { code: 'ERR_LINK_CLOSED' });
+    Object.defineProperty(mismatched, Symbol.for('lifeline.error'), { value: true });
+    Object.defineProperty(mismatched, 'lifeline.error.ERR_LINK_FAILED', { value: 'LinkFailedError' });
+    expect(mismatched).toBeInstanceOf(LifelineError);
+    expect(mismatched).not.toBeInstanceOf(LinkFailedError);
+    expect(mismatched).not.toBeInstanceOf(LinkClosedError);
+  });
+});
+
+describe('every error class is branded by its code', () => {
+  type ErrorsModule = typeof import('../src/engine/errors.js');
+  const loadCopy = () =>
+    // @ts-expect-error TypeScript cannot resolve the query string; vite loads the file as a new module.
+    import('../src/engine/errors.ts?every') as Promise<ErrorsModule>;
+  /** The module's error classes (the subclasses of its LifelineError), by export name. */
+  type ErrorClass = new (...args: unknown[]) => InstanceType<typeof LifelineError>;
+  const classesOf = (module: ErrorsModule): [string, ErrorClass][] =>
+    Object.entries(module as Record<string, unknown>).flatMap(([name, value]) =>
+      typeof value === 'function' &&
+      Object.prototype.isPrototypeOf.call(module.LifelineError.prototype, value.prototype)
+        ? [[name, value as ErrorClass] as [string, ErrorClass]]
+        : [],
+    );
+  // Arguments every constructor takes without complaint (strings and numbers where it wants either).
+  const make = (ctor: ErrorClass) => new ctor('x', 'y', []);
+
+  test('23 classes, each with its own code, and no errorName statics left', async () => {
+    const local = classesOf(await import('../src/engine/errors.js'));
+    expect(local).toHaveLength(23);
+    const codes = local.map(([, ctor]) => make(ctor).code);
+    expect(new Set(codes).size).toBe(23);
+    for (const [, ctor] of local) expect(Object.hasOwn(ctor, 'errorName')).toBe(false);
+  });
+
+  test('across two copies, each class answers instanceof for its own errors only, and names survive renaming', async () => {
+    const local = await import('../src/engine/errors.js');
+    const copy = await loadCopy();
+    const localClasses = new Map(classesOf(local));
+    const copyClasses = classesOf(copy);
+    expect(copyClasses).toHaveLength(localClasses.size);
+    // The copy is minified: its classes lose their names.
+    for (const [, ctor] of copyClasses) Object.defineProperty(ctor, 'name', { value: 'm' });
+    let checks = 0;
+    for (const [name, copyCtor] of copyClasses) {
+      const foreign = make(copyCtor);
+      expect(foreign.name).toBe(name);
+      expect(foreign).toBeInstanceOf(local.LifelineError);
+      for (const [otherName, localCtor] of localClasses) {
+        expect(foreign instanceof localCtor, `${name} instanceof ${otherName}`).toBe(otherName === name);
+        expect(make(localCtor) instanceof copyCtor, `${otherName} instanceof copy ${name}`).toBe(
+          otherName === name,
+        );
+        checks += 2;
+      }
+    }
+    expect(checks).toBe(2 * 23 * 23);
+  });
+
+  test("a user's subclass keeps its name and the prototype chain decides for it", () => {
+    class RetryBudgetError extends LinkFailedError {}
+    const error = new RetryBudgetError('budget spent');
+    expect(error.name).toBe('RetryBudgetError');
+    expect(error.code).toBe('ERR_LINK_FAILED');
+    expect(error).toBeInstanceOf(RetryBudgetError);
+    expect(error).toBeInstanceOf(LinkFailedError);
+    expect(error).toBeInstanceOf(LifelineError);
+    expect(new LinkFailedError('plain')).not.toBeInstanceOf(RetryBudgetError);
+  });
+
+  test('the base class made with a subclass code is not an instance of that subclass', () => {
+    const base = new LifelineError('ERR_LINK_FAILED', 'made by hand');
+    expect(base.name).toBe('LifelineError');
+    expect(base).toBeInstanceOf(LifelineError);
+    expect(base).not.toBeInstanceOf(LinkFailedError);
   });
 });

@@ -1,4 +1,4 @@
-import { listenWithEventTarget, type WebSocketCapabilities } from '@lifeline/core/internal';
+import { CloseCode, listenWithEventTarget, type WebSocketCapabilities } from '@lifeline/core/internal';
 
 /**
  * Deno's WebSocket, as the core transport needs it. Deno ends a connection that failed under it
@@ -11,8 +11,7 @@ export const denoWebSocketCapabilities: WebSocketCapabilities = {
   listen: (socket, handlers) =>
     listenWithEventTarget(socket, {
       ...handlers,
-      close: (code, reason) => handlers.close(code >= 1000 ? code : ABNORMAL_CLOSURE, reason),
+      close: (code, reason) =>
+        handlers.close(code >= CloseCode.NormalClosure ? code : CloseCode.Abnormal, reason),
     }),
 };
-
-const ABNORMAL_CLOSURE = 1006;

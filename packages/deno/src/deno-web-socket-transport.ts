@@ -1,6 +1,7 @@
 import {
   type LinkData,
   type Transport,
+  type WebSocketOpenOptions,
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/internal';
@@ -8,7 +9,7 @@ import { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 import { globalWebSocket } from './global-web-socket.js';
 
 /** Options of {@link denoWebSocketTransport}: the core transport's, without the URL and constructor. */
-export type DenoWebSocketTransportOptions = Omit<WebSocketTransportOptions, 'url' | 'WebSocket'>;
+export interface DenoWebSocketTransportOptions extends WebSocketOpenOptions {}
 
 /**
  * A WebSocket transport on Deno's own `WebSocket`. Binary messages arrive as `ArrayBuffer`s.

@@ -4,7 +4,7 @@ import {
   type FetchFunction,
   type HAEventSourceConstructor,
   type HAFetch,
-  type HAFetchOptions,
+  type HAFetchBaseOptions,
 } from '@lifeline/core/internal';
 import { fetch, Request, Response } from 'undici';
 
@@ -17,6 +17,7 @@ export type {
   HAEventSourceInit,
   HAEventSourceInstance,
   HAFetch,
+  HAFetchBaseOptions,
   HAFetchEvent,
   HAFetchInfo,
   HAFetchInit,
@@ -28,7 +29,10 @@ export type {
 } from '@lifeline/core/internal';
 
 /** Options of the Node {@link createHAFetch}: those of core's, with undici's fetch as the default. */
-export type NodeHAFetchOptions = Omit<HAFetchOptions, 'fetch'> & Partial<Pick<HAFetchOptions, 'fetch'>>;
+export interface NodeHAFetchOptions extends HAFetchBaseOptions {
+  /** The fetch to make highly available. @default undici's `fetch` */
+  fetch?: FetchFunction;
+}
 
 /**
  * `createHAFetch` bound to undici: its `fetch`, and its `Request` and `Response` classes, so

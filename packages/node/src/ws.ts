@@ -10,6 +10,7 @@ import {
   resumable,
   type Transport,
   type WebSocketHandlers,
+  type WebSocketOpenOptions,
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/internal';
@@ -97,7 +98,7 @@ export const wsCapabilities = {
 };
 
 /** Options of {@link wsTransport}: the core transport's, without the constructor (it is `ws`). */
-export type WsTransportOptions = Omit<WebSocketTransportOptions<WebSocket>, 'url' | 'WebSocket'>;
+export interface WsTransportOptions extends WebSocketOpenOptions<WebSocket> {}
 
 /**
  * A WebSocket transport for Node, on `ws`.

@@ -1,7 +1,7 @@
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
 import { ConnectionDiagnostics } from '../diagnostics/connection-diagnostics.js';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
-import { type HeartbeatOptions, heartbeat } from '../operators/heartbeat.js';
+import { type HeartbeatTimingOptions, heartbeat } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
 import {
@@ -46,6 +46,13 @@ export type RecoverFunction<In, Out, H> = (
 
 /** Options of {@link attach}. Every {@link RecoveryOptions} field applies too. */
 export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined>
+  extends ConnectionOptions<In, Out, H> {
+  /** Passed to `recover` as `ctx.handle`. @default undefined */
+  handle?: H;
+}
+
+/** The options of {@link attach} but `handle`: what the drop-ins (`HAWebSocket`) take. */
+export interface ConnectionOptions<In = LinkData, Out = LinkData, H = undefined>
   extends RecoveryOptions,
     DiagnosticsOptions {
   /**
@@ -53,8 +60,6 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined>
    * @default (ctx) => ctx.reopen()
    */
   recover?: RecoverFunction<In, Out, H>;
-  /** Passed to `recover` as `ctx.handle`. @default undefined */
-  handle?: H;
   /**
    * Limits of the outgoing queue: every send not yet confirmed, waiting for a link or written and
    * awaiting confirmation. A send that does not fit is refused (never dropped silently).
@@ -72,18 +77,20 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined>
    * attach(transport, { heartbeat: { intervalMs: 5_000, timeoutMs: 15_000, ping: (link) => link.send('ping') } })
    * ```
    */
-  heartbeat?:
-    | false
-    | (Omit<HeartbeatOptions, 'scheduler' | 'pongs$' | 'ping'> & {
-        ping?: (link: Link<In, Out>) => void;
-        /**
-         * Run only on links that can ping at the protocol level (`link.ping`: WebSocket ping
-         * frames in Node, TCP ping frames, the resume protocol's PINGs), and not at all on others
-         * (a browser's plain WebSocket), where silence proves nothing. `HAWebSocket`'s default.
-         * @default false
-         */
-        ifSupported?: boolean;
-      });
+  heartbeat?: false | AttachHeartbeatOptions<In, Out>;
+}
+
+/** The `heartbeat` option of {@link attach}: its timing, and how to ping where the link cannot. */
+export interface AttachHeartbeatOptions<In = LinkData, Out = LinkData> extends HeartbeatTimingOptions {
+  /** Sends an application-level ping on links without a protocol-level `ping()`. @default none */
+  ping?: (link: Link<In, Out>) => void;
+  /**
+   * Run only on links that can ping at the protocol level (`link.ping`: WebSocket ping
+   * frames in Node, TCP ping frames, the resume protocol's PINGs), and not at all on others
+   * (a browser's plain WebSocket), where silence proves nothing. `HAWebSocket`'s default.
+   * @default false
+   */
+  ifSupported?: boolean;
 }
 
 /**

@@ -44,3 +44,62 @@ export function steadyEpochNow(): number {
   // Whole milliseconds, as Date.now(): stores keep integers (SQLite INTEGER, Redis PEXPIREAT).
   return Math.floor(performance.timeOrigin + monotonicNow());
 }
+
+/**
+ * Epoch milliseconds on `scheduler`'s clock: {@link steadyEpochNow} when it is read, advanced by
+ * `scheduler.now()` since. So a component given a scheduler (a `TestScheduler`) sees its
+ * deadlines in epoch ms (what stores keep) move with that scheduler's time, not the real clock's.
+ */
+export function epochClock(scheduler: SchedulerLike | undefined): () => number {
+  if (scheduler === undefined || scheduler === monotonicScheduler) return steadyEpochNow;
+  const offset = steadyEpochNow() - scheduler.now();
+  return () => Math.floor(offset + scheduler.now());
+}
+
+/**
+ * Runs `work` once, `ms` milliseconds from now, on `scheduler`: the one place the library starts
+ * a one-shot timer, so an injected scheduler (a `TestScheduler`) or fake timers
+ * (`vi.useFakeTimers()`, which replace the globals `asyncScheduler` reads at each call) drive it.
+ * Returns the timer; `unsubscribe()` cancels it (and is harmless once it ran).
+ *
+ * @example
+ * ```ts
+ * const timer = after(5_000, () => socket.close(), options.scheduler);
+ * timer.unsubscribe();
+ * ```
+ */
+export function after(
+  ms: number,
+  work: () => void,
+  scheduler: SchedulerLike = monotonicScheduler,
+): Subscription {
+  return scheduler.schedule(() => work(), ms);
+}
+
+/**
+ * Runs `work` every `ms` milliseconds on `scheduler` until the returned timer is unsubscribed.
+ * The action reschedules itself with the same delay, which `asyncScheduler` serves with one
+ * `setInterval`, as a hand-written interval would.
+ */
+export function every(
+  ms: number,
+  work: () => void,
+  scheduler: SchedulerLike = monotonicScheduler,
+): Subscription {
+  return scheduler.schedule(function (this: SchedulerAction<unknown>) {
+    work();
+    this.schedule(undefined, ms);
+  }, ms);
+}
+
+/**
+ * Lets a timer from {@link after} or {@link every} not keep the process alive (Node's
+ * `Timeout.unref()`), for housekeeping timers such as a server's sweep. `asyncScheduler`'s
+ * actions keep their platform timer in the public `id` field; a timer without `unref` there
+ * (a browser's number, a virtual action) is left as it is, which is right: nothing to keep alive.
+ */
+export function unrefTimer(timer: Subscription): Subscription {
+  const id = (timer as { id?: unknown }).id;
+  if (typeof id === 'object' && id !== null) (id as { unref?: () => void }).unref?.();
+  return timer;
+}

@@ -2,13 +2,20 @@
  * Typed errors. Every error Lifeline raises is a {@link LifelineError} with a string `code` and,
  * where there is one, the underlying `cause`.
  *
- * The classes are branded with a `Symbol.for` key and answer `instanceof` through
- * `Symbol.hasInstance`, so a check holds even when two copies of `@lifeline/core` are loaded
- * (a bundle and a dependency's bundle, say), where plain prototype checks would fail.
+ * The classes are branded by code and answer `instanceof` through `Symbol.hasInstance`, so a
+ * check holds even when two copies of `@lifeline/core` are loaded (ESM and CJS builds, two
+ * versions, a bundle and a dependency's bundle), where plain prototype checks would fail.
  */
 
+/** Carried by every Lifeline error, whatever copy of this module made it (`Symbol.for` is global). */
 const BRAND = Symbol.for('lifeline.error');
-const CODE_BRAND = Symbol.for('lifeline.error.code');
+/**
+ * Each class's prototype declares one getter named `lifeline.error.<code>` that returns the class's
+ * name. A string key rather than a `Symbol.for` one: a class with a computed key is one a bundler
+ * must keep even when unused (esbuild cannot prove `Symbol.for()` pure), and the browser bundle
+ * would carry every error class (+0.86 KiB gzipped, measured).
+ */
+const CODE_BRAND_PREFIX = 'lifeline.error.';
 
 /** Every error code Lifeline raises. */
 export type LifelineErrorCode =
@@ -37,24 +44,35 @@ export type LifelineErrorCode =
   | 'ERR_FENCED'
   | 'ERR_INVALID_OPTION';
 
-function brandedHasInstance(ctor: Function, instance: unknown, code?: string): boolean {
-  if (typeof instance !== 'object' || instance === null) return false;
-  if (Function.prototype[Symbol.hasInstance].call(ctor, instance)) return true;
-  const record = instance as Record<symbol, unknown>;
-  if (record[BRAND] !== true) return false;
-  // A foreign copy of a subclass: match on the class name chain recorded at construction.
-  const names = record[CODE_BRAND];
-  return code === undefined || (Array.isArray(names) && names.includes(code));
+const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
+
+/**
+ * The code a class is branded with, from the `lifeline.error.<code>` getter its own prototype
+ * declares; `null` for a class without one (the base class, a user's subclass).
+ */
+function brandedCode(ctor: Function): LifelineErrorCode | null {
+  let code = codeOfClass.get(ctor);
+  if (code === undefined) {
+    const prototype: object | undefined = ctor.prototype;
+    const key = prototype
+      ? Object.getOwnPropertyNames(prototype).find((name) => name.startsWith(CODE_BRAND_PREFIX))
+      : undefined;
+    code = key ? (key.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
+    codeOfClass.set(ctor, code);
+  }
+  return code;
 }
 
-function nameOf(ctor: Function): string {
-  return Object.hasOwn(ctor, 'errorName') ? (ctor as unknown as { errorName: string }).errorName : ctor.name;
-}
-
-/** Base class of every Lifeline error. */
+/**
+ * Base class of every Lifeline error.
+ *
+ * Branded by code, as undici's errors are (`lib/core/errors.js`): every Lifeline error carries
+ * `Symbol.for('lifeline.error')`, and each class's prototype a `lifeline.error.<code>` getter.
+ * `instanceof` answers from the brand, the class's getter and the error's `code`, not from the
+ * prototype chain, so it holds across copies of the module and through minifiers, which rename
+ * classes but not property keys. `name` comes from the getter for the same reason.
+ */
 export class LifelineError extends Error {
-  /** The class's name, kept through minifiers that rename classes: the cross-copy brand and `name` use it. */
-  static readonly errorName: string = 'LifelineError';
   readonly code: LifelineErrorCode;
   /** Set on errors that Lifeline may recover from by reopening the link. `undefined`: let the classifier decide. */
   readonly recoverable: boolean | undefined;
@@ -67,24 +85,39 @@ export class LifelineError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.recoverable = options.recoverable;
-    this.name = nameOf(new.target);
+    const own = brandedCode(new.target);
+    this.name = own
+      ? String((this as unknown as Record<string, unknown>)[CODE_BRAND_PREFIX + own])
+      : new.target === LifelineError
+        ? 'LifelineError'
+        : new.target.name;
     Object.defineProperty(this, BRAND, { value: true });
-    const chain: string[] = [];
-    for (let proto: Function = new.target; proto && proto !== Error; proto = Object.getPrototypeOf(proto)) {
-      chain.push(nameOf(proto));
-    }
-    Object.defineProperty(this, CODE_BRAND, { value: chain });
   }
 
   static override [Symbol.hasInstance](instance: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof` (a subclass, usually); LifelineError would answer for every subclass
-    return brandedHasInstance(this, instance, this === LifelineError ? undefined : nameOf(this));
+    return isBrandedInstance(this, instance);
   }
+}
+
+/** `instanceof ctor` by brand and code, whatever copy of this module made `instance` or `ctor`. */
+function isBrandedInstance(ctor: Function, instance: unknown): boolean {
+  if (typeof instance !== 'object' || instance === null) return false;
+  const record = instance as { readonly [key: string | symbol]: unknown };
+  if (record[BRAND] !== true) return false;
+  if (ctor === LifelineError) return true;
+  const code = brandedCode(ctor);
+  // A class without a brand of its own (a user's subclass): the prototype chain decides.
+  if (code === null) return Function.prototype[Symbol.hasInstance].call(ctor, instance);
+  return typeof record[CODE_BRAND_PREFIX + code] === 'string' && record.code === code;
 }
 
 /** The link closed: a WebSocket close frame, a socket end. Carries the close code when there is one. */
 export class LinkClosedError extends LifelineError {
-  static override readonly errorName: string = 'LinkClosedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_LINK_CLOSED'(): string {
+    return 'LinkClosedError';
+  }
   readonly closeCode: number | undefined;
   readonly reason: string;
   constructor(
@@ -104,7 +137,10 @@ export class LinkClosedError extends LifelineError {
 
 /** The link failed under us: a reset, an error event, a truncated stream. `syscallCode` is the OS error (ECONNRESET...). */
 export class LinkFailedError extends LifelineError {
-  static override readonly errorName: string = 'LinkFailedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_LINK_FAILED'(): string {
+    return 'LinkFailedError';
+  }
   readonly syscallCode: string | undefined;
   constructor(
     message: string,
@@ -117,7 +153,10 @@ export class LinkFailedError extends LifelineError {
 
 /** Opening a link failed (refused, unreachable, DNS). */
 export class ConnectFailedError extends LifelineError {
-  static override readonly errorName: string = 'ConnectFailedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_CONNECT_FAILED'(): string {
+    return 'ConnectFailedError';
+  }
   readonly syscallCode: string | undefined;
   constructor(
     message: string,
@@ -134,7 +173,10 @@ export class ConnectFailedError extends LifelineError {
  * recovery core waits at least that long before the next attempt.
  */
 export class HttpStatusError extends LifelineError {
-  static override readonly errorName: string = 'HttpStatusError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_HTTP_STATUS'(): string {
+    return 'HttpStatusError';
+  }
   readonly status: number;
   readonly retryAfterMs: number | undefined;
   constructor(
@@ -150,7 +192,10 @@ export class HttpStatusError extends LifelineError {
 
 /** Nothing arrived from the peer within the heartbeat timeout: the link is presumed half-open. */
 export class HeartbeatTimeoutError extends LifelineError {
-  static override readonly errorName: string = 'HeartbeatTimeoutError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_HEARTBEAT_TIMEOUT'(): string {
+    return 'HeartbeatTimeoutError';
+  }
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
     super('ERR_HEARTBEAT_TIMEOUT', `no traffic from the peer for ${timeoutMs} ms`);
@@ -160,7 +205,10 @@ export class HeartbeatTimeoutError extends LifelineError {
 
 /** The user closed the connection: pending sends reject with this, and it is never retried. */
 export class ClosedByUserError extends LifelineError {
-  static override readonly errorName: string = 'ClosedByUserError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_CLOSED_BY_USER'(): string {
+    return 'ClosedByUserError';
+  }
   constructor(message = 'connection closed by the user') {
     super('ERR_CLOSED_BY_USER', message, { recoverable: false });
   }
@@ -168,7 +216,10 @@ export class ClosedByUserError extends LifelineError {
 
 /** The connection was detached from recovery while this operation was still pending. */
 export class DetachedError extends LifelineError {
-  static override readonly errorName: string = 'DetachedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_DETACHED'(): string {
+    return 'DetachedError';
+  }
   constructor() {
     super('ERR_DETACHED', 'connection detached from recovery', { recoverable: false });
   }
@@ -176,7 +227,10 @@ export class DetachedError extends LifelineError {
 
 /** The bounded outgoing queue is full (policy `reject`), or a message was dropped (policy `drop-oldest`). */
 export class QueueOverflowError extends LifelineError {
-  static override readonly errorName: string = 'QueueOverflowError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_QUEUE_OVERFLOW'(): string {
+    return 'QueueOverflowError';
+  }
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_QUEUE_OVERFLOW', message, { recoverable: false });
@@ -189,7 +243,10 @@ export class QueueOverflowError extends LifelineError {
  * (A send withdrawn by its own `AbortSignal` rejects with the signal's reason instead, as fetch does.)
  */
 export class SendWithdrawnError extends LifelineError {
-  static override readonly errorName: string = 'SendWithdrawnError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SEND_WITHDRAWN'(): string {
+    return 'SendWithdrawnError';
+  }
   constructor(message = 'send withdrawn before it was written') {
     super('ERR_SEND_WITHDRAWN', message, { recoverable: false });
   }
@@ -197,7 +254,10 @@ export class SendWithdrawnError extends LifelineError {
 
 /** A send on a link that is not open. */
 export class NotOpenError extends LifelineError {
-  static override readonly errorName: string = 'NotOpenError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_NOT_OPEN'(): string {
+    return 'NotOpenError';
+  }
   constructor(message = 'link is not open') {
     super('ERR_NOT_OPEN', message, { recoverable: true });
   }
@@ -205,7 +265,10 @@ export class NotOpenError extends LifelineError {
 
 /** A frame larger than the configured maximum, announced or received. */
 export class FrameTooLargeError extends LifelineError {
-  static override readonly errorName: string = 'FrameTooLargeError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_FRAME_TOO_LARGE'(): string {
+    return 'FrameTooLargeError';
+  }
   readonly size: number;
   readonly maxSize: number;
   constructor(size: number, maxSize: number) {
@@ -219,7 +282,10 @@ export class FrameTooLargeError extends LifelineError {
 
 /** A frame that does not parse. The peer speaks another protocol or is broken: not recoverable. */
 export class MalformedFrameError extends LifelineError {
-  static override readonly errorName: string = 'MalformedFrameError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_MALFORMED_FRAME'(): string {
+    return 'MalformedFrameError';
+  }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_MALFORMED_FRAME', message, { ...options, recoverable: false });
   }
@@ -227,7 +293,10 @@ export class MalformedFrameError extends LifelineError {
 
 /** A protocol violation by the peer (resume protocol, fetch resumption). */
 export class ProtocolError extends LifelineError {
-  static override readonly errorName: string = 'ProtocolError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_PROTOCOL'(): string {
+    return 'ProtocolError';
+  }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_PROTOCOL', message, { ...options, recoverable: false });
   }
@@ -235,7 +304,10 @@ export class ProtocolError extends LifelineError {
 
 /** An option with a value that cannot work. Thrown synchronously at construction. */
 export class InvalidOptionError extends LifelineError {
-  static override readonly errorName: string = 'InvalidOptionError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_INVALID_OPTION'(): string {
+    return 'InvalidOptionError';
+  }
   constructor(message: string) {
     super('ERR_INVALID_OPTION', message, { recoverable: false });
   }
@@ -272,7 +344,10 @@ export type SessionRejectCode =
  * have room later); the message carries the server's reason, never the token.
  */
 export class SessionRejectedError extends LifelineError {
-  static override readonly errorName: string = 'SessionRejectedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SESSION_REJECTED'(): string {
+    return 'SessionRejectedError';
+  }
   readonly rejectCode: SessionRejectCode;
   readonly reason: string;
   constructor(rejectCode: SessionRejectCode, reason = '') {
@@ -289,7 +364,10 @@ export class SessionRejectedError extends LifelineError {
  * all, in order; each of their `send()` promises rejects with this error.
  */
 export class SessionLostError extends LifelineError {
-  static override readonly errorName: string = 'SessionLostError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SESSION_LOST'(): string {
+    return 'SessionLostError';
+  }
   readonly reason: SessionLostReason;
   readonly sessionId: string;
   readonly unacknowledged: readonly UnacknowledgedMessage[];
@@ -316,7 +394,10 @@ export class SessionLostError extends LifelineError {
  * `maxWaitingBytes`).
  */
 export class ReplayWindowFullError extends LifelineError {
-  static override readonly errorName: string = 'ReplayWindowFullError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_REPLAY_WINDOW_FULL'(): string {
+    return 'ReplayWindowFullError';
+  }
   readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_REPLAY_WINDOW_FULL', message, { recoverable: false });
@@ -330,7 +411,10 @@ export class ReplayWindowFullError extends LifelineError {
  * closed rather than let its output grow. Recoverable: a resumable session resumes on a new link.
  */
 export class BackpressureError extends LifelineError {
-  static override readonly errorName: string = 'BackpressureError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_BACKPRESSURE'(): string {
+    return 'BackpressureError';
+  }
   /** Bytes buffered when the link was closed. */
   readonly buffered: number;
   /** The high-water mark, in bytes. */
@@ -367,7 +451,10 @@ export function hasErrorCode(error: unknown, code: LifelineErrorCode): boolean {
  * it was content-encoded (ranges would address the encoded bytes). `cause` is the break, if any.
  */
 export class RangeNotSupportedError extends LifelineError {
-  static override readonly errorName: string = 'RangeNotSupportedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_RANGE_NOT_SUPPORTED'(): string {
+    return 'RangeNotSupportedError';
+  }
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('ERR_RANGE_NOT_SUPPORTED', message, { ...options, recoverable: false });
   }
@@ -378,7 +465,10 @@ export class RangeNotSupportedError extends LifelineError {
  * the bytes already delivered and the rest would not belong to the same entity.
  */
 export class EntityChangedError extends LifelineError {
-  static override readonly errorName: string = 'EntityChangedError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_ENTITY_CHANGED'(): string {
+    return 'EntityChangedError';
+  }
   readonly etag: string | undefined;
   constructor(message: string, options: { cause?: unknown; etag?: string } = {}) {
     super('ERR_ENTITY_CHANGED', message, { cause: options.cause, recoverable: false });
@@ -388,7 +478,10 @@ export class EntityChangedError extends LifelineError {
 
 /** A 206 whose `Content-Range` does not continue the body exactly (wrong start, end or total, or malformed). */
 export class RangeMismatchError extends LifelineError {
-  static override readonly errorName: string = 'RangeMismatchError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_RANGE_MISMATCH'(): string {
+    return 'RangeMismatchError';
+  }
   readonly contentRange: string | null;
   constructor(message: string, contentRange: string | null = null) {
     super('ERR_RANGE_MISMATCH', message, { recoverable: false });
@@ -408,7 +501,10 @@ export class RangeMismatchError extends LifelineError {
  * @see StaleOwnerError
  */
 export class SessionStoreError extends LifelineError {
-  static override readonly errorName: string = 'SessionStoreError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_STORE'(): string {
+    return 'SessionStoreError';
+  }
   /** The store operation that failed (`append`, `load`...). */
   readonly operation: string;
   readonly sessionId: string | undefined;
@@ -445,7 +541,10 @@ export class SessionStoreError extends LifelineError {
  * @see docs/durable-sessions.md
  */
 export class StaleOwnerError extends LifelineError {
-  static override readonly errorName: string = 'StaleOwnerError';
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_FENCED'(): string {
+    return 'StaleOwnerError';
+  }
   readonly sessionId: string;
   /** The epoch the writer presented. */
   readonly epoch: number;

@@ -153,7 +153,7 @@ export class RecoveryCore {
 
   /**
    * Milliseconds on a monotonic clock: the injected scheduler's (so marble tests and fake timers
-   * drive it), else `performance.now()`, never the wall clock, which can step.
+   * drive it), else {@link monotonicNow}, never the wall clock, which can step.
    */
   private now(): number {
     return this.options.scheduler ? this.options.scheduler.now() : monotonicNow();

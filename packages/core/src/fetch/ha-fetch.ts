@@ -87,9 +87,13 @@ export interface HAFetchRequestOptions extends RecoveryOptions {
 }
 
 /** Options of {@link createHAFetch}. */
-export interface HAFetchOptions extends HAFetchRequestOptions {
+export interface HAFetchOptions extends HAFetchBaseOptions {
   /** The fetch to make highly available (`globalThis.fetch`, undici's `fetch`...). Required. */
   fetch: FetchFunction;
+}
+
+/** The options of {@link createHAFetch} but `fetch`, which a platform package may supply. */
+export interface HAFetchBaseOptions extends HAFetchRequestOptions {
   /** Builds the re-requests; must be the class `fetch` accepts. @default globalThis.Request */
   Request?: typeof Request;
   /** Wraps resumable bodies; best the class `fetch` returns. @default globalThis.Response */

@@ -1,4 +1,5 @@
-import { monotonicNow } from '../engine/clock.js';
+import type { SchedulerLike } from 'rxjs';
+import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LifelineError } from '../engine/errors.js';
 
 /**
@@ -9,20 +10,22 @@ import { ConnectFailedError, LifelineError } from '../engine/errors.js';
  * {@link ConnectFailedError} (the provider's error as `cause`); an aborted `signal` rejects with
  * its reason. A {@link LifelineError} the provider throws keeps its own classification.
  *
- * Returns the value and the time it took, so a caller can give the connect what is left.
+ * Returns the value and the time it took, so a caller can give the connect what is left. Both the
+ * timeout and the time taken are on `scheduler` (the transport's time seam).
  */
 export function resolveWithin<T>(
   provider: () => T | Promise<T>,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   what: string,
+  scheduler: SchedulerLike = monotonicScheduler,
 ): Promise<{ value: T; elapsedMs: number }> {
-  const started = monotonicNow();
+  const started = scheduler.now();
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = () => {
       done = true;
-      clearTimeout(timer);
+      timer.unsubscribe();
       signal?.removeEventListener('abort', onAbort);
     };
     const onAbort = () => {
@@ -30,13 +33,19 @@ export function resolveWithin<T>(
       finish();
       reject(signal!.reason);
     };
-    const timer = setTimeout(() => {
-      if (done) return;
-      finish();
-      reject(
-        new ConnectFailedError(`${what} did not answer within ${timeoutMs} ms`, { syscallCode: 'ETIMEDOUT' }),
-      );
-    }, timeoutMs);
+    const timer = after(
+      timeoutMs,
+      () => {
+        if (done) return;
+        finish();
+        reject(
+          new ConnectFailedError(`${what} did not answer within ${timeoutMs} ms`, {
+            syscallCode: 'ETIMEDOUT',
+          }),
+        );
+      },
+      scheduler,
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
     let pending: Promise<T>;
     try {
@@ -48,7 +57,7 @@ export function resolveWithin<T>(
       (value) => {
         if (done) return;
         finish();
-        resolve({ value, elapsedMs: monotonicNow() - started });
+        resolve({ value, elapsedMs: scheduler.now() - started });
       },
       (error) => {
         if (done) return;

@@ -1,4 +1,4 @@
-import { defer, type Observable, tap } from 'rxjs';
+import { defer, type Observable, type SchedulerLike, tap } from 'rxjs';
 import type { Link, Transport } from '../engine/link.js';
 import { resolveWithin } from './endpoint-provider.js';
 
@@ -41,6 +41,8 @@ export interface FailoverTransportOptions {
    * @default 10_000
    */
   connectTimeoutMs?: number;
+  /** Times the endpoint function (a `TestScheduler` in marble tests). @default monotonicScheduler */
+  scheduler?: SchedulerLike;
 }
 
 /**
@@ -69,7 +71,13 @@ export function failoverTransport<E, In, Out>(
         endpoint = (endpoints as readonly E[])[index]!;
       } else {
         const provider = endpoints as () => E | Promise<E>;
-        const resolved = await resolveWithin(provider, timeoutMs, signal, 'the endpoints function');
+        const resolved = await resolveWithin(
+          provider,
+          timeoutMs,
+          signal,
+          'the endpoints function',
+          options.scheduler,
+        );
         endpoint = resolved.value;
         remainingMs = Math.max(1, timeoutMs - resolved.elapsedMs);
       }

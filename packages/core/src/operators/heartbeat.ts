@@ -2,8 +2,8 @@ import { type MonoTypeOperatorFunction, Observable, type SchedulerLike } from 'r
 import { monotonicScheduler } from '../engine/clock.js';
 import { HeartbeatTimeoutError } from '../engine/errors.js';
 
-/** Options of {@link heartbeat}. */
-export interface HeartbeatOptions {
+/** When a heartbeat pings and when it gives up: the part of {@link HeartbeatOptions} `attach` takes. */
+export interface HeartbeatTimingOptions {
   /**
    * After this much silence from the peer, `ping` is called (again every interval while silent).
    * @default 10_000
@@ -15,6 +15,10 @@ export interface HeartbeatOptions {
    * @default 30_000
    */
   timeoutMs?: number;
+}
+
+/** Options of {@link heartbeat}. */
+export interface HeartbeatOptions extends HeartbeatTimingOptions {
   /** Asks the peer for a sign of life (a WebSocket ping, an application ping message). */
   ping?: () => void;
   /** Signs of life that are not messages (pong frames). */
@@ -22,7 +26,7 @@ export interface HeartbeatOptions {
   /**
    * Drives the check timer, and its `now()` measures the silence: it must be monotonic, or a
    * wall clock set back would hold off the timeout by as much.
-   * @default monotonicScheduler (asyncScheduler's timers, performance.now() as the clock)
+   * @default monotonicScheduler (asyncScheduler's timers, {@link monotonicNow} as the clock)
    */
   scheduler?: SchedulerLike;
 }

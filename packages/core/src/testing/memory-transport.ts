@@ -1,6 +1,7 @@
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, timer } from 'rxjs';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
+import { CloseCode } from '../policy/close-codes.js';
 
 /** Options of {@link createMemoryTransport}. */
 export interface MemoryTransportOptions {
@@ -91,7 +92,7 @@ export function createMemoryTransport<T = LinkData>(
       fail(error = new LinkFailedError('connection reset by peer', { syscallCode: 'ECONNRESET' })) {
         down(error);
       },
-      close(code = 1000, reason = '') {
+      close(code = CloseCode.NormalClosure, reason = '') {
         down(new LinkClosedError(code, reason));
       },
       halfOpen() {

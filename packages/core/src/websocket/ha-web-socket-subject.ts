@@ -16,6 +16,7 @@ import {
   QUEUE_ENTRY_OVERHEAD_BYTES,
 } from '../engine/outgoing-queue.js';
 import { failoverTransport } from '../operators/failover.js';
+import { CloseCode } from '../policy/close-codes.js';
 import { handshakeTimeoutFor, type ResumableTransport } from '../resume/client/resumable-transport.js';
 import {
   DEFAULT_HA_WEB_SOCKET_HEARTBEAT,
@@ -118,7 +119,7 @@ export function defineHaWebSocket<S extends WebSocketLike>(
   return <T>(urlConfig: string | URL | HAWebSocketSubjectConfig<T>) => {
     const config: HAWebSocketSubjectConfig<T> =
       typeof urlConfig === 'string' || urlConfig instanceof URL ? { url: urlConfig } : urlConfig;
-    return new HAWebSocketSubject<T>(platform as HAWebSocketPlatform<WebSocketLike>, {
+    return new HAWebSocketSubject<T>(platform as unknown as HAWebSocketPlatform<WebSocketLike>, {
       ...defaults?.(),
       ...config,
     });
@@ -347,13 +348,13 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   /** Closes the connection (code 1000) once every value already given to `next()` has been sent (or refused); subscribers then complete. */
   complete(): void {
     this.config.closingObserver?.next();
-    this.end(1000, '');
+    this.end(CloseCode.NormalClosure, '');
   }
 
   /** Closes the connection at once; values still waiting are refused with `ClosedByUserError`. */
   unsubscribe(): void {
     const run = this.run;
-    if (run) this.close(run, 1000, '');
+    if (run) this.close(run, CloseCode.NormalClosure, '');
   }
 
   /**
@@ -404,7 +405,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     return () => {
       inner.unsubscribe();
       // The last subscriber left: close, as webSocket() does.
-      if (this.run === run && !run.output.observed) this.close(run, 1000, '');
+      if (this.run === run && !run.output.observed) this.close(run, CloseCode.NormalClosure, '');
     };
   }
 
@@ -438,7 +439,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
       outstanding: 0,
       ending: undefined,
       failure: undefined,
-      closeCode: 1000,
+      closeCode: CloseCode.NormalClosure,
       closeReason: '',
     };
     // A different constructor than the platform's gets the standard interface only: the
@@ -534,21 +535,21 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     run.subscriptions = [];
     const error = state.error;
     // A clean close by the server (1000) ends the stream as webSocket() ends it: complete.
-    const cleanByPeer = error instanceof LinkClosedError && error.closeCode === 1000;
+    const cleanByPeer = error instanceof LinkClosedError && error.closeCode === CloseCode.NormalClosure;
     let code = run.closeCode;
     let reason = run.closeReason;
     if (error instanceof LinkClosedError && error.closeCode !== undefined) {
       code = error.closeCode;
       reason = error.reason;
     } else if (error !== undefined) {
-      code = 1006;
+      code = CloseCode.Abnormal;
       reason = '';
     }
     this.config.closeObserver?.next({
       type: 'close',
       code,
       reason,
-      wasClean: error === undefined || (code !== 1006 && error instanceof LinkClosedError),
+      wasClean: error === undefined || (code !== CloseCode.Abnormal && error instanceof LinkClosedError),
     });
     if (run.failure !== undefined) run.output.error(run.failure);
     else if (error === undefined || cleanByPeer) run.output.complete();
@@ -635,7 +636,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private fail(run: Run<T>, error: unknown): void {
     if (run.failure !== undefined) return;
     run.failure = error;
-    this.close(run, 1000, '');
+    this.close(run, CloseCode.NormalClosure, '');
   }
 
   /** complete()/error(code): the current subscribers complete once what was sent has gone; new ones get a new connection. */

@@ -1,5 +1,11 @@
 import type { Observable, Subscription } from 'rxjs';
-import { type AttachOptions, attach, type HAConnection, type SendOptions } from '../engine/attach.js';
+import {
+  type AttachOptions,
+  attach,
+  type ConnectionOptions,
+  type HAConnection,
+  type SendOptions,
+} from '../engine/attach.js';
 import type { ConnectionState } from '../engine/connection-state.js';
 import {
   InvalidOptionError,
@@ -10,20 +16,17 @@ import {
 } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
 import { type EndpointSource, failoverTransport } from '../operators/failover.js';
+import { CloseCode } from '../policy/close-codes.js';
 import {
   handshakeTimeoutFor,
   type ResumableOptions,
   type ResumableTransport,
   type resumable,
 } from '../resume/client/resumable-transport.js';
-import {
-  type WebSocketLike,
-  type WebSocketTransportOptions,
-  webSocketTransport,
-} from './web-socket-transport.js';
+import { type WebSocketLike, type WebSocketLinkOptions, webSocketTransport } from './web-socket-transport.js';
 
 /** Options of an {@link HAWebSocket}: the recovery policy of {@link attach} plus transport settings. */
-export interface HAWebSocketOptions extends Omit<AttachOptions<LinkData, LinkData, unknown>, 'handle'> {
+export interface HAWebSocketOptions extends ConnectionOptions<LinkData, LinkData, unknown> {
   /** An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms. @default 10_000 */
   connectTimeoutMs?: number;
   /**
@@ -137,10 +140,12 @@ export interface HAWebSocketConstructor {
 }
 
 /** Platform pieces for {@link defineHAWebSocket}. */
-export type HAWebSocketPlatform<S extends WebSocketLike> = Omit<
-  WebSocketTransportOptions<S>,
-  'url' | 'protocols'
-> & {
+export interface HAWebSocketPlatform<S extends WebSocketLike> extends WebSocketLinkOptions<S> {
+  /** The WebSocket constructor: `globalThis.WebSocket` in browsers and Deno, `ws` in Node. */
+  WebSocket: new (
+    url: string,
+    protocols?: string | string[],
+  ) => S;
   /** The `binaryType` a new socket starts with. @default 'blob' in browsers; the platform package decides */
   defaultBinaryType?: string;
   /**
@@ -152,7 +157,7 @@ export type HAWebSocketPlatform<S extends WebSocketLike> = Omit<
   convertBinary?: (data: ArrayBuffer | ArrayBufferView, binaryType: string) => unknown;
   /** Enables the `resume` option: the platform package hands in the protocol. @default none */
   resumable?: typeof resumable;
-};
+}
 
 /**
  * Builds the `HAWebSocket` class for a platform: the WebSocket interface (readyState, url, protocol,
@@ -307,12 +312,12 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     close(code?: number, reason?: string): void {
       if (this.ready >= 2) return;
       this.ready = 2;
-      this.closeCode = code ?? 1000;
+      this.closeCode = code ?? CloseCode.NormalClosure;
       this.closeReason = reason ?? '';
       this.connection.close(code, reason);
     }
 
-    private closeCode = 1005;
+    private closeCode = CloseCode.NoStatusReceived;
     private lastStatus: ConnectionState['status'] = 'connecting';
     private closeReason = '';
 
@@ -355,9 +360,9 @@ export function defineHAWebSocket<S extends WebSocketLike>(
         if (error instanceof LinkClosedError && error.closeCode !== undefined) {
           code = error.closeCode;
           reason = error.reason;
-          wasClean = code !== 1006;
+          wasClean = code !== CloseCode.Abnormal;
         } else {
-          code = 1006;
+          code = CloseCode.Abnormal;
           reason = '';
           wasClean = false;
         }

@@ -1,7 +1,9 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import { after } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
+import { CloseCode } from '../policy/close-codes.js';
 
 /** The part of the WebSocket interface the transport uses: browsers', Deno's and `ws`'s all fit. */
 export interface WebSocketLike {
@@ -83,22 +85,12 @@ export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocket
   };
 }
 
-/** Options of {@link webSocketTransport}. */
-export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLike>
+/**
+ * The settings of each WebSocket link, with the platform's capabilities: the options the
+ * platform packages' drop-ins share with {@link webSocketTransport}.
+ */
+export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
   extends WebSocketCapabilities<S> {
-  /**
-   * The endpoint, or a function asked before each open (fresh auth tokens in the query, say).
-   * The function's time counts toward `connectTimeoutMs`; one that does not answer in time, or
-   * throws, fails the attempt recoverably ({@link ConnectFailedError}).
-   */
-  url: string | URL | (() => string | URL | Promise<string | URL>);
-  /** Subprotocols to offer. @default none */
-  protocols?: string | string[];
-  /** The WebSocket constructor: `globalThis.WebSocket` in browsers and Deno, `ws` in Node. */
-  WebSocket: new (
-    url: string,
-    protocols?: string | string[],
-  ) => S;
   /**
    * How binary messages arrive. @default 'arraybuffer'
    */
@@ -117,6 +109,35 @@ export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLi
    * @default 2_000
    */
   closeLingerMs?: number;
+  /**
+   * Drives the connect timeout and the close linger: a `TestScheduler` in marble tests. Fake
+   * timers (`vi.useFakeTimers()`) drive the default.
+   * @default monotonicScheduler
+   */
+  scheduler?: SchedulerLike;
+}
+
+/** The options of a platform's WebSocket transport, which supplies the endpoint and the constructor. */
+export interface WebSocketOpenOptions<S extends WebSocketLike = WebSocketLike>
+  extends WebSocketLinkOptions<S> {
+  /** Subprotocols to offer. @default none */
+  protocols?: string | string[];
+}
+
+/** Options of {@link webSocketTransport}. */
+export interface WebSocketTransportOptions<S extends WebSocketLike = WebSocketLike>
+  extends WebSocketOpenOptions<S> {
+  /**
+   * The endpoint, or a function asked before each open (fresh auth tokens in the query, say).
+   * The function's time counts toward `connectTimeoutMs`; one that does not answer in time, or
+   * throws, fails the attempt recoverably ({@link ConnectFailedError}).
+   */
+  url: string | URL | (() => string | URL | Promise<string | URL>);
+  /** The WebSocket constructor: `globalThis.WebSocket` in browsers and Deno, `ws` in Node. */
+  WebSocket: new (
+    url: string,
+    protocols?: string | string[],
+  ) => S;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -147,7 +168,7 @@ export function webSocketTransport<S extends WebSocketLike>(
       const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       const url = options.url;
       if (typeof url !== 'function') return openWebSocketLink(String(url), options, signal, timeoutMs);
-      const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function');
+      const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function', options.scheduler);
       return openWebSocketLink(
         String(resolved.value),
         options,
@@ -186,19 +207,23 @@ function openWebSocketLink<S extends WebSocketLike>(
     let closedByUs = false;
     let finished = false;
     let lastError: Error | undefined;
-    const timer = setTimeout(() => {
-      fail(
-        new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
-          syscallCode: 'ETIMEDOUT',
-        }),
-      );
-      socket.close();
-    }, timeoutMs);
+    const timer = after(
+      timeoutMs,
+      () => {
+        fail(
+          new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
+            syscallCode: 'ETIMEDOUT',
+          }),
+        );
+        socket.close();
+      },
+      options.scheduler,
+    );
     const offPong = options.onPong?.(socket, () => pongs.next());
     // After our close: drop the connection if the peer does not answer within the linger.
-    let linger: ReturnType<typeof setTimeout> | undefined;
+    let linger: Subscription | undefined;
     const endLinger = () => {
-      clearTimeout(linger);
+      linger?.unsubscribe();
       linger = undefined;
       socket.removeEventListener('close', endLinger);
     };
@@ -208,7 +233,7 @@ function openWebSocketLink<S extends WebSocketLike>(
     };
 
     const onOpen = () => {
-      clearTimeout(timer);
+      timer.unsubscribe();
       signal?.removeEventListener('abort', onAbort);
       opened = true;
       resolve(link);
@@ -233,7 +258,9 @@ function openWebSocketLink<S extends WebSocketLike>(
       }
       // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
       const error =
-        code === 1006 && lastError ? lastError : new LinkClosedError(code, reason, { cause: lastError });
+        code === CloseCode.Abnormal && lastError
+          ? lastError
+          : new LinkClosedError(code, reason, { cause: lastError });
       fail(error);
     };
     const onAbort = () => {
@@ -243,7 +270,7 @@ function openWebSocketLink<S extends WebSocketLike>(
     const cleanup = () => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      timer.unsubscribe();
       offPong?.();
       unlisten();
       // The socket can still report an error after we stop listening: `ws` closing a socket that
@@ -292,7 +319,7 @@ function openWebSocketLink<S extends WebSocketLike>(
           socket.close();
         }
       },
-      close(code = 1000, reason = '') {
+      close(code = CloseCode.NormalClosure, reason = '') {
         if (closedByUs || finished) return;
         closedByUs = true;
         try {
@@ -304,7 +331,7 @@ function openWebSocketLink<S extends WebSocketLike>(
           socket.close();
         }
         if (options.terminate && socket.readyState !== CLOSED) {
-          linger = setTimeout(terminate, options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS);
+          linger = after(options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS, terminate, options.scheduler);
           socket.addEventListener('close', endLinger);
         }
         // Once we asked for the close, the link is over for its reader: complete now rather than

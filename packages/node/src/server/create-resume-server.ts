@@ -5,8 +5,9 @@ import {
   type Server as NetServer,
   type Socket,
 } from 'node:net';
-import { clearTimeout, setTimeout } from 'node:timers';
+import { after, unrefTimer } from '@lifeline/core/internal';
 import { ResumeServer, type ResumeServerOptions } from '@lifeline/core/resume/server';
+import type { Subscription } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import { attachNetServer } from './net-adapter.js';
 import { attachWebSocketServer } from './ws-adapter.js';
@@ -91,24 +92,28 @@ export class NodeResumeServer extends ResumeServer {
    * Node's 60 s header timeout (counted by the `handshakeTimeouts` stat, like a late HELLO).
    */
   private boundUpgrades(http: HttpServer, wss: WebSocketServer): void {
-    const pending = new Map<Socket, ReturnType<typeof setTimeout>>();
+    const pending = new Map<Socket, Subscription>();
     http.on('connection', (socket: Socket) => {
-      const timer = setTimeout(() => {
-        pending.delete(socket);
-        this.count('handshakeTimeouts');
-        socket.destroy();
-      }, this.handshakeTimeoutMs);
-      timer.unref();
+      const timer = after(
+        this.handshakeTimeoutMs,
+        () => {
+          pending.delete(socket);
+          this.count('handshakeTimeouts');
+          socket.destroy();
+        },
+        this.scheduler,
+      );
+      unrefTimer(timer);
       pending.set(socket, timer);
       socket.once('close', () => {
-        clearTimeout(timer);
+        timer.unsubscribe();
         pending.delete(socket);
       });
     });
     wss.on('connection', (_socket, request) => {
       const timer = pending.get(request.socket);
       if (timer === undefined) return;
-      clearTimeout(timer);
+      timer.unsubscribe();
       pending.delete(request.socket);
     });
   }

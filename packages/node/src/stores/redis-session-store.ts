@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  after,
   InvalidOptionError,
   SessionStoreError,
   StaleOwnerError,
@@ -11,6 +12,7 @@ import {
   type FencedSessionStore,
   type SessionWatermarks,
 } from '@lifeline/core/resume/server';
+import type { SchedulerLike, Subscription } from 'rxjs';
 
 /** What the store needs of a Redis client: ioredis (5 or 6) has it. */
 export interface RedisClientLike {
@@ -48,6 +50,8 @@ export interface RedisSessionStoreOptions {
    * @default steadyEpochNow (does not step with the wall clock)
    */
   now?: () => number;
+  /** Drives the operation timeout (a `TestScheduler` in marble tests). @default monotonicScheduler */
+  scheduler?: SchedulerLike;
 }
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'lifeline:';
@@ -196,6 +200,7 @@ export class RedisSessionStore implements FencedSessionStore {
   readonly operationTimeoutMs: number;
   private readonly expireBatch: number;
   private readonly now: () => number;
+  private readonly scheduler: SchedulerLike | undefined;
   private readonly client: Promise<RedisClientLike>;
   private readonly ownsClient: boolean;
   private closed = false;
@@ -206,6 +211,7 @@ export class RedisSessionStore implements FencedSessionStore {
     this.operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_REDIS_OPERATION_TIMEOUT_MS;
     this.expireBatch = options.expireBatch ?? DEFAULT_REDIS_EXPIRE_BATCH;
     this.now = options.now ?? steadyEpochNow;
+    this.scheduler = options.scheduler;
     if (!(this.idleTtlMs > 0) || !(this.operationTimeoutMs > 0) || !(this.expireBatch >= 1)) {
       throw new InvalidOptionError('idleTtlMs and operationTimeoutMs must be > 0, expireBatch >= 1');
     }
@@ -345,14 +351,15 @@ export class RedisSessionStore implements FencedSessionStore {
   ): Promise<unknown> {
     if (this.closed) throw new SessionStoreError(name, id, 'the store is closed');
     const keys = this.keys(id);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Subscription | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+      timer = after(
+        this.operationTimeoutMs,
         () =>
           reject(
             new SessionStoreError(name, id, `no answer from Redis within ${this.operationTimeoutMs} ms`),
           ),
-        this.operationTimeoutMs,
+        this.scheduler,
       );
     });
     const call = async () => {
@@ -369,7 +376,7 @@ export class RedisSessionStore implements FencedSessionStore {
     } catch (error) {
       throw typed(name, id, args[0], error);
     } finally {
-      clearTimeout(timer);
+      timer?.unsubscribe();
     }
   }
 }

@@ -22,6 +22,7 @@ import {
 } from '../../engine/errors.js';
 import type { Link, LinkData, Transport } from '../../engine/link.js';
 import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
+import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
   type DeliverySink,
@@ -251,14 +252,14 @@ class ResumableSession implements ResumableTransport {
   async open(signal?: AbortSignal): Promise<Link<LinkData, LinkData>> {
     signal?.throwIfAborted();
     // One physical link per session at a time: a newer open supersedes whatever came before.
-    this.current?.drop(new LinkFailedError('superseded by a newer link'), 1000);
+    this.current?.drop(new LinkFailedError('superseded by a newer link'), CloseCode.NormalClosure);
     const active = new ActiveLink(this);
     this.current = active;
     await active.connect(signal);
     return active.virtual;
   }
 
-  close(code = 1000, reason = ''): void {
+  close(code = CloseCode.NormalClosure, reason = ''): void {
     const active = this.current;
     if (active) active.closing = true;
     if (active?.phase === 'open') active.write(encodeClose(0, reason));
@@ -327,7 +328,7 @@ class ActiveLink {
       await this.establish(signal);
     } catch (error) {
       // Whatever failed (the open, the handshake, the hook), this link is done; the session is not.
-      this.drop(error, 1000);
+      this.drop(error, CloseCode.NormalClosure);
       throw error;
     }
   }
@@ -369,10 +370,11 @@ class ActiveLink {
         new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs} ms`, {
           syscallCode: 'ETIMEDOUT',
         }),
-        1000,
+        CloseCode.NormalClosure,
       );
     }, session.handshakeTimeoutMs);
-    const onAbort = () => this.drop(signal?.reason ?? new LinkFailedError('open aborted'), 1000);
+    const onAbort = () =>
+      this.drop(signal?.reason ?? new LinkFailedError('open aborted'), CloseCode.NormalClosure);
     signal?.addEventListener('abort', onAbort, { once: true });
     this.subscription = inner.messages$.subscribe({
       next: (message) => this.receive(message),
@@ -480,7 +482,10 @@ class ActiveLink {
       case 'close': {
         const session = this.session;
         const sessionId = session.idHex;
-        this.drop(new LinkClosedError(1000, frame.reason || 'session closed by the server'), 1000);
+        this.drop(
+          new LinkClosedError(CloseCode.NormalClosure, frame.reason || 'session closed by the server'),
+          CloseCode.NormalClosure,
+        );
         session.events.next({ type: 'closed', sessionId, by: 'peer' });
         session.finishSession(
           (list) =>
@@ -554,7 +559,7 @@ class ActiveLink {
       return;
     }
     if (this.resumedWith && code !== 'too-many-sessions') session.lose(lostReasonOf(code), rejected);
-    this.drop(rejected, 1000);
+    this.drop(rejected, CloseCode.NormalClosure);
   }
 
   private failResume(error: ProtocolError): void {
@@ -634,7 +639,12 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 
   /** Drops the physical link and keeps the session for a resume (attach calls this before reopening). */
   abandon(): void {
-    this.active.drop(new LinkFailedError('link abandoned for a new one'), 1001, undefined, true);
+    this.active.drop(
+      new LinkFailedError('link abandoned for a new one'),
+      CloseCode.GoingAway,
+      undefined,
+      true,
+    );
   }
 
   ping(): void {
@@ -643,9 +653,9 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 }
 
 function closeCodeFor(error: unknown): number {
-  if (error instanceof FrameTooLargeError) return 1009;
-  if (error instanceof MalformedFrameError || error instanceof ProtocolError) return 1002;
-  return 1000;
+  if (error instanceof FrameTooLargeError) return CloseCode.MessageTooBig;
+  if (error instanceof MalformedFrameError || error instanceof ProtocolError) return CloseCode.ProtocolError;
+  return CloseCode.NormalClosure;
 }
 
 function lostReasonOf(code: SessionRejectedError['rejectCode']): SessionLostReason {

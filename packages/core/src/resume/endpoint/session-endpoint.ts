@@ -1,4 +1,5 @@
-import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import type { SchedulerLike, Subscription } from 'rxjs';
+import { monotonicScheduler } from '../../engine/clock.js';
 import {
   type BackpressureError,
   FrameTooLargeError,
@@ -36,7 +37,10 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * @default 1_048_576 (1 MiB)
    */
   maxFrameBytes?: number;
-  /** Drives the ack timer. @default asyncScheduler */
+  /**
+   * Drives the ack timer; on a resume server, every timer (the sweep that times handshakes, idle
+   * links, pings and the session TTL; the adapters' upgrade timeout). @default monotonicScheduler
+   */
   scheduler?: SchedulerLike;
   /**
    * Incoming messages that may wait for the application (nobody subscribed to the receive stream
@@ -175,7 +179,7 @@ export class SessionEndpoint {
     this.ackEvery = options.ackEvery ?? DEFAULT_ACK_EVERY;
     this.ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.scheduler = options.scheduler ?? monotonicScheduler;
     this.maxUnreadMessages = options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES;
     this.maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
     if (!(this.ackEvery >= 1) || !(this.ackDelayMs >= 0) || !(this.maxFrameBytes >= 64)) {

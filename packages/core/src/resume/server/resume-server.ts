@@ -1,7 +1,7 @@
-import { type Observable, Subject } from 'rxjs';
+import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { ServerDiagnostics } from '../../diagnostics/session-diagnostics.js';
-import { steadyEpochNow } from '../../engine/clock.js';
+import { epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';
 import {
   type BackpressureError,
   FrameTooLargeError,
@@ -12,6 +12,7 @@ import {
   SessionRejectedError,
   StaleOwnerError,
 } from '../../engine/errors.js';
+import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import type { SessionEndpointOptions } from '../endpoint/session-endpoint.js';
 import {
@@ -63,7 +64,8 @@ export interface ResumeServerOptions extends SessionEndpointOptions, Diagnostics
    * The clock, in epoch ms: it times the handshake, idle and ping timeouts and the session TTL,
    * and stamps the stored `createdAt`/`expiresAt`. It must not step (a wall clock set forward
    * would expire detached sessions at once, set back would stop every timeout).
-   * @default steadyEpochNow (the wall clock at process start plus the monotonic clock)
+   * @default steadyEpochNow (the wall clock at process start plus the monotonic clock); with a
+   * `scheduler` given, epoch ms that advance with that scheduler's clock ({@link epochClock})
    */
   now?: () => number;
 }
@@ -216,7 +218,7 @@ export class ResumeServer {
     backpressureCloses: 0,
     expired: 0,
   };
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private sweepTimer: Subscription | undefined;
   private closing = false;
   private creating = 0;
   readonly sessionTtlMs: number;
@@ -229,6 +231,8 @@ export class ResumeServer {
   /** The output high-water mark of each link, in bytes (see `outputHighWaterBytes`). */
   readonly outputHighWater: number;
   readonly now: () => number;
+  /** Drives the sweep (and the adapters' timers): `options.scheduler`, else {@link monotonicScheduler}. */
+  readonly scheduler: SchedulerLike;
 
   constructor(readonly options: ResumeServerOptions = {}) {
     this.diagnostics = new ServerDiagnostics(options);
@@ -244,14 +248,16 @@ export class ResumeServer {
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
     this.outputHighWater = outputHighWaterOf(options);
-    this.now = options.now ?? steadyEpochNow;
+    this.now = options.now ?? epochClock(options.scheduler);
+    this.scheduler = options.scheduler ?? monotonicScheduler;
     this.sessions$ = this.sessionSubject.asObservable();
     this.events$ = this.eventSubject.asObservable();
     const tick =
       Math.min(this.pingIntervalMs, this.idleTimeoutMs, this.sessionTtlMs, this.handshakeTimeoutMs) / 4;
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, Math.min(1_000, tick)));
     // The sweep must never keep a process alive on its own.
-    (this.sweepTimer as { unref?: () => void }).unref?.();
+    this.sweepTimer = unrefTimer(
+      every(Math.max(10, Math.min(1_000, tick)), () => this.sweep(), this.scheduler),
+    );
   }
 
   get stats(): ResumeServerStats {
@@ -266,7 +272,7 @@ export class ResumeServer {
   /** Takes a new physical link: the adapter forwards its messages and its end to the returned input. */
   accept(port: ServerLinkPort): ServerLinkInput {
     if (this.closing) {
-      port.close(1001, 'server closing', true);
+      port.close(CloseCode.GoingAway, 'server closing', true);
       return { receive() {}, error() {}, violation() {}, closed() {} };
     }
     const link = new ServerLinkState(this, port);
@@ -278,9 +284,9 @@ export class ResumeServer {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer?.unsubscribe();
     this.sweepTimer = undefined;
-    for (const link of [...this.links]) link.close(1001, 'server closing', true);
+    for (const link of [...this.links]) link.close(CloseCode.GoingAway, 'server closing', true);
     for (const session of [...this.live.values()]) session.shutdown();
     this.live.clear();
     this.auth.clear();
@@ -706,7 +712,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
       },
       (error) => {
         this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-        this.close(1011, 'handshake failed', false);
+        this.close(CloseCode.InternalError, 'handshake failed', false);
       },
     );
   }
@@ -731,7 +737,12 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     });
     this.server.report({ type: 'link-violation', sessionId: this.sessionId, reason, error: described });
     // The transport is closing the link already (with the code RFC 6455 gives); this detaches now.
-    const code = reason === 'invalid-utf8' ? 1007 : reason === 'message-too-large' ? 1009 : 1002;
+    const code =
+      reason === 'invalid-utf8'
+        ? CloseCode.InvalidPayload
+        : reason === 'message-too-large'
+          ? CloseCode.MessageTooBig
+          : CloseCode.ProtocolError;
     this.close(code, reason, false);
   }
 
@@ -756,7 +767,12 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     const error = new SessionRejectedError(code, reason);
     this.server.report({ type: 'rejected', code, sessionId, error });
     this.write(encodeReject(code, reason));
-    if (close) this.close(code === 'protocol-error' ? 1002 : 1008, code, false);
+    if (close)
+      this.close(
+        code === 'protocol-error' ? CloseCode.ProtocolError : CloseCode.PolicyViolation,
+        code,
+        false,
+      );
     else if (this.phase === 'busy') this.phase = 'hello';
   }
 
@@ -777,7 +793,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     if (this.phase === 'hello' || this.phase === 'busy') {
       if (now - this.openedAt >= this.server.handshakeTimeoutMs) {
         this.server.count('handshakeTimeouts');
-        this.close(1013, 'handshake timeout', true);
+        this.close(CloseCode.TryAgainLater, 'handshake timeout', true);
       }
       return;
     }
@@ -785,7 +801,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     const silence = now - this.lastSeen;
     if (silence >= this.server.idleTimeoutMs) {
       this.server.count('idleTimeouts');
-      this.close(1001, 'idle timeout', true);
+      this.close(CloseCode.GoingAway, 'idle timeout', true);
     } else if (silence >= this.server.pingIntervalMs && now - this.lastPing >= this.server.pingIntervalMs) {
       this.lastPing = now;
       this.write(encodePing());
@@ -797,7 +813,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     if (this.phase === 'closed') return;
     this.server.count('backpressureCloses');
     this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-    this.close(1013, 'backpressure', true);
+    this.close(CloseCode.TryAgainLater, 'backpressure', true);
   }
 
   private fail(error: unknown): void {
@@ -805,7 +821,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     else if (error instanceof MalformedFrameError) this.server.count('malformedFrames');
     else this.server.count('protocolErrors');
     this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-    const code = error instanceof FrameTooLargeError ? 1009 : 1002;
+    const code = error instanceof FrameTooLargeError ? CloseCode.MessageTooBig : CloseCode.ProtocolError;
     this.close(code, error instanceof Error ? error.name : 'error', false);
   }
 

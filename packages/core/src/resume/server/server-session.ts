@@ -7,6 +7,7 @@ import {
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
 import type { LinkData } from '../../engine/link.js';
+import { CloseCode } from '../../policy/close-codes.js';
 import {
   type DeliverySink,
   type FrameWriter,
@@ -183,7 +184,7 @@ export class ServerSession {
   close(reason = ''): void {
     if (this.ended) return;
     this.link?.write(encodeClose(0, reason));
-    this.end('server', undefined, undefined, 1000, reason);
+    this.end('server', undefined, undefined, CloseCode.NormalClosure, reason);
   }
 
   /** @internal The endpoint, for the handshake's checks. */
@@ -201,7 +202,8 @@ export class ServerSession {
     const previous = this.link;
     this.link = link;
     // A link still attached is presumed half-open: the client would not resume otherwise.
-    if (previous && previous !== link) previous.close(1001, 'session taken over by a new link', true);
+    if (previous && previous !== link)
+      previous.close(CloseCode.GoingAway, 'session taken over by a new link', true);
     const writer: FrameWriter = (frame) => link.write(frame);
     this.endpoint.connect(writer, peerLastReceived, this.sink, welcome);
     this.events.next(event);
@@ -224,7 +226,13 @@ export class ServerSession {
       case 'ack':
         return this.endpoint.receiveAck(frame.ack);
       case 'close':
-        this.end('client', 'closed-by-peer', undefined, 1000, 'session closed by the client');
+        this.end(
+          'client',
+          'closed-by-peer',
+          undefined,
+          CloseCode.NormalClosure,
+          'session closed by the client',
+        );
         return undefined;
       default:
         return new ProtocolError(`unexpected ${frame.type.toUpperCase()} frame after the handshake`);
@@ -252,7 +260,7 @@ export class ServerSession {
    * {@link ClosedByUserError}) but stays in the store, where a durable store keeps it resumable.
    */
   shutdown(): void {
-    this.end('server', undefined, undefined, 1001, 'server closing', true);
+    this.end('server', undefined, undefined, CloseCode.GoingAway, 'server closing', true);
   }
 
   /**
@@ -261,14 +269,14 @@ export class ServerSession {
    * closes the link with 1011 so the client resumes from what the store holds.
    */
   storeFailed(error: unknown): void {
-    this.end('store', 'store-failed', error, 1011, 'session store failed', true);
+    this.end('store', 'store-failed', error, CloseCode.InternalError, 'session store failed', true);
   }
 
   private end(
     by: 'server' | 'client' | 'store' | 'expire',
     reason: SessionLostReason | undefined,
     cause?: unknown,
-    code = 1011,
+    code = CloseCode.InternalError,
     closeReason = '',
     keepStored = false,
   ): void {

@@ -42,11 +42,17 @@ export interface StoredSession {
   cursor?: string | null;
 }
 
-/** The metadata a handshake or a detach changes. */
-export type SessionMetadata = Pick<
-  StoredSession,
-  'tokenHash' | 'retiredTokenHash' | 'tokenConfirmed' | 'expiresAt'
->;
+/** The metadata a handshake or a detach changes (the same fields of {@link StoredSession}). */
+export interface SessionMetadata {
+  /** SHA-256 of the current token. */
+  tokenHash: Uint8Array;
+  /** SHA-256 of the previous token, good until the client confirms the current one. */
+  retiredTokenHash: Uint8Array | null;
+  /** Whether the client has used the current token. */
+  tokenConfirmed: boolean;
+  /** Epoch ms after which a detached session may be dropped; `null` while a link is attached. */
+  expiresAt: number | null;
+}
 
 /**
  * Where a resume server keeps its sessions. Every method is asynchronous so that a store may
