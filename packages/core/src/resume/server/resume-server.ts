@@ -11,7 +11,6 @@ import {
   StaleOwnerError,
 } from '../../engine/errors.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
-import type { SessionEndpointOptions } from '../endpoint/session-endpoint.js';
 import {
   decodeFrame,
   encodePing,
@@ -25,11 +24,19 @@ import {
 import { bytesToHex, constantTimeEqual, newSessionId, newSessionToken } from '../wire/session-token.js';
 import { isFencedSessionStore } from './fenced-session-store.js';
 import { MemorySessionStore } from './memory-session-store.js';
-import { ServerSession, type ServerSessionEvent, type SessionLinkHandle } from './server-session.js';
+import {
+  ServerSession,
+  type ServerSessionEvent,
+  type ServerSessionOptions,
+  type SessionLinkHandle,
+} from './server-session.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
-/** Options of {@link createResumeServer}. The endpoint options (replay window, acks, frame size) apply to every session. */
-export interface ResumeServerOptions extends SessionEndpointOptions {
+/**
+ * Options of {@link createResumeServer}. The session options (replay window, acks, frame size,
+ * the application's acknowledgement mode `ack`) apply to every session.
+ */
+export interface ResumeServerOptions extends ServerSessionOptions {
   /** Where sessions live. @default new MemorySessionStore() */
   store?: SessionStore;
   /**
@@ -232,6 +239,9 @@ export class ResumeServer {
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
+    if (options.ack !== undefined && options.ack !== 'auto' && options.ack !== 'manual') {
+      throw new InvalidOptionError(`ack must be 'auto' or 'manual', got ${String(options.ack)}`);
+    }
     if (!(this.maxSessionsPerAddress >= 1)) {
       throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
     }
