@@ -50,8 +50,13 @@ export class NodeResumeServer extends ResumeServer {
     );
   }
 
-  /** Creates a server of its own and listens; {@link close} closes it. */
+  /**
+   * Creates a server of its own and listens; {@link close} closes it. Rejects with the store's
+   * error (a `SessionStoreError`) when the store cannot open, before listening: a server that
+   * would refuse every client with 1011 does not start.
+   */
   async listen(options: ResumeListenOptions = {}): Promise<ResumeServerAddress> {
+    await this.ready();
     const host = options.host ?? '127.0.0.1';
     const transport = options.transport ?? 'ws';
     let server: HttpServer | NetServer;

@@ -269,6 +269,16 @@ export class ResumeServer {
     return this.live;
   }
 
+  /**
+   * Resolves once the store can serve sessions; rejects with the store's error when it cannot
+   * open (a missing directory, no SQLite driver), so that a server fails at start rather than
+   * refusing every client. `listen()` awaits it; call it yourself before attaching to a server of
+   * your own.
+   */
+  async ready(): Promise<void> {
+    await this.store.ready?.();
+  }
+
   /** Takes a new physical link: the adapter forwards its messages and its end to the returned input. */
   accept(port: ServerLinkPort): ServerLinkInput {
     if (this.closing) {

@@ -108,6 +108,11 @@ export interface SessionStore {
    * do not fence.
    */
   claim?(id: string, knownEpoch?: number): Promise<number | undefined>;
+  /**
+   * Resolves once the store can serve (its database open, its schema in place); rejects with the
+   * reason it cannot (a `SessionStoreError`). A server's `listen()` awaits it before it listens.
+   */
+  ready?(): Promise<void>;
   /** Releases the store's resources. */
   close?(): Promise<void>;
 }
