@@ -14,6 +14,7 @@ const CODE_BRAND = Symbol.for('lifeline.error.code');
 export type LifelineErrorCode =
   | 'ERR_LINK_CLOSED'
   | 'ERR_LINK_FAILED'
+  | 'ERR_GOAWAY'
   | 'ERR_CONNECT_FAILED'
   | 'ERR_HTTP_STATUS'
   | 'ERR_HEARTBEAT_TIMEOUT'
@@ -112,6 +113,27 @@ export class LinkFailedError extends LifelineError {
   ) {
     super('ERR_LINK_FAILED', message, options);
     this.syscallCode = options.syscallCode ?? errnoOf(options.cause);
+  }
+}
+
+/**
+ * The server is going away (a resume GOAWAY frame, protocol version 2: a deploy, a graceful
+ * shutdown) and told the client to reconnect after `retryAfterMs`, at `url` if it named one.
+ * Recoverable; its retry hint replaces the backoff (`retryAfterExact`): the server knows when to
+ * come back, so the client resumes after exactly that delay rather than waiting out a backoff.
+ */
+export class GoAwayError extends LifelineError {
+  static override readonly errorName: string = 'GoAwayError';
+  /** Where the server said to reconnect; `undefined`: wherever the transport connects next. */
+  readonly url: string | undefined;
+  /** The server's delay before reconnecting, in ms (0: at once). */
+  readonly retryAfterMs: number;
+  /** The hint is the wait itself, not a minimum added to the backoff. */
+  readonly retryAfterExact = true;
+  constructor(delayMs: number, url?: string) {
+    super('ERR_GOAWAY', `the server is going away${url ? `: reconnect to ${url}` : ''}`, { recoverable: true });
+    this.url = url || undefined;
+    this.retryAfterMs = delayMs;
   }
 }
 

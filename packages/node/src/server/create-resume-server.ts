@@ -6,7 +6,11 @@ import {
   type Socket,
 } from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { ResumeServer, type ResumeServerOptions } from '@lifeline/core/resume/server';
+import {
+  ResumeServer,
+  type ResumeServerCloseOptions,
+  type ResumeServerOptions,
+} from '@lifeline/core/resume/server';
 import { WebSocketServer } from 'ws';
 import { attachNetServer } from './net-adapter.js';
 import { attachWebSocketServer } from './ws-adapter.js';
@@ -33,6 +37,8 @@ export interface ResumeServerAddress {
 export class NodeResumeServer extends ResumeServer {
   private readonly detachers: (() => void)[] = [];
   private readonly owned: (() => Promise<void>)[] = [];
+  /** Stop listening (new connections go elsewhere) without closing the connections already open. */
+  private readonly listening: (() => void)[] = [];
 
   /**
    * Serves the connections of an existing `ws` WebSocketServer or `net.Server`. A `wss` whose
@@ -79,13 +85,16 @@ export class NodeResumeServer extends ResumeServer {
         resolve();
       });
     });
-    this.owned.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          (server as HttpServer).closeAllConnections?.();
-        }),
-    );
+    let stopped: Promise<void> | undefined;
+    const stop = () => {
+      stopped ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    };
+    this.listening.push(stop);
+    this.owned.push(() => {
+      stop();
+      (server as HttpServer).closeAllConnections?.();
+      return stopped!;
+    });
     const { port } = server.address() as AddressInfo;
     return { port, host, url: `${transport === 'tcp' ? 'tcp' : 'ws'}://${host}:${port}` };
   }
@@ -118,9 +127,23 @@ export class NodeResumeServer extends ResumeServer {
     });
   }
 
-  override async close(): Promise<void> {
+  /**
+   * Stops listening at once (a load balancer's next connection goes to another replica), then
+   * closes as {@link ResumeServer.close} does (gracefully by default: GOAWAY, drain, store), then
+   * closes the servers {@link listen} created.
+   *
+   * A SIGTERM handler for deploys:
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await server.close({ goAway: { url: process.env.HANDOFF_URL } }); // or no URL: via the load balancer
+   *   await store.close();
+   * });
+   * ```
+   */
+  override async close(options?: ResumeServerCloseOptions): Promise<void> {
+    for (const stop of this.listening.splice(0)) stop();
     for (const detach of this.detachers.splice(0)) detach();
-    await super.close();
+    await super.close(options);
     await Promise.all(this.owned.splice(0).map((close) => close()));
   }
 }

@@ -171,6 +171,9 @@ export class SessionEndpoint {
   private readonly maxUnreadMessages: number;
   private readonly maxUnreadBytes: number;
   private pumping = false;
+  /** Handing the session over ({@link freeze}): nothing more is delivered. */
+  private frozen = false;
+  private receivedStoredWaiters: (() => void)[] = [];
   /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
   private clearedSeq = 0;
   private checkingSeq = 0;
@@ -338,7 +341,7 @@ export class SessionEndpoint {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queueHead < this.queue.length && this.sink?.ready) {
+      while (!this.frozen && this.queueHead < this.queue.length && this.sink?.ready) {
         if (this.hooks.confirmOwner && this.queue[this.queueHead]!.seq > this.clearedSeq) {
           this.confirmOwner();
           break;
@@ -381,6 +384,23 @@ export class SessionEndpoint {
     while (this.appAckedAbove.delete(this.appAckedSeq + 1)) this.appAckedSeq++;
     this.advanceAckable(this.appAckedSeq);
     return true;
+  }
+
+  /**
+   * Stops delivering, for a server that hands the session over to another: messages that arrive
+   * from now on stay unacknowledged, for the peer to replay to the next server. Resolves once the
+   * `received` of every delivered (`manualAck`: acknowledged) message is stored, or its write
+   * failed, so the next server never delivers again what this one delivered.
+   */
+  freeze(): Promise<void> {
+    this.frozen = true;
+    if (!this.persistingReceived) return Promise.resolve();
+    return new Promise<void>((resolve) => this.receivedStoredWaiters.push(resolve));
+  }
+
+  private receivedSettled(): void {
+    if (this.persistingReceived) return;
+    for (const resolve of this.receivedStoredWaiters.splice(0)) resolve();
   }
 
   /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
@@ -550,9 +570,11 @@ export class SessionEndpoint {
           this.receivedTarget = stored;
           this.advanceAckable(next);
         }
+        this.receivedSettled();
       },
       (error) => {
         this.persistingReceived = false;
+        this.receivedSettled();
         this.hooks.storeFailed?.(error);
       },
     );

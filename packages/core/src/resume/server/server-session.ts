@@ -1,4 +1,4 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, type Subscription } from 'rxjs';
 import {
   ClosedByUserError,
   InvalidOptionError,
@@ -96,6 +96,8 @@ export interface SessionSendOptions {
 
 /** The physical link a session is on, as the server sees it. */
 export interface SessionLinkHandle {
+  /** The protocol version the link negotiated (GOAWAY needs 2). @default 1 */
+  readonly version?: number;
   write(frame: Uint8Array): void;
   /** `abrupt`: the peer is presumed gone, so no closing handshake is waited for. */
   close(code: number, reason: string, abrupt?: boolean): void;
@@ -341,6 +343,31 @@ export class ServerSession {
       received: record.received,
       messages: record.replay.map((stored) => fromStored(stored, record.received)),
     });
+  }
+
+  /**
+   * @internal The server is closing gracefully: delivers nothing more, waits until what was
+   * delivered is stored as received, acknowledges it, and writes `goAway` on a link that speaks
+   * version 2. Resolves once the link is gone (the client left), at once without a link or on a
+   * version-1 link (the server closes those).
+   */
+  async handOff(goAway: Uint8Array): Promise<void> {
+    await this.endpoint.freeze();
+    const link = this.link;
+    if (!link || this.ended || (link.version ?? 1) < 2) return;
+    let watch: Subscription | undefined;
+    const left = new Promise<void>((resolve) => {
+      watch = this.events.subscribe({
+        next: (event) => {
+          if (event.type === 'detach') resolve();
+        },
+        complete: resolve,
+      });
+    });
+    this.endpoint.flushAck();
+    link.write(goAway);
+    await left;
+    watch?.unsubscribe();
   }
 
   /** @internal The detached session outlived its time-to-live. */
