@@ -387,8 +387,10 @@ export class SessionEndpoint {
   }
 
   /**
-   * Stops delivering, for a server that hands the session over to another: messages that arrive
-   * from now on stay unacknowledged, for the peer to replay to the next server. Resolves once the
+   * Stops delivering and storing, for a server that hands the session over to another: messages
+   * that arrive from now on stay unacknowledged, for the peer to replay to the next server, and
+   * messages sent from now on are not appended (they reject when the session ends here, the
+   * store's writer free for the next server). Resolves once the
    * `received` of every delivered (`manualAck`: acknowledged) message is stored, or its write
    * failed, so the next server never delivers again what this one delivered.
    */
@@ -510,7 +512,9 @@ export class SessionEndpoint {
   }
 
   private flushPersist(): void {
-    if (this.persisting || this.persistBatch.length === 0) return;
+    // Handing over: the next server continues from what is stored; sends from now on stay here
+    // and reject when the session ends here (listed as unacknowledged), never half-appended.
+    if (this.frozen || this.persisting || this.persistBatch.length === 0) return;
     const batch = this.persistBatch;
     this.persistBatch = [];
     this.persisting = true;
