@@ -38,7 +38,9 @@ app.exec(`
 const insertOrder = app.prepare('INSERT INTO orders (session, seq, body) VALUES (?, ?, ?)');
 const markProcessed = app.prepare('INSERT OR IGNORE INTO processed (session, seq) VALUES (?, ?)');
 const wasProcessed = app.prepare('SELECT 1 AS done FROM processed WHERE session = ? AND seq = ?');
-const logDelivery = app.prepare('INSERT INTO deliveries (pid, session, seq, redelivered) VALUES (?, ?, ?, ?)');
+const logDelivery = app.prepare(
+  'INSERT INTO deliveries (pid, session, seq, redelivered) VALUES (?, ?, ?, ?)',
+);
 const logUnflagged = app.prepare('INSERT INTO unflagged_duplicates (session, seq) VALUES (?, ?)');
 
 const server = createResumeServer({

@@ -6,8 +6,8 @@ import {
   encodeGoAway,
   failoverTransport,
   GoAwayError,
-  MalformedFrameError,
   MAX_GOAWAY_URL_BYTES,
+  MalformedFrameError,
   type RetryDecisionInput,
   type Transport,
 } from '@lifeline/core/internal';
@@ -72,12 +72,15 @@ describe('a GoAwayError drives the retry decision', () => {
 
 describe('failoverTransport.redirect', () => {
   const opened: string[] = [];
-  const transport = failoverTransport(['a', 'b', 'c'], (endpoint): Transport => ({
-    open: async () => {
-      opened.push(endpoint);
-      return { messages$: undefined as never, send: async () => {}, close: () => {} };
-    },
-  }));
+  const transport = failoverTransport(
+    ['a', 'b', 'c'],
+    (endpoint): Transport => ({
+      open: async () => {
+        opened.push(endpoint);
+        return { messages$: undefined as never, send: async () => {}, close: () => {} };
+      },
+    }),
+  );
 
   test('the named endpoint is opened next; an unknown or missing URL skips the departing one', async () => {
     await transport.open();

@@ -44,7 +44,9 @@ function serverExamples(file: string): { name: string; code: string }[] {
     });
 }
 
-const examples = ['README.md', 'docs/websocket.md', 'docs/tcp.md', 'docs/protocol.md'].flatMap(serverExamples);
+const examples = ['README.md', 'docs/websocket.md', 'docs/tcp.md', 'docs/protocol.md'].flatMap(
+  serverExamples,
+);
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -63,7 +65,9 @@ async function start(code: string): Promise<{ child: ChildProcess; url: string; 
       'server.listen($1).then((address) => (console.log(JSON.stringify(address)), address))',
     );
   // Inside @lifeline/node, so that `@lifeline/node/...` resolves to this workspace.
-  const file = fileURLToPath(new URL(`../.docs-server-${process.pid}-${cleanups.length}.mts`, import.meta.url));
+  const file = fileURLToPath(
+    new URL(`../.docs-server-${process.pid}-${cleanups.length}.mts`, import.meta.url),
+  );
   writeFileSync(file, program);
   cleanups.push(() => rmSync(file, { force: true }));
   const child = spawn(process.execPath, ['--conditions=@lifeline/source', '--import', 'tsx', file], {
@@ -149,29 +153,33 @@ describe('documented resume-server examples survive a client that closes at once
     ]);
   });
 
-  it.each(examples)('$name', async ({ code }) => {
-    const { child, url, stderr } = await start(code);
+  it.each(examples)(
+    '$name',
+    async ({ code }) => {
+      const { child, url, stderr } = await start(code);
 
-    // 20 clients, each closing its session the moment the reply arrived, without acknowledging it.
-    for (let i = 0; i < 20; i++) {
-      const quitter = await ScriptedClient.open(url);
-      quitter.send(encodeHello(undefined, 0));
-      await quitter.next('welcome');
-      quitter.send(encodeData(1, 0, `hello ${i}`).frame);
-      await quitter.next('data');
-      quitter.send(encodeClose(0, 'bye'));
-      quitter.link.close();
-    }
+      // 20 clients, each closing its session the moment the reply arrived, without acknowledging it.
+      for (let i = 0; i < 20; i++) {
+        const quitter = await ScriptedClient.open(url);
+        quitter.send(encodeHello(undefined, 0));
+        await quitter.next('welcome');
+        quitter.send(encodeData(1, 0, `hello ${i}`).frame);
+        await quitter.next('data');
+        quitter.send(encodeClose(0, 'bye'));
+        quitter.link.close();
+      }
 
-    // The process still serves: a full round trip, acknowledged.
-    const survivor = await ScriptedClient.open(url);
-    survivor.send(encodeHello(undefined, 0));
-    await survivor.next('welcome');
-    survivor.send(encodeData(1, 0, 'still there?').frame);
-    const reply = await survivor.next('data');
-    survivor.send(encodeAck(reply.seq));
-    expect(child.exitCode).toBeNull();
-    expect(child.signalCode).toBeNull();
-    expect(stderr()).not.toMatch(/Unhandled|SessionLostError|ClosedByUserError/);
-  }, 120_000);
+      // The process still serves: a full round trip, acknowledged.
+      const survivor = await ScriptedClient.open(url);
+      survivor.send(encodeHello(undefined, 0));
+      await survivor.next('welcome');
+      survivor.send(encodeData(1, 0, 'still there?').frame);
+      const reply = await survivor.next('data');
+      survivor.send(encodeAck(reply.seq));
+      expect(child.exitCode).toBeNull();
+      expect(child.signalCode).toBeNull();
+      expect(stderr()).not.toMatch(/Unhandled|SessionLostError|ClosedByUserError/);
+    },
+    120_000,
+  );
 });

@@ -48,7 +48,9 @@ async function startServer(dir: string, port: number): Promise<{ child: ChildPro
   );
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code, signal) => reject(new Error(`server exited (${code ?? signal}) before listening`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`server exited (${code ?? signal}) before listening`)),
+    );
     lines.once('line', (line) => resolve((JSON.parse(line) as { url: string }).url));
   });
   lines.close();
@@ -114,7 +116,11 @@ test(`ack: 'manual', effect and idempotency record in one SQLite transaction, se
 
   for (let round = 1; round <= KILLS; round++) {
     const before = acknowledged;
-    await waitFor(() => acknowledged - before >= PER_PROCESS, 30_000, `${PER_PROCESS} acks from process ${round}`);
+    await waitFor(
+      () => acknowledged - before >= PER_PROCESS,
+      30_000,
+      `${PER_PROCESS} acks from process ${round}`,
+    );
     await kill(server.child);
     server = await startServer(dir, port);
   }
@@ -125,7 +131,10 @@ test(`ack: 'manual', effect and idempotency record in one SQLite transaction, se
   // The application's own tables, read after its last process is gone.
   const app = await openSqliteDatabase(join(dir, 'app.db'));
   cleanups.push(async () => app.close());
-  const orders = app.prepare('SELECT seq, body FROM orders ORDER BY rowid').all() as { seq: number; body: string }[];
+  const orders = app.prepare('SELECT seq, body FROM orders ORDER BY rowid').all() as {
+    seq: number;
+    body: string;
+  }[];
   const deliveries = app.prepare('SELECT seq, redelivered, pid FROM deliveries ORDER BY rowid').all() as {
     seq: number;
     redelivered: number;

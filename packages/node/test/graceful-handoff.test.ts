@@ -27,10 +27,14 @@ afterEach(async () => {
 });
 
 async function startServer(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--conditions=@lifeline/source', '--import', 'tsx', script, ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@lifeline/source', '--import', 'tsx', script, ...args],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   cleanups.push(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
@@ -39,7 +43,9 @@ async function startServer(args: string[]): Promise<{ child: ChildProcess; url: 
   });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code, signal) => reject(new Error(`server exited (${code ?? signal}) before listening`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`server exited (${code ?? signal}) before listening`)),
+    );
     lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
   });
   lines.close();
@@ -151,11 +157,15 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
     | undefined;
   const recovering = states
     .slice(statesBefore)
-    .filter((state): state is Extract<ConnectionState, { status: 'recovering' }> => state.status === 'recovering');
+    .filter(
+      (state): state is Extract<ConnectionState, { status: 'recovering' }> => state.status === 'recovering',
+    );
   const handoffMs = Math.round(resumedAt - terminatedAt);
   // The client's part: from being told to move to resumed on B (connect, handshake, B's claim).
   const moveMs = goAway ? Math.round(resumedAt - goAway.at) : Number.NaN;
-  const sigterm = records.find((record) => (record as { t: string }).t === 'sigterm') as unknown as { at: number };
+  const sigterm = records.find((record) => (record as { t: string }).t === 'sigterm') as unknown as {
+    at: number;
+  };
   console.log(
     `[graceful handoff] wall clock from A's SIGTERM handler: GOAWAY at client +${(wall.goaway ?? 0) - sigterm.at} ms, resumed +${(wall.resumed ?? 0) - sigterm.at} ms, A closed +${((closed as { at?: number } | undefined)?.at ?? 0) - sigterm.at} ms`,
   );

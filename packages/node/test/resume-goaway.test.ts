@@ -98,13 +98,17 @@ test('a new client resumes through a server that only speaks version 1: it falls
   const conn = attach(transport, { backoff: { initialDelayMs: 10 } });
   cleanups.push(() => conn.close());
   const replies: unknown[] = [];
-  conn.messages$.subscribe((message) => replies.push(message));
+  let bothReplies = () => {};
+  const replied = new Promise<void>((resolve) => {
+    bothReplies = resolve;
+  });
+  conn.messages$.subscribe((message) => {
+    if (replies.push(message) === 2) bothReplies();
+  });
   await conn.send('one');
   await conn.send('two');
   expect(versions).toEqual([2, 1]);
   expect(events.map((event) => event.type)).toEqual(['new']);
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => replies.length === 2 && (clearInterval(check), resolve()), 5);
-  });
+  await replied;
   expect(replies).toEqual(['echo one', 'echo two']);
 });

@@ -131,7 +131,9 @@ export class GoAwayError extends LifelineError {
   /** The hint is the wait itself, not a minimum added to the backoff. */
   readonly retryAfterExact = true;
   constructor(delayMs: number, url?: string) {
-    super('ERR_GOAWAY', `the server is going away${url ? `: reconnect to ${url}` : ''}`, { recoverable: true });
+    super('ERR_GOAWAY', `the server is going away${url ? `: reconnect to ${url}` : ''}`, {
+      recoverable: true,
+    });
     this.url = url || undefined;
     this.retryAfterMs = delayMs;
   }

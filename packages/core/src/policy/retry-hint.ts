@@ -37,7 +37,10 @@ export const DEFAULT_MAX_RETRY_AFTER_MS = 120_000;
  * `retryAfterExact`), capped by `options.maxDelayMs`; `undefined` when it asks for none, or hints
  * are disabled. It replaces the backoff for the attempt that follows.
  */
-export function exactRetryHintMs(error: unknown, options: RetryAfterOptions | false = {}): number | undefined {
+export function exactRetryHintMs(
+  error: unknown,
+  options: RetryAfterOptions | false = {},
+): number | undefined {
   if (options === false || options.enabled === false) return undefined;
   const cap = options.maxDelayMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
   let current = error;

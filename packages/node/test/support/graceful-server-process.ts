@@ -20,10 +20,8 @@ const store: SessionStore =
 const log = openSync(logArg!, 'a');
 const write = (line: object) => writeSync(log, `${JSON.stringify({ ...line, p: process.pid })}\n`);
 const server = createResumeServer({ store, sessionTtlMs: 60_000, maxReplayMessages: 4_096 });
-relayApp(
-  server,
-  { total: Number(totalArg), rate: Number(rateArg), start: Number(startArg) },
-  (line) => write(line),
+relayApp(server, { total: Number(totalArg), rate: Number(rateArg), start: Number(startArg) }, (line) =>
+  write(line),
 );
 const { port } = await server.listen({ port: Number(portArg ?? 0) });
 process.stdout.write(`${JSON.stringify({ port })}\n`);

@@ -556,10 +556,13 @@ class ActiveLink {
       // A server older than us (version 1 during a rolling upgrade): it closes this link, and the
       // session resumes on the next one in the version it speaks. Nothing is lost.
       session.helloVersion = MIN_RESUME_PROTOCOL_VERSION;
-      this.drop(new LinkFailedError(`the server refused protocol version ${RESUME_PROTOCOL_VERSION}: ${reason}`, {
-        cause: rejected,
-        recoverable: true,
-      }), 1000);
+      this.drop(
+        new LinkFailedError(`the server refused protocol version ${RESUME_PROTOCOL_VERSION}: ${reason}`, {
+          cause: rejected,
+          recoverable: true,
+        }),
+        1000,
+      );
       return;
     }
     if (this.resumedWith && code === 'unknown-session') {

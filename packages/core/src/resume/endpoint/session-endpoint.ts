@@ -311,11 +311,10 @@ export class SessionEndpoint {
     const size = typeof data === 'string' ? data.length * 2 : data.byteLength;
     // With manual acknowledgement, delivered messages the application has not acknowledged are
     // still unread: the client keeps them in its window, and so do we (in the application's hands).
-    const unread = this.hooks.manualAck ? this.queuedEnd - this.appAckedSeq : this.queue.length - this.queueHead;
-    if (
-      unread >= this.maxUnreadMessages ||
-      this.unreadBytes + size > this.maxUnreadBytes
-    ) {
+    const unread = this.hooks.manualAck
+      ? this.queuedEnd - this.appAckedSeq
+      : this.queue.length - this.queueHead;
+    if (unread >= this.maxUnreadMessages || this.unreadBytes + size > this.maxUnreadBytes) {
       return new ProtocolError(
         `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
       );

@@ -13,10 +13,10 @@ import {
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
   decodeFrame,
+  encodeGoAway,
   encodePing,
   encodePong,
   encodeReject,
-  encodeGoAway,
   encodeWelcome,
   frameBytes,
   MIN_RESUME_PROTOCOL_VERSION,

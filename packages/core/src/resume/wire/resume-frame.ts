@@ -398,9 +398,11 @@ export function encodeReject(code: SessionRejectCode, reason = ''): Uint8Array {
  * throws a `RangeError` (it cannot be cut like a reason).
  */
 export function encodeGoAway(delayMs = 0, url = ''): Uint8Array {
-  if (!Number.isSafeInteger(delayMs) || delayMs < 0) throw new RangeError(`delayMs must be a non-negative integer`);
+  if (!Number.isSafeInteger(delayMs) || delayMs < 0)
+    throw new RangeError(`delayMs must be a non-negative integer`);
   const text = textEncoder().encode(url);
-  if (text.length > MAX_GOAWAY_URL_BYTES) throw new RangeError(`the GOAWAY URL exceeds ${MAX_GOAWAY_URL_BYTES} bytes`);
+  if (text.length > MAX_GOAWAY_URL_BYTES)
+    throw new RangeError(`the GOAWAY URL exceeds ${MAX_GOAWAY_URL_BYTES} bytes`);
   const frame = new Uint8Array(1 + varintLength(delayMs) + text.length);
   frame[0] = ResumeFrameType.GoAway;
   frame.set(text, writeVarint(frame, 1, delayMs));
