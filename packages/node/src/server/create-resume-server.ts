@@ -58,11 +58,16 @@ export class NodeResumeServer extends ResumeServer {
 
   /**
    * Creates a server of its own and listens; {@link close} closes it. Rejects with the store's
-   * error (a `SessionStoreError`) when the store cannot open, before listening: a server that
-   * would refuse every client with 1011 does not start.
+   * error (a `SessionStoreError`) when the store cannot open, and stops listening: a server that
+   * would refuse every client with 1011 does not start. (The store opens while the socket binds,
+   * so a restart is not slowed by the two in a row; a client that connects meanwhile waits for
+   * the store.)
    */
   async listen(options: ResumeListenOptions = {}): Promise<ResumeServerAddress> {
-    await this.ready();
+    const ready = this.ready();
+    // Observed below, once listening; until then its rejection must not count as unhandled.
+    ready.catch(() => {});
+    const closers: (() => Promise<void>)[] = [];
     const host = options.host ?? '127.0.0.1';
     const transport = options.transport ?? 'ws';
     let server: HttpServer | NetServer;
@@ -75,7 +80,7 @@ export class NodeResumeServer extends ResumeServer {
       const wss = new WebSocketServer({ server: http, maxPayload: this.maxFrameBytes });
       this.boundUpgrades(http, wss);
       this.attach(wss);
-      this.owned.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+      closers.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
       server = http;
     }
     await new Promise<void>((resolve, reject) => {
@@ -90,11 +95,18 @@ export class NodeResumeServer extends ResumeServer {
       stopped ??= new Promise<void>((resolve) => server.close(() => resolve()));
     };
     this.listening.push(stop);
-    this.owned.push(() => {
+    closers.push(() => {
       stop();
       (server as HttpServer).closeAllConnections?.();
       return stopped!;
     });
+    try {
+      await ready;
+    } catch (error) {
+      await Promise.all(closers.map((close) => close()));
+      throw error;
+    }
+    this.owned.push(...closers);
     const { port } = server.address() as AddressInfo;
     return { port, host, url: `${transport === 'tcp' ? 'tcp' : 'ws'}://${host}:${port}` };
   }
