@@ -34,6 +34,7 @@ export {
   DetachedError,
   EntityChangedError,
   FrameTooLargeError,
+  GoAwayError,
   HeartbeatTimeoutError,
   HttpStatusError,
   hasErrorCode,

@@ -21,6 +21,7 @@ const CODE_BRAND_PREFIX = 'lifeline.error.';
 export type LifelineErrorCode =
   | 'ERR_LINK_CLOSED'
   | 'ERR_LINK_FAILED'
+  | 'ERR_GOAWAY'
   | 'ERR_CONNECT_FAILED'
   | 'ERR_HTTP_STATUS'
   | 'ERR_HEARTBEAT_TIMEOUT'
@@ -148,6 +149,32 @@ export class LinkFailedError extends LifelineError {
   ) {
     super('ERR_LINK_FAILED', message, options);
     this.syscallCode = options.syscallCode ?? errnoOf(options.cause);
+  }
+}
+
+/**
+ * The server is going away (a resume GOAWAY frame, protocol version 2: a deploy, a graceful
+ * shutdown) and told the client to reconnect after `retryAfterMs`, at `url` if it named one.
+ * Recoverable; its retry hint replaces the backoff (`retryAfterExact`): the server knows when to
+ * come back, so the client resumes after exactly that delay rather than waiting out a backoff.
+ */
+export class GoAwayError extends LifelineError {
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_GOAWAY'(): string {
+    return 'GoAwayError';
+  }
+  /** Where the server said to reconnect; `undefined`: wherever the transport connects next. */
+  readonly url: string | undefined;
+  /** The server's delay before reconnecting, in ms (0: at once). */
+  readonly retryAfterMs: number;
+  /** The hint is the wait itself, not a minimum added to the backoff. */
+  readonly retryAfterExact = true;
+  constructor(delayMs: number, url?: string) {
+    super('ERR_GOAWAY', `the server is going away${url ? `: reconnect to ${url}` : ''}`, {
+      recoverable: true,
+    });
+    this.url = url || undefined;
+    this.retryAfterMs = delayMs;
   }
 }
 

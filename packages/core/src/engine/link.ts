@@ -58,6 +58,13 @@ export interface Link<In = LinkData, Out = LinkData> {
 export interface Transport<In = LinkData, Out = LinkData> {
   /** Opens a link. Rejects with a typed error (classified by {@link isRecoverable}) when it cannot. */
   open(signal?: AbortSignal): Promise<Link<In, Out>>;
+  /**
+   * The server of the current link is going away (a resume GOAWAY) and named `url` as the place
+   * to reconnect, or none: a transport that can choose (failover) opens the next link there, or
+   * at least not on the departing endpoint. Optional: a transport with one address ignores it
+   * (behind a load balancer, the same address reaches another replica).
+   */
+  redirect?(url: string | undefined): void;
 }
 
 /** The size in bytes of a message, for queue and buffer limits. Strings count as UTF-16 length * 2 at most. */

@@ -86,6 +86,13 @@ export function failoverTransport<E, In, Out>(
       if (rotation) rotation.markGood(index);
       return link;
     },
+    redirect(url: string | undefined): void {
+      if (!rotation) return;
+      const list = endpoints as readonly E[];
+      const named = url === undefined ? -1 : list.findIndex((endpoint) => String(endpoint) === url);
+      // The named endpoint if we know it, else at least not the one that is going away.
+      rotation.markGood(named >= 0 ? named : rotation.following());
+    },
   };
 }
 
@@ -107,5 +114,9 @@ export class EndpointRotation {
   markGood(index: number): void {
     this.preferred = index;
     this.tried = 0;
+  }
+  /** The endpoint after the preferred one. */
+  following(): number {
+    return (this.preferred + 1) % this.endpoints.length;
   }
 }

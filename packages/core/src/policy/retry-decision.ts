@@ -1,6 +1,6 @@
 import { type BackoffOptions, backoffDelay } from './backoff-delay.js';
 import { type ErrorClassifier, isRecoverable } from './classify.js';
-import { type RetryAfterOptions, retryHintMs } from './retry-hint.js';
+import { exactRetryHintMs, type RetryAfterOptions, retryHintMs } from './retry-hint.js';
 
 /** Why recovery gave up. */
 export type GiveUpReason =
@@ -46,7 +46,7 @@ export interface RetryDecisionInput {
 /**
  * The one retry decision, in order: closed by the user → suspended → irrecoverable error →
  * lifetime budget → per-failure budget → the user's predicate → the delay (the backoff, raised to
- * the error's own retry hint when it carries one).
+ * the error's own retry hint when it carries one, or replaced by an exact one: `retryAfterExact`).
  * Pure (given `random`), so every branch is testable without sockets or timers.
  */
 export function decideRetry(input: RetryDecisionInput): RetryDecision {
@@ -62,9 +62,12 @@ export function decideRetry(input: RetryDecisionInput): RetryDecision {
   if (input.shouldRecover && !input.shouldRecover(input.error, attempt)) {
     return { action: 'give-up', reason: 'declined' };
   }
-  const delayMs = Math.max(
-    backoffDelay(attempt, input.backoff, input.random, input.elapsedMs),
-    retryHintMs(input.error, input.retryAfter),
-  );
+  // A server's exact word (a GOAWAY's "reconnect now") replaces the backoff; any other hint raises it.
+  const delayMs =
+    exactRetryHintMs(input.error, input.retryAfter) ??
+    Math.max(
+      backoffDelay(attempt, input.backoff, input.random, input.elapsedMs),
+      retryHintMs(input.error, input.retryAfter),
+    );
   return { action: 'retry', attempt, delayMs };
 }

@@ -7,6 +7,12 @@
 export interface RetryHint {
   /** The minimum wait before the next attempt, in ms (non-negative, finite). */
   readonly retryAfterMs?: number;
+  /**
+   * `retryAfterMs` is the wait itself, replacing the backoff rather than raising it: a server
+   * that is going away and says "reconnect now" (a resume GOAWAY) is taken at its word.
+   * @default false
+   */
+  readonly retryAfterExact?: boolean;
 }
 
 /** How the recovery core honours retry hints carried by failures. */
@@ -25,6 +31,28 @@ export interface RetryAfterOptions {
 
 /** Named default of {@link RetryAfterOptions.maxDelayMs}. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 120_000;
+
+/**
+ * The exact wait `error` asks for, in ms (its own or its `cause` chain's `retryAfterMs` with
+ * `retryAfterExact`), capped by `options.maxDelayMs`; `undefined` when it asks for none, or hints
+ * are disabled. It replaces the backoff for the attempt that follows.
+ */
+export function exactRetryHintMs(
+  error: unknown,
+  options: RetryAfterOptions | false = {},
+): number | undefined {
+  if (options === false || options.enabled === false) return undefined;
+  const cap = options.maxDelayMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  let current = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const { retryAfterMs, retryAfterExact } = current as RetryHint;
+    if (retryAfterExact === true && typeof retryAfterMs === 'number' && retryAfterMs >= 0) {
+      return Math.min(Number.isFinite(retryAfterMs) ? retryAfterMs : cap, cap);
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
 
 /**
  * The minimum wait `error` asks for, in ms, or 0: its own `retryAfterMs`, else that of its

@@ -6,7 +6,11 @@ import {
   type Socket,
 } from 'node:net';
 import { after, unrefTimer } from '@lifeline/core/internal';
-import { ResumeServer, type ResumeServerOptions } from '@lifeline/core/resume/server';
+import {
+  ResumeServer,
+  type ResumeServerCloseOptions,
+  type ResumeServerOptions,
+} from '@lifeline/core/resume/server';
 import type { Subscription } from 'rxjs';
 import { WebSocketServer } from 'ws';
 import { attachNetServer } from './net-adapter.js';
@@ -34,6 +38,8 @@ export interface ResumeServerAddress {
 export class NodeResumeServer extends ResumeServer {
   private readonly detachers: (() => void)[] = [];
   private readonly owned: (() => Promise<void>)[] = [];
+  /** Stop listening (new connections go elsewhere) without closing the connections already open. */
+  private readonly listening: (() => void)[] = [];
 
   /**
    * Serves the connections of an existing `ws` WebSocketServer or `net.Server`. A `wss` whose
@@ -51,8 +57,18 @@ export class NodeResumeServer extends ResumeServer {
     );
   }
 
-  /** Creates a server of its own and listens; {@link close} closes it. */
+  /**
+   * Creates a server of its own and listens; {@link close} closes it. Rejects with the store's
+   * error (a `SessionStoreError`) when the store cannot open, and stops listening: a server that
+   * would refuse every client with 1011 does not start. (The store opens while the socket binds,
+   * so a restart is not slowed by the two in a row; a client that connects meanwhile waits for
+   * the store.)
+   */
   async listen(options: ResumeListenOptions = {}): Promise<ResumeServerAddress> {
+    const ready = this.ready();
+    // Observed below, once listening; until then its rejection must not count as unhandled.
+    ready.catch(() => {});
+    const closers: (() => Promise<void>)[] = [];
     const host = options.host ?? '127.0.0.1';
     const transport = options.transport ?? 'ws';
     let server: HttpServer | NetServer;
@@ -65,7 +81,7 @@ export class NodeResumeServer extends ResumeServer {
       const wss = new WebSocketServer({ server: http, maxPayload: this.maxFrameBytes });
       this.boundUpgrades(http, wss);
       this.attach(wss);
-      this.owned.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+      closers.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
       server = http;
     }
     await new Promise<void>((resolve, reject) => {
@@ -75,13 +91,23 @@ export class NodeResumeServer extends ResumeServer {
         resolve();
       });
     });
-    this.owned.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          (server as HttpServer).closeAllConnections?.();
-        }),
-    );
+    let stopped: Promise<void> | undefined;
+    const stop = () => {
+      stopped ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    };
+    this.listening.push(stop);
+    closers.push(() => {
+      stop();
+      (server as HttpServer).closeAllConnections?.();
+      return stopped!;
+    });
+    try {
+      await ready;
+    } catch (error) {
+      await Promise.all(closers.map((close) => close()));
+      throw error;
+    }
+    this.owned.push(...closers);
     const { port } = server.address() as AddressInfo;
     return { port, host, url: `${transport === 'tcp' ? 'tcp' : 'ws'}://${host}:${port}` };
   }
@@ -118,9 +144,23 @@ export class NodeResumeServer extends ResumeServer {
     });
   }
 
-  override async close(): Promise<void> {
+  /**
+   * Stops listening at once (a load balancer's next connection goes to another replica), then
+   * closes as {@link ResumeServer.close} does (gracefully by default: GOAWAY, drain, store), then
+   * closes the servers {@link listen} created.
+   *
+   * A SIGTERM handler for deploys:
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await server.close({ goAway: { url: process.env.HANDOFF_URL } }); // or no URL: via the load balancer
+   *   await store.close();
+   * });
+   * ```
+   */
+  override async close(options?: ResumeServerCloseOptions): Promise<void> {
+    for (const stop of this.listening.splice(0)) stop();
     for (const detach of this.detachers.splice(0)) detach();
-    await super.close();
+    await super.close(options);
     await Promise.all(this.owned.splice(0).map((close) => close()));
   }
 }

@@ -125,8 +125,12 @@ if lastText then
 end
 refresh()
 return 1`,
-  // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged).
+  // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged),
+  // delivered ('' = unchanged).
   acknowledge: `${REFRESH}${FENCE}
+if ARGV[7] and ARGV[7] ~= '' and tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[1], 'dl') or '0') then
+  redis.call('HSET', KEYS[1], 'dl', ARGV[7])
+end
 if ARGV[6] ~= '' and tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[1], 'rc')) then
   redis.call('HSET', KEYS[1], 'rc', ARGV[6])
 end
@@ -241,6 +245,7 @@ export class RedisSessionStore implements FencedSessionStore {
       lastSent: number('ls'),
       peerAcked: number('pa'),
       received: number('rc'),
+      delivered: number('dl'),
       epoch: number('ep'),
       cursor: meta.get('cu')?.toString() ?? null,
       replay: entries.map(decodeEntry),
@@ -293,6 +298,7 @@ export class RedisSessionStore implements FencedSessionStore {
       ...this.clockArgs(),
       watermarks.peerAcked === undefined ? '' : String(watermarks.peerAcked),
       watermarks.received === undefined ? '' : String(watermarks.received),
+      watermarks.delivered === undefined ? '' : String(watermarks.delivered),
     ]);
   }
 

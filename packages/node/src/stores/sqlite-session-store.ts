@@ -51,7 +51,8 @@ export interface SqliteSessionStoreOptions {
 export const DEFAULT_SQLITE_PATH = 'lifeline-sessions.db';
 export const DEFAULT_SQLITE_SYNCHRONOUS = 'normal';
 export const DEFAULT_SQLITE_TABLE_PREFIX = 'lifeline_';
-const SCHEMA_VERSION = 1;
+/** 2 added `delivered` (the watermark behind the `redelivered` flag); a version-1 file is upgraded in place. */
+const SCHEMA_VERSION = 2;
 
 interface SessionRow {
   id: string;
@@ -65,6 +66,7 @@ interface SessionRow {
   received: number;
   epoch: number;
   cursor: string | null;
+  delivered: number;
 }
 
 interface FenceRow {
@@ -173,6 +175,7 @@ export class SqliteSessionStore implements FencedSessionStore {
         lastSent: row.last_sent,
         peerAcked: row.peer_acked,
         received: row.received,
+        delivered: row.delivered,
         replay,
         epoch: row.epoch,
         cursor: row.cursor,
@@ -199,6 +202,7 @@ export class SqliteSessionStore implements FencedSessionStore {
         session.received,
         session.epoch ?? 0,
         session.cursor ?? null,
+        session.delivered ?? 0,
       );
       for (const message of session.replay) {
         s.insertReplay.run(session.id, message.seq, message.kind === 'binary' ? 1 : 0, blob(message.payload));
@@ -268,6 +272,7 @@ export class SqliteSessionStore implements FencedSessionStore {
       s.acknowledged.run(
         watermarks.peerAcked ?? 0,
         watermarks.received ?? 0,
+        watermarks.delivered ?? 0,
         this.now() + this.idleTtlMs,
         id,
       );
@@ -326,6 +331,21 @@ export class SqliteSessionStore implements FencedSessionStore {
     const p = this.prefix;
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${this.synchronous.toUpperCase()};`);
     db.exec('PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    // One transaction, so that processes opening the same file at once do not both upgrade it.
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      this.createSchema(db);
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+    this.statements = prepare(db, p);
+    this.db = db;
+  }
+
+  private createSchema(db: SqliteDatabase): void {
+    const p = this.prefix;
     db.exec(`
       CREATE TABLE IF NOT EXISTS ${p}sessions (
         id TEXT PRIMARY KEY NOT NULL,
@@ -339,7 +359,8 @@ export class SqliteSessionStore implements FencedSessionStore {
         peer_acked INTEGER NOT NULL,
         received INTEGER NOT NULL,
         epoch INTEGER NOT NULL,
-        cursor TEXT
+        cursor TEXT,
+        delivered INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS ${p}sessions_deadline ON ${p}sessions (deadline);
       CREATE TABLE IF NOT EXISTS ${p}replay (
@@ -351,7 +372,8 @@ export class SqliteSessionStore implements FencedSessionStore {
       );
     `);
     const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
-    if (version === 0) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    if (version === 1) db.exec(`ALTER TABLE ${p}sessions ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`);
+    if (version === 0 || version === 1) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     else if (version !== SCHEMA_VERSION) {
       throw new SessionStoreError(
         'open',
@@ -359,8 +381,6 @@ export class SqliteSessionStore implements FencedSessionStore {
         `unknown schema version ${version} (this store writes ${SCHEMA_VERSION})`,
       );
     }
-    this.statements = prepare(db, p);
-    this.db = db;
   }
 
   /** The session's row if it exists; throws {@link StaleOwnerError} when `epoch` is given and is not the session's. */
@@ -441,12 +461,12 @@ function prepare(db: SqliteDatabase, p: string) {
     rollbackToSavepoint: db.prepare('ROLLBACK TO lifeline_operation'),
     releaseSavepoint: db.prepare('RELEASE lifeline_operation'),
     loadSession: db.prepare(
-      `SELECT id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, last_sent, peer_acked, received, epoch, cursor FROM ${sessions} WHERE id = ?`,
+      `SELECT id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, last_sent, peer_acked, received, epoch, cursor, delivered FROM ${sessions} WHERE id = ?`,
     ),
     loadReplay: db.prepare(`SELECT seq, kind, payload FROM ${replay} WHERE session_id = ? ORDER BY seq`),
     fence: db.prepare(`SELECT epoch, last_sent, peer_acked FROM ${sessions} WHERE id = ?`),
     insertSession: db.prepare(
-      `INSERT INTO ${sessions} (id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, deadline, last_sent, peer_acked, received, epoch, cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO ${sessions} (id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, deadline, last_sent, peer_acked, received, epoch, cursor, delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertReplay: db.prepare(
       `INSERT OR REPLACE INTO ${replay} (session_id, seq, kind, payload) VALUES (?, ?, ?, ?)`,
@@ -455,7 +475,7 @@ function prepare(db: SqliteDatabase, p: string) {
       `UPDATE ${sessions} SET last_sent = ?, cursor = COALESCE(?, cursor), deadline = COALESCE(expires_at, ?) WHERE id = ?`,
     ),
     acknowledged: db.prepare(
-      `UPDATE ${sessions} SET peer_acked = MAX(peer_acked, ?), received = MAX(received, ?), deadline = COALESCE(expires_at, ?) WHERE id = ?`,
+      `UPDATE ${sessions} SET peer_acked = MAX(peer_acked, ?), received = MAX(received, ?), delivered = MAX(delivered, ?), deadline = COALESCE(expires_at, ?) WHERE id = ?`,
     ),
     dropReplay: db.prepare(`DELETE FROM ${replay} WHERE session_id = ? AND seq <= ?`),
     claim: db.prepare(`UPDATE ${sessions} SET epoch = epoch + 1 WHERE id = ?`),

@@ -10,6 +10,7 @@ import { ClientSessionDiagnostics } from '../../diagnostics/session-diagnostics.
 import {
   ClosedByUserError,
   FrameTooLargeError,
+  GoAwayError,
   InvalidOptionError,
   LinkClosedError,
   LinkFailedError,
@@ -40,6 +41,7 @@ import {
   encodePing,
   encodePong,
   frameBytes,
+  MIN_RESUME_PROTOCOL_VERSION,
   RESUME_PROTOCOL_VERSION,
   type ResumeFrame,
 } from '../wire/resume-frame.js';
@@ -133,7 +135,18 @@ export type SessionEvent =
       readonly unacknowledged: readonly UnacknowledgedMessage[];
       readonly error: SessionLostError;
     }
-  | { readonly type: 'closed'; readonly sessionId: string; readonly by: 'local' | 'peer' };
+  | { readonly type: 'closed'; readonly sessionId: string; readonly by: 'local' | 'peer' }
+  /**
+   * The server is going away (GOAWAY, protocol version 2): the link is dropped and the session
+   * resumes after `delayMs` (no backoff), at `url` when the server named one and the transport can
+   * go there (see `Transport.redirect`).
+   */
+  | {
+      readonly type: 'goaway';
+      readonly sessionId: string;
+      readonly url: string | undefined;
+      readonly delayMs: number;
+    };
 
 /** Counters of a resumable transport. */
 export interface ResumableStats extends SessionEndpointStats {
@@ -196,6 +209,8 @@ class ResumableSession implements ResumableTransport {
   idHex = '';
   token: Uint8Array | undefined;
   epoch: Epoch = { ended: undefined };
+  /** The version our HELLOs announce: lowered to the minimum by a server that refuses ours. */
+  helloVersion = RESUME_PROTOCOL_VERSION;
   current: ActiveLink | undefined;
   pendingRenegotiation: { lostSessionId: string; lost: readonly UnacknowledgedMessage[] } | undefined;
   counts = { handshakes: 0, resumes: 0, sessionsLost: 0 };
@@ -444,7 +459,7 @@ class ActiveLink {
     const session = this.session;
     this.resumedWith = session.id;
     const resume = session.id && session.token ? { id: session.id, token: session.token } : undefined;
-    this.write(encodeHello(resume, resume ? session.endpoint.delivered : 0));
+    this.write(encodeHello(resume, resume ? session.endpoint.delivered : 0, session.helloVersion));
   }
 
   private receive(message: unknown): void {
@@ -479,6 +494,15 @@ class ActiveLink {
       case 'pong':
         this.virtual.pong();
         return;
+      case 'goaway': {
+        const session = this.session;
+        const url = frame.url || undefined;
+        session.inner.redirect?.(url);
+        session.events.next({ type: 'goaway', sessionId: session.idHex, url, delayMs: frame.delayMs });
+        // Recoverable, and its hint replaces the backoff: attach resumes after exactly delayMs.
+        this.drop(new GoAwayError(frame.delayMs, url), CloseCode.NormalClosure, 'going away');
+        return;
+      }
       case 'close': {
         const session = this.session;
         const sessionId = session.idHex;
@@ -509,7 +533,7 @@ class ActiveLink {
       return;
     }
     const resuming = this.resumedWith;
-    if (frame.version !== RESUME_PROTOCOL_VERSION) {
+    if (frame.version < MIN_RESUME_PROTOCOL_VERSION || frame.version > session.helloVersion) {
       this.drop(new ProtocolError(`the server answered with protocol version ${frame.version}`));
       return;
     }
@@ -550,6 +574,19 @@ class ActiveLink {
   private onReject(code: SessionRejectedError['rejectCode'], reason: string): void {
     const session = this.session;
     const rejected = new SessionRejectedError(code, reason);
+    if (code === 'unsupported-version' && session.helloVersion > MIN_RESUME_PROTOCOL_VERSION) {
+      // A server older than us (version 1 during a rolling upgrade): it closes this link, and the
+      // session resumes on the next one in the version it speaks. Nothing is lost.
+      session.helloVersion = MIN_RESUME_PROTOCOL_VERSION;
+      this.drop(
+        new LinkFailedError(`the server refused protocol version ${RESUME_PROTOCOL_VERSION}: ${reason}`, {
+          cause: rejected,
+          recoverable: true,
+        }),
+        CloseCode.NormalClosure,
+      );
+      return;
+    }
     if (this.resumedWith && code === 'unknown-session') {
       // The server forgot the session (restart, expiry): report the loss, then start afresh on
       // this same link; the server keeps it in the handshake for exactly this.

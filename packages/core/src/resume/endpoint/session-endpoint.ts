@@ -84,12 +84,21 @@ export interface SessionEndpointHooks {
   /** A hook rejected: the session can no longer keep its promise. */
   storeFailed?(error: unknown): void;
   /**
-   * Resolve once this end may still deliver what it received (a fenced store: the session is
-   * still this server's). Delivery of a message waits for a check that began after it arrived, so
-   * a server that lost the session to another replica never hands the application a message the
-   * new owner also gets. A rejection goes to {@link storeFailed} and nothing is delivered.
+   * Resolve once this end may deliver the received messages up to `upTo`: the server stores
+   * `upTo` as its "delivered" watermark (so that a later server knows which messages an earlier
+   * one may have handed the application, and flags them `redelivered`), with its owner epoch on a
+   * fenced store (so that a server that lost the session to another replica never hands the
+   * application a message the new owner also gets). Delivery of a message waits for a write that
+   * began after it arrived. A rejection goes to {@link storeFailed} and nothing is delivered.
    */
-  confirmOwner?(): Promise<void>;
+  confirmOwner?(upTo: number): Promise<void>;
+  /**
+   * Manual acknowledgement: a delivered message counts as received (stored, then acknowledged to
+   * the peer) only once the application calls {@link SessionEndpoint.applicationAck} for it.
+   * Without it, delivery is acknowledgement.
+   * @default false
+   */
+  readonly manualAck?: boolean;
 }
 
 /** Where delivered messages go: the receive stream of the current link. */
@@ -151,6 +160,10 @@ export class SessionEndpoint {
   private persistBatch: OutgoingMessage[] = [];
   private persisting = false;
   private deliveredSeq = 0;
+  /** Manual acknowledgement: every message up to this one is acknowledged by the application. */
+  private appAckedSeq = 0;
+  /** Manual acknowledgement: acknowledged messages above `appAckedSeq` (acknowledged out of order). */
+  private appAckedAbove = new Set<number>();
   private ackableSeq = 0;
   private toldPeer = 0;
   private receivedTarget = 0;
@@ -162,6 +175,9 @@ export class SessionEndpoint {
   private readonly maxUnreadMessages: number;
   private readonly maxUnreadBytes: number;
   private pumping = false;
+  /** Handing the session over ({@link freeze}): nothing more is delivered. */
+  private frozen = false;
+  private receivedStoredWaiters: (() => void)[] = [];
   /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
   private clearedSeq = 0;
   private checkingSeq = 0;
@@ -297,10 +313,12 @@ export class SessionEndpoint {
       return new ProtocolError(`sequence gap: expected ${this.queuedEnd + 1}, got ${seq}`);
     }
     const size = typeof data === 'string' ? data.length * 2 : data.byteLength;
-    if (
-      this.queue.length - this.queueHead >= this.maxUnreadMessages ||
-      this.unreadBytes + size > this.maxUnreadBytes
-    ) {
+    // With manual acknowledgement, delivered messages the application has not acknowledged are
+    // still unread: the client keeps them in its window, and so do we (in the application's hands).
+    const unread = this.hooks.manualAck
+      ? this.queuedEnd - this.appAckedSeq
+      : this.queue.length - this.queueHead;
+    if (unread >= this.maxUnreadMessages || this.unreadBytes + size > this.maxUnreadBytes) {
       return new ProtocolError(
         `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
       );
@@ -326,7 +344,7 @@ export class SessionEndpoint {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queueHead < this.queue.length && this.sink?.ready) {
+      while (!this.frozen && this.queueHead < this.queue.length && this.sink?.ready) {
         if (this.hooks.confirmOwner && this.queue[this.queueHead]!.seq > this.clearedSeq) {
           this.confirmOwner();
           break;
@@ -343,7 +361,51 @@ export class SessionEndpoint {
     } finally {
       this.pumping = false;
     }
-    this.advanceAckable(this.deliveredSeq);
+    if (!this.hooks.manualAck) this.advanceAckable(this.deliveredSeq);
+  }
+
+  /** The last sequence number the application acknowledged in order (manual acknowledgement). */
+  get applicationAcked(): number {
+    return this.hooks.manualAck ? this.appAckedSeq : this.deliveredSeq;
+  }
+
+  /**
+   * Manual acknowledgement: the application is done with message `seq` (`cumulative`: with every
+   * delivered message up to it). The received watermark advances over the messages acknowledged
+   * in order, is stored, then acknowledged to the peer. Returns false (and changes nothing) for a
+   * message not delivered yet, or outside manual mode; acknowledging one twice is harmless.
+   */
+  applicationAck(seq: number, cumulative: boolean): boolean {
+    if (!this.hooks.manualAck || !Number.isSafeInteger(seq) || seq > this.deliveredSeq) return false;
+    if (this.endedWith !== undefined || seq <= this.appAckedSeq) return true;
+    if (cumulative) {
+      this.appAckedSeq = seq;
+      for (const acked of this.appAckedAbove) if (acked <= seq) this.appAckedAbove.delete(acked);
+    } else {
+      this.appAckedAbove.add(seq);
+    }
+    while (this.appAckedAbove.delete(this.appAckedSeq + 1)) this.appAckedSeq++;
+    this.advanceAckable(this.appAckedSeq);
+    return true;
+  }
+
+  /**
+   * Stops delivering and storing, for a server that hands the session over to another: messages
+   * that arrive from now on stay unacknowledged, for the peer to replay to the next server, and
+   * messages sent from now on are not appended (they reject when the session ends here, the
+   * store's writer free for the next server). Resolves once the
+   * `received` of every delivered (`manualAck`: acknowledged) message is stored, or its write
+   * failed, so the next server never delivers again what this one delivered.
+   */
+  freeze(): Promise<void> {
+    this.frozen = true;
+    if (!this.persistingReceived) return Promise.resolve();
+    return new Promise<void>((resolve) => this.receivedStoredWaiters.push(resolve));
+  }
+
+  private receivedSettled(): void {
+    if (this.persistingReceived) return;
+    for (const resolve of this.receivedStoredWaiters.splice(0)) resolve();
   }
 
   /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
@@ -352,7 +414,7 @@ export class SessionEndpoint {
     const target = this.queuedEnd;
     const check = this.ownerCheck;
     this.checkingSeq = target;
-    this.hooks.confirmOwner!().then(
+    this.hooks.confirmOwner!(target).then(
       () => {
         if (this.endedWith !== undefined || check !== this.ownerCheck) return;
         if (target > this.clearedSeq) this.clearedSeq = target;
@@ -391,6 +453,8 @@ export class SessionEndpoint {
     this.persistedEnd = 0;
     this.highestWritten = 0;
     this.deliveredSeq = 0;
+    this.appAckedSeq = 0;
+    this.appAckedAbove.clear();
     this.ackableSeq = 0;
     this.toldPeer = 0;
     this.receivedTarget = 0;
@@ -408,6 +472,8 @@ export class SessionEndpoint {
     this.highestWritten = this.buffer.lastSeq;
     this.writeCursor = state.peerAcked + 1;
     this.deliveredSeq = state.received;
+    this.appAckedSeq = state.received;
+    this.appAckedAbove.clear();
     this.ackableSeq = state.received;
     this.receivedTarget = state.received;
     this.queuedEnd = state.received;
@@ -449,7 +515,9 @@ export class SessionEndpoint {
   }
 
   private flushPersist(): void {
-    if (this.persisting || this.persistBatch.length === 0) return;
+    // Handing over: the next server continues from what is stored; sends from now on stay here
+    // and reject when the session ends here (listed as unacknowledged), never half-appended.
+    if (this.frozen || this.persisting || this.persistBatch.length === 0) return;
     const batch = this.persistBatch;
     this.persistBatch = [];
     this.persisting = true;
@@ -509,9 +577,11 @@ export class SessionEndpoint {
           this.receivedTarget = stored;
           this.advanceAckable(next);
         }
+        this.receivedSettled();
       },
       (error) => {
         this.persistingReceived = false;
+        this.receivedSettled();
         this.hooks.storeFailed?.(error);
       },
     );

@@ -4,6 +4,8 @@ import type { SessionStore } from './session-store.js';
 export interface SessionWatermarks {
   readonly peerAcked?: number;
   readonly received?: number;
+  /** The highest client message a server may have handed its application (see `StoredSession.delivered`). */
+  readonly delivered?: number;
 }
 
 /**

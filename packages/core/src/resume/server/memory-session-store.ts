@@ -54,11 +54,13 @@ export class MemorySessionStore implements SessionStore {
 
   async acknowledge(
     id: string,
-    watermarks: { readonly peerAcked?: number; readonly received?: number },
+    watermarks: { readonly peerAcked?: number; readonly received?: number; readonly delivered?: number },
     epoch?: number,
   ): Promise<void> {
     const session = this.fence(id, epoch);
     if (!session) return;
+    if (watermarks.delivered !== undefined && watermarks.delivered > (session.delivered ?? 0))
+      session.delivered = watermarks.delivered;
     if (watermarks.received !== undefined && watermarks.received > session.received)
       session.received = watermarks.received;
     const peerAcked = watermarks.peerAcked;

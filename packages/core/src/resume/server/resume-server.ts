@@ -1,7 +1,7 @@
 import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { ServerDiagnostics } from '../../diagnostics/session-diagnostics.js';
-import { epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';
+import { after, epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';
 import {
   type BackpressureError,
   FrameTooLargeError,
@@ -14,25 +14,34 @@ import {
 } from '../../engine/errors.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
-import type { SessionEndpointOptions } from '../endpoint/session-endpoint.js';
 import {
   decodeFrame,
+  encodeGoAway,
   encodePing,
   encodePong,
   encodeReject,
   encodeWelcome,
   frameBytes,
+  MIN_RESUME_PROTOCOL_VERSION,
   RESUME_PROTOCOL_VERSION,
   type ResumeFrame,
 } from '../wire/resume-frame.js';
 import { bytesToHex, constantTimeEqual, newSessionId, newSessionToken } from '../wire/session-token.js';
 import { isFencedSessionStore } from './fenced-session-store.js';
 import { MemorySessionStore } from './memory-session-store.js';
-import { ServerSession, type ServerSessionEvent, type SessionLinkHandle } from './server-session.js';
+import {
+  ServerSession,
+  type ServerSessionEvent,
+  type ServerSessionOptions,
+  type SessionLinkHandle,
+} from './server-session.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
-/** Options of {@link createResumeServer}. The endpoint options (replay window, acks, frame size) apply to every session. */
-export interface ResumeServerOptions extends SessionEndpointOptions, DiagnosticsOptions {
+/**
+ * Options of {@link createResumeServer}. The session options (replay window, acks, frame size,
+ * the application's acknowledgement mode `ack`) apply to every session.
+ */
+export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOptions {
   /** Where sessions live. @default new MemorySessionStore() */
   store?: SessionStore;
   /**
@@ -75,6 +84,28 @@ export const DEFAULT_MAX_SESSIONS = 10_000;
 export const DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_PING_INTERVAL_MS = 15_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+
+/** Options of {@link ResumeServer.close}. */
+export interface ResumeServerCloseOptions {
+  /**
+   * How the attached clients are told to move: a GOAWAY frame (protocol version 2) with an
+   * optional hint, `url` (where to resume: another replica's address; none: reconnect as usual,
+   * e.g. through the load balancer) and `delayMs` (how long to wait first; 0: at once). The client
+   * resumes after exactly that delay, without its backoff (the hint takes the path of an HTTP
+   * `Retry-After`). `false`: close every link at once (1001), as before version 2; clients then
+   * notice a dead link and resume under their backoff.
+   * @default {} (GOAWAY, no URL, no delay)
+   * @see docs/protocol.md, "Graceful handoff"
+   */
+  goAway?: false | { readonly url?: string; readonly delayMs?: number };
+  /**
+   * How long to wait, after the GOAWAYs, for the clients to leave, in ms; links still attached
+   * then are closed (1001).
+   * @default 5_000
+   */
+  drainTimeoutMs?: number;
+}
 /** Older token digests a session remembers, only to count a replayed one as such (not stored). */
 const TOKEN_HISTORY = 8;
 
@@ -220,6 +251,9 @@ export class ResumeServer {
   };
   private sweepTimer: Subscription | undefined;
   private closing = false;
+  private closed: Promise<void> | undefined;
+  /** Store writes issued for detaches and token confirmations: a graceful close waits for them. */
+  private readonly writes = new Set<Promise<unknown>>();
   private creating = 0;
   readonly sessionTtlMs: number;
   readonly maxSessions: number;
@@ -240,6 +274,9 @@ export class ResumeServer {
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
+    if (options.ack !== undefined && options.ack !== 'auto' && options.ack !== 'manual') {
+      throw new InvalidOptionError(`ack must be 'auto' or 'manual', got ${String(options.ack)}`);
+    }
     if (!(this.maxSessionsPerAddress >= 1)) {
       throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
     }
@@ -269,6 +306,16 @@ export class ResumeServer {
     return this.live;
   }
 
+  /**
+   * Resolves once the store can serve sessions; rejects with the store's error when it cannot
+   * open (a missing directory, no SQLite driver), so that a server fails at start rather than
+   * refusing every client. `listen()` awaits it; call it yourself before attaching to a server of
+   * your own.
+   */
+  async ready(): Promise<void> {
+    await this.store.ready?.();
+  }
+
   /** Takes a new physical link: the adapter forwards its messages and its end to the returned input. */
   accept(port: ServerLinkPort): ServerLinkInput {
     if (this.closing) {
@@ -280,12 +327,30 @@ export class ResumeServer {
     return link;
   }
 
-  /** Stops the sweep, closes every link and ends every live session in this process (a durable store keeps them). */
-  async close(): Promise<void> {
-    if (this.closing) return;
+  /**
+   * Closes the server, gracefully by default: it stops accepting links, stops delivering, stores
+   * what was delivered as received, tells every attached client to move now (GOAWAY, see
+   * {@link ResumeServerCloseOptions.goAway}), waits for them to leave (at most `drainTimeoutMs`)
+   * and for the detaches to be stored, then closes what is left and ends every live session in
+   * this process (a durable store keeps them, for another replica or the next process to resume).
+   * Their unacknowledged sends reject with `ClosedByUserError`. Idempotent.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void server.close({ goAway: { url: 'wss://b.example/feed' } }));
+   * ```
+   * @see docs/protocol.md, "Graceful handoff"
+   */
+  close(options: ResumeServerCloseOptions = {}): Promise<void> {
+    this.closed ??= this.shutdown(options);
+    return this.closed;
+  }
+
+  private async shutdown(options: ResumeServerCloseOptions): Promise<void> {
     this.closing = true;
     this.sweepTimer?.unsubscribe();
     this.sweepTimer = undefined;
+    if (options.goAway !== false) await this.drain(options.goAway ?? {}, options);
     for (const link of [...this.links]) link.close(CloseCode.GoingAway, 'server closing', true);
     for (const session of [...this.live.values()]) session.shutdown();
     this.live.clear();
@@ -295,6 +360,32 @@ export class ResumeServer {
     await Promise.allSettled([...this.locks.values()]);
     this.sessionSubject.complete();
     this.eventSubject.complete();
+  }
+
+  /** Tells every attached client to move, and waits (bounded) for them to leave and for the store. */
+  private async drain(
+    hint: { readonly url?: string; readonly delayMs?: number },
+    options: ResumeServerCloseOptions,
+  ): Promise<void> {
+    const goAway = encodeGoAway(hint.delayMs ?? 0, hint.url ?? '');
+    // Links still in their handshake go now: their clients retry elsewhere.
+    for (const link of [...this.links])
+      if (link.phase !== 'open') link.close(CloseCode.GoingAway, 'server closing', true);
+    const handOffs = Promise.allSettled([...this.live.values()].map((session) => session.handOff(goAway)));
+    let timer: Subscription | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = after(options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, resolve, this.scheduler);
+    });
+    await Promise.race([handOffs, timeout]);
+    timer?.unsubscribe();
+    // The detaches the departures caused: stored before the process goes, so the time-to-live runs.
+    await Promise.allSettled([...this.writes, ...this.locks.values()]);
+  }
+
+  /** Keeps a store write until it settles, so that a graceful close can wait for it. */
+  private track(write: Promise<unknown>): void {
+    this.writes.add(write);
+    void write.finally(() => this.writes.delete(write)).catch(() => {});
   }
 
   /** @internal */
@@ -395,7 +486,7 @@ export class ResumeServer {
     this.counters.newSessions++;
     link.opened(session, hex, tokenHash);
     this.announce(hex, session);
-    session.attachLink(link, 0, encodeWelcome(false, id, token, 0), { type: 'connect' });
+    session.attachLink(link, 0, encodeWelcome(false, id, token, 0, link.version), { type: 'connect' });
     return hex;
   }
 
@@ -516,7 +607,7 @@ export class ResumeServer {
     session.attachLink(
       link,
       frame.lastReceived,
-      encodeWelcome(true, resume.id, newToken, session.state.ackable),
+      encodeWelcome(true, resume.id, newToken, session.state.ackable, link.version),
       {
         type: 'resume',
         takeover,
@@ -534,9 +625,11 @@ export class ResumeServer {
     const auth = this.auth.get(hex);
     if (!auth || auth.tokenConfirmed || !constantTimeEqual(auth.tokenHash, tokenHash)) return;
     auth.tokenConfirmed = true;
-    void this.store
-      .update(hex, { tokenConfirmed: true }, this.live.get(hex)?.epoch)
-      .catch((error) => this.storeError(hex, error));
+    this.track(
+      this.store
+        .update(hex, { tokenConfirmed: true }, this.live.get(hex)?.epoch)
+        .catch((error) => this.storeError(hex, error)),
+    );
   }
 
   /** @internal A session lost its link: its time-to-live starts. */
@@ -544,9 +637,11 @@ export class ResumeServer {
     const auth = this.auth.get(hex);
     if (!auth) return;
     auth.expiresAt = this.now() + this.sessionTtlMs;
-    void this.store
-      .update(hex, { expiresAt: auth.expiresAt }, this.live.get(hex)?.epoch)
-      .catch((error) => this.storeError(hex, error));
+    this.track(
+      this.store
+        .update(hex, { expiresAt: auth.expiresAt }, this.live.get(hex)?.epoch)
+        .catch((error) => this.storeError(hex, error)),
+    );
   }
 
   private storeError(hex: string, error: unknown): void {
@@ -622,6 +717,8 @@ export class ResumeServer {
 /** One physical link: handshake, then frames for its session. */
 class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   phase: LinkPhase = 'hello';
+  /** The protocol version negotiated by the HELLO (GOAWAY needs 2). */
+  version = MIN_RESUME_PROTOCOL_VERSION;
   private session: ServerSession | undefined;
   private sessionId: string | undefined;
   private hellos = 0;
@@ -695,15 +792,17 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
       this.fail(new ProtocolError('too many HELLOs on one link'));
       return;
     }
-    if (frame.version !== RESUME_PROTOCOL_VERSION) {
+    if (frame.version < MIN_RESUME_PROTOCOL_VERSION) {
       this.reject(
         'unsupported-version',
-        `this server speaks version ${RESUME_PROTOCOL_VERSION}`,
+        `this server speaks versions ${MIN_RESUME_PROTOCOL_VERSION} to ${RESUME_PROTOCOL_VERSION}`,
         undefined,
         true,
       );
       return;
     }
+    // A newer client is answered in our version, which it also speaks (it falls back as we do).
+    this.version = Math.min(frame.version, RESUME_PROTOCOL_VERSION);
     this.phase = 'busy';
     const handshake = frame.resume ? this.server.resume(this, frame) : this.server.newSession(this);
     handshake.then(

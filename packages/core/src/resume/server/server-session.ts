@@ -1,6 +1,7 @@
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, type Subscription } from 'rxjs';
 import {
   ClosedByUserError,
+  InvalidOptionError,
   ProtocolError,
   SessionLostError,
   type SessionLostReason,
@@ -17,7 +18,6 @@ import {
   type SessionEndpointStats,
 } from '../endpoint/session-endpoint.js';
 import { encodeClose, encodeData, type ResumeFrame, ResumeFrameType } from '../wire/resume-frame.js';
-import { isFencedSessionStore } from './fenced-session-store.js';
 import type { SessionStore, StoredMessage, StoredSession } from './session-store.js';
 
 /** A message from the client, with what an idempotent handler needs: its sequence number in the session. */
@@ -25,13 +25,39 @@ export interface SessionMessage {
   readonly seq: number;
   /** Text as a string, binary as bytes. */
   readonly data: string | Uint8Array;
+  /**
+   * Whether an earlier server (a process that crashed or closed, another replica) may already
+   * have handed this message to the application: its seq is at or below the "delivered"
+   * watermark that server stored before delivering. `false` guarantees it was not, so only a
+   * flagged message needs a look at the application's idempotency record. The same process never
+   * delivers a message twice.
+   * @see docs/protocol.md, "Processing guarantees"
+   */
+  readonly redelivered: boolean;
+  /**
+   * With `ack: 'manual'`: the application is done with this message (its effect is stored), so
+   * the server may store it as received and acknowledge it to the client; until then a crash
+   * redelivers it (flagged). Call it once the effect is durable. Without manual acknowledgement
+   * it does nothing. Idempotent.
+   */
+  ack(): void;
 }
+
+/** How a session's deliveries become "received" (stored, then acknowledged to the client). */
+export type SessionAckMode = 'auto' | 'manual';
 
 /** What happens to a server session. */
 export type ServerSessionEvent =
   | { readonly type: 'connect' }
   | { readonly type: 'resume'; readonly takeover: boolean }
   | { readonly type: 'detach'; readonly error: unknown }
+  /**
+   * A fire-and-forget {@link ServerSession.send} the session refused at once (larger than
+   * `maxFrameBytes`, the replay window full under `onWindowFull: 'reject'` or its waiting sends at
+   * their limit): the message was not taken. Sends the session took and could not deliver are
+   * listed in the `unacknowledged` of its `close` or `expire` event instead.
+   */
+  | { readonly type: 'send-failed'; readonly error: unknown; readonly data: LinkData }
   | { readonly type: 'expire'; readonly unacknowledged: readonly UnacknowledgedMessage[] }
   | {
       readonly type: 'close';
@@ -40,6 +66,22 @@ export type ServerSessionEvent =
       /** By `'store'`: the store's error (`SessionStoreError`, or `StaleOwnerError` when another server took the session). */
       readonly error?: unknown;
     };
+
+/** The options of a server session (the server's, see `ResumeServerOptions`). */
+export interface ServerSessionOptions extends SessionEndpointOptions {
+  /**
+   * `'auto'`: a message counts as received (stored, then acknowledged to the client) once it was
+   * handed to the application: a crash after the hand-over and before that write makes the next
+   * server deliver it again, flagged `redelivered`. `'manual'`: only once the application
+   * acknowledges it ({@link SessionMessage.ack} or {@link ServerSession.ack}), after its side
+   * effect is done: a crash before the acknowledgement redelivers it (flagged), a crash after
+   * never does. Unacknowledged messages stay in the client's replay window, so an application
+   * that holds many slows its client down (and counts against `maxUnreadMessages`).
+   * @default 'auto'
+   * @see docs/protocol.md, "Processing guarantees"
+   */
+  ack?: SessionAckMode;
+}
 
 /** Options of {@link ServerSession.send}. */
 export interface SessionSendOptions {
@@ -55,6 +97,8 @@ export interface SessionSendOptions {
 
 /** The physical link a session is on, as the server sees it. */
 export interface SessionLinkHandle {
+  /** The protocol version the link negotiated (GOAWAY needs 2). @default 1 */
+  readonly version?: number;
   write(frame: Uint8Array): void;
   /** `abrupt`: the peer is presumed gone, so no closing handshake is waited for. */
   close(code: number, reason: string, abrupt?: boolean): void;
@@ -86,6 +130,8 @@ export class ServerSession {
   private peerAckFlush = false;
   private readonly sink: DeliverySink;
   private readonly cursors = new Map<number, string>();
+  /** Client messages at or below this may have been handed to the application by an earlier server. */
+  private redeliverUpTo = 0;
   /**
    * For a session this process took over from the store (after a restart, from another replica, or
    * after a store error): the cursor of the last message appended before, so the application
@@ -102,11 +148,16 @@ export class ServerSession {
   constructor(
     id: string,
     private readonly store: SessionStore,
-    options: SessionEndpointOptions,
+    options: ServerSessionOptions,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
     this.id = id;
+    const manualAck = options.ack === 'manual';
+    if (options.ack !== undefined && options.ack !== 'auto' && !manualAck) {
+      throw new InvalidOptionError(`ack must be 'auto' or 'manual', got ${String(options.ack)}`);
+    }
     this.endpoint = new SessionEndpoint(options, {
+      manualAck,
       persist: (messages) =>
         this.store.append(
           this.id,
@@ -116,13 +167,13 @@ export class ServerSession {
       persistReceived: (received) => this.store.acknowledge(this.id, { received }, this.epoch),
       peerAcked: (ack) => this.storePeerAck(ack),
       storeFailed: (error) => this.storeFailed(error),
-      // On a store shared by replicas, another one may have claimed the session while this one
-      // still holds a (half-open) link: a fenced write, issued after the messages arrived and
-      // before they are delivered, proves the session is still ours. It stores nothing new
-      // (`received` only rises), and a refusal drops this copy without delivering.
-      confirmOwner: isFencedSessionStore(store)
-        ? () => this.store.acknowledge(this.id, { received: this.endpoint.delivered }, this.epoch)
-        : undefined,
+      // Written ahead of every delivery: the "delivered" watermark tells a later server which
+      // messages this one may have handed the application (it flags them `redelivered`). On a
+      // store shared by replicas, another one may have claimed the session while this one still
+      // holds a (half-open) link: the write is fenced, issued after the messages arrived and before
+      // they are delivered, so it also proves the session is still ours; a refusal drops this copy
+      // without delivering.
+      confirmOwner: (upTo) => this.store.acknowledge(this.id, { delivered: upTo }, this.epoch),
     });
     const incoming = this.incoming;
     const session = this;
@@ -130,7 +181,13 @@ export class ServerSession {
       get ready() {
         return session.subscribers > 0;
       },
-      deliver: (data, seq) => incoming.next({ seq, data }),
+      deliver: (data, seq) =>
+        incoming.next({
+          seq,
+          data,
+          redelivered: seq <= session.redeliverUpTo,
+          ack: manualAck ? () => void session.endpoint.applicationAck(seq, false) : noAck,
+        }),
     };
     this.messages$ = new Observable<SessionMessage>((subscriber) => {
       const inner = incoming.subscribe(subscriber);
@@ -161,23 +218,68 @@ export class ServerSession {
   get lastReceived(): number {
     return this.endpoint.delivered;
   }
+  /**
+   * The last client sequence number counted as received: delivered (`ack: 'auto'`) or acknowledged
+   * by the application in order (`ack: 'manual'`). It is stored, then acknowledged to the client.
+   */
+  get lastAcknowledged(): number {
+    return this.endpoint.applicationAcked;
+  }
   get stats(): SessionEndpointStats {
     return this.endpoint.stats;
   }
 
   /**
-   * Sends a message to the client. Resolves when the client acknowledged it, across reconnects;
-   * rejects with {@link SessionLostError} if the session expires or closes first. `cursor` is the
-   * upstream position after this message (see {@link resumeCursor}).
+   * Sends a message to the client, fire-and-forget: ignoring the returned promise is safe, it
+   * never becomes an unhandled rejection. The outcome is reported by the session: a message
+   * refused at once (too large, window full) by a `send-failed` event on {@link events$}; one
+   * taken and never acknowledged (the client closed, the session expired or was lost) in the
+   * `unacknowledged` list of the `close` or `expire` event. The promise still settles as
+   * {@link sendAsync}'s does, for code that awaits it. `cursor` is the upstream position after
+   * this message (see {@link resumeCursor}).
+   *
+   * @example
+   * ```ts
+   * session.messages$.subscribe(({ data }) => session.send(`echo:${data}`));
+   * ```
    */
   send(data: LinkData, options?: SessionSendOptions): Promise<void> {
+    const sent = this.sendAsync(data, options);
+    // Why swallowing is harmless: every failure is reported on events$ (below, or by the close
+    // or expire event listing the message), and a caller that awaits `sent` still sees it reject.
+    sent.catch(() => {});
+    return sent;
+  }
+
+  /**
+   * Sends a message to the client and resolves when the client acknowledged it, across
+   * reconnects. Rejects with {@link SessionLostError} if the session expires or is lost first,
+   * with `ClosedByUserError` if the server closes it, at once with `FrameTooLargeError` or
+   * `ReplayWindowFullError` when the message cannot be taken: handle the rejection (await it),
+   * or use {@link send}. `cursor` is the upstream position after this message (see
+   * {@link resumeCursor}).
+   */
+  sendAsync(data: LinkData, options?: SessionSendOptions): Promise<void> {
     const seq = this.endpoint.lastSent + 1;
     // Recorded first: the endpoint may append the message before send() returns.
     if (options?.cursor !== undefined) this.cursors.set(seq, options.cursor);
     const sent = this.endpoint.send(data);
     // A refused send takes no sequence number.
-    if (this.endpoint.lastSent !== seq) this.cursors.delete(seq);
+    if (this.endpoint.lastSent !== seq) {
+      this.cursors.delete(seq);
+      // Refused at once: reported while the session lives (after it ended, its close event was the report).
+      if (!this.ended) sent.catch((error) => this.events.next({ type: 'send-failed', error, data }));
+    }
     return sent;
+  }
+
+  /**
+   * With `ack: 'manual'`: the application is done with every delivered message up to `seq`
+   * (cumulative, as {@link SessionMessage.ack} is for one message). Returns false when `seq` was
+   * not delivered yet or the session acknowledges automatically.
+   */
+  ack(seq: number): boolean {
+    return this.endpoint.applicationAck(seq, true);
   }
 
   /** Ends the session: a CLOSE frame if a link is attached; unacknowledged sends reject with {@link ClosedByUserError}. */
@@ -242,12 +344,38 @@ export class ServerSession {
   /** @internal Loads the state of a session this process did not create (a durable store, after a restart). */
   restore(record: StoredSession): void {
     this.epoch = record.epoch;
+    this.redeliverUpTo = Math.max(record.delivered ?? 0, record.received);
     this.resumeCursor = record.cursor ?? undefined;
     this.endpoint.restore({
       peerAcked: record.peerAcked,
       received: record.received,
       messages: record.replay.map((stored) => fromStored(stored, record.received)),
     });
+  }
+
+  /**
+   * @internal The server is closing gracefully: delivers nothing more, waits until what was
+   * delivered is stored as received, acknowledges it, and writes `goAway` on a link that speaks
+   * version 2. Resolves once the link is gone (the client left), at once without a link or on a
+   * version-1 link (the server closes those).
+   */
+  async handOff(goAway: Uint8Array): Promise<void> {
+    await this.endpoint.freeze();
+    const link = this.link;
+    if (!link || this.ended || (link.version ?? 1) < 2) return;
+    let watch: Subscription | undefined;
+    const left = new Promise<void>((resolve) => {
+      watch = this.events.subscribe({
+        next: (event) => {
+          if (event.type === 'detach') resolve();
+        },
+        complete: resolve,
+      });
+    });
+    this.endpoint.flushAck();
+    link.write(goAway);
+    await left;
+    watch?.unsubscribe();
   }
 
   /** @internal The detached session outlived its time-to-live. */
@@ -336,6 +464,7 @@ export class ServerSession {
 }
 
 const settled = () => {};
+const noAck = () => {};
 
 function fromStored(stored: StoredMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);

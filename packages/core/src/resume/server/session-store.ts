@@ -32,8 +32,17 @@ export interface StoredSession {
   lastSent: number;
   /** The client's cumulative acknowledgement of the server's messages. */
   peerAcked: number;
-  /** The server's cumulative acknowledgement of the client's messages (delivered to the application). */
+  /**
+   * The server's cumulative acknowledgement of the client's messages: delivered to the
+   * application (`ack: 'auto'`), or acknowledged by it (`ack: 'manual'`). Never delivered again.
+   */
   received: number;
+  /**
+   * The highest client message a server may have handed the application, stored before the
+   * hand-over (at or above `received`): a later server flags the messages up to it
+   * `redelivered`. Absent in records of stores that predate it (nothing is flagged then).
+   */
+  delivered?: number;
   /** Unacknowledged messages, ascending by seq, all after `peerAcked`. */
   replay: StoredMessage[];
   /** The owner epoch, raised by {@link SessionStore.claim}; absent in stores that do not fence. */
@@ -89,7 +98,7 @@ export interface SessionStore {
   /** Raises the watermarks; `peerAcked` drops the replay entries it covers. Lower values are ignored. */
   acknowledge(
     id: string,
-    watermarks: { readonly peerAcked?: number; readonly received?: number },
+    watermarks: { readonly peerAcked?: number; readonly received?: number; readonly delivered?: number },
     epoch?: number,
   ): Promise<void>;
   /**
@@ -105,6 +114,11 @@ export interface SessionStore {
    * do not fence.
    */
   claim?(id: string, knownEpoch?: number): Promise<number | undefined>;
+  /**
+   * Resolves once the store can serve (its database open, its schema in place); rejects with the
+   * reason it cannot (a `SessionStoreError`). A server's `listen()` awaits it before it listens.
+   */
+  ready?(): Promise<void>;
   /** Releases the store's resources. */
   close?(): Promise<void>;
 }

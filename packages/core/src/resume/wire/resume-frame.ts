@@ -1,7 +1,15 @@
 import { FrameTooLargeError, MalformedFrameError, type SessionRejectCode } from '../../engine/errors.js';
 
-/** The resume protocol version this code speaks (see docs/protocol.md). */
-export const RESUME_PROTOCOL_VERSION = 1;
+/**
+ * The resume protocol version this code speaks (see docs/protocol.md): 2 is version 1 plus the
+ * GOAWAY frame. Both ends also speak {@link MIN_RESUME_PROTOCOL_VERSION}: a server answers a HELLO
+ * with the lower of the two versions, and sends GOAWAY only on a link that negotiated 2.
+ */
+export const RESUME_PROTOCOL_VERSION = 2;
+/** The oldest version this code still speaks (a version-1 peer never sees a GOAWAY). */
+export const MIN_RESUME_PROTOCOL_VERSION = 1;
+/** The longest GOAWAY URL hint, in UTF-8 bytes. */
+export const MAX_GOAWAY_URL_BYTES = 2_048;
 /** Bytes of a session id and of a session token: 128 bits each. */
 export const SESSION_ID_BYTES = 16;
 export const SESSION_TOKEN_BYTES = 16;
@@ -23,6 +31,8 @@ export const ResumeFrameType = {
   Ping: 0x21,
   Pong: 0x22,
   Close: 0x30,
+  /** Version 2: the server is going away; reconnect (after a delay, to a URL, if given). */
+  GoAway: 0x31,
 } as const;
 
 /** REJECT codes on the wire, by name. */
@@ -60,7 +70,14 @@ export type ResumeFrame =
   | { readonly type: 'ack'; readonly ack: number }
   | { readonly type: 'ping' }
   | { readonly type: 'pong' }
-  | { readonly type: 'close'; readonly code: number; readonly reason: string };
+  | { readonly type: 'close'; readonly code: number; readonly reason: string }
+  | {
+      readonly type: 'goaway';
+      /** Wait this long before reconnecting, in ms (0: at once). */
+      readonly delayMs: number;
+      /** Where to reconnect, if the server names a place (empty: anywhere, e.g. the same address). */
+      readonly url: string;
+    };
 
 let encoder: TextEncoder | undefined;
 let decoder: TextDecoder | undefined;
@@ -229,6 +246,10 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
       const code = reader.varint('code');
       return { type: 'close', code, reason: reader.text('reason', MAX_REASON_BYTES) };
     }
+    case ResumeFrameType.GoAway: {
+      const delayMs = reader.varint('delay');
+      return { type: 'goaway', delayMs, url: reader.text('url', MAX_GOAWAY_URL_BYTES) };
+    }
     default:
       throw new MalformedFrameError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
   }
@@ -325,12 +346,13 @@ export const encodePong = (): Uint8Array => PONG.slice();
 export function encodeHello(
   resume: { id: Uint8Array; token: Uint8Array } | undefined,
   lastReceived: number,
+  version: number = RESUME_PROTOCOL_VERSION,
 ): Uint8Array {
   const frame = new Uint8Array(
     3 + (resume ? SESSION_ID_BYTES + SESSION_TOKEN_BYTES : 0) + varintLength(lastReceived),
   );
   frame[0] = ResumeFrameType.Hello;
-  frame[1] = RESUME_PROTOCOL_VERSION;
+  frame[1] = version;
   frame[2] = resume ? 1 : 0;
   let offset = 3;
   if (resume) {
@@ -348,10 +370,11 @@ export function encodeWelcome(
   id: Uint8Array,
   token: Uint8Array,
   lastReceived: number,
+  version: number = RESUME_PROTOCOL_VERSION,
 ): Uint8Array {
   const frame = new Uint8Array(3 + SESSION_ID_BYTES + SESSION_TOKEN_BYTES + varintLength(lastReceived));
   frame[0] = ResumeFrameType.Welcome;
-  frame[1] = RESUME_PROTOCOL_VERSION;
+  frame[1] = version;
   frame[2] = resumed ? 1 : 0;
   frame.set(checkLength(id, SESSION_ID_BYTES), 3);
   frame.set(checkLength(token, SESSION_TOKEN_BYTES), 3 + SESSION_ID_BYTES);
@@ -366,6 +389,23 @@ export function encodeReject(code: SessionRejectCode, reason = ''): Uint8Array {
   frame[0] = ResumeFrameType.Reject;
   frame[1] = REJECT_CODES[code];
   frame.set(text, 2);
+  return frame;
+}
+
+/**
+ * Encodes a GOAWAY (version 2): the server is closing; the client should leave this link now and
+ * resume after `delayMs`, at `url` if one is given. A URL longer than {@link MAX_GOAWAY_URL_BYTES}
+ * throws a `RangeError` (it cannot be cut like a reason).
+ */
+export function encodeGoAway(delayMs = 0, url = ''): Uint8Array {
+  if (!Number.isSafeInteger(delayMs) || delayMs < 0)
+    throw new RangeError(`delayMs must be a non-negative integer`);
+  const text = textEncoder().encode(url);
+  if (text.length > MAX_GOAWAY_URL_BYTES)
+    throw new RangeError(`the GOAWAY URL exceeds ${MAX_GOAWAY_URL_BYTES} bytes`);
+  const frame = new Uint8Array(1 + varintLength(delayMs) + text.length);
+  frame[0] = ResumeFrameType.GoAway;
+  frame.set(text, writeVarint(frame, 1, delayMs));
   return frame;
 }
 

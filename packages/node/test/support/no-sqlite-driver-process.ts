@@ -1,0 +1,27 @@
+// A resume server on a SQLite store in a process where no SQLite driver can be found: Node 20 has
+// no node:sqlite, and a resolve hook hides better-sqlite3 as if it were not installed (the error a
+// user without it gets). Prints {"listening":URL} or {"failed":{name,code,operation,message}}.
+import { register } from 'node:module';
+
+register(
+  `data:text/javascript,${encodeURIComponent(`
+export async function resolve(specifier, context, next) {
+  if (specifier === 'better-sqlite3') {
+    const error = new Error("Cannot find package 'better-sqlite3'");
+    error.code = 'ERR_MODULE_NOT_FOUND';
+    throw error;
+  }
+  return next(specifier, context);
+}`)}`,
+);
+
+const { createResumeServer, SqliteSessionStore } = await import('@lifeline/node/server');
+const server = createResumeServer({ store: new SqliteSessionStore({ path: process.argv[2]! }) });
+try {
+  const { url } = await server.listen();
+  process.stdout.write(`${JSON.stringify({ listening: url })}\n`);
+} catch (error) {
+  const { name, code, operation, message } = error as Record<string, unknown>;
+  process.stdout.write(`${JSON.stringify({ failed: { name, code, operation, message } })}\n`);
+}
+await server.close();
