@@ -72,13 +72,15 @@ export interface ByteStream {
   /**
    * Runs `task` once the current run of synchronous work (and the promise reactions it set off) is
    * over: the link gathers the sends made until then into one write. Node: `process.nextTick`.
+   * Called as a plain function, without `this`.
    * @default queueMicrotask
    */
-  defer?(task: () => void): void;
+  readonly defer?: (task: () => void) => void;
   /**
    * A writable buffer of `size` bytes whose contents may be left uninitialised (the link writes
-   * every byte of it). Node: `Buffer.allocUnsafe`, from its pool.
+   * every byte of it). Node: `Buffer.allocUnsafe`, from its pool. Called as a plain function,
+   * without `this`.
    * @default `new Uint8Array(size)`
    */
-  allocate?(size: number): Uint8Array;
+  readonly allocate?: (size: number) => Uint8Array;
 }

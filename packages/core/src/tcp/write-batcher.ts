@@ -41,8 +41,9 @@ export class WriteBatcher {
     /** Turns a stream write error into what the sends reject with. */
     private readonly describe: (error: Error) => unknown = (error) => error,
   ) {
-    this.defer = stream.defer?.bind(stream) ?? queueMicrotask;
-    this.allocate = stream.allocate?.bind(stream) ?? allocateZeroed;
+    // Called as plain functions (see ByteStream.defer): no bound wrapper on the send path.
+    this.defer = stream.defer ?? queueMicrotask;
+    this.allocate = stream.allocate ?? allocateZeroed;
   }
 
   /** Bytes queued and not yet handed to the stream. */
