@@ -19,6 +19,7 @@ export {
   webSocketTransport,
 } from '@lifeline/core/websocket';
 export { type ConnectTcpOptions, connectTcp } from './connect-tcp.js';
+export { DENO_WRITE_HIGH_WATER_BYTES, denoByteStream } from './deno-byte-stream.js';
 export { type DenoConnect, type DenoConnectOptions, type DenoConnLike, denoConnect } from './deno-connect.js';
 export { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 export { type DenoWebSocketTransportOptions, denoWebSocketTransport } from './deno-web-socket-transport.js';

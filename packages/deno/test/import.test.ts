@@ -1,7 +1,8 @@
 import { deepStrictEqual as assertEquals } from 'node:assert/strict';
 
-Deno.test('importing the package touches neither Deno nor WebSocket: both are read when used', async () => {
+Deno.test('importing the package (and /server) touches neither Deno nor WebSocket: both are read when used', async () => {
   const entry = new URL('../src/index.ts', import.meta.url).href;
+  const serverEntry = new URL('../src/server.ts', import.meta.url).href;
   const script = [
     // Deno's Node compatibility layer (which loads npm packages such as rxjs) reads the global
     // itself when it starts: start it first, then take the globals away.
@@ -11,7 +12,11 @@ Deno.test('importing the package touches neither Deno nor WebSocket: both are re
     `const lifeline = await import(${JSON.stringify(entry)});`,
     'const transport = lifeline.tcpTransport({ port: 9 });',
     'const error = await transport.open().catch((e) => e);',
-    'console.log(JSON.stringify({ HAWebSocket: typeof lifeline.HAWebSocket, error: error.cause.message }));',
+    `const { createResumeServer } = await import(${JSON.stringify(serverEntry)});`,
+    'const server = createResumeServer();',
+    'const listenError = await server.listen().catch((e) => e);',
+    'await server.close();',
+    'console.log(JSON.stringify({ HAWebSocket: typeof lifeline.HAWebSocket, error: error.cause.message, server: listenError.message }));',
   ].join('\n');
   const output = await new Deno.Command(Deno.execPath(), {
     args: ['eval', '--conditions=@lifeline/source', script],
@@ -24,5 +29,6 @@ Deno.test('importing the package touches neither Deno nor WebSocket: both are re
   assertEquals(JSON.parse(new TextDecoder().decode(output.stdout)), {
     HAWebSocket: 'function',
     error: 'Deno.connect is not available in this runtime',
+    server: 'Deno is not available in this runtime',
   });
 });

@@ -146,6 +146,32 @@ Deno.test('TCP framed: a frame over maxFrameSize fails the connection irrecovera
   }
 });
 
+Deno.test('TCP framed: a send over maxFrameSize rejects with FrameTooLargeError and ends the connection, as on Node', async () => {
+  const server = TcpEchoServer.start('framed');
+  // The server reads and drops: no echo of the oversized frame may fail the link in its place.
+  server.echo = false;
+  const conn = connectTcp({ port: server.port, ...fast, maxFrameSize: 16 });
+  try {
+    await conn.send(new Uint8Array(16));
+    const tooBig = conn.send(new Uint8Array(64));
+    const outcome = await tooBig.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    assert(outcome instanceof FrameTooLargeError, `the oversized send settled with ${String(outcome)}`);
+    assertEquals(outcome.size, 64);
+    assertEquals(outcome.maxSize, 16);
+    const closed = await conn.closed;
+    assertEquals(closed.reason, 'irrecoverable');
+    assert(closed.error === outcome);
+    // Refused once, not retried on new connections.
+    assertEquals(server.accepted, 1);
+  } finally {
+    conn.close();
+    await server.close();
+  }
+});
+
 Deno.test('TCP: connect is injectable: every open goes through the function given', async () => {
   const server = TcpEchoServer.start('framed');
   let connects = 0;

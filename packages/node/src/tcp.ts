@@ -5,5 +5,6 @@ export * from './tcp/connect-tcp.js';
 export * from './tcp/create-framed-server.js';
 export * from './tcp/framed-socket.js';
 export * from './tcp/ha-tcp-socket.js';
+export * from './tcp/node-byte-stream.js';
 export * from './tcp/tcp-link.js';
 export * from './tcp/tcp-transport.js';

@@ -33,7 +33,7 @@ const uncork = (tcp: CorkableSocket) => tcp.uncork();
  * corkForTick(socket);
  * socket.send(frame);
  * ```
- * @see WriteBatcher
+ * @see WriteBatcher in `@lifeline/core`, which batches the TCP link's writes the same way
  */
 function corkForTick(socket: WebSocket): void {
   const tcp = (socket as unknown as { _socket?: CorkableSocket | null })._socket;

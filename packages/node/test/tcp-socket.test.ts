@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { HATcpSocket } from '@lifeline/node/tcp';
+import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ChildTcpServer,
@@ -171,5 +172,40 @@ describe('HATcpSocket', () => {
     await closed;
     expect(error).toMatchObject({ code: 'ERR_LINK_FAILED', syscallCode: 'ECONNRESET' });
     expect(socket.state$.value).toMatchObject({ status: 'closed', reason: 'attempts-exhausted', error });
+  });
+
+  it("emits 'recovering' once per outage, not once per attempt, as HAWebSocket does", async () => {
+    const server = new ChildTcpServer('framed');
+    await server.start();
+    cleanups.push(() => server.kill());
+    const socket = new HATcpSocket({ port: server.port, ...fast });
+    cleanups.push(() => socket.destroy());
+    const events: string[] = [];
+    socket.on('recovering', () => events.push('recovering'));
+    socket.on('recovered', () => events.push('recovered'));
+    const attempts: number[] = [];
+    const states = socket.state$.subscribe((state) => {
+      if (state.status === 'recovering') attempts.push(state.attempt);
+    });
+    cleanups.push(() => states.unsubscribe());
+    await once(socket, 'connect');
+    const OUTAGES = 2;
+    const ATTEMPTS = 3;
+    for (let outage = 1; outage <= OUTAGES; outage++) {
+      await server.kill();
+      // Refused connects: several attempts of the same outage.
+      await within(
+        firstValueFrom(
+          socket.state$.pipe(filter((state) => state.status === 'recovering' && state.attempt >= ATTEMPTS)),
+        ),
+        10_000,
+        () => `outage ${outage}: attempts ${attempts.join(',')}`,
+      );
+      const recovered = once(socket, 'recovered');
+      await server.start();
+      await within(recovered, 10_000, () => `outage ${outage} not recovered`);
+    }
+    expect(attempts.length).toBeGreaterThanOrEqual(OUTAGES * ATTEMPTS);
+    expect(events).toEqual(['recovering', 'recovered', 'recovering', 'recovered']);
   });
 });

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   FRAME_HEADER_BYTES,
-  FrameDecoder,
+  FrameDispatcher,
   FrameType,
   MAX_CONTROL_PAYLOAD_BYTES,
   writeFrameHeader,
@@ -51,33 +51,31 @@ export interface FramedSocketEvents {
  * @see createFramedServer, which does this for every connection.
  */
 export class FramedSocket extends EventEmitter<FramedSocketEvents> {
-  private readonly decoder: FrameDecoder;
-  private pongsPending = 0;
-  private readonly pongWritten = () => {
-    this.pongsPending--;
-  };
+  private readonly dispatcher: FrameDispatcher;
 
   constructor(
     readonly socket: Socket,
     options: FramedSocketOptions = {},
   ) {
     super();
-    this.decoder = new FrameDecoder({ maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE });
-    const answerPings = options.answerPings ?? true;
-    const onFrame = (payload: Uint8Array, type: FrameType) => {
-      if (type === FrameType.Data) this.emit('message', payload);
-      else if (type === FrameType.Ping) {
-        // While output is backed up, one pong on its way answers every ping.
-        if (answerPings && !(this.pongsPending > 0 && socket.writableLength > 0)) {
-          this.pongsPending++;
-          this.write(payload, FrameType.Pong, this.pongWritten);
-        }
-        this.emit('ping', payload);
-      } else this.emit('pong', payload);
-    };
+    // The frame dispatch is the core's, shared with the TCP link: data, pings answered (one pong
+    // on its way at most while output is backed up), pongs.
+    this.dispatcher = new FrameDispatcher(
+      {
+        data: (payload) => this.emit('message', payload),
+        ping: (payload) => this.emit('ping', payload),
+        pong: (payload) => this.emit('pong', payload),
+        answer:
+          (options.answerPings ?? true)
+            ? (payload, written) => this.write(payload, FrameType.Pong, written)
+            : undefined,
+        backedUp: () => socket.writableLength > 0,
+      },
+      { maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE },
+    );
     socket.on('data', (chunk: Buffer) => {
       try {
-        this.decoder.push(chunk, onFrame);
+        this.dispatcher.push(chunk);
       } catch (error) {
         this.fail(error as Error);
       }

@@ -38,8 +38,11 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
  * the engine's bounded queue and are flushed in order, and a write's callback fires once its
  * bytes were written to a socket, so `write()`'s return value is honest backpressure.
  *
- * Extra events: `recovering` (the {@link ConnectionState} of each attempt) and `recovered` (a new
- * link is up). `state$` is the connection state; `connection` is the underlying `HAConnection`.
+ * Extra events, with `HAWebSocket`'s semantics: `recovering` once per outage (the link failed
+ * after `connect` and recovery started; the argument is the {@link ConnectionState} of its first
+ * attempt, and the later attempts are on `state$`) and `recovered` (a new link is up). Failed
+ * attempts before the first `connect` emit nothing: the socket is still connecting. `state$` is
+ * the connection state; `connection` is the underlying `HAConnection`.
  *
  * Reads are flow-controlled, as `net.Socket`'s: when the readable buffer reaches
  * `readableHighWaterMark` (`push()` returns false) the socket stops reading, and TCP stops the
@@ -55,7 +58,7 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
  * @example
  * ```ts
  * const socket = new HATcpSocket({ port: 7000, mode: 'stream', maxAttemptsPerFailure: 20 });
- * socket.on('recovering', (state) => console.warn(`reconnecting, attempt ${state.attempt}`));
+ * socket.on('recovering', (state) => console.warn(`reconnecting after ${state.error}`));
  * source.pipe(socket).pipe(sink);
  * ```
  * @see connectTcp for the same connection as an `HAConnection`.
@@ -69,6 +72,7 @@ export class HATcpSocket extends Duplex {
   private readonly opening = new Set<Promise<unknown>>();
   private readonly subscriptions: Subscription[] = [];
   private connected = false;
+  private lastStatus: ConnectionState['status'] = 'connecting';
   private readPaused = false;
 
   constructor(options: HATcpSocketOptions) {
@@ -120,7 +124,13 @@ export class HATcpSocket extends Duplex {
         } else if (event.recovered) this.emit('recovered');
       }),
       this.connection.state$.subscribe((state) => {
-        if (state.status === 'recovering') this.emit('recovering', state);
+        // Once per outage, not once per attempt, as HAWebSocket's `recovering`: the attempts of
+        // one outage are on `state$`. Before the first link, the socket is still connecting.
+        const previous = this.lastStatus;
+        this.lastStatus = state.status;
+        if (state.status === 'recovering' && previous !== 'recovering' && this.connected) {
+          this.emit('recovering', state);
+        }
       }),
     );
     void this.connection.closed.then((state) => {

@@ -1,24 +1,23 @@
-import type { Socket } from 'node:net';
-import { FRAME_HEADER_BYTES, type FrameType, writeFrameHeader } from '@lifeline/core/internal';
+import type { ByteStream } from './byte-stream.js';
+import { FRAME_HEADER_BYTES, type FrameType, writeFrameHeader } from './length-prefixed-framing.js';
 
 /** Payloads at least this large are written as they are, beside their header, instead of copied. */
 export const WRITE_COPY_LIMIT = 2_048;
 
-/** Settles the sends of one batch. */
-type Settle = (error?: Error | null) => void;
+const allocateZeroed = (size: number): Uint8Array => new Uint8Array(size);
 
 /**
- * Gathers what a link writes during one tick and hands it to the socket at the end of the tick:
- * small messages are copied, with their frame headers, into one buffer; large payloads are written
- * in place beside it, all under one cork, so the batch leaves in one writev. A burst of small sends
- * (a loop, or one send per message of a chunk just read) costs one syscall and one write callback
- * instead of one each.
+ * Gathers what a link writes during one tick (until the stream's `defer` runs) and hands it to the
+ * stream at once: small messages are copied, with their frame headers, into one buffer; large
+ * payloads go in place beside it, all in one {@link ByteStream.write}, which Node turns into one
+ * writev under a cork. A burst of small sends (a loop, or one send per message of a chunk just
+ * read) costs one syscall and one write callback instead of one each.
  *
- * Sends settle together, in order, when the socket reports the batch written.
+ * Sends settle together, in order, when the stream reports the batch written.
  *
  * @example
  * ```ts
- * const batcher = new WriteBatcher(socket, true);
+ * const batcher = new WriteBatcher(stream, true);
  * const written = new Promise<void>((resolve, reject) => batcher.enqueue(payload, FrameType.Data, resolve, reject));
  * ```
  * @see createTcpLink
@@ -32,16 +31,22 @@ export class WriteBatcher {
   private copyBytes = 0;
   private queued = 0;
   private scheduled = false;
+  private readonly defer: (task: () => void) => void;
+  private readonly allocate: (size: number) => Uint8Array;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly stream: ByteStream,
     /** Frames each payload (`true`), or writes the bytes as they are. */
     private readonly framed: boolean,
-    /** Turns a socket write error into what the sends reject with. */
+    /** Turns a stream write error into what the sends reject with. */
     private readonly describe: (error: Error) => unknown = (error) => error,
-  ) {}
+  ) {
+    // Called as plain functions (see ByteStream.defer): no bound wrapper on the send path.
+    this.defer = stream.defer ?? queueMicrotask;
+    this.allocate = stream.allocate ?? allocateZeroed;
+  }
 
-  /** Bytes queued and not yet handed to the socket. */
+  /** Bytes queued and not yet handed to the stream. */
   get queuedBytes(): number {
     return this.queued;
   }
@@ -65,31 +70,31 @@ export class WriteBatcher {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      process.nextTick(this.flush);
+      this.defer(this.flush);
     }
   }
 
-  /** Hands everything queued to the socket now. Idempotent; the scheduled flush then finds nothing. */
+  /** Hands everything queued to the stream now. Idempotent; the scheduled flush then finds nothing. */
   readonly flush = (): void => {
     this.scheduled = false;
     const count = this.payloads.length;
     if (count === 0) return;
-    const { payloads, types, resolvers, rejecters } = this;
-    const buffer = this.copyBytes > 0 ? Buffer.allocUnsafe(this.copyBytes) : undefined;
+    const { payloads, types, resolvers, rejecters, framed } = this;
+    // Only empty unframed payloads need no buffer at all.
+    const buffer = this.copyBytes > 0 ? this.allocate(this.copyBytes) : undefined;
     this.reset();
-    const socket = this.socket;
     const chunks: Uint8Array[] = [];
     let start = 0;
     let offset = 0;
     for (let i = 0; i < count; i++) {
       const payload = payloads[i]!;
       const length = payload.length;
-      if (this.framed) {
+      if (framed) {
         writeFrameHeader(buffer!, offset, length, types[i]!);
         offset += FRAME_HEADER_BYTES;
       }
       if (length < WRITE_COPY_LIMIT) {
-        buffer!.set(payload, offset);
+        if (length > 0) buffer!.set(payload, offset);
         offset += length;
         continue;
       }
@@ -98,7 +103,13 @@ export class WriteBatcher {
       start = offset;
     }
     if (offset > start) chunks.push(buffer!.subarray(start, offset));
-    const settle: Settle | undefined =
+    if (chunks.length === 0) {
+      // Nothing but empty stream-mode messages: written, trivially.
+      for (const resolve of resolvers) resolve();
+      return;
+    }
+    this.stream.write(
+      chunks,
       resolvers.length === 0
         ? undefined
         : (error) => {
@@ -106,19 +117,11 @@ export class WriteBatcher {
               const reason = this.describe(error);
               for (const reject of rejecters) reject(reason);
             } else for (const resolve of resolvers) resolve();
-          };
-    if (chunks.length === 1) {
-      socket.write(chunks[0]!, settle);
-      return;
-    }
-    socket.cork();
-    const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) socket.write(chunks[i]!);
-    socket.write(chunks[last]!, settle);
-    socket.uncork();
+          },
+    );
   };
 
-  /** Drops what is queued, rejecting its sends with `error`: the socket is gone. */
+  /** Drops what is queued, rejecting its sends with `error`: the stream is gone. */
   fail(error: unknown): void {
     const rejecters = this.rejecters;
     this.reset();
