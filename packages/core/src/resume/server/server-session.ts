@@ -118,9 +118,10 @@ export class ServerSession {
       // On a store shared by replicas, another one may have claimed the session while this one
       // still holds a (half-open) link: a fenced write, issued after the messages arrived and
       // before they are delivered, proves the session is still ours. It stores nothing new
-      // (`received` only rises), and a refusal drops this copy without delivering.
+      // (`received` only rises; `ackable` is stored already, whereas `delivered` may be ahead of
+      // answers not stored yet), and a refusal drops this copy without delivering.
       confirmOwner: isFencedSessionStore(store)
-        ? () => this.store.acknowledge(this.id, { received: this.endpoint.delivered }, this.epoch)
+        ? () => this.store.acknowledge(this.id, { received: this.endpoint.ackable }, this.epoch)
         : undefined,
     });
     const incoming = this.incoming;
