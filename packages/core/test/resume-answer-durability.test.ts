@@ -202,3 +202,32 @@ test('many requests and sends interleaved with commits in every order: never a c
     expect((await s.stored())!.received).toBe(s.requests());
   }
 });
+
+test('a restored session admits what fits its window; a handshake ack past it releases stored sends that waited', async () => {
+  const { SessionEndpoint, encodeData } = await import('@lifeline/core/internal');
+  const stored = (seq: number) => {
+    const encoded = encodeData(seq, 0, `m${seq}`);
+    return { seq, size: 2, encoded, resolve: () => {}, reject: () => {} };
+  };
+  const restoredWith = () => {
+    const endpoint = new SessionEndpoint({ maxReplayMessages: 2 }, { persist: async () => {} });
+    endpoint.restore({ peerAcked: 0, received: 0, messages: [1, 2, 3, 4, 5].map(stored) });
+    const written: number[] = [];
+    return { endpoint, written, writer: (frame: Uint8Array) => written.push(frame.length) };
+  };
+  // The client had 1..4 (written by the process before, past what fits the window now).
+  const ahead = restoredWith();
+  expect(ahead.endpoint.connect(ahead.writer, 4, { ready: true, deliver: () => {} })).toBeUndefined();
+  expect(ahead.endpoint.pending).toBe(1);
+  expect(ahead.written).toHaveLength(1); // 5 only
+  expect(ahead.endpoint.receiveAck(5)).toBeUndefined();
+  expect(ahead.endpoint.pending).toBe(0);
+  // The client had nothing: a window's worth is replayed, the rest waits for acks.
+  const behind = restoredWith();
+  expect(behind.endpoint.connect(behind.writer, 0, { ready: true, deliver: () => {} })).toBeUndefined();
+  expect(behind.written).toHaveLength(2);
+  expect(behind.endpoint.receiveAck(2)).toBeUndefined();
+  expect(behind.written).toHaveLength(4);
+  expect(behind.endpoint.receiveAck(5)).toBeUndefined();
+  expect(behind.endpoint.pending).toBe(0);
+});
