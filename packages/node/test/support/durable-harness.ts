@@ -32,6 +32,20 @@ export interface DurableServerOptions {
   readonly log: string;
   /** @default 0 (any) */
   readonly port?: number;
+  /**
+   * The application: `'relay'` (records client messages, relays the upstream) or `'echo'`
+   * (answers each client message `cN` with `eN`; see relay-app.ts). @default 'relay'
+   */
+  readonly app?: 'relay' | 'echo';
+  /**
+   * Replay limits of the server (the process defaults to a 4,096-message window), and the Redis
+   * store's operation timeout (the process defaults to 500 ms, for quick failovers). @default none
+   */
+  readonly serverOptions?: {
+    readonly maxReplayMessages?: number;
+    readonly maxWaitingMessages?: number;
+    readonly redisTimeoutMs?: number;
+  };
 }
 
 /** One server process; {@link kill} with SIGKILL, then start another on the same port. */
@@ -56,6 +70,8 @@ export class DurableServer {
         String(upstream.rate),
         String(upstream.start),
         options.log,
+        options.app ?? 'relay',
+        JSON.stringify(options.serverOptions ?? {}),
       ],
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -186,6 +202,8 @@ function spawnServer(options: DurableServerOptions, standby: boolean): ChildProc
     String(upstream.rate),
     String(upstream.start),
     options.log,
+    options.app ?? 'relay',
+    JSON.stringify(options.serverOptions ?? {}),
   ];
   return spawn(process.execPath, args, {
     cwd: root,

@@ -1,6 +1,7 @@
 // A resume server with a durable store, in a process of its own, for the SIGKILL and replica tests.
 // argv: port (0: any), store ('sqlite:PATH' or 'redis:URL'), upstream total, upstream rate (per s),
-// upstream start (epoch ms), log file.
+// upstream start (epoch ms), log file, app ('relay' or 'echo'; default 'relay'), server options
+// (JSON: replay limits, and the Redis store's operation timeout, `redisTimeoutMs`, default 500; default '{}').
 //
 // The upstream is a log of `total` events `u1..uN`, event n due at start + n / rate: events keep
 // becoming due while no server runs, and a server that takes a session over continues the log right
@@ -13,26 +14,37 @@
 //   {"t":"session","s":ID,"from":N,"restored":BOOL}  a session object started its upstream at N
 //   {"t":"in","s":ID,"q":SEQ,"d":TEXT}                a client message delivered to the application
 //   {"t":"store","s":ID,"code":CODE}                  a session ended on a store error (typed)
+//   {"t":"refused","s":ID,"code":CODE}                a send the session refused (echo app)
 import { openSync, writeSync } from 'node:fs';
 import type { SessionStore } from '@lifeline/node/server';
 import { createResumeServer, RedisSessionStore, SqliteSessionStore } from '@lifeline/node/server';
-import { relayApp } from './relay-app.js';
+import { type AppRecord, echoApp, relayApp } from './relay-app.js';
 
-const [portArg, storeArg, totalArg, rateArg, startArg, logArg] = process.argv.slice(2);
+const [portArg, storeArg, totalArg, rateArg, startArg, logArg, appArg, optionsArg] = process.argv.slice(2);
 const total = Number(totalArg ?? 0);
 const rate = Number(rateArg ?? 1_000);
 const start = Number(startArg ?? Date.now());
+const { redisTimeoutMs = 500, ...serverOptions } = JSON.parse(optionsArg ?? '{}') as {
+  maxReplayMessages?: number;
+  maxWaitingMessages?: number;
+  redisTimeoutMs?: number;
+};
 const kind = storeArg!.slice(0, storeArg!.indexOf(':'));
 const target = storeArg!.slice(kind.length + 1);
 const store: SessionStore =
   kind === 'redis'
-    ? new RedisSessionStore({ redis: target, operationTimeoutMs: 500 })
+    ? new RedisSessionStore({ redis: target, operationTimeoutMs: redisTimeoutMs })
     : new SqliteSessionStore({ path: target });
 
 const log = openSync(logArg!, 'a');
-const server = createResumeServer({ store, sessionTtlMs: 60_000, maxReplayMessages: 4_096 });
-relayApp(server, { total, rate, start }, (line) =>
-  writeSync(log, `${JSON.stringify({ ...line, p: process.pid })}\n`),
-);
+const server = createResumeServer({
+  store,
+  sessionTtlMs: 60_000,
+  maxReplayMessages: 4_096,
+  ...serverOptions,
+});
+const record = (line: AppRecord) => writeSync(log, `${JSON.stringify({ ...line, p: process.pid })}\n`);
+if (appArg === 'echo') echoApp(server, record);
+else relayApp(server, { total, rate, start }, record);
 const { port } = await server.listen({ port: Number(portArg ?? 0) });
 process.stdout.write(`${JSON.stringify({ port })}\n`);

@@ -15,7 +15,8 @@ export interface Upstream {
 export type AppRecord =
   | { t: 'session'; s: string; from: number; restored: boolean }
   | { t: 'in'; s: string; q: number; d: string }
-  | { t: 'store'; s: string; code: string };
+  | { t: 'store'; s: string; code: string }
+  | { t: 'refused'; s: string; code: string };
 
 export function relayApp(server: ResumeServer, upstream: Upstream, record: (line: AppRecord) => void): void {
   server.sessions$.subscribe((session) => {
@@ -47,6 +48,35 @@ export function relayApp(server: ResumeServer, upstream: Upstream, record: (line
         }
       },
       complete: () => clearInterval(pump),
+    });
+  });
+}
+
+/**
+ * The request/response application: each client message `cN` is answered with `eN`, and the
+ * answer's cursor is the request's seq. A session taken over after a crash skips a request it is
+ * handed again whose seq is at most its resumeCursor: that one's answer is in the store already
+ * (the crash came after the answer was stored, before the request's acknowledgement was).
+ */
+export function echoApp(server: ResumeServer, record: (line: AppRecord) => void): void {
+  server.sessions$.subscribe((session) => {
+    let answered = Number(session.resumeCursor ?? 0);
+    record({ t: 'session', s: session.id, from: answered + 1, restored: session.resumeCursor !== undefined });
+    session.messages$.subscribe(({ seq, data }) => {
+      record({ t: 'in', s: session.id, q: seq, d: String(data) });
+      if (seq <= answered) return;
+      answered = seq;
+      session.send(`e${String(data).slice(1)}`, { cursor: String(seq) }).catch((error: unknown) => {
+        // A refusal is recorded, never dropped silently; a session that ended rejects its sends too.
+        const code = (error as { code?: string } | undefined)?.code ?? 'unknown';
+        if (!session.closed) record({ t: 'refused', s: session.id, code });
+      });
+    });
+    session.events$.subscribe((event) => {
+      if (event.type === 'close' && event.by === 'store') {
+        const code = (event.error as { code?: string } | undefined)?.code ?? 'unknown';
+        record({ t: 'store', s: session.id, code });
+      }
     });
   });
 }

@@ -180,8 +180,10 @@ export class ReplayBuffer<E extends ReplayItem> {
   }
 
   /**
-   * Applies a cumulative acknowledgement (at most {@link admittedEnd}; the caller checks). Returns
-   * the released entries, in order; waiting entries that now fit are admitted.
+   * Applies a cumulative acknowledgement (at most {@link admittedEnd}, the caller checks, but
+   * after {@link restore} up to {@link lastSeq}: a process before this one may have written
+   * entries that are waiting here). Returns the released entries, in order; waiting entries that
+   * now fit are admitted.
    */
   acknowledge(ack: number): E[] {
     if (ack <= this.ackedSeq) return [];
@@ -190,9 +192,12 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.head += count;
     this.ackedSeq = ack;
     for (const entry of released) {
-      this.windowCount--;
-      this.windowBytes -= entry.size;
+      if (entry.seq <= this.windowEnd) {
+        this.windowCount--;
+        this.windowBytes -= entry.size;
+      } else this.waitingBytes -= entry.size;
     }
+    if (this.windowEnd < ack) this.windowEnd = ack;
     if (this.head === this.entries.length) {
       this.entries = [];
       this.head = 0;
@@ -235,8 +240,11 @@ export class ReplayBuffer<E extends ReplayItem> {
     for (const entry of entries) {
       this.entries.push(entry);
       this.lastAssigned = entry.seq;
-      // Restored entries were admitted (and perhaps written) before: keep them all in the window.
-      this.admit(entry);
+      // Entries were stored when sent, admitted or waiting: what fits is admitted again, the rest
+      // waits, so a resume never writes more than a window at once. One written by the process
+      // before and acknowledged in the handshake is released from the waiting part (acknowledge).
+      if (this.windowEnd === entry.seq - 1 && this.fits(entry.size)) this.admit(entry);
+      else this.waitingBytes += entry.size;
     }
   }
 

@@ -75,9 +75,16 @@ export const DEFAULT_ACK_DELAY_MS = 50;
 
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
-  /** Newly admitted outgoing messages, in order: resolve once stored (write-ahead of the DATA frames). */
+  /**
+   * Newly accepted outgoing messages, in order, whether admitted to the replay window or waiting
+   * for room: resolve once stored (write-ahead of the DATA frames).
+   */
   persist?(messages: readonly OutgoingMessage[]): Promise<void>;
-  /** Resolve once `received` (the ack about to be sent) is stored. */
+  /**
+   * Resolve once `received` (the ack about to be sent) is stored. Called only once every message
+   * accepted by {@link SessionEndpoint.send} before `received` became ackable is stored, so the
+   * stored watermark never gets ahead of what the application sent in answer.
+   */
   persistReceived?(received: number): Promise<void>;
   /** The peer acknowledged up to `ack` (stored lazily: a resume re-sends it). */
   peerAcked?(ack: number): void;
@@ -168,6 +175,12 @@ export class SessionEndpoint {
   private toldPeer = 0;
   private receivedTarget = 0;
   private persistingReceived = false;
+  /**
+   * Received watermarks waiting for the store, in order, each with `after`: the last outgoing
+   * seq accepted when it became ackable, which must be stored first (a crash between the two
+   * writes would keep the client's request acknowledged and lose the answer).
+   */
+  private receivedWaiting: { received: number; after: number }[] = [];
   private queue: { seq: number; data: string | Uint8Array }[] = [];
   private queueHead = 0;
   private queuedEnd = 0;
@@ -251,7 +264,14 @@ export class SessionEndpoint {
     if (refusal) return Promise.reject(refusal);
     return new Promise<void>((resolve, reject) => {
       const message: OutgoingMessage = { seq: this.buffer.nextSeq, size, encoded, resolve, reject };
-      if (this.buffer.push(message)) this.admitted(message.seq - 1);
+      const admitted = this.buffer.push(message);
+      // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
+      // stored next, and must not survive a crash that this message does not.
+      if (this.hooks.persist) {
+        this.persistBatch.push(message);
+        this.flushPersist();
+      }
+      if (admitted) this.admitted();
     });
   }
 
@@ -441,6 +461,7 @@ export class SessionEndpoint {
     this.endedWith = error ?? new LinkClosedError(undefined, 'session ended');
     this.disconnect();
     this.persistBatch = [];
+    this.receivedWaiting = [];
     for (const message of lost) message.reject(error);
     return list;
   }
@@ -458,6 +479,7 @@ export class SessionEndpoint {
     this.ackableSeq = 0;
     this.toldPeer = 0;
     this.receivedTarget = 0;
+    this.receivedWaiting = [];
     this.queuedEnd = 0;
     this.clearedSeq = this.checkingSeq = 0;
   }
@@ -468,7 +490,7 @@ export class SessionEndpoint {
    */
   restore(state: { peerAcked: number; received: number; messages: readonly OutgoingMessage[] }): void {
     this.buffer.restore(state.peerAcked, state.messages);
-    this.persistedEnd = this.buffer.admittedEnd;
+    this.persistedEnd = this.buffer.lastSeq;
     this.highestWritten = this.buffer.lastSeq;
     this.writeCursor = state.peerAcked + 1;
     this.deliveredSeq = state.received;
@@ -499,19 +521,13 @@ export class SessionEndpoint {
     if (this.writeCursor <= ack) this.writeCursor = ack + 1;
     this.hooks.peerAcked?.(ack);
     for (const message of released) message.resolve();
-    if (this.buffer.admittedEnd > before) this.admitted(before);
+    if (this.buffer.admittedEnd > before) this.admitted();
   }
 
-  /** Entries after `from` up to the window's end were just admitted. */
-  private admitted(from: number): void {
-    const end = this.buffer.admittedEnd;
-    if (!this.hooks.persist) {
-      this.persistedEnd = end;
-      this.writePending();
-      return;
-    }
-    for (let seq = from + 1; seq <= end; seq++) this.persistBatch.push(this.buffer.get(seq)!);
-    this.flushPersist();
+  /** The window's end moved: what is admitted and stored may be written. */
+  private admitted(): void {
+    if (!this.hooks.persist) this.persistedEnd = this.buffer.admittedEnd;
+    this.writePending();
   }
 
   private flushPersist(): void {
@@ -529,6 +545,7 @@ export class SessionEndpoint {
         this.persistedEnd = Math.max(this.persistedEnd, batch[batch.length - 1]!.seq);
         this.writePending();
         this.flushPersist();
+        this.flushReceived();
       },
       (error) => {
         this.persisting = false;
@@ -564,19 +581,35 @@ export class SessionEndpoint {
     }
     if (target <= this.receivedTarget) return;
     this.receivedTarget = target;
-    if (this.persistingReceived) return;
+    // Whatever the application sent up to now may answer the messages up to `target`.
+    const after = this.hooks.persist ? this.buffer.lastSeq : 0;
+    const last = this.receivedWaiting[this.receivedWaiting.length - 1];
+    if (last && last.after === after) last.received = target;
+    else this.receivedWaiting.push({ received: target, after });
+    this.flushReceived();
+  }
+
+  /**
+   * Stores the highest waiting watermark whose answers are stored, one write at a time. Bounded:
+   * entries have distinct `after`s, all above `persistedEnd` but the ones taken here, so at most
+   * one per accepted send that is not stored yet.
+   */
+  private flushReceived(): void {
+    if (this.persistingReceived || this.endedWith !== undefined) return;
+    let ready = 0;
+    let taken = 0;
+    while (taken < this.receivedWaiting.length && this.receivedWaiting[taken]!.after <= this.persistedEnd) {
+      ready = this.receivedWaiting[taken++]!.received;
+    }
+    if (taken === 0) return;
+    this.receivedWaiting.splice(0, taken);
     this.persistingReceived = true;
-    const stored = target;
-    this.hooks.persistReceived(stored).then(
+    this.hooks.persistReceived!(ready).then(
       () => {
         this.persistingReceived = false;
-        if (stored > this.ackableSeq) this.ackableSeq = stored;
+        if (ready > this.ackableSeq) this.ackableSeq = ready;
         this.scheduleAck();
-        if (this.receivedTarget > stored) {
-          const next = this.receivedTarget;
-          this.receivedTarget = stored;
-          this.advanceAckable(next);
-        }
+        this.flushReceived();
         this.receivedSettled();
       },
       (error) => {

@@ -68,8 +68,11 @@ export interface SessionMetadata {
  * live elsewhere (SQLite, Redis); the in-memory default is {@link MemorySessionStore}.
  *
  * The server writes ahead of the wire: a message is appended before its frame is written, and
- * `received` is stored before the server acknowledges it. A durable store therefore lets
- * sessions survive a server restart.
+ * `received` is stored before the server acknowledges it. A message is appended when `send()`
+ * accepts it (in the replay window or waiting for room), and `received` is written only after
+ * every message sent before it resolved its append, so a crash never keeps a request
+ * acknowledged and loses its answer. A durable store therefore lets sessions survive a server
+ * restart.
  *
  * Fencing (optional, for stores shared by replicas): a store with {@link claim} serves one owner
  * at a time. Writes given an `epoch` apply only while it is the session's epoch, else they reject
