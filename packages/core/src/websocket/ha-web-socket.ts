@@ -80,14 +80,18 @@ export const DEFAULT_HA_WEB_SOCKET_HEARTBEAT = Object.freeze({
   ifSupported: true,
 });
 
-/** The `error` event of an {@link HAWebSocket}: an `Event` carrying the error that ended it. */
+/**
+ * The `error` event of an {@link HAWebSocket}: an `Event` carrying the error that ended it. Its
+ * fields are always set; they are optional in the type only so that a `WebSocket`'s `onerror`
+ * handler, which takes a plain `Event`, fits.
+ */
 export interface HAWebSocketErrorEvent extends Event {
   /** The error that ended the connection (a `LinkClosedError`, an `HttpStatusError`, the network error...). */
-  readonly error: unknown;
+  readonly error?: unknown;
   /** The error's message. */
-  readonly message: string;
+  readonly message?: string;
   /** The error's `code` when it is a Lifeline error (`'ERR_LINK_CLOSED'`...). */
-  readonly code: string | undefined;
+  readonly code?: string | undefined;
 }
 
 /** What a `dropped` event carries: a message that was taken and will not be delivered, and why. */
@@ -130,12 +134,10 @@ export interface HAWebSocketEventMap {
 
 /**
  * An `on*` handler of an {@link HAWebSocket}: it receives the event `HAWebSocketEventMap` names.
- * Declared as a method's type (checked both ways, as DOM listeners are) so that a handler
- * written for a `WebSocket` fits, and an `HAWebSocket` is assignable to a `WebSocket`.
+ * No `this` type: a handler written for a `WebSocket` fits, and an `HAWebSocket` stays assignable
+ * to a `WebSocket` (whose handlers' `this` is a `WebSocket`).
  */
-export type HAWebSocketHandler<E extends Event> = {
-  handle(event: E): unknown;
-}['handle'];
+export type HAWebSocketHandler<E extends Event> = (event: E) => unknown;
 
 /**
  * The WebSocket-shaped drop-in: what {@link defineHAWebSocket} returns instances of. Under the DOM
