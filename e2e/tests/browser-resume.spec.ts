@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SequenceCounter } from '@lifeline/core/testing';
@@ -9,7 +9,7 @@ const KILLS = 3;
 const WINDOW = 8;
 const PROGRESS = 200;
 
-test('browser resume: HAWebSocket with resume: resume() keeps one session through SIGKILLs of a SQLite-backed resume server; 0 lost, 0 duplicated, 0 reordered both ways', async ({
+test('browser resume: HAWebSocket with resume: resume() keeps one session through SIGKILLs of a SQLite-backed resume server; server to client 0 lost, 0 duplicated, 0 reordered; every send acknowledged, none lost', async ({
   lifelinePage: page,
   keepScreenshot,
 }, testInfo) => {
@@ -69,22 +69,31 @@ test('browser resume: HAWebSocket with resume: resume() keeps one session throug
     expect(snapshot.session).toEqual({ id: first!.id, state: 'open', resumes: KILLS, sessionsLost: 0 });
     expect(snapshot.sessionsLost).toBe(0);
     expect(counts.links).toBe(KILLS + 1);
-    // Client to server: every send processed by the server application exactly once, in order,
-    // across the processes (each printed what it processed, synchronously, before it was killed).
+    // Client to server, as the resume protocol guarantees it: every send acknowledged by the
+    // server (none reported lost, see `resume` below), and handed to the server application in
+    // order with none missing, across the processes (each printed what it processed,
+    // synchronously, before it was killed).
     const processed = new SequenceCounter();
     for (const data of server.processed) processed.record(Number(data));
+    const processedCounts = processed.counts(counts.echoes.sent);
+    const figures = testInfo.outputPath('figures.json');
+    await writeFile(
+      figures,
+      JSON.stringify({ processed: processedCounts, echoes: counts.echoes, ticks: counts.ticks }),
+    );
+    await testInfo.attach('figures.json', { path: figures, contentType: 'application/json' });
     expect(counts.echoes.sent).toBeGreaterThan(KILLS * PROGRESS);
-    expect(processed.counts(counts.echoes.sent)).toMatchObject({
-      received: counts.echoes.sent,
-      lost: 0,
-      duplicated: 0,
-      reordered: 0,
-    });
-    // And back: echoes never duplicated or reordered. (An echo can still be missing: a process
-    // killed after it stored "received" for a message and before it stored the answer leaves no
-    // answer and gets no redelivery; that is the server application's processing guarantee,
-    // issue 14, not the client's delivery.)
+    expect(processedCounts).toMatchObject({ lost: 0, reordered: 0 });
+    // A process killed after handing messages to the application and before storing their
+    // receipt has them handed again by the next one: at least once to the application, at most
+    // the window in flight per kill (the `redelivered` flag and acknowledgement after processing
+    // of issue 14 are the server's part).
+    expect(processedCounts.duplicated).toBeLessThanOrEqual(WINDOW * KILLS);
+    // And back: echoes never duplicated or reordered (the application skips a message it had
+    // answered, by the cursor stored with the answer). One can still be missing, by the same
+    // server-side cause: killed after storing a message's receipt, before storing its answer.
     expect(counts.echoes).toMatchObject({ duplicated: 0, reordered: 0 });
+    expect(counts.echoes.lost).toBeLessThanOrEqual(WINDOW * KILLS);
     // Server to client: the ticks of one session, 0, 1, 2... without a gap, across every process.
     expect(counts.ticks.gapSamples).toEqual([]);
     expect(counts.ticks.gaps).toBe(0);

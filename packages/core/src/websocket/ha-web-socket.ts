@@ -41,7 +41,9 @@ export interface HAWebSocketOptions<Resume = ResumeOption>
    */
   heartbeat?: AttachOptions<LinkData, LinkData, unknown>['heartbeat'];
   /**
-   * Wraps the WebSocket transport, e.g. with `resumable(...)` for exactly-once delivery.
+   * Wraps the WebSocket transport with a layer of your own. For exactly-once delivery use
+   * `resume` instead; a wrapper that returns `resumable(t)` still gets its `session` handle.
+   * Ignored when `resume` is on.
    * @default none
    */
   wrapTransport?: (transport: Transport<LinkData, LinkData>) => Transport<LinkData, LinkData>;
@@ -262,12 +264,18 @@ export type HAWebSocketPlatform<S extends WebSocketLike> = Omit<
  * or recovery giving up, ends it as a plain WebSocket would end: an `error` event, then `close`.
  *
  * Called by the platform packages at their import, so core touches no global at its own import.
+ * `Resume` is what the platform's `resume` option takes and `BinaryTypes` the `binaryType` values
+ * its `convertBinary` produces; neither is checked against `platform`.
  *
+ * @param platform the WebSocket constructor and what else the platform can do.
+ * @param defaults options every socket starts from, under the constructor's (a browser's online
+ *   and visibility signals); called once per socket. @default none
  * @example
  * ```ts
  * const HAWebSocket = defineHAWebSocket({ WebSocket: globalThis.WebSocket });
  * const socket = new HAWebSocket('wss://example.com/feed');
  * socket.onmessage = (event) => console.log(event.data);
+ * socket.onrecovering = (event) => console.log(`reconnecting after ${String(event.detail.error)}`);
  * ```
  */
 export function defineHAWebSocket<
