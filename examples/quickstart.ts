@@ -13,7 +13,7 @@ await once(server, 'listening');
 server.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo ${data}`)));
 const { port } = server.address() as { port: number };
 
-const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, undefined, { backoff: { initialDelayMs: 50 } });
+const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, { backoff: { initialDelayMs: 50 } });
 socket.addEventListener('recovering', () => console.log('link lost: recovering'));
 socket.addEventListener('recovered', () => console.log('recovered'));
 await once(socket as unknown as EventTarget, 'open');

@@ -5,8 +5,7 @@
 //   -> {"type":"progress","received":n,"links":k,"sessions":s} on each new link or session and every 50 echoes
 //   -> {"type":"done","counts":StreamCounts} after "stop", then exits
 
-import { type ResumableTransport, resumable } from '@lifeline/core/resume';
-import { attach, denoWebSocketTransport } from '@lifeline/deno';
+import { HAWebSocket, resume } from '@lifeline/deno';
 import { StreamSession } from './stream-session.js';
 
 const [url, window = '8', mode = 'plain'] = Deno.args;
@@ -14,18 +13,19 @@ if (!url) throw new Error('usage: deno-client.ts <url> [window] [plain|resume]')
 const encoder = new TextEncoder();
 const report = (message: unknown) => Deno.stdout.writeSync(encoder.encode(`${JSON.stringify(message)}\n`));
 
-const sessions: ResumableTransport | undefined =
-  mode === 'resume' ? resumable(denoWebSocketTransport(url)) : undefined;
-const conn = attach(sessions ?? denoWebSocketTransport(url), {
+// Deno's HAWebSocket, in resume mode with the same `resume: resume()` option as the browser page.
+const socket = new HAWebSocket(url, {
   backoff: { initialDelayMs: 20, maxDelayMs: 250 },
   minUptimeMs: 100,
   maxAttemptsPerFailure: 200,
+  resume: mode === 'resume' && resume(),
 });
+const conn = socket.connection;
 let reported = { received: 0, links: 0, sessions: 0 };
 const session = new StreamSession(conn, {
   window: Number(window),
-  mode: sessions ? 'resume' : 'plain',
-  session$: sessions?.session$,
+  mode: socket.session ? 'resume' : 'plain',
+  session$: socket.session?.events$,
   onChange: (current) => {
     const received = current.echoes.counts(0).received;
     if (
@@ -57,5 +57,5 @@ for await (const chunk of lines) {
 }
 const counts = await session.stop();
 report({ type: 'done', counts });
-conn.close();
+socket.close();
 await conn.closed;

@@ -1,8 +1,15 @@
 // The end-to-end page: one HAWebSocket (and haFetch) driven by the Playwright tests through
 // `window.lifeline`, showing the connection's state timeline and counters as it goes.
-import { type ConnectionState, HAEventSource, HAWebSocket, haFetch } from '@lifeline/browser';
-import { type ResumableTransport, resumable } from '@lifeline/core/resume';
-import type { HAWebSocketInstance, HAWebSocketOptions } from '@lifeline/core/websocket';
+import {
+  type ConnectionState,
+  HAEventSource,
+  HAWebSocket,
+  type HAWebSocketInstance,
+  type HAWebSocketOptions,
+  haFetch,
+  type ResumeSession,
+  resume,
+} from '@lifeline/browser';
 import { type StreamCounts, StreamSession, type StreamSessionOptions } from '../clients/stream-session.js';
 
 interface TimelineEntry {
@@ -25,6 +32,8 @@ interface PageCounters {
   /** Attempts made while the page was offline (navigator.onLine false). */
   attemptsWhileOffline: number;
   lastError: string;
+  /** Resume mode: the socket's session handle, as read at the snapshot. */
+  session?: { id: string | undefined; state: ResumeSession['state']; resumes: number; sessionsLost: number };
   stream?: StreamCounts;
   fetch?: { bytes: number; sha256: string; breaks: number; resumes: number; ms: number };
 }
@@ -44,8 +53,6 @@ const counters: PageCounters = {
   lastError: '',
 };
 let socket: HAWebSocketInstance | undefined;
-/** Set in resume mode: the session layer under the HAWebSocket. */
-let sessionTransport: ResumableTransport | undefined;
 let session: StreamSession | undefined;
 
 function note(status: string, detail = ''): void {
@@ -84,29 +91,25 @@ addEventListener('offline', () => {
 
 const api = {
   /**
-   * Opens the HAWebSocket, in resume mode over `resumable()` (exactly-once both ways); resolves
-   * once it is open.
+   * Opens the HAWebSocket, in resume mode with `resume: resume()` (exactly-once both ways);
+   * resolves once it is open.
    */
-  connect(url: string, options: HAWebSocketOptions = {}, mode: 'plain' | 'resume' = 'plain'): Promise<void> {
+  connect(
+    url: string,
+    options: HAWebSocketOptions<false> = {},
+    mode: 'plain' | 'resume' = 'plain',
+  ): Promise<void> {
     const target = document.getElementById('target')!;
     target.textContent = `target: ${url} (${mode} mode)`;
     counters.mode = mode;
-    const ws = new HAWebSocket(url, undefined, {
-      ...options,
-      wrapTransport:
-        mode === 'resume'
-          ? (base) => {
-              sessionTransport = resumable(base);
-              sessionTransport.session$.subscribe((event) => {
-                if (event.type === 'lost') {
-                  counters.sessionsLost++;
-                  note('session-lost', `${event.reason}: ${event.unacknowledged.length} unacknowledged`);
-                } else if (event.type === 'new') note('session', `new ${event.sessionId.slice(0, 8)}`);
-                else if (event.type === 'resumed') note('session', `resumed (${event.resumes})`);
-              });
-              return sessionTransport;
-            }
-          : undefined,
+    const ws = new HAWebSocket(url, { ...options, resume: mode === 'resume' && resume() });
+    // With resume on, the session handle is there from the constructor on.
+    ws.session?.events$.subscribe((event) => {
+      if (event.type === 'lost') {
+        counters.sessionsLost++;
+        note('session-lost', `${event.reason}: ${event.unacknowledged.length} unacknowledged`);
+      } else if (event.type === 'new') note('session', `new ${event.sessionId.slice(0, 8)}`);
+      else if (event.type === 'resumed') note('session', `resumed (${event.resumes})`);
     });
     socket = ws;
     ws.state$.subscribe((state) => {
@@ -143,8 +146,8 @@ const api = {
     if (!socket) throw new Error('connect() first');
     session = new StreamSession(socket.connection, {
       ...options,
-      mode: sessionTransport ? 'resume' : 'plain',
-      session$: sessionTransport?.session$,
+      mode: socket.session ? 'resume' : 'plain',
+      session$: socket.session?.events$,
     });
     session.start();
     note('stream', `started, window ${options.window ?? 8}`);
@@ -241,8 +244,20 @@ const api = {
   },
 
   snapshot() {
+    const handle = socket?.session;
+    const sessionNow = handle && {
+      id: handle.id,
+      state: handle.state,
+      resumes: handle.stats.resumes,
+      sessionsLost: handle.stats.sessionsLost,
+    };
     return JSON.parse(
-      JSON.stringify({ ...counters, stream: session?.counts() ?? counters.stream, timeline }),
+      JSON.stringify({
+        ...counters,
+        session: sessionNow,
+        stream: session?.counts() ?? counters.stream,
+        timeline,
+      }),
     ) as PageCounters & { timeline: TimelineEntry[] };
   },
 

@@ -1,4 +1,9 @@
-import { defineHaWebSocket, type HaWebSocketFactory } from '@lifeline/core/internal';
+import {
+  defineHaWebSocket,
+  type HaWebSocketFactory,
+  type ResumeProtocol,
+  type WebSocketLike,
+} from '@lifeline/core/internal';
 import { browserRecoveryDefaults } from './browser-recovery-defaults.js';
 import { globalWebSocket } from './global-web-socket.js';
 
@@ -8,7 +13,8 @@ import { globalWebSocket } from './global-web-socket.js';
  * subscribers on the page's own `WebSocket` (read at each open). Like `HAWebSocket`, it waits
  * while the browser is offline and reconnects when it is back online or the tab becomes visible
  * ({@link browserRecoveryDefaults}); pass `online: undefined` or `trigger: undefined` to turn
- * either off. See docs/websocket.md, "Coming from RxJS".
+ * either off; `resume: resume()` for exactly-once delivery against a resume server. See
+ * docs/websocket.md, "Coming from RxJS".
  *
  * @example
  * ```ts
@@ -18,7 +24,7 @@ import { globalWebSocket } from './global-web-socket.js';
  * ```
  * @see https://rxjs.dev/api/webSocket/webSocket
  */
-export const haWebSocket: HaWebSocketFactory = /* @__PURE__ */ defineHaWebSocket(
-  { WebSocket: globalWebSocket, defaultBinaryType: 'blob' },
-  browserRecoveryDefaults,
-);
+export const haWebSocket: HaWebSocketFactory<ResumeProtocol | false> = /* @__PURE__ */ defineHaWebSocket<
+  WebSocketLike,
+  ResumeProtocol | false
+>({ WebSocket: globalWebSocket, defaultBinaryType: 'blob' }, browserRecoveryDefaults);

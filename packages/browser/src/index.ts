@@ -11,7 +11,11 @@ export {
   type HAFetchOptions,
   type HAResponse,
 } from '@lifeline/core/fetch';
+// `resume()` is tree-shaken away unless the application imports it: only then does the bundle
+// carry the resume protocol.
+export { type ResumableOptions, type ResumeSession, resume } from '@lifeline/core/resume';
 export {
+  type HAWebSocketErrorEvent,
   type HAWebSocketEventMap,
   type HAWebSocketInstance,
   type HAWebSocketOptions,

@@ -32,6 +32,7 @@ export * from './policy/close-codes.js';
 export * from './policy/retry-decision.js';
 export * from './policy/retry-hint.js';
 export * from './resume/client/resumable-transport.js';
+export * from './resume/client/resume.js';
 export * from './resume/endpoint/link-output.js';
 export * from './resume/endpoint/replay-buffer.js';
 export * from './resume/endpoint/session-endpoint.js';

@@ -1,11 +1,11 @@
-import { defineHaWebSocket, type HaWebSocketFactory, resumable } from '@lifeline/core/internal';
+import { defineHaWebSocket, type HaWebSocketFactory, resume } from '@lifeline/core/internal';
 import { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 import { globalWebSocket } from './global-web-socket.js';
 
 /**
  * A drop-in for RxJS's `webSocket()` on Deno's `WebSocket` (read at each open): the
  * `WebSocketSubject` interface (`next`, `error`, `complete`, `subscribe`, `multiplex`) and config
- * fields, recovering beneath the subscribers, with `resume: true` for exactly-once delivery
+ * fields, recovering beneath the subscribers, with `resume: resume()` for exactly-once delivery
  * against a resume server. See docs/websocket.md, "Coming from RxJS".
  *
  * @example
@@ -20,5 +20,5 @@ export const haWebSocket: HaWebSocketFactory = /* @__PURE__ */ defineHaWebSocket
   ...denoWebSocketCapabilities,
   WebSocket: globalWebSocket,
   defaultBinaryType: 'blob',
-  resumable,
+  resume,
 });

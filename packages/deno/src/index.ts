@@ -11,7 +11,9 @@ export {
   type HAFetchOptions,
   type HAResponse,
 } from '@lifeline/core/fetch';
+export { type ResumableOptions, type ResumeSession, resume } from '@lifeline/core/resume';
 export {
+  type HAWebSocketErrorEvent,
   type HAWebSocketEventMap,
   type HAWebSocketInstance,
   type HAWebSocketOptions,

@@ -7,7 +7,8 @@ import {
   HttpStatusError,
   type LinkData,
   LinkFailedError,
-  resumable,
+  type ResumeOption,
+  resume,
   type Transport,
   type WebSocketHandlers,
   type WebSocketOpenOptions,
@@ -123,29 +124,46 @@ export function wsTransport(
   });
 }
 
+/** The `binaryType` values Node's `HAWebSocket` delivers, as `ws` does. */
+export type WsBinaryType = 'nodebuffer' | 'arraybuffer' | 'blob' | 'fragments';
+
 /**
  * The WebSocket drop-in for Node: `ws`'s interface (as a WHATWG WebSocket), recovering beneath it.
- * Binary messages arrive as `Buffer` by default, as with `ws`; set `binaryType = 'arraybuffer'` for ArrayBuffers.
+ * Binary messages arrive as `Buffer` by default, as with `ws`; set `binaryType = 'arraybuffer'` for
+ * ArrayBuffers. `resume: resume()` (or `resume: true`) for exactly-once delivery against a resume
+ * server; `socket.session` is then the session's handle.
  *
  * @example
  * ```ts
- * const socket = new HAWebSocket('ws://127.0.0.1:8080/feed', undefined, { maxAttemptsPerFailure: 20 });
+ * import { HAWebSocket } from '@lifeline/node/ws';
+ * const socket = new HAWebSocket('ws://127.0.0.1:8080/feed', { maxAttemptsPerFailure: 20 });
  * socket.addEventListener('message', (event) => console.log(event.data));
+ * socket.addEventListener('close', (event) => console.log(event.code, event.reason));
+ * ```
+ * @example
+ * ```ts
+ * import { HAWebSocket, resume } from '@lifeline/node/ws';
+ * const socket = new HAWebSocket('ws://127.0.0.1:8080/session', { resume: resume() });
+ * socket.session?.events$.subscribe((event) => console.log(event.type)); // new, resumed, lost
  * ```
  */
-export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>({
+export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = defineHAWebSocket<
+  WebSocket,
+  ResumeOption,
+  WsBinaryType
+>({
   ...wsCapabilities,
   WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,
-  resumable,
+  resume,
 });
 
 /**
  * A drop-in for RxJS's `webSocket()` on `ws`: the `WebSocketSubject` interface (`next`, `error`,
  * `complete`, `subscribe`, `multiplex`) and config fields, recovering beneath the subscribers, with
- * `resume: true` for exactly-once delivery against a resume server. See docs/websocket.md,
+ * `resume: resume()` (or `true`) for exactly-once delivery against a resume server. See docs/websocket.md,
  * "Coming from RxJS".
  *
  * @example
@@ -163,7 +181,7 @@ export const haWebSocket: HaWebSocketFactory = defineHaWebSocket<WebSocket>({
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,
-  resumable,
+  resume,
 });
 
 /** `ws`'s four binary types, applied per message (`HAWebSocket` converts at dispatch). */
@@ -186,7 +204,9 @@ function convertWsBinary(data: ArrayBuffer | ArrayBufferView, binaryType: string
   }
 }
 
+export { type ResumableOptions, type ResumeSession, resume } from '@lifeline/core/resume';
 export type {
+  HAWebSocketErrorEvent,
   HAWebSocketEventMap,
   HAWebSocketInstance,
   HAWebSocketOptions,

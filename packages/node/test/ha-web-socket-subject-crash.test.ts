@@ -263,7 +263,7 @@ test(`resume: a SQLite resume server SIGKILLed ${KILLS} times, 0 lost and 0 dupl
     'the session',
     () => ({}),
   );
-  subject.session!.session$.subscribe((event) => sessionEvents.push(event));
+  subject.session!.events$.subscribe((event) => sessionEvents.push(event));
   const count = (name: string) => received.get(name)!.length;
   // Every stream has had an event appended (its subscription is in the session's cursor) before
   // the first kill: from then on, the session alone carries the subscriptions.

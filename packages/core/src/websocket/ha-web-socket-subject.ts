@@ -8,7 +8,7 @@ import {
 } from 'rxjs';
 import { type AttachOptions, attach, type HAConnection } from '../engine/attach.js';
 import type { ClosedState, ConnectionState } from '../engine/connection-state.js';
-import { InvalidOptionError, LinkClosedError, QueueOverflowError } from '../engine/errors.js';
+import { LinkClosedError, QueueOverflowError } from '../engine/errors.js';
 import { byteSizeOf, type Link, type LinkData, type Transport } from '../engine/link.js';
 import {
   DEFAULT_QUEUE_MAX_BYTES,
@@ -17,12 +17,15 @@ import {
 } from '../engine/outgoing-queue.js';
 import { failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
-import { handshakeTimeoutFor, type ResumableTransport } from '../resume/client/resumable-transport.js';
+import type { ResumableTransport, ResumeSession } from '../resume/client/resumable-transport.js';
+import type { ResumeProtocol } from '../resume/client/resume.js';
 import {
   DEFAULT_HA_WEB_SOCKET_HEARTBEAT,
   type HAWebSocketOptions,
   type HAWebSocketPlatform,
+  type ResumeOption,
 } from './ha-web-socket.js';
+import { resumeProtocolOf } from './resume-option.js';
 import {
   type WebSocketLike,
   type WebSocketTransportOptions,
@@ -40,9 +43,9 @@ export interface HAWebSocketSubjectCloseEvent {
 /**
  * Configuration of `haWebSocket`: the fields of RxJS's `WebSocketSubjectConfig`, plus every
  * recovery option of {@link HAWebSocketOptions} (budgets, backoff, queue limits, heartbeat,
- * `resume`, `endpoints`, `connectTimeoutMs`).
+ * `resume`, `endpoints`, `connectTimeoutMs`). `Resume` is what the platform's `resume` takes.
  */
-export interface HAWebSocketSubjectConfig<T> extends HAWebSocketOptions {
+export interface HAWebSocketSubjectConfig<T, Resume = ResumeOption> extends HAWebSocketOptions<Resume> {
   /** The endpoint. */
   url: string | URL;
   /** Subprotocols to offer. @default none */
@@ -96,8 +99,8 @@ export interface HAWebSocketRefusal<T> {
 }
 
 /** `haWebSocket`, bound to a platform's WebSocket by {@link defineHaWebSocket}. */
-export type HaWebSocketFactory = <T>(
-  urlConfig: string | URL | HAWebSocketSubjectConfig<T>,
+export type HaWebSocketFactory<Resume = ResumeOption> = <T>(
+  urlConfig: string | URL | HAWebSocketSubjectConfig<T, Resume>,
 ) => HAWebSocketSubject<T>;
 
 const INVALID_ERROR_OBJECT =
@@ -112,17 +115,20 @@ const INVALID_ERROR_OBJECT =
  * const haWebSocket = defineHaWebSocket({ WebSocket: globalThis.WebSocket, defaultBinaryType: 'blob' });
  * ```
  */
-export function defineHaWebSocket<S extends WebSocketLike>(
+export function defineHaWebSocket<S extends WebSocketLike, Resume = ResumeOption>(
   platform: HAWebSocketPlatform<S>,
-  defaults?: () => HAWebSocketOptions,
-): HaWebSocketFactory {
-  return <T>(urlConfig: string | URL | HAWebSocketSubjectConfig<T>) => {
-    const config: HAWebSocketSubjectConfig<T> =
+  defaults?: () => HAWebSocketOptions<Resume>,
+): HaWebSocketFactory<Resume> {
+  return <T>(urlConfig: string | URL | HAWebSocketSubjectConfig<T, Resume>) => {
+    const config: HAWebSocketSubjectConfig<T, Resume> =
       typeof urlConfig === 'string' || urlConfig instanceof URL ? { url: urlConfig } : urlConfig;
-    return new HAWebSocketSubject<T>(platform as unknown as HAWebSocketPlatform<WebSocketLike>, {
-      ...defaults?.(),
-      ...config,
-    });
+    return new HAWebSocketSubject<T>(
+      platform as unknown as HAWebSocketPlatform<WebSocketLike>,
+      {
+        ...defaults?.(),
+        ...config,
+      } as HAWebSocketSubjectConfig<T>,
+    );
   };
 }
 
@@ -203,7 +209,7 @@ class StreamLink implements Link<LinkData, Outgoing> {
 interface Run<T> {
   readonly output: Subject<T>;
   connection: HAConnection<LinkData, Outgoing>;
-  session: ResumableTransport | undefined;
+  session: ResumeSession | undefined;
   subscriptions: Subscription[];
   opened: boolean;
   /** Sends not yet settled. */
@@ -258,6 +264,8 @@ export class HAWebSocketSubject<T> extends Observable<T> {
   private readonly bufferByteLimit: number;
   /** Bytes from a link, as `binaryType` asks for them. */
   private readonly convert: (data: ArrayBuffer | ArrayBufferView) => unknown;
+  /** What `resume` asks for, resolved once, so a bad value throws from `haWebSocket()`. */
+  private readonly resumeProtocol: ResumeProtocol | undefined;
 
   /**
    * Values given to `next()` that were not sent, each with its error, at the moment it is
@@ -277,11 +285,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     private readonly config: HAWebSocketSubjectConfig<T>,
   ) {
     super((subscriber) => this.subscribeOutput(subscriber));
-    if (config.resume && !platform.resumable) {
-      throw new InvalidOptionError(
-        'this haWebSocket has no resume protocol built in: pass wrapTransport: (t) => resumable(t)',
-      );
-    }
+    this.resumeProtocol = resumeProtocolOf(config.resume, platform.resume);
     this.serialize = config.serializer ?? JSON.stringify;
     this.deserialize = config.deserializer ?? config.resultSelector ?? ((event) => JSON.parse(event.data));
     const binaryType = config.binaryType ?? platform.defaultBinaryType ?? 'blob';
@@ -303,8 +307,11 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     return new Observable<T>((subscriber) => this.subscribe(subscriber));
   }
 
-  /** The resume session of the current connection, when `resume` is on. */
-  get session(): ResumableTransport | undefined {
+  /**
+   * The resume session of the current connection (`id`, `state`, `stats`, `events$`), when
+   * `resume` is on (or `wrapTransport` returned a resumable transport) and a connection exists.
+   */
+  get session(): ResumeSession | undefined {
     return this.run?.session;
   }
 
@@ -424,7 +431,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
       binaryType,
       connectTimeoutMs,
       endpoints,
-      resume,
+      resume: _resume,
       wrapTransport,
       ...attachOptions
     } = config;
@@ -448,16 +455,12 @@ export class HAWebSocketSubject<T> extends Observable<T> {
       WebSocketCtor === undefined || WebSocketCtor === platform.WebSocket
         ? platform
         : { WebSocket: WebSocketCtor };
-    let wrap = wrapTransport;
+    const resumeWith = this.resumeProtocol;
+    const wrap = resumeWith
+      ? (transport: Transport<LinkData, LinkData>) =>
+          resumeWith(transport, { connectTimeoutMs, heartbeat: attachOptions.heartbeat })
+      : wrapTransport;
     let lastSessionEvent: string | undefined;
-    if (resume) {
-      const makeResumable = platform.resumable!;
-      wrap = (transport) =>
-        makeResumable(transport, {
-          handshakeTimeoutMs: handshakeTimeoutFor({ connectTimeoutMs, heartbeat: attachOptions.heartbeat }),
-          ...(resume === true ? {} : resume),
-        });
-    }
     const ownSockets = socketOptions === platform;
     const transportTo = (endpoint: string | URL, attempt?: { readonly remainingMs: number | undefined }) =>
       webSocketTransport<WebSocketLike>({
@@ -476,11 +479,11 @@ export class HAWebSocketSubject<T> extends Observable<T> {
             connectTimeoutMs,
           });
     const inner = wrap ? wrap(base) : base;
-    // A resumable transport (from `resume`, or `wrapTransport: (t) => resumable(t)` in browsers)
+    // A resumable transport (from `resume`, or a `wrapTransport` that returned `resumable(t)`)
     // says whether each link resumed the session: a resumed one needs no re-subscribe.
     const session$ = (inner as Partial<ResumableTransport>).session$;
     if (session$ !== undefined) {
-      run.session = inner as ResumableTransport;
+      run.session = (inner as ResumableTransport).handle;
       run.subscriptions.push(session$.subscribe((event) => (lastSessionEvent = event.type)));
     }
     const streams = this.streams;

@@ -7,26 +7,33 @@ import {
   type SendOptions,
 } from '../engine/attach.js';
 import type { ConnectionState } from '../engine/connection-state.js';
-import {
-  InvalidOptionError,
-  LifelineError,
-  LinkClosedError,
-  QueueOverflowError,
-  SessionLostError,
-} from '../engine/errors.js';
+import { LifelineError, LinkClosedError, QueueOverflowError, SessionLostError } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
 import { type EndpointSource, failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
-import {
-  handshakeTimeoutFor,
-  type ResumableOptions,
-  type ResumableTransport,
-  type resumable,
+import type {
+  ResumableOptions,
+  ResumableTransport,
+  ResumeSession,
 } from '../resume/client/resumable-transport.js';
+import type { ResumeProtocol, resume } from '../resume/client/resume.js';
+import { resumeProtocolOf } from './resume-option.js';
 import { type WebSocketLike, type WebSocketLinkOptions, webSocketTransport } from './web-socket-transport.js';
 
-/** Options of an {@link HAWebSocket}: the recovery policy of {@link attach} plus transport settings. */
-export interface HAWebSocketOptions extends ConnectionOptions<LinkData, LinkData, unknown> {
+/**
+ * What the `resume` option takes where the platform package ships the protocol (Node, Deno):
+ * `resume()`'s protocol, or `true` / {@link ResumableOptions} as shorthands for `resume()` /
+ * `resume(options)`. `@lifeline/browser` takes `resume()` (or `false`) only, so that bundles
+ * that do not import it do not carry the protocol.
+ */
+export type ResumeOption = ResumeProtocol | boolean | ResumableOptions;
+
+/**
+ * Options of an {@link HAWebSocket}: the recovery policy of {@link attach} plus transport settings.
+ * `Resume` is what the platform's `resume` option takes (see {@link ResumeOption}).
+ */
+export interface HAWebSocketOptions<Resume = ResumeOption>
+  extends ConnectionOptions<LinkData, LinkData, unknown> {
   /** An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms. @default 10_000 */
   connectTimeoutMs?: number;
   /**
@@ -37,7 +44,9 @@ export interface HAWebSocketOptions extends ConnectionOptions<LinkData, LinkData
    */
   heartbeat?: AttachOptions<LinkData, LinkData, unknown>['heartbeat'];
   /**
-   * Wraps the WebSocket transport, e.g. with `resumable(...)` for exactly-once delivery.
+   * Wraps the WebSocket transport with a layer of your own. For exactly-once delivery use
+   * `resume` instead; a wrapper that returns `resumable(t)` still gets its `session` handle.
+   * Ignored when `resume` is on.
    * @default none
    */
   wrapTransport?: (transport: Transport<LinkData, LinkData>) => Transport<LinkData, LinkData>;
@@ -53,13 +62,17 @@ export interface HAWebSocketOptions extends ConnectionOptions<LinkData, LinkData
   endpoints?: EndpointSource<string | URL>;
   /**
    * Exactly-once, in-order delivery across reconnects with the resume protocol
-   * (docs/protocol.md); the server must be a resume server. `true` uses the protocol's defaults.
-   * Available where the platform package provides the protocol (`@lifeline/node`,
-   * `@lifeline/deno`); in browsers pass `wrapTransport: (t) => resumable(t, options)` instead, so
-   * bundles that do not resume do not carry the protocol.
+   * (docs/protocol.md); the server must be a resume server. On every platform pass
+   * `resume: resume()` (or `resume(options)`), imported from the platform package or
+   * `@lifeline/core/resume`: the import is what brings the protocol into a bundle. Node and Deno
+   * also take `true` (the protocol's defaults) and a `ResumableOptions` object. The socket's
+   * `session` is the session's handle from the constructor on. Takes precedence over
+   * `wrapTransport`.
    * @default false
+   * @throws {InvalidOptionError} from the constructor: `true` or options where the platform does
+   *   not ship the protocol (browsers)
    */
-  resume?: boolean | ResumableOptions;
+  resume?: Resume;
 }
 
 /**
@@ -72,42 +85,112 @@ export const DEFAULT_HA_WEB_SOCKET_HEARTBEAT = Object.freeze({
   ifSupported: true,
 });
 
-/** The events an {@link HAWebSocket} dispatches beyond the standard four. */
-export interface HAWebSocketEventMap {
-  open: Event;
-  message: MessageEvent;
-  error: Event;
-  close: Event & { code: number; reason: string; wasClean: boolean };
-  /** The link failed and recovery started (`detail` is the connection state). */
-  recovering: Event;
-  /** A new link is up after a failure. */
-  recovered: Event;
-  /**
-   * `queue.overflow: 'drop-oldest'` dropped a message that waited for a link to make room
-   * (`detail`: `{ data, error }`, the message and its {@link QueueOverflowError}).
-   */
-  dropped: Event;
+/**
+ * The `error` event of an {@link HAWebSocket}: an `Event` carrying the error that ended it. Its
+ * fields are always set; they are optional in the type only so that a `WebSocket`'s `onerror`
+ * handler, which takes a plain `Event`, fits.
+ */
+export interface HAWebSocketErrorEvent extends Event {
+  /** The error that ended the connection (a `LinkClosedError`, an `HttpStatusError`, the network error...). */
+  readonly error?: unknown;
+  /** The error's message. */
+  readonly message?: string;
+  /** The error's `code` when it is a Lifeline error (`'ERR_LINK_CLOSED'`...). */
+  readonly code?: string | undefined;
 }
 
-/** The WebSocket-shaped drop-in: what {@link defineHAWebSocket} returns instances of. */
-export interface HAWebSocketInstance extends EventTarget {
+/** What a `dropped` event carries: a message that was taken and will not be delivered, and why. */
+export interface HAWebSocketDropped {
+  readonly data: LinkData;
+  /** A `QueueOverflowError` (`'drop-oldest'`), a `FrameTooLargeError`, a `ReplayWindowFullError`... */
+  readonly error: unknown;
+}
+
+/**
+ * The events of an {@link HAWebSocket}, by name: the standard four with the platform's types
+ * (DOM lib: `Event`, `MessageEvent`, `CloseEvent`), and three more as `CustomEvent`s with their
+ * `detail`. `addEventListener`, `removeEventListener` and the `on*` properties are typed by it.
+ *
+ * `recovering` and `recovered` pair up once per outage, as on `HATcpSocket`: see docs/websocket.md,
+ * "Events".
+ */
+export interface HAWebSocketEventMap {
+  /** The first link is up (once; a recovered link fires `recovered`). */
+  open: Event;
+  /** A message, `data` as `binaryType` asks for binary ones (a string for text). */
+  message: MessageEvent;
+  /** The connection failed for good (recovery gave up, an irrecoverable error, an abnormal end); `close` follows. */
+  error: HAWebSocketErrorEvent;
+  /** The end, once: `code` (1006 when no close frame came), `reason`, `wasClean`. */
+  close: CloseEvent;
+  /**
+   * The open link failed and recovery started: once per outage, however many attempts it takes;
+   * `detail` is the connection state at its start (the error, attempt 1 of `maxAttempts`, budgets).
+   */
+  recovering: CustomEvent<Extract<ConnectionState, { status: 'recovering' }>>;
+  /** A new link is up after an outage (`detail`: the state, with `recoveries` so far). */
+  recovered: CustomEvent<Extract<ConnectionState, { status: 'open' | 'suspended' }>>;
+  /**
+   * A message `send()` took will not be delivered (`queue.overflow: 'drop-oldest'` made room, or
+   * the resume protocol refused it); `detail` is the message and its error.
+   */
+  dropped: CustomEvent<HAWebSocketDropped>;
+}
+
+/**
+ * An `on*` handler of an {@link HAWebSocket}: it receives the event `HAWebSocketEventMap` names.
+ * No `this` type: a handler written for a `WebSocket` fits, and an `HAWebSocket` stays assignable
+ * to a `WebSocket` (whose handlers' `this` is a `WebSocket`).
+ */
+export type HAWebSocketHandler<E extends Event> = (event: E) => unknown;
+
+/**
+ * The WebSocket-shaped drop-in: what {@link defineHAWebSocket} returns instances of. Under the DOM
+ * lib, an instance whose `BinaryTypes` is DOM's `BinaryType` (browsers, Deno) is assignable to
+ * `WebSocket`. `BinaryTypes` lists the `binaryType` values the platform converts to.
+ */
+export interface HAWebSocketInstance<BinaryTypes extends string = string> extends EventTarget {
   readonly url: string;
   readonly readyState: number;
   readonly protocol: string;
   readonly extensions: string;
   readonly bufferedAmount: number;
-  binaryType: string;
-  onopen: ((event: Event) => void) | null;
-  onmessage: ((event: MessageEvent) => void) | null;
-  onerror: ((event: Event) => void) | null;
-  onclose: ((event: Event) => void) | null;
-  onrecovering: ((event: Event) => void) | null;
-  onrecovered: ((event: Event) => void) | null;
-  ondropped: ((event: Event) => void) | null;
+  /**
+   * How binary messages arrive; applies to the very next message.
+   * @default 'blob' in browsers and Deno, 'nodebuffer' in Node
+   */
+  binaryType: BinaryTypes;
+  onopen: HAWebSocketHandler<Event> | null;
+  onmessage: HAWebSocketHandler<MessageEvent> | null;
+  onerror: HAWebSocketHandler<HAWebSocketErrorEvent> | null;
+  onclose: HAWebSocketHandler<CloseEvent> | null;
+  onrecovering: HAWebSocketHandler<HAWebSocketEventMap['recovering']> | null;
+  onrecovered: HAWebSocketHandler<HAWebSocketEventMap['recovered']> | null;
+  ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null;
   readonly CONNECTING: 0;
   readonly OPEN: 1;
   readonly CLOSING: 2;
   readonly CLOSED: 3;
+  addEventListener<K extends keyof HAWebSocketEventMap>(
+    type: K,
+    listener: (this: HAWebSocketInstance<BinaryTypes>, event: HAWebSocketEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof HAWebSocketEventMap>(
+    type: K,
+    listener: (this: HAWebSocketInstance<BinaryTypes>, event: HAWebSocketEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
   /**
    * Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded;
    * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
@@ -127,12 +210,27 @@ export interface HAWebSocketInstance extends EventTarget {
   readonly state$: Observable<ConnectionState>;
   /** The underlying HA connection (suspend, enable, resetCounts, detach...). */
   readonly connection: HAConnection<LinkData, LinkData>;
-  /** The resume session (its `session$` says new, resumed, lost), when `resume` is on. */
-  readonly session: ResumableTransport | undefined;
+  /**
+   * The resume session (`id`, `state`, `stats`, `events$`: new, resumed, lost), from the
+   * constructor on whenever `resume` is on (or `wrapTransport` returned a resumable transport);
+   * `undefined` otherwise.
+   */
+  readonly session: ResumeSession | undefined;
 }
 
-export interface HAWebSocketConstructor {
-  new (url: string | URL, protocols?: string | string[], options?: HAWebSocketOptions): HAWebSocketInstance;
+/**
+ * `HAWebSocket`'s constructor: WebSocket's two forms, `(url, protocols)` and
+ * `(url, protocols, options)`, plus `(url, options)`.
+ * @see https://websockets.spec.whatwg.org/#dom-websocket-websocket
+ */
+export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes extends string = string> {
+  new (url: string | URL, options?: HAWebSocketOptions<Resume>): HAWebSocketInstance<BinaryTypes>;
+  new (
+    url: string | URL,
+    protocols?: string | string[],
+    options?: HAWebSocketOptions<Resume>,
+  ): HAWebSocketInstance<BinaryTypes>;
+  readonly prototype: HAWebSocketInstance<BinaryTypes>;
   readonly CONNECTING: 0;
   readonly OPEN: 1;
   readonly CLOSING: 2;
@@ -155,8 +253,12 @@ export interface HAWebSocketPlatform<S extends WebSocketLike> extends WebSocketL
    * Node's binding adds 'nodebuffer' and 'fragments'.
    */
   convertBinary?: (data: ArrayBuffer | ArrayBufferView, binaryType: string) => unknown;
-  /** Enables the `resume` option: the platform package hands in the protocol. @default none */
-  resumable?: typeof resumable;
+  /**
+   * Makes `resume: true` and `resume: {...options}` shorthands for `resume()`: the platform
+   * package hands in the protocol's factory. Without it, only `resume: resume()` resumes.
+   * @default none
+   */
+  resume?: typeof resume;
 }
 
 /**
@@ -167,17 +269,28 @@ export interface HAWebSocketPlatform<S extends WebSocketLike> extends WebSocketL
  * or recovery giving up, ends it as a plain WebSocket would end: an `error` event, then `close`.
  *
  * Called by the platform packages at their import, so core touches no global at its own import.
+ * `Resume` is what the platform's `resume` option takes and `BinaryTypes` the `binaryType` values
+ * its `convertBinary` produces; neither is checked against `platform`.
  *
+ * @param platform the WebSocket constructor and what else the platform can do.
+ * @param defaults options every socket starts from, under the constructor's (a browser's online
+ *   and visibility signals); called once per socket. @default none
  * @example
  * ```ts
  * const HAWebSocket = defineHAWebSocket({ WebSocket: globalThis.WebSocket });
  * const socket = new HAWebSocket('wss://example.com/feed');
  * socket.onmessage = (event) => console.log(event.data);
+ * socket.onrecovering = (event) => console.log(`reconnecting after ${String(event.detail.error)}`);
  * ```
  */
-export function defineHAWebSocket<S extends WebSocketLike>(
+export function defineHAWebSocket<
+  S extends WebSocketLike,
+  Resume = ResumeOption,
+  BinaryTypes extends string = string,
+>(
   platform: HAWebSocketPlatform<S>,
-): HAWebSocketConstructor {
+  defaults?: () => HAWebSocketOptions<Resume>,
+): HAWebSocketConstructor<Resume, BinaryTypes> {
   const convert = platform.convertBinary ?? convertBinaryStandard;
   class HAWebSocket extends EventTarget implements HAWebSocketInstance {
     static readonly CONNECTING = 0 as const;
@@ -190,21 +303,32 @@ export function defineHAWebSocket<S extends WebSocketLike>(
     readonly CLOSED = 3 as const;
     readonly url: string;
     readonly connection: HAConnection<LinkData, LinkData>;
-    session: ResumableTransport | undefined = undefined;
+    readonly session: ResumeSession | undefined;
     readonly extensions = '';
-    onopen: ((event: Event) => void) | null = null;
-    onmessage: ((event: MessageEvent) => void) | null = null;
-    onerror: ((event: Event) => void) | null = null;
-    onclose: ((event: Event) => void) | null = null;
-    onrecovering: ((event: Event) => void) | null = null;
-    onrecovered: ((event: Event) => void) | null = null;
-    ondropped: ((event: Event) => void) | null = null;
+    onopen: HAWebSocketHandler<Event> | null = null;
+    onmessage: HAWebSocketHandler<MessageEvent> | null = null;
+    onerror: HAWebSocketHandler<HAWebSocketErrorEvent> | null = null;
+    onclose: HAWebSocketHandler<CloseEvent> | null = null;
+    onrecovering: HAWebSocketHandler<HAWebSocketEventMap['recovering']> | null = null;
+    onrecovered: HAWebSocketHandler<HAWebSocketEventMap['recovered']> | null = null;
+    ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null = null;
     private ready = 0;
     private binary: string;
     private readonly subscriptions: Subscription[] = [];
 
-    constructor(url: string | URL, protocols?: string | string[], options: HAWebSocketOptions = {}) {
+    constructor(
+      url: string | URL,
+      protocols?: string | string[] | HAWebSocketOptions,
+      options: HAWebSocketOptions = {},
+    ) {
       super();
+      // `(url, options)`: protocols are a string or a sequence (any iterable, per WebIDL), so an
+      // object that is not iterable can only be the options.
+      if (protocols && typeof protocols === 'object' && !(Symbol.iterator in protocols)) {
+        options = protocols;
+        protocols = undefined;
+      }
+      options = { ...(defaults?.() as HAWebSocketOptions), ...options };
       this.url = String(url);
       this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
       const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
@@ -212,24 +336,11 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       // ws ping frames, the resume protocol's PINGs); a browser's plain WebSocket cannot, and an
       // application-level ping needs the server's cooperation, so there it stays opt-in.
       attachOptions.heartbeat = options.heartbeat ?? DEFAULT_HA_WEB_SOCKET_HEARTBEAT;
-      let wrapTransport = options.wrapTransport;
-      if (resume) {
-        const makeResumable = platform.resumable;
-        if (!makeResumable) {
-          throw new InvalidOptionError(
-            'this HAWebSocket has no resume protocol built in: pass wrapTransport: (t) => resumable(t)',
-          );
-        }
-        wrapTransport = (transport) => {
-          const resumeOptions = resume === true ? {} : resume;
-          const session = makeResumable(transport, {
-            handshakeTimeoutMs: handshakeTimeoutFor({ connectTimeoutMs, heartbeat: attachOptions.heartbeat }),
-            ...resumeOptions,
-          });
-          this.session = session;
-          return session;
-        };
-      }
+      const protocol = resumeProtocolOf(resume, platform.resume);
+      const wrapTransport = protocol
+        ? (transport: Transport<LinkData, LinkData>) =>
+            protocol(transport, { connectTimeoutMs, heartbeat: attachOptions.heartbeat })
+        : options.wrapTransport;
       // Links always deliver the platform's raw bytes (never Blobs: the resume protocol decodes
       // frames synchronously); `binaryType` is applied per message at dispatch, so assigning it
       // takes effect at once, on the first link as on later ones, as on a WebSocket.
@@ -237,7 +348,7 @@ export function defineHAWebSocket<S extends WebSocketLike>(
         webSocketTransport<S>({
           ...platform,
           url: String(url),
-          protocols,
+          protocols: protocols as string | string[] | undefined,
           connectTimeoutMs: attempt?.remainingMs ?? connectTimeoutMs,
           binaryType: platform.binaryType ?? 'arraybuffer',
         });
@@ -247,7 +358,11 @@ export function defineHAWebSocket<S extends WebSocketLike>(
           : failoverTransport(Array.isArray(endpoints) ? [this.url, ...endpoints] : endpoints, transportTo, {
               connectTimeoutMs,
             });
-      this.connection = attach(wrapTransport ? wrapTransport(base) : base, attachOptions);
+      const transport = wrapTransport ? wrapTransport(base) : base;
+      // A resumable transport (from `resume`, or a `wrapTransport` that returned `resumable(t)`)
+      // brings its session's handle; the protocol's code stays in the resume module.
+      this.session = (transport as Partial<ResumableTransport>).handle;
+      this.connection = attach(transport, attachOptions);
       this.subscriptions.push(
         this.connection.messages$.subscribe((data) =>
           this.dispatch(
@@ -317,7 +432,7 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       this.connection.close(code, reason);
     }
 
-    private closeCode = CloseCode.NoStatusReceived;
+    private closeCode = 1005;
     private lastStatus: ConnectionState['status'] = 'connecting';
     private closeReason = '';
 
@@ -375,13 +490,14 @@ export function defineHAWebSocket<S extends WebSocketLike>(
       this.dispatch('close', closeEvent(code, reason, wasClean));
     }
 
-    private dispatch(type: keyof HAWebSocketEventMap, event: Event): void {
+    private dispatch<K extends keyof HAWebSocketEventMap>(type: K, event: HAWebSocketEventMap[K]): void {
       const handler = (this as unknown as Record<string, ((event: Event) => void) | null>)[`on${type}`];
       handler?.call(this, event);
       this.dispatchEvent(event);
     }
   }
-  return HAWebSocket;
+  // The platform names the binary types its `convertBinary` produces, and what `resume` takes.
+  return HAWebSocket as unknown as HAWebSocketConstructor<Resume, BinaryTypes>;
 }
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
@@ -398,11 +514,11 @@ function messageEvent(data: unknown, origin: string): MessageEvent {
   return Object.assign(new Event('message'), { data, origin }) as MessageEvent;
 }
 
-function detailEvent(type: string, detail: unknown): Event {
-  return Object.assign(new Event(type), { detail });
+function detailEvent<T>(type: string, detail: T): CustomEvent<T> {
+  return new CustomEvent(type, { detail });
 }
 
-function errorEvent(error: unknown): Event {
+function errorEvent(error: unknown): HAWebSocketErrorEvent {
   const message = error instanceof Error ? error.message : String(error);
   return Object.assign(new Event('error'), {
     error,
@@ -411,11 +527,8 @@ function errorEvent(error: unknown): Event {
   });
 }
 
-function closeEvent(
-  code: number,
-  reason: string,
-  wasClean: boolean,
-): Event & { code: number; reason: string; wasClean: boolean } {
+/** A `CloseEvent`'s fields on an `Event` (Node has no `CloseEvent`). */
+function closeEvent(code: number, reason: string, wasClean: boolean): CloseEvent {
   return Object.assign(new Event('close'), { code, reason, wasClean });
 }
 

@@ -156,6 +156,40 @@ export interface ResumableStats extends SessionEndpointStats {
   readonly sessionsLost: number;
 }
 
+/**
+ * Where a resumable session stands: `'connecting'` before its first handshake (and after a loss,
+ * until the new session is welcomed), `'open'` with a link up and the handshake done,
+ * `'resuming'` between links (the session is kept for a resume), `'closed'` once ended on
+ * purpose by either side, until a new session starts.
+ */
+export type ResumeSessionState = 'connecting' | 'open' | 'resuming' | 'closed';
+
+/**
+ * The session under a resuming connection (`HAWebSocket`'s and `haWebSocket()`'s `session`): read
+ * at any time, each field is the current value. There from the constructor on whenever `resume`
+ * is on, before the first handshake too.
+ */
+export interface ResumeSession {
+  /** The session id, 32 hex digits (never the token); `undefined` while no session is established. */
+  readonly id: string | undefined;
+  readonly state: ResumeSessionState;
+  /** The highest sequence number sent. */
+  readonly lastSent: number;
+  /** The server's cumulative acknowledgement of our messages. */
+  readonly peerAcked: number;
+  /**
+   * The last sequence number delivered. Read inside a message listener, it is the sequence
+   * number of the message being delivered (for idempotent processing).
+   */
+  readonly lastReceived: number;
+  /** Messages sent and not yet acknowledged. */
+  readonly pending: number;
+  /** Counters over the connection's life: handshakes, resumes, sessions lost, frames, bytes. */
+  readonly stats: ResumableStats;
+  /** Session events as they happen: new, resumed, lost (with the unacknowledged messages), closed. */
+  readonly events$: Observable<SessionEvent>;
+}
+
 /** A transport whose links belong to one resumable session. */
 export interface ResumableTransport extends Transport<LinkData, LinkData> {
   /** Session events: new, resumed, lost (with the unacknowledged messages), closed. */
@@ -163,6 +197,8 @@ export interface ResumableTransport extends Transport<LinkData, LinkData> {
   /** The current session, if one was established. */
   readonly session: SessionSnapshot | undefined;
   readonly stats: ResumableStats;
+  /** The same session as one flat, read-only view (what `HAWebSocket.session` shows). */
+  readonly handle: ResumeSession;
   /**
    * Ends the session on purpose: a CLOSE frame if a link is up, every unacknowledged send rejects
    * with {@link ClosedByUserError}. The next `open()` starts a new session.
@@ -194,6 +230,39 @@ export function resumable(
   return new ResumableSession(transport, options);
 }
 
+/** {@link ResumeSession} over a session: getters, so every read is current. */
+class SessionHandle implements ResumeSession {
+  constructor(private readonly session: ResumableSession) {}
+
+  get id(): string | undefined {
+    return this.session.idHex || undefined;
+  }
+  get state(): ResumeSessionState {
+    const session = this.session;
+    if (session.ended) return 'closed';
+    if (!session.id) return 'connecting';
+    return session.current?.phase === 'open' ? 'open' : 'resuming';
+  }
+  get lastSent(): number {
+    return this.session.endpoint.lastSent;
+  }
+  get peerAcked(): number {
+    return this.session.endpoint.peerAcked;
+  }
+  get lastReceived(): number {
+    return this.session.endpoint.delivered;
+  }
+  get pending(): number {
+    return this.session.endpoint.pending;
+  }
+  get stats(): ResumableStats {
+    return this.session.stats;
+  }
+  get events$(): Observable<SessionEvent> {
+    return this.session.session$;
+  }
+}
+
 /** One session generation: a lost or closed session's links reject sends with its end error. */
 interface Epoch {
   ended: unknown;
@@ -214,6 +283,9 @@ class ResumableSession implements ResumableTransport {
   current: ActiveLink | undefined;
   pendingRenegotiation: { lostSessionId: string; lost: readonly UnacknowledgedMessage[] } | undefined;
   counts = { handshakes: 0, resumes: 0, sessionsLost: 0 };
+  /** Ended on purpose (either side) and not opened since. */
+  ended = false;
+  readonly handle: ResumeSession = new SessionHandle(this);
 
   constructor(
     readonly inner: Transport<LinkData, Uint8Array>,
@@ -266,6 +338,7 @@ class ResumableSession implements ResumableTransport {
 
   async open(signal?: AbortSignal): Promise<Link<LinkData, LinkData>> {
     signal?.throwIfAborted();
+    this.ended = false;
     // One physical link per session at a time: a newer open supersedes whatever came before.
     this.current?.drop(new LinkFailedError('superseded by a newer link'), CloseCode.NormalClosure);
     const active = new ActiveLink(this);
@@ -281,6 +354,7 @@ class ResumableSession implements ResumableTransport {
     active?.drop(new ClosedByUserError('session closed'), code, reason);
     if (this.id) this.events.next({ type: 'closed', sessionId: this.idHex, by: 'local' });
     this.finishSession(() => new ClosedByUserError('session closed'));
+    this.ended = true;
   }
 
   /** The session is over (closed or lost): reject what is pending, forget it, number from 1 again. */
@@ -515,6 +589,7 @@ class ActiveLink {
           (list) =>
             new SessionLostError('closed-by-peer', sessionId, list, { cause: frame.reason || undefined }),
         );
+        session.ended = true;
         return;
       }
       default:
