@@ -7,10 +7,20 @@ import {
 } from './fenced-session-store.js';
 import type { SessionMetadata, StoredMessage, StoredSession } from './session-store.js';
 
-/** What the store needs of a Redis client: ioredis (5 or 6) has it. */
+/** What the store needs of a Redis client: ioredis (5 or 6) `Redis` and `Cluster` have it. */
 export interface RedisClientLike {
   callBuffer(command: string, ...args: (string | Buffer | number)[]): Promise<unknown>;
   quit(): Promise<unknown>;
+  /** A pipeline, for `waitForReplicas` (the script and its WAIT go to the same node). */
+  pipeline?(): RedisPipelineLike;
+  /** `true` on an ioredis `Cluster`: the store then uses its hash-tagged key layout by default. */
+  readonly isCluster?: boolean;
+}
+
+/** What `waitForReplicas` needs of a pipeline: ioredis has it. */
+export interface RedisPipelineLike {
+  callBuffer(command: string, ...args: (string | Buffer | number)[]): unknown;
+  exec(): Promise<[Error | null, unknown][] | null>;
 }
 
 /** Options of {@link RedisSessionStore}. */
@@ -43,11 +53,39 @@ export interface RedisSessionStoreOptions {
    * @default steadyEpochNow (does not step with the wall clock)
    */
   now?: () => number;
+  /**
+   * The key layout for Redis Cluster: every key of a session, and the deadline index that lists
+   * it, share one hash tag (`lifeline:{7}:<id>:m`, `lifeline:{7}:<id>:r`, `lifeline:{7}:deadlines`),
+   * so each script touches one slot. The session's shard (`7`) is a hash of its id modulo
+   * {@link clusterShards}. Standalone and Sentinel deployments may use it too; it is a different
+   * key format from the default one (`lifeline:<id>:m`, one `lifeline:deadlines`), so switching
+   * an existing deployment orphans the sessions stored under the old keys (they expire by TTL).
+   * @default true when `redis` is an ioredis `Cluster` (`isCluster`), else false
+   */
+  cluster?: boolean;
+  /**
+   * Shards of the cluster layout: sessions spread over this many hash tags (slots), and
+   * `expire()` runs one script per shard. Raise it for a cluster of many masters.
+   * @default 64
+   */
+  clusterShards?: number;
+  /**
+   * After each write script, `WAIT replicas timeoutMs` on the same node: the write resolves once
+   * that many replicas acknowledged it, and rejects with a `SessionStoreError` if fewer did within
+   * `timeoutMs` (the write stays on the primary; a failover before it replicates may lose it).
+   * Narrows, does not close, the window of Redis's asynchronous replication: a write that the
+   * store confirmed is on `replicas` + 1 nodes. Needs the client's `pipeline()`.
+   * @default undefined (no WAIT: a write is confirmed once the primary ran it)
+   */
+  waitForReplicas?: { readonly replicas: number; readonly timeoutMs: number };
 }
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'lifeline:';
 export const DEFAULT_REDIS_OPERATION_TIMEOUT_MS = 5_000;
 export const DEFAULT_REDIS_EXPIRE_BATCH = 1_000;
+export const DEFAULT_REDIS_CLUSTER_SHARDS = 64;
+
+const WRITES: ReadonlySet<string> = new Set(['save', 'update', 'append', 'acknowledge', 'claim', 'delete']);
 
 /** The error a fenced script raises; the owner's epoch follows. */
 const FENCED = 'LIFELINE_FENCED';
@@ -172,9 +210,12 @@ const SHAS = Object.fromEntries(
  * off from Redis's does not move it); a sorted set indexes the deadlines for `expire()`. Every
  * operation is one Lua script, so it is atomic, and every write checks the session's epoch.
  *
- * Needs one Redis primary (standalone or behind Sentinel), not Redis Cluster: `expire()` touches
- * keys of many sessions in one script. Durability is Redis's own (`appendonly yes` with
- * `appendfsync everysec` or `always`).
+ * Runs on one Redis primary (standalone, or behind Sentinel: an ioredis client made with
+ * `sentinels`), or on Redis Cluster (an ioredis `Cluster`, see {@link RedisSessionStoreOptions.cluster}):
+ * every script touches one slot. Durability is Redis's own (`appendonly yes` with `appendfsync
+ * everysec` or `always`); replication is asynchronous, so a failover can lose the last writes
+ * unless `waitForReplicas` narrows the window. A session whose stored state went back that way
+ * is reported lost (SessionLostError) at its next resume, never resumed with a gap or repeat.
  *
  * @example
  * ```ts
@@ -193,6 +234,8 @@ export class RedisSessionStore implements FencedSessionStore {
   private readonly now: () => number;
   private readonly client: Promise<RedisClientLike>;
   private readonly ownsClient: boolean;
+  private readonly clusterShards: number | undefined;
+  private readonly waitForReplicas: { readonly replicas: number; readonly timeoutMs: number } | undefined;
   private closed = false;
 
   constructor(options: RedisSessionStoreOptions) {
@@ -205,6 +248,27 @@ export class RedisSessionStore implements FencedSessionStore {
       throw new InvalidOptionError('idleTtlMs and operationTimeoutMs must be > 0, expireBatch >= 1');
     }
     const redis = options.redis;
+    const cluster = options.cluster ?? (typeof redis !== 'string' && redis.isCluster === true);
+    const shards = options.clusterShards ?? DEFAULT_REDIS_CLUSTER_SHARDS;
+    if (cluster && (!Number.isInteger(shards) || shards < 1 || shards > 16_384)) {
+      throw new InvalidOptionError('clusterShards must be an integer from 1 to 16,384');
+    }
+    // The first {...} of a key is its hash tag: a brace in the prefix would replace the shard's.
+    if (cluster && /[{}]/.test(this.keyPrefix)) {
+      throw new InvalidOptionError('keyPrefix must not contain { or } with the cluster key layout');
+    }
+    this.clusterShards = cluster ? shards : undefined;
+    const wait = options.waitForReplicas;
+    if (
+      wait !== undefined &&
+      (!Number.isInteger(wait.replicas) || wait.replicas < 1 || !(wait.timeoutMs > 0))
+    ) {
+      throw new InvalidOptionError('waitForReplicas needs replicas >= 1 and timeoutMs > 0');
+    }
+    if (wait !== undefined && typeof redis !== 'string' && typeof redis.pipeline !== 'function') {
+      throw new InvalidOptionError('waitForReplicas needs a client with pipeline() (ioredis)');
+    }
+    this.waitForReplicas = wait;
     this.ownsClient = typeof redis === 'string';
     this.client = typeof redis === 'string' ? connect(redis) : Promise.resolve(redis);
     // A URL that cannot be used surfaces on the first operation, not as an unhandled rejection.
@@ -296,14 +360,24 @@ export class RedisSessionStore implements FencedSessionStore {
 
   /** Deletes the sessions whose deadline passed (detached past `expiresAt`, or idle too long); returns their ids. */
   async expire(now: number): Promise<string[]> {
+    const shards =
+      this.clusterShards === undefined
+        ? [undefined]
+        : Array.from({ length: this.clusterShards }, (_, i) => i);
+    const expired = await Promise.all(shards.map((shard) => this.expireShard(now, shard)));
+    return expired.flat();
+  }
+
+  private async expireShard(now: number, shard: number | undefined): Promise<string[]> {
     const expired: string[] = [];
     // Bounded: each script deletes at most expireBatch sessions; a few rounds clear any backlog.
     for (let round = 0; round < 1_000; round++) {
-      const ids = (await this.run('expire', undefined, [
-        String(now),
-        String(this.expireBatch),
-        this.keyPrefix,
-      ])) as Buffer[] | null;
+      const ids = (await this.run(
+        'expire',
+        undefined,
+        [String(now), String(this.expireBatch), this.sessionKeyPrefix(shard)],
+        shard,
+      )) as Buffer[] | null;
       for (const id of ids ?? []) expired.push(id.toString());
       if (!ids || ids.length < this.expireBatch) break;
     }
@@ -325,11 +399,24 @@ export class RedisSessionStore implements FencedSessionStore {
     return [String(this.now()), String(this.idleTtlMs)];
   }
 
-  private keys(id: string | undefined): string[] {
-    const deadlines = `${this.keyPrefix}deadlines`;
-    return id === undefined
-      ? [deadlines]
-      : [`${this.keyPrefix}${id}:m`, `${this.keyPrefix}${id}:r`, deadlines];
+  /** The shard of a session in the cluster layout (FNV-1a of its id), else undefined. */
+  private shardOf(id: string): number | undefined {
+    if (this.clusterShards === undefined) return undefined;
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193) >>> 0;
+    return hash % this.clusterShards;
+  }
+
+  /** What precedes a session id in its keys: the prefix, and in the cluster layout the shard's hash tag. */
+  private sessionKeyPrefix(shard: number | undefined): string {
+    return shard === undefined ? this.keyPrefix : `${this.keyPrefix}{${shard}}:`;
+  }
+
+  /** A session's keys and its deadline index (all in one slot), or (no id) the index of `shard`. */
+  private keys(id: string | undefined, shard: number | undefined): string[] {
+    const prefix = this.sessionKeyPrefix(shard);
+    const deadlines = `${prefix}deadlines`;
+    return id === undefined ? [deadlines] : [`${prefix}${id}:m`, `${prefix}${id}:r`, deadlines];
   }
 
   /** Runs a script (EVALSHA, loading it on NOSCRIPT) under the operation timeout; errors become typed. */
@@ -337,9 +424,10 @@ export class RedisSessionStore implements FencedSessionStore {
     name: ScriptName,
     id: string | undefined,
     args: readonly (string | Buffer)[],
+    shard: number | undefined = id === undefined ? undefined : this.shardOf(id),
   ): Promise<unknown> {
     if (this.closed) throw new SessionStoreError(name, id, 'the store is closed');
-    const keys = this.keys(id);
+    const keys = this.keys(id, shard);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -350,8 +438,10 @@ export class RedisSessionStore implements FencedSessionStore {
         this.operationTimeoutMs,
       );
     });
+    const wait = WRITES.has(name) ? this.waitForReplicas : undefined;
     const call = async () => {
       const client = await this.client;
+      if (wait) return await this.runAndWait(client, name, id, keys, args, wait);
       try {
         return await client.callBuffer('EVALSHA', SHAS[name], keys.length, ...keys, ...args);
       } catch (error) {
@@ -366,6 +456,49 @@ export class RedisSessionStore implements FencedSessionStore {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The script then `WAIT` in one pipeline, so both go to the node that holds the session's slot
+   * (a keyless WAIT on its own would go to any node of a cluster).
+   */
+  private async runAndWait(
+    client: RedisClientLike,
+    name: ScriptName,
+    id: string | undefined,
+    keys: readonly string[],
+    args: readonly (string | Buffer)[],
+    wait: { readonly replicas: number; readonly timeoutMs: number },
+  ): Promise<unknown> {
+    const attempt = async (command: 'EVALSHA' | 'EVAL') => {
+      const pipeline = client.pipeline!();
+      pipeline.callBuffer(
+        command,
+        command === 'EVAL' ? SCRIPTS[name] : SHAS[name],
+        keys.length,
+        ...keys,
+        ...args,
+      );
+      pipeline.callBuffer('WAIT', String(wait.replicas), String(wait.timeoutMs));
+      const replies = (await pipeline.exec()) ?? [];
+      const [script, waited] = replies;
+      if (!script || !waited) throw new SessionStoreError(name, id, 'the pipeline was not run');
+      return { script, waited };
+    };
+    let { script, waited } = await attempt('EVALSHA');
+    if (script[0] && String(script[0].message).startsWith('NOSCRIPT'))
+      ({ script, waited } = await attempt('EVAL'));
+    if (script[0]) throw script[0];
+    if (waited[0]) throw waited[0];
+    const acknowledged = Number(String(waited[1]));
+    if (acknowledged < wait.replicas) {
+      throw new SessionStoreError(
+        name,
+        id,
+        `WAIT: ${acknowledged} of ${wait.replicas} replica(s) acknowledged the write within ${wait.timeoutMs} ms`,
+      );
+    }
+    return script[1];
   }
 }
 
