@@ -89,6 +89,12 @@ const WRITES: ReadonlySet<string> = new Set(['save', 'update', 'append', 'acknow
 
 /** The error a fenced script raises; the owner's epoch follows. */
 const FENCED = 'LIFELINE_FENCED';
+/**
+ * The error of an append that would leave a hole in the replay log: the stored session went back
+ * under its live owner (a failover to a replica that had not received the last writes). Refused,
+ * so the session ends as lost instead of being stored with a gap that a later resume would replay.
+ */
+const GAP = 'LIFELINE_GAP';
 
 // Every write script first checks the fence: ARGV[1] is the writer's epoch ('' = unfenced). A
 // session that is gone makes the write a no-op. Numbers stay strings end to end: Lua would print
@@ -135,12 +141,14 @@ for i = 5, #ARGV, 2 do
 end
 refresh()
 return 1`,
-  // ARGV: epoch, id, now, idleTtl, then triples: seq, entry, cursor ('1' .. cursor, or '0').
+  // ARGV: epoch, id, now, idleTtl, then triples: seq, entry, cursor ('1' .. cursor, or '0'). The
+  // writer appends contiguously after what it stored: a seq beyond last + 1 means the store lost writes.
   append: `${REFRESH}${FENCE}
 local last = tonumber(redis.call('HGET', KEYS[1], 'ls'))
 local lastText, cursor
 for i = 5, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
+  if seq > last + 1 then return redis.error_reply('${GAP} ' .. last) end
   if seq > last then
     redis.call('RPUSH', KEYS[2], ARGV[i + 1])
     last = seq
