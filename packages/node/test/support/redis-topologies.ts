@@ -83,14 +83,21 @@ export class RedisCluster {
     }
   }
 
-  /** Every live node reports cluster_state:ok, and every master has a replica online. */
-  async waitHealthy(timeoutMs: number): Promise<void> {
+  /**
+   * Every live node reports cluster_state:ok, `masters` masters serve (none failing, and a killed
+   * one replaced by its promoted replica), and every master has a replica online.
+   */
+  async waitHealthy(timeoutMs: number, options: { replicas?: boolean } = {}): Promise<void> {
     await until(
       async () => {
+        const masters = await this.masters();
+        if (masters.length !== this.nodes.length / 2) return false;
+        if (masters.some((port) => !this.node(port).running)) return false;
         for (const node of this.nodes.filter((n) => n.running)) {
           if (!(await ask(node.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
         }
-        for (const port of await this.masters()) {
+        if (options.replicas === false) return true;
+        for (const port of masters) {
           if (!/slave0:.*state=online/.test(await ask(port, 'INFO', 'replication'))) return false;
         }
         return true;
@@ -107,9 +114,21 @@ export class RedisCluster {
     return lines
       .filter((line) => {
         const flags = line.split(' ')[2]!;
+        // 'fail?': suspected by this node; 'fail': agreed by the cluster.
         return flags.includes('master') && !flags.includes('fail');
       })
       .map((line) => Number(line.split(' ')[1]!.split('@')[0]!.split(':')[1]));
+  }
+
+  /** The store spec of durable-server-process.ts. */
+  get spec(): string {
+    return `redis-cluster:${this.nodes.map((node) => node.port).join(',')}`;
+  }
+
+  /** The replica of the master on `port`. */
+  async replicaOf(port: number): Promise<number> {
+    const info = await ask(port, 'INFO', 'replication');
+    return Number(/slave0:ip=[^,]+,port=(\d+)/.exec(info)![1]);
   }
 
   node(port: number): RedisServer {
@@ -202,6 +221,11 @@ export class RedisSentinelSetup {
     readonly servers: RedisServer[],
     private readonly sentinels: SentinelProcess[],
   ) {}
+
+  /** The store spec of durable-server-process.ts. */
+  get spec(): string {
+    return `redis-sentinel:${this.name}@${this.sentinels.map((sentinel) => sentinel.port).join(',')}`;
+  }
 
   static async start(options: { replicas?: number } = {}): Promise<RedisSentinelSetup> {
     const dir = await mkdtemp(join(tmpdir(), 'lifeline-sentinel-'));
