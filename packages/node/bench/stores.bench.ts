@@ -11,7 +11,7 @@
 //    is already running and the client fails over to it.
 // 3. The cost of `waitForReplicas` (WAIT 1 after each write) on the Redis store, against a primary
 //    with one replica on loopback: the latency of one write at a time, and the throughput of 64
-//    sessions writing at once, with and without it.
+//    sessions writing at once, with and without it. `LIFELINE_BENCH_STORES=wait` runs only this.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -195,6 +195,17 @@ function connect(urls: readonly string[]): HAConnection<LinkData, LinkData> {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-bench-stores-'));
   const redis = await startRedis(dir);
+  if (process.env.LIFELINE_BENCH_STORES === 'wait') {
+    // Only section 3 (`LIFELINE_BENCH_STORES=wait`): the WAIT cost, without the minute of sections 1-2.
+    try {
+      await waitCost(dir, redis);
+    } finally {
+      redis.process.kill('SIGKILL');
+      await once(redis.process, 'exit');
+      await rm(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const children: Child[] = [];
   const connections: HAConnection<LinkData, LinkData>[] = [];
   try {
