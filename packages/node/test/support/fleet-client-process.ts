@@ -29,6 +29,9 @@ interface Session {
   news: number;
   resumes: number;
   open: boolean;
+  /** The last link failure, for the diagnostics of a run that does not settle. */
+  lastError: string | undefined;
+  attempts: number;
 }
 
 const sessions: Session[] = [];
@@ -58,7 +61,16 @@ function open(): Session {
     news: 0,
     resumes: 0,
     open: false,
+    lastError: undefined,
+    attempts: 0,
   };
+  conn.events$.subscribe((event) => {
+    if (event.type === 'link-down') {
+      const error = event.error as { name?: string; message?: string } | undefined;
+      session.lastError = `${error?.name}: ${error?.message?.replace(/[0-9a-f]{32}/g, 'ID').slice(0, 80)}`;
+    }
+    if (event.type === 'link-open') session.attempts++;
+  });
   transport.session$.subscribe((event) => {
     if (event.type === 'new') {
       session.news++;
@@ -80,39 +92,29 @@ function open(): Session {
   return session;
 }
 
-// Opened at `ramp` per second, as clients arriving, not all in one instant.
-await new Promise<void>((resolve) => {
-  const opener = setInterval(() => {
-    for (let i = 0; i < Math.max(1, ramp / 10) && sessions.length < count; i++) sessions.push(open());
-    if (sessions.length >= count) {
-      clearInterval(opener);
-      resolve();
+let sending = true;
+let pacer: ReturnType<typeof setInterval> | undefined;
+function startPacer(): void {
+  pacer = setInterval(() => {
+    if (!sending) return;
+    const due = Math.floor((Date.now() - start) / interval);
+    for (const session of sessions) {
+      // Each session's own phase: the sends spread over the interval instead of one burst.
+      for (let bounded = 0; session.sent < due && bounded < 10; bounded++) {
+        session.conn.send(`c${++session.sent}`).then(
+          () => {
+            session.acknowledged++;
+            recheck();
+          },
+          () => {
+            session.rejected++;
+            recheck();
+          },
+        );
+      }
     }
   }, 100);
-});
-await waitUntil(() => sessions.every((session) => session.open && session.id !== undefined), 600_000);
-send({ type: 'opened' });
-
-let sending = true;
-const pacer = setInterval(() => {
-  if (!sending) return;
-  const due = Math.floor((Date.now() - start) / interval);
-  for (const session of sessions) {
-    // Each session's own phase: the sends spread over the interval instead of one burst.
-    for (let bounded = 0; session.sent < due && bounded < 10; bounded++) {
-      session.conn.send(`c${++session.sent}`).then(
-        () => {
-          session.acknowledged++;
-          recheck();
-        },
-        () => {
-          session.rejected++;
-          recheck();
-        },
-      );
-    }
-  }
-}, 100);
+}
 
 process.on(
   'message',
@@ -154,12 +156,42 @@ process.on(
           resumes: session.resumes,
         })),
       });
+    } else if (message.type === 'status') {
+      const states: Record<string, number> = {};
+      const errors: Record<string, number> = {};
+      for (const session of sessions) {
+        const state = session.conn.state$.value.status;
+        states[state] = (states[state] ?? 0) + 1;
+        if (!session.open && session.lastError)
+          errors[session.lastError] = (errors[session.lastError] ?? 0) + 1;
+      }
+      send({
+        type: 'status',
+        states,
+        errors,
+        lost: sessions.filter((session) => session.lost.length > 0).length,
+      });
     } else if (message.type === 'close') {
       for (const session of sessions) session.conn.close();
       process.disconnect();
     }
   },
 );
+// Opened at `ramp` per second, as clients arriving, not all in one instant.
+await new Promise<void>((resolve) => {
+  const opener = setInterval(() => {
+    for (let i = 0; i < Math.max(1, ramp / 10) && sessions.length < count; i++) sessions.push(open());
+    if (sessions.length >= count) {
+      clearInterval(opener);
+      resolve();
+    }
+  }, 100);
+});
+await waitUntil(() => sessions.every((session) => session.open && session.id !== undefined), 600_000);
+send({ type: 'opened' });
+
+startPacer();
+
 process.on('disconnect', () => {
   for (const session of sessions) session.conn.close();
   setTimeout(() => process.exit(0), 1_000).unref();

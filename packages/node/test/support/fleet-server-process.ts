@@ -47,6 +47,9 @@ process.on('message', (message: { type: string }) => {
     rss: memory.rss,
     heapUsed: memory.heapUsed,
     sessions: live.size,
+    // Attached now: a session whose client moved to another replica stays here, detached, until
+    // this copy learns it lost the session (fenced) or its time-to-live ends.
+    attached: [...live.keys()].filter((session) => session.connected).length,
     stats: server.stats,
   });
 });
