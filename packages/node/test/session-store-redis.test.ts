@@ -187,3 +187,25 @@ test('a session that went back under its live owner (a failover lost its last ap
   await sessions.append(id, [text(1), text(2)], 1);
   expect(await expectConsistent(sessions, id)).toMatchObject({ lastSent: 2 });
 });
+
+test('an acknowledgement beyond the last stored message (the session went back under its live owner) is refused and changes nothing, so the stored session stays resumable-or-lost instead of refusing every later append', async () => {
+  const server = await redis();
+  const redisClient = client(server);
+  const sessions = store(redisClient, 5_000);
+  const id = sessionId();
+  await sessions.save(record(id, { epoch: 1 }));
+  await sessions.append(id, [text(1), text(2), text(3)], 1);
+  // What a promoted replica that had only seen the first append holds: lastSent 1, one entry.
+  await redisClient.hset(`lifeline:${id}:m`, 'ls', '1');
+  await redisClient.ltrim(`lifeline:${id}:r`, 0, 0);
+  // The live owner's client acknowledged 3 (sent before the failover).
+  await expect(sessions.acknowledge(id, { peerAcked: 3, received: 2 }, 1)).rejects.toMatchObject({
+    code: 'ERR_STORE',
+    message: expect.stringContaining('LIFELINE_GAP 1'),
+  });
+  const loaded = await expectConsistent(sessions, id);
+  expect(loaded).toMatchObject({ lastSent: 1, peerAcked: 0, received: 0 });
+  // The next owner, restored from this, appends right after it.
+  await sessions.append(id, [text(2)], 1);
+  expect(await expectConsistent(sessions, id)).toMatchObject({ lastSent: 2 });
+});

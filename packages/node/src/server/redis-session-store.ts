@@ -90,9 +90,12 @@ const WRITES: ReadonlySet<string> = new Set(['save', 'update', 'append', 'acknow
 /** The error a fenced script raises; the owner's epoch follows. */
 const FENCED = 'LIFELINE_FENCED';
 /**
- * The error of an append that would leave a hole in the replay log: the stored session went back
- * under its live owner (a failover to a replica that had not received the last writes). Refused,
- * so the session ends as lost instead of being stored with a gap that a later resume would replay.
+ * The error of a write that would leave the session inconsistent because its stored state went
+ * back under its live owner (a failover to a replica that had not received the last writes): an
+ * append after a hole in the replay log, or an acknowledgement beyond the last stored message.
+ * Refused, so the owner drops its copy and the client's next resume is checked against what the
+ * store holds (and reported lost), instead of a state that a resume would replay with a gap, or
+ * that every later append would refuse again (a resume loop).
  */
 const GAP = 'LIFELINE_GAP';
 
@@ -162,8 +165,12 @@ if lastText then
 end
 refresh()
 return 1`,
-  // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged).
+  // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged). The peer
+  // acknowledges only what was stored before it was sent: beyond lastSent, the store went back.
   acknowledge: `${REFRESH}${FENCE}
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'ls')) then
+  return redis.error_reply('${GAP} ' .. redis.call('HGET', KEYS[1], 'ls'))
+end
 if ARGV[6] ~= '' and tonumber(ARGV[6]) > tonumber(redis.call('HGET', KEYS[1], 'rc')) then
   redis.call('HSET', KEYS[1], 'rc', ARGV[6])
 end
