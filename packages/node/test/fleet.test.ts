@@ -139,9 +139,11 @@ test(`fleet (b): ${SESSIONS} sessions on 3 replicas behind a load balancer, one 
     ]);
   });
   const resumedAt: number[] = [];
+  const downAt: number[] = [];
   for (const client of clients) {
     client.on('message', (message: { type: string; at?: number }) => {
       if (message.type === 'resumed') resumedAt.push(message.at!);
+      if (message.type === 'down') downAt.push(message.at!);
     });
   }
   const status = () =>
@@ -245,10 +247,12 @@ test(`fleet (b): ${SESSIONS} sessions on 3 replicas behind a load balancer, one 
   const perSession = (field: 'rss' | 'heapUsed') =>
     loaded.map((server, i) => (server[field] - idle[i]![field]) / Math.max(1, server.sessions));
   const latency = percentiles(resumeTimes);
+  // How long the clients took to notice: the kill to each link-down.
+  const noticed = percentiles(downAt.filter((at) => at >= killedAt).map((at) => at - killedAt));
   console.log(
     [
       `[fleet (b)] ${SESSIONS} sessions, 3 replicas, ${CLIENT_PROCESSES} client processes, a message every ${INTERVAL} ms each way per session; all open in ${(openMs / 1_000).toFixed(1)} s`,
-      `  SIGKILL of one replica holding ${onVictim} sessions: all resumed on the survivors ${allResumedMs.toFixed(0)} ms after the kill (per session: median ${latency.median.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms); peak ${peakAttempts} connection attempts/s at the survivors; ${balancer.unrouted} unrouted`,
+      `  SIGKILL of one replica holding ${onVictim} sessions: all resumed on the survivors ${allResumedMs.toFixed(0)} ms after the kill (per session: median ${latency.median.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms; link-down noticed: median ${noticed.median.toFixed(0)} ms, p99 ${noticed.p99.toFixed(0)} ms); peak ${peakAttempts} connection attempts/s at the survivors; ${balancer.unrouted} unrouted`,
       `  counts: ${JSON.stringify(totals)}`,
       `  memory per session (loaded - idle, per replica): RSS ${perSession('rss')
         .map((b) => (b / 1_024).toFixed(1))

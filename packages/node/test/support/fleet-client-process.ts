@@ -3,8 +3,8 @@
 // the default reconnection policy (backoff with jitter). argv: balancer URL, count, interval (ms),
 // upstream start (epoch ms), sessions opened per second.
 //
-// IPC to the parent: {"type":"opened"} once every session is open; {"type":"resumed","at":T} for
-// each resume (T: epoch ms, performance.timeOrigin + performance.now()); {"type":"progressed"} in
+// IPC to the parent: {"type":"opened"} once every session is open; {"type":"down","at":T} for each
+// link lost, {"type":"resumed","at":T} for each resume (T: epoch ms, performance.timeOrigin + performance.now()); {"type":"progressed"} in
 // answer to {"type":"progress","each":K} once every session moved K more messages each way;
 // {"type":"report","sessions":[...]} in answer to {"type":"stop","target":N} once every session
 // has every acknowledgement and the upstream up to u<N> (or after `timeoutMs`).
@@ -66,6 +66,7 @@ function open(): Session {
   };
   conn.events$.subscribe((event) => {
     if (event.type === 'link-down') {
+      send({ type: 'down', at: performance.timeOrigin + performance.now() });
       const error = event.error as { name?: string; message?: string } | undefined;
       session.lastError = `${error?.name}: ${error?.message?.replace(/[0-9a-f]{32}/g, 'ID').slice(0, 80)}`;
     }
