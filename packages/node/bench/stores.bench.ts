@@ -9,9 +9,12 @@
 //    the kill to the first message the client receives from the next server. SQLite: the same
 //    host restarts the server process (the time includes starting Node). Redis: a second replica
 //    is already running and the client fails over to it.
+// 3. The cost of `waitForReplicas` (WAIT 1 after each write) on the Redis store, against a primary
+//    with one replica on loopback: the latency of one write at a time, and the throughput of 64
+//    sessions writing at once, with and without it. `LIFELINE_BENCH_STORES=wait` runs only this.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,12 +30,15 @@ import {
   SqliteSessionStore,
 } from '@lifeline/node/server';
 import { wsTransport } from '@lifeline/node/ws';
+import { Redis } from 'ioredis';
 import { filter, firstValueFrom } from 'rxjs';
 
 const MESSAGES = 20_000;
 const ROUNDS = 2;
 const SIZE = 64;
 const CRASHES = 10;
+const SEQUENTIAL_WRITES = 2_000;
+const CONCURRENT_WRITES = 200;
 const DEADLINE = Date.now() + 58_000;
 const REDIS_SERVER = process.env.LIFELINE_REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -45,7 +51,7 @@ else {
     console.error('stores.bench: over its time budget, stopping');
     for (const child of spawned) child.kill('SIGKILL');
     process.exit(1);
-  }, 110_000);
+  }, 170_000);
   watchdog.unref();
   await main();
 }
@@ -120,7 +126,10 @@ async function kill(child: Child): Promise<void> {
   await exited;
 }
 
-async function startRedis(dir: string): Promise<{ url: string; process: ChildProcess }> {
+async function startRedis(
+  dir: string,
+  extraArgs: readonly string[] = [],
+): Promise<{ url: string; port: number; process: ChildProcess }> {
   // A free loopback port: bind port 0, read it, close.
   const probe = createNetServer().listen(0, '127.0.0.1');
   await once(probe, 'listening');
@@ -141,6 +150,7 @@ async function startRedis(dir: string): Promise<{ url: string; process: ChildPro
       'everysec',
       '--dir',
       dir,
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -154,7 +164,7 @@ async function startRedis(dir: string): Promise<{ url: string; process: ChildPro
   }
   if (!ready) throw new Error('redis-server exited before it was ready');
   child.stdout!.resume();
-  return { url: `redis://127.0.0.1:${port}`, process: child };
+  return { url: `redis://127.0.0.1:${port}`, port, process: child };
 }
 
 interface Run {
@@ -186,6 +196,17 @@ function connect(urls: readonly string[]): HAConnection<LinkData, LinkData> {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-bench-stores-'));
   const redis = await startRedis(dir);
+  if (process.env.LIFELINE_BENCH_STORES === 'wait') {
+    // Only section 3 (`LIFELINE_BENCH_STORES=wait`): the WAIT cost, without the minute of sections 1-2.
+    try {
+      await waitCost(dir, redis);
+    } finally {
+      redis.process.kill('SIGKILL');
+      await once(redis.process, 'exit');
+      await rm(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const children: Child[] = [];
   const connections: HAConnection<LinkData, LinkData>[] = [];
   try {
@@ -280,6 +301,7 @@ async function main(): Promise<void> {
     console.log(
       `| RedisSessionStore | two replicas, the client fails over | ${fleet.length} | ${stats(fleet)} |`,
     );
+    await waitCost(dir, redis);
   } finally {
     for (const conn of connections) conn.close();
     await Promise.all(children.map(kill));
@@ -337,6 +359,81 @@ async function crashes(specs: readonly string[]): Promise<number[]> {
     await Promise.all(servers.map(kill));
   }
   return samples;
+}
+
+/** Section 3: RedisSessionStore writes with and without `waitForReplicas`, against a primary with one replica. */
+async function waitCost(dir: string, primary: { url: string; port: number }): Promise<void> {
+  const replicaDir = join(dir, 'replica');
+  await mkdir(replicaDir);
+  const replica = await startRedis(replicaDir, ['--replicaof', '127.0.0.1', String(primary.port)]);
+  const admin = new Redis(primary.url);
+  try {
+    // Bounded poll: the replica's initial sync has no event to wait on from here.
+    for (let i = 0; i < 200 && !/slave0:.*state=online/.test(await admin.info('replication')); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const payload = new Uint8Array(SIZE).fill(9);
+    const message = (seq: number) => ({ seq, kind: 'binary' as const, payload });
+    const rows: string[] = [];
+    for (const wait of [undefined, { replicas: 1, timeoutMs: 1_000 }]) {
+      const client = new Redis(primary.url);
+      const store = new RedisSessionStore({
+        redis: client,
+        keyPrefix: `wait${wait ? 1 : 0}:`,
+        waitForReplicas: wait,
+      });
+      const session = (id: string) => ({
+        id,
+        tokenHash: new Uint8Array(32),
+        retiredTokenHash: null,
+        tokenConfirmed: true,
+        createdAt: Date.now(),
+        expiresAt: null,
+        lastSent: 0,
+        peerAcked: 0,
+        received: 0,
+        replay: [],
+        epoch: 1,
+      });
+      // One write at a time: the latency of an append (what one session's next message waits).
+      await store.save(session('sequential'));
+      const latencies: number[] = [];
+      for (let seq = 1; seq <= SEQUENTIAL_WRITES; seq++) {
+        const begin = performance.now();
+        await store.append('sequential', [message(seq)], 1);
+        latencies.push(performance.now() - begin);
+        // The replay log stays short, as acknowledgements keep it.
+        if (seq % 100 === 0) await store.acknowledge('sequential', { peerAcked: seq }, 1);
+      }
+      // 64 sessions at once, each appending in sequence: the throughput of a busy server.
+      const ids = Array.from({ length: 64 }, (_, i) => `concurrent${i}`);
+      await Promise.all(ids.map((id) => store.save(session(id))));
+      const begin = performance.now();
+      await Promise.all(
+        ids.map(async (id) => {
+          for (let seq = 1; seq <= CONCURRENT_WRITES; seq++) await store.append(id, [message(seq)], 1);
+        }),
+      );
+      const perSecond = (ids.length * CONCURRENT_WRITES * 1_000) / (performance.now() - begin);
+      await store.close();
+      client.disconnect();
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+      rows.push(
+        `| ${wait ? 'waitForReplicas { replicas: 1 }' : 'no WAIT (default)'} | ${(at(0.5) * 1_000).toFixed(0)} µs | ${(at(0.99) * 1_000).toFixed(0)} µs | ${fmt(perSecond)} |`,
+      );
+    }
+    console.log(
+      `\n### RedisSessionStore writes with WAIT: a primary and one replica on loopback, ${SIZE} B appends\n`,
+    );
+    console.log(`| setting | one write at a time: median | p99 | 64 sessions at once: appends/s |`);
+    console.log('| --- | ---: | ---: | ---: |');
+    for (const row of rows) console.log(row);
+  } finally {
+    admin.disconnect();
+    replica.process.kill('SIGKILL');
+    await once(replica.process, 'exit');
+  }
 }
 
 function stats(samples: number[]): string {

@@ -163,3 +163,49 @@ test('expired sessions are swept and storage stays bounded over a soak of 10,000
   // Two keys per session, plus the deadline index while it holds anything.
   expect([keysBefore, keysDuring, keysBetween, keysAfter]).toEqual([0, 20_001, 10_001, 0]);
 }, 60_000);
+
+test('a session that went back under its live owner (a failover lost its last appends) refuses the next append with SessionStoreError instead of storing a gap', async () => {
+  const server = await redis();
+  const redisClient = client(server);
+  const sessions = store(redisClient, 5_000);
+  const id = sessionId();
+  await sessions.save(record(id, { epoch: 1 }));
+  await sessions.append(id, [text(1), text(2), text(3)], 1);
+  // What a promoted replica that had only seen the first append holds: lastSent 1, one entry.
+  await redisClient.hset(`lifeline:${id}:m`, 'ls', '1');
+  await redisClient.ltrim(`lifeline:${id}:r`, 0, 0);
+  await expect(sessions.append(id, [text(4)], 1)).rejects.toMatchObject({
+    code: 'ERR_STORE',
+    sessionId: id,
+    message: expect.stringContaining('LIFELINE_GAP 1'),
+  });
+  // Nothing was written: a resume finds the session as the replica had it, and is told apart by
+  // its watermarks (the client received 3 of a session whose server has sent 1).
+  const loaded = await expectConsistent(sessions, id);
+  expect(loaded).toMatchObject({ lastSent: 1 });
+  // An append that continues what is stored still applies (a retry after a timeout re-sends seqs).
+  await sessions.append(id, [text(1), text(2)], 1);
+  expect(await expectConsistent(sessions, id)).toMatchObject({ lastSent: 2 });
+});
+
+test('an acknowledgement beyond the last stored message (the session went back under its live owner) is refused and changes nothing, so the stored session stays resumable-or-lost instead of refusing every later append', async () => {
+  const server = await redis();
+  const redisClient = client(server);
+  const sessions = store(redisClient, 5_000);
+  const id = sessionId();
+  await sessions.save(record(id, { epoch: 1 }));
+  await sessions.append(id, [text(1), text(2), text(3)], 1);
+  // What a promoted replica that had only seen the first append holds: lastSent 1, one entry.
+  await redisClient.hset(`lifeline:${id}:m`, 'ls', '1');
+  await redisClient.ltrim(`lifeline:${id}:r`, 0, 0);
+  // The live owner's client acknowledged 3 (sent before the failover).
+  await expect(sessions.acknowledge(id, { peerAcked: 3, received: 2 }, 1)).rejects.toMatchObject({
+    code: 'ERR_STORE',
+    message: expect.stringContaining('LIFELINE_GAP 1'),
+  });
+  const loaded = await expectConsistent(sessions, id);
+  expect(loaded).toMatchObject({ lastSent: 1, peerAcked: 0, received: 0 });
+  // The next owner, restored from this, appends right after it.
+  await sessions.append(id, [text(2)], 1);
+  expect(await expectConsistent(sessions, id)).toMatchObject({ lastSent: 2 });
+});

@@ -14,10 +14,20 @@ import {
 } from '@lifeline/core/resume/server';
 import type { SchedulerLike, Subscription } from 'rxjs';
 
-/** What the store needs of a Redis client: ioredis (5 or 6) has it. */
+/** What the store needs of a Redis client: ioredis (5 or 6) `Redis` and `Cluster` have it. */
 export interface RedisClientLike {
   callBuffer(command: string, ...args: (string | Buffer | number)[]): Promise<unknown>;
   quit(): Promise<unknown>;
+  /** A pipeline, for `waitForReplicas` (the script and its WAIT go to the same node). */
+  pipeline?(): RedisPipelineLike;
+  /** `true` on an ioredis `Cluster`: the store then uses its hash-tagged key layout by default. */
+  readonly isCluster?: boolean;
+}
+
+/** What `waitForReplicas` needs of a pipeline: ioredis has it. */
+export interface RedisPipelineLike {
+  callBuffer(command: string, ...args: (string | Buffer | number)[]): unknown;
+  exec(): Promise<[Error | null, unknown][] | null>;
 }
 
 /** Options of {@link RedisSessionStore}. */
@@ -52,14 +62,51 @@ export interface RedisSessionStoreOptions {
   now?: () => number;
   /** Drives the operation timeout (a `TestScheduler` in marble tests). @default monotonicScheduler */
   scheduler?: SchedulerLike;
+  /**
+   * The key layout for Redis Cluster: every key of a session, and the deadline index that lists
+   * it, share one hash tag (`lifeline:{7}:<id>:m`, `lifeline:{7}:<id>:r`, `lifeline:{7}:deadlines`),
+   * so each script touches one slot. The session's shard (`7`) is a hash of its id modulo
+   * {@link clusterShards}. Standalone and Sentinel deployments may use it too; it is a different
+   * key format from the default one (`lifeline:<id>:m`, one `lifeline:deadlines`), so switching
+   * an existing deployment orphans the sessions stored under the old keys (they expire by TTL).
+   * @default true when `redis` is an ioredis `Cluster` (`isCluster`), else false
+   */
+  cluster?: boolean;
+  /**
+   * Shards of the cluster layout: sessions spread over this many hash tags (slots), and
+   * `expire()` runs one script per shard. Raise it for a cluster of many masters.
+   * @default 64
+   */
+  clusterShards?: number;
+  /**
+   * After each write script, `WAIT replicas timeoutMs` on the same node: the write resolves once
+   * that many replicas acknowledged it, and rejects with a `SessionStoreError` if fewer did within
+   * `timeoutMs` (the write stays on the primary; a failover before it replicates may lose it).
+   * Narrows, does not close, the window of Redis's asynchronous replication: a write that the
+   * store confirmed is on `replicas` + 1 nodes. Needs the client's `pipeline()`.
+   * @default undefined (no WAIT: a write is confirmed once the primary ran it)
+   */
+  waitForReplicas?: { readonly replicas: number; readonly timeoutMs: number };
 }
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'lifeline:';
 export const DEFAULT_REDIS_OPERATION_TIMEOUT_MS = 5_000;
 export const DEFAULT_REDIS_EXPIRE_BATCH = 1_000;
+export const DEFAULT_REDIS_CLUSTER_SHARDS = 64;
+
+const WRITES: ReadonlySet<string> = new Set(['save', 'update', 'append', 'acknowledge', 'claim', 'delete']);
 
 /** The error a fenced script raises; the owner's epoch follows. */
 const FENCED = 'LIFELINE_FENCED';
+/**
+ * The error of a write that would leave the session inconsistent because its stored state went
+ * back under its live owner (a failover to a replica that had not received the last writes): an
+ * append after a hole in the replay log, or an acknowledgement beyond the last stored message.
+ * Refused, so the owner drops its copy and the client's next resume is checked against what the
+ * store holds (and reported lost), instead of a state that a resume would replay with a gap, or
+ * that every later append would refuse again (a resume loop).
+ */
+const GAP = 'LIFELINE_GAP';
 
 // Every write script first checks the fence: ARGV[1] is the writer's epoch ('' = unfenced). A
 // session that is gone makes the write a no-op. Numbers stay strings end to end: Lua would print
@@ -106,12 +153,14 @@ for i = 5, #ARGV, 2 do
 end
 refresh()
 return 1`,
-  // ARGV: epoch, id, now, idleTtl, then triples: seq, entry, cursor ('1' .. cursor, or '0').
+  // ARGV: epoch, id, now, idleTtl, then triples: seq, entry, cursor ('1' .. cursor, or '0'). The
+  // writer appends contiguously after what it stored: a seq beyond last + 1 means the store lost writes.
   append: `${REFRESH}${FENCE}
 local last = tonumber(redis.call('HGET', KEYS[1], 'ls'))
 local lastText, cursor
 for i = 5, #ARGV, 3 do
   local seq = tonumber(ARGV[i])
+  if seq > last + 1 then return redis.error_reply('${GAP} ' .. last) end
   if seq > last then
     redis.call('RPUSH', KEYS[2], ARGV[i + 1])
     last = seq
@@ -126,8 +175,12 @@ end
 refresh()
 return 1`,
   // ARGV: epoch, id, now, idleTtl, peerAcked ('' = unchanged), received ('' = unchanged),
-  // delivered ('' = unchanged).
+  // delivered ('' = unchanged). The peer acknowledges only what was stored before it was sent:
+  // beyond lastSent, the store went back.
   acknowledge: `${REFRESH}${FENCE}
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'ls')) then
+  return redis.error_reply('${GAP} ' .. redis.call('HGET', KEYS[1], 'ls'))
+end
 if ARGV[7] and ARGV[7] ~= '' and tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[1], 'dl') or '0') then
   redis.call('HSET', KEYS[1], 'dl', ARGV[7])
 end
@@ -185,9 +238,12 @@ const SHAS = Object.fromEntries(
  * off from Redis's does not move it); a sorted set indexes the deadlines for `expire()`. Every
  * operation is one Lua script, so it is atomic, and every write checks the session's epoch.
  *
- * Needs one Redis primary (standalone or behind Sentinel), not Redis Cluster: `expire()` touches
- * keys of many sessions in one script. Durability is Redis's own (`appendonly yes` with
- * `appendfsync everysec` or `always`).
+ * Runs on one Redis primary (standalone, or behind Sentinel: an ioredis client made with
+ * `sentinels`), or on Redis Cluster (an ioredis `Cluster`, see {@link RedisSessionStoreOptions.cluster}):
+ * every script touches one slot. Durability is Redis's own (`appendonly yes` with `appendfsync
+ * everysec` or `always`); replication is asynchronous, so a failover can lose the last writes
+ * unless `waitForReplicas` narrows the window. A session whose stored state went back that way
+ * is reported lost (SessionLostError) at its next resume, never resumed with a gap or repeat.
  *
  * @example
  * ```ts
@@ -207,6 +263,8 @@ export class RedisSessionStore implements FencedSessionStore {
   private readonly scheduler: SchedulerLike | undefined;
   private readonly client: Promise<RedisClientLike>;
   private readonly ownsClient: boolean;
+  private readonly clusterShards: number | undefined;
+  private readonly waitForReplicas: { readonly replicas: number; readonly timeoutMs: number } | undefined;
   private closed = false;
 
   constructor(options: RedisSessionStoreOptions) {
@@ -220,6 +278,27 @@ export class RedisSessionStore implements FencedSessionStore {
       throw new InvalidOptionError('idleTtlMs and operationTimeoutMs must be > 0, expireBatch >= 1');
     }
     const redis = options.redis;
+    const cluster = options.cluster ?? (typeof redis !== 'string' && redis.isCluster === true);
+    const shards = options.clusterShards ?? DEFAULT_REDIS_CLUSTER_SHARDS;
+    if (cluster && (!Number.isInteger(shards) || shards < 1 || shards > 16_384)) {
+      throw new InvalidOptionError('clusterShards must be an integer from 1 to 16,384');
+    }
+    // The first {...} of a key is its hash tag: a brace in the prefix would replace the shard's.
+    if (cluster && /[{}]/.test(this.keyPrefix)) {
+      throw new InvalidOptionError('keyPrefix must not contain { or } with the cluster key layout');
+    }
+    this.clusterShards = cluster ? shards : undefined;
+    const wait = options.waitForReplicas;
+    if (
+      wait !== undefined &&
+      (!Number.isInteger(wait.replicas) || wait.replicas < 1 || !(wait.timeoutMs > 0))
+    ) {
+      throw new InvalidOptionError('waitForReplicas needs replicas >= 1 and timeoutMs > 0');
+    }
+    if (wait !== undefined && typeof redis !== 'string' && typeof redis.pipeline !== 'function') {
+      throw new InvalidOptionError('waitForReplicas needs a client with pipeline() (ioredis)');
+    }
+    this.waitForReplicas = wait;
     this.ownsClient = typeof redis === 'string';
     this.client = typeof redis === 'string' ? connect(redis) : Promise.resolve(redis);
     // A URL that cannot be used surfaces on the first operation, not as an unhandled rejection.
@@ -313,14 +392,24 @@ export class RedisSessionStore implements FencedSessionStore {
 
   /** Deletes the sessions whose deadline passed (detached past `expiresAt`, or idle too long); returns their ids. */
   async expire(now: number): Promise<string[]> {
+    const shards =
+      this.clusterShards === undefined
+        ? [undefined]
+        : Array.from({ length: this.clusterShards }, (_, i) => i);
+    const expired = await Promise.all(shards.map((shard) => this.expireShard(now, shard)));
+    return expired.flat();
+  }
+
+  private async expireShard(now: number, shard: number | undefined): Promise<string[]> {
     const expired: string[] = [];
     // Bounded: each script deletes at most expireBatch sessions; a few rounds clear any backlog.
     for (let round = 0; round < 1_000; round++) {
-      const ids = (await this.run('expire', undefined, [
-        String(now),
-        String(this.expireBatch),
-        this.keyPrefix,
-      ])) as Buffer[] | null;
+      const ids = (await this.run(
+        'expire',
+        undefined,
+        [String(now), String(this.expireBatch), this.sessionKeyPrefix(shard)],
+        shard,
+      )) as Buffer[] | null;
       for (const id of ids ?? []) expired.push(id.toString());
       if (!ids || ids.length < this.expireBatch) break;
     }
@@ -342,11 +431,24 @@ export class RedisSessionStore implements FencedSessionStore {
     return [String(this.now()), String(this.idleTtlMs)];
   }
 
-  private keys(id: string | undefined): string[] {
-    const deadlines = `${this.keyPrefix}deadlines`;
-    return id === undefined
-      ? [deadlines]
-      : [`${this.keyPrefix}${id}:m`, `${this.keyPrefix}${id}:r`, deadlines];
+  /** The shard of a session in the cluster layout (FNV-1a of its id), else undefined. */
+  private shardOf(id: string): number | undefined {
+    if (this.clusterShards === undefined) return undefined;
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193) >>> 0;
+    return hash % this.clusterShards;
+  }
+
+  /** What precedes a session id in its keys: the prefix, and in the cluster layout the shard's hash tag. */
+  private sessionKeyPrefix(shard: number | undefined): string {
+    return shard === undefined ? this.keyPrefix : `${this.keyPrefix}{${shard}}:`;
+  }
+
+  /** A session's keys and its deadline index (all in one slot), or (no id) the index of `shard`. */
+  private keys(id: string | undefined, shard: number | undefined): string[] {
+    const prefix = this.sessionKeyPrefix(shard);
+    const deadlines = `${prefix}deadlines`;
+    return id === undefined ? [deadlines] : [`${prefix}${id}:m`, `${prefix}${id}:r`, deadlines];
   }
 
   /** Runs a script (EVALSHA, loading it on NOSCRIPT) under the operation timeout; errors become typed. */
@@ -354,9 +456,10 @@ export class RedisSessionStore implements FencedSessionStore {
     name: ScriptName,
     id: string | undefined,
     args: readonly (string | Buffer)[],
+    shard: number | undefined = id === undefined ? undefined : this.shardOf(id),
   ): Promise<unknown> {
     if (this.closed) throw new SessionStoreError(name, id, 'the store is closed');
-    const keys = this.keys(id);
+    const keys = this.keys(id, shard);
     let timer: Subscription | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = after(
@@ -368,8 +471,10 @@ export class RedisSessionStore implements FencedSessionStore {
         this.scheduler,
       );
     });
+    const wait = WRITES.has(name) ? this.waitForReplicas : undefined;
     const call = async () => {
       const client = await this.client;
+      if (wait) return await this.runAndWait(client, name, id, keys, args, wait);
       try {
         return await client.callBuffer('EVALSHA', SHAS[name], keys.length, ...keys, ...args);
       } catch (error) {
@@ -384,6 +489,49 @@ export class RedisSessionStore implements FencedSessionStore {
     } finally {
       timer?.unsubscribe();
     }
+  }
+
+  /**
+   * The script then `WAIT` in one pipeline, so both go to the node that holds the session's slot
+   * (a keyless WAIT on its own would go to any node of a cluster).
+   */
+  private async runAndWait(
+    client: RedisClientLike,
+    name: ScriptName,
+    id: string | undefined,
+    keys: readonly string[],
+    args: readonly (string | Buffer)[],
+    wait: { readonly replicas: number; readonly timeoutMs: number },
+  ): Promise<unknown> {
+    const attempt = async (command: 'EVALSHA' | 'EVAL') => {
+      const pipeline = client.pipeline!();
+      pipeline.callBuffer(
+        command,
+        command === 'EVAL' ? SCRIPTS[name] : SHAS[name],
+        keys.length,
+        ...keys,
+        ...args,
+      );
+      pipeline.callBuffer('WAIT', String(wait.replicas), String(wait.timeoutMs));
+      const replies = (await pipeline.exec()) ?? [];
+      const [script, waited] = replies;
+      if (!script || !waited) throw new SessionStoreError(name, id, 'the pipeline was not run');
+      return { script, waited };
+    };
+    let { script, waited } = await attempt('EVALSHA');
+    if (script[0] && String(script[0].message).startsWith('NOSCRIPT'))
+      ({ script, waited } = await attempt('EVAL'));
+    if (script[0]) throw script[0];
+    if (waited[0]) throw waited[0];
+    const acknowledged = Number(String(waited[1]));
+    if (acknowledged < wait.replicas) {
+      throw new SessionStoreError(
+        name,
+        id,
+        `WAIT: ${acknowledged} of ${wait.replicas} replica(s) acknowledged the write within ${wait.timeoutMs} ms`,
+      );
+    }
+    return script[1];
   }
 }
 

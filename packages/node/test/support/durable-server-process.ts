@@ -1,5 +1,6 @@
 // A resume server with a durable store, in a process of its own, for the SIGKILL and replica tests.
-// argv: port (0: any), store ('sqlite:PATH' or 'redis:URL'), upstream total, upstream rate (per s),
+// argv: port (0: any), store ('sqlite:PATH', 'redis:URL', 'redis-cluster:PORT,PORT,...' or
+// 'redis-sentinel:NAME@PORT,PORT,...' of loopback nodes), upstream total, upstream rate (per s),
 // upstream start (epoch ms), log file, app ('relay' or 'echo'; default 'relay'), server options
 // (JSON: replay limits, and the Redis store's operation timeout, `redisTimeoutMs`, default 500; default '{}').
 //
@@ -18,6 +19,7 @@
 import { openSync, writeSync } from 'node:fs';
 import type { SessionStore } from '@lifeline/node/server';
 import { createResumeServer, RedisSessionStore, SqliteSessionStore } from '@lifeline/node/server';
+import { Cluster, Redis } from 'ioredis';
 import { type AppRecord, echoApp, relayApp } from './relay-app.js';
 
 const [portArg, storeArg, totalArg, rateArg, startArg, logArg, appArg, optionsArg] = process.argv.slice(2);
@@ -31,10 +33,37 @@ const { redisTimeoutMs = 500, ...serverOptions } = JSON.parse(optionsArg ?? '{}'
 };
 const kind = storeArg!.slice(0, storeArg!.indexOf(':'));
 const target = storeArg!.slice(kind.length + 1);
-const store: SessionStore =
-  kind === 'redis'
-    ? new RedisSessionStore({ redis: target, operationTimeoutMs: redisTimeoutMs })
-    : new SqliteSessionStore({ path: target });
+const loopback = (ports: string) =>
+  ports.split(',').map((port) => ({ host: '127.0.0.1', port: Number(port) }));
+/** A cluster or sentinel client rides out a failover (a second or two): the store waits that long. */
+function failoverClient(): Cluster | Redis {
+  if (kind === 'redis-cluster') {
+    return new Cluster(loopback(target), {
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      clusterRetryStrategy: () => 100,
+      redisOptions: { maxRetriesPerRequest: null, connectTimeout: 1_000 },
+    });
+  }
+  const [name, ports] = target.split('@') as [string, string];
+  return new Redis({
+    sentinels: loopback(ports),
+    name,
+    maxRetriesPerRequest: null,
+    sentinelRetryStrategy: () => 100,
+    retryStrategy: () => 100,
+    connectTimeout: 1_000,
+  });
+}
+let store: SessionStore;
+if (kind === 'redis') store = new RedisSessionStore({ redis: target, operationTimeoutMs: redisTimeoutMs });
+else if (kind === 'sqlite') store = new SqliteSessionStore({ path: target });
+else {
+  const client = failoverClient();
+  client.on('error', () => {});
+  store = new RedisSessionStore({ redis: client, operationTimeoutMs: 10_000 });
+}
 
 const log = openSync(logArg!, 'a');
 const server = createResumeServer({

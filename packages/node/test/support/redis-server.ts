@@ -16,6 +16,8 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** How long to wait for readiness. @default 10_000 */
   startTimeoutMs?: number;
+  /** More redis-server arguments (`--cluster-enabled yes`, `--replicaof ...`). @default [] */
+  args?: readonly string[];
 }
 
 /** A free loopback port: bind port 0, read it, close. */
@@ -104,6 +106,7 @@ export class RedisServer {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir];
     args.push('--appendonly', this.options.appendonly ? 'yes' : 'no');
     if (this.options.appendonly) args.push('--appendfsync', 'always');
+    args.push(...(this.options.args ?? []));
     const child = spawn(REDIS_SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const output: string[] = [];

@@ -15,7 +15,7 @@ export interface Upstream {
 export type AppRecord =
   | { t: 'session'; s: string; from: number; restored: boolean }
   | { t: 'in'; s: string; q: number; d: string }
-  | { t: 'store'; s: string; code: string }
+  | { t: 'store'; s: string; code: string; m?: string }
   | { t: 'refused'; s: string; code: string };
 
 export function relayApp(server: ResumeServer, upstream: Upstream, record: (line: AppRecord) => void): void {
@@ -44,7 +44,7 @@ export function relayApp(server: ResumeServer, upstream: Upstream, record: (line
       next: (event) => {
         if (event.type === 'close' && event.by === 'store') {
           const code = (event.error as { code?: string } | undefined)?.code ?? 'unknown';
-          record({ t: 'store', s: session.id, code });
+          record({ t: 'store', s: session.id, code, m: (event.error as Error | undefined)?.message });
         }
       },
       complete: () => clearInterval(pump),
