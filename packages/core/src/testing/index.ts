@@ -1,2 +1,3 @@
+export * from './memory-resume-server.js';
 export * from './memory-transport.js';
 export * from './sequence-counter.js';
