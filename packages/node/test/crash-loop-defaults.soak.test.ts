@@ -13,7 +13,7 @@ import type { HAWebSocketInstance } from '@lifeline/core/internal';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
 import { DurableServer, percentiles, readServerLog } from './support/durable-harness.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter as sharedWaiter } from './support/resume-tally.js';
 import { ChildStreamServer, readStreamServerLog } from './support/ws-servers.js';
 
 /** Messages per second, each way. */
@@ -221,23 +221,16 @@ function tallyProcessed(records: readonly { n: number; p: number }[], sender: Pa
   };
 }
 
-/** Resolves when `check` holds (re-checked on `poke`), or after `timeoutMs`; says which. */
+/** The shared waiter, whose `until` says instead of throwing: the timeout's message, or `undefined`. */
 function waiter() {
-  let poke = () => {};
+  const wait = sharedWaiter();
   return {
-    poke: () => poke(),
-    async until(check: () => boolean, timeoutMs: number, what: string): Promise<string | undefined> {
-      const waiting = condition(check, timeoutMs, what);
-      poke = waiting.poke;
-      try {
-        await waiting.promise;
-        return undefined;
-      } catch (error) {
-        return (error as Error).message;
-      } finally {
-        poke = () => {};
-      }
-    },
+    poke: wait.poke,
+    until: (check: () => boolean, timeoutMs: number, what: string): Promise<string | undefined> =>
+      wait.until(check, timeoutMs, what).then(
+        () => undefined,
+        (error: Error) => error.message,
+      ),
   };
 }
 

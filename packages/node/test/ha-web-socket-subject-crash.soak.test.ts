@@ -21,7 +21,7 @@ import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, expect, test } from 'vitest';
 import { ProcessedLedger } from './support/durable-harness.js';
-import { condition } from './support/resume-tally.js';
+import { waiter } from './support/resume-tally.js';
 import { ChildStreamServer } from './support/ws-servers.js';
 
 const KILLS = 8;
@@ -51,27 +51,6 @@ function pace(rate: number, send: (n: number) => void): { stop(): void; readonly
   };
   cleanups.push(pacer.stop);
   return pacer;
-}
-
-/** Resolves when `check` holds; re-checked on `poke()` and every 20 ms, bounded by `timeoutMs`. */
-function waiter() {
-  let poke = () => {};
-  return {
-    poke: () => poke(),
-    async until(check: () => boolean, timeoutMs: number, what: string, state: () => unknown) {
-      const waiting = condition(check, timeoutMs, what);
-      poke = waiting.poke;
-      const ticker = setInterval(waiting.poke, 20);
-      try {
-        await waiting.promise;
-      } catch (error) {
-        throw new Error(`${(error as Error).message}; ${JSON.stringify(state())}`);
-      } finally {
-        clearInterval(ticker);
-        poke = () => {};
-      }
-    },
-  };
 }
 
 test(`plain: an echo server SIGKILLed ${KILLS} times under 500 next()/s, every value is written or refused loudly`, async () => {

@@ -6,6 +6,7 @@
 
 import { once } from 'node:events';
 import type { HAWebSocketRefusal } from '@lifeline/core/internal';
+import { waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
@@ -35,13 +36,7 @@ test('the same JSON echo through webSocket() and haWebSocket()', async () => {
 });
 
 /** Waits (bounded) for a condition that socket events make true. */
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const start = performance.now();
-  while (!check()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(check, { timeoutMs, what });
 
 const bytesOf = (data: unknown) => [...new Uint8Array(data as ArrayBuffer)];
 

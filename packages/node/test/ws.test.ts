@@ -6,7 +6,7 @@ import {
   HttpStatusError,
   LinkClosedError,
 } from '@lifeline/core';
-import { SequenceCounter } from '@lifeline/core/testing';
+import { SequenceCounter, waitFor } from '@lifeline/core/testing';
 import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -90,7 +90,7 @@ function waitForStatus(
   conn: { state$: import('rxjs').Observable<ConnectionState> },
   status: ConnectionState['status'],
 ) {
-  return firstValueFrom(conn.state$.pipe(filter((state) => state.status === status)));
+  return waitFor(conn.state$.pipe(filter((state) => state.status === status)), { what: `state ${status}` });
 }
 
 describe('WebSocket transport under attach()', () => {
