@@ -39,6 +39,26 @@ export class NumberedStream {
 }
 
 /**
+ * Counts ids received against 1..`count`: how many are missing, repeated, or out of order (not above
+ * the id before them).
+ */
+export function tallyIds(ids: readonly number[], count: number) {
+  const seen = new Set<number>();
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let previous = 0;
+  for (const id of ids) {
+    if (seen.has(id)) duplicated++;
+    if (id <= previous) outOfOrder++;
+    seen.add(id);
+    previous = id;
+  }
+  let lost = 0;
+  for (let id = 1; id <= count; id++) if (!seen.has(id)) lost++;
+  return { received: ids.length, lost, duplicated, outOfOrder };
+}
+
+/**
  * A wait that the test's own events wake: `until(check, …)` is {@link waitFor} (re-checked every
  * 5 ms too), and `poke()`, called from the message and state handlers, re-checks it at once.
  */
