@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { ConnectionState } from '@lifeline/core';
 import type { HAWebSocketInstance } from '@lifeline/core/internal';
 import { HAWebSocket } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, percentiles, readServerLog } from './support/durable-harness.js';
 import { NumberedStream, waiter as sharedWaiter } from './support/resume-tally.js';
 import { ChildStreamServer, readStreamServerLog } from './support/ws-servers.js';
@@ -29,11 +30,6 @@ const RESTART_DELAY_MS = 300;
 
 /** Epoch milliseconds from the monotonic clock: comparable with the server processes' logs. */
 const now = () => performance.timeOrigin + performance.now();
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const errorCode = (error: unknown) =>
   String((error as { code?: unknown }).code ?? (error as { name?: unknown }).name ?? 'unknown');

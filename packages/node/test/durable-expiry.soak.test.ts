@@ -11,18 +11,14 @@ import {
   SqliteSessionStore,
 } from '@lifeline/node/server';
 import { Redis } from 'ioredis';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { RedisServer } from './support/redis-server.js';
 import { waiter } from './support/resume-tally.js';
 
 const SESSIONS = 10_000;
 const CONCURRENCY = 200;
 const TTL_MS = 60_000;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Opens a session over framed TCP (HELLO, WELCOME) and drops the link, so the session detaches. */
 async function openAndDrop(port: number): Promise<void> {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { attach, failoverTransport } from '@lifeline/core';
 import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, ProcessedLedger, percentiles, readServerLog } from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
@@ -14,11 +15,6 @@ const KILLS = 20;
 const REPLICAS = 3;
 /** Messages each way through the current replica before it is killed. */
 const PER_REPLICA = 300;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('three replicas sharing a private Redis, the client on all three: its current replica killed 20 times, it resumes on a survivor each time, nothing lost or duplicated', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-replicas-'));

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { attach } from '@lifeline/core';
 import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, ProcessedLedger, readServerLog } from './support/durable-harness.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
 
@@ -15,11 +16,6 @@ const RATE = 2_000;
 const KILLS = 20;
 /** Messages each way through every server process before it is killed. */
 const PER_PROCESS = 300;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, SQLite store: zero lost, zero duplicated, in order, upstream included', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-durable-'));

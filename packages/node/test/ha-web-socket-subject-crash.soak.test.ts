@@ -19,7 +19,8 @@ import { type Link, type LinkData, QueueOverflowError, type Transport } from '@l
 import type { HAWebSocketRefusal, SessionEvent } from '@lifeline/core/internal';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { ProcessedLedger } from './support/durable-harness.js';
 import { waiter } from './support/resume-tally.js';
 import { ChildStreamServer } from './support/ws-servers.js';
@@ -29,11 +30,6 @@ const RATE = 500;
 
 /** Every guarantee is tested at default options: the defaults are the product. */
 const CRASH_LOOP = {} as const;
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Calls `send(n)` for n = 1, 2... at `rate` per second, paced by the clock; returns the stop function. */
 function pace(rate: number, send: (n: number) => void): { stop(): void; readonly sent: number } {

@@ -11,14 +11,10 @@ import { createResumeServer } from '@lifeline/node/server';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import WebSocket from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('the same JSON echo through webSocket() and haWebSocket()', async () => {
   const server = await EchoServer.start();

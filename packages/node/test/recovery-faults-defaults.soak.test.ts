@@ -7,14 +7,10 @@ import { SequenceCounter } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { HAWebSocket } from '@lifeline/node/ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 describe('found by review, at default options', () => {
   it('a client that only sends follows a crash-looping server that never sends: a pong is progress', async () => {

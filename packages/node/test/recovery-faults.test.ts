@@ -9,14 +9,10 @@ import { attach, type ConnectionState, HeartbeatTimeoutError } from '@lifeline/c
 import { SequenceCounter } from '@lifeline/core/testing';
 import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { ChildStreamServer, EchoServer } from './support/ws-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 function busyWait(ms: number): void {
   const end = performance.now() + ms;

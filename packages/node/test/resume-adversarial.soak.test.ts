@@ -18,7 +18,8 @@ import { SequenceCounter } from '@lifeline/core/testing';
 import { createResumeServer, type NodeResumeServer, SqliteSessionStore } from '@lifeline/node/server';
 import { FaultProxy, type FaultResetInfo } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, readServerLog, type Upstream } from './support/durable-harness.js';
 import { relayApp } from './support/relay-app.js';
 import { waiter } from './support/resume-tally.js';
@@ -67,11 +68,6 @@ function rssOf(pid: number): number | undefined {
     return undefined;
   }
 }
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 interface Replica {
   readonly name: string;

@@ -3,13 +3,9 @@ import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { createResumeServer, type ServerSession } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const RESETS = 100;
 const BLACKHOLES = 10;

@@ -15,16 +15,12 @@ import {
   type SessionStore,
   SqliteSessionStore,
 } from '@lifeline/node/server';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
 import { RedisServer } from './support/redis-server.js';
 
 type Welcome = Extract<ResumeFrame, { type: 'welcome' }>;
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Two stores over the same sessions, as two replicas would open them. */
 const sharedStores: Record<string, () => Promise<[SessionStore, SessionStore]>> = {

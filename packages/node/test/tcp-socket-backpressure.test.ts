@@ -8,13 +8,9 @@
 import type { Socket } from 'node:net';
 import { createResumeServer } from '@lifeline/node/server';
 import { HATcpSocket } from '@lifeline/node/tcp';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { TcpTestServer, within } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const TOTAL = 32 * 1024 * 1024;
 const CHUNK = 64 * 1024;

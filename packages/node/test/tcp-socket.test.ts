@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { HATcpSocket } from '@lifeline/node/tcp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import {
   ChildTcpServer,
   liveResources,
@@ -11,11 +12,6 @@ import {
   TcpTestServer,
   within,
 } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const fast = {
   backoff: { initialDelayMs: 10, maxDelayMs: 100 },
