@@ -18,8 +18,28 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['packages/node/test/**/*.test.ts'],
+          exclude: ['**/*.soak.test.ts', '**/node_modules/**'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        // Long runs (SIGKILL loops, minute-long streams, default-timing outages): out of the unit
+        // projects so an edit-test loop stays short; `pnpm test` still runs them (turbo `test:soak`).
+        extends: true,
+        test: {
+          name: 'soak',
+          include: ['packages/*/test/**/*.soak.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'fault-proxy',
+          include: ['packages/fault-proxy/test/**/*.test.ts'],
+          testTimeout: 60_000,
         },
       },
     ],

@@ -21,5 +21,5 @@ export default defineConfig({
   platform: 'node',
   // One copy of each class across the sub-paths, in CJS as in ESM.
   splitting: true,
-  external: ['rxjs', 'ws', 'undici', '@lifeline/core'],
+  external: ['rxjs', 'ws', 'undici', '@lifeline/core', '@lifeline/fault-proxy'],
 });

@@ -26,7 +26,7 @@ import {
   type HAWebSocketSubjectConfig,
   type WebSocketLike,
 } from '@lifeline/core/internal';
-import { createMemoryTransport, type MemoryTransport } from '@lifeline/core/testing';
+import { createMemoryTransport, type MemoryTransport, waitFor } from '@lifeline/core/testing';
 import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { webSocket } from 'rxjs/webSocket';
@@ -390,13 +390,8 @@ describe('where webSocket() and haWebSocket() differ: a dropped connection', () 
 });
 
 /** Waits (bounded) for a condition that promise callbacks and timers make true. */
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > timeoutMs) throw new Error('condition not met in time');
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
-  }
-}
+const until = (condition: () => boolean, timeoutMs = 5_000) =>
+  waitFor(condition, { timeoutMs, intervalMs: 1 });
 
 /** haWebSocket over the in-memory transport, recovering at once. */
 function overMemory<T = unknown>(config: Partial<HAWebSocketSubjectConfig<T>> = {}) {

@@ -2,13 +2,8 @@ import { attach, type LinkData } from '@lifeline/core';
 import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { TestResumePeer } from './resume-peer.js';
-
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
 
 /** Counts a received stream against the expected 1..n sequence. */
 function tally(received: readonly string[], prefix: string, sent: number) {
@@ -40,10 +35,8 @@ describe('resumable over the memory transport', () => {
       minUptimeMs: 0,
       queue: { maxMessages: 100_000 },
     });
-    cleanups.push(
-      () => conn.close(),
-      () => peer.stop(),
-    );
+    onTestFinished(() => peer.stop());
+    onTestFinished(() => conn.close());
     const fromServer: string[] = [];
     conn.messages$.subscribe((message) => fromServer.push(String(message)));
 

@@ -1,44 +1,60 @@
-// A minimal resume-protocol server over the in-memory transport, for the core tests: it speaks the
-// protocol with the same SessionEndpoint the client uses, and lets tests forget sessions (a
-// restart), craft raw frames and count what was delivered.
-import type { LinkData } from '@lifeline/core';
+// The resume server of the core tests: the real `ResumeServer` (the one the Node and Deno adapters
+// run) served over the in-memory transport, with what the tests read beside it: every frame the
+// client sent, what each session received, a restart that forgets every session. `ScriptedServer`,
+// below, is the hand-driven peer for tests that misbehave on purpose.
+import { type LinkData, ProtocolError } from '@lifeline/core';
 import {
-  bytesToHex,
-  constantTimeEqual,
   decodeFrame,
-  encodePong,
-  encodeReject,
   encodeWelcome,
   frameBytes,
   newSessionId,
   newSessionToken,
   type ResumeFrame,
-  SessionEndpoint,
-  type SessionEndpointOptions,
 } from '@lifeline/core/internal';
-import type { MemoryPeer, MemoryTransport } from '@lifeline/core/testing';
+import {
+  ResumeServer,
+  type ResumeServerOptions,
+  type ServerSession,
+  type SessionMessage,
+} from '@lifeline/core/resume/server';
+import { type MemoryPeer, type MemoryTransport, serveOverMemory } from '@lifeline/core/testing';
 import type { Subscription } from 'rxjs';
 
 export interface PeerSession {
   readonly id: string;
-  token: Uint8Array;
-  readonly endpoint: SessionEndpoint;
-  readonly received: { seq: number; data: string | Uint8Array }[];
-  link: MemoryPeer<LinkData> | undefined;
+  /** What the session delivered to the application, in order (the test reads every message). */
+  readonly received: SessionMessage[];
+  /** The server's session: `send` on it whether or not a link is up. */
+  readonly endpoint: ServerSession;
 }
 
 export class TestResumePeer {
+  /** Live sessions of the current server by id (a restart forgets them). */
   readonly sessions = new Map<string, PeerSession>();
+  /** Errors the server reported: link errors, link violations and protocol errors that detached a session. */
   readonly errors: unknown[] = [];
   /** Every frame the client sent, decoded, in order. */
   readonly frames: ResumeFrame[] = [];
-  private readonly subscription: Subscription;
+  private server!: ResumeServer;
+  private stopServing = () => {};
+  private readonly subscriptions: Subscription[] = [];
 
   constructor(
-    transport: MemoryTransport<LinkData>,
-    private readonly options: SessionEndpointOptions = {},
+    private readonly transport: MemoryTransport<LinkData>,
+    private readonly options: ResumeServerOptions = {},
   ) {
-    this.subscription = transport.connections$.subscribe((peer) => this.accept(peer));
+    this.subscriptions.push(
+      transport.connections$.subscribe((peer) =>
+        peer.messages$.subscribe((message) => {
+          try {
+            this.frames.push(decodeFrame(frameBytes(message)));
+          } catch {
+            // The server counts and reports a malformed frame itself.
+          }
+        }),
+      ),
+    );
+    this.start();
   }
 
   /** The one session, for tests that have one. */
@@ -48,122 +64,39 @@ export class TestResumePeer {
     return session;
   }
 
-  /** A server restart with an in-memory store: every session is forgotten. */
+  /** A server restart with an in-memory store: every session is forgotten, every link dropped. */
   forgetAll(): void {
-    for (const session of this.sessions.values()) session.endpoint.end(() => new Error('forgotten'));
+    this.stopServing();
+    void this.server.close();
     this.sessions.clear();
+    this.start();
   }
 
   stop(): void {
-    this.subscription.unsubscribe();
-    this.forgetAll();
+    this.stopServing();
+    void this.server.close();
+    this.sessions.clear();
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
   }
 
-  private accept(peer: MemoryPeer<LinkData>): void {
-    let session: PeerSession | undefined;
-    const write = (frame: Uint8Array) => peer.send(frame);
-    const sub = peer.messages$.subscribe({
-      next: (message) => {
-        let frame: ResumeFrame;
-        try {
-          frame = decodeFrame(frameBytes(message));
-        } catch (error) {
-          this.errors.push(error);
-          peer.close(1002);
-          return;
-        }
-        this.frames.push(frame);
-        if (!session) {
-          if (frame.type !== 'hello') {
-            this.errors.push(new Error(`expected HELLO, got ${frame.type}`));
-            peer.close(1002);
-            return;
-          }
-          // Bound before the WELCOME goes out: the in-memory client answers synchronously.
-          this.hello(peer, frame, write, (bound) => {
-            session = bound;
-          });
-          return;
-        }
-        const endpoint = session.endpoint;
-        let problem: unknown;
-        if (frame.type === 'data') problem = endpoint.receiveData(frame.seq, frame.ack, frame.data);
-        else if (frame.type === 'ack') problem = endpoint.receiveAck(frame.ack);
-        else if (frame.type === 'ping') write(encodePong());
-        else if (frame.type === 'close') {
-          this.sessions.delete(session.id);
-          endpoint.end(() => new Error('closed by the client'));
-          peer.close(1000);
-        } else if (frame.type !== 'pong') problem = new Error(`unexpected ${frame.type}`);
-        if (problem) {
-          this.errors.push(problem);
-          peer.close(1002);
-        }
-      },
-      complete: () => {
-        if (session && session.link === peer) {
-          session.link = undefined;
-          session.endpoint.disconnect();
-        }
-        sub?.unsubscribe();
-      },
+  private start(): void {
+    const server = new ResumeServer(this.options);
+    this.server = server;
+    server.events$.subscribe((event) => {
+      if (event.type !== 'rejected') this.errors.push(event.error);
     });
-  }
-
-  private hello(
-    peer: MemoryPeer<LinkData>,
-    frame: Extract<ResumeFrame, { type: 'hello' }>,
-    write: (frame: Uint8Array) => void,
-    bind: (session: PeerSession) => void,
-  ): void {
-    if (!frame.resume) {
-      const id = newSessionId();
-      const token = newSessionToken();
-      const received: PeerSession['received'] = [];
-      const session: PeerSession = {
-        id: bytesToHex(id),
-        token,
-        endpoint: new SessionEndpoint(this.options),
-        received,
-        link: peer,
-      };
-      this.sessions.set(session.id, session);
-      bind(session);
-      session.endpoint.connect(
-        write,
-        0,
-        { ready: true, deliver: (data, seq) => received.push({ seq, data }) },
-        encodeWelcome(false, id, token, 0),
-      );
-      return;
-    }
-    const session = this.sessions.get(bytesToHex(frame.resume.id));
-    if (!session) {
-      write(encodeReject('unknown-session', 'no such session'));
-      return; // the client may send a new HELLO on this link
-    }
-    if (!constantTimeEqual(session.token, frame.resume.token)) {
-      write(encodeReject('invalid-token', 'wrong token'));
-      peer.close(1008);
-      return;
-    }
-    const problem = session.endpoint.checkResume(frame.lastReceived);
-    if (problem) {
-      this.errors.push(problem);
-      write(encodeReject('protocol-error', problem.message));
-      peer.close(1002);
-      return;
-    }
-    if (session.link && session.link !== peer) session.link.close(1001);
-    session.link = peer;
-    session.token = newSessionToken();
-    bind(session);
-    session.endpoint.connect(
-      write,
-      frame.lastReceived,
-      { ready: true, deliver: (data, seq) => session.received.push({ seq, data }) },
-      encodeWelcome(true, frame.resume.id, session.token, session.endpoint.ackable),
-    );
+    server.sessions$.subscribe((endpoint) => {
+      const received: SessionMessage[] = [];
+      this.sessions.set(endpoint.id, { id: endpoint.id, received, endpoint });
+      endpoint.messages$.subscribe(({ seq, data }) => received.push({ seq, data }));
+      endpoint.events$.subscribe((event) => {
+        if (event.type === 'detach' && event.error instanceof ProtocolError) this.errors.push(event.error);
+        if ((event.type === 'close' || event.type === 'expire') && this.server === server) {
+          this.sessions.delete(endpoint.id);
+        }
+      });
+    });
+    this.stopServing = serveOverMemory(server, this.transport);
   }
 }
 

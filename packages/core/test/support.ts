@@ -1,6 +1,7 @@
 /**
  * Shared fixtures for the core tests: connection bookkeeping (every connection a test makes is
- * closed after it), state recorders, and transports that count what the engine does to them.
+ * closed when it finishes, through `onTestFinished`, the one disposal style of the tests), state
+ * recorders, and transports that count what the engine does to them.
  */
 import {
   type AttachOptions,
@@ -13,22 +14,15 @@ import {
 } from '@lifeline/core';
 import { createMemoryTransport, type MemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom, Observable } from 'rxjs';
-import { afterEach } from 'vitest';
+import { onTestFinished } from 'vitest';
 
-const live = new Set<HAConnection<any, any>>();
-
-afterEach(() => {
-  for (const conn of live) conn.close();
-  live.clear();
-});
-
-/** `attach`, remembered so `afterEach` closes it whatever the test did. */
+/** `attach`, closed when the test finishes (`onTestFinished`) whatever the test did. */
 export function connect<T, H = undefined>(
   transport: Transport<T, T>,
   options: AttachOptions<T, T, H> = {},
 ): HAConnection<T, T> {
   const conn = attach(transport, options);
-  live.add(conn);
+  onTestFinished(() => conn.close());
   return conn;
 }
 

@@ -2,11 +2,10 @@
  * docs/websocket.md, "Coming from RxJS": its before/after code is the code of
  * examples/coming-from-rxjs.ts (checked verbatim), and the example does what the section says.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { runScript } from './support/run-script.js';
 
 const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
 const docs = fileURLToPath(new URL('../../../docs/websocket.md', import.meta.url));
@@ -22,24 +21,7 @@ test('the section shows the example regions verbatim', async () => {
 });
 
 test('examples/coming-from-rxjs.ts: webSocket() + retry loses the note, haWebSocket() delivers it once, and the process exits', async () => {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@lifeline/source', '--import', 'tsx', 'coming-from-rxjs.ts'],
-    {
-      cwd: examples,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    output += chunk;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(killer);
+  const { code, output } = await runScript('coming-from-rxjs.ts', { cwd: examples });
   expect(output).toContain(
     'rxjs webSocket() + retry: prices flowing again; note delivered 0 time(s); subscribe messages 2',
   );

@@ -2,11 +2,10 @@
  * docs/fetch.md's runnable examples, run as a user would run them: each ```js block followed by
  * "It prints `...`" must print exactly that and exit on its own.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runScript } from './support/run-script.js';
 
 const docs = readFileSync(new URL('../../../docs/fetch.md', import.meta.url), 'utf8');
 const examples = [...docs.matchAll(/```js\n([\s\S]*?)```\n\nIt prints `([^`]+)`\./g)].map((match) => ({
@@ -19,20 +18,7 @@ async function run(code: string, name: string, timeoutMs = 60_000) {
   const file = fileURLToPath(new URL(`../.docs-example-${process.pid}-${name}.mjs`, import.meta.url));
   writeFileSync(file, code);
   try {
-    const child = spawn(process.execPath, ['--conditions=@lifeline/source', '--import', 'tsx', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const [code] = (await once(child, 'exit')) as [number | null];
-    clearTimeout(killer);
-    return { code, output };
+    return await runScript(file, { timeoutMs });
   } finally {
     rmSync(file, { force: true });
   }

@@ -16,37 +16,15 @@ import {
 } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { ProcessedLedger } from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
 import { type AppRecord, relayApp } from './support/relay-app.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const RATE = 2_000;
 const PER_PHASE = 300;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function waiter() {
-  let poke = () => {};
-  return {
-    poke: () => poke(),
-    async until(check: () => boolean, timeoutMs: number, what: string, state?: () => unknown) {
-      const waiting = condition(check, timeoutMs, what);
-      poke = waiting.poke;
-      try {
-        await waiting.promise;
-      } catch (error) {
-        throw new Error(`${(error as Error).message}; ${JSON.stringify(state?.())}`);
-      } finally {
-        poke = () => {};
-      }
-    },
-  };
-}
 
 test('Redis frozen, then killed and restarted, under a stream both ways: typed store errors, the link recovers, nothing lost, duplicated or corrupted', async () => {
   const redis = await RedisServer.start({ appendonly: true });

@@ -8,6 +8,7 @@ import { HttpStatusError } from '@lifeline/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HAEventSource, type HAEventSourceErrorEvent, type HAEventSourceInstance } from '../src/fetch.js';
 import { startHttpServer, type TestHttpServer } from './support/http-servers.js';
+import { tallyIds } from './support/resume-tally.js';
 import { expectedEvent, type SseScriptOptions, sseScript } from './support/sse-script.js';
 
 const servers: TestHttpServer[] = [];
@@ -57,22 +58,11 @@ function record(source: HAEventSourceInstance, timeoutMs = 30_000) {
   return { events, states, errors, closed };
 }
 
-function tally(events: readonly Seen[], count: number) {
-  const ids = events.map((event) => Number(event.lastEventId));
-  const seen = new Set<number>();
-  let duplicated = 0;
-  let outOfOrder = 0;
-  let previous = 0;
-  for (const id of ids) {
-    if (seen.has(id)) duplicated++;
-    if (id <= previous) outOfOrder++;
-    seen.add(id);
-    previous = id;
-  }
-  let lost = 0;
-  for (let id = 1; id <= count; id++) if (!seen.has(id)) lost++;
-  return { received: ids.length, lost, duplicated, outOfOrder };
-}
+const tally = (events: readonly Seen[], count: number) =>
+  tallyIds(
+    events.map((event) => Number(event.lastEventId)),
+    count,
+  );
 
 describe('HAEventSource', () => {
   it('has the EventSource constants and shape', () => {

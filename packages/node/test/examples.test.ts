@@ -1,31 +1,12 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runScript } from './support/run-script.js';
 
 const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
 /** Runs an example as a user would and returns its exit code and output (bounded by a kill timer). */
-async function run(script: string, args: string[] = [], timeoutMs = 60_000) {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@lifeline/source', '--import', 'tsx', script, ...args],
-    {
-      cwd: examples,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    output += chunk;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(killer);
-  return { code, output };
+function run(script: string, args: string[] = [], timeoutMs = 60_000) {
+  return runScript(script, { args, cwd: examples, timeoutMs });
 }
 
 describe('examples', () => {

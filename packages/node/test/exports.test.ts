@@ -8,7 +8,7 @@ import ts from 'typescript';
 import { expect, test } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const packages = ['core', 'node', 'browser', 'deno'];
+const packages = ['core', 'node', 'browser', 'deno', 'fault-proxy'];
 
 interface Entry {
   readonly name: string;

@@ -18,6 +18,7 @@ import {
   type TestHttpServer,
   writeRange,
 } from './support/http-servers.js';
+import { tallyIds } from './support/resume-tally.js';
 
 const servers: TestHttpServer[] = [];
 afterEach(async () => {
@@ -55,21 +56,7 @@ function eventIds(text: string): number[] {
   return ids;
 }
 
-function tally(ids: readonly number[], count: number) {
-  const seen = new Set<number>();
-  let duplicated = 0;
-  let outOfOrder = 0;
-  let previous = 0;
-  for (const id of ids) {
-    if (seen.has(id)) duplicated++;
-    if (id <= previous) outOfOrder++;
-    seen.add(id);
-    previous = id;
-  }
-  let lost = 0;
-  for (let id = 1; id <= count; id++) if (!seen.has(id)) lost++;
-  return { received: ids.length, lost, duplicated, outOfOrder };
-}
+const tally = tallyIds;
 
 describe('Retry-After (RFC 9110 §10.2.3)', () => {
   it('parses delta-seconds and HTTP-dates; ignores what is neither', () => {

@@ -4,6 +4,7 @@ import { Request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import { drainBody, ndjsonServer, startHttpServer, type TestHttpServer } from './support/http-servers.js';
+import { tallyIds } from './support/resume-tally.js';
 
 const servers: TestHttpServer[] = [];
 afterEach(async () => {
@@ -22,22 +23,13 @@ const afterId: NdjsonCursor = {
   },
 };
 
-function tally(lines: readonly string[], count: number) {
-  const seen = new Set<number>();
-  let duplicated = 0;
-  let outOfOrder = 0;
-  let previous = 0;
-  for (const line of lines) {
-    const { id } = JSON.parse(line) as { id: number };
-    if (seen.has(id)) duplicated++;
-    if (id <= previous) outOfOrder++;
-    seen.add(id);
-    previous = id;
-  }
-  let lost = 0;
-  for (let id = 1; id <= count; id++) if (!seen.has(id)) lost++;
-  return { sent: count, received: lines.length, lost, duplicated, outOfOrder };
-}
+const tally = (lines: readonly string[], count: number) => ({
+  sent: count,
+  ...tallyIds(
+    lines.map((line) => (JSON.parse(line) as { id: number }).id),
+    count,
+  ),
+});
 
 describe('haFetch: ndjson mode', () => {
   it('lines broken mid-line 3 times: complete lines only, none lost or repeated', async () => {

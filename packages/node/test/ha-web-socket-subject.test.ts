@@ -6,18 +6,15 @@
 
 import { once } from 'node:events';
 import type { HAWebSocketRefusal } from '@lifeline/core/internal';
+import { waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import WebSocket from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('the same JSON echo through webSocket() and haWebSocket()', async () => {
   const server = await EchoServer.start();
@@ -35,13 +32,7 @@ test('the same JSON echo through webSocket() and haWebSocket()', async () => {
 });
 
 /** Waits (bounded) for a condition that socket events make true. */
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const start = performance.now();
-  while (!check()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(check, { timeoutMs, what });
 
 const bytesOf = (data: unknown) => [...new Uint8Array(data as ArrayBuffer)];
 

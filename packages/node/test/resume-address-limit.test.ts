@@ -5,14 +5,10 @@ import { once } from 'node:events';
 import { InvalidOptionError, SessionRejectedError } from '@lifeline/core';
 import { encodeHello } from '@lifeline/core/internal';
 import { createResumeServer, type NodeResumeServer, type ResumeServerEvent } from '@lifeline/node/server';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 async function serverOn(options: Parameters<typeof createResumeServer>[0]) {
   const server: NodeResumeServer = createResumeServer({ handshakeTimeoutMs: 10_000, ...options });

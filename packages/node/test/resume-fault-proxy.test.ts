@@ -3,13 +3,9 @@ import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { createResumeServer, type ServerSession } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
-import { condition, NumberedStream } from './support/resume-tally.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
+import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const RESETS = 100;
 const BLACKHOLES = 10;
@@ -23,7 +19,8 @@ test(`exactly once, in order, both ways at 2,000 msg/s through ${RESETS} resets 
   let serverAcked = 0;
   const serverErrors: unknown[] = [];
   const sessions: ServerSession[] = [];
-  let progress = () => {};
+  const wait = waiter();
+  const progress = wait.poke;
   server.sessions$.subscribe((session) => {
     sessions.push(session);
     session.messages$.subscribe(({ data }) => {
@@ -83,15 +80,8 @@ test(`exactly once, in order, both ways at 2,000 msg/s through ${RESETS} resets 
   cleanups.push(() => clearInterval(load));
 
   /** Waits (on message and state events) until `check` holds. */
-  const until = async (check: () => boolean, what: string, timeoutMs = 10_000) => {
-    const waiter = condition(check, timeoutMs, what);
-    progress = waiter.poke;
-    try {
-      await waiter.promise;
-    } finally {
-      progress = () => {};
-    }
-  };
+  const until = (check: () => boolean, what: string, timeoutMs = 10_000) =>
+    wait.until(check, timeoutMs, what);
 
   const faults: ('reset' | 'blackhole')[] = [];
   for (let i = 0; i < RESETS; i++) faults.push('reset');

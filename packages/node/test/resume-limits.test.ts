@@ -6,17 +6,13 @@ import { BackpressureError, ClosedByUserError, type LinkData, ReplayWindowFullEr
 import { CLIENT_MAX_WAITING_MESSAGES, encodeHello, encodeWelcome, resumable } from '@lifeline/core/internal';
 import { createResumeServer, type NodeResumeServer, type ServerSession } from '@lifeline/node/server';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
 import { waitFor, within } from './support/tcp-servers.js';
 
 const MiB = 1024 * 1024;
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 async function listen(options: Parameters<typeof createResumeServer>[0] = {}) {
   const server: NodeResumeServer = createResumeServer(options);
   cleanups.push(() => server.close());

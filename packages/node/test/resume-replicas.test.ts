@@ -4,8 +4,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { encodeAck, encodeData, encodeHello, encodePing, type ResumeFrame } from '@lifeline/core/internal';
+import { waitFor } from '@lifeline/core/testing';
 import {
   createResumeServer,
   MemorySessionStore,
@@ -15,16 +15,12 @@ import {
   type SessionStore,
   SqliteSessionStore,
 } from '@lifeline/node/server';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
 import { RedisServer } from './support/redis-server.js';
 
 type Welcome = Extract<ResumeFrame, { type: 'welcome' }>;
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Two stores over the same sessions, as two replicas would open them. */
 const sharedStores: Record<string, () => Promise<[SessionStore, SessionStore]>> = {
@@ -75,13 +71,8 @@ async function raw(url: string): Promise<RawResumeClient> {
 }
 
 /** Waits (bounded) until `check` holds, re-reading state the test cannot subscribe to (a store). */
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000) {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
+const until = (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000) =>
+  waitFor(check, { timeoutMs, what, intervalMs: 10 });
 
 /** Sends DATA `from`..`to` (acking nothing) and waits for the server's cumulative ACK of `to`. */
 async function sendAndAwaitAck(client: RawResumeClient, from: number, to: number) {

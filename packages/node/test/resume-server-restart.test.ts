@@ -6,7 +6,7 @@ import { attach, SessionLostError } from '@lifeline/core';
 import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
-import { condition } from './support/resume-tally.js';
+import { waiter } from './support/resume-tally.js';
 
 const script = fileURLToPath(new URL('./support/resume-server-process.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -91,10 +91,11 @@ test('a server killed with SIGKILL and restarted: the lost session lists exactly
     server = await startServer(port);
     const next = conn.send('c1');
     const restarted = server;
-    const arrived = condition(() => restarted.lines.length >= 2, 10_000, 'the new session to deliver');
-    restarted.onLine = arrived.poke;
+    const wait = waiter();
+    restarted.onLine = wait.poke;
+    const arrived = wait.until(() => restarted.lines.length >= 2, 10_000, 'the new session to deliver');
     await next;
-    await arrived.promise;
+    await arrived;
 
     const lost = events.find((event) => event.type === 'lost');
     const expected = [

@@ -1,12 +1,8 @@
 import { type ConnectionState, LinkClosedError, LinkFailedError } from '@lifeline/core';
 import { connectTcp } from '@lifeline/node/tcp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { ChildTcpServer, recordReader, streamEchoes } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const fast = {
   backoff: { initialDelayMs: 10, maxDelayMs: 100 },

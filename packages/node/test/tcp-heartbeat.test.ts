@@ -3,13 +3,9 @@ import { HeartbeatTimeoutError } from '@lifeline/core';
 import { connectTcp } from '@lifeline/node/tcp';
 import { FaultProxy } from '@lifeline/node/testing';
 import { Subject } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { record, TcpTestServer, waitFor } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 describe('framed TCP heartbeat', () => {
   it('keeps an idle link alive with ping/pong, detects a black-holed link within timeoutMs + one interval, recovers after pass()', async () => {

@@ -3,12 +3,8 @@ import { once } from 'node:events';
 import { createResumeServer } from '@lifeline/node/server';
 import { HATcpSocket } from '@lifeline/node/tcp';
 import { FaultProxy } from '@lifeline/node/testing';
-import { afterEach, describe, expect, it } from 'vitest';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 
 describe('HATcpSocket with resume', () => {
   it('a byte stream piped through resets arrives exactly once, in order: same length and SHA-256 both ways', async () => {

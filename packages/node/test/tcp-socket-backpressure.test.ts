@@ -8,13 +8,9 @@
 import type { Socket } from 'node:net';
 import { createResumeServer } from '@lifeline/node/server';
 import { HATcpSocket } from '@lifeline/node/tcp';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { TcpTestServer, within } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const TOTAL = 32 * 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -47,20 +43,17 @@ function sendAll(socket: Socket, progress: { written: number; drains: number; do
   pump();
 }
 
-test('a reader that does not read: buffered bytes stay within the high-water mark plus one socket read; then all 32 MiB arrive exactly once, in order', async () => {
-  const progress = { written: 0, drains: 0, done: false };
-  const server = await TcpTestServer.start((socket) => sendAll(socket, progress));
-  cleanups.push(() => server.close());
-  const socket = new HATcpSocket({
-    port: server.port,
-    mode: 'stream',
-    readableHighWaterMark: HIGH_WATER_MARK,
-  });
-  cleanups.push(() => socket.destroy());
+/**
+ * Waits for `socket` to connect, then, while nobody reads, samples what the stream holds until the
+ * sender is done (it would be, if the client took everything) or has made no progress for a second
+ * (TCP stopped it), bounded by 30 s. Returns the most the stream held.
+ */
+async function connectAndSample(
+  socket: HATcpSocket,
+  progress: { drains: number; done: boolean },
+): Promise<number> {
   await within(new Promise((resolve) => socket.once('connect', resolve)), 10_000, () => 'connect');
 
-  // Nobody reads. Sample what the stream holds until the server has written everything (it
-  // would, if the client took it all) or has made no progress for a second (TCP stopped it).
   let maxBuffered = 0;
   let lastDrains = -1;
   let quietSince = performance.now();
@@ -74,6 +67,20 @@ test('a reader that does not read: buffered bytes stay within the high-water mar
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   maxBuffered = Math.max(maxBuffered, socket.readableLength);
+  return maxBuffered;
+}
+
+test('a reader that does not read: buffered bytes stay within the high-water mark plus one socket read; then all 32 MiB arrive exactly once, in order', async () => {
+  const progress = { written: 0, drains: 0, done: false };
+  const server = await TcpTestServer.start((socket) => sendAll(socket, progress));
+  cleanups.push(() => server.close());
+  const socket = new HATcpSocket({
+    port: server.port,
+    mode: 'stream',
+    readableHighWaterMark: HIGH_WATER_MARK,
+  });
+  cleanups.push(() => socket.destroy());
+  const maxBuffered = await connectAndSample(socket, progress);
   console.log(
     `buffered at most ${maxBuffered} bytes against a ${HIGH_WATER_MARK}-byte mark; server wrote ${progress.written} of ${TOTAL} before TCP held it`,
   );
@@ -129,21 +136,7 @@ test('under the resume protocol too: a reader that does not read holds the high-
     readableHighWaterMark: HIGH_WATER_MARK,
   });
   cleanups.push(() => socket.destroy());
-  await within(new Promise((resolve) => socket.once('connect', resolve)), 10_000, () => 'connect');
-
-  let maxBuffered = 0;
-  let lastDrains = -1;
-  let quietSince = performance.now();
-  const started = performance.now();
-  while (!progress.done && performance.now() - quietSince < 1_000 && performance.now() - started < 30_000) {
-    if (progress.drains !== lastDrains) {
-      lastDrains = progress.drains;
-      quietSince = performance.now();
-    }
-    maxBuffered = Math.max(maxBuffered, socket.readableLength);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  maxBuffered = Math.max(maxBuffered, socket.readableLength);
+  const maxBuffered = await connectAndSample(socket, progress);
   console.log(
     `resume: buffered at most ${maxBuffered} bytes; ${progress.acked} of ${MESSAGES} acknowledged before TCP held the rest`,
   );

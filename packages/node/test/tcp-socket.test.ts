@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { SequenceCounter } from '@lifeline/core/testing';
 import { HATcpSocket } from '@lifeline/node/tcp';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import {
   ChildTcpServer,
   liveResources,
@@ -12,11 +13,6 @@ import {
   TcpTestServer,
   within,
 } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const fast = {
   backoff: { initialDelayMs: 10, maxDelayMs: 100 },

@@ -10,13 +10,9 @@ import {
 } from '@lifeline/core';
 import { encodeFrame } from '@lifeline/core/internal';
 import { connectTcp, FramedSocket, tcpTransport } from '@lifeline/node/tcp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { record, recordReader, streamEchoes, TcpTestServer, waitFor, within } from './support/tcp-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const fast = { backoff: { initialDelayMs: 10, maxDelayMs: 100 }, minUptimeMs: 50 } as const;
 

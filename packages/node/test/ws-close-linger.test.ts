@@ -10,18 +10,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
 
 const script = fileURLToPath(new URL('./support/ws-linger-client-process.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 // The default linger is 2 s; the rest is slack for a loaded machine. `ws` alone would take 30 s.
 const EXIT_BOUND_MS = 10_000;
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 interface Client {
   readonly child: ChildProcess;

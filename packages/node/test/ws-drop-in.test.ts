@@ -6,13 +6,9 @@
 import { once } from 'node:events';
 import { QueueOverflowError } from '@lifeline/core';
 import { HAWebSocket } from '@lifeline/node/ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 function opened(socket: InstanceType<typeof HAWebSocket>): Promise<unknown> {
   return once(socket as unknown as EventTarget, 'open');

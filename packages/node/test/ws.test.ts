@@ -6,17 +6,13 @@ import {
   HttpStatusError,
   LinkClosedError,
 } from '@lifeline/core';
-import { SequenceCounter } from '@lifeline/core/testing';
+import { SequenceCounter, waitFor } from '@lifeline/core/testing';
 import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
 import { ChildStreamServer, EchoServer } from './support/ws-servers.js';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const fast = { backoff: { initialDelayMs: 20, maxDelayMs: 200 }, minUptimeMs: 100 } as const;
 
@@ -90,7 +86,7 @@ function waitForStatus(
   conn: { state$: import('rxjs').Observable<ConnectionState> },
   status: ConnectionState['status'],
 ) {
-  return firstValueFrom(conn.state$.pipe(filter((state) => state.status === status)));
+  return waitFor(conn.state$.pipe(filter((state) => state.status === status)), { what: `state ${status}` });
 }
 
 describe('WebSocket transport under attach()', () => {

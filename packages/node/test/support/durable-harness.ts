@@ -55,42 +55,8 @@ export class DurableServer {
     readonly port: number,
   ) {}
 
-  static async start(options: DurableServerOptions): Promise<DurableServer> {
-    const { upstream } = options;
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=@lifeline/source',
-        '--import',
-        'tsx',
-        script,
-        String(options.port ?? 0),
-        options.store,
-        String(upstream.total),
-        String(upstream.rate),
-        String(upstream.start),
-        options.log,
-        options.app ?? 'relay',
-        JSON.stringify(options.serverOptions ?? {}),
-      ],
-      { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const lines = createInterface({ input: child.stdout! });
-    try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.once('exit', (code, signal) =>
-          reject(new Error(`server process exited (${code ?? signal}) before listening`)),
-        );
-        lines.once('line', (text) => resolve((JSON.parse(text) as { port: number }).port));
-      });
-      return new DurableServer(child, port);
-    } catch (error) {
-      child.kill('SIGKILL');
-      throw error;
-    } finally {
-      lines.close();
-      child.stdout!.resume();
-    }
+  static start(options: DurableServerOptions): Promise<DurableServer> {
+    return DurableServer.listening(spawnServer(options, false));
   }
 
   /**

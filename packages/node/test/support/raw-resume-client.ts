@@ -1,5 +1,6 @@
 // A raw WebSocket speaking resume frames by hand, for tests that misbehave on purpose.
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { decodeFrame, frameBytes, type ResumeFrame } from '@lifeline/core/internal';
 import WebSocket from 'ws';
 
@@ -51,7 +52,7 @@ export class RawResumeClient {
     from = 0,
     timeoutMs = 5_000,
   ): Promise<Extract<ResumeFrame, { type: T }> | undefined> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     const type = types.join(' or ');
     for (;;) {
       const found = this.frames
@@ -59,9 +60,9 @@ export class RawResumeClient {
         .find((frame) => (types as readonly string[]).includes(frame.type));
       if (found) return found as Extract<ResumeFrame, { type: T }>;
       if (this.closeCode !== undefined) return undefined;
-      if (Date.now() > deadline) throw new Error(`no ${type} frame within ${timeoutMs} ms`);
+      if (performance.now() > deadline) throw new Error(`no ${type} frame within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        const timer = setTimeout(resolve, Math.max(1, deadline - performance.now()));
         this.waiters.push(() => {
           clearTimeout(timer);
           resolve();

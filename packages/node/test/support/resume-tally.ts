@@ -1,5 +1,7 @@
 // Counting helpers for the resume tests: a stream of numbered messages is checked for loss,
 // duplication and order by counting, never by sampling.
+import { waitFor } from '@lifeline/core/testing';
+import { Subject } from 'rxjs';
 
 /** Counts of one direction of a numbered stream. */
 export interface StreamTally {
@@ -36,29 +38,39 @@ export class NumberedStream {
   }
 }
 
-/** Resolves when `check` holds, re-checking on each call of the returned `poke`; rejects after `timeoutMs`. */
-export function condition(check: () => boolean, timeoutMs: number, what: string) {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  let done = false;
-  const timer = setTimeout(() => {
-    done = true;
-    reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-  }, timeoutMs);
-  const poke = () => {
-    if (done || !check()) return;
-    done = true;
-    clearTimeout(timer);
-    resolve();
+/**
+ * Counts ids received against 1..`count`: how many are missing, repeated, or out of order (not above
+ * the id before them).
+ */
+export function tallyIds(ids: readonly number[], count: number) {
+  const seen = new Set<number>();
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let previous = 0;
+  for (const id of ids) {
+    if (seen.has(id)) duplicated++;
+    if (id <= previous) outOfOrder++;
+    seen.add(id);
+    previous = id;
+  }
+  let lost = 0;
+  for (let id = 1; id <= count; id++) if (!seen.has(id)) lost++;
+  return { received: ids.length, lost, duplicated, outOfOrder };
+}
+
+/**
+ * A wait that the test's own events wake: `until(check, …)` is {@link waitFor} (re-checked every
+ * 5 ms too), and `poke()`, called from the message and state handlers, re-checks it at once.
+ */
+export function waiter() {
+  const wake = new Subject<void>();
+  return {
+    poke: (): void => wake.next(),
+    until: (
+      check: () => boolean,
+      timeoutMs: number,
+      what: string,
+      state?: () => unknown,
+    ): Promise<undefined> => waitFor(check, { timeoutMs, what, state, wake }),
   };
-  poke();
-  const cancel = () => {
-    done = true;
-    clearTimeout(timer);
-  };
-  return { promise, poke, cancel };
 }

@@ -4,9 +4,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { HAConnection } from '@lifeline/core';
-import { SequenceCounter } from '@lifeline/core/testing';
+import { SequenceCounter, waitFor as waitForValue } from '@lifeline/core/testing';
 import { FramedSocket } from '@lifeline/node/tcp';
-import { filter, firstValueFrom, type Observable, timeout } from 'rxjs';
+import { filter, type Observable } from 'rxjs';
 
 /** An in-process TCP server on 127.0.0.1:0 that tracks its sockets, so tests can kill them. */
 export class TcpTestServer {
@@ -272,20 +272,12 @@ export function waitFor<T>(
   predicate: (value: T) => boolean,
   timeoutMs = 10_000,
 ): Promise<T> {
-  return firstValueFrom(source$.pipe(filter(predicate), timeout(timeoutMs)));
+  return waitForValue(source$.pipe(filter(predicate)), { timeoutMs, what: 'a matching value' });
 }
 
 /** Resolves as `promise` does, or fails after `ms` with `what()` in the message. */
-export async function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  return waitForValue(promise, { timeoutMs: ms, what: 'the promise', state: what });
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FaultProxy, type FaultResetInfo } from '../src/testing.js';
+import { FaultProxy, type FaultResetInfo } from '../src/index.js';
 
 /** A socket with everything it received and how it ended, so tests can await byte counts. */
 class Peer extends EventEmitter {

@@ -4,21 +4,17 @@ import { join } from 'node:path';
 import { attach, failoverTransport } from '@lifeline/core';
 import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, ProcessedLedger, percentiles, readServerLog } from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const RATE = 2_000;
 const KILLS = 20;
 const REPLICAS = 3;
 /** Messages each way through the current replica before it is killed. */
 const PER_REPLICA = 300;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('three replicas sharing a private Redis, the client on all three: its current replica killed 20 times, it resumes on a survivor each time, nothing lost or duplicated', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-replicas-'));
@@ -61,7 +57,8 @@ test('three replicas sharing a private Redis, the client on all three: its curre
   conn.events$.subscribe((event) => {
     if (event.type === 'link-open' && killedAt !== undefined) linkReopened = true;
   });
-  let poke = () => {};
+  const wait = waiter();
+  const poke = wait.poke;
   const received = new NumberedStream('u');
   conn.messages$.subscribe((message) => {
     received.add(message);
@@ -89,18 +86,14 @@ test('three replicas sharing a private Redis, the client on all three: its curre
   }, 5);
   cleanups.push(async () => clearInterval(pacer));
 
-  const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
-    const waiting = condition(check, timeoutMs, what);
-    poke = waiting.poke;
-    try {
-      await waiting.promise;
-    } catch (error) {
-      const state = { sent, acknowledged, rejected, upstreamReceived: received.received, due: due() };
-      throw new Error(`${(error as Error).message}; ${JSON.stringify(state)}`);
-    } finally {
-      poke = () => {};
-    }
-  };
+  const waitFor = (check: () => boolean, timeoutMs: number, what: string) =>
+    wait.until(check, timeoutMs, what, () => ({
+      sent,
+      acknowledged,
+      rejected,
+      upstreamReceived: received.received,
+      due: due(),
+    }));
 
   const killedPorts: number[] = [];
   for (let kill = 1; kill <= KILLS; kill++) {

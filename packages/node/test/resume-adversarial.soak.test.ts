@@ -18,10 +18,11 @@ import { SequenceCounter } from '@lifeline/core/testing';
 import { createResumeServer, type NodeResumeServer, SqliteSessionStore } from '@lifeline/node/server';
 import { FaultProxy, type FaultResetInfo } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, readServerLog, type Upstream } from './support/durable-harness.js';
 import { relayApp } from './support/relay-app.js';
-import { condition } from './support/resume-tally.js';
+import { waiter } from './support/resume-tally.js';
 
 const RATE = 2_000; // messages per second, each way
 const SOAK_MS = 60_000; // faults keep coming for this long
@@ -67,11 +68,6 @@ function rssOf(pid: number): number | undefined {
     return undefined;
   }
 }
-
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 interface Replica {
   readonly name: string;
@@ -160,7 +156,8 @@ describe('resume protocol adversarial soak', () => {
     });
     cleanups.push(() => conn.close());
 
-    let poke = () => {};
+    const wait = waiter();
+    const poke = wait.poke;
     let state: ConnectionState = conn.state$.value;
     conn.state$.subscribe((next) => {
       state = next;
@@ -227,18 +224,17 @@ describe('resume protocol adversarial soak', () => {
       });
     }
 
-    const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
-      const waiting = condition(check, timeoutMs, what);
-      poke = waiting.poke;
-      try {
-        await waiting.promise;
-      } catch (error) {
-        const snapshot = { sent, acknowledged, received, due: due(), state: state.status, faults: counts };
-        throw new Error(`${(error as Error).message}; ${JSON.stringify(snapshot)}; seed ${seed}`);
-      } finally {
-        poke = () => {};
-      }
-    };
+    const waitFor = (check: () => boolean, timeoutMs: number, what: string) =>
+      wait.until(check, timeoutMs, what, () => ({
+        sent,
+        acknowledged,
+        received,
+        due: due(),
+        state: state.status,
+        faults: counts,
+        seed,
+      }));
+
     const handshakes = () => transport.stats.handshakes;
     const open = () => state.status === 'open';
 

@@ -7,19 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { attach } from '@lifeline/core';
 import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, ProcessedLedger, readServerLog } from './support/durable-harness.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const RATE = 2_000;
 const KILLS = 20;
 /** Messages each way through every server process before it is killed. */
 const PER_PROCESS = 300;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, SQLite store: zero lost, zero duplicated, in order, upstream included', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-durable-'));
@@ -31,7 +27,8 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
   const upstream = { total: 1e9, rate: RATE, start };
   const due = () => Math.floor(((Date.now() - start) * RATE) / 1_000);
 
-  let poke = () => {};
+  const wait = waiter();
+  const poke = wait.poke;
   let server = await DurableServer.start({ store, upstream, log });
   cleanups.push(() => server.kill());
   const port = server.port;
@@ -75,18 +72,14 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
   }, 5);
   cleanups.push(async () => clearInterval(pacer));
 
-  const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
-    const waiting = condition(check, timeoutMs, what);
-    poke = waiting.poke;
-    try {
-      await waiting.promise;
-    } catch (error) {
-      const state = { sent, acknowledged, rejected, upstreamReceived: received.received, due: due() };
-      throw new Error(`${(error as Error).message}; ${JSON.stringify(state)}`);
-    } finally {
-      poke = () => {};
-    }
-  };
+  const waitFor = (check: () => boolean, timeoutMs: number, what: string) =>
+    wait.until(check, timeoutMs, what, () => ({
+      sent,
+      acknowledged,
+      rejected,
+      upstreamReceived: received.received,
+      due: due(),
+    }));
 
   let producedWhileDown = 0;
   for (let kill = 1; kill <= KILLS; kill++) {

@@ -19,9 +19,10 @@ import { type Link, type LinkData, QueueOverflowError, type Transport } from '@l
 import type { HAWebSocketRefusal, SessionEvent } from '@lifeline/core/internal';
 import { haWebSocket } from '@lifeline/node/ws';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { ProcessedLedger } from './support/durable-harness.js';
-import { condition } from './support/resume-tally.js';
+import { waiter } from './support/resume-tally.js';
 import { ChildStreamServer } from './support/ws-servers.js';
 
 const KILLS = 8;
@@ -29,11 +30,6 @@ const RATE = 500;
 
 /** Every guarantee is tested at default options: the defaults are the product. */
 const CRASH_LOOP = {} as const;
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Calls `send(n)` for n = 1, 2... at `rate` per second, paced by the clock; returns the stop function. */
 function pace(rate: number, send: (n: number) => void): { stop(): void; readonly sent: number } {
@@ -51,27 +47,6 @@ function pace(rate: number, send: (n: number) => void): { stop(): void; readonly
   };
   cleanups.push(pacer.stop);
   return pacer;
-}
-
-/** Resolves when `check` holds; re-checked on `poke()` and every 20 ms, bounded by `timeoutMs`. */
-function waiter() {
-  let poke = () => {};
-  return {
-    poke: () => poke(),
-    async until(check: () => boolean, timeoutMs: number, what: string, state: () => unknown) {
-      const waiting = condition(check, timeoutMs, what);
-      poke = waiting.poke;
-      const ticker = setInterval(waiting.poke, 20);
-      try {
-        await waiting.promise;
-      } catch (error) {
-        throw new Error(`${(error as Error).message}; ${JSON.stringify(state())}`);
-      } finally {
-        clearInterval(ticker);
-        poke = () => {};
-      }
-    },
-  };
 }
 
 test(`plain: an echo server SIGKILLed ${KILLS} times under 500 next()/s, every value is written or refused loudly`, async () => {

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import type { ConnectionState } from '@lifeline/core';
 import type { HAWebSocketInstance } from '@lifeline/core/internal';
 import { HAWebSocket } from '@lifeline/node/ws';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { DurableServer, percentiles, readServerLog } from './support/durable-harness.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter as sharedWaiter } from './support/resume-tally.js';
 import { ChildStreamServer, readStreamServerLog } from './support/ws-servers.js';
 
 /** Messages per second, each way. */
@@ -29,11 +30,6 @@ const RESTART_DELAY_MS = 300;
 
 /** Epoch milliseconds from the monotonic clock: comparable with the server processes' logs. */
 const now = () => performance.timeOrigin + performance.now();
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 const errorCode = (error: unknown) =>
   String((error as { code?: unknown }).code ?? (error as { name?: unknown }).name ?? 'unknown');
@@ -221,23 +217,16 @@ function tallyProcessed(records: readonly { n: number; p: number }[], sender: Pa
   };
 }
 
-/** Resolves when `check` holds (re-checked on `poke`), or after `timeoutMs`; says which. */
+/** The shared waiter, whose `until` says instead of throwing: the timeout's message, or `undefined`. */
 function waiter() {
-  let poke = () => {};
+  const wait = sharedWaiter();
   return {
-    poke: () => poke(),
-    async until(check: () => boolean, timeoutMs: number, what: string): Promise<string | undefined> {
-      const waiting = condition(check, timeoutMs, what);
-      poke = waiting.poke;
-      try {
-        await waiting.promise;
-        return undefined;
-      } catch (error) {
-        return (error as Error).message;
-      } finally {
-        poke = () => {};
-      }
-    },
+    poke: wait.poke,
+    until: (check: () => boolean, timeoutMs: number, what: string): Promise<string | undefined> =>
+      wait.until(check, timeoutMs, what).then(
+        () => undefined,
+        (error: Error) => error.message,
+      ),
   };
 }
 

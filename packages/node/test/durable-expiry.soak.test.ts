@@ -11,18 +11,14 @@ import {
   SqliteSessionStore,
 } from '@lifeline/node/server';
 import { Redis } from 'ioredis';
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { cleanups } from './support/cleanups.js';
 import { RedisServer } from './support/redis-server.js';
-import { condition } from './support/resume-tally.js';
+import { waiter } from './support/resume-tally.js';
 
 const SESSIONS = 10_000;
 const CONCURRENCY = 200;
 const TTL_MS = 60_000;
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 /** Opens a session over framed TCP (HELLO, WELCOME) and drops the link, so the session detaches. */
 async function openAndDrop(port: number): Promise<void> {
@@ -45,7 +41,8 @@ async function soak(store: SessionStore, count: () => Promise<number>) {
   cleanups.push(() => server.close());
   let expired = 0;
   let detached = 0;
-  let poke = () => {};
+  const wait = waiter();
+  const poke = wait.poke;
   server.sessions$.subscribe((session) => {
     session.events$.subscribe((event) => {
       if (event.type === 'expire') expired++;
@@ -65,16 +62,19 @@ async function soak(store: SessionStore, count: () => Promise<number>) {
     }),
   );
   // The server sees each link close a little after the client dropped it.
-  const allDetached = condition(() => detached === SESSIONS, 30_000, `${SESSIONS} sessions to detach`);
-  poke = allDetached.poke;
-  await allDetached.promise;
+  await wait.until(() => detached === SESSIONS, 30_000, `${SESSIONS} sessions to detach`);
   const during = await count();
   offset = TTL_MS + 1_000;
-  const allExpired = condition(() => expired === SESSIONS, 60_000, `${SESSIONS} sessions to expire`);
-  poke = allExpired.poke;
-  await allExpired.promise.catch((error: Error) => {
-    throw new Error(`${error.message}: ${JSON.stringify({ expired, detached, live: server.sessions.size })}`);
-  });
+  await wait.until(
+    () => expired === SESSIONS,
+    60_000,
+    `${SESSIONS} sessions to expire`,
+    () => ({
+      expired,
+      detached,
+      live: server.sessions.size,
+    }),
+  );
   // Whatever the sweep still has in flight is ordered before this call, then nothing is left.
   await store.expire(now());
   const after = await count();
