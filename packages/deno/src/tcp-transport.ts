@@ -1,9 +1,11 @@
 import {
+  after,
   ConnectFailedError,
   resolveTcpOptions,
   type TcpOptions,
   type Transport,
 } from '@lifeline/core/internal';
+import type { SchedulerLike } from 'rxjs';
 import { type DenoConnect, type DenoConnLike, denoConnect } from './deno-connect.js';
 import { syscallCodeOf } from './deno-net-error.js';
 import { createTcpLink, type TcpLink } from './tcp-link.js';
@@ -50,6 +52,7 @@ export function tcpTransport(options: TcpTransportOptions): Transport<Uint8Array
         { hostname: host, port, transport: 'tcp' },
         connectTimeoutMs,
         signal,
+        options.scheduler,
         where,
       );
       try {
@@ -68,6 +71,7 @@ function connectBounded(
   options: { hostname: string; port: number; transport: 'tcp' },
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  scheduler: SchedulerLike | undefined,
   where: string,
 ): Promise<DenoConnLike> {
   return new Promise<DenoConnLike>((resolve, reject) => {
@@ -75,7 +79,7 @@ function connectBounded(
     let settled = false;
     const settle = () => {
       settled = true;
-      clearTimeout(timer);
+      timer.unsubscribe();
       signal?.removeEventListener('abort', onAbort);
     };
     const giveUp = (error: unknown) => {
@@ -84,14 +88,15 @@ function connectBounded(
       attempt.abort(error);
       reject(error);
     };
-    const timer = setTimeout(
+    const timer = after(
+      timeoutMs,
       () =>
         giveUp(
           new ConnectFailedError(`connect to ${where} timed out after ${timeoutMs} ms`, {
             syscallCode: 'ETIMEDOUT',
           }),
         ),
-      timeoutMs,
+      scheduler,
     );
     const onAbort = () => giveUp(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });

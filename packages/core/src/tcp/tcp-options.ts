@@ -1,3 +1,4 @@
+import type { SchedulerLike } from 'rxjs';
 import { InvalidOptionError } from '../engine/errors.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_ENCODABLE_FRAME_SIZE } from './length-prefixed-framing.js';
 
@@ -13,6 +14,11 @@ export type TcpMode = 'framed' | 'stream';
  * for one runs on the other.
  */
 export interface TcpOptions {
+  /**
+   * Drives the connect timeout (the library's one timer seam; a `TestScheduler` or fake timers
+   * move it in tests). @default monotonicScheduler
+   */
+  scheduler?: SchedulerLike;
   /** The server's host name or address. @default '127.0.0.1' */
   host?: string;
   /** The server's port. */
@@ -38,7 +44,7 @@ export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_TCP_NO_DELAY = true;
 
 /** The options with their defaults filled in, checked: an impossible value throws {@link InvalidOptionError}. */
-export function resolveTcpOptions(options: TcpOptions): Required<TcpOptions> {
+export function resolveTcpOptions(options: TcpOptions): Required<Omit<TcpOptions, 'scheduler'>> {
   const resolved = {
     host: options.host ?? DEFAULT_TCP_HOST,
     port: options.port,

@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
-import { clearTimeout, setTimeout } from 'node:timers';
 import {
+  after,
   ConnectFailedError,
   resolveTcpOptions,
   type TcpOptions,
@@ -50,7 +50,7 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
         }
         const socket = createConnection({ host, port, noDelay });
         const cleanup = () => {
-          clearTimeout(timer);
+          timer.unsubscribe();
           signal?.removeEventListener('abort', onAbort);
           socket.off('error', onError);
           socket.off('connect', onConnect);
@@ -68,14 +68,15 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
         const onError = (error: NodeJS.ErrnoException) =>
           fail(new ConnectFailedError(`cannot connect to ${where}: ${error.message}`, { cause: error }));
         const onAbort = () => fail(signal!.reason);
-        const timer = setTimeout(
+        const timer = after(
+          connectTimeoutMs,
           () =>
             fail(
               new ConnectFailedError(`connect to ${where} timed out after ${connectTimeoutMs} ms`, {
                 syscallCode: 'ETIMEDOUT',
               }),
             ),
-          connectTimeoutMs,
+          options.scheduler,
         );
         socket.once('connect', onConnect);
         socket.once('error', onError);
