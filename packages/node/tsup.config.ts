@@ -14,6 +14,8 @@ export default defineConfig({
   dts: true,
   clean: true,
   sourcemap: true,
+  // `import.meta.url` in the CommonJS build (require-peer.ts resolves optional peers from it).
+  shims: true,
   target: 'node20',
   platform: 'node',
   external: ['rxjs', 'ws', 'undici', '@lifeline/core'],

@@ -13,7 +13,11 @@ import {
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
+import { requirePeer } from './require-peer.js';
+
+// Loaded through requirePeer so that a missing `ws` fails this import with an error naming it.
+const WsWebSocket = requirePeer<typeof WebSocket>('ws', '@lifeline/node/ws');
 
 /** The TCP socket under a `ws` client: `ws` keeps it in `_socket` and has no public accessor. */
 type CorkableSocket = { cork(): void; uncork(): void; readonly writableCorked: number };
@@ -118,7 +122,7 @@ export function wsTransport(
     binaryType: 'nodebuffer',
     ...options,
     url,
-    WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+    WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   });
 }
 
@@ -134,7 +138,7 @@ export function wsTransport(
  */
 export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>({
   ...wsCapabilities,
-  WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,
@@ -158,7 +162,7 @@ export const HAWebSocket: HAWebSocketConstructor = defineHAWebSocket<WebSocket>(
  */
 export const haWebSocket: HaWebSocketFactory = defineHaWebSocket<WebSocket>({
   ...wsCapabilities,
-  WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,

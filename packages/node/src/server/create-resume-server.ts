@@ -3,13 +3,18 @@ import {
   type AddressInfo,
   createServer as createNetServer,
   type Server as NetServer,
+  Server as NetServerClass,
   type Socket,
 } from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
+import { requirePeer } from '../require-peer.js';
 import { attachNetServer } from './net-adapter.js';
 import { ResumeServer, type ResumeServerOptions } from './resume-server.js';
 import { attachWebSocketServer } from './ws-adapter.js';
+
+const loadWs = () =>
+  requirePeer<typeof import('ws')>('ws', 'the WebSocket transport of @lifeline/node/server');
 
 /** Where {@link NodeResumeServer.listen} listens. */
 export interface ResumeListenOptions {
@@ -46,7 +51,10 @@ export class NodeResumeServer extends ResumeServer {
    */
   attach(server: WebSocketServer | NetServer): void {
     this.detachers.push(
-      server instanceof WebSocketServer ? attachWebSocketServer(this, server) : attachNetServer(this, server),
+      // `ws` is loaded only for its transport: a TCP-only server needs no `ws` installed.
+      server instanceof NetServerClass
+        ? attachNetServer(this, server)
+        : attachWebSocketServer(this, server as WebSocketServer),
     );
   }
 
@@ -61,7 +69,7 @@ export class NodeResumeServer extends ResumeServer {
     } else {
       const http = createHttpServer();
       // ws refuses a larger message itself (close 1009) before buffering it.
-      const wss = new WebSocketServer({ server: http, maxPayload: this.maxFrameBytes });
+      const wss = new (loadWs().WebSocketServer)({ server: http, maxPayload: this.maxFrameBytes });
       this.boundUpgrades(http, wss);
       this.attach(wss);
       this.owned.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
