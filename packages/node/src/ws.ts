@@ -17,7 +17,9 @@ import type WebSocket from 'ws';
 import { requirePeer } from './require-peer.js';
 
 // Loaded through requirePeer so that a missing `ws` fails this import with an error naming it.
-const WsWebSocket = requirePeer<typeof WebSocket>('ws', '@lifeline/node/ws');
+// `.WebSocket`: the class under either form `require` may return (ws's CommonJS export, or its ES
+// wrapper's namespace when the resolver prefers the `import` condition, as vitest's does).
+const WsWebSocket = requirePeer<typeof import('ws')>('ws', '@lifeline/node/ws').WebSocket;
 
 /** The TCP socket under a `ws` client: `ws` keeps it in `_socket` and has no public accessor. */
 type CorkableSocket = { cork(): void; uncork(): void; readonly writableCorked: number };
