@@ -58,7 +58,7 @@ export interface AttachOptions<In = LinkData, Out = LinkData, H = undefined> ext
    */
   queue?: QueueOptions;
   /**
-   * Half-open detection: silence from the peer becomes a recoverable {@link HeartbeatTimeoutError}.
+   * Half-open detection: silence from the peer becomes a recoverable `HeartbeatTimeoutError`.
    * Pings use the link's `ping()` where it has one (ws ping frames, TCP ping frames, resume
    * protocol PINGs); where it has none (a browser WebSocket), pass `ping` to send an
    * application-level ping the server answers. `false` turns it off.

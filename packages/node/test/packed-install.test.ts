@@ -6,7 +6,15 @@
 // Offline: the tarballs are unpacked into node_modules and their dependencies (rxjs, ws,
 // undici, type packages) are linked from the workspace, so no registry is asked.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +53,12 @@ function workspaceModule(name: string, from = 'packages/node'): string {
 }
 
 /** A scratch project: the given tarballs unpacked into node_modules, the given dependencies linked. */
-function project(name: string, pkgs: readonly Pkg[], links: readonly string[], files: Record<string, string>): string {
+function project(
+  name: string,
+  pkgs: readonly Pkg[],
+  links: readonly string[],
+  files: Record<string, string>,
+): string {
   const dir = join(work, name);
   mkdirSync(join(dir, 'node_modules', '@lifeline'), { recursive: true });
   for (const pkg of pkgs) {
@@ -111,7 +124,9 @@ beforeAll(async () => {
     const dir = join(repo, 'packages', pkg);
     // The tarball holds dist/: build a package whose build is missing (turbo builds before `pnpm test`).
     if (!existsSync(join(dir, 'dist', 'index.js'))) await run('pnpm', ['run', 'build'], { cwd: dir });
-    const { stdout } = await run('pnpm', ['pack', '--pack-destination', join(work, 'tarballs')], { cwd: dir });
+    const { stdout } = await run('pnpm', ['pack', '--pack-destination', join(work, 'tarballs')], {
+      cwd: dir,
+    });
     const tarball = stdout
       .trim()
       .split('\n')
@@ -133,7 +148,9 @@ describe('packed tarballs', () => {
   test('each tarball has its README, LICENSE, dist and src, and depends on published versions only', () => {
     for (const pkg of PACKAGES) {
       const files = readdirSync(unpacked[pkg]);
-      expect(files, pkg).toEqual(expect.arrayContaining(['README.md', 'LICENSE', 'package.json', 'dist', 'src']));
+      expect(files, pkg).toEqual(
+        expect.arrayContaining(['README.md', 'LICENSE', 'package.json', 'dist', 'src']),
+      );
       expect(readFileSync(join(unpacked[pkg], 'LICENSE'), 'utf8')).toContain('The Lifeline authors');
       const packed = JSON.parse(readFileSync(join(unpacked[pkg], 'package.json'), 'utf8'));
       expect(JSON.stringify(packed.dependencies ?? {}), pkg).not.toContain('workspace:');
@@ -162,9 +179,10 @@ describe('packed tarballs', () => {
         expect(map.sources.length).toBeGreaterThan(0);
         for (const source of map.sources) {
           const path = resolve(dirname(mapFile), map.sourceRoot ?? '', source);
-          expect(path.startsWith(unpacked[pkg]), `${source} in ${relative(work, mapFile)} leaves the package`).toBe(
-            true,
-          );
+          expect(
+            path.startsWith(unpacked[pkg]),
+            `${source} in ${relative(work, mapFile)} leaves the package`,
+          ).toBe(true);
           expect(existsSync(path), `${source} in ${relative(work, mapFile)}`).toBe(true);
         }
         maps++;
@@ -189,7 +207,8 @@ console.log(JSON.stringify({ imported, received }));
     });
     const result = await runJson(process.execPath, ['main.js'], dir);
     expect(result.received).toEqual(['one', 'two', 'three']);
-    for (const specifier of all) expect((result.imported as Record<string, number>)[specifier], specifier).toBeGreaterThan(0);
+    for (const specifier of all)
+      expect((result.imported as Record<string, number>)[specifier], specifier).toBeGreaterThan(0);
   });
 
   test('CommonJS: every exported sub-path requires; HAWebSocket echoes through a real server', async () => {
@@ -206,7 +225,8 @@ console.log(JSON.stringify({ imported, received, same: require('@lifeline/core')
     const result = await runJson(process.execPath, ['main.js'], dir);
     expect(result.received).toEqual(['one', 'two', 'three']);
     expect(result.same).toBe(true);
-    for (const specifier of all) expect((result.imported as Record<string, number>)[specifier], specifier).toBeGreaterThan(0);
+    for (const specifier of all)
+      expect((result.imported as Record<string, number>)[specifier], specifier).toBeGreaterThan(0);
   });
 
   // The README examples of each package are type-checked too, so they stay in step with the API.
@@ -252,30 +272,34 @@ console.log(JSON.stringify({ received }));
   test.each([
     ['node16', { module: 'node16', moduleResolution: 'node16' }],
     ['bundler', { module: 'esnext', moduleResolution: 'bundler' }],
-  ])('TypeScript, moduleResolution %s: type-checks (README examples included), compiles and echoes', async (name, options) => {
-    const dir = project(`ts-${name}`, PACKAGES, tsLinks, {
-      'package.json': JSON.stringify({ name: `scratch-ts-${name}`, private: true, type: 'module' }),
-      'tsconfig.json': JSON.stringify({
-        compilerOptions: {
-          ...options,
-          target: 'es2022',
-          lib: ['es2022', 'dom'],
-          types: ['node'],
-          strict: true,
-          skipLibCheck: false,
-          outDir: 'out',
-        },
-        include: ['*.ts'],
-      }),
-      'main.ts': typedMain,
-      ...readmeExamples(),
-    });
-    await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).catch((error) => {
-      throw new Error(`tsc (${name}) failed:\n${error.stdout}${error.stderr}`);
-    });
-    const result = await runJson(process.execPath, ['out/main.js'], dir);
-    expect(result.received).toEqual(['typed']);
-  });
+  ])(
+    'TypeScript, moduleResolution %s: type-checks (README examples included), compiles and echoes',
+    async (name, options) => {
+      const dir = project(`ts-${name}`, PACKAGES, tsLinks, {
+        'package.json': JSON.stringify({ name: `scratch-ts-${name}`, private: true, type: 'module' }),
+        'tsconfig.json': JSON.stringify({
+          compilerOptions: {
+            ...options,
+            target: 'es2022',
+            lib: ['es2022', 'dom'],
+            types: ['node'],
+            strict: true,
+            skipLibCheck: false,
+            outDir: 'out',
+          },
+          include: ['*.ts'],
+        }),
+        'main.ts': typedMain,
+        ...readmeExamples(),
+      });
+      await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).catch((error) => {
+        throw new Error(`tsc (${name}) failed:\n${error.stdout}${error.stderr}`);
+      });
+      const result = await runJson(process.execPath, ['out/main.js'], dir);
+      expect(result.received).toEqual(['typed']);
+    },
+    400_000,
+  ); // tsc checks every .d.ts (skipLibCheck off): about 2 minutes on a loaded machine
 
   test('a bundle (esbuild, bundler resolution) of the packages runs and echoes', async () => {
     const dir = project('bundle', PACKAGES, links, {
@@ -364,33 +388,39 @@ console.log(JSON.stringify({ outcome, tcp: tcpAddress.url.startsWith('tcp://') }
   test.each([
     ['ESM', 'module', (s: string) => `await import(${s})`],
     ['CommonJS', 'commonjs', (s: string) => `require(${s})`],
-  ])('%s: a typed MissingPeerDependencyError naming the package, not ERR_MODULE_NOT_FOUND', async (name, type, load) => {
-    const body = program(load);
-    const dir = project(`no-peers-${type}`, ['core', 'node'], ['rxjs'], {
-      'package.json': JSON.stringify({ name: `scratch-no-peers-${type}`, private: true, type }),
-      'main.js': type === 'module' ? body : `(async () => {${body}})();`,
-    });
-    const result = await runJson(process.execPath, ['main.js'], dir);
-    const outcome = result.outcome as Record<string, { name: string; code?: string; packageName?: string; message: string }>;
-    for (const [specifier, peer] of Object.entries(PEER_OF)) {
-      expect(outcome[specifier], `${name} ${specifier}`).toEqual({
-        name: 'MissingPeerDependencyError',
-        code: 'ERR_MISSING_PEER_DEPENDENCY',
-        packageName: peer,
-        message: `${specifier} needs the '${peer}' package: npm install ${peer}`,
+  ])(
+    '%s: a typed MissingPeerDependencyError naming the package, not ERR_MODULE_NOT_FOUND',
+    async (name, type, load) => {
+      const body = program(load);
+      const dir = project(`no-peers-${type}`, ['core', 'node'], ['rxjs'], {
+        'package.json': JSON.stringify({ name: `scratch-no-peers-${type}`, private: true, type }),
+        'main.js': type === 'module' ? body : `(async () => {${body}})();`,
       });
-    }
-    // The server loads without ws: its TCP transport works, its WebSocket transport names ws.
-    expect(result.tcp).toBe(true);
-    expect(outcome.listenWs).toEqual({
-      name: 'MissingPeerDependencyError',
-      message: "the WebSocket transport of @lifeline/node/server needs the 'ws' package: npm install ws",
-    });
-    expect(outcome.redis?.name).toBe('SessionStoreError');
-    expect(outcome.redis?.message).toContain('npm install ioredis');
-    if (outcome.sqlite !== undefined) {
-      expect(outcome.sqlite.name).toBe('SessionStoreError');
-      expect(outcome.sqlite.message).toContain('npm install better-sqlite3');
-    }
-  });
+      const result = await runJson(process.execPath, ['main.js'], dir);
+      const outcome = result.outcome as Record<
+        string,
+        { name: string; code?: string; packageName?: string; message: string }
+      >;
+      for (const [specifier, peer] of Object.entries(PEER_OF)) {
+        expect(outcome[specifier], `${name} ${specifier}`).toEqual({
+          name: 'MissingPeerDependencyError',
+          code: 'ERR_MISSING_PEER_DEPENDENCY',
+          packageName: peer,
+          message: `${specifier} needs the '${peer}' package: npm install ${peer}`,
+        });
+      }
+      // The server loads without ws: its TCP transport works, its WebSocket transport names ws.
+      expect(result.tcp).toBe(true);
+      expect(outcome.listenWs).toEqual({
+        name: 'MissingPeerDependencyError',
+        message: "the WebSocket transport of @lifeline/node/server needs the 'ws' package: npm install ws",
+      });
+      expect(outcome.redis?.name).toBe('SessionStoreError');
+      expect(outcome.redis?.message).toContain('npm install ioredis');
+      if (outcome.sqlite !== undefined) {
+        expect(outcome.sqlite.name).toBe('SessionStoreError');
+        expect(outcome.sqlite.message).toContain('npm install better-sqlite3');
+      }
+    },
+  );
 });
