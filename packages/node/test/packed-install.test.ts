@@ -160,6 +160,10 @@ describe('packed tarballs', () => {
     }
   });
 
+  test('each jsr.json carries its package.json name and version (scripts/sync-jsr-versions.mjs)', async () => {
+    await run(process.execPath, [join(repo, 'scripts', 'sync-jsr-versions.mjs'), '--check']);
+  });
+
   test("every source map's sources are files in the tarball", () => {
     let maps = 0;
     for (const pkg of PACKAGES) {
