@@ -3,10 +3,11 @@
 // and restarted on the same port, and the socket must recover and echo again. Bounded by a 60 s
 // timer; prints "N passed, N failed" and exits non-zero on failure.
 //   .cache/runtimes/bun/bin/bun scripts/bun-smoke.mjs
-import { WebSocketServer } from '../packages/node/node_modules/ws/wrapper.mjs';
-import { HAWebSocket } from '../packages/node/dist/ws.js';
-import { LifelineError } from '../packages/node/dist/index.js';
+
 import { HAWebSocket as BrowserHAWebSocket } from '../packages/browser/dist/index.js';
+import { LifelineError } from '../packages/node/dist/index.js';
+import { HAWebSocket } from '../packages/node/dist/ws.js';
+import { WebSocketServer } from '../packages/node/node_modules/ws/wrapper.mjs';
 
 const guard = setTimeout(() => {
   console.log('bun smoke: timed out after 60 s');
@@ -21,7 +22,9 @@ const check = (name, ok, detail = '') => {
 
 function echoServer(port = 0) {
   const wss = new WebSocketServer({ host: '127.0.0.1', port });
-  wss.on('connection', (socket) => socket.on('message', (data, binary) => socket.send(binary ? data : String(data))));
+  wss.on('connection', (socket) =>
+    socket.on('message', (data, binary) => socket.send(binary ? data : String(data))),
+  );
   return new Promise((resolve) => wss.once('listening', () => resolve(wss)));
 }
 const closeServer = (wss) =>

@@ -160,8 +160,8 @@ describe('packed tarballs', () => {
     }
   });
 
-  test('each jsr.json carries its package.json name and version (scripts/sync-jsr-versions.mjs)', async () => {
-    await run(process.execPath, [join(repo, 'scripts', 'sync-jsr-versions.mjs'), '--check']);
+  test('each jsr.json carries its package.json name, version and sub-paths (scripts/sync-jsr.mjs)', async () => {
+    await run(process.execPath, [join(repo, 'scripts', 'sync-jsr.mjs'), '--check']);
   });
 
   test("every source map's sources are files in the tarball", () => {
