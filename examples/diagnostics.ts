@@ -32,12 +32,18 @@ function openTelemetryMetrics(): Metrics {
   return {
     counter(name, value, attributes) {
       let counter = counters.get(name);
-      if (!counter) counters.set(name, (counter = meter.createCounter(name)));
+      if (!counter) {
+        counter = meter.createCounter(name);
+        counters.set(name, counter);
+      }
       counter.add(value, attributes as Attributes);
     },
     gauge(name, value, attributes) {
       let gauge = gauges.get(name);
-      if (!gauge) gauges.set(name, (gauge = meter.createGauge(name)));
+      if (!gauge) {
+        gauge = meter.createGauge(name);
+        gauges.set(name, gauge);
+      }
       gauge.record(value, attributes as Attributes);
     },
   };

@@ -33,3 +33,6 @@ echo "setup: installing workspace dependencies"
 pnpm install --frozen-lockfile
 echo "setup: building the packages"
 pnpm build
+
+# Node 22 and 24 and Bun, pinned, into .cache/runtimes (gitignored): CI runs the Node suite on them.
+bash scripts/runtimes.sh

@@ -17,6 +17,12 @@ export default defineConfig({
   dts: { compilerOptions: { stripInternal: true } },
   clean: true,
   sourcemap: true,
+  // require-peer.ts resolves optional peers from `import.meta.url`; the CommonJS build has
+  // `__filename` (createRequire takes either). Not tsup's `shims`: its shim file would be a
+  // source in the maps that is not in the tarball.
+  esbuildOptions(options, { format }) {
+    if (format === 'cjs') options.define = { ...options.define, 'import.meta.url': '__filename' };
+  },
   target: 'node20',
   platform: 'node',
   // One copy of each class across the sub-paths, in CJS as in ESM.

@@ -44,6 +44,7 @@ export {
   LinkClosedError,
   LinkFailedError,
   MalformedFrameError,
+  MissingPeerDependencyError,
   NotOpenError,
   ProtocolError,
   QueueOverflowError,

@@ -6,7 +6,10 @@ import {
   type HAFetch,
   type HAFetchBaseOptions,
 } from '@lifeline/core/internal';
-import { fetch, Request, Response } from 'undici';
+import { requirePeer } from './require-peer.js';
+
+// Loaded through requirePeer so that a missing `undici` fails this import with an error naming it.
+const { fetch, Request, Response } = requirePeer<typeof import('undici')>('undici', '@lifeline/node/fetch');
 
 export type {
   FetchFunction,

@@ -15,7 +15,13 @@ import {
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/internal';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
+import { requirePeer } from './require-peer.js';
+
+// Loaded through requirePeer so that a missing `ws` fails this import with an error naming it.
+// `.WebSocket`: the class under either form `require` may return (ws's CommonJS export, or its ES
+// wrapper's namespace when the resolver prefers the `import` condition, as vitest's does).
+const WsWebSocket = requirePeer<typeof import('ws')>('ws', '@lifeline/node/ws').WebSocket;
 
 /** The TCP socket under a `ws` client: `ws` keeps it in `_socket` and has no public accessor. */
 type CorkableSocket = { cork(): void; uncork(): void; readonly writableCorked: number };
@@ -120,7 +126,7 @@ export function wsTransport(
     binaryType: 'nodebuffer',
     ...options,
     url,
-    WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+    WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   });
 }
 
@@ -153,7 +159,7 @@ export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = d
   WsBinaryType
 >({
   ...wsCapabilities,
-  WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,
@@ -177,7 +183,7 @@ export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = d
  */
 export const haWebSocket: HaWebSocketFactory = defineHaWebSocket<WebSocket>({
   ...wsCapabilities,
-  WebSocket: WebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,

@@ -67,7 +67,7 @@ export interface ConnectionOptions<In = LinkData, Out = LinkData, H = undefined>
    */
   queue?: QueueOptions;
   /**
-   * Half-open detection: silence from the peer becomes a recoverable {@link HeartbeatTimeoutError}.
+   * Half-open detection: silence from the peer becomes a recoverable `HeartbeatTimeoutError`.
    * Pings use the link's `ping()` where it has one (ws ping frames, TCP ping frames, resume
    * protocol PINGs); where it has none (a browser WebSocket), pass `ping` to send an
    * application-level ping the server answers. `false` turns it off.

@@ -43,7 +43,8 @@ export type LifelineErrorCode =
   | 'ERR_BACKPRESSURE'
   | 'ERR_STORE'
   | 'ERR_FENCED'
-  | 'ERR_INVALID_OPTION';
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_MISSING_PEER_DEPENDENCY';
 
 const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
 
@@ -586,5 +587,40 @@ export class StaleOwnerError extends LifelineError {
     this.sessionId = sessionId;
     this.epoch = epoch;
     this.currentEpoch = currentEpoch;
+  }
+}
+
+/**
+ * A module of Lifeline needs an optional peer dependency that is not installed (`ws` for
+ * `@lifeline/node/ws`, `undici` for `@lifeline/node/fetch`...). Thrown when the module that needs
+ * it is imported, or, for what only one feature needs, when that feature is first used. The
+ * message names the package and the command that installs it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await import('@lifeline/node/ws');
+ * } catch (error) {
+ *   if (error instanceof MissingPeerDependencyError) console.error(error.packageName); // 'ws'
+ * }
+ * ```
+ */
+export class MissingPeerDependencyError extends LifelineError {
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_MISSING_PEER_DEPENDENCY'(): string {
+    return 'MissingPeerDependencyError';
+  }
+  /** The npm package to install. */
+  readonly packageName: string;
+  /** What needs it: a sub-path (`@lifeline/node/ws`) or a feature. */
+  readonly neededBy: string;
+  constructor(packageName: string, neededBy: string, options: { cause?: unknown; install?: string } = {}) {
+    super(
+      'ERR_MISSING_PEER_DEPENDENCY',
+      `${neededBy} needs the '${packageName}' package: npm install ${options.install ?? packageName}`,
+      { cause: options.cause, recoverable: false },
+    );
+    this.packageName = packageName;
+    this.neededBy = neededBy;
   }
 }

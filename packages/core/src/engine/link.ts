@@ -56,7 +56,7 @@ export interface Link<In = LinkData, Out = LinkData> {
 
 /** Opens links. The same transport opens the first link and every reopened one. */
 export interface Transport<In = LinkData, Out = LinkData> {
-  /** Opens a link. Rejects with a typed error (classified by {@link isRecoverable}) when it cannot. */
+  /** Opens a link. Rejects with a typed error (classified by `isRecoverable`) when it cannot. */
   open(signal?: AbortSignal): Promise<Link<In, Out>>;
   /**
    * The server of the current link is going away (a resume GOAWAY) and named `url` as the place

@@ -22,7 +22,7 @@ export class MessageFanout<T> {
   private completed = false;
 
   /** Subscribers get the messages that arrive after they subscribe; after `complete()`, just completion. */
-  readonly observable = new Observable<T>((subscriber) => {
+  readonly observable: Observable<T> = new Observable<T>((subscriber) => {
     if (this.completed) {
       subscriber.complete();
       return undefined;

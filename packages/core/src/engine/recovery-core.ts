@@ -30,7 +30,7 @@ export interface RecoveryOptions {
    * @default Infinity
    */
   maxRecoveries?: number;
-  /** The wait before each attempt. @default {@link DEFAULT_BACKOFF} */
+  /** The wait before each attempt. @default `DEFAULT_BACKOFF` */
   backoff?: BackoffOptions;
   /**
    * How long a recovered link that carries no traffic must stay up before the failure counts as

@@ -33,7 +33,8 @@ export function attachDenoWebSocket(server: ResumeServer, socket: WebSocket, rem
     input = server.accept({
       send: (frame, written) => {
         try {
-          socket.send(frame);
+          // Frames are built on plain ArrayBuffers; the DOM typing of `send` wants that said.
+          socket.send(frame as Uint8Array<ArrayBuffer>);
         } finally {
           written?.();
         }

@@ -3,6 +3,7 @@ import {
   type AddressInfo,
   createServer as createNetServer,
   type Server as NetServer,
+  Server as NetServerClass,
   type Socket,
 } from 'node:net';
 import { after, unrefTimer } from '@lifeline/core/internal';
@@ -12,9 +13,13 @@ import {
   type ResumeServerOptions,
 } from '@lifeline/core/resume/server';
 import type { Subscription } from 'rxjs';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
+import { requirePeer } from '../require-peer.js';
 import { attachNetServer } from './net-adapter.js';
 import { attachWebSocketServer } from './ws-adapter.js';
+
+const loadWs = () =>
+  requirePeer<typeof import('ws')>('ws', 'the WebSocket transport of @lifeline/node/server');
 
 /** Where {@link NodeResumeServer.listen} listens. */
 export interface ResumeListenOptions {
@@ -53,7 +58,10 @@ export class NodeResumeServer extends ResumeServer {
    */
   attach(server: WebSocketServer | NetServer): void {
     this.detachers.push(
-      server instanceof WebSocketServer ? attachWebSocketServer(this, server) : attachNetServer(this, server),
+      // `ws` is loaded only for its transport: a TCP-only server needs no `ws` installed.
+      server instanceof NetServerClass
+        ? attachNetServer(this, server)
+        : attachWebSocketServer(this, server as WebSocketServer),
     );
   }
 
@@ -78,7 +86,7 @@ export class NodeResumeServer extends ResumeServer {
     } else {
       const http = createHttpServer();
       // ws refuses a larger message itself (close 1009) before buffering it.
-      const wss = new WebSocketServer({ server: http, maxPayload: this.maxFrameBytes });
+      const wss = new (loadWs().WebSocketServer)({ server: http, maxPayload: this.maxFrameBytes });
       this.boundUpgrades(http, wss);
       this.attach(wss);
       closers.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));

@@ -48,12 +48,34 @@ export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> 
 function builtinSqlite(): DatabaseConstructor | undefined {
   const getBuiltinModule = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
   try {
-    const module = getBuiltinModule?.call(process, 'node:sqlite') as
+    const module = withoutSqliteWarning(() => getBuiltinModule?.call(process, 'node:sqlite')) as
       | { DatabaseSync?: DatabaseConstructor }
       | undefined;
     return module?.DatabaseSync;
   } catch {
     // Versions that gate node:sqlite behind a flag throw here: fall back to better-sqlite3.
     return undefined;
+  }
+}
+
+/**
+ * Runs `load` with Node 22's "SQLite is an experimental feature" ExperimentalWarning dropped: it
+ * is emitted synchronously when `node:sqlite` first loads, and would otherwise print at every
+ * start of a server using the store. Only that warning, only during our own load: every other
+ * warning passes, and `process.emitWarning` is restored before returning.
+ */
+function withoutSqliteWarning<T>(load: () => T): T {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
+    const option = rest[0];
+    const type = typeof option === 'string' ? option : (option as { type?: string } | undefined)?.type;
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (type === 'ExperimentalWarning' && text.startsWith('SQLite is an experimental feature')) return;
+    return (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
+  try {
+    return load();
+  } finally {
+    process.emitWarning = emitWarning;
   }
 }

@@ -22,7 +22,7 @@ export interface SqliteSessionStoreOptions {
   path?: string;
   /** A database to use instead of opening {@link path}; the store closes it on `close()`. @default none */
   database?: SqliteDatabase | Promise<SqliteDatabase>;
-  /** Opens {@link path}. @default openSqliteDatabase (`node:sqlite` where the runtime has it, else better-sqlite3) */
+  /** Opens {@link SqliteSessionStoreOptions.path}. @default openSqliteDatabase (`node:sqlite` where the runtime has it, else better-sqlite3) */
   open?: (path: string) => SqliteDatabase | Promise<SqliteDatabase>;
   /**
    * `'normal'`: a committed transaction survives the process being killed (WAL); `'full'`: it
