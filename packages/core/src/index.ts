@@ -4,8 +4,8 @@
 // shows in review through test/exports.test.ts and its snapshot.
 
 // Diagnostics: a logger, Node's diagnostics_channel, a metrics hook (docs/diagnostics.md).
+export { consoleLogger, enableDiagnostics } from './diagnostics/connection-diagnostics.js';
 export {
-  consoleLogger,
   DIAGNOSTIC_CHANNELS,
   type DiagnosticsOptions,
   type LogFields,

@@ -7,6 +7,7 @@ export * from './diagnostics/session-diagnostics.js';
 export * from './engine/attach.js';
 export * from './engine/clock.js';
 export * from './engine/connection-state.js';
+export * from './engine/diagnostics-hook.js';
 export * from './engine/errors.js';
 export * from './engine/link.js';
 export * from './engine/message-fanout.js';

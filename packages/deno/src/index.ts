@@ -45,3 +45,8 @@ export {
   type TcpTransportOptions,
   tcpTransport,
 } from './tcp-transport.js';
+
+// Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
+import { enableDiagnostics } from '@lifeline/core/internal';
+
+enableDiagnostics();

@@ -5,3 +5,8 @@ export * from '@lifeline/core/resume/server';
 export * from './server/create-resume-server.js';
 export * from './server/listener-adapter.js';
 export * from './server/web-socket-adapter.js';
+
+// Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
+import { enableDiagnostics } from '@lifeline/core/internal';
+
+enableDiagnostics();

@@ -89,3 +89,8 @@ export const HAEventSource: HAEventSourceConstructor = /* @__PURE__ */ defineHAE
   Request: Request as unknown as typeof globalThis.Request,
   Response: Response as unknown as typeof globalThis.Response,
 });
+
+// Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
+import { enableDiagnostics } from '@lifeline/core/internal';
+
+enableDiagnostics();

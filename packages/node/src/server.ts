@@ -7,3 +7,8 @@ export * from './server/net-adapter.js';
 export * from './server/ws-adapter.js';
 export * from './stores/redis.js';
 export * from './stores/sqlite.js';
+
+// Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
+import { enableDiagnostics } from '@lifeline/core/internal';
+
+enableDiagnostics();

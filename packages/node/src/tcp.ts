@@ -8,3 +8,8 @@ export * from './tcp/ha-tcp-socket.js';
 export * from './tcp/node-byte-stream.js';
 export * from './tcp/tcp-link.js';
 export * from './tcp/tcp-transport.js';
+
+// Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
+import { enableDiagnostics } from '@lifeline/core/internal';
+
+enableDiagnostics();

@@ -218,3 +218,8 @@ export type {
   HAWebSocketOptions,
   HAWebSocketSubjectConfig,
 } from '@lifeline/core/websocket';
+
+// Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
+import { enableDiagnostics } from '@lifeline/core/internal';
+
+enableDiagnostics();

@@ -1,7 +1,15 @@
 import type { ConnectionEvent } from '../engine/attach.js';
 import type { ConnectionState } from '../engine/connection-state.js';
+import { setConnectionDiagnostics } from '../engine/diagnostics-hook.js';
 import { byteSizeOf } from '../engine/link.js';
-import { DIAGNOSTIC_CHANNELS, Diagnostics, errorFields } from './diagnostics.js';
+import {
+  DIAGNOSTIC_CHANNELS,
+  Diagnostics,
+  errorFields,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from './diagnostics.js';
 
 /** Infinity as "no field": JSON has no Infinity, and an unlimited budget needs no number. */
 const finite = (value: number): number | undefined => (Number.isFinite(value) ? value : undefined);
@@ -117,4 +125,40 @@ export class ConnectionDiagnostics extends Diagnostics {
         break;
     }
   }
+}
+
+/**
+ * Turns on connection diagnostics for every `attach` made afterwards: the `logger` and `metrics`
+ * options, and `diagnostics_channel` publishing. `@lifeline/node` and `@lifeline/deno` call it when
+ * loaded, and so does {@link consoleLogger}; a browser app that wants diagnostics calls it once
+ * (its bundle carries them only then). Idempotent.
+ */
+export function enableDiagnostics(): void {
+  setConnectionDiagnostics((options) => new ConnectionDiagnostics(options));
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/**
+ * A {@link Logger} that writes to `console` (or another sink with the same methods), one line a
+ * record: `lifeline: <message> {"event":...,"fields":...}`, at `level` and above.
+ *
+ * @param level the least severe level written. @default 'info'
+ * @example
+ * ```ts
+ * const conn = attach(transport, { logger: consoleLogger('debug') });
+ * ```
+ */
+export function consoleLogger(
+  level: LogLevel = 'info',
+  sink: Pick<Console, LogLevel> = console,
+): Required<Logger> {
+  enableDiagnostics();
+  const least = LEVELS.indexOf(level);
+  const write =
+    (at: LogLevel) =>
+    (message: string, fields: LogFields): void => {
+      if (LEVELS.indexOf(at) >= least) sink[at](`${message} ${JSON.stringify(fields)}`);
+    };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }

@@ -213,28 +213,3 @@ export class Diagnostics {
     this.metrics?.gauge?.(name, value, attributes ? { ...this.attributes, ...attributes } : this.attributes);
   }
 }
-
-const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-
-/**
- * A {@link Logger} that writes to `console` (or another sink with the same methods), one line a
- * record: `lifeline: <message> {"event":...,"fields":...}`, at `level` and above.
- *
- * @param level the least severe level written. @default 'info'
- * @example
- * ```ts
- * const conn = attach(transport, { logger: consoleLogger('debug') });
- * ```
- */
-export function consoleLogger(
-  level: LogLevel = 'info',
-  sink: Pick<Console, LogLevel> = console,
-): Required<Logger> {
-  const least = LEVELS.indexOf(level);
-  const write =
-    (at: LogLevel) =>
-    (message: string, fields: LogFields): void => {
-      if (LEVELS.indexOf(at) >= least) sink[at](`${message} ${JSON.stringify(fields)}`);
-    };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
-}

@@ -1,9 +1,9 @@
 import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
-import { ConnectionDiagnostics } from '../diagnostics/connection-diagnostics.js';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatTimingOptions, heartbeat } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
+import { type ConnectionDiagnosticsPort, connectionDiagnosticsFor } from './diagnostics-hook.js';
 import {
   ClosedByUserError,
   DetachedError,
@@ -207,7 +207,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   readonly messages$ = this.incoming.observable;
   readonly events$ = this.eventSubject.asObservable();
   private readonly core: RecoveryCore;
-  private readonly diagnostics: ConnectionDiagnostics;
+  private readonly diagnostics: ConnectionDiagnosticsPort;
   private readonly outbox: OutgoingQueue<Out>;
   private readonly recoverFn: RecoverFunction<In, Out, H>;
   private currentLink: Link<In, Out> | undefined;
@@ -226,7 +226,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     private readonly options: AttachOptions<In, Out, H>,
   ) {
     this.recoverFn = options.recover ?? defaultRecover;
-    this.diagnostics = new ConnectionDiagnostics(options);
+    this.diagnostics = connectionDiagnosticsFor(options);
     this.outbox = new OutgoingQueue(options.queue);
     const stateSubject = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
     this.stateSubject = stateSubject;
