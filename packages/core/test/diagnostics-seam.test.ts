@@ -1,10 +1,11 @@
 // Connection diagnostics are plugged in, not imported by attach (a browser bundle that never asks
 // for them does not carry them): a logger without them is refused loudly, never ignored.
 import { attach, consoleLogger, enableDiagnostics, InvalidOptionError, type LogFields } from '@lifeline/core';
-import { createMemoryTransport } from '@lifeline/core/testing';
+import { createMemoryTransport, waitFor } from '@lifeline/core/testing';
+import { filter } from 'rxjs';
 import { expect, test } from 'vitest';
 
-test('a logger before enableDiagnostics() throws InvalidOptionError naming the fix; after it, records flow', () => {
+test('a logger before enableDiagnostics() throws InvalidOptionError naming the fix; after it, records flow', async () => {
   const transport = createMemoryTransport<string>();
   const records: string[] = [];
   const logger = { info: (_message: string, fields: LogFields) => records.push(String(fields.event)) };
@@ -15,7 +16,9 @@ test('a logger before enableDiagnostics() throws InvalidOptionError naming the f
 
   enableDiagnostics();
   const conn = attach(transport, { logger });
+  await waitFor(conn.state$.pipe(filter((state) => state.status === 'open')), { what: 'open' });
   transport.current!.fail();
+  await waitFor(() => records.includes('link-down'), { what: 'the link-down record' });
   conn.close();
   expect(records).toContain('state');
   expect(records).toContain('link-down');
