@@ -11,14 +11,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  attach,
-  failoverTransport,
-  type HAConnection,
-  type LinkData,
-  resumable,
-  type SessionEvent,
-} from '@lifeline/core';
+import { attach, failoverTransport, type HAConnection, type LinkData } from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/resume';
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
 import { DurableServer, ProcessedLedger, readServerLog } from './support/durable-harness.js';

@@ -183,3 +183,36 @@ test('a version-1 SQLite file (before `delivered`) is upgraded in place; its ses
   expect(check.prepare('PRAGMA user_version').get()).toEqual({ user_version: 2 });
   check.close();
 });
+
+test('ack misuse changes nothing and says so; close() refuses a bad hand-off hint before stopping anything', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeline-ack-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const a = await replica(join(dir, 'sessions.db'));
+  const client = await RawResumeClient.connect(a.url);
+  cleanups.push(() => client.close());
+  client.send(encodeHello(undefined, 0));
+  await client.next('welcome');
+  for (let seq = 1; seq <= 3; seq++) client.send(encodeData(seq, 0, `m${seq}`).frame);
+  await a.received(3);
+  const session = a.sessions[0]!;
+  for (const seq of [-1, 0, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 4, 99]) {
+    expect([seq, session.ack(seq)]).toEqual([seq, false]);
+  }
+  expect(session.ack(2)).toBe(true);
+  expect(session.ack(2)).toBe(true); // twice is harmless
+  expect(await ackOf(client, 2)).toBe(2);
+
+  // A hint the wire cannot carry is refused first: the server keeps serving and can still close.
+  for (const bad of [
+    { goAway: { delayMs: -1 } },
+    { goAway: { delayMs: Number.NaN } },
+    { goAway: { url: 'x'.repeat(3_000) } },
+    { drainTimeoutMs: -5 },
+  ]) {
+    await expect(a.server.close(bad)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+  }
+  client.send(encodeData(4, 0, 'm4').frame);
+  await a.received(4);
+  await a.server.close({ goAway: false });
+  expect(session.ack(3)).toBe(false); // the session ended: nothing to acknowledge any more
+});

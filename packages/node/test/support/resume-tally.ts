@@ -74,3 +74,9 @@ export function waiter() {
     ): Promise<undefined> => waitFor(check, { timeoutMs, what, state, wake }),
   };
 }
+
+/** {@link waiter} already waiting on `check`: its `promise`, and `poke` to re-check at once. */
+export function condition(check: () => boolean, timeoutMs: number, what: string) {
+  const { poke, until } = waiter();
+  return { poke, promise: until(check, timeoutMs, what) };
+}

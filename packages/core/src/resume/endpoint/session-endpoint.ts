@@ -393,11 +393,15 @@ export class SessionEndpoint {
    * Manual acknowledgement: the application is done with message `seq` (`cumulative`: with every
    * delivered message up to it). The received watermark advances over the messages acknowledged
    * in order, is stored, then acknowledged to the peer. Returns false (and changes nothing) for a
-   * message not delivered yet, or outside manual mode; acknowledging one twice is harmless.
+   * `seq` that is not a delivered message (not an integer >= 1, or not delivered yet), after the
+   * session ended, or outside manual mode; acknowledging one twice is harmless (true).
    */
   applicationAck(seq: number, cumulative: boolean): boolean {
-    if (!this.hooks.manualAck || !Number.isSafeInteger(seq) || seq > this.deliveredSeq) return false;
-    if (this.endedWith !== undefined || seq <= this.appAckedSeq) return true;
+    if (!this.hooks.manualAck || !Number.isSafeInteger(seq) || seq < 1 || seq > this.deliveredSeq)
+      return false;
+    // An ended session takes no acknowledgement: it changes nothing, so it is not reported as taken.
+    if (this.endedWith !== undefined) return false;
+    if (seq <= this.appAckedSeq) return true;
     if (cumulative) {
       this.appAckedSeq = seq;
       for (const acked of this.appAckedAbove) if (acked <= seq) this.appAckedAbove.delete(acked);

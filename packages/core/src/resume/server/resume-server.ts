@@ -22,6 +22,7 @@ import {
   encodeReject,
   encodeWelcome,
   frameBytes,
+  MAX_GOAWAY_URL_BYTES,
   MIN_RESUME_PROTOCOL_VERSION,
   RESUME_PROTOCOL_VERSION,
   type ResumeFrame,
@@ -342,6 +343,11 @@ export class ResumeServer {
    * @see docs/protocol.md, "Graceful handoff"
    */
   close(options: ResumeServerCloseOptions = {}): Promise<void> {
+    if (!this.closed) {
+      // Checked before anything stops: a refused close leaves the server serving, and closable.
+      const problem = closeOptionsProblem(options);
+      if (problem) return Promise.reject(new InvalidOptionError(problem));
+    }
     this.closed ??= this.shutdown(options);
     return this.closed;
   }
@@ -981,3 +987,19 @@ async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
 
 /** Events of one session, re-exported for adapters. */
 export type { ServerSessionEvent };
+
+/** What is wrong with `close()`'s options, if anything. */
+function closeOptionsProblem(options: ResumeServerCloseOptions): string | undefined {
+  const { drainTimeoutMs, goAway } = options;
+  if (drainTimeoutMs !== undefined && !(drainTimeoutMs >= 0)) return 'drainTimeoutMs must be a number >= 0';
+  if (goAway) {
+    const { delayMs, url } = goAway;
+    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
+      return 'goAway.delayMs must be an integer >= 0';
+    }
+    if (url !== undefined && new TextEncoder().encode(url).length > MAX_GOAWAY_URL_BYTES) {
+      return `goAway.url must be at most ${MAX_GOAWAY_URL_BYTES} bytes`;
+    }
+  }
+  return undefined;
+}
