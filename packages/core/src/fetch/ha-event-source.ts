@@ -3,7 +3,7 @@ import type { RecoveryOptions } from '../engine/recovery-core.js';
 import { discardBody } from './discard-body.js';
 import { createHAFetch, type FetchFunction, type HAFetch, type HAFetchEvent } from './ha-fetch.js';
 
-/** Headers for each request of an {@link HAEventSource}: fixed, or asked for before every attempt. */
+/** Headers for each request of an `HAEventSource`: fixed, or asked for before every attempt. */
 export type HAEventSourceHeaders = HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
 
 /** The second argument of `new HAEventSource(url, init)`: `EventSourceInit` plus the recovery policy. */
@@ -26,7 +26,7 @@ export interface HAEventSourceInit extends RecoveryOptions {
   onEvent?: (event: HAFetchEvent) => void;
 }
 
-/** The events an {@link HAEventSource} dispatches; any other name is a named SSE event (`event:` field). */
+/** The events an `HAEventSource` dispatches; any other name is a named SSE event (`event:` field). */
 export interface HAEventSourceEventMap {
   open: Event;
   message: MessageEvent<string>;

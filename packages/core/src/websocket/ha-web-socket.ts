@@ -29,7 +29,7 @@ import { type WebSocketLike, type WebSocketLinkOptions, webSocketTransport } fro
 export type ResumeOption = ResumeProtocol | boolean | ResumableOptions;
 
 /**
- * Options of an {@link HAWebSocket}: the recovery policy of {@link attach} plus transport settings.
+ * Options of an `HAWebSocket`: the recovery policy of {@link attach} plus transport settings.
  * `Resume` is what the platform's `resume` option takes (see {@link ResumeOption}).
  */
 export interface HAWebSocketOptions<Resume = ResumeOption>
@@ -86,7 +86,7 @@ export const DEFAULT_HA_WEB_SOCKET_HEARTBEAT = Object.freeze({
 });
 
 /**
- * The `error` event of an {@link HAWebSocket}: an `Event` carrying the error that ended it. Its
+ * The `error` event of an `HAWebSocket`: an `Event` carrying the error that ended it. Its
  * fields are always set; they are optional in the type only so that a `WebSocket`'s `onerror`
  * handler, which takes a plain `Event`, fits.
  */
@@ -107,7 +107,7 @@ export interface HAWebSocketDropped {
 }
 
 /**
- * The events of an {@link HAWebSocket}, by name: the standard four with the platform's types
+ * The events of an `HAWebSocket`, by name: the standard four with the platform's types
  * (DOM lib: `Event`, `MessageEvent`, `CloseEvent`), and three more as `CustomEvent`s with their
  * `detail`. `addEventListener`, `removeEventListener` and the `on*` properties are typed by it.
  *
@@ -138,7 +138,7 @@ export interface HAWebSocketEventMap {
 }
 
 /**
- * An `on*` handler of an {@link HAWebSocket}: it receives the event `HAWebSocketEventMap` names.
+ * An `on*` handler of an `HAWebSocket`: it receives the event `HAWebSocketEventMap` names.
  * No `this` type: a handler written for a `WebSocket` fits, and an `HAWebSocket` stays assignable
  * to a `WebSocket` (whose handlers' `this` is a `WebSocket`).
  */

@@ -150,7 +150,7 @@ const CLOSED = 3;
  * A transport of WebSocket links, written once for every platform: the platform hands in its
  * WebSocket constructor (and optional capabilities such as write confirmation and pings).
  *
- * Close codes become {@link LinkClosedError}s, classified by {@link isRecoverableByDefault}
+ * Close codes become {@link LinkClosedError}s, classified by `isRecoverableByDefault`
  * (1001, 1006, 1011, 1012, 1013 recoverable; 1000, 1008, 44xx not).
  *
  * @example

@@ -39,7 +39,7 @@ import {
 import type { SessionStore, StoredSession } from './session-store.js';
 
 /**
- * Options of {@link createResumeServer}. The session options (replay window, acks, frame size,
+ * Options of `createResumeServer` (`@lifeline/node/server`, `@lifeline/deno/server`). The session options (replay window, acks, frame size,
  * the application's acknowledgement mode `ack`) apply to every session.
  */
 export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOptions {
