@@ -8,7 +8,8 @@
 // answer to {"type":"progress","each":K} once every session moved K more messages each way;
 // {"type":"report","sessions":[...]} in answer to {"type":"stop","target":N} once every session
 // has every acknowledgement and the upstream up to u<N> (or after `timeoutMs`).
-import { attach, type HAConnection, type LinkData, resumable } from '@lifeline/core';
+import { attach, type HAConnection, type LinkData } from '@lifeline/core';
+import { resumable } from '@lifeline/core/resume';
 import { wsTransport } from '@lifeline/node/ws';
 import { NumberedStream } from './resume-tally.js';
 
