@@ -363,6 +363,8 @@ test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, roll
   const status = () =>
     Promise.all(
       clients.map((client) => {
+        // An exited client cannot answer (and a send to it would throw on the process).
+        if (!client.connected) return `exited (${client.exitCode ?? client.signalCode})`;
         const answer = next(client, 'status', 30_000);
         client.send({ type: 'status' });
         return answer;
