@@ -353,10 +353,15 @@ test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, roll
     ]);
   });
   const resumedAt: number[] = [];
+  /** Per resume: from that session's link-down (the GOAWAY) to the resume, ms. */
+  const downToResume: number[] = [];
   const downAt: number[] = [];
   for (const client of clients) {
-    client.on('message', (message: { type: string; at?: number }) => {
-      if (message.type === 'resumed') resumedAt.push(message.at!);
+    client.on('message', (message: { type: string; at?: number; downAt?: number }) => {
+      if (message.type === 'resumed') {
+        resumedAt.push(message.at!);
+        downToResume.push(message.at! - (message.downAt ?? Number.NaN));
+      }
       if (message.type === 'down') downAt.push(message.at!);
     });
   }
@@ -422,7 +427,9 @@ test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, roll
     await resumes(fromResumed, attached);
     const times = resumedAt.slice(fromResumed).map((at) => at - termAt);
     handoffs.push(...times);
-    noticed.push(...downAt.slice(fromDown).map((at) => at - termAt));
+    const downs = downAt.slice(fromDown).map((at) => at - termAt);
+    noticed.push(...downs);
+    const reconnects = percentiles(downToResume.slice(fromResumed));
     const [code, signal] = await exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     const exitedMs = performance.timeOrigin + performance.now() - termAt;
@@ -430,7 +437,7 @@ test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, roll
     expect(replicas[i]!.port).toBe(old.port);
     const round = percentiles(times);
     rounds.push(
-      `replica ${i + 1}: ${attached} sessions, all resumed ${round.max.toFixed(0)} ms after the SIGTERM (median ${round.median.toFixed(0)} ms, p99 ${round.p99.toFixed(0)} ms), old process exited 0 after ${exitedMs.toFixed(0)} ms`,
+      `replica ${i + 1}: ${attached} sessions, all resumed ${round.max.toFixed(0)} ms after the SIGTERM (median ${round.median.toFixed(0)} ms, p99 ${round.p99.toFixed(0)} ms; link-down at median ${percentiles(downs).median.toFixed(0)} ms, last ${percentiles(downs).max.toFixed(0)} ms; link-down to resume median ${reconnects.median.toFixed(0)} ms, p99 ${reconnects.p99.toFixed(0)} ms), old process exited 0 after ${exitedMs.toFixed(0)} ms`,
     );
     // Streaming both ways on every session again before the next replica goes.
     await progress(1);
