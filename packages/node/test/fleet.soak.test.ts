@@ -2,6 +2,9 @@
 // small TCP load balancer (test/support/tcp-balancer.ts), one Redis store, N resumable sessions
 // from client child processes, each streaming slowly both ways.
 //
+// Case (a), at the end of the file: a rolling restart of all 3 replicas with graceful handoff
+// (SIGTERM -> server.close() -> GOAWAY), each replaced by a new process on its port.
+//
 // Case (b): one replica SIGKILLed. Its ~N/3 sessions resume on the survivors. Measured: the time
 // from the kill until all of them resumed, the peak connection attempts per second at the
 // survivors (the clients' default backoff with jitter spreads them), the server memory per
