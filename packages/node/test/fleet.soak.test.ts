@@ -425,7 +425,10 @@ test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, roll
     const fromResumed = resumedAt.length;
     const fromDown = downAt.length;
     const termAt = performance.timeOrigin + performance.now();
-    const exited = once(old.child, 'exit') as Promise<[number | null, string | null]>;
+    // Timed when the exit arrives, not when the loop below gets to it (after the resumes).
+    const exited = (once(old.child, 'exit') as Promise<[number | null, string | null]>).then(
+      ([code, signal]) => ({ code, signal, ms: performance.timeOrigin + performance.now() - termAt }),
+    );
     old.child.kill('SIGTERM');
     await resumes(fromResumed, attached);
     const times = resumedAt.slice(fromResumed).map((at) => at - termAt);
@@ -433,9 +436,8 @@ test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, roll
     const downs = downAt.slice(fromDown).map((at) => at - termAt);
     noticed.push(...downs);
     const reconnects = percentiles(downToResume.slice(fromResumed));
-    const [code, signal] = await exited;
+    const { code, signal, ms: exitedMs } = await exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
-    const exitedMs = performance.timeOrigin + performance.now() - termAt;
     replicas[i] = await startReplica(old.port);
     expect(replicas[i]!.port).toBe(old.port);
     const round = percentiles(times);

@@ -59,11 +59,22 @@ process.on('message', (message: { type: string }) => {
 // The parent gone (the test ended or crashed): nothing keeps this replica alive.
 process.on('disconnect', () => process.exit(0));
 process.once('SIGTERM', () => {
+  const termAt = performance.now();
+  let closedAt = termAt;
   server
     .close()
-    .then(() => store.close())
+    .then(() => {
+      closedAt = performance.now();
+      return store.close();
+    })
     .then(
-      () => process.exit(0),
+      () => {
+        // The two phases of the graceful stop, for the test's output (stderr is inherited).
+        process.stderr.write(
+          `[fleet replica ${process.pid}] SIGTERM: server.close() ${(closedAt - termAt).toFixed(0)} ms, store.close() ${(performance.now() - closedAt).toFixed(0)} ms\n`,
+        );
+        process.exit(0);
+      },
       (error: unknown) => {
         process.stderr.write(`graceful close failed: ${String(error)}\n`);
         process.exit(1);
