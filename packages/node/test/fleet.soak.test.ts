@@ -2,6 +2,9 @@
 // small TCP load balancer (test/support/tcp-balancer.ts), one Redis store, N resumable sessions
 // from client child processes, each streaming slowly both ways.
 //
+// Case (a), at the end of the file: a rolling restart of all 3 replicas with graceful handoff
+// (SIGTERM -> server.close() -> GOAWAY), each replaced by a new process on its port.
+//
 // Case (b): one replica SIGKILLed. Its ~N/3 sessions resume on the survivors. Measured: the time
 // from the kill until all of them resumed, the peak connection attempts per second at the
 // survivors (the clients' default backoff with jitter spreads them), the server memory per
@@ -270,6 +273,212 @@ test(`fleet (b): ${SESSIONS} sessions on 3 replicas behind a load balancer, one 
   expect(totals.up.processed).toBe(totals.up.sent);
   expect(totals.down).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
   expect(resumeTimes.length).toBeGreaterThanOrEqual(onVictim);
+  expect(after.reduce((sum, server) => sum + server.attached, 0)).toBe(SESSIONS);
+
+  for (const client of clients) client.send({ type: 'close' });
+  await Promise.all(clients.map((client) => once(client, 'exit')));
+}, 900_000);
+
+/** Counts every session both ways: the clients' reports against the servers' processed log. */
+async function countSessions(reports: readonly { sessions: SessionReport[] }[], log: string) {
+  const sessions = reports.flatMap((report) => report.sessions);
+  const ledgers = new Map(sessions.map((session) => [session.id, new ProcessedLedger('c')]));
+  for (const line of (await readFile(log, 'utf8')).split('\n')) {
+    if (line === '') continue;
+    const record = JSON.parse(line) as { s: string; d: string; p: number };
+    ledgers.get(record.s)?.add(record.d, record.p);
+  }
+  const totals = {
+    sessions: sessions.length,
+    up: { sent: 0, processed: 0, lost: 0, duplicated: 0, outOfOrder: 0, redelivered: 0, rejected: 0 },
+    down: { sent: 0, received: 0, lost: 0, duplicated: 0, outOfOrder: 0 },
+    sessionsLost: 0,
+    newSessionsAfterStart: 0,
+    neverResumed: 0,
+  };
+  for (const session of sessions) {
+    const up = ledgers.get(session.id)!.tally(session.sent);
+    totals.up.sent += up.sent;
+    totals.up.processed += up.processed;
+    totals.up.lost += up.lost;
+    totals.up.duplicated += up.duplicated;
+    totals.up.outOfOrder += up.outOfOrder;
+    totals.up.redelivered += up.redelivered;
+    totals.up.rejected += session.rejected;
+    for (const key of ['sent', 'received', 'lost', 'duplicated', 'outOfOrder'] as const)
+      totals.down[key] += session.down[key];
+    totals.sessionsLost += session.lost.length;
+    totals.newSessionsAfterStart += session.news - 1;
+    if (session.resumes === 0) totals.neverResumed++;
+  }
+  return totals;
+}
+
+// Case (a): a rolling restart with graceful handoff, as a deploy does it. For each replica in
+// turn: SIGTERM (the replica stops listening, `server.close()` sends GOAWAY to every attached
+// client, drains, stores the detaches, exits 0); its clients reconnect at once through the
+// balancer (which skips the port that now refuses) and resume on the other replicas; once all of
+// them resumed, a new replica process starts on the same port, and the next one goes. Every
+// session was on one of the 3 original replicas, so every session resumes at least once.
+// Measured: the handoff time per session, from the SIGTERM to its resume on another replica.
+test(`fleet (a): ${SESSIONS} sessions on 3 replicas behind a load balancer, rolling restart of all 3 with graceful handoff: every session resumed, 0 lost, 0 duplicated`, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeline-fleet-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const redis = await RedisServer.start();
+  cleanups.push(() => redis.stop());
+  const log = join(dir, 'server.log');
+  const start = Date.now();
+
+  const startReplica = async (port = 0) => {
+    const child = spawnTs(serverScript, [redis.url, String(INTERVAL), String(start), log, String(port)]);
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    child.stdout!.resume();
+    return { child, port: (JSON.parse(line) as { port: number }).port };
+  };
+  const stats = (child: ChildProcess) => {
+    const answer = next<ServerStats>(child, 'stats');
+    child.send({ type: 'stats' });
+    return answer;
+  };
+  const replicas = await Promise.all([0, 1, 2].map(() => startReplica()));
+  const balancer = await TcpBalancer.start(replicas.map((replica) => replica.port));
+  cleanups.push(() => balancer.close());
+
+  const opened = performance.now();
+  const clients = Array.from({ length: CLIENT_PROCESSES }, (_, i) => {
+    const count = Math.floor(SESSIONS / CLIENT_PROCESSES) + (i < SESSIONS % CLIENT_PROCESSES ? 1 : 0);
+    return spawnTs(clientScript, [
+      balancer.url,
+      String(count),
+      String(INTERVAL),
+      String(start),
+      String(RAMP / CLIENT_PROCESSES),
+    ]);
+  });
+  const resumedAt: number[] = [];
+  /** Per resume: from that session's link-down (the GOAWAY) to the resume, ms. */
+  const downToResume: number[] = [];
+  const downAt: number[] = [];
+  for (const client of clients) {
+    client.on('message', (message: { type: string; at?: number; downAt?: number }) => {
+      if (message.type === 'resumed') {
+        resumedAt.push(message.at!);
+        downToResume.push(message.at! - (message.downAt ?? Number.NaN));
+      }
+      if (message.type === 'down') downAt.push(message.at!);
+    });
+  }
+  const status = () =>
+    Promise.all(
+      clients.map((client) => {
+        // An exited client cannot answer (and a send to it would throw on the process).
+        if (!client.connected) return `exited (${client.exitCode ?? client.signalCode})`;
+        const answer = next(client, 'status', 30_000);
+        client.send({ type: 'status' });
+        return answer;
+      }),
+    ).catch((error) => String(error));
+  await Promise.all(clients.map((client) => next(client, 'opened'))).catch(async (error) => {
+    throw new Error(`${(error as Error).message}; clients ${JSON.stringify(await status())}`);
+  });
+  const openMs = performance.now() - opened;
+  const progress = (each: number) =>
+    Promise.all(
+      clients.map((client) => {
+        const answer = next(client, 'progressed');
+        client.send({ type: 'progress', each, timeoutMs: PHASE_MS });
+        return answer;
+      }),
+    );
+  await progress(2);
+  const loaded = await Promise.all(replicas.map((replica) => stats(replica.child)));
+  expect(loaded.reduce((sum, server) => sum + server.attached, 0)).toBe(SESSIONS);
+
+  /** Resolves once `count` resumes were reported after index `from` of `resumedAt`; bounded. */
+  const resumes = (from: number, count: number) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (resumedAt.length - from < count) return;
+        clearTimeout(timer);
+        for (const client of clients) client.off('message', check);
+        resolve();
+      };
+      const timer = setTimeout(async () => {
+        for (const client of clients) client.off('message', check);
+        reject(
+          new Error(
+            `${resumedAt.length - from} of ${count} sessions resumed; clients ${JSON.stringify(await status())}`,
+          ),
+        );
+      }, PHASE_MS);
+      for (const client of clients) client.on('message', check);
+      check();
+    });
+
+  const handoffs: number[] = [];
+  const noticed: number[] = [];
+  const rounds: string[] = [];
+  const rollStarted = performance.now();
+  for (let i = 0; i < replicas.length; i++) {
+    const old = replicas[i]!;
+    const { attached } = await stats(old.child);
+    const fromResumed = resumedAt.length;
+    const fromDown = downAt.length;
+    const termAt = performance.timeOrigin + performance.now();
+    // Timed when the exit arrives, not when the loop below gets to it (after the resumes).
+    const exited = (once(old.child, 'exit') as Promise<[number | null, string | null]>).then(
+      ([code, signal]) => ({ code, signal, ms: performance.timeOrigin + performance.now() - termAt }),
+    );
+    old.child.kill('SIGTERM');
+    await resumes(fromResumed, attached);
+    const times = resumedAt.slice(fromResumed).map((at) => at - termAt);
+    handoffs.push(...times);
+    const downs = downAt.slice(fromDown).map((at) => at - termAt);
+    noticed.push(...downs);
+    const reconnects = percentiles(downToResume.slice(fromResumed));
+    const { code, signal, ms: exitedMs } = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    replicas[i] = await startReplica(old.port);
+    expect(replicas[i]!.port).toBe(old.port);
+    const round = percentiles(times);
+    rounds.push(
+      `replica ${i + 1}: ${attached} sessions, all resumed ${round.max.toFixed(0)} ms after the SIGTERM (median ${round.median.toFixed(0)} ms, p99 ${round.p99.toFixed(0)} ms; link-down at median ${percentiles(downs).median.toFixed(0)} ms, last ${percentiles(downs).max.toFixed(0)} ms; link-down to resume median ${reconnects.median.toFixed(0)} ms, p99 ${reconnects.p99.toFixed(0)} ms), old process exited 0 after ${exitedMs.toFixed(0)} ms`,
+    );
+    // Streaming both ways on every session again before the next replica goes.
+    await progress(1);
+  }
+  const rollMs = performance.now() - rollStarted;
+  await progress(2);
+  const after = await Promise.all(replicas.map((replica) => stats(replica.child)));
+
+  const target = Math.floor((Date.now() - start) / INTERVAL);
+  const reports = await Promise.all(
+    clients.map((client) => {
+      const answer = next<{ sessions: SessionReport[] }>(client, 'report');
+      client.send({ type: 'stop', target, timeoutMs: PHASE_MS });
+      return answer;
+    }),
+  );
+  const totals = await countSessions(reports, log);
+  const handoff = percentiles(handoffs);
+  const goAway = percentiles(noticed);
+  console.log(
+    [
+      `[fleet (a)] ${SESSIONS} sessions, 3 replicas, ${CLIENT_PROCESSES} client processes, a message every ${INTERVAL} ms each way per session; all open in ${(openMs / 1_000).toFixed(1)} s`,
+      `  rolling restart with graceful handoff (SIGTERM -> close() -> GOAWAY), ${(rollMs / 1_000).toFixed(1)} s for all 3: ${handoffs.length} handoffs, SIGTERM to resume on another replica per session: median ${handoff.median.toFixed(0)} ms, p99 ${handoff.p99.toFixed(0)} ms, max ${handoff.max.toFixed(0)} ms; SIGTERM to link-down (GOAWAY) median ${goAway.median.toFixed(0)} ms, p99 ${goAway.p99.toFixed(0)} ms; ${balancer.unrouted} unrouted`,
+      ...rounds.map((round) => `  ${round}`),
+      `  counts: ${JSON.stringify(totals)}`,
+      `  after: ${after.map((server) => `${server.attached} sessions attached`).join(', ')}`,
+    ].join('\n'),
+  );
+
+  expect(totals.sessions).toBe(SESSIONS);
+  expect(totals.sessionsLost).toBe(0);
+  expect(totals.newSessionsAfterStart).toBe(0);
+  expect(totals.neverResumed).toBe(0);
+  expect(totals.up).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, rejected: 0 });
+  expect(totals.up.processed).toBe(totals.up.sent);
+  expect(totals.down).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
   expect(after.reduce((sum, server) => sum + server.attached, 0)).toBe(SESSIONS);
 
   for (const client of clients) client.send({ type: 'close' });

@@ -4,7 +4,7 @@
 // upstream start (epoch ms), sessions opened per second.
 //
 // IPC to the parent: {"type":"opened"} once every session is open; {"type":"down","at":T} for each
-// link lost, {"type":"resumed","at":T} for each resume (T: epoch ms, performance.timeOrigin + performance.now()); {"type":"progressed"} in
+// link lost, {"type":"resumed","at":T,"downAt":D} for each resume (D: when that session's link went down) (T: epoch ms, performance.timeOrigin + performance.now()); {"type":"progressed"} in
 // answer to {"type":"progress","each":K} once every session moved K more messages each way;
 // {"type":"report","sessions":[...]} in answer to {"type":"stop","target":N} once every session
 // has every acknowledgement and the upstream up to u<N> (or after `timeoutMs`).
@@ -33,6 +33,8 @@ interface Session {
   /** The last link failure, for the diagnostics of a run that does not settle. */
   lastError: string | undefined;
   attempts: number;
+  /** When the link last went down (epoch ms, as `at`), reported with the resume that follows. */
+  downAt: number | undefined;
 }
 
 const sessions: Session[] = [];
@@ -64,10 +66,12 @@ function open(): Session {
     open: false,
     lastError: undefined,
     attempts: 0,
+    downAt: undefined,
   };
   conn.events$.subscribe((event) => {
     if (event.type === 'link-down') {
-      send({ type: 'down', at: performance.timeOrigin + performance.now() });
+      session.downAt = performance.timeOrigin + performance.now();
+      send({ type: 'down', at: session.downAt });
       const error = event.error as { name?: string; message?: string } | undefined;
       session.lastError = `${error?.name}: ${error?.message?.replace(/[0-9a-f]{32}/g, 'ID').slice(0, 80)}`;
     }
@@ -79,7 +83,7 @@ function open(): Session {
       session.id ??= event.sessionId;
     } else if (event.type === 'resumed') {
       session.resumes++;
-      send({ type: 'resumed', at: performance.timeOrigin + performance.now() });
+      send({ type: 'resumed', at: performance.timeOrigin + performance.now(), downAt: session.downAt });
     } else if (event.type === 'lost') session.lost.push(event.reason);
     recheck();
   });
