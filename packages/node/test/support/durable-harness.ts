@@ -16,12 +16,29 @@ const root = fileURLToPath(new URL('../../../..', import.meta.url));
 /** A record a server process wrote to its log; `p` is the process id. */
 export type ServerLine = AppRecord & { p: number };
 
-/** Every record the server processes wrote to `log`, in order. */
+/**
+ * Every record the server processes wrote to `log`, in order. A process SIGKILLed inside its
+ * `writeSync` may leave a torn record (Linux ends a write to a file early when a fatal signal is
+ * pending), which the next process's record then follows on the same line: the torn fragment was
+ * never written as a record, so it is dropped, and the record after it is kept.
+ */
 export function readServerLog(log: string): ServerLine[] {
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ServerLine);
+  const records: ServerLine[] = [];
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    if (line === '') continue;
+    try {
+      records.push(JSON.parse(line) as ServerLine);
+    } catch (error) {
+      const next = line.lastIndexOf('{"t":');
+      if (next <= 0) {
+        // A torn last record with nothing after it: the process died writing it.
+        if (line === readFileSync(log, 'utf8').trimEnd().split('\n').at(-1)) continue;
+        throw error;
+      }
+      records.push(JSON.parse(line.slice(next)) as ServerLine);
+    }
+  }
+  return records;
 }
 
 export interface DurableServerOptions {
