@@ -52,4 +52,5 @@ export * from './tcp/tcp-options.js';
 export * from './tcp/write-batcher.js';
 export * from './websocket/ha-web-socket.js';
 export * from './websocket/ha-web-socket-subject.js';
+export * from './websocket/resume-option.js';
 export * from './websocket/web-socket-transport.js';

@@ -62,3 +62,27 @@ describe('HATcpSocket with resume', () => {
     expect(socket.session?.stats.sessionsLost).toBe(0);
   });
 });
+
+describe('HATcpSocket resume option, as HAWebSocket takes it', () => {
+  it('resume() from @lifeline/core/resume is accepted with its options, and the session handle is flat from the start', async () => {
+    const { resume } = await import('@lifeline/core/resume');
+    const server = createResumeServer();
+    cleanups.push(() => server.close());
+    server.sessions$.subscribe((session) =>
+      session.messages$.subscribe(({ data }) => void session.send(data)),
+    );
+    const { port } = await server.listen({ transport: 'tcp' });
+    const socket = new HATcpSocket({ port, mode: 'framed', resume: resume({ ackEvery: 4 }) });
+    cleanups.push(() => socket.destroy());
+    expect(socket.session?.state).toBe('connecting');
+    const events: string[] = [];
+    socket.session?.events$.subscribe((event) => events.push(event.type));
+    const echoed = once(socket, 'data');
+    await once(socket, 'connect');
+    socket.write(Buffer.from('hello'));
+    expect(String((await echoed)[0])).toBe('hello');
+    expect(socket.session?.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(socket.session?.state).toBe('open');
+    expect(events).toEqual(['new']);
+  });
+});

@@ -4,11 +4,12 @@ import {
   attach,
   type ConnectionState,
   type HAConnection,
-  handshakeTimeoutFor,
   type LinkData,
   type ResumableOptions,
-  type ResumableTransport,
-  resumable,
+  type ResumeProtocol,
+  type ResumeSession,
+  resume,
+  resumeProtocolOf,
   type Transport,
 } from '@lifeline/core/internal';
 import type { Observable, Subscription } from 'rxjs';
@@ -25,10 +26,11 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
   /**
    * Exactly-once delivery across reconnects with the resume protocol (docs/protocol.md): the
    * server must be a resume server (`createResumeServer` with `transport: 'tcp'`). Needs
-   * `mode: 'framed'`. `true` uses the protocol's defaults.
+   * `mode: 'framed'`. `resume()` (from `@lifeline/core/resume`), or `resume(options)`, as for
+   * `HAWebSocket`; `true` and a {@link ResumableOptions} object are shorthands for them.
    * @default false
    */
-  resume?: boolean | ResumableOptions;
+  resume?: boolean | ResumableOptions | ResumeProtocol;
 }
 
 /**
@@ -66,8 +68,11 @@ export interface HATcpSocketOptions extends ConnectTcpOptions {
 export class HATcpSocket extends Duplex {
   /** The engine beneath the stream: budgets, `suspend()`, `resetCounts()`, `events$`... */
   readonly connection: HAConnection<LinkData, Uint8Array>;
-  /** The resume session (events: new, resumed, lost), when `resume` is on. */
-  readonly session: ResumableTransport | undefined;
+  /**
+   * The resume session when `resume` is on, flat as `HAWebSocket.session`: `id`, `state`,
+   * `lastSent`, `peerAcked`, `lastReceived`, `pending`, `stats`, `events$` (new, resumed, lost).
+   */
+  readonly session: ResumeSession | undefined;
   private readonly links = new Set<TcpLink>();
   private readonly opening = new Set<Promise<unknown>>();
   private readonly subscriptions: Subscription[] = [];
@@ -97,16 +102,12 @@ export class HATcpSocket extends Duplex {
         return opened;
       },
     };
-    if (options.resume) {
-      this.session = resumable(tracked, {
-        handshakeTimeoutMs: handshakeTimeoutFor(options),
-        ...(options.resume === true ? {} : options.resume),
-      });
+    const protocol = resumeProtocolOf(options.resume, resume);
+    if (protocol) {
+      const transport = protocol(tracked, options);
+      this.session = transport.handle;
       // The attach options (budgets, backoff, heartbeat) are link-agnostic; only the message types differ.
-      this.connection = attach<LinkData, Uint8Array>(
-        this.session,
-        options as AttachOptions<LinkData, Uint8Array>,
-      );
+      this.connection = attach<LinkData, Uint8Array>(transport, options as AttachOptions<LinkData, Uint8Array>);
     } else {
       this.session = undefined;
       this.connection = attach(tracked, options);
