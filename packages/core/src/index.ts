@@ -4,7 +4,7 @@
 // shows in review through test/exports.test.ts and its snapshot.
 
 // Diagnostics: a logger, Node's diagnostics_channel, a metrics hook (docs/diagnostics.md).
-export { consoleLogger, enableDiagnostics } from './diagnostics/connection-diagnostics.js';
+export { consoleLogger, enableDiagnostics, type LogSink } from './diagnostics/connection-diagnostics.js';
 export {
   DIAGNOSTIC_CHANNELS,
   type DiagnosticsOptions,

@@ -139,6 +139,14 @@ export function enableDiagnostics(): void {
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
+/** Where {@link consoleLogger} writes its lines: `console`, or anything with its four methods. */
+export interface LogSink {
+  debug(line: string): void;
+  info(line: string): void;
+  warn(line: string): void;
+  error(line: string): void;
+}
+
 /**
  * A {@link Logger} that writes to `console` (or another sink with the same methods), one line a
  * record: `lifeline: <message> {"event":...,"fields":...}`, at `level` and above.
@@ -149,10 +157,7 @@ const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
  * const conn = attach(transport, { logger: consoleLogger('debug') });
  * ```
  */
-export function consoleLogger(
-  level: LogLevel = 'info',
-  sink: Pick<Console, LogLevel> = console,
-): Required<Logger> {
+export function consoleLogger(level: LogLevel = 'info', sink: LogSink = console): Required<Logger> {
   enableDiagnostics();
   const least = LEVELS.indexOf(level);
   const write =

@@ -43,8 +43,18 @@ export const DEFAULT_TCP_MODE: TcpMode = 'framed';
 export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_TCP_NO_DELAY = true;
 
+/** {@link TcpOptions} with every default filled in (the scheduler stays optional: none means the default seam). */
+export interface ResolvedTcpOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly mode: TcpMode;
+  readonly maxFrameSize: number;
+  readonly connectTimeoutMs: number;
+  readonly noDelay: boolean;
+}
+
 /** The options with their defaults filled in, checked: an impossible value throws {@link InvalidOptionError}. */
-export function resolveTcpOptions(options: TcpOptions): Required<Omit<TcpOptions, 'scheduler'>> {
+export function resolveTcpOptions(options: TcpOptions): ResolvedTcpOptions {
   const resolved = {
     host: options.host ?? DEFAULT_TCP_HOST,
     port: options.port,
