@@ -14,7 +14,7 @@ import { failoverTransport, resumable, type SessionEvent } from '@lifeline/core/
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
 import { ProcessedLedger, readServerLog } from './support/durable-harness.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const script = fileURLToPath(new URL('./support/graceful-server-process.ts', import.meta.url));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,11 +103,11 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
   }, 5);
   cleanups.push(async () => clearInterval(pacer));
   const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
-    const waiting = condition(check, timeoutMs, what);
+    const waiting = waiter();
     poke = waiting.poke;
     transport.session$.subscribe(() => waiting.poke());
     try {
-      await waiting.promise;
+      await waiting.until(check, timeoutMs, what);
     } finally {
       poke = () => {};
     }
