@@ -16,7 +16,7 @@ import {
   readServerLog,
 } from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
-import { condition, NumberedStream } from './support/resume-tally.js';
+import { NumberedStream, waiter } from './support/resume-tally.js';
 
 /** Requests sent at once. */
 const BURST = 3_000;
@@ -77,10 +77,10 @@ async function burstThenKill(store: string, dir: string) {
     );
   }
   const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
-    const waiting = condition(check, timeoutMs, what);
+    const waiting = waiter();
     poke = waiting.poke;
     try {
-      await waiting.promise;
+      await waiting.until(check, timeoutMs, what);
     } finally {
       poke = () => {};
     }

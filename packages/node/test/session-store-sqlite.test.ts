@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openSqliteDatabase, type SqliteDatabase, SqliteSessionStore } from '@lifeline/node/server';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { record, sessionId, text } from './support/session-store-contract.js';
 
@@ -38,12 +37,12 @@ function open(options: ConstructorParameters<typeof SqliteSessionStore>[0] = {})
   return store;
 }
 
-test('the database is in WAL mode, and the default driver on this runtime is better-sqlite3', async () => {
+test('the database is in WAL mode, and the default driver is node:sqlite where the runtime has it, else better-sqlite3', async () => {
   const store = open();
   await store.ready();
-  const db = new Database(join(dir, 'sessions.db'), { readonly: true });
+  const db = await openSqliteDatabase(join(dir, 'sessions.db'));
   try {
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
   } finally {
     db.close();
   }
@@ -101,7 +100,9 @@ test('writes issued in one macrotask share one transaction, and each promise set
   }
   expect(flushes).toHaveLength(1);
   // Nothing is committed before the flush: another connection sees none of it, and no promise settled.
-  const reader = new Database(join(dir, 'sessions.db'), { readonly: true });
+  // A second connection with the driver this runtime uses (the better-sqlite3 in node_modules is
+  // built for one Node ABI only, so the test cannot open it directly on the others).
+  const reader = await openSqliteDatabase(join(dir, 'sessions.db'));
   try {
     const lastSent = () =>
       (
@@ -130,7 +131,7 @@ test('a database that cannot be opened rejects every operation with SessionStore
 test('expire is one DELETE on the deadline index', async () => {
   const store = open();
   await store.ready();
-  const db = new Database(join(dir, 'sessions.db'), { readonly: true });
+  const db = await openSqliteDatabase(join(dir, 'sessions.db'));
   try {
     const plan = db
       .prepare('EXPLAIN QUERY PLAN DELETE FROM lifeline_sessions WHERE deadline <= ? RETURNING id')
@@ -183,7 +184,7 @@ test('a process killed with SIGKILL in the middle of batched writes leaves a con
     // Each run continues where the previous committed run stopped.
     expect(start).toBeGreaterThan(round === 0 ? 0 : 30);
 
-    const db: SqliteDatabase = new Database(path);
+    const db: SqliteDatabase = await openSqliteDatabase(path);
     try {
       expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
       const rows = db.prepare('SELECT id, last_sent, peer_acked, received FROM lifeline_sessions').all() as {

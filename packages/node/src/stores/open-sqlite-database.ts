@@ -21,6 +21,9 @@ type DatabaseConstructor = new (path: string) => SqliteDatabase;
  * ships it (Node 22.13+, found with `process.getBuiltinModule`), else `better-sqlite3` (an
  * optional peer dependency, imported only here, so users of other stores never need it).
  *
+ * @throws SessionStoreError (`operation: 'open'`) when neither driver is available: no
+ * `node:sqlite` and better-sqlite3 not installed, or its native addon built for another Node ABI.
+ *
  * @example
  * ```ts
  * const store = new SqliteSessionStore({ database: await openSqliteDatabase('/var/lib/app/sessions.db') });
@@ -42,7 +45,19 @@ export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> 
     );
   }
   const Database = ((driver as { default?: unknown }).default ?? driver) as DatabaseConstructor;
-  return new Database(path);
+  try {
+    return new Database(path);
+  } catch (error) {
+    // better-sqlite3 loads its native addon on first use: one built for another Node ABI (a
+    // node_modules shared between Node versions) fails here, and deserves its fix, not dlopen's text.
+    if ((error as { code?: unknown } | null)?.code !== 'ERR_DLOPEN_FAILED') throw error;
+    throw new SessionStoreError(
+      'open',
+      undefined,
+      `this runtime has no node:sqlite and better-sqlite3's native addon does not load on Node ${process.versions.node} (built for another Node version? run npm rebuild better-sqlite3)`,
+      { cause: error },
+    );
+  }
 }
 
 function builtinSqlite(): DatabaseConstructor | undefined {

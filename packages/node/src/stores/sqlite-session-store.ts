@@ -468,8 +468,11 @@ function prepare(db: SqliteDatabase, p: string) {
     insertSession: db.prepare(
       `INSERT INTO ${sessions} (id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, deadline, last_sent, peer_acked, received, epoch, cursor, delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // Node 22's node:sqlite binds an empty Uint8Array whose ArrayBuffer has no storage (what
+    // TextEncoder returns for '') as NULL, not as an empty blob: a payload is never null here, so
+    // NULL can only mean empty.
     insertReplay: db.prepare(
-      `INSERT OR REPLACE INTO ${replay} (session_id, seq, kind, payload) VALUES (?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO ${replay} (session_id, seq, kind, payload) VALUES (?, ?, ?, COALESCE(?, X''))`,
     ),
     appended: db.prepare(
       `UPDATE ${sessions} SET last_sent = ?, cursor = COALESCE(?, cursor), deadline = COALESCE(expires_at, ?) WHERE id = ?`,

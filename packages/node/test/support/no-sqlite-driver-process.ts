@@ -1,7 +1,12 @@
-// A resume server on a SQLite store in a process where no SQLite driver can be found: Node 20 has
-// no node:sqlite, and a resolve hook hides better-sqlite3 as if it were not installed (the error a
-// user without it gets). Prints {"listening":URL} or {"failed":{name,code,operation,message}}.
+// A resume server on a SQLite store in a process where no SQLite driver can be found: the runtime
+// reports no node:sqlite (as Node 20 does; hidden on the runtimes that have it), and a resolve hook
+// hides better-sqlite3 as if it were not installed (the error a user without it gets). Prints
+// {"listening":URL} or {"failed":{name,code,operation,message}}.
 import { register } from 'node:module';
+
+const getBuiltinModule = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+(process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule = (id: string) =>
+  id === 'node:sqlite' || id === 'sqlite' ? undefined : getBuiltinModule?.call(process, id);
 
 register(
   `data:text/javascript,${encodeURIComponent(`
