@@ -107,7 +107,10 @@ export class HATcpSocket extends Duplex {
       const transport = protocol(tracked, options);
       this.session = transport.handle;
       // The attach options (budgets, backoff, heartbeat) are link-agnostic; only the message types differ.
-      this.connection = attach<LinkData, Uint8Array>(transport, options as AttachOptions<LinkData, Uint8Array>);
+      this.connection = attach<LinkData, Uint8Array>(
+        transport,
+        options as AttachOptions<LinkData, Uint8Array>,
+      );
     } else {
       this.session = undefined;
       this.connection = attach(tracked, options);
