@@ -388,7 +388,11 @@ export class ResumeServer {
     await Promise.allSettled([...this.writes, ...this.locks.values()]);
   }
 
-  /** Keeps a store write until it settles, so that a graceful close can wait for it. */
+  /**
+   * Keeps a store write until it settles, so that a graceful close can wait for it. Callers pass
+   * writes whose failure they already routed to {@link storeError}: the `catch` here only stops
+   * the bookkeeping chain from counting the same rejection twice.
+   */
   private track(write: Promise<unknown>): void {
     this.writes.add(write);
     void write.finally(() => this.writes.delete(write)).catch(() => {});
