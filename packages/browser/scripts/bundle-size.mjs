@@ -1,104 +1,235 @@
-// Bundle-size report, run by `pnpm build`: bundles what a browser app that uses HAWebSocket with
-// attach and backoff ships (this package, the core and the rxjs they pull), minified for the
-// browser, gzips it with zlib and fails the build above the budget.
+// Bundle-size gate, run by `pnpm check:package` (so by `pnpm test` and CI): measures what a browser
+// app ships when it installs the PUBLISHED packages. It packs @lifeline/core and @lifeline/browser
+// with `pnpm pack`, unpacks the tarballs into node_modules of a scratch project in a temp folder
+// (as npm would; rxjs, the peer, is linked from the workspace: the registry's files, offline),
+// bundles small apps with esbuild, Rollup (node-resolve + terser) and Vite, each minified for the
+// browser, gzips each bundle at level 9 and fails above the limits:
 //
-//   node scripts/bundle-size.mjs [--budget=BYTES] [--aim=BYTES] [--json=FILE]
+//   HAWebSocket alone                      <= --limit-ws      (default 10 KiB)
+//   HAWebSocket + resume(), minus the above <= --limit-resume (default 5 KiB)
 //
-// --budget fails the run when the gzipped bundle is larger (default: the aim). --aim is the size
-// the project aims for (10 KiB): a bundle over it is reported, and fails only if over --budget too.
+// in every bundler. `haFetch` alone is measured and reported, not gated.
 //
-// Bundles the TypeScript sources (the `@lifeline/source` condition): tsup builds dist from the same
-// sources with the same esbuild, so the figure is the published code's, with no build order to keep.
-import { writeFileSync } from 'node:fs';
+//   node scripts/bundle-size.mjs [--bundlers=esbuild,rollup,vite] [--json=FILE] [--metafile]
+//   node scripts/bundle-size.mjs --peers     the "us and them" table (docs/benchmarks.md): the
+//                                            same apps written with reconnecting-websocket,
+//                                            partysocket, socket.io-client, SignalR, centrifuge
+//
+// --metafile prints esbuild's largest inputs per app (where the bytes are). Needs the packages
+// built (`pnpm build`); turbo builds them before check:package.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 
-const AIM_BYTES = 10 * 1024;
 const args = Object.fromEntries(
   process.argv.slice(2).map((arg) => {
     const [key, value = 'true'] = arg.replace(/^--/, '').split('=');
     return [key, value];
   }),
 );
-const aim = Number(args.aim ?? AIM_BYTES);
-const budget = Number(args.budget ?? aim);
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+const KiB = 1024;
+const limitWs = Number(args['limit-ws'] ?? 10 * KiB);
+const limitResume = Number(args['limit-resume'] ?? 5 * KiB);
+const bundlers = (args.bundlers ?? 'esbuild,rollup,vite').split(',');
+const browserRoot = fileURLToPath(new URL('..', import.meta.url));
+const packagesRoot = join(browserRoot, '..');
+const requireHere = createRequire(join(browserRoot, 'package.json'));
 
-// Two resolutions of rxjs: bundlers' default (its `default` export: ES5 output) and the
-// `es2015` condition a bundler can opt into (smaller: native classes, no tslib helpers).
-const variants = [
-  { name: 'default conditions (rxjs esm5)', conditions: ['@lifeline/source'], gate: true },
-  { name: 'es2015 condition (rxjs esm)', conditions: ['@lifeline/source', 'es2015'], gate: false },
-];
+// Each app uses what it imports, and hands it to the page (`globalThis`) so no bundler may drop it.
+const OURS = {
+  'HAWebSocket': `import { HAWebSocket } from '@lifeline/browser';
+const socket = new HAWebSocket('wss://example.com/feed');
+socket.onmessage = (event) => console.log(event.data);
+socket.onopen = () => socket.send('hello');
+globalThis.socket = socket;`,
+  'HAWebSocket + resume()': `import { HAWebSocket, resume } from '@lifeline/browser';
+const socket = new HAWebSocket('wss://example.com/feed', { resume: resume() });
+socket.onmessage = (event) => console.log(event.data);
+socket.onopen = () => socket.send('hello');
+globalThis.socket = socket;`,
+  'haFetch': `import { haFetch } from '@lifeline/browser';
+globalThis.load = () => haFetch('/feed').then((response) => response.text());`,
+};
+const PEERS = {
+  'reconnecting-websocket 4': `import ReconnectingWebSocket from 'reconnecting-websocket';
+const socket = new ReconnectingWebSocket('wss://example.com/feed');
+socket.onmessage = (event) => console.log(event.data);
+socket.onopen = () => socket.send('hello');
+globalThis.socket = socket;`,
+  'partysocket 1 (its reconnecting WebSocket)': `import { WebSocket } from 'partysocket';
+const socket = new WebSocket('wss://example.com/feed');
+socket.onmessage = (event) => console.log(event.data);
+socket.onopen = () => socket.send('hello');
+globalThis.socket = socket;`,
+  'socket.io-client 4': `import { io } from 'socket.io-client';
+const socket = io('https://example.com');
+socket.on('message', (data) => console.log(data));
+socket.on('connect', () => socket.emit('message', 'hello'));
+globalThis.socket = socket;`,
+  '@microsoft/signalr 10': `import { HubConnectionBuilder } from '@microsoft/signalr';
+const connection = new HubConnectionBuilder().withUrl('/hub').withAutomaticReconnect().build();
+connection.on('message', (data) => console.log(data));
+connection.start().then(() => connection.send('message', 'hello'));
+globalThis.connection = connection;`,
+  'centrifuge 5': `import { Centrifuge } from 'centrifuge';
+const client = new Centrifuge('wss://example.com/connection/websocket');
+const sub = client.newSubscription('feed');
+sub.on('publication', (context) => console.log(context.data));
+sub.subscribe();
+client.connect();
+globalThis.client = client;`,
+};
+const PEER_PACKAGES = ['reconnecting-websocket', 'partysocket', 'socket.io-client', '@microsoft/signalr', 'centrifuge'];
 
-const entry = `export { HAWebSocket, attach } from './src/index.ts';`;
+const run = (file, argv, cwd) => execFileSync(file, argv, { cwd, encoding: 'utf8', stdio: 'pipe' });
 
-async function measure(conditions) {
-  const result = await build({
-    stdin: { contents: entry, resolveDir: packageRoot, loader: 'ts', sourcefile: 'bundle-size-entry.ts' },
-    bundle: true,
-    write: false,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    conditions,
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const code = result.outputFiles[0].contents;
-  const gzipped = gzipSync(code, { level: 9 }).length;
-  const output = Object.values(result.metafile.outputs)[0];
-  const byPackage = new Map();
-  for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
-    const key = packageOf(path);
-    byPackage.set(key, (byPackage.get(key) ?? 0) + bytesInOutput);
+/** The scratch project: the packed tarballs unpacked into node_modules, rxjs (and peers) linked. */
+function scratchProject(withPeers) {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-bundle-size-'));
+  mkdirSync(join(dir, 'node_modules', '@lifeline'), { recursive: true });
+  for (const pkg of ['core', 'browser']) {
+    const cwd = join(packagesRoot, pkg);
+    if (!existsSync(join(cwd, 'dist', 'index.js'))) {
+      throw new Error(`packages/${pkg}/dist is missing: run \`pnpm build\` first`);
+    }
+    const out = run('pnpm', ['pack', '--pack-destination', dir], cwd);
+    const tarball = out
+      .trim()
+      .split('\n')
+      .map((line) => line.trim())
+      .find((line) => line.endsWith('.tgz'));
+    if (!tarball) throw new Error(`pnpm pack printed no tarball in packages/${pkg}:\n${out}`);
+    const into = join(dir, 'node_modules', '@lifeline', pkg);
+    mkdirSync(into);
+    run('tar', ['-xzf', join(dir, tarball.replace(/^.*\//, '')), '-C', into, '--strip-components=1'], dir);
   }
-  const topInputs = Object.entries(output.inputs)
-    .map(([path, { bytesInOutput }]) => ({ path: shorten(path), bytes: bytesInOutput }))
+  const links = ['rxjs', ...(withPeers ? PEER_PACKAGES : [])];
+  for (const name of links) {
+    const target = join(dir, 'node_modules', name);
+    mkdirSync(dirname(target), { recursive: true });
+    symlinkSync(realpathSync(dirname(requireHere.resolve(`${name}/package.json`))), target, 'dir');
+  }
+  writeFileSync(join(dir, 'package.json'), '{ "name": "scratch", "private": true, "type": "module" }\n');
+  return dir;
+}
+
+/** Each bundler builds `file` minified for the browser; returns the bundle's code (all chunks). */
+const BUNDLERS = {
+  async esbuild(dir, file) {
+    const { build } = await import(requireHere.resolve('esbuild'));
+    const result = await build({
+      entryPoints: [join(dir, file)],
+      absWorkingDir: dir,
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'browser',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    return { code: result.outputFiles.map((f) => f.text).join('\n'), metafile: result.metafile };
+  },
+  async rollup(dir, file) {
+    const { rollup } = await import(requireHere.resolve('rollup'));
+    const { nodeResolve } = await import(requireHere.resolve('@rollup/plugin-node-resolve'));
+    const terser = (await import(requireHere.resolve('@rollup/plugin-terser'))).default;
+    const bundle = await rollup({
+      input: join(dir, file),
+      plugins: [nodeResolve({ browser: true }), terser()],
+      onwarn: () => {},
+    });
+    const { output } = await bundle.generate({ format: 'es' });
+    await bundle.close();
+    return { code: output.map((chunk) => (chunk.type === 'chunk' ? chunk.code : '')).join('\n') };
+  },
+  async vite(dir, file) {
+    const { build } = await import(requireHere.resolve('vite'));
+    const result = await build({
+      root: dir,
+      configFile: false,
+      logLevel: 'silent',
+      build: { write: false, minify: true, rollupOptions: { input: join(dir, file) } },
+    });
+    const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
+    return { code: outputs.map((chunk) => (chunk.type === 'chunk' ? chunk.code : '')).join('\n') };
+  },
+};
+
+const kib = (bytes) => `${(bytes / KiB).toFixed(1)} KiB`;
+
+async function measureAll(dir, apps) {
+  const rows = [];
+  let index = 0;
+  for (const [name, source] of Object.entries(apps)) {
+    const file = `app-${index++}.js`;
+    writeFileSync(join(dir, file), `${source}\n`);
+    const row = { name };
+    for (const bundler of bundlers) {
+      const { code, metafile } = await BUNDLERS[bundler](dir, file);
+      row[bundler] = { minified: Buffer.byteLength(code), gzipped: gzipSync(code, { level: 9 }).length };
+      if (metafile && args.metafile) row.inputs = largestInputs(dir, metafile);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+function largestInputs(dir, metafile) {
+  const output = Object.values(metafile.outputs)[0];
+  return Object.entries(output.inputs)
+    .map(([path, { bytesInOutput }]) => ({ path: relative(dir, join(dir, path)).replace(/^.*node_modules\//, ''), bytes: bytesInOutput }))
     .sort((a, b) => b.bytes - a.bytes)
-    .slice(0, 15);
-  return { minified: code.length, gzipped, byPackage: Object.fromEntries(byPackage), topInputs };
+    .slice(0, 25);
 }
 
-function packageOf(path) {
-  if (path.includes('node_modules/rxjs/')) return 'rxjs';
-  if (path.includes('node_modules/tslib/')) return 'tslib';
-  const match = /(?:packages\/|^\.\.\/)([^/]+)\/src\//.exec(path);
-  if (match) return `@lifeline/${match[1]}`;
-  return path.startsWith('src/') ? '@lifeline/browser' : path;
+function printTable(title, rows) {
+  console.log(`\n${title}`);
+  console.log(`| app | ${bundlers.map((b) => `${b} min+gz (min)`).join(' | ')} |`);
+  console.log(`| --- | ${bundlers.map(() => '---:').join(' | ')} |`);
+  for (const row of rows) {
+    const cells = bundlers.map((b) => `${kib(row[b].gzipped)} (${kib(row[b].minified)})`);
+    console.log(`| ${row.name} | ${cells.join(' | ')} |`);
+  }
+  for (const row of rows) {
+    if (!row.inputs) continue;
+    console.log(`\nesbuild's largest inputs, ${row.name} (minified bytes):`);
+    for (const input of row.inputs) console.log(`  ${String(input.bytes).padStart(7)}  ${input.path}`);
+  }
 }
 
-function shorten(path) {
-  return path.replace(/^.*node_modules\//, '').replace(/^(\.\.\/)+/, '');
-}
-
-const kb = (bytes) => `${(bytes / 1024).toFixed(2)} KiB`;
-const results = [];
-for (const variant of variants) results.push({ ...variant, ...(await measure(variant.conditions)) });
-
-console.log('bundle size: HAWebSocket + attach with its backoff policy (+ rxjs), minified, gzip -9');
-console.log('| resolution | minified | gzipped | aim | budget |');
-console.log('| --- | ---: | ---: | ---: | ---: |');
-for (const r of results) {
-  const limits = r.gate ? `${kb(aim)} | ${kb(budget)}` : '(report only) | (report only)';
-  console.log(`| ${r.name} | ${kb(r.minified)} | ${kb(r.gzipped)} | ${limits} |`);
-}
-const gated = results.find((r) => r.gate);
-console.log('\nminified bytes by package (gated resolution):');
-for (const [name, bytes] of Object.entries(gated.byPackage).sort((a, b) => b[1] - a[1])) {
-  console.log(`  ${name.padEnd(20)} ${String(bytes).padStart(7)}`);
-}
-console.log('largest inputs:');
-for (const input of gated.topInputs) console.log(`  ${String(input.bytes).padStart(7)}  ${input.path}`);
-if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
-if (gated.gzipped > budget) {
-  console.error(`\nbundle size ${kb(gated.gzipped)} gzipped is over the budget of ${kb(budget)}`);
-  process.exit(1);
-}
-if (gated.gzipped > aim) {
+const started = performance.now();
+const dir = scratchProject(args.peers === 'true');
+try {
+  const ours = await measureAll(dir, OURS);
+  printTable('Lifeline, from the packed tarballs, gzip -9:', ours);
+  const result = { ours };
+  if (args.peers === 'true') {
+    result.peers = await measureAll(dir, PEERS);
+    printTable('Peers, from the registry, the same app, gzip -9:', result.peers);
+  }
+  if (args.json) writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+  const failures = [];
+  const [ws, withResume] = ours;
+  for (const bundler of bundlers) {
+    const wsBytes = ws[bundler].gzipped;
+    const resumeDelta = withResume[bundler].gzipped - wsBytes;
+    if (wsBytes > limitWs) failures.push(`${bundler}: HAWebSocket ${kib(wsBytes)} > ${kib(limitWs)}`);
+    if (resumeDelta > limitResume) {
+      failures.push(`${bundler}: resume() adds ${kib(resumeDelta)} > ${kib(limitResume)}`);
+    }
+  }
   console.log(
-    `\nbundle size ${kb(gated.gzipped)} gzipped is over the ${kb(aim)} aim by ${kb(gated.gzipped - aim)}`,
+    `\nlimits: HAWebSocket <= ${kib(limitWs)}, resume() adds <= ${kib(limitResume)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
   );
+  if (failures.length > 0) {
+    console.error(`bundle size over the limit:\n  ${failures.join('\n  ')}`);
+    process.exitCode = 1;
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -29,7 +29,11 @@ export const globalFetch: FetchFunction = (input, init) => globalThis.fetch(inpu
  * ```
  * @see createHAFetch
  */
-export const haFetch: HAFetch = /* @__PURE__ */ createHAFetch({
-  fetch: globalFetch,
-  ...browserRecoveryDefaults(),
-});
+export const haFetch: HAFetch = (input, init) => {
+  // Built at the first call, not at import: a top-level call would be kept by bundlers in every
+  // app that imports this package, and would carry the whole fetch-resume code into bundles
+  // that never fetch.
+  defaultHAFetch ??= createHAFetch({ fetch: globalFetch, ...browserRecoveryDefaults() });
+  return defaultHAFetch(input, init);
+};
+let defaultHAFetch: HAFetch | undefined;
