@@ -1,6 +1,6 @@
 import type { ConnectionEvent } from '../engine/attach.js';
 import type { ConnectionState } from '../engine/connection-state.js';
-import { setConnectionDiagnostics } from '../engine/diagnostics-hook.js';
+import { setConnectionDiagnostics, setSessionDiagnostics } from '../engine/diagnostics-hook.js';
 import { byteSizeOf } from '../engine/link.js';
 import {
   DIAGNOSTIC_CHANNELS,
@@ -10,6 +10,7 @@ import {
   type Logger,
   type LogLevel,
 } from './diagnostics.js';
+import { ClientSessionDiagnostics } from './session-diagnostics.js';
 
 /** Infinity as "no field": JSON has no Infinity, and an unlimited budget needs no number. */
 const finite = (value: number): number | undefined => (Number.isFinite(value) ? value : undefined);
@@ -135,6 +136,7 @@ export class ConnectionDiagnostics extends Diagnostics {
  */
 export function enableDiagnostics(): void {
   setConnectionDiagnostics((options) => new ConnectionDiagnostics(options));
+  setSessionDiagnostics((options) => new ClientSessionDiagnostics(options));
 }
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

@@ -1,4 +1,5 @@
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
+import type { SessionEvent } from '../resume/client/resumable-transport.js';
 import type { ConnectionEvent } from './attach.js';
 import type { ConnectionState } from './connection-state.js';
 import { InvalidOptionError } from './errors.js';
@@ -26,11 +27,43 @@ export function setConnectionDiagnostics(install: Factory): void {
 /** The diagnostics of one connection: silent unless installed. */
 export function connectionDiagnosticsFor(options: DiagnosticsOptions): ConnectionDiagnosticsPort {
   if (factory) return factory(options);
+  refuseWithoutDiagnostics(options);
+  return SILENT;
+}
+
+/** What a resumable client session tells diagnostics: each session event, with the messages a resume re-sent. */
+export interface SessionDiagnosticsPort {
+  /** Whether anything can ever listen; when false the session does not watch its events at all. */
+  readonly enabled: boolean;
+  session(event: SessionEvent, replayed: number): void;
+}
+
+let sessionFactory: ((options: DiagnosticsOptions) => SessionDiagnosticsPort) | undefined;
+
+/**
+ * Plugs session diagnostics into `resume()`'s client, for the same reason as
+ * {@link setConnectionDiagnostics}: a browser bundle with the resume protocol but no diagnostics
+ * does not carry them. Installed by `enableDiagnostics()`.
+ */
+export function setSessionDiagnostics(
+  install: (options: DiagnosticsOptions) => SessionDiagnosticsPort,
+): void {
+  sessionFactory = install;
+}
+
+/** The diagnostics of one resumable session: `undefined` (nothing to report to) unless installed. */
+export function sessionDiagnosticsFor(options: DiagnosticsOptions): SessionDiagnosticsPort | undefined {
+  if (sessionFactory) return sessionFactory(options);
+  refuseWithoutDiagnostics(options);
+  return undefined;
+}
+
+/** A logger or metrics hook given while diagnostics are not installed would be dropped silently: refused. */
+function refuseWithoutDiagnostics(options: DiagnosticsOptions): void {
   if (options.logger !== undefined || options.metrics !== undefined) {
     throw new InvalidOptionError(
       'the logger and metrics options need diagnostics: call enableDiagnostics() from @lifeline/core once ' +
         '(@lifeline/node and @lifeline/deno do it for you; consoleLogger() does too)',
     );
   }
-  return SILENT;
 }

@@ -6,7 +6,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
-import { ClientSessionDiagnostics } from '../../diagnostics/session-diagnostics.js';
+import { type SessionDiagnosticsPort, sessionDiagnosticsFor } from '../../engine/diagnostics-hook.js';
 import {
   ClosedByUserError,
   FrameTooLargeError,
@@ -300,7 +300,7 @@ class ResumableSession implements ResumableTransport {
       ...options,
     });
     this.outputHighWater = outputHighWaterOf(options);
-    this.watchDiagnostics(new ClientSessionDiagnostics(options));
+    this.watchDiagnostics(sessionDiagnosticsFor(options));
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (!(this.handshakeTimeoutMs > 0)) throw new InvalidOptionError('handshakeTimeoutMs must be > 0');
   }
@@ -309,8 +309,8 @@ class ResumableSession implements ResumableTransport {
    * Session events to diagnostics, with the messages each resume re-sent (the endpoint replays
    * synchronously when the link connects, before `resumed` is emitted).
    */
-  private watchDiagnostics(diagnostics: ClientSessionDiagnostics): void {
-    if (!diagnostics.enabled) return;
+  private watchDiagnostics(diagnostics: SessionDiagnosticsPort | undefined): void {
+    if (!diagnostics?.enabled) return;
     let replayed = 0;
     this.events.subscribe((event) => {
       const now = this.endpoint.stats.replayed;
