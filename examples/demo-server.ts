@@ -3,7 +3,9 @@
 // STORE: 'sqlite:PATH' (the embedded durable store), 'redis:URL' (shared by replicas) or 'memory'.
 // Each client message "n" is answered with "echo:n". The upstream is a log of events "tick:k",
 // event k due at UPSTREAM_START + k / UPSTREAM_RATE seconds: events keep becoming due while no
-// server runs. Prints {"port": P} once listening.
+// server runs. Prints {"port": P} once listening. With --report-links (anywhere in the arguments)
+// it then prints {"attached": id} when a client's link attaches to session id here (connected or
+// resumed) and {"detached": id} when it leaves: the demo kills the replica its client is on.
 //
 // Exactly once across crashes takes the application's part too. Every message this server sends
 // carries a cursor, stored with the message before it goes out: "k:q", the upstream position k
@@ -24,7 +26,9 @@ const [
   rateArg = '100',
   startArg = String(Date.now()),
   upstreamWindowArg = '1024',
-] = process.argv.slice(2);
+] = process.argv.slice(2).filter((arg) => arg !== '--report-links');
+const reportLinks = process.argv.includes('--report-links');
+const report = (event: Record<string, string>) => process.stdout.write(`${JSON.stringify(event)}\n`);
 // How many upstream events may be unacknowledged at once (the rest of the 1,024-message replay
 // window is left to the echoes; see below).
 const upstreamWindow = Number(upstreamWindowArg);
@@ -61,7 +65,15 @@ server.sessions$.subscribe((session) => {
       session.send(`tick:${next}`, { cursor: `${next}:${answered}` }).catch(refused);
     }
   }, 10);
-  session.events$.subscribe({ complete: () => clearInterval(upstream) });
+  session.events$.subscribe({
+    next: (event) => {
+      if (!reportLinks) return;
+      if (event.type === 'connect' || event.type === 'resume') report({ attached: session.id });
+      else if (event.type === 'detach' || event.type === 'close' || event.type === 'expire')
+        report({ detached: session.id });
+    },
+    complete: () => clearInterval(upstream),
+  });
 });
 const { port } = await server.listen({ port: Number(portArg) });
 process.stdout.write(`${JSON.stringify({ port })}\n`);

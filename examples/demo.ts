@@ -4,7 +4,7 @@
 // recovery times.
 //
 //   pnpm demo                              resume protocol + embedded durable store (SQLite)
-//   pnpm demo --replicas 3                 three replicas sharing Redis; the client's replica is killed
+//   pnpm demo --replicas 3                 three replicas sharing Redis; the replica the client is on is killed
 //   pnpm demo --mode plain                 plain reconnection, no resume protocol: honest losses
 //   pnpm demo --web                        the same in a browser page, with buttons (demo-web.ts)
 //   options: --duration 20 --kill-every 3 --rate 500 (client msg/s) --upstream 200 (server events/s)
@@ -81,17 +81,35 @@ async function startRedis(): Promise<{ url: string; stop(): void }> {
   return { url: `redis://127.0.0.1:${port}`, stop: () => redis.kill('SIGKILL') };
 }
 
+/**
+ * The replica that holds the client's session: the last to report the session attached
+ * (demo-server.ts --report-links), and not detached or killed since. The client's side cannot
+ * say: its link is the resumed session, which names no URL. Reports of two processes arrive in
+ * any order, so a replica's late "detached" does not clear its successor's "attached".
+ */
+let attachedTo: ServerProcess | undefined;
+
 /** One server process; `kill()` is SIGKILL, `start()` brings it back on the same port. */
 class ServerProcess {
   private child: ChildProcess | undefined;
   port = 0;
+  /** Listening: started, and not killed since. */
+  up = false;
   constructor(private readonly args: () => string[]) {}
 
   async start(): Promise<void> {
     const script = plain ? here('./stream-server.ts') : here('./demo-server.ts');
     const child = spawn(
       process.execPath,
-      ['--conditions=@lifeline/source', '--import', 'tsx', script, String(this.port), ...this.args()],
+      [
+        '--conditions=@lifeline/source',
+        '--import',
+        'tsx',
+        script,
+        String(this.port),
+        ...this.args(),
+        ...(plain ? [] : ['--report-links']),
+      ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -99,15 +117,30 @@ class ServerProcess {
     children.add(child);
     child.once('exit', () => children.delete(child));
     this.child = child;
+    // Read to the end: the first line is the port, then the link reports (a pipe nobody reads
+    // would fill and block the server).
     const lines = createInterface({ input: child.stdout! });
-    const [line] = (await once(lines, 'line')) as [string];
-    lines.close();
-    this.port = (JSON.parse(line) as { port: number }).port;
+    const listening = new Promise<number>((resolve, reject) => {
+      lines.on('line', (line) => {
+        const event = JSON.parse(line) as { port?: number; attached?: string; detached?: string };
+        if (event.port !== undefined) resolve(event.port);
+        else if (event.attached !== undefined && this.child === child) attachedTo = this;
+        else if (event.detached !== undefined && attachedTo === this && this.child === child)
+          attachedTo = undefined;
+      });
+      child.once('exit', (code, signal) =>
+        reject(new Error(`server exited (${code ?? signal}) before listening`)),
+      );
+    });
+    this.port = await listening;
+    this.up = this.child === child;
   }
 
   async kill(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.up = false;
+    if (attachedTo === this) attachedTo = undefined;
     const exited = once(child, 'exit');
     child.kill('SIGKILL');
     await exited;
@@ -152,11 +185,17 @@ const ticks = new SequenceCounter();
 let highestTick = -1;
 let sent = 0;
 let kills = 0;
+// A recovery is timed from the kill to the first message on a link opened after it: messages
+// already on their way when the server died say nothing about how fast the client got back.
 let killedAt: number | undefined;
+let reopenedSinceKill = false;
 const recoveryTimesMs: number[] = [];
+conn.events$.subscribe((event) => {
+  if (event.type === 'link-open' && killedAt !== undefined) reopenedSinceKill = true;
+});
 conn.messages$.subscribe((data) => {
   const text = typeof data === 'string' ? data : new TextDecoder().decode(data as Uint8Array);
-  if (killedAt !== undefined) {
+  if (killedAt !== undefined && reopenedSinceKill) {
     recoveryTimesMs.push(performance.now() - killedAt);
     killedAt = undefined;
   }
@@ -203,19 +242,43 @@ const sendTimer = setInterval(() => {
   for (let i = 0; i < ratePerSecond / 100; i++) conn.send(String(sent++)).catch(countRefusal);
 }, 10);
 
-// Kill the server the client is connected to (with replicas, the others stay up), then restart it.
-const killTimer = setInterval(async () => {
-  const port = Number(new URL(String(conn.link?.info?.url ?? urls[0])).port);
-  const victim = servers.find((server) => server.port === port) ?? servers[0]!;
-  kills++;
-  killedAt = performance.now();
-  await victim.kill();
-  await victim.start();
-}, killEveryMs);
+// Every `killEveryMs`, kill the server the client is on (with replicas, the one that holds its
+// session), and restart it. A kill waits until the client is open and has recovered from the
+// previous kill (a message on a new link) and, with replicas, until a replica reports the session
+// attached and another one is up to fail over to: each kill is then one recovery, timed on its
+// own. A restart runs beside the next kills: with replicas the client does not wait for it.
+let stopped = false;
+const restarts: Promise<void>[] = [];
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const killLoop = (async () => {
+  for (let due = performance.now() + killEveryMs; ; due += killEveryMs) {
+    const ready = () =>
+      performance.now() >= due &&
+      killedAt === undefined &&
+      conn.state$.value.status === 'open' &&
+      (replicaCount === 1 ||
+        (attachedTo !== undefined && servers.some((server) => server !== attachedTo && server.up)));
+    // Bounded by the run: `stopped` is set when it ends.
+    while (!stopped && !ready()) await pause(10);
+    if (stopped) return;
+    const victim = replicaCount === 1 ? servers[0]! : attachedTo!;
+    kills++;
+    killedAt = performance.now();
+    reopenedSinceKill = false;
+    await victim.kill();
+    restarts.push(
+      victim.start().catch((error) => {
+        // A restart the end of the run cut short (its process killed below) is no failure.
+        if (!stopped) console.error(`restart failed: ${String(error)}`);
+      }),
+    );
+  }
+})();
 
-await new Promise((resolve) => setTimeout(resolve, durationMs));
+await pause(durationMs);
+stopped = true;
 clearInterval(sendTimer);
-clearInterval(killTimer);
+await killLoop;
 // Drain (bounded): until the last echo and every upstream event due by now have arrived, so only
 // real losses remain in the counts.
 const lastUpstream = Math.floor(((Date.now() - upstreamStart) * upstreamRate) / 1_000);
@@ -246,7 +309,7 @@ console.log(`\nSummary (${modeName})`);
 console.log(`  server kills (SIGKILL):     ${kills}`);
 console.log(`  recoveries:                 ${recoveryTimesMs.length}`);
 console.log(
-  `  kill to first message median / p99: ${percentile(50).toFixed(0)} ms / ${percentile(99).toFixed(0)} ms`,
+  `  kill to first message on a new link, median / p99: ${percentile(50).toFixed(0)} ms / ${percentile(99).toFixed(0)} ms`,
 );
 console.log(`  client -> server sent:      ${out.sent}`);
 console.log(`  echoed back (unique):       ${out.unique}`);
@@ -275,6 +338,8 @@ if (!plain) {
 }
 conn.close();
 await Promise.all(servers.map((server) => server.kill()));
+// A restart still under way ends with its process: it rejects (reported), it does not linger.
+await Promise.all(restarts);
 redis?.stop();
 for (const child of children) child.kill('SIGKILL');
 rmSync(workdir, { recursive: true, force: true });

@@ -21,7 +21,6 @@ export {
   webSocketTransport,
 } from '@lifeline/core/websocket';
 export { type ConnectTcpOptions, connectTcp } from './connect-tcp.js';
-export { DENO_WRITE_HIGH_WATER_BYTES, denoByteStream } from './deno-byte-stream.js';
 export { type DenoConnect, type DenoConnectOptions, type DenoConnLike, denoConnect } from './deno-connect.js';
 export { denoWebSocketCapabilities } from './deno-web-socket-capabilities.js';
 export { type DenoWebSocketTransportOptions, denoWebSocketTransport } from './deno-web-socket-transport.js';
@@ -30,13 +29,8 @@ export { HAEventSource } from './ha-event-source.js';
 export { globalFetch, haFetch } from './ha-fetch.js';
 export { HAWebSocket } from './ha-web-socket.js';
 export { haWebSocket } from './ha-web-socket-subject.js';
-export {
-  createTcpLink,
-  TCP_CLOSE_LINGER_MS,
-  TCP_READ_BUFFER_BYTES,
-  type TcpLink,
-  type TcpMode,
-} from './tcp-link.js';
+// The TCP link and byte stream under connectTcp and tcpTransport are on `@lifeline/deno/tcp`.
+export type { TcpMode } from './tcp-link.js';
 export {
   DEFAULT_TCP_CONNECT_TIMEOUT_MS,
   DEFAULT_TCP_HOST,

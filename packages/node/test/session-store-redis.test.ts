@@ -1,8 +1,12 @@
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { SessionStoreError } from '@lifeline/core';
 import { RedisSessionStore } from '@lifeline/node/server';
 import { Redis } from 'ioredis';
 import { afterEach, expect, test } from 'vitest';
 import { RedisServer } from './support/redis-server.js';
+import { runScript } from './support/run-script.js';
 import { record, sessionId, text } from './support/session-store-contract.js';
 
 const servers: RedisServer[] = [];
@@ -120,6 +124,27 @@ test('a store made from a URL while Redis is down rejects with SessionStoreError
   expect(saved).toBe(true);
   expect(await sessions.load(id)).toMatchObject({ id, lastSent: 0 });
 });
+
+test('a store made from a URL whose Redis never answers closes within its operation timeout and lets the process exit', async () => {
+  // A port that refuses: listened on, then closed.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  const script = fileURLToPath(new URL('./support/redis-down-process.ts', import.meta.url));
+  const { code, output } = await runScript(script, { args: [String(port)], timeoutMs: 60_000 });
+  // Exited by itself (not the SIGKILL timer), after printing what the store did.
+  expect(code, output).toBe(0);
+  const result = JSON.parse(output.trim().split('\n').at(-1)!) as {
+    load: { name: string; message: string };
+    closedInMs: number;
+  };
+  expect(result.load).toEqual({
+    name: 'SessionStoreError',
+    message: 'session store load failed for session x: no answer from Redis within 1000 ms',
+  });
+  expect(result.closedInMs).toBeLessThan(1_000 + 5_000);
+}, 90_000);
 
 test('keys carry the session deadline as their TTL: detached = expiresAt, attached = the idle limit, refreshed by writes', async () => {
   const server = await redis();

@@ -261,7 +261,7 @@ export class RedisSessionStore implements FencedSessionStore {
   private readonly expireBatch: number;
   private readonly now: () => number;
   private readonly scheduler: SchedulerLike | undefined;
-  private readonly client: Promise<RedisClientLike>;
+  private readonly client: Promise<RedisClientLike & Partial<OwnedRedisClient>>;
   private readonly ownsClient: boolean;
   private readonly clusterShards: number | undefined;
   private readonly waitForReplicas: { readonly replicas: number; readonly timeoutMs: number } | undefined;
@@ -416,14 +416,32 @@ export class RedisSessionStore implements FencedSessionStore {
     return expired;
   }
 
-  /** Closes the Redis client if the store created it (from a URL); a client handed in stays the caller's. */
+  /**
+   * Closes the Redis client if the store created it (from a URL); a client handed in stays the
+   * caller's. Resolves within `operationTimeoutMs` even when Redis is unreachable, and leaves
+   * nothing that keeps the process alive.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (!this.ownsClient) return;
     const client = await this.client.catch(() => undefined);
-    // Closing: a client that cannot say QUIT (the server is gone) is disconnected all the same.
-    await client?.quit().catch(() => {});
+    if (!client) return;
+    // QUIT lets Redis finish what it was sent, but ioredis queues it while the server is
+    // unreachable and keeps reconnecting to deliver it: an unbounded wait, and timers that keep the
+    // process alive. Only a connected client is asked to QUIT, for at most operationTimeoutMs;
+    // then the client is disconnected, which stops its reconnecting and rejects what it still holds.
+    if (client.status === undefined || client.status === 'ready') {
+      let timer: Subscription | undefined;
+      await Promise.race([
+        client.quit().catch(() => {}),
+        new Promise<void>((resolve) => {
+          timer = after(this.operationTimeoutMs, resolve, this.scheduler);
+        }),
+      ]);
+      timer?.unsubscribe();
+    }
+    client.disconnect?.();
   }
 
   /** `now` (epoch ms that do not step, the servers' clock) and the idle TTL, for the scripts' refresh(). */
@@ -535,10 +553,18 @@ export class RedisSessionStore implements FencedSessionStore {
   }
 }
 
-async function connect(url: string): Promise<RedisClientLike> {
+/** What `close()` uses of the ioredis client the store creates from a URL. */
+interface OwnedRedisClient {
+  /** ioredis's connection state: `'ready'` once connected. */
+  readonly status: string;
+  /** Closes at once and stops reconnecting; queued commands reject. */
+  disconnect(): void;
+}
+
+async function connect(url: string): Promise<RedisClientLike & OwnedRedisClient> {
   let driver: {
-    Redis?: new (url: string) => RedisClientLike;
-    default?: new (url: string) => RedisClientLike;
+    Redis?: new (url: string) => RedisClientLike & OwnedRedisClient;
+    default?: new (url: string) => RedisClientLike & OwnedRedisClient;
   };
   try {
     driver = (await import('ioredis')) as unknown as typeof driver;
@@ -548,7 +574,8 @@ async function connect(url: string): Promise<RedisClientLike> {
     });
   }
   const Redis = (driver.Redis ?? driver.default)!;
-  const client = new Redis(url) as RedisClientLike & { on?(event: 'error', listener: () => void): unknown };
+  const client = new Redis(url) as RedisClientLike &
+    OwnedRedisClient & { on?(event: 'error', listener: () => void): unknown };
   // Connection errors reach the caller as rejected operations; the client keeps reconnecting.
   client.on?.('error', () => {});
   return client;
