@@ -72,6 +72,8 @@ for await (const line of createInterface({ input: process.stdin })) {
     gc();
     const { writeHeapSnapshot } = await import('node:v8');
     process.stdout.write(`${JSON.stringify({ file: writeHeapSnapshot(line.slice('snapshot:'.length)) })}\n`);
+  } else if (line === 'exit') {
+    process.exit(0);
   } else if (line === 'sessions') {
     let connected = 0;
     for (const session of server.sessions.values()) if (session.connected) connected++;

@@ -6,7 +6,7 @@ import {
   Server as NetServerClass,
   type Socket,
 } from 'node:net';
-import { after, unrefTimer } from '@lifeline/core/internal';
+import { after, unrefTimer } from '@lifeline/core/internal/server';
 import {
   ResumeServer,
   type ResumeServerCloseOptions,

@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import { FRAME_HEADER_BYTES } from '@lifeline/core/internal';
+import { FRAME_HEADER_BYTES } from '@lifeline/core/internal/server';
 import type { ResumeServer, ServerLinkPort } from '@lifeline/core/resume/server';
 import { FramedSocket } from '../tcp/framed-socket.js';
 

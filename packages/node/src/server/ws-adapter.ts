@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { FrameTooLargeError } from '@lifeline/core/internal';
+import { FrameTooLargeError } from '@lifeline/core/internal/server';
 import type { LinkViolationReason, ResumeServer, ServerLinkPort } from '@lifeline/core/resume/server';
 import type { WebSocket, WebSocketServer } from 'ws';
 

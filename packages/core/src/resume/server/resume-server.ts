@@ -1,4 +1,6 @@
-import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import type { Observable, SchedulerLike, Subscription } from 'rxjs';
+// From its module: the server's import graph stays clear of rxjs's index (see engine/clock.ts).
+import { Subject } from 'rxjs/internal/Subject';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { ServerDiagnostics } from '../../diagnostics/session-diagnostics.js';
 import { after, epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';

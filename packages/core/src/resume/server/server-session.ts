@@ -1,4 +1,7 @@
-import { Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
+import type { Subscriber, Subscription } from 'rxjs';
+// From their modules: the server's import graph stays clear of rxjs's index (see engine/clock.ts).
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import {
   ClosedByUserError,
   InvalidOptionError,
