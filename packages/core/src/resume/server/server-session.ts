@@ -271,7 +271,7 @@ export class ServerSession {
     const sent = this.sendAsync(data, options);
     // Why swallowing is harmless: every failure is reported on events$ (below, or by the close
     // or expire event listing the message), and a caller that awaits `sent` still sees it reject.
-    sent.catch(() => {});
+    sent.catch(settled);
     return sent;
   }
 
@@ -481,15 +481,15 @@ export class ServerSession {
   /** @internal */
   toStored(message: OutgoingMessage): StoredMessage {
     const { frame, payloadOffset } = message.encoded;
-    const stored: StoredMessage = {
+    const cursor = this.cursors?.get(message.seq);
+    if (cursor !== undefined) this.cursors!.delete(message.seq);
+    // One shape whether or not a cursor is given (a spread would make a hidden class per copy).
+    return {
       seq: message.seq,
       kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
       payload: frame.subarray(payloadOffset),
+      cursor,
     };
-    const cursor = this.cursors?.get(message.seq);
-    if (cursor === undefined) return stored;
-    this.cursors!.delete(message.seq);
-    return { ...stored, cursor };
   }
 }
 
