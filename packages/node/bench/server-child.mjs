@@ -9,6 +9,7 @@
 // with one JSON line:
 //   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
 //   sessions         {"live","connected"}: the resume server's sessions
+//   cpu              {"micros"}: this process's CPU time so far (user + system)
 //   unacked:N:SIZE   sends N messages of SIZE bytes, each in a buffer of its own that the caller
 //                    drops at once, to every session; {"sent"}
 // A resume session answers "up:N" with N 64-byte messages, at most a replay window in flight,
@@ -72,6 +73,9 @@ for await (const line of createInterface({ input: process.stdin })) {
     gc();
     const { writeHeapSnapshot } = await import('node:v8');
     process.stdout.write(`${JSON.stringify({ file: writeHeapSnapshot(line.slice('snapshot:'.length)) })}\n`);
+  } else if (line === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ micros: user + system })}\n`);
   } else if (line === 'exit') {
     process.exit(0);
   } else if (line === 'sessions') {

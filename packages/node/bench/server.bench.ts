@@ -258,8 +258,13 @@ function connect(port: number): HAConnection<LinkData, LinkData> {
 
 async function sqliteSection(dir: string): Promise<void> {
   const paths = [
-    { name: 'MemorySessionStore', spec: 'resume', runs: [] as number[] },
-    { name: 'SqliteSessionStore', spec: `sqlite:${join(dir, 'throughput.db')}`, runs: [] as number[] },
+    { name: 'MemorySessionStore', spec: 'resume', runs: [] as number[], cpu: [] as number[] },
+    {
+      name: 'SqliteSessionStore',
+      spec: `sqlite:${join(dir, 'throughput.db')}`,
+      runs: [] as number[],
+      cpu: [] as number[],
+    },
   ];
   const children: Child[] = [];
   const connections: HAConnection<LinkData, LinkData>[] = [];
@@ -271,9 +276,12 @@ async function sqliteSection(dir: string): Promise<void> {
       const conn = connect(child.port);
       connections.push(conn);
       await firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
-      opened.push({ path, conn });
+      opened.push({ path, conn, child });
     }
-    const download = async (conn: HAConnection<LinkData, LinkData>) => {
+    // Wall-clock throughput swings with the machine's load; the server's CPU time per message
+    // (read from the child before and after) is the steadier figure of the two.
+    const download = async (conn: HAConnection<LinkData, LinkData>, child: Child, cpu?: number[]) => {
+      const cpuBefore = (await child.ask<{ micros: number }>('cpu')).micros;
       let received = 0;
       const done = new Promise<void>((resolve) => {
         const subscription = conn.messages$.subscribe((message) => {
@@ -288,15 +296,16 @@ async function sqliteSection(dir: string): Promise<void> {
       await done;
       const elapsed = performance.now() - start;
       if (received !== MESSAGES) throw new Error(`received ${received} of ${MESSAGES}`);
+      cpu?.push(((await child.ask<{ micros: number }>('cpu')).micros - cpuBefore) / MESSAGES);
       return (MESSAGES * 1_000) / elapsed;
     };
-    for (const { conn } of opened) await download(conn);
+    for (const { conn, child } of opened) await download(conn, child);
     for (let round = 0; round < 3; round++) {
-      for (const { path, conn } of round % 2 ? [...opened].reverse() : opened) {
-        path.runs.push(await download(conn));
+      for (const { path, conn, child } of round % 2 ? [...opened].reverse() : opened) {
+        path.runs.push(await download(conn, child, path.cpu));
       }
-      for (const { path, conn } of round % 2 ? opened : [...opened].reverse()) {
-        path.runs.push(await download(conn));
+      for (const { path, conn, child } of round % 2 ? opened : [...opened].reverse()) {
+        path.runs.push(await download(conn, child, path.cpu));
       }
     }
   } finally {
@@ -304,16 +313,20 @@ async function sqliteSection(dir: string): Promise<void> {
     await Promise.all(children.map((child) => child.kill()));
   }
   const base = median(paths[0]!.runs);
+  const baseCpu = median(paths[0]!.cpu);
   console.log(`### Server -> client throughput by store, 64 B messages, ${MESSAGES} a run, 6 runs each\n`);
-  console.log('| store | messages/s (range) | ratio to memory (medians) |');
-  console.log('| --- | ---: | ---: |');
+  console.log(
+    '| store | messages/s (range) | throughput ratio to memory (medians) | server CPU µs/message (median) | throughput implied by CPU, ratio to memory |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const path of paths) {
+    const cpu = median(path.cpu);
     console.log(
       `| ${path.name} | ${range(
         path.runs.map((r) => r / 1_000),
         1,
         'k',
-      )} | ${(median(path.runs) / base).toFixed(2)}x |`,
+      )} | ${(median(path.runs) / base).toFixed(2)}x | ${cpu.toFixed(1)} | ${(baseCpu / cpu).toFixed(2)}x |`,
     );
   }
   console.log('');
