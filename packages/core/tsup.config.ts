@@ -11,6 +11,7 @@ export default defineConfig({
     'resume/server/index': 'src/resume/server/index.ts',
     'testing/index': 'src/testing/index.ts',
     internal: 'src/internal.ts',
+    'internal/server': 'src/internal-server.ts',
   },
   format: ['esm', 'cjs'],
   // `@internal` members (cross-module glue such as ServerSession's handshake hooks) stay out of the published types.

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { MissingPeerDependencyError } from '@lifeline/core';
+import { MissingPeerDependencyError } from '@lifeline/core/internal/server';
 
 // Resolved from this file, as a static import would be: the package next to @lifeline/node.
 // (`import.meta.url` is shimmed by tsup in the CommonJS build.)

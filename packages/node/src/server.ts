@@ -9,6 +9,6 @@ export * from './stores/redis.js';
 export * from './stores/sqlite.js';
 
 // Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
-import { enableDiagnostics } from '@lifeline/core/internal';
+import { enableDiagnostics } from '@lifeline/core/internal/server';
 
 enableDiagnostics();

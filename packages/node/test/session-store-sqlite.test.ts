@@ -83,6 +83,29 @@ test('sessions, replay logs, both watermarks, epoch and cursor survive closing a
   expect(await second.claim(id, 1)).toBe(1);
 });
 
+test('an append of many messages (written 32 rows a statement, the rest one by one) keeps every one, in order, once', async () => {
+  const store = open();
+  const id = sessionId();
+  await store.save(record(id, { epoch: 1 }));
+  await store.append(id, [text(1), text(2)], 1);
+  // 1 and 2 again (ignored, idempotent), then 3..70: two chunks of 32 and 4 single rows; an empty
+  // binary payload and a cursor inside a chunk.
+  const messages = Array.from({ length: 70 }, (_, i) =>
+    i === 9
+      ? { seq: i + 1, kind: 'binary' as const, payload: new Uint8Array(0) }
+      : text(i + 1, `m${i + 1}`, i === 40 ? 'c41' : undefined),
+  );
+  await store.append(id, messages, 1);
+  const loaded = (await store.load(id))!;
+  expect(loaded.lastSent).toBe(70);
+  expect(loaded.cursor).toBe('c41');
+  expect(loaded.replay.map((message) => message.seq)).toEqual(Array.from({ length: 70 }, (_, i) => i + 1));
+  expect(loaded.replay[9]).toMatchObject({ kind: 'binary', payload: new Uint8Array(0) });
+  expect(new TextDecoder().decode(loaded.replay[69]!.payload)).toBe('m70');
+  expect(new TextDecoder().decode(loaded.replay[1]!.payload)).toBe('m2');
+  expect(await store.count()).toEqual({ sessions: 1, replay: 70 });
+});
+
 test('writes issued in one macrotask share one transaction, and each promise settles only after it committed', async () => {
   const flushes: (() => void)[] = [];
   const store = open({ defer: (flush) => flushes.push(flush) });

@@ -1,4 +1,4 @@
-import { SessionStoreError } from '@lifeline/core/internal';
+import { SessionStoreError } from '@lifeline/core/internal/server';
 
 /** A prepared statement: what `node:sqlite`'s `StatementSync` and better-sqlite3's `Statement` share. */
 export interface SqliteStatement {

@@ -5,7 +5,7 @@ import {
   SessionStoreError,
   StaleOwnerError,
   steadyEpochNow,
-} from '@lifeline/core/internal';
+} from '@lifeline/core/internal/server';
 import type { SessionMetadata, StoredMessage, StoredSession } from '@lifeline/core/resume/server';
 import {
   DEFAULT_IDLE_TTL_MS,

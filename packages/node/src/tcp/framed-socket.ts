@@ -7,7 +7,7 @@ import {
   FrameType,
   MAX_CONTROL_PAYLOAD_BYTES,
   writeFrameHeader,
-} from '@lifeline/core/internal';
+} from '@lifeline/core/internal/server';
 
 /** Options of {@link FramedSocket}. */
 export interface FramedSocketOptions {

@@ -1,4 +1,6 @@
-import { type Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
+import type { Observable, SchedulerLike, Subscription } from 'rxjs';
+// From its module: the server's import graph stays clear of rxjs's index (see engine/clock.ts).
+import { Subject } from 'rxjs/internal/Subject';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { ServerDiagnostics } from '../../diagnostics/session-diagnostics.js';
 import { after, epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';
@@ -13,7 +15,7 @@ import {
   StaleOwnerError,
 } from '../../engine/errors.js';
 import { CloseCode } from '../../policy/close-codes.js';
-import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
+import { LinkOutput, type LinkOutputPort, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
   decodeFrame,
   encodeGoAway,
@@ -693,20 +695,23 @@ export class ResumeServer {
   }
 
   private createSession(hex: string): ServerSession {
-    const session = new ServerSession(hex, this.store, this.options, (ended) => {
-      if (this.live.get(hex) === ended) {
-        this.live.delete(hex);
-        this.auth.delete(hex);
-        const address = this.sessionAddress.get(hex);
-        if (address !== undefined) {
-          this.sessionAddress.delete(hex);
-          this.releaseAddress(address);
-        }
-      }
-    });
+    const session = new ServerSession(hex, this.store, this.options, this.sessionEnded);
     this.live.set(hex, session);
     return session;
   }
+
+  /** One function for every session's end (not a closure per session). */
+  private readonly sessionEnded = (ended: ServerSession): void => {
+    const hex = ended.id;
+    if (this.live.get(hex) !== ended) return;
+    this.live.delete(hex);
+    this.auth.delete(hex);
+    const address = this.sessionAddress.get(hex);
+    if (address !== undefined) {
+      this.sessionAddress.delete(hex);
+      this.releaseAddress(address);
+    }
+  };
 
   private sweep(): void {
     const now = this.now();
@@ -748,16 +753,8 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     this.lastSeen = this.openedAt;
     // A client that does not read must not grow our output: one PONG and one ACK wait at most,
     // and a link whose output passes the high-water mark is closed.
-    this.output = new LinkOutput(
-      {
-        write: (frame) => port.send(frame),
-        writeConfirmed: (frame, done) => port.send(frame, done),
-        get bufferedAmount() {
-          return port.bufferedAmount ?? 0;
-        },
-      },
-      server.outputHighWater,
-      (error) => this.overflow(error),
+    this.output = new LinkOutput(new PortOutput(port), server.outputHighWater, (error) =>
+      this.overflow(error),
     );
   }
 
@@ -939,6 +936,23 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     if (!session) return;
     this.session = undefined;
     if (session.detachLink(this, error)) this.server.detached(this.sessionId!);
+  }
+}
+
+/** A link's port as its {@link LinkOutput} writes to it (a class: no closures or getters per link). */
+class PortOutput implements LinkOutputPort {
+  constructor(private readonly port: ServerLinkPort) {}
+
+  write(frame: Uint8Array): void {
+    this.port.send(frame);
+  }
+
+  writeConfirmed(frame: Uint8Array, done: () => void): void {
+    this.port.send(frame, done);
+  }
+
+  get bufferedAmount(): number {
+    return this.port.bufferedAmount ?? 0;
   }
 }
 

@@ -1,4 +1,7 @@
-import { Observable, Subject, type Subscription } from 'rxjs';
+import type { Subscriber, Subscription } from 'rxjs';
+// From their modules: the server's import graph stays clear of rxjs's index (see engine/clock.ts).
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import {
   ClosedByUserError,
   InvalidOptionError,
@@ -14,6 +17,7 @@ import {
   type FrameWriter,
   type OutgoingMessage,
   SessionEndpoint,
+  type SessionEndpointHooks,
   type SessionEndpointOptions,
   type SessionEndpointStats,
 } from '../endpoint/session-endpoint.js';
@@ -119,19 +123,26 @@ export interface SessionLinkHandle {
 export class ServerSession {
   readonly id: string;
   readonly messages$: Observable<SessionMessage>;
-  readonly events$: Observable<ServerSessionEvent>;
   private readonly endpoint: SessionEndpoint;
-  private readonly incoming = new Subject<SessionMessage>();
-  private readonly events = new Subject<ServerSessionEvent>();
-  private subscribers = 0;
+  /**
+   * The subscribers of messages$, in subscription order: the first in a field, the others in a
+   * list made for a second one. Not a Subject: one per session costs ~0.5 KB with its arrays.
+   */
+  private reader: Subscriber<SessionMessage> | undefined;
+  private moreReaders: Subscriber<SessionMessage>[] | undefined;
+  /** Created when someone watches events$ (until then an event reaches nobody). */
+  private events: Subject<ServerSessionEvent> | undefined;
+  private eventsView: Observable<ServerSessionEvent> | undefined;
   private link: SessionLinkHandle | undefined;
   private ended = false;
   private peerAckedToStore = 0;
   private peerAckFlush = false;
   private readonly sink: DeliverySink;
-  private readonly cursors = new Map<number, string>();
+  /** Cursors of sends not appended yet, by seq; created on the first send that gives one. */
+  private cursors: Map<number, string> | undefined;
   /** Client messages at or below this may have been handed to the application by an earlier server. */
-  private redeliverUpTo = 0;
+  /** @internal */
+  redeliverUpTo = 0;
   /**
    * For a session this process took over from the store (after a restart, from another replica, or
    * after a store error): the cursor of the last message appended before, so the application
@@ -147,7 +158,8 @@ export class ServerSession {
   /** @internal Created by the resume server. */
   constructor(
     id: string,
-    private readonly store: SessionStore,
+    /** @internal */
+    readonly store: SessionStore,
     options: ServerSessionOptions,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
@@ -156,50 +168,62 @@ export class ServerSession {
     if (options.ack !== undefined && options.ack !== 'auto' && !manualAck) {
       throw new InvalidOptionError(`ack must be 'auto' or 'manual', got ${String(options.ack)}`);
     }
-    this.endpoint = new SessionEndpoint(options, {
-      manualAck,
-      persist: (messages) =>
-        this.store.append(
-          this.id,
-          messages.map((message) => this.toStored(message)),
-          this.epoch,
-        ),
-      persistReceived: (received) => this.store.acknowledge(this.id, { received }, this.epoch),
-      peerAcked: (ack) => this.storePeerAck(ack),
-      storeFailed: (error) => this.storeFailed(error),
-      // Written ahead of every delivery: the "delivered" watermark tells a later server which
-      // messages this one may have handed the application (it flags them `redelivered`). On a
-      // store shared by replicas, another one may have claimed the session while this one still
-      // holds a (half-open) link: the write is fenced, issued after the messages arrived and before
-      // they are delivered, so it also proves the session is still ours; a refusal drops this copy
-      // without delivering.
-      confirmOwner: (upTo) => this.store.acknowledge(this.id, { delivered: upTo }, this.epoch),
-    });
-    const incoming = this.incoming;
-    const session = this;
-    this.sink = {
-      get ready() {
-        return session.subscribers > 0;
-      },
-      deliver: (data, seq) =>
-        incoming.next({
-          seq,
-          data,
-          redelivered: seq <= session.redeliverUpTo,
-          ack: manualAck ? () => void session.endpoint.applicationAck(seq, false) : noAck,
-        }),
-    };
+    const bridge = new SessionBridge(this, manualAck);
+    this.endpoint = new SessionEndpoint(options, bridge);
+    this.sink = bridge;
     this.messages$ = new Observable<SessionMessage>((subscriber) => {
-      const inner = incoming.subscribe(subscriber);
-      this.subscribers++;
+      // As a completed Subject does: a subscriber that comes after the end is completed at once.
+      if (this.ended) {
+        subscriber.complete();
+        return undefined;
+      }
+      if (this.reader === undefined) this.reader = subscriber;
+      else {
+        this.moreReaders ??= [];
+        this.moreReaders.push(subscriber);
+      }
       // Messages that waited for a subscriber are delivered (and only then acknowledged) now.
       this.endpoint.pump();
-      return () => {
-        this.subscribers--;
-        inner.unsubscribe();
-      };
+      return () => this.removeReader(subscriber);
     });
-    this.events$ = this.events.asObservable();
+  }
+
+  /** What happens to the session: connects, resumes, detaches, refused sends, and its end. */
+  get events$(): Observable<ServerSessionEvent> {
+    this.eventsView ??= this.eventSubject().asObservable();
+    return this.eventsView;
+  }
+
+  private eventSubject(): Subject<ServerSessionEvent> {
+    if (!this.events) {
+      this.events = new Subject();
+      if (this.ended) this.events.complete();
+    }
+    return this.events;
+  }
+
+  /** @internal Whether messages$ has a subscriber (delivery waits for one). */
+  get reading(): boolean {
+    return this.reader !== undefined;
+  }
+
+  /** @internal Hands a message to every subscriber of messages$, as a Subject would (a snapshot of them). */
+  emit(message: SessionMessage): void {
+    const more = this.moreReaders;
+    if (more === undefined || more.length === 0) {
+      this.reader?.next(message);
+      return;
+    }
+    for (const reader of [this.reader, ...more]) reader?.next(message);
+  }
+
+  private removeReader(subscriber: Subscriber<SessionMessage>): void {
+    if (this.reader === subscriber) {
+      this.reader = this.moreReaders?.shift();
+      return;
+    }
+    const index = this.moreReaders?.indexOf(subscriber) ?? -1;
+    if (index >= 0) this.moreReaders!.splice(index, 1);
   }
 
   /** Whether a link is attached. */
@@ -247,7 +271,7 @@ export class ServerSession {
     const sent = this.sendAsync(data, options);
     // Why swallowing is harmless: every failure is reported on events$ (below, or by the close
     // or expire event listing the message), and a caller that awaits `sent` still sees it reject.
-    sent.catch(() => {});
+    sent.catch(settled);
     return sent;
   }
 
@@ -262,13 +286,16 @@ export class ServerSession {
   sendAsync(data: LinkData, options?: SessionSendOptions): Promise<void> {
     const seq = this.endpoint.lastSent + 1;
     // Recorded first: the endpoint may append the message before send() returns.
-    if (options?.cursor !== undefined) this.cursors.set(seq, options.cursor);
+    if (options?.cursor !== undefined) {
+      this.cursors ??= new Map();
+      this.cursors.set(seq, options.cursor);
+    }
     const sent = this.endpoint.send(data);
     // A refused send takes no sequence number.
     if (this.endpoint.lastSent !== seq) {
-      this.cursors.delete(seq);
+      this.cursors?.delete(seq);
       // Refused at once: reported while the session lives (after it ended, its close event was the report).
-      if (!this.ended) sent.catch((error) => this.events.next({ type: 'send-failed', error, data }));
+      if (!this.ended) sent.catch((error) => this.events?.next({ type: 'send-failed', error, data }));
     }
     return sent;
   }
@@ -308,7 +335,7 @@ export class ServerSession {
       previous.close(CloseCode.GoingAway, 'session taken over by a new link', true);
     const writer: FrameWriter = (frame) => link.write(frame);
     this.endpoint.connect(writer, peerLastReceived, this.sink, welcome);
-    this.events.next(event);
+    this.events?.next(event);
   }
 
   /** @internal The link is gone (closed, failed, idle, or broke the protocol). */
@@ -316,7 +343,7 @@ export class ServerSession {
     if (this.link !== link) return false;
     this.link = undefined;
     this.endpoint.disconnect();
-    this.events.next({ type: 'detach', error });
+    this.events?.next({ type: 'detach', error });
     return true;
   }
 
@@ -365,7 +392,7 @@ export class ServerSession {
     if (!link || this.ended || (link.version ?? 1) < 2) return;
     let watch: Subscription | undefined;
     const left = new Promise<void>((resolve) => {
-      watch = this.events.subscribe({
+      watch = this.eventSubject().subscribe({
         next: (event) => {
           if (event.type === 'detach') resolve();
         },
@@ -417,26 +444,28 @@ export class ServerSession {
         ? new ClosedByUserError(keepStored ? 'resume server closed' : 'session closed by the server')
         : new SessionLostError(reason, this.id, unacknowledged, { cause }),
     );
-    this.cursors.clear();
+    this.cursors = undefined;
     link?.close(code, closeReason);
     // Fenced: a copy that lost the session to another server must not delete the owner's record.
     // A delete that fails (the store is down, or fenced by a newer owner) leaves a record that the
     // store's TTL sweep removes anyway; the session is over for this server either way.
     if (!keepStored) void this.store.delete(this.id, this.epoch).catch(() => {});
     this.onEnd(this);
-    this.events.next(
+    this.events?.next(
       by === 'expire'
         ? { type: 'expire', unacknowledged: list }
         : by === 'store'
           ? { type: 'close', by, unacknowledged: list, error: cause }
           : { type: 'close', by, unacknowledged: list },
     );
-    this.events.complete();
-    this.incoming.complete();
+    this.events?.complete();
+    const readers = [this.reader, ...(this.moreReaders ?? [])];
+    this.reader = this.moreReaders = undefined;
+    for (const reader of readers) reader?.complete();
   }
 
-  /** Acks are stored lazily and coalesced: a resume re-sends the client's position anyway. */
-  private storePeerAck(ack: number): void {
+  /** @internal Acks are stored lazily and coalesced: a resume re-sends the client's position anyway. */
+  storePeerAck(ack: number): void {
     this.peerAckedToStore = ack;
     if (this.peerAckFlush) return;
     this.peerAckFlush = true;
@@ -449,22 +478,80 @@ export class ServerSession {
     });
   }
 
-  private toStored(message: OutgoingMessage): StoredMessage {
+  /** @internal */
+  toStored(message: OutgoingMessage): StoredMessage {
     const { frame, payloadOffset } = message.encoded;
-    const stored: StoredMessage = {
+    const cursor = this.cursors?.get(message.seq);
+    if (cursor !== undefined) this.cursors!.delete(message.seq);
+    // One shape whether or not a cursor is given (a spread would make a hidden class per copy).
+    return {
       seq: message.seq,
       kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
       payload: frame.subarray(payloadOffset),
+      cursor,
     };
-    const cursor = this.cursors.get(message.seq);
-    if (cursor === undefined) return stored;
-    this.cursors.delete(message.seq);
-    return { ...stored, cursor };
   }
 }
 
 const settled = () => {};
 const noAck = () => {};
+
+/**
+ * The endpoint's store hooks and delivery sink for one session: one object whose methods live on
+ * the prototype, rather than an object literal with a closure per hook and a getter (which costs
+ * a dictionary-mode object and about 0.8 KB per session; `pnpm bench server`).
+ */
+class SessionBridge implements SessionEndpointHooks, DeliverySink {
+  constructor(
+    private readonly session: ServerSession,
+    readonly manualAck: boolean,
+  ) {}
+
+  persist(messages: readonly OutgoingMessage[]): Promise<void> {
+    const session = this.session;
+    return session.store.append(
+      session.id,
+      messages.map((message) => session.toStored(message)),
+      session.epoch,
+    );
+  }
+
+  persistReceived(received: number): Promise<void> {
+    return this.session.store.acknowledge(this.session.id, { received }, this.session.epoch);
+  }
+
+  peerAcked(ack: number): void {
+    this.session.storePeerAck(ack);
+  }
+
+  storeFailed(error: unknown): void {
+    this.session.storeFailed(error);
+  }
+
+  // Written ahead of every delivery: the "delivered" watermark tells a later server which
+  // messages this one may have handed the application (it flags them `redelivered`). On a
+  // store shared by replicas, another one may have claimed the session while this one still
+  // holds a (half-open) link: the write is fenced, issued after the messages arrived and before
+  // they are delivered, so it also proves the session is still ours; a refusal drops this copy
+  // without delivering.
+  confirmOwner(upTo: number): Promise<void> {
+    return this.session.store.acknowledge(this.session.id, { delivered: upTo }, this.session.epoch);
+  }
+
+  get ready(): boolean {
+    return this.session.reading;
+  }
+
+  deliver(data: string | Uint8Array, seq: number): void {
+    const session = this.session;
+    session.emit({
+      seq,
+      data,
+      redelivered: seq <= session.redeliverUpTo,
+      ack: this.manualAck ? () => void session.state.applicationAck(seq, false) : noAck,
+    });
+  }
+}
 
 function fromStored(stored: StoredMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);

@@ -1,0 +1,96 @@
+// The server side of `pnpm bench server` (server.bench.ts), in its own process, run from the
+// builds with plain `node --expose-gc` (no tsx: its helpers would count in the heap figures).
+//
+// argv[2], the server:
+//   plain            a `ws` WebSocketServer, one message listener per connection (the baseline)
+//   resume           createResumeServer() with the default MemorySessionStore
+//   sqlite:<path>    createResumeServer() on a SqliteSessionStore at <path>
+// Prints {"port":P} once listening. Then takes commands on stdin, one a line, and answers each
+// with one JSON line:
+//   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
+//   sessions         {"live","connected"}: the resume server's sessions
+//   cpu              {"micros"}: this process's CPU time so far (user + system)
+//   unacked:N:SIZE   sends N messages of SIZE bytes, each in a buffer of its own that the caller
+//                    drops at once, to every session; {"sent"}
+// A resume session answers "up:N" with N 64-byte messages, at most a replay window in flight,
+// then "done".
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { createInterface } from 'node:readline';
+
+const [kind, target] = (process.argv[2] ?? 'plain').split(/:(.*)/s);
+const gc = globalThis.gc;
+if (!gc) throw new Error('run with --expose-gc');
+
+let server;
+let port;
+if (kind === 'plain') {
+  const { WebSocketServer } = await import('ws');
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  wss.on('connection', (socket) => {
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary && String(data) === 'ping') socket.send('pong');
+    });
+    socket.on('error', () => {});
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  port = http.address().port;
+} else {
+  const { createResumeServer, SqliteSessionStore } = await import('@lifeline/node/server');
+  const store = kind === 'sqlite' ? new SqliteSessionStore({ path: target }) : undefined;
+  server = createResumeServer({ store });
+  const payload = new Uint8Array(64).fill(42);
+  server.sessions$.subscribe((session) => {
+    session.messages$.subscribe(({ data }) => {
+      if (typeof data === 'string' && data.startsWith('up:')) void stream(session, Number(data.slice(3)));
+    });
+  });
+  // A producer that respects the replay window: at most one window of sends unacknowledged.
+  const stream = async (session, n) => {
+    const inFlight = [];
+    for (let i = 0; i < n; i++) {
+      inFlight.push(session.send(payload));
+      if (inFlight.length >= 1_000) await inFlight.shift().catch(() => {});
+    }
+    session.send('done');
+  };
+  ({ port } = await server.listen());
+}
+process.stdout.write(`${JSON.stringify({ port })}\n`);
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line === 'heap') {
+    for (let i = 0; i < 4; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+    process.stdout.write(`${JSON.stringify({ heapUsed, external, arrayBuffers })}\n`);
+  } else if (line.startsWith('snapshot:')) {
+    // For looking into the figures: a heap snapshot, compared with another by any snapshot tool.
+    gc();
+    const { writeHeapSnapshot } = await import('node:v8');
+    process.stdout.write(`${JSON.stringify({ file: writeHeapSnapshot(line.slice('snapshot:'.length)) })}\n`);
+  } else if (line === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ micros: user + system })}\n`);
+  } else if (line === 'exit') {
+    process.exit(0);
+  } else if (line === 'sessions') {
+    let connected = 0;
+    for (const session of server.sessions.values()) if (session.connected) connected++;
+    process.stdout.write(`${JSON.stringify({ live: server.sessions.size, connected })}\n`);
+  } else if (line.startsWith('unacked:')) {
+    const [, n, size] = line.split(':').map(Number);
+    let sent = 0;
+    for (const session of server.sessions.values()) {
+      for (let i = 0; i < n; i++) {
+        session.send(new Uint8Array(size).fill(i & 0xff));
+        sent++;
+      }
+    }
+    process.stdout.write(`${JSON.stringify({ sent })}\n`);
+  }
+}
