@@ -118,8 +118,9 @@ test('a new connection given the store of one that died resumes its session: una
   // The application got exactly the server's messages after the watermark.
   expect(result.received).toEqual(['s4', 's5']);
   expect(result.events).toEqual(['resumed']);
-  // Closed on purpose: the stored session is forgotten, so the next start is a new session.
-  await waitFor(() => store.stored === undefined);
+  // Closed on purpose: the stored session is forgotten, so the next start is a new session, and
+  // ownership is released for it.
+  await waitFor(() => store.stored === undefined && !store.owned);
 });
 
 test('without a store the same crash loses the session (what the store is for)', async () => {

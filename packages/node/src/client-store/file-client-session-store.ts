@@ -55,6 +55,7 @@ export interface FileClientSessionStoreOptions {
 export class FileClientSessionStore implements ClientSessionStore {
   readonly lockPath: string;
   private readonly fsync: boolean;
+  private inFlight: Promise<void> = Promise.resolve();
   private state: StoredClientSession | undefined;
   private owned = false;
 
@@ -78,7 +79,14 @@ export class FileClientSessionStore implements ClientSessionStore {
     return this.state;
   }
 
-  async write(change: ClientSessionChange): Promise<void> {
+  write(change: ClientSessionChange): Promise<void> {
+    const written = this.writeNow(change);
+    // close() waits for it: the lock is never released under a write still in flight.
+    this.inFlight = written.catch(() => {});
+    return written;
+  }
+
+  private async writeNow(change: ClientSessionChange): Promise<void> {
     if (!this.owned)
       throw new ClientSessionStoreError('write-failed', 'the store is not open', { location: this.path });
     const next = applyClientSessionChange(this.state, change);
@@ -96,6 +104,8 @@ export class FileClientSessionStore implements ClientSessionStore {
 
   async close(): Promise<void> {
     if (!this.owned) return;
+    this.owned = false;
+    await this.inFlight;
     await this.unlock();
   }
 

@@ -137,13 +137,13 @@ export function applyClientSessionChange(
  */
 export class MemoryClientSessionStore implements ClientSessionStore {
   private state: StoredClientSession | undefined;
-  private owned = false;
+  private isOwned = false;
   /** Writes applied, for tests and the benchmark. */
   writes = 0;
 
   async open(): Promise<StoredClientSession | undefined> {
-    if (this.owned) throw new ClientSessionLockedError('memory');
-    this.owned = true;
+    if (this.isOwned) throw new ClientSessionLockedError('memory');
+    this.isOwned = true;
     return this.state;
   }
 
@@ -153,7 +153,12 @@ export class MemoryClientSessionStore implements ClientSessionStore {
   }
 
   async close(): Promise<void> {
-    this.owned = false;
+    this.isOwned = false;
+  }
+
+  /** Whether a connection owns it (between its `open()` and `close()`). */
+  get owned(): boolean {
+    return this.isOwned;
   }
 
   /** The stored session, as the next `open()` would return it. */

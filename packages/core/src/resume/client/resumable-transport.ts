@@ -392,6 +392,8 @@ class ResumableSession implements ResumableTransport {
       this.loading ??= this.load();
       await this.loading;
       if (this.writer.failed) throw this.writer.failed;
+      // Closed while the store was read (a lock waited for): this open is abandoned.
+      signal?.throwIfAborted();
     }
     this.ended = false;
     // One physical link per session at a time: a newer open supersedes whatever came before.
@@ -447,6 +449,27 @@ class ResumableSession implements ResumableTransport {
     if (this.id) this.events.next({ type: 'closed', sessionId: this.idHex, by: 'local' });
     this.finishSession(() => new ClosedByUserError('session closed'));
     this.ended = true;
+    this.releaseStore();
+  }
+
+  /**
+   * Closed on purpose: once the store holds that the session is over, ownership is released (the
+   * next process or tab may take it at once); a later open reads the store again.
+   */
+  private releaseStore(): void {
+    const loading = this.loading;
+    const writer = this.writer;
+    if (!loading || !writer) return;
+    this.loading = undefined;
+    const store = this.options.store!;
+    // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
+    void loading
+      .then(() => writer.settled())
+      .then(
+        () => store.close(),
+        () => {},
+      )
+      .catch(() => {});
   }
 
   /** The session is over (closed or lost): reject what is pending, forget it, number from 1 again. */
