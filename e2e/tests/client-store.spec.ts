@@ -28,6 +28,7 @@ test('reloaded 10 times mid-stream, the page resumes its one session from Indexe
   const site = await clientStorePage();
   try {
     const url = `${site.url}?ws=${encodeURIComponent(server.url)}&name=reloads`;
+    const started = performance.now();
     await page.goto(url);
     await opened(page);
     const sessionId = (await stateOf(page)).sessionId;
@@ -54,8 +55,12 @@ test('reloaded 10 times mid-stream, the page resumes its one session from Indexe
       .toBe(sent);
     const serverTally = tallyLoads(record.loads);
     const seqGaps = record.seqs.filter((seq, i) => seq !== i + 1).length;
+    const seconds = (performance.now() - started) / 1000;
     const figures = {
       sent,
+      seconds: Math.round(seconds * 10) / 10,
+      serverToClientPerSecond: Math.round(sent / seconds),
+      clientToServerPerSecond: Math.round(record.seqs.length / seconds),
       loads: record.loads.length,
       serverTally,
       pageTally,
