@@ -10,6 +10,7 @@ import {
   LinkFailedError,
 } from '@lifeline/core';
 import {
+  bytesToHex,
   type ClientSessionChange,
   type ClientSessionStore,
   decodeClientSession,
@@ -241,9 +242,7 @@ test('a store that fails a write closes the connection with a ClientSessionStore
     const sent = conn.send('x').catch((error: unknown) => error);
     const state = await end;
     expect(state.status === 'closed' && state.error).toBeInstanceOf(ClientSessionStoreError);
-    expect((state.status === 'closed' && (state.error as ClientSessionStoreError))?.reason).toBe(
-      'write-failed',
-    );
+    expect(((state as { error?: unknown }).error as ClientSessionStoreError).reason).toBe('write-failed');
     expect(await sent).toBeInstanceOf(Error);
     // Written to the wire? Never: the store never held it.
     expect(peer.frames.filter((frame) => frame.type === 'data')).toHaveLength(0);
@@ -266,7 +265,7 @@ test('a corrupt or unreadable store fails the open with a typed error and is not
   const { conn } = connect(transport, corrupt);
   const state = await closed(conn);
   expect(state.status === 'closed' && state.error).toBeInstanceOf(ClientSessionStoreError);
-  expect((state.status === 'closed' && (state.error as ClientSessionStoreError))?.reason).toBe('corrupt');
+  expect(((state as { error?: unknown }).error as ClientSessionStoreError).reason).toBe('corrupt');
   expect(writes).toEqual([]);
   expect(transport.openAttempts).toBe(0);
 
@@ -320,4 +319,36 @@ test('the stored form round-trips text and binary messages and rejects every mal
   for (const text of bad) {
     expect(() => decodeClientSession(text, '/x')).toThrow(ClientSessionStoreError);
   }
+});
+
+test('a stored session the server no longer knows is reported lost with exactly its stored messages, and the store then holds the new session', async () => {
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  const store = new MemoryClientSessionStore();
+  const first = connect(transport, store);
+  await opened(first.conn);
+  await first.conn.send('a1');
+  const oldId = peer.session.id;
+  transport.current!.halfOpen();
+  void first.conn.send('b2').catch(() => {});
+  await waitFor(() => store.stored?.messages.length === 1);
+  await crash(transport, first.conn, store);
+  // The server restarted with a memory store (or the session expired): it forgot the session.
+  peer.forgetAll();
+
+  const second = connect(transport, store);
+  await opened(second.conn);
+  expect(second.client.restored).toMatchObject({ sessionId: oldId, pendingOutgoing: 1, lastSent: 2 });
+  const lost = second.events.find((event) => event.type === 'lost');
+  expect(lost).toMatchObject({ reason: 'unknown-session', sessionId: oldId });
+  expect(lost?.type === 'lost' && lost.unacknowledged).toEqual([{ seq: 2, data: 'b2' }]);
+  expect(second.events.map((event) => event.type)).toEqual(['lost', 'new']);
+  await second.conn.send('c1');
+  const newId = peer.session.id;
+  expect(newId).not.toBe(oldId);
+  expect(peer.session.received.map((message) => message.data)).toEqual(['c1']);
+  await waitFor(() => store.stored !== undefined && store.stored.peerAcked === 1);
+  expect(bytesToHex(store.stored!.id)).toBe(newId);
+  second.conn.close();
+  peer.stop();
 });
