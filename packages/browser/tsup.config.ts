@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  // Entry names equal the export keys; the client store is a sub-path so the default bundle never carries it.
+  entry: { index: 'src/index.ts', 'client-store': 'src/client-store.ts' },
   format: ['esm', 'cjs'],
   // `@internal` members (cross-module glue such as ServerSession's handshake hooks) stay out of the published types.
   dts: { compilerOptions: { stripInternal: true } },

@@ -11,6 +11,7 @@ export default defineConfig({
     server: 'src/server.ts',
     'stores/sqlite': 'src/stores/sqlite.ts',
     'stores/redis': 'src/stores/redis.ts',
+    'client-store': 'src/client-store.ts',
   },
   format: ['esm', 'cjs'],
   // `@internal` members (cross-module glue such as ServerSession's handshake hooks) stay out of the published types.

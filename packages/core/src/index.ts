@@ -29,6 +29,8 @@ export type { CloseReason, ConnectionState, ConnectionStatus } from './engine/co
 // Errors: every failure Lifeline reports, branded by `code` (see `hasErrorCode`).
 export {
   BackpressureError,
+  ClientSessionLockedError,
+  ClientSessionStoreError,
   ClosedByUserError,
   ConnectFailedError,
   DetachedError,

@@ -32,6 +32,8 @@ export * from './policy/classify.js';
 export * from './policy/close-codes.js';
 export * from './policy/retry-decision.js';
 export * from './policy/retry-hint.js';
+export * from './resume/client/client-session-store.js';
+export * from './resume/client/client-session-writer.js';
 export * from './resume/client/resumable-transport.js';
 export * from './resume/client/resume.js';
 export * from './resume/endpoint/link-output.js';

@@ -43,6 +43,8 @@ export type LifelineErrorCode =
   | 'ERR_BACKPRESSURE'
   | 'ERR_STORE'
   | 'ERR_FENCED'
+  | 'ERR_CLIENT_STORE'
+  | 'ERR_SESSION_LOCKED'
   | 'ERR_INVALID_OPTION'
   | 'ERR_MISSING_PEER_DEPENDENCY';
 
@@ -587,6 +589,77 @@ export class StaleOwnerError extends LifelineError {
     this.sessionId = sessionId;
     this.epoch = epoch;
     this.currentEpoch = currentEpoch;
+  }
+}
+
+/**
+ * A client session store (`ClientSessionStore`: a file, IndexedDB, memory) could not be read or
+ * written, or what it holds is not a session this version can read. `reason`:
+ * - `'corrupt'`: the stored bytes are not a valid session (truncated, edited, another format);
+ *   nothing was restored. Delete the store (or call its `clear()`) to start a new session.
+ * - `'unreadable'`: reading failed (permissions, I/O, a quota, the database blocked).
+ * - `'write-failed'`: a write failed: the connection closes with this error (irrecoverable),
+ *   because what it accepted from then on could no longer survive a restart.
+ *
+ * @example
+ * ```ts
+ * socket.addEventListener('error', (event) => {
+ *   if (event.error instanceof ClientSessionStoreError && event.error.reason === 'corrupt') store.clear();
+ * });
+ * ```
+ * @see docs/durable-sessions.md#the-client-side-sessions-that-survive-a-reload-or-a-crash
+ */
+export class ClientSessionStoreError extends LifelineError {
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_CLIENT_STORE'(): string {
+    return 'ClientSessionStoreError';
+  }
+  readonly reason: 'corrupt' | 'unreadable' | 'write-failed';
+  /** Where the store keeps the session (a file path, a database and key), when it has one. */
+  readonly location: string | undefined;
+  constructor(
+    reason: 'corrupt' | 'unreadable' | 'write-failed',
+    message: string,
+    options: { cause?: unknown; location?: string } = {},
+  ) {
+    super('ERR_CLIENT_STORE', `client session store: ${message}`, {
+      cause: options.cause,
+      recoverable: false,
+    });
+    this.reason = reason;
+    this.location = options.location;
+  }
+}
+
+/**
+ * Another owner (a process, a browser tab) holds the stored client session: one session is never
+ * attached by two owners at a time. Thrown by a store's `open()` when it does not wait (the Node
+ * file store; the IndexedDB store with `ifLocked: 'fail'`), so the connection closes with it.
+ *
+ * @example
+ * ```ts
+ * const store = await FileClientSessionStore.open('/var/lib/app/session.json').catch((error) => {
+ *   if (error instanceof ClientSessionLockedError) console.error('already running as pid', error.owner);
+ *   throw error;
+ * });
+ * ```
+ */
+export class ClientSessionLockedError extends LifelineError {
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_SESSION_LOCKED'(): string {
+    return 'ClientSessionLockedError';
+  }
+  /** What the store knows of the owner (a process id), if anything. */
+  readonly owner: string | undefined;
+  readonly location: string | undefined;
+  constructor(location: string | undefined, owner?: string | undefined) {
+    super(
+      'ERR_SESSION_LOCKED',
+      `the client session${location ? ` at ${location}` : ''} is owned by another ${owner ? `owner (${owner})` : 'owner'}`,
+      { recoverable: false },
+    );
+    this.location = location;
+    this.owner = owner;
   }
 }
 

@@ -1,6 +1,7 @@
 // `@lifeline/core/resume`: the client half of the resume protocol (docs/protocol.md): `resumable()`
 // wraps any transport in a session with exactly-once, in-order delivery across reconnects, and
 // `resume()` is the same protocol as the `resume` option of `HAWebSocket` and `haWebSocket()`.
+export * from './client/client-session-store.js';
 export * from './client/resumable-transport.js';
 export * from './client/resume.js';
 export {

@@ -8,6 +8,8 @@ import {
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { type SessionDiagnosticsPort, sessionDiagnosticsFor } from '../../engine/diagnostics-hook.js';
 import {
+  ClientSessionLockedError,
+  ClientSessionStoreError,
   ClosedByUserError,
   FrameTooLargeError,
   GoAwayError,
@@ -26,10 +28,13 @@ import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engin
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
+  DEFAULT_MAX_UNREAD_MESSAGES,
   type DeliverySink,
   type FrameWriter,
   frameWriter,
+  type OutgoingMessage,
   SessionEndpoint,
+  type SessionEndpointHooks,
   type SessionEndpointOptions,
   type SessionEndpointStats,
 } from '../endpoint/session-endpoint.js';
@@ -37,6 +42,7 @@ import {
   decodeFrame,
   encodeAck,
   encodeClose,
+  encodeData,
   encodeHello,
   encodePing,
   encodePong,
@@ -44,8 +50,16 @@ import {
   MIN_RESUME_PROTOCOL_VERSION,
   RESUME_PROTOCOL_VERSION,
   type ResumeFrame,
+  ResumeFrameType,
 } from '../wire/resume-frame.js';
 import { bytesToHex } from '../wire/session-token.js';
+import type {
+  ClientSessionStore,
+  RestoredClientSession,
+  StoredClientSession,
+  StoredOutgoingMessage,
+} from './client-session-store.js';
+import { ClientSessionWriter, toStoredOutgoing } from './client-session-writer.js';
 
 /**
  * Options of {@link resumable}. On the client, `maxWaitingMessages` defaults to
@@ -66,6 +80,20 @@ export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOpt
    * @default none
    */
   renegotiate?: (context: RenegotiateContext) => void | Promise<void>;
+  /**
+   * Keeps the session where it survives this connection: a page reload, a crashed tab, a
+   * restarted process (`FileClientSessionStore` from `@lifeline/node/client-store`,
+   * `IndexedDbClientSessionStore` from `@lifeline/browser/client-store`,
+   * {@link MemoryClientSessionStore}). The first open reads it and resumes the stored session
+   * (`session.restored` tells what came back); from then on the session's id and token, every
+   * outgoing message until the server acknowledges it, and the received watermark are written,
+   * batched one write per tick: a message is written to the network only once stored, and a
+   * received message is acknowledged only once its watermark is stored. One store serves one
+   * connection at a time. A failed write closes the connection with a
+   * {@link ClientSessionStoreError}. See docs/durable-sessions.md for the repeat window.
+   * @default none (the session lives in memory and ends with the connection)
+   */
+  store?: ClientSessionStore;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -188,6 +216,12 @@ export interface ResumeSession {
   readonly stats: ResumableStats;
   /** Session events as they happen: new, resumed, lost (with the unacknowledged messages), closed. */
   readonly events$: Observable<SessionEvent>;
+  /**
+   * What the connection's `store` gave back when it started (set before the first `open` event,
+   * so read it there, before sending): the session id, how many outgoing messages were pending
+   * (they are re-sent once), the watermarks. `undefined` without a store or when none was stored.
+   */
+  readonly restored: RestoredClientSession | undefined;
 }
 
 /** A transport whose links belong to one resumable session. */
@@ -199,6 +233,8 @@ export interface ResumableTransport extends Transport<LinkData, LinkData> {
   readonly stats: ResumableStats;
   /** The same session as one flat, read-only view (what `HAWebSocket.session` shows). */
   readonly handle: ResumeSession;
+  /** What the `store` gave back on the first open (see {@link ResumeSession.restored}). */
+  readonly restored: RestoredClientSession | undefined;
   /**
    * Ends the session on purpose: a CLOSE frame if a link is up, every unacknowledged send rejects
    * with {@link ClosedByUserError}. The next `open()` starts a new session.
@@ -261,6 +297,9 @@ class SessionHandle implements ResumeSession {
   get events$(): Observable<SessionEvent> {
     return this.session.session$;
   }
+  get restored(): RestoredClientSession | undefined {
+    return this.session.restored;
+  }
 }
 
 /** One session generation: a lost or closed session's links reject sends with its end error. */
@@ -286,19 +325,28 @@ class ResumableSession implements ResumableTransport {
   /** Ended on purpose (either side) and not opened since. */
   ended = false;
   readonly handle: ResumeSession = new SessionHandle(this);
+  /** With a `store`: its batched writer, the load in progress or done, and what it restored. */
+  readonly writer: ClientSessionWriter | undefined;
+  private loading: Promise<void> | undefined;
+  restored: RestoredClientSession | undefined;
 
   constructor(
     readonly inner: Transport<LinkData, Uint8Array>,
     readonly options: ResumableOptions,
   ) {
+    const store = options.store;
+    this.writer = store ? new ClientSessionWriter(store, (error) => this.storeFailed(error)) : undefined;
     // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
     // it resumes: the session must be able to hold it (the queue is the bound), or a long outage
     // would turn into sends refused right after recovery.
-    this.endpoint = new SessionEndpoint({
-      maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
-      maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
-      ...options,
-    });
+    this.endpoint = new SessionEndpoint(
+      {
+        maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
+        maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
+        ...options,
+      },
+      this.writer ? storeHooks(this.writer) : undefined,
+    );
     this.outputHighWater = outputHighWaterOf(options);
     this.watchDiagnostics(sessionDiagnosticsFor(options));
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -338,6 +386,15 @@ class ResumableSession implements ResumableTransport {
 
   async open(signal?: AbortSignal): Promise<Link<LinkData, LinkData>> {
     signal?.throwIfAborted();
+    if (this.writer) {
+      // The stored session is read once, before the first link: sends wait in the connection's
+      // queue until then, so they are numbered after the restored ones.
+      this.loading ??= this.load();
+      await this.loading;
+      if (this.writer.failed) throw this.writer.failed;
+      // Closed while the store was read (a lock waited for): this open is abandoned.
+      signal?.throwIfAborted();
+    }
     this.ended = false;
     // One physical link per session at a time: a newer open supersedes whatever came before.
     this.current?.drop(new LinkFailedError('superseded by a newer link'), CloseCode.NormalClosure);
@@ -345,6 +402,43 @@ class ResumableSession implements ResumableTransport {
     this.current = active;
     await active.connect(signal);
     return active.virtual;
+  }
+
+  /** Reads the store and takes the stored session over: its identity, its unacknowledged messages, its watermarks. */
+  private async load(): Promise<void> {
+    let stored: StoredClientSession | undefined;
+    try {
+      stored = await this.options.store!.open();
+    } catch (error) {
+      // A store that cannot be read must not be written over: every open fails with its error.
+      throw error instanceof ClientSessionStoreError || error instanceof ClientSessionLockedError
+        ? error
+        : new ClientSessionStoreError('unreadable', `reading the stored session failed: ${String(error)}`, {
+            cause: error,
+          });
+    }
+    if (!stored) return;
+    this.id = stored.id;
+    this.idHex = bytesToHex(stored.id);
+    this.token = stored.token;
+    this.endpoint.restore({
+      peerAcked: stored.peerAcked,
+      received: stored.received,
+      messages: stored.messages.map((message) => fromStoredOutgoing(message, stored.received)),
+    });
+    const last = stored.messages[stored.messages.length - 1];
+    this.restored = {
+      sessionId: this.idHex,
+      pendingOutgoing: stored.messages.length,
+      lastSent: last ? last.seq : stored.peerAcked,
+      lastReceived: stored.received,
+      deliveredUpTo: Math.max(stored.delivered, stored.received),
+    };
+  }
+
+  /** A store write failed: the session can no longer keep its promise; the connection closes with the error. */
+  private storeFailed(error: ClientSessionStoreError): void {
+    this.current?.drop(error, CloseCode.NormalClosure);
   }
 
   close(code = CloseCode.NormalClosure, reason = ''): void {
@@ -355,6 +449,27 @@ class ResumableSession implements ResumableTransport {
     if (this.id) this.events.next({ type: 'closed', sessionId: this.idHex, by: 'local' });
     this.finishSession(() => new ClosedByUserError('session closed'));
     this.ended = true;
+    this.releaseStore();
+  }
+
+  /**
+   * Closed on purpose: once the store holds that the session is over, ownership is released (the
+   * next process or tab may take it at once); a later open reads the store again.
+   */
+  private releaseStore(): void {
+    const loading = this.loading;
+    const writer = this.writer;
+    if (!loading || !writer) return;
+    this.loading = undefined;
+    const store = this.options.store!;
+    // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
+    void loading
+      .then(() => writer.settled())
+      .then(
+        () => store.close(),
+        () => {},
+      )
+      .catch(() => {});
   }
 
   /** The session is over (closed or lost): reject what is pending, forget it, number from 1 again. */
@@ -372,6 +487,8 @@ class ResumableSession implements ResumableTransport {
     this.id = undefined;
     this.idHex = '';
     this.token = undefined;
+    // The stored session is over too: a restart must not resume it.
+    this.writer?.post({ reset: true });
     return list;
   }
 
@@ -389,7 +506,8 @@ class ResumableSession implements ResumableTransport {
   }
 }
 
-type Phase = 'opening' | 'handshake' | 'open' | 'dead';
+/** `storing`: welcomed, writing the session's identity to the client store before confirming it. */
+type Phase = 'opening' | 'handshake' | 'storing' | 'open' | 'dead';
 
 /** One physical link of the session, from open through handshake to its end. */
 class ActiveLink {
@@ -406,6 +524,8 @@ class ActiveLink {
   private settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   private downError: unknown;
   private onDown: ((error: unknown) => void) | undefined;
+  /** Frames that arrived while the identity was being stored (bounded by `maxUnreadMessages`). */
+  private held: ResumeFrame[] = [];
 
   constructor(private readonly session: ResumableSession) {
     this.epoch = session.epoch;
@@ -546,6 +666,12 @@ class ActiveLink {
     }
     if (this.phase === 'open') this.onFrame(frame);
     else if (this.phase === 'handshake') this.onHandshakeFrame(frame);
+    else if (this.phase === 'storing') {
+      // The server replays right after its WELCOME; we confirm only once the new token is stored.
+      if (this.held.length >= (this.session.options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES)) {
+        this.drop(new ProtocolError('the server sent past the unread limit during the handshake'));
+      } else this.held.push(frame);
+    }
   }
 
   private onFrame(frame: ResumeFrame): void {
@@ -628,14 +754,32 @@ class ActiveLink {
       this.failResume(problem);
       return;
     }
+    const writer = session.writer;
+    if (!writer) {
+      this.welcomed(frame.lastReceived, resuming);
+      return;
+    }
+    // The confirming ACK retires the token the store holds: store the new one first, so a crash
+    // at any point leaves a token the server accepts (docs/protocol.md, token rotation).
+    this.phase = 'storing';
+    writer.write({ reset: !resuming, identity: { id: frame.id, token: frame.token } }).then(() => {
+      if (this.phase !== 'storing') return;
+      this.welcomed(frame.lastReceived, resuming);
+      const held = this.held;
+      this.held = [];
+      for (const next of held) {
+        if ((this.phase as Phase) !== 'open') break;
+        this.onFrame(next);
+      }
+    }, noop);
+  }
+
+  /** The handshake is done (and the identity stored): replay, report, hand the link out. */
+  private welcomed(lastReceived: number, resuming: Uint8Array | undefined): void {
+    const session = this.session;
     this.phase = 'open';
     // The ACK goes before any replay: the first frame after WELCOME proves we hold the rotated token.
-    session.endpoint.connect(
-      this.writer!,
-      frame.lastReceived,
-      this.virtual,
-      encodeAck(session.endpoint.delivered),
-    );
+    session.endpoint.connect(this.writer!, lastReceived, this.virtual, encodeAck(session.endpoint.delivered));
     session.counts.handshakes++;
     if (resuming) {
       session.counts.resumes++;
@@ -762,6 +906,29 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   ping(): void {
     if (this.session.current === this.active && this.active.phase === 'open') this.active.write(encodePing());
   }
+}
+
+const noop = () => {};
+
+/** The endpoint hooks that keep a client session in its store, through the batching writer. */
+function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
+  return {
+    persist: (messages) => writer.write({ append: messages.map(toStoredOutgoing) }),
+    persistReceived: (received) => writer.write({ received }),
+    peerAcked: (ack) => writer.post({ peerAcked: ack }),
+    // Written ahead of each delivery: after a crash, the messages above the stored watermark up
+    // to this one are the ones the application may have had (the repeat window, `restored`).
+    confirmOwner: (upTo) => writer.write({ delivered: upTo }),
+    // The writer reports its failure itself (once): nothing more to do per hook.
+    storeFailed: noop,
+  };
+}
+
+/** A stored outgoing message as the endpoint holds it; whoever awaited it lived in the process that stored it. */
+function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
+  const encoded = encodeData(stored.seq, ack, stored.payload);
+  if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
+  return { seq: stored.seq, size: stored.payload.length, encoded, resolve: noop, reject: noop };
 }
 
 function closeCodeFor(error: unknown): number {

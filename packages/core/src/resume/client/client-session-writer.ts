@@ -1,0 +1,153 @@
+import { ClientSessionStoreError } from '../../engine/errors.js';
+import type { OutgoingMessage } from '../endpoint/session-endpoint.js';
+import { ResumeFrameType } from '../wire/resume-frame.js';
+import type {
+  ClientSessionChange,
+  ClientSessionStore,
+  StoredOutgoingMessage,
+} from './client-session-store.js';
+
+interface PendingChange {
+  reset: boolean;
+  identity: { id: Uint8Array; token: Uint8Array } | undefined;
+  append: StoredOutgoingMessage[];
+  peerAcked: number;
+  received: number;
+  delivered: number;
+}
+
+/**
+ * Batches a resumable client's store writes: every change made within one tick joins one
+ * `store.write()`, and changes made while a write is in flight join the next one, so a stream
+ * costs one write per tick (or per write's duration, whichever is longer), not one per message.
+ * Each promise resolves once the write that carried its change resolved. A failed write fails
+ * every change after it: the caller reports it once through `onFailed`.
+ */
+export class ClientSessionWriter {
+  private pending: PendingChange | undefined;
+  private waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private writing = false;
+  private scheduled = false;
+  private failure: ClientSessionStoreError | undefined;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly store: ClientSessionStore,
+    private readonly onFailed: (error: ClientSessionStoreError) => void,
+  ) {}
+
+  get failed(): ClientSessionStoreError | undefined {
+    return this.failure;
+  }
+
+  /** Joins `change` to the next write; resolves once it is stored. */
+  write(change: ClientSessionChange): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.merge(change);
+    const done = new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    this.schedule();
+    return done;
+  }
+
+  /** {@link write} for a change nobody waits for (a failure still reaches `onFailed`). */
+  post(change: ClientSessionChange): void {
+    if (this.failure) return;
+    this.merge(change);
+    this.schedule();
+  }
+
+  /** Resolves once nothing is waiting to be written (or a write failed). */
+  settled(): Promise<void> {
+    if ((!this.writing && !this.pending) || this.failure) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private merge(change: ClientSessionChange): PendingChange {
+    if (change.reset || !this.pending) {
+      this.pending = {
+        reset: change.reset === true || (this.pending?.reset ?? false),
+        identity: change.reset ? undefined : this.pending?.identity,
+        append: change.reset ? [] : (this.pending?.append ?? []),
+        peerAcked: change.reset ? 0 : (this.pending?.peerAcked ?? 0),
+        received: change.reset ? 0 : (this.pending?.received ?? 0),
+        delivered: change.reset ? 0 : (this.pending?.delivered ?? 0),
+      };
+    }
+    const pending = this.pending;
+    if (change.identity) pending.identity = change.identity;
+    if (change.append) for (const message of change.append) pending.append.push(message);
+    if (change.peerAcked !== undefined && change.peerAcked > pending.peerAcked)
+      pending.peerAcked = change.peerAcked;
+    if (change.received !== undefined && change.received > pending.received)
+      pending.received = change.received;
+    if (change.delivered !== undefined && change.delivered > pending.delivered)
+      pending.delivered = change.delivered;
+    return pending;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    // One write per tick: what the rest of this tick changes joins it.
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const pending = this.pending;
+    if (!pending || this.writing || this.failure) return;
+    this.pending = undefined;
+    const waiting = this.waiting;
+    this.waiting = [];
+    const change: {
+      -readonly [K in keyof ClientSessionChange]: ClientSessionChange[K];
+    } = {};
+    if (pending.reset) change.reset = true;
+    if (pending.identity) change.identity = pending.identity;
+    if (pending.append.length > 0) change.append = pending.append;
+    if (pending.peerAcked > 0) change.peerAcked = pending.peerAcked;
+    if (pending.received > 0) change.received = pending.received;
+    if (pending.delivered > 0) change.delivered = pending.delivered;
+    this.writing = true;
+    let written: Promise<void>;
+    try {
+      written = this.store.write(change);
+    } catch (error) {
+      written = Promise.reject(error);
+    }
+    written.then(
+      () => {
+        this.writing = false;
+        for (const waiter of waiting) waiter.resolve();
+        if (this.pending) this.flush();
+        else for (const resolve of this.idle.splice(0)) resolve();
+      },
+      (error: unknown) => {
+        this.writing = false;
+        const failure =
+          error instanceof ClientSessionStoreError
+            ? error
+            : new ClientSessionStoreError('write-failed', `a write failed: ${String(error)}`, {
+                cause: error,
+              });
+        this.failure = failure;
+        this.pending = undefined;
+        for (const waiter of [...waiting, ...this.waiting.splice(0)]) waiter.reject(failure);
+        for (const resolve of this.idle.splice(0)) resolve();
+        this.onFailed(failure);
+      },
+    );
+  }
+}
+
+/** An outgoing message as a store keeps it: its payload bytes, a view of the encoded frame. */
+export function toStoredOutgoing(message: OutgoingMessage): StoredOutgoingMessage {
+  const { frame, payloadOffset } = message.encoded;
+  return {
+    seq: message.seq,
+    kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
+    payload: frame.subarray(payloadOffset),
+  };
+}
