@@ -1,18 +1,19 @@
 // Opening and streaming resumable sessions at fleet scale, through the fleet test's own processes
 // (test/support/fleet-server-process.ts, fleet-client-process.ts): one resume server replica
-// with the Redis store (a private redis-server), one client process opening N sessions as fast
-// as it can (`attach(resumable(wsTransport(url)))` each), then every session streaming both ways
+// with the Redis store (a private redis-server), one client process opening N sessions at
+// LIFELINE_OPEN_RAMP per second (default 250; `attach(resumable(wsTransport(url)))` each), then every session streaming both ways
 // (a message every 2 s each way) until each moved 2 more messages each way.
 //
 // Reported per phase: wall time, sessions/s, and the CPU seconds of each process (client, server,
 // redis-server, read from /proc: robust to a loaded machine where wall time is not), per session.
 //
-//   node --import tsx packages/node/bench/fleet-open.bench.ts            (N = 2000)
+//   pnpm bench fleet-open                                   (N = 1,000, after a build)
+//   node --import tsx packages/node/bench/fleet-open.bench.ts
 //   LIFELINE_OPEN_SESSIONS=500 LIFELINE_OPEN_PROF=/tmp/prof node --import tsx packages/node/bench/fleet-open.bench.ts
 //
 // LIFELINE_OPEN_PROF: a directory, into which both node processes write a --cpu-prof profile.
-// The processes run the TypeScript sources through tsx (as the fleet test does) unless
-// LIFELINE_OPEN_DIST=1: then they import the built packages (run `pnpm build` first).
+// The processes import the built packages (run `pnpm build` first; `pnpm bench fleet-open` does),
+// or with LIFELINE_OPEN_SOURCE=1 the TypeScript sources through tsx, as the fleet test does.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -23,13 +24,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RedisServer } from '../test/support/redis-server.js';
 
-const SESSIONS = Number(process.env.LIFELINE_OPEN_SESSIONS ?? 2_000);
+const SESSIONS = Number(process.env.LIFELINE_OPEN_SESSIONS ?? 1_000);
 const INTERVAL = 2_000;
 /** Sessions the client opens per second: a burst beyond what the machine handles measures timeouts, not cost. */
 const RAMP = Number(process.env.LIFELINE_OPEN_RAMP ?? 250);
 const PROF = process.env.LIFELINE_OPEN_PROF;
-/** Set: the processes import the built packages (dist, `pnpm build` first), as users get them. */
-const DIST = process.env.LIFELINE_OPEN_DIST === '1';
+/** The processes import the built packages (dist, as `pnpm bench` builds them first), unless LIFELINE_OPEN_SOURCE=1. */
+const DIST = process.env.LIFELINE_OPEN_SOURCE !== '1';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const serverScript = fileURLToPath(new URL('../test/support/fleet-server-process.ts', import.meta.url));
 const clientScript = fileURLToPath(new URL('../test/support/fleet-client-process.ts', import.meta.url));
