@@ -37,8 +37,8 @@ const PHASE_MS = Number(process.env.LIFELINE_FLEET_PHASE_MS ?? 120_000 + SESSION
 /**
  * Set (`LIFELINE_FLEET_DIST=1`, after `pnpm build`): the child processes import the built packages
  * instead of the sources through tsx, whose name-keeping helper on every function costs about a
- * quarter more CPU per session opened (packages/node/bench/fleet-open.bench.ts) and inflates the memory
- * figures. The large runs use it.
+ * quarter more CPU per session opened (packages/node/bench/fleet-open.bench.ts). The large runs
+ * use it.
  */
 const DIST = process.env.LIFELINE_FLEET_DIST === '1';
 
