@@ -7,7 +7,9 @@
 // link lost, {"type":"resumed","at":T,"downAt":D} for each resume (D: when that session's link went down) (T: epoch ms, performance.timeOrigin + performance.now()); {"type":"progressed"} in
 // answer to {"type":"progress","each":K} once every session moved K more messages each way;
 // {"type":"report","sessions":[...]} in answer to {"type":"stop","target":N} once every session
-// has every acknowledgement and the upstream up to u<N> (or after `timeoutMs`).
+// has every acknowledgement and the upstream up to u<N> (or after `timeoutMs`);
+// {"type":"memory","rss":B,"heapUsed":B,"sessions":N} in answer to {"type":"memory"} (after a GC
+// when run with --expose-gc).
 import { attach, type HAConnection, type LinkData } from '@lifeline/core';
 import { resumable } from '@lifeline/core/resume';
 import { wsTransport } from '@lifeline/node/ws';
@@ -177,6 +179,11 @@ process.on(
         errors,
         lost: sessions.filter((session) => session.lost.length > 0).length,
       });
+    } else if (message.type === 'memory') {
+      // After a GC where the parent gave --expose-gc: what the sessions hold, not garbage.
+      (globalThis as { gc?: () => void }).gc?.();
+      const memory = process.memoryUsage();
+      send({ type: 'memory', rss: memory.rss, heapUsed: memory.heapUsed, sessions: sessions.length });
     } else if (message.type === 'close') {
       for (const session of sessions) session.conn.close();
       process.disconnect();
