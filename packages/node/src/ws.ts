@@ -77,7 +77,8 @@ function sendWith(
 ): void {
   if (socket.extensions !== '') {
     corkForTick(socket);
-    socket.send(data as Buffer, (error) =>
+    // `ws` may hold the frame back to compress it: it must not see the caller's buffer change.
+    socket.send(copyOf(data), (error) =>
       confirmed(error ? new LinkFailedError('WebSocket write failed', { cause: error }) : undefined, token),
     );
     return;
@@ -94,6 +95,13 @@ function sendWith(
   socket.send(data as Buffer);
   batch.confirms.push(confirmed);
   batch.tokens.push(token);
+}
+
+/** A copy of binary data that `ws` may keep past the call (strings are immutable). */
+function copyOf(data: LinkData): LinkData {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return data.slice(0);
+  return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
 function sealBatch(socket: WebSocket, batch: WriteBatch): void {

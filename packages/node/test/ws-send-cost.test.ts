@@ -104,6 +104,36 @@ describe('HAWebSocket send cost', () => {
     expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
   });
 
+  it.each([
+    ['no extension', {}],
+    ['permessage-deflate', { perMessageDeflate: { threshold: 0 } }],
+  ])(
+    'the caller may reuse its buffer at once (%s): what arrives is what was passed',
+    async (_name, options) => {
+      const server = await EchoServer.start(options);
+      cleanups.push(() => server.close());
+      const socket = await openSocket(server);
+      socket.binaryType = 'nodebuffer';
+      const received: Buffer[] = [];
+      const all = new Promise<void>((resolve) => {
+        socket.onmessage = (event) => {
+          received.push(event.data as Buffer);
+          if (received.length === 100) resolve();
+        };
+      });
+      const buffer = Buffer.alloc(64);
+      for (let i = 0; i < 100; i++) {
+        buffer.fill(i);
+        socket.send(buffer);
+      }
+      buffer.fill(255);
+      await all;
+      expect(received.map((data) => [data.length, data[0], data[63]])).toEqual(
+        Array.from({ length: 100 }, (_, i) => [64, i, i]),
+      );
+    },
+  );
+
   it('sends written in the tick the client closes still resolve (flushed before the close frame)', async () => {
     const server = await EchoServer.start();
     cleanups.push(() => server.close());

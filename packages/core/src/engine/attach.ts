@@ -326,15 +326,19 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       }
       return;
     }
-    this.writeNew(entry, direct);
+    this.writeNew(entry, direct, data);
   }
 
-  /** Writes a new entry at once if a link is up; one left waiting keeps a copy of its data. */
-  private writeNew(entry: OutgoingEntry<Out>, direct: boolean): void {
+  /**
+   * Writes a new entry at once if a link is up; one left waiting keeps a copy of its data. A
+   * {@link Link.sendWith} link is handed the caller's own `data` (it is done with it when the
+   * call returns), so `ws` frames the Buffer it was given instead of wrapping the copy in one.
+   */
+  private writeNew(entry: OutgoingEntry<Out>, direct: boolean, data: Out): void {
     const link = this.currentLink;
     if (link && !this.flushing) {
       if (direct && !link.replaysSends) (entry as { data: Out }).data = copyBytes(entry.data);
-      this.write(link, entry);
+      this.write(link, entry, link.sendWith ? data : entry.data);
     } else if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
   }
 
@@ -391,7 +395,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       signal.addEventListener('abort', onAbort, { once: true });
       entry.release = () => signal.removeEventListener('abort', onAbort);
     }
-    this.writeNew(entry, direct);
+    this.writeNew(entry, direct, data);
   };
 
   suspend(): void {
@@ -626,13 +630,13 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
   private pongWatch: Subscription | undefined;
 
-  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>): void {
+  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
     const generation = this.generation;
     entry.generation = generation;
     entry.written = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
-      link.sendWith(entry.data, this.confirm, entry);
+      link.sendWith(payload, this.confirm, entry);
       return;
     }
     link.send(entry.data).then(

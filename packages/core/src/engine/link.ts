@@ -35,7 +35,8 @@ export interface Link<In = LinkData, Out = LinkData> {
    * once it was written to the network, or `confirmed(error, token)` when it cannot be. Calls
    * come in write order, possibly for a whole batch at once (one confirmation per tick for the
    * writes of that tick); never synchronously from `sendWith` itself. Used by the engine where
-   * present (no promise and no per-message platform callback per send).
+   * present (no promise and no per-message platform callback per send). The link is done with
+   * `data` when `sendWith` returns (written, or copied): the caller may reuse the buffer at once.
    *
    * @example
    * ```ts
