@@ -83,15 +83,19 @@ function sendWith(
     );
     return;
   }
-  let batch = batches.get(socket);
+  // The last socket's batch first: a burst of sends goes to one socket (no WeakMap lookup each).
+  let batch = socket === lastSocket ? lastBatch : batches.get(socket);
   if (batch === undefined) {
     const tcp = (socket as unknown as { _socket: WriteBatch['tcp'] })._socket;
     batch = { tcp, confirms: [], tokens: [] };
     batches.set(socket, batch);
     // Queued before corkForTick's uncork: the marker joins the tick's corked writes.
     process.nextTick(sealBatch, socket, batch);
+    corkForTick(socket);
   }
-  corkForTick(socket);
+  // An open batch means this tick's cork is on (made with it, lifted after its seal).
+  lastSocket = socket;
+  lastBatch = batch;
   socket.send(data as Buffer);
   batch.confirms.push(confirmed);
   batch.tokens.push(token);
@@ -104,8 +108,15 @@ function copyOf(data: LinkData): LinkData {
   return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
+let lastSocket: WebSocket | undefined;
+let lastBatch: WriteBatch | undefined;
+
 function sealBatch(socket: WebSocket, batch: WriteBatch): void {
   batches.delete(socket);
+  if (lastSocket === socket) {
+    lastSocket = undefined;
+    lastBatch = undefined;
+  }
   afterWrites(batch.tcp, (error) => {
     const failure = error ? new LinkFailedError('WebSocket write failed', { cause: error }) : undefined;
     for (let i = 0; i < batch.confirms.length; i++) batch.confirms[i]!(failure, batch.tokens[i]!);
