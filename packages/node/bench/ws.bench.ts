@@ -330,16 +330,18 @@ try {
       rss.set(kind, [...(rss.get(kind) ?? []), sample.rss]);
     }
   }
-  console.log(
-    `\n### Idle memory per connection, ${IDLE_CONNECTIONS.toLocaleString('en-US')} connections, a fresh process per sample, ${IDLE_SAMPLES} samples, median (min–max), bytes\n`,
-  );
-  console.log('| client | JS heap | vs raw ws | RSS |');
-  console.log('| --- | ---: | ---: | ---: |');
-  const rawHeap = median(heap.get('raw ws') ?? [Number.NaN]);
-  for (const kind of idleKinds) {
+  if (IDLE_SAMPLES > 0) {
     console.log(
-      `| ${kind} | ${range(heap.get(kind)!, 0)} | ${f(median(heap.get(kind)!) / rawHeap, 2)}x | ${range(rss.get(kind)!, 0)} |`,
+      `\n### Idle memory per connection, ${IDLE_CONNECTIONS.toLocaleString('en-US')} connections, a fresh process per sample, ${IDLE_SAMPLES} samples, median (min–max), bytes\n`,
     );
+    console.log('| client | JS heap | vs raw ws | RSS |');
+    console.log('| --- | ---: | ---: | ---: |');
+    const rawHeap = median(heap.get('raw ws') ?? [Number.NaN]);
+    for (const kind of idleKinds) {
+      console.log(
+        `| ${kind} | ${range(heap.get(kind)!, 0)} | ${f(median(heap.get(kind)!) / rawHeap, 2)}x | ${range(rss.get(kind)!, 0)} |`,
+      );
+    }
   }
 } finally {
   server.stdin!.end();
