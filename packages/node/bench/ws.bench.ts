@@ -103,7 +103,7 @@ async function open(kind: Kind, ports: Ports): Promise<Client> {
       socket.binaryType = 'nodebuffer' as BinaryType;
       await once(socket as unknown as EventTarget, 'open');
       return {
-        send: (data) => socket.send(data),
+        send: (data) => socket.send(data as Uint8Array<ArrayBuffer>),
         listen: (listener) =>
           socket.addEventListener('message', (event: MessageEvent) =>
             listener(typeof event.data === 'string'),
@@ -120,7 +120,7 @@ async function open(kind: Kind, ports: Ports): Promise<Client> {
         transports: ['websocket'],
         reconnection: true,
       });
-      await once(socket, 'connect');
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
       return {
         send: (data) => {
           if (typeof data === 'string') {
