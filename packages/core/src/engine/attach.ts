@@ -315,18 +315,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    */
   post(data: Out): void {
     if (this.finished) throw this.finalError ?? new ClosedByUserError();
-    const direct = this.writesAtOnceToReplaying();
-    const entry = this.outbox.enqueue(data, noop, this.postReject, this.dropListener, !direct);
-    if (!('settled' in entry)) throw entry;
-    if (this.finished) {
-      // A `dropped` listener closed the connection while this send made room (see sendExecutor).
-      if (!entry.settled) {
-        this.outbox.settle(entry);
-        entry.reject(this.finalError ?? new ClosedByUserError());
-      }
-      return;
+    this.take(data, noop, this.postReject, undefined);
+    const refused = this.refused;
+    if (refused !== undefined) {
+      this.refused = undefined;
+      throw refused;
     }
-    this.writeNew(entry, direct, data);
   }
 
   /**
@@ -340,14 +334,6 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       if (direct && !link.replaysSends) (entry as { data: Out }).data = copyBytes(entry.data);
       this.write(link, entry, link.sendWith ? data : entry.data);
     } else if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
-  }
-
-  /**
-   * A send made now is written at once on a replaying link, which copies it into its own frame
-   * synchronously and replays that frame itself: the outbox need not copy it first.
-   */
-  private writesAtOnceToReplaying(): boolean {
-    return this.currentLink?.replaysSends === true && !this.flushing;
   }
 
   /** @internal */
@@ -373,7 +359,19 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     const signal = this.sendSignal;
     this.sendData = undefined;
     this.sendSignal = undefined;
-    const direct = this.writesAtOnceToReplaying();
+    this.take(data, resolve, reject, signal);
+  };
+
+  /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
+  private take(
+    data: Out,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
+    // Written at once on a replaying link, which copies it into its own frame synchronously and
+    // replays that frame itself: the outbox need not copy it first.
+    const direct = this.currentLink?.replaysSends === true && !this.flushing;
     const entry = this.outbox.enqueue(data, resolve, reject, this.dropListener, !direct);
     if (!('settled' in entry)) {
       this.refused = entry;
@@ -384,7 +382,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       // ever write it. The close already rejected it if it drained it; otherwise do it here.
       if (!entry.settled) {
         this.outbox.settle(entry);
-        reject(this.finalError ?? new ClosedByUserError());
+        entry.reject(this.finalError ?? new ClosedByUserError());
       }
       return;
     }
@@ -396,7 +394,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       entry.release = () => signal.removeEventListener('abort', onAbort);
     }
     this.writeNew(entry, direct, data);
-  };
+  }
 
   suspend(): void {
     if (this.finished) return;

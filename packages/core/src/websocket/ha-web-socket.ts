@@ -367,30 +367,16 @@ export function defineHAWebSocket<
       this.session = (transport as Partial<ResumableTransport>).handle;
       this.connection = attach(transport, attachOptions);
       this.subscriptions.push(
-        this.connection.messages$.subscribe((data) => {
-          // Nobody listens: no event to build (a Node Event costs a microsecond or more).
-          if (this.onmessage === null && !this.messageListened) return;
+        this.connection.messages$.subscribe((data) =>
           this.dispatch(
             'message',
             messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
-          );
-        }),
+          ),
+        ),
         this.connection.state$.subscribe((state) => this.onState(state)),
       );
       // Drops and failed sends come through the sink rather than an `events$` subscription.
       (this.connection as PostingConnection<LinkData, LinkData>).sink = this;
-    }
-
-    /** Whether a `message` listener was ever added (never reset: an upper bound is safe). */
-    private messageListened = false;
-
-    override addEventListener(
-      type: string,
-      listener: EventListenerOrEventListenerObject | null,
-      options?: boolean | AddEventListenerOptions,
-    ): void {
-      if (type === 'message' && listener) this.messageListened = true;
-      super.addEventListener(type, listener, options);
     }
 
     get readyState(): number {
@@ -511,8 +497,7 @@ export function defineHAWebSocket<
     }
 
     private dispatch<K extends keyof HAWebSocketEventMap>(type: K, event: HAWebSocketEventMap[K]): void {
-      // A constant property name, not `on${type}`: a string built per message is a slow lookup.
-      const handler = (this as unknown as Record<string, ((event: Event) => void) | null>)[HANDLER_OF[type]];
+      const handler = (this as unknown as Record<string, ((event: Event) => void) | null>)[`on${type}`];
       handler?.call(this, event);
       this.dispatchEvent(event);
     }
@@ -520,16 +505,6 @@ export function defineHAWebSocket<
   // The platform names the binary types its `convertBinary` produces, and what `resume` takes.
   return HAWebSocket as unknown as HAWebSocketConstructor<Resume, BinaryTypes>;
 }
-
-const HANDLER_OF: { readonly [K in keyof HAWebSocketEventMap]: `on${K}` } = {
-  open: 'onopen',
-  message: 'onmessage',
-  error: 'onerror',
-  close: 'onclose',
-  recovering: 'onrecovering',
-  recovered: 'onrecovered',
-  dropped: 'ondropped',
-};
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
 function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
