@@ -13,7 +13,7 @@ import {
 } from './errors.js';
 import type { Link, LinkData, Transport } from './link.js';
 import { MessageFanout } from './message-fanout.js';
-import { type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
+import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
@@ -175,6 +175,25 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   close(code?: number, reason?: string): void;
 }
 
+const noop = () => {};
+
+/**
+ * Where the connection reports, without an observable, what a drop-in socket turns into events:
+ * a {@link HAConnectionImpl.post} send taken and then not delivered, and every `dropped` message.
+ * @internal
+ */
+export interface PostSink<Out> {
+  sendFailed(data: Out, error: unknown): void;
+  dropped(data: Out, error: QueueOverflowError): void;
+}
+
+/** The connection {@link attach} returns, with its internal promise-less send. @internal */
+export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
+  /** Set once, by the drop-in socket that owns the connection. */
+  sink: PostSink<Out> | undefined;
+  post(data: Out): void;
+}
+
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
 
 /**
@@ -203,9 +222,18 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private finalState: ClosedState | undefined;
   readonly closed: Promise<ClosedState>;
   private readonly incoming = new MessageFanout<In>();
-  private readonly eventSubject = new Subject<ConnectionEvent<In, Out>>();
+  /** Made on the first subscription to `events$`: most connections never have one. */
+  private eventSubject: Subject<ConnectionEvent<In, Out>> | undefined;
   readonly messages$ = this.incoming.observable;
-  readonly events$ = this.eventSubject.asObservable();
+  readonly events$ = new Observable<ConnectionEvent<In, Out>>((subscriber) => {
+    // Subscribed after the close: complete at once, as the completed Subject would.
+    if (this.finished) {
+      subscriber.complete();
+      return undefined;
+    }
+    this.eventSubject ??= new Subject();
+    return this.eventSubject.subscribe(subscriber);
+  });
   private readonly core: RecoveryCore;
   private readonly diagnostics: ConnectionDiagnosticsPort;
   private readonly outbox: OutgoingQueue<Out>;
@@ -218,8 +246,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private waitSubscription: Subscription | undefined;
   private finished = false;
   private resolveClosed!: (state: ClosedState) => void;
-  private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) =>
+  private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) => {
     this.emit({ type: 'dropped', data: entry.data, error });
+    this.sink?.dropped(entry.data, error);
+  };
 
   constructor(
     private readonly transport: Transport<In, Out>,
@@ -276,6 +306,44 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     return promise;
   }
 
+  /**
+   * {@link enqueue} without a promise, for a drop-in `send()` that returns nothing: a send the
+   * connection cannot take throws, as from `enqueue`; one taken and later not delivered is handed
+   * to `sink.sendFailed` (with the queued copy of its data). Saves a promise and its reactions
+   * per send.
+   * @internal
+   */
+  post(data: Out): void {
+    if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    this.take(data, noop, this.postReject, undefined);
+    const refused = this.refused;
+    if (refused !== undefined) {
+      this.refused = undefined;
+      throw refused;
+    }
+  }
+
+  /**
+   * Writes a new entry at once if a link is up; one left waiting keeps a copy of its data. A
+   * {@link Link.sendWith} link is handed the caller's own `data` (it is done with it when the
+   * call returns), so `ws` frames the Buffer it was given instead of wrapping the copy in one.
+   */
+  private writeNew(entry: OutgoingEntry<Out>, direct: boolean, data: Out): void {
+    const link = this.currentLink;
+    if (link && !this.flushing) {
+      if (direct && !link.replaysSends) (entry as { data: Out }).data = copyBytes(entry.data);
+      this.write(link, entry, link.sendWith ? data : entry.data);
+    } else if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
+  }
+
+  /** @internal */
+  sink: PostSink<Out> | undefined;
+  /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
+  private readonly postReject = ((connection) =>
+    function (this: OutgoingEntry<Out>, error: unknown) {
+      connection.sink?.sendFailed(this.data, error);
+    })(this);
+
   clearQueue(reason?: unknown): number {
     const withdrawn = this.outbox.withdrawWaiting();
     const error = reason ?? new SendWithdrawnError();
@@ -291,7 +359,20 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     const signal = this.sendSignal;
     this.sendData = undefined;
     this.sendSignal = undefined;
-    const entry = this.outbox.enqueue(data, resolve, reject, this.dropListener);
+    this.take(data, resolve, reject, signal);
+  };
+
+  /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
+  private take(
+    data: Out,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
+    // Written at once on a replaying link, which copies it into its own frame synchronously and
+    // replays that frame itself: the outbox need not copy it first.
+    const direct = this.currentLink?.replaysSends === true && !this.flushing;
+    const entry = this.outbox.enqueue(data, resolve, reject, this.dropListener, !direct);
     if (!('settled' in entry)) {
       this.refused = entry;
       return;
@@ -301,7 +382,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       // ever write it. The close already rejected it if it drained it; otherwise do it here.
       if (!entry.settled) {
         this.outbox.settle(entry);
-        reject(this.finalError ?? new ClosedByUserError());
+        entry.reject(this.finalError ?? new ClosedByUserError());
       }
       return;
     }
@@ -312,9 +393,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       signal.addEventListener('abort', onAbort, { once: true });
       entry.release = () => signal.removeEventListener('abort', onAbort);
     }
-    const link = this.currentLink;
-    if (link && !this.flushing) this.write(link, entry);
-  };
+    this.writeNew(entry, direct, data);
+  }
 
   suspend(): void {
     if (this.finished) return;
@@ -467,6 +547,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.generation++;
     const generation = this.generation;
     this.plainRejection = (error) => this.onPlainRejection(generation, error);
+    if (link.sendWith) {
+      const replays = link.replaysSends;
+      this.confirm = (error, entry) =>
+        this.onConfirm(generation, replays, error, entry as OutgoingEntry<Out>);
+    }
     const recovered = this.core.recovering;
     this.currentLink = link;
     this.lastLink = link;
@@ -543,10 +628,15 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
   private pongWatch: Subscription | undefined;
 
-  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>): void {
+  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
     const generation = this.generation;
     entry.generation = generation;
     entry.written = true;
+    if (link.sendWith) {
+      // No promise per send: the link calls back (in write order, possibly once per batch).
+      link.sendWith(payload, this.confirm, entry);
+      return;
+    }
     link.send(entry.data).then(
       () => {
         // A confirmation from a link that has since broken is stale: the entry was requeued and
@@ -566,6 +656,24 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     if (entry.generation !== generation || entry.settled) return;
     this.outbox.settle(entry);
     entry.reject(error);
+  }
+
+  /** A link's {@link Link.sendWith} confirmation for the current link, made once per link. */
+  private confirm: (error: unknown, entry: object) => void = () => {};
+
+  /** A send written with {@link Link.sendWith} on the link of `generation` was confirmed or failed. */
+  private onConfirm(
+    generation: number,
+    replays: boolean | undefined,
+    error: unknown,
+    entry: OutgoingEntry<Out>,
+  ): void {
+    if (error === undefined) {
+      if (entry.generation !== generation || entry.settled) return;
+      this.outbox.settle(entry);
+      entry.resolve();
+    } else if (replays) this.onReplayingRejection(entry, generation, error);
+    else this.onPlainRejection(generation, error);
   }
 
   /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
@@ -640,7 +748,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   private emit(event: ConnectionEvent<In, Out>): void {
-    this.eventSubject.next(event);
+    this.eventSubject?.next(event);
     this.diagnostics.event(event);
   }
 
@@ -683,7 +791,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.diagnostics.state(closed, this.outbox.size);
     this.finalState = closed;
     this.stateSubject.complete();
-    this.eventSubject.complete();
+    this.eventSubject?.complete();
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming.complete();

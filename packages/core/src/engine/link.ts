@@ -30,6 +30,20 @@ export interface Link<In = LinkData, Out = LinkData> {
    * @see Link.send
    */
   write?(data: Out): void;
+  /**
+   * {@link Link.send} without a promise: writes one message and calls `confirmed(undefined, token)`
+   * once it was written to the network, or `confirmed(error, token)` when it cannot be. Calls
+   * come in write order, possibly for a whole batch at once (one confirmation per tick for the
+   * writes of that tick); never synchronously from `sendWith` itself. Used by the engine where
+   * present (no promise and no per-message platform callback per send). The link is done with
+   * `data` when `sendWith` returns (written, or copied): the caller may reuse the buffer at once.
+   *
+   * @example
+   * ```ts
+   * link.sendWith(data, (error, token) => (error ? fail(token, error) : done(token)), entry);
+   * ```
+   */
+  sendWith?(data: Out, confirmed: (error: unknown, token: object) => void, token: object): void;
   /** Closes the link. `messages$` completes. Idempotent. */
   close(code?: number, reason?: string): void;
   /** Sends a transport-level ping, where the transport has one (WebSocket ping frames in Node). */

@@ -93,13 +93,16 @@ export class OutgoingQueue<Out> {
    * Adds a send, within the limits: when it does not fit, the new entry is refused (returns the
    * error) or the oldest waiting entries are dropped (passed to `onDrop`). Binary data is copied
    * (as `WebSocket.send` does): the caller may reuse its buffer at once, and what is written,
-   * now or again after a recovery, is what was passed.
+   * now or again after a recovery, is what was passed. `copy: false` skips the copy for a send
+   * written at once on a link that takes its own (a replaying link encodes it into its frame and
+   * replays that frame itself; the engine never writes the entry again).
    */
   enqueue(
     data: Out,
     resolve: () => void,
     reject: (error: unknown) => void,
     onDrop: (entry: OutgoingEntry<Out>, error: QueueOverflowError) => void,
+    copy = true,
   ): OutgoingEntry<Out> | QueueOverflowError {
     const size = byteSizeOf(data);
     const overflow = this.overflowFor(size);
@@ -133,7 +136,7 @@ export class OutgoingQueue<Out> {
         dropped.push([oldest, error]);
       }
     }
-    data = copyBytes(data);
+    if (copy) data = copyBytes(data);
     const entry: OutgoingEntry<Out> = { data, size, generation: -1, settled: false, resolve, reject };
     this.entries.push(entry);
     this.pendingCount++;
@@ -282,8 +285,17 @@ export class OutgoingQueue<Out> {
 const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(): unknown }).slice;
 
 /** A private copy of binary data, of the same type; other data (strings, Blobs, objects) as is. */
-function copyBytes<T>(data: T): T {
+/** Copies binary data (strings are immutable): what the outbox keeps of a send. */
+export function copyBytes<T>(data: T): T {
   if (data instanceof ArrayBuffer) return data.slice(0) as T;
+  // Bytes (a Uint8Array, or a Node Buffer) are copied into a plain Uint8Array: a Buffer's own
+  // copy goes through its species constructor and costs several times as much (issue 13), and
+  // every link takes any ArrayBufferView. The queued copy is what a `dropped` event then carries.
+  if (data instanceof Uint8Array) {
+    const copy = new Uint8Array(data.byteLength);
+    copy.set(data);
+    return copy as T;
+  }
   if (data instanceof DataView) {
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as T;
   }

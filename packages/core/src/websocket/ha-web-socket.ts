@@ -4,6 +4,7 @@ import {
   attach,
   type ConnectionOptions,
   type HAConnection,
+  type PostingConnection,
   type SendOptions,
 } from '../engine/attach.js';
 import type { ConnectionState } from '../engine/connection-state.js';
@@ -344,14 +345,16 @@ export function defineHAWebSocket<
       // Links always deliver the platform's raw bytes (never Blobs: the resume protocol decodes
       // frames synchronously); `binaryType` is applied per message at dispatch, so assigning it
       // takes effect at once, on the first link as on later ones, as on a WebSocket.
-      const transportTo = (url: string | URL, attempt?: { readonly remainingMs: number | undefined }) =>
-        webSocketTransport<S>({
-          ...platform,
-          url: String(url),
-          protocols: protocols as string | string[] | undefined,
-          connectTimeoutMs: attempt?.remainingMs ?? connectTimeoutMs,
-          binaryType: platform.binaryType ?? 'arraybuffer',
-        });
+      // The platform's capabilities are inherited, not spread: a copy of a dozen fields per
+      // socket (in a hidden class of its own) is idle memory that every connection pays.
+      const transportTo = (url: string | URL, attempt?: { readonly remainingMs: number | undefined }) => {
+        const options = Object.create(platform) as Parameters<typeof webSocketTransport<S>>[0];
+        options.url = String(url);
+        options.protocols = protocols as string | string[] | undefined;
+        options.connectTimeoutMs = attempt?.remainingMs ?? connectTimeoutMs;
+        options.binaryType = platform.binaryType ?? 'arraybuffer';
+        return webSocketTransport<S>(options);
+      };
       const base =
         endpoints === undefined
           ? transportTo(this.url)
@@ -371,12 +374,9 @@ export function defineHAWebSocket<
           ),
         ),
         this.connection.state$.subscribe((state) => this.onState(state)),
-        this.connection.events$.subscribe((event) => {
-          if (event.type === 'dropped') {
-            this.dispatch('dropped', detailEvent('dropped', { data: event.data, error: event.error }));
-          }
-        }),
       );
+      // Drops and failed sends come through the sink rather than an `events$` subscription.
+      (this.connection as PostingConnection<LinkData, LinkData>).sink = this;
     }
 
     get readyState(): number {
@@ -403,8 +403,8 @@ export function defineHAWebSocket<
       if (this.ready >= 2)
         throw domException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
-      // is reported as an event rather than as a rejection nobody holds (see onSendFailed).
-      this.connection.enqueue(data).catch((error) => this.onSendFailed(data, error));
+      // is reported as an event rather than as a rejection nobody holds (see sendFailed).
+      (this.connection as PostingConnection<LinkData, LinkData>).post(data);
     }
 
     /**
@@ -414,7 +414,13 @@ export function defineHAWebSocket<
      * larger than its frame limit, a full replay window) fires `dropped` here, so nothing
      * vanishes silently.
      */
-    private onSendFailed(data: LinkData, error: unknown): void {
+    /** @internal A message 'drop-oldest' dropped from the queue: see {@link PostSink}. */
+    dropped(data: LinkData, error: unknown): void {
+      this.dispatch('dropped', detailEvent('dropped', { data, error }));
+    }
+
+    /** @internal */
+    sendFailed(data: LinkData, error: unknown): void {
       if (this.ready >= 2 || this.lastStatus === 'closed') return;
       if (error instanceof QueueOverflowError || error instanceof SessionLostError) return;
       this.dispatch('dropped', detailEvent('dropped', { data, error }));

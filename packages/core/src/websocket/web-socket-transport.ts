@@ -36,6 +36,18 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
    * @default `socket.send(data)`
    */
   write?: (socket: S, data: LinkData) => void;
+  /**
+   * {@link Link.sendWith}: writes a message and calls `confirmed` once it was written to the
+   * network, in write order, possibly once for a batch (Node's binding confirms the writes of one
+   * tick together instead of one `ws` callback each). Errors thrown fail the send.
+   * @default none: `send` confirms each message
+   */
+  sendWith?: (
+    socket: S,
+    data: LinkData,
+    confirmed: (error: unknown, token: object) => void,
+    token: object,
+  ) => void;
   /** Sends a protocol-level ping frame (`ws`'s `ping()`). @default none: use an application heartbeat */
   ping?: (socket: S) => void;
   /** Subscribes to pong frames; returns the unsubscribe function. @default none */
@@ -308,6 +320,22 @@ function openWebSocketLink<S extends WebSocketLike>(
           return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
         }
       },
+      sendWith: options.sendWith
+        ? (data, confirmed, token) => {
+            let error: unknown;
+            if (finished || socket.readyState !== OPEN) error = new NotOpenError('WebSocket is not open');
+            else {
+              try {
+                options.sendWith!(socket, data, confirmed, token);
+                return;
+              } catch (cause) {
+                error = new LinkFailedError('WebSocket send failed', { cause });
+              }
+            }
+            // Never synchronously from sendWith, as a rejected promise would not be.
+            queueMicrotask(() => confirmed(error, token));
+          }
+        : undefined,
       write(data) {
         // A link that is closing or over reports that through messages$ (or already has).
         if (finished || socket.readyState !== OPEN) return;

@@ -1,0 +1,146 @@
+/**
+ * What one `HAWebSocket` send costs (issue 13): `send()` makes no promise, and the writes of one
+ * tick are confirmed by one callback on the TCP socket instead of a `ws` send callback each (a
+ * callback doubles `ws`'s own send cost). Confirmation still holds: every `sendAsync` settles, in
+ * order, with and without an extension (permessage-deflate makes `ws` hold frames back, so there
+ * each send is confirmed by its own callback).
+ */
+import { createHook } from 'node:async_hooks';
+import { once } from 'node:events';
+import { HAWebSocket } from '@lifeline/node/ws';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { cleanups } from './support/cleanups.js';
+import { EchoServer } from './support/ws-servers.js';
+
+const COUNT = 1_000;
+
+async function openSocket(server: EchoServer): Promise<InstanceType<typeof HAWebSocket>> {
+  const socket = new HAWebSocket(server.url);
+  cleanups.push(() => socket.close());
+  await once(socket as unknown as EventTarget, 'open');
+  return socket;
+}
+
+function echoes(socket: InstanceType<typeof HAWebSocket>, count: number): Promise<string[]> {
+  const received: string[] = [];
+  return new Promise((resolve) => {
+    socket.onmessage = (event) => {
+      received.push(String(event.data));
+      if (received.length === count) resolve(received);
+    };
+  });
+}
+
+/** Counts `ws` sends made with a callback while `body` runs (ws's prototype, restored after). */
+async function countCallbackSends(body: () => Promise<void>): Promise<number> {
+  const original = WebSocket.prototype.send;
+  let withCallback = 0;
+  WebSocket.prototype.send = function (this: WebSocket, ...args: unknown[]) {
+    if (typeof args[args.length - 1] === 'function') withCallback++;
+    return (original as (...a: unknown[]) => void).apply(this, args);
+  } as typeof original;
+  try {
+    await body();
+  } finally {
+    WebSocket.prototype.send = original;
+  }
+  return withCallback;
+}
+
+describe('HAWebSocket send cost', () => {
+  it('send() makes no promise per message; every message arrives once, in order', async () => {
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const all = echoes(socket, COUNT);
+    let promises = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'PROMISE') promises++;
+      },
+    });
+    hook.enable();
+    try {
+      for (let i = 0; i < COUNT; i++) socket.send(`m${i}`);
+    } finally {
+      hook.disable();
+    }
+    // Three or four per send before (the caller's, the link's, their reactions).
+    expect(promises).toBeLessThan(10);
+    expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
+  });
+
+  it('the sends of one tick are confirmed together, without a ws callback per message; every sendAsync resolves, in order', async () => {
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const all = echoes(socket, COUNT);
+    const order: number[] = [];
+    const callbacks = await countCallbackSends(async () => {
+      await Promise.all(
+        Array.from({ length: COUNT }, (_, i) => socket.sendAsync(`m${i}`).then(() => order.push(i))),
+      );
+    });
+    expect(callbacks).toBe(0);
+    expect(order).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    expect(socket.bufferedAmount).toBe(0);
+    expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
+  });
+
+  it('with permessage-deflate negotiated, each send is confirmed by its own callback; all resolve, in order', async () => {
+    const server = await EchoServer.start({ perMessageDeflate: { threshold: 0 } });
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const all = echoes(socket, COUNT);
+    const order: number[] = [];
+    const callbacks = await countCallbackSends(async () => {
+      await Promise.all(
+        Array.from({ length: COUNT }, (_, i) => socket.sendAsync(`m${i}`).then(() => order.push(i))),
+      );
+    });
+    expect(callbacks).toBe(COUNT);
+    expect(order).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
+  });
+
+  it.each([
+    ['no extension', {}],
+    ['permessage-deflate', { perMessageDeflate: { threshold: 0 } }],
+  ])(
+    'the caller may reuse its buffer at once (%s): what arrives is what was passed',
+    async (_name, options) => {
+      const server = await EchoServer.start(options);
+      cleanups.push(() => server.close());
+      const socket = await openSocket(server);
+      socket.binaryType = 'nodebuffer';
+      const received: Buffer[] = [];
+      const all = new Promise<void>((resolve) => {
+        socket.onmessage = (event) => {
+          received.push(event.data as Buffer);
+          if (received.length === 100) resolve();
+        };
+      });
+      const buffer = Buffer.alloc(64);
+      for (let i = 0; i < 100; i++) {
+        buffer.fill(i);
+        socket.send(buffer);
+      }
+      buffer.fill(255);
+      await all;
+      expect(received.map((data) => [data.length, data[0], data[63]])).toEqual(
+        Array.from({ length: 100 }, (_, i) => [64, i, i]),
+      );
+    },
+  );
+
+  it('sends written in the tick the client closes still resolve (flushed before the close frame)', async () => {
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const sends = Array.from({ length: 100 }, (_, i) => socket.sendAsync(`m${i}`));
+    socket.close();
+    const outcomes = await Promise.allSettled(sends);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(100);
+  });
+});
