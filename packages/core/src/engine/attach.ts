@@ -117,7 +117,9 @@ export interface SendOptions {
    * Withdraws the send when aborted while it still waits in the queue (while connecting or
    * recovering): its promise rejects with `signal.reason` and it is never written. Once written
    * on a link it can no longer be withdrawn (the peer may have it); aborting then changes nothing.
-   * A signal already aborted refuses the send at once.
+   * A signal already aborted refuses the send at once. A transport that takes sends while no link
+   * is up (`Transport.hold`: a resumable connection with a client store) owns them at once:
+   * those can no longer be withdrawn either.
    * @default none
    */
   signal?: AbortSignal;
@@ -158,7 +160,8 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
    */
   enqueue(data: Out, options?: SendOptions): Promise<void>;
   /**
-   * Withdraws every send still waiting for a link (written ones stay: they may have arrived).
+   * Withdraws every send still waiting for a link (written ones stay: they may have arrived; so do
+   * ones a transport took while no link was up, see `Transport.hold`).
    * Each withdrawn send rejects with `reason`, by default a {@link SendWithdrawnError}.
    * Returns how many were withdrawn.
    */
@@ -313,8 +316,40 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
       entry.release = () => signal.removeEventListener('abort', onAbort);
     }
     const link = this.currentLink;
-    if (link && !this.flushing) this.write(link, entry);
+    if (link) {
+      if (!this.flushing) this.write(link, entry);
+    } else if (this.holding && !this.hold(entry)) this.holding = false;
   };
+
+  /**
+   * No link is up and no send waits in the queue: every send made meanwhile was handed to the
+   * transport's `hold`, so the next one may be too (after a refusal, sends wait in the queue, in
+   * order, until a link takes them; the next link-down tries again).
+   */
+  private holding = true;
+
+  /** Hands a send to the transport's `hold` (see {@link Transport.hold}); false if it does not take it. */
+  private hold(entry: OutgoingEntry<Out>): boolean {
+    const held = this.transport.hold?.(entry.data);
+    if (held === undefined) return false;
+    // Like a send written on a replaying link: the session owns it now (it cannot be withdrawn or
+    // dropped), it is not written again by attach, and the session's answer is final.
+    entry.generation = this.generation;
+    entry.written = true;
+    held.then(
+      () => {
+        if (entry.settled) return;
+        this.outbox.settle(entry);
+        entry.resolve();
+      },
+      (error) => {
+        if (entry.settled) return;
+        this.outbox.settle(entry);
+        entry.reject(error);
+      },
+    );
+    return true;
+  }
 
   suspend(): void {
     if (this.finished) return;
@@ -610,6 +645,17 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     if (link.abandon) link.abandon();
     else link.close();
     this.emit({ type: 'link-down', error });
+    // What waits for the next link goes to the transport if it takes it (durable with a store).
+    this.holding = false;
+    if (!this.finished) {
+      this.holding = true;
+      for (const entry of this.outbox.waiting()) {
+        if (!this.hold(entry)) {
+          this.holding = false;
+          break;
+        }
+      }
+    }
   }
 
   private onRecoveryEvent(event: RecoveryEvent): void {
