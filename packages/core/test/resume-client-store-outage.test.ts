@@ -170,3 +170,58 @@ test('without a store, sends made during an outage still wait in the connection 
   client.conn.close();
   peer.stop();
 });
+
+test('a session the server forgot during the outage: the sends it held are reported lost with the rest; sends made before renegotiate ran go after its own', async () => {
+  const store = new MemoryClientSessionStore();
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  let conn: HAConnection<LinkData, LinkData> | undefined;
+  let fromApplication: Promise<unknown> | undefined;
+  const client = resumable(transport, {
+    ackDelayMs: 0,
+    store,
+    renegotiate: async ({ link }) => {
+      // The application sends while the new session is being set up: it must not go first.
+      fromApplication = conn!.send('x');
+      await link.send('hello-again');
+    },
+  });
+  const lost: unknown[] = [];
+  client.session$.subscribe((event) => {
+    if (event.type === 'lost') lost.push(event.unacknowledged);
+  });
+  conn = attach(client, options);
+  await opened(conn);
+  await conn.send('a1');
+  const oldId = client.session!.id;
+
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => conn!.state$.value.status === 'recovering', { what: 'recovering' });
+  const outcomes = ['h2', 'h3', 'h4'].map((text) =>
+    conn!.send(text).then(
+      () => 'sent',
+      (error) => error,
+    ),
+  );
+  await waitFor(() => store.stored?.messages.length === 3, { what: 'the outage sends stored' });
+  // The server restarted with a memory store meanwhile: it forgot the session.
+  peer.forgetAll();
+  transport.acceptOpens();
+  await waitFor(() => fromApplication !== undefined, { what: 'renegotiate' });
+  await fromApplication;
+
+  expect(lost).toEqual([
+    [
+      { seq: 2, data: 'h2' },
+      { seq: 3, data: 'h3' },
+      { seq: 4, data: 'h4' },
+    ],
+  ]);
+  for (const outcome of await Promise.all(outcomes))
+    expect(outcome).toMatchObject({ code: 'ERR_SESSION_LOST' });
+  expect(peer.session.id).not.toBe(oldId);
+  expect(peer.session.received.map((message) => String(message.data))).toEqual(['hello-again', 'x']);
+  conn.close();
+  peer.stop();
+});
