@@ -225,3 +225,22 @@ test('a session the server forgot during the outage: the sends it held are repor
   conn.close();
   peer.stop();
 });
+
+test('close() during the outage ends the session: the sends it held reject and the store is cleared, so no later start sends them', async () => {
+  const store = new MemoryClientSessionStore();
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  const client = connect(transport, store);
+  await opened(client.conn);
+  await client.send('m1');
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => client.conn.state$.value.status === 'recovering', { what: 'recovering' });
+  for (let k = 2; k <= 4; k++) void client.send(`m${k}`);
+  await waitFor(() => store.stored?.messages.length === 3, { what: 'the outage sends stored' });
+  client.conn.close();
+  await waitFor(() => client.settled.rejected === 3, { what: 'the held sends rejected' });
+  await waitFor(() => store.stored === undefined && !store.owned, { what: 'the store cleared and released' });
+  expect(client.client.handle.state).toBe('closed');
+  peer.stop();
+});

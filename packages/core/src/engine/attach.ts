@@ -174,7 +174,11 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   resetCounts(): void;
   /** libha `ha_detach`: stops recovery and hands back the open link (if any) as a plain one. */
   detach(): Link<In, Out> | undefined;
-  /** libha `ha_close`: closes the link without recovering. Pending sends reject with {@link ClosedByUserError}. */
+  /**
+   * libha `ha_close`: closes the link without recovering. Pending sends reject with
+   * {@link ClosedByUserError}. With no link up, the transport's `close` (if it has one) ends what it
+   * keeps across links: a resumable session and its client store.
+   */
   close(code?: number, reason?: string): void;
 }
 
@@ -383,9 +387,13 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   close(code?: number, reason?: string): void {
+    if (this.finished) return;
     const link = this.currentLink;
     this.shutdown('user', undefined, new ClosedByUserError(), false);
-    link?.close(code, reason);
+    if (link) link.close(code, reason);
+    // No link to close: the transport ends what it keeps across links (a resumable session,
+    // with the sends it took while no link was up and its client store) as the link would have.
+    else this.transport.close?.(code, reason);
   }
 
   private finalError: unknown;

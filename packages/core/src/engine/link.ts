@@ -75,6 +75,12 @@ export interface Transport<In = LinkData, Out = LinkData> {
    * send waits in its queue, so order is kept.
    */
   hold?(data: Out): Promise<void> | undefined;
+  /**
+   * The connection was closed on purpose while no link was up (an outage, or before the first
+   * link): ends what the transport keeps across links, as closing its link would have (a
+   * resumable session ends, and its client store is cleared). Optional.
+   */
+  close?(code?: number, reason?: string): void;
 }
 
 /** The size in bytes of a message, for queue and buffer limits. Strings count as UTF-16 length * 2 at most. */
