@@ -117,7 +117,9 @@ export interface SendOptions {
    * Withdraws the send when aborted while it still waits in the queue (while connecting or
    * recovering): its promise rejects with `signal.reason` and it is never written. Once written
    * on a link it can no longer be withdrawn (the peer may have it); aborting then changes nothing.
-   * A signal already aborted refuses the send at once.
+   * A signal already aborted refuses the send at once. A transport that takes sends while no link
+   * is up (`Transport.hold`: a resumable connection with a client store) owns them at once:
+   * those can no longer be withdrawn either.
    * @default none
    */
   signal?: AbortSignal;
@@ -158,7 +160,8 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
    */
   enqueue(data: Out, options?: SendOptions): Promise<void>;
   /**
-   * Withdraws every send still waiting for a link (written ones stay: they may have arrived).
+   * Withdraws every send still waiting for a link (written ones stay: they may have arrived; so do
+   * ones a transport took while no link was up, see `Transport.hold`).
    * Each withdrawn send rejects with `reason`, by default a {@link SendWithdrawnError}.
    * Returns how many were withdrawn.
    */
@@ -171,7 +174,11 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   resetCounts(): void;
   /** libha `ha_detach`: stops recovery and hands back the open link (if any) as a plain one. */
   detach(): Link<In, Out> | undefined;
-  /** libha `ha_close`: closes the link without recovering. Pending sends reject with {@link ClosedByUserError}. */
+  /**
+   * libha `ha_close`: closes the link without recovering. Pending sends reject with
+   * {@link ClosedByUserError}. With no link up, the transport's `close` (if it has one) ends what it
+   * keeps across links: a resumable session and its client store.
+   */
   close(code?: number, reason?: string): void;
 }
 
@@ -333,7 +340,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     if (link && !this.flushing) {
       if (direct && !link.replaysSends) (entry as { data: Out }).data = copyBytes(entry.data);
       this.write(link, entry, link.sendWith ? data : entry.data);
-    } else if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
+      return;
+    }
+    // Not written now: the entry keeps its own copy of the caller's bytes (the caller may reuse them).
+    if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
+    if (!link && this.holding && !this.hold(entry)) this.holding = false;
   }
 
   /** @internal */
@@ -396,6 +407,36 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.writeNew(entry, direct, data);
   }
 
+  /**
+   * No link is up and no send waits in the queue: every send made meanwhile was handed to the
+   * transport's `hold`, so the next one may be too (after a refusal, sends wait in the queue, in
+   * order, until a link takes them; the next link-down tries again).
+   */
+  private holding = true;
+
+  /** Hands a send to the transport's `hold` (see {@link Transport.hold}); false if it does not take it. */
+  private hold(entry: OutgoingEntry<Out>): boolean {
+    const held = this.transport.hold?.(entry.data);
+    if (held === undefined) return false;
+    // Like a send written on a replaying link: the session owns it now (it cannot be withdrawn or
+    // dropped), it is not written again by attach, and the session's answer is final.
+    entry.generation = this.generation;
+    entry.written = true;
+    held.then(
+      () => {
+        if (entry.settled) return;
+        this.outbox.settle(entry);
+        entry.resolve();
+      },
+      (error) => {
+        if (entry.settled) return;
+        this.outbox.settle(entry);
+        entry.reject(error);
+      },
+    );
+    return true;
+  }
+
   suspend(): void {
     if (this.finished) return;
     this.core.suspend();
@@ -428,9 +469,13 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   close(code?: number, reason?: string): void {
+    if (this.finished) return;
     const link = this.currentLink;
     this.shutdown('user', undefined, new ClosedByUserError(), false);
-    link?.close(code, reason);
+    if (link) link.close(code, reason);
+    // No link to close: the transport ends what it keeps across links (a resumable session,
+    // with the sends it took while no link was up and its client store) as the link would have.
+    else this.transport.close?.(code, reason);
   }
 
   private finalError: unknown;
@@ -718,6 +763,17 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     if (link.abandon) link.abandon();
     else link.close();
     this.emit({ type: 'link-down', error });
+    // What waits for the next link goes to the transport if it takes it (durable with a store).
+    this.holding = false;
+    if (!this.finished) {
+      this.holding = true;
+      for (const entry of this.outbox.waiting()) {
+        if (!this.hold(entry)) {
+          this.holding = false;
+          break;
+        }
+      }
+    }
   }
 
   private onRecoveryEvent(event: RecoveryEvent): void {

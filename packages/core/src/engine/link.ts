@@ -79,6 +79,22 @@ export interface Transport<In = LinkData, Out = LinkData> {
    * (behind a load balancer, the same address reaches another replica).
    */
   redirect?(url: string | undefined): void;
+  /**
+   * Takes a send while no link is up, for a transport whose session keeps sends across links: a
+   * resumable session with a client store numbers the message and stores it now, and writes it
+   * on the next link, so a process that dies during an outage keeps it. Settles as a replaying
+   * link's `send` does (resolves once the peer has the message; a rejection is final). Returns
+   * `undefined` when it does not take the message: it then waits in `attach`'s queue for a link,
+   * as on a transport without this method. `attach` calls it in send order, and only while no
+   * send waits in its queue, so order is kept.
+   */
+  hold?(data: Out): Promise<void> | undefined;
+  /**
+   * The connection was closed on purpose while no link was up (an outage, or before the first
+   * link): ends what the transport keeps across links, as closing its link would have (a
+   * resumable session ends, and its client store is cleared). Optional.
+   */
+  close?(code?: number, reason?: string): void;
 }
 
 /** The size in bytes of a message, for queue and buffer limits. Strings count as UTF-16 length * 2 at most. */

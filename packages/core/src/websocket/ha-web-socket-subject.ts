@@ -494,6 +494,10 @@ export class HAWebSocketSubject<T> extends Observable<T> {
         // duplicate it. A new session (the first, or one after a loss) and a plain link need them.
         return new StreamLink(link, lastSessionEvent === 'resumed' ? [] : streams.slice());
       },
+      // A resumable session with a client store takes plain sends while no link is up (stored);
+      // stream messages wait for a link, where their per-link bookkeeping lives.
+      hold: (item) => (item instanceof StreamMessage ? undefined : inner.hold?.(item)),
+      close: (code, reason) => inner.close?.(code, reason),
     };
     this.run = run;
     run.connection = attach(transport, attachOptions as AttachOptions<LinkData, Outgoing, unknown>);

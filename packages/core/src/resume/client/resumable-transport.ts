@@ -54,6 +54,7 @@ import {
 } from '../wire/resume-frame.js';
 import { bytesToHex } from '../wire/session-token.js';
 import type {
+  ClientSessionChange,
   ClientSessionStore,
   RestoredClientSession,
   StoredClientSession,
@@ -88,7 +89,10 @@ export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOpt
    * (`session.restored` tells what came back); from then on the session's id and token, every
    * outgoing message until the server acknowledges it, and the received watermark are written,
    * batched one write per tick: a message is written to the network only once stored, and a
-   * received message is acknowledged only once its watermark is stored. One store serves one
+   * received message is acknowledged only once its watermark is stored. A send made while no
+   * link is up (an outage, before the first link) is taken by the session at once and stored, so
+   * a process that dies during an outage keeps it; from then on it cannot be withdrawn
+   * (`signal`, `clearQueue()`), like a send written on a link. One store serves one
    * connection at a time. A failed write closes the connection with a
    * {@link ClientSessionStoreError}. See docs/durable-sessions.md for the repeat window.
    * @default none (the session lives in memory and ends with the connection)
@@ -329,6 +333,10 @@ class ResumableSession implements ResumableTransport {
   readonly writer: ClientSessionWriter | undefined;
   private loading: Promise<void> | undefined;
   restored: RestoredClientSession | undefined;
+  /** With a `store`: the stored session was read, so sends can be numbered after it. */
+  private loaded = false;
+  /** Sends {@link hold} took before the store was read, in order: numbered once it is. */
+  private early: { data: LinkData; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(
     readonly inner: Transport<LinkData, Uint8Array>,
@@ -404,8 +412,44 @@ class ResumableSession implements ResumableTransport {
     return active.virtual;
   }
 
+  /**
+   * A send made while no link is up (`attach` asks before queueing it): with a store, the session
+   * takes it at once, so it is numbered and stored now (at the next batched write) and survives
+   * the process dying during an outage; it is written on the next link. Sends made before the
+   * store was read wait here and are numbered after the restored ones. Without a store, or while
+   * a lost session's `renegotiate` has yet to run (its sends go first on the new session), it
+   * takes nothing: the send waits in `attach`'s queue as before.
+   */
+  hold(data: LinkData): Promise<void> | undefined {
+    const writer = this.writer;
+    if (!writer || writer.failed || this.ended || this.pendingRenegotiation) return undefined;
+    if (this.loaded) return this.endpoint.send(data);
+    return new Promise<void>((resolve, reject) => this.early.push({ data, resolve, reject }));
+  }
+
+  /** The store was read (or could not be): number what {@link hold} took meanwhile, or fail it. */
+  private releaseEarly(error?: unknown): void {
+    const early = this.early;
+    this.early = [];
+    for (const send of early) {
+      if (error === undefined) this.endpoint.send(send.data).then(send.resolve, send.reject);
+      else send.reject(error);
+    }
+  }
+
   /** Reads the store and takes the stored session over: its identity, its unacknowledged messages, its watermarks. */
   private async load(): Promise<void> {
+    try {
+      await this.loadStored();
+    } catch (error) {
+      this.releaseEarly(error);
+      throw error;
+    }
+    this.loaded = true;
+    this.releaseEarly();
+  }
+
+  private async loadStored(): Promise<void> {
     let stored: StoredClientSession | undefined;
     try {
       stored = await this.options.store!.open();
@@ -461,6 +505,7 @@ class ResumableSession implements ResumableTransport {
     const writer = this.writer;
     if (!loading || !writer) return;
     this.loading = undefined;
+    this.loaded = false;
     const store = this.options.store!;
     // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
     void loading
@@ -762,7 +807,16 @@ class ActiveLink {
     // The confirming ACK retires the token the store holds: store the new one first, so a crash
     // at any point leaves a token the server accepts (docs/protocol.md, token rotation).
     this.phase = 'storing';
-    writer.write({ reset: !resuming, identity: { id: frame.id, token: frame.token } }).then(() => {
+    // A new session's first write also holds what was sent before it had an identity (taken
+    // while no server could be reached, see `hold`): numbered 1, 2... in it, and stored before
+    // any of it is written on this link.
+    const unidentified = resuming ? [] : session.endpoint.unacknowledged();
+    const change: ClientSessionChange = {
+      reset: !resuming,
+      identity: { id: frame.id, token: frame.token },
+      ...(unidentified.length > 0 ? { append: unidentified.map(toStoredOutgoing) } : {}),
+    };
+    writer.write(change).then(() => {
       if (this.phase !== 'storing') return;
       this.welcomed(frame.lastReceived, resuming);
       const held = this.held;

@@ -642,6 +642,16 @@ export class SessionEndpoint {
     }, this.ackDelayMs);
   }
 
+  /** The messages sent and not acknowledged yet, in order (held, written or waiting for room). */
+  unacknowledged(): OutgoingMessage[] {
+    const messages: OutgoingMessage[] = [];
+    for (let seq = this.buffer.acked + 1; seq <= this.buffer.lastSeq; seq++) {
+      const message = this.buffer.get(seq);
+      if (message) messages.push(message);
+    }
+    return messages;
+  }
+
   /** Sends a standalone ACK now if the peer is owed one. */
   flushAck(): void {
     this.ackTimer?.unsubscribe();

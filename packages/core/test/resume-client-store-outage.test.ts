@@ -1,0 +1,246 @@
+// Sends made while a resumable connection with a client store has no link (an outage, or before
+// the first link): the session takes them at once (`Transport.hold`), so they are stored and a
+// process that dies during the outage loses none of them. Against the in-memory resume peer.
+import { attach, type HAConnection, type LinkData, LinkFailedError } from '@lifeline/core';
+import {
+  type ClientSessionChange,
+  type ClientSessionStore,
+  MemoryClientSessionStore,
+  resumable,
+} from '@lifeline/core/internal';
+import { createMemoryTransport, type MemoryTransport, waitFor } from '@lifeline/core/testing';
+import { filter, firstValueFrom } from 'rxjs';
+import { expect, test } from 'vitest';
+import { TestResumePeer } from './resume-peer.js';
+
+const options = {
+  backoff: { initialDelayMs: 5, maxDelayMs: 20 },
+  minUptimeMs: 0,
+  maxAttemptsPerFailure: Number.POSITIVE_INFINITY,
+} as const;
+
+function connect(transport: MemoryTransport<LinkData>, store: ClientSessionStore | undefined) {
+  const client = resumable(transport, { ackDelayMs: 0, ...(store ? { store } : {}) });
+  const conn = attach(client, options);
+  const settled = { resolved: 0, rejected: 0 };
+  const send = (text: string) =>
+    conn.send(text).then(
+      () => void settled.resolved++,
+      () => void settled.rejected++,
+    );
+  return { client, conn, send, settled };
+}
+
+const opened = (conn: HAConnection<LinkData, LinkData>) =>
+  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
+const closed = (conn: HAConnection<LinkData, LinkData>) =>
+  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'closed')));
+const down = () => new LinkFailedError('the server is down', { recoverable: true });
+
+/** Counts a received stream `m1, m2...` against the expected `1..n`. */
+function tally(received: readonly string[], n: number) {
+  const seen = new Set<number>();
+  let duplicated = 0;
+  let reordered = 0;
+  let last = 0;
+  for (const text of received) {
+    const k = Number(text.slice(1));
+    if (seen.has(k)) duplicated++;
+    else if (k < last) reordered++;
+    seen.add(k);
+    last = Math.max(last, k);
+  }
+  let lost = 0;
+  for (let k = 1; k <= n; k++) if (!seen.has(k)) lost++;
+  return { received: received.length, lost, duplicated, reordered };
+}
+
+test('sends made during an outage are stored: a process that dies in the outage loses none, the next start sends them once, in order', async () => {
+  const store = new MemoryClientSessionStore();
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  const first = connect(transport, store);
+  await opened(first.conn);
+  await Promise.all([1, 2, 3].map((k) => first.send(`m${k}`)));
+  const sessionId = first.client.session!.id;
+
+  // The outage: the link breaks and no new one opens.
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => first.conn.state$.value.status === 'recovering', { what: 'recovering' });
+  const K = 200;
+  for (let k = 4; k <= 3 + K; k++) void first.send(`m${k}`);
+  // Every one of them is in the store (they were never written on a link).
+  await waitFor(() => store.stored?.messages.length === K, {
+    timeoutMs: 10_000,
+    what: 'the outage sends stored',
+    state: () => ({
+      stored: store.stored?.messages.map((m) => m.seq).join(','),
+      lastSent: first.client.handle.lastSent,
+      pending: first.conn.pending,
+    }),
+  });
+  expect(store.stored!.messages.map((message) => message.seq)).toEqual(
+    Array.from({ length: K }, (_, i) => 4 + i),
+  );
+
+  // The process dies, still in the outage: its next open fails for good, it never closes the session.
+  const end = closed(first.conn);
+  transport.refuseOpens(1, new LinkFailedError('the process died', { recoverable: false }));
+  await end;
+  await store.close();
+
+  // The next start, the server still down: it reads the store and sends more, before and after
+  // the store was read; those are stored too, after the restored ones.
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  const second = connect(transport, store);
+  const J = 20;
+  for (let k = 4 + K; k < 4 + K + J / 2; k++) void second.send(`m${k}`);
+  await waitFor(() => second.client.restored !== undefined, { what: 'restored' });
+  for (let k = 4 + K + J / 2; k < 4 + K + J; k++) void second.send(`m${k}`);
+  await waitFor(() => store.stored?.messages.length === K + J, {
+    timeoutMs: 10_000,
+    what: 'the restart sends stored',
+    state: () => ({ stored: store.stored?.messages.length, lastSent: second.client.handle.lastSent }),
+  });
+  expect(second.client.restored).toMatchObject({ sessionId, pendingOutgoing: K, lastSent: 3 + K });
+
+  // The server is back: one session, every message once, in order.
+  transport.acceptOpens();
+  await opened(second.conn);
+  await waitFor(() => second.settled.resolved === J && second.client.handle.peerAcked === 3 + K + J, {
+    timeoutMs: 10_000,
+    what: 'every send acknowledged',
+    state: () => ({
+      ...second.settled,
+      lastSent: second.client.handle.lastSent,
+      acked: second.client.handle.peerAcked,
+    }),
+  });
+  const sessions = [...peer.sessions.values()];
+  expect(sessions.map((session) => session.id)).toEqual([sessionId]);
+  const received = sessions[0]!.received.map((message) => String(message.data));
+  expect(tally(received, 3 + K + J)).toEqual({ received: 3 + K + J, lost: 0, duplicated: 0, reordered: 0 });
+  expect(received).toEqual(Array.from({ length: 3 + K + J }, (_, i) => `m${i + 1}`));
+  expect(second.settled.rejected).toBe(0);
+  second.conn.close();
+  peer.stop();
+});
+
+/** A memory store that records each write. */
+class RecordingStore extends MemoryClientSessionStore {
+  readonly changes: ClientSessionChange[] = [];
+  override write(change: ClientSessionChange): Promise<void> {
+    this.changes.push(change);
+    return super.write(change);
+  }
+}
+
+test('a first start with the server unreachable: the sends taken before any session existed are stored with its identity, before any is written', async () => {
+  const store = new RecordingStore();
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  const client = connect(transport, store);
+  for (let k = 1; k <= 5; k++) void client.send(`m${k}`);
+  await waitFor(() => client.client.handle.lastSent === 5);
+  transport.acceptOpens();
+  await opened(client.conn);
+  await waitFor(() => client.settled.resolved === 5);
+  const identity = store.changes.find((change) => change.identity);
+  expect(identity?.append?.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5]);
+  const session = [...peer.sessions.values()][0]!;
+  expect(session.received.map((message) => String(message.data))).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+  client.conn.close();
+  peer.stop();
+});
+
+test('without a store, sends made during an outage still wait in the connection queue (withdrawable)', async () => {
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  const client = connect(transport, undefined);
+  await opened(client.conn);
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => client.conn.state$.value.status === 'recovering');
+  for (let k = 1; k <= 5; k++) void client.send(`m${k}`);
+  expect(client.client.handle.lastSent).toBe(0);
+  expect(client.conn.clearQueue()).toBe(5);
+  await waitFor(() => client.settled.rejected === 5);
+  client.conn.close();
+  peer.stop();
+});
+
+test('a session the server forgot during the outage: the sends it held are reported lost with the rest; sends made before renegotiate ran go after its own', async () => {
+  const store = new MemoryClientSessionStore();
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  let conn: HAConnection<LinkData, LinkData> | undefined;
+  let fromApplication: Promise<unknown> | undefined;
+  const client = resumable(transport, {
+    ackDelayMs: 0,
+    store,
+    renegotiate: async ({ link }) => {
+      // The application sends while the new session is being set up: it must not go first.
+      fromApplication = conn!.send('x');
+      await link.send('hello-again');
+    },
+  });
+  const lost: unknown[] = [];
+  client.session$.subscribe((event) => {
+    if (event.type === 'lost') lost.push(event.unacknowledged);
+  });
+  conn = attach(client, options);
+  await opened(conn);
+  await conn.send('a1');
+  const oldId = client.session!.id;
+
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => conn!.state$.value.status === 'recovering', { what: 'recovering' });
+  const outcomes = ['h2', 'h3', 'h4'].map((text) =>
+    conn!.send(text).then(
+      () => 'sent',
+      (error) => error,
+    ),
+  );
+  await waitFor(() => store.stored?.messages.length === 3, { what: 'the outage sends stored' });
+  // The server restarted with a memory store meanwhile: it forgot the session.
+  peer.forgetAll();
+  transport.acceptOpens();
+  await waitFor(() => fromApplication !== undefined, { what: 'renegotiate' });
+  await fromApplication;
+
+  expect(lost).toEqual([
+    [
+      { seq: 2, data: 'h2' },
+      { seq: 3, data: 'h3' },
+      { seq: 4, data: 'h4' },
+    ],
+  ]);
+  for (const outcome of await Promise.all(outcomes))
+    expect(outcome).toMatchObject({ code: 'ERR_SESSION_LOST' });
+  expect(peer.session.id).not.toBe(oldId);
+  expect(peer.session.received.map((message) => String(message.data))).toEqual(['hello-again', 'x']);
+  conn.close();
+  peer.stop();
+});
+
+test('close() during the outage ends the session: the sends it held reject and the store is cleared, so no later start sends them', async () => {
+  const store = new MemoryClientSessionStore();
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  const client = connect(transport, store);
+  await opened(client.conn);
+  await client.send('m1');
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => client.conn.state$.value.status === 'recovering', { what: 'recovering' });
+  for (let k = 2; k <= 4; k++) void client.send(`m${k}`);
+  await waitFor(() => store.stored?.messages.length === 3, { what: 'the outage sends stored' });
+  client.conn.close();
+  await waitFor(() => client.settled.rejected === 3, { what: 'the held sends rejected' });
+  await waitFor(() => store.stored === undefined && !store.owned, { what: 'the store cleared and released' });
+  expect(client.client.handle.state).toBe('closed');
+  peer.stop();
+});
