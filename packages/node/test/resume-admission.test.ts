@@ -6,7 +6,7 @@
 // operation timeout, as a saturated Redis behaves: one operation at a time, and one that waited
 // longer than the timeout fails with a SessionStoreError without running.
 import { attach, type HAConnection, type LinkData, SessionStoreError } from '@lifeline/core';
-import { encodeHello, resumable } from '@lifeline/core/internal';
+import { bytesToHex, encodeHello, resumable } from '@lifeline/core/internal';
 import { waitFor } from '@lifeline/core/testing';
 import {
   createResumeServer,
@@ -278,6 +278,16 @@ test('over maxPendingStoreOps a HELLO is closed with 1013 and reported; the writ
   await conn.send('m1');
   await wait.until(() => echoes.received === 1, 30_000, 'the first echo');
 
+  // A session whose client will come back for a resume while the store is behind.
+  const first = await RawResumeClient.connect(url);
+  first.send(encodeHello(undefined, 0));
+  const welcome = await first.next('welcome');
+  await first.close();
+  await waitFor(() => server.sessions.get(bytesToHex(welcome!.id))?.connected === false, {
+    timeoutMs: 30_000,
+    what: 'the session detached',
+  });
+
   store.hold();
   // The attached session's writes queue at the gate (they count toward the bound, and wait).
   void conn.send('m2').catch(() => {});
@@ -303,6 +313,13 @@ test('over maxPendingStoreOps a HELLO is closed with 1013 and reported; the writ
       storeLagMs: expect.any(Number),
     },
   ]);
+  // A resume is refused the same way, and changes nothing: its token still opens the session.
+  const resume = { id: welcome!.id, token: welcome!.token };
+  const resumeRefused = await RawResumeClient.connect(url);
+  cleanups.push(() => resumeRefused.close());
+  resumeRefused.send(encodeHello(resume, 0));
+  expect(await resumeRefused.closed).toBe(1013);
+  expect(events[1]).toMatchObject({ type: 'shed', sessionId: bytesToHex(welcome!.id) });
 
   store.release();
   const answers = await Promise.all(clients.map((client) => client.nextOf(['welcome', 'reject'])));
@@ -317,6 +334,10 @@ test('over maxPendingStoreOps a HELLO is closed with 1013 and reported; the writ
   cleanups.push(() => again.close());
   again.send(encodeHello(undefined, 0));
   expect((await again.nextOf(['welcome', 'reject']))?.type).toBe('welcome');
-  expect(server.stats).toMatchObject({ shed: 1, newSessions: 6 });
-  expect(events).toHaveLength(1);
+  const resumed = await RawResumeClient.connect(url);
+  cleanups.push(() => resumed.close());
+  resumed.send(encodeHello(resume, 0));
+  expect(await resumed.nextOf(['welcome', 'reject'])).toMatchObject({ type: 'welcome', resumed: true });
+  expect(server.stats).toMatchObject({ shed: 2, newSessions: 7, resumes: 1 });
+  expect(events).toHaveLength(2);
 }, 60_000);
