@@ -117,6 +117,17 @@ console.log('| --- | --- | --- | --- |');
 row('open', s0, s1, `${(SESSIONS / ((s1.at - s0.at) / 1_000)).toFixed(0)} sessions/s`);
 row('stream 2 each way', s1, s2, `${((SESSIONS * 4) / ((s2.at - s1.at) / 1_000)).toFixed(0)} messages/s`);
 
+// The server's refusals and drops: handshakes shed for load (1013, admission control) and
+// sessions dropped because a store write failed (1011), which is what admission control prevents.
+const serverStats = new Promise<{ stats: { shed?: number; handshakeTimeouts: number }; storeDrops: number }>(
+  (resolve) => server.once('message', resolve),
+);
+server.send({ type: 'stats' });
+const { stats, storeDrops } = await serverStats;
+console.log(
+  `\nserver: ${stats.shed ?? 0} handshakes shed (1013), ${storeDrops} sessions dropped on store errors (1011), ${stats.handshakeTimeouts} handshake timeouts`,
+);
+
 client.send({ type: 'close' });
 await once(client, 'exit');
 server.disconnect();

@@ -50,6 +50,7 @@ export type MetricAttributes = Readonly<Record<string, string | number | boolean
  * | `lifeline.session.replayed` | counter | messages the client re-sent on a resume |
  * | `lifeline.session.lost` | counter | a client session lost (`reason`) |
  * | `lifeline.server.rejections` | counter | a handshake refused (`code`) |
+ * | `lifeline.server.shed` | counter | a handshake refused for load (close 1013: the store is behind) |
  * | `lifeline.server.resumes` | counter | a session resumed on this server |
  * | `lifeline.server.store_errors` | counter | a session store operation failed |
  */

@@ -74,6 +74,14 @@ export class ServerDiagnostics extends Diagnostics {
           },
         );
         break;
+      case 'shed':
+        this.count('lifeline.server.shed');
+        this.record('warn', DIAGNOSTIC_CHANNELS.rejection, 'shed', 'handshake refused: store behind (1013)', {
+          sessionId: event.sessionId,
+          pendingStoreOps: event.pendingStoreOps,
+          storeLagMs: event.storeLagMs,
+        });
+        break;
       case 'link-error':
         this.record('warn', DIAGNOSTIC_CHANNELS.rejection, 'link-error', 'link error', {
           sessionId: event.sessionId,

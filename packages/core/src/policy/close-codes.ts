@@ -38,7 +38,10 @@ export enum CloseCode {
   InternalError = 1011,
   /** 1012 Service Restart. Recoverable. */
   ServiceRestart = 1012,
-  /** 1013 Try Again Later: a handshake timeout, a client too slow to read (backpressure). Recoverable. */
+  /**
+   * 1013 Try Again Later: a handshake timeout, a client too slow to read (backpressure), a handshake
+   * refused while the server's session store is behind (admission control). Recoverable.
+   */
   TryAgainLater = 1013,
   /** 1014 Bad Gateway: a proxy's upstream failed. Recoverable. */
   BadGateway = 1014,

@@ -21,12 +21,19 @@ const log = openSync(logArg!, 'a');
 const store = new RedisSessionStore({ redis: url!, operationTimeoutMs: 10_000 });
 const server = createResumeServer({ store, sessionTtlMs: 120_000 });
 const live = new Map<ServerSession, number>();
+/** Sessions this replica dropped because a store write failed (closed 1011 "session store failed"). */
+let storeDrops = 0;
 server.sessions$.subscribe((session) => {
   live.set(session, Number(session.resumeCursor ?? 0) + 1);
   session.messages$.subscribe(({ data }) =>
     writeSync(log, `${JSON.stringify({ s: session.id, d: String(data), p: process.pid })}\n`),
   );
-  session.events$.subscribe({ complete: () => live.delete(session) });
+  session.events$.subscribe({
+    next: (event) => {
+      if (event.type === 'close' && event.by === 'store') storeDrops++;
+    },
+    complete: () => live.delete(session),
+  });
 });
 const pump = setInterval(() => {
   const due = Math.floor((Date.now() - start) / interval);
@@ -54,6 +61,7 @@ process.on('message', (message: { type: string }) => {
     // this copy learns it lost the session (fenced) or its time-to-live ends.
     attached: [...live.keys()].filter((session) => session.connected).length,
     stats: server.stats,
+    storeDrops,
   });
 });
 // The parent gone (the test ended or crashed): nothing keeps this replica alive.

@@ -39,6 +39,7 @@ import {
   type SessionLinkHandle,
 } from './server-session.js';
 import type { SessionStore, StoredSession } from './session-store.js';
+import { StoreLoad } from './store-load.js';
 
 /**
  * Options of `createResumeServer` (`@lifeline/node/server`, `@lifeline/deno/server`). The session options (replay window, acks, frame size,
@@ -66,6 +67,27 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
    * @default Infinity (no limit)
    */
   maxSessionsPerAddress?: number;
+  /**
+   * Admission control: the most session-store operations this server lets be pending at once,
+   * counted across all its sessions, plus the handshakes under way (each is store operations to
+   * come). At or above it, a new handshake (a HELLO for a new session or a resume) is refused:
+   * the link is closed with 1013 Try Again Later (RFC 6455 §7.4.1), which clients treat as
+   * recoverable and retry under their backoff. Attached sessions are never refused: their writes
+   * are the work this protects. Without it, a store (or an event loop) that falls behind queues
+   * every write until the store's operation timeout fails them, dropping healthy sessions (1011)
+   * whose resumes then add more writes. Sized so that normal traffic never reaches it.
+   * Refusals are counted in `stats.shed` and reported on `events$` as `shed`.
+   * @default 1_000 (operations)
+   */
+  maxPendingStoreOps?: number;
+  /**
+   * Admission control by age: while the oldest pending store operation has waited this long, in
+   * ms, new handshakes are refused as with {@link maxPendingStoreOps}. Keep it well under the
+   * store's own operation timeout (the Redis store's `operationTimeoutMs` is 5 s by default), so
+   * that the operations already issued finish before it. Measured with `now` (monotonic).
+   * @default 1_000 (ms)
+   */
+  maxStoreLagMs?: number;
   /** A link that has not completed its handshake within this time is closed. @default 10_000 */
   handshakeTimeoutMs?: number;
   /** An attached link quiet for this long is sent a PING. @default 15_000 */
@@ -88,6 +110,8 @@ export const DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_PING_INTERVAL_MS = 15_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_PENDING_STORE_OPS = 1_000;
+export const DEFAULT_MAX_STORE_LAG_MS = 1_000;
 
 /** Options of {@link ResumeServer.close}. */
 export interface ResumeServerCloseOptions {
@@ -139,6 +163,11 @@ export interface ResumeServerStats {
   /** Links closed because the client stopped reading: their output passed `outputHighWaterBytes`. */
   readonly backpressureCloses: number;
   readonly expired: number;
+  /**
+   * Handshakes refused because the store was behind (`maxPendingStoreOps`, `maxStoreLagMs`):
+   * their links were closed with 1013, and their clients retry.
+   */
+  readonly shed: number;
 }
 
 /** Something the server reports beside its sessions. Never carries a token. */
@@ -150,6 +179,17 @@ export type ResumeServerEvent =
       readonly error: SessionRejectedError;
     }
   | { readonly type: 'link-error'; readonly sessionId: string | undefined; readonly error: unknown }
+  | {
+      /**
+       * A handshake refused for load (close 1013): `pendingStoreOps` store operations and
+       * handshakes were pending, the oldest operation for `storeLagMs` ms. `sessionId`: the
+       * session a resume asked for (undefined for a new one).
+       */
+      readonly type: 'shed';
+      readonly sessionId: string | undefined;
+      readonly pendingStoreOps: number;
+      readonly storeLagMs: number;
+    }
   | {
       readonly type: 'link-violation';
       readonly sessionId: string | undefined;
@@ -251,6 +291,7 @@ export class ResumeServer {
     idleTimeouts: 0,
     backpressureCloses: 0,
     expired: 0,
+    shed: 0,
   };
   private sweepTimer: Subscription | undefined;
   private closing = false;
@@ -258,6 +299,12 @@ export class ResumeServer {
   /** Store writes issued for detaches and token confirmations: a graceful close waits for them. */
   private readonly writes = new Set<Promise<unknown>>();
   private creating = 0;
+  /** Handshakes under way (HELLO taken, not yet answered): store operations to come. */
+  private handshaking = 0;
+  /** The store as the server and its sessions use it: pending operations counted (admission control). */
+  private readonly io: StoreLoad;
+  readonly maxPendingStoreOps: number;
+  readonly maxStoreLagMs: number;
   readonly sessionTtlMs: number;
   readonly maxSessions: number;
   readonly maxSessionsPerAddress: number;
@@ -283,12 +330,21 @@ export class ResumeServer {
     if (!(this.maxSessionsPerAddress >= 1)) {
       throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
     }
+    this.maxPendingStoreOps = options.maxPendingStoreOps ?? DEFAULT_MAX_PENDING_STORE_OPS;
+    this.maxStoreLagMs = options.maxStoreLagMs ?? DEFAULT_MAX_STORE_LAG_MS;
+    if (!(this.maxPendingStoreOps >= 1)) {
+      throw new InvalidOptionError('maxPendingStoreOps must be >= 1 (Infinity: no limit)');
+    }
+    if (!(this.maxStoreLagMs > 0)) {
+      throw new InvalidOptionError('maxStoreLagMs must be > 0 (Infinity: no limit)');
+    }
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS;
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? 1_048_576;
     this.outputHighWater = outputHighWaterOf(options);
     this.now = options.now ?? epochClock(options.scheduler);
+    this.io = new StoreLoad(this.store, this.now);
     this.scheduler = options.scheduler ?? monotonicScheduler;
     this.sessions$ = this.sessionSubject.asObservable();
     this.events$ = this.eventSubject.asObservable();
@@ -424,6 +480,29 @@ export class ResumeServer {
     this.links.delete(link);
   }
 
+  /**
+   * @internal Admission control, at each HELLO: whether the store is too far behind to take a new
+   * handshake (then the link is closed with 1013 and the refusal counted and reported). Taken
+   * handshakes are counted until they end.
+   */
+  admit(link: ServerLinkState, sessionId: string | undefined): boolean {
+    const pending = this.io.pending + this.handshaking;
+    const lag = this.io.oldestAge(this.now());
+    if (pending < this.maxPendingStoreOps && lag < this.maxStoreLagMs) {
+      this.handshaking++;
+      return true;
+    }
+    this.counters.shed++;
+    this.report({ type: 'shed', sessionId, pendingStoreOps: pending, storeLagMs: lag });
+    link.close(CloseCode.TryAgainLater, 'server overloaded', false);
+    return false;
+  }
+
+  /** @internal A handshake {@link admit} took has ended (answered, refused or failed). */
+  handshakeEnded(): void {
+    this.handshaking--;
+  }
+
   /** @internal A HELLO for a new session. */
   async newSession(link: ServerLinkState): Promise<void> {
     // Sessions still being created count: the checks of simultaneous HELLOs all run before any of
@@ -481,9 +560,9 @@ export class ResumeServer {
       replay: [],
       epoch: 1,
     };
-    await this.store.save(record);
+    await this.io.save(record);
     if (link.isClosed || this.closing) {
-      await this.store.delete(hex);
+      await this.io.delete(hex);
       return undefined;
     }
     const session = this.createSession(hex);
@@ -524,7 +603,7 @@ export class ResumeServer {
     hex: string,
   ) {
     const resume = frame.resume!;
-    const fenced = isFencedSessionStore(this.store);
+    const fenced = isFencedSessionStore(this.io);
     let session = this.live.get(hex);
     let auth = this.auth.get(hex);
     let record: StoredSession | undefined;
@@ -564,7 +643,7 @@ export class ResumeServer {
     if (!this.tokenAccepted(link, hex, presented, auth)) return;
     if (fenced) {
       // Take the session: from here on, the store refuses the writes of any previous owner.
-      const epoch = await this.store.claim(hex, session?.epoch);
+      const epoch = await this.io.claim!(hex, session?.epoch);
       if (session && epoch !== session.epoch) {
         // Another server owned the session meanwhile: this process's copy is stale.
         session.storeFailed(new StaleOwnerError(hex, session.epoch ?? 0, epoch ?? 0));
@@ -598,7 +677,7 @@ export class ResumeServer {
     }
     rotate(auth, presented, newHash);
     // Stored before the client sees the new token: after a crash, the store must know it.
-    await this.store.update(
+    await this.io.update(
       hex,
       {
         tokenHash: auth.tokenHash,
@@ -638,7 +717,7 @@ export class ResumeServer {
     if (!auth || auth.tokenConfirmed || !constantTimeEqual(auth.tokenHash, tokenHash)) return;
     auth.tokenConfirmed = true;
     this.track(
-      this.store
+      this.io
         .update(hex, { tokenConfirmed: true }, this.live.get(hex)?.epoch)
         .catch((error) => this.storeError(hex, error)),
     );
@@ -650,7 +729,7 @@ export class ResumeServer {
     if (!auth) return;
     auth.expiresAt = this.now() + this.sessionTtlMs;
     this.track(
-      this.store
+      this.io
         .update(hex, { expiresAt: auth.expiresAt }, this.live.get(hex)?.epoch)
         .catch((error) => this.storeError(hex, error)),
     );
@@ -665,9 +744,9 @@ export class ResumeServer {
 
   /** The stored session, unless it is missing or its time-to-live passed (then it is deleted). */
   private async loadCurrent(hex: string): Promise<StoredSession | undefined> {
-    const record = await this.store.load(hex);
+    const record = await this.io.load(hex);
     if (record && record.expiresAt !== null && record.expiresAt <= this.now()) {
-      await this.store.delete(hex);
+      await this.io.delete(hex);
       return undefined;
     }
     return record;
@@ -695,7 +774,7 @@ export class ResumeServer {
   }
 
   private createSession(hex: string): ServerSession {
-    const session = new ServerSession(hex, this.store, this.options, this.sessionEnded);
+    const session = new ServerSession(hex, this.io, this.options, this.sessionEnded);
     this.live.set(hex, session);
     return session;
   }
@@ -725,7 +804,7 @@ export class ResumeServer {
         }
       }
     }
-    this.store.expire(now).catch((error) => this.storeError('', error));
+    this.io.expire(now).catch((error) => this.storeError('', error));
   }
 }
 
@@ -810,13 +889,16 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     }
     // A newer client is answered in our version, which it also speaks (it falls back as we do).
     this.version = Math.min(frame.version, RESUME_PROTOCOL_VERSION);
+    if (!this.server.admit(this, frame.resume ? bytesToHex(frame.resume.id) : undefined)) return;
     this.phase = 'busy';
     const handshake = frame.resume ? this.server.resume(this, frame) : this.server.newSession(this);
     handshake.then(
       () => {
+        this.server.handshakeEnded();
         if (this.phase === 'busy') this.phase = 'hello';
       },
       (error) => {
+        this.server.handshakeEnded();
         this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
         this.close(CloseCode.InternalError, 'handshake failed', false);
       },
