@@ -34,6 +34,38 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
   },
 });
+const USAGE =
+  'usage: pnpm demo [--mode durable|plain] [--replicas N] [--web] [--duration S] [--kill-every S] [--rate N] [--upstream N] [--port P]';
+/** A bad option value is a usage error (exit 2), never a demo run with NaN in it. */
+function usage(problem: string): never {
+  console.error(`${problem}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.mode !== 'durable' && values.mode !== 'plain') {
+  usage(`--mode must be durable or plain, got ${JSON.stringify(values.mode)}`);
+}
+for (const [name, min] of [
+  ['replicas', 1],
+  ['duration', 1],
+  ['kill-every', 1],
+  ['rate', 1],
+  ['upstream', 1],
+  ['port', 0],
+] as const) {
+  const text = values[name];
+  if (text === undefined) continue;
+  const value = Number(text);
+  if (
+    !/^\d+(\.\d+)?$/.test(text) ||
+    !(value >= min) ||
+    (name === 'port' && value > 65_535) ||
+    (name !== 'duration' && name !== 'kill-every' && !Number.isInteger(value))
+  ) {
+    usage(
+      `--${name} must be a number >= ${min}${name === 'duration' || name === 'kill-every' ? '' : ' (an integer)'}, got ${JSON.stringify(text)}`,
+    );
+  }
+}
 if (values.web) {
   const { runWebDemo } = await import('./demo-web.js');
   // The terminal demo's defaults (500 msg/s, 200 events/s) make a busy page; the page's are lower.

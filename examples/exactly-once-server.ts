@@ -5,7 +5,10 @@
 // exactly once (docs/protocol.md, "Processing guarantees").
 //
 //   node --conditions=@lifeline/source --import tsx exactly-once-server.ts \
-//        [--port 8080] [--sessions ./sessions.db] [--app ./app.db] [--ack manual|auto]
+//        [--port 8080] [--sessions FILE] [--app FILE] [--ack manual|auto]
+//
+// The databases default to sessions.db and app.db in $TMPDIR/lifeline-exactly-once (one fixed
+// folder, so a restarted server finds what the killed one committed; not in the repository).
 //
 // (`--ack auto` shows why the mode exists: a message then counts as received once handed over,
 // before its batch committed, so a kill in between loses its effect.)
@@ -15,6 +18,10 @@
 // and its acknowledgement: the next server redelivers those messages flagged `redelivered`, and
 // the application finds them in `processed` and only acknowledges them again. An unflagged
 // message is new for certain: its insert needs no lookup first.
+
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createResumeServer, type SessionMessage, SqliteSessionStore } from '@lifeline/node/server';
 import { openSqliteDatabase } from '@lifeline/node/stores/sqlite';
 
@@ -24,7 +31,9 @@ const option = (name: string, fallback: string) => {
   return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
 };
 
-const app = await openSqliteDatabase(option('app', './app.db'));
+const dataDir = join(tmpdir(), 'lifeline-exactly-once');
+if (!args.includes('--app') || !args.includes('--sessions')) mkdirSync(dataDir, { recursive: true });
+const app = await openSqliteDatabase(option('app', join(dataDir, 'app.db')));
 app.exec(`
   PRAGMA journal_mode = WAL;
   PRAGMA busy_timeout = 5000;
@@ -44,7 +53,7 @@ const logDelivery = app.prepare(
 const logUnflagged = app.prepare('INSERT INTO unflagged_duplicates (session, seq) VALUES (?, ?)');
 
 const server = createResumeServer({
-  store: new SqliteSessionStore({ path: option('sessions', './sessions.db') }),
+  store: new SqliteSessionStore({ path: option('sessions', join(dataDir, 'sessions.db')) }),
   // A message counts as received only once the application acknowledged it.
   ack: option('ack', 'manual') === 'auto' ? 'auto' : 'manual',
 });

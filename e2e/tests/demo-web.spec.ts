@@ -1,3 +1,7 @@
+// The web demo (`pnpm demo --web`) in a real browser: its counters must show no loss, duplicate or
+// reorder across the kills. The page's screenshot goes to e2e/test-results/demo-web.png; set
+// UPDATE_SCREENSHOT=1 to write the tracked docs/images/demo-web.png (the README's picture) instead,
+// so an ordinary run leaves the working tree clean.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -6,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { expect, type Page, test } from '@playwright/test';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
-const screenshot = fileURLToPath(new URL('../../docs/images/demo-web.png', import.meta.url));
+const screenshot = fileURLToPath(
+  new URL(
+    process.env.UPDATE_SCREENSHOT === '1' ? '../../docs/images/demo-web.png' : '../test-results/demo-web.png',
+    import.meta.url,
+  ),
+);
 
 /** Starts `pnpm demo --web` (its module, as the script runs it) and resolves with the page's URL. */
 async function startDemo(): Promise<{ demo: ChildProcess; url: string }> {

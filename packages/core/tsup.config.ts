@@ -22,5 +22,12 @@ export default defineConfig({
   // Shared chunks in both formats: one copy of each class across entries, so `instanceof` and the
   // engine's state hold when an application imports the root and a sub-path together (CJS too).
   splitting: true,
+  // tsup turns the split CommonJS chunks through sucrase, which lowers class fields into
+  // `X = (_class = class {...}, _class)`: the class would be named `_class` (in stack traces, in
+  // util.inspect). keepNames has esbuild pin each name (`__name`); CommonJS only, so the ES build
+  // (what bundlers and the browser size gate take) does not grow.
+  esbuildOptions(options, { format }) {
+    if (format === 'cjs') options.keepNames = true;
+  },
   external: ['rxjs'],
 });

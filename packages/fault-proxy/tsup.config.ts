@@ -8,4 +8,7 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   platform: 'node',
+  // FaultProxy names itself in its body (`new FaultProxy` in start()): esbuild would bundle it as
+  // `class _FaultProxy`, and that would be its `name`. keepNames pins the exported name.
+  keepNames: true,
 });

@@ -23,6 +23,10 @@ export default defineConfig({
   // source in the maps that is not in the tarball.
   esbuildOptions(options, { format }) {
     if (format === 'cjs') options.define = { ...options.define, 'import.meta.url': '__filename' };
+    // tsup turns the split CommonJS chunks through sucrase, which lowers class fields into
+    // `X = (_class = class {...}, _class)`: the class would be named `_class` (stack traces,
+    // util.inspect). keepNames has esbuild pin each name (`__name`), CommonJS only.
+    if (format === 'cjs') options.keepNames = true;
   },
   target: 'node20',
   platform: 'node',

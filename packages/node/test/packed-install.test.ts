@@ -395,6 +395,11 @@ await ws.close();
 const redis = new server.RedisSessionStore({ redis: 'redis://127.0.0.1:9' });
 outcome.redis = await redis.load('x').then(() => 'loaded', (error) => ({ name: error.name, message: error.message }));
 await redis.close().catch(() => {});
+// A server on that store must not start (issue 16): listen() rejects with the store's ready() error.
+const redisServer = server.createResumeServer({ store: new server.RedisSessionStore({ redis: 'redis://127.0.0.1:9' }) });
+outcome.redisListen = await redisServer.listen({ transport: 'tcp' }).then(() => 'listening', (error) => ({ name: error.name, packageName: error.packageName }));
+await redisServer.close();
+await redisServer.store.close?.().catch(() => {});
 const builtinSqlite = (() => { try { return !!process.getBuiltinModule?.('node:sqlite'); } catch { return false; } })();
 if (!builtinSqlite) {
   const sqlite = new server.SqliteSessionStore({ path: ':memory:' });
@@ -437,6 +442,7 @@ console.log(JSON.stringify({ outcome, tcp: tcpAddress.url.startsWith('tcp://') }
       });
       expect(outcome.redis?.name).toBe('SessionStoreError');
       expect(outcome.redis?.message).toContain('npm install ioredis');
+      expect(outcome.redisListen).toEqual({ name: 'MissingPeerDependencyError', packageName: 'ioredis' });
       if (outcome.sqlite !== undefined) {
         expect(outcome.sqlite.name).toBe('SessionStoreError');
         expect(outcome.sqlite.message).toContain('npm install better-sqlite3');

@@ -92,7 +92,7 @@ export class LifelineError extends Error {
     const own = brandedCode(new.target);
     this.name = own
       ? String((this as unknown as Record<string, unknown>)[CODE_BRAND_PREFIX + own])
-      : new.target === LifelineError
+      : isRootClass(new.target)
         ? 'LifelineError'
         : new.target.name;
     Object.defineProperty(this, BRAND, { value: true });
@@ -102,6 +102,14 @@ export class LifelineError extends Error {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of `instanceof` (a subclass, usually); LifelineError would answer for every subclass
     return isBrandedInstance(this, instance);
   }
+}
+
+/**
+ * Outside the class body: a class that names itself inside its body is bundled by esbuild as
+ * `var LifelineError = class _LifelineError`, so its `name` would read `_LifelineError`.
+ */
+function isRootClass(ctor: Function): boolean {
+  return ctor === LifelineError;
 }
 
 /** `instanceof ctor` by brand and code, whatever copy of this module made `instance` or `ctor`. */

@@ -55,10 +55,15 @@ export class DenoResumeServer extends ResumeServer {
     return attachDenoListener(this, listener);
   }
 
-  /** Creates a server of its own and listens; {@link close} closes it. */
+  /**
+   * Creates a server of its own and listens; {@link close} closes it. Rejects with the store's
+   * error when the store cannot open (its `ready()` rejects), before listening: a server that
+   * would refuse every client does not start.
+   */
   async listen(options: ResumeListenOptions = {}): Promise<ResumeServerAddress> {
     const deno = (globalThis as { Deno?: DenoNet }).Deno;
     if (deno === undefined) throw new TypeError('Deno is not available in this runtime');
+    await this.ready();
     const host = options.host ?? '127.0.0.1';
     const transport = options.transport ?? 'ws';
     let port: number;

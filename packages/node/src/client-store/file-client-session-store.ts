@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ClientSessionLockedError, ClientSessionStoreError } from '@lifeline/core';
+import { ClientSessionLockedError, ClientSessionStoreError, InvalidOptionError } from '@lifeline/core';
 import {
   applyClientSessionChange,
   type ClientSessionChange,
@@ -59,10 +59,20 @@ export class FileClientSessionStore implements ClientSessionStore {
   private state: StoredClientSession | undefined;
   private owned = false;
 
+  /** @throws InvalidOptionError when `path` (or `lockPath`) is not a non-empty string */
   constructor(
     readonly path: string,
     options: FileClientSessionStoreOptions = {},
   ) {
+    // A missing path would lock and write `undefined` and `undefined.lock` in the working directory.
+    if (typeof path !== 'string' || path === '') {
+      throw new InvalidOptionError(`path must be a non-empty file path, got ${JSON.stringify(path)}`);
+    }
+    if (options.lockPath !== undefined && (typeof options.lockPath !== 'string' || options.lockPath === '')) {
+      throw new InvalidOptionError(
+        `lockPath must be a non-empty file path, got ${JSON.stringify(options.lockPath)}`,
+      );
+    }
     this.lockPath = options.lockPath ?? `${path}.lock`;
     this.fsync = options.fsync ?? true;
   }

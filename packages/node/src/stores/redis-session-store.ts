@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   after,
   InvalidOptionError,
+  MissingPeerDependencyError,
   SessionStoreError,
   StaleOwnerError,
   steadyEpochNow,
@@ -13,6 +14,7 @@ import {
   type SessionWatermarks,
 } from '@lifeline/core/resume/server';
 import type { SchedulerLike, Subscription } from 'rxjs';
+import { requirePeer } from '../require-peer.js';
 
 /** What the store needs of a Redis client: ioredis (5 or 6) `Redis` and `Cluster` have it. */
 export interface RedisClientLike {
@@ -267,7 +269,29 @@ export class RedisSessionStore implements FencedSessionStore {
   private readonly waitForReplicas: { readonly replicas: number; readonly timeoutMs: number } | undefined;
   private closed = false;
 
+  /**
+   * @throws InvalidOptionError when an option is out of range or of the wrong type (`redis`
+   *   neither a URL nor a client with `callBuffer()`; a time not a positive number of ms, or an
+   *   `operationTimeoutMs` over 2^31 - 1 ms, beyond which Node's timers fire at once)
+   */
   constructor(options: RedisSessionStoreOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError(
+        'RedisSessionStore needs options: { redis: <ioredis client or redis:// URL> }',
+      );
+    }
+    checkRedis(options.redis);
+    checkMs('idleTtlMs', options.idleTtlMs, Number.MAX_SAFE_INTEGER);
+    checkMs('operationTimeoutMs', options.operationTimeoutMs);
+    if (
+      options.expireBatch !== undefined &&
+      !(Number.isInteger(options.expireBatch) && options.expireBatch >= 1)
+    ) {
+      throw new InvalidOptionError(`expireBatch must be an integer >= 1, got ${String(options.expireBatch)}`);
+    }
+    if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') {
+      throw new InvalidOptionError(`keyPrefix must be a string, got ${typeof options.keyPrefix}`);
+    }
     this.keyPrefix = options.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
     this.idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
     this.operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_REDIS_OPERATION_TIMEOUT_MS;
@@ -291,7 +315,10 @@ export class RedisSessionStore implements FencedSessionStore {
     const wait = options.waitForReplicas;
     if (
       wait !== undefined &&
-      (!Number.isInteger(wait.replicas) || wait.replicas < 1 || !(wait.timeoutMs > 0))
+      (!Number.isInteger(wait.replicas) ||
+        wait.replicas < 1 ||
+        !(wait.timeoutMs > 0) ||
+        !Number.isInteger(wait.timeoutMs))
     ) {
       throw new InvalidOptionError('waitForReplicas needs replicas >= 1 and timeoutMs > 0');
     }
@@ -303,6 +330,19 @@ export class RedisSessionStore implements FencedSessionStore {
     this.client = typeof redis === 'string' ? connect(redis) : Promise.resolve(redis);
     // A URL that cannot be used surfaces on the first operation, not as an unhandled rejection.
     this.client.catch(() => {});
+  }
+
+  /**
+   * Resolves once Redis answers a PING; `listen()` awaits it, so a server whose Redis cannot be
+   * reached does not start.
+   * @throws MissingPeerDependencyError naming `ioredis` when `redis` is a URL and ioredis is not installed
+   * @throws SessionStoreError when Redis does not answer within `operationTimeoutMs` (unreachable,
+   *   refused, wrong password), or the store is closed
+   */
+  async ready(): Promise<void> {
+    // The driver missing is the caller's install to fix: its own error, not a store failure.
+    await this.client;
+    await this.run('ready', undefined, []);
   }
 
   async load(id: string): Promise<StoredSession | undefined> {
@@ -471,7 +511,7 @@ export class RedisSessionStore implements FencedSessionStore {
 
   /** Runs a script (EVALSHA, loading it on NOSCRIPT) under the operation timeout; errors become typed. */
   private async run(
-    name: ScriptName,
+    name: ScriptName | 'ready',
     id: string | undefined,
     args: readonly (string | Buffer)[],
     shard: number | undefined = id === undefined ? undefined : this.shardOf(id),
@@ -492,6 +532,7 @@ export class RedisSessionStore implements FencedSessionStore {
     const wait = WRITES.has(name) ? this.waitForReplicas : undefined;
     const call = async () => {
       const client = await this.client;
+      if (name === 'ready') return await client.callBuffer('PING');
       if (wait) return await this.runAndWait(client, name, id, keys, args, wait);
       try {
         return await client.callBuffer('EVALSHA', SHAS[name], keys.length, ...keys, ...args);
@@ -567,11 +608,11 @@ async function connect(url: string): Promise<RedisClientLike & OwnedRedisClient>
     default?: new (url: string) => RedisClientLike & OwnedRedisClient;
   };
   try {
-    driver = (await import('ioredis')) as unknown as typeof driver;
+    // ioredis is CommonJS: required, so its absence is a MissingPeerDependencyError naming it.
+    driver = requirePeer<typeof driver>('ioredis', '@lifeline/node/stores/redis (a redis:// URL)');
   } catch (error) {
-    throw new SessionStoreError('connect', undefined, 'a Redis URL needs ioredis (npm install ioredis)', {
-      cause: error,
-    });
+    if (error instanceof MissingPeerDependencyError) throw error;
+    throw new SessionStoreError('connect', undefined, 'ioredis could not be loaded', { cause: error });
   }
   const Redis = (driver.Redis ?? driver.default)!;
   const client = new Redis(url) as RedisClientLike &
@@ -592,6 +633,32 @@ function typed(
   const fenced = new RegExp(`^${FENCED} (\\d+)`).exec(message);
   if (fenced && id !== undefined) return new StaleOwnerError(id, Number(String(fence)), Number(fenced[1]));
   return new SessionStoreError(name, id, message, { cause: error });
+}
+
+/** Node's timers take at most 2^31 - 1 ms; a larger delay fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `max`: {@link MAX_TIMER_MS} for a time a timer counts, larger for a TTL that Redis counts. */
+function checkMs(name: string, value: number | undefined, max = MAX_TIMER_MS): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !(value > 0) || value > max) {
+    throw new InvalidOptionError(`${name} must be a number of ms from 1 to ${max}, got ${String(value)}`);
+  }
+}
+
+function checkRedis(redis: unknown): void {
+  if (typeof redis === 'string') {
+    if (!/^rediss?:\/\//.test(redis)) {
+      throw new InvalidOptionError(`redis must be a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`);
+    }
+    return;
+  }
+  const client = redis as Partial<RedisClientLike> | null;
+  if (typeof client !== 'object' || client === null || typeof client.callBuffer !== 'function') {
+    throw new InvalidOptionError(
+      `redis must be an ioredis client (Redis or Cluster) or a redis:// URL, got ${redis === null ? 'null' : typeof redis}`,
+    );
+  }
 }
 
 function fenceArg(epoch: number | undefined): string {

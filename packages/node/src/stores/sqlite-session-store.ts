@@ -137,7 +137,19 @@ export class SqliteSessionStore implements FencedSessionStore {
         `tablePrefix must be an SQL identifier, got ${JSON.stringify(this.prefix)}`,
       );
     }
-    if (!(this.idleTtlMs > 0)) throw new InvalidOptionError('idleTtlMs must be > 0');
+    if (typeof this.idleTtlMs !== 'number' || !(this.idleTtlMs > 0) || !Number.isFinite(this.idleTtlMs)) {
+      throw new InvalidOptionError(
+        `idleTtlMs must be a finite number of ms > 0, got ${String(this.idleTtlMs)}`,
+      );
+    }
+    if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) {
+      throw new InvalidOptionError(`path must be a non-empty string, got ${JSON.stringify(options.path)}`);
+    }
+    for (const name of ['open', 'defer', 'now'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'function') {
+        throw new InvalidOptionError(`${name} must be a function, got ${typeof options[name]}`);
+      }
+    }
     if (this.synchronous !== 'normal' && this.synchronous !== 'full') {
       throw new InvalidOptionError(`synchronous must be 'normal' or 'full', got ${String(this.synchronous)}`);
     }

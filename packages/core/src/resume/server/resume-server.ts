@@ -321,6 +321,7 @@ export class ResumeServer {
   constructor(readonly options: ResumeServerOptions = {}) {
     this.diagnostics = new ServerDiagnostics(options);
     this.store = options.store ?? new MemorySessionStore();
+    checkStoreShape(this.store);
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
@@ -804,7 +805,36 @@ export class ResumeServer {
         }
       }
     }
-    this.io.expire(now).catch((error) => this.storeError('', error));
+    // Through a promise: a store that throws, or returns no promise, reaches storeError; a timer
+    // callback that threw would crash the process.
+    Promise.resolve()
+      .then(() => this.io.expire(now))
+      .catch((error: unknown) => this.storeError('', error));
+  }
+}
+
+const STORE_METHODS = ['load', 'save', 'update', 'append', 'acknowledge', 'expire', 'delete'] as const;
+const OPTIONAL_STORE_METHODS = ['claim', 'ready', 'close'] as const;
+
+/** A `store` without the methods of {@link SessionStore} fails here, not in a timer later. */
+function checkStoreShape(store: unknown): void {
+  if (typeof store !== 'object' || store === null) {
+    throw new InvalidOptionError(
+      `store must be a SessionStore object, got ${store === null ? 'null' : typeof store}`,
+    );
+  }
+  const methods = store as Record<string, unknown>;
+  for (const name of STORE_METHODS) {
+    if (typeof methods[name] !== 'function') {
+      throw new InvalidOptionError(`store is not a SessionStore: its ${name}() is missing`);
+    }
+  }
+  for (const name of OPTIONAL_STORE_METHODS) {
+    if (methods[name] !== undefined && typeof methods[name] !== 'function') {
+      throw new InvalidOptionError(
+        `store.${name} must be a function when present, got ${typeof methods[name]}`,
+      );
+    }
   }
 }
 
