@@ -11,6 +11,7 @@ export * from './engine/diagnostics-hook.js';
 export * from './engine/errors.js';
 export * from './engine/link.js';
 export * from './engine/message-fanout.js';
+export * from './engine/options.js';
 export * from './engine/outgoing-queue.js';
 export * from './engine/recovery-core.js';
 export * from './fetch/discard-body.js';

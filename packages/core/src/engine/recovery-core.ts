@@ -11,6 +11,7 @@ import type { ErrorClassifier } from '../policy/classify.js';
 import { decideRetry, type GiveUpReason } from '../policy/retry-decision.js';
 import type { RetryAfterOptions } from '../policy/retry-hint.js';
 import { monotonicNow } from './clock.js';
+import { checkRecoveryOptions } from './options.js';
 
 /** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
 export interface RecoveryOptions {
@@ -121,6 +122,7 @@ export class RecoveryCore {
     private readonly options: RecoveryOptions = {},
     private readonly onEvent: (event: RecoveryEvent) => void = () => {},
   ) {
+    checkRecoveryOptions(options);
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
     this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;

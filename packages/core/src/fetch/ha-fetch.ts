@@ -1,6 +1,7 @@
 import { Subscription } from 'rxjs';
 import { HttpStatusError, InvalidOptionError } from '../engine/errors.js';
 import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from '../engine/recovery-core.js';
+import { checkRecoveryOptions, count, fn, oneOf } from '../engine/options.js';
 import { markFetchFailure } from '../policy/classify.js';
 import { discardBody } from './discard-body.js';
 import { EventStreamResume } from './event-stream-resume.js';
@@ -444,7 +445,8 @@ function checkOptions(options: HAFetchRequestOptions): void {
   ) {
     throw new InvalidOptionError('`cursor` needs fromLine(line) and applyToRequest(request, cursor)');
   }
-  if (options.maxHeldBytes !== undefined && !(options.maxHeldBytes > 0)) {
-    throw new InvalidOptionError('`maxHeldBytes` must be a positive number');
-  }
+  count('maxHeldBytes', options.maxHeldBytes, { min: 1 });
+  checkRecoveryOptions(options);
+  oneOf('retryNonIdempotent', options.retryNonIdempotent, [true, false]);
+  fn('onEvent', options.onEvent);
 }

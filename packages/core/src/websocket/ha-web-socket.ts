@@ -10,6 +10,7 @@ import {
 import type { ConnectionState } from '../engine/connection-state.js';
 import { LifelineError, LinkClosedError, QueueOverflowError, SessionLostError } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
+import { checkConnectionOptions, durationMs } from '../engine/options.js';
 import { type EndpointSource, failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
 import type {
@@ -35,7 +36,12 @@ export type ResumeOption = ResumeProtocol | boolean | ResumableOptions;
  */
 export interface HAWebSocketOptions<Resume = ResumeOption>
   extends ConnectionOptions<LinkData, LinkData, unknown> {
-  /** An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms. @default 10_000 */
+  /**
+   * An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms, from
+   * 1 to 2^31 - 1. Every numeric and enum option is checked by the constructor: a bad value throws
+   * an {@link InvalidOptionError} naming it (`backoff.maxDelayMs`) and its range.
+   * @default 10_000
+   */
   connectTimeoutMs?: number;
   /**
    * Half-open detection (see {@link AttachOptions.heartbeat}). Unlike `attach`, on by default
@@ -333,6 +339,10 @@ export function defineHAWebSocket<
       this.url = String(url);
       this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
       const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
+      // Checked here, before the resume protocol or a transport sees them, so the error names
+      // the option the caller wrote.
+      durationMs('connectTimeoutMs', connectTimeoutMs, { min: 1 });
+      checkConnectionOptions(attachOptions);
       // Half-open detection by default wherever the link can ping at the protocol level (Node's
       // ws ping frames, the resume protocol's PINGs); a browser's plain WebSocket cannot, and an
       // application-level ping needs the server's cooperation, so there it stays opt-in.

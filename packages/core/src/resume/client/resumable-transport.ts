@@ -13,7 +13,7 @@ import {
   ClosedByUserError,
   FrameTooLargeError,
   GoAwayError,
-  InvalidOptionError,
+  type InvalidOptionError,
   LinkClosedError,
   LinkFailedError,
   MalformedFrameError,
@@ -24,10 +24,12 @@ import {
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
 import type { Link, LinkData, Transport } from '../../engine/link.js';
+import { durationMs, fn } from '../../engine/options.js';
 import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
+  checkSessionEndpointOptions,
   DEFAULT_MAX_UNREAD_MESSAGES,
   type DeliverySink,
   type FrameWriter,
@@ -69,7 +71,8 @@ import { ClientSessionWriter, toStoredOutgoing } from './client-session-writer.j
 export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOptions {
   /**
    * A link whose WELCOME (or REJECT) does not arrive within this time is closed and the open fails
-   * with a recoverable {@link LinkFailedError} (`ETIMEDOUT`), so `attach` reopens.
+   * with a recoverable {@link LinkFailedError} (`ETIMEDOUT`), so `attach` reopens. In ms, from 1
+   * to 2^31 - 1.
    * @default 10_000
    */
   handshakeTimeoutMs?: number;
@@ -97,6 +100,17 @@ export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOpt
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Checks {@link ResumableOptions}: the session's ({@link checkSessionEndpointOptions}),
+ * `handshakeTimeoutMs` from 1 ms to 2^31 - 1, `renegotiate` a function.
+ * @throws {InvalidOptionError} naming the first bad option
+ */
+export function checkResumableOptions(options: ResumableOptions | undefined): void {
+  checkSessionEndpointOptions(options);
+  durationMs('handshakeTimeoutMs', options?.handshakeTimeoutMs, { min: 1 });
+  fn('renegotiate', options?.renegotiate);
+}
 
 /**
  * `resumable()`'s default `maxWaitingMessages` (the server keeps 1,024): as many as `attach`'s
@@ -334,6 +348,7 @@ class ResumableSession implements ResumableTransport {
     readonly inner: Transport<LinkData, Uint8Array>,
     readonly options: ResumableOptions,
   ) {
+    checkResumableOptions(options);
     const store = options.store;
     this.writer = store ? new ClientSessionWriter(store, (error) => this.storeFailed(error)) : undefined;
     // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
@@ -350,7 +365,6 @@ class ResumableSession implements ResumableTransport {
     this.outputHighWater = outputHighWaterOf(options);
     this.watchDiagnostics(sessionDiagnosticsFor(options));
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    if (!(this.handshakeTimeoutMs > 0)) throw new InvalidOptionError('handshakeTimeoutMs must be > 0');
   }
 
   /**

@@ -14,8 +14,10 @@ import {
   SessionRejectedError,
   StaleOwnerError,
 } from '../../engine/errors.js';
+import { count, durationMs, fn, MAX_TIMER_MS, oneOf } from '../../engine/options.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, type LinkOutputPort, outputHighWaterOf } from '../endpoint/link-output.js';
+import { checkSessionEndpointOptions } from '../endpoint/session-endpoint.js';
 import {
   decodeFrame,
   encodeGoAway,
@@ -49,11 +51,16 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
   store?: SessionStore;
   /**
    * How long a session without a link is kept for its client to resume; then it expires and its
-   * unacknowledged sends reject with a `SessionLostError`.
+   * unacknowledged sends reject with a `SessionLostError`. In ms, from 1 to 2^31 - 1.
    * @default 120_000
    */
   sessionTtlMs?: number;
-  /** Sessions held at once (attached or detached); a new one beyond is refused with `too-many-sessions`. @default 10_000 */
+  /**
+   * Sessions held at once (attached or detached); a new one beyond is refused with
+   * `too-many-sessions`. An integer ≥ 1. Every numeric and enum option is checked by the
+   * constructor: a bad value throws an {@link InvalidOptionError} naming it and its range.
+   * @default 10_000
+   */
   maxSessions?: number;
   /**
    * New sessions one remote address may hold in this server at once (attached or detached, counted
@@ -63,14 +70,19 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
    * `events$` and counted in `stats.addressLimited`. Resumes are never refused by it. The address
    * is the transport's peer address (IPv4-mapped IPv6 folded to IPv4): behind a proxy or a load
    * balancer it is the proxy's, so set it there only with one address per client. Off by default.
+   * An integer ≥ 1, or Infinity.
    * @default Infinity (no limit)
    */
   maxSessionsPerAddress?: number;
-  /** A link that has not completed its handshake within this time is closed. @default 10_000 */
+  /** A link that has not completed its handshake within this time is closed; ms, 1 to 2^31 - 1. @default 10_000 */
   handshakeTimeoutMs?: number;
-  /** An attached link quiet for this long is sent a PING. @default 15_000 */
+  /** An attached link quiet for this long is sent a PING; ms, 1 to 2^31 - 1. @default 15_000 */
   pingIntervalMs?: number;
-  /** An attached link silent for this long is presumed half-open and closed (its session detaches). @default 45_000 */
+  /**
+   * An attached link silent for this long is presumed half-open and closed (its session
+   * detaches); ms, 1 to 2^31 - 1.
+   * @default 45_000
+   */
   idleTimeoutMs?: number;
   /**
    * The clock, in epoch ms: it times the handshake, idle and ping timeouts and the session TTL,
@@ -80,6 +92,24 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
    * `scheduler` given, epoch ms that advance with that scheduler's clock ({@link epochClock})
    */
   now?: () => number;
+}
+
+/**
+ * Checks {@link ResumeServerOptions} but `store` (each store checks its own): the sessions'
+ * ({@link checkSessionEndpointOptions}), `ack`, the timeouts (1 ms to 2^31 - 1), `maxSessions`
+ * (an integer ≥ 1) and `maxSessionsPerAddress` (an integer ≥ 1, or Infinity: no limit).
+ * @throws {InvalidOptionError} naming the first bad option
+ */
+export function checkResumeServerOptions(options: ResumeServerOptions): void {
+  checkSessionEndpointOptions(options);
+  oneOf('ack', options.ack, ['auto', 'manual']);
+  durationMs('sessionTtlMs', options.sessionTtlMs, { min: 1 });
+  count('maxSessions', options.maxSessions, { min: 1 });
+  count('maxSessionsPerAddress', options.maxSessionsPerAddress, { min: 1, allowInfinity: true });
+  durationMs('handshakeTimeoutMs', options.handshakeTimeoutMs, { min: 1 });
+  durationMs('pingIntervalMs', options.pingIntervalMs, { min: 1 });
+  durationMs('idleTimeoutMs', options.idleTimeoutMs, { min: 1 });
+  fn('now', options.now);
 }
 
 export const DEFAULT_SESSION_TTL_MS = 120_000;
@@ -272,17 +302,12 @@ export class ResumeServer {
   readonly scheduler: SchedulerLike;
 
   constructor(readonly options: ResumeServerOptions = {}) {
+    checkResumeServerOptions(options);
     this.diagnostics = new ServerDiagnostics(options);
     this.store = options.store ?? new MemorySessionStore();
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
-    if (options.ack !== undefined && options.ack !== 'auto' && options.ack !== 'manual') {
-      throw new InvalidOptionError(`ack must be 'auto' or 'manual', got ${String(options.ack)}`);
-    }
-    if (!(this.maxSessionsPerAddress >= 1)) {
-      throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
-    }
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS;
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -1009,11 +1034,13 @@ export type { ServerSessionEvent };
 /** What is wrong with `close()`'s options, if anything. */
 function closeOptionsProblem(options: ResumeServerCloseOptions): string | undefined {
   const { drainTimeoutMs, goAway } = options;
-  if (drainTimeoutMs !== undefined && !(drainTimeoutMs >= 0)) return 'drainTimeoutMs must be a number >= 0';
+  if (drainTimeoutMs !== undefined && !(drainTimeoutMs >= 0 && drainTimeoutMs <= MAX_TIMER_MS)) {
+    return `drainTimeoutMs must be a duration in ms from 0 to ${MAX_TIMER_MS}, got ${String(drainTimeoutMs)}`;
+  }
   if (goAway) {
     const { delayMs, url } = goAway;
-    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
-      return 'goAway.delayMs must be an integer >= 0';
+    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_TIMER_MS)) {
+      return `goAway.delayMs must be an integer from 0 to ${MAX_TIMER_MS}, got ${String(delayMs)}`;
     }
     if (url !== undefined && new TextEncoder().encode(url).length > MAX_GOAWAY_URL_BYTES) {
       return `goAway.url must be at most ${MAX_GOAWAY_URL_BYTES} bytes`;
