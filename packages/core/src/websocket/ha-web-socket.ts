@@ -202,14 +202,17 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded;
    * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
    * throw, as a WebSocket throws in CONNECTING, so the caller knows which message was not taken.
+   * `data` that is not bytes (`ArrayBuffer`, a view of one, a `Blob`) is sent as `String(data)`,
+   * as WebSocket's `send` converts it (WHATWG WebSockets; `null` sends "null").
    * @throws {QueueOverflowError} the outgoing queue is full (`queue` option)
    * @throws {DOMException} `InvalidStateError` once CLOSING or CLOSED
+   * @throws {TypeError} `data` is a Symbol (it has no string conversion)
    */
   send(data: LinkData): void;
   /**
    * Sends and resolves once written (acknowledged, with `resume`). Rejects with a
    * {@link QueueOverflowError} when refused, with `options.signal`'s reason when withdrawn while
-   * it waited, or with the error that ended the connection.
+   * it waited, or with the error that ended the connection. `data` is converted as `send` converts it.
    */
   sendAsync(data: LinkData, options?: SendOptions): Promise<void>;
   close(code?: number, reason?: string): void;
@@ -242,6 +245,19 @@ export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes exten
   readonly OPEN: 1;
   readonly CLOSING: 2;
   readonly CLOSED: 3;
+}
+
+/**
+ * What `WebSocket.send(data)` sends, as WebIDL converts its argument (WHATWG WebSockets, "send";
+ * the union `(BufferSource or Blob or USVString)`): bytes and Blobs as they are, anything else
+ * converted to a string (`String(data)`: `{}` sends "[object Object]", `42` "42", `null`
+ * "null"). A Symbol cannot be converted: TypeError, as the platform throws.
+ */
+function webSocketData(data: unknown): LinkData {
+  if (typeof data === 'string' || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data;
+  if (typeof Blob !== 'undefined' && data instanceof Blob) return data as unknown as LinkData;
+  if (typeof data === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+  return String(data);
 }
 
 /** Platform pieces for {@link defineHAWebSocket}. */
@@ -412,6 +428,7 @@ export function defineHAWebSocket<
     send(data: LinkData): void {
       if (this.ready >= 2)
         throw domException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
+      data = webSocketData(data);
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
       // is reported as an event rather than as a rejection nobody holds (see sendFailed).
       (this.connection as PostingConnection<LinkData, LinkData>).post(data);
@@ -437,6 +454,11 @@ export function defineHAWebSocket<
     }
 
     sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
+      try {
+        data = webSocketData(data);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       return this.connection.send(data, options);
     }
 

@@ -8,7 +8,7 @@ import {
   ProtocolError,
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
-import type { LinkData } from '../../engine/link.js';
+import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
 import { count, durationMs, group } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -271,6 +271,8 @@ export class SessionEndpoint {
    */
   send(data: LinkData): Promise<void> {
     if (this.endedWith !== undefined) return Promise.reject(this.endedWith);
+    // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
+    if (!isLinkData(data)) return Promise.reject(invalidMessageError(data));
     let encoded: EncodedData;
     try {
       encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data);
