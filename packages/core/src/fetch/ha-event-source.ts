@@ -1,7 +1,7 @@
 import { HttpStatusError, ProtocolError } from '../engine/errors.js';
+import { checkRecoveryOptions, count } from '../engine/options.js';
 import type { RecoveryOptions } from '../engine/recovery-core.js';
 import { discardBody } from './discard-body.js';
-import { checkRecoveryOptions, count } from '../engine/options.js';
 import { createHAFetch, type FetchFunction, type HAFetch, type HAFetchEvent } from './ha-fetch.js';
 
 /** Headers for each request of an `HAEventSource`: fixed, or asked for before every attempt. */

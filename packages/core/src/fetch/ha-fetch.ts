@@ -1,7 +1,7 @@
 import { Subscription } from 'rxjs';
 import { HttpStatusError, InvalidOptionError } from '../engine/errors.js';
-import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from '../engine/recovery-core.js';
 import { checkRecoveryOptions, count, fn, oneOf } from '../engine/options.js';
+import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from '../engine/recovery-core.js';
 import { markFetchFailure } from '../policy/classify.js';
 import { discardBody } from './discard-body.js';
 import { EventStreamResume } from './event-stream-resume.js';

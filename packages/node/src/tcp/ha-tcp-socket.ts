@@ -10,8 +10,8 @@ import {
   type ResumableOptions,
   type ResumeProtocol,
   type ResumeSession,
-  resume,
   resolveTcpOptions,
+  resume,
   resumeProtocolOf,
   type Transport,
 } from '@lifeline/core/internal';

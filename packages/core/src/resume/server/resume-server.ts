@@ -1039,7 +1039,10 @@ function closeOptionsProblem(options: ResumeServerCloseOptions): string | undefi
   }
   if (goAway) {
     const { delayMs, url } = goAway;
-    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_TIMER_MS)) {
+    if (
+      delayMs !== undefined &&
+      !(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_TIMER_MS)
+    ) {
       return `goAway.delayMs must be an integer from 0 to ${MAX_TIMER_MS}, got ${String(delayMs)}`;
     }
     if (url !== undefined && new TextEncoder().encode(url).length > MAX_GOAWAY_URL_BYTES) {
