@@ -170,14 +170,14 @@ export function checkHeartbeatOptions(options: unknown, name = 'heartbeat'): voi
 }
 
 /**
- * Checks {@link QueueOptions}: `maxMessages` ≥ 1 (or Infinity), `maxBytes` ≥ 0 (or Infinity),
- * `overflow` one of the policies.
+ * Checks {@link QueueOptions}: `maxMessages` and `maxBytes` integers ≥ 0 (0 refuses every send)
+ * or Infinity, `overflow` one of the policies.
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkQueueOptions(options: unknown, name = 'queue'): void {
   const o = group(name, options);
   if (!o) return;
-  count(`${name}.maxMessages`, o.maxMessages, { min: 1, allowInfinity: true });
+  count(`${name}.maxMessages`, o.maxMessages, { allowInfinity: true });
   count(`${name}.maxBytes`, o.maxBytes, { allowInfinity: true });
   oneOf(`${name}.overflow`, o.overflow, ['reject', 'drop-oldest']);
 }

@@ -79,7 +79,7 @@ export interface HAFetchRequestOptions extends RecoveryOptions {
   retryNonIdempotent?: boolean;
   /**
    * Event-stream and NDJSON modes hold back the bytes of an unfinished event or line; more than
-   * this errors the body with a `FrameTooLargeError`.
+   * this errors the body with a `FrameTooLargeError`. An integer ≥ 1.
    * @default {@link DEFAULT_MAX_HELD_BYTES} (8 MiB)
    */
   maxHeldBytes?: number;

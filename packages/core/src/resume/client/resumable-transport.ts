@@ -13,7 +13,6 @@ import {
   ClosedByUserError,
   FrameTooLargeError,
   GoAwayError,
-  type InvalidOptionError,
   LinkClosedError,
   LinkFailedError,
   MalformedFrameError,

@@ -3,7 +3,6 @@ import { monotonicScheduler } from '../../engine/clock.js';
 import {
   type BackpressureError,
   FrameTooLargeError,
-  type InvalidOptionError,
   LinkClosedError,
   ProtocolError,
   type UnacknowledgedMessage,
@@ -48,12 +47,13 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * Incoming messages that may wait for the application (nobody subscribed to the receive stream
    * yet). They are not acknowledged while they wait, so a peer that honours its own replay window
    * stops long before this; one that goes on is closing the link with a {@link ProtocolError}
-   * instead of exhausting memory.
+   * instead of exhausting memory. An integer ≥ 1.
    * @default 16_384
    */
   maxUnreadMessages?: number;
   /**
-   * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`).
+   * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`). An
+   * integer ≥ 1.
    * @default 67_108_864 (64 MiB)
    */
   maxUnreadBytes?: number;
@@ -63,7 +63,7 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * link is closed with a {@link BackpressureError} (recoverable: the session resumes on a new link)
    * instead of letting its output grow. Below it, at most one PONG and one standalone ACK wait to be
    * written at a time, and DATA is bounded by the replay window, so a session that honours its own
-   * limits never reaches it.
+   * limits never reaches it. An integer ≥ 1.
    * @default maxReplayBytes + 64 x maxReplayMessages + 2 x maxFrameBytes (10.06 MiB at the defaults)
    */
   outputHighWaterBytes?: number;
