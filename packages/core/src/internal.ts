@@ -40,6 +40,7 @@ export * from './resume/client/resume.js';
 export * from './resume/endpoint/link-output.js';
 export * from './resume/endpoint/replay-buffer.js';
 export * from './resume/endpoint/session-endpoint.js';
+export * from './resume/option-checks.js';
 export * from './resume/server/fenced-session-store.js';
 export * from './resume/server/memory-session-store.js';
 export * from './resume/server/resume-server.js';

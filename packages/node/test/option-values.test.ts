@@ -16,6 +16,7 @@ import { HATcpSocket } from '@lifeline/node/tcp';
 import { HAWebSocket, haWebSocket } from '@lifeline/node/ws';
 import { describe, expect, test } from 'vitest';
 import { cleanups } from './support/cleanups.js';
+import { EchoServer } from './support/ws-servers.js';
 
 /** `{ a: { b: value } }` for the path 'a.b'. */
 function at(path: string, value: unknown): Record<string, unknown> {
@@ -256,4 +257,34 @@ describe('sends of data that is not message data', () => {
     const expected = ['[object Object]', '42', 'null', 'undefined', '10', '1,2', 'true'];
     await expect.poll(() => received, { timeout: 10_000 }).toEqual(expected);
   }, 30_000);
+
+  test('plain HAWebSocket (no resume): the same conversion, every message echoed as text, in order', async () => {
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = new HAWebSocket(server.url);
+    cleanups.push(() => socket.close());
+    const echoed: unknown[] = [];
+    socket.addEventListener('message', (event) => echoed.push((event as MessageEvent).data));
+    // Sent while connecting, too: queued as the strings they convert to.
+    for (const value of [{ a: 1 }, 42, null, undefined, 10n]) socket.send(value as never);
+    expect(() => socket.send(Symbol('s') as never)).toThrow(TypeError);
+    await expect
+      .poll(() => echoed, { timeout: 10_000 })
+      .toEqual(['[object Object]', '42', 'null', 'undefined', '10']);
+  }, 30_000);
+
+  test('HATcpSocket.write of a value that is not bytes or a string throws Node’s typed error', async () => {
+    const port = await refusedPort();
+    const socket = new HATcpSocket({ port, maxAttemptsPerFailure: 0 });
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    for (const value of [{ a: 1 }, 42, 10n]) {
+      expect(() => socket.write(value as never)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+      );
+    }
+    expect(() => socket.write(null as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_STREAM_NULL_VALUES' }),
+    );
+  });
 });

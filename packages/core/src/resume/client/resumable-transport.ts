@@ -23,12 +23,10 @@ import {
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
 import type { Link, LinkData, Transport } from '../../engine/link.js';
-import { durationMs, fn } from '../../engine/options.js';
 import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
-  checkSessionEndpointOptions,
   DEFAULT_MAX_UNREAD_MESSAGES,
   type DeliverySink,
   type FrameWriter,
@@ -39,6 +37,7 @@ import {
   type SessionEndpointOptions,
   type SessionEndpointStats,
 } from '../endpoint/session-endpoint.js';
+import { checkResumableOptions } from '../option-checks.js';
 import {
   decodeFrame,
   encodeAck,
@@ -99,17 +98,6 @@ export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOpt
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/**
- * Checks {@link ResumableOptions}: the session's ({@link checkSessionEndpointOptions}),
- * `handshakeTimeoutMs` from 1 ms to 2^31 - 1, `renegotiate` a function.
- * @throws {InvalidOptionError} naming the first bad option
- */
-export function checkResumableOptions(options: ResumableOptions | undefined): void {
-  checkSessionEndpointOptions(options);
-  durationMs('handshakeTimeoutMs', options?.handshakeTimeoutMs, { min: 1 });
-  fn('renegotiate', options?.renegotiate);
-}
 
 /**
  * `resumable()`'s default `maxWaitingMessages` (the server keeps 1,024): as many as `attach`'s

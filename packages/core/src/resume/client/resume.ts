@@ -1,6 +1,6 @@
 import type { LinkData, Transport } from '../../engine/link.js';
+import { checkResumableOptions } from '../option-checks.js';
 import {
-  checkResumableOptions,
   handshakeTimeoutFor,
   type ResumableOptions,
   type ResumableTransport,

@@ -14,10 +14,10 @@ import {
   SessionRejectedError,
   StaleOwnerError,
 } from '../../engine/errors.js';
-import { count, durationMs, fn, MAX_TIMER_MS, oneOf } from '../../engine/options.js';
+import { MAX_TIMER_MS } from '../../engine/options.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, type LinkOutputPort, outputHighWaterOf } from '../endpoint/link-output.js';
-import { checkSessionEndpointOptions } from '../endpoint/session-endpoint.js';
+import { checkResumeServerOptions } from '../option-checks.js';
 import {
   decodeFrame,
   encodeGoAway,
@@ -92,24 +92,6 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
    * `scheduler` given, epoch ms that advance with that scheduler's clock ({@link epochClock})
    */
   now?: () => number;
-}
-
-/**
- * Checks {@link ResumeServerOptions} but `store` (each store checks its own): the sessions'
- * ({@link checkSessionEndpointOptions}), `ack`, the timeouts (1 ms to 2^31 - 1), `maxSessions`
- * (an integer ≥ 1) and `maxSessionsPerAddress` (an integer ≥ 1, or Infinity: no limit).
- * @throws {InvalidOptionError} naming the first bad option
- */
-export function checkResumeServerOptions(options: ResumeServerOptions): void {
-  checkSessionEndpointOptions(options);
-  oneOf('ack', options.ack, ['auto', 'manual']);
-  durationMs('sessionTtlMs', options.sessionTtlMs, { min: 1 });
-  count('maxSessions', options.maxSessions, { min: 1 });
-  count('maxSessionsPerAddress', options.maxSessionsPerAddress, { min: 1, allowInfinity: true });
-  durationMs('handshakeTimeoutMs', options.handshakeTimeoutMs, { min: 1 });
-  durationMs('pingIntervalMs', options.pingIntervalMs, { min: 1 });
-  durationMs('idleTimeoutMs', options.idleTimeoutMs, { min: 1 });
-  fn('now', options.now);
 }
 
 export const DEFAULT_SESSION_TTL_MS = 120_000;
