@@ -11,7 +11,7 @@ import { attach, InvalidMessageError, InvalidOptionError } from '@lifeline/core/
 import { resume } from '@lifeline/core/resume';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { createHAFetch, HAEventSource } from '@lifeline/node/fetch';
-import { createResumeServer } from '@lifeline/node/server';
+import { createResumeServer, type ServerSession } from '@lifeline/node/server';
 import { HATcpSocket } from '@lifeline/node/tcp';
 import { HAWebSocket, haWebSocket } from '@lifeline/node/ws';
 import { describe, expect, test } from 'vitest';
@@ -218,14 +218,12 @@ describe('sends of data that is not message data', () => {
     const server = createResumeServer();
     cleanups.push(() => server.close());
     const received: unknown[] = [];
-    const session = new Promise<Parameters<Parameters<typeof server.sessions$.subscribe>[0]>[0]>(
-      (resolve) => {
-        server.sessions$.subscribe((session) => {
-          session.messages$.subscribe(({ data }) => received.push(data));
-          resolve(session);
-        });
-      },
-    );
+    const session = new Promise<ServerSession>((resolve) => {
+      server.sessions$.subscribe((session) => {
+        session.messages$.subscribe(({ data }) => received.push(data));
+        resolve(session);
+      });
+    });
     const { url } = await server.listen({ port: 0, host: '127.0.0.1' });
     const socket = new HAWebSocket(url, { resume: true });
     cleanups.push(() => socket.close());
