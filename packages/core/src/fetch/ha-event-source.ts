@@ -21,7 +21,7 @@ export interface HAEventSourceInit extends RecoveryOptions {
   /**
    * The most bytes of one unfinished event held back; more errors the stream (FrameTooLargeError).
    * An integer ≥ 1. Every numeric and enum option is checked by the constructor: a bad value
-   * throws an {@link InvalidOptionError} naming it and its range.
+   * throws an `InvalidOptionError` naming it and its range.
    * @default 8 MiB
    */
   maxHeldBytes?: number;

@@ -39,7 +39,7 @@ export interface HAWebSocketOptions<Resume = ResumeOption>
   /**
    * An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms, from
    * 1 to 2^31 - 1. Every numeric and enum option is checked by the constructor: a bad value throws
-   * an {@link InvalidOptionError} naming it (`backoff.maxDelayMs`) and its range.
+   * an `InvalidOptionError` naming it (`backoff.maxDelayMs`) and its range.
    * @default 10_000
    */
   connectTimeoutMs?: number;
