@@ -40,6 +40,7 @@ export {
   HeartbeatTimeoutError,
   HttpStatusError,
   hasErrorCode,
+  InvalidMessageError,
   InvalidOptionError,
   LifelineError,
   type LifelineErrorCode,

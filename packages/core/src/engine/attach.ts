@@ -13,6 +13,7 @@ import {
 } from './errors.js';
 import type { Link, LinkData, Transport } from './link.js';
 import { MessageFanout } from './message-fanout.js';
+import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
 
@@ -262,6 +263,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     private readonly transport: Transport<In, Out>,
     private readonly options: AttachOptions<In, Out, H>,
   ) {
+    checkConnectionOptions(options);
     this.recoverFn = options.recover ?? defaultRecover;
     this.diagnostics = connectionDiagnosticsFor(options);
     this.outbox = new OutgoingQueue(options.queue);

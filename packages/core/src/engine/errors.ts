@@ -46,6 +46,7 @@ export type LifelineErrorCode =
   | 'ERR_CLIENT_STORE'
   | 'ERR_SESSION_LOCKED'
   | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_MESSAGE'
   | 'ERR_MISSING_PEER_DEPENDENCY';
 
 const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
@@ -348,6 +349,22 @@ export class InvalidOptionError extends LifelineError {
   }
   constructor(message: string) {
     super('ERR_INVALID_OPTION', message, { recoverable: false });
+  }
+}
+
+/**
+ * Data handed to a send that is not message data: a resume session and a TCP connection carry
+ * text (a string) or bytes (an `ArrayBuffer` or a view of one: `Uint8Array`, a Node `Buffer`)
+ * only, and a value of another type is refused rather than sent as something else. Thrown by a
+ * fire-and-forget `send()`, the rejection of an awaited one (`sendAsync`). Nothing was sent.
+ */
+export class InvalidMessageError extends LifelineError {
+  /** @internal The brand of this class: its code (in the key) and its name, which minifiers do not rename. */
+  get 'lifeline.error.ERR_INVALID_MESSAGE'(): string {
+    return 'InvalidMessageError';
+  }
+  constructor(message: string) {
+    super('ERR_INVALID_MESSAGE', message, { recoverable: false });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import { InvalidMessageError } from './errors.js';
 
 /** What a link can carry: text or binary. */
 export type LinkData = string | ArrayBuffer | ArrayBufferView;
@@ -95,6 +96,19 @@ export interface Transport<In = LinkData, Out = LinkData> {
    * resumable session ends, and its client store is cleared). Optional.
    */
   close?(code?: number, reason?: string): void;
+}
+
+/** Whether `data` is message data: a string, an `ArrayBuffer` or a view of one (a Node `Buffer`). */
+export function isLinkData(data: unknown): data is LinkData {
+  return typeof data === 'string' || data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+}
+
+/** The error for `data` handed to a send that takes {@link LinkData} only. */
+export function invalidMessageError(data: unknown): InvalidMessageError {
+  const type = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data;
+  return new InvalidMessageError(
+    `a message must be a string or bytes (an ArrayBuffer, a typed array, a Buffer), got ${type}`,
+  );
 }
 
 /** The size in bytes of a message, for queue and buffer limits. Strings count as UTF-16 length * 2 at most. */

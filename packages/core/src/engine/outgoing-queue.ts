@@ -14,7 +14,8 @@ export type OverflowPolicy = 'reject' | 'drop-oldest';
 export interface QueueOptions {
   /**
    * Messages that may be pending at once. A backstop: `maxBytes` bounds the count too
-   * (`maxBytes / QUEUE_ENTRY_OVERHEAD_BYTES` = 32,768 messages at the defaults).
+   * (`maxBytes / QUEUE_ENTRY_OVERHEAD_BYTES` = 32,768 messages at the defaults). An integer ≥ 0
+   * (0 refuses every send), or Infinity (no limit but `maxBytes`).
    * @default Infinity
    */
   maxMessages?: number;
@@ -22,7 +23,7 @@ export interface QueueOptions {
    * Bytes that may be pending: payloads (binary data by byte length, strings at 2 bytes per
    * UTF-16 code unit) plus {@link QUEUE_ENTRY_OVERHEAD_BYTES} per message. The default holds a
    * 500 msg/s stream of 64-byte messages through about 55 s of outage (29,127 binary or 26,214
-   * string messages); the memory it stands for is about this many bytes.
+   * string messages); the memory it stands for is about this many bytes. An integer ≥ 0.
    * @default 16_777_216 (16 MiB)
    */
   maxBytes?: number;

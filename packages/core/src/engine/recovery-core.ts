@@ -11,8 +11,14 @@ import type { ErrorClassifier } from '../policy/classify.js';
 import { decideRetry, type GiveUpReason } from '../policy/retry-decision.js';
 import type { RetryAfterOptions } from '../policy/retry-hint.js';
 import { monotonicNow } from './clock.js';
+import { checkRecoveryOptions } from './options.js';
 
-/** The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. */
+/**
+ * The recovery policy shared by `attach`, `recoverWith`, `backoff` and `haFetch`. Every value is
+ * checked where it is passed (the constructor or factory): NaN, a negative, a duration of 2^31 ms
+ * or more, or a value of the wrong type throws an `InvalidOptionError` naming the option
+ * (`backoff.maxDelayMs`) and its range.
+ */
 export interface RecoveryOptions {
   /**
    * Attempts for one failure (libha `HA_RECOVERY_ICOUNT`). A failure ends, and this count starts
@@ -20,13 +26,15 @@ export interface RecoveryOptions {
    * pong, a resumed session, body bytes) or stays up for `minUptimeMs`. A link that opens and
    * dies without either is one more attempt of the same failure. With the default backoff, 120
    * attempts last 15 to 20 minutes of continuous outage when connects are refused at once, up to
-   * about 50 when each waits out a connect timeout (docs/concepts.md, "Budgets").
+   * about 50 when each waits out a connect timeout (docs/concepts.md, "Budgets"). An integer ≥ 0,
+   * or Infinity (never give up).
    * @default 120
    */
   maxAttemptsPerFailure?: number;
   /**
    * Failures recovered from over the connection's life (libha `HA_RECOVERY_ACOUNT`). Each failure
-   * that starts a recovery uses one, whether or not its attempts succeed.
+   * that starts a recovery uses one, whether or not its attempts succeed. An integer ≥ 0 (0: the
+   * first failure closes the connection), or Infinity.
    * @default Infinity
    */
   maxRecoveries?: number;
@@ -35,7 +43,8 @@ export interface RecoveryOptions {
   /**
    * How long a recovered link that carries no traffic must stay up before the failure counts as
    * over (progress ends it at once). A link that opens and dies inside this window without
-   * progress keeps spending the same failure's budget. `0`: any open ends the failure.
+   * progress keeps spending the same failure's budget. `0`: any open ends the failure. In ms, from
+   * 0 to 2^31 - 1.
    * @default 2_000
    */
   minUptimeMs?: number;
@@ -121,6 +130,7 @@ export class RecoveryCore {
     private readonly options: RecoveryOptions = {},
     private readonly onEvent: (event: RecoveryEvent) => void = () => {},
   ) {
+    checkRecoveryOptions(options);
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
     this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;

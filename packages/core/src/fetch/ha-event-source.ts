@@ -1,4 +1,5 @@
 import { HttpStatusError, ProtocolError } from '../engine/errors.js';
+import { checkRecoveryOptions, count } from '../engine/options.js';
 import type { RecoveryOptions } from '../engine/recovery-core.js';
 import { discardBody } from './discard-body.js';
 import { createHAFetch, type FetchFunction, type HAFetch, type HAFetchEvent } from './ha-fetch.js';
@@ -19,6 +20,8 @@ export interface HAEventSourceInit extends RecoveryOptions {
   headers?: HAEventSourceHeaders;
   /**
    * The most bytes of one unfinished event held back; more errors the stream (FrameTooLargeError).
+   * An integer ≥ 1. Every numeric and enum option is checked by the constructor: a bad value
+   * throws an `InvalidOptionError` naming it and its range.
    * @default 8 MiB
    */
   maxHeldBytes?: number;
@@ -159,6 +162,9 @@ export function defineHAEventSource(platform: HAEventSourcePlatform): HAEventSou
       this.url = resolved.href;
       this.#origin = resolved.origin;
       this.withCredentials = init.withCredentials === true;
+      // Checked here, so a bad value throws from the constructor rather than ending the stream.
+      checkRecoveryOptions(init);
+      count('maxHeldBytes', init.maxHeldBytes, { min: 1 });
       void this.#run(init);
     }
 

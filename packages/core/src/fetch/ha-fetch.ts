@@ -1,5 +1,6 @@
 import { Subscription } from 'rxjs';
 import { HttpStatusError, InvalidOptionError } from '../engine/errors.js';
+import { checkRecoveryOptions, count, fn, oneOf } from '../engine/options.js';
 import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from '../engine/recovery-core.js';
 import { markFetchFailure } from '../policy/classify.js';
 import { discardBody } from './discard-body.js';
@@ -78,7 +79,7 @@ export interface HAFetchRequestOptions extends RecoveryOptions {
   retryNonIdempotent?: boolean;
   /**
    * Event-stream and NDJSON modes hold back the bytes of an unfinished event or line; more than
-   * this errors the body with a `FrameTooLargeError`.
+   * this errors the body with a `FrameTooLargeError`. An integer ≥ 1.
    * @default {@link DEFAULT_MAX_HELD_BYTES} (8 MiB)
    */
   maxHeldBytes?: number;
@@ -444,7 +445,8 @@ function checkOptions(options: HAFetchRequestOptions): void {
   ) {
     throw new InvalidOptionError('`cursor` needs fromLine(line) and applyToRequest(request, cursor)');
   }
-  if (options.maxHeldBytes !== undefined && !(options.maxHeldBytes > 0)) {
-    throw new InvalidOptionError('`maxHeldBytes` must be a positive number');
-  }
+  count('maxHeldBytes', options.maxHeldBytes, { min: 1 });
+  checkRecoveryOptions(options);
+  oneOf('retryNonIdempotent', options.retryNonIdempotent, [true, false]);
+  fn('onEvent', options.onEvent);
 }

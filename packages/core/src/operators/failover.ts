@@ -1,5 +1,6 @@
 import { defer, type Observable, type SchedulerLike, tap } from 'rxjs';
 import type { Link, Transport } from '../engine/link.js';
+import { durationMs } from '../engine/options.js';
 import { resolveWithin } from './endpoint-provider.js';
 
 /** Where to connect: a fixed list, or a function asked before every attempt (service discovery). */
@@ -38,6 +39,7 @@ export interface FailoverTransportOptions {
    * With a function as the source: how long it may take to name an endpoint, in ms. Its time
    * counts toward the attempt: `transportFor` is told what is left (`remainingMs`). One that does
    * not answer in time, or throws, fails the attempt recoverably ({@link ConnectFailedError}).
+   * From 1 to 2^31 - 1.
    * @default 10_000
    */
   connectTimeoutMs?: number;
@@ -55,7 +57,7 @@ export function failoverTransport<E, In, Out>(
   transportFor: (endpoint: E, attempt: { readonly remainingMs: number | undefined }) => Transport<In, Out>,
   options: FailoverTransportOptions = {},
 ): Transport<In, Out> & { readonly lastGood: E | undefined } {
-  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  const timeoutMs = durationMs('connectTimeoutMs', options.connectTimeoutMs, { min: 1 }) ?? 10_000;
   let lastGood: E | undefined;
   const rotation = Array.isArray(endpoints) ? new EndpointRotation(endpoints as readonly E[]) : undefined;
   return {

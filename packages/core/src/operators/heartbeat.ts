@@ -5,13 +5,14 @@ import { HeartbeatTimeoutError } from '../engine/errors.js';
 /** When a heartbeat pings and when it gives up: the part of {@link HeartbeatOptions} `attach` takes. */
 export interface HeartbeatTimingOptions {
   /**
-   * After this much silence from the peer, `ping` is called (again every interval while silent).
+   * After this much silence from the peer, `ping` is called (again every interval while silent);
+   * in ms, from 1 to 2^31 - 1.
    * @default 10_000
    */
   intervalMs?: number;
   /**
    * After this much silence, the stream errors with a {@link HeartbeatTimeoutError} (recoverable):
-   * the link is presumed half-open.
+   * the link is presumed half-open. In ms, from 1 to 2^31 - 1.
    * @default 30_000
    */
   timeoutMs?: number;

@@ -1,4 +1,7 @@
-/** How long to wait before each recovery attempt. */
+/**
+ * How long to wait before each recovery attempt. Checked where it is passed: a value out of range
+ * or of the wrong type throws an `InvalidOptionError` naming it (`backoff.maxDelayMs`).
+ */
 export interface BackoffOptions {
   /**
    * How the upper bound of the wait grows during one failure.
@@ -13,22 +16,23 @@ export interface BackoffOptions {
    */
   strategy?: 'proportional' | 'exponential';
   /**
-   * Upper bound of the wait at the start of a failure, in ms.
+   * Upper bound of the wait at the start of a failure, in ms, from 0 to 2^31 - 1.
    * @default 250
    */
   initialDelayMs?: number;
   /**
-   * The upper bound never grows past this, in ms.
+   * The upper bound never grows past this, in ms, from 0 to 2^31 - 1 (a timer cannot wait
+   * longer: Node would run it after 1 ms).
    * @default 30_000
    */
   maxDelayMs?: number;
   /**
-   * `'proportional'` only: the bound as a fraction of the time the failure has lasted.
+   * `'proportional'` only: the bound as a fraction of the time the failure has lasted, from 0 to 1000.
    * @default 0.2
    */
   ratio?: number;
   /**
-   * `'exponential'` only: the bound is multiplied by this after each failed attempt.
+   * `'exponential'` only: the bound is multiplied by this after each failed attempt, from 1 to 1000.
    * @default 2
    */
   factor?: number;

@@ -23,7 +23,7 @@ export interface RetryAfterOptions {
    */
   enabled?: boolean;
   /**
-   * The longest wait a hint may impose, in ms; a longer hint is cut to this.
+   * The longest wait a hint may impose, in ms (0 to 2^31 - 1); a longer hint is cut to this.
    * @default 120_000
    */
   maxDelayMs?: number;

@@ -1,5 +1,6 @@
 import type { SchedulerLike } from 'rxjs';
 import { InvalidOptionError } from '../engine/errors.js';
+import { durationMs, oneOf } from '../engine/options.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_ENCODABLE_FRAME_SIZE } from './length-prefixed-framing.js';
 
 /**
@@ -32,7 +33,10 @@ export interface TcpOptions {
    * @default 16_777_216 (16 MiB, {@link DEFAULT_MAX_FRAME_SIZE})
    */
   maxFrameSize?: number;
-  /** An open that has not connected after this long fails with a recoverable ETIMEDOUT. @default 10_000 */
+  /**
+   * An open that has not connected after this long fails with a recoverable ETIMEDOUT, in ms:
+   * from 1 to 2^31 - 1 (longer would overflow the platform's timers). @default 10_000
+   */
   connectTimeoutMs?: number;
   /** Disables Nagle's algorithm, so small messages go out at once. @default true */
   noDelay?: boolean;
@@ -73,6 +77,7 @@ export function resolveTcpOptions(options: TcpOptions): ResolvedTcpOptions {
   if (!Number.isInteger(maxFrameSize) || maxFrameSize < 0 || maxFrameSize > MAX_ENCODABLE_FRAME_SIZE) {
     throw new InvalidOptionError(`maxFrameSize must be an integer from 0 to ${MAX_ENCODABLE_FRAME_SIZE}`);
   }
-  if (!(connectTimeoutMs > 0)) throw new InvalidOptionError('connectTimeoutMs must be > 0');
+  durationMs('connectTimeoutMs', connectTimeoutMs, { min: 1 });
+  oneOf('noDelay', resolved.noDelay, [true, false]);
   return resolved;
 }

@@ -10,6 +10,7 @@ import { type AttachOptions, attach, type HAConnection } from '../engine/attach.
 import type { ClosedState, ConnectionState } from '../engine/connection-state.js';
 import { LinkClosedError, QueueOverflowError } from '../engine/errors.js';
 import { byteSizeOf, type Link, type LinkData, type Transport } from '../engine/link.js';
+import { checkConnectionOptions, durationMs } from '../engine/options.js';
 import {
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_MESSAGES,
@@ -285,6 +286,10 @@ export class HAWebSocketSubject<T> extends Observable<T> {
     private readonly config: HAWebSocketSubjectConfig<T>,
   ) {
     super((subscriber) => this.subscribeOutput(subscriber));
+    // Checked now: the connection is made on the first subscription, where a bad value would
+    // surface as a stream error far from the call that passed it.
+    durationMs('connectTimeoutMs', config.connectTimeoutMs, { min: 1 });
+    checkConnectionOptions(config);
     this.resumeProtocol = resumeProtocolOf(config.resume, platform.resume);
     this.serialize = config.serializer ?? JSON.stringify;
     this.deserialize = config.deserializer ?? config.resultSelector ?? ((event) => JSON.parse(event.data));

@@ -10,6 +10,7 @@ import {
 import type { ConnectionState } from '../engine/connection-state.js';
 import { LifelineError, LinkClosedError, QueueOverflowError, SessionLostError } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
+import { checkConnectionOptions, durationMs } from '../engine/options.js';
 import { type EndpointSource, failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
 import type {
@@ -35,7 +36,12 @@ export type ResumeOption = ResumeProtocol | boolean | ResumableOptions;
  */
 export interface HAWebSocketOptions<Resume = ResumeOption>
   extends ConnectionOptions<LinkData, LinkData, unknown> {
-  /** An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms. @default 10_000 */
+  /**
+   * An open (and, with `resume`, its handshake) that takes longer fails, recoverably; in ms, from
+   * 1 to 2^31 - 1. Every numeric and enum option is checked by the constructor: a bad value throws
+   * an `InvalidOptionError` naming it (`backoff.maxDelayMs`) and its range.
+   * @default 10_000
+   */
   connectTimeoutMs?: number;
   /**
    * Half-open detection (see {@link AttachOptions.heartbeat}). Unlike `attach`, on by default
@@ -196,14 +202,17 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded;
    * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
    * throw, as a WebSocket throws in CONNECTING, so the caller knows which message was not taken.
+   * `data` that is not bytes (`ArrayBuffer`, a view of one, a `Blob`) is sent as `String(data)`,
+   * as WebSocket's `send` converts it (WHATWG WebSockets; `null` sends "null").
    * @throws {QueueOverflowError} the outgoing queue is full (`queue` option)
    * @throws {DOMException} `InvalidStateError` once CLOSING or CLOSED
+   * @throws {TypeError} `data` is a Symbol (it has no string conversion)
    */
   send(data: LinkData): void;
   /**
    * Sends and resolves once written (acknowledged, with `resume`). Rejects with a
    * {@link QueueOverflowError} when refused, with `options.signal`'s reason when withdrawn while
-   * it waited, or with the error that ended the connection.
+   * it waited, or with the error that ended the connection. `data` is converted as `send` converts it.
    */
   sendAsync(data: LinkData, options?: SendOptions): Promise<void>;
   close(code?: number, reason?: string): void;
@@ -236,6 +245,19 @@ export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes exten
   readonly OPEN: 1;
   readonly CLOSING: 2;
   readonly CLOSED: 3;
+}
+
+/**
+ * What `WebSocket.send(data)` sends, as WebIDL converts its argument (WHATWG WebSockets, "send";
+ * the union `(BufferSource or Blob or USVString)`): bytes and Blobs as they are, anything else
+ * converted to a string (`String(data)`: `{}` sends "[object Object]", `42` "42", `null`
+ * "null"). A Symbol cannot be converted: TypeError, as the platform throws.
+ */
+function webSocketData(data: unknown): LinkData {
+  if (typeof data === 'string' || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data;
+  if (typeof Blob !== 'undefined' && data instanceof Blob) return data as unknown as LinkData;
+  if (typeof data === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+  return String(data);
 }
 
 /** Platform pieces for {@link defineHAWebSocket}. */
@@ -333,6 +355,10 @@ export function defineHAWebSocket<
       this.url = String(url);
       this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
       const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
+      // Checked here, before the resume protocol or a transport sees them, so the error names
+      // the option the caller wrote.
+      durationMs('connectTimeoutMs', connectTimeoutMs, { min: 1 });
+      checkConnectionOptions(attachOptions);
       // Half-open detection by default wherever the link can ping at the protocol level (Node's
       // ws ping frames, the resume protocol's PINGs); a browser's plain WebSocket cannot, and an
       // application-level ping needs the server's cooperation, so there it stays opt-in.
@@ -402,6 +428,7 @@ export function defineHAWebSocket<
     send(data: LinkData): void {
       if (this.ready >= 2)
         throw domException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
+      data = webSocketData(data);
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
       // is reported as an event rather than as a rejection nobody holds (see sendFailed).
       (this.connection as PostingConnection<LinkData, LinkData>).post(data);
@@ -427,6 +454,11 @@ export function defineHAWebSocket<
     }
 
     sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
+      try {
+        data = webSocketData(data);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       return this.connection.send(data, options);
     }
 

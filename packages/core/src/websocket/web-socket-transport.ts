@@ -2,6 +2,7 @@ import { Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs
 import { after } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
+import { durationMs } from '../engine/options.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
 import { CloseCode } from '../policy/close-codes.js';
 
@@ -109,7 +110,7 @@ export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
   binaryType?: string;
   /**
    * An open (the `url` function included) that takes longer fails with a recoverable
-   * {@link ConnectFailedError}, in ms.
+   * {@link ConnectFailedError}, in ms, from 1 to 2^31 - 1.
    * @default 10_000
    */
   connectTimeoutMs?: number;
@@ -117,7 +118,8 @@ export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
    * After `close()`, how long the closing handshake may wait for the peer's close frame before
    * the connection is dropped with `terminate` (where the platform has it): a peer that is gone
    * would otherwise hold the socket and a timer for `ws`'s 30 s, and keep the process alive.
-   * Like the TCP link's linger. Without `terminate` (browsers) the platform decides.
+   * Like the TCP link's linger. Without `terminate` (browsers) the platform decides. In ms, from
+   * 0 to 2^31 - 1.
    * @default 2_000
    */
   closeLingerMs?: number;
@@ -174,6 +176,8 @@ const CLOSED = 3;
 export function webSocketTransport<S extends WebSocketLike>(
   options: WebSocketTransportOptions<S>,
 ): Transport<LinkData, LinkData> {
+  durationMs('connectTimeoutMs', options.connectTimeoutMs, { min: 1 });
+  durationMs('closeLingerMs', options.closeLingerMs);
   return {
     async open(signal) {
       signal?.throwIfAborted();

@@ -3,11 +3,14 @@ import {
   type AttachOptions,
   attach,
   type ConnectionState,
+  checkConnectionOptions,
+  count,
   type HAConnection,
   type LinkData,
   type ResumableOptions,
   type ResumeProtocol,
   type ResumeSession,
+  resolveTcpOptions,
   resume,
   resumeProtocolOf,
   type Transport,
@@ -19,9 +22,13 @@ import { tcpTransport } from './tcp-transport.js';
 
 /** Options of {@link HATcpSocket}: where to connect, how to recover, and the stream's buffer sizes. */
 export interface HATcpSocketOptions extends ConnectTcpOptions {
-  /** Bytes buffered by `write()` before it returns false. @default 16_384 (Node's default) */
+  /** Bytes buffered by `write()` before it returns false; an integer ≥ 0. @default 16_384 (Node's default) */
   writableHighWaterMark?: number;
-  /** Bytes of incoming data buffered for the reader. @default 16_384 (Node's default) */
+  /**
+   * Bytes of incoming data buffered for the reader; an integer ≥ 0. Every numeric and enum option
+   * is checked by the constructor: a bad value throws an `InvalidOptionError` naming it.
+   * @default 16_384 (Node's default)
+   */
   readableHighWaterMark?: number;
   /**
    * Exactly-once delivery across reconnects with the resume protocol (docs/protocol.md): the
@@ -81,6 +88,11 @@ export class HATcpSocket extends Duplex {
   private readPaused = false;
 
   constructor(options: HATcpSocketOptions) {
+    // Checked before anything is built, so a bad value throws here, naming the option.
+    count('writableHighWaterMark', options?.writableHighWaterMark);
+    count('readableHighWaterMark', options?.readableHighWaterMark);
+    resolveTcpOptions(options);
+    checkConnectionOptions(options);
     super({
       allowHalfOpen: false,
       decodeStrings: true,

@@ -1,4 +1,5 @@
 import type { LinkData, Transport } from '../../engine/link.js';
+import { checkResumableOptions } from '../option-checks.js';
 import {
   handshakeTimeoutFor,
   type ResumableOptions,
@@ -39,7 +40,7 @@ export type ResumeProtocol = (
  * has the defaults of {@link resumable}.
  *
  * @param options the session's options (replay window, acks, `renegotiate` after a lost session).
- * @throws {InvalidOptionError} when the connection is built, for an option out of range.
+ * @throws {InvalidOptionError} at the call, for an option out of range or of the wrong type.
  * @example
  * ```ts
  * import { HAWebSocket, resume } from '@lifeline/browser';
@@ -49,6 +50,7 @@ export type ResumeProtocol = (
  * @see resumable for the same protocol around any transport, under `attach`.
  */
 export function resume(options: ResumableOptions = {}): ResumeProtocol {
+  checkResumableOptions(options);
   return (transport, connection = {}) =>
     resumable(transport, { handshakeTimeoutMs: handshakeTimeoutFor(connection), ...options });
 }

@@ -1,4 +1,5 @@
 import { BackpressureError, InvalidOptionError } from '../../engine/errors.js';
+import { count } from '../../engine/options.js';
 import { DEFAULT_MAX_FRAME_BYTES, ResumeFrameType } from '../wire/resume-frame.js';
 import { DEFAULT_MAX_REPLAY_BYTES, DEFAULT_MAX_REPLAY_MESSAGES } from './replay-buffer.js';
 import type { FrameWriter, SessionEndpointOptions } from './session-endpoint.js';
@@ -18,6 +19,7 @@ export function outputHighWaterOf(options: SessionEndpointOptions): number {
     (options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES) +
       FRAME_OVERHEAD_ALLOWANCE * (options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES) +
       2 * (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+  count('outputHighWaterBytes', options.outputHighWaterBytes, { min: 1 });
   if (!(highWater > 0)) throw new InvalidOptionError('outputHighWaterBytes must be > 0');
   return highWater;
 }

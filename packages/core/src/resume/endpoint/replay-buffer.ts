@@ -1,4 +1,5 @@
-import { InvalidOptionError, ReplayWindowFullError } from '../../engine/errors.js';
+import { ReplayWindowFullError } from '../../engine/errors.js';
+import { count, group, oneOf } from '../../engine/options.js';
 
 /** What `send()` does when the replay window is full. */
 export type WindowFullPolicy = 'wait' | 'reject';
@@ -6,12 +7,13 @@ export type WindowFullPolicy = 'wait' | 'reject';
 /** Limits of a session's replay window: the sent messages the peer has not acknowledged yet. */
 export interface ReplayWindowOptions {
   /**
-   * Messages sent and not yet acknowledged, at most.
+   * Messages sent and not yet acknowledged, at most: an integer ≥ 1.
    * @default 1_024
    */
   maxReplayMessages?: number;
   /**
-   * Payload bytes sent and not yet acknowledged, at most (text counts its UTF-8 bytes).
+   * Payload bytes sent and not yet acknowledged, at most (text counts its UTF-8 bytes): an
+   * integer ≥ 1.
    * @default 8_388_608 (8 MiB)
    */
   maxReplayBytes?: number;
@@ -25,16 +27,32 @@ export interface ReplayWindowOptions {
   /**
    * Sends that may wait for room in the window (policy `'wait'`), at most: one more rejects at
    * once with {@link ReplayWindowFullError} (`limit: 'messages'`), so a sender that does not await
-   * its sends cannot grow memory without bound while the peer reads slowly or not at all.
+   * its sends cannot grow memory without bound while the peer reads slowly or not at all. An
+   * integer ≥ 0 (0: a send that does not fit the window is refused at once).
    * @default 1_024
    */
   maxWaitingMessages?: number;
   /**
    * Payload bytes of the sends waiting for room in the window, at most (see `maxWaitingMessages`;
-   * `limit: 'bytes'`).
+   * `limit: 'bytes'`). An integer ≥ 0.
    * @default 8_388_608 (8 MiB)
    */
   maxWaitingBytes?: number;
+}
+
+/**
+ * Checks {@link ReplayWindowOptions}: `maxReplayMessages` and `maxReplayBytes` integers ≥ 1,
+ * `maxWaitingMessages` and `maxWaitingBytes` integers ≥ 0, `onWindowFull` a policy.
+ * @throws {InvalidOptionError} naming the first bad option
+ */
+export function checkReplayWindowOptions(options: ReplayWindowOptions | undefined): void {
+  const o = group('options', options);
+  if (!o) return;
+  count('maxReplayMessages', o.maxReplayMessages, { min: 1 });
+  count('maxReplayBytes', o.maxReplayBytes, { min: 1 });
+  count('maxWaitingMessages', o.maxWaitingMessages);
+  count('maxWaitingBytes', o.maxWaitingBytes);
+  oneOf('onWindowFull', o.onWindowFull, ['wait', 'reject']);
 }
 
 export const DEFAULT_MAX_REPLAY_MESSAGES = 1_024;
@@ -84,15 +102,7 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.policy = options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY;
     this.maxWaitingMessages = options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES;
     this.maxWaitingBytes = options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
-    if (!(this.maxWaitingMessages >= 0) || !(this.maxWaitingBytes >= 0)) {
-      throw new InvalidOptionError('maxWaitingMessages and maxWaitingBytes must be at least 0');
-    }
-    if (!(this.maxMessages >= 1) || !(this.maxBytes >= 1)) {
-      throw new InvalidOptionError('maxReplayMessages and maxReplayBytes must be at least 1');
-    }
-    if (this.policy !== 'wait' && this.policy !== 'reject') {
-      throw new InvalidOptionError(`onWindowFull must be 'wait' or 'reject', got ${String(this.policy)}`);
-    }
+    checkReplayWindowOptions(options);
   }
 
   /** The sequence number the next pushed entry must have. */

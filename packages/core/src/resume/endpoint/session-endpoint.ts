@@ -3,12 +3,12 @@ import { monotonicScheduler } from '../../engine/clock.js';
 import {
   type BackpressureError,
   FrameTooLargeError,
-  InvalidOptionError,
   LinkClosedError,
   ProtocolError,
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
-import type { LinkData } from '../../engine/link.js';
+import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
+import { count, durationMs, group } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   dataPayload,
@@ -16,24 +16,25 @@ import {
   encodeAck,
   encodeData,
 } from '../wire/resume-frame.js';
-import { ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
+import { checkReplayWindowOptions, ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
 
 /** Options of one end of a resume session: the replay window, acknowledgements and frame limits. */
 export interface SessionEndpointOptions extends ReplayWindowOptions {
   /**
    * A standalone ACK goes out once this many delivered messages are unacknowledged (acks ride on
-   * outgoing DATA frames for free; this bounds the replay window the peer must keep).
+   * outgoing DATA frames for free; this bounds the replay window the peer must keep). An integer ≥ 1.
    * @default 32
    */
   ackEvery?: number;
   /**
-   * A standalone ACK goes out at most this long after the first unacknowledged delivery.
+   * A standalone ACK goes out at most this long after the first unacknowledged delivery, in ms
+   * (0 to 2^31 - 1).
    * @default 50
    */
   ackDelayMs?: number;
   /**
    * Frames larger than this are refused: incoming ones close the link with a
-   * {@link FrameTooLargeError}, outgoing ones reject their `send()`.
+   * {@link FrameTooLargeError}, outgoing ones reject their `send()`. An integer ≥ 64.
    * @default 1_048_576 (1 MiB)
    */
   maxFrameBytes?: number;
@@ -46,12 +47,13 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * Incoming messages that may wait for the application (nobody subscribed to the receive stream
    * yet). They are not acknowledged while they wait, so a peer that honours its own replay window
    * stops long before this; one that goes on is closing the link with a {@link ProtocolError}
-   * instead of exhausting memory.
+   * instead of exhausting memory. An integer ≥ 1.
    * @default 16_384
    */
   maxUnreadMessages?: number;
   /**
-   * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`).
+   * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`). An
+   * integer ≥ 1.
    * @default 67_108_864 (64 MiB)
    */
   maxUnreadBytes?: number;
@@ -61,10 +63,28 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * link is closed with a {@link BackpressureError} (recoverable: the session resumes on a new link)
    * instead of letting its output grow. Below it, at most one PONG and one standalone ACK wait to be
    * written at a time, and DATA is bounded by the replay window, so a session that honours its own
-   * limits never reaches it.
+   * limits never reaches it. An integer ≥ 1.
    * @default maxReplayBytes + 64 x maxReplayMessages + 2 x maxFrameBytes (10.06 MiB at the defaults)
    */
   outputHighWaterBytes?: number;
+}
+
+/**
+ * Checks {@link SessionEndpointOptions} (the replay window's too): `ackEvery` an integer ≥ 1,
+ * `ackDelayMs` a duration, `maxFrameBytes` an integer ≥ 64, `maxUnreadMessages` and
+ * `maxUnreadBytes` integers ≥ 1, `outputHighWaterBytes` an integer ≥ 1.
+ * @throws {InvalidOptionError} naming the first bad option
+ */
+export function checkSessionEndpointOptions(options: SessionEndpointOptions | undefined): void {
+  checkReplayWindowOptions(options);
+  const o = group('options', options);
+  if (!o) return;
+  count('ackEvery', o.ackEvery, { min: 1 });
+  durationMs('ackDelayMs', o.ackDelayMs);
+  count('maxFrameBytes', o.maxFrameBytes, { min: 64 });
+  count('maxUnreadMessages', o.maxUnreadMessages, { min: 1 });
+  count('maxUnreadBytes', o.maxUnreadBytes, { min: 1 });
+  count('outputHighWaterBytes', o.outputHighWaterBytes, { min: 1 });
 }
 
 export const DEFAULT_MAX_UNREAD_MESSAGES = 16_384;
@@ -207,6 +227,7 @@ export class SessionEndpoint {
     options: SessionEndpointOptions = {},
     private readonly hooks: SessionEndpointHooks = {},
   ) {
+    checkSessionEndpointOptions(options);
     this.buffer = new ReplayBuffer(options);
     this.ackEvery = options.ackEvery ?? DEFAULT_ACK_EVERY;
     this.ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
@@ -214,9 +235,6 @@ export class SessionEndpoint {
     this.scheduler = options.scheduler ?? monotonicScheduler;
     this.maxUnreadMessages = options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES;
     this.maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
-    if (!(this.ackEvery >= 1) || !(this.ackDelayMs >= 0) || !(this.maxFrameBytes >= 64)) {
-      throw new InvalidOptionError('ackEvery must be >= 1, ackDelayMs >= 0 and maxFrameBytes >= 64');
-    }
   }
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
@@ -253,6 +271,8 @@ export class SessionEndpoint {
    */
   send(data: LinkData): Promise<void> {
     if (this.endedWith !== undefined) return Promise.reject(this.endedWith);
+    // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
+    if (!isLinkData(data)) return Promise.reject(invalidMessageError(data));
     let encoded: EncodedData;
     try {
       encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data);

@@ -14,8 +14,10 @@ import {
   SessionRejectedError,
   StaleOwnerError,
 } from '../../engine/errors.js';
+import { MAX_TIMER_MS } from '../../engine/options.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, type LinkOutputPort, outputHighWaterOf } from '../endpoint/link-output.js';
+import { checkResumeServerOptions } from '../option-checks.js';
 import {
   decodeFrame,
   encodeGoAway,
@@ -50,11 +52,16 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
   store?: SessionStore;
   /**
    * How long a session without a link is kept for its client to resume; then it expires and its
-   * unacknowledged sends reject with a `SessionLostError`.
+   * unacknowledged sends reject with a `SessionLostError`. In ms, from 1 to 2^31 - 1.
    * @default 120_000
    */
   sessionTtlMs?: number;
-  /** Sessions held at once (attached or detached); a new one beyond is refused with `too-many-sessions`. @default 10_000 */
+  /**
+   * Sessions held at once (attached or detached); a new one beyond is refused with
+   * `too-many-sessions`. An integer ≥ 1. Every numeric and enum option is checked by the
+   * constructor: a bad value throws an {@link InvalidOptionError} naming it and its range.
+   * @default 10_000
+   */
   maxSessions?: number;
   /**
    * New sessions one remote address may hold in this server at once (attached or detached, counted
@@ -64,6 +71,7 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
    * `events$` and counted in `stats.addressLimited`. Resumes are never refused by it. The address
    * is the transport's peer address (IPv4-mapped IPv6 folded to IPv4): behind a proxy or a load
    * balancer it is the proxy's, so set it there only with one address per client. Off by default.
+   * An integer ≥ 1, or Infinity.
    * @default Infinity (no limit)
    */
   maxSessionsPerAddress?: number;
@@ -88,11 +96,15 @@ export interface ResumeServerOptions extends ServerSessionOptions, DiagnosticsOp
    * @default 1_000 (ms)
    */
   maxStoreLagMs?: number;
-  /** A link that has not completed its handshake within this time is closed. @default 10_000 */
+  /** A link that has not completed its handshake within this time is closed; ms, 1 to 2^31 - 1. @default 10_000 */
   handshakeTimeoutMs?: number;
-  /** An attached link quiet for this long is sent a PING. @default 15_000 */
+  /** An attached link quiet for this long is sent a PING; ms, 1 to 2^31 - 1. @default 15_000 */
   pingIntervalMs?: number;
-  /** An attached link silent for this long is presumed half-open and closed (its session detaches). @default 45_000 */
+  /**
+   * An attached link silent for this long is presumed half-open and closed (its session
+   * detaches); ms, 1 to 2^31 - 1.
+   * @default 45_000
+   */
   idleTimeoutMs?: number;
   /**
    * The clock, in epoch ms: it times the handshake, idle and ping timeouts and the session TTL,
@@ -319,26 +331,15 @@ export class ResumeServer {
   readonly scheduler: SchedulerLike;
 
   constructor(readonly options: ResumeServerOptions = {}) {
+    checkResumeServerOptions(options);
     this.diagnostics = new ServerDiagnostics(options);
     this.store = options.store ?? new MemorySessionStore();
     checkStoreShape(this.store);
     this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.maxSessionsPerAddress = options.maxSessionsPerAddress ?? Number.POSITIVE_INFINITY;
-    if (options.ack !== undefined && options.ack !== 'auto' && options.ack !== 'manual') {
-      throw new InvalidOptionError(`ack must be 'auto' or 'manual', got ${String(options.ack)}`);
-    }
-    if (!(this.maxSessionsPerAddress >= 1)) {
-      throw new InvalidOptionError('maxSessionsPerAddress must be >= 1 (Infinity: no limit)');
-    }
     this.maxPendingStoreOps = options.maxPendingStoreOps ?? DEFAULT_MAX_PENDING_STORE_OPS;
     this.maxStoreLagMs = options.maxStoreLagMs ?? DEFAULT_MAX_STORE_LAG_MS;
-    if (!(this.maxPendingStoreOps >= 1)) {
-      throw new InvalidOptionError('maxPendingStoreOps must be >= 1 (Infinity: no limit)');
-    }
-    if (!(this.maxStoreLagMs > 0)) {
-      throw new InvalidOptionError('maxStoreLagMs must be > 0 (Infinity: no limit)');
-    }
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS;
     this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -1121,11 +1122,16 @@ export type { ServerSessionEvent };
 /** What is wrong with `close()`'s options, if anything. */
 function closeOptionsProblem(options: ResumeServerCloseOptions): string | undefined {
   const { drainTimeoutMs, goAway } = options;
-  if (drainTimeoutMs !== undefined && !(drainTimeoutMs >= 0)) return 'drainTimeoutMs must be a number >= 0';
+  if (drainTimeoutMs !== undefined && !(drainTimeoutMs >= 0 && drainTimeoutMs <= MAX_TIMER_MS)) {
+    return `drainTimeoutMs must be a duration in ms from 0 to ${MAX_TIMER_MS}, got ${String(drainTimeoutMs)}`;
+  }
   if (goAway) {
     const { delayMs, url } = goAway;
-    if (delayMs !== undefined && !(Number.isSafeInteger(delayMs) && delayMs >= 0)) {
-      return 'goAway.delayMs must be an integer >= 0';
+    if (
+      delayMs !== undefined &&
+      !(Number.isSafeInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_TIMER_MS)
+    ) {
+      return `goAway.delayMs must be an integer from 0 to ${MAX_TIMER_MS}, got ${String(delayMs)}`;
     }
     if (url !== undefined && new TextEncoder().encode(url).length > MAX_GOAWAY_URL_BYTES) {
       return `goAway.url must be at most ${MAX_GOAWAY_URL_BYTES} bytes`;

@@ -10,7 +10,7 @@ import {
   type SessionLostReason,
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
-import type { LinkData } from '../../engine/link.js';
+import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import {
   type DeliverySink,
@@ -262,12 +262,15 @@ export class ServerSession {
    * {@link sendAsync}'s does, for code that awaits it. `cursor` is the upstream position after
    * this message (see {@link resumeCursor}).
    *
+   * @throws {InvalidMessageError} synchronously, when `data` is not a string or bytes (nothing is sent).
    * @example
    * ```ts
    * session.messages$.subscribe(({ data }) => session.send(`echo:${data}`));
    * ```
    */
   send(data: LinkData, options?: SessionSendOptions): Promise<void> {
+    // A programming error, thrown where it was made rather than reported later on events$.
+    if (!isLinkData(data)) throw invalidMessageError(data);
     const sent = this.sendAsync(data, options);
     // Why swallowing is harmless: every failure is reported on events$ (below, or by the close
     // or expire event listing the message), and a caller that awaits `sent` still sees it reject.
@@ -279,8 +282,8 @@ export class ServerSession {
    * Sends a message to the client and resolves when the client acknowledged it, across
    * reconnects. Rejects with {@link SessionLostError} if the session expires or is lost first,
    * with `ClosedByUserError` if the server closes it, at once with `FrameTooLargeError` or
-   * `ReplayWindowFullError` when the message cannot be taken: handle the rejection (await it),
-   * or use {@link send}. `cursor` is the upstream position after this message (see
+   * `ReplayWindowFullError` when the message cannot be taken, with `InvalidMessageError` when
+   * `data` is not a string or bytes: handle the rejection (await it), or use {@link send}. `cursor` is the upstream position after this message (see
    * {@link resumeCursor}).
    */
   sendAsync(data: LinkData, options?: SessionSendOptions): Promise<void> {
