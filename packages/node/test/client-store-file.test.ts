@@ -9,6 +9,8 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { ClientSessionLockedError, ClientSessionStoreError } from '@lifeline/core';
 import { FileClientSessionStore } from '@lifeline/node/client-store';
 import { expect, test } from 'vitest';
@@ -75,7 +77,7 @@ test('one owner: a second store on the file is refused while the first lives; a 
   await once(child, 'exit');
   const next = new FileClientSessionStore(path);
   await next.open();
-  expect(readFileSync(`${path}.lock`, 'utf8')).toBe(`${process.pid}\n`);
+  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
   await next.close();
 });
 
@@ -127,4 +129,71 @@ test('with the file store, the same SIGKILL resumes the one session', async () =
   expect(second.received[0]![1]).toBe(restored.lastReceived + 1);
   expect(server.sessions).toHaveLength(1);
   await second.kill();
+});
+
+test('a lock naming this pid that this process did not take (a predecessor with the same pid, a container’s pid 1) is stale', async () => {
+  const path = join(tempDir(), 'session.json');
+  // What a SIGKILLed predecessor that had this pid left behind.
+  writeFileSync(`${path}.lock`, `${process.pid}\n`);
+  const store = new FileClientSessionStore(path);
+  await store.open();
+  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} [0-9a-f]{16}\\n$`));
+  // While a store of this process holds it, it is held.
+  const second = await new FileClientSessionStore(path).open().catch((error: unknown) => error);
+  expect(second).toBeInstanceOf(ClientSessionLockedError);
+  await store.close();
+  expect(existsSync(`${path}.lock`)).toBe(false);
+});
+
+const racer = fileURLToPath(new URL('./support/lock-race-process.ts', import.meta.url));
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** `count` processes open the store at the same instant; resolves with what each printed, then lets them go. */
+async function race(path: string, count: number): Promise<string[]> {
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, ['--conditions=@lifeline/source', '--import', 'tsx', racer, path], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  cleanups.push(async () => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const outputs = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
+  const next = async (lines: AsyncIterator<string>) => {
+    const line = await lines.next();
+    if (line.done) throw new Error('a racer exited early');
+    return line.value;
+  };
+  expect(await Promise.all(outputs.map(next))).toEqual(children.map(() => 'READY'));
+  // Every racer is loaded: they all spin until the same instant, then open.
+  const go = Date.now() + 300;
+  for (const child of children) child.stdin.write(`${go}\n`);
+  const results = await Promise.all(outputs.map(next));
+  for (const child of children) child.stdin.end();
+  await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)));
+  return results;
+}
+
+test('processes racing for one store: exactly one owner, on a fresh file and over a dead pid’s lock', {
+  timeout: 240_000,
+}, async () => {
+  const dead = spawn(process.execPath, ['-e', '']);
+  await once(dead, 'exit');
+  const tally: string[] = [];
+  for (let round = 0; round < 10; round++) {
+    const path = join(tempDir(), 'session.json');
+    if (round % 2 === 1) writeFileSync(`${path}.lock`, `${dead.pid}\n`);
+    const lines = await race(path, 6);
+    tally.push(`round ${round}: ${lines.join(' ')}`);
+    expect(
+      lines.filter((line) => line === 'OWNED'),
+      tally.join('\n'),
+    ).toHaveLength(1);
+    expect(
+      lines.filter((line) => line === 'ERR_SESSION_LOCKED'),
+      tally.join('\n'),
+    ).toHaveLength(5);
+  }
 });

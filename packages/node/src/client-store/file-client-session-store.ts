@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { type FileHandle, link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { ClientSessionLockedError, ClientSessionStoreError, InvalidOptionError } from '@lifeline/core';
 import {
   applyClientSessionChange,
@@ -32,10 +33,15 @@ export interface FileClientSessionStoreOptions {
  *   whole: the new content goes to `${path}.tmp`, is `fsync`ed, renamed over `path`, and the
  *   directory is `fsync`ed. A crash at any point leaves the previous or the new session, never a
  *   torn one. The cost is the size of what is unacknowledged, per write (see the benchmark).
- * - **One owner.** `open()` creates `${path}.lock` exclusively (`O_EXCL`) with the process id. A
- *   lock whose process is gone (`kill(pid, 0)` fails with `ESRCH`) is stale and taken over; a live
- *   one makes `open()` reject with {@link ClientSessionLockedError}. `close()` removes the lock.
- *   The pid check is host-local: do not share the file between hosts.
+ * - **One owner.** `open()` takes `${path}.lock`: its content (the process id and a random nonce)
+ *   is written to a temp file that is then hard-linked to the lock path, so the lock appears whole
+ *   or not at all (`EEXIST`: held). A lock whose process is gone (`kill(pid, 0)` fails with
+ *   `ESRCH`), or that names this process's own pid without this process holding it (a predecessor
+ *   with the same pid: a container's pid 1 restarts as pid 1), is stale and taken over (renamed
+ *   away and checked, so racers for one stale lock never both win); a live one makes `open()`
+ *   reject with {@link ClientSessionLockedError}. A lock without a pid (not one this store wrote)
+ *   is held until it is 5 s old, then stale. `close()` removes the lock. The pid check is
+ *   host-local: do not share the file between hosts.
  * - **The token.** The file holds the session's secret token in clear (it is what resumes the
  *   session): it is created with mode `0600` (owner read/write), in a directory you choose; on
  *   Windows the mode is ignored and the directory's ACL decides.
@@ -58,6 +64,8 @@ export class FileClientSessionStore implements ClientSessionStore {
   private inFlight: Promise<void> = Promise.resolve();
   private state: StoredClientSession | undefined;
   private owned = false;
+  /** The content of the lock file this store wrote, while it holds the lock. */
+  private lockContent: string | undefined;
 
   /** @throws InvalidOptionError when `path` (or `lockPath`) is not a non-empty string */
   constructor(
@@ -153,57 +161,87 @@ export class FileClientSessionStore implements ClientSessionStore {
     if (this.fsync) await syncDirectory(this.path);
   }
 
-  /** Takes the lock file: created exclusively; a stale one (its process is gone) is taken over. */
+  /**
+   * Takes the lock file. Its content (pid and a random nonce) goes to a temp file first, which is
+   * then hard-linked to the lock path (`EEXIST` when held): the lock appears whole, never empty,
+   * so a racer never mistakes a lock being written for a stale one. A stale lock (see
+   * {@link isStale}) is taken over.
+   */
   private async lock(): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      let handle: FileHandle;
-      try {
-        handle = await open(this.lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw this.lockFailed(error);
-        const owner = await readLockOwner(this.lockPath);
-        if (owner !== undefined && isAlive(owner))
-          throw new ClientSessionLockedError(this.path, `pid ${owner}`);
-        await this.takeStale(owner);
-        continue;
+    const key = resolve(this.lockPath);
+    // Reserved before the link: a lock naming this pid and not in `heldLocks` is a predecessor's.
+    if (heldLocks.has(key)) throw new ClientSessionLockedError(this.path, `pid ${process.pid}`);
+    heldLocks.add(key);
+    try {
+      const content = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (await this.linkLock(content)) {
+          this.lockContent = content;
+          this.owned = true;
+          return;
+        }
+        const found = await readLock(this.lockPath);
+        if (found === undefined) continue; // released meanwhile: try again
+        if (!isStale(found)) throw new ClientSessionLockedError(this.path, ownerOf(found));
+        await this.takeStale(found);
       }
+      throw new ClientSessionLockedError(this.path);
+    } catch (error) {
+      heldLocks.delete(key);
+      throw error;
+    }
+  }
+
+  /** Writes `content` to a unique temp file and links it to the lock path: `false` if a lock exists. */
+  private async linkLock(content: string): Promise<boolean> {
+    const temp = `${this.lockPath}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {
-        await handle.writeFile(`${process.pid}\n`, 'utf8');
+        await handle.writeFile(content, 'utf8');
         if (this.fsync) await handle.sync();
       } finally {
         await handle.close();
       }
-      this.owned = true;
-      return;
+      await link(temp, this.lockPath);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw this.lockFailed(error);
+    } finally {
+      await unlink(temp).catch(() => {});
     }
-    throw new ClientSessionLockedError(this.path);
   }
 
   /**
-   * Removes a stale lock. It is renamed away first, then read back: if another process took the
-   * lock in between (its pid is in the moved file), the lock is put back and this open fails, so
-   * two processes racing for one stale lock never both own the session.
+   * Removes a stale lock. It is renamed away first, then read back: if it is no longer the lock
+   * judged stale (another process took the lock in between), it is put back and this open fails,
+   * so two processes racing for one stale lock never both own the session.
    */
-  private async takeStale(staleOwner: number | undefined): Promise<void> {
-    const moved = `${this.lockPath}.stale-${process.pid}`;
+  private async takeStale(stale: LockFile): Promise<void> {
+    const moved = `${this.lockPath}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
       await rename(this.lockPath, moved);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw this.lockFailed(error);
     }
-    const owner = await readLockOwner(moved);
-    if (owner !== staleOwner && owner !== undefined && isAlive(owner)) {
+    const found = await readLock(moved);
+    if (found !== undefined && found.text !== stale.text && !isStale(found)) {
       await rename(moved, this.lockPath).catch(() => {});
-      throw new ClientSessionLockedError(this.path, `pid ${owner}`);
+      throw new ClientSessionLockedError(this.path, ownerOf(found));
     }
     await unlink(moved).catch(() => {});
   }
 
   private async unlock(): Promise<void> {
     this.owned = false;
+    const content = this.lockContent;
+    this.lockContent = undefined;
+    if (content === undefined) return;
     // Only our own lock: a lock taken over from us (we were presumed dead) is the new owner's.
-    if ((await readLockOwner(this.lockPath)) === process.pid) await unlink(this.lockPath).catch(() => {});
+    if ((await readLock(this.lockPath))?.text === content) await unlink(this.lockPath).catch(() => {});
+    heldLocks.delete(resolve(this.lockPath));
   }
 
   private lockFailed(error: unknown): ClientSessionStoreError {
@@ -218,18 +256,51 @@ export class FileClientSessionStore implements ClientSessionStore {
   }
 }
 
-async function readLockOwner(path: string): Promise<number | undefined> {
+/**
+ * The lock paths (resolved) that stores of this process hold or are taking. A lock naming this
+ * process's pid that is not here was left by a predecessor with the same pid (a container's pid 1
+ * on every start): it is stale, not ours.
+ */
+const heldLocks = new Set<string>();
+
+/** A lock whose content cannot be read may be stale only once it is this old (ms). */
+const UNREADABLE_LOCK_STALE_MS = 5_000;
+
+interface LockFile {
+  readonly text: string;
+  /** The owner's pid; `undefined` when the content is not a lock this store writes. */
+  readonly pid: number | undefined;
+  readonly mtimeMs: number;
+}
+
+async function readLock(path: string): Promise<LockFile | undefined> {
   try {
-    const pid = Number.parseInt(await readFile(path, 'utf8'), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    const [text, stats] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const pid = Number.parseInt(text, 10);
+    return { text, pid: Number.isSafeInteger(pid) && pid > 0 ? pid : undefined, mtimeMs: stats.mtimeMs };
   } catch {
     return undefined;
   }
 }
 
+/**
+ * A lock is stale when its process is gone, or names this process without this process holding
+ * it (a predecessor with the same pid). A lock without a pid (empty, from elsewhere) is stale only
+ * once it is older than {@link UNREADABLE_LOCK_STALE_MS}; before that it is held.
+ */
+function isStale(lock: LockFile): boolean {
+  if (lock.pid === undefined) return Date.now() - lock.mtimeMs > UNREADABLE_LOCK_STALE_MS;
+  // Called only by a store that reserved this path in `heldLocks`: no other store here holds it.
+  if (lock.pid === process.pid) return true;
+  return !isAlive(lock.pid);
+}
+
+function ownerOf(lock: LockFile): string | undefined {
+  return lock.pid === undefined ? undefined : `pid ${lock.pid}`;
+}
+
 /** Whether a process with this id runs on this host (`EPERM`: it runs, as another user). */
 function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
