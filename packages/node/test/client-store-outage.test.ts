@@ -9,8 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '@lifeline/core/testing';
+import { MemoryClientSessionStore } from '@lifeline/node/client-store';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
+import { HAWebSocket, resume } from '@lifeline/node/ws';
 import { expect, test } from 'vitest';
 import { cleanups } from './support/cleanups.js';
 import { ClientProcess } from './support/client-store-harness.js';
@@ -115,4 +118,62 @@ test('a client SIGKILLed during an outage loses none of the messages it sent in 
   expect(received).toEqual(Array.from({ length: n }, (_, i) => `c:${i + 1}`));
   expect(sessions).toHaveLength(1);
   await second.kill();
+});
+
+test('a connection that gives up keeps its stored session but releases the store: a new socket on it re-sends the stored messages once', async () => {
+  const server = createResumeServer();
+  const received: string[] = [];
+  server.sessions$.subscribe((session) => {
+    session.messages$.subscribe(({ data }) => {
+      received.push(typeof data === 'string' ? data : new TextDecoder().decode(data));
+    });
+  });
+  const { port } = await server.listen();
+  cleanups.push(() => server.close());
+  const proxy = await FaultProxy.start({ target: { port } });
+  cleanups.push(() => proxy.close());
+  const url = `ws://127.0.0.1:${proxy.port}`;
+  const store = new MemoryClientSessionStore();
+
+  const first = new HAWebSocket(url, {
+    resume: resume({ store }),
+    maxAttemptsPerFailure: 2,
+    backoff: { initialDelayMs: 10, maxDelayMs: 20 },
+  });
+  cleanups.push(() => first.close());
+  await new Promise((resolve) => first.addEventListener('open', resolve, { once: true }));
+  await first.sendAsync('c:1');
+  // The server becomes unreachable: the connection sends 9 more (stored), then gives up.
+  proxy.refuseNewConnections();
+  proxy.resetAll();
+  for (let k = 2; k <= 10; k++) first.send(`c:${k}`);
+  const gaveUp = await new Promise<CloseEvent>((resolve) =>
+    first.addEventListener('close', resolve as (event: Event) => void, { once: true }),
+  );
+  expect(gaveUp.wasClean).toBe(false);
+  await waitFor(() => !store.owned, { timeoutMs: 10_000, what: 'the store released after the give-up' });
+  expect(store.stored?.messages.map((message) => message.seq)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  // close() on a connection that already ended is a no-op, not an error.
+  expect(() => first.close()).not.toThrow();
+
+  // The server is back: a new socket on the same store resumes the session and sends them once.
+  proxy.refuseNewConnections(false);
+  const second = new HAWebSocket(url, { resume: resume({ store }) });
+  cleanups.push(() => second.close());
+  const outcome = await new Promise<string>((resolve) => {
+    second.addEventListener('open', () => resolve('open'), { once: true });
+    second.addEventListener('error', (event) => resolve(`error ${String((event as ErrorEvent).error)}`), {
+      once: true,
+    });
+  });
+  expect(outcome).toBe('open');
+  expect(second.session?.restored).toMatchObject({ pendingOutgoing: 9 });
+  await waitFor(() => received.length >= 10 && store.stored?.messages.length === 0, {
+    timeoutMs: 20_000,
+    what: 'the stored messages re-sent and acknowledged',
+    state: () => ({ received: received.join(','), stored: store.stored?.messages.length }),
+  });
+  expect(tally(received, 10)).toEqual({ received: 10, lost: 0, duplicated: 0, reordered: 0 });
+  second.close();
+  await waitFor(() => !store.owned, { timeoutMs: 10_000, what: 'the store released after close()' });
 });

@@ -854,6 +854,9 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming.complete();
     this.resolveClosed(closed);
+    // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
+    // so a new connection in this process can take it (a client store's lock is released).
+    if (fromPipeline) this.transport.release?.();
   }
 }
 

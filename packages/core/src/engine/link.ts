@@ -96,6 +96,13 @@ export interface Transport<In = LinkData, Out = LinkData> {
    * resumable session ends, and its client store is cleared). Optional.
    */
   close?(code?: number, reason?: string): void;
+  /**
+   * The connection ended by itself (recovery gave up, an irrecoverable error), not by `close()`:
+   * lets go of what the transport holds for this process but keeps what it stored (a resumable
+   * session closes its client store without clearing it, so the next start resumes from it).
+   * Optional.
+   */
+  release?(): void;
 }
 
 /** Whether `data` is message data: a string, an `ArrayBuffer` or a view of one (a Node `Buffer`). */

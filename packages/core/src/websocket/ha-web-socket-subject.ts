@@ -503,6 +503,7 @@ export class HAWebSocketSubject<T> extends Observable<T> {
       // stream messages wait for a link, where their per-link bookkeeping lives.
       hold: (item) => (item instanceof StreamMessage ? undefined : inner.hold?.(item)),
       close: (code, reason) => inner.close?.(code, reason),
+      release: () => inner.release?.(),
     };
     this.run = run;
     run.connection = attach(transport, attachOptions as AttachOptions<LinkData, Outgoing, unknown>);

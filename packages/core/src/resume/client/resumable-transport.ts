@@ -498,7 +498,16 @@ class ResumableSession implements ResumableTransport {
   }
 
   /**
-   * Closed on purpose: once the store holds that the session is over, ownership is released (the
+   * The connection gave up (or failed irrecoverably) rather than being closed: the session stays
+   * in the store (the next start re-sends what it holds) but its ownership is released, so a new
+   * connection in this process, or another process, can open the store.
+   */
+  release(): void {
+    this.releaseStore();
+  }
+
+  /**
+   * Closed on purpose, or given up (see {@link release}): once the store holds that the session is over, ownership is released (the
    * next process or tab may take it at once); a later open reads the store again.
    */
   private releaseStore(): void {
