@@ -37,11 +37,13 @@ export interface FileClientSessionStoreOptions {
  *   is written to a temp file that is then hard-linked to the lock path, so the lock appears whole
  *   or not at all (`EEXIST`: held). A lock whose process is gone (`kill(pid, 0)` fails with
  *   `ESRCH`), or that names this process's own pid without this process holding it (a predecessor
- *   with the same pid: a container's pid 1 restarts as pid 1), is stale and taken over (renamed
- *   away and checked, so racers for one stale lock never both win); a live one makes `open()`
- *   reject with {@link ClientSessionLockedError}. A lock without a pid (not one this store wrote)
- *   is held until it is 5 s old, then stale. `close()` removes the lock. The pid check is
- *   host-local: do not share the file between hosts.
+ *   with the same pid: a container's pid 1 restarts as pid 1), is stale and taken over (under
+ *   `${lockPath}.takeover`, only if still unchanged, so racers for one stale lock never both win);
+ *   a live one makes `open()` reject with {@link ClientSessionLockedError}. A lock without a pid
+ *   (not one this store wrote) is held until it is 5 s old, then stale. A store of this process
+ *   holding the lock is waited for up to 1 s (a connection that gave up releases it a few ticks
+ *   after its `close` event). `close()` removes the lock. The pid check is host-local: do not
+ *   share the file between hosts.
  * - **The token.** The file holds the session's secret token in clear (it is what resumes the
  *   session): it is created with mode `0600` (owner read/write), in a directory you choose; on
  *   Windows the mode is ignored and the directory's ACL decides.
@@ -66,6 +68,8 @@ export class FileClientSessionStore implements ClientSessionStore {
   private owned = false;
   /** The content of the lock file this store wrote, while it holds the lock. */
   private lockContent: string | undefined;
+  /** This store's entry in `heldLocks`, from the start of `open()` until the lock is let go. */
+  private held: { key: string; held: Promise<void>; released: () => void } | undefined;
 
   /** @throws InvalidOptionError when `path` (or `lockPath`) is not a non-empty string */
   constructor(
@@ -169,13 +173,22 @@ export class FileClientSessionStore implements ClientSessionStore {
    */
   private async lock(): Promise<void> {
     const key = resolve(this.lockPath);
+    // Held by a store of this process: a connection that just ended may be releasing it (its
+    // close() runs once its last write settled), so a new one in this process waits a moment.
+    const holder = heldLocks.get(key);
+    if (holder) await settledWithin(holder, SAME_PROCESS_HANDOFF_MS);
     // Reserved before the link: a lock naming this pid and not in `heldLocks` is a predecessor's.
     if (heldLocks.has(key)) throw new ClientSessionLockedError(this.path, `pid ${process.pid}`);
-    heldLocks.add(key);
+    let released!: () => void;
+    const held = new Promise<void>((resolve) => {
+      released = resolve;
+    });
+    heldLocks.set(key, held);
+    this.held = { key, held, released };
     try {
       const content = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await this.linkLock(content)) {
+        if (await this.linkFile(content, this.lockPath)) {
           this.lockContent = content;
           this.owned = true;
           return;
@@ -187,14 +200,23 @@ export class FileClientSessionStore implements ClientSessionStore {
       }
       throw new ClientSessionLockedError(this.path);
     } catch (error) {
-      heldLocks.delete(key);
+      this.letGo();
       throw error;
     }
   }
 
-  /** Writes `content` to a unique temp file and links it to the lock path: `false` if a lock exists. */
-  private async linkLock(content: string): Promise<boolean> {
-    const temp = `${this.lockPath}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+  /** Leaves `heldLocks`, waking a store of this process waiting for the lock. */
+  private letGo(): void {
+    const entry = this.held;
+    this.held = undefined;
+    if (!entry) return;
+    if (heldLocks.get(entry.key) === entry.held) heldLocks.delete(entry.key);
+    entry.released();
+  }
+
+  /** Writes `content` to a unique temp file and links it to `target`: `false` if `target` exists. */
+  private async linkFile(content: string, target: string): Promise<boolean> {
+    const temp = `${target}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
     try {
       const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
       try {
@@ -203,7 +225,7 @@ export class FileClientSessionStore implements ClientSessionStore {
       } finally {
         await handle.close();
       }
-      await link(temp, this.lockPath);
+      await link(temp, target);
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -214,34 +236,38 @@ export class FileClientSessionStore implements ClientSessionStore {
   }
 
   /**
-   * Removes a stale lock. It is renamed away first, then read back: if it is no longer the lock
-   * judged stale (another process took the lock in between), it is put back and this open fails,
-   * so two processes racing for one stale lock never both own the session.
+   * Removes a stale lock, holding `${lockPath}.takeover` (taken as the lock is, by a link) while it
+   * checks that the lock is still the one judged stale and unlinks it. Only a takeover holder
+   * removes another's lock, and each lock's content is unique (its nonce), so a lock taken in
+   * between by a racer is never removed: racers for one stale lock never both own the session. A
+   * live process holding the takeover is taking the lock: this open fails.
    */
   private async takeStale(stale: LockFile): Promise<void> {
-    const moved = `${this.lockPath}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const takeover = `${this.lockPath}.takeover`;
+    if (!(await this.linkFile(`${process.pid} ${randomBytes(8).toString('hex')}\n`, takeover))) {
+      const holder = await readLock(takeover);
+      if (holder === undefined) return;
+      if (!isStale(holder)) throw new ClientSessionLockedError(this.path, ownerOf(holder));
+      // A process died in its takeover (a few milliseconds): its takeover file goes, then retry.
+      await removeIfUnchanged(takeover, holder.text);
+      return;
+    }
     try {
-      await rename(this.lockPath, moved);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw this.lockFailed(error);
+      const current = await readLock(this.lockPath);
+      if (current?.text === stale.text) await unlink(this.lockPath).catch(() => {});
+    } finally {
+      await unlink(takeover).catch(() => {});
     }
-    const found = await readLock(moved);
-    if (found !== undefined && found.text !== stale.text && !isStale(found)) {
-      await rename(moved, this.lockPath).catch(() => {});
-      throw new ClientSessionLockedError(this.path, ownerOf(found));
-    }
-    await unlink(moved).catch(() => {});
   }
 
   private async unlock(): Promise<void> {
     this.owned = false;
     const content = this.lockContent;
     this.lockContent = undefined;
-    if (content === undefined) return;
+    if (content === undefined) return this.letGo();
     // Only our own lock: a lock taken over from us (we were presumed dead) is the new owner's.
     if ((await readLock(this.lockPath))?.text === content) await unlink(this.lockPath).catch(() => {});
-    heldLocks.delete(resolve(this.lockPath));
+    this.letGo();
   }
 
   private lockFailed(error: unknown): ClientSessionStoreError {
@@ -261,7 +287,21 @@ export class FileClientSessionStore implements ClientSessionStore {
  * process's pid that is not here was left by a predecessor with the same pid (a container's pid 1
  * on every start): it is stale, not ours.
  */
-const heldLocks = new Set<string>();
+const heldLocks = new Map<string, Promise<void>>();
+
+/**
+ * How long `open()` waits for a store of this process that holds the lock to let it go (a
+ * connection that gave up releases its store a few ticks after its `close` event) before it
+ * rejects with {@link ClientSessionLockedError}. ms.
+ */
+const SAME_PROCESS_HANDOFF_MS = 1_000;
+
+/** Waits for `promise` (which never rejects) at most `ms`. */
+async function settledWithin(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /** A lock whose content cannot be read may be stale only once it is this old (ms). */
 const UNREADABLE_LOCK_STALE_MS = 5_000;
@@ -281,6 +321,18 @@ async function readLock(path: string): Promise<LockFile | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** Removes `path` if it still holds `text`: renamed away, checked, and put back if it changed. */
+async function removeIfUnchanged(path: string, text: string): Promise<void> {
+  const moved = `${path}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
+  try {
+    await rename(path, moved);
+  } catch {
+    return;
+  }
+  if ((await readLock(moved))?.text === text) await unlink(moved).catch(() => {});
+  else await rename(moved, path).catch(() => {});
 }
 
 /**

@@ -453,7 +453,9 @@ class ResumableSession implements ResumableTransport {
   private async loadStored(): Promise<void> {
     let stored: StoredClientSession | undefined;
     try {
-      stored = await this.options.store!.open();
+      const store = this.options.store!;
+      await releasing.get(store);
+      stored = await store.open();
     } catch (error) {
       // A store that cannot be read must not be written over: every open fails with its error.
       throw error instanceof ClientSessionStoreError || error instanceof ClientSessionLockedError
@@ -518,13 +520,15 @@ class ResumableSession implements ResumableTransport {
     this.loaded = false;
     const store = this.options.store!;
     // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
-    void loading
+    const released = loading
       .then(() => writer.settled())
       .then(
         () => store.close(),
         () => {},
       )
       .catch(() => {});
+    // A new connection given the same store (in the `close` event of this one) opens it once released.
+    releasing.set(store, released);
   }
 
   /** The session is over (closed or lost): reject what is pending, forget it, number from 1 again. */
@@ -973,6 +977,9 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 }
 
 const noop = () => {};
+
+/** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
+const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
 
 /** The endpoint hooks that keep a client session in its store, through the batching writer. */
 function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
