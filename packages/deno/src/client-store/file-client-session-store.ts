@@ -120,7 +120,8 @@ export class FileClientSessionStore implements ClientSessionStore {
 
   write(change: ClientSessionChange): Promise<void> {
     const written = this.writeNow(change);
-    // close() waits for it: the lock is never released under a write still in flight.
+    // close() waits for it: the lock is never released under a write still in flight. Its failure
+    // is not lost: the caller gets it from `written`; this copy only orders close() after it.
     this.inFlight = written.catch(() => {});
     return written;
   }

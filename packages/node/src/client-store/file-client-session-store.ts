@@ -103,7 +103,8 @@ export class FileClientSessionStore implements ClientSessionStore {
 
   write(change: ClientSessionChange): Promise<void> {
     const written = this.writeNow(change);
-    // close() waits for it: the lock is never released under a write still in flight.
+    // close() waits for it: the lock is never released under a write still in flight. Its failure
+    // is not lost: the caller gets it from `written`; this copy only orders close() after it.
     this.inFlight = written.catch(() => {});
     return written;
   }
@@ -231,6 +232,7 @@ export class FileClientSessionStore implements ClientSessionStore {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw this.lockFailed(error);
     } finally {
+      // Our own uniquely named temp file: if it cannot be removed it is litter, never a lock.
       await unlink(temp).catch(() => {});
     }
   }
@@ -254,8 +256,11 @@ export class FileClientSessionStore implements ClientSessionStore {
     }
     try {
       const current = await readLock(this.lockPath);
+      // A failed unlink leaves the stale lock in place: the link below then fails with EEXIST and
+      // the open reports the store as locked; nothing is taken over wrongly.
       if (current?.text === stale.text) await unlink(this.lockPath).catch(() => {});
     } finally {
+      // A takeover file left behind is itself judged stale by the next takeover (see below).
       await unlink(takeover).catch(() => {});
     }
   }
@@ -266,6 +271,8 @@ export class FileClientSessionStore implements ClientSessionStore {
     this.lockContent = undefined;
     if (content === undefined) return this.letGo();
     // Only our own lock: a lock taken over from us (we were presumed dead) is the new owner's.
+    // A lock we fail to remove names our pid and is not in this process's held set, so the next
+    // open (here or after a restart) judges it stale: releasing cannot fail in a way that matters.
     if ((await readLock(this.lockPath))?.text === content) await unlink(this.lockPath).catch(() => {});
     this.letGo();
   }
@@ -331,6 +338,8 @@ async function removeIfUnchanged(path: string, text: string): Promise<void> {
   } catch {
     return;
   }
+  // Used only on a takeover file left by a process that died mid-takeover (never on the lock):
+  // if either step fails, a takeover file stays, and the next takeover judges it stale again.
   if ((await readLock(moved))?.text === text) await unlink(moved).catch(() => {});
   else await rename(moved, path).catch(() => {});
 }
@@ -341,6 +350,8 @@ async function removeIfUnchanged(path: string, text: string): Promise<void> {
  * once it is older than {@link UNREADABLE_LOCK_STALE_MS}; before that it is held.
  */
 function isStale(lock: LockFile): boolean {
+  // Wall clock on purpose: a file's mtime is epoch time, written by another process; no monotonic
+  // clock spans processes. A clock step can only make an unreadable lock stale early or late.
   if (lock.pid === undefined) return Date.now() - lock.mtimeMs > UNREADABLE_LOCK_STALE_MS;
   // Called only by a store that reserved this path in `heldLocks`: no other store here holds it.
   if (lock.pid === process.pid) return true;
