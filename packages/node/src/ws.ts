@@ -44,8 +44,9 @@ const uncork = (tcp: CorkableSocket) => tcp.uncork();
  */
 function corkForTick(socket: WebSocket): void {
   const tcp = (socket as unknown as { _socket?: CorkableSocket | null })._socket;
-  // Corked already this tick (by us: `ws` corks and uncorks within one call).
-  if (tcp?.writableCorked !== 0) return;
+  // Corked already this tick (by us: `ws` corks and uncorks within one call), or no Node stream
+  // to cork (Bun's `ws` replacement).
+  if (tcp?.writableCorked !== 0 || typeof tcp.cork !== 'function') return;
   tcp.cork();
   process.nextTick(uncork, tcp);
 }
@@ -75,7 +76,10 @@ function sendWith(
   confirmed: (error: unknown, token: object) => void,
   token: object,
 ): void {
-  if (socket.extensions !== '') {
+  // Each frame is confirmed by its own callback when ws may hold frames back to compress them
+  // (permessage-deflate), or when the socket under it is not a Node stream (Bun's `ws`
+  // replacement keeps a native socket there, with no write callback to queue behind the frames).
+  if (socket.extensions !== '' || !isNodeStream((socket as unknown as { _socket?: unknown })._socket)) {
     corkForTick(socket);
     // `ws` may hold the frame back to compress it: it must not see the caller's buffer change.
     socket.send(copyOf(data), (error) =>
@@ -99,6 +103,16 @@ function sendWith(
   socket.send(data as Buffer);
   batch.confirms.push(confirmed);
   batch.tokens.push(token);
+}
+
+/** Whether `ws`'s `_socket` is a Node `net.Socket` (writable, corkable), as under Node and Deno. */
+function isNodeStream(tcp: unknown): tcp is WriteBatch['tcp'] {
+  return (
+    typeof tcp === 'object' &&
+    tcp !== null &&
+    typeof (tcp as WriteBatch['tcp']).write === 'function' &&
+    typeof (tcp as WriteBatch['tcp']).cork === 'function'
+  );
 }
 
 /** A copy of binary data that `ws` may keep past the call (strings are immutable). */
