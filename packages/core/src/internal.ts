@@ -52,6 +52,7 @@ export * from './tcp/byte-stream.js';
 export * from './tcp/frame-dispatcher.js';
 export * from './tcp/length-prefixed-framing.js';
 export * from './tcp/tcp-link.js';
+export { checkTcpMessage } from './tcp/check-message.js';
 export * from './tcp/tcp-options.js';
 export * from './tcp/write-batcher.js';
 export * from './websocket/ha-web-socket.js';

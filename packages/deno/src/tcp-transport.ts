@@ -1,6 +1,7 @@
 import {
   after,
   ConnectFailedError,
+  checkTcpMessage,
   resolveTcpOptions,
   type TcpOptions,
   type Transport,
@@ -45,6 +46,7 @@ export function tcpTransport(options: TcpTransportOptions): Transport<Uint8Array
   const where = `${host}:${port}`;
 
   return {
+    check: checkTcpMessage,
     async open(signal?: AbortSignal): Promise<TcpLink> {
       signal?.throwIfAborted();
       const conn = await connectBounded(

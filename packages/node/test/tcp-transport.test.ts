@@ -4,6 +4,7 @@ import {
   ConnectFailedError,
   type ConnectionState,
   FrameTooLargeError,
+  InvalidMessageError,
   InvalidOptionError,
   LinkClosedError,
   LinkFailedError,
@@ -333,5 +334,49 @@ describe('tcpTransport', () => {
     expect(counts.duplicated).toBeLessThanOrEqual(WINDOW * KILLS);
     // The last connection carried the tail of the stream, record-aligned and complete.
     for (let n = TOTAL - 100; n < TOTAL; n++) expect(result.echoes.has(n)).toBe(true);
+  });
+});
+
+describe('connectTcp send: bytes only', () => {
+  it('refuses every non-Uint8Array value at the send with InvalidMessageError, queues nothing, and the connection carries on', async () => {
+    // Before: a string reached the write batcher, whose flush threw a RangeError on no caller's
+    // stack (an uncaught exception that ended the process).
+    const frames: number[] = [];
+    const server = await TcpTestServer.framedEcho((payload) => frames.push(payload.byteLength));
+    cleanups.push(() => server.close());
+    const conn = connectTcp({ host: '127.0.0.1', port: server.port });
+    cleanups.push(() => conn.close());
+    await waitFor(conn.state$, (state) => state.status === 'open');
+    const bad: unknown[] = [
+      'text',
+      42,
+      { a: 1 },
+      null,
+      undefined,
+      [1, 2],
+      new DataView(new ArrayBuffer(3)),
+      new ArrayBuffer(2),
+      new Uint16Array(2),
+    ];
+    const refused: unknown[] = [];
+    for (const value of bad) {
+      await conn.send(value as Uint8Array).then(
+        () => refused.push('accepted'),
+        (error: unknown) => refused.push(error),
+      );
+    }
+    expect(refused).toHaveLength(bad.length);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(InvalidMessageError);
+      expect((error as InvalidMessageError).code).toBe('ERR_INVALID_MESSAGE');
+    }
+    expect((refused[0] as Error).message).toMatch(/must be bytes.*got a string/);
+    expect(conn.pending.messages).toBe(0);
+    // The connection is unharmed: a byte message after the refusals is echoed.
+    const echoed = waitFor(conn.messages$, (message) => message.byteLength === 5);
+    await conn.send(new Uint8Array(5));
+    await within(echoed, 10_000, () => 'the echo of the byte message');
+    expect(frames).toEqual([5]);
+    expect(conn.state$.value.status).toBe('open');
   });
 });

@@ -297,6 +297,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 
   enqueue(data: Out, options?: SendOptions): Promise<void> {
     if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    this.transport.check?.(data);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     // One executor for every send: the data waits in a field for the synchronous executor call
@@ -324,6 +325,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    */
   post(data: Out): void {
     if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    this.transport.check?.(data);
     this.take(data, noop, this.postReject, undefined);
     const refused = this.refused;
     if (refused !== undefined) {

@@ -91,6 +91,13 @@ export interface Transport<In = LinkData, Out = LinkData> {
    */
   hold?(data: Out): Promise<void> | undefined;
   /**
+   * Refuses data this transport cannot carry, by throwing a typed error (`InvalidMessageError`):
+   * `attach` calls it on every send before the data is queued, so the caller gets the error (a
+   * rejected `send`, a throwing `post`) and the connection carries on. Optional: without it every
+   * value is queued as given.
+   */
+  check?(data: Out): void;
+  /**
    * The connection was closed on purpose while no link was up (an outage, or before the first
    * link): ends what the transport keeps across links, as closing its link would have (a
    * resumable session ends, and its client store is cleared). Optional.

@@ -2,6 +2,7 @@ import { createConnection } from 'node:net';
 import {
   after,
   ConnectFailedError,
+  checkTcpMessage,
   resolveTcpOptions,
   type TcpOptions,
   type Transport,
@@ -42,6 +43,7 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
   const where = `${host}:${port}`;
 
   return {
+    check: checkTcpMessage,
     open(signal?: AbortSignal): Promise<TcpLink> {
       return new Promise<TcpLink>((resolve, reject) => {
         if (signal?.aborted) {
