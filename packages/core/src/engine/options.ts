@@ -130,7 +130,7 @@ export function fn(name: string, value: unknown): void {
  * `name kind [min [max]]` for a number (kind `d` a duration, `i` an integer, `n` a finite number;
  * upper case `D`/`I` also accepts Infinity), `name e choice...` for one of strings, `name b` for a
  * boolean, `name f` for a function, `name g` for a group of options (its table in
- * {@link GROUPS}), `name G` for a group that may also be `false`.
+ * `GROUPS` in this module), `name G` for a group that may also be `false`.
  */
 export type OptionTable = string;
 
