@@ -46,9 +46,12 @@ const KiB = 1024;
 /** Issue 13's goals. */
 const AIM_WS = 10 * KiB;
 const AIM_RESUME = 5 * KiB;
-/** The gate: the measured floor (13.9 and +8.1 KiB with esbuild, the largest of the three) plus a margin. */
-const limitWs = Number(args['limit-ws'] ?? 15.5 * KiB);
-const limitResume = Number(args['limit-resume'] ?? 10.25 * KiB);
+/**
+ * The gate: the measured floor (15.3 and +9.9 KiB with esbuild, the largest of the three, on
+ * 2026-11-29: 15,663 and +10,153 bytes) plus under 0.1 KiB.
+ */
+const limitWs = Number(args['limit-ws'] ?? 15.35 * KiB);
+const limitResume = Number(args['limit-resume'] ?? 10 * KiB);
 const bundlers = (args.bundlers ?? 'esbuild,rollup,vite').split(',');
 const browserRoot = fileURLToPath(new URL('..', import.meta.url));
 const packagesRoot = join(browserRoot, '..');

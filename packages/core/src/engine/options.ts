@@ -30,25 +30,37 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
-function rangeText(kind: string, min: number, max: number, allowInfinity: boolean | undefined): string {
-  const upper = max === Number.POSITIVE_INFINITY ? '' : ` to ${max}`;
-  return `${kind} from ${min}${upper}${allowInfinity ? ' (or Infinity)' : ''}`;
+/** Throws the one message shape of every option check: what `name` must be, and what it got. */
+function refuse(name: string, expected: string, value: unknown): never {
+  throw new InvalidOptionError(`${name} must be ${expected}, got ${describe(value)}`);
 }
 
+/** The kinds of number a table entry names (its kind letter, lower case), as messages say them. */
+const NUMBER_KINDS: Record<string, string> = { d: 'a duration in ms', i: 'an integer', n: 'a number' };
+
+/**
+ * Checks a number of `kind` (`d` a duration, `i` an integer, `n` a finite number) from `min` to
+ * `max` (default {@link MAX_TIMER_MS} for a duration, `Number.MAX_SAFE_INTEGER` otherwise), or
+ * `Infinity` where `allowInfinity` says so. `undefined` passes.
+ */
 function checkNumber(
   name: string,
   value: unknown,
-  integer: boolean,
   kind: string,
-  { min = 0, max = Number.MAX_SAFE_INTEGER, allowInfinity }: RangeOptions,
+  min = 0,
+  max = kind === 'd' ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER,
+  allowInfinity?: boolean,
 ): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number') {
     if (value === Number.POSITIVE_INFINITY && allowInfinity) return value;
-    if (value >= min && value <= max && (!integer || Number.isInteger(value))) return value;
+    if (value >= min && value <= max && (kind !== 'i' || Number.isInteger(value))) return value;
   }
-  throw new InvalidOptionError(
-    `${name} must be ${rangeText(kind, min, max, allowInfinity)}, got ${describe(value)}`,
+  const upper = max === Number.POSITIVE_INFINITY ? '' : ` to ${max}`;
+  return refuse(
+    name,
+    `${NUMBER_KINDS[kind]} from ${min}${upper}${allowInfinity ? ' (or Infinity)' : ''}`,
+    value,
   );
 }
 
@@ -59,7 +71,7 @@ function checkNumber(
  * @throws {InvalidOptionError} naming `name` and the accepted range
  */
 export function durationMs(name: string, value: unknown, range: RangeOptions = {}): number | undefined {
-  return checkNumber(name, value, false, 'a duration in ms', { max: MAX_TIMER_MS, ...range });
+  return checkNumber(name, value, 'd', range.min, range.max, range.allowInfinity);
 }
 
 /**
@@ -69,7 +81,7 @@ export function durationMs(name: string, value: unknown, range: RangeOptions = {
  * @throws {InvalidOptionError} naming `name` and the accepted range
  */
 export function count(name: string, value: unknown, range: RangeOptions = {}): number | undefined {
-  return checkNumber(name, value, true, 'an integer', range);
+  return checkNumber(name, value, 'i', range.min, range.max, range.allowInfinity);
 }
 
 /**
@@ -77,7 +89,7 @@ export function count(name: string, value: unknown, range: RangeOptions = {}): n
  * @throws {InvalidOptionError} naming `name` and the accepted range
  */
 export function finite(name: string, value: unknown, range: RangeOptions = {}): number | undefined {
-  return checkNumber(name, value, false, 'a number', range);
+  return checkNumber(name, value, 'n', range.min, range.max, range.allowInfinity);
 }
 
 /**
@@ -91,7 +103,7 @@ export function oneOf<T extends string | boolean>(
 ): T | undefined {
   if (value === undefined || choices.includes(value as T)) return value as T | undefined;
   const list = choices.map((choice) => (typeof choice === 'string' ? `'${choice}'` : String(choice)));
-  throw new InvalidOptionError(`${name} must be ${list.join(' or ')}, got ${describe(value)}`);
+  return refuse(name, list.join(' or '), value);
 }
 
 /**
@@ -102,21 +114,66 @@ export function oneOf<T extends string | boolean>(
 export function group(name: string, value: unknown, allowFalse = false): Record<string, unknown> | undefined {
   if (value === undefined || (allowFalse && value === false)) return undefined;
   if (value !== null && typeof value === 'object') return value as Record<string, unknown>;
-  throw new InvalidOptionError(
-    `${name} must be an object${allowFalse ? ' or false' : ''}, got ${describe(value)}`,
-  );
+  return refuse(name, `an object${allowFalse ? ' or false' : ''}`, value);
 }
 
 /** Checks that `value` is left out or a function. @throws {InvalidOptionError} naming `name` */
 export function fn(name: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidOptionError(`${name} must be a function, got ${describe(value)}`);
+    refuse(name, 'a function', value);
   }
 }
 
-/** `prefix.name`, or `name` at the top level. */
-function at(prefix: string, name: string): string {
-  return prefix ? `${prefix}.${name}` : name;
+/**
+ * The checks of one options object, as a table (compact in the bundle: one string per object,
+ * read by {@link checkOptionTable}). Entries are separated by `,`, an entry's fields by a space:
+ * `name kind [min [max]]` for a number (kind `d` a duration, `i` an integer, `n` a finite number;
+ * upper case `D`/`I` also accepts Infinity), `name e choice...` for one of strings, `name b` for a
+ * boolean, `name f` for a function, `name g` for a group of options (its table in
+ * `GROUPS` in this module), `name G` for a group that may also be `false`.
+ */
+export type OptionTable = string;
+
+const RECOVERY: OptionTable =
+  'maxAttemptsPerFailure I,maxRecoveries I,minUptimeMs d,backoff g,retryAfter G,isRecoverable f,shouldRecover f,random f';
+
+/** The tables of the groups (`g`/`G` entries), by the group's option name. */
+const GROUPS: Record<string, OptionTable> = {
+  backoff:
+    'strategy e proportional exponential,initialDelayMs d,maxDelayMs d,ratio n 0 1000,factor n 1 1000,jitter e full none',
+  retryAfter: 'enabled b,maxDelayMs d',
+  heartbeat: 'intervalMs d 1,timeoutMs d 1,ping f,ifSupported b',
+  queue: 'maxMessages I,maxBytes I,overflow e reject drop-oldest',
+};
+
+/**
+ * Checks the options object `value` (named `name` in messages; `undefined` passes, `false` too
+ * with `allowFalse`) against `table`, entry by entry in the table's order, naming each option
+ * `prefix.option` (`option` when `prefix` is empty).
+ * @throws {InvalidOptionError} naming the first bad option
+ */
+export function checkOptionTable(
+  name: string,
+  value: unknown,
+  table: OptionTable,
+  allowFalse?: boolean,
+  prefix = name,
+): void {
+  const o = group(name, value, allowFalse);
+  if (!o) return;
+  for (const entry of table.split(',')) {
+    const [key, kind, ...rest] = entry.split(' ') as [string, string, ...string[]];
+    const path = prefix ? `${prefix}.${key}` : key;
+    const v = o[key];
+    if (kind === 'f') fn(path, v);
+    else if (kind === 'e') oneOf(path, v, rest);
+    else if (kind === 'b') oneOf(path, v, [true, false]);
+    else if (kind === 'g' || kind === 'G') checkOptionTable(path, v, GROUPS[key] as string, kind === 'G');
+    else {
+      const [min, max] = rest.map(Number);
+      checkNumber(path, v, kind.toLowerCase(), min, max, kind !== kind.toLowerCase());
+    }
+  }
 }
 
 /**
@@ -125,18 +182,7 @@ function at(prefix: string, name: string): string {
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkRecoveryOptions(options: object | undefined, prefix = ''): void {
-  const o = group(prefix || 'options', options) as Record<string, unknown> | undefined;
-  if (!o) return;
-  count(at(prefix, 'maxAttemptsPerFailure'), o.maxAttemptsPerFailure, { allowInfinity: true });
-  count(at(prefix, 'maxRecoveries'), o.maxRecoveries, { allowInfinity: true });
-  durationMs(at(prefix, 'minUptimeMs'), o.minUptimeMs);
-  checkBackoffOptions(o.backoff, at(prefix, 'backoff'));
-  const retryAfter = group(at(prefix, 'retryAfter'), o.retryAfter, true);
-  if (retryAfter) {
-    oneOf(at(prefix, 'retryAfter.enabled'), retryAfter.enabled, [true, false]);
-    durationMs(at(prefix, 'retryAfter.maxDelayMs'), retryAfter.maxDelayMs);
-  }
-  for (const name of ['isRecoverable', 'shouldRecover', 'random']) fn(at(prefix, name), o[name]);
+  checkOptionTable(prefix || 'options', options, RECOVERY, false, prefix);
 }
 
 /**
@@ -145,14 +191,7 @@ export function checkRecoveryOptions(options: object | undefined, prefix = ''): 
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkBackoffOptions(options: unknown, name = 'backoff'): void {
-  const o = group(name, options);
-  if (!o) return;
-  oneOf(`${name}.strategy`, o.strategy, ['proportional', 'exponential']);
-  durationMs(`${name}.initialDelayMs`, o.initialDelayMs);
-  durationMs(`${name}.maxDelayMs`, o.maxDelayMs);
-  finite(`${name}.ratio`, o.ratio, { min: 0, max: 1_000 });
-  finite(`${name}.factor`, o.factor, { min: 1, max: 1_000 });
-  oneOf(`${name}.jitter`, o.jitter, ['full', 'none']);
+  checkOptionTable(name, options, GROUPS.backoff as string);
 }
 
 /**
@@ -161,12 +200,7 @@ export function checkBackoffOptions(options: unknown, name = 'backoff'): void {
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkHeartbeatOptions(options: unknown, name = 'heartbeat'): void {
-  const o = group(name, options, true);
-  if (!o) return;
-  durationMs(`${name}.intervalMs`, o.intervalMs, { min: 1 });
-  durationMs(`${name}.timeoutMs`, o.timeoutMs, { min: 1 });
-  fn(`${name}.ping`, o.ping);
-  oneOf(`${name}.ifSupported`, o.ifSupported, [true, false]);
+  checkOptionTable(name, options, GROUPS.heartbeat as string, true);
 }
 
 /**
@@ -175,11 +209,7 @@ export function checkHeartbeatOptions(options: unknown, name = 'heartbeat'): voi
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkQueueOptions(options: unknown, name = 'queue'): void {
-  const o = group(name, options);
-  if (!o) return;
-  count(`${name}.maxMessages`, o.maxMessages, { allowInfinity: true });
-  count(`${name}.maxBytes`, o.maxBytes, { allowInfinity: true });
-  oneOf(`${name}.overflow`, o.overflow, ['reject', 'drop-oldest']);
+  checkOptionTable(name, options, GROUPS.queue as string);
 }
 
 /**
@@ -188,10 +218,5 @@ export function checkQueueOptions(options: unknown, name = 'queue'): void {
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkConnectionOptions(options: object | undefined): void {
-  checkRecoveryOptions(options);
-  if (!options) return;
-  const o = options as Record<string, unknown>;
-  checkQueueOptions(o.queue);
-  checkHeartbeatOptions(o.heartbeat);
-  fn('recover', o.recover);
+  checkOptionTable('options', options, `${RECOVERY},queue g,heartbeat G,recover f`, false, '');
 }

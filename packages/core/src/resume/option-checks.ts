@@ -1,7 +1,7 @@
 // The option checks of the resume protocol's public entry points (`resume()`, `resumable()`,
 // `ResumeServer`), in a module of their own so that the public sub-paths, which re-export whole
 // modules, do not carry them: they are not API.
-import { count, durationMs, fn, oneOf } from '../engine/options.js';
+import { checkOptionTable } from '../engine/options.js';
 import type { ResumableOptions } from './client/resumable-transport.js';
 import { checkSessionEndpointOptions } from './endpoint/session-endpoint.js';
 import type { ResumeServerOptions } from './server/resume-server.js';
@@ -13,8 +13,7 @@ import type { ResumeServerOptions } from './server/resume-server.js';
  */
 export function checkResumableOptions(options: ResumableOptions | undefined): void {
   checkSessionEndpointOptions(options);
-  durationMs('handshakeTimeoutMs', options?.handshakeTimeoutMs, { min: 1 });
-  fn('renegotiate', options?.renegotiate);
+  checkOptionTable('options', options, 'handshakeTimeoutMs d 1,renegotiate f', false, '');
 }
 
 /**
@@ -26,14 +25,12 @@ export function checkResumableOptions(options: ResumableOptions | undefined): vo
  */
 export function checkResumeServerOptions(options: ResumeServerOptions): void {
   checkSessionEndpointOptions(options);
-  oneOf('ack', options.ack, ['auto', 'manual']);
-  durationMs('sessionTtlMs', options.sessionTtlMs, { min: 1 });
-  count('maxSessions', options.maxSessions, { min: 1 });
-  count('maxSessionsPerAddress', options.maxSessionsPerAddress, { min: 1, allowInfinity: true });
-  count('maxPendingStoreOps', options.maxPendingStoreOps, { min: 1, allowInfinity: true });
-  durationMs('maxStoreLagMs', options.maxStoreLagMs, { min: 1, allowInfinity: true });
-  durationMs('handshakeTimeoutMs', options.handshakeTimeoutMs, { min: 1 });
-  durationMs('pingIntervalMs', options.pingIntervalMs, { min: 1 });
-  durationMs('idleTimeoutMs', options.idleTimeoutMs, { min: 1 });
-  fn('now', options.now);
+  checkOptionTable(
+    'options',
+    options,
+    'ack e auto manual,sessionTtlMs d 1,maxSessions i 1,maxSessionsPerAddress I 1,maxPendingStoreOps I 1,' +
+      'maxStoreLagMs D 1,handshakeTimeoutMs d 1,pingIntervalMs d 1,idleTimeoutMs d 1,now f',
+    false,
+    '',
+  );
 }

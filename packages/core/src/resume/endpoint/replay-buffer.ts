@@ -1,5 +1,5 @@
 import { ReplayWindowFullError } from '../../engine/errors.js';
-import { count, group, oneOf } from '../../engine/options.js';
+import { checkOptionTable } from '../../engine/options.js';
 
 /** What `send()` does when the replay window is full. */
 export type WindowFullPolicy = 'wait' | 'reject';
@@ -46,13 +46,13 @@ export interface ReplayWindowOptions {
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkReplayWindowOptions(options: ReplayWindowOptions | undefined): void {
-  const o = group('options', options);
-  if (!o) return;
-  count('maxReplayMessages', o.maxReplayMessages, { min: 1 });
-  count('maxReplayBytes', o.maxReplayBytes, { min: 1 });
-  count('maxWaitingMessages', o.maxWaitingMessages);
-  count('maxWaitingBytes', o.maxWaitingBytes);
-  oneOf('onWindowFull', o.onWindowFull, ['wait', 'reject']);
+  checkOptionTable(
+    'options',
+    options,
+    'maxReplayMessages i 1,maxReplayBytes i 1,maxWaitingMessages i,maxWaitingBytes i,onWindowFull e wait reject',
+    false,
+    '',
+  );
 }
 
 export const DEFAULT_MAX_REPLAY_MESSAGES = 1_024;

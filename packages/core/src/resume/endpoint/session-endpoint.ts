@@ -8,7 +8,7 @@ import {
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
 import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
-import { count, durationMs, group } from '../../engine/options.js';
+import { checkOptionTable } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   dataPayload,
@@ -77,14 +77,13 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
  */
 export function checkSessionEndpointOptions(options: SessionEndpointOptions | undefined): void {
   checkReplayWindowOptions(options);
-  const o = group('options', options);
-  if (!o) return;
-  count('ackEvery', o.ackEvery, { min: 1 });
-  durationMs('ackDelayMs', o.ackDelayMs);
-  count('maxFrameBytes', o.maxFrameBytes, { min: 64 });
-  count('maxUnreadMessages', o.maxUnreadMessages, { min: 1 });
-  count('maxUnreadBytes', o.maxUnreadBytes, { min: 1 });
-  count('outputHighWaterBytes', o.outputHighWaterBytes, { min: 1 });
+  checkOptionTable(
+    'options',
+    options,
+    'ackEvery i 1,ackDelayMs d,maxFrameBytes i 64,maxUnreadMessages i 1,maxUnreadBytes i 1,outputHighWaterBytes i 1',
+    false,
+    '',
+  );
 }
 
 export const DEFAULT_MAX_UNREAD_MESSAGES = 16_384;
