@@ -113,6 +113,7 @@ test('a new connection given the store of one that died resumes its session: una
     lastSent: 5,
     lastReceived: 3,
     deliveredUpTo: 3,
+    exceedsLimits: false,
   });
   // One server session throughout: it got every message once, in order.
   expect(result.server).toEqual([{ id: result.firstId, received: ['a1', 'a2', 'a3', 'b4', 'b5', 'c6'] }]);

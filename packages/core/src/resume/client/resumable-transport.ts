@@ -480,6 +480,7 @@ class ResumableSession implements ResumableTransport {
       lastSent: last ? last.seq : stored.peerAcked,
       lastReceived: stored.received,
       deliveredUpTo: Math.max(stored.delivered, stored.received),
+      exceedsLimits: this.endpoint.restoredOverLimits,
     };
   }
 

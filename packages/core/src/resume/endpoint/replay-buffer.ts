@@ -95,6 +95,10 @@ export class ReplayBuffer<E extends ReplayItem> {
   private windowCount = 0;
   private windowBytes = 0;
   private waitingBytes = 0;
+  /** The last entry {@link restore} loaded: entries up to it were accepted under someone else's limits. */
+  private restoredEnd = 0;
+  /** Payload bytes of the restored entries still waiting for room. */
+  private restoredWaitingBytes = 0;
 
   constructor(options: ReplayWindowOptions = {}) {
     this.maxMessages = options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
@@ -156,18 +160,39 @@ export class ReplayBuffer<E extends ReplayItem> {
     }
     const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
     if (wouldWait && this.lastAssigned - this.windowEnd >= this.maxWaitingMessages) {
-      return new ReplayWindowFullError(
+      return this.overLimit(
         'messages',
-        `${this.maxWaitingMessages} sends already wait for room in the replay window`,
+        `${this.lastAssigned - this.windowEnd} sends already wait for room in the replay window (maxWaitingMessages ${this.maxWaitingMessages})`,
       );
     }
     if (wouldWait && this.waitingBytes + size > this.maxWaitingBytes) {
-      return new ReplayWindowFullError(
+      return this.overLimit(
         'bytes',
-        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes`,
+        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes (maxWaitingBytes; ${this.waitingBytes} wait)`,
       );
     }
     return undefined;
+  }
+
+  /**
+   * Whether the waiting part is at or over its limits because of what {@link restore} loaded (a
+   * session stored under larger limits): new sends that would wait are refused until the peer
+   * acknowledged enough of it.
+   */
+  get restoredOverLimits(): boolean {
+    return (
+      this.restoredEnd - this.windowEnd >= this.maxWaitingMessages ||
+      (this.restoredWaitingBytes > 0 && this.restoredWaitingBytes >= this.maxWaitingBytes)
+    );
+  }
+
+  /** The waiting-limit refusal; it says so when the restored entries still waiting are over the limits alone. */
+  private overLimit(limit: 'messages' | 'bytes', why: string): ReplayWindowFullError {
+    if (!this.restoredOverLimits) return new ReplayWindowFullError(limit, why);
+    return new ReplayWindowFullError(
+      limit,
+      `${why}: the restored backlog (stored under larger limits, up to message ${this.restoredEnd}) is over this session's limits; sends are refused until the peer acknowledged enough of it`,
+    );
   }
 
   /** Appends an entry with seq {@link nextSeq}; returns whether it was admitted at once. */
@@ -205,7 +230,10 @@ export class ReplayBuffer<E extends ReplayItem> {
       if (entry.seq <= this.windowEnd) {
         this.windowCount--;
         this.windowBytes -= entry.size;
-      } else this.waitingBytes -= entry.size;
+      } else {
+        this.waitingBytes -= entry.size;
+        if (entry.seq <= this.restoredEnd) this.restoredWaitingBytes -= entry.size;
+      }
     }
     if (this.windowEnd < ack) this.windowEnd = ack;
     if (this.head === this.entries.length) {
@@ -222,6 +250,7 @@ export class ReplayBuffer<E extends ReplayItem> {
       next = this.get(this.windowEnd + 1)
     ) {
       this.waitingBytes -= next.size;
+      if (next.seq <= this.restoredEnd) this.restoredWaitingBytes -= next.size;
       this.admit(next);
     }
     return released;
@@ -238,6 +267,8 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.windowCount = 0;
     this.windowBytes = 0;
     this.waitingBytes = 0;
+    this.restoredEnd = 0;
+    this.restoredWaitingBytes = 0;
     return rest;
   }
 
@@ -256,6 +287,10 @@ export class ReplayBuffer<E extends ReplayItem> {
       if (this.windowEnd === entry.seq - 1 && this.fits(entry.size)) this.admit(entry);
       else this.waitingBytes += entry.size;
     }
+    // Nothing stored is dropped, whatever this session's limits: what is over them waits, and
+    // only new sends are refused meanwhile (see `refusal`), never forever.
+    this.restoredEnd = this.lastAssigned;
+    this.restoredWaitingBytes = this.waitingBytes;
   }
 
   private fits(size: number): boolean {

@@ -257,6 +257,10 @@ export class SessionEndpoint {
   get pending(): number {
     return this.buffer.size;
   }
+  /** Whether restored messages alone fill the waiting part past its limits (see {@link ReplayBuffer.restoredOverLimits}). */
+  get restoredOverLimits(): boolean {
+    return this.buffer.restoredOverLimits;
+  }
   get connected(): boolean {
     return this.writer !== undefined;
   }
