@@ -489,7 +489,12 @@ export class SessionEndpoint {
     errorFor: (unacknowledged: readonly UnacknowledgedMessage[]) => unknown,
   ): readonly UnacknowledgedMessage[] {
     const lost = this.buffer.drain();
-    const list = lost.map((message) => ({ seq: message.seq, data: dataPayload(message.encoded) }));
+    // Written to a link (or restored: an earlier process may have written it) may have arrived.
+    const list = lost.map((message) => ({
+      seq: message.seq,
+      data: dataPayload(message.encoded),
+      maybeDelivered: message.seq <= this.highestWritten,
+    }));
     const error = errorFor(list);
     this.endedWith = error ?? new LinkClosedError(undefined, 'session ended');
     this.disconnect();
