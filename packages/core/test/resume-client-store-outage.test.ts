@@ -278,9 +278,13 @@ test('the lost list says which messages may have reached the server: written one
     certainlyNot: list.filter((message) => !message.maybeDelivered).length,
   };
   expect(counts).toEqual({ listed: 12, maybeDelivered: 5, certainlyNot: 7 });
-  expect(list.filter((message) => message.maybeDelivered).map((message) => message.data)).toEqual(
-    ['w1', 'w2', 'w3', 'w4', 'w5'],
-  );
+  expect(list.filter((message) => message.maybeDelivered).map((message) => message.data)).toEqual([
+    'w1',
+    'w2',
+    'w3',
+    'w4',
+    'w5',
+  ]);
   expect(list.filter((message) => !message.maybeDelivered).map((message) => message.data)).toEqual(
     Array.from({ length: 7 }, (_, i) => `o${i + 1}`),
   );

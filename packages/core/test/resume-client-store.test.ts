@@ -342,7 +342,9 @@ test('a stored session the server no longer knows is reported lost with exactly 
   expect(second.client.restored).toMatchObject({ sessionId: oldId, pendingOutgoing: 1, lastSent: 2 });
   const lost = second.events.find((event) => event.type === 'lost');
   expect(lost).toMatchObject({ reason: 'unknown-session', sessionId: oldId });
-  expect(lost?.type === 'lost' && lost.unacknowledged).toEqual([{ seq: 2, data: 'b2', maybeDelivered: true }]);
+  expect(lost?.type === 'lost' && lost.unacknowledged).toEqual([
+    { seq: 2, data: 'b2', maybeDelivered: true },
+  ]);
   expect(second.events.map((event) => event.type)).toEqual(['lost', 'new']);
   await second.conn.send('c1');
   const newId = peer.session.id;

@@ -30,6 +30,8 @@ export class ClientSessionWriter {
   private scheduled = false;
   private failure: ClientSessionStoreError | undefined;
   private idle: (() => void)[] = [];
+  /** Released ({@link suspend}): changes wait here, unwritten, until {@link reopen}. */
+  private suspended = false;
 
   constructor(
     private readonly store: ClientSessionStore,
@@ -58,8 +60,32 @@ export class ClientSessionWriter {
 
   /** Resolves once nothing is waiting to be written (or a write failed). */
   settled(): Promise<void> {
-    if ((!this.writing && !this.pending) || this.failure) return Promise.resolve();
+    if ((!this.writing && (!this.pending || this.suspended)) || this.failure) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  /**
+   * The store is being let go (its `close()` follows): from now on changes wait unwritten, so no
+   * write reaches a store that is no longer ours (a file store refuses it, and its failure would
+   * poison this writer). Resolves once the write in flight, if any, settled.
+   */
+  suspend(): Promise<void> {
+    this.suspended = true;
+    if (!this.writing) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  /**
+   * The store is ours again (opened anew). `keep`: write what waited (the in-memory session goes
+   * on); otherwise drop it, rejecting its waiters with `error` (it belonged to a session that is over).
+   */
+  reopen(keep: boolean, error?: unknown): void {
+    this.suspended = false;
+    if (!keep) {
+      this.pending = undefined;
+      for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+    }
+    if (this.pending) this.schedule();
   }
 
   private merge(change: ClientSessionChange): PendingChange {
@@ -97,7 +123,7 @@ export class ClientSessionWriter {
 
   private flush(): void {
     const pending = this.pending;
-    if (!pending || this.writing || this.failure) return;
+    if (!pending || this.writing || this.failure || this.suspended) return;
     this.pending = undefined;
     const waiting = this.waiting;
     this.waiting = [];
@@ -121,7 +147,7 @@ export class ClientSessionWriter {
       () => {
         this.writing = false;
         for (const waiter of waiting) waiter.resolve();
-        if (this.pending) this.flush();
+        if (this.pending && !this.suspended) this.flush();
         else for (const resolve of this.idle.splice(0)) resolve();
       },
       (error: unknown) => {

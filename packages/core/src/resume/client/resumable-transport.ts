@@ -452,8 +452,8 @@ class ResumableSession implements ResumableTransport {
 
   private async loadStored(): Promise<void> {
     let stored: StoredClientSession | undefined;
+    const store = this.options.store!;
     try {
-      const store = this.options.store!;
       await releasing.get(store);
       stored = await store.open();
     } catch (error) {
@@ -464,6 +464,21 @@ class ResumableSession implements ResumableTransport {
             cause: error,
           });
     }
+    const writer = this.writer!;
+    // A second load on this object (reattached after it gave up): the session in memory is the
+    // newest copy of what the store holds, unless another owner continued the stored one since.
+    if (this.live) {
+      if (this.holds(stored)) {
+        writer.reopen(true);
+        await this.rewrite(stored).catch(async (error: unknown) => {
+          await store.close().catch(noop);
+          throw error;
+        });
+        return;
+      }
+      this.dropStale();
+    }
+    writer.reopen(false, new LinkClosedError(undefined, 'the stored session was read anew'));
     if (!stored) return;
     this.id = stored.id;
     this.idHex = bytesToHex(stored.id);
@@ -482,6 +497,71 @@ class ResumableSession implements ResumableTransport {
       deliveredUpTo: Math.max(stored.delivered, stored.received),
       exceedsLimits: this.endpoint.restoredOverLimits,
     };
+  }
+
+  /** Whether this object holds a session in memory (identified, or with messages either way). */
+  private get live(): boolean {
+    return this.id !== undefined || this.endpoint.lastSent > 0 || this.endpoint.delivered > 0;
+  }
+
+  /**
+   * Whether `stored` is this session as this object left it when it released the store, or behind
+   * it: the same id and token (no other owner resumed it: a resume rotates the token), no message
+   * past ours and every message it holds equal to ours. Nothing stored: memory is all there is.
+   */
+  private holds(stored: StoredClientSession | undefined): boolean {
+    if (!stored) return true;
+    const token = this.token;
+    if (!this.id || !token) return false;
+    if (bytesToHex(stored.id) !== this.idHex || bytesToHex(stored.token) !== bytesToHex(token)) return false;
+    const endpoint = this.endpoint;
+    const last = stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked;
+    if (last > endpoint.lastSent || stored.received > endpoint.delivered) return false;
+    const mine = endpoint.unacknowledged();
+    const base = endpoint.peerAcked;
+    for (const message of stored.messages) {
+      if (message.seq <= base) continue;
+      const own = mine[message.seq - base - 1];
+      if (!own) return false;
+      const ours = toStoredOutgoing(own);
+      if (ours.kind !== message.kind || !sameBytes(ours.payload, message.payload)) return false;
+    }
+    return true;
+  }
+
+  /** Brings the store up to the session in memory: one write of all of it (id, token, every unacknowledged message, the watermarks). */
+  private async rewrite(stored: StoredClientSession | undefined): Promise<void> {
+    const endpoint = this.endpoint;
+    // An unidentified session (no server reached yet) is stored with the first WELCOME.
+    if (!this.id || !this.token) return;
+    await this.writer!.write({
+      reset: true,
+      identity: { id: this.id, token: this.token },
+      append: endpoint.unacknowledged().map(toStoredOutgoing),
+      peerAcked: endpoint.peerAcked,
+      received: Math.max(stored?.received ?? 0, endpoint.ackable),
+      delivered: Math.max(stored?.delivered ?? 0, endpoint.delivered),
+    });
+  }
+
+  /**
+   * Another owner continued the stored session after this object released it: the copy in memory
+   * is out of date. Its sends reject (with `attach` they were rejected when it gave up), and the
+   * stored session is read as on a first start.
+   */
+  private dropStale(): void {
+    const error = new LinkClosedError(
+      undefined,
+      'another owner continued the stored session after this connection released it',
+    );
+    this.endpoint.end(() => error);
+    this.epoch.ended = error;
+    this.epoch = { ended: undefined };
+    this.endpoint.restart();
+    this.id = undefined;
+    this.idHex = '';
+    this.token = undefined;
+    this.pendingRenegotiation = undefined;
   }
 
   /** A store write failed: the session can no longer keep its promise; the connection closes with the error. */
@@ -523,6 +603,8 @@ class ResumableSession implements ResumableTransport {
     // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
     const released = loading
       .then(() => writer.settled())
+      // Changes made from here on wait in the writer: the store is no longer ours to write.
+      .then(() => writer.suspend())
       .then(
         () => store.close(),
         () => {},
@@ -978,6 +1060,12 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 }
 
 const noop = () => {};
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
