@@ -224,7 +224,11 @@ export interface ResumeSession {
   /**
    * What the connection's `store` gave back when it started (set before the first `open` event,
    * so read it there, before sending): the session id, how many outgoing messages were pending
-   * (they are re-sent once), the watermarks. `undefined` without a store or when none was stored.
+   * (they are re-sent once), the watermarks, whether they are over this connection's limits.
+   * `undefined` without a store or when none was stored. The same transport opened again after
+   * its connection gave up (attached again) goes on with the session it holds in memory and
+   * leaves this as it was; it changes only if another owner continued the stored session
+   * meanwhile (then the store is read again, as on a first start).
    */
   readonly restored: RestoredClientSession | undefined;
 }
