@@ -71,8 +71,7 @@ export class ClientSessionWriter {
    */
   suspend(): Promise<void> {
     this.suspended = true;
-    if (!this.writing) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return this.settled();
   }
 
   /**
@@ -89,25 +88,23 @@ export class ClientSessionWriter {
   }
 
   private merge(change: ClientSessionChange): PendingChange {
+    // A reset forgets what waited before it in this batch; the first change starts a batch.
     if (change.reset || !this.pending) {
       this.pending = {
-        reset: change.reset === true || (this.pending?.reset ?? false),
-        identity: change.reset ? undefined : this.pending?.identity,
-        append: change.reset ? [] : (this.pending?.append ?? []),
-        peerAcked: change.reset ? 0 : (this.pending?.peerAcked ?? 0),
-        received: change.reset ? 0 : (this.pending?.received ?? 0),
-        delivered: change.reset ? 0 : (this.pending?.delivered ?? 0),
+        reset: change.reset === true,
+        identity: undefined,
+        append: [],
+        peerAcked: 0,
+        received: 0,
+        delivered: 0,
       };
     }
     const pending = this.pending;
     if (change.identity) pending.identity = change.identity;
     if (change.append) for (const message of change.append) pending.append.push(message);
-    if (change.peerAcked !== undefined && change.peerAcked > pending.peerAcked)
-      pending.peerAcked = change.peerAcked;
-    if (change.received !== undefined && change.received > pending.received)
-      pending.received = change.received;
-    if (change.delivered !== undefined && change.delivered > pending.delivered)
-      pending.delivered = change.delivered;
+    pending.peerAcked = Math.max(pending.peerAcked, change.peerAcked ?? 0);
+    pending.received = Math.max(pending.received, change.received ?? 0);
+    pending.delivered = Math.max(pending.delivered, change.delivered ?? 0);
     return pending;
   }
 

@@ -456,8 +456,8 @@ class ResumableSession implements ResumableTransport {
 
   private async loadStored(): Promise<void> {
     let stored: StoredClientSession | undefined;
-    const store = this.options.store!;
     try {
+      const store = this.options.store!;
       await releasing.get(store);
       stored = await store.open();
     } catch (error) {
@@ -468,22 +468,17 @@ class ResumableSession implements ResumableTransport {
             cause: error,
           });
     }
-    const writer = this.writer!;
-    // A second load on this object (reattached after it gave up): the session in memory is the
-    // newest copy of what the store holds, unless another owner continued the stored one since.
-    if (this.live) {
-      if (this.holds(stored)) {
-        writer.reopen(true);
-        await this.rewrite(stored).catch(async (error: unknown) => {
-          await store.close().catch(noop);
-          throw error;
-        });
-        return;
-      }
-      this.dropStale();
-    }
-    writer.reopen(false, new LinkClosedError(undefined, 'the stored session was read anew'));
-    if (!stored) return;
+    // A second load on this object (attached again after it gave up): the session in memory is
+    // the newest copy of the stored one, unless another owner continued that since (see `holds`).
+    // What it changed after the release waited in the writer: written now, the store catches up.
+    // (A session that received anything has an id; one that only sent may not have one yet.)
+    const live = this.id !== undefined || this.endpoint.lastSent > 0;
+    const keep = live && this.holds(stored);
+    const stale = new LinkClosedError(undefined, 'stored session moved on');
+    // Out of date: anything still waiting on it rejects, and the store is read as on a first start.
+    if (live && !keep) this.finishSession(() => stale);
+    this.writer!.reopen(keep, stale);
+    if (keep || !stored) return;
     this.id = stored.id;
     this.idHex = bytesToHex(stored.id);
     this.token = stored.token;
@@ -499,73 +494,24 @@ class ResumableSession implements ResumableTransport {
       lastSent: last ? last.seq : stored.peerAcked,
       lastReceived: stored.received,
       deliveredUpTo: Math.max(stored.delivered, stored.received),
-      exceedsLimits: this.endpoint.restoredOverLimits,
+      exceedsLimits: this.endpoint.waitingFull,
     };
   }
 
-  /** Whether this object holds a session in memory (identified, or with messages either way). */
-  private get live(): boolean {
-    return this.id !== undefined || this.endpoint.lastSent > 0 || this.endpoint.delivered > 0;
-  }
-
   /**
-   * Whether `stored` is this session as this object left it when it released the store, or behind
-   * it: the same id and token (no other owner resumed it: a resume rotates the token), no message
-   * past ours and every message it holds equal to ours. Nothing stored: memory is all there is.
+   * Whether `stored` is the session in memory as this object left it on release: the same token
+   * (128 random bits: the same session, and no other owner resumed it, which rotates the token)
+   * and no message past ours (another owner may have appended some without reaching the server).
+   * Nothing stored while memory has an identity: another owner ended it, or it was deleted.
    */
   private holds(stored: StoredClientSession | undefined): boolean {
-    if (!stored) return true;
+    if (!stored) return !this.id;
     const token = this.token;
-    if (!this.id || !token) return false;
-    if (bytesToHex(stored.id) !== this.idHex || bytesToHex(stored.token) !== bytesToHex(token)) return false;
-    const endpoint = this.endpoint;
-    const last = stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked;
-    if (last > endpoint.lastSent || stored.received > endpoint.delivered) return false;
-    const mine = endpoint.unacknowledged();
-    const base = endpoint.peerAcked;
-    for (const message of stored.messages) {
-      if (message.seq <= base) continue;
-      const own = mine[message.seq - base - 1];
-      if (!own) return false;
-      const ours = toStoredOutgoing(own);
-      if (ours.kind !== message.kind || !sameBytes(ours.payload, message.payload)) return false;
-    }
-    return true;
-  }
-
-  /** Brings the store up to the session in memory: one write of all of it (id, token, every unacknowledged message, the watermarks). */
-  private async rewrite(stored: StoredClientSession | undefined): Promise<void> {
-    const endpoint = this.endpoint;
-    // An unidentified session (no server reached yet) is stored with the first WELCOME.
-    if (!this.id || !this.token) return;
-    await this.writer!.write({
-      reset: true,
-      identity: { id: this.id, token: this.token },
-      append: endpoint.unacknowledged().map(toStoredOutgoing),
-      peerAcked: endpoint.peerAcked,
-      received: Math.max(stored?.received ?? 0, endpoint.ackable),
-      delivered: Math.max(stored?.delivered ?? 0, endpoint.delivered),
-    });
-  }
-
-  /**
-   * Another owner continued the stored session after this object released it: the copy in memory
-   * is out of date. Its sends reject (with `attach` they were rejected when it gave up), and the
-   * stored session is read as on a first start.
-   */
-  private dropStale(): void {
-    const error = new LinkClosedError(
-      undefined,
-      'another owner continued the stored session after this connection released it',
+    return (
+      token !== undefined &&
+      bytesToHex(stored.token) === bytesToHex(token) &&
+      (stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked) <= this.endpoint.lastSent
     );
-    this.endpoint.end(() => error);
-    this.epoch.ended = error;
-    this.epoch = { ended: undefined };
-    this.endpoint.restart();
-    this.id = undefined;
-    this.idHex = '';
-    this.token = undefined;
-    this.pendingRenegotiation = undefined;
   }
 
   /** A store write failed: the session can no longer keep its promise; the connection closes with the error. */
@@ -1064,12 +1010,6 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 }
 
 const noop = () => {};
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();

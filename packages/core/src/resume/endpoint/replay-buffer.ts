@@ -95,10 +95,8 @@ export class ReplayBuffer<E extends ReplayItem> {
   private windowCount = 0;
   private windowBytes = 0;
   private waitingBytes = 0;
-  /** The last entry {@link restore} loaded: entries up to it were accepted under someone else's limits. */
+  /** The last entry {@link restore} loaded: those up to it may have been stored under larger limits. */
   private restoredEnd = 0;
-  /** Payload bytes of the restored entries still waiting for room. */
-  private restoredWaitingBytes = 0;
 
   constructor(options: ReplayWindowOptions = {}) {
     this.maxMessages = options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
@@ -159,40 +157,22 @@ export class ReplayBuffer<E extends ReplayItem> {
         : new ReplayWindowFullError('bytes', `replay window full (${this.maxBytes} unacknowledged bytes)`);
     }
     const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
+    // Restored messages still waiting (a session stored under larger limits): they are part of
+    // why, and the refusal lasts only until the peer acknowledged enough of them.
+    const why = this.windowEnd < this.restoredEnd ? ': a restored backlog waits' : '';
     if (wouldWait && this.lastAssigned - this.windowEnd >= this.maxWaitingMessages) {
-      return this.overLimit(
+      return new ReplayWindowFullError(
         'messages',
-        `${this.lastAssigned - this.windowEnd} sends already wait for room in the replay window (maxWaitingMessages ${this.maxWaitingMessages})`,
+        `${this.maxWaitingMessages} sends already wait for room in the replay window${why}`,
       );
     }
     if (wouldWait && this.waitingBytes + size > this.maxWaitingBytes) {
-      return this.overLimit(
+      return new ReplayWindowFullError(
         'bytes',
-        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes (maxWaitingBytes; ${this.waitingBytes} wait)`,
+        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes${why}`,
       );
     }
     return undefined;
-  }
-
-  /**
-   * Whether the waiting part is at or over its limits because of what {@link restore} loaded (a
-   * session stored under larger limits): new sends that would wait are refused until the peer
-   * acknowledged enough of it.
-   */
-  get restoredOverLimits(): boolean {
-    return (
-      this.restoredEnd - this.windowEnd >= this.maxWaitingMessages ||
-      (this.restoredWaitingBytes > 0 && this.restoredWaitingBytes >= this.maxWaitingBytes)
-    );
-  }
-
-  /** The waiting-limit refusal; it says so when the restored entries still waiting are over the limits alone. */
-  private overLimit(limit: 'messages' | 'bytes', why: string): ReplayWindowFullError {
-    if (!this.restoredOverLimits) return new ReplayWindowFullError(limit, why);
-    return new ReplayWindowFullError(
-      limit,
-      `${why}: the restored backlog (stored under larger limits, up to message ${this.restoredEnd}) is over this session's limits; sends are refused until the peer acknowledged enough of it`,
-    );
   }
 
   /** Appends an entry with seq {@link nextSeq}; returns whether it was admitted at once. */
@@ -230,10 +210,7 @@ export class ReplayBuffer<E extends ReplayItem> {
       if (entry.seq <= this.windowEnd) {
         this.windowCount--;
         this.windowBytes -= entry.size;
-      } else {
-        this.waitingBytes -= entry.size;
-        if (entry.seq <= this.restoredEnd) this.restoredWaitingBytes -= entry.size;
-      }
+      } else this.waitingBytes -= entry.size;
     }
     if (this.windowEnd < ack) this.windowEnd = ack;
     if (this.head === this.entries.length) {
@@ -250,7 +227,6 @@ export class ReplayBuffer<E extends ReplayItem> {
       next = this.get(this.windowEnd + 1)
     ) {
       this.waitingBytes -= next.size;
-      if (next.seq <= this.restoredEnd) this.restoredWaitingBytes -= next.size;
       this.admit(next);
     }
     return released;
@@ -268,7 +244,6 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.windowBytes = 0;
     this.waitingBytes = 0;
     this.restoredEnd = 0;
-    this.restoredWaitingBytes = 0;
     return rest;
   }
 
@@ -288,9 +263,8 @@ export class ReplayBuffer<E extends ReplayItem> {
       else this.waitingBytes += entry.size;
     }
     // Nothing stored is dropped, whatever this session's limits: what is over them waits, and
-    // only new sends are refused meanwhile (see `refusal`), never forever.
+    // only new sends are refused meanwhile (see `refusal`), never for longer than it waits.
     this.restoredEnd = this.lastAssigned;
-    this.restoredWaitingBytes = this.waitingBytes;
   }
 
   private fits(size: number): boolean {

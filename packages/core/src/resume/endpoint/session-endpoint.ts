@@ -257,9 +257,15 @@ export class SessionEndpoint {
   get pending(): number {
     return this.buffer.size;
   }
-  /** Whether restored messages alone fill the waiting part past its limits (see {@link ReplayBuffer.restoredOverLimits}). */
-  get restoredOverLimits(): boolean {
-    return this.buffer.restoredOverLimits;
+  /**
+   * Whether the sends waiting for room in the window fill their limits (`maxWaitingMessages`,
+   * `maxWaitingBytes`) or are over them, so a send that would wait is refused: right after
+   * {@link restore}, a session stored under larger limits.
+   */
+  get waitingFull(): boolean {
+    const buffer = this.buffer;
+    const { messages, bytes } = buffer.waiting;
+    return messages > 0 && (messages >= buffer.maxWaitingMessages || bytes >= buffer.maxWaitingBytes);
   }
   get connected(): boolean {
     return this.writer !== undefined;
