@@ -4,6 +4,7 @@
 // read, and a store another owner continued meanwhile wins over the stale copy in memory.
 import { attach, type HAConnection, type LinkData, LinkFailedError } from '@lifeline/core';
 import {
+  type ClientSessionChange,
   type ClientSessionStore,
   MemoryClientSessionStore,
   resumable,
@@ -44,6 +45,18 @@ function tally(received: readonly string[], n: number) {
   return { sent: n, received: received.length, lost, duplicated, reordered };
 }
 
+/** A memory store that refuses writes while not owned, as the file stores do (`write-failed`). */
+class OwnedOnlyStore extends MemoryClientSessionStore {
+  writesWhileReleased = 0;
+  override write(change: ClientSessionChange): Promise<void> {
+    if (!this.owned) {
+      this.writesWhileReleased++;
+      return Promise.reject(new Error('the store is not open'));
+    }
+    return super.write(change);
+  }
+}
+
 /** A connection that died with 2 messages written and never acknowledged: the store holds them. */
 async function leaveStoredSession(transport: MemoryTransport<LinkData>, store: ClientSessionStore) {
   const client = resumable(transport, { ackDelayMs: 0, store });
@@ -62,7 +75,7 @@ async function leaveStoredSession(transport: MemoryTransport<LinkData>, store: C
 }
 
 test('the same resumable attached again after it gave up: stored and in-memory messages sent once both ways, restored reported once', async () => {
-  const store = new MemoryClientSessionStore();
+  const store = new OwnedOnlyStore();
   const transport = createMemoryTransport<LinkData>();
   const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
   await leaveStoredSession(transport, store);
@@ -125,6 +138,8 @@ test('the same resumable attached again after it gave up: stored and in-memory m
   expect(client.restored).toBe(restored);
   expect(events.map((event) => event.type)).toEqual(['resumed', 'resumed']);
   expect(store.stored?.messages).toEqual([]);
+  // A released store is not written (a file store would fail the write, and the connection with it).
+  expect(store.writesWhileReleased).toBe(0);
   second.close();
   await waitFor(() => store.stored === undefined && !store.owned, { what: 'closed: the store cleared' });
   peer.stop();
