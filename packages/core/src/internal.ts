@@ -33,6 +33,7 @@ export * from './policy/classify.js';
 export * from './policy/close-codes.js';
 export * from './policy/retry-decision.js';
 export * from './policy/retry-hint.js';
+export * from './resume/client/client-session-file.js';
 export * from './resume/client/client-session-store.js';
 export * from './resume/client/client-session-writer.js';
 export * from './resume/client/resumable-transport.js';

@@ -213,9 +213,9 @@ test('a session the server forgot during the outage: the sends it held are repor
 
   expect(lost).toEqual([
     [
-      { seq: 2, data: 'h2' },
-      { seq: 3, data: 'h3' },
-      { seq: 4, data: 'h4' },
+      { seq: 2, data: 'h2', maybeDelivered: false },
+      { seq: 3, data: 'h3', maybeDelivered: false },
+      { seq: 4, data: 'h4', maybeDelivered: false },
     ],
   ]);
   for (const outcome of await Promise.all(outcomes))
@@ -242,5 +242,52 @@ test('close() during the outage ends the session: the sends it held reject and t
   await waitFor(() => client.settled.rejected === 3, { what: 'the held sends rejected' });
   await waitFor(() => store.stored === undefined && !store.owned, { what: 'the store cleared and released' });
   expect(client.client.handle.state).toBe('closed');
+  peer.stop();
+});
+
+test('the lost list says which messages may have reached the server: written ones (and restored ones) maybeDelivered, outage sends never written not', async () => {
+  const transport = createMemoryTransport<LinkData>();
+  const peer = new TestResumePeer(transport, { ackDelayMs: 0 });
+  const store = new MemoryClientSessionStore();
+  const client = resumable(transport, { ackDelayMs: 0, store });
+  const lost: { seq: number; data: string | Uint8Array; maybeDelivered: boolean }[][] = [];
+  client.session$.subscribe((event) => {
+    if (event.type === 'lost') lost.push([...event.unacknowledged]);
+  });
+  const conn = attach(client, options);
+  await opened(conn);
+  await conn.send('a1');
+  // Written, never acknowledged (the link went silent): 5 that may have arrived.
+  transport.current!.halfOpen();
+  for (let k = 1; k <= 5; k++) void conn.send(`w${k}`).catch(() => {});
+  await waitFor(() => store.stored?.messages.length === 5, { what: 'the written ones stored' });
+  // The outage: 7 more, taken and stored, never written to any link.
+  transport.refuseOpens(Number.POSITIVE_INFINITY, down());
+  transport.current!.fail();
+  await waitFor(() => conn.state$.value.status === 'recovering', { what: 'recovering' });
+  for (let k = 1; k <= 7; k++) void conn.send(`o${k}`).catch(() => {});
+  await waitFor(() => store.stored?.messages.length === 12, { what: 'the outage sends stored' });
+  // The server forgot the session meanwhile.
+  peer.forgetAll();
+  transport.acceptOpens();
+  await waitFor(() => lost.length === 1, { timeoutMs: 10_000, what: 'the loss reported' });
+  const list = lost[0]!;
+  const counts = {
+    listed: list.length,
+    maybeDelivered: list.filter((message) => message.maybeDelivered).length,
+    certainlyNot: list.filter((message) => !message.maybeDelivered).length,
+  };
+  expect(counts).toEqual({ listed: 12, maybeDelivered: 5, certainlyNot: 7 });
+  expect(list.filter((message) => message.maybeDelivered).map((message) => message.data)).toEqual([
+    'w1',
+    'w2',
+    'w3',
+    'w4',
+    'w5',
+  ]);
+  expect(list.filter((message) => !message.maybeDelivered).map((message) => message.data)).toEqual(
+    Array.from({ length: 7 }, (_, i) => `o${i + 1}`),
+  );
+  conn.close();
   peer.stop();
 });

@@ -113,6 +113,7 @@ test('a new connection given the store of one that died resumes its session: una
     lastSent: 5,
     lastReceived: 3,
     deliveredUpTo: 3,
+    exceedsLimits: false,
   });
   // One server session throughout: it got every message once, in order.
   expect(result.server).toEqual([{ id: result.firstId, received: ['a1', 'a2', 'a3', 'b4', 'b5', 'c6'] }]);
@@ -341,7 +342,9 @@ test('a stored session the server no longer knows is reported lost with exactly 
   expect(second.client.restored).toMatchObject({ sessionId: oldId, pendingOutgoing: 1, lastSent: 2 });
   const lost = second.events.find((event) => event.type === 'lost');
   expect(lost).toMatchObject({ reason: 'unknown-session', sessionId: oldId });
-  expect(lost?.type === 'lost' && lost.unacknowledged).toEqual([{ seq: 2, data: 'b2' }]);
+  expect(lost?.type === 'lost' && lost.unacknowledged).toEqual([
+    { seq: 2, data: 'b2', maybeDelivered: true },
+  ]);
   expect(second.events.map((event) => event.type)).toEqual(['lost', 'new']);
   await second.conn.send('c1');
   const newId = peer.session.id;

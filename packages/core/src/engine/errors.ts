@@ -384,6 +384,16 @@ export interface UnacknowledgedMessage {
   readonly seq: number;
   /** The payload as sent: text as a string, binary as bytes. */
   readonly data: string | Uint8Array;
+  /**
+   * Whether the message may have reached the peer (and its application) although it was never
+   * acknowledged: `true` when it was written to a link (its acknowledgement may have been lost
+   * with the link, or is not stored yet) or restored from a client store (an earlier process may
+   * have written it); `false` when it never left this process (sent during an outage, before any
+   * link took it), so it certainly did not arrive. Re-send the `false` ones freely after a loss;
+   * a `true` one may be a duplicate to a peer that already processed it, so re-send it only with an
+   * idempotency key the peer checks, or not at all.
+   */
+  readonly maybeDelivered: boolean;
 }
 
 /** The codes a resume server rejects a handshake with (see docs/protocol.md). */

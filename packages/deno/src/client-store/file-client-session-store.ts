@@ -1,12 +1,6 @@
 import { ClientSessionLockedError, ClientSessionStoreError } from '@lifeline/core';
-import {
-  applyClientSessionChange,
-  type ClientSessionChange,
-  type ClientSessionStore,
-  decodeClientSession,
-  encodeClientSession,
-  type StoredClientSession,
-} from '@lifeline/core/resume';
+import { ClientSessionFile, type ClientSessionFileOps } from '@lifeline/core/internal';
+import type { ClientSessionChange, ClientSessionStore, StoredClientSession } from '@lifeline/core/resume';
 
 /** The part of a `Deno.FsFile` the store uses. */
 interface DenoFile {
@@ -74,8 +68,7 @@ export interface FileClientSessionStoreOptions {
 export class FileClientSessionStore implements ClientSessionStore {
   readonly lockPath: string;
   private readonly fsync: boolean;
-  private inFlight: Promise<void> = Promise.resolve();
-  private state: StoredClientSession | undefined;
+  private readonly file: ClientSessionFile;
   private lockFile: DenoFile | undefined;
 
   constructor(
@@ -84,6 +77,7 @@ export class FileClientSessionStore implements ClientSessionStore {
   ) {
     this.lockPath = options.lockPath ?? `${path}.lock`;
     this.fsync = options.fsync ?? true;
+    this.file = new ClientSessionFile(path, this.fileOps());
   }
 
   async open(): Promise<StoredClientSession | undefined> {
@@ -110,77 +104,59 @@ export class FileClientSessionStore implements ClientSessionStore {
     await file.write(new TextEncoder().encode(`${fs.pid}\n`));
     this.lockFile = file;
     try {
-      this.state = await this.read(fs);
+      return await this.file.read();
     } catch (error) {
       await this.close();
       throw error;
     }
-    return this.state;
   }
 
   write(change: ClientSessionChange): Promise<void> {
-    const written = this.writeNow(change);
-    // close() waits for it: the lock is never released under a write still in flight. Its failure
-    // is not lost: the caller gets it from `written`; this copy only orders close() after it.
-    this.inFlight = written.catch(() => {});
-    return written;
-  }
-
-  private async writeNow(change: ClientSessionChange): Promise<void> {
-    if (!this.lockFile) {
-      throw new ClientSessionStoreError('write-failed', 'the store is not open', { location: this.path });
-    }
-    const fs = deno();
-    const next = applyClientSessionChange(this.state, change);
-    try {
-      if (next) await this.replace(fs, encodeClientSession(next));
-      else if (this.state) {
-        await fs.remove(this.path).catch((error: unknown) => {
-          if (!(error instanceof fs.errors.NotFound)) throw error;
-        });
-      }
-    } catch (error) {
-      throw new ClientSessionStoreError('write-failed', `writing ${this.path} failed: ${String(error)}`, {
-        cause: error,
-        location: this.path,
-      });
-    }
-    this.state = next;
+    return this.file.write(change, this.lockFile !== undefined);
   }
 
   async close(): Promise<void> {
     const file = this.lockFile;
     this.lockFile = undefined;
-    await this.inFlight;
+    // The lock is never released under a write still in flight.
+    await this.file.settled();
     // Closing the file releases its flock.
     file?.close();
   }
 
-  private async read(fs: DenoFs): Promise<StoredClientSession | undefined> {
-    let text: string;
-    try {
-      text = await fs.readTextFile(this.path);
-    } catch (error) {
-      if (error instanceof fs.errors.NotFound) return undefined;
-      throw new ClientSessionStoreError('unreadable', `reading ${this.path} failed: ${String(error)}`, {
-        cause: error,
-        location: this.path,
-      });
-    }
-    return decodeClientSession(text, this.path);
-  }
-
-  private async replace(fs: DenoFs, text: string): Promise<void> {
-    const temp = `${this.path}.tmp`;
-    const file = await fs.open(temp, { write: true, create: true, truncate: true, mode: 0o600 });
-    try {
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      if (this.fsync) await file.sync();
-    } finally {
-      file.close();
-    }
-    await fs.rename(temp, this.path);
+  /** Deno's side of the file's reads and atomic replacements (the rest is {@link ClientSessionFile}'s). */
+  private fileOps(): ClientSessionFileOps {
+    const fsync = () => this.fsync;
+    return {
+      async read(path) {
+        const fs = deno();
+        try {
+          return await fs.readTextFile(path);
+        } catch (error) {
+          if (error instanceof fs.errors.NotFound) return undefined;
+          throw error;
+        }
+      },
+      async replace(path, text) {
+        const fs = deno();
+        const temp = `${path}.tmp`;
+        const file = await fs.open(temp, { write: true, create: true, truncate: true, mode: 0o600 });
+        try {
+          const bytes = new TextEncoder().encode(text);
+          let written = 0;
+          while (written < bytes.length) written += await file.write(bytes.subarray(written));
+          if (fsync()) await file.sync();
+        } finally {
+          file.close();
+        }
+        await fs.rename(temp, path);
+      },
+      async remove(path) {
+        const fs = deno();
+        await fs.remove(path).catch((error: unknown) => {
+          if (!(error instanceof fs.errors.NotFound)) throw error;
+        });
+      },
+    };
   }
 }

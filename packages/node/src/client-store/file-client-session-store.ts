@@ -3,14 +3,8 @@ import { constants } from 'node:fs';
 import { type FileHandle, link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ClientSessionLockedError, ClientSessionStoreError, InvalidOptionError } from '@lifeline/core';
-import {
-  applyClientSessionChange,
-  type ClientSessionChange,
-  type ClientSessionStore,
-  decodeClientSession,
-  encodeClientSession,
-  type StoredClientSession,
-} from '@lifeline/core/resume';
+import { ClientSessionFile, type ClientSessionFileOps } from '@lifeline/core/internal';
+import type { ClientSessionChange, ClientSessionStore, StoredClientSession } from '@lifeline/core/resume';
 
 /** Options of {@link FileClientSessionStore}. */
 export interface FileClientSessionStoreOptions {
@@ -63,8 +57,7 @@ export interface FileClientSessionStoreOptions {
 export class FileClientSessionStore implements ClientSessionStore {
   readonly lockPath: string;
   private readonly fsync: boolean;
-  private inFlight: Promise<void> = Promise.resolve();
-  private state: StoredClientSession | undefined;
+  private readonly file: ClientSessionFile;
   private owned = false;
   /** The content of the lock file this store wrote, while it holds the lock. */
   private lockContent: string | undefined;
@@ -87,83 +80,63 @@ export class FileClientSessionStore implements ClientSessionStore {
     }
     this.lockPath = options.lockPath ?? `${path}.lock`;
     this.fsync = options.fsync ?? true;
+    this.file = new ClientSessionFile(path, this.fileOps());
   }
 
   async open(): Promise<StoredClientSession | undefined> {
     if (this.owned) throw new ClientSessionLockedError(this.path, `pid ${process.pid}`);
     await this.lock();
     try {
-      this.state = await this.read();
+      return await this.file.read();
     } catch (error) {
       await this.unlock();
       throw error;
     }
-    return this.state;
   }
 
   write(change: ClientSessionChange): Promise<void> {
-    const written = this.writeNow(change);
-    // close() waits for it: the lock is never released under a write still in flight. Its failure
-    // is not lost: the caller gets it from `written`; this copy only orders close() after it.
-    this.inFlight = written.catch(() => {});
-    return written;
-  }
-
-  private async writeNow(change: ClientSessionChange): Promise<void> {
-    if (!this.owned)
-      throw new ClientSessionStoreError('write-failed', 'the store is not open', { location: this.path });
-    const next = applyClientSessionChange(this.state, change);
-    try {
-      if (next) await this.replace(encodeClientSession(next));
-      else if (this.state) await this.remove();
-    } catch (error) {
-      throw new ClientSessionStoreError('write-failed', `writing ${this.path} failed: ${String(error)}`, {
-        cause: error,
-        location: this.path,
-      });
-    }
-    this.state = next;
+    return this.file.write(change, this.owned);
   }
 
   async close(): Promise<void> {
     if (!this.owned) return;
     this.owned = false;
-    await this.inFlight;
+    // The lock is never released under a write still in flight.
+    await this.file.settled();
     await this.unlock();
   }
 
-  private async read(): Promise<StoredClientSession | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new ClientSessionStoreError('unreadable', `reading ${this.path} failed: ${String(error)}`, {
-        cause: error,
-        location: this.path,
-      });
-    }
-    return decodeClientSession(text, this.path);
-  }
-
-  private async replace(text: string): Promise<void> {
-    const temp = `${this.path}.tmp`;
-    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-    try {
-      await handle.writeFile(text, 'utf8');
-      if (this.fsync) await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, this.path);
-    if (this.fsync) await syncDirectory(this.path);
-  }
-
-  private async remove(): Promise<void> {
-    await unlink(this.path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
-    if (this.fsync) await syncDirectory(this.path);
+  /** Node's side of the file's reads and atomic replacements (the rest is {@link ClientSessionFile}'s). */
+  private fileOps(): ClientSessionFileOps {
+    const fsync = () => this.fsync;
+    return {
+      async read(path) {
+        try {
+          return await readFile(path, 'utf8');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw error;
+        }
+      },
+      async replace(path, text) {
+        const temp = `${path}.tmp`;
+        const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+        try {
+          await handle.writeFile(text, 'utf8');
+          if (fsync()) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temp, path);
+        if (fsync()) await syncDirectory(path);
+      },
+      async remove(path) {
+        await unlink(path).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
+        if (fsync()) await syncDirectory(path);
+      },
+    };
   }
 
   /**

@@ -91,6 +91,16 @@ export interface RestoredClientSession {
    * the restart: they are delivered again (the repeat window). Equal to `lastReceived` when none.
    */
   readonly deliveredUpTo: number;
+  /**
+   * The pending outgoing messages fill this connection's limits or are over them: its replay
+   * window (`maxReplayMessages` / `maxReplayBytes`) and the sends that may wait for room behind it
+   * (`maxWaitingMessages` / `maxWaitingBytes`) hold no more, as when they were stored by a process
+   * with larger limits. None of them is dropped: they are all re-sent, a window at a time, but until the server
+   * acknowledged enough of them a new send that would wait is refused with a
+   * `ReplayWindowFullError` that says so. Start sending once `session.pending` is back under the
+   * limits, or give the connection limits at least as large as the ones that stored the session.
+   */
+  readonly exceedsLimits: boolean;
 }
 
 /** {@link MemoryClientSessionStore}'s and the snapshot stores' state: applies one change. */

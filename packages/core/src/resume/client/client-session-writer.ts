@@ -30,6 +30,8 @@ export class ClientSessionWriter {
   private scheduled = false;
   private failure: ClientSessionStoreError | undefined;
   private idle: (() => void)[] = [];
+  /** Released ({@link suspend}): changes wait here, unwritten, until {@link reopen}. */
+  private suspended = false;
 
   constructor(
     private readonly store: ClientSessionStore,
@@ -58,30 +60,51 @@ export class ClientSessionWriter {
 
   /** Resolves once nothing is waiting to be written (or a write failed). */
   settled(): Promise<void> {
-    if ((!this.writing && !this.pending) || this.failure) return Promise.resolve();
+    if ((!this.writing && (!this.pending || this.suspended)) || this.failure) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
+  /**
+   * The store is being let go (its `close()` follows): from now on changes wait unwritten, so no
+   * write reaches a store that is no longer ours (a file store refuses it, and its failure would
+   * poison this writer). Resolves once the write in flight, if any, settled.
+   */
+  suspend(): Promise<void> {
+    this.suspended = true;
+    return this.settled();
+  }
+
+  /**
+   * The store is ours again (opened anew). `keep`: write what waited (the in-memory session goes
+   * on); otherwise drop it, rejecting its waiters with `error` (it belonged to a session that is over).
+   */
+  reopen(keep: boolean, error?: unknown): void {
+    this.suspended = false;
+    if (!keep) {
+      this.pending = undefined;
+      for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+    }
+    if (this.pending) this.schedule();
+  }
+
   private merge(change: ClientSessionChange): PendingChange {
+    // A reset forgets what waited before it in this batch; the first change starts a batch.
     if (change.reset || !this.pending) {
       this.pending = {
-        reset: change.reset === true || (this.pending?.reset ?? false),
-        identity: change.reset ? undefined : this.pending?.identity,
-        append: change.reset ? [] : (this.pending?.append ?? []),
-        peerAcked: change.reset ? 0 : (this.pending?.peerAcked ?? 0),
-        received: change.reset ? 0 : (this.pending?.received ?? 0),
-        delivered: change.reset ? 0 : (this.pending?.delivered ?? 0),
+        reset: change.reset === true,
+        identity: undefined,
+        append: [],
+        peerAcked: 0,
+        received: 0,
+        delivered: 0,
       };
     }
     const pending = this.pending;
     if (change.identity) pending.identity = change.identity;
     if (change.append) for (const message of change.append) pending.append.push(message);
-    if (change.peerAcked !== undefined && change.peerAcked > pending.peerAcked)
-      pending.peerAcked = change.peerAcked;
-    if (change.received !== undefined && change.received > pending.received)
-      pending.received = change.received;
-    if (change.delivered !== undefined && change.delivered > pending.delivered)
-      pending.delivered = change.delivered;
+    pending.peerAcked = Math.max(pending.peerAcked, change.peerAcked ?? 0);
+    pending.received = Math.max(pending.received, change.received ?? 0);
+    pending.delivered = Math.max(pending.delivered, change.delivered ?? 0);
     return pending;
   }
 
@@ -97,7 +120,7 @@ export class ClientSessionWriter {
 
   private flush(): void {
     const pending = this.pending;
-    if (!pending || this.writing || this.failure) return;
+    if (!pending || this.writing || this.failure || this.suspended) return;
     this.pending = undefined;
     const waiting = this.waiting;
     this.waiting = [];
@@ -121,7 +144,7 @@ export class ClientSessionWriter {
       () => {
         this.writing = false;
         for (const waiter of waiting) waiter.resolve();
-        if (this.pending) this.flush();
+        if (this.pending && !this.suspended) this.flush();
         else for (const resolve of this.idle.splice(0)) resolve();
       },
       (error: unknown) => {

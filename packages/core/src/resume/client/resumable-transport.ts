@@ -224,7 +224,11 @@ export interface ResumeSession {
   /**
    * What the connection's `store` gave back when it started (set before the first `open` event,
    * so read it there, before sending): the session id, how many outgoing messages were pending
-   * (they are re-sent once), the watermarks. `undefined` without a store or when none was stored.
+   * (they are re-sent once), the watermarks, whether they are over this connection's limits.
+   * `undefined` without a store or when none was stored. The same transport opened again after
+   * its connection gave up (attached again) goes on with the session it holds in memory and
+   * leaves this as it was; it changes only if another owner continued the stored session
+   * meanwhile (then the store is read again, as on a first start).
    */
   readonly restored: RestoredClientSession | undefined;
 }
@@ -464,7 +468,17 @@ class ResumableSession implements ResumableTransport {
             cause: error,
           });
     }
-    if (!stored) return;
+    // A second load on this object (attached again after it gave up): the session in memory is
+    // the newest copy of the stored one, unless another owner continued that since (see `holds`).
+    // What it changed after the release waited in the writer: written now, the store catches up.
+    // (A session that received anything has an id; one that only sent may not have one yet.)
+    const live = this.id !== undefined || this.endpoint.lastSent > 0;
+    const keep = live && this.holds(stored);
+    const stale = new LinkClosedError(undefined, 'stored session moved on');
+    // Out of date: anything still waiting on it rejects, and the store is read as on a first start.
+    if (live && !keep) this.finishSession(() => stale);
+    this.writer!.reopen(keep, stale);
+    if (keep || !stored) return;
     this.id = stored.id;
     this.idHex = bytesToHex(stored.id);
     this.token = stored.token;
@@ -480,7 +494,24 @@ class ResumableSession implements ResumableTransport {
       lastSent: last ? last.seq : stored.peerAcked,
       lastReceived: stored.received,
       deliveredUpTo: Math.max(stored.delivered, stored.received),
+      exceedsLimits: this.endpoint.waitingFull,
     };
+  }
+
+  /**
+   * Whether `stored` is the session in memory as this object left it on release: the same token
+   * (128 random bits: the same session, and no other owner resumed it, which rotates the token)
+   * and no message past ours (another owner may have appended some without reaching the server).
+   * Nothing stored while memory has an identity: another owner ended it, or it was deleted.
+   */
+  private holds(stored: StoredClientSession | undefined): boolean {
+    if (!stored) return !this.id;
+    const token = this.token;
+    return (
+      token !== undefined &&
+      bytesToHex(stored.token) === bytesToHex(token) &&
+      (stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked) <= this.endpoint.lastSent
+    );
   }
 
   /** A store write failed: the session can no longer keep its promise; the connection closes with the error. */
@@ -522,6 +553,8 @@ class ResumableSession implements ResumableTransport {
     // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
     const released = loading
       .then(() => writer.settled())
+      // Changes made from here on wait in the writer: the store is no longer ours to write.
+      .then(() => writer.suspend())
       .then(
         () => store.close(),
         () => {},

@@ -95,6 +95,8 @@ export class ReplayBuffer<E extends ReplayItem> {
   private windowCount = 0;
   private windowBytes = 0;
   private waitingBytes = 0;
+  /** The last entry {@link restore} loaded: those up to it may have been stored under larger limits. */
+  private restoredEnd = 0;
 
   constructor(options: ReplayWindowOptions = {}) {
     this.maxMessages = options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
@@ -155,16 +157,19 @@ export class ReplayBuffer<E extends ReplayItem> {
         : new ReplayWindowFullError('bytes', `replay window full (${this.maxBytes} unacknowledged bytes)`);
     }
     const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
+    // Restored messages still waiting (a session stored under larger limits): they are part of
+    // why, and the refusal lasts only until the peer acknowledged enough of them.
+    const why = this.windowEnd < this.restoredEnd ? ': a restored backlog waits' : '';
     if (wouldWait && this.lastAssigned - this.windowEnd >= this.maxWaitingMessages) {
       return new ReplayWindowFullError(
         'messages',
-        `${this.maxWaitingMessages} sends already wait for room in the replay window`,
+        `${this.maxWaitingMessages} sends already wait for room in the replay window${why}`,
       );
     }
     if (wouldWait && this.waitingBytes + size > this.maxWaitingBytes) {
       return new ReplayWindowFullError(
         'bytes',
-        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes`,
+        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes${why}`,
       );
     }
     return undefined;
@@ -238,6 +243,7 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.windowCount = 0;
     this.windowBytes = 0;
     this.waitingBytes = 0;
+    this.restoredEnd = 0;
     return rest;
   }
 
@@ -256,6 +262,9 @@ export class ReplayBuffer<E extends ReplayItem> {
       if (this.windowEnd === entry.seq - 1 && this.fits(entry.size)) this.admit(entry);
       else this.waitingBytes += entry.size;
     }
+    // Nothing stored is dropped, whatever this session's limits: what is over them waits, and
+    // only new sends are refused meanwhile (see `refusal`), never for longer than it waits.
+    this.restoredEnd = this.lastAssigned;
   }
 
   private fits(size: number): boolean {

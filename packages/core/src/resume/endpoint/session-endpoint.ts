@@ -256,6 +256,16 @@ export class SessionEndpoint {
   get pending(): number {
     return this.buffer.size;
   }
+  /**
+   * Whether the sends waiting for room in the window fill their limits (`maxWaitingMessages`,
+   * `maxWaitingBytes`) or are over them, so a send that would wait is refused: right after
+   * {@link restore}, a session stored under larger limits.
+   */
+  get waitingFull(): boolean {
+    const buffer = this.buffer;
+    const { messages, bytes } = buffer.waiting;
+    return messages > 0 && (messages >= buffer.maxWaitingMessages || bytes >= buffer.maxWaitingBytes);
+  }
   get connected(): boolean {
     return this.writer !== undefined;
   }
@@ -484,7 +494,12 @@ export class SessionEndpoint {
     errorFor: (unacknowledged: readonly UnacknowledgedMessage[]) => unknown,
   ): readonly UnacknowledgedMessage[] {
     const lost = this.buffer.drain();
-    const list = lost.map((message) => ({ seq: message.seq, data: dataPayload(message.encoded) }));
+    // Written to a link (or restored: an earlier process may have written it) may have arrived.
+    const list = lost.map((message) => ({
+      seq: message.seq,
+      data: dataPayload(message.encoded),
+      maybeDelivered: message.seq <= this.highestWritten,
+    }));
     const error = errorFor(list);
     this.endedWith = error ?? new LinkClosedError(undefined, 'session ended');
     this.disconnect();
