@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
 import { ProcessedLedger, percentiles } from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
-import { TcpBalancer } from './support/tcp-balancer.js';
+import { peakAttemptsPerSecond } from './support/tcp-balancer.js';
 
 const SESSIONS = Number(process.env.LIFELINE_FLEET_SESSIONS ?? 300);
 /** Milliseconds between two messages of a session, each way. */
@@ -45,6 +45,13 @@ const DIST = process.env.LIFELINE_FLEET_DIST === '1';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const serverScript = fileURLToPath(new URL('./support/fleet-server-process.ts', import.meta.url));
 const clientScript = fileURLToPath(new URL('./support/fleet-client-process.ts', import.meta.url));
+const balancerScript = fileURLToPath(new URL('./support/fleet-balancer-process.ts', import.meta.url));
+/**
+ * Balancer processes: a balanced connection holds two descriptors and a process may hold 20,000
+ * (`ulimit -n`, a hard limit here), so each balancer takes at most 4,000 sessions. With one process
+ * at N = 10,000, the last 19 sessions never connected (EMFILE at the balancer).
+ */
+const BALANCERS = Math.max(1, Math.ceil(SESSIONS / 4_000));
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -120,6 +127,44 @@ interface ClientMemory {
   sessions: number;
 }
 
+/** The balancer processes (see {@link BALANCERS}): their URLs, and their counts summed. */
+async function startBalancers(backends: readonly number[]) {
+  const children = await Promise.all(
+    Array.from({ length: BALANCERS }, async () => {
+      const child = spawnTs(balancerScript, [backends.join(',')]);
+      const { url } = await next<{ url: string }>(child, 'listening', 60_000);
+      return { child, url };
+    }),
+  );
+  const counts = () =>
+    Promise.all(
+      children.map(({ child }) => {
+        const answer = next<{ attempts: [number, [number, number][]][]; unrouted: number }>(
+          child,
+          'attempts',
+          30_000,
+        );
+        child.send({ type: 'attempts' });
+        return answer;
+      }),
+    );
+  return {
+    urls: children.map((child) => child.url),
+    /** The highest per-second sum of attempts at `ports` from `since` (epoch ms), over all balancers. */
+    async peakAttemptsPerSecond(ports: readonly number[], since: number): Promise<number> {
+      const all = await counts();
+      const maps = all.map(
+        ({ attempts }) => new Map(attempts.map(([second, perPort]) => [second, new Map(perPort)])),
+      );
+      return peakAttemptsPerSecond(maps, ports, since);
+    },
+    /** Connections no balancer could route (every backend refused). */
+    async unrouted(): Promise<number> {
+      return (await counts()).reduce((sum, { unrouted }) => sum + unrouted, 0);
+    },
+  };
+}
+
 /**
  * What both cases share: Redis, 3 replicas (child processes, --expose-gc for the memory figures),
  * the balancer, the client processes with their IPC listeners, all sessions open and streaming
@@ -150,8 +195,7 @@ async function startFleet() {
   };
   const replicas = await Promise.all([0, 1, 2].map(() => startReplica()));
   const idle = await Promise.all(replicas.map((replica) => stats(replica.child)));
-  const balancer = await TcpBalancer.start(replicas.map((replica) => replica.port));
-  cleanups.push(() => balancer.close());
+  const balancer = await startBalancers(replicas.map((replica) => replica.port));
 
   // Clients: N sessions over a few processes.
   const opened = performance.now();
@@ -159,7 +203,13 @@ async function startFleet() {
     const count = Math.floor(SESSIONS / CLIENT_PROCESSES) + (i < SESSIONS % CLIENT_PROCESSES ? 1 : 0);
     return spawnTs(
       clientScript,
-      [balancer.url, String(count), String(INTERVAL), String(start), String(RAMP / CLIENT_PROCESSES)],
+      [
+        balancer.urls[i % balancer.urls.length]!,
+        String(count),
+        String(INTERVAL),
+        String(start),
+        String(RAMP / CLIENT_PROCESSES),
+      ],
       ['--expose-gc'],
     );
   });
@@ -291,7 +341,6 @@ test(
     const victim = replicas[0]!;
     const onVictim = fleet.loaded[0]!.attached;
     const killedAt = performance.timeOrigin + performance.now();
-    const killedAtLocal = performance.now();
     const fromResumed = resumedAt.length;
     const exited = once(victim.child, 'exit');
     victim.child.kill('SIGKILL');
@@ -303,7 +352,8 @@ test(
     const resumeTimes = resumedAt.slice(fromResumed).map((at) => at - killedAt);
     const allResumedMs = Math.max(...resumeTimes);
     const survivors = replicas.slice(1).map((replica) => replica.port);
-    const peakAttempts = balancer.peakAttemptsPerSecond(survivors, killedAtLocal);
+    const peakAttempts = await balancer.peakAttemptsPerSecond(survivors, killedAt);
+    const unrouted = await balancer.unrouted();
     await fleet.progress(2);
     const after = await Promise.all(replicas.slice(1).map((replica) => fleet.stats(replica.child)));
 
@@ -314,7 +364,7 @@ test(
     console.log(
       [
         `[fleet (b)] ${fleet.opening}`,
-        `  SIGKILL of one replica holding ${onVictim} sessions: all resumed on the survivors ${allResumedMs.toFixed(0)} ms after the kill (per session: median ${latency.median.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms; link-down noticed: median ${noticed.median.toFixed(0)} ms, p99 ${noticed.p99.toFixed(0)} ms); peak ${peakAttempts} connection attempts/s at the survivors; ${balancer.unrouted} unrouted`,
+        `  SIGKILL of one replica holding ${onVictim} sessions: all resumed on the survivors ${allResumedMs.toFixed(0)} ms after the kill (per session: median ${latency.median.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms; link-down noticed: median ${noticed.median.toFixed(0)} ms, p99 ${noticed.p99.toFixed(0)} ms); peak ${peakAttempts} connection attempts/s at the survivors; ${unrouted} unrouted`,
         `  counts: ${JSON.stringify(totals)}`,
         `  ${fleet.memory}`,
         `  survivors after taking over: ${after.map((server) => `${server.attached} sessions, RSS ${mb(server.rss)} MiB, heap ${mb(server.heapUsed)} MiB`).join('; ')}`,
@@ -412,6 +462,7 @@ test(
       await fleet.progress(1);
     }
     const rollMs = performance.now() - rollStarted;
+    const unrouted = await balancer.unrouted();
     await fleet.progress(2);
     const after = await Promise.all(replicas.map((replica) => fleet.stats(replica.child)));
 
@@ -421,7 +472,7 @@ test(
     console.log(
       [
         `[fleet (a)] ${fleet.opening}`,
-        `  rolling restart with graceful handoff (SIGTERM -> close() -> GOAWAY), ${(rollMs / 1_000).toFixed(1)} s for all 3: ${handoffs.length} handoffs, SIGTERM to resume on another replica per session: median ${handoff.median.toFixed(0)} ms, p99 ${handoff.p99.toFixed(0)} ms, max ${handoff.max.toFixed(0)} ms; SIGTERM to link-down (GOAWAY) median ${goAway.median.toFixed(0)} ms, p99 ${goAway.p99.toFixed(0)} ms; ${balancer.unrouted} unrouted`,
+        `  rolling restart with graceful handoff (SIGTERM -> close() -> GOAWAY), ${(rollMs / 1_000).toFixed(1)} s for all 3: ${handoffs.length} handoffs, SIGTERM to resume on another replica per session: median ${handoff.median.toFixed(0)} ms, p99 ${handoff.p99.toFixed(0)} ms, max ${handoff.max.toFixed(0)} ms; SIGTERM to link-down (GOAWAY) median ${goAway.median.toFixed(0)} ms, p99 ${goAway.p99.toFixed(0)} ms; ${unrouted} unrouted`,
         ...rounds.map((round) => `  ${round}`),
         `  counts: ${JSON.stringify(totals)}`,
         `  ${fleet.memory}`,

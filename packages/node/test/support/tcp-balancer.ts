@@ -16,7 +16,10 @@ export interface TcpBalancerOptions {
 const MAX_BUCKETS = 600;
 
 export class TcpBalancer {
-  /** Connections routed to each backend port, per second (key: whole seconds of performance.now()). */
+  /**
+   * Connections routed to each backend port, per second (key: whole epoch seconds, from the
+   * monotonic clock: `performance.timeOrigin + performance.now()`, comparable across processes).
+   */
   readonly attempts = new Map<number, Map<number, number>>();
   /** Connections the balancer could not route (every backend refused). */
   unrouted = 0;
@@ -54,16 +57,9 @@ export class TcpBalancer {
     return this.sockets.size;
   }
 
-  /** The highest per-second sum of attempts at `ports`, over the seconds from `since` (performance.now()). */
+  /** The highest per-second sum of attempts at `ports`, over the seconds from `since` (epoch ms). */
   peakAttemptsPerSecond(ports: readonly number[], since: number): number {
-    let peak = 0;
-    for (const [second, counts] of this.attempts) {
-      if (second < Math.floor(since / 1_000)) continue;
-      let sum = 0;
-      for (const port of ports) sum += counts.get(port) ?? 0;
-      peak = Math.max(peak, sum);
-    }
-    return peak;
+    return peakAttemptsPerSecond([this.attempts], ports, since);
   }
 
   async close(): Promise<void> {
@@ -118,7 +114,7 @@ export class TcpBalancer {
   }
 
   private count(port: number, now: number): void {
-    const second = Math.floor(now / 1_000);
+    const second = Math.floor((performance.timeOrigin + now) / 1_000);
     let counts = this.attempts.get(second);
     if (!counts) {
       counts = new Map();
@@ -127,4 +123,25 @@ export class TcpBalancer {
     }
     counts.set(port, (counts.get(port) ?? 0) + 1);
   }
+}
+
+/**
+ * The highest per-second sum of attempts at `ports` over the seconds from `since` (epoch ms),
+ * summed over several balancers' per-second counts (see {@link TcpBalancer.attempts}).
+ */
+export function peakAttemptsPerSecond(
+  counts: readonly ReadonlyMap<number, ReadonlyMap<number, number>>[],
+  ports: readonly number[],
+  since: number,
+): number {
+  const sums = new Map<number, number>();
+  for (const attempts of counts) {
+    for (const [second, perPort] of attempts) {
+      if (second < Math.floor(since / 1_000)) continue;
+      let sum = 0;
+      for (const port of ports) sum += perPort.get(port) ?? 0;
+      sums.set(second, (sums.get(second) ?? 0) + sum);
+    }
+  }
+  return Math.max(0, ...sums.values());
 }
