@@ -514,6 +514,61 @@ export class SessionEndpoint {
   }
 
   /**
+   * @internal A disconnected endpoint with nothing in flight, as a {@link ParkedEndpoint}: the
+   * watermarks and the unacknowledged messages (their promises with them), for a server to hold
+   * while the session is detached in place of this object (~0.6 KB less per detached session,
+   * `pnpm bench server`). `undefined` while anything is under way (a link attached, a store write
+   * pending, received messages waiting to be stored, out-of-order manual acks, a hand-over, the
+   * end): such an endpoint stays as it is.
+   */
+  park(): ParkedEndpoint | undefined {
+    if (
+      this.writer !== undefined ||
+      this.endedWith !== undefined ||
+      this.frozen ||
+      this.persisting ||
+      this.persistingReceived ||
+      this.persistBatch.length > 0 ||
+      this.receivedWaiting.length > 0 ||
+      this.receivedStoredWaiters.length > 0 ||
+      (this.appAckedAbove !== undefined && this.appAckedAbove.size > 0) ||
+      this.queue.length > this.queueHead ||
+      (this.hooks.persistReceived !== undefined && this.ackableSeq !== this.receivedTarget)
+    )
+      return undefined;
+    const messages = this.unacknowledged();
+    return new ParkedEndpoint(
+      messages.length > 0 ? messages : undefined,
+      this.buffer.acked,
+      this.highestWritten,
+      this.deliveredSeq,
+      this.appAckedSeq,
+      this.ackableSeq,
+      this.counters.duplicatesDropped,
+      this.counters.framesWritten,
+      this.counters.replayed,
+    );
+  }
+
+  /** @internal Takes the state {@link park} returned, on a new endpoint with the same options and hooks. */
+  unpark(parked: ParkedEndpoint): void {
+    this.buffer.restore(parked.peerAcked, parked.messages ?? []);
+    // Parked only with every accepted message stored (or, without a store, as if it were).
+    this.persistedEnd = this.hooks.persist ? this.buffer.lastSeq : this.buffer.admittedEnd;
+    this.highestWritten = parked.highestWritten;
+    this.writeCursor = parked.peerAcked + 1;
+    this.deliveredSeq = parked.delivered;
+    this.appAckedSeq = parked.applicationAcked;
+    this.ackableSeq = parked.ackable;
+    this.receivedTarget = parked.ackable;
+    this.queuedEnd = parked.delivered;
+    this.clearedSeq = this.checkingSeq = parked.delivered;
+    this.counters.duplicatesDropped = parked.duplicatesDropped;
+    this.counters.framesWritten = parked.framesWritten;
+    this.counters.replayed = parked.replayed;
+  }
+
+  /**
    * Loads stored state (a server resuming a session from its store): the peer's ack, our
    * `received`, and the stored unacknowledged messages, which were all persisted (and may have been written).
    */
@@ -680,6 +735,24 @@ export class SessionEndpoint {
     this.toldPeer = this.ackableSeq;
     this.writer(encodeAck(this.ackableSeq));
   }
+}
+
+/**
+ * @internal What a disconnected, idle {@link SessionEndpoint} must keep (see
+ * {@link SessionEndpoint.park}): one flat object, the messages in the list the buffer held.
+ */
+export class ParkedEndpoint {
+  constructor(
+    readonly messages: OutgoingMessage[] | undefined,
+    readonly peerAcked: number,
+    readonly highestWritten: number,
+    readonly delivered: number,
+    readonly applicationAcked: number,
+    readonly ackable: number,
+    readonly duplicatesDropped: number,
+    readonly framesWritten: number,
+    readonly replayed: number,
+  ) {}
 }
 
 /** A writer that ignores a link's write failures: the link reports them through its messages$. */

@@ -804,6 +804,9 @@ export class ResumeServer {
           this.counters.expired++;
           session.expire();
         }
+      } else if (auth.expiresAt !== null) {
+        // Detached with a store write under way at the time: parked once it settled.
+        this.live.get(hex)?.park();
       }
     }
     // Through a promise: a store that throws, or returns no promise, reaches storeError; a timer
