@@ -184,7 +184,9 @@ export class SessionEndpoint {
   private writeCursor = 1;
   private persistedEnd = 0;
   private highestWritten = 0;
-  private persistBatch: OutgoingMessage[] = [];
+  // The lists below are made when first needed and dropped when emptied: four empty arrays per
+  // session cost ~0.13 KB for its whole life (`pnpm bench server`).
+  private persistBatch: OutgoingMessage[] | undefined;
   private persisting = false;
   private deliveredSeq = 0;
   /** Manual acknowledgement: every message up to this one is acknowledged by the application. */
@@ -203,8 +205,8 @@ export class SessionEndpoint {
    * seq accepted when it became ackable, which must be stored first (a crash between the two
    * writes would keep the client's request acknowledged and lose the answer).
    */
-  private receivedWaiting: { received: number; after: number }[] = [];
-  private queue: { seq: number; data: string | Uint8Array }[] = [];
+  private receivedWaiting: { received: number; after: number }[] | undefined;
+  private queue: { seq: number; data: string | Uint8Array }[] | undefined;
   private queueHead = 0;
   private queuedEnd = 0;
   private unreadBytes = 0;
@@ -213,7 +215,7 @@ export class SessionEndpoint {
   private pumping = false;
   /** Handing the session over ({@link freeze}): nothing more is delivered. */
   private frozen = false;
-  private receivedStoredWaiters: (() => void)[] = [];
+  private receivedStoredWaiters: (() => void)[] | undefined;
   /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
   private clearedSeq = 0;
   private checkingSeq = 0;
@@ -291,7 +293,7 @@ export class SessionEndpoint {
       // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
       // stored next, and must not survive a crash that this message does not.
       if (this.hooks.persist) {
-        this.persistBatch.push(message);
+        (this.persistBatch ??= []).push(message);
         this.flushPersist();
       }
       if (admitted) this.admitted();
@@ -336,7 +338,7 @@ export class SessionEndpoint {
     this.sink = undefined;
     this.ackTimer?.unsubscribe();
     this.ackTimer = undefined;
-    this.queue = [];
+    this.queue = undefined;
     this.queueHead = 0;
     this.unreadBytes = 0;
     this.queuedEnd = this.deliveredSeq;
@@ -360,7 +362,7 @@ export class SessionEndpoint {
     // still unread: the client keeps them in its window, and so do we (in the application's hands).
     const unread = this.hooks.manualAck
       ? this.queuedEnd - this.appAckedSeq
-      : this.queue.length - this.queueHead;
+      : (this.queue?.length ?? 0) - this.queueHead;
     if (unread >= this.maxUnreadMessages || this.unreadBytes + size > this.maxUnreadBytes) {
       return new ProtocolError(
         `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
@@ -368,7 +370,7 @@ export class SessionEndpoint {
     }
     this.queuedEnd = seq;
     this.unreadBytes += size;
-    this.queue.push({ seq, data });
+    (this.queue ??= []).push({ seq, data });
     this.pump();
     return undefined;
   }
@@ -387,18 +389,24 @@ export class SessionEndpoint {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.frozen && this.queueHead < this.queue.length && this.sink?.ready) {
-        if (this.hooks.confirmOwner && this.queue[this.queueHead]!.seq > this.clearedSeq) {
+      // Read again after each delivery: the application may disconnect (the queue is dropped) or
+      // a frame may arrive (and make one) while it handles a message.
+      for (
+        let queue = this.queue;
+        queue !== undefined && !this.frozen && this.queueHead < queue.length && this.sink?.ready;
+        queue = this.queue
+      ) {
+        if (this.hooks.confirmOwner && queue[this.queueHead]!.seq > this.clearedSeq) {
           this.confirmOwner();
           break;
         }
-        const item = this.queue[this.queueHead++]!;
+        const item = queue[this.queueHead++]!;
         this.unreadBytes -= typeof item.data === 'string' ? item.data.length * 2 : item.data.byteLength;
         this.deliveredSeq = item.seq;
         this.sink.deliver(item.data, item.seq);
       }
-      if (this.queueHead === this.queue.length) {
-        this.queue = [];
+      if (this.queue !== undefined && this.queueHead === this.queue.length) {
+        this.queue = undefined;
         this.queueHead = 0;
       }
     } finally {
@@ -449,12 +457,14 @@ export class SessionEndpoint {
   freeze(): Promise<void> {
     this.frozen = true;
     if (!this.persistingReceived) return Promise.resolve();
-    return new Promise<void>((resolve) => this.receivedStoredWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.receivedStoredWaiters ??= []).push(resolve));
   }
 
   private receivedSettled(): void {
     if (this.persistingReceived) return;
-    for (const resolve of this.receivedStoredWaiters.splice(0)) resolve();
+    const waiters = this.receivedStoredWaiters;
+    this.receivedStoredWaiters = undefined;
+    for (const resolve of waiters ?? []) resolve();
   }
 
   /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
@@ -489,8 +499,8 @@ export class SessionEndpoint {
     const error = errorFor(list);
     this.endedWith = error ?? new LinkClosedError(undefined, 'session ended');
     this.disconnect();
-    this.persistBatch = [];
-    this.receivedWaiting = [];
+    this.persistBatch = undefined;
+    this.receivedWaiting = undefined;
     for (const message of lost) message.reject(error);
     return list;
   }
@@ -508,7 +518,7 @@ export class SessionEndpoint {
     this.ackableSeq = 0;
     this.toldPeer = 0;
     this.receivedTarget = 0;
-    this.receivedWaiting = [];
+    this.receivedWaiting = undefined;
     this.queuedEnd = 0;
     this.clearedSeq = this.checkingSeq = 0;
   }
@@ -528,11 +538,11 @@ export class SessionEndpoint {
       this.frozen ||
       this.persisting ||
       this.persistingReceived ||
-      this.persistBatch.length > 0 ||
-      this.receivedWaiting.length > 0 ||
-      this.receivedStoredWaiters.length > 0 ||
+      (this.persistBatch?.length ?? 0) > 0 ||
+      (this.receivedWaiting?.length ?? 0) > 0 ||
+      (this.receivedStoredWaiters?.length ?? 0) > 0 ||
       (this.appAckedAbove !== undefined && this.appAckedAbove.size > 0) ||
-      this.queue.length > this.queueHead ||
+      (this.queue?.length ?? 0) > this.queueHead ||
       (this.hooks.persistReceived !== undefined && this.ackableSeq !== this.receivedTarget)
     )
       return undefined;
@@ -617,9 +627,9 @@ export class SessionEndpoint {
   private flushPersist(): void {
     // Handing over: the next server continues from what is stored; sends from now on stay here
     // and reject when the session ends here (listed as unacknowledged), never half-appended.
-    if (this.frozen || this.persisting || this.persistBatch.length === 0) return;
     const batch = this.persistBatch;
-    this.persistBatch = [];
+    if (this.frozen || this.persisting || batch === undefined || batch.length === 0) return;
+    this.persistBatch = undefined;
     this.persisting = true;
     this.hooks.persist!(batch).then(
       () => {
@@ -667,9 +677,10 @@ export class SessionEndpoint {
     this.receivedTarget = target;
     // Whatever the application sent up to now may answer the messages up to `target`.
     const after = this.hooks.persist ? this.buffer.lastSeq : 0;
-    const last = this.receivedWaiting[this.receivedWaiting.length - 1];
+    const waiting = (this.receivedWaiting ??= []);
+    const last = waiting[waiting.length - 1];
     if (last && last.after === after) last.received = target;
-    else this.receivedWaiting.push({ received: target, after });
+    else waiting.push({ received: target, after });
     this.flushReceived();
   }
 
@@ -682,11 +693,14 @@ export class SessionEndpoint {
     if (this.persistingReceived || this.endedWith !== undefined) return;
     let ready = 0;
     let taken = 0;
-    while (taken < this.receivedWaiting.length && this.receivedWaiting[taken]!.after <= this.persistedEnd) {
-      ready = this.receivedWaiting[taken++]!.received;
+    const waiting = this.receivedWaiting;
+    if (waiting === undefined) return;
+    while (taken < waiting.length && waiting[taken]!.after <= this.persistedEnd) {
+      ready = waiting[taken++]!.received;
     }
     if (taken === 0) return;
-    this.receivedWaiting.splice(0, taken);
+    if (taken === waiting.length) this.receivedWaiting = undefined;
+    else waiting.splice(0, taken);
     this.persistingReceived = true;
     this.hooks.persistReceived!(ready).then(
       () => {
