@@ -223,7 +223,10 @@ export class SessionEndpoint {
   private ownerCheck = 0;
   private ackTimer: Subscription | undefined;
   private endedWith: unknown;
-  private counters = { duplicatesDropped: 0, framesWritten: 0, replayed: 0 };
+  // Counters as fields, not an object of their own (~0.03 KB per session, `pnpm bench server`).
+  private duplicatesDropped = 0;
+  private framesWritten = 0;
+  private replayed = 0;
 
   constructor(
     options: SessionEndpointOptions = {},
@@ -263,7 +266,11 @@ export class SessionEndpoint {
     return this.writer !== undefined;
   }
   get stats(): SessionEndpointStats {
-    return { ...this.counters };
+    return {
+      duplicatesDropped: this.duplicatesDropped,
+      framesWritten: this.framesWritten,
+      replayed: this.replayed,
+    };
   }
 
   /**
@@ -351,7 +358,7 @@ export class SessionEndpoint {
     const problem = this.receiveAck(ack);
     if (problem) return problem;
     if (seq <= this.queuedEnd) {
-      this.counters.duplicatesDropped++;
+      this.duplicatesDropped++;
       return undefined;
     }
     if (seq !== this.queuedEnd + 1) {
@@ -554,9 +561,9 @@ export class SessionEndpoint {
       this.deliveredSeq,
       this.appAckedSeq,
       this.ackableSeq,
-      this.counters.duplicatesDropped,
-      this.counters.framesWritten,
-      this.counters.replayed,
+      this.duplicatesDropped,
+      this.framesWritten,
+      this.replayed,
     );
   }
 
@@ -573,9 +580,9 @@ export class SessionEndpoint {
     this.receivedTarget = parked.ackable;
     this.queuedEnd = parked.delivered;
     this.clearedSeq = this.checkingSeq = parked.delivered;
-    this.counters.duplicatesDropped = parked.duplicatesDropped;
-    this.counters.framesWritten = parked.framesWritten;
-    this.counters.replayed = parked.replayed;
+    this.duplicatesDropped = parked.duplicatesDropped;
+    this.framesWritten = parked.framesWritten;
+    this.replayed = parked.replayed;
   }
 
   /**
@@ -653,9 +660,9 @@ export class SessionEndpoint {
     while (this.writer && this.writeCursor <= end) {
       const message = this.buffer.get(this.writeCursor++);
       if (!message) continue;
-      this.counters.framesWritten++;
+      this.framesWritten++;
       if (message.seq > this.highestWritten) this.highestWritten = message.seq;
-      else this.counters.replayed++;
+      else this.replayed++;
       // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
       // but only a current one saves a standalone ACK.
       if (message.encoded.ack > this.toldPeer) this.toldPeer = message.encoded.ack;
