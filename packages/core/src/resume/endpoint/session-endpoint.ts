@@ -300,7 +300,8 @@ export class SessionEndpoint {
       // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
       // stored next, and must not survive a crash that this message does not.
       if (this.hooks.persist) {
-        (this.persistBatch ??= []).push(message);
+        this.persistBatch ??= [];
+        this.persistBatch.push(message);
         this.flushPersist();
       }
       if (admitted) this.admitted();
@@ -377,7 +378,8 @@ export class SessionEndpoint {
     }
     this.queuedEnd = seq;
     this.unreadBytes += size;
-    (this.queue ??= []).push({ seq, data });
+    this.queue ??= [];
+    this.queue.push({ seq, data });
     this.pump();
     return undefined;
   }
@@ -464,7 +466,10 @@ export class SessionEndpoint {
   freeze(): Promise<void> {
     this.frozen = true;
     if (!this.persistingReceived) return Promise.resolve();
-    return new Promise<void>((resolve) => (this.receivedStoredWaiters ??= []).push(resolve));
+    return new Promise<void>((resolve) => {
+      this.receivedStoredWaiters ??= [];
+      this.receivedStoredWaiters.push(resolve);
+    });
   }
 
   private receivedSettled(): void {
@@ -684,7 +689,8 @@ export class SessionEndpoint {
     this.receivedTarget = target;
     // Whatever the application sent up to now may answer the messages up to `target`.
     const after = this.hooks.persist ? this.buffer.lastSeq : 0;
-    const waiting = (this.receivedWaiting ??= []);
+    this.receivedWaiting ??= [];
+    const waiting = this.receivedWaiting;
     const last = waiting[waiting.length - 1];
     if (last && last.after === after) last.received = target;
     else waiting.push({ received: target, after });
