@@ -52,8 +52,9 @@ export interface LinkOutputPort {
  * ```
  */
 export class LinkOutput {
-  /** Counters: PONGs not written because one was pending, ACKs replaced by a newer one. */
-  readonly dropped = { pongs: 0, acks: 0 };
+  // Counters as fields, not an object of their own (~0.03 KB per link, `pnpm bench server`).
+  private droppedPongs = 0;
+  private droppedAcks = 0;
   private pongsPending = 0;
   private acksPending = 0;
   private ackWaiting: Uint8Array | undefined;
@@ -65,6 +66,11 @@ export class LinkOutput {
     private readonly overflow: (error: BackpressureError) => void,
   ) {}
 
+  /** Counters: PONGs not written because one was pending, ACKs replaced by a newer one. */
+  get dropped(): { readonly pongs: number; readonly acks: number } {
+    return { pongs: this.droppedPongs, acks: this.droppedAcks };
+  }
+
   /** Writes one resume frame under the rules above. */
   readonly writer: FrameWriter = (frame) => {
     if (this.overflowed) return;
@@ -73,14 +79,14 @@ export class LinkOutput {
     // leaves at once, whatever the confirmations still on their way.
     if (type === ResumeFrameType.Pong) {
       if (this.pongsPending > 0 && this.port.bufferedAmount > 0) {
-        this.dropped.pongs++;
+        this.droppedPongs++;
         return;
       }
       this.pongsPending++;
       this.port.writeConfirmed(frame, this.pongWritten);
     } else if (type === ResumeFrameType.Ack) {
       if (this.ackWaiting || (this.acksPending > 0 && this.port.bufferedAmount > 0)) {
-        if (this.ackWaiting) this.dropped.acks++;
+        if (this.ackWaiting) this.droppedAcks++;
         this.ackWaiting = frame;
         return;
       }

@@ -1,5 +1,26 @@
 import { StaleOwnerError } from '../../engine/errors.js';
+import { type Digest, digestBytes, digestOf } from './digest.js';
 import type { SessionMetadata, SessionStore, StoredMessage, StoredSession } from './session-store.js';
+
+/**
+ * A session as this store holds it: a {@link StoredSession} whose token digests are one-byte
+ * strings ({@link Digest}, ~0.17 KB less per session than byte arrays), given out as bytes.
+ */
+interface HeldSession {
+  readonly id: string;
+  tokenHash: Digest;
+  retiredTokenHash: Digest | null;
+  tokenConfirmed: boolean;
+  readonly createdAt: number;
+  expiresAt: number | null;
+  lastSent: number;
+  peerAcked: number;
+  received: number;
+  delivered: number;
+  replay: StoredMessage[];
+  epoch: number;
+  cursor: string | null;
+}
 
 /**
  * The default {@link SessionStore}: a map in this process. Sessions die with the process, so a
@@ -15,7 +36,7 @@ import type { SessionMetadata, SessionStore, StoredMessage, StoredSession } from
  * @see SessionStore
  */
 export class MemorySessionStore implements SessionStore {
-  private readonly sessions = new Map<string, StoredSession>();
+  private readonly sessions = new Map<string, HeldSession>();
 
   /** Sessions held. */
   get size(): number {
@@ -28,12 +49,18 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async save(session: StoredSession): Promise<void> {
-    this.sessions.set(session.id, record(session));
+    this.sessions.set(session.id, held(session));
   }
 
   async update(id: string, metadata: Partial<SessionMetadata>, epoch?: number): Promise<void> {
     const session = this.fence(id, epoch);
-    if (session) Object.assign(session, metadata);
+    if (!session) return;
+    if (metadata.tokenHash !== undefined) session.tokenHash = digestOf(metadata.tokenHash);
+    if (metadata.retiredTokenHash !== undefined)
+      session.retiredTokenHash =
+        metadata.retiredTokenHash === null ? null : digestOf(metadata.retiredTokenHash);
+    if (metadata.tokenConfirmed !== undefined) session.tokenConfirmed = metadata.tokenConfirmed;
+    if (metadata.expiresAt !== undefined) session.expiresAt = metadata.expiresAt;
   }
 
   async append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void> {
@@ -54,7 +81,7 @@ export class MemorySessionStore implements SessionStore {
   ): Promise<void> {
     const session = this.fence(id, epoch);
     if (!session) return;
-    if (watermarks.delivered !== undefined && watermarks.delivered > (session.delivered ?? 0))
+    if (watermarks.delivered !== undefined && watermarks.delivered > session.delivered)
       session.delivered = watermarks.delivered;
     if (watermarks.received !== undefined && watermarks.received > session.received)
       session.received = watermarks.received;
@@ -86,29 +113,30 @@ export class MemorySessionStore implements SessionStore {
     const session = this.sessions.get(id);
     if (!session) return undefined;
     if (knownEpoch !== undefined && session.epoch === knownEpoch) return knownEpoch;
-    session.epoch = (session.epoch ?? 0) + 1;
+    session.epoch += 1;
     return session.epoch;
   }
 
   /** The session, if held; throws {@link StaleOwnerError} when `epoch` is given and is not the session's. */
-  private fence(id: string, epoch: number | undefined): StoredSession | undefined {
+  private fence(id: string, epoch: number | undefined): HeldSession | undefined {
     const session = this.sessions.get(id);
     if (session && epoch !== undefined && session.epoch !== epoch) {
-      throw new StaleOwnerError(id, epoch, session.epoch ?? 0);
+      throw new StaleOwnerError(id, epoch, session.epoch);
     }
     return session;
   }
 }
 
 /**
- * A copy of `session` with its own replay list, built field by field: an object spread (`{ ...session }`)
- * gives every copy a hidden class of its own (~0.8 KB per session held, `pnpm bench server`).
+ * A copy of `session` to hold, with its own replay list, built field by field: an object spread
+ * (`{ ...session }`) gives every copy a hidden class of its own (~0.8 KB per session held,
+ * `pnpm bench server`).
  */
-function record(session: StoredSession): StoredSession {
+function held(session: StoredSession): HeldSession {
   return {
     id: session.id,
-    tokenHash: session.tokenHash,
-    retiredTokenHash: session.retiredTokenHash,
+    tokenHash: digestOf(session.tokenHash),
+    retiredTokenHash: session.retiredTokenHash === null ? null : digestOf(session.retiredTokenHash),
     tokenConfirmed: session.tokenConfirmed,
     createdAt: session.createdAt,
     expiresAt: session.expiresAt,
@@ -119,5 +147,24 @@ function record(session: StoredSession): StoredSession {
     replay: [...session.replay],
     epoch: session.epoch ?? 0,
     cursor: session.cursor ?? null,
+  };
+}
+
+/** A copy of a held session to give out, field by field as {@link held}, with its digests as bytes. */
+function record(session: HeldSession): StoredSession {
+  return {
+    id: session.id,
+    tokenHash: digestBytes(session.tokenHash),
+    retiredTokenHash: session.retiredTokenHash === null ? null : digestBytes(session.retiredTokenHash),
+    tokenConfirmed: session.tokenConfirmed,
+    createdAt: session.createdAt,
+    expiresAt: session.expiresAt,
+    lastSent: session.lastSent,
+    peerAcked: session.peerAcked,
+    received: session.received,
+    delivered: session.delivered,
+    replay: [...session.replay],
+    epoch: session.epoch,
+    cursor: session.cursor,
   };
 }
