@@ -155,8 +155,8 @@ test('a parked session still expires at its TTL: its unacknowledged sends reject
   expect(parkedAtDetach).toEqual([true]);
   const error = await lost;
   expect(error).toBeInstanceOf(SessionLostError);
-  expect((error as SessionLostError).unacknowledged).toEqual([{ seq: 1, data: 'never acknowledged' }]);
-  expect(unacknowledged).toEqual([{ seq: 1, data: 'never acknowledged' }]);
+  expect((error as SessionLostError).unacknowledged).toEqual([{ seq: 1, data: 'never acknowledged', maybeDelivered: true }]);
+  expect(unacknowledged).toEqual([{ seq: 1, data: 'never acknowledged', maybeDelivered: true }]);
   expect(events).toEqual(['detach', 'expire']);
   expect(server.sessions.size).toBe(0);
   expect(session.closed).toBe(true);
