@@ -62,7 +62,7 @@ export class FileClientSessionStore implements ClientSessionStore {
   /** The content of the lock file this store wrote, while it holds the lock. */
   private lockContent: string | undefined;
   /** This store's entry in `heldLocks`, from the start of `open()` until the lock is let go. */
-  private held: { key: string; held: Promise<void>; released: () => void } | undefined;
+  private held: { key: string; held: Promise<void>; released: () => void; content: string } | undefined;
 
   /** @throws InvalidOptionError when `path` (or `lockPath`) is not a non-empty string */
   constructor(
@@ -157,10 +157,13 @@ export class FileClientSessionStore implements ClientSessionStore {
     const held = new Promise<void>((resolve) => {
       released = resolve;
     });
+    const content = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
     heldLocks.set(key, held);
-    this.held = { key, held, released };
+    // Known before the link: a store of this process reaching the same file by another path (a
+    // symlinked directory, a bind mount: another `heldLocks` key) finds it held, not stale.
+    heldContents.add(content);
+    this.held = { key, held, released, content };
     try {
-      const content = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await this.linkFile(content, this.lockPath)) {
           this.lockContent = content;
@@ -184,6 +187,7 @@ export class FileClientSessionStore implements ClientSessionStore {
     const entry = this.held;
     this.held = undefined;
     if (!entry) return;
+    heldContents.delete(entry.content);
     if (heldLocks.get(entry.key) === entry.held) heldLocks.delete(entry.key);
     entry.released();
   }
@@ -270,6 +274,12 @@ export class FileClientSessionStore implements ClientSessionStore {
 const heldLocks = new Map<string, Promise<void>>();
 
 /**
+ * The content (pid and nonce) of every lock that stores of this process hold or are taking,
+ * whatever path they reached it by: a lock naming this pid is a predecessor's only if it is not here.
+ */
+const heldContents = new Set<string>();
+
+/**
  * How long `open()` waits for a store of this process that holds the lock to let it go (a
  * connection that gave up releases its store a few ticks after its `close` event) before it
  * rejects with {@link ClientSessionLockedError}. ms.
@@ -326,8 +336,8 @@ function isStale(lock: LockFile): boolean {
   // Wall clock on purpose: a file's mtime is epoch time, written by another process; no monotonic
   // clock spans processes. A clock step can only make an unreadable lock stale early or late.
   if (lock.pid === undefined) return Date.now() - lock.mtimeMs > UNREADABLE_LOCK_STALE_MS;
-  // Called only by a store that reserved this path in `heldLocks`: no other store here holds it.
-  if (lock.pid === process.pid) return true;
+  // Ours only if a store of this process holds it (by this path or another); else a predecessor's.
+  if (lock.pid === process.pid) return !heldContents.has(lock.text);
   return !isAlive(lock.pid);
 }
 
