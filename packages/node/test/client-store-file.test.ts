@@ -137,7 +137,7 @@ test('a lock naming this pid that this process did not take (a predecessor with 
   writeFileSync(`${path}.lock`, `${process.pid}\n`);
   const store = new FileClientSessionStore(path);
   await store.open();
-  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} [0-9a-f]{16}\\n$`));
+  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} [0-9a-f]{16}( [0-9a-f]+:[0-9]+)?\\n$`));
   // While a store of this process holds it, it is held.
   const second = await new FileClientSessionStore(path).open().catch((error: unknown) => error);
   expect(second).toBeInstanceOf(ClientSessionLockedError);

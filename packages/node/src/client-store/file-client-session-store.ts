@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ClientSessionLockedError, ClientSessionStoreError, InvalidOptionError } from '@lifeline/core';
@@ -31,7 +31,9 @@ export interface FileClientSessionStoreOptions {
  *   is written to a temp file that is then hard-linked to the lock path, so the lock appears whole
  *   or not at all (`EEXIST`: held). A lock whose process is gone (`kill(pid, 0)` fails with
  *   `ESRCH`), or that names this process's own pid without this process holding it (a predecessor
- *   with the same pid: a container's pid 1 restarts as pid 1), is stale and taken over (under
+ *   with the same pid: a container's pid 1 restarts as pid 1), or whose pid now runs a different
+ *   process (pid reuse after the owner died: on Linux the lock also records the owner's boot id and
+ *   start time, which a later process with the same pid does not share), is stale and taken over (under
  *   `${lockPath}.takeover`, only if still unchanged, so racers for one stale lock never both win);
  *   a live one makes `open()` reject with {@link ClientSessionLockedError}. A lock without a pid
  *   (not one this store wrote) is held until it is 5 s old, then stale. A store of this process
@@ -157,7 +159,7 @@ export class FileClientSessionStore implements ClientSessionStore {
     const held = new Promise<void>((resolve) => {
       released = resolve;
     });
-    const content = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+    const content = lockContent();
     heldLocks.set(key, held);
     // Known before the link: a store of this process reaching the same file by another path (a
     // symlinked directory, a bind mount: another `heldLocks` key) finds it held, not stale.
@@ -223,7 +225,7 @@ export class FileClientSessionStore implements ClientSessionStore {
    */
   private async takeStale(stale: LockFile): Promise<void> {
     const takeover = `${this.lockPath}.takeover`;
-    if (!(await this.linkFile(`${process.pid} ${randomBytes(8).toString('hex')}\n`, takeover))) {
+    if (!(await this.linkFile(lockContent(), takeover))) {
       const holder = await readLock(takeover);
       if (holder === undefined) return;
       if (!isStale(holder)) throw new ClientSessionLockedError(this.path, ownerOf(holder));
@@ -300,18 +302,53 @@ interface LockFile {
   readonly text: string;
   /** The owner's pid; `undefined` when the content is not a lock this store writes. */
   readonly pid: number | undefined;
+  /** The owner's process identity (see {@link processIdentity}), when the lock records one. */
+  readonly identity: string | undefined;
   readonly mtimeMs: number;
+}
+
+/** A lock's content: `pid nonce [identity]`, one line; the nonce makes every lock unique. */
+function lockContent(): string {
+  const identity = processIdentity(process.pid);
+  return `${process.pid} ${randomBytes(8).toString('hex')}${identity ? ` ${identity}` : ''}\n`;
 }
 
 async function readLock(path: string): Promise<LockFile | undefined> {
   try {
     const [text, stats] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    const pid = Number.parseInt(text, 10);
-    return { text, pid: Number.isSafeInteger(pid) && pid > 0 ? pid : undefined, mtimeMs: stats.mtimeMs };
+    const [pidField, , identity] = text.trim().split(' ');
+    const pid = Number(pidField);
+    return {
+      text,
+      pid: Number.isSafeInteger(pid) && pid > 0 ? pid : undefined,
+      identity: identity || undefined,
+      mtimeMs: stats.mtimeMs,
+    };
   } catch {
     return undefined;
   }
 }
+
+/**
+ * What tells one process from a later one given the same pid, where the platform says: on Linux
+ * the boot's id (`/proc/sys/kernel/random/boot_id`) and the process's start time in clock ticks
+ * since boot (field 22 of `/proc/<pid>/stat`), as `bootid:ticks`. Clock-free: a wall-clock step
+ * changes neither. `undefined` where `/proc` has no such files (macOS, Windows) or the process
+ * is gone: the lock then records the pid alone.
+ */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: state is field 3.
+    const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    if (!startTicks || !/^\d+$/.test(startTicks)) return undefined;
+    bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replaceAll('-', '');
+    return `${bootId}:${startTicks}`;
+  } catch {
+    return undefined;
+  }
+}
+let bootId: string | undefined;
 
 /** Removes `path` if it still holds `text`: renamed away, checked, and put back if it changed. */
 async function removeIfUnchanged(path: string, text: string): Promise<void> {
@@ -329,7 +366,8 @@ async function removeIfUnchanged(path: string, text: string): Promise<void> {
 
 /**
  * A lock is stale when its process is gone, or names this process without this process holding
- * it (a predecessor with the same pid). A lock without a pid (empty, from elsewhere) is stale only
+ * it (a predecessor with the same pid), or its pid now runs a process of another identity (pid
+ * reuse, see {@link processIdentity}). A lock without a pid (empty, from elsewhere) is stale only
  * once it is older than {@link UNREADABLE_LOCK_STALE_MS}; before that it is held.
  */
 function isStale(lock: LockFile): boolean {
@@ -338,7 +376,12 @@ function isStale(lock: LockFile): boolean {
   if (lock.pid === undefined) return Date.now() - lock.mtimeMs > UNREADABLE_LOCK_STALE_MS;
   // Ours only if a store of this process holds it (by this path or another); else a predecessor's.
   if (lock.pid === process.pid) return !heldContents.has(lock.text);
-  return !isAlive(lock.pid);
+  if (!isAlive(lock.pid)) return true;
+  // The pid runs, but a process with a different identity (another boot, or a later process
+  // given the dead owner's pid) is not the owner. Without an identity, the pid alone decides.
+  if (lock.identity === undefined) return false;
+  const identity = processIdentity(lock.pid);
+  return identity !== undefined && identity !== lock.identity;
 }
 
 function ownerOf(lock: LockFile): string | undefined {
