@@ -81,6 +81,26 @@ test('one owner: a second store on the file is refused while the first lives; a 
   await next.close();
 });
 
+test('a session a later version wrote (format version 2) is refused as unsupported-version, not corrupt, and left as it is', async () => {
+  // Before: reason 'corrupt', whose advice (delete it) gives up the session's unsent messages
+  // after a rollback; the later version could have resumed them.
+  const path = join(tempDir(), 'session.json');
+  const later = '{"format":"lifeline-client-session","version":2,"id":"00","anything":"new"}';
+  writeFileSync(path, later);
+  const error = await new FileClientSessionStore(path).open().catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(ClientSessionStoreError);
+  expect((error as ClientSessionStoreError).reason).toBe('unsupported-version');
+  expect((error as Error).message).toMatch(/format version 2 by a later version of Lifeline.*Keep it/);
+  expect(existsSync(`${path}.lock`)).toBe(false);
+  expect(readFileSync(path, 'utf8')).toBe(later);
+  // Not a number, or below 1: corrupt, as before.
+  for (const version of ['"2"', '0', '1.5']) {
+    writeFileSync(path, `{"format":"lifeline-client-session","version":${version}}`);
+    const bad = await new FileClientSessionStore(path).open().catch((caught: unknown) => caught);
+    expect((bad as ClientSessionStoreError).reason).toBe('corrupt');
+  }
+});
+
 test('a file that is not a session is refused with ClientSessionStoreError corrupt, and the lock is released', async () => {
   const path = join(tempDir(), 'session.json');
   writeFileSync(path, '{"format":"lifeline-client-session","version":1,"id":"00');
@@ -137,7 +157,9 @@ test('a lock naming this pid that this process did not take (a predecessor with 
   writeFileSync(`${path}.lock`, `${process.pid}\n`);
   const store = new FileClientSessionStore(path);
   await store.open();
-  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} [0-9a-f]{16}( [0-9a-f]+:[0-9]+)?\\n$`));
+  expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(
+    new RegExp(`^${process.pid} [0-9a-f]{16}( [0-9a-f]+:[0-9]+)?\\n$`),
+  );
   // While a store of this process holds it, it is held.
   const second = await new FileClientSessionStore(path).open().catch((error: unknown) => error);
   expect(second).toBeInstanceOf(ClientSessionLockedError);

@@ -632,6 +632,9 @@ export class StaleOwnerError extends LifelineError {
  * written, or what it holds is not a session this version can read. `reason`:
  * - `'corrupt'`: the stored bytes are not a valid session (truncated, edited, another format);
  *   nothing was restored. Delete the store (or call its `clear()`) to start a new session.
+ * - `'unsupported-version'`: a later version of Lifeline wrote the session in a format this one
+ *   cannot read (after a rollback, say); nothing was restored and nothing is changed. Keep it: the
+ *   later version resumes it with its unsent messages. Deleting it gives them up.
  * - `'unreadable'`: reading failed (permissions, I/O, a quota, the database blocked).
  * - `'write-failed'`: a write failed: the connection closes with this error (irrecoverable),
  *   because what it accepted from then on could no longer survive a restart.
@@ -649,11 +652,11 @@ export class ClientSessionStoreError extends LifelineError {
   get 'lifeline.error.ERR_CLIENT_STORE'(): string {
     return 'ClientSessionStoreError';
   }
-  readonly reason: 'corrupt' | 'unreadable' | 'write-failed';
+  readonly reason: 'corrupt' | 'unsupported-version' | 'unreadable' | 'write-failed';
   /** Where the store keeps the session (a file path, a database and key), when it has one. */
   readonly location: string | undefined;
   constructor(
-    reason: 'corrupt' | 'unreadable' | 'write-failed',
+    reason: 'corrupt' | 'unsupported-version' | 'unreadable' | 'write-failed',
     message: string,
     options: { cause?: unknown; location?: string } = {},
   ) {

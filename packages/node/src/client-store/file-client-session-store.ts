@@ -44,7 +44,8 @@ export interface FileClientSessionStoreOptions {
  *   session): it is created with mode `0600` (owner read/write), in a directory you choose; on
  *   Windows the mode is ignored and the directory's ACL decides.
  * - **Typed errors.** A file that is not a session this version wrote rejects `open()` with
- *   {@link ClientSessionStoreError} `'corrupt'` (delete it to start afresh); an I/O failure with
+ *   {@link ClientSessionStoreError} `'corrupt'` (delete it to start afresh), or
+ *   `'unsupported-version'` if a later version wrote it (keep it for that version); an I/O failure with
  *   `'unreadable'`; a failed write with `'write-failed'`, which closes the connection.
  *
  * @example

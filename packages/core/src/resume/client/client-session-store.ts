@@ -204,7 +204,7 @@ export function encodeClientSession(state: StoredClientSession): string {
 
 /**
  * Reads what {@link encodeClientSession} wrote, checking every field.
- * @throws {ClientSessionStoreError} `'corrupt'`: not JSON, another format or version, a field out of range, messages out of order.
+ * @throws {ClientSessionStoreError} `'unsupported-version'`: a later format version; `'corrupt'`: not JSON, another format, a field out of range, messages out of order.
  */
 export function decodeClientSession(text: string, location?: string): StoredClientSession {
   const corrupt = (why: string, cause?: unknown) =>
@@ -216,6 +216,15 @@ export function decodeClientSession(text: string, location?: string): StoredClie
     throw corrupt('not JSON', error);
   }
   if (typeof raw !== 'object' || raw === null || raw.format !== FORMAT) throw corrupt('not a client session');
+  if (typeof raw.version === 'number' && Number.isSafeInteger(raw.version) && raw.version > 1) {
+    // A later version's session: refused untouched, and not called corrupt, since deleting it (the
+    // advice for a corrupt one) would give up the messages it holds (see ClientSessionStoreError).
+    throw new ClientSessionStoreError(
+      'unsupported-version',
+      `the stored session was written in format version ${raw.version} by a later version of Lifeline; this one reads version 1. Keep it for that version, or delete it to give up its session`,
+      { location },
+    );
+  }
   if (raw.version !== 1) throw corrupt(`format version ${String(raw.version)} is not 1`);
   const id = typeof raw.id === 'string' ? hexToBytes(raw.id) : undefined;
   const token = typeof raw.token === 'string' ? hexToBytes(raw.token) : undefined;
