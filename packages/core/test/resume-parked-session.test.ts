@@ -155,7 +155,9 @@ test('a parked session still expires at its TTL: its unacknowledged sends reject
   expect(parkedAtDetach).toEqual([true]);
   const error = await lost;
   expect(error).toBeInstanceOf(SessionLostError);
-  expect((error as SessionLostError).unacknowledged).toEqual([{ seq: 1, data: 'never acknowledged', maybeDelivered: true }]);
+  expect((error as SessionLostError).unacknowledged).toEqual([
+    { seq: 1, data: 'never acknowledged', maybeDelivered: true },
+  ]);
   expect(unacknowledged).toEqual([{ seq: 1, data: 'never acknowledged', maybeDelivered: true }]);
   expect(events).toEqual(['detach', 'expire']);
   expect(server.sessions.size).toBe(0);

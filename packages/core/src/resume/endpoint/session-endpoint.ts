@@ -174,62 +174,62 @@ const noop = () => {};
  */
 export class SessionEndpoint {
   readonly maxFrameBytes: number;
-  private readonly buffer: ReplayBuffer<OutgoingMessage>;
+  /** @internal */ protected readonly buffer: ReplayBuffer<OutgoingMessage>;
   private readonly ackEvery: number;
   private readonly ackDelayMs: number;
   private readonly scheduler: SchedulerLike;
-  private writer: FrameWriter | undefined;
+  /** @internal */ protected writer: FrameWriter | undefined;
   private sink: DeliverySink | undefined;
-  private writeCursor = 1;
-  private persistedEnd = 0;
-  private highestWritten = 0;
+  /** @internal */ protected writeCursor = 1;
+  /** @internal */ protected persistedEnd = 0;
+  /** @internal */ protected highestWritten = 0;
   // The lists below are made when first needed and dropped when emptied: four empty arrays per
   // session cost ~0.13 KB for its whole life (`pnpm bench server`).
-  private persistBatch: OutgoingMessage[] | undefined;
-  private persisting = false;
-  private deliveredSeq = 0;
+  /** @internal */ protected persistBatch: OutgoingMessage[] | undefined;
+  /** @internal */ protected persisting = false;
+  /** @internal */ protected deliveredSeq = 0;
   /** Manual acknowledgement: every message up to this one is acknowledged by the application. */
-  private appAckedSeq = 0;
+  /** @internal */ protected appAckedSeq = 0;
   /**
    * Manual acknowledgement: acknowledged messages above `appAckedSeq` (acknowledged out of order);
    * created on the first such acknowledgement (an empty Set per session costs ~0.2 KB).
    */
-  private appAckedAbove: Set<number> | undefined;
-  private ackableSeq = 0;
+  /** @internal */ protected appAckedAbove: Set<number> | undefined;
+  /** @internal */ protected ackableSeq = 0;
   private toldPeer = 0;
-  private receivedTarget = 0;
-  private persistingReceived = false;
+  /** @internal */ protected receivedTarget = 0;
+  /** @internal */ protected persistingReceived = false;
   /**
    * Received watermarks waiting for the store, in order, each with `after`: the last outgoing
    * seq accepted when it became ackable, which must be stored first (a crash between the two
    * writes would keep the client's request acknowledged and lose the answer).
    */
-  private receivedWaiting: { received: number; after: number }[] | undefined;
-  private queue: { seq: number; data: string | Uint8Array }[] | undefined;
-  private queueHead = 0;
-  private queuedEnd = 0;
+  /** @internal */ protected receivedWaiting: { received: number; after: number }[] | undefined;
+  /** @internal */ protected queue: { seq: number; data: string | Uint8Array }[] | undefined;
+  /** @internal */ protected queueHead = 0;
+  /** @internal */ protected queuedEnd = 0;
   private unreadBytes = 0;
   private readonly maxUnreadMessages: number;
   private readonly maxUnreadBytes: number;
   private pumping = false;
   /** Handing the session over ({@link freeze}): nothing more is delivered. */
-  private frozen = false;
-  private receivedStoredWaiters: (() => void)[] | undefined;
+  /** @internal */ protected frozen = false;
+  /** @internal */ protected receivedStoredWaiters: (() => void)[] | undefined;
   /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
-  private clearedSeq = 0;
-  private checkingSeq = 0;
+  /** @internal */ protected clearedSeq = 0;
+  /** @internal */ protected checkingSeq = 0;
   /** Raised by {@link disconnect}: a check that began on an earlier link clears nothing. */
   private ownerCheck = 0;
   private ackTimer: Subscription | undefined;
-  private endedWith: unknown;
+  /** @internal */ protected endedWith: unknown;
   // Counters as fields, not an object of their own (~0.03 KB per session, `pnpm bench server`).
-  private duplicatesDropped = 0;
-  private framesWritten = 0;
-  private replayed = 0;
+  /** @internal */ protected duplicatesDropped = 0;
+  /** @internal */ protected framesWritten = 0;
+  /** @internal */ protected replayed = 0;
 
   constructor(
     options: SessionEndpointOptions = {},
-    private readonly hooks: SessionEndpointHooks = {},
+    /** @internal */ protected readonly hooks: SessionEndpointHooks = {},
   ) {
     checkSessionEndpointOptions(options);
     this.buffer = new ReplayBuffer(options);
@@ -550,61 +550,6 @@ export class SessionEndpoint {
   }
 
   /**
-   * @internal A disconnected endpoint with nothing in flight, as a {@link ParkedEndpoint}: the
-   * watermarks and the unacknowledged messages (their promises with them), for a server to hold
-   * while the session is detached in place of this object (~0.6 KB less per detached session,
-   * `pnpm bench server`). `undefined` while anything is under way (a link attached, a store write
-   * pending, received messages waiting to be stored, out-of-order manual acks, a hand-over, the
-   * end): such an endpoint stays as it is.
-   */
-  park(): ParkedEndpoint | undefined {
-    if (
-      this.writer !== undefined ||
-      this.endedWith !== undefined ||
-      this.frozen ||
-      this.persisting ||
-      this.persistingReceived ||
-      (this.persistBatch?.length ?? 0) > 0 ||
-      (this.receivedWaiting?.length ?? 0) > 0 ||
-      (this.receivedStoredWaiters?.length ?? 0) > 0 ||
-      (this.appAckedAbove !== undefined && this.appAckedAbove.size > 0) ||
-      (this.queue?.length ?? 0) > this.queueHead ||
-      (this.hooks.persistReceived !== undefined && this.ackableSeq !== this.receivedTarget)
-    )
-      return undefined;
-    const messages = this.unacknowledged();
-    return new ParkedEndpoint(
-      messages.length > 0 ? messages : undefined,
-      this.buffer.acked,
-      this.highestWritten,
-      this.deliveredSeq,
-      this.appAckedSeq,
-      this.ackableSeq,
-      this.duplicatesDropped,
-      this.framesWritten,
-      this.replayed,
-    );
-  }
-
-  /** @internal Takes the state {@link park} returned, on a new endpoint with the same options and hooks. */
-  unpark(parked: ParkedEndpoint): void {
-    this.buffer.restore(parked.peerAcked, parked.messages ?? []);
-    // Parked only with every accepted message stored (or, without a store, as if it were).
-    this.persistedEnd = this.hooks.persist ? this.buffer.lastSeq : this.buffer.admittedEnd;
-    this.highestWritten = parked.highestWritten;
-    this.writeCursor = parked.peerAcked + 1;
-    this.deliveredSeq = parked.delivered;
-    this.appAckedSeq = parked.applicationAcked;
-    this.ackableSeq = parked.ackable;
-    this.receivedTarget = parked.ackable;
-    this.queuedEnd = parked.delivered;
-    this.clearedSeq = this.checkingSeq = parked.delivered;
-    this.duplicatesDropped = parked.duplicatesDropped;
-    this.framesWritten = parked.framesWritten;
-    this.replayed = parked.replayed;
-  }
-
-  /**
    * Loads stored state (a server resuming a session from its store): the peer's ack, our
    * `received`, and the stored unacknowledged messages, which were all persisted (and may have been written).
    */
@@ -776,24 +721,6 @@ export class SessionEndpoint {
     this.toldPeer = this.ackableSeq;
     this.writer(encodeAck(this.ackableSeq));
   }
-}
-
-/**
- * @internal What a disconnected, idle {@link SessionEndpoint} must keep (see
- * {@link SessionEndpoint.park}): one flat object, the messages in the list the buffer held.
- */
-export class ParkedEndpoint {
-  constructor(
-    readonly messages: OutgoingMessage[] | undefined,
-    readonly peerAcked: number,
-    readonly highestWritten: number,
-    readonly delivered: number,
-    readonly applicationAcked: number,
-    readonly ackable: number,
-    readonly duplicatesDropped: number,
-    readonly framesWritten: number,
-    readonly replayed: number,
-  ) {}
 }
 
 /** A writer that ignores a link's write failures: the link reports them through its messages$. */

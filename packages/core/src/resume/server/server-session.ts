@@ -12,17 +12,17 @@ import {
 } from '../../engine/errors.js';
 import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
 import { CloseCode } from '../../policy/close-codes.js';
-import {
-  type DeliverySink,
-  type FrameWriter,
-  type OutgoingMessage,
-  type ParkedEndpoint,
+import type {
+  DeliverySink,
+  FrameWriter,
+  OutgoingMessage,
   SessionEndpoint,
-  type SessionEndpointHooks,
-  type SessionEndpointOptions,
-  type SessionEndpointStats,
+  SessionEndpointHooks,
+  SessionEndpointOptions,
+  SessionEndpointStats,
 } from '../endpoint/session-endpoint.js';
 import { encodeClose, encodeData, type ResumeFrame, ResumeFrameType } from '../wire/resume-frame.js';
+import { ParkableEndpoint, type ParkedEndpoint } from './parkable-endpoint.js';
 import type { SessionStore, StoredMessage, StoredSession } from './session-store.js';
 
 /** A message from the client, with what an idempotent handler needs: its sequence number in the session. */
@@ -125,7 +125,7 @@ export class ServerSession {
   readonly id: string;
   readonly messages$: Observable<SessionMessage>;
   /** The endpoint, unless parked: see {@link endpoint}. */
-  private live: SessionEndpoint | undefined;
+  private live: ParkableEndpoint | undefined;
   /** While detached and idle: what the endpoint must keep, in place of it (~0.6 KB less). */
   private parked: ParkedEndpoint | undefined;
   private readonly options: ServerSessionOptions;
@@ -177,7 +177,7 @@ export class ServerSession {
     }
     const bridge = new SessionBridge(this, manualAck);
     this.options = options;
-    this.live = new SessionEndpoint(options, bridge);
+    this.live = new ParkableEndpoint(options, bridge);
     this.sink = bridge;
     this.messages$ = new SessionMessages(this);
   }
@@ -187,10 +187,10 @@ export class ServerSession {
    * {@link ParkedEndpoint} (the watermarks and the unacknowledged messages, with their promises);
    * whatever needs the endpoint (a resume, a send, an ack, a getter) builds it again from that.
    */
-  private get endpoint(): SessionEndpoint {
+  private get endpoint(): ParkableEndpoint {
     let endpoint = this.live;
     if (endpoint === undefined) {
-      endpoint = new SessionEndpoint(this.options, this.sink as SessionBridge);
+      endpoint = new ParkableEndpoint(this.options, this.sink as SessionBridge);
       endpoint.unpark(this.parked!);
       this.parked = undefined;
       this.live = endpoint;
