@@ -53,15 +53,6 @@ export class TcpBalancer {
     return `ws://127.0.0.1:${this.port}`;
   }
 
-  get connections(): number {
-    return this.sockets.size;
-  }
-
-  /** The highest per-second sum of attempts at `ports`, over the seconds from `since` (epoch ms). */
-  peakAttemptsPerSecond(ports: readonly number[], since: number): number {
-    return peakAttemptsPerSecond([this.attempts], ports, since);
-  }
-
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     this.server.close();
