@@ -20,6 +20,19 @@ const stateOf = (page: Page) => page.evaluate(() => (window as W).clientStore!);
 const receivedAtLeast = (page: Page, count: number) =>
   page.waitForFunction((n) => ((window as W).clientStore?.receivedThisLoad ?? 0) >= n, count);
 
+/** Stops the server's stream and waits until the page answered everything it was sent; tallies the answers. */
+async function drain(server: Awaited<ReturnType<typeof streamingResumeServer>>) {
+  server.stopSending();
+  const record = server.sessions[0]!;
+  const sent = server.sentTo(record);
+  await expect
+    .poll(() => Math.max(0, ...record.loads.flatMap((load) => load.received.map(([k]) => k))), {
+      timeout: 60_000,
+    })
+    .toBe(sent);
+  return { record, sent, serverTally: tallyLoads(record.loads) };
+}
+
 test('reloaded 10 times mid-stream, the page resumes its one session from IndexedDB: 0 lost, 0 duplicated, 0 reordered both ways', async ({
   page,
 }, testInfo) => {
@@ -45,15 +58,7 @@ test('reloaded 10 times mid-stream, the page resumes its one session from Indexe
     const pageTally = (await stateOf(page)).tally;
 
     // Stop the stream; the page answers everything sent.
-    server.stopSending();
-    const record = server.sessions[0]!;
-    const sent = server.sentTo(record);
-    await expect
-      .poll(() => Math.max(0, ...record.loads.flatMap((load) => load.received.map(([k]) => k))), {
-        timeout: 60_000,
-      })
-      .toBe(sent);
-    const serverTally = tallyLoads(record.loads);
+    const { record, sent, serverTally } = await drain(server);
     const seqGaps = record.seqs.filter((seq, i) => seq !== i + 1).length;
     const seconds = (performance.now() - started) / 1000;
     const figures = {
@@ -114,15 +119,7 @@ test('its renderer crashed mid-stream, the page opened again in a new tab resume
     const state = await stateOf(again);
     expect(state.sessionId).toBe(sessionId);
     await receivedAtLeast(again, 200);
-    server.stopSending();
-    const record = server.sessions[0]!;
-    const sent = server.sentTo(record);
-    await expect
-      .poll(() => Math.max(0, ...record.loads.flatMap((load) => load.received.map(([k]) => k))), {
-        timeout: 60_000,
-      })
-      .toBe(sent);
-    const serverTally = tallyLoads(record.loads);
+    const { record, sent, serverTally } = await drain(server);
     const figures = { sent, restored: state.restored, serverTally, clientMessages: record.seqs.length };
     await testInfo.attach('figures.json', {
       body: JSON.stringify(figures, null, 2),

@@ -1,18 +1,12 @@
 // A stored session written by a process with larger limits than this connection's (issue 15):
 // nothing stored is dropped, the backlog is re-sent once, and new sends are refused (saying why)
 // only while the restored part waiting for room is over this connection's limits.
-import {
-  attach,
-  type HAConnection,
-  type LinkData,
-  LinkFailedError,
-  ReplayWindowFullError,
-} from '@lifeline/core';
+import { attach, type LinkData, LinkFailedError, ReplayWindowFullError } from '@lifeline/core';
 import { MemoryClientSessionStore, type ResumableOptions, resumable } from '@lifeline/core/internal';
 import { createMemoryTransport, type MemoryTransport, waitFor } from '@lifeline/core/testing';
-import { filter, firstValueFrom } from 'rxjs';
 import { expect, test } from 'vitest';
 import { TestResumePeer } from './resume-peer.js';
+import { closed, down, opened, tallyNumbered } from './support.js';
 
 const options = {
   backoff: { initialDelayMs: 5, maxDelayMs: 20 },
@@ -34,29 +28,6 @@ function connect(
       (error: unknown) => void outcomes.set(text, error),
     );
   return { client, conn, send, outcomes };
-}
-
-const opened = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
-const closed = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'closed')));
-const down = () => new LinkFailedError('the server is down', { recoverable: true });
-
-/** Counts a received stream `m1, m2...` against the expected numbers. */
-function tally(received: readonly string[], expected: readonly number[]) {
-  const seen = new Set<number>();
-  let duplicated = 0;
-  let reordered = 0;
-  let last = 0;
-  for (const text of received) {
-    const k = Number(text.slice(1));
-    if (seen.has(k)) duplicated++;
-    else if (k < last) reordered++;
-    seen.add(k);
-    last = Math.max(last, k);
-  }
-  const lost = expected.filter((k) => !seen.has(k)).length;
-  return { sent: expected.length, received: received.length, lost, duplicated, reordered };
 }
 
 /**
@@ -127,7 +98,7 @@ test('a backlog stored under larger limits (message counts): re-sent once; new s
     ...Array.from({ length: 1 + backlog }, (_, i) => i + 1),
     ...later.map((t) => Number(t.slice(1))),
   ];
-  expect(tally(received, expected)).toEqual({
+  expect(tallyNumbered(received, expected)).toEqual({
     sent: 1 + backlog + later.length,
     received: 1 + backlog + later.length,
     lost: 0,
@@ -166,7 +137,7 @@ test('the same with byte limits: a restored backlog over maxWaitingBytes refuses
   await waitFor(() => second.outcomes.get(`m63:${body}`) === 'sent', { what: 'a send after the drain' });
   const received = peer.session.received.map((message) => String(message.data).split(':')[0]!);
   const expected = [...Array.from({ length: 1 + backlog }, (_, i) => i + 1), 63];
-  expect(tally(received, expected)).toEqual({
+  expect(tallyNumbered(received, expected)).toEqual({
     sent: expected.length,
     received: expected.length,
     lost: 0,

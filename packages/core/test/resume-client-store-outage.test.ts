@@ -9,9 +9,9 @@ import {
   resumable,
 } from '@lifeline/core/internal';
 import { createMemoryTransport, type MemoryTransport, waitFor } from '@lifeline/core/testing';
-import { filter, firstValueFrom } from 'rxjs';
 import { expect, test } from 'vitest';
 import { TestResumePeer } from './resume-peer.js';
+import { closed, down, opened, tallyNumbered } from './support.js';
 
 const options = {
   backoff: { initialDelayMs: 5, maxDelayMs: 20 },
@@ -29,30 +29,6 @@ function connect(transport: MemoryTransport<LinkData>, store: ClientSessionStore
       () => void settled.rejected++,
     );
   return { client, conn, send, settled };
-}
-
-const opened = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
-const closed = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'closed')));
-const down = () => new LinkFailedError('the server is down', { recoverable: true });
-
-/** Counts a received stream `m1, m2...` against the expected `1..n`. */
-function tally(received: readonly string[], n: number) {
-  const seen = new Set<number>();
-  let duplicated = 0;
-  let reordered = 0;
-  let last = 0;
-  for (const text of received) {
-    const k = Number(text.slice(1));
-    if (seen.has(k)) duplicated++;
-    else if (k < last) reordered++;
-    seen.add(k);
-    last = Math.max(last, k);
-  }
-  let lost = 0;
-  for (let k = 1; k <= n; k++) if (!seen.has(k)) lost++;
-  return { received: received.length, lost, duplicated, reordered };
 }
 
 test('sends made during an outage are stored: a process that dies in the outage loses none, the next start sends them once, in order', async () => {
@@ -120,7 +96,13 @@ test('sends made during an outage are stored: a process that dies in the outage 
   const sessions = [...peer.sessions.values()];
   expect(sessions.map((session) => session.id)).toEqual([sessionId]);
   const received = sessions[0]!.received.map((message) => String(message.data));
-  expect(tally(received, 3 + K + J)).toEqual({ received: 3 + K + J, lost: 0, duplicated: 0, reordered: 0 });
+  expect(tallyNumbered(received, 3 + K + J)).toEqual({
+    sent: 3 + K + J,
+    received: 3 + K + J,
+    lost: 0,
+    duplicated: 0,
+    reordered: 0,
+  });
   expect(received).toEqual(Array.from({ length: 3 + K + J }, (_, i) => `m${i + 1}`));
   expect(second.settled.rejected).toBe(0);
   second.conn.close();

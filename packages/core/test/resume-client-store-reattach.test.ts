@@ -2,7 +2,7 @@
 // open reads the store again, over a session this object still holds in memory. It must not
 // restore it a second time: every message is sent once, `restored` stays what the first load
 // read, and a store another owner continued meanwhile wins over the stale copy in memory.
-import { attach, type HAConnection, type LinkData, LinkFailedError } from '@lifeline/core';
+import { attach, type LinkData, LinkFailedError } from '@lifeline/core';
 import {
   type ClientSessionChange,
   type ClientSessionStore,
@@ -11,39 +11,15 @@ import {
   type SessionEvent,
 } from '@lifeline/core/internal';
 import { createMemoryTransport, type MemoryTransport, waitFor } from '@lifeline/core/testing';
-import { filter, firstValueFrom } from 'rxjs';
 import { expect, test } from 'vitest';
 import { TestResumePeer } from './resume-peer.js';
+import { closed, down, opened, tallyNumbered } from './support.js';
 
 const giveUpFast = {
   backoff: { initialDelayMs: 5, maxDelayMs: 10 },
   minUptimeMs: 0,
   maxAttemptsPerFailure: 3,
 } as const;
-
-const opened = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
-const closed = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'closed')));
-const down = () => new LinkFailedError('the server is down', { recoverable: true });
-
-/** Counts a stream of `<prefix><n>` against `1..n`. */
-function tally(received: readonly string[], n: number) {
-  const seen = new Set<number>();
-  let duplicated = 0;
-  let reordered = 0;
-  let last = 0;
-  for (const text of received) {
-    const k = Number(text.replace(/^\D+/, ''));
-    if (seen.has(k)) duplicated++;
-    else if (k < last) reordered++;
-    seen.add(k);
-    last = Math.max(last, k);
-  }
-  let lost = 0;
-  for (let k = 1; k <= n; k++) if (!seen.has(k)) lost++;
-  return { sent: n, received: received.length, lost, duplicated, reordered };
-}
 
 /** A memory store that refuses writes while not owned, as the file stores do (`write-failed`). */
 class OwnedOnlyStore extends MemoryClientSessionStore {
@@ -131,9 +107,21 @@ test('the same resumable attached again after it gave up: stored and in-memory m
 
   const atServer = [...peer.sessions.values()].map((session) => session.received.map((m) => String(m.data)));
   expect(atServer).toHaveLength(1);
-  expect(tally(atServer[0]!, 50)).toEqual({ sent: 50, received: 50, lost: 0, duplicated: 0, reordered: 0 });
+  expect(tallyNumbered(atServer[0]!, 50)).toEqual({
+    sent: 50,
+    received: 50,
+    lost: 0,
+    duplicated: 0,
+    reordered: 0,
+  });
   expect(atServer[0]).toEqual(Array.from({ length: 50 }, (_, i) => `m${i + 1}`));
-  expect(tally(received, 35)).toEqual({ sent: 35, received: 35, lost: 0, duplicated: 0, reordered: 0 });
+  expect(tallyNumbered(received, 35)).toEqual({
+    sent: 35,
+    received: 35,
+    lost: 0,
+    duplicated: 0,
+    reordered: 0,
+  });
   // Reported once, by the load that read it: the second open resumed the session in memory.
   expect(client.restored).toBe(restored);
   expect(events.map((event) => event.type)).toEqual(['resumed', 'resumed']);

@@ -21,9 +21,9 @@ import {
   type StoredClientSession,
 } from '@lifeline/core/internal';
 import { createMemoryTransport, type MemoryTransport, waitFor } from '@lifeline/core/testing';
-import { filter, firstValueFrom } from 'rxjs';
 import { expect, test } from 'vitest';
 import { TestResumePeer } from './resume-peer.js';
+import { closed, opened } from './support.js';
 
 const fast = { backoff: { initialDelayMs: 0, maxDelayMs: 10 }, minUptimeMs: 0 } as const;
 
@@ -36,11 +36,6 @@ function connect(transport: MemoryTransport<LinkData>, store: ClientSessionStore
   conn.messages$.subscribe((data) => received.push(String(data)));
   return { client, conn, events, received };
 }
-
-const opened = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
-const closed = (conn: HAConnection<LinkData, LinkData>) =>
-  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'closed')));
 
 /**
  * The client's process dies: its link goes silent, then breaks, and it never reconnects (its one

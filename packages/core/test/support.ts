@@ -266,3 +266,35 @@ export async function gatedConnection<T = string>(options: AttachOptions<T, T, u
     },
   };
 }
+
+/** Resolves when `conn` is next (or already) open. */
+export const opened = (conn: HAConnection<any, any>) =>
+  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'open')));
+
+/** Resolves when `conn` has closed (given up or closed by the caller). */
+export const closed = (conn: HAConnection<any, any>) =>
+  firstValueFrom(conn.state$.pipe(filter((state) => state.status === 'closed')));
+
+/** A recoverable link failure: the server is down. */
+export const down = () => new LinkFailedError('the server is down', { recoverable: true });
+
+/**
+ * Counts a received stream of `<prefix><k>` texts (any non-digit prefix) against the numbers
+ * expected: `1..expected` when a count is given.
+ */
+export function tallyNumbered(received: readonly string[], expected: number | readonly number[]) {
+  const wanted = typeof expected === 'number' ? Array.from({ length: expected }, (_, i) => i + 1) : expected;
+  const seen = new Set<number>();
+  let duplicated = 0;
+  let reordered = 0;
+  let last = 0;
+  for (const text of received) {
+    const k = Number(text.replace(/^\D+/, ''));
+    if (seen.has(k)) duplicated++;
+    else if (k < last) reordered++;
+    seen.add(k);
+    last = Math.max(last, k);
+  }
+  const lost = wanted.filter((k) => !seen.has(k)).length;
+  return { sent: wanted.length, received: received.length, lost, duplicated, reordered };
+}

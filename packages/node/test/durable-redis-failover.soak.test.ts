@@ -240,7 +240,7 @@ test.each([
     for (const client of clients) {
       const ledger = new ProcessedLedger('c');
       for (const record of records)
-        if (record.t === 'in' && record.s === client.id) ledger.add(record.d, record.p);
+        if (record.t === 'in' && record.s === client.id) ledger.add(record.d, record.r === 1);
       if (client.lost) {
         // Exactly the unacknowledged messages: every send not acknowledged is in the list, in order,
         // and nothing acknowledged is; the server processed every acknowledged one, in order.

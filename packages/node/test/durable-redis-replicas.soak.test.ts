@@ -1,12 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attach, failoverTransport } from '@lifeline/core';
-import { resumable, type SessionEvent } from '@lifeline/core/internal';
+import { failoverTransport } from '@lifeline/core';
 import { wsTransport } from '@lifeline/node/ws';
 import { expect, test } from 'vitest';
 import { cleanups } from './support/cleanups.js';
-import { DurableServer, ProcessedLedger, percentiles, readServerLog } from './support/durable-harness.js';
+import {
+  DurableServer,
+  durableClient,
+  ProcessedLedger,
+  pace,
+  percentiles,
+  readServerLog,
+} from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
 
@@ -34,19 +40,9 @@ test('three replicas sharing a private Redis, the client on all three: its curre
   const urls = replicas.map((replica) => replica.url);
 
   const failover = failoverTransport(urls, (url) => wsTransport(url, { connectTimeoutMs: 2_000 }));
-  const transport = resumable(failover, {
-    maxReplayMessages: 8_192,
-    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
-    maxWaitingMessages: 20_000,
-  });
-  const events: SessionEvent[] = [];
-  transport.session$.subscribe((event) => events.push(event));
-  const conn = attach(transport, {
+  const { conn, events } = durableClient(failover, {
     backoff: { initialDelayMs: 5, maxDelayMs: 50 },
     maxAttemptsPerFailure: 1_000,
-    maxRecoveries: 1_000,
-    minUptimeMs: 0,
-    queue: { maxMessages: 100_000 },
   });
   cleanups.push(async () => conn.close());
 
@@ -69,39 +65,23 @@ test('three replicas sharing a private Redis, the client on all three: its curre
     poke();
   });
 
-  let sent = 0;
-  let acknowledged = 0;
-  let rejected = 0;
-  let sending = true;
-  const pacer = setInterval(() => {
-    for (const target = due(); sending && sent < target && sent - acknowledged < 20_000; ) {
-      conn.send(`c${++sent}`).then(
-        () => {
-          acknowledged++;
-          poke();
-        },
-        () => rejected++,
-      );
-    }
-  }, 5);
-  cleanups.push(async () => clearInterval(pacer));
+  const traffic = pace(conn, due, poke);
+  cleanups.push(async () => traffic.stop());
 
   const waitFor = (check: () => boolean, timeoutMs: number, what: string) =>
     wait.until(check, timeoutMs, what, () => ({
-      sent,
-      acknowledged,
-      rejected,
+      ...traffic.counts(),
       upstreamReceived: received.received,
       due: due(),
     }));
 
   const killedPorts: number[] = [];
   for (let kill = 1; kill <= KILLS; kill++) {
-    const [upstreamBefore, acknowledgedBefore] = [received.received, acknowledged];
+    const [upstreamBefore, acknowledgedBefore] = [received.received, traffic.counts().acknowledged];
     await waitFor(
       () =>
         killedAt === undefined &&
-        acknowledged - acknowledgedBefore >= PER_REPLICA &&
+        traffic.counts().acknowledged - acknowledgedBefore >= PER_REPLICA &&
         received.received - upstreamBefore >= PER_REPLICA,
       30_000,
       `${PER_REPLICA} messages each way through the current replica before kill ${kill}`,
@@ -118,28 +98,33 @@ test('three replicas sharing a private Redis, the client on all three: its curre
     replicas[index] = await DurableServer.start({ store, upstream, log, port: victim.port });
   }
 
-  sending = false;
+  traffic.stop();
   const upstreamTarget = due();
   await waitFor(
-    () => killedAt === undefined && acknowledged === sent && received.received >= upstreamTarget,
+    () =>
+      killedAt === undefined &&
+      traffic.counts().acknowledged === traffic.counts().sent &&
+      received.received >= upstreamTarget,
     60_000,
     'every message each way',
   );
   const records = readServerLog(log);
   const ledger = new ProcessedLedger('c');
-  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.p);
+  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.r === 1);
+  const { sent, rejected } = traffic.counts();
   const clientToServer = ledger.tally(sent);
   const serverToClient = received.tally(upstreamTarget);
   const latency = percentiles(recoveries);
+  const storeErrors = records.filter((record) => record.t === 'store');
   console.log(
-    `[durable redis, ${REPLICAS} replicas] ${KILLS} kills of the current replica: client->server ${JSON.stringify(clientToServer)}; server->client (upstream) ${JSON.stringify(serverToClient)}; kill to first delivered message: median ${latency.median.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms, max ${latency.max.toFixed(0)} ms over ${recoveries.length} kills`,
+    `[durable redis, ${REPLICAS} replicas] ${KILLS} kills of the current replica: client->server ${JSON.stringify(clientToServer)}; server->client (upstream) ${JSON.stringify(serverToClient)}; kill to first delivered message: median ${latency.median.toFixed(0)} ms, p99 ${latency.p99.toFixed(0)} ms, max ${latency.max.toFixed(0)} ms over ${recoveries.length} kills; store errors ${storeErrors.length}`,
   );
 
   expect(clientToServer).toMatchObject({ sent, processed: sent, lost: 0, duplicated: 0, outOfOrder: 0 });
   expect(serverToClient).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 });
   expect(rejected).toBe(0);
   expect(recoveries).toHaveLength(KILLS);
-  expect(records.filter((record) => record.t === 'store')).toEqual([]);
+  expect(storeErrors).toEqual([]);
   expect(events.filter((event) => event.type === 'lost')).toEqual([]);
   expect(events.filter((event) => event.type === 'new')).toHaveLength(1);
   expect(events.filter((event) => event.type === 'resumed').length).toBeGreaterThanOrEqual(KILLS);

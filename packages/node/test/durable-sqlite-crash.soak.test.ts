@@ -4,12 +4,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attach } from '@lifeline/core';
-import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
 import { expect, test } from 'vitest';
 import { cleanups } from './support/cleanups.js';
-import { DurableServer, ProcessedLedger, readServerLog } from './support/durable-harness.js';
+import {
+  DurableServer,
+  durableClient,
+  ProcessedLedger,
+  pace,
+  readServerLog,
+} from './support/durable-harness.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const RATE = 2_000;
@@ -33,19 +37,9 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
   cleanups.push(() => server.kill());
   const port = server.port;
 
-  const transport = resumable(wsTransport(`ws://127.0.0.1:${port}`, { connectTimeoutMs: 2_000 }), {
-    maxReplayMessages: 8_192,
-    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
-    maxWaitingMessages: 20_000,
-  });
-  const events: SessionEvent[] = [];
-  transport.session$.subscribe((event) => events.push(event));
-  const conn = attach(transport, {
+  const { conn, events } = durableClient(wsTransport(`ws://127.0.0.1:${port}`, { connectTimeoutMs: 2_000 }), {
     backoff: { initialDelayMs: 10, maxDelayMs: 100 },
     maxAttemptsPerFailure: 1_000,
-    maxRecoveries: 1_000,
-    minUptimeMs: 0,
-    queue: { maxMessages: 100_000 },
   });
   cleanups.push(async () => conn.close());
   const received = new NumberedStream('u');
@@ -55,28 +49,12 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
   });
 
   // The client sends c1, c2... at RATE, paced by the clock; a send resolves when the server acknowledged it.
-  let sent = 0;
-  let acknowledged = 0;
-  let rejected = 0;
-  let sending = true;
-  const pacer = setInterval(() => {
-    for (const target = due(); sending && sent < target && sent - acknowledged < 20_000; ) {
-      conn.send(`c${++sent}`).then(
-        () => {
-          acknowledged++;
-          poke();
-        },
-        () => rejected++,
-      );
-    }
-  }, 5);
-  cleanups.push(async () => clearInterval(pacer));
+  const traffic = pace(conn, due, poke);
+  cleanups.push(async () => traffic.stop());
 
   const waitFor = (check: () => boolean, timeoutMs: number, what: string) =>
     wait.until(check, timeoutMs, what, () => ({
-      sent,
-      acknowledged,
-      rejected,
+      ...traffic.counts(),
       upstreamReceived: received.received,
       due: due(),
     }));
@@ -84,10 +62,11 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
   let producedWhileDown = 0;
   for (let kill = 1; kill <= KILLS; kill++) {
     // Mid-stream: this process acknowledged (so processed) client messages and sent upstream events.
-    const [upstreamBefore, acknowledgedBefore] = [received.received, acknowledged];
+    const [upstreamBefore, acknowledgedBefore] = [received.received, traffic.counts().acknowledged];
     await waitFor(
       () =>
-        acknowledged - acknowledgedBefore >= PER_PROCESS && received.received - upstreamBefore >= PER_PROCESS,
+        traffic.counts().acknowledged - acknowledgedBefore >= PER_PROCESS &&
+        received.received - upstreamBefore >= PER_PROCESS,
       30_000,
       `${PER_PROCESS} messages each way through server process ${kill}`,
     );
@@ -98,19 +77,20 @@ test('a server killed with SIGKILL 20 times mid-stream at 2,000 msg/s each way, 
   }
 
   // Stop sending; everything sent is acknowledged, and the upstream due by now arrives.
-  sending = false;
+  traffic.stop();
   const upstreamTarget = due();
   await waitFor(
-    () => acknowledged === sent && received.received >= upstreamTarget,
+    () => traffic.counts().acknowledged === traffic.counts().sent && received.received >= upstreamTarget,
     60_000,
     'every message each way',
   );
   // The server application's own record, written synchronously by every process it ran in.
   const records = readServerLog(log);
   const ledger = new ProcessedLedger('c');
-  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.p);
+  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.r === 1);
   const sessionLines = records.filter((record) => record.t === 'session');
   const storeErrors = records.filter((record) => record.t === 'store');
+  const { sent, rejected } = traffic.counts();
   const clientToServer = ledger.tally(sent);
   const serverToClient = received.tally(upstreamTarget);
   console.log(

@@ -18,7 +18,7 @@ import { FaultProxy } from '@lifeline/node/testing';
 import { wsTransport } from '@lifeline/node/ws';
 import { expect, test } from 'vitest';
 import { cleanups } from './support/cleanups.js';
-import { ProcessedLedger } from './support/durable-harness.js';
+import { durableClient, ProcessedLedger, pace } from './support/durable-harness.js';
 import { RedisServer } from './support/redis-server.js';
 import { type AppRecord, relayApp } from './support/relay-app.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
@@ -53,19 +53,9 @@ test('Redis frozen, then killed and restarted, under a stream both ways: typed s
   });
   const { url } = await server.listen();
 
-  const transport = resumable(wsTransport(url, { connectTimeoutMs: 2_000 }), {
-    maxReplayMessages: 8_192,
-    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
-    maxWaitingMessages: 20_000,
-  });
-  const events: SessionEvent[] = [];
-  transport.session$.subscribe((event) => events.push(event));
-  const conn = attach(transport, {
+  const { conn, events } = durableClient(wsTransport(url, { connectTimeoutMs: 2_000 }), {
     backoff: { initialDelayMs: 10, maxDelayMs: 100 },
     maxAttemptsPerFailure: 10_000,
-    maxRecoveries: 1_000,
-    minUptimeMs: 0,
-    queue: { maxMessages: 100_000 },
   });
   cleanups.push(async () => conn.close());
   const received = new NumberedStream('u');
@@ -133,7 +123,7 @@ test('Redis frozen, then killed and restarted, under a stream both ways: typed s
     state,
   );
   const ledger = new ProcessedLedger('c');
-  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.p);
+  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.r === 1);
   const { sent, rejected } = traffic.counts();
   const clientToServer = ledger.tally(sent);
   const serverToClient = received.tally(upstreamTarget);
@@ -256,29 +246,3 @@ test("a stale replica's write is refused by the fence: its copy of the session c
   expect(onB.session.closed).toBe(false);
   expect(events.filter((event) => event.type === 'lost')).toEqual([]);
 }, 60_000);
-
-/** Sends c1, c2... at RATE (by the clock) until stopped; counts acknowledgements. */
-function pace(conn: HAConnection<LinkData, LinkData>, due: () => number, poke: () => void) {
-  let sent = 0;
-  let acknowledged = 0;
-  let rejected = 0;
-  let sending = true;
-  const timer = setInterval(() => {
-    for (const target = due(); sending && sent < target && sent - acknowledged < 20_000; ) {
-      conn.send(`c${++sent}`).then(
-        () => {
-          acknowledged++;
-          poke();
-        },
-        () => rejected++,
-      );
-    }
-  }, 5);
-  return {
-    counts: () => ({ sent, acknowledged, rejected }),
-    stop: () => {
-      sending = false;
-      clearInterval(timer);
-    },
-  };
-}

@@ -386,8 +386,8 @@ async function countSessions(reports: readonly { sessions: SessionReport[] }[], 
   const ledgers = new Map(sessions.map((session) => [session.id, new ProcessedLedger('c')]));
   for (const line of (await readFile(log, 'utf8')).split('\n')) {
     if (line === '') continue;
-    const record = JSON.parse(line) as { s: string; d: string; p: number };
-    ledgers.get(record.s)?.add(record.d, record.p);
+    const record = JSON.parse(line) as { s: string; d: string; r?: 1 };
+    ledgers.get(record.s)?.add(record.d, record.r === 1);
   }
   const totals = {
     sessions: sessions.length,

@@ -150,7 +150,7 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
 
   const records = readServerLog(log);
   const ledger = new ProcessedLedger('c');
-  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.p);
+  for (const record of records) if (record.t === 'in') ledger.add(record.d, record.r === 1);
   const clientToServer = ledger.tally(sent);
   const serverToClient = received.tally(upstreamTarget);
   const closed = records.find((record) => (record as { t: string }).t === 'closed') as unknown as

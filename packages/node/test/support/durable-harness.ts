@@ -5,6 +5,14 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import {
+  attach,
+  type BackoffOptions,
+  type HAConnection,
+  type LinkData,
+  type Transport,
+} from '@lifeline/core';
+import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import type { AppRecord, Upstream } from './relay-app.js';
 
 export type { Upstream } from './relay-app.js';
@@ -56,7 +64,7 @@ export interface DurableServerOptions {
   readonly app?: 'relay' | 'echo';
   /**
    * Replay limits of the server (the process defaults to a 4,096-message window), and the Redis
-   * store's operation timeout (the process defaults to 500 ms, for quick failovers). @default none
+   * store's operation timeout (the process leaves the store's default, 5 s). @default none
    */
   readonly serverOptions?: {
     readonly maxReplayMessages?: number;
@@ -195,29 +203,27 @@ function spawnServer(options: DurableServerOptions, standby: boolean): ChildProc
 }
 
 /**
- * What the server application processed of the client's numbered messages `${prefix}1..N`, as an
- * idempotent consumer keyed by the message number would: a message delivered again by a new
- * server process (delivered before a crash, whose acknowledgement had not been stored yet) is
- * absorbed and counted as `redelivered`; delivered twice by the same process, it is a duplicate.
- * `incarnation` names the server process (its pid).
+ * What the server application processed of the client's numbered messages `${prefix}1..N`, by the
+ * protocol's exactly-once contract (docs/protocol.md, "redelivered"): a message handed over again
+ * flagged `redelivered` (an earlier server, or an earlier session object of the same process after
+ * a store failure, may have handed it over before its acknowledgement was stored) is one an
+ * idempotent consumer absorbs, counted as `redelivered`; handed over again unflagged, it is a
+ * duplicate, whichever process delivered it.
  */
 export class ProcessedLedger {
   processed = 0;
   redelivered = 0;
   duplicated = 0;
   outOfOrder = 0;
-  private readonly deliveredBy = new Map<number, number>();
 
   constructor(readonly prefix: string) {}
 
-  add(data: string, incarnation: number): void {
+  add(data: string, redelivered: boolean): void {
     const n = Number(data.slice(this.prefix.length));
-    const before = this.deliveredBy.get(n);
-    this.deliveredBy.set(n, incarnation);
     if (n === this.processed + 1) this.processed = n;
     else if (n > this.processed) this.outOfOrder++;
-    else if (before === incarnation) this.duplicated++;
-    else this.redelivered++;
+    else if (redelivered) this.redelivered++;
+    else this.duplicated++;
   }
 
   /** Counts against `sent` messages. */
@@ -239,4 +245,55 @@ export function percentiles(values: readonly number[]): { median: number; p99: n
   const rank = (p: number) =>
     sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
   return { median: rank(0.5), p99: rank(0.99), max: sorted[sorted.length - 1]! };
+}
+
+/** The client of the durable soaks: a resumable session over `inner` with room for the pacer's backlog. */
+export function durableClient(
+  inner: Transport<LinkData, LinkData>,
+  options: { backoff: BackoffOptions; maxAttemptsPerFailure: number },
+): { conn: HAConnection<LinkData, LinkData>; events: SessionEvent[] } {
+  const transport = resumable(inner, {
+    maxReplayMessages: 8_192,
+    // The pacer keeps up to 20,000 sends unacknowledged: beyond the window they wait.
+    maxWaitingMessages: 20_000,
+  });
+  const events: SessionEvent[] = [];
+  transport.session$.subscribe((event) => events.push(event));
+  const conn = attach(transport, {
+    backoff: options.backoff,
+    maxAttemptsPerFailure: options.maxAttemptsPerFailure,
+    maxRecoveries: 1_000,
+    minUptimeMs: 0,
+    queue: { maxMessages: 100_000 },
+  });
+  return { conn, events };
+}
+
+/**
+ * Sends c1, c2... as they fall due by the clock (`due()` is how many should have been sent by now),
+ * at most 20,000 unacknowledged; counts the acknowledgements and rejections until stopped.
+ */
+export function pace(conn: HAConnection<LinkData, LinkData>, due: () => number, poke: () => void) {
+  let sent = 0;
+  let acknowledged = 0;
+  let rejected = 0;
+  let sending = true;
+  const timer = setInterval(() => {
+    for (const target = due(); sending && sent < target && sent - acknowledged < 20_000; ) {
+      conn.send(`c${++sent}`).then(
+        () => {
+          acknowledged++;
+          poke();
+        },
+        () => rejected++,
+      );
+    }
+  }, 5);
+  return {
+    counts: () => ({ sent, acknowledged, rejected }),
+    stop: () => {
+      sending = false;
+      clearInterval(timer);
+    },
+  };
 }

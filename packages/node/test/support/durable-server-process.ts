@@ -2,7 +2,8 @@
 // argv: port (0: any), store ('sqlite:PATH', 'redis:URL', 'redis-cluster:PORT,PORT,...' or
 // 'redis-sentinel:NAME@PORT,PORT,...' of loopback nodes), upstream total, upstream rate (per s),
 // upstream start (epoch ms), log file, app ('relay' or 'echo'; default 'relay'), server options
-// (JSON: replay limits, and the Redis store's operation timeout, `redisTimeoutMs`, default 500; default '{}').
+// (JSON: replay limits, and the Redis store's operation timeout, `redisTimeoutMs`, default the store's
+// own, 5 s; default '{}').
 //
 // The upstream is a log of `total` events `u1..uN`, event n due at start + n / rate: events keep
 // becoming due while no server runs, and a server that takes a session over continues the log right
@@ -26,7 +27,7 @@ const [portArg, storeArg, totalArg, rateArg, startArg, logArg, appArg, optionsAr
 const total = Number(totalArg ?? 0);
 const rate = Number(rateArg ?? 1_000);
 const start = Number(startArg ?? Date.now());
-const { redisTimeoutMs = 500, ...serverOptions } = JSON.parse(optionsArg ?? '{}') as {
+const { redisTimeoutMs, ...serverOptions } = JSON.parse(optionsArg ?? '{}') as {
   maxReplayMessages?: number;
   maxWaitingMessages?: number;
   redisTimeoutMs?: number;
@@ -57,7 +58,11 @@ function failoverClient(): Cluster | Redis {
   });
 }
 let store: SessionStore;
-if (kind === 'redis') store = new RedisSessionStore({ redis: target, operationTimeoutMs: redisTimeoutMs });
+if (kind === 'redis')
+  store = new RedisSessionStore({
+    redis: target,
+    ...(redisTimeoutMs !== undefined && { operationTimeoutMs: redisTimeoutMs }),
+  });
 else if (kind === 'sqlite') store = new SqliteSessionStore({ path: target });
 else {
   const client = failoverClient();

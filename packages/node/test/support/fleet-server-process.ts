@@ -25,8 +25,11 @@ const live = new Map<ServerSession, number>();
 let storeDrops = 0;
 server.sessions$.subscribe((session) => {
   live.set(session, Number(session.resumeCursor ?? 0) + 1);
-  session.messages$.subscribe(({ data }) =>
-    writeSync(log, `${JSON.stringify({ s: session.id, d: String(data), p: process.pid })}\n`),
+  session.messages$.subscribe(({ data, redelivered }) =>
+    writeSync(
+      log,
+      `${JSON.stringify({ s: session.id, d: String(data), p: process.pid, ...(redelivered && { r: 1 }) })}\n`,
+    ),
   );
   session.events$.subscribe({
     next: (event) => {

@@ -14,14 +14,14 @@ export interface Upstream {
 /** What the application records (see durable-harness.ts for the process log format). */
 export type AppRecord =
   | { t: 'session'; s: string; from: number; restored: boolean }
-  | { t: 'in'; s: string; q: number; d: string }
+  | { t: 'in'; s: string; q: number; d: string; r?: 1 }
   | { t: 'store'; s: string; code: string; m?: string }
   | { t: 'refused'; s: string; code: string };
 
 export function relayApp(server: ResumeServer, upstream: Upstream, record: (line: AppRecord) => void): void {
   server.sessions$.subscribe((session) => {
-    session.messages$.subscribe(({ seq, data }) =>
-      record({ t: 'in', s: session.id, q: seq, d: String(data) }),
+    session.messages$.subscribe(({ seq, data, redelivered }) =>
+      record({ t: 'in', s: session.id, q: seq, d: String(data), ...(redelivered && { r: 1 }) }),
     );
     // A new session starts at the beginning; a taken-over one right after the last appended message.
     let next = Number(session.resumeCursor ?? 0) + 1;
@@ -62,8 +62,8 @@ export function echoApp(server: ResumeServer, record: (line: AppRecord) => void)
   server.sessions$.subscribe((session) => {
     let answered = Number(session.resumeCursor ?? 0);
     record({ t: 'session', s: session.id, from: answered + 1, restored: session.resumeCursor !== undefined });
-    session.messages$.subscribe(({ seq, data }) => {
-      record({ t: 'in', s: session.id, q: seq, d: String(data) });
+    session.messages$.subscribe(({ seq, data, redelivered }) => {
+      record({ t: 'in', s: session.id, q: seq, d: String(data), ...(redelivered && { r: 1 }) });
       if (seq <= answered) return;
       answered = seq;
       session.send(`e${String(data).slice(1)}`, { cursor: String(seq) }).catch((error: unknown) => {

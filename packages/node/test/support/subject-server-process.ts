@@ -28,9 +28,12 @@ server.sessions$.subscribe((session) => {
   const streams = new Map<string, number>(
     session.resumeCursor === undefined ? [] : (JSON.parse(session.resumeCursor) as [string, number][]),
   );
-  session.messages$.subscribe(({ seq, data }) => {
+  session.messages$.subscribe(({ seq, data, redelivered }) => {
     const text = String(data);
-    writeSync(log, `${JSON.stringify({ t: 'in', s: session.id, q: seq, d: text, p: process.pid })}\n`);
+    writeSync(
+      log,
+      `${JSON.stringify({ t: 'in', s: session.id, q: seq, d: text, p: process.pid, ...(redelivered && { r: 1 }) })}\n`,
+    );
     const message = JSON.parse(text) as { sub?: string; unsub?: string };
     if (typeof message.sub === 'string' && !streams.has(message.sub)) streams.set(message.sub, 1);
     if (typeof message.unsub === 'string') streams.delete(message.unsub);
