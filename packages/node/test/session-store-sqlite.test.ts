@@ -403,9 +403,9 @@ test('an operation that fails part-way through its writes rolls back alone; the 
   await store.ready();
   const [a, b] = [sessionId(), sessionId()];
   await store.save(record(a));
-  // The save writes its session row, then fails on a payload that is not bytes: the row must go too.
+  // The save writes its session row, then fails on a payload the driver cannot bind: the row must go too.
   const broken = record(b, {
-    replay: [text(1), { seq: 2, kind: 'text', payload: 42 as unknown as Uint8Array }],
+    replay: [text(1), { seq: 2, kind: 'text', payload: {} as unknown as Uint8Array }],
   });
   const outcomes = await Promise.allSettled([
     store.append(a, [text(1), text(2)]),

@@ -243,7 +243,7 @@ export class SqliteSessionStore implements FencedSessionStore {
         session.delivered ?? 0,
       );
       for (const message of session.replay) {
-        s.insertReplay.run(session.id, message.seq, message.kind === 'binary' ? 1 : 0, blob(message.payload));
+        s.insertReplay.run(session.id, message.seq, message.kind === 'binary' ? 1 : 0, message.payload);
       }
     });
   }
@@ -310,14 +310,14 @@ export class SqliteSessionStore implements FencedSessionStore {
             values[i * 4] = id;
             values[i * 4 + 1] = message.seq;
             values[i * 4 + 2] = message.kind === 'binary' ? 1 : 0;
-            values[i * 4 + 3] = blob(message.payload);
+            values[i * 4 + 3] = message.payload;
           }
           s.insertReplayChunk.run(...values);
         }
       }
       for (; next < fresh.length; next++) {
         const message = fresh[next]!;
-        s.insertReplay.run(id, message.seq, message.kind === 'binary' ? 1 : 0, blob(message.payload));
+        s.insertReplay.run(id, message.seq, message.kind === 'binary' ? 1 : 0, message.payload);
       }
       if (last > row.last_sent) s.appended.run(last, cursor, this.now() + this.idleTtlMs, id);
     });
