@@ -519,7 +519,11 @@ export class SqliteSessionStore implements FencedSessionStore {
         failed = true;
       }
       if (failed) {
-        s.rollback.run();
+        try {
+          s.rollback.run();
+        } catch {
+          // SQLite already rolled the transaction back itself (an I/O error, a full disk).
+        }
         s.begin.run();
         for (let i = 0; i < batch.length; i++) {
           s.savepoint.run();
