@@ -492,9 +492,9 @@ export class SqliteSessionStore implements FencedSessionStore {
   /**
    * Runs the batch in one transaction; an operation that fails rolls back alone. Savepoints give
    * that, but each costs a copy of every page the operation touches (SQLite's statement journal,
-   * a third of the store's CPU for a batch of appends), so the batch first runs without them, and
-   * only if an operation throws is the transaction rolled back and the batch run again with a
-   * savepoint per operation. Operations only read and write the database, so running one twice
+   * about a quarter of the store's CPU for a batch of appends), so the batch first runs without
+   * them, and only if an operation throws is the transaction rolled back and the batch run again
+   * with a savepoint per operation. Operations only read and write the database, so running one twice
    * from the same state does the same.
    */
   private flush(): void {
