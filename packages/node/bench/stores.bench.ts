@@ -12,6 +12,10 @@
 // 3. The cost of `waitForReplicas` (WAIT 1 after each write) on the Redis store, against a primary
 //    with one replica on loopback: the latency of one write at a time, and the throughput of 64
 //    sessions writing at once, with and without it. `LIFELINE_BENCH_STORES=wait` runs only this.
+// 4. `LIFELINE_BENCH_STORES=cpu` (only this, no Redis): the store alone, in this process, as the
+//    server drives it when streaming to one client: each macrotask appends a batch of messages and
+//    acknowledges the batch before it. CPU µs per message, MemorySessionStore against
+//    SqliteSessionStore, runs alternating, medians.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -195,6 +199,14 @@ function connect(urls: readonly string[]): HAConnection<LinkData, LinkData> {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-bench-stores-'));
+  if (process.env.LIFELINE_BENCH_STORES === 'cpu') {
+    try {
+      await storeCpu(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const redis = await startRedis(dir);
   if (process.env.LIFELINE_BENCH_STORES === 'wait') {
     // Only section 3 (`LIFELINE_BENCH_STORES=wait`): the WAIT cost, without the minute of sections 1-2.
@@ -434,6 +446,73 @@ async function waitCost(dir: string, primary: { url: string; port: number }): Pr
     replica.process.kill('SIGKILL');
     await once(replica.process, 'exit');
   }
+}
+
+/** Section 4: the store's own CPU per message, batches of `batch` appends plus one acknowledgement. */
+async function storeCpu(dir: string): Promise<void> {
+  const payload = new Uint8Array(SIZE).fill(42);
+  const rows: string[] = [];
+  for (const batch of [1, 32, 400]) {
+    const total = batch === 1 ? 2_000 : MESSAGES;
+    const stores = [
+      { name: 'MemorySessionStore', store: new MemorySessionStore() as SessionStore, cpu: [] as number[] },
+      {
+        name: 'SqliteSessionStore',
+        store: new SqliteSessionStore({ path: join(dir, `cpu-${batch}.db`) }) as SessionStore,
+        cpu: [] as number[],
+      },
+    ];
+    for (const { store } of stores) {
+      await store.save({
+        id: 'cpu',
+        tokenHash: new Uint8Array(32),
+        retiredTokenHash: null,
+        tokenConfirmed: true,
+        createdAt: Date.now(),
+        expiresAt: null,
+        lastSent: 0,
+        peerAcked: 0,
+        received: 0,
+        replay: [],
+        epoch: 1,
+      });
+    }
+    const seqs = stores.map(() => 0);
+    const run = async (index: number) => {
+      const { store } = stores[index]!;
+      const before = process.cpuUsage();
+      for (let done = 0; done < total; done += batch) {
+        const messages = [];
+        for (let i = 0; i < batch; i++)
+          messages.push({ seq: ++seqs[index]!, kind: 'binary' as const, payload });
+        await Promise.all([
+          store.append('cpu', messages, 1),
+          store.acknowledge('cpu', { peerAcked: seqs[index]! - batch, received: 1 }, 1),
+        ]);
+      }
+      const used = process.cpuUsage(before);
+      return (used.user + used.system) / total;
+    };
+    for (let index = 0; index < stores.length; index++) await run(index); // warm-up
+    for (let round = 0; round < 4; round++) {
+      for (const index of round % 2 ? [1, 0] : [0, 1]) stores[index]!.cpu.push(await run(index));
+    }
+    for (const { store } of stores) await store.close?.();
+    const [memory, sqlite] = stores.map((entry) => median(entry.cpu)) as [number, number];
+    rows.push(
+      `| ${batch} | ${memory.toFixed(2)} µs | ${sqlite.toFixed(2)} µs (${range(stores[1]!.cpu)}) | ${(sqlite - memory).toFixed(2)} µs |`,
+    );
+  }
+  console.log(
+    `\n### The store alone: CPU per ${SIZE} B message, a batch appended and the one before acknowledged per macrotask, 4 runs each (medians)\n`,
+  );
+  console.log("| messages per batch | MemorySessionStore | SqliteSessionStore (range) | SQLite's extra |");
+  console.log('| ---: | ---: | ---: | ---: |');
+  for (const row of rows) console.log(row);
+}
+
+function range(values: number[]): string {
+  return `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
 }
 
 function stats(samples: number[]): string {

@@ -180,7 +180,7 @@ test('a version-1 SQLite file (before `delivered`) is upgraded in place; its ses
   await upgraded.acknowledge(record.id, { delivered: 5 });
   expect(await upgraded.load(record.id)).toMatchObject({ received: 3, delivered: 5 });
   const check = await openSqliteDatabase(path);
-  expect(check.prepare('PRAGMA user_version').get()).toEqual({ user_version: 2 });
+  expect(check.prepare('PRAGMA user_version').get()).toEqual({ user_version: 3 });
   check.close();
 });
 

@@ -280,3 +280,200 @@ test('a session whose server died while attached is dropped once idle for idleTt
   expect(await store.expire(clock)).toEqual([idle]);
   expect(await store.load(busy)).toBeDefined();
 });
+
+/** The schema of versions 1 and 2 as those stores created it (version 1 had no `delivered`). */
+function oldSchema(version: 1 | 2): string {
+  return `
+    CREATE TABLE IF NOT EXISTS lifeline_sessions (
+      id TEXT PRIMARY KEY NOT NULL,
+      token_hash BLOB NOT NULL,
+      retired_token_hash BLOB,
+      token_confirmed INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER,
+      deadline INTEGER NOT NULL,
+      last_sent INTEGER NOT NULL,
+      peer_acked INTEGER NOT NULL,
+      received INTEGER NOT NULL,
+      epoch INTEGER NOT NULL,
+      cursor TEXT${version === 2 ? ',\n      delivered INTEGER NOT NULL DEFAULT 0' : ''}
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS lifeline_sessions_deadline ON lifeline_sessions (deadline);
+    CREATE TABLE IF NOT EXISTS lifeline_replay (
+      session_id TEXT NOT NULL REFERENCES lifeline_sessions (id) ON DELETE CASCADE,
+      seq INTEGER NOT NULL,
+      kind INTEGER NOT NULL,
+      payload BLOB NOT NULL,
+      PRIMARY KEY (session_id, seq)
+    );
+    PRAGMA user_version = ${version};
+  `;
+}
+
+for (const version of [1, 2] as const) {
+  test(`a version-${version} file is upgraded in place to version 3 (replay table WITHOUT ROWID), every session and replay row kept`, async () => {
+    const path = join(dir, 'sessions.db');
+    const id = sessionId();
+    const other = sessionId();
+    const old = await openSqliteDatabase(path);
+    try {
+      old.exec('PRAGMA journal_mode = WAL');
+      old.exec(oldSchema(version));
+      const insertSession = old.prepare(
+        'INSERT INTO lifeline_sessions (id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, deadline, last_sent, peer_acked, received, epoch, cursor) VALUES (?, ?, NULL, 1, 1700000000000, NULL, ?, 4, 1, 9, 2, ?)',
+      );
+      insertSession.run(id, Buffer.alloc(32, 7), Date.now() + 60_000, 'c4');
+      insertSession.run(other, Buffer.alloc(32, 8), Date.now() + 60_000, null);
+      const insertReplay = old.prepare(
+        'INSERT INTO lifeline_replay (session_id, seq, kind, payload) VALUES (?, ?, ?, ?)',
+      );
+      for (const seq of [2, 3, 4]) insertReplay.run(id, seq, seq === 3 ? 1 : 0, Buffer.from(`m${seq}`));
+      insertReplay.run(other, 2, 0, Buffer.from('x'));
+      if (version === 2) old.exec(`UPDATE lifeline_sessions SET delivered = 8 WHERE id = '${id}'`);
+    } finally {
+      old.close();
+    }
+
+    const store = open();
+    const loaded = (await store.load(id))!;
+    expect(loaded).toMatchObject({
+      lastSent: 4,
+      peerAcked: 1,
+      received: 9,
+      delivered: version === 2 ? 8 : 0,
+      epoch: 2,
+      cursor: 'c4',
+      tokenConfirmed: true,
+    });
+    expect(loaded.tokenHash).toEqual(new Uint8Array(32).fill(7));
+    expect(
+      loaded.replay.map((message) => [message.seq, message.kind, new TextDecoder().decode(message.payload)]),
+    ).toEqual([
+      [2, 'text', 'm2'],
+      [3, 'binary', 'm3'],
+      [4, 'text', 'm4'],
+    ]);
+    expect(await store.count()).toEqual({ sessions: 2, replay: 4 });
+    // The upgraded file works as a new one: appends, acknowledgements, the cascade on delete.
+    await store.append(id, [text(5)], 2);
+    await store.acknowledge(id, { peerAcked: 3 }, 2);
+    await store.delete(other, 2);
+    expect((await store.load(id))!.replay.map((message) => message.seq)).toEqual([4, 5]);
+    expect(await store.count()).toEqual({ sessions: 1, replay: 2 });
+    await store.close();
+
+    const db = await openSqliteDatabase(path);
+    try {
+      expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 3 });
+      const tables = db
+        .prepare(
+          "SELECT name, sql FROM sqlite_master WHERE name LIKE 'lifeline_replay%' OR name LIKE 'sqlite_autoindex_lifeline_replay%'",
+        )
+        .all() as { name: string; sql: string | null }[];
+      // One table and no separate primary-key index: the rows are the key's B-tree.
+      expect(tables.map((table) => table.name)).toEqual(['lifeline_replay']);
+      expect(tables[0]!.sql).toMatch(/WITHOUT ROWID/);
+      expect(db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+      expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    } finally {
+      db.close();
+    }
+    // Opening a version-3 file again changes nothing.
+    const again = open();
+    expect((await again.load(id))!.replay.map((message) => message.seq)).toEqual([4, 5]);
+  });
+}
+
+test('a new file is version 3, its replay table WITHOUT ROWID', async () => {
+  await open().ready();
+  const db = await openSqliteDatabase(join(dir, 'sessions.db'));
+  try {
+    expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 3 });
+    expect(
+      (db.prepare("SELECT sql FROM sqlite_master WHERE name = 'lifeline_replay'").get() as { sql: string })
+        .sql,
+    ).toMatch(/WITHOUT ROWID/);
+  } finally {
+    db.close();
+  }
+});
+
+test('an operation that fails part-way through its writes rolls back alone; the rest of its batch commits', async () => {
+  const store = open();
+  await store.ready();
+  const [a, b] = [sessionId(), sessionId()];
+  await store.save(record(a));
+  // The save writes its session row, then fails on a payload the driver cannot bind: the row must go too.
+  const broken = record(b, {
+    replay: [text(1), { seq: 2, kind: 'text', payload: {} as unknown as Uint8Array }],
+  });
+  const outcomes = await Promise.allSettled([
+    store.append(a, [text(1), text(2)]),
+    store.save(broken),
+    store.acknowledge(a, { peerAcked: 1, received: 5 }),
+  ]);
+  expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({
+    code: 'ERR_STORE',
+    operation: 'save',
+  });
+  expect(await store.load(b)).toBeUndefined();
+  const loaded = (await store.load(a))!;
+  expect(loaded).toMatchObject({ lastSent: 2, peerAcked: 1, received: 5 });
+  expect(loaded.replay.map((message) => message.seq)).toEqual([2]);
+  expect(await store.count()).toEqual({ sessions: 1, replay: 1 });
+});
+
+test("a session's acknowledgements queued back to back in a batch are one UPDATE and one DELETE; anything between them keeps them apart", async () => {
+  const runs: string[] = [];
+  const counting = async (): Promise<SqliteDatabase> => {
+    const db = await openSqliteDatabase(join(dir, 'sessions.db'));
+    return {
+      exec: (sql) => db.exec(sql),
+      close: () => db.close(),
+      prepare(sql) {
+        const statement = db.prepare(sql);
+        const verb = sql.trimStart().split(/\s/, 1)[0]!;
+        return {
+          run: (...params) => {
+            runs.push(verb);
+            return statement.run(...params);
+          },
+          get: (...params) => statement.get(...params),
+          all: (...params) => statement.all(...params),
+        };
+      },
+    };
+  };
+  const store = open({ database: counting() });
+  const id = sessionId();
+  await store.save(record(id));
+  await store.append(
+    id,
+    Array.from({ length: 10 }, (_, i) => text(i + 1)),
+  );
+  runs.length = 0;
+  const acks = [
+    store.acknowledge(id, { peerAcked: 2, received: 1 }),
+    store.acknowledge(id, { peerAcked: 4 }),
+    store.acknowledge(id, { peerAcked: 3, received: 2, delivered: 2 }),
+  ];
+  await Promise.all(acks);
+  expect(runs.filter((verb) => verb === 'UPDATE')).toHaveLength(1);
+  expect(runs.filter((verb) => verb === 'DELETE')).toHaveLength(1);
+  let loaded = (await store.load(id))!;
+  expect(loaded).toMatchObject({ peerAcked: 4, received: 2, delivered: 2 });
+  expect(loaded.replay.map((message) => message.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+
+  // An append between two acknowledgements keeps the order issued: two acknowledgements run.
+  runs.length = 0;
+  await Promise.all([
+    store.acknowledge(id, { peerAcked: 5 }),
+    store.append(id, [text(11)]),
+    store.acknowledge(id, { peerAcked: 7 }),
+  ]);
+  expect(runs.filter((verb) => verb === 'DELETE')).toHaveLength(2);
+  loaded = (await store.load(id))!;
+  expect(loaded).toMatchObject({ peerAcked: 7, lastSent: 11 });
+  expect(loaded.replay.map((message) => message.seq)).toEqual([8, 9, 10, 11]);
+});
