@@ -10,7 +10,10 @@ import { CloseCode, listenWithEventTarget, type WebSocketCapabilities } from '@l
 export const denoWebSocketCapabilities: WebSocketCapabilities = {
   listen: (socket, handlers) =>
     listenWithEventTarget(socket, {
-      ...handlers,
+      // Called as methods: the link's handlers are a class's (a spread would lose them).
+      open: () => handlers.open(),
+      message: (data) => handlers.message(data),
+      error: (event) => handlers.error(event),
       close: (code, reason) =>
         handlers.close(code >= CloseCode.NormalClosure ? code : CloseCode.Abnormal, reason),
     }),

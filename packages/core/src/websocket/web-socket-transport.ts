@@ -1,5 +1,5 @@
-import { Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
-import { after } from '../engine/clock.js';
+import { Observable, type SchedulerAction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
 import { durationMs } from '../engine/options.js';
@@ -73,7 +73,10 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
   terminate?: (socket: S) => void;
 }
 
-/** What {@link WebSocketCapabilities.listen} must call. */
+/**
+ * What {@link WebSocketCapabilities.listen} must call, as methods (`handlers.open()`, never a
+ * detached `handlers.open`): the link's handlers are a class's.
+ */
 export interface WebSocketHandlers {
   open(): void;
   message(data: LinkData): void;
@@ -84,16 +87,19 @@ export interface WebSocketHandlers {
 
 /** The standard way: `addEventListener` for each event. */
 export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocketHandlers): () => void {
+  // The handlers are called as methods: they may be a class's (the link's are).
+  const onOpen = () => handlers.open();
   const onMessage = (event: { data: LinkData }) => handlers.message(event.data);
+  const onError = (event: unknown) => handlers.error(event);
   const onClose = (event: { code: number; reason: string }) => handlers.close(event.code, event.reason);
-  socket.addEventListener('open', handlers.open);
+  socket.addEventListener('open', onOpen);
   socket.addEventListener('message', onMessage);
-  socket.addEventListener('error', handlers.error);
+  socket.addEventListener('error', onError);
   socket.addEventListener('close', onClose);
   return () => {
-    socket.removeEventListener('open', handlers.open);
+    socket.removeEventListener('open', onOpen);
     socket.removeEventListener('message', onMessage);
-    socket.removeEventListener('error', handlers.error);
+    socket.removeEventListener('error', onError);
     socket.removeEventListener('close', onClose);
   };
 }
@@ -212,190 +218,350 @@ function openWebSocketLink<S extends WebSocketLike>(
       reject(new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: error, recoverable: false }));
       return;
     }
-    socket.binaryType = options.binaryType ?? 'arraybuffer';
-    const incoming = new Subject<LinkData>();
-    // Messages that arrive before anyone subscribes to `messages$` are kept for the first
-    // subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
-    // the promise resolved on 'open' lets the caller subscribe.
-    let early: LinkData[] | undefined = [];
-    const pongs = new Subject<void>();
-    let opened = false;
-    let closedByUs = false;
-    let finished = false;
-    let lastError: Error | undefined;
-    const timer = after(
-      timeoutMs,
-      () => {
-        fail(
-          new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
-            syscallCode: 'ETIMEDOUT',
-          }),
-        );
-        socket.close();
-      },
-      options.scheduler,
-    );
-    const offPong = options.onPong?.(socket, () => pongs.next());
-    // After our close: drop the connection if the peer does not answer within the linger.
-    let linger: Subscription | undefined;
-    const endLinger = () => {
-      linger?.unsubscribe();
-      linger = undefined;
-      socket.removeEventListener('close', endLinger);
-    };
-    const terminate = () => {
-      endLinger();
-      options.terminate?.(socket);
-    };
-
-    const onOpen = () => {
-      timer.unsubscribe();
-      signal?.removeEventListener('abort', onAbort);
-      opened = true;
-      resolve(link);
-    };
-    const onError = (event: unknown) => {
-      lastError =
-        options.describeError?.(event, opened) ??
-        (opened
-          ? new LinkFailedError(`WebSocket to ${url} failed`, { cause: causeOf(event) })
-          : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
-      // Browsers follow every error event with a close event; `ws` does too. The close decides.
-    };
-    const onClose = (code: number, reason: string) => {
-      if (closedByUs) {
-        cleanup();
-        incoming.complete();
-        return;
-      }
-      if (!opened) {
-        fail(lastError ?? new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${code})`));
-        return;
-      }
-      // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
-      const error =
-        code === CloseCode.Abnormal && lastError
-          ? lastError
-          : new LinkClosedError(code, reason, { cause: lastError });
-      fail(error);
-    };
-    const onAbort = () => {
-      fail(signal?.reason ?? new Error('aborted'));
-      socket.close();
-    };
-    const cleanup = () => {
-      if (finished) return;
-      finished = true;
-      timer.unsubscribe();
-      offPong?.();
-      unlisten();
-      // The socket can still report an error after we stop listening: `ws` closing a socket that
-      // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
-      // listens to would crash the process. The link is over; the error has nothing to tell.
-      socket.addEventListener('error', ignoreLateError);
-      signal?.removeEventListener('abort', onAbort);
-      pongs.complete();
-    };
-    const fail = (error: unknown) => {
-      if (finished) return;
-      cleanup();
-      if (opened) incoming.error(error);
-      else reject(error);
-    };
-
-    const sendConfirmed = options.send;
-    const writeUnconfirmed = options.write;
-    const link: Link<LinkData, LinkData> = {
-      messages$: new Observable<LinkData>((subscriber) => {
-        const pending = early;
-        early = undefined;
-        if (pending) for (const data of pending) subscriber.next(data);
-        return incoming.subscribe(subscriber);
-      }),
-      pongs$: pongs.asObservable(),
-      send(data) {
-        if (finished || socket.readyState !== OPEN)
-          return Promise.reject(new NotOpenError('WebSocket is not open'));
-        if (sendConfirmed) return sendConfirmed(socket, data);
-        try {
-          socket.send(data);
-          return Promise.resolve();
-        } catch (error) {
-          return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
-        }
-      },
-      sendWith: options.sendWith
-        ? (data, confirmed, token) => {
-            let error: unknown;
-            if (finished || socket.readyState !== OPEN) error = new NotOpenError('WebSocket is not open');
-            else {
-              try {
-                options.sendWith!(socket, data, confirmed, token);
-                return;
-              } catch (cause) {
-                error = new LinkFailedError('WebSocket send failed', { cause });
-              }
-            }
-            // Never synchronously from sendWith, as a rejected promise would not be.
-            queueMicrotask(() => confirmed(error, token));
-          }
-        : undefined,
-      write(data) {
-        // A link that is closing or over reports that through messages$ (or already has).
-        if (finished || socket.readyState !== OPEN) return;
-        try {
-          if (writeUnconfirmed) writeUnconfirmed(socket, data);
-          else socket.send(data);
-        } catch (error) {
-          fail(new LinkFailedError('WebSocket write failed', { cause: error }));
-          socket.close();
-        }
-      },
-      close(code = CloseCode.NormalClosure, reason = '') {
-        if (closedByUs || finished) return;
-        closedByUs = true;
-        try {
-          socket.close(code, reason);
-        } catch {
-          // A WHATWG WebSocket (browsers, Deno) lets a client send only 1000 or 3000-4999, with a
-          // reason of at most 123 bytes, and throws otherwise; `ws` takes any code. A code meant
-          // only as information for the peer (1001 going away) must not stop the close.
-          socket.close();
-        }
-        if (options.terminate && socket.readyState !== CLOSED) {
-          linger = after(options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS, terminate, options.scheduler);
-          socket.addEventListener('close', endLinger);
-        }
-        // Once we asked for the close, the link is over for its reader: complete now rather than
-        // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
-        incoming.complete();
-        cleanup();
-      },
-      // A link given up for a new one is presumed dead (a heartbeat timeout, a failure): a close
-      // frame would wait for an answer that never comes, so the connection is dropped at once.
-      abandon() {
-        link.close();
-        terminate();
-      },
-      ping: options.ping ? () => options.ping!(socket) : undefined,
-      get bufferedAmount() {
-        return socket.bufferedAmount;
-      },
-      get info() {
-        return { protocol: socket.protocol, url };
-      },
-    };
-
-    const unlisten = (options.listen ?? listenWithEventTarget)(socket, {
-      open: onOpen,
-      message: (data) => (early ? early.push(data) : incoming.next(data)),
-      error: onError,
-      close: onClose,
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
+    new WebSocketLink(socket, url, options, signal, timeoutMs, resolve, reject);
   });
 }
 
+/** The connect timeout's work, shared by every link (its state is the link). */
+function connectTimedOut(this: SchedulerAction<WebSocketLink<WebSocketLike>>, link?: WebSocketLink<WebSocketLike>) {
+  link!.timedOut();
+}
+
+/**
+ * One WebSocket link. A class rather than an object literal of closures: an idle connection
+ * keeps one of these for as long as it lives, and a literal with getters and a dozen closures
+ * over one context took about 2 KB (in dictionary mode) where this takes a few hundred bytes.
+ * It listens to the abort signal itself (`handleEvent`), and it is the socket's handlers through
+ * {@link LinkEvents}.
+ */
+class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData> {
+  readonly messages$: Observable<LinkData>;
+  /** Whoever subscribed to `messages$`: one reader (the engine), rarely more. */
+  private readers: Subscriber<LinkData>[] = [];
+  /**
+   * Messages that arrive before anyone subscribes to `messages$` are kept for the first
+   * subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
+   * the promise resolved on 'open' lets the caller subscribe. `null` once someone subscribed.
+   */
+  private early: LinkData[] | null | undefined;
+  private pongReaders: Subscriber<unknown>[] | undefined;
+  private opened = false;
+  private closedByUs = false;
+  private finished = false;
+  private lastError: Error | undefined;
+  private timer: Subscription | undefined;
+  /** After our close: drops the connection if the peer does not answer within the linger. */
+  private linger: Subscription | undefined;
+  private readonly offPong: (() => void) | undefined;
+  private readonly unlisten: () => void;
+  private resolveOpen: ((link: Link<LinkData, LinkData>) => void) | undefined;
+  private rejectOpen: ((error: unknown) => void) | undefined;
+  readonly sendWith: Link<LinkData, LinkData>['sendWith'];
+  readonly ping: (() => void) | undefined;
+
+  constructor(
+    private readonly socket: S,
+    private readonly url: string,
+    private readonly options: WebSocketTransportOptions<S>,
+    private readonly signal: AbortSignal | undefined,
+    private readonly timeoutMs: number,
+    resolve: (link: Link<LinkData, LinkData>) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.resolveOpen = resolve;
+    this.rejectOpen = reject;
+    socket.binaryType = options.binaryType ?? 'arraybuffer';
+    this.messages$ = new Observable<LinkData>((subscriber) => this.read(subscriber));
+    // Prototype methods where the platform has the capability, `undefined` where it has not
+    // (the engine asks `link.sendWith`, `link.ping`): no closure per link.
+    this.sendWith = options.sendWith ? this.sendWithPlatform : undefined;
+    this.ping = options.ping ? this.pingPlatform : undefined;
+    this.timer = (options.scheduler ?? monotonicScheduler).schedule<WebSocketLink<WebSocketLike>>(
+      connectTimedOut,
+      timeoutMs,
+      this as unknown as WebSocketLink<WebSocketLike>,
+    );
+    this.offPong = options.onPong?.(socket, () => this.onPong());
+    this.unlisten = (options.listen ?? listenWithEventTarget)(
+      socket,
+      new LinkEvents(this as unknown as WebSocketLink<WebSocketLike>),
+    );
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  get pongs$(): Observable<unknown> {
+    return new Observable<unknown>((subscriber) => {
+      if (this.finished) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.pongReaders = [...(this.pongReaders ?? []), subscriber];
+      return () => {
+        this.pongReaders = this.pongReaders?.filter((other) => other !== subscriber);
+      };
+    });
+  }
+
+  private read(subscriber: Subscriber<LinkData>): (() => void) | undefined {
+    const early = this.early;
+    this.early = null;
+    if (early) for (const data of early) subscriber.next(data);
+    if (this.finished) {
+      // Over before this subscriber came: it gets the end the Subject would have replayed.
+      if (this.endError !== undefined) subscriber.error(this.endError);
+      else subscriber.complete();
+      return undefined;
+    }
+    this.readers = [...this.readers, subscriber];
+    return () => {
+      this.readers = this.readers.filter((other) => other !== subscriber);
+    };
+  }
+
+  /** The error the link failed with, for a subscriber that comes after. */
+  private endError: unknown;
+
+  /** @internal From {@link LinkEvents}. */
+  onMessage(data: LinkData): void {
+    if (this.early !== null) {
+      (this.early ??= []).push(data);
+      return;
+    }
+    const readers = this.readers;
+    for (let i = 0; i < readers.length; i++) readers[i]!.next(data);
+  }
+
+  /** @internal */
+  onPong(): void {
+    const readers = this.pongReaders;
+    if (readers) for (let i = 0; i < readers.length; i++) readers[i]!.next(undefined);
+  }
+
+  /** @internal */
+  onOpen(): void {
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.signal?.removeEventListener('abort', this);
+    this.opened = true;
+    const resolve = this.resolveOpen!;
+    this.resolveOpen = undefined;
+    this.rejectOpen = undefined;
+    resolve(this);
+  }
+
+  /** @internal */
+  onError(event: unknown): void {
+    const url = this.url;
+    this.lastError =
+      this.options.describeError?.(event, this.opened) ??
+      (this.opened
+        ? new LinkFailedError(`WebSocket to ${url} failed`, { cause: causeOf(event) })
+        : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
+    // Browsers follow every error event with a close event; `ws` does too. The close decides.
+  }
+
+  /** @internal */
+  onClose(code: number, reason: string): void {
+    if (this.closedByUs) {
+      this.cleanup();
+      this.complete();
+      return;
+    }
+    const lastError = this.lastError;
+    if (!this.opened) {
+      this.fail(
+        lastError ?? new ConnectFailedError(`WebSocket to ${this.url} closed before opening (code ${code})`),
+      );
+      return;
+    }
+    // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
+    const error =
+      code === CloseCode.Abnormal && lastError ? lastError : new LinkClosedError(code, reason, { cause: lastError });
+    this.fail(error);
+  }
+
+  /** @internal The connect timeout. */
+  timedOut(): void {
+    this.timer = undefined;
+    this.fail(
+      new ConnectFailedError(`WebSocket open to ${this.url} timed out after ${this.timeoutMs} ms`, {
+        syscallCode: 'ETIMEDOUT',
+      }),
+    );
+    this.socket.close();
+  }
+
+  /** The abort signal (an `EventListener` object: no closure per link). */
+  handleEvent(): void {
+    this.fail(this.signal?.reason ?? new Error('aborted'));
+    this.socket.close();
+  }
+
+  private complete(): void {
+    const readers = this.readers;
+    this.readers = [];
+    for (const reader of readers) reader.complete();
+  }
+
+  private cleanup(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.offPong?.();
+    this.unlisten();
+    // The socket can still report an error after we stop listening: `ws` closing a socket that
+    // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
+    // listens to would crash the process. The link is over; the error has nothing to tell.
+    this.socket.addEventListener('error', ignoreLateError);
+    this.signal?.removeEventListener('abort', this);
+    const pongReaders = this.pongReaders;
+    this.pongReaders = undefined;
+    if (pongReaders) for (const reader of pongReaders) reader.complete();
+  }
+
+  private fail(error: unknown): void {
+    if (this.finished) return;
+    this.cleanup();
+    if (this.opened) {
+      this.endError = error;
+      const readers = this.readers;
+      this.readers = [];
+      for (const reader of readers) reader.error(error);
+    } else {
+      const reject = this.rejectOpen!;
+      this.resolveOpen = undefined;
+      this.rejectOpen = undefined;
+      reject(error);
+    }
+  }
+
+  send(data: LinkData): Promise<void> {
+    const socket = this.socket;
+    if (this.finished || socket.readyState !== OPEN)
+      return Promise.reject(new NotOpenError('WebSocket is not open'));
+    if (this.options.send) return this.options.send(socket, data);
+    try {
+      socket.send(data);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
+    }
+  }
+
+  private sendWithPlatform(
+    data: LinkData,
+    confirmed: (error: unknown, token: object) => void,
+    token: object,
+  ): void {
+    let error: unknown;
+    if (this.finished || this.socket.readyState !== OPEN) error = new NotOpenError('WebSocket is not open');
+    else {
+      try {
+        this.options.sendWith!(this.socket, data, confirmed, token);
+        return;
+      } catch (cause) {
+        error = new LinkFailedError('WebSocket send failed', { cause });
+      }
+    }
+    // Never synchronously from sendWith, as a rejected promise would not be.
+    queueMicrotask(() => confirmed(error, token));
+  }
+
+  write(data: LinkData): void {
+    // A link that is closing or over reports that through messages$ (or already has).
+    const socket = this.socket;
+    if (this.finished || socket.readyState !== OPEN) return;
+    try {
+      if (this.options.write) this.options.write(socket, data);
+      else socket.send(data);
+    } catch (error) {
+      this.fail(new LinkFailedError('WebSocket write failed', { cause: error }));
+      socket.close();
+    }
+  }
+
+  close(code: number = CloseCode.NormalClosure, reason = ''): void {
+    if (this.closedByUs || this.finished) return;
+    this.closedByUs = true;
+    const socket = this.socket;
+    try {
+      socket.close(code, reason);
+    } catch {
+      // A WHATWG WebSocket (browsers, Deno) lets a client send only 1000 or 3000-4999, with a
+      // reason of at most 123 bytes, and throws otherwise; `ws` takes any code. A code meant
+      // only as information for the peer (1001 going away) must not stop the close.
+      socket.close();
+    }
+    if (this.options.terminate && socket.readyState !== CLOSED) {
+      const endLinger = () => this.endLinger(endLinger);
+      this.lingerEnd = endLinger;
+      this.linger = after(
+        this.options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS,
+        () => this.terminate(),
+        this.options.scheduler,
+      );
+      socket.addEventListener('close', endLinger);
+    }
+    // Once we asked for the close, the link is over for its reader: complete now rather than
+    // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
+    this.complete();
+    this.cleanup();
+  }
+
+  private lingerEnd: (() => void) | undefined;
+
+  private endLinger(listener: (() => void) | undefined = this.lingerEnd): void {
+    this.linger?.unsubscribe();
+    this.linger = undefined;
+    this.lingerEnd = undefined;
+    if (listener) this.socket.removeEventListener('close', listener);
+  }
+
+  private terminate(): void {
+    this.endLinger();
+    this.options.terminate?.(this.socket);
+  }
+
+  // A link given up for a new one is presumed dead (a heartbeat timeout, a failure): a close
+  // frame would wait for an answer that never comes, so the connection is dropped at once.
+  abandon(): void {
+    this.close();
+    this.terminate();
+  }
+
+  private pingPlatform(): void {
+    this.options.ping!(this.socket);
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  get info(): Readonly<Record<string, unknown>> {
+    return { protocol: this.socket.protocol, url: this.url };
+  }
+}
+
+/**
+ * The socket's handlers ({@link WebSocketHandlers}) for one link, as methods on a small object
+ * rather than closures.
+ */
+class LinkEvents implements WebSocketHandlers {
+  constructor(private readonly link: WebSocketLink<WebSocketLike>) {}
+  open(): void {
+    this.link.onOpen();
+  }
+  message(data: LinkData): void {
+    this.link.onMessage(data);
+  }
+  error(event: unknown): void {
+    this.link.onError(event);
+  }
+  close(code: number, reason: string): void {
+    this.link.onClose(code, reason);
+  }
+}
 function causeOf(event: unknown): unknown {
   if (typeof event === 'object' && event !== null && 'error' in event)
     return (event as { error: unknown }).error;
