@@ -11,10 +11,10 @@ export const denoWebSocketCapabilities: WebSocketCapabilities = {
   listen: (socket, handlers) =>
     listenWithEventTarget(socket, {
       // Called as methods: the link's handlers are a class's (a spread would lose them).
-      open: () => handlers.open(),
-      message: (data) => handlers.message(data),
-      error: (event) => handlers.error(event),
-      close: (code, reason) =>
-        handlers.close(code >= CloseCode.NormalClosure ? code : CloseCode.Abnormal, reason),
+      onOpen: () => handlers.onOpen(),
+      onMessage: (data) => handlers.onMessage(data),
+      onError: (event) => handlers.onError(event),
+      onClose: (code, reason) =>
+        handlers.onClose(code >= CloseCode.NormalClosure ? code : CloseCode.Abnormal, reason),
     }),
 };

@@ -170,16 +170,16 @@ const kHandlers = Symbol('lifeline.handlers');
 type Listened = WebSocket & { [kHandlers]?: WebSocketHandlers | undefined };
 
 function onWsOpen(this: Listened): void {
-  this[kHandlers]?.open();
+  this[kHandlers]?.onOpen();
 }
 function onWsMessage(this: Listened, data: WebSocket.RawData, isBinary: boolean): void {
-  this[kHandlers]?.message(isBinary ? (data as Buffer) : data.toString());
+  this[kHandlers]?.onMessage(isBinary ? (data as Buffer) : data.toString());
 }
 function onWsError(this: Listened, error: Error): void {
-  this[kHandlers]?.error({ error });
+  this[kHandlers]?.onError({ error });
 }
 function onWsClose(this: Listened, code: number, reason: Buffer): void {
-  this[kHandlers]?.close(code, reason.toString());
+  this[kHandlers]?.onClose(code, reason.toString());
 }
 
 export const wsCapabilities = {

@@ -190,15 +190,19 @@ const noop = () => {};
  * a {@link HAConnectionImpl.post} send taken and then not delivered, and every `dropped` message.
  * @internal
  */
-export interface PostSink<Out> {
+export interface PostSink<Out, In = unknown> {
   sendFailed(data: Out, error: unknown): void;
   dropped(data: Out, error: QueueOverflowError): void;
+  /** Every message, before `messages$`'s subscribers: what a subscription would get, without one. */
+  received(data: In): void;
+  /** Every state, before `state$`'s subscribers (the first one, `connecting`, excepted). */
+  stateChanged(state: ConnectionState): void;
 }
 
 /** The connection {@link attach} returns, with its internal promise-less send. @internal */
 export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
-  /** Set once, by the drop-in socket that owns the connection. */
-  sink: PostSink<Out> | undefined;
+  /** Set once, by the drop-in socket that owns the connection, before any message or state. */
+  sink: PostSink<Out, In> | undefined;
   post(data: Out): void;
 }
 
@@ -226,7 +230,7 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
 
 class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
-  private readonly stateSubject: BehaviorSubject<ConnectionState>;
+  private readonly stateSubject: StateSubject;
   private finalState: ClosedState | undefined;
   readonly closed: Promise<ClosedState>;
   private readonly incoming = new MessageFanout<In>();
@@ -267,7 +271,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.recoverFn = options.recover ?? defaultRecover;
     this.diagnostics = connectionDiagnosticsFor(options);
     this.outbox = new OutgoingQueue(options.queue);
-    const stateSubject = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
+    const stateSubject = new StateSubject({ status: 'connecting' });
     this.stateSubject = stateSubject;
     // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
     // after the close must still see the final state (and the error in it).
@@ -352,7 +356,15 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   /** @internal */
-  sink: PostSink<Out> | undefined;
+  get sink(): PostSink<Out, In> | undefined {
+    return this.postSink;
+  }
+  set sink(sink: PostSink<Out, In> | undefined) {
+    this.postSink = sink;
+    this.incoming.first = sink;
+    this.stateSubject.first = sink;
+  }
+  private postSink: PostSink<Out, In> | undefined;
   /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
   private readonly postReject = ((connection) =>
     function (this: OutgoingEntry<Out>, error: unknown) {
@@ -544,12 +556,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // Traffic from the peer ends a failure being recovered from (RecoveryCore.markProgress).
     // Sends that were merely written are no proof: the kernel takes bytes even from a server
     // that accepts and then drops every connection, which must keep spending the budget.
-    const next = this.incoming.next;
+    const incoming = this.incoming;
     const core = this.core;
     this.linkSubscription = incoming$.subscribe({
       next: (value) => {
         if (core.recovering && this.progressTimer === undefined) this.onProgress(link);
-        next(value);
+        incoming.next(value);
       },
       error: (error) => {
         this.linkSubscription = undefined;
@@ -859,6 +871,33 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
     // so a new connection in this process can take it (a client store's lock is released).
     if (fromPipeline) this.transport.release?.();
+  }
+}
+
+/**
+ * The state's BehaviorSubject, which tells the connection's sink (a drop-in socket) of each state
+ * before its subscribers, as their first would be told: the value is stored first (a subscriber
+ * that joins from the sink's handler gets it at once) and the delivery snapshot is taken before
+ * (it does not get it twice).
+ */
+class StateSubject extends BehaviorSubject<ConnectionState> {
+  first: { stateChanged(state: ConnectionState): void } | undefined;
+
+  override next(state: ConnectionState): void {
+    const first = this.first;
+    if (first === undefined || this.isStopped || this.closed) {
+      super.next(state);
+      return;
+    }
+    const observers = this.observers.slice();
+    (this as unknown as { _value: ConnectionState })._value = state;
+    first.stateChanged(state);
+    for (let i = 0; i < observers.length; i++) observers[i]!.next(state);
+  }
+
+  override complete(): void {
+    this.first = undefined;
+    super.complete();
   }
 }
 

@@ -2,7 +2,6 @@ import {
   asyncScheduler,
   Observable,
   type SchedulerLike,
-  Subject,
   type Subscriber,
   type Subscription,
 } from 'rxjs';
@@ -121,7 +120,11 @@ export class RecoveryCore {
   /** When the current failure began, on {@link now}'s clock. */
   private failureStartedAt = 0;
   private uptimeTimer: Subscription | undefined;
-  private readonly interrupt$ = new Subject<void>();
+  /**
+   * Ends the wait under way (one at a time: each failure is waited out before the next), on
+   * suspend() or close(). A field rather than a Subject: every connection keeps its core.
+   */
+  private interruptWait: (() => void) | undefined;
   private readonly scheduler: SchedulerLike;
   readonly maxAttemptsPerFailure: number;
   readonly maxRecoveries: number;
@@ -269,7 +272,7 @@ export class RecoveryCore {
   /** While suspended, failures propagate as on a plain connection; a recovery under way gives up. */
   suspend(): void {
     this.suspendedFlag = true;
-    this.interrupt$.next();
+    this.interruptWait?.();
   }
   enable(): void {
     this.suspendedFlag = false;
@@ -290,8 +293,7 @@ export class RecoveryCore {
     this.closedFlag = true;
     this.uptimeTimer?.unsubscribe();
     this.uptimeTimer = undefined;
-    this.interrupt$.next();
-    this.interrupt$.complete();
+    this.interruptWait?.();
   }
 
   private endFailure(): void {
@@ -322,13 +324,12 @@ export class RecoveryCore {
     let timer: Subscription | undefined;
     let trigger: Subscription | undefined;
     let online: Subscription | undefined;
-    let interrupt: Subscription | undefined;
     const teardown = () => {
       done = true;
       timer?.unsubscribe();
       trigger?.unsubscribe();
       online?.unsubscribe();
-      interrupt?.unsubscribe();
+      if (this.interruptWait === interrupt) this.interruptWait = undefined;
     };
     const ready = () => {
       if (done) return;
@@ -351,11 +352,12 @@ export class RecoveryCore {
       // An online$ that answers synchronously (a BehaviorSubject) finished before `online` was set.
       if (done) online.unsubscribe();
     };
-    interrupt = this.interrupt$.subscribe(() => {
+    const interrupt = () => {
       if (done) return;
       teardown();
       subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
-    });
+    };
+    this.interruptWait = interrupt;
     timer = this.scheduler.schedule(endBackoff, delayMs);
     if (this.options.trigger && !backoffOver) {
       trigger = this.options.trigger.subscribe(endBackoff);

@@ -1,7 +1,8 @@
-import { Observable, type SchedulerAction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
+import { MessageFanout } from '../engine/message-fanout.js';
 import { durationMs } from '../engine/options.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
 import { CloseCode } from '../policy/close-codes.js';
@@ -78,31 +79,30 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
  * detached `handlers.open`): the link's handlers are a class's.
  */
 export interface WebSocketHandlers {
-  open(): void;
-  message(data: LinkData): void;
+  onOpen(): void;
+  onMessage(data: LinkData): void;
   /** `event` is handed to `describeError`. */
-  error(event: unknown): void;
-  close(code: number, reason: string): void;
+  onError(event: unknown): void;
+  onClose(code: number, reason: string): void;
 }
 
 /** The standard way: `addEventListener` for each event. */
 export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocketHandlers): () => void {
-  // The handlers are called as methods: they may be a class's (the link's are).
-  const onOpen = () => handlers.open();
-  const onMessage = (event: { data: LinkData }) => handlers.message(event.data);
-  const onError = (event: unknown) => handlers.error(event);
-  const onClose = (event: { code: number; reason: string }) => handlers.close(event.code, event.reason);
-  socket.addEventListener('open', onOpen);
-  socket.addEventListener('message', onMessage);
-  socket.addEventListener('error', onError);
-  socket.addEventListener('close', onClose);
+  // One listener for the four events; the handlers are called as methods (the link's are a class's).
+  const listener = (event: { type: string; data: LinkData; code: number; reason: string }) => {
+    const type = event.type;
+    if (type === 'message') handlers.onMessage(event.data);
+    else if (type === 'open') handlers.onOpen();
+    else if (type === 'error') handlers.onError(event);
+    else handlers.onClose(event.code, event.reason);
+  };
+  for (const type of SOCKET_EVENTS) socket.addEventListener(type, listener);
   return () => {
-    socket.removeEventListener('open', onOpen);
-    socket.removeEventListener('message', onMessage);
-    socket.removeEventListener('error', onError);
-    socket.removeEventListener('close', onClose);
+    for (const type of SOCKET_EVENTS) socket.removeEventListener(type, listener);
   };
 }
+
+const SOCKET_EVENTS = ['open', 'message', 'error', 'close'];
 
 /**
  * The settings of each WebSocket link, with the platform's capabilities: the options the
@@ -218,33 +218,45 @@ function openWebSocketLink<S extends WebSocketLike>(
       reject(new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: error, recoverable: false }));
       return;
     }
-    new WebSocketLink(socket, url, options, signal, timeoutMs, resolve, reject);
+    new WebSocketLink(
+      socket,
+      url,
+      options as unknown as WebSocketTransportOptions<WebSocketLike>,
+      signal,
+      timeoutMs,
+      resolve,
+      reject,
+    );
   });
 }
 
 /** The connect timeout's work, shared by every link (its state is the link). */
-function connectTimedOut(this: SchedulerAction<WebSocketLink<WebSocketLike>>, link?: WebSocketLink<WebSocketLike>) {
-  link!.timedOut();
+function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketLink): void {
+  link!.fail(
+    new ConnectFailedError(`WebSocket open to ${link!.url} timed out after ${link!.timeoutMs} ms`, {
+      syscallCode: 'ETIMEDOUT',
+    }),
+  );
+  link!.socket.close();
 }
 
 /**
- * One WebSocket link. A class rather than an object literal of closures: an idle connection
- * keeps one of these for as long as it lives, and a literal with getters and a dozen closures
- * over one context took about 2 KB (in dictionary mode) where this takes a few hundred bytes.
- * It listens to the abort signal itself (`handleEvent`), and it is the socket's handlers through
- * {@link LinkEvents}.
+ * One WebSocket link, and the socket's {@link WebSocketHandlers}. A class rather than an object
+ * literal of closures: an idle connection keeps its link for as long as it lives, and a literal
+ * with getters and a dozen closures over one context took about 2 KB (in dictionary mode). It
+ * listens to the abort signal itself (`handleEvent`), and its connect timer has no closure.
  */
-class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData> {
-  readonly messages$: Observable<LinkData>;
-  /** Whoever subscribed to `messages$`: one reader (the engine), rarely more. */
-  private readers: Subscriber<LinkData>[] = [];
+class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
+  private readonly incoming = new MessageFanout<LinkData>();
+  messages$: Observable<LinkData> = this.incoming.observable;
+  /** Made on the first `pongs$`. */
+  private pongs: MessageFanout<unknown> | undefined;
   /**
    * Messages that arrive before anyone subscribes to `messages$` are kept for the first
    * subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
    * the promise resolved on 'open' lets the caller subscribe. `null` once someone subscribed.
    */
   private early: LinkData[] | null | undefined;
-  private pongReaders: Subscriber<unknown>[] | undefined;
   private opened = false;
   private closedByUs = false;
   private finished = false;
@@ -252,100 +264,60 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
   private timer: Subscription | undefined;
   /** After our close: drops the connection if the peer does not answer within the linger. */
   private linger: Subscription | undefined;
-  private readonly offPong: (() => void) | undefined;
-  private readonly unlisten: () => void;
-  private resolveOpen: ((link: Link<LinkData, LinkData>) => void) | undefined;
-  private rejectOpen: ((error: unknown) => void) | undefined;
+  private offPong: (() => void) | undefined;
+  private unlisten: () => void;
+  /** The open's promise, until it settles. */
+  private settle: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
   readonly sendWith: Link<LinkData, LinkData>['sendWith'];
   readonly ping: (() => void) | undefined;
 
   constructor(
-    private readonly socket: S,
-    private readonly url: string,
-    private readonly options: WebSocketTransportOptions<S>,
-    private readonly signal: AbortSignal | undefined,
-    private readonly timeoutMs: number,
-    resolve: (link: Link<LinkData, LinkData>) => void,
+    /** @internal */ readonly socket: WebSocketLike,
+    /** @internal */ readonly url: string,
+    private readonly options: WebSocketTransportOptions<WebSocketLike>,
+    private signal: AbortSignal | undefined,
+    /** @internal */ readonly timeoutMs: number,
+    resolve: (link: WebSocketLink) => void,
     reject: (error: unknown) => void,
   ) {
-    this.resolveOpen = resolve;
-    this.rejectOpen = reject;
+    this.settle = [resolve, reject];
     socket.binaryType = options.binaryType ?? 'arraybuffer';
-    this.messages$ = new Observable<LinkData>((subscriber) => this.read(subscriber));
     // Prototype methods where the platform has the capability, `undefined` where it has not
     // (the engine asks `link.sendWith`, `link.ping`): no closure per link.
-    this.sendWith = options.sendWith ? this.sendWithPlatform : undefined;
-    this.ping = options.ping ? this.pingPlatform : undefined;
-    this.timer = (options.scheduler ?? monotonicScheduler).schedule<WebSocketLink<WebSocketLike>>(
-      connectTimedOut,
-      timeoutMs,
-      this as unknown as WebSocketLink<WebSocketLike>,
-    );
-    this.offPong = options.onPong?.(socket, () => this.onPong());
-    this.unlisten = (options.listen ?? listenWithEventTarget)(
-      socket,
-      new LinkEvents(this as unknown as WebSocketLink<WebSocketLike>),
-    );
+    this.sendWith = options.sendWith && this.sendConfirmed;
+    this.ping = options.ping && this.pingSocket;
+    this.timer = (options.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs, this);
+    this.offPong = options.onPong?.(socket, () => this.pongs?.next(undefined));
+    this.unlisten = (options.listen ?? listenWithEventTarget)(socket, this);
     signal?.addEventListener('abort', this, { once: true });
   }
 
   get pongs$(): Observable<unknown> {
-    return new Observable<unknown>((subscriber) => {
-      if (this.finished) {
-        subscriber.complete();
-        return undefined;
-      }
-      this.pongReaders = [...(this.pongReaders ?? []), subscriber];
-      return () => {
-        this.pongReaders = this.pongReaders?.filter((other) => other !== subscriber);
-      };
-    });
-  }
-
-  private read(subscriber: Subscriber<LinkData>): (() => void) | undefined {
-    const early = this.early;
-    this.early = null;
-    if (early) for (const data of early) subscriber.next(data);
-    if (this.finished) {
-      // Over before this subscriber came: it gets the end the Subject would have replayed.
-      if (this.endError !== undefined) subscriber.error(this.endError);
-      else subscriber.complete();
-      return undefined;
-    }
-    this.readers = [...this.readers, subscriber];
-    return () => {
-      this.readers = this.readers.filter((other) => other !== subscriber);
-    };
-  }
-
-  /** The error the link failed with, for a subscriber that comes after. */
-  private endError: unknown;
-
-  /** @internal From {@link LinkEvents}. */
-  onMessage(data: LinkData): void {
-    if (this.early !== null) {
-      (this.early ??= []).push(data);
-      return;
-    }
-    const readers = this.readers;
-    for (let i = 0; i < readers.length; i++) readers[i]!.next(data);
+    return (this.pongs ??= new MessageFanout()).observable;
   }
 
   /** @internal */
-  onPong(): void {
-    const readers = this.pongReaders;
-    if (readers) for (let i = 0; i < readers.length; i++) readers[i]!.next(undefined);
+  onMessage(data: LinkData): void {
+    if (this.early !== null) (this.early ??= []).push(data);
+    else this.incoming.next(data);
   }
 
   /** @internal */
   onOpen(): void {
     this.timer?.unsubscribe();
     this.timer = undefined;
-    this.signal?.removeEventListener('abort', this);
+    this.dropSignal();
     this.opened = true;
-    const resolve = this.resolveOpen!;
-    this.resolveOpen = undefined;
-    this.rejectOpen = undefined;
+    const resolve = this.settle![0];
+    this.settle = undefined;
+    // The first subscriber gets the messages that came before it, then the live ones.
+    this.messages$ = new Observable<LinkData>((subscriber) => {
+      this.messages$ = this.incoming.observable;
+      const early = this.early;
+      this.early = null;
+      if (early) for (const data of early) subscriber.next(data);
+      return this.incoming.add(subscriber);
+    });
     resolve(this);
   }
 
@@ -362,84 +334,67 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
 
   /** @internal */
   onClose(code: number, reason: string): void {
+    const lastError = this.lastError;
     if (this.closedByUs) {
       this.cleanup();
-      this.complete();
-      return;
-    }
-    const lastError = this.lastError;
-    if (!this.opened) {
+      this.incoming.complete();
+    } else if (!this.opened) {
+      this.fail(lastError ?? new ConnectFailedError(`WebSocket to ${this.url} closed before opening (code ${code})`));
+    } else {
+      // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
       this.fail(
-        lastError ?? new ConnectFailedError(`WebSocket to ${this.url} closed before opening (code ${code})`),
+        code === CloseCode.Abnormal && lastError
+          ? lastError
+          : new LinkClosedError(code, reason, { cause: lastError }),
       );
-      return;
     }
-    // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
-    const error =
-      code === CloseCode.Abnormal && lastError ? lastError : new LinkClosedError(code, reason, { cause: lastError });
-    this.fail(error);
   }
 
-  /** @internal The connect timeout. */
-  timedOut(): void {
-    this.timer = undefined;
-    this.fail(
-      new ConnectFailedError(`WebSocket open to ${this.url} timed out after ${this.timeoutMs} ms`, {
-        syscallCode: 'ETIMEDOUT',
-      }),
-    );
-    this.socket.close();
-  }
-
-  /** The abort signal (an `EventListener` object: no closure per link). */
+  /** The abort signal: the link is its listener object. @internal */
   handleEvent(): void {
     this.fail(this.signal?.reason ?? new Error('aborted'));
     this.socket.close();
   }
 
-  private complete(): void {
-    const readers = this.readers;
-    this.readers = [];
-    for (const reader of readers) reader.complete();
+  private dropSignal(): void {
+    this.signal?.removeEventListener('abort', this);
+    this.signal = undefined;
   }
 
   private cleanup(): void {
     if (this.finished) return;
     this.finished = true;
     this.timer?.unsubscribe();
-    this.timer = undefined;
     this.offPong?.();
     this.unlisten();
     // The socket can still report an error after we stop listening: `ws` closing a socket that
     // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
     // listens to would crash the process. The link is over; the error has nothing to tell.
     this.socket.addEventListener('error', ignoreLateError);
-    this.signal?.removeEventListener('abort', this);
-    const pongReaders = this.pongReaders;
-    this.pongReaders = undefined;
-    if (pongReaders) for (const reader of pongReaders) reader.complete();
+    this.dropSignal();
+    this.pongs?.complete();
   }
 
-  private fail(error: unknown): void {
+  /** @internal */
+  fail(error: unknown): void {
     if (this.finished) return;
     this.cleanup();
-    if (this.opened) {
-      this.endError = error;
-      const readers = this.readers;
-      this.readers = [];
-      for (const reader of readers) reader.error(error);
-    } else {
-      const reject = this.rejectOpen!;
-      this.resolveOpen = undefined;
-      this.rejectOpen = undefined;
+    if (this.opened) this.incoming.error(error);
+    else {
+      const reject = this.settle![1];
+      this.settle = undefined;
       reject(error);
     }
   }
 
+  /** Whether the socket can take a write now. */
+  private get writable(): boolean {
+    return !this.finished && this.socket.readyState === OPEN;
+  }
+
   send(data: LinkData): Promise<void> {
     const socket = this.socket;
-    if (this.finished || socket.readyState !== OPEN)
-      return Promise.reject(new NotOpenError('WebSocket is not open'));
+    if (!this.writable) return Promise.reject(new NotOpenError('WebSocket is not open'));
     if (this.options.send) return this.options.send(socket, data);
     try {
       socket.send(data);
@@ -449,13 +404,13 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
     }
   }
 
-  private sendWithPlatform(
+  private sendConfirmed(
     data: LinkData,
     confirmed: (error: unknown, token: object) => void,
     token: object,
   ): void {
     let error: unknown;
-    if (this.finished || this.socket.readyState !== OPEN) error = new NotOpenError('WebSocket is not open');
+    if (!this.writable) error = new NotOpenError('WebSocket is not open');
     else {
       try {
         this.options.sendWith!(this.socket, data, confirmed, token);
@@ -470,14 +425,13 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
 
   write(data: LinkData): void {
     // A link that is closing or over reports that through messages$ (or already has).
-    const socket = this.socket;
-    if (this.finished || socket.readyState !== OPEN) return;
+    if (!this.writable) return;
     try {
-      if (this.options.write) this.options.write(socket, data);
-      else socket.send(data);
+      if (this.options.write) this.options.write(this.socket, data);
+      else this.socket.send(data);
     } catch (error) {
       this.fail(new LinkFailedError('WebSocket write failed', { cause: error }));
-      socket.close();
+      this.socket.close();
     }
   }
 
@@ -494,32 +448,30 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
       socket.close();
     }
     if (this.options.terminate && socket.readyState !== CLOSED) {
-      const endLinger = () => this.endLinger(endLinger);
-      this.lingerEnd = endLinger;
+      // Closures here only: a link that lingers is on its way out.
+      const endLinger = () => {
+        this.linger?.unsubscribe();
+        this.linger = undefined;
+        socket.removeEventListener('close', endLinger);
+      };
       this.linger = after(
         this.options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS,
         () => this.terminate(),
         this.options.scheduler,
       );
+      this.endLinger = endLinger;
       socket.addEventListener('close', endLinger);
     }
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
-    this.complete();
+    this.incoming.complete();
     this.cleanup();
   }
 
-  private lingerEnd: (() => void) | undefined;
-
-  private endLinger(listener: (() => void) | undefined = this.lingerEnd): void {
-    this.linger?.unsubscribe();
-    this.linger = undefined;
-    this.lingerEnd = undefined;
-    if (listener) this.socket.removeEventListener('close', listener);
-  }
+  private endLinger: (() => void) | undefined;
 
   private terminate(): void {
-    this.endLinger();
+    this.endLinger?.();
     this.options.terminate?.(this.socket);
   }
 
@@ -530,7 +482,7 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
     this.terminate();
   }
 
-  private pingPlatform(): void {
+  private pingSocket(): void {
     this.options.ping!(this.socket);
   }
 
@@ -543,25 +495,6 @@ class WebSocketLink<S extends WebSocketLike> implements Link<LinkData, LinkData>
   }
 }
 
-/**
- * The socket's handlers ({@link WebSocketHandlers}) for one link, as methods on a small object
- * rather than closures.
- */
-class LinkEvents implements WebSocketHandlers {
-  constructor(private readonly link: WebSocketLink<WebSocketLike>) {}
-  open(): void {
-    this.link.onOpen();
-  }
-  message(data: LinkData): void {
-    this.link.onMessage(data);
-  }
-  error(event: unknown): void {
-    this.link.onError(event);
-  }
-  close(code: number, reason: string): void {
-    this.link.onClose(code, reason);
-  }
-}
 function causeOf(event: unknown): unknown {
   if (typeof event === 'object' && event !== null && 'error' in event)
     return (event as { error: unknown }).error;
