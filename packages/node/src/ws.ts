@@ -1,4 +1,5 @@
 import {
+  after,
   ConnectFailedError,
   defineHAWebSocket,
   defineHaWebSocket,
@@ -15,6 +16,7 @@ import {
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/internal';
+import type { SchedulerLike } from 'rxjs';
 import type WebSocket from 'ws';
 import { requirePeer } from './require-peer.js';
 
@@ -198,6 +200,10 @@ export const wsCapabilities = {
   },
   ping: (socket: WebSocket) => socket.ping(),
   terminate: (socket: WebSocket) => socket.terminate(),
+  terminateAfter: (socket: WebSocket, ms: number, scheduler: SchedulerLike | undefined) => {
+    const linger = after(ms, () => socket.terminate(), scheduler);
+    socket.once('close', () => linger.unsubscribe());
+  },
   onPong: (socket: WebSocket, listener: () => void) => {
     socket.on('pong', listener);
     return () => socket.off('pong', listener);

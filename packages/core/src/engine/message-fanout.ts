@@ -20,10 +20,10 @@ import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 export class MessageFanout<T> {
   // Replaced, never mutated: a delivery loop keeps its snapshot when a subscriber leaves or
   // joins during a delivery (as a Subject does).
-  private subscribers: readonly Subscriber<T>[] = [];
+  private subscribers_: readonly Subscriber<T>[] = [];
   /** 0 while open, 1 completed, 2 errored with `failure`. */
-  private ended: 0 | 1 | 2 = 0;
-  private failure: unknown;
+  private ended_: 0 | 1 | 2 = 0;
+  private failure_: unknown;
   /**
    * Told of every message before the subscribers, without a subscription (a drop-in socket's
    * own dispatch: no subscriber, observer and teardown per connection). @internal
@@ -35,23 +35,23 @@ export class MessageFanout<T> {
 
   /** @internal */
   add(subscriber: Subscriber<T>): TeardownLogic {
-    if (this.ended) {
-      if (this.ended === 2) subscriber.error(this.failure);
+    if (this.ended_) {
+      if (this.ended_ === 2) subscriber.error(this.failure_);
       else subscriber.complete();
       return undefined;
     }
     // A literal of the exact length: a spread into an empty list reserves room for 16.
-    const subscribers = this.subscribers;
-    this.subscribers = subscribers.length === 0 ? [subscriber] : [...subscribers, subscriber];
+    const subscribers = this.subscribers_;
+    this.subscribers_ = subscribers.length === 0 ? [subscriber] : [...subscribers, subscriber];
     return () => {
-      this.subscribers = this.subscribers.filter((other) => other !== subscriber);
+      this.subscribers_ = this.subscribers_.filter((other) => other !== subscriber);
     };
   }
 
   /** Delivers to every current subscriber; ignored after the end. */
   next(value: T): void {
-    if (this.ended) return;
-    const subscribers = this.subscribers;
+    if (this.ended_) return;
+    const subscribers = this.subscribers_;
     // After the snapshot, as a Subject's first subscriber: one that joins from inside `first`
     // gets the next message, not this one.
     this.first?.received(value);
@@ -60,21 +60,21 @@ export class MessageFanout<T> {
 
   /** Completes every subscriber, once; later calls are ignored. */
   complete(): void {
-    this.end(1, undefined);
+    this.end_(1, undefined);
   }
 
   /** Errors every subscriber, once; later calls are ignored. */
   error(error: unknown): void {
-    this.end(2, error);
+    this.end_(2, error);
   }
 
-  private end(how: 1 | 2, error: unknown): void {
-    if (this.ended) return;
-    this.ended = how;
-    this.failure = error;
+  private end_(how: 1 | 2, error: unknown): void {
+    if (this.ended_) return;
+    this.ended_ = how;
+    this.failure_ = error;
     this.first = undefined;
-    const subscribers = this.subscribers;
-    this.subscribers = [];
+    const subscribers = this.subscribers_;
+    this.subscribers_ = [];
     for (const subscriber of subscribers) {
       if (how === 2) subscriber.error(error);
       else subscriber.complete();
@@ -84,12 +84,12 @@ export class MessageFanout<T> {
 
 /** The fanout's observable: subscribing is a method call, not a closure kept per fanout. */
 class FanoutObservable<T> extends Observable<T> {
-  constructor(private readonly fanout: MessageFanout<T>) {
+  constructor(private readonly fanout_: MessageFanout<T>) {
     super();
   }
 
   /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
   protected _subscribe(subscriber: Subscriber<T>): TeardownLogic {
-    return this.fanout.add(subscriber);
+    return this.fanout_.add(subscriber);
   }
 }

@@ -399,7 +399,10 @@ export function defineHAWebSocket<
 
     /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
     received(data: LinkData): void {
-      this.dispatch('message', messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url));
+      this.dispatch(
+        'message',
+        messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
+      );
     }
 
     get readyState(): number {

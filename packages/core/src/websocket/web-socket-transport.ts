@@ -1,5 +1,5 @@
 import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { after, monotonicScheduler } from '../engine/clock.js';
+import { monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
 import { MessageFanout } from '../engine/message-fanout.js';
@@ -67,11 +67,19 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
   listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
   /**
    * Drops the connection at once, without the closing handshake (`ws`'s `terminate()`). Used when
-   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered)
-   * and when the peer has not answered our close within `closeLingerMs`.
+   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered);
+   * `terminateAfter` covers a peer that does not answer our close within `closeLingerMs`.
    * @default none: the platform's own close timeout applies (browsers end it themselves)
    */
   terminate?: (socket: S) => void;
+  /**
+   * After our close: drops the connection with `terminate` unless it closed within `ms` (the
+   * peer answered the closing handshake), on `scheduler`'s timer. A capability rather than the
+   * link's own code, so browsers' bundles, where the platform ends the handshake itself, do not
+   * carry it.
+   * @default none: the platform's own close timeout applies
+   */
+  terminateAfter?: (socket: S, ms: number, scheduler: SchedulerLike | undefined) => void;
 }
 
 /**
@@ -122,9 +130,9 @@ export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
   connectTimeoutMs?: number;
   /**
    * After `close()`, how long the closing handshake may wait for the peer's close frame before
-   * the connection is dropped with `terminate` (where the platform has it): a peer that is gone
+   * the connection is dropped with `terminateAfter` (where the platform has it): a peer that is gone
    * would otherwise hold the socket and a timer for `ws`'s 30 s, and keep the process alive.
-   * Like the TCP link's linger. Without `terminate` (browsers) the platform decides. In ms, from
+   * Like the TCP link's linger. Without `terminateAfter` (browsers) the platform decides. In ms, from
    * 0 to 2^31 - 1.
    * @default 2_000
    */
@@ -232,12 +240,12 @@ function openWebSocketLink<S extends WebSocketLike>(
 
 /** The connect timeout's work, shared by every link (its state is the link). */
 function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketLink): void {
-  link!.fail(
-    new ConnectFailedError(`WebSocket open to ${link!.url} timed out after ${link!.timeoutMs} ms`, {
+  link!.fail_(
+    new ConnectFailedError(`WebSocket open to ${link!.url_} timed out after ${link!.timeoutMs_} ms`, {
       syscallCode: 'ETIMEDOUT',
     }),
   );
-  link!.socket.close();
+  link!.socket_.close();
 }
 
 /**
@@ -247,86 +255,84 @@ function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketL
  * listens to the abort signal itself (`handleEvent`), and its connect timer has no closure.
  */
 class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
-  private readonly incoming = new MessageFanout<LinkData>();
-  messages$: Observable<LinkData> = this.incoming.observable;
+  private readonly incoming_ = new MessageFanout<LinkData>();
+  messages$: Observable<LinkData> = this.incoming_.observable;
   /** Made on the first `pongs$`. */
-  private pongs: MessageFanout<unknown> | undefined;
+  private pongs_: MessageFanout<unknown> | undefined;
   /**
    * Messages that arrive before anyone subscribes to `messages$` are kept for the first
    * subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
    * the promise resolved on 'open' lets the caller subscribe. `null` once someone subscribed.
    */
-  private early: LinkData[] | null | undefined;
-  private opened = false;
-  private closedByUs = false;
-  private finished = false;
-  private lastError: Error | undefined;
-  private timer: Subscription | undefined;
-  /** After our close: drops the connection if the peer does not answer within the linger. */
-  private linger: Subscription | undefined;
-  private offPong: (() => void) | undefined;
-  private unlisten: () => void;
+  private early_: LinkData[] | null | undefined;
+  private opened_ = false;
+  private closedByUs_ = false;
+  private finished_ = false;
+  private lastError_: Error | undefined;
+  private timer_: Subscription | undefined;
+  private offPong_: (() => void) | undefined;
+  private unlisten_: () => void;
   /** The open's promise, until it settles. */
-  private settle: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
+  private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
   readonly sendWith: Link<LinkData, LinkData>['sendWith'];
   readonly ping: (() => void) | undefined;
 
   constructor(
-    /** @internal */ readonly socket: WebSocketLike,
-    /** @internal */ readonly url: string,
-    private readonly options: WebSocketTransportOptions<WebSocketLike>,
-    private signal: AbortSignal | undefined,
-    /** @internal */ readonly timeoutMs: number,
+    /** @internal */ readonly socket_: WebSocketLike,
+    /** @internal */ readonly url_: string,
+    private readonly options_: WebSocketTransportOptions<WebSocketLike>,
+    private signal_: AbortSignal | undefined,
+    /** @internal */ readonly timeoutMs_: number,
     resolve: (link: WebSocketLink) => void,
     reject: (error: unknown) => void,
   ) {
-    this.settle = [resolve, reject];
-    socket.binaryType = options.binaryType ?? 'arraybuffer';
+    this.settle_ = [resolve, reject];
+    socket_.binaryType = options_.binaryType ?? 'arraybuffer';
     // Prototype methods where the platform has the capability, `undefined` where it has not
     // (the engine asks `link.sendWith`, `link.ping`): no closure per link.
-    this.sendWith = options.sendWith && this.sendConfirmed;
-    this.ping = options.ping && this.pingSocket;
-    this.timer = (options.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs, this);
-    this.offPong = options.onPong?.(socket, () => this.pongs?.next(undefined));
-    this.unlisten = (options.listen ?? listenWithEventTarget)(socket, this);
-    signal?.addEventListener('abort', this, { once: true });
+    this.sendWith = options_.sendWith && this.sendConfirmed_;
+    this.ping = options_.ping && this.pingSocket_;
+    this.timer_ = (options_.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs_, this);
+    this.offPong_ = options_.onPong?.(socket_, () => this.pongs_?.next(undefined));
+    this.unlisten_ = (options_.listen ?? listenWithEventTarget)(socket_, this);
+    signal_?.addEventListener('abort', this, { once: true });
   }
 
   get pongs$(): Observable<unknown> {
-    return (this.pongs ??= new MessageFanout()).observable;
+    return (this.pongs_ ??= new MessageFanout()).observable;
   }
 
   /** @internal */
   onMessage(data: LinkData): void {
-    if (this.early !== null) (this.early ??= []).push(data);
-    else this.incoming.next(data);
+    if (this.early_ !== null) (this.early_ ??= []).push(data);
+    else this.incoming_.next(data);
   }
 
   /** @internal */
   onOpen(): void {
-    this.timer?.unsubscribe();
-    this.timer = undefined;
-    this.dropSignal();
-    this.opened = true;
-    const resolve = this.settle![0];
-    this.settle = undefined;
+    this.timer_?.unsubscribe();
+    this.timer_ = undefined;
+    this.dropSignal_();
+    this.opened_ = true;
+    const resolve = this.settle_![0];
+    this.settle_ = undefined;
     // The first subscriber gets the messages that came before it, then the live ones.
     this.messages$ = new Observable<LinkData>((subscriber) => {
-      this.messages$ = this.incoming.observable;
-      const early = this.early;
-      this.early = null;
+      this.messages$ = this.incoming_.observable;
+      const early = this.early_;
+      this.early_ = null;
       if (early) for (const data of early) subscriber.next(data);
-      return this.incoming.add(subscriber);
+      return this.incoming_.add(subscriber);
     });
     resolve(this);
   }
 
   /** @internal */
   onError(event: unknown): void {
-    const url = this.url;
-    this.lastError =
-      this.options.describeError?.(event, this.opened) ??
-      (this.opened
+    const url = this.url_;
+    this.lastError_ =
+      this.options_.describeError?.(event, this.opened_) ??
+      (this.opened_
         ? new LinkFailedError(`WebSocket to ${url} failed`, { cause: causeOf(event) })
         : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
     // Browsers follow every error event with a close event; `ws` does too. The close decides.
@@ -334,15 +340,17 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
 
   /** @internal */
   onClose(code: number, reason: string): void {
-    const lastError = this.lastError;
-    if (this.closedByUs) {
-      this.cleanup();
-      this.incoming.complete();
-    } else if (!this.opened) {
-      this.fail(lastError ?? new ConnectFailedError(`WebSocket to ${this.url} closed before opening (code ${code})`));
+    const lastError = this.lastError_;
+    if (this.closedByUs_) {
+      this.cleanup_();
+      this.incoming_.complete();
+    } else if (!this.opened_) {
+      this.fail_(
+        lastError ?? new ConnectFailedError(`WebSocket to ${this.url_} closed before opening (code ${code})`),
+      );
     } else {
       // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
-      this.fail(
+      this.fail_(
         code === CloseCode.Abnormal && lastError
           ? lastError
           : new LinkClosedError(code, reason, { cause: lastError }),
@@ -352,50 +360,50 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
 
   /** The abort signal: the link is its listener object. @internal */
   handleEvent(): void {
-    this.fail(this.signal?.reason ?? new Error('aborted'));
-    this.socket.close();
+    this.fail_(this.signal_?.reason ?? new Error('aborted'));
+    this.socket_.close();
   }
 
-  private dropSignal(): void {
-    this.signal?.removeEventListener('abort', this);
-    this.signal = undefined;
+  private dropSignal_(): void {
+    this.signal_?.removeEventListener('abort', this);
+    this.signal_ = undefined;
   }
 
-  private cleanup(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.timer?.unsubscribe();
-    this.offPong?.();
-    this.unlisten();
+  private cleanup_(): void {
+    if (this.finished_) return;
+    this.finished_ = true;
+    this.timer_?.unsubscribe();
+    this.offPong_?.();
+    this.unlisten_();
     // The socket can still report an error after we stop listening: `ws` closing a socket that
     // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
     // listens to would crash the process. The link is over; the error has nothing to tell.
-    this.socket.addEventListener('error', ignoreLateError);
-    this.dropSignal();
-    this.pongs?.complete();
+    this.socket_.addEventListener('error', ignoreLateError);
+    this.dropSignal_();
+    this.pongs_?.complete();
   }
 
   /** @internal */
-  fail(error: unknown): void {
-    if (this.finished) return;
-    this.cleanup();
-    if (this.opened) this.incoming.error(error);
+  fail_(error: unknown): void {
+    if (this.finished_) return;
+    this.cleanup_();
+    if (this.opened_) this.incoming_.error(error);
     else {
-      const reject = this.settle![1];
-      this.settle = undefined;
+      const reject = this.settle_![1];
+      this.settle_ = undefined;
       reject(error);
     }
   }
 
   /** Whether the socket can take a write now. */
-  private get writable(): boolean {
-    return !this.finished && this.socket.readyState === OPEN;
+  private get writable_(): boolean {
+    return !this.finished_ && this.socket_.readyState === OPEN;
   }
 
   send(data: LinkData): Promise<void> {
-    const socket = this.socket;
-    if (!this.writable) return Promise.reject(new NotOpenError('WebSocket is not open'));
-    if (this.options.send) return this.options.send(socket, data);
+    const socket = this.socket_;
+    if (!this.writable_) return Promise.reject(new NotOpenError('WebSocket is not open'));
+    if (this.options_.send) return this.options_.send(socket, data);
     try {
       socket.send(data);
       return Promise.resolve();
@@ -404,16 +412,16 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     }
   }
 
-  private sendConfirmed(
+  private sendConfirmed_(
     data: LinkData,
     confirmed: (error: unknown, token: object) => void,
     token: object,
   ): void {
     let error: unknown;
-    if (!this.writable) error = new NotOpenError('WebSocket is not open');
+    if (!this.writable_) error = new NotOpenError('WebSocket is not open');
     else {
       try {
-        this.options.sendWith!(this.socket, data, confirmed, token);
+        this.options_.sendWith!(this.socket_, data, confirmed, token);
         return;
       } catch (cause) {
         error = new LinkFailedError('WebSocket send failed', { cause });
@@ -425,20 +433,20 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
 
   write(data: LinkData): void {
     // A link that is closing or over reports that through messages$ (or already has).
-    if (!this.writable) return;
+    if (!this.writable_) return;
     try {
-      if (this.options.write) this.options.write(this.socket, data);
-      else this.socket.send(data);
+      if (this.options_.write) this.options_.write(this.socket_, data);
+      else this.socket_.send(data);
     } catch (error) {
-      this.fail(new LinkFailedError('WebSocket write failed', { cause: error }));
-      this.socket.close();
+      this.fail_(new LinkFailedError('WebSocket write failed', { cause: error }));
+      this.socket_.close();
     }
   }
 
   close(code: number = CloseCode.NormalClosure, reason = ''): void {
-    if (this.closedByUs || this.finished) return;
-    this.closedByUs = true;
-    const socket = this.socket;
+    if (this.closedByUs_ || this.finished_) return;
+    this.closedByUs_ = true;
+    const socket = this.socket_;
     try {
       socket.close(code, reason);
     } catch {
@@ -447,51 +455,36 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       // only as information for the peer (1001 going away) must not stop the close.
       socket.close();
     }
-    if (this.options.terminate && socket.readyState !== CLOSED) {
-      // Closures here only: a link that lingers is on its way out.
-      const endLinger = () => {
-        this.linger?.unsubscribe();
-        this.linger = undefined;
-        socket.removeEventListener('close', endLinger);
-      };
-      this.linger = after(
-        this.options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS,
-        () => this.terminate(),
-        this.options.scheduler,
+    if (socket.readyState !== CLOSED) {
+      this.options_.terminateAfter?.(
+        socket,
+        this.options_.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS,
+        this.options_.scheduler,
       );
-      this.endLinger = endLinger;
-      socket.addEventListener('close', endLinger);
     }
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
-    this.incoming.complete();
-    this.cleanup();
-  }
-
-  private endLinger: (() => void) | undefined;
-
-  private terminate(): void {
-    this.endLinger?.();
-    this.options.terminate?.(this.socket);
+    this.incoming_.complete();
+    this.cleanup_();
   }
 
   // A link given up for a new one is presumed dead (a heartbeat timeout, a failure): a close
   // frame would wait for an answer that never comes, so the connection is dropped at once.
   abandon(): void {
     this.close();
-    this.terminate();
+    this.options_.terminate?.(this.socket_);
   }
 
-  private pingSocket(): void {
-    this.options.ping!(this.socket);
+  private pingSocket_(): void {
+    this.options_.ping!(this.socket_);
   }
 
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    return this.socket_.bufferedAmount;
   }
 
   get info(): Readonly<Record<string, unknown>> {
-    return { protocol: this.socket.protocol, url: this.url };
+    return { protocol: this.socket_.protocol, url: this.url_ };
   }
 }
 
