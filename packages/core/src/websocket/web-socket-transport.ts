@@ -299,13 +299,15 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   }
 
   get pongs$(): Observable<unknown> {
-    return (this.pongs_ ??= new MessageFanout()).observable;
+    this.pongs_ ??= new MessageFanout();
+    return this.pongs_.observable;
   }
 
   /** @internal */
   onMessage(data: LinkData): void {
-    if (this.early_ !== null) (this.early_ ??= []).push(data);
-    else this.incoming_.next(data);
+    if (this.early_ === null) this.incoming_.next(data);
+    else if (this.early_) this.early_.push(data);
+    else this.early_ = [data];
   }
 
   /** @internal */
