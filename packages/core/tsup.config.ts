@@ -28,6 +28,11 @@ export default defineConfig({
   // (what bundlers and the browser size gate take) does not grow.
   esbuildOptions(options, { format }) {
     if (format === 'cjs') options.keepNames = true;
+    // Private members named with a trailing underscore (`socket_`) are renamed to short names in
+    // the published build: a bundler's minifier shortens variables but never property names,
+    // and the per-connection classes (a WebSocket link, a fanout) read theirs on every line.
+    // Nothing outside core reads them (rxjs's own private members start with one instead).
+    options.mangleProps = /^[a-z]\w*_$/;
   },
   external: ['rxjs'],
 });

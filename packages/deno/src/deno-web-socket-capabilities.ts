@@ -10,8 +10,11 @@ import { CloseCode, listenWithEventTarget, type WebSocketCapabilities } from '@l
 export const denoWebSocketCapabilities: WebSocketCapabilities = {
   listen: (socket, handlers) =>
     listenWithEventTarget(socket, {
-      ...handlers,
-      close: (code, reason) =>
-        handlers.close(code >= CloseCode.NormalClosure ? code : CloseCode.Abnormal, reason),
+      // Called as methods: the link's handlers are a class's (a spread would lose them).
+      onOpen: () => handlers.onOpen(),
+      onMessage: (data) => handlers.onMessage(data),
+      onError: (event) => handlers.onError(event),
+      onClose: (code, reason) =>
+        handlers.onClose(code >= CloseCode.NormalClosure ? code : CloseCode.Abnormal, reason),
     }),
 };

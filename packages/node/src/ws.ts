@@ -1,4 +1,5 @@
 import {
+  after,
   ConnectFailedError,
   defineHAWebSocket,
   defineHaWebSocket,
@@ -15,6 +16,7 @@ import {
   type WebSocketTransportOptions,
   webSocketTransport,
 } from '@lifeline/core/internal';
+import type { SchedulerLike } from 'rxjs';
 import type WebSocket from 'ws';
 import { requirePeer } from './require-peer.js';
 
@@ -166,6 +168,22 @@ function afterWrites(tcp: WriteBatch['tcp'], done: (error?: unknown) => void): v
  * confirmation through `send`'s callback, writes batched per tick, protocol-level ping/pong, and
  * the HTTP status of a refused upgrade (so a 401 is classified as fatal, a 503 as recoverable).
  */
+const kHandlers = Symbol('lifeline.handlers');
+type Listened = WebSocket & { [kHandlers]?: WebSocketHandlers | undefined };
+
+function onWsOpen(this: Listened): void {
+  this[kHandlers]?.onOpen();
+}
+function onWsMessage(this: Listened, data: WebSocket.RawData, isBinary: boolean): void {
+  this[kHandlers]?.onMessage(isBinary ? (data as Buffer) : data.toString());
+}
+function onWsError(this: Listened, error: Error): void {
+  this[kHandlers]?.onError({ error });
+}
+function onWsClose(this: Listened, code: number, reason: Buffer): void {
+  this[kHandlers]?.onClose(code, reason.toString());
+}
+
 export const wsCapabilities = {
   send: (socket: WebSocket, data: LinkData) =>
     new Promise<void>((resolve, reject) => {
@@ -182,24 +200,28 @@ export const wsCapabilities = {
   },
   ping: (socket: WebSocket) => socket.ping(),
   terminate: (socket: WebSocket) => socket.terminate(),
+  terminateAfter: (socket: WebSocket, ms: number, scheduler: SchedulerLike | undefined) => {
+    const linger = after(ms, () => socket.terminate(), scheduler);
+    socket.once('close', () => linger.unsubscribe());
+  },
   onPong: (socket: WebSocket, listener: () => void) => {
     socket.on('pong', listener);
     return () => socket.off('pong', listener);
   },
   listen: (socket: WebSocket, handlers: WebSocketHandlers) => {
-    const onMessage = (data: WebSocket.RawData, isBinary: boolean) =>
-      handlers.message(isBinary ? (data as Buffer) : data.toString());
-    const onError = (error: Error) => handlers.error({ error });
-    const onClose = (code: number, reason: Buffer) => handlers.close(code, reason.toString());
-    socket.on('open', handlers.open);
-    socket.on('message', onMessage);
-    socket.on('error', onError);
-    socket.on('close', onClose);
+    // Shared listeners that find the link's handlers on the socket (`ws` calls them with the
+    // socket as `this`): no closures per connection but the one that stops listening.
+    (socket as Listened)[kHandlers] = handlers;
+    socket.on('open', onWsOpen);
+    socket.on('message', onWsMessage);
+    socket.on('error', onWsError);
+    socket.on('close', onWsClose);
     return () => {
-      socket.off('open', handlers.open);
-      socket.off('message', onMessage);
-      socket.off('error', onError);
-      socket.off('close', onClose);
+      socket.off('open', onWsOpen);
+      socket.off('message', onWsMessage);
+      socket.off('error', onWsError);
+      socket.off('close', onWsClose);
+      (socket as Listened)[kHandlers] = undefined;
     };
   },
   describeError: (event: unknown, opened: boolean) => {

@@ -1,4 +1,4 @@
-import { BehaviorSubject, Observable, Subject, type Subscription } from 'rxjs';
+import { BehaviorSubject, Observable, type Subscriber, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatTimingOptions, heartbeat } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
@@ -190,15 +190,19 @@ const noop = () => {};
  * a {@link HAConnectionImpl.post} send taken and then not delivered, and every `dropped` message.
  * @internal
  */
-export interface PostSink<Out> {
+export interface PostSink<Out, In = unknown> {
   sendFailed(data: Out, error: unknown): void;
   dropped(data: Out, error: QueueOverflowError): void;
+  /** Every message, before `messages$`'s subscribers: what a subscription would get, without one. */
+  received(data: In): void;
+  /** Every state, before `state$`'s subscribers (the first one, `connecting`, excepted). */
+  stateChanged(state: ConnectionState): void;
 }
 
 /** The connection {@link attach} returns, with its internal promise-less send. @internal */
 export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
-  /** Set once, by the drop-in socket that owns the connection. */
-  sink: PostSink<Out> | undefined;
+  /** Set once, by the drop-in socket that owns the connection, before any message or state. */
+  sink: PostSink<Out, In> | undefined;
   post(data: Out): void;
 }
 
@@ -226,36 +230,27 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
 
 class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
-  private readonly stateSubject: BehaviorSubject<ConnectionState>;
-  private finalState: ClosedState | undefined;
+  private readonly stateSubject_: StateSubject;
   readonly closed: Promise<ClosedState>;
-  private readonly incoming = new MessageFanout<In>();
-  /** Made on the first subscription to `events$`: most connections never have one. */
-  private eventSubject: Subject<ConnectionEvent<In, Out>> | undefined;
-  readonly messages$ = this.incoming.observable;
-  readonly events$ = new Observable<ConnectionEvent<In, Out>>((subscriber) => {
-    // Subscribed after the close: complete at once, as the completed Subject would.
-    if (this.finished) {
-      subscriber.complete();
-      return undefined;
-    }
-    this.eventSubject ??= new Subject();
-    return this.eventSubject.subscribe(subscriber);
-  });
-  private readonly core: RecoveryCore;
-  private readonly diagnostics: ConnectionDiagnosticsPort;
-  private readonly outbox: OutgoingQueue<Out>;
-  private readonly recoverFn: RecoverFunction<In, Out, H>;
-  private currentLink: Link<In, Out> | undefined;
-  private lastLink: Link<In, Out> | undefined;
-  private generation = 0;
-  private attemptAbort: AbortController | undefined;
-  private linkSubscription: Subscription | undefined;
-  private waitSubscription: Subscription | undefined;
-  private finished = false;
-  private resolveClosed!: (state: ClosedState) => void;
-  private readonly dropListener = (entry: { data: Out }, error: QueueOverflowError) => {
-    this.emit({ type: 'dropped', data: entry.data, error });
+  private readonly incoming_ = new MessageFanout<In>();
+  /** A fanout rather than a Subject: most connections never have a subscriber. */
+  private readonly events_ = new MessageFanout<ConnectionEvent<In, Out>>();
+  readonly messages$ = this.incoming_.observable;
+  readonly events$ = this.events_.observable;
+  private readonly core_: RecoveryCore;
+  private readonly diagnostics_: ConnectionDiagnosticsPort;
+  private readonly outbox_: OutgoingQueue<Out>;
+  private readonly recoverFn_: RecoverFunction<In, Out, H>;
+  private currentLink_: Link<In, Out> | undefined;
+  private lastLink_: Link<In, Out> | undefined;
+  private generation_ = 0;
+  private attemptAbort_: AbortController | undefined;
+  private linkSubscription_: Subscription | undefined;
+  private waitSubscription_: Subscription | undefined;
+  private finished_ = false;
+  private resolveClosed_!: (state: ClosedState) => void;
+  private readonly dropListener_ = (entry: { data: Out }, error: QueueOverflowError) => {
+    this.emit_({ type: 'dropped', data: entry.data, error });
     this.sink?.dropped(entry.data, error);
   };
 
@@ -264,27 +259,27 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     private readonly options: AttachOptions<In, Out, H>,
   ) {
     checkConnectionOptions(options);
-    this.recoverFn = options.recover ?? defaultRecover;
-    this.diagnostics = connectionDiagnosticsFor(options);
-    this.outbox = new OutgoingQueue(options.queue);
-    const stateSubject = new BehaviorSubject<ConnectionState>({ status: 'connecting' });
-    this.stateSubject = stateSubject;
+    this.recoverFn_ = options.recover ?? defaultRecover;
+    this.diagnostics_ = connectionDiagnosticsFor(options);
+    this.outbox_ = new OutgoingQueue(options.queue);
+    const stateSubject = new StateSubject({ status: 'connecting' });
+    this.stateSubject_ = stateSubject;
     // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
     // after the close must still see the final state (and the error in it).
-    this.state$ = new StateView(stateSubject, () => this.finalState);
+    this.state$ = new StateView(stateSubject);
     this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve;
+      this.resolveClosed_ = resolve;
     });
-    this.core = new RecoveryCore(options, (event) => this.onRecoveryEvent(event));
-    this.connect();
+    this.core_ = new RecoveryCore(options, (event) => this.onRecoveryEvent_(event));
+    this.connect_();
   }
 
   get link(): Link<In, Out> | undefined {
-    return this.currentLink;
+    return this.currentLink_;
   }
 
   get pending() {
-    return { messages: this.outbox.size, bytes: this.outbox.bytes };
+    return { messages: this.outbox_.size, bytes: this.outbox_.bytes };
   }
 
   send(data: Out, options?: SendOptions): Promise<void> {
@@ -296,21 +291,21 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   enqueue(data: Out, options?: SendOptions): Promise<void> {
-    if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    if (this.finished_) throw this.finalError_ ?? new ClosedByUserError();
     this.transport.check?.(data);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     // One executor for every send: the data waits in a field for the synchronous executor call
     // instead of in a closure per send. A send made re-entrantly (from inside a link's send)
     // sets the field again only after this executor has read it.
-    this.sendData = data;
-    this.sendSignal = signal;
-    const promise = new Promise<void>(this.sendExecutor);
-    const refused = this.refused;
+    this.sendData_ = data;
+    this.sendSignal_ = signal;
+    const promise = new Promise<void>(this.sendExecutor_);
+    const refused = this.refused_;
     if (refused !== undefined) {
       // The executor left that promise pending for good (nothing references it): the refusal is
       // thrown here instead, where the caller is, rather than as a rejection nobody may watch.
-      this.refused = undefined;
+      this.refused_ = undefined;
       throw refused;
     }
     return promise;
@@ -324,12 +319,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    * @internal
    */
   post(data: Out): void {
-    if (this.finished) throw this.finalError ?? new ClosedByUserError();
+    if (this.finished_) throw this.finalError_ ?? new ClosedByUserError();
     this.transport.check?.(data);
-    this.take(data, noop, this.postReject, undefined);
-    const refused = this.refused;
+    this.take_(data, noop, this.postReject_, undefined);
+    const refused = this.refused_;
     if (refused !== undefined) {
-      this.refused = undefined;
+      this.refused_ = undefined;
       throw refused;
     }
   }
@@ -339,46 +334,54 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    * {@link Link.sendWith} link is handed the caller's own `data` (it is done with it when the
    * call returns), so `ws` frames the Buffer it was given instead of wrapping the copy in one.
    */
-  private writeNew(entry: OutgoingEntry<Out>, direct: boolean, data: Out): void {
-    const link = this.currentLink;
-    if (link && !this.flushing) {
+  private writeNew_(entry: OutgoingEntry<Out>, direct: boolean, data: Out): void {
+    const link = this.currentLink_;
+    if (link && !this.flushing_) {
       if (direct && !link.replaysSends) (entry as { data: Out }).data = copyBytes(entry.data);
-      this.write(link, entry, link.sendWith ? data : entry.data);
+      this.write_(link, entry, link.sendWith ? data : entry.data);
       return;
     }
     // Not written now: the entry keeps its own copy of the caller's bytes (the caller may reuse them).
     if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
-    if (!link && this.holding && !this.hold(entry)) this.holding = false;
+    if (!link && this.holding_ && !this.hold_(entry)) this.holding_ = false;
   }
 
   /** @internal */
-  sink: PostSink<Out> | undefined;
+  get sink(): PostSink<Out, In> | undefined {
+    return this.postSink_;
+  }
+  set sink(sink: PostSink<Out, In> | undefined) {
+    this.postSink_ = sink;
+    this.incoming_.first = sink;
+    this.stateSubject_.first = sink;
+  }
+  private postSink_: PostSink<Out, In> | undefined;
   /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
-  private readonly postReject = ((connection) =>
+  private readonly postReject_ = ((connection) =>
     function (this: OutgoingEntry<Out>, error: unknown) {
       connection.sink?.sendFailed(this.data, error);
     })(this);
 
   clearQueue(reason?: unknown): number {
-    const withdrawn = this.outbox.withdrawWaiting();
+    const withdrawn = this.outbox_.withdrawWaiting();
     const error = reason ?? new SendWithdrawnError();
     for (const entry of withdrawn) entry.reject(error);
     return withdrawn.length;
   }
 
-  private sendData: Out | undefined;
-  private sendSignal: AbortSignal | undefined;
-  private refused: unknown;
-  private readonly sendExecutor = (resolve: () => void, reject: (error: unknown) => void): void => {
-    const data = this.sendData as Out;
-    const signal = this.sendSignal;
-    this.sendData = undefined;
-    this.sendSignal = undefined;
-    this.take(data, resolve, reject, signal);
+  private sendData_: Out | undefined;
+  private sendSignal_: AbortSignal | undefined;
+  private refused_: unknown;
+  private readonly sendExecutor_ = (resolve: () => void, reject: (error: unknown) => void): void => {
+    const data = this.sendData_ as Out;
+    const signal = this.sendSignal_;
+    this.sendData_ = undefined;
+    this.sendSignal_ = undefined;
+    this.take_(data, resolve, reject, signal);
   };
 
   /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
-  private take(
+  private take_(
     data: Out,
     resolve: () => void,
     reject: (error: unknown) => void,
@@ -386,29 +389,29 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   ): void {
     // Written at once on a replaying link, which copies it into its own frame synchronously and
     // replays that frame itself: the outbox need not copy it first.
-    const direct = this.currentLink?.replaysSends === true && !this.flushing;
-    const entry = this.outbox.enqueue(data, resolve, reject, this.dropListener, !direct);
+    const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
+    const entry = this.outbox_.enqueue(data, resolve, reject, this.dropListener_, !direct);
     if (!('settled' in entry)) {
-      this.refused = entry;
+      this.refused_ = entry;
       return;
     }
-    if (this.finished) {
+    if (this.finished_) {
       // A `dropped` listener closed the connection while this send made room: nothing will
       // ever write it. The close already rejected it if it drained it; otherwise do it here.
       if (!entry.settled) {
-        this.outbox.settle(entry);
-        entry.reject(this.finalError ?? new ClosedByUserError());
+        this.outbox_.settle(entry);
+        entry.reject(this.finalError_ ?? new ClosedByUserError());
       }
       return;
     }
     if (signal) {
       const onAbort = () => {
-        if (this.outbox.withdraw(entry)) reject(signal.reason);
+        if (this.outbox_.withdraw(entry)) reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       entry.release = () => signal.removeEventListener('abort', onAbort);
     }
-    this.writeNew(entry, direct, data);
+    this.writeNew_(entry, direct, data);
   }
 
   /**
@@ -416,25 +419,25 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    * transport's `hold`, so the next one may be too (after a refusal, sends wait in the queue, in
    * order, until a link takes them; the next link-down tries again).
    */
-  private holding = true;
+  private holding_ = true;
 
   /** Hands a send to the transport's `hold` (see {@link Transport.hold}); false if it does not take it. */
-  private hold(entry: OutgoingEntry<Out>): boolean {
+  private hold_(entry: OutgoingEntry<Out>): boolean {
     const held = this.transport.hold?.(entry.data);
     if (held === undefined) return false;
     // Like a send written on a replaying link: the session owns it now (it cannot be withdrawn or
     // dropped), it is not written again by attach, and the session's answer is final.
-    entry.generation = this.generation;
+    entry.generation = this.generation_;
     entry.written = true;
     held.then(
       () => {
         if (entry.settled) return;
-        this.outbox.settle(entry);
+        this.outbox_.settle(entry);
         entry.resolve();
       },
       (error) => {
         if (entry.settled) return;
-        this.outbox.settle(entry);
+        this.outbox_.settle(entry);
         entry.reject(error);
       },
     );
@@ -442,50 +445,50 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   }
 
   suspend(): void {
-    if (this.finished) return;
-    this.core.suspend();
-    const state = this.stateSubject.value;
-    if (state.status === 'open') this.setState({ ...state, status: 'suspended' });
+    if (this.finished_) return;
+    this.core_.suspend();
+    const state = this.stateSubject_.value;
+    if (state.status === 'open') this.setState_({ ...state, status: 'suspended' });
   }
 
   enable(): void {
-    if (this.finished) return;
-    this.core.enable();
-    const state = this.stateSubject.value;
-    if (state.status === 'suspended') this.setState({ ...state, status: 'open' });
+    if (this.finished_) return;
+    this.core_.enable();
+    const state = this.stateSubject_.value;
+    if (state.status === 'suspended') this.setState_({ ...state, status: 'open' });
   }
 
   resetCounts(): void {
-    if (this.finished) return;
-    this.core.resetCounts();
-    const state = this.stateSubject.value;
+    if (this.finished_) return;
+    this.core_.resetCounts();
+    const state = this.stateSubject_.value;
     if (state.status === 'open' || state.status === 'suspended') {
-      this.setState({ ...state, recoveriesLeft: this.core.recoveriesLeft });
+      this.setState_({ ...state, recoveriesLeft: this.core_.recoveriesLeft });
     } else if (state.status === 'recovering') {
-      this.setState({ ...state, attempt: this.core.attempt, recoveriesLeft: this.core.recoveriesLeft });
+      this.setState_({ ...state, attempt: this.core_.attempt, recoveriesLeft: this.core_.recoveriesLeft });
     }
   }
 
   detach(): Link<In, Out> | undefined {
-    const link = this.currentLink;
-    this.shutdown('detached', undefined, new DetachedError(), false);
+    const link = this.currentLink_;
+    this.shutdown_('detached', undefined, new DetachedError(), false);
     return link;
   }
 
   close(code?: number, reason?: string): void {
-    if (this.finished) return;
-    const link = this.currentLink;
-    this.shutdown('user', undefined, new ClosedByUserError(), false);
+    if (this.finished_) return;
+    const link = this.currentLink_;
+    this.shutdown_('user', undefined, new ClosedByUserError(), false);
     if (link) link.close(code, reason);
     // No link to close: the transport ends what it keeps across links (a resumable session,
     // with the sends it took while no link was up and its client store) as the link would have.
     else this.transport.close?.(code, reason);
   }
 
-  private finalError: unknown;
+  private finalError_: unknown;
   /** The generation whose sends were left to their link's confirmation by close()/detach(). */
-  private keptGeneration: number | undefined;
-  private lastGiveUp: CloseReason | undefined;
+  private keptGeneration_: number | undefined;
+  private lastGiveUp_: CloseReason | undefined;
 
   /**
    * One attempt: open (or recover) a link, then read it until it fails. The loop is written out
@@ -493,49 +496,49 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    * connection then costs a few objects, not a chain of operator subscribers. The decisions
    * (budgets, backoff, give-up) are the shared {@link RecoveryCore}'s.
    */
-  private connect(): void {
+  private connect_(): void {
     const abort = new AbortController();
-    this.attemptAbort = abort;
-    this.openLink(abort.signal).then(
+    this.attemptAbort_ = abort;
+    this.openLink_(abort.signal).then(
       (link) => {
-        if (this.attemptAbort === abort) this.attemptAbort = undefined;
-        if (this.finished) {
+        if (this.attemptAbort_ === abort) this.attemptAbort_ = undefined;
+        if (this.finished_) {
           // The connection was closed while the open was under way: nobody owns this link.
           link?.close();
           return;
         }
-        if (link === undefined || link === null) this.onFailure(new RecoveryDeclined());
-        else this.onLinkOpen(link);
+        if (link === undefined || link === null) this.onFailure_(new RecoveryDeclined());
+        else this.onLinkOpen_(link);
       },
       (error) => {
-        if (this.attemptAbort === abort) this.attemptAbort = undefined;
-        if (!this.finished) this.onFailure(error);
+        if (this.attemptAbort_ === abort) this.attemptAbort_ = undefined;
+        if (!this.finished_) this.onFailure_(error);
       },
     );
   }
 
-  private onFailure(error: unknown): void {
-    const wait = this.core.fail(error).subscribe({
+  private onFailure_(error: unknown): void {
+    const wait = this.core_.fail(error).subscribe({
       next: () => {
-        this.waitSubscription = undefined;
-        this.connect();
+        this.waitSubscription_ = undefined;
+        this.connect_();
       },
-      error: (finalError) => this.finish(this.lastGiveUp ?? 'irrecoverable', finalError),
+      error: (finalError) => this.finish_(this.lastGiveUp_ ?? 'irrecoverable', finalError),
     });
     // The wait may already be over (a give-up, a trigger that replays), or a listener of the
     // recovery events may have closed the connection while we subscribed.
-    if (this.finished) wait.unsubscribe();
-    else if (!wait.closed) this.waitSubscription = wait;
+    if (this.finished_) wait.unsubscribe();
+    else if (!wait.closed) this.waitSubscription_ = wait;
   }
 
-  private readLink(link: Link<In, Out>): void {
+  private readLink_(link: Link<In, Out>): void {
     let incoming$ = link.messages$;
     const beat = this.options.heartbeat;
     if (beat && (!beat.ifSupported || beat.ping || link.ping)) {
       incoming$ = incoming$.pipe(
         heartbeat({
           ...beat,
-          ping: beat.ping ? () => this.sendPing(link) : () => link.ping?.(),
+          ping: beat.ping ? () => this.sendPing_(link) : () => link.ping?.(),
           pongs$: link.pongs$,
           scheduler: this.options.scheduler,
         }),
@@ -544,23 +547,23 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // Traffic from the peer ends a failure being recovered from (RecoveryCore.markProgress).
     // Sends that were merely written are no proof: the kernel takes bytes even from a server
     // that accepts and then drops every connection, which must keep spending the budget.
-    const next = this.incoming.next;
-    const core = this.core;
-    this.linkSubscription = incoming$.subscribe({
+    const incoming = this.incoming_;
+    const core = this.core_;
+    this.linkSubscription_ = incoming$.subscribe({
       next: (value) => {
-        if (core.recovering && this.progressTimer === undefined) this.onProgress(link);
-        next(value);
+        if (core.recovering && this.progressTimer_ === undefined) this.onProgress_(link);
+        incoming.next(value);
       },
       error: (error) => {
-        this.linkSubscription = undefined;
-        this.onLinkDown(link, error);
-        if (!this.finished) this.onFailure(error);
+        this.linkSubscription_ = undefined;
+        this.onLinkDown_(link, error);
+        if (!this.finished_) this.onFailure_(error);
       },
       complete: () => {
         // Links complete only after our own close(); one that ends by itself was closed by the peer.
-        this.linkSubscription = undefined;
-        if (this.currentLink === link) {
-          this.shutdown(
+        this.linkSubscription_ = undefined;
+        if (this.currentLink_ === link) {
+          this.shutdown_(
             'peer',
             undefined,
             new NotOpenError('the link closed before the send was confirmed'),
@@ -571,59 +574,59 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     });
   }
 
-  private openLink(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
-    if (!this.core.recovering) return this.transport.open(signal);
-    const state = this.stateSubject.value;
-    const lastError = state.status === 'recovering' ? state.lastError : this.core.failure;
+  private openLink_(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
+    if (!this.core_.recovering) return this.transport.open(signal);
+    const state = this.stateSubject_.value;
+    const lastError = state.status === 'recovering' ? state.lastError : this.core_.failure;
     const context: RecoveryContext<In, Out, H> = {
-      attempt: this.core.attempt,
-      maxAttempts: this.core.maxAttemptsPerFailure,
-      error: this.core.failure,
+      attempt: this.core_.attempt,
+      maxAttempts: this.core_.maxAttemptsPerFailure,
+      error: this.core_.failure,
       lastError,
-      previousLink: this.lastLink,
+      previousLink: this.lastLink_,
       handle: this.options.handle as H,
       reopen: () => this.transport.open(signal),
       signal,
     };
     try {
-      return Promise.resolve(this.recoverFn(context));
+      return Promise.resolve(this.recoverFn_(context));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private onLinkOpen(link: Link<In, Out>): void {
-    this.generation++;
-    const generation = this.generation;
-    this.plainRejection = (error) => this.onPlainRejection(generation, error);
+  private onLinkOpen_(link: Link<In, Out>): void {
+    this.generation_++;
+    const generation = this.generation_;
+    this.plainRejection_ = (error) => this.onPlainRejection_(generation, error);
     if (link.sendWith) {
       const replays = link.replaysSends;
-      this.confirm = (error, entry) =>
-        this.onConfirm(generation, replays, error, entry as OutgoingEntry<Out>);
+      this.confirm_ = (error, entry) =>
+        this.onConfirm_(generation, replays, error, entry as OutgoingEntry<Out>);
     }
-    const recovered = this.core.recovering;
-    this.currentLink = link;
-    this.lastLink = link;
-    this.linkUpAt = this.scheduler.now();
+    const recovered = this.core_.recovering;
+    this.currentLink_ = link;
+    this.lastLink_ = link;
+    this.linkUpAt_ = this.scheduler_.now();
     // Until the waiting sends are flushed below, a send made from a listener of the events that
     // follow waits behind them instead of jumping the queue.
-    this.flushing = true;
-    this.setState({
-      status: this.core.suspended ? 'suspended' : 'open',
-      recoveries: this.core.recoveries,
-      recoveriesLeft: this.core.recoveriesLeft,
+    this.flushing_ = true;
+    this.setState_({
+      status: this.core_.suspended ? 'suspended' : 'open',
+      recoveries: this.core_.recoveries,
+      recoveriesLeft: this.core_.recoveriesLeft,
     });
-    this.emit({ type: 'link-open', link, recovered });
+    this.emit_({ type: 'link-open', link, recovered });
     // A listener of the state or of that event may have closed or detached the connection.
-    if (this.finished) return;
-    this.core.markUp();
-    if (this.core.recovering) {
+    if (this.finished_) return;
+    this.core_.markUp();
+    if (this.core_.recovering) {
       // A replaying link is open only once its session was welcomed by the server (created or
       // resumed): the server answered. Otherwise ask for a pong at once, so that a client that
       // only sends still learns the server is alive (written sends prove nothing).
-      if (link.replaysSends) this.onProgress(link);
+      if (link.replaysSends) this.onProgress_(link);
       else if (link.ping && link.pongs$) {
-        this.watchPong(link);
+        this.watchPong_(link);
         try {
           link.ping();
         } catch {
@@ -631,59 +634,59 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         }
       }
     }
-    this.readLink(link);
+    this.readLink_(link);
     // A link can die while we subscribe to it: then there is nothing to flush to.
-    if (this.currentLink !== link) return;
+    if (this.currentLink_ !== link) return;
     // Re-run what the broken link did not confirm, in the original order, before anything new.
     // The generator reads the queue live: sends queued by the writes themselves come in order.
-    for (const entry of this.outbox.waiting()) {
-      if (this.currentLink !== link) break;
-      this.write(link, entry);
+    for (const entry of this.outbox_.waiting()) {
+      if (this.currentLink_ !== link) break;
+      this.write_(link, entry);
     }
-    if (this.currentLink === link) this.flushing = false;
+    if (this.currentLink_ === link) this.flushing_ = false;
   }
 
   /**
    * Traffic from the peer on a recovered link (a message, a pong, a welcomed session): the
    * failure is over once the link has been up {@link MIN_PROGRESS_UPTIME_MS}, now or when it has.
    */
-  private onProgress(link: Link<In, Out>): void {
-    if (!this.core.recovering || this.progressTimer !== undefined) return;
-    const wait = MIN_PROGRESS_UPTIME_MS - (this.scheduler.now() - this.linkUpAt);
+  private onProgress_(link: Link<In, Out>): void {
+    if (!this.core_.recovering || this.progressTimer_ !== undefined) return;
+    const wait = MIN_PROGRESS_UPTIME_MS - (this.scheduler_.now() - this.linkUpAt_);
     if (wait <= 0) {
-      this.core.markProgress();
+      this.core_.markProgress();
       return;
     }
-    this.progressTimer = this.scheduler.schedule(() => {
-      this.progressTimer = undefined;
-      if (this.currentLink === link) this.core.markProgress();
+    this.progressTimer_ = this.scheduler_.schedule(() => {
+      this.progressTimer_ = undefined;
+      if (this.currentLink_ === link) this.core_.markProgress();
     }, wait);
   }
-  private progressTimer: Subscription | undefined;
-  private linkUpAt = 0;
-  private flushing = false;
-  private get scheduler() {
+  private progressTimer_: Subscription | undefined;
+  private linkUpAt_ = 0;
+  private flushing_ = false;
+  private get scheduler_() {
     return this.options.scheduler ?? monotonicScheduler;
   }
 
   /** The first pong on a recovered link is progress (a peer answering pings is alive). */
-  private watchPong(link: Link<In, Out>): void {
+  private watchPong_(link: Link<In, Out>): void {
     const pong = link.pongs$!.subscribe(() => {
-      this.onProgress(link);
+      this.onProgress_(link);
       pong.unsubscribe();
     });
     // Ends with the link (or at once, if a pong had already been replayed synchronously).
-    if (!pong.closed) this.pongWatch = pong;
+    if (!pong.closed) this.pongWatch_ = pong;
   }
-  private pongWatch: Subscription | undefined;
+  private pongWatch_: Subscription | undefined;
 
-  private write(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
-    const generation = this.generation;
+  private write_(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
+    const generation = this.generation_;
     entry.generation = generation;
     entry.written = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
-      link.sendWith(payload, this.confirm, entry);
+      link.sendWith(payload, this.confirm_, entry);
       return;
     }
     link.send(entry.data).then(
@@ -691,27 +694,27 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         // A confirmation from a link that has since broken is stale: the entry was requeued and
         // will be confirmed (or rejected) by the link it is rewritten on.
         if (entry.generation !== generation || entry.settled) return;
-        this.outbox.settle(entry);
+        this.outbox_.settle(entry);
         entry.resolve();
       },
       link.replaysSends
-        ? (error) => this.onReplayingRejection(entry, generation, error)
-        : this.plainRejection,
+        ? (error) => this.onReplayingRejection_(entry, generation, error)
+        : this.plainRejection_,
     );
   }
 
   /** A replaying link's session has the last word on its sends: its rejection (a lost session) is final. */
-  private onReplayingRejection(entry: OutgoingEntry<Out>, generation: number, error: unknown): void {
+  private onReplayingRejection_(entry: OutgoingEntry<Out>, generation: number, error: unknown): void {
     if (entry.generation !== generation || entry.settled) return;
-    this.outbox.settle(entry);
+    this.outbox_.settle(entry);
     entry.reject(error);
   }
 
   /** A link's {@link Link.sendWith} confirmation for the current link, made once per link. */
-  private confirm: (error: unknown, entry: object) => void = () => {};
+  private confirm_: (error: unknown, entry: object) => void = () => {};
 
   /** A send written with {@link Link.sendWith} on the link of `generation` was confirmed or failed. */
-  private onConfirm(
+  private onConfirm_(
     generation: number,
     replays: boolean | undefined,
     error: unknown,
@@ -719,14 +722,14 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   ): void {
     if (error === undefined) {
       if (entry.generation !== generation || entry.settled) return;
-      this.outbox.settle(entry);
+      this.outbox_.settle(entry);
       entry.resolve();
-    } else if (replays) this.onReplayingRejection(entry, generation, error);
-    else this.onPlainRejection(generation, error);
+    } else if (replays) this.onReplayingRejection_(entry, generation, error);
+    else this.onPlainRejection_(generation, error);
   }
 
   /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
-  private plainRejection: (error: unknown) => void = () => {};
+  private plainRejection_: (error: unknown) => void = () => {};
 
   /**
    * A plain link's send rejected. A failed write on a plain link means the link is failing: its
@@ -734,15 +737,15 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
    * close()/detach() is a rejection final, since nothing will write the entries again; the link
    * that kept them has broken, so every send still waiting on it fails.
    */
-  private onPlainRejection(generation: number, error: unknown): void {
-    if (!this.finished || generation !== this.keptGeneration) return;
-    for (const entry of this.outbox.writtenOn(generation)) {
-      this.outbox.settle(entry);
+  private onPlainRejection_(generation: number, error: unknown): void {
+    if (!this.finished_ || generation !== this.keptGeneration_) return;
+    for (const entry of this.outbox_.writtenOn(generation)) {
+      this.outbox_.settle(entry);
       entry.reject(error);
     }
   }
 
-  private sendPing(link: Link<In, Out>): void {
+  private sendPing_(link: Link<In, Out>): void {
     try {
       const ping = (this.options.heartbeat as { ping: (link: Link<In, Out>) => unknown }).ping(link);
       // A ping that fails to write means the link is going; the heartbeat or the link reports it.
@@ -750,40 +753,40 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     } catch (error) {
       // The user's ping function threw: its own bug, not the link's. Reported, and the heartbeat
       // goes on (a link that really is silent still times out).
-      this.emit({ type: 'ping-failed', error });
+      this.emit_({ type: 'ping-failed', error });
     }
   }
 
-  private onLinkDown(link: Link<In, Out>, error: unknown): void {
-    if (this.currentLink === link) this.currentLink = undefined;
-    this.flushing = false;
-    this.pongWatch?.unsubscribe();
-    this.pongWatch = undefined;
-    this.progressTimer?.unsubscribe();
-    this.progressTimer = undefined;
-    if (!link.replaysSends) this.outbox.requeueAll();
+  private onLinkDown_(link: Link<In, Out>, error: unknown): void {
+    if (this.currentLink_ === link) this.currentLink_ = undefined;
+    this.flushing_ = false;
+    this.pongWatch_?.unsubscribe();
+    this.pongWatch_ = undefined;
+    this.progressTimer_?.unsubscribe();
+    this.progressTimer_ = undefined;
+    if (!link.replaysSends) this.outbox_.requeueAll();
     // A heartbeat timeout lands here with the link still up: closing a resumable link would end
     // its session, so it is abandoned instead and the session resumes on the recovered link.
     if (link.abandon) link.abandon();
     else link.close();
-    this.emit({ type: 'link-down', error });
+    this.emit_({ type: 'link-down', error });
     // What waits for the next link goes to the transport if it takes it (durable with a store).
-    this.holding = false;
-    if (!this.finished) {
-      this.holding = true;
-      for (const entry of this.outbox.waiting()) {
-        if (!this.hold(entry)) {
-          this.holding = false;
+    this.holding_ = false;
+    if (!this.finished_) {
+      this.holding_ = true;
+      for (const entry of this.outbox_.waiting()) {
+        if (!this.hold_(entry)) {
+          this.holding_ = false;
           break;
         }
       }
     }
   }
 
-  private onRecoveryEvent(event: RecoveryEvent): void {
+  private onRecoveryEvent_(event: RecoveryEvent): void {
     switch (event.type) {
       case 'recovering':
-        this.setState({
+        this.setState_({
           status: 'recovering',
           attempt: event.attempt,
           maxAttempts: event.maxAttempts,
@@ -794,68 +797,71 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
         });
         break;
       case 'recovered': {
-        const state = this.stateSubject.value;
+        const state = this.stateSubject_.value;
         if (state.status === 'open' || state.status === 'suspended') {
-          this.setState({ ...state, recoveries: event.recoveries, recoveriesLeft: this.core.recoveriesLeft });
+          this.setState_({
+            ...state,
+            recoveries: event.recoveries,
+            recoveriesLeft: this.core_.recoveriesLeft,
+          });
         }
         break;
       }
       case 'gave-up':
-        this.lastGiveUp = event.reason;
+        this.lastGiveUp_ = event.reason;
         break;
     }
-    this.emit(event);
+    this.emit_(event);
   }
 
-  private emit(event: ConnectionEvent<In, Out>): void {
-    this.eventSubject?.next(event);
-    this.diagnostics.event(event);
+  private emit_(event: ConnectionEvent<In, Out>): void {
+    this.events_.next(event);
+    this.diagnostics_.event(event);
   }
 
-  private setState(state: ConnectionState): void {
-    if (this.finished) return;
-    this.stateSubject.next(state);
-    this.diagnostics.state(state, this.outbox.size);
+  private setState_(state: ConnectionState): void {
+    if (this.finished_) return;
+    this.stateSubject_.next(state);
+    this.diagnostics_.state(state, this.outbox_.size);
   }
 
   /** The pipeline ended by itself: recovery gave up, an irrecoverable error, or the link completed. */
-  private finish(reason: CloseReason, error?: unknown): void {
-    this.shutdown(reason, error, error, true);
+  private finish_(reason: CloseReason, error?: unknown): void {
+    this.shutdown_(reason, error, error, true);
   }
 
-  private shutdown(reason: CloseReason, error: unknown, pendingError: unknown, fromPipeline: boolean): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.finalError = error ?? pendingError;
-    this.waitSubscription?.unsubscribe();
-    this.waitSubscription = undefined;
-    this.linkSubscription?.unsubscribe();
-    this.linkSubscription = undefined;
-    this.pongWatch?.unsubscribe();
-    this.pongWatch = undefined;
-    this.progressTimer?.unsubscribe();
-    this.progressTimer = undefined;
-    this.core.close();
-    this.attemptAbort?.abort(pendingError);
-    this.attemptAbort = undefined;
+  private shutdown_(reason: CloseReason, error: unknown, pendingError: unknown, fromPipeline: boolean): void {
+    if (this.finished_) return;
+    this.finished_ = true;
+    this.finalError_ = error ?? pendingError;
+    this.waitSubscription_?.unsubscribe();
+    this.waitSubscription_ = undefined;
+    this.linkSubscription_?.unsubscribe();
+    this.linkSubscription_ = undefined;
+    this.pongWatch_?.unsubscribe();
+    this.pongWatch_ = undefined;
+    this.progressTimer_?.unsubscribe();
+    this.progressTimer_ = undefined;
+    this.core_.close();
+    this.attemptAbort_?.abort(pendingError);
+    this.attemptAbort_ = undefined;
     // Sends already written on a link that stays open (close/detach) settle through that link's
     // confirmation; only the ones that never reached a link are rejected.
-    const keep = this.currentLink && !fromPipeline ? this.generation : undefined;
-    this.keptGeneration = keep;
-    if (fromPipeline) this.currentLink?.close();
-    this.currentLink = undefined;
-    for (const entry of this.outbox.drain(keep)) entry.reject(pendingError);
+    const keep = this.currentLink_ && !fromPipeline ? this.generation_ : undefined;
+    this.keptGeneration_ = keep;
+    if (fromPipeline) this.currentLink_?.close();
+    this.currentLink_ = undefined;
+    for (const entry of this.outbox_.drain(keep)) entry.reject(pendingError);
     const closed: ClosedState =
       error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
-    this.stateSubject.next(closed);
-    this.diagnostics.state(closed, this.outbox.size);
-    this.finalState = closed;
-    this.stateSubject.complete();
-    this.eventSubject?.complete();
+    this.stateSubject_.next(closed);
+    this.diagnostics_.state(closed, this.outbox_.size);
+    this.stateSubject_.complete();
+    this.events_.complete();
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
-    this.incoming.complete();
-    this.resolveClosed(closed);
+    this.incoming_.complete();
+    this.resolveClosed_(closed);
     // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
     // so a new connection in this process can take it (a client store's lock is released).
     if (fromPipeline) this.transport.release?.();
@@ -863,21 +869,63 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 }
 
 /**
- * `state$`: the BehaviorSubject's values, plus the final state for a subscriber that comes after
- * the close (a completed BehaviorSubject would give it nothing at all).
+ * The state's BehaviorSubject, which tells the connection's sink (a drop-in socket) of each state
+ * before its subscribers, as their first would be told: the value is stored first (a subscriber
+ * that joins from the sink's handler gets it at once) and the delivery snapshot is taken before
+ * (it does not get it twice).
  */
-class StateView extends Observable<ConnectionState> {
-  constructor(
-    private readonly subject: BehaviorSubject<ConnectionState>,
-    finalState: () => ClosedState | undefined,
-  ) {
-    super((subscriber) => {
-      const closed = finalState();
-      if (closed === undefined) return subject.subscribe(subscriber);
-      subscriber.next(closed);
+class StateSubject extends BehaviorSubject<ConnectionState> {
+  first: { stateChanged(state: ConnectionState): void } | undefined;
+
+  override next(state: ConnectionState): void {
+    const first = this.first;
+    if (first === undefined || this.isStopped || this.closed) {
+      super.next(state);
+      return;
+    }
+    const observers = this.observers.slice();
+    (this as unknown as { _value: ConnectionState })._value = state;
+    first.stateChanged(state);
+    for (let i = 0; i < observers.length; i++) observers[i]!.next(state);
+  }
+
+  override complete(): void {
+    this.first = undefined;
+    super.complete();
+  }
+
+  /**
+   * A subscriber after the close gets the final state, then completion (a completed
+   * BehaviorSubject would give it nothing at all, not even the error in the state).
+   * @internal
+   */
+  protected _subscribe(subscriber: Subscriber<ConnectionState>): Subscription | undefined {
+    if (this.isStopped) {
+      subscriber.next(this.getValue());
       subscriber.complete();
       return undefined;
-    });
+    }
+    return (BehaviorSubject.prototype as unknown as BehaviorSubjectInternals)._subscribe.call(
+      this,
+      subscriber,
+    );
+  }
+}
+
+/** BehaviorSubject's subscribe step, which its typings leave out. */
+interface BehaviorSubjectInternals {
+  _subscribe(this: BehaviorSubject<ConnectionState>, subscriber: Subscriber<ConnectionState>): Subscription;
+}
+
+/** `state$`: the state subject's values, and `value`, without `next` (the subject stays ours). */
+class StateView extends Observable<ConnectionState> {
+  constructor(private readonly subject: StateSubject) {
+    super();
+  }
+
+  /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
+  protected _subscribe(subscriber: Subscriber<ConnectionState>): Subscription {
+    return this.subject.subscribe(subscriber);
   }
 
   get value(): ConnectionState {

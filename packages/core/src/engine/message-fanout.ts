@@ -1,10 +1,12 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 
 /**
- * The hot multicast behind a connection's `messages$`: what a `Subject` does for `next` and
- * `complete`, without its per-value cost (rxjs 7 allocates an error-context closure and walks an
- * iterator on every `Subject.next`). Every message a connection receives goes through it, which
- * is why it is not a `Subject`. It never errors: a connection's message stream completes.
+ * A hot multicast: what a `Subject` does for `next`, `error` and `complete`, without its
+ * per-value cost (rxjs 7 allocates an error-context closure and walks an iterator on every
+ * `Subject.next`) and without a closure per instance. A connection's `messages$` and a WebSocket
+ * link's `messages$` and `pongs$` are one each: every message goes through it, and an idle
+ * connection keeps it for its whole life. A subscriber that comes after the end gets the end
+ * (completion or the error), as from a stopped `Subject`.
  *
  * @example
  * ```ts
@@ -18,33 +20,76 @@ import { Observable, type Subscriber } from 'rxjs';
 export class MessageFanout<T> {
   // Replaced, never mutated: a delivery loop keeps its snapshot when a subscriber leaves or
   // joins during a delivery (as a Subject does).
-  private subscribers: readonly Subscriber<T>[] = [];
-  private completed = false;
+  private subscribers_: readonly Subscriber<T>[] = [];
+  /** 0 while open, 1 completed, 2 errored with `failure`. */
+  private ended_: 0 | 1 | 2 = 0;
+  private failure_: unknown;
+  /**
+   * Told of every message before the subscribers, without a subscription (a drop-in socket's
+   * own dispatch: no subscriber, observer and teardown per connection). @internal
+   */
+  first: { received(value: T): void } | undefined;
 
-  /** Subscribers get the messages that arrive after they subscribe; after `complete()`, just completion. */
-  readonly observable: Observable<T> = new Observable<T>((subscriber) => {
-    if (this.completed) {
-      subscriber.complete();
+  /** Subscribers get the messages that arrive after they subscribe; after the end, just the end. */
+  readonly observable: Observable<T> = new FanoutObservable(this);
+
+  /** @internal */
+  add(subscriber: Subscriber<T>): TeardownLogic {
+    if (this.ended_) {
+      if (this.ended_ === 2) subscriber.error(this.failure_);
+      else subscriber.complete();
       return undefined;
     }
-    this.subscribers = [...this.subscribers, subscriber];
+    // A literal of the exact length: a spread into an empty list reserves room for 16.
+    const subscribers = this.subscribers_;
+    this.subscribers_ = subscribers.length === 0 ? [subscriber] : [...subscribers, subscriber];
     return () => {
-      this.subscribers = this.subscribers.filter((other) => other !== subscriber);
+      this.subscribers_ = this.subscribers_.filter((other) => other !== subscriber);
     };
-  });
+  }
 
-  /** Delivers to every current subscriber. A bound function, so it can be handed over as an observer's `next`. */
-  readonly next = (value: T): void => {
-    const subscribers = this.subscribers;
+  /** Delivers to every current subscriber; ignored after the end. */
+  next(value: T): void {
+    if (this.ended_) return;
+    const subscribers = this.subscribers_;
+    // After the snapshot, as a Subject's first subscriber: one that joins from inside `first`
+    // gets the next message, not this one.
+    this.first?.received(value);
     for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(value);
-  };
+  }
 
-  /** Completes every subscriber, once; later `next` calls are ignored. */
+  /** Completes every subscriber, once; later calls are ignored. */
   complete(): void {
-    if (this.completed) return;
-    this.completed = true;
-    const subscribers = this.subscribers;
-    this.subscribers = [];
-    for (const subscriber of subscribers) subscriber.complete();
+    this.end_(1, undefined);
+  }
+
+  /** Errors every subscriber, once; later calls are ignored. */
+  error(error: unknown): void {
+    this.end_(2, error);
+  }
+
+  private end_(how: 1 | 2, error: unknown): void {
+    if (this.ended_) return;
+    this.ended_ = how;
+    this.failure_ = error;
+    this.first = undefined;
+    const subscribers = this.subscribers_;
+    this.subscribers_ = [];
+    for (const subscriber of subscribers) {
+      if (how === 2) subscriber.error(error);
+      else subscriber.complete();
+    }
+  }
+}
+
+/** The fanout's observable: subscribing is a method call, not a closure kept per fanout. */
+class FanoutObservable<T> extends Observable<T> {
+  constructor(private readonly fanout_: MessageFanout<T>) {
+    super();
+  }
+
+  /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
+  protected _subscribe(subscriber: Subscriber<T>): TeardownLogic {
+    return this.fanout_.add(subscriber);
   }
 }

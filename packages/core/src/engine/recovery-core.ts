@@ -1,11 +1,4 @@
-import {
-  asyncScheduler,
-  Observable,
-  type SchedulerLike,
-  Subject,
-  type Subscriber,
-  type Subscription,
-} from 'rxjs';
+import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import type { BackoffOptions } from '../policy/backoff-delay.js';
 import type { ErrorClassifier } from '../policy/classify.js';
 import { decideRetry, type GiveUpReason } from '../policy/retry-decision.js';
@@ -110,18 +103,22 @@ export type RecoveryEvent =
  * are thin wrappers around it.
  */
 export class RecoveryCore {
-  private failureError: unknown = undefined;
-  private inFailure = false;
-  private attemptsMade = 0;
-  private recoveriesUsed = 0;
-  private recovered = 0;
-  private suspendedFlag = false;
-  private closedFlag = false;
-  private isUp = false;
+  private failureError_: unknown = undefined;
+  private inFailure_ = false;
+  private attemptsMade_ = 0;
+  private recoveriesUsed_ = 0;
+  private recovered_ = 0;
+  private suspendedFlag_ = false;
+  private closedFlag_ = false;
+  private isUp_ = false;
   /** When the current failure began, on {@link now}'s clock. */
-  private failureStartedAt = 0;
-  private uptimeTimer: Subscription | undefined;
-  private readonly interrupt$ = new Subject<void>();
+  private failureStartedAt_ = 0;
+  private uptimeTimer_: Subscription | undefined;
+  /**
+   * Ends the wait under way (one at a time: each failure is waited out before the next), on
+   * suspend() or close(). A field rather than a Subject: every connection keeps its core.
+   */
+  private interruptWait_: (() => void) | undefined;
   private readonly scheduler: SchedulerLike;
   readonly maxAttemptsPerFailure: number;
   readonly maxRecoveries: number;
@@ -138,27 +135,27 @@ export class RecoveryCore {
 
   /** The error that started the failure being recovered from, if one is. */
   get failure(): unknown {
-    return this.failureError;
+    return this.failureError_;
   }
   get recovering(): boolean {
-    return this.inFailure;
+    return this.inFailure_;
   }
   /** The current attempt number (1-based) while recovering; 0 otherwise. */
   get attempt(): number {
-    return this.attemptsMade;
+    return this.attemptsMade_;
   }
   get recoveriesLeft(): number {
-    return Math.max(0, this.maxRecoveries - this.recoveriesUsed);
+    return Math.max(0, this.maxRecoveries - this.recoveriesUsed_);
   }
   /** Successful recoveries over the connection's life. */
   get recoveries(): number {
-    return this.recovered;
+    return this.recovered_;
   }
   get suspended(): boolean {
-    return this.suspendedFlag;
+    return this.suspendedFlag_;
   }
   get up(): boolean {
-    return this.isUp;
+    return this.isUp_;
   }
 
   /**
@@ -176,27 +173,27 @@ export class RecoveryCore {
    * so callers may report every message.
    */
   markProgress(): void {
-    if (!this.inFailure || !this.isUp) return;
-    this.uptimeTimer?.unsubscribe();
-    this.uptimeTimer = undefined;
-    this.endFailure();
+    if (!this.inFailure_ || !this.isUp_) return;
+    this.uptimeTimer_?.unsubscribe();
+    this.uptimeTimer_ = undefined;
+    this.endFailure_();
   }
 
   /** The resource (link, subscription) is up. Starts the `minUptime` clock if it is a recovery. */
   markUp(): void {
     // After close() (possibly from a listener of this very link's opening) no window may start.
-    if (this.isUp || this.closedFlag) return;
-    this.isUp = true;
-    this.onEvent({ type: 'up', recovering: this.inFailure });
-    if (!this.inFailure) return;
+    if (this.isUp_ || this.closedFlag_) return;
+    this.isUp_ = true;
+    this.onEvent({ type: 'up', recovering: this.inFailure_ });
+    if (!this.inFailure_) return;
     const minUptime = this.options.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS;
     if (minUptime <= 0) {
-      this.endFailure();
+      this.endFailure_();
       return;
     }
-    this.uptimeTimer = this.scheduler.schedule(() => {
-      this.uptimeTimer = undefined;
-      this.endFailure();
+    this.uptimeTimer_ = this.scheduler.schedule(() => {
+      this.uptimeTimer_ = undefined;
+      this.endFailure_();
     }, minUptime);
   }
 
@@ -209,57 +206,57 @@ export class RecoveryCore {
     // path, and the operators it would take (race, concat, merge, timer...) are most of the rxjs
     // a browser bundle of HAWebSocket would otherwise carry.
     return new Observable<void>((subscriber) => {
-      this.isUp = false;
-      this.uptimeTimer?.unsubscribe();
-      this.uptimeTimer = undefined;
-      const newFailure = !this.inFailure;
+      this.isUp_ = false;
+      this.uptimeTimer_?.unsubscribe();
+      this.uptimeTimer_ = undefined;
+      const newFailure = !this.inFailure_;
       if (error instanceof RecoveryDeclined) {
-        subscriber.error(this.giveUp('declined', this.failureError));
+        subscriber.error(this.giveUp_('declined', this.failureError_));
         return;
       }
       const decision = decideRetry({
         error,
-        closed: this.closedFlag,
-        suspended: this.suspendedFlag,
-        attemptsMade: newFailure ? 0 : this.attemptsMade,
+        closed: this.closedFlag_,
+        suspended: this.suspendedFlag_,
+        attemptsMade: newFailure ? 0 : this.attemptsMade_,
         maxAttemptsPerFailure: this.maxAttemptsPerFailure,
-        recoveriesUsed: this.recoveriesUsed,
+        recoveriesUsed: this.recoveriesUsed_,
         maxRecoveries: this.maxRecoveries,
         newFailure,
         classify: this.options.isRecoverable,
         shouldRecover: this.options.shouldRecover,
         backoff: this.options.backoff,
-        elapsedMs: newFailure ? 0 : this.now() - this.failureStartedAt,
+        elapsedMs: newFailure ? 0 : this.now() - this.failureStartedAt_,
         random: this.options.random,
         retryAfter: this.options.retryAfter,
       });
       if (decision.action === 'give-up') {
         // libha's contract: when recovery gives up, the caller sees the ORIGINAL failure. An
         // irrecoverable error met during an attempt (a 401 on reopen) is new information, so it wins.
-        const propagated = newFailure || decision.reason === 'irrecoverable' ? error : this.failureError;
-        subscriber.error(this.giveUp(decision.reason, propagated));
+        const propagated = newFailure || decision.reason === 'irrecoverable' ? error : this.failureError_;
+        subscriber.error(this.giveUp_(decision.reason, propagated));
         return;
       }
       if (newFailure) {
-        this.inFailure = true;
-        this.failureStartedAt = this.now();
-        this.failureError = error;
-        this.recoveriesUsed++;
+        this.inFailure_ = true;
+        this.failureStartedAt_ = this.now();
+        this.failureError_ = error;
+        this.recoveriesUsed_++;
       }
-      this.attemptsMade = decision.attempt;
+      this.attemptsMade_ = decision.attempt;
       this.onEvent({
         type: 'recovering',
         attempt: decision.attempt,
         maxAttempts: this.maxAttemptsPerFailure,
         delayMs: decision.delayMs,
-        error: this.failureError,
+        error: this.failureError_,
         lastError: error,
         recoveriesLeft: this.recoveriesLeft,
       });
       // A listener of that event may have closed or suspended us; the wait would miss the
       // interruption (nobody was subscribed to it yet), so honour it here.
-      if (this.closedFlag || this.suspendedFlag) {
-        subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
+      if (this.closedFlag_ || this.suspendedFlag_) {
+        subscriber.error(this.giveUp_(this.closedFlag_ ? 'closed' : 'suspended', this.failureError_));
         return;
       }
       return this.wait(decision.delayMs, subscriber);
@@ -268,11 +265,11 @@ export class RecoveryCore {
 
   /** While suspended, failures propagate as on a plain connection; a recovery under way gives up. */
   suspend(): void {
-    this.suspendedFlag = true;
-    this.interrupt$.next();
+    this.suspendedFlag_ = true;
+    this.interruptWait_?.();
   }
   enable(): void {
-    this.suspendedFlag = false;
+    this.suspendedFlag_ = false;
   }
   /**
    * Restores both budgets (libha `HA_RECOVERY_RESET_ICOUNT` and `RESET_ACOUNT`). A failure under
@@ -280,34 +277,33 @@ export class RecoveryCore {
    * fresh budget (attempt numbers stay 1-based for the recovery function and the state).
    */
   resetCounts(): void {
-    this.recoveriesUsed = this.inFailure ? 1 : 0;
-    this.attemptsMade = this.inFailure && !this.isUp ? 1 : 0;
+    this.recoveriesUsed_ = this.inFailure_ ? 1 : 0;
+    this.attemptsMade_ = this.inFailure_ && !this.isUp_ ? 1 : 0;
     // The backoff starts over too: it grows with the time the failure has lasted.
-    if (this.inFailure) this.failureStartedAt = this.now();
+    if (this.inFailure_) this.failureStartedAt_ = this.now();
   }
   /** No more recovery: a wait under way gives up. */
   close(): void {
-    this.closedFlag = true;
-    this.uptimeTimer?.unsubscribe();
-    this.uptimeTimer = undefined;
-    this.interrupt$.next();
-    this.interrupt$.complete();
+    this.closedFlag_ = true;
+    this.uptimeTimer_?.unsubscribe();
+    this.uptimeTimer_ = undefined;
+    this.interruptWait_?.();
   }
 
-  private endFailure(): void {
-    const attempts = this.attemptsMade;
-    this.inFailure = false;
-    this.failureError = undefined;
-    this.attemptsMade = 0;
-    this.recovered++;
-    this.onEvent({ type: 'recovered', recoveries: this.recovered, attempts });
+  private endFailure_(): void {
+    const attempts = this.attemptsMade_;
+    this.inFailure_ = false;
+    this.failureError_ = undefined;
+    this.attemptsMade_ = 0;
+    this.recovered_++;
+    this.onEvent({ type: 'recovered', recoveries: this.recovered_, attempts });
   }
 
   /** Ends the failure and returns the error the caller must see. */
-  private giveUp(reason: GiveUpReason, error: unknown): unknown {
-    this.inFailure = false;
-    this.failureError = undefined;
-    this.attemptsMade = 0;
+  private giveUp_(reason: GiveUpReason, error: unknown): unknown {
+    this.inFailure_ = false;
+    this.failureError_ = undefined;
+    this.attemptsMade_ = 0;
     this.onEvent({ type: 'gave-up', reason, error });
     return error;
   }
@@ -322,19 +318,18 @@ export class RecoveryCore {
     let timer: Subscription | undefined;
     let trigger: Subscription | undefined;
     let online: Subscription | undefined;
-    let interrupt: Subscription | undefined;
     const teardown = () => {
       done = true;
       timer?.unsubscribe();
       trigger?.unsubscribe();
       online?.unsubscribe();
-      interrupt?.unsubscribe();
+      if (this.interruptWait_ === interrupt) this.interruptWait_ = undefined;
     };
     const ready = () => {
       if (done) return;
       teardown();
       // Read at the end of the wait: resetCounts() during the wait renumbers the attempt.
-      this.onEvent({ type: 'attempting', attempt: this.attemptsMade });
+      this.onEvent({ type: 'attempting', attempt: this.attemptsMade_ });
       subscriber.next();
       subscriber.complete();
     };
@@ -351,11 +346,12 @@ export class RecoveryCore {
       // An online$ that answers synchronously (a BehaviorSubject) finished before `online` was set.
       if (done) online.unsubscribe();
     };
-    interrupt = this.interrupt$.subscribe(() => {
+    const interrupt = () => {
       if (done) return;
       teardown();
-      subscriber.error(this.giveUp(this.closedFlag ? 'closed' : 'suspended', this.failureError));
-    });
+      subscriber.error(this.giveUp_(this.closedFlag_ ? 'closed' : 'suspended', this.failureError_));
+    };
+    this.interruptWait_ = interrupt;
     timer = this.scheduler.schedule(endBackoff, delayMs);
     if (this.options.trigger && !backoffOver) {
       trigger = this.options.trigger.subscribe(endBackoff);

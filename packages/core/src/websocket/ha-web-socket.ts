@@ -1,4 +1,4 @@
-import type { Observable, Subscription } from 'rxjs';
+import type { Observable } from 'rxjs';
 import {
   type AttachOptions,
   attach,
@@ -337,7 +337,6 @@ export function defineHAWebSocket<
     ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null = null;
     private ready = 0;
     private binary: string;
-    private readonly subscriptions: Subscription[] = [];
 
     constructor(
       url: string | URL,
@@ -392,17 +391,18 @@ export function defineHAWebSocket<
       // brings its session's handle; the protocol's code stays in the resume module.
       this.session = (transport as Partial<ResumableTransport>).handle;
       this.connection = attach(transport, attachOptions);
-      this.subscriptions.push(
-        this.connection.messages$.subscribe((data) =>
-          this.dispatch(
-            'message',
-            messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
-          ),
-        ),
-        this.connection.state$.subscribe((state) => this.onState(state)),
-      );
-      // Drops and failed sends come through the sink rather than an `events$` subscription.
+      // Messages, states, drops and failed sends come through the sink, called directly by the
+      // connection, rather than through subscriptions to `messages$`, `state$` and `events$`: an
+      // idle socket then holds no subscriber, observer and teardown list for each.
       (this.connection as PostingConnection<LinkData, LinkData>).sink = this;
+    }
+
+    /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
+    received(data: LinkData): void {
+      this.dispatch(
+        'message',
+        messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
+      );
     }
 
     get readyState(): number {
@@ -474,7 +474,8 @@ export function defineHAWebSocket<
     private lastStatus: ConnectionState['status'] = 'connecting';
     private closeReason = '';
 
-    private onState(state: ConnectionState): void {
+    /** @internal The connection's state changed: see {@link PostSink}. */
+    stateChanged(state: ConnectionState): void {
       const previous = this.lastStatus;
       this.lastStatus = state.status;
       switch (state.status) {
@@ -494,7 +495,6 @@ export function defineHAWebSocket<
           }
           break;
         case 'closed': {
-          for (const subscription of this.subscriptions) subscription.unsubscribe();
           // A WebSocket's close event never fires inside close(): code that calls close() and
           // then listens for 'close' must still hear it.
           queueMicrotask(() => this.dispatchClose(state));

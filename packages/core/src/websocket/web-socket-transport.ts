@@ -1,7 +1,8 @@
-import { Observable, type SchedulerLike, Subject, type Subscription } from 'rxjs';
-import { after } from '../engine/clock.js';
+import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
+import { MessageFanout } from '../engine/message-fanout.js';
 import { durationMs } from '../engine/options.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
 import { CloseCode } from '../policy/close-codes.js';
@@ -66,37 +67,50 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
   listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
   /**
    * Drops the connection at once, without the closing handshake (`ws`'s `terminate()`). Used when
-   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered)
-   * and when the peer has not answered our close within `closeLingerMs`.
+   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered);
+   * `terminateAfter` covers a peer that does not answer our close within `closeLingerMs`.
    * @default none: the platform's own close timeout applies (browsers end it themselves)
    */
   terminate?: (socket: S) => void;
+  /**
+   * After our close: drops the connection with `terminate` unless it closed within `ms` (the
+   * peer answered the closing handshake), on `scheduler`'s timer. A capability rather than the
+   * link's own code, so browsers' bundles, where the platform ends the handshake itself, do not
+   * carry it.
+   * @default none: the platform's own close timeout applies
+   */
+  terminateAfter?: (socket: S, ms: number, scheduler: SchedulerLike | undefined) => void;
 }
 
-/** What {@link WebSocketCapabilities.listen} must call. */
+/**
+ * What {@link WebSocketCapabilities.listen} must call, as methods (`handlers.open()`, never a
+ * detached `handlers.open`): the link's handlers are a class's.
+ */
 export interface WebSocketHandlers {
-  open(): void;
-  message(data: LinkData): void;
+  onOpen(): void;
+  onMessage(data: LinkData): void;
   /** `event` is handed to `describeError`. */
-  error(event: unknown): void;
-  close(code: number, reason: string): void;
+  onError(event: unknown): void;
+  onClose(code: number, reason: string): void;
 }
 
 /** The standard way: `addEventListener` for each event. */
 export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocketHandlers): () => void {
-  const onMessage = (event: { data: LinkData }) => handlers.message(event.data);
-  const onClose = (event: { code: number; reason: string }) => handlers.close(event.code, event.reason);
-  socket.addEventListener('open', handlers.open);
-  socket.addEventListener('message', onMessage);
-  socket.addEventListener('error', handlers.error);
-  socket.addEventListener('close', onClose);
+  // One listener for the four events; the handlers are called as methods (the link's are a class's).
+  const listener = (event: { type: string; data: LinkData; code: number; reason: string }) => {
+    const type = event.type;
+    if (type === 'message') handlers.onMessage(event.data);
+    else if (type === 'open') handlers.onOpen();
+    else if (type === 'error') handlers.onError(event);
+    else handlers.onClose(event.code, event.reason);
+  };
+  for (const type of SOCKET_EVENTS) socket.addEventListener(type, listener);
   return () => {
-    socket.removeEventListener('open', handlers.open);
-    socket.removeEventListener('message', onMessage);
-    socket.removeEventListener('error', handlers.error);
-    socket.removeEventListener('close', onClose);
+    for (const type of SOCKET_EVENTS) socket.removeEventListener(type, listener);
   };
 }
+
+const SOCKET_EVENTS = ['open', 'message', 'error', 'close'];
 
 /**
  * The settings of each WebSocket link, with the platform's capabilities: the options the
@@ -116,9 +130,9 @@ export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
   connectTimeoutMs?: number;
   /**
    * After `close()`, how long the closing handshake may wait for the peer's close frame before
-   * the connection is dropped with `terminate` (where the platform has it): a peer that is gone
+   * the connection is dropped with `terminateAfter` (where the platform has it): a peer that is gone
    * would otherwise hold the socket and a timer for `ws`'s 30 s, and keep the process alive.
-   * Like the TCP link's linger. Without `terminate` (browsers) the platform decides. In ms, from
+   * Like the TCP link's linger. Without `terminateAfter` (browsers) the platform decides. In ms, from
    * 0 to 2^31 - 1.
    * @default 2_000
    */
@@ -212,188 +226,268 @@ function openWebSocketLink<S extends WebSocketLike>(
       reject(new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: error, recoverable: false }));
       return;
     }
-    socket.binaryType = options.binaryType ?? 'arraybuffer';
-    const incoming = new Subject<LinkData>();
-    // Messages that arrive before anyone subscribes to `messages$` are kept for the first
-    // subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
-    // the promise resolved on 'open' lets the caller subscribe.
-    let early: LinkData[] | undefined = [];
-    const pongs = new Subject<void>();
-    let opened = false;
-    let closedByUs = false;
-    let finished = false;
-    let lastError: Error | undefined;
-    const timer = after(
+    new WebSocketLink(
+      socket,
+      url,
+      options as unknown as WebSocketTransportOptions<WebSocketLike>,
+      signal,
       timeoutMs,
-      () => {
-        fail(
-          new ConnectFailedError(`WebSocket open to ${url} timed out after ${timeoutMs} ms`, {
-            syscallCode: 'ETIMEDOUT',
-          }),
-        );
-        socket.close();
-      },
-      options.scheduler,
+      resolve,
+      reject,
     );
-    const offPong = options.onPong?.(socket, () => pongs.next());
-    // After our close: drop the connection if the peer does not answer within the linger.
-    let linger: Subscription | undefined;
-    const endLinger = () => {
-      linger?.unsubscribe();
-      linger = undefined;
-      socket.removeEventListener('close', endLinger);
-    };
-    const terminate = () => {
-      endLinger();
-      options.terminate?.(socket);
-    };
+  });
+}
 
-    const onOpen = () => {
-      timer.unsubscribe();
-      signal?.removeEventListener('abort', onAbort);
-      opened = true;
-      resolve(link);
-    };
-    const onError = (event: unknown) => {
-      lastError =
-        options.describeError?.(event, opened) ??
-        (opened
-          ? new LinkFailedError(`WebSocket to ${url} failed`, { cause: causeOf(event) })
-          : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
-      // Browsers follow every error event with a close event; `ws` does too. The close decides.
-    };
-    const onClose = (code: number, reason: string) => {
-      if (closedByUs) {
-        cleanup();
-        incoming.complete();
-        return;
-      }
-      if (!opened) {
-        fail(lastError ?? new ConnectFailedError(`WebSocket to ${url} closed before opening (code ${code})`));
-        return;
-      }
+/** The connect timeout's work, shared by every link (its state is the link). */
+function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketLink): void {
+  link!.fail_(
+    new ConnectFailedError(`WebSocket open to ${link!.url_} timed out after ${link!.timeoutMs_} ms`, {
+      syscallCode: 'ETIMEDOUT',
+    }),
+  );
+  link!.socket_.close();
+}
+
+/**
+ * One WebSocket link, and the socket's {@link WebSocketHandlers}. A class rather than an object
+ * literal of closures: an idle connection keeps its link for as long as it lives, and a literal
+ * with getters and a dozen closures over one context took about 2 KB (in dictionary mode). It
+ * listens to the abort signal itself (`handleEvent`), and its connect timer has no closure.
+ */
+class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
+  private readonly incoming_ = new MessageFanout<LinkData>();
+  messages$: Observable<LinkData> = this.incoming_.observable;
+  /** Made on the first `pongs$`. */
+  private pongs_: MessageFanout<unknown> | undefined;
+  /**
+   * Messages that arrive before anyone subscribes to `messages$` are kept for the first
+   * subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
+   * the promise resolved on 'open' lets the caller subscribe. `null` once someone subscribed.
+   */
+  private early_: LinkData[] | null | undefined;
+  private opened_ = false;
+  private closedByUs_ = false;
+  private finished_ = false;
+  private lastError_: Error | undefined;
+  private timer_: Subscription | undefined;
+  private offPong_: (() => void) | undefined;
+  private unlisten_: () => void;
+  /** The open's promise, until it settles. */
+  private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
+  readonly sendWith: Link<LinkData, LinkData>['sendWith'];
+  readonly ping: (() => void) | undefined;
+
+  constructor(
+    /** @internal */ readonly socket_: WebSocketLike,
+    /** @internal */ readonly url_: string,
+    private readonly options_: WebSocketTransportOptions<WebSocketLike>,
+    private signal_: AbortSignal | undefined,
+    /** @internal */ readonly timeoutMs_: number,
+    resolve: (link: WebSocketLink) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.settle_ = [resolve, reject];
+    socket_.binaryType = options_.binaryType ?? 'arraybuffer';
+    // Prototype methods where the platform has the capability, `undefined` where it has not
+    // (the engine asks `link.sendWith`, `link.ping`): no closure per link.
+    this.sendWith = options_.sendWith && this.sendConfirmed_;
+    this.ping = options_.ping && this.pingSocket_;
+    this.timer_ = (options_.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs_, this);
+    this.offPong_ = options_.onPong?.(socket_, () => this.pongs_?.next(undefined));
+    this.unlisten_ = (options_.listen ?? listenWithEventTarget)(socket_, this);
+    signal_?.addEventListener('abort', this, { once: true });
+  }
+
+  get pongs$(): Observable<unknown> {
+    this.pongs_ ??= new MessageFanout();
+    return this.pongs_.observable;
+  }
+
+  /** @internal */
+  onMessage(data: LinkData): void {
+    if (this.early_ === null) this.incoming_.next(data);
+    else if (this.early_) this.early_.push(data);
+    else this.early_ = [data];
+  }
+
+  /** @internal */
+  onOpen(): void {
+    this.timer_?.unsubscribe();
+    this.timer_ = undefined;
+    this.dropSignal_();
+    this.opened_ = true;
+    const resolve = this.settle_![0];
+    this.settle_ = undefined;
+    // The first subscriber gets the messages that came before it, then the live ones.
+    this.messages$ = new Observable<LinkData>((subscriber) => {
+      this.messages$ = this.incoming_.observable;
+      const early = this.early_;
+      this.early_ = null;
+      if (early) for (const data of early) subscriber.next(data);
+      return this.incoming_.add(subscriber);
+    });
+    resolve(this);
+  }
+
+  /** @internal */
+  onError(event: unknown): void {
+    const url = this.url_;
+    this.lastError_ =
+      this.options_.describeError?.(event, this.opened_) ??
+      (this.opened_
+        ? new LinkFailedError(`WebSocket to ${url} failed`, { cause: causeOf(event) })
+        : new ConnectFailedError(`cannot open WebSocket to ${url}`, { cause: causeOf(event) }));
+    // Browsers follow every error event with a close event; `ws` does too. The close decides.
+  }
+
+  /** @internal */
+  onClose(code: number, reason: string): void {
+    const lastError = this.lastError_;
+    if (this.closedByUs_) {
+      this.cleanup_();
+      this.incoming_.complete();
+    } else if (!this.opened_) {
+      this.fail_(
+        lastError ?? new ConnectFailedError(`WebSocket to ${this.url_} closed before opening (code ${code})`),
+      );
+    } else {
       // A 1006 (abnormal) close says nothing the error event did not: prefer the error's detail.
-      const error =
+      this.fail_(
         code === CloseCode.Abnormal && lastError
           ? lastError
-          : new LinkClosedError(code, reason, { cause: lastError });
-      fail(error);
-    };
-    const onAbort = () => {
-      fail(signal?.reason ?? new Error('aborted'));
+          : new LinkClosedError(code, reason, { cause: lastError }),
+      );
+    }
+  }
+
+  /** The abort signal: the link is its listener object. @internal */
+  handleEvent(): void {
+    this.fail_(this.signal_?.reason ?? new Error('aborted'));
+    this.socket_.close();
+  }
+
+  private dropSignal_(): void {
+    this.signal_?.removeEventListener('abort', this);
+    this.signal_ = undefined;
+  }
+
+  private cleanup_(): void {
+    if (this.finished_) return;
+    this.finished_ = true;
+    this.timer_?.unsubscribe();
+    this.offPong_?.();
+    this.unlisten_();
+    // The socket can still report an error after we stop listening: `ws` closing a socket that
+    // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
+    // listens to would crash the process. The link is over; the error has nothing to tell.
+    this.socket_.addEventListener('error', ignoreLateError);
+    this.dropSignal_();
+    this.pongs_?.complete();
+  }
+
+  /** @internal */
+  fail_(error: unknown): void {
+    if (this.finished_) return;
+    this.cleanup_();
+    if (this.opened_) this.incoming_.error(error);
+    else {
+      const reject = this.settle_![1];
+      this.settle_ = undefined;
+      reject(error);
+    }
+  }
+
+  /** Whether the socket can take a write now. */
+  private get writable_(): boolean {
+    return !this.finished_ && this.socket_.readyState === OPEN;
+  }
+
+  send(data: LinkData): Promise<void> {
+    const socket = this.socket_;
+    if (!this.writable_) return Promise.reject(new NotOpenError('WebSocket is not open'));
+    if (this.options_.send) return this.options_.send(socket, data);
+    try {
+      socket.send(data);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
+    }
+  }
+
+  private sendConfirmed_(
+    data: LinkData,
+    confirmed: (error: unknown, token: object) => void,
+    token: object,
+  ): void {
+    let error: unknown;
+    if (!this.writable_) error = new NotOpenError('WebSocket is not open');
+    else {
+      try {
+        this.options_.sendWith!(this.socket_, data, confirmed, token);
+        return;
+      } catch (cause) {
+        error = new LinkFailedError('WebSocket send failed', { cause });
+      }
+    }
+    // Never synchronously from sendWith, as a rejected promise would not be.
+    queueMicrotask(() => confirmed(error, token));
+  }
+
+  write(data: LinkData): void {
+    // A link that is closing or over reports that through messages$ (or already has).
+    if (!this.writable_) return;
+    try {
+      if (this.options_.write) this.options_.write(this.socket_, data);
+      else this.socket_.send(data);
+    } catch (error) {
+      this.fail_(new LinkFailedError('WebSocket write failed', { cause: error }));
+      this.socket_.close();
+    }
+  }
+
+  close(code: number = CloseCode.NormalClosure, reason = ''): void {
+    if (this.closedByUs_ || this.finished_) return;
+    this.closedByUs_ = true;
+    const socket = this.socket_;
+    try {
+      socket.close(code, reason);
+    } catch {
+      // A WHATWG WebSocket (browsers, Deno) lets a client send only 1000 or 3000-4999, with a
+      // reason of at most 123 bytes, and throws otherwise; `ws` takes any code. A code meant
+      // only as information for the peer (1001 going away) must not stop the close.
       socket.close();
-    };
-    const cleanup = () => {
-      if (finished) return;
-      finished = true;
-      timer.unsubscribe();
-      offPong?.();
-      unlisten();
-      // The socket can still report an error after we stop listening: `ws` closing a socket that
-      // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
-      // listens to would crash the process. The link is over; the error has nothing to tell.
-      socket.addEventListener('error', ignoreLateError);
-      signal?.removeEventListener('abort', onAbort);
-      pongs.complete();
-    };
-    const fail = (error: unknown) => {
-      if (finished) return;
-      cleanup();
-      if (opened) incoming.error(error);
-      else reject(error);
-    };
+    }
+    if (socket.readyState !== CLOSED) {
+      this.options_.terminateAfter?.(
+        socket,
+        this.options_.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS,
+        this.options_.scheduler,
+      );
+    }
+    // Once we asked for the close, the link is over for its reader: complete now rather than
+    // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
+    this.incoming_.complete();
+    this.cleanup_();
+  }
 
-    const sendConfirmed = options.send;
-    const writeUnconfirmed = options.write;
-    const link: Link<LinkData, LinkData> = {
-      messages$: new Observable<LinkData>((subscriber) => {
-        const pending = early;
-        early = undefined;
-        if (pending) for (const data of pending) subscriber.next(data);
-        return incoming.subscribe(subscriber);
-      }),
-      pongs$: pongs.asObservable(),
-      send(data) {
-        if (finished || socket.readyState !== OPEN)
-          return Promise.reject(new NotOpenError('WebSocket is not open'));
-        if (sendConfirmed) return sendConfirmed(socket, data);
-        try {
-          socket.send(data);
-          return Promise.resolve();
-        } catch (error) {
-          return Promise.reject(new LinkFailedError('WebSocket send failed', { cause: error }));
-        }
-      },
-      sendWith: options.sendWith
-        ? (data, confirmed, token) => {
-            let error: unknown;
-            if (finished || socket.readyState !== OPEN) error = new NotOpenError('WebSocket is not open');
-            else {
-              try {
-                options.sendWith!(socket, data, confirmed, token);
-                return;
-              } catch (cause) {
-                error = new LinkFailedError('WebSocket send failed', { cause });
-              }
-            }
-            // Never synchronously from sendWith, as a rejected promise would not be.
-            queueMicrotask(() => confirmed(error, token));
-          }
-        : undefined,
-      write(data) {
-        // A link that is closing or over reports that through messages$ (or already has).
-        if (finished || socket.readyState !== OPEN) return;
-        try {
-          if (writeUnconfirmed) writeUnconfirmed(socket, data);
-          else socket.send(data);
-        } catch (error) {
-          fail(new LinkFailedError('WebSocket write failed', { cause: error }));
-          socket.close();
-        }
-      },
-      close(code = CloseCode.NormalClosure, reason = '') {
-        if (closedByUs || finished) return;
-        closedByUs = true;
-        try {
-          socket.close(code, reason);
-        } catch {
-          // A WHATWG WebSocket (browsers, Deno) lets a client send only 1000 or 3000-4999, with a
-          // reason of at most 123 bytes, and throws otherwise; `ws` takes any code. A code meant
-          // only as information for the peer (1001 going away) must not stop the close.
-          socket.close();
-        }
-        if (options.terminate && socket.readyState !== CLOSED) {
-          linger = after(options.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS, terminate, options.scheduler);
-          socket.addEventListener('close', endLinger);
-        }
-        // Once we asked for the close, the link is over for its reader: complete now rather than
-        // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
-        incoming.complete();
-        cleanup();
-      },
-      // A link given up for a new one is presumed dead (a heartbeat timeout, a failure): a close
-      // frame would wait for an answer that never comes, so the connection is dropped at once.
-      abandon() {
-        link.close();
-        terminate();
-      },
-      ping: options.ping ? () => options.ping!(socket) : undefined,
-      get bufferedAmount() {
-        return socket.bufferedAmount;
-      },
-      get info() {
-        return { protocol: socket.protocol, url };
-      },
-    };
+  // A link given up for a new one is presumed dead (a heartbeat timeout, a failure): a close
+  // frame would wait for an answer that never comes, so the connection is dropped at once.
+  abandon(): void {
+    this.close();
+    this.options_.terminate?.(this.socket_);
+  }
 
-    const unlisten = (options.listen ?? listenWithEventTarget)(socket, {
-      open: onOpen,
-      message: (data) => (early ? early.push(data) : incoming.next(data)),
-      error: onError,
-      close: onClose,
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  private pingSocket_(): void {
+    this.options_.ping!(this.socket_);
+  }
+
+  get bufferedAmount(): number {
+    return this.socket_.bufferedAmount;
+  }
+
+  get info(): Readonly<Record<string, unknown>> {
+    return { protocol: this.socket_.protocol, url: this.url_ };
+  }
 }
 
 function causeOf(event: unknown): unknown {
