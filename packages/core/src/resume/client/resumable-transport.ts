@@ -987,6 +987,23 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
     return this.session.endpoint.send(data);
   }
 
+  /**
+   * {@link send} without a promise (what `attach` uses, for `send()` and `sendAsync()` alike): the
+   * session keeps `confirmed` and `token` with the message and calls it once the server
+   * acknowledged it, or with the end error when the session ends first. A send it cannot take is
+   * reported in a microtask, as a rejected promise would be. On a link that answers synchronously
+   * (the in-memory test links) the acknowledgement may come inside this call; `attach` marks the
+   * entry written before it calls, so that is harmless.
+   */
+  sendWith(data: LinkData, confirmed: (error: unknown, token: object) => void, token: object): void {
+    // A link of a session that is over must not feed the next session: its sends fail as the session did.
+    const refused =
+      this.active.epoch !== this.session.epoch
+        ? (this.active.epoch.ended ?? new LinkClosedError(undefined, 'session ended'))
+        : this.session.endpoint.post(data, confirmed, token);
+    if (refused !== undefined) queueMicrotask(() => confirmed(refused, token));
+  }
+
   /** Ends the session if this is its current link; a link that is already down has nothing to end. */
   close(code?: number, reason?: string): void {
     if (this.session.current === this.active && this.active.phase === 'open')
@@ -1032,7 +1049,7 @@ function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
 function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);
   if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
-  return { seq: stored.seq, size: stored.payload.length, encoded, resolve: noop, reject: noop };
+  return { seq: stored.seq, size: stored.payload.length, encoded, settle: undefined, token: undefined };
 }
 
 function closeCodeFor(error: unknown): number {

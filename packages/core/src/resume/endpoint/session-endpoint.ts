@@ -7,7 +7,7 @@ import {
   ProtocolError,
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
-import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
+import { invalidMessageError, isLinkData, type Link, type LinkData } from '../../engine/link.js';
 import { checkOptionTable } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -134,13 +134,26 @@ export interface DeliverySink {
   deliver(data: string | Uint8Array, seq: number): void;
 }
 
+/**
+ * Told the outcome of one outgoing message, once: `error` is `undefined` when the peer
+ * acknowledged the message, the session's end error when the session ended first (or the refusal,
+ * for a {@link SessionEndpoint.send} refused at once). `token` is the message's own (the shape of
+ * {@link Link.sendWith}'s `confirmed`, so a link passes that straight through).
+ */
+export type SendOutcome = (error: unknown, token: object) => void;
+
 /** One outgoing message held until the peer acknowledges it. */
 export interface OutgoingMessage {
   readonly seq: number;
   readonly size: number;
   readonly encoded: EncodedData;
-  resolve(): void;
-  reject(error: unknown): void;
+  /**
+   * Who waits for the outcome, called with {@link token}; `undefined` when nobody does (a
+   * {@link SessionEndpoint.post} without one, a message restored from a store: whoever waited
+   * lived in the process that stored it).
+   */
+  readonly settle: SendOutcome | undefined;
+  readonly token: object | undefined;
 }
 
 /** Writes one frame on the current link. */
@@ -285,36 +298,57 @@ export class SessionEndpoint {
   /**
    * Sends a message: resolves once the peer acknowledged it, across reconnects. Rejects when the
    * session ends first, or at once when the message can never be sent (too large, window full
-   * under policy `reject`).
+   * under policy `reject`). `quiet`: the promise never becomes an unhandled rejection (a
+   * fire-and-forget send whose failures are reported otherwise); one who awaits it still sees it
+   * reject. {@link post} does the same without a promise.
    */
-  send(data: LinkData): Promise<void> {
-    if (this.endedWith !== undefined) return Promise.reject(this.endedWith);
+  send(data: LinkData, quiet = false): Promise<void> {
+    const deferred = new Deferred();
+    const settle = quiet ? settleQuietly : settlePromise;
+    const refused = this.post(data, settle, deferred);
+    if (refused !== undefined) settle(refused, deferred);
+    return deferred.promise;
+  }
+
+  /**
+   * {@link send} without a promise: numbers the message, frames it, keeps it in the replay window
+   * (stored first with a store) and writes it if a link is up, exactly as `send` does. The outcome
+   * goes to `settle(error, token)`, once, never from inside this call: `undefined` once the peer
+   * acknowledged the message, the end error when the session ends first. Without `settle` nobody
+   * is told (the owner reports unacknowledged messages from {@link end}'s list). A message that
+   * cannot be taken is not: its refusal is returned (`InvalidMessageError`, `FrameTooLargeError`,
+   * `ReplayWindowFullError`, or the session's end error), and `settle` is never called for it.
+   * Saves the promise, its resolving functions and their reactions per send.
+   * @returns the refusal, or `undefined` when the message was taken
+   */
+  post(data: LinkData, settle?: SendOutcome, token?: object): unknown {
+    if (this.endedWith !== undefined) return this.endedWith;
     // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
-    if (!isLinkData(data)) return Promise.reject(invalidMessageError(data));
+    if (!isLinkData(data)) return invalidMessageError(data);
     let encoded: EncodedData;
     try {
       encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data);
     } catch (error) {
-      return Promise.reject(error);
+      return error;
     }
     if (encoded.frame.length > this.maxFrameBytes) {
-      return Promise.reject(new FrameTooLargeError(encoded.frame.length, this.maxFrameBytes));
+      return new FrameTooLargeError(encoded.frame.length, this.maxFrameBytes);
     }
     const size = encoded.frame.length - encoded.payloadOffset;
     const refusal = this.buffer.refusal(size);
-    if (refusal) return Promise.reject(refusal);
-    return new Promise<void>((resolve, reject) => {
-      const message: OutgoingMessage = { seq: this.buffer.nextSeq, size, encoded, resolve, reject };
-      const admitted = this.buffer.push(message);
-      // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
-      // stored next, and must not survive a crash that this message does not.
-      if (this.hooks.persist) {
-        this.persistBatch ??= [];
-        this.persistBatch.push(message);
-        this.flushPersist();
-      }
-      if (admitted) this.admitted();
-    });
+    if (refusal) return refusal;
+    // One shape for every message, whoever waits (a hidden class per variant would cost more).
+    const message: OutgoingMessage = { seq: this.buffer.nextSeq, size, encoded, settle, token };
+    const admitted = this.buffer.push(message);
+    // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
+    // stored next, and must not survive a crash that this message does not.
+    if (this.hooks.persist) {
+      this.persistBatch ??= [];
+      this.persistBatch.push(message);
+      this.flushPersist();
+    }
+    if (admitted) this.admitted();
+    return undefined;
   }
 
   /**
@@ -523,11 +557,12 @@ export class SessionEndpoint {
       maybeDelivered: message.seq <= this.highestWritten,
     }));
     const error = errorFor(list);
-    this.endedWith = error ?? new LinkClosedError(undefined, 'session ended');
+    const ended = error ?? new LinkClosedError(undefined, 'session ended');
+    this.endedWith = ended;
     this.disconnect();
     this.persistBatch = undefined;
     this.receivedWaiting = undefined;
-    for (const message of lost) message.reject(error);
+    for (const message of lost) message.settle?.(ended, message.token!);
     return list;
   }
 
@@ -585,7 +620,7 @@ export class SessionEndpoint {
     if (released.length === 0) return;
     if (this.writeCursor <= ack) this.writeCursor = ack + 1;
     this.hooks.peerAcked?.(ack);
-    for (const message of released) message.resolve();
+    for (const message of released) message.settle?.(undefined, message.token!);
     if (this.buffer.admittedEnd > before) this.admitted();
   }
 
@@ -721,6 +756,50 @@ export class SessionEndpoint {
     this.toldPeer = this.ackableSeq;
     this.writer(encodeAck(this.ackableSeq));
   }
+}
+
+/**
+ * The promise of a {@link SessionEndpoint.send}, with its resolving functions: the token its
+ * message carries to {@link settlePromise}. One object, and no executor closure per send.
+ */
+class Deferred {
+  readonly promise: Promise<void>;
+  resolve: () => void = noop;
+  reject: (error: unknown) => void = noop;
+  constructor() {
+    deferring = this;
+    this.promise = new Promise<void>(captureResolvers);
+  }
+}
+
+/** The {@link Deferred} under construction: the executor runs synchronously, inside its constructor. */
+let deferring: Deferred | undefined;
+
+function captureResolvers(resolve: () => void, reject: (error: unknown) => void): void {
+  const deferred = deferring!;
+  deferring = undefined;
+  deferred.resolve = resolve;
+  deferred.reject = reject;
+}
+
+function settlePromise(error: unknown, token: object): void {
+  const deferred = token as Deferred;
+  if (error === undefined) deferred.resolve();
+  else deferred.reject(error);
+}
+
+/**
+ * {@link settlePromise} for a fire-and-forget send: the rejection is handled as it happens, so it
+ * never becomes an unhandled rejection, and costs a reaction only then (not one per send).
+ */
+function settleQuietly(error: unknown, token: object): void {
+  const deferred = token as Deferred;
+  if (error === undefined) {
+    deferred.resolve();
+    return;
+  }
+  deferred.promise.then(undefined, noop);
+  deferred.reject(error);
 }
 
 /** A writer that ignores a link's write failures: the link reports them through its messages$. */
