@@ -1049,7 +1049,15 @@ function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
 function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);
   if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
-  return { seq: stored.seq, size: stored.payload.length, encoded, settle: undefined, token: undefined };
+  return {
+    seq: stored.seq,
+    size: stored.payload.length,
+    frame: encoded.frame,
+    payloadOffset: encoded.payloadOffset,
+    ack,
+    settle: undefined,
+    token: undefined,
+  };
 }
 
 function closeCodeFor(error: unknown): number {
