@@ -300,15 +300,12 @@ export class SessionEndpoint {
   /**
    * Sends a message: resolves once the peer acknowledged it, across reconnects. Rejects when the
    * session ends first, or at once when the message can never be sent (too large, window full
-   * under policy `reject`). `quiet`: the promise never becomes an unhandled rejection (a
-   * fire-and-forget send whose failures are reported otherwise); one who awaits it still sees it
-   * reject. {@link post} does the same without a promise.
+   * under policy `reject`). {@link post} does the same without a promise.
    */
-  send(data: LinkData, quiet = false): Promise<void> {
+  send(data: LinkData): Promise<void> {
     const deferred = new Deferred();
-    const settle = quiet ? settleQuietly : settlePromise;
-    const refused = this.post(data, settle, deferred);
-    if (refused !== undefined) settle(refused, deferred);
+    const refused = this.post(data, settlePromise, deferred);
+    if (refused !== undefined) deferred.reject(refused);
     return deferred.promise;
   }
 
@@ -769,10 +766,11 @@ export class SessionEndpoint {
 }
 
 /**
- * The promise of a {@link SessionEndpoint.send}, with its resolving functions: the token its
- * message carries to {@link settlePromise}. One object, and no executor closure per send.
+ * The promise of a send, with its resolving functions: the token its message carries to
+ * {@link settlePromise}. One object, and no executor closure per send.
+ * @internal
  */
-class Deferred {
+export class Deferred {
   readonly promise: Promise<void>;
   resolve: () => void = noop;
   reject: (error: unknown) => void = noop;
@@ -792,24 +790,11 @@ function captureResolvers(resolve: () => void, reject: (error: unknown) => void)
   deferred.reject = reject;
 }
 
-function settlePromise(error: unknown, token: object): void {
+/** Settles the {@link Deferred} that is `token`. @internal */
+export function settlePromise(error: unknown, token: object): void {
   const deferred = token as Deferred;
   if (error === undefined) deferred.resolve();
   else deferred.reject(error);
-}
-
-/**
- * {@link settlePromise} for a fire-and-forget send: the rejection is handled as it happens, so it
- * never becomes an unhandled rejection, and costs a reaction only then (not one per send).
- */
-function settleQuietly(error: unknown, token: object): void {
-  const deferred = token as Deferred;
-  if (error === undefined) {
-    deferred.resolve();
-    return;
-  }
-  deferred.promise.then(undefined, noop);
-  deferred.reject(error);
 }
 
 /** A writer that ignores a link's write failures: the link reports them through its messages$. */

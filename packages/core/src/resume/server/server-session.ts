@@ -12,14 +12,16 @@ import {
 } from '../../engine/errors.js';
 import { invalidMessageError, isLinkData, type LinkData } from '../../engine/link.js';
 import { CloseCode } from '../../policy/close-codes.js';
-import type {
-  DeliverySink,
-  FrameWriter,
-  OutgoingMessage,
-  SessionEndpoint,
-  SessionEndpointHooks,
-  SessionEndpointOptions,
-  SessionEndpointStats,
+import {
+  Deferred,
+  type DeliverySink,
+  type FrameWriter,
+  type OutgoingMessage,
+  type SessionEndpoint,
+  type SessionEndpointHooks,
+  type SessionEndpointOptions,
+  type SessionEndpointStats,
+  settlePromise,
 } from '../endpoint/session-endpoint.js';
 import { encodeClose, encodeData, type ResumeFrame, ResumeFrameType } from '../wire/resume-frame.js';
 import { ParkableEndpoint, type ParkedEndpoint } from './parkable-endpoint.js';
@@ -366,12 +368,17 @@ export class ServerSession {
     quiet: boolean,
   ): Promise<void> {
     const seq = this.recordCursor(options);
-    const sent = this.endpoint.send(data, quiet);
-    // A refused send takes no sequence number.
-    if (this.endpoint.lastSent !== seq) {
+    const deferred = new Deferred();
+    const refused = this.endpoint.post(data, quiet ? settleQuietly : settlePromise, deferred);
+    const sent = deferred.promise;
+    // Refused at once: it took no sequence number.
+    if (refused !== undefined) {
       this.cursors?.delete(seq);
-      // Refused at once: reported while the session lives (after it ended, its close event was the report).
+      deferred.reject(refused);
+      // Reported while the session lives (after it ended, its close event was the report). Also
+      // what keeps a refused quiet send from being an unhandled rejection.
       if (!this.ended) sent.catch((error) => this.events?.next({ type: 'send-failed', error, data }));
+      else if (quiet) sent.catch(noAck);
     }
     return sent;
   }
@@ -614,6 +621,16 @@ class StoredFrame implements StoredMessage {
 }
 
 const noAck = () => {};
+
+/**
+ * {@link settlePromise} for a fire-and-forget `send()`: the rejection is handled as it happens,
+ * so it never becomes an unhandled rejection, and costs a reaction only then (not a derived
+ * promise per send, held until the client acknowledges).
+ */
+function settleQuietly(error: unknown, token: object): void {
+  if (error !== undefined) (token as Deferred).promise.catch(noAck);
+  settlePromise(error, token);
+}
 
 /**
  * `messages$`: its subscribers are the session's own list (see {@link ServerSession.addReader}),
