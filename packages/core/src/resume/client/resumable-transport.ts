@@ -32,6 +32,7 @@ import {
   type FrameWriter,
   frameWriter,
   type OutgoingMessage,
+  outgoingMessage,
   SessionEndpoint,
   type SessionEndpointHooks,
   type SessionEndpointOptions,
@@ -980,11 +981,16 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   }
 
   send(data: LinkData): Promise<void> {
-    // A link of a session that is over must not feed the next session: its sends fail as the session did.
-    if (this.active.epoch !== this.session.epoch) {
-      return Promise.reject(this.active.epoch.ended ?? new LinkClosedError(undefined, 'session ended'));
-    }
-    return this.session.endpoint.send(data);
+    const over = this.over();
+    return over === undefined ? this.session.endpoint.send(data) : Promise.reject(over);
+  }
+
+  /** A link of a session that is over must not feed the next session: its sends fail as the session did. */
+  private over(): unknown {
+    const epoch = this.active.epoch;
+    return epoch === this.session.epoch
+      ? undefined
+      : (epoch.ended ?? new LinkClosedError(undefined, 'session ended'));
   }
 
   /**
@@ -996,11 +1002,7 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
    * entry written before it calls, so that is harmless.
    */
   sendWith(data: LinkData, confirmed: (error: unknown, token: object) => void, token: object): void {
-    // A link of a session that is over must not feed the next session: its sends fail as the session did.
-    const refused =
-      this.active.epoch !== this.session.epoch
-        ? (this.active.epoch.ended ?? new LinkClosedError(undefined, 'session ended'))
-        : this.session.endpoint.post(data, confirmed, token);
+    const refused = this.over() ?? this.session.endpoint.post(data, confirmed, token);
     if (refused !== undefined) queueMicrotask(() => confirmed(refused, token));
   }
 
@@ -1049,15 +1051,7 @@ function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
 function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);
   if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
-  return {
-    seq: stored.seq,
-    size: stored.payload.length,
-    frame: encoded.frame,
-    payloadOffset: encoded.payloadOffset,
-    ack,
-    settle: undefined,
-    token: undefined,
-  };
+  return outgoingMessage(stored.seq, stored.payload.length, encoded, undefined, undefined);
 }
 
 function closeCodeFor(error: unknown): number {

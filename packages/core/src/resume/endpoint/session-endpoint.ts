@@ -303,10 +303,10 @@ export class SessionEndpoint {
    * under policy `reject`). {@link post} does the same without a promise.
    */
   send(data: LinkData): Promise<void> {
-    const deferred = new Deferred();
-    const refused = this.post(data, settlePromise, deferred);
-    if (refused !== undefined) deferred.reject(refused);
-    return deferred.promise;
+    return new Promise<void>((resolve, reject) => {
+      const refused = this.post(data, settlePromise, { resolve, reject });
+      if (refused !== undefined) reject(refused);
+    });
   }
 
   /**
@@ -336,16 +336,7 @@ export class SessionEndpoint {
     const size = encoded.frame.length - encoded.payloadOffset;
     const refusal = this.buffer.refusal(size);
     if (refusal) return refusal;
-    // One shape for every message, whoever waits (a hidden class per variant would cost more).
-    const message: OutgoingMessage = {
-      seq: this.buffer.nextSeq,
-      size,
-      frame: encoded.frame,
-      payloadOffset: encoded.payloadOffset,
-      ack: encoded.ack,
-      settle,
-      token,
-    };
+    const message = outgoingMessage(this.buffer.nextSeq, size, encoded, settle, token);
     const admitted = this.buffer.push(message);
     // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
     // stored next, and must not survive a crash that this message does not.
@@ -474,55 +465,7 @@ export class SessionEndpoint {
     if (!this.hooks.manualAck) this.advanceAckable(this.deliveredSeq);
   }
 
-  /** The last sequence number the application acknowledged in order (manual acknowledgement). */
-  get applicationAcked(): number {
-    return this.hooks.manualAck ? this.appAckedSeq : this.deliveredSeq;
-  }
-
-  /**
-   * Manual acknowledgement: the application is done with message `seq` (`cumulative`: with every
-   * delivered message up to it). The received watermark advances over the messages acknowledged
-   * in order, is stored, then acknowledged to the peer. Returns false (and changes nothing) for a
-   * `seq` that is not a delivered message (not an integer >= 1, or not delivered yet), after the
-   * session ended, or outside manual mode; acknowledging one twice is harmless (true).
-   */
-  applicationAck(seq: number, cumulative: boolean): boolean {
-    if (!this.hooks.manualAck || !Number.isSafeInteger(seq) || seq < 1 || seq > this.deliveredSeq)
-      return false;
-    // An ended session takes no acknowledgement: it changes nothing, so it is not reported as taken.
-    if (this.endedWith !== undefined) return false;
-    if (seq <= this.appAckedSeq) return true;
-    this.appAckedAbove ??= new Set();
-    const above = this.appAckedAbove;
-    if (cumulative) {
-      this.appAckedSeq = seq;
-      for (const acked of above) if (acked <= seq) above.delete(acked);
-    } else {
-      above.add(seq);
-    }
-    while (above.delete(this.appAckedSeq + 1)) this.appAckedSeq++;
-    this.advanceAckable(this.appAckedSeq);
-    return true;
-  }
-
-  /**
-   * Stops delivering and storing, for a server that hands the session over to another: messages
-   * that arrive from now on stay unacknowledged, for the peer to replay to the next server, and
-   * messages sent from now on are not appended (they reject when the session ends here, the
-   * store's writer free for the next server). Resolves once the
-   * `received` of every delivered (`manualAck`: acknowledged) message is stored, or its write
-   * failed, so the next server never delivers again what this one delivered.
-   */
-  freeze(): Promise<void> {
-    this.frozen = true;
-    if (!this.persistingReceived) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.receivedStoredWaiters ??= [];
-      this.receivedStoredWaiters.push(resolve);
-    });
-  }
-
-  private receivedSettled(): void {
+  /** @internal */ protected receivedSettled(): void {
     if (this.persistingReceived) return;
     const waiters = this.receivedStoredWaiters;
     this.receivedStoredWaiters = undefined;
@@ -680,7 +623,7 @@ export class SessionEndpoint {
     }
   }
 
-  private advanceAckable(target: number): void {
+  /** @internal */ protected advanceAckable(target: number): void {
     if (!this.hooks.persistReceived) {
       this.ackableSeq = target;
       this.scheduleAck();
@@ -766,35 +709,37 @@ export class SessionEndpoint {
 }
 
 /**
- * The promise of a send, with its resolving functions: the token its message carries to
- * {@link settlePromise}. One object, and no executor closure per send.
- * @internal
+ * An {@link OutgoingMessage}: one literal, so every message has one shape whoever made it (a
+ * send, a restore; a hidden class per variant would make the write path polymorphic).
  */
-export class Deferred {
-  readonly promise: Promise<void>;
-  resolve: () => void = noop;
-  reject: (error: unknown) => void = noop;
-  constructor() {
-    deferring = this;
-    this.promise = new Promise<void>(captureResolvers);
-  }
+export function outgoingMessage(
+  seq: number,
+  size: number,
+  encoded: EncodedData,
+  settle: SendOutcome | undefined,
+  token: object | undefined,
+): OutgoingMessage {
+  return {
+    seq,
+    size,
+    frame: encoded.frame,
+    payloadOffset: encoded.payloadOffset,
+    ack: encoded.ack,
+    settle,
+    token,
+  };
 }
 
-/** The {@link Deferred} under construction: the executor runs synchronously, inside its constructor. */
-let deferring: Deferred | undefined;
-
-function captureResolvers(resolve: () => void, reject: (error: unknown) => void): void {
-  const deferred = deferring!;
-  deferring = undefined;
-  deferred.resolve = resolve;
-  deferred.reject = reject;
+/** A promise's resolving functions: the token of a message whose sender awaits it. */
+export interface PromiseSettlers {
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
-/** Settles the {@link Deferred} that is `token`. @internal */
+/** Settles the promise whose {@link PromiseSettlers} are `token`. @internal */
 export function settlePromise(error: unknown, token: object): void {
-  const deferred = token as Deferred;
-  if (error === undefined) deferred.resolve();
-  else deferred.reject(error);
+  if (error === undefined) (token as PromiseSettlers).resolve();
+  else (token as PromiseSettlers).reject(error);
 }
 
 /** A writer that ignores a link's write failures: the link reports them through its messages$. */
