@@ -120,7 +120,7 @@ export interface SessionEndpointHooks {
   confirmOwner?(upTo: number): Promise<void>;
   /**
    * Manual acknowledgement: a delivered message counts as received (stored, then acknowledged to
-   * the peer) only once the application calls {@link SessionEndpoint.applicationAck} for it.
+   * the peer) only once the application calls `applicationAck` (the server's `ParkableEndpoint`) for it.
    * Without it, delivery is acknowledgement.
    * @default false
    */
