@@ -207,7 +207,7 @@ test('a restored session admits what fits its window; a handshake ack past it re
   const { SessionEndpoint, encodeData } = await import('@lifeline/core/internal');
   const stored = (seq: number) => {
     const encoded = encodeData(seq, 0, `m${seq}`);
-    return { seq, size: 2, encoded, resolve: () => {}, reject: () => {} };
+    return { seq, size: 2, ...encoded, settle: undefined, token: undefined };
   };
   const restoredWith = () => {
     const endpoint = new SessionEndpoint({ maxReplayMessages: 2 }, { persist: async () => {} });

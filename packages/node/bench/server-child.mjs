@@ -10,8 +10,8 @@
 //   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
 //   sessions         {"live","connected"}: the resume server's sessions
 //   cpu              {"micros"}: this process's CPU time so far (user + system)
-//   unacked:N:SIZE   sends N messages of SIZE bytes, each in a buffer of its own that the caller
-//                    drops at once, to every session; {"sent"}
+//   unacked:N:SIZE[:post] sends N messages of SIZE bytes, each in a buffer of its own that the
+//                    caller drops at once, to every session, with send() (or post()); {"sent"}
 // A resume session answers "up:N" with N 64-byte messages, at most a replay window in flight,
 // then "done".
 import { once } from 'node:events';
@@ -83,11 +83,15 @@ for await (const line of createInterface({ input: process.stdin })) {
     for (const session of server.sessions.values()) if (session.connected) connected++;
     process.stdout.write(`${JSON.stringify({ live: server.sessions.size, connected })}\n`);
   } else if (line.startsWith('unacked:')) {
-    const [, n, size] = line.split(':').map(Number);
+    const [, count, bytes, how = 'send'] = line.split(':');
+    const [n, size] = [Number(count), Number(bytes)];
+    // `post`: the promise-less ServerSession.post, where the build has it (else nothing is sent).
+    const sessions = [...server.sessions.values()].filter((session) => how !== 'post' || session.post);
     let sent = 0;
-    for (const session of server.sessions.values()) {
+    for (const session of sessions) {
       for (let i = 0; i < n; i++) {
-        session.send(new Uint8Array(size).fill(i & 0xff));
+        if (how === 'post') session.post(new Uint8Array(size).fill(i & 0xff));
+        else session.send(new Uint8Array(size).fill(i & 0xff));
         sent++;
       }
     }

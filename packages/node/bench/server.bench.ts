@@ -7,8 +7,9 @@
 //    divided by N. Then the clients go: a detached resume session is kept for its TTL, and what
 //    it holds is measured the same way.
 // 2. Memory held per unacknowledged 4 KiB message: a client that never acknowledges; the server
-//    sends N messages, each from a buffer of its own that the caller drops; heap + external
-//    (ArrayBuffers) after gc, minus before, divided by N, against the payload size.
+//    sends N messages (with send(), then with post()), each from a buffer of its own that the
+//    caller drops; heap + external (ArrayBuffers) after gc, minus before, divided by N, against
+//    the payload size.
 // 3. Server -> client throughput, SqliteSessionStore against the MemorySessionStore (64 B).
 // 4. Process start to listening: a resume server on SQLite against a plain `ws` server.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -198,40 +199,16 @@ async function heapSection(): Promise<void> {
   console.log('');
 }
 
-/** A resume client that reads and never acknowledges; resolves once it has seen `count` DATA frames. */
+/**
+ * A resume client that reads and never acknowledges; the server sends with `send()` (its promise
+ * ignored) and with `post()` (no promise), in alternating order over 3 rounds.
+ */
 async function unackedSection(): Promise<void> {
-  const perMessage: number[] = [];
+  const perMessage: Record<'send' | 'post', number[]> = { send: [], post: [] };
   for (let round = 0; round < 3; round++) {
-    const child = await startChild('resume');
-    try {
-      const [socket] = await openClients(child.port, 1, true);
-      let seen = 0;
-      let wanted = 0;
-      let reached: (() => void) | undefined;
-      socket!.on('message', (data: Buffer) => {
-        if (decodeFrame(new Uint8Array(data)).type === 'data') {
-          if (++seen === wanted) reached?.();
-        }
-      });
-      // Warm-up: the send path's code and the store's structures exist before the baseline.
-      wanted = 10;
-      let arrived = new Promise<void>((resolve) => {
-        reached = resolve;
-      });
-      await child.ask('unacked:10:4096');
-      await arrived;
-      const before = await child.ask<Heap>('heap');
-      wanted = 10 + UNACKED;
-      arrived = new Promise<void>((resolve) => {
-        reached = resolve;
-      });
-      await child.ask(`unacked:${UNACKED}:${UNACKED_SIZE}`);
-      await arrived;
-      const after = await child.ask<Heap>('heap');
-      perMessage.push((after.heapUsed + after.external - before.heapUsed - before.external) / UNACKED);
-      await closeClients([socket!]);
-    } finally {
-      await child.kill();
+    for (const how of round % 2 ? (['post', 'send'] as const) : (['send', 'post'] as const)) {
+      const held = await unackedRun(how);
+      if (held !== undefined) perMessage[how].push(held);
     }
   }
   console.log(
@@ -239,14 +216,58 @@ async function unackedSection(): Promise<void> {
   );
   console.log('| server | held per message (heap + external) | ratio to the payload |');
   console.log('| --- | ---: | ---: |');
-  console.log(
-    `| resume server (MemorySessionStore) | ${range(perMessage, 0, ' B')} | ${range(
-      perMessage.map((bytes) => bytes / UNACKED_SIZE),
-      2,
-      'x',
-    )} |`,
-  );
+  for (const how of ['send', 'post'] as const) {
+    const runs = perMessage[how];
+    const label = `resume server (MemorySessionStore), \`session.${how}()\``;
+    if (runs.length === 0) {
+      console.log(`| ${label} | not in this build | - |`);
+      continue;
+    }
+    console.log(
+      `| ${label} | ${range(runs, 0, ' B')} | ${range(
+        runs.map((bytes) => bytes / UNACKED_SIZE),
+        2,
+        'x',
+      )} |`,
+    );
+  }
   console.log('');
+}
+
+/** Bytes held per unacknowledged message sent with `how`; `undefined` if the build has no `post`. */
+async function unackedRun(how: 'send' | 'post'): Promise<number | undefined> {
+  const child = await startChild('resume');
+  try {
+    const [socket] = await openClients(child.port, 1, true);
+    let seen = 0;
+    let wanted = 0;
+    let reached: (() => void) | undefined;
+    socket!.on('message', (data: Buffer) => {
+      if (decodeFrame(new Uint8Array(data)).type === 'data') {
+        if (++seen === wanted) reached?.();
+      }
+    });
+    // Warm-up: the send path's code and the store's structures exist before the baseline.
+    wanted = 10;
+    let arrived = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const { sent } = await child.ask<{ sent: number }>(`unacked:10:4096:${how}`);
+    if (sent === 0) return undefined;
+    await arrived;
+    const before = await child.ask<Heap>('heap');
+    wanted = 10 + UNACKED;
+    arrived = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    await child.ask(`unacked:${UNACKED}:${UNACKED_SIZE}:${how}`);
+    await arrived;
+    const after = await child.ask<Heap>('heap');
+    await closeClients([socket!]);
+    return (after.heapUsed + after.external - before.heapUsed - before.external) / UNACKED;
+  } finally {
+    await child.kill();
+  }
 }
 
 function connect(port: number): HAConnection<LinkData, LinkData> {

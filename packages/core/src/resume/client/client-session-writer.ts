@@ -167,7 +167,7 @@ export class ClientSessionWriter {
 
 /** An outgoing message as a store keeps it: its payload bytes, a view of the encoded frame. */
 export function toStoredOutgoing(message: OutgoingMessage): StoredOutgoingMessage {
-  const { frame, payloadOffset } = message.encoded;
+  const { frame, payloadOffset } = message;
   return {
     seq: message.seq,
     kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',

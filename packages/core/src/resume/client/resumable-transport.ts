@@ -32,6 +32,7 @@ import {
   type FrameWriter,
   frameWriter,
   type OutgoingMessage,
+  outgoingMessage,
   SessionEndpoint,
   type SessionEndpointHooks,
   type SessionEndpointOptions,
@@ -980,11 +981,29 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   }
 
   send(data: LinkData): Promise<void> {
-    // A link of a session that is over must not feed the next session: its sends fail as the session did.
-    if (this.active.epoch !== this.session.epoch) {
-      return Promise.reject(this.active.epoch.ended ?? new LinkClosedError(undefined, 'session ended'));
-    }
-    return this.session.endpoint.send(data);
+    const over = this.over();
+    return over === undefined ? this.session.endpoint.send(data) : Promise.reject(over);
+  }
+
+  /** A link of a session that is over must not feed the next session: its sends fail as the session did. */
+  private over(): unknown {
+    const epoch = this.active.epoch;
+    return epoch === this.session.epoch
+      ? undefined
+      : (epoch.ended ?? new LinkClosedError(undefined, 'session ended'));
+  }
+
+  /**
+   * {@link send} without a promise (what `attach` uses, for `send()` and `sendAsync()` alike): the
+   * session keeps `confirmed` and `token` with the message and calls it once the server
+   * acknowledged it, or with the end error when the session ends first. A send it cannot take is
+   * reported in a microtask, as a rejected promise would be. On a link that answers synchronously
+   * (the in-memory test links) the acknowledgement may come inside this call; `attach` marks the
+   * entry written before it calls, so that is harmless.
+   */
+  sendWith(data: LinkData, confirmed: (error: unknown, token: object) => void, token: object): void {
+    const refused = this.over() ?? this.session.endpoint.post(data, confirmed, token);
+    if (refused !== undefined) queueMicrotask(() => confirmed(refused, token));
   }
 
   /** Ends the session if this is its current link; a link that is already down has nothing to end. */
@@ -1032,7 +1051,7 @@ function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
 function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);
   if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
-  return { seq: stored.seq, size: stored.payload.length, encoded, resolve: noop, reject: noop };
+  return outgoingMessage(stored.seq, stored.payload.length, encoded, undefined, undefined);
 }
 
 function closeCodeFor(error: unknown): number {

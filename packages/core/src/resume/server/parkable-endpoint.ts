@@ -3,12 +3,61 @@ import { SessionEndpoint } from '../endpoint/session-endpoint.js';
 
 /**
  * @internal The server's {@link SessionEndpoint}: one that can be parked while its session is
- * detached. Kept apart from the endpoint so a client bundle, which never parks, does not carry it.
+ * detached, acknowledged by the application (`ack: 'manual'`) and frozen for a hand-over. Kept
+ * apart from the endpoint so a client bundle, which does none of these, does not carry them.
  */
 export class ParkableEndpoint extends SessionEndpoint {
+  /** The last sequence number the application acknowledged in order (manual acknowledgement). */
+  get applicationAcked(): number {
+    return this.hooks.manualAck ? this.appAckedSeq : this.deliveredSeq;
+  }
+
+  /**
+   * Manual acknowledgement: the application is done with message `seq` (`cumulative`: with every
+   * delivered message up to it). The received watermark advances over the messages acknowledged
+   * in order, is stored, then acknowledged to the peer. Returns false (and changes nothing) for a
+   * `seq` that is not a delivered message (not an integer >= 1, or not delivered yet), after the
+   * session ended, or outside manual mode; acknowledging one twice is harmless (true).
+   */
+  applicationAck(seq: number, cumulative: boolean): boolean {
+    if (!this.hooks.manualAck || !Number.isSafeInteger(seq) || seq < 1 || seq > this.deliveredSeq)
+      return false;
+    // An ended session takes no acknowledgement: it changes nothing, so it is not reported as taken.
+    if (this.endedWith !== undefined) return false;
+    if (seq <= this.appAckedSeq) return true;
+    this.appAckedAbove ??= new Set();
+    const above = this.appAckedAbove;
+    if (cumulative) {
+      this.appAckedSeq = seq;
+      for (const acked of above) if (acked <= seq) above.delete(acked);
+    } else {
+      above.add(seq);
+    }
+    while (above.delete(this.appAckedSeq + 1)) this.appAckedSeq++;
+    this.advanceAckable(this.appAckedSeq);
+    return true;
+  }
+
+  /**
+   * Stops delivering and storing, for a server that hands the session over to another: messages
+   * that arrive from now on stay unacknowledged, for the peer to replay to the next server, and
+   * messages sent from now on are not appended (they reject when the session ends here, the
+   * store's writer free for the next server). Resolves once the
+   * `received` of every delivered (`manualAck`: acknowledged) message is stored, or its write
+   * failed, so the next server never delivers again what this one delivered.
+   */
+  freeze(): Promise<void> {
+    this.frozen = true;
+    if (!this.persistingReceived) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.receivedStoredWaiters ??= [];
+      this.receivedStoredWaiters.push(resolve);
+    });
+  }
+
   /**
    * @internal A disconnected endpoint with nothing in flight, as a {@link ParkedEndpoint}: the
-   * watermarks and the unacknowledged messages (their promises with them), for a server to hold
+   * watermarks and the unacknowledged messages (with whoever waits for them), for a server to hold
    * while the session is detached in place of this object (~0.6 KB less per detached session,
    * `pnpm bench server`). `undefined` while anything is under way (a link attached, a store write
    * pending, received messages waiting to be stored, out-of-order manual acks, a hand-over, the
