@@ -68,8 +68,13 @@ async function startChild(spec: string): Promise<Child & { startMs: number }> {
     new Promise<string>((resolve, reject) => {
       const line = queue.shift();
       if (line !== undefined) return resolve(line);
-      waiter = resolve;
-      child.once('exit', () => reject(new Error(`server child ${spec} exited`)));
+      // One exit listener per wait, removed with its answer: a long conversation must not pile them up.
+      const exited = () => reject(new Error(`server child ${spec} exited`));
+      child.once('exit', exited);
+      waiter = (answer) => {
+        child.off('exit', exited);
+        resolve(answer);
+      };
     });
   const { port } = JSON.parse(await next()) as { port: number };
   const startMs = performance.now() - begin;
