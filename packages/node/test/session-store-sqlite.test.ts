@@ -282,9 +282,9 @@ test('a session whose server died while attached is dropped once idle for idleTt
 });
 
 /** The schema of versions 1 and 2 as those stores created it (version 1 had no `delivered`). */
-function oldSchema(version: 1 | 2): string {
+function oldSchema(version: 1 | 2, p = 'lifeline_'): string {
   return `
-    CREATE TABLE IF NOT EXISTS lifeline_sessions (
+    CREATE TABLE IF NOT EXISTS ${p}sessions (
       id TEXT PRIMARY KEY NOT NULL,
       token_hash BLOB NOT NULL,
       retired_token_hash BLOB,
@@ -298,9 +298,9 @@ function oldSchema(version: 1 | 2): string {
       epoch INTEGER NOT NULL,
       cursor TEXT${version === 2 ? ',\n      delivered INTEGER NOT NULL DEFAULT 0' : ''}
     ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS lifeline_sessions_deadline ON lifeline_sessions (deadline);
-    CREATE TABLE IF NOT EXISTS lifeline_replay (
-      session_id TEXT NOT NULL REFERENCES lifeline_sessions (id) ON DELETE CASCADE,
+    CREATE INDEX IF NOT EXISTS ${p}sessions_deadline ON ${p}sessions (deadline);
+    CREATE TABLE IF NOT EXISTS ${p}replay (
+      session_id TEXT NOT NULL REFERENCES ${p}sessions (id) ON DELETE CASCADE,
       seq INTEGER NOT NULL,
       kind INTEGER NOT NULL,
       payload BLOB NOT NULL,
@@ -383,6 +383,114 @@ for (const version of [1, 2] as const) {
     expect((await again.load(id))!.replay.map((message) => message.seq)).toEqual([4, 5]);
   });
 }
+
+/** Writes a session with replay rows 2..4 into a file of an older layout, as that release did. */
+function seedOld(db: SqliteDatabase, p: string, id: string, version: 1 | 2): void {
+  db.prepare(
+    `INSERT INTO ${p}sessions (id, token_hash, retired_token_hash, token_confirmed, created_at, expires_at, deadline, last_sent, peer_acked, received, epoch, cursor) VALUES (?, ?, NULL, 1, 1700000000000, NULL, ?, 4, 1, 9, 2, NULL)`,
+  ).run(id, Buffer.alloc(32, 7), Date.now() + 60_000);
+  const insert = db.prepare(`INSERT INTO ${p}replay (session_id, seq, kind, payload) VALUES (?, ?, ?, ?)`);
+  for (const seq of [2, 3, 4]) insert.run(id, seq, 0, Buffer.from(`${p}${seq}`));
+  if (version === 2) db.prepare(`UPDATE ${p}sessions SET delivered = 3 WHERE id = ?`).run(id);
+}
+
+/** Every table of the file with its SQL, and the file's version. */
+async function layout(path: string): Promise<{ version: number; tables: Record<string, string> }> {
+  const db = await openSqliteDatabase(path);
+  try {
+    const rows = db
+      .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all() as {
+      name: string;
+      sql: string;
+    }[];
+    const { user_version } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+    expect(db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+    expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    return { version: user_version, tables: Object.fromEntries(rows.map((row) => [row.name, row.sql])) };
+  } finally {
+    db.close();
+  }
+}
+
+test('a second tablePrefix opens in a version-3 file; each prefix keeps its own sessions', async () => {
+  const path = join(dir, 'sessions.db');
+  const [x, y] = [sessionId(), sessionId()];
+  const a = open({ tablePrefix: 'a_' });
+  await a.save(record(x, { replay: [text(1)] }));
+  await a.close();
+  expect((await layout(path)).version).toBe(3);
+  const b = open({ tablePrefix: 'b_' });
+  await b.ready();
+  await b.save(record(y, { replay: [text(1), text(2)] }));
+  const again = open({ tablePrefix: 'a_' });
+  expect((await again.load(x))!.replay.map((message) => message.seq)).toEqual([1]);
+  expect(await again.load(y)).toBeUndefined();
+  expect((await b.load(y))!.replay.map((message) => message.seq)).toEqual([1, 2]);
+  expect(await b.count()).toEqual({ sessions: 1, replay: 2 });
+  await Promise.all([b.close(), again.close()]);
+  const { tables } = await layout(path);
+  expect(Object.keys(tables)).toEqual(['a_replay', 'a_sessions', 'b_replay', 'b_sessions']);
+  for (const sql of Object.values(tables)) expect(sql).toMatch(/WITHOUT ROWID/);
+});
+
+test('several prefixes of older layouts in one file: each is upgraded when opened, whatever the file version says, and a new prefix is created', async () => {
+  const path = join(dir, 'sessions.db');
+  const [x, y, z] = [sessionId(), sessionId(), sessionId()];
+  const old = await openSqliteDatabase(path);
+  try {
+    old.exec('PRAGMA journal_mode = WAL');
+    // a_ as version 1 wrote it, b_ as version 2 wrote it; the file says 2 (its last writer).
+    old.exec(oldSchema(1, 'a_'));
+    old.exec(oldSchema(2, 'b_'));
+    seedOld(old, 'a_', x, 1);
+    seedOld(old, 'b_', y, 2);
+  } finally {
+    old.close();
+  }
+  // A new prefix first: it must not touch (nor need) tables it does not own, and it marks the file 3.
+  const c = open({ tablePrefix: 'c_' });
+  await c.save(record(z, { replay: [text(1)] }));
+  await c.close();
+  let file = await layout(path);
+  expect(file.version).toBe(3);
+  expect(file.tables.a_replay).not.toMatch(/WITHOUT ROWID/);
+  // Then the older prefixes, in a file that already says version 3.
+  for (const [p, id, delivered] of [
+    ['b_', y, 3],
+    ['a_', x, 0],
+  ] as const) {
+    const store = open({ tablePrefix: p });
+    const loaded = (await store.load(id))!;
+    expect(loaded).toMatchObject({ lastSent: 4, peerAcked: 1, received: 9, delivered, epoch: 2 });
+    expect(loaded.replay.map((message) => new TextDecoder().decode(message.payload))).toEqual([
+      `${p}2`,
+      `${p}3`,
+      `${p}4`,
+    ]);
+    // The upgraded tables work: an append, an acknowledgement, the cascade on delete.
+    await store.append(id, [text(5)], 2);
+    await store.acknowledge(id, { peerAcked: 3, delivered: 5 }, 2);
+    expect((await store.load(id))!).toMatchObject({ delivered: 5 });
+    expect((await store.load(id))!.replay.map((message) => message.seq)).toEqual([4, 5]);
+    await store.delete(id, 2);
+    expect(await store.count()).toEqual({ sessions: 0, replay: 0 });
+    await store.close();
+  }
+  file = await layout(path);
+  expect(file.version).toBe(3);
+  expect(Object.keys(file.tables)).toEqual([
+    'a_replay',
+    'a_sessions',
+    'b_replay',
+    'b_sessions',
+    'c_replay',
+    'c_sessions',
+  ]);
+  for (const sql of Object.values(file.tables)) expect(sql).toMatch(/WITHOUT ROWID/);
+  const c2 = open({ tablePrefix: 'c_' });
+  expect((await c2.load(z))!.replay.map((message) => message.seq)).toEqual([1]);
+});
 
 test('a new file is version 3, its replay table WITHOUT ROWID', async () => {
   await open().ready();

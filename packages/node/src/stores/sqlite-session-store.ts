@@ -36,7 +36,10 @@ export interface SqliteSessionStoreOptions {
    * @default DEFAULT_IDLE_TTL_MS (24 h)
    */
   idleTtlMs?: number;
-  /** Prefix of the store's two tables (`<prefix>sessions`, `<prefix>replay`). @default 'lifeline_' */
+  /**
+   * Prefix of the store's two tables (`<prefix>sessions`, `<prefix>replay`): several stores may share one
+   * file, a prefix each; a store creates or upgrades its own tables on open. @default 'lifeline_'
+   */
   tablePrefix?: string;
   /**
    * Schedules the flush of a batch. Every operation issued before the flush runs shares its one
@@ -445,9 +448,26 @@ export class SqliteSessionStore implements FencedSessionStore {
       CREATE INDEX IF NOT EXISTS ${p}sessions_deadline ON ${p}sessions (deadline);
     `);
     const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
-    if (version === 0) db.exec(replayTable(`${p}replay`, p));
-    else if (version === 1 || version === 2) {
-      if (version === 1) db.exec(`ALTER TABLE ${p}sessions ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`);
+    if (!Number.isInteger(version) || version < 0 || version > SCHEMA_VERSION) {
+      throw new SessionStoreError(
+        'open',
+        undefined,
+        `unknown schema version ${version} (this store writes ${SCHEMA_VERSION})`,
+      );
+    }
+    // `user_version` belongs to the file, and a file may hold the tables of several prefixes, each
+    // written by whichever release first opened it with that prefix. So each table's own layout
+    // says what it needs, whatever the file's version: a missing table is created, a version-1
+    // sessions table gains `delivered`, a replay table with a rowid (versions 1 and 2) moves.
+    const columns = db.prepare(`PRAGMA table_info(${p}sessions)`).all() as { name: string }[];
+    if (!columns.some((column) => column.name === 'delivered')) {
+      db.exec(`ALTER TABLE ${p}sessions ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0`);
+    }
+    const replay = db
+      .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE")
+      .get(`${p}replay`) as { sql: string } | undefined;
+    if (!replay) db.exec(replayTable(`${p}replay`, p));
+    else if (!/\bWITHOUT\s+ROWID\b/i.test(replay.sql)) {
       // Version 3 keys the replay rows by their primary key alone (WITHOUT ROWID): one B-tree to
       // write per row instead of the table and its primary-key index. A table cannot change that
       // in place, so the rows move to a new one, inside the caller's transaction.
@@ -458,12 +478,6 @@ export class SqliteSessionStore implements FencedSessionStore {
         DROP TABLE ${p}replay;
         ALTER TABLE ${p}replay_v3 RENAME TO ${p}replay;
       `);
-    } else if (version !== SCHEMA_VERSION) {
-      throw new SessionStoreError(
-        'open',
-        undefined,
-        `unknown schema version ${version} (this store writes ${SCHEMA_VERSION})`,
-      );
     }
     if (version !== SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }
