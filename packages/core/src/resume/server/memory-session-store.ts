@@ -163,8 +163,23 @@ function record(session: HeldSession): StoredSession {
     peerAcked: session.peerAcked,
     received: session.received,
     delivered: session.delivered,
-    replay: [...session.replay],
+    replay: session.replay.map(plain),
     epoch: session.epoch,
     cursor: session.cursor,
   };
+}
+
+/**
+ * A held message as plain data: the server hands this store frame-backed messages whose `kind`
+ * and `payload` are getters (see `ServerSession.toStored`), and what the store gives out must
+ * survive a spread, `structuredClone` or `JSON.stringify` like any stored record.
+ */
+function plain(message: StoredMessage): StoredMessage {
+  const copy: { seq: number; kind: 'text' | 'binary'; payload: Uint8Array; cursor?: string } = {
+    seq: message.seq,
+    kind: message.kind,
+    payload: message.payload,
+  };
+  if (message.cursor !== undefined) copy.cursor = message.cursor;
+  return copy;
 }

@@ -25,6 +25,7 @@ import {
 import { encodeClose, encodeData, type ResumeFrame, ResumeFrameType } from '../wire/resume-frame.js';
 import { ParkableEndpoint, type ParkedEndpoint } from './parkable-endpoint.js';
 import type { SessionStore, StoredMessage, StoredSession } from './session-store.js';
+import type { StoreLoad } from './store-load.js';
 
 /** A message from the client, with what an idempotent handler needs: its sequence number in the session. */
 export interface SessionMessage {
@@ -587,19 +588,34 @@ export class ServerSession {
     });
   }
 
-  /** @internal */
+  /**
+   * @internal The message as the store is handed it: plain data ({@link StoredMessage}'s fields as
+   * own data properties, which a store may spread, clone or serialise), except for this package's
+   * MemorySessionStore, which gets a {@link StoredFrame} (see {@link StoreLoad.holdsFrames}).
+   */
   toStored(message: OutgoingMessage): StoredMessage {
     const cursor = this.cursors?.get(message.seq);
     if (cursor !== undefined) this.cursors!.delete(message.seq);
-    return new StoredFrame(message.seq, message.frame, message.payloadOffset, cursor);
+    if ((this.store as Partial<StoreLoad>).holdsFrames === true) {
+      return new StoredFrame(message.seq, message.frame, message.payloadOffset, cursor);
+    }
+    const frame = message.frame;
+    const stored: { seq: number; kind: 'text' | 'binary'; payload: Uint8Array; cursor?: string } = {
+      seq: message.seq,
+      kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
+      payload: frame.subarray(message.payloadOffset),
+    };
+    if (cursor !== undefined) stored.cursor = cursor;
+    return stored;
   }
 }
 
 /**
- * A sent message as the store is handed it. Its payload is a view of the frame the session holds
- * anyway, made when the store reads it (a SQLite or Redis store does at once, to write it out),
- * not held beside the frame: a store that keeps the message (the MemorySessionStore) would keep a
- * second typed array per unacknowledged message (~0.13 KB, `pnpm bench server`). One shape
+ * A sent message as the MemorySessionStore holds it, and only that store (whose `load()` gives
+ * out plain copies): its payload is a view of the frame the session holds anyway, made when it is
+ * read, not held beside the frame, which would be a second typed array per unacknowledged message
+ * (~0.13 KB, `pnpm bench server`). Its `kind` and `payload` are prototype getters, which a spread,
+ * `structuredClone` or `JSON.stringify` would lose: every other store gets plain data. One shape
  * whether or not a cursor is given.
  */
 class StoredFrame implements StoredMessage {

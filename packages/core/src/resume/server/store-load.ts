@@ -1,3 +1,4 @@
+import { MemorySessionStore } from './memory-session-store.js';
 import type { SessionMetadata, SessionStore, StoredMessage, StoredSession } from './session-store.js';
 
 /**
@@ -13,11 +14,18 @@ export class StoreLoad implements SessionStore {
   private readonly started = new Map<number, number>();
   private ticket = 0;
   claim?: (id: string, knownEpoch?: number) => Promise<number | undefined>;
+  /**
+   * @internal Whether `append()` reaches this package's MemorySessionStore's own `append` (not a
+   * subclass's, nor a wrapper's): only then are messages handed as frame-backed objects instead of
+   * plain data (see `ServerSession.toStored`).
+   */
+  readonly holdsFrames: boolean;
 
   constructor(
     private readonly inner: SessionStore,
     private readonly now: () => number,
   ) {
+    this.holdsFrames = inner.append === MemorySessionStore.prototype.append;
     if (typeof inner.claim === 'function') {
       const claim = inner.claim.bind(inner);
       this.claim = (id, knownEpoch) => this.run(() => claim(id, knownEpoch));
