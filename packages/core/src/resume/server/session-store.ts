@@ -95,7 +95,10 @@ export interface SessionStore {
   /**
    * Appends outgoing messages, in order, and raises `lastSent`; the session's cursor becomes the
    * last appended message's, if it carries one. Idempotent: messages at or below the stored
-   * `lastSent` are ignored.
+   * `lastSent` are ignored. Each message is plain data ({@link StoredMessage}'s fields as own
+   * enumerable data properties; `cursor` only when given): a store may keep, spread, clone or
+   * serialise it. Its `payload` may be a view into a larger buffer: copy the bytes the view
+   * covers (`byteOffset`, `byteLength`), not its `buffer`.
    */
   append(id: string, messages: readonly StoredMessage[], epoch?: number): Promise<void>;
   /** Raises the watermarks; `peerAcked` drops the replay entries it covers. Lower values are ignored. */
