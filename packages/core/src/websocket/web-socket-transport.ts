@@ -117,28 +117,6 @@ export function listenWithEventTarget(socket: WebSocketLike, handlers: WebSocket
 const SOCKET_EVENTS = ['open', 'message', 'error', 'close'];
 
 /**
- * `terminateAfter` for a platform that has only `terminate`: the same bound on the closing
- * handshake, the socket's close event cancelling the timer.
- */
-function lingerThenTerminate<S extends WebSocketLike>(
-  socket: S,
-  ms: number,
-  scheduler: SchedulerLike | undefined,
-  terminate: (socket: S) => void,
-): void {
-  const closed = () => linger.unsubscribe();
-  const linger = after(
-    ms,
-    () => {
-      socket.removeEventListener('close', closed);
-      terminate(socket);
-    },
-    scheduler,
-  );
-  socket.addEventListener('close', closed);
-}
-
-/**
  * The settings of each WebSocket link, with the platform's capabilities: the options the
  * platform packages' drop-ins share with {@link webSocketTransport}.
  */
@@ -486,8 +464,13 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     const { terminate, terminateAfter } = this.options_;
     if (socket.readyState !== CLOSED && (terminateAfter || terminate)) {
       const ms = this.options_.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS;
-      if (terminateAfter) terminateAfter(socket, ms, this.options_.scheduler);
-      else lingerThenTerminate(socket, ms, this.options_.scheduler, terminate!);
+      const scheduler = this.options_.scheduler;
+      if (terminateAfter) terminateAfter(socket, ms, scheduler);
+      else {
+        // A platform with `terminate` alone gets the same bound; the socket's close event cancels it.
+        const linger = after(ms, () => terminate!(socket), scheduler);
+        socket.addEventListener('close', () => linger.unsubscribe());
+      }
     }
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
