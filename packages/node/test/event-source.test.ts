@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { HttpStatusError } from '@lifeline/core';
+import { waitFor } from '@lifeline/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HAEventSource, type HAEventSourceErrorEvent, type HAEventSourceInstance } from '../src/fetch.js';
 import { startHttpServer, type TestHttpServer } from './support/http-servers.js';
@@ -198,6 +199,27 @@ describe('HAEventSource', () => {
     expect(at).toHaveLength(3);
     for (let i = 1; i < at.length; i++)
       expect((at[i] as number) - (at[i - 1] as number)).toBeGreaterThanOrEqual(390);
+  });
+
+  it('a non-callable onmessage counts as none (WHATWG event handler IDL): listeners get every event, nothing reported', async () => {
+    const { server } = await serveScript({ count: 10, perResponse: 10 });
+    const source = new HAEventSource(server.url, fast);
+    sources.push(source);
+    const reports: unknown[] = [];
+    const report = (error: unknown) => reports.push(error);
+    // HAEventSource reports a handler's throw with reportError where the runtime has it.
+    (globalThis as { reportError?: unknown }).reportError = report;
+    const ids: string[] = [];
+    source.addEventListener('message', (event) => ids.push((event as MessageEvent).lastEventId));
+    (source as unknown as { onmessage: unknown }).onmessage = 'not a function';
+    try {
+      // The events whose id is not a multiple of 3 are `message`s (the others are `tick`s).
+      await waitFor(() => ids.length === 7, { timeoutMs: 15_000, what: 'the seven message events' });
+    } finally {
+      delete (globalThis as { reportError?: unknown }).reportError;
+    }
+    expect(ids).toEqual(['1', '2', '4', '5', '7', '8', '10']);
+    expect(reports).toEqual([]);
   });
 
   it('close() stops it for good: no event after, no request after, sockets released', async () => {

@@ -93,6 +93,20 @@ test('close() on a link whose peer went silent: the process exits within the lin
   expect(exitMs).toBeLessThan(EXIT_BOUND_MS);
 }, 30_000);
 
+// A custom platform that gives `terminate` but not `terminateAfter` (the capability Node's binding
+// adds): the close linger still bounds the closing handshake.
+test('close() on a silent peer with only the terminate capability: the process exits within the linger bound', async () => {
+  const { proxy } = await blackholedEcho();
+  const client = startClient(`ws://127.0.0.1:${proxy.port}`, 'custom-terminate');
+  await client.line('open');
+  proxy.blackhole();
+  client.send('close');
+  await client.line('closed');
+  const exitMs = await client.exitWithin(EXIT_BOUND_MS);
+  expect(exitMs, 'the client process was still alive after the bound').toBeDefined();
+  expect(exitMs).toBeLessThan(EXIT_BOUND_MS);
+}, 30_000);
+
 for (const mode of ['abandon', 'abandon-resumable'] as const) {
   test(`${mode === 'abandon' ? 'a plain link' : 'a resume-protocol link'} the heartbeat declared dead is terminated when abandoned, not left to a closing handshake`, async () => {
     let proxy: FaultProxy;

@@ -16,6 +16,7 @@ import { MessageFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
+import { reportException } from './report-exception.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
 export interface RecoveryContext<In, Out, H> {
@@ -885,7 +886,13 @@ class StateSubject extends BehaviorSubject<ConnectionState> {
     }
     const observers = this.observers.slice();
     (this as unknown as { _value: ConnectionState })._value = state;
-    first.stateChanged(state);
+    // The sink calls the application (a drop-in socket's on* handlers and listeners): its throw is
+    // reported and the state goes on to the subscribers, and never into the state machine.
+    try {
+      first.stateChanged(state);
+    } catch (error) {
+      reportException(error);
+    }
     for (let i = 0; i < observers.length; i++) observers[i]!.next(state);
   }
 

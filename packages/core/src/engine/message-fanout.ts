@@ -1,4 +1,5 @@
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
+import { reportException } from './report-exception.js';
 
 /**
  * A hot multicast: what a `Subject` does for `next`, `error` and `complete`, without its
@@ -54,7 +55,13 @@ export class MessageFanout<T> {
     const subscribers = this.subscribers_;
     // After the snapshot, as a Subject's first subscriber: one that joins from inside `first`
     // gets the next message, not this one.
-    this.first?.received(value);
+    // `first` calls the application (a drop-in socket's onmessage): a throw there is reported,
+    // and the subscribers still get the message (as a Subject's other observers would).
+    try {
+      this.first?.received(value);
+    } catch (error) {
+      reportException(error);
+    }
     for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(value);
   }
 

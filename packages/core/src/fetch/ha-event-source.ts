@@ -1,6 +1,7 @@
 import { HttpStatusError, ProtocolError } from '../engine/errors.js';
 import { checkRecoveryOptions, count } from '../engine/options.js';
 import type { RecoveryOptions } from '../engine/recovery-core.js';
+import { reportException } from '../engine/report-exception.js';
 import { discardBody } from './discard-body.js';
 import { createHAFetch, type FetchFunction, type HAFetch, type HAFetchEvent } from './ha-fetch.js';
 
@@ -348,12 +349,14 @@ export function defineHAEventSource(platform: HAEventSourcePlatform): HAEventSou
     #dispatch(type: string, event: Event): void {
       this.dispatchEvent(event);
       if (type === 'open' || type === 'message' || type === 'error') {
-        const handler = this[`on${type}`] as ((this: HAEventSourceInstance, event: Event) => unknown) | null;
+        const handler: unknown = this[`on${type}`];
+        // A handler that is not callable counts as none (WHATWG HTML event handler IDL attributes).
+        if (typeof handler !== 'function') return;
         try {
-          handler?.call(this as unknown as HAEventSourceInstance, event);
+          handler.call(this, event);
         } catch (error) {
           // As EventTarget does with a listener that throws: report it, and the stream goes on.
-          reportLater(error);
+          reportException(error);
         }
       }
     }
@@ -370,13 +373,4 @@ function errorEvent(error: unknown): HAEventSourceErrorEvent {
   const event = new Event('error');
   Object.defineProperty(event, 'error', { value: error, enumerable: true });
   return event as HAEventSourceErrorEvent;
-}
-
-function reportLater(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') report(error);
-  else
-    queueMicrotask(() => {
-      throw error;
-    });
 }

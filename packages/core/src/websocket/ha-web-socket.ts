@@ -11,6 +11,7 @@ import type { ConnectionState } from '../engine/connection-state.js';
 import { LifelineError, LinkClosedError, QueueOverflowError, SessionLostError } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
 import { checkConnectionOptions, durationMs } from '../engine/options.js';
+import { reportException } from '../engine/report-exception.js';
 import { type EndpointSource, failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
 import type {
@@ -528,9 +529,18 @@ export function defineHAWebSocket<
       this.dispatch('close', closeEvent(code, reason, wasClean));
     }
 
+    // The on* handler, then the listeners. As an EventTarget does with its listeners (WHATWG DOM
+    // "inner invoke"), a handler's throw is reported and the listeners still hear the event; a
+    // handler that is not callable counts as none (WHATWG HTML event handler IDL attributes).
     private dispatch<K extends keyof HAWebSocketEventMap>(type: K, event: HAWebSocketEventMap[K]): void {
-      const handler = (this as unknown as Record<string, ((event: Event) => void) | null>)[`on${type}`];
-      handler?.call(this, event);
+      const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
+      if (typeof handler === 'function') {
+        try {
+          handler.call(this, event);
+        } catch (error) {
+          reportException(error);
+        }
+      }
       this.dispatchEvent(event);
     }
   }

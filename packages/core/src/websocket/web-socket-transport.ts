@@ -1,5 +1,5 @@
 import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { monotonicScheduler } from '../engine/clock.js';
+import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, Transport } from '../engine/link.js';
 import { MessageFanout } from '../engine/message-fanout.js';
@@ -67,8 +67,10 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
   listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
   /**
    * Drops the connection at once, without the closing handshake (`ws`'s `terminate()`). Used when
-   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered);
-   * `terminateAfter` covers a peer that does not answer our close within `closeLingerMs`.
+   * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered),
+   * and after our close when the peer does not answer it within `closeLingerMs` (through
+   * `terminateAfter` where the platform gives it, else on the `scheduler`'s timer, cancelled by
+   * the socket's close event).
    * @default none: the platform's own close timeout applies (browsers end it themselves)
    */
   terminate?: (socket: S) => void;
@@ -83,8 +85,10 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
 }
 
 /**
- * What {@link WebSocketCapabilities.listen} must call, as methods (`handlers.open()`, never a
- * detached `handlers.open`): the link's handlers are a class's.
+ * What {@link WebSocketCapabilities.listen} must call, as methods (`handlers.onOpen()`, never a
+ * detached `handlers.onOpen`): the link's handlers are a class's. Renamed from `open`,
+ * `message`, `error` and `close` (the link implements these, and its own `close(code, reason)`
+ * is another method): a `listen` written for those names must call these.
  */
 export interface WebSocketHandlers {
   onOpen(): void;
@@ -130,9 +134,9 @@ export interface WebSocketLinkOptions<S extends WebSocketLike = WebSocketLike>
   connectTimeoutMs?: number;
   /**
    * After `close()`, how long the closing handshake may wait for the peer's close frame before
-   * the connection is dropped with `terminateAfter` (where the platform has it): a peer that is gone
-   * would otherwise hold the socket and a timer for `ws`'s 30 s, and keep the process alive.
-   * Like the TCP link's linger. Without `terminateAfter` (browsers) the platform decides. In ms, from
+   * the connection is dropped with `terminateAfter`, or `terminate` (where the platform has either):
+   * a peer that is gone would otherwise hold the socket and a timer for `ws`'s 30 s, and keep the
+   * process alive. Like the TCP link's linger. Without either (browsers) the platform decides. In ms, from
    * 0 to 2^31 - 1.
    * @default 2_000
    */
@@ -457,12 +461,16 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       // only as information for the peer (1001 going away) must not stop the close.
       socket.close();
     }
-    if (socket.readyState !== CLOSED) {
-      this.options_.terminateAfter?.(
-        socket,
-        this.options_.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS,
-        this.options_.scheduler,
-      );
+    const { terminate, terminateAfter } = this.options_;
+    if (socket.readyState !== CLOSED && (terminateAfter || terminate)) {
+      const ms = this.options_.closeLingerMs ?? DEFAULT_WS_CLOSE_LINGER_MS;
+      const scheduler = this.options_.scheduler;
+      if (terminateAfter) terminateAfter(socket, ms, scheduler);
+      else {
+        // A platform with `terminate` alone gets the same bound; the socket's close event cancels it.
+        const linger = after(ms, () => terminate!(socket), scheduler);
+        socket.addEventListener('close', () => linger.unsubscribe());
+      }
     }
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).

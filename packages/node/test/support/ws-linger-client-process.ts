@@ -7,10 +7,14 @@
 //   heartbeat of 100 ms / 400 ms and a close linger of 60 s, so only abandoning (not the linger)
 //   can release the link in time; on the heartbeat's link-down it prints `{"down":NAME}` and
 //   calls conn.close().
+// - `custom-terminate`: as `close`, on core's webSocketTransport with `ws` and only the
+//   `terminate` capability (a custom platform without `terminateAfter`).
 import { createInterface } from 'node:readline';
 import { attach, type LinkData, type Transport } from '@lifeline/core';
 import { resumable } from '@lifeline/core/internal';
+import { webSocketTransport } from '@lifeline/core/websocket';
 import { wsTransport } from '@lifeline/node/ws';
+import WebSocket from 'ws';
 
 const [url, mode] = process.argv.slice(2) as [string, string];
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -20,16 +24,19 @@ const stopReading = () => {
   process.stdin.destroy();
 };
 
-const plain = wsTransport(url, { closeLingerMs: mode === 'close' ? undefined : 60_000 });
+const plain =
+  mode === 'custom-terminate'
+    ? webSocketTransport({ url, WebSocket, terminate: (socket) => socket.terminate() })
+    : wsTransport(url, { closeLingerMs: mode === 'close' ? undefined : 60_000 });
 const transport: Transport<LinkData, LinkData> = mode === 'abandon-resumable' ? resumable(plain) : plain;
 const conn = attach(transport, {
   backoff: { initialDelayMs: 0, jitter: 'none' },
   minUptimeMs: 0,
-  heartbeat: mode === 'close' ? false : { intervalMs: 100, timeoutMs: 400 },
+  heartbeat: mode === 'close' || mode === 'custom-terminate' ? false : { intervalMs: 100, timeoutMs: 400 },
 });
 conn.events$.subscribe((event) => {
   if (event.type === 'link-open' && !event.recovered) print({ open: true });
-  if (event.type === 'link-down' && mode !== 'close') {
+  if (event.type === 'link-down' && mode.startsWith('abandon')) {
     print({ down: (event.error as Error).name });
     conn.close();
     stopReading();
