@@ -9,6 +9,7 @@ import {
 } from '../../engine/errors.js';
 import { invalidMessageError, isLinkData, type Link, type LinkData } from '../../engine/link.js';
 import { checkOptionTable } from '../../engine/options.js';
+import type { FrameSlab } from '../wire/frame-slab.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   dataPayload,
@@ -94,6 +95,14 @@ export const DEFAULT_ACK_DELAY_MS = 50;
 
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
+  /**
+   * Where DATA frames under half a slab are cut from (views of a shared slab, see
+   * {@link FrameSlab}); without it each frame has its own buffer. The client's endpoint uses one:
+   * its frames are acknowledged in order. A server's sessions would pin a shared slab for the
+   * slowest of them, so a server uses none.
+   * @internal
+   */
+  readonly slab?: FrameSlab;
   /**
    * Newly accepted outgoing messages, in order, whether admitted to the replay window or waiting
    * for room: resolve once stored (write-ahead of the DATA frames).
@@ -326,7 +335,7 @@ export class SessionEndpoint {
     if (!isLinkData(data)) return invalidMessageError(data);
     let encoded: EncodedData;
     try {
-      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data);
+      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data, this.hooks.slab);
     } catch (error) {
       return error;
     }

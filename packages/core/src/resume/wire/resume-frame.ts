@@ -1,4 +1,5 @@
 import { FrameTooLargeError, MalformedFrameError, type SessionRejectCode } from '../../engine/errors.js';
+import { type FrameSlab, MAX_SLAB_FRAME_BYTES } from './frame-slab.js';
 
 /**
  * The resume protocol version this code speaks (see docs/protocol.md): 2 is version 1 plus the
@@ -270,7 +271,9 @@ export interface EncodedData {
 
 /**
  * Encodes a DATA frame: text as UTF-8 (DATA_TEXT), bytes as they are (DATA_BINARY), in one
- * allocation.
+ * allocation. With a `slab`, a frame under {@link MAX_SLAB_FRAME_BYTES} is a view cut from it
+ * (see {@link FrameSlab} for what a view asks of whoever keeps it); larger frames, and every frame
+ * without one, get a buffer of exactly their length.
  *
  * @example
  * ```ts
@@ -282,18 +285,27 @@ export function encodeData(
   seq: number,
   ack: number,
   data: string | ArrayBuffer | ArrayBufferView,
+  slab?: FrameSlab,
 ): EncodedData {
   const headerLength = 1 + varintLength(seq) + varintLength(ack);
   let frame: Uint8Array;
   let type: number;
   if (typeof data === 'string') {
     type = ResumeFrameType.DataText;
-    // Short strings are encoded straight into the frame (3 bytes per UTF-16 unit at most);
-    // long ones are measured first so the buffer kept in the replay window is not oversized.
-    if (data.length <= 4_096) {
-      const buffer = new Uint8Array(headerLength + data.length * 3);
-      const { written } = textEncoder().encodeInto(data, buffer.subarray(headerLength));
-      frame = buffer.subarray(0, headerLength + written);
+    const most = headerLength + data.length * 3;
+    if (slab && most <= MAX_SLAB_FRAME_BYTES) {
+      // Encoded straight into the slab (3 bytes per UTF-16 unit at most), which then advances by
+      // what was written: nothing oversized is kept.
+      slab.reserve(most);
+      const { written } = textEncoder().encodeInto(data, slab.area(headerLength, most));
+      frame = slab.commit(headerLength + written);
+    } else if (data.length <= SCRATCH_CHARS) {
+      // Encoded into a scratch buffer, then copied into a frame of exactly its length: the frame
+      // kept in the replay window is not oversized.
+      const buffer = scratchBuffer();
+      const { written } = textEncoder().encodeInto(data, buffer);
+      frame = new Uint8Array(headerLength + written);
+      frame.set(buffer.subarray(0, written), headerLength);
     } else {
       const payload = textEncoder().encode(data);
       frame = new Uint8Array(headerLength + payload.length);
@@ -302,12 +314,21 @@ export function encodeData(
   } else {
     type = ResumeFrameType.DataBinary;
     const payload = asBytes(data);
-    frame = new Uint8Array(headerLength + payload.length);
+    const length = headerLength + payload.length;
+    frame = slab && length <= MAX_SLAB_FRAME_BYTES ? slab.take(length) : new Uint8Array(length);
     frame.set(payload, headerLength);
   }
   frame[0] = type;
   writeVarint(frame, writeVarint(frame, 1, seq), ack);
   return { frame, payloadOffset: headerLength, ack };
+}
+
+/** Strings up to this many UTF-16 units are encoded through the scratch buffer (12 KiB). */
+const SCRATCH_CHARS = 4_096;
+let scratch: Uint8Array | undefined;
+function scratchBuffer(): Uint8Array {
+  scratch ??= new Uint8Array(SCRATCH_CHARS * 3);
+  return scratch;
 }
 
 /** Re-encodes a DATA frame with another ack (a replay carries the current one). */
