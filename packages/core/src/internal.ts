@@ -48,7 +48,6 @@ export * from './resume/server/parkable-endpoint.js';
 export * from './resume/server/resume-server.js';
 export * from './resume/server/server-session.js';
 export * from './resume/server/session-store.js';
-export * from './resume/wire/frame-slab.js';
 export * from './resume/wire/resume-frame.js';
 export * from './resume/wire/session-token.js';
 export * from './tcp/byte-stream.js';

@@ -7,7 +7,6 @@ import {
   decodeFrame,
   encodeData,
   FRAME_SLAB_BYTES,
-  FrameSlab,
   frameBytes,
   MAX_DATA_HEADER_BYTES,
   MAX_SLAB_FRAME_BYTES,
@@ -29,7 +28,6 @@ function payloadOf(frame: Uint8Array): string | Uint8Array {
 }
 
 test('frames under half a slab are views of one 8 KiB slab, back to back, never written again', () => {
-  const slab = new FrameSlab();
   const messages: (string | Uint8Array)[] = [];
   const frames: Uint8Array[] = [];
   // Enough to fill several slabs: ASCII, multi-byte text and binary of varied lengths.
@@ -41,7 +39,7 @@ test('frames under half a slab are views of one 8 KiB slab, back to back, never 
           ? `é€😀${i}`.repeat(1 + (i % 5))
           : Uint8Array.from({ length: 1 + (i % 200) }, (_, k) => (i + k) & 0xff);
     messages.push(data);
-    frames.push(encodeData(i + 1, i, data, slab).frame);
+    frames.push(encodeData(i + 1, i, data, true).frame);
   }
   const buffers = new Set(frames.map((frame) => frame.buffer));
   for (const buffer of buffers) expect(buffer.byteLength).toBe(FRAME_SLAB_BYTES);
@@ -52,25 +50,30 @@ test('frames under half a slab are views of one 8 KiB slab, back to back, never 
     expect(payloadOf(frame)).toEqual(messages[i]);
   });
   // A string's frame takes what was written, not 3 bytes per UTF-16 unit.
-  const text = encodeData(1, 0, 'a'.repeat(100), slab).frame;
+  const text = encodeData(1, 0, 'a'.repeat(100), true).frame;
   expect(text.byteLength).toBe(3 + 100);
-  const next = encodeData(2, 0, 'b', slab).frame;
+  const next = encodeData(2, 0, 'b', true).frame;
   expect(next.buffer).toBe(text.buffer);
-  expect(next.byteOffset).toBeLessThan(text.byteOffset + text.byteLength + 8);
+  expect(next.byteOffset).toBe(text.byteOffset + text.byteLength);
 });
 
-test('a frame of half a slab or more, and every frame without a slab, has a buffer of exactly its length', () => {
-  const slab = new FrameSlab();
-  const big = encodeData(1, 0, new Uint8Array(MAX_SLAB_FRAME_BYTES), slab).frame;
+test('a frame over half a slab gets its own buffer and leaves the slab where it was', () => {
+  // Two frames of the largest pooled size leave at least 4 KiB of the current slab free, wherever
+  // the shared pool stood.
+  for (let i = 0; i < 2; i++) encodeData(1, 0, new Uint8Array(MAX_SLAB_FRAME_BYTES - 3), true);
+  const first = encodeData(1, 0, 'a', true).frame;
+  const big = encodeData(2, 0, new Uint8Array(MAX_SLAB_FRAME_BYTES), true).frame;
   expect(big.buffer.byteLength).toBe(big.byteLength);
-  const bigText = encodeData(1, 0, 'z'.repeat(MAX_SLAB_FRAME_BYTES), slab).frame;
-  expect(bigText.buffer.byteLength).toBe(bigText.byteLength);
-  // Short strings used to be encoded into header + 3 x length bytes and kept as a view of them.
-  for (const data of ['hello', 'x'.repeat(64), 'é'.repeat(500), 'y'.repeat(4_096), 'w'.repeat(5_000)]) {
-    const { frame } = encodeData(7, 3, data);
-    expect(frame.buffer.byteLength).toBe(frame.byteLength);
-    expect(payloadOf(frame)).toBe(data);
-  }
+  // Text is pooled when it fits at 3 bytes per UTF-16 unit, whatever it encodes to.
+  const bigText = encodeData(3, 0, 'z'.repeat(MAX_SLAB_FRAME_BYTES / 3), true).frame;
+  expect(bigText.buffer).not.toBe(first.buffer);
+  expect(payloadOf(bigText)).toBe('z'.repeat(MAX_SLAB_FRAME_BYTES / 3));
+  const next = encodeData(4, 0, 'b', true).frame;
+  expect(next.buffer).toBe(first.buffer);
+  expect(next.byteOffset).toBe(first.byteOffset + first.byteLength);
+  // A frame of exactly the limit is pooled.
+  const limit = encodeData(5, 0, new Uint8Array(MAX_SLAB_FRAME_BYTES - 3), true).frame;
+  expect(limit.buffer.byteLength).toBe(FRAME_SLAB_BYTES);
 });
 
 /** A memory store that records every message it was asked to keep. */

@@ -166,19 +166,15 @@ export class ClientSessionWriter {
 }
 
 /**
- * An outgoing message as a store keeps it: its payload bytes. A frame cut from a slab (or any
- * frame that is a view of a larger buffer) is copied, so the store keeps exactly the payload's
- * bytes: a store may keep it past the window, or structured-clone it (IndexedDB copies a view's
- * whole `ArrayBuffer`).
+ * An outgoing message as a store keeps it: a copy of its payload bytes. The frame may be a view of
+ * the shared slab (`encodeData`'s `pooled`) or of an oversized buffer; a store may keep it past the
+ * window or structured-clone it (IndexedDB copies a view's whole `ArrayBuffer`).
  */
 export function toStoredOutgoing(message: OutgoingMessage): StoredOutgoingMessage {
   const { frame, payloadOffset } = message;
   return {
     seq: message.seq,
     kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
-    payload:
-      frame.byteLength === frame.buffer.byteLength
-        ? frame.subarray(payloadOffset)
-        : frame.slice(payloadOffset),
+    payload: frame.slice(payloadOffset),
   };
 }

@@ -39,7 +39,6 @@ import {
   type SessionEndpointStats,
 } from '../endpoint/session-endpoint.js';
 import { checkResumableOptions } from '../option-checks.js';
-import { clientFrameSlab } from '../wire/frame-slab.js';
 import {
   decodeFrame,
   encodeAck,
@@ -361,7 +360,8 @@ class ResumableSession implements ResumableTransport {
         maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
         ...options,
       },
-      this.writer ? storeHooks(this.writer) : CLIENT_HOOKS,
+      // Frames are cut from the shared slab: a client's frames are acknowledged in order.
+      this.writer ? storeHooks(this.writer) : { pooled: true },
     );
     this.outputHighWater = outputHighWaterOf(options);
     this.watchDiagnostics(sessionDiagnosticsFor(options));
@@ -1035,12 +1035,9 @@ const noop = () => {};
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
 
 /** The endpoint hooks that keep a client session in its store, through the batching writer. */
-/** Frames are cut from the shared slab: a client's frames are acknowledged in order. */
-const CLIENT_HOOKS: SessionEndpointHooks = { slab: clientFrameSlab };
-
 function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
   return {
-    slab: clientFrameSlab,
+    pooled: true,
     persist: (messages) => writer.write({ append: messages.map(toStoredOutgoing) }),
     persistReceived: (received) => writer.write({ received }),
     peerAcked: (ack) => writer.post({ peerAcked: ack }),

@@ -9,7 +9,6 @@ import {
 } from '../../engine/errors.js';
 import { invalidMessageError, isLinkData, type Link, type LinkData } from '../../engine/link.js';
 import { checkOptionTable } from '../../engine/options.js';
-import type { FrameSlab } from '../wire/frame-slab.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   dataPayload,
@@ -96,13 +95,13 @@ export const DEFAULT_ACK_DELAY_MS = 50;
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
   /**
-   * Where DATA frames under half a slab are cut from (views of a shared slab, see
-   * {@link FrameSlab}); without it each frame has its own buffer. The client's endpoint uses one:
-   * its frames are acknowledged in order. A server's sessions would pin a shared slab for the
-   * slowest of them, so a server uses none.
+   * Small DATA frames are cut from the shared slab (`encodeData`'s `pooled`, views of an 8 KiB
+   * buffer) rather than each given its own. The client's endpoint is: its frames are acknowledged
+   * in order. A server's sessions would pin a shared slab for the slowest of them, so a server's
+   * are not.
    * @internal
    */
-  readonly slab?: FrameSlab;
+  readonly pooled?: boolean;
   /**
    * Newly accepted outgoing messages, in order, whether admitted to the replay window or waiting
    * for room: resolve once stored (write-ahead of the DATA frames).
@@ -335,7 +334,7 @@ export class SessionEndpoint {
     if (!isLinkData(data)) return invalidMessageError(data);
     let encoded: EncodedData;
     try {
-      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data, this.hooks.slab);
+      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data, this.hooks.pooled);
     } catch (error) {
       return error;
     }

@@ -1,5 +1,4 @@
 import { FrameTooLargeError, MalformedFrameError, type SessionRejectCode } from '../../engine/errors.js';
-import { type FrameSlab, MAX_SLAB_FRAME_BYTES } from './frame-slab.js';
 
 /**
  * The resume protocol version this code speaks (see docs/protocol.md): 2 is version 1 plus the
@@ -262,6 +261,40 @@ function readFlags(reader: Reader): number {
   return flags;
 }
 
+/** Bytes of one slab small DATA frames are cut from: 8 KiB, as Node's `Buffer.poolSize`. */
+export const FRAME_SLAB_BYTES = 8_192;
+/** The longest frame cut from a slab: frames of half a slab or more get their own buffer. */
+export const MAX_SLAB_FRAME_BYTES = FRAME_SLAB_BYTES / 2 - 1;
+
+/*
+ * The frame pool (`encodeData(..., pooled)`, used by the client endpoint, whose frames the server
+ * acknowledges in order): small DATA frames are views cut from a shared 8 KiB slab, as Node's
+ * `Buffer` pool does. V8 gives every `Uint8Array` above 64 bytes its own `ArrayBuffer` (~1 us
+ * each); a view of a slab costs ~0.2 us.
+ *
+ * Retention: the pool holds at most one slab (the current one, FRAME_SLAB_BYTES). A slab it has
+ * moved past stays alive while any frame cut from it does (a frame in a replay window): at most
+ * one 8 KiB slab per unacknowledged pooled frame, and one session acknowledged in order pins its
+ * window's bytes plus at most two slabs.
+ *
+ * A pooled frame is a view: whoever keeps it past the window (a store) or hands it to an API that
+ * transfers or structured-clones its `ArrayBuffer` (postMessage, IndexedDB, a byte stream's
+ * `enqueue`) must copy the view's bytes first, or it would take the whole slab. Bytes once handed
+ * out are never written again: the pool only writes past `slabAt`.
+ */
+let slab: Uint8Array | undefined;
+let slabAt = 0;
+
+/** The next `length` bytes of the current slab (a new slab when it has fewer), taken. */
+function slabBytes(length: number): Uint8Array {
+  if (!slab || slab.length - slabAt < length) {
+    slab = new Uint8Array(FRAME_SLAB_BYTES);
+    slabAt = 0;
+  }
+  slabAt += length;
+  return slab.subarray(slabAt - length, slabAt);
+}
+
 /** An encoded DATA frame and where its payload starts, so it can be re-encoded with a newer ack. */
 export interface EncodedData {
   readonly frame: Uint8Array;
@@ -271,9 +304,11 @@ export interface EncodedData {
 
 /**
  * Encodes a DATA frame: text as UTF-8 (DATA_TEXT), bytes as they are (DATA_BINARY), in one
- * allocation. With a `slab`, a frame under {@link MAX_SLAB_FRAME_BYTES} is a view cut from it
- * (see {@link FrameSlab} for what a view asks of whoever keeps it); larger frames, and every frame
- * without one, get a buffer of exactly their length.
+ * allocation. `pooled`: a frame of at most {@link MAX_SLAB_FRAME_BYTES} (a string: header plus
+ * 3 bytes per UTF-16 unit) is a view of exactly its length cut from the shared slab (see
+ * {@link FRAME_SLAB_BYTES} and the note beside it: a view must be copied before it is kept or
+ * transferred); other frames get their own buffer (a string of up to 4,096 units, a view of
+ * header + 3 x its length bytes).
  *
  * @example
  * ```ts
@@ -285,27 +320,23 @@ export function encodeData(
   seq: number,
   ack: number,
   data: string | ArrayBuffer | ArrayBufferView,
-  slab?: FrameSlab,
+  pooled?: boolean,
 ): EncodedData {
   const headerLength = 1 + varintLength(seq) + varintLength(ack);
   let frame: Uint8Array;
   let type: number;
   if (typeof data === 'string') {
     type = ResumeFrameType.DataText;
-    const most = headerLength + data.length * 3;
-    if (slab && most <= MAX_SLAB_FRAME_BYTES) {
-      // Encoded straight into the slab (3 bytes per UTF-16 unit at most), which then advances by
-      // what was written: nothing oversized is kept.
-      slab.reserve(most);
-      const { written } = textEncoder().encodeInto(data, slab.area(headerLength, most));
-      frame = slab.commit(headerLength + written);
-    } else if (data.length <= SCRATCH_CHARS) {
-      // Encoded into a scratch buffer, then copied into a frame of exactly its length: the frame
-      // kept in the replay window is not oversized.
-      const buffer = scratchBuffer();
-      const { written } = textEncoder().encodeInto(data, buffer);
-      frame = new Uint8Array(headerLength + written);
-      frame.set(buffer.subarray(0, written), headerLength);
+    if (data.length <= 4_096) {
+      // Short strings are encoded straight into the frame (3 bytes per UTF-16 unit at most);
+      // long ones are measured first so the buffer kept in the replay window is not oversized.
+      const most = headerLength + data.length * 3;
+      const inSlab = pooled && most <= MAX_SLAB_FRAME_BYTES;
+      const buffer = inSlab ? slabBytes(most) : new Uint8Array(most);
+      const { written } = textEncoder().encodeInto(data, buffer.subarray(headerLength));
+      frame = buffer.subarray(0, headerLength + written);
+      // The slab takes back what was not written: a pooled frame is exactly its length.
+      if (inSlab) slabAt -= most - frame.length;
     } else {
       const payload = textEncoder().encode(data);
       frame = new Uint8Array(headerLength + payload.length);
@@ -315,20 +346,12 @@ export function encodeData(
     type = ResumeFrameType.DataBinary;
     const payload = asBytes(data);
     const length = headerLength + payload.length;
-    frame = slab && length <= MAX_SLAB_FRAME_BYTES ? slab.take(length) : new Uint8Array(length);
+    frame = pooled && length <= MAX_SLAB_FRAME_BYTES ? slabBytes(length) : new Uint8Array(length);
     frame.set(payload, headerLength);
   }
   frame[0] = type;
   writeVarint(frame, writeVarint(frame, 1, seq), ack);
   return { frame, payloadOffset: headerLength, ack };
-}
-
-/** Strings up to this many UTF-16 units are encoded through the scratch buffer (12 KiB). */
-const SCRATCH_CHARS = 4_096;
-let scratch: Uint8Array | undefined;
-function scratchBuffer(): Uint8Array {
-  scratch ??= new Uint8Array(SCRATCH_CHARS * 3);
-  return scratch;
 }
 
 /** Re-encodes a DATA frame with another ack (a replay carries the current one). */
