@@ -165,12 +165,16 @@ export class ClientSessionWriter {
   }
 }
 
-/** An outgoing message as a store keeps it: its payload bytes, a view of the encoded frame. */
+/**
+ * An outgoing message as a store keeps it: a copy of its payload bytes. The frame may be a view of
+ * the shared slab (`encodeData`'s `pooled`) or of an oversized buffer; a store may keep it past the
+ * window or structured-clone it (IndexedDB copies a view's whole `ArrayBuffer`).
+ */
 export function toStoredOutgoing(message: OutgoingMessage): StoredOutgoingMessage {
   const { frame, payloadOffset } = message;
   return {
     seq: message.seq,
     kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
-    payload: frame.subarray(payloadOffset),
+    payload: frame.slice(payloadOffset),
   };
 }

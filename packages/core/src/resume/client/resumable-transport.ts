@@ -360,7 +360,8 @@ class ResumableSession implements ResumableTransport {
         maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
         ...options,
       },
-      this.writer ? storeHooks(this.writer) : undefined,
+      // Frames are cut from the shared slab: a client's frames are acknowledged in order.
+      this.writer ? storeHooks(this.writer) : { pooled: true },
     );
     this.outputHighWater = outputHighWaterOf(options);
     this.watchDiagnostics(sessionDiagnosticsFor(options));
@@ -1036,6 +1037,7 @@ const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
 /** The endpoint hooks that keep a client session in its store, through the batching writer. */
 function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
   return {
+    pooled: true,
     persist: (messages) => writer.write({ append: messages.map(toStoredOutgoing) }),
     persistReceived: (received) => writer.write({ received }),
     peerAcked: (ack) => writer.post({ peerAcked: ack }),

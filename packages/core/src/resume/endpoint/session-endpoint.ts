@@ -95,6 +95,14 @@ export const DEFAULT_ACK_DELAY_MS = 50;
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
   /**
+   * Small DATA frames are cut from the shared slab (`encodeData`'s `pooled`, views of an 8 KiB
+   * buffer) rather than each given its own. The client's endpoint is: its frames are acknowledged
+   * in order. A server's sessions would pin a shared slab for the slowest of them, so a server's
+   * are not.
+   * @internal
+   */
+  readonly pooled?: boolean;
+  /**
    * Newly accepted outgoing messages, in order, whether admitted to the replay window or waiting
    * for room: resolve once stored (write-ahead of the DATA frames).
    */
@@ -326,7 +334,7 @@ export class SessionEndpoint {
     if (!isLinkData(data)) return invalidMessageError(data);
     let encoded: EncodedData;
     try {
-      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data);
+      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data, this.hooks.pooled);
     } catch (error) {
       return error;
     }
