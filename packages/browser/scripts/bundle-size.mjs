@@ -51,7 +51,7 @@ const AIM_RESUME = 5 * KiB;
  * 2026-11-29: 15,663 and +10,153 bytes) plus under 0.1 KiB.
  */
 const limitWs = Number(args['limit-ws'] ?? 15.35 * KiB);
-const limitResume = Number(args['limit-resume'] ?? 10.3 * KiB);
+const limitResume = Number(args['limit-resume'] ?? 10.35 * KiB);
 const bundlers = (args.bundlers ?? 'esbuild,rollup,vite').split(',');
 const browserRoot = fileURLToPath(new URL('..', import.meta.url));
 const packagesRoot = join(browserRoot, '..');
