@@ -15,6 +15,7 @@ import { resumable, type SessionEvent } from '@lifeline/core/internal';
 import { openSqliteDatabase } from '@lifeline/node/stores/sqlite';
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
+import { pace } from './support/durable-harness.js';
 import { condition } from './support/resume-tally.js';
 
 const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
@@ -87,23 +88,9 @@ test(`ack: 'manual', effect and idempotency record in one SQLite transaction, se
   // means its application committed the effect.
   const start = performance.now();
   let poke = () => {};
-  let sent = 0;
-  let acknowledged = 0;
-  let rejected = 0;
-  let sending = true;
-  const pacer = setInterval(() => {
-    const due = Math.floor(((performance.now() - start) * RATE) / 1_000);
-    while (sending && sent < due && sent - acknowledged < 2_000) {
-      conn.send(`c${++sent}`).then(
-        () => {
-          acknowledged++;
-          poke();
-        },
-        () => rejected++,
-      );
-    }
-  }, 5);
-  cleanups.push(async () => clearInterval(pacer));
+  const due = () => Math.floor(((performance.now() - start) * RATE) / 1_000);
+  const traffic = pace(conn, due, () => poke(), 2_000);
+  cleanups.push(async () => traffic.stop());
   const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
     const waiting = condition(check, timeoutMs, what);
     poke = waiting.poke;
@@ -115,17 +102,22 @@ test(`ack: 'manual', effect and idempotency record in one SQLite transaction, se
   };
 
   for (let round = 1; round <= KILLS; round++) {
-    const before = acknowledged;
+    const before = traffic.counts().acknowledged;
     await waitFor(
-      () => acknowledged - before >= PER_PROCESS,
+      () => traffic.counts().acknowledged - before >= PER_PROCESS,
       30_000,
       `${PER_PROCESS} acks from process ${round}`,
     );
     await kill(server.child);
     server = await startServer(dir, port);
   }
-  sending = false;
-  await waitFor(() => acknowledged === sent, 60_000, 'every message acknowledged');
+  traffic.stop();
+  await waitFor(
+    () => traffic.counts().acknowledged === traffic.counts().sent,
+    60_000,
+    'every message acknowledged',
+  );
+  const { sent, rejected } = traffic.counts();
   await kill(server.child);
 
   // The application's own tables, read after its last process is gone.

@@ -13,7 +13,7 @@ import { attach, type ConnectionState } from '@lifeline/core';
 import { failoverTransport, resumable, type SessionEvent } from '@lifeline/core/internal';
 import { wsTransport } from '@lifeline/node/ws';
 import { afterEach, expect, test } from 'vitest';
-import { ProcessedLedger, readServerLog } from './support/durable-harness.js';
+import { ProcessedLedger, pace, readServerLog } from './support/durable-harness.js';
 import { NumberedStream, waiter } from './support/resume-tally.js';
 
 const script = fileURLToPath(new URL('./support/graceful-server-process.ts', import.meta.url));
@@ -85,23 +85,9 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
   });
 
   const started = performance.now();
-  let sent = 0;
-  let acknowledged = 0;
-  let rejected = 0;
-  let sending = true;
-  const pacer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) * RATE) / 1_000);
-    while (sending && sent < due && sent - acknowledged < 4_000) {
-      conn.send(`c${++sent}`).then(
-        () => {
-          acknowledged++;
-          poke();
-        },
-        () => rejected++,
-      );
-    }
-  }, 5);
-  cleanups.push(async () => clearInterval(pacer));
+  const due = () => Math.floor(((performance.now() - started) * RATE) / 1_000);
+  const traffic = pace(conn, due, () => poke(), 4_000);
+  cleanups.push(async () => traffic.stop());
   const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
     const waiting = waiter();
     poke = waiting.poke;
@@ -115,7 +101,7 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
   };
 
   await waitFor(
-    () => acknowledged >= PER_SERVER && received.received >= PER_SERVER,
+    () => traffic.counts().acknowledged >= PER_SERVER && received.received >= PER_SERVER,
     30_000,
     `${PER_SERVER} messages each way through A`,
   );
@@ -134,16 +120,18 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
   const [aCode] = (await aExited) as [number | null];
 
   // Streaming goes on through B.
-  const [ackedAtHandoff, receivedAtHandoff] = [acknowledged, received.received];
+  const [ackedAtHandoff, receivedAtHandoff] = [traffic.counts().acknowledged, received.received];
   await waitFor(
-    () => acknowledged - ackedAtHandoff >= PER_SERVER && received.received - receivedAtHandoff >= PER_SERVER,
+    () =>
+      traffic.counts().acknowledged - ackedAtHandoff >= PER_SERVER &&
+      received.received - receivedAtHandoff >= PER_SERVER,
     30_000,
     `${PER_SERVER} messages each way through B`,
   );
-  sending = false;
+  traffic.stop();
   const upstreamTarget = Math.floor(((Date.now() - start) * RATE) / 1_000);
   await waitFor(
-    () => acknowledged === sent && received.received >= upstreamTarget,
+    () => traffic.counts().acknowledged === traffic.counts().sent && received.received >= upstreamTarget,
     30_000,
     'every message each way',
   );
@@ -151,6 +139,7 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
   const records = readServerLog(log);
   const ledger = new ProcessedLedger('c');
   for (const record of records) if (record.t === 'in') ledger.add(record.d, record.r === 1);
+  const { sent, rejected } = traffic.counts();
   const clientToServer = ledger.tally(sent);
   const serverToClient = received.tally(upstreamTarget);
   const closed = records.find((record) => (record as { t: string }).t === 'closed') as unknown as

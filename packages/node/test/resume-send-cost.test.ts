@@ -7,7 +7,6 @@
  * acknowledged; a refused post is a `send-failed` event; what the client never acknowledged is in
  * the `close` event's list; a fire-and-forget `send()` that fails is never an unhandled rejection.
  */
-import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
 import { ClosedByUserError } from '@lifeline/core';
 import {
@@ -23,26 +22,10 @@ import { createResumeServer, type ServerSession, type ServerSessionEvent } from 
 import { HAWebSocket } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
 import { cleanups } from './support/cleanups.js';
+import { promisesMadeBy } from './support/promise-count.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
 
 const COUNT = 1_000;
-
-/** Counts the promises created while `body` runs (synchronously). */
-function promisesMadeBy(body: () => void): number {
-  let promises = 0;
-  const hook = createHook({
-    init(_id, type) {
-      if (type === 'PROMISE') promises++;
-    },
-  });
-  hook.enable();
-  try {
-    body();
-  } finally {
-    hook.disable();
-  }
-  return promises;
-}
 
 /** A resume server whose sessions are handed to the test; closed after it. */
 async function resumeServer(options: Parameters<typeof createResumeServer>[0] = {}) {

@@ -5,12 +5,12 @@
  * order, with and without an extension (permessage-deflate makes `ws` hold frames back, so there
  * each send is confirmed by its own callback).
  */
-import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { cleanups } from './support/cleanups.js';
+import { promisesMadeBy } from './support/promise-count.js';
 import { EchoServer } from './support/ws-servers.js';
 
 const COUNT = 1_000;
@@ -54,18 +54,9 @@ describe('HAWebSocket send cost', () => {
     cleanups.push(() => server.close());
     const socket = await openSocket(server);
     const all = echoes(socket, COUNT);
-    let promises = 0;
-    const hook = createHook({
-      init(_id, type) {
-        if (type === 'PROMISE') promises++;
-      },
-    });
-    hook.enable();
-    try {
+    const promises = promisesMadeBy(() => {
       for (let i = 0; i < COUNT; i++) socket.send(`m${i}`);
-    } finally {
-      hook.disable();
-    }
+    });
     // Three or four per send before (the caller's, the link's, their reactions).
     expect(promises).toBeLessThan(10);
     expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));

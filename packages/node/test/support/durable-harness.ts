@@ -271,15 +271,20 @@ export function durableClient(
 
 /**
  * Sends c1, c2... as they fall due by the clock (`due()` is how many should have been sent by now),
- * at most 20,000 unacknowledged; counts the acknowledgements and rejections until stopped.
+ * at most `maxUnacknowledged` unacknowledged; counts the acknowledgements and rejections until stopped.
  */
-export function pace(conn: HAConnection<LinkData, LinkData>, due: () => number, poke: () => void) {
+export function pace(
+  conn: HAConnection<LinkData, LinkData>,
+  due: () => number,
+  poke: () => void,
+  maxUnacknowledged = 20_000,
+) {
   let sent = 0;
   let acknowledged = 0;
   let rejected = 0;
   let sending = true;
   const timer = setInterval(() => {
-    for (const target = due(); sending && sent < target && sent - acknowledged < 20_000; ) {
+    for (const target = due(); sending && sent < target && sent - acknowledged < maxUnacknowledged; ) {
       conn.send(`c${++sent}`).then(
         () => {
           acknowledged++;
