@@ -35,3 +35,42 @@ test("importing @lifeline/node/server (and opening a store's module) does not lo
   expect(loaded.rxjs).toBeGreaterThan(0); // the check sees rxjs's modules at all
   expect(loaded.index).toBe(0);
 }, 60_000);
+
+test('a SQLite store on better-sqlite3 loads its addon by path: no `bindings` search (it reads the call stack, then tries a dozen paths)', async () => {
+  // Node 20 has no node:sqlite; on the runtimes that do, it is hidden so that the fallback driver loads.
+  const program = `
+    const getBuiltinModule = process.getBuiltinModule;
+    process.getBuiltinModule = (id) => (id === 'node:sqlite' || id === 'sqlite' ? undefined : getBuiltinModule?.call(process, id));
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'lifeline-import-graph-'));
+    const { SqliteSessionStore } = await import('@lifeline/node/server');
+    const store = new SqliteSessionStore({ path: join(dir, 'sessions.db') });
+    await store.ready();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+    const { createRequire } = await import('node:module');
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    process.stdout.write(JSON.stringify({
+      driver: cache.filter((file) => /better-sqlite3[\\\\/]lib[\\\\/]index\\.js$/.test(file)).length,
+      addon: cache.filter((file) => file.endsWith('better_sqlite3.node')).length,
+      bindings: cache.filter((file) => /[\\\\/]bindings[\\\\/]bindings\\.js$/.test(file)).length,
+    }));
+  `;
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@lifeline/source', '--import', 'tsx', '--input-type=module', '-e', program],
+    { cwd: `${root}/packages/node`, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  const [code] = await once(child, 'exit');
+  expect(code).toBe(0);
+  const loaded = JSON.parse(out) as { driver: number; addon: number; bindings: number };
+  expect(loaded.driver).toBe(1); // better-sqlite3 served the store, from the CommonJS cache
+  expect(loaded.addon).toBe(1);
+  expect(loaded.bindings).toBe(0);
+}, 60_000);

@@ -1,4 +1,11 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { SessionStoreError } from '@lifeline/core/internal/server';
+
+// Resolved from this file, as an import would be: the better-sqlite3 next to @lifeline/node.
+// (`import.meta.url` is shimmed by tsup in the CommonJS build.)
+const requireFromHere = createRequire(import.meta.url);
 
 /** A prepared statement: what `node:sqlite`'s `StatementSync` and better-sqlite3's `Statement` share. */
 export interface SqliteStatement {
@@ -19,7 +26,7 @@ type DatabaseConstructor = new (path: string) => SqliteDatabase;
 /**
  * Opens a SQLite database file with the driver the runtime has: `node:sqlite` where the runtime
  * ships it (Node 22.13+, found with `process.getBuiltinModule`), else `better-sqlite3` (an
- * optional peer dependency, imported only here, so users of other stores never need it).
+ * optional peer dependency, loaded only here, so users of other stores never need it).
  *
  * @throws SessionStoreError (`operation: 'open'`) when neither driver is available: no
  * `node:sqlite` and better-sqlite3 not installed, or its native addon built for another Node ABI.
@@ -33,10 +40,17 @@ type DatabaseConstructor = new (path: string) => SqliteDatabase;
 export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> {
   const builtin = builtinSqlite();
   if (builtin) return new builtin(path);
-  let driver: unknown;
+  // better-sqlite3 is CommonJS: `require` loads it in one step, where `import()` would also parse
+  // it for its export names and wrap it in an ES module (about 5 ms of a server's start, `pnpm
+  // bench server`). Its `default` export is this same object, so nothing differs for a caller.
+  let Database: BetterSqliteConstructor;
   try {
-    driver = await import('better-sqlite3');
+    Database = requireFromHere('better-sqlite3') as BetterSqliteConstructor;
   } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    // Only the package itself missing; a missing file inside it is a broken install, rethrown.
+    if (code !== 'MODULE_NOT_FOUND' || !String((error as Error).message).includes("'better-sqlite3'"))
+      throw error;
     throw new SessionStoreError(
       'open',
       undefined,
@@ -44,9 +58,8 @@ export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> 
       { cause: error },
     );
   }
-  const Database = ((driver as { default?: unknown }).default ?? driver) as DatabaseConstructor;
   try {
-    return new Database(path);
+    return new Database(path, betterSqliteBinding());
   } catch (error) {
     // better-sqlite3 loads its native addon on first use: one built for another Node ABI (a
     // node_modules shared between Node versions) fails here, and deserves its fix, not dlopen's text.
@@ -57,6 +70,29 @@ export async function openSqliteDatabase(path: string): Promise<SqliteDatabase> 
       `this runtime has no node:sqlite and better-sqlite3's native addon does not load on Node ${process.versions.node} (built for another Node version? run npm rebuild better-sqlite3)`,
       { cause: error },
     );
+  }
+}
+
+type BetterSqliteConstructor = new (path: string, options?: { nativeBinding?: string }) => SqliteDatabase;
+
+/**
+ * better-sqlite3's own addon, where `npm install` builds or downloads it (`build/Release`), as its
+ * `nativeBinding` option: left to itself, better-sqlite3 asks the `bindings` package, which reads
+ * the call stack and tries a dozen paths one `require` at a time (about 4 ms of a server's start).
+ * An install that keeps the addon elsewhere gets no option, and better-sqlite3's own search.
+ */
+function betterSqliteBinding(): { nativeBinding?: string } {
+  try {
+    const addon = join(
+      dirname(requireFromHere.resolve('better-sqlite3/package.json')),
+      'build',
+      'Release',
+      'better_sqlite3.node',
+    );
+    return existsSync(addon) ? { nativeBinding: addon } : {};
+  } catch {
+    // A package without `./package.json` in its exports, say: better-sqlite3 searches itself.
+    return {};
   }
 }
 

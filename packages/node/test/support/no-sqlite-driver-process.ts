@@ -1,8 +1,9 @@
 // A resume server on a SQLite store in a process where no SQLite driver can be found: the runtime
 // reports no node:sqlite (as Node 20 does; hidden on the runtimes that have it), and a resolve hook
-// hides better-sqlite3 as if it were not installed (the error a user without it gets). Prints
+// and a CommonJS resolve patch hide better-sqlite3 as if it were not installed (the errors a user
+// without it gets from import() and from require(); the store loads it with require). Prints
 // {"listening":URL} or {"failed":{name,code,operation,message}}.
-import { register } from 'node:module';
+import Module, { register } from 'node:module';
 
 const getBuiltinModule = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
 (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule = (id: string) =>
@@ -19,6 +20,18 @@ export async function resolve(specifier, context, next) {
   return next(specifier, context);
 }`)}`,
 );
+
+type ResolveFilename = (request: string, ...rest: unknown[]) => string;
+const modules = Module as unknown as { _resolveFilename: ResolveFilename };
+const resolveFilename = modules._resolveFilename;
+modules._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+  if (request === 'better-sqlite3') {
+    const error = new Error("Cannot find module 'better-sqlite3'") as Error & { code: string };
+    error.code = 'MODULE_NOT_FOUND';
+    throw error;
+  }
+  return resolveFilename.call(this, request, ...rest);
+};
 
 const { createResumeServer, SqliteSessionStore } = await import('@lifeline/node/server');
 const server = createResumeServer({ store: new SqliteSessionStore({ path: process.argv[2]! }) });
