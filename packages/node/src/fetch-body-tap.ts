@@ -35,7 +35,8 @@ const RELEASED = 2;
  * resumable body is the one web stream a chunk passes through.
  *
  * Until haFetch decides, chunks wait here, at most one beyond what was asked for (the parser is
- * paused while one waits). `claim()` makes this the body's reader; `release()` hands everything
+ * paused while one waits; a dispatcher that ignores the pause, as undici's MockAgent does with
+ * the reply it already holds, queues what it delivers). `claim()` makes this the body's reader; `release()` hands everything
  * to fetch's own handler, in order, and from then on gets out of the way, so a response haFetch
  * returns untouched is fetch's, byte for byte. Only a 2xx with a body and no `Content-Encoding`
  * is tapped: fetch decodes encoded bodies, and a tapped one would skip its decoders.
@@ -161,7 +162,8 @@ export class BodyTap implements BodyReader {
   }
 
   private resume(): void {
-    if (!this.paused) return;
+    // Ended or failed, the parser has moved on (or is gone): nothing of this response to resume.
+    if (!this.paused || this.ended || this.failed) return;
     this.paused = false;
     this.resumeParser?.();
   }
