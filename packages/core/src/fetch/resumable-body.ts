@@ -60,7 +60,9 @@ export interface ResumableBodyStats {
  * frees its connection.
  */
 export interface BodyReader {
+  /** The next chunk, or `done` at the body's end; rejects when the response fails. */
   read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /** Gives the response up: no more chunks, its connection freed. */
   cancel(reason?: unknown): Promise<void>;
 }
 
