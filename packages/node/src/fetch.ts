@@ -1,4 +1,5 @@
 import {
+  type BodyReader,
   createHAFetch as createCoreHAFetch,
   defineHAEventSource,
   type FetchFunction,
@@ -6,10 +7,54 @@ import {
   type HAFetch,
   type HAFetchBaseOptions,
 } from '@lifeline/core/internal';
+import { BodyTap, type TapDispatcher } from './fetch-body-tap.js';
 import { requirePeer } from './require-peer.js';
 
 // Loaded through requirePeer so that a missing `undici` fails this import with an error naming it.
-const { fetch, Request, Response } = requirePeer<typeof import('undici')>('undici', '@lifeline/node/fetch');
+const { fetch, Request, Response, getGlobalDispatcher } = requirePeer<typeof import('undici')>(
+  'undici',
+  '@lifeline/node/fetch',
+);
+
+/** fetch's responses whose body bytes a tap holds (see BodyTap), until claimed or released. */
+const taps = new WeakMap<object, BodyTap>();
+
+/**
+ * undici's fetch through a dispatcher that taps the body of a 2xx response (see BodyTap). The
+ * caller's dispatcher (or undici's global one) still does the work; only the body's way back changes.
+ */
+async function tappedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const base = ((init as { dispatcher?: TapDispatcher } | undefined)?.dispatcher ??
+    getGlobalDispatcher()) as unknown as TapDispatcher;
+  let tap: BodyTap | undefined;
+  const dispatcher: TapDispatcher = {
+    dispatch(options, handler) {
+      // One per request sent: after a redirect, the last one is the response's.
+      tap = new BodyTap(handler, options.method);
+      return base.dispatch(options, tap.handler);
+    },
+    get isMockActive() {
+      return base.isMockActive;
+    },
+  };
+  const response = (await fetch(
+    input as string,
+    {
+      ...(init as object),
+      dispatcher,
+    } as never,
+  )) as unknown as Response;
+  if (tap?.tapping) taps.set(response, tap);
+  return response;
+}
+
+/** The resumable body's reader of a response of {@link tappedFetch}: its tap, or its body's own reader. */
+function readerOf(response: Response): BodyReader {
+  const tap = taps.get(response);
+  if (tap === undefined) return (response.body as ReadableStream<Uint8Array>).getReader();
+  taps.delete(response);
+  return tap.claim(response);
+}
 
 export type {
   FetchFunction,
@@ -49,13 +94,21 @@ export interface NodeHAFetchOptions extends HAFetchBaseOptions {
  * @see createHAFetch in `@lifeline/core`, and docs/fetch.md
  */
 export function createHAFetch(options: NodeHAFetchOptions = {}): HAFetch {
-  return createCoreHAFetch({
+  const shared = {
     // undici's types are its own copy of the fetch types; the shapes are the same.
-    fetch: fetch as unknown as FetchFunction,
     Request: Request as unknown as typeof globalThis.Request,
     Response: Response as unknown as typeof globalThis.Response,
-    ...options,
-  });
+  };
+  if (options.fetch !== undefined) return createCoreHAFetch({ ...shared, ...options, fetch: options.fetch });
+  // undici's own fetch: the resumable body reads the bytes from undici's dispatcher, so that a chunk
+  // passes through one web stream (the caller's body) instead of fetch's body and then ours.
+  const haFetch = createCoreHAFetch({ ...shared, ...options, fetch: tappedFetch }, { readerOf });
+  return async (input, init) => {
+    const response = await haFetch(input, init);
+    // Returned untouched (not resumable): its bytes go to fetch's own body after all.
+    taps.get(response)?.release();
+    return response;
+  };
 }
 
 /**

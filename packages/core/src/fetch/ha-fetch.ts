@@ -8,6 +8,7 @@ import { EventStreamResume } from './event-stream-resume.js';
 import { type NdjsonCursor, NdjsonResume } from './ndjson-resume.js';
 import { RangeResume } from './range-resume.js';
 import {
+  type BodyReader,
   type BodyResume,
   DEFAULT_MAX_HELD_BYTES,
   type ResumableBodyStats,
@@ -101,6 +102,17 @@ export interface HAFetchBaseOptions extends HAFetchRequestOptions {
   Response?: typeof Response;
 }
 
+/** What a platform package may plug into {@link createHAFetch} beside the options. */
+export interface HAFetchPlatform {
+  /**
+   * Reads the body of each response of `fetch` that haFetch resumes (the first and every
+   * continuation) instead of `response.body.getReader()`: Node's reads undici's chunks without
+   * the body stream in between, so the caller's body is the only web stream per chunk.
+   * @default undefined (the body stream's reader)
+   */
+  readonly readerOf?: ((response: Response) => BodyReader) | undefined;
+}
+
 /** fetch's `init`, plus per-request Lifeline options. */
 export interface HAFetchInit extends RequestInit {
   /** Overrides the options given to {@link createHAFetch} for this request. */
@@ -146,9 +158,10 @@ const MODES: ReadonlySet<string> = new Set(['auto', 'bytes', 'event-stream', 'nd
  * for await (const chunk of response.body!) write(chunk); // one unbroken body
  * console.log(response.lifeline.resumes);
  * ```
+ * @param platform How a platform package reads the bodies it resumes. @default undefined
  * @see docs/fetch.md
  */
-export function createHAFetch(options: HAFetchOptions): HAFetch {
+export function createHAFetch(options: HAFetchOptions, platform?: HAFetchPlatform): HAFetch {
   if (typeof options?.fetch !== 'function') {
     throw new InvalidOptionError('createHAFetch needs a `fetch` function');
   }
@@ -209,6 +222,8 @@ export function createHAFetch(options: HAFetchOptions): HAFetch {
     const ResponseCtor = ResponseClass ?? globalThis.Response;
     const body = resumableBody({
       body: response.body,
+      response,
+      readerOf: platform?.readerOf,
       resume,
       core,
       stats,

@@ -52,10 +52,32 @@ export interface ResumableBodyStats {
   bytesDiscarded: number;
 }
 
+/**
+ * How the resumable body reads the bytes of one response: the reader of its body stream, or a
+ * platform's cheaper source of the same bytes (Node hands over undici's chunks without the body
+ * stream in between). `read()` answers as `ReadableStreamDefaultReader.read()` does, rejecting
+ * with the error the body stream would have errored with; `cancel()` gives the response up and
+ * frees its connection.
+ */
+export interface BodyReader {
+  /** The next chunk, or `done` at the body's end; rejects when the response fails. */
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /** Gives the response up: no more chunks, its connection freed. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
 /** Options of {@link resumableBody}. */
 export interface ResumableBodyOptions {
   /** The body of the first response. */
   readonly body: ReadableStream<Uint8Array>;
+  /**
+   * Reads a response's body instead of `body` and the continuations' `getReader()`: called with
+   * the first response (when given) and with each continuation whose body is not null.
+   * @default undefined (the body streams' own readers)
+   */
+  readonly readerOf?: ((response: Response) => BodyReader) | undefined;
+  /** The first response, handed to `readerOf`. @default undefined */
+  readonly response?: Response | undefined;
   readonly resume: BodyResume;
   /** The recovery core of this request: it decides whether and when to re-request. */
   readonly core: RecoveryCore;
@@ -85,7 +107,11 @@ const FINISHED = Symbol('finished');
  */
 export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uint8Array> {
   const { resume, core, stats, signal } = options;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined = options.body.getReader();
+  const readerOf = options.readerOf;
+  let reader: BodyReader | undefined =
+    readerOf !== undefined && options.response !== undefined
+      ? readerOf(options.response)
+      : options.body.getReader();
   let finished = false;
   let controller!: ReadableByteStreamController;
   let delivered = 0;
@@ -201,7 +227,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
         discardBody(response);
         return false;
       }
-      reader = response.body.getReader();
+      reader = readerOf === undefined ? response.body.getReader() : readerOf(response);
       stats.resumes++;
       core.markUp();
       progressPending = true;
