@@ -5,7 +5,7 @@ import type { BodyReader } from '@lifeline/core/internal';
 // handler forms at once.
 type RawHeaders = ReadonlyArray<Uint8Array | string | ReadonlyArray<Uint8Array | string>>;
 
-interface DispatchHandler {
+export interface DispatchHandler {
   onConnect?(abort: (reason?: unknown) => void, context?: unknown): void;
   onResponseStarted?(): void;
   onUpgrade?(statusCode: number, headers: RawHeaders, socket: unknown): void;
@@ -23,6 +23,16 @@ interface DispatchOptions {
 export interface TapDispatcher {
   dispatch(options: DispatchOptions, handler: DispatchHandler): boolean;
   readonly isMockActive?: boolean;
+}
+
+/**
+ * Whether `handler` is in the callback form the tap wraps (`onHeaders` and `onData`, as undici 7's
+ * fetch hands its dispatcher). Any other form (undici's newer `onResponseStart`/`onResponseData`
+ * one, say) is dispatched untapped.
+ */
+export function isCallbackHandler(handler: unknown): handler is DispatchHandler {
+  const h = handler as DispatchHandler | null;
+  return typeof h?.onHeaders === 'function' && typeof h.onData === 'function';
 }
 
 const UNDECIDED = 0;

@@ -7,7 +7,7 @@ import {
   type HAFetch,
   type HAFetchBaseOptions,
 } from '@lifeline/core/internal';
-import { BodyTap, type TapDispatcher } from './fetch-body-tap.js';
+import { BodyTap, isCallbackHandler, type TapDispatcher } from './fetch-body-tap.js';
 import { requirePeer } from './require-peer.js';
 
 // Loaded through requirePeer so that a missing `undici` fails this import with an error naming it.
@@ -29,6 +29,13 @@ async function tappedFetch(input: string | URL | Request, init?: RequestInit): P
   let tap: BodyTap | undefined;
   const dispatcher: TapDispatcher = {
     dispatch(options, handler) {
+      // The tap speaks the callback form undici 7's fetch uses (onHeaders/onData). A fetch that
+      // hands its dispatcher another form is passed through untapped, so haFetch reads fetch's
+      // own body (the path of every other platform) instead of hanging on a handler it cannot call.
+      if (!isCallbackHandler(handler)) {
+        tap = undefined;
+        return base.dispatch(options, handler);
+      }
       // One per request sent: after a redirect, the last one is the response's.
       tap = new BodyTap(handler, options.method);
       return base.dispatch(options, tap.handler);

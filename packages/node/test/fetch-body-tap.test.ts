@@ -6,9 +6,10 @@ import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
-import { MockAgent } from 'undici';
+import { Agent, MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
+import { isCallbackHandler } from '../src/fetch-body-tap.js';
 import {
   byteServer,
   drainBody,
@@ -133,5 +134,38 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
     } finally {
       await agent.close();
     }
+  });
+
+  it('taps only handlers in the callback form undici 7’s fetch uses; another form passes through untapped', async () => {
+    const original = pseudoRandomBytes(256 * 1024, 23);
+    const server = await serve(plainBody(original));
+    const seen: unknown[] = [];
+    const agent = new Agent();
+    const dispatcher = {
+      dispatch(options: unknown, handler: unknown) {
+        seen.push(handler);
+        return agent.dispatch(options as never, handler as never);
+      },
+    };
+    try {
+      const response = await haFetch(`${server.url}/f`, { dispatcher } as RequestInit);
+      expect((await drainBody(response.body)).bytes.equals(original)).toBe(true);
+    } finally {
+      await agent.close();
+    }
+    // What reaches the caller's dispatcher is the tap's handler, in the callback form.
+    expect(seen).toHaveLength(1);
+    expect(isCallbackHandler(seen[0])).toBe(true);
+    // undici's newer handler form (onResponseStart/onResponseData) is not wrapped: a tap speaking
+    // the callback form to it would never deliver the headers.
+    const newForm = {
+      onRequestStart() {},
+      onResponseStart() {},
+      onResponseData() {},
+      onResponseEnd() {},
+      onResponseError() {},
+    };
+    expect(isCallbackHandler(newForm)).toBe(false);
+    expect(isCallbackHandler({ onHeaders() {} })).toBe(false);
   });
 });
