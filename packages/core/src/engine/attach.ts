@@ -1,6 +1,6 @@
 import { BehaviorSubject, Observable, type Subscriber, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
-import { type HeartbeatTimingOptions, heartbeat } from '../operators/heartbeat.js';
+import { type HeartbeatOwner, HeartbeatTimer, type HeartbeatTimingOptions } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
 import { type ConnectionDiagnosticsPort, connectionDiagnosticsFor } from './diagnostics-hook.js';
@@ -11,7 +11,7 @@ import {
   type QueueOverflowError,
   SendWithdrawnError,
 } from './errors.js';
-import type { Link, LinkData, Transport } from './link.js';
+import type { Link, LinkData, LinkReader, Transport } from './link.js';
 import { MessageFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
@@ -229,7 +229,7 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
   return new HAConnectionImpl(transport, options);
 }
 
-class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
+class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner {
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
   private readonly stateSubject_: StateSubject;
   readonly closed: Promise<ClosedState>;
@@ -532,47 +532,87 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     else if (!wait.closed) this.waitSubscription_ = wait;
   }
 
+  /**
+   * Reads the link until it ends: directly where it has the read seam ({@link Link.read_}: the
+   * connection is its reader, no subscription), through `messages$` (and `pongs$`) otherwise.
+   * The heartbeat is a timer fed by the reader, not an operator on the stream.
+   */
   private readLink_(link: Link<In, Out>): void {
-    let incoming$ = link.messages$;
     const beat = this.options.heartbeat;
     if (beat && (!beat.ifSupported || beat.ping || link.ping)) {
-      incoming$ = incoming$.pipe(
-        heartbeat({
-          ...beat,
-          ping: beat.ping ? () => this.sendPing_(link) : () => link.ping?.(),
-          pongs$: link.pongs$,
-          scheduler: this.options.scheduler,
-        }),
-      );
+      this.heartbeat_ = new HeartbeatTimer(beat, this.options.scheduler, this);
     }
+    this.reading_ = link;
+    if (link.read_) {
+      link.read_(this);
+      return;
+    }
+    const subscription = link.messages$.subscribe({
+      next: (value) => this.linkMessage_(value),
+      error: (error) => this.linkFailed_(error),
+      complete: () => this.linkEnded_(),
+    });
+    // The link may have ended while we subscribed.
+    if (this.reading_ !== link) return;
+    this.linkSubscription_ = subscription;
+    if (link.pongs$) subscription.add(link.pongs$.subscribe(() => this.linkPong_()));
+  }
+  private reading_: Link<In, Out> | undefined;
+  private heartbeat_: HeartbeatTimer | undefined;
+
+  /** Stops reading the link (it ended, failed, or the connection let it go). */
+  private stopReading_(): void {
+    this.heartbeat_?.stop_();
+    this.heartbeat_ = undefined;
+    this.linkSubscription_?.unsubscribe();
+    this.linkSubscription_ = undefined;
+    this.reading_?.read_?.(undefined);
+    this.reading_ = undefined;
+  }
+
+  /** @internal A message from the link being read (see {@link LinkReader}). */
+  linkMessage_(value: In): void {
+    this.heartbeat_?.seen_();
     // Traffic from the peer ends a failure being recovered from (RecoveryCore.markProgress).
     // Sends that were merely written are no proof: the kernel takes bytes even from a server
     // that accepts and then drops every connection, which must keep spending the budget.
-    const incoming = this.incoming_;
-    const core = this.core_;
-    this.linkSubscription_ = incoming$.subscribe({
-      next: (value) => {
-        if (core.recovering && this.progressTimer_ === undefined) this.onProgress_(link);
-        incoming.next(value);
-      },
-      error: (error) => {
-        this.linkSubscription_ = undefined;
-        this.onLinkDown_(link, error);
-        if (!this.finished_) this.onFailure_(error);
-      },
-      complete: () => {
-        // Links complete only after our own close(); one that ends by itself was closed by the peer.
-        this.linkSubscription_ = undefined;
-        if (this.currentLink_ === link) {
-          this.shutdown_(
-            'peer',
-            undefined,
-            new NotOpenError('the link closed before the send was confirmed'),
-            true,
-          );
-        }
-      },
-    });
+    this.onProgress_(this.reading_!);
+    this.incoming_.next(value);
+  }
+
+  /** @internal The peer answered a ping: a sign of life for the heartbeat, and progress on a recovered link. */
+  linkPong_(): void {
+    this.heartbeat_?.seen_();
+    this.onProgress_(this.reading_!);
+  }
+
+  /** @internal The link failed (or the heartbeat found it silent, see {@link HeartbeatOwner}): recover. */
+  linkFailed_(error: unknown): void {
+    const link = this.reading_!;
+    this.stopReading_();
+    this.onLinkDown_(link, error);
+    if (!this.finished_) this.onFailure_(error);
+  }
+
+  /** @internal Links end only after our own close(); one that ends by itself was closed by the peer. */
+  linkEnded_(): void {
+    const link = this.reading_;
+    this.stopReading_();
+    if (this.currentLink_ === link) {
+      this.shutdown_(
+        'peer',
+        undefined,
+        new NotOpenError('the link closed before the send was confirmed'),
+        true,
+      );
+    }
+  }
+
+  /** @internal The heartbeat's ping (see {@link HeartbeatOwner}). */
+  beatPing_(): void {
+    const link = this.reading_!;
+    if ((this.options.heartbeat as AttachHeartbeatOptions<In, Out>).ping) this.sendPing_(link);
+    else link.ping?.();
   }
 
   private openLink_(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
@@ -621,23 +661,21 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // A listener of the state or of that event may have closed or detached the connection.
     if (this.finished_) return;
     this.core_.markUp();
-    if (this.core_.recovering) {
-      // A replaying link is open only once its session was welcomed by the server (created or
-      // resumed): the server answered. Otherwise ask for a pong at once, so that a client that
-      // only sends still learns the server is alive (written sends prove nothing).
-      if (link.replaysSends) this.onProgress_(link);
-      else if (link.ping && link.pongs$) {
-        this.watchPong_(link);
-        try {
-          link.ping();
-        } catch {
-          // A ping that cannot be written means the link is going: its messages$ reports it.
-        }
-      }
-    }
+    // A replaying link is open only once its session was welcomed by the server (created or
+    // resumed): the server answered.
+    if (link.replaysSends) this.onProgress_(link);
     this.readLink_(link);
     // A link can die while we subscribe to it: then there is nothing to flush to.
     if (this.currentLink_ !== link) return;
+    // Otherwise ask for a pong at once (read as progress by linkPong_), so that a client that
+    // only sends still learns the server is alive (written sends prove nothing).
+    if (this.core_.recovering && !link.replaysSends && link.ping) {
+      try {
+        link.ping();
+      } catch {
+        // A ping that cannot be written means the link is going: its messages$ reports it.
+      }
+    }
     // Re-run what the broken link did not confirm, in the original order, before anything new.
     // The generator reads the queue live: sends queued by the writes themselves come in order.
     for (const entry of this.outbox_.waiting()) {
@@ -669,17 +707,6 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private get scheduler_() {
     return this.options.scheduler ?? monotonicScheduler;
   }
-
-  /** The first pong on a recovered link is progress (a peer answering pings is alive). */
-  private watchPong_(link: Link<In, Out>): void {
-    const pong = link.pongs$!.subscribe(() => {
-      this.onProgress_(link);
-      pong.unsubscribe();
-    });
-    // Ends with the link (or at once, if a pong had already been replayed synchronously).
-    if (!pong.closed) this.pongWatch_ = pong;
-  }
-  private pongWatch_: Subscription | undefined;
 
   private write_(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
     const generation = this.generation_;
@@ -761,8 +788,6 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private onLinkDown_(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink_ === link) this.currentLink_ = undefined;
     this.flushing_ = false;
-    this.pongWatch_?.unsubscribe();
-    this.pongWatch_ = undefined;
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
     if (!link.replaysSends) this.outbox_.requeueAll();
@@ -837,10 +862,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.finalError_ = error ?? pendingError;
     this.waitSubscription_?.unsubscribe();
     this.waitSubscription_ = undefined;
-    this.linkSubscription_?.unsubscribe();
-    this.linkSubscription_ = undefined;
-    this.pongWatch_?.unsubscribe();
-    this.pongWatch_ = undefined;
+    this.stopReading_();
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
     this.core_.close();
