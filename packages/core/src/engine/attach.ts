@@ -1,4 +1,4 @@
-import { BehaviorSubject, Observable, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatOwner, HeartbeatTimer, type HeartbeatTimingOptions } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
@@ -12,11 +12,10 @@ import {
   SendWithdrawnError,
 } from './errors.js';
 import type { Link, LinkData, LinkReader, Transport } from './link.js';
-import { MessageFanout } from './message-fanout.js';
+import { MessageFanout, ValueFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
-import { reportException } from './report-exception.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
 export interface RecoveryContext<In, Out, H> {
@@ -134,7 +133,7 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
    * whatever the reason; the error that closed it is on `state$` and `closed`.
    */
   readonly messages$: Observable<In>;
-  /** The current state; a BehaviorSubject, so subscribers get the state at once. */
+  /** The current state; as from a BehaviorSubject, subscribers get the current state at once. */
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
   /** Recovery steps, link changes and dropped messages. */
   readonly events$: Observable<ConnectionEvent<In, Out>>;
@@ -231,7 +230,14 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
 
 class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner {
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
-  private readonly stateSubject_: StateSubject;
+  /**
+   * The state: a fanout that keeps the current value rather than a `BehaviorSubject` (no rxjs
+   * Subject in an idle connection, nor in a bundle). It tells the connection's sink (a drop-in
+   * socket) of each state before its subscribers, as their first would be told: the value is
+   * stored first (a subscriber that joins from the sink's handler gets it at once) and the
+   * delivery snapshot is taken before (it does not get it twice).
+   */
+  private readonly stateSubject_: ValueFanout<ConnectionState>;
   readonly closed: Promise<ClosedState>;
   private readonly incoming_ = new MessageFanout<In>();
   /** A fanout rather than a Subject: most connections never have a subscriber. */
@@ -263,10 +269,9 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     this.recoverFn_ = options.recover ?? defaultRecover;
     this.diagnostics_ = connectionDiagnosticsFor(options);
     this.outbox_ = new OutgoingQueue(options.queue);
-    const stateSubject = new StateSubject({ status: 'connecting' });
+    const stateSubject = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.stateSubject_ = stateSubject;
-    // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
-    // after the close must still see the final state (and the error in it).
+    // A subscriber after the close gets the final state (and the error in it), then completion.
     this.state$ = new StateView(stateSubject);
     this.closed = new Promise((resolve) => {
       this.resolveClosed_ = resolve;
@@ -354,7 +359,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   set sink(sink: PostSink<Out, In> | undefined) {
     this.postSink_ = sink;
     this.incoming_.first = sink;
-    this.stateSubject_.first = sink;
+    // The sink's own method for states, under the name the fanout calls.
+    this.stateSubject_.first = sink && { received: (state) => sink.stateChanged(state) };
   }
   private postSink_: PostSink<Out, In> | undefined;
   /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
@@ -892,72 +898,20 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
 }
 
 /**
- * The state's BehaviorSubject, which tells the connection's sink (a drop-in socket) of each state
- * before its subscribers, as their first would be told: the value is stored first (a subscriber
- * that joins from the sink's handler gets it at once) and the delivery snapshot is taken before
- * (it does not get it twice).
+ * `state$`: the state fanout's values (the current one first, as from a `BehaviorSubject`), and
+ * `value`, without `next` (the fanout stays ours).
  */
-class StateSubject extends BehaviorSubject<ConnectionState> {
-  first: { stateChanged(state: ConnectionState): void } | undefined;
-
-  override next(state: ConnectionState): void {
-    const first = this.first;
-    if (first === undefined || this.isStopped || this.closed) {
-      super.next(state);
-      return;
-    }
-    const observers = this.observers.slice();
-    (this as unknown as { _value: ConnectionState })._value = state;
-    // The sink calls the application (a drop-in socket's on* handlers and listeners): its throw is
-    // reported and the state goes on to the subscribers, and never into the state machine.
-    try {
-      first.stateChanged(state);
-    } catch (error) {
-      reportException(error);
-    }
-    for (let i = 0; i < observers.length; i++) observers[i]!.next(state);
-  }
-
-  override complete(): void {
-    this.first = undefined;
-    super.complete();
-  }
-
-  /**
-   * A subscriber after the close gets the final state, then completion (a completed
-   * BehaviorSubject would give it nothing at all, not even the error in the state).
-   * @internal
-   */
-  protected _subscribe(subscriber: Subscriber<ConnectionState>): Subscription | undefined {
-    if (this.isStopped) {
-      subscriber.next(this.getValue());
-      subscriber.complete();
-      return undefined;
-    }
-    return (BehaviorSubject.prototype as unknown as BehaviorSubjectInternals)._subscribe.call(
-      this,
-      subscriber,
-    );
-  }
-}
-
-/** BehaviorSubject's subscribe step, which its typings leave out. */
-interface BehaviorSubjectInternals {
-  _subscribe(this: BehaviorSubject<ConnectionState>, subscriber: Subscriber<ConnectionState>): Subscription;
-}
-
-/** `state$`: the state subject's values, and `value`, without `next` (the subject stays ours). */
 class StateView extends Observable<ConnectionState> {
-  constructor(private readonly subject: StateSubject) {
+  constructor(private readonly fanout_: ValueFanout<ConnectionState>) {
     super();
   }
 
   /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
-  protected _subscribe(subscriber: Subscriber<ConnectionState>): Subscription {
-    return this.subject.subscribe(subscriber);
+  protected _subscribe(subscriber: Subscriber<ConnectionState>): TeardownLogic {
+    return this.fanout_.add(subscriber);
   }
 
   get value(): ConnectionState {
-    return this.subject.getValue();
+    return this.fanout_.value;
   }
 }
