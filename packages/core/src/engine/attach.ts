@@ -902,8 +902,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
  * `value`, without `next` (the fanout stays ours).
  */
 class StateView extends Observable<ConnectionState> {
-  constructor(private readonly fanout_: ValueFanout<ConnectionState>) {
+  private readonly fanout_: ValueFanout<ConnectionState>;
+
+  constructor(fanout: ValueFanout<ConnectionState>) {
     super();
+    this.fanout_ = fanout;
   }
 
   /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */

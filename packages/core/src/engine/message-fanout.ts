@@ -118,8 +118,11 @@ export class ValueFanout<T> extends MessageFanout<T> {
 
 /** The fanout's observable: subscribing is a method call, not a closure kept per fanout. */
 class FanoutObservable<T> extends Observable<T> {
-  constructor(private readonly fanout_: MessageFanout<T>) {
+  private readonly fanout_: MessageFanout<T>;
+
+  constructor(fanout: MessageFanout<T>) {
     super();
+    this.fanout_ = fanout;
   }
 
   /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */

@@ -283,15 +283,29 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   readonly sendWith: Link<LinkData, LinkData>['sendWith'];
   readonly ping: (() => void) | undefined;
 
+  /** @internal */ readonly socket_: WebSocketLike;
+  /** @internal */ readonly url_: string;
+  private readonly options_: WebSocketTransportOptions<WebSocketLike>;
+  private signal_: AbortSignal | undefined;
+  /** @internal */ readonly timeoutMs_: number;
+
+  // Fields assigned here rather than parameter properties: the build renames `xxx_` members, and
+  // it left a parameter property's field declaration under its long name, one more (undefined)
+  // property on every link.
   constructor(
-    /** @internal */ readonly socket_: WebSocketLike,
-    /** @internal */ readonly url_: string,
-    private readonly options_: WebSocketTransportOptions<WebSocketLike>,
-    private signal_: AbortSignal | undefined,
-    /** @internal */ readonly timeoutMs_: number,
+    socket_: WebSocketLike,
+    url_: string,
+    options_: WebSocketTransportOptions<WebSocketLike>,
+    signal_: AbortSignal | undefined,
+    timeoutMs_: number,
     resolve: (link: WebSocketLink) => void,
     reject: (error: unknown) => void,
   ) {
+    this.socket_ = socket_;
+    this.url_ = url_;
+    this.options_ = options_;
+    this.signal_ = signal_;
+    this.timeoutMs_ = timeoutMs_;
     this.settle_ = [resolve, reject];
     socket_.binaryType = options_.binaryType ?? 'arraybuffer';
     // Prototype methods where the platform has the capability, `undefined` where it has not
