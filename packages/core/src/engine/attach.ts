@@ -1,6 +1,6 @@
-import { BehaviorSubject, Observable, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
-import { type HeartbeatTimingOptions, heartbeat } from '../operators/heartbeat.js';
+import { type HeartbeatOwner, HeartbeatTimer, type HeartbeatTimingOptions } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
 import { type ConnectionDiagnosticsPort, connectionDiagnosticsFor } from './diagnostics-hook.js';
@@ -11,12 +11,11 @@ import {
   type QueueOverflowError,
   SendWithdrawnError,
 } from './errors.js';
-import type { Link, LinkData, Transport } from './link.js';
-import { MessageFanout } from './message-fanout.js';
+import type { Link, LinkData, LinkReader, Transport } from './link.js';
+import { MessageFanout, ValueFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
-import { reportException } from './report-exception.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
 export interface RecoveryContext<In, Out, H> {
@@ -134,7 +133,7 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
    * whatever the reason; the error that closed it is on `state$` and `closed`.
    */
   readonly messages$: Observable<In>;
-  /** The current state; a BehaviorSubject, so subscribers get the state at once. */
+  /** The current state; as from a BehaviorSubject, subscribers get the current state at once. */
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
   /** Recovery steps, link changes and dropped messages. */
   readonly events$: Observable<ConnectionEvent<In, Out>>;
@@ -229,9 +228,16 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
   return new HAConnectionImpl(transport, options);
 }
 
-class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
+class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner {
   readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
-  private readonly stateSubject_: StateSubject;
+  /**
+   * The state: a fanout that keeps the current value rather than a `BehaviorSubject` (no rxjs
+   * Subject in an idle connection, nor in a bundle). It tells the connection's sink (a drop-in
+   * socket) of each state before its subscribers, as their first would be told: the value is
+   * stored first (a subscriber that joins from the sink's handler gets it at once) and the
+   * delivery snapshot is taken before (it does not get it twice).
+   */
+  private readonly stateSubject_: ValueFanout<ConnectionState>;
   readonly closed: Promise<ClosedState>;
   private readonly incoming_ = new MessageFanout<In>();
   /** A fanout rather than a Subject: most connections never have a subscriber. */
@@ -263,10 +269,9 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.recoverFn_ = options.recover ?? defaultRecover;
     this.diagnostics_ = connectionDiagnosticsFor(options);
     this.outbox_ = new OutgoingQueue(options.queue);
-    const stateSubject = new StateSubject({ status: 'connecting' });
+    const stateSubject = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.stateSubject_ = stateSubject;
-    // A completed BehaviorSubject gives a late subscriber nothing at all; one that subscribes
-    // after the close must still see the final state (and the error in it).
+    // A subscriber after the close gets the final state (and the error in it), then completion.
     this.state$ = new StateView(stateSubject);
     this.closed = new Promise((resolve) => {
       this.resolveClosed_ = resolve;
@@ -354,7 +359,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   set sink(sink: PostSink<Out, In> | undefined) {
     this.postSink_ = sink;
     this.incoming_.first = sink;
-    this.stateSubject_.first = sink;
+    // The sink's own method for states, under the name the fanout calls.
+    this.stateSubject_.first = sink && { received: (state) => sink.stateChanged(state) };
   }
   private postSink_: PostSink<Out, In> | undefined;
   /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
@@ -532,47 +538,87 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     else if (!wait.closed) this.waitSubscription_ = wait;
   }
 
+  /**
+   * Reads the link until it ends: directly where it has the read seam ({@link Link.read_}: the
+   * connection is its reader, no subscription), through `messages$` (and `pongs$`) otherwise.
+   * The heartbeat is a timer fed by the reader, not an operator on the stream.
+   */
   private readLink_(link: Link<In, Out>): void {
-    let incoming$ = link.messages$;
     const beat = this.options.heartbeat;
     if (beat && (!beat.ifSupported || beat.ping || link.ping)) {
-      incoming$ = incoming$.pipe(
-        heartbeat({
-          ...beat,
-          ping: beat.ping ? () => this.sendPing_(link) : () => link.ping?.(),
-          pongs$: link.pongs$,
-          scheduler: this.options.scheduler,
-        }),
-      );
+      this.heartbeat_ = new HeartbeatTimer(beat, this.options.scheduler, this);
     }
+    this.reading_ = link;
+    if (link.read_) {
+      link.read_(this);
+      return;
+    }
+    const subscription = link.messages$.subscribe({
+      next: (value) => this.linkMessage_(value),
+      error: (error) => this.linkFailed_(error),
+      complete: () => this.linkEnded_(),
+    });
+    // The link may have ended while we subscribed.
+    if (this.reading_ !== link) return;
+    this.linkSubscription_ = subscription;
+    if (link.pongs$) subscription.add(link.pongs$.subscribe(() => this.linkPong_()));
+  }
+  private reading_: Link<In, Out> | undefined;
+  private heartbeat_: HeartbeatTimer | undefined;
+
+  /** Stops reading the link (it ended, failed, or the connection let it go). */
+  private stopReading_(): void {
+    this.heartbeat_?.stop_();
+    this.heartbeat_ = undefined;
+    this.linkSubscription_?.unsubscribe();
+    this.linkSubscription_ = undefined;
+    this.reading_?.read_?.(undefined);
+    this.reading_ = undefined;
+  }
+
+  /** @internal A message from the link being read (see {@link LinkReader}). */
+  linkMessage_(value: In): void {
+    this.heartbeat_?.seen_();
     // Traffic from the peer ends a failure being recovered from (RecoveryCore.markProgress).
     // Sends that were merely written are no proof: the kernel takes bytes even from a server
     // that accepts and then drops every connection, which must keep spending the budget.
-    const incoming = this.incoming_;
-    const core = this.core_;
-    this.linkSubscription_ = incoming$.subscribe({
-      next: (value) => {
-        if (core.recovering && this.progressTimer_ === undefined) this.onProgress_(link);
-        incoming.next(value);
-      },
-      error: (error) => {
-        this.linkSubscription_ = undefined;
-        this.onLinkDown_(link, error);
-        if (!this.finished_) this.onFailure_(error);
-      },
-      complete: () => {
-        // Links complete only after our own close(); one that ends by itself was closed by the peer.
-        this.linkSubscription_ = undefined;
-        if (this.currentLink_ === link) {
-          this.shutdown_(
-            'peer',
-            undefined,
-            new NotOpenError('the link closed before the send was confirmed'),
-            true,
-          );
-        }
-      },
-    });
+    this.onProgress_(this.reading_!);
+    this.incoming_.next(value);
+  }
+
+  /** @internal The peer answered a ping: a sign of life for the heartbeat, and progress on a recovered link. */
+  linkPong_(): void {
+    this.heartbeat_?.seen_();
+    this.onProgress_(this.reading_!);
+  }
+
+  /** @internal The link failed (or the heartbeat found it silent, see {@link HeartbeatOwner}): recover. */
+  linkFailed_(error: unknown): void {
+    const link = this.reading_!;
+    this.stopReading_();
+    this.onLinkDown_(link, error);
+    if (!this.finished_) this.onFailure_(error);
+  }
+
+  /** @internal Links end only after our own close(); one that ends by itself was closed by the peer. */
+  linkEnded_(): void {
+    const link = this.reading_;
+    this.stopReading_();
+    if (this.currentLink_ === link) {
+      this.shutdown_(
+        'peer',
+        undefined,
+        new NotOpenError('the link closed before the send was confirmed'),
+        true,
+      );
+    }
+  }
+
+  /** @internal The heartbeat's ping (see {@link HeartbeatOwner}). */
+  beatPing_(): void {
+    const link = this.reading_!;
+    if ((this.options.heartbeat as AttachHeartbeatOptions<In, Out>).ping) this.sendPing_(link);
+    else link.ping?.();
   }
 
   private openLink_(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
@@ -621,23 +667,21 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     // A listener of the state or of that event may have closed or detached the connection.
     if (this.finished_) return;
     this.core_.markUp();
-    if (this.core_.recovering) {
-      // A replaying link is open only once its session was welcomed by the server (created or
-      // resumed): the server answered. Otherwise ask for a pong at once, so that a client that
-      // only sends still learns the server is alive (written sends prove nothing).
-      if (link.replaysSends) this.onProgress_(link);
-      else if (link.ping && link.pongs$) {
-        this.watchPong_(link);
-        try {
-          link.ping();
-        } catch {
-          // A ping that cannot be written means the link is going: its messages$ reports it.
-        }
-      }
-    }
+    // A replaying link is open only once its session was welcomed by the server (created or
+    // resumed): the server answered.
+    if (link.replaysSends) this.onProgress_(link);
     this.readLink_(link);
     // A link can die while we subscribe to it: then there is nothing to flush to.
     if (this.currentLink_ !== link) return;
+    // Otherwise ask for a pong at once (read as progress by linkPong_), so that a client that
+    // only sends still learns the server is alive (written sends prove nothing).
+    if (this.core_.recovering && !link.replaysSends && link.ping) {
+      try {
+        link.ping();
+      } catch {
+        // A ping that cannot be written means the link is going: its messages$ reports it.
+      }
+    }
     // Re-run what the broken link did not confirm, in the original order, before anything new.
     // The generator reads the queue live: sends queued by the writes themselves come in order.
     for (const entry of this.outbox_.waiting()) {
@@ -669,17 +713,6 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private get scheduler_() {
     return this.options.scheduler ?? monotonicScheduler;
   }
-
-  /** The first pong on a recovered link is progress (a peer answering pings is alive). */
-  private watchPong_(link: Link<In, Out>): void {
-    const pong = link.pongs$!.subscribe(() => {
-      this.onProgress_(link);
-      pong.unsubscribe();
-    });
-    // Ends with the link (or at once, if a pong had already been replayed synchronously).
-    if (!pong.closed) this.pongWatch_ = pong;
-  }
-  private pongWatch_: Subscription | undefined;
 
   private write_(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
     const generation = this.generation_;
@@ -761,8 +794,6 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
   private onLinkDown_(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink_ === link) this.currentLink_ = undefined;
     this.flushing_ = false;
-    this.pongWatch_?.unsubscribe();
-    this.pongWatch_ = undefined;
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
     if (!link.replaysSends) this.outbox_.requeueAll();
@@ -837,10 +868,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
     this.finalError_ = error ?? pendingError;
     this.waitSubscription_?.unsubscribe();
     this.waitSubscription_ = undefined;
-    this.linkSubscription_?.unsubscribe();
-    this.linkSubscription_ = undefined;
-    this.pongWatch_?.unsubscribe();
-    this.pongWatch_ = undefined;
+    this.stopReading_();
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
     this.core_.close();
@@ -870,72 +898,23 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out> {
 }
 
 /**
- * The state's BehaviorSubject, which tells the connection's sink (a drop-in socket) of each state
- * before its subscribers, as their first would be told: the value is stored first (a subscriber
- * that joins from the sink's handler gets it at once) and the delivery snapshot is taken before
- * (it does not get it twice).
+ * `state$`: the state fanout's values (the current one first, as from a `BehaviorSubject`), and
+ * `value`, without `next` (the fanout stays ours).
  */
-class StateSubject extends BehaviorSubject<ConnectionState> {
-  first: { stateChanged(state: ConnectionState): void } | undefined;
-
-  override next(state: ConnectionState): void {
-    const first = this.first;
-    if (first === undefined || this.isStopped || this.closed) {
-      super.next(state);
-      return;
-    }
-    const observers = this.observers.slice();
-    (this as unknown as { _value: ConnectionState })._value = state;
-    // The sink calls the application (a drop-in socket's on* handlers and listeners): its throw is
-    // reported and the state goes on to the subscribers, and never into the state machine.
-    try {
-      first.stateChanged(state);
-    } catch (error) {
-      reportException(error);
-    }
-    for (let i = 0; i < observers.length; i++) observers[i]!.next(state);
-  }
-
-  override complete(): void {
-    this.first = undefined;
-    super.complete();
-  }
-
-  /**
-   * A subscriber after the close gets the final state, then completion (a completed
-   * BehaviorSubject would give it nothing at all, not even the error in the state).
-   * @internal
-   */
-  protected _subscribe(subscriber: Subscriber<ConnectionState>): Subscription | undefined {
-    if (this.isStopped) {
-      subscriber.next(this.getValue());
-      subscriber.complete();
-      return undefined;
-    }
-    return (BehaviorSubject.prototype as unknown as BehaviorSubjectInternals)._subscribe.call(
-      this,
-      subscriber,
-    );
-  }
-}
-
-/** BehaviorSubject's subscribe step, which its typings leave out. */
-interface BehaviorSubjectInternals {
-  _subscribe(this: BehaviorSubject<ConnectionState>, subscriber: Subscriber<ConnectionState>): Subscription;
-}
-
-/** `state$`: the state subject's values, and `value`, without `next` (the subject stays ours). */
 class StateView extends Observable<ConnectionState> {
-  constructor(private readonly subject: StateSubject) {
+  private readonly fanout_: ValueFanout<ConnectionState>;
+
+  constructor(fanout: ValueFanout<ConnectionState>) {
     super();
+    this.fanout_ = fanout;
   }
 
   /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
-  protected _subscribe(subscriber: Subscriber<ConnectionState>): Subscription {
-    return this.subject.subscribe(subscriber);
+  protected _subscribe(subscriber: Subscriber<ConnectionState>): TeardownLogic {
+    return this.fanout_.add(subscriber);
   }
 
   get value(): ConnectionState {
-    return this.subject.getValue();
+    return this.fanout_.value;
   }
 }

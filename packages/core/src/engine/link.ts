@@ -65,8 +65,31 @@ export interface Link<In = LinkData, Out = LinkData> {
    * abandons a failed link to recover.
    */
   abandon?(): void;
+  /**
+   * The direct read seam: `reader` is told of every message, pong and the end, as a subscription
+   * to `messages$` and `pongs$` would be, by plain method calls (no subscriber, observer and
+   * teardown per link, no rxjs hop per message). Messages that arrived before are handed to it
+   * first, synchronously. `read_(undefined)` stops telling it. `messages$` keeps working for its
+   * own subscribers, who are told after the reader. Optional: `attach` subscribes to `messages$`
+   * (and `pongs$`) on links without it. Core's own links only (the name is mangled).
+   * @internal
+   */
+  read_?(reader: LinkReader<In> | undefined): void;
   /** Free-form facts about the link (negotiated subprotocol, remote address...). */
   readonly info?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * What a link tells its reader ({@link Link.read_}): called as methods, in the order things
+ * happened; nothing after the end, which comes once (`linkFailed_` as `messages$` would error,
+ * `linkEnded_` as it would complete).
+ * @internal
+ */
+export interface LinkReader<In> {
+  linkMessage_(data: In): void;
+  linkPong_(): void;
+  linkFailed_(error: unknown): void;
+  linkEnded_(): void;
 }
 
 /** Opens links. The same transport opens the first link and every reopened one. */

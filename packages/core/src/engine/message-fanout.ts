@@ -23,7 +23,7 @@ export class MessageFanout<T> {
   // joins during a delivery (as a Subject does).
   private subscribers_: readonly Subscriber<T>[] = [];
   /** 0 while open, 1 completed, 2 errored with `failure`. */
-  private ended_: 0 | 1 | 2 = 0;
+  protected ended_: 0 | 1 | 2 = 0;
   private failure_: unknown;
   /**
    * Told of every message before the subscribers, without a subscription (a drop-in socket's
@@ -89,10 +89,40 @@ export class MessageFanout<T> {
   }
 }
 
+/**
+ * A {@link MessageFanout} that keeps the last value and gives it to each subscriber as it
+ * subscribes, as a `BehaviorSubject` does; a subscriber after the end gets the last value, then
+ * the end (a completed `BehaviorSubject` would give it nothing). A connection's `state$`.
+ */
+export class ValueFanout<T> extends MessageFanout<T> {
+  constructor(public value: T) {
+    super();
+  }
+
+  override next(value: T): void {
+    if (this.ended_) return;
+    this.value = value;
+    super.next(value);
+  }
+
+  /** @internal */
+  override add(subscriber: Subscriber<T>): TeardownLogic {
+    const ended = this.ended_;
+    if (ended) subscriber.next(this.value);
+    // Added before it is given the value, as by a BehaviorSubject: a state set from its handler reaches it.
+    const teardown = super.add(subscriber);
+    if (!ended) subscriber.next(this.value);
+    return teardown;
+  }
+}
+
 /** The fanout's observable: subscribing is a method call, not a closure kept per fanout. */
 class FanoutObservable<T> extends Observable<T> {
-  constructor(private readonly fanout_: MessageFanout<T>) {
+  private readonly fanout_: MessageFanout<T>;
+
+  constructor(fanout: MessageFanout<T>) {
     super();
+    this.fanout_ = fanout;
   }
 
   /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */

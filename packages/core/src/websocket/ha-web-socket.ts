@@ -401,7 +401,7 @@ export function defineHAWebSocket<
     /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
     received(data: LinkData): void {
       this.dispatch(
-        'message',
+        this.onmessage,
         messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
       );
     }
@@ -444,14 +444,14 @@ export function defineHAWebSocket<
      */
     /** @internal A message 'drop-oldest' dropped from the queue: see {@link PostSink}. */
     dropped(data: LinkData, error: unknown): void {
-      this.dispatch('dropped', detailEvent('dropped', { data, error }));
+      this.dispatch(this.ondropped, detailEvent('dropped', { data, error }));
     }
 
     /** @internal */
     sendFailed(data: LinkData, error: unknown): void {
       if (this.ready >= 2 || this.lastStatus === 'closed') return;
       if (error instanceof QueueOverflowError || error instanceof SessionLostError) return;
-      this.dispatch('dropped', detailEvent('dropped', { data, error }));
+      this.dispatch(this.ondropped, detailEvent('dropped', { data, error }));
     }
 
     sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
@@ -484,15 +484,15 @@ export function defineHAWebSocket<
         case 'suspended':
           if (this.ready === 0) {
             this.ready = 1;
-            this.dispatch('open', new Event('open'));
+            this.dispatch(this.onopen, new Event('open'));
           } else if (previous === 'recovering') {
-            this.dispatch('recovered', detailEvent('recovered', state));
+            this.dispatch(this.onrecovered, detailEvent('recovered', state));
           }
           break;
         case 'recovering':
           // Once per outage, not once per attempt.
           if (previous !== 'recovering' && this.ready === 1) {
-            this.dispatch('recovering', detailEvent('recovering', state));
+            this.dispatch(this.onrecovering, detailEvent('recovering', state));
           }
           break;
         case 'closed': {
@@ -524,16 +524,16 @@ export function defineHAWebSocket<
         // (1000, 1008, an application's 4403) is a clean end, reported by `close` alone. Giving up
         // after recoverable failures is a failure, and so is an abnormal (1006) end.
         const closedCleanlyByPeer = state.reason === 'irrecoverable' && wasClean;
-        if (!closedCleanlyByPeer) this.dispatch('error', errorEvent(error));
+        if (!closedCleanlyByPeer) this.dispatch(this.onerror, errorEvent(error));
       }
-      this.dispatch('close', closeEvent(code, reason, wasClean));
+      this.dispatch(this.onclose, closeEvent(code, reason, wasClean));
     }
 
-    // The on* handler, then the listeners. As an EventTarget does with its listeners (WHATWG DOM
-    // "inner invoke"), a handler's throw is reported and the listeners still hear the event; a
-    // handler that is not callable counts as none (WHATWG HTML event handler IDL attributes).
-    private dispatch<K extends keyof HAWebSocketEventMap>(type: K, event: HAWebSocketEventMap[K]): void {
-      const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
+    // The on* handler (read by the caller: `this.onmessage`, not a name built per message), then
+    // the listeners. As an EventTarget does with its listeners (WHATWG DOM "inner invoke"), a
+    // handler's throw is reported and the listeners still hear the event; a handler that is not
+    // callable counts as none (WHATWG HTML event handler IDL attributes).
+    private dispatch(handler: unknown, event: Event): void {
       if (typeof handler === 'function') {
         try {
           handler.call(this, event);

@@ -1,7 +1,7 @@
 import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
-import type { Link, LinkData, Transport } from '../engine/link.js';
+import type { Link, LinkData, LinkReader, Transport } from '../engine/link.js';
 import { MessageFanout } from '../engine/message-fanout.js';
 import { durationMs } from '../engine/options.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
@@ -269,6 +269,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
    * the promise resolved on 'open' lets the caller subscribe. `null` once someone subscribed.
    */
   private early_: LinkData[] | null | undefined;
+  /** The engine, reading directly ({@link Link.read_}): told before `messages$`'s subscribers. */
+  private reader_: LinkReader<LinkData> | undefined;
   private opened_ = false;
   private closedByUs_ = false;
   private finished_ = false;
@@ -281,15 +283,29 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   readonly sendWith: Link<LinkData, LinkData>['sendWith'];
   readonly ping: (() => void) | undefined;
 
+  /** @internal */ readonly socket_: WebSocketLike;
+  /** @internal */ readonly url_: string;
+  private readonly options_: WebSocketTransportOptions<WebSocketLike>;
+  private signal_: AbortSignal | undefined;
+  /** @internal */ readonly timeoutMs_: number;
+
+  // Fields assigned here rather than parameter properties: the build renames `xxx_` members, and
+  // it left a parameter property's field declaration under its long name, one more (undefined)
+  // property on every link.
   constructor(
-    /** @internal */ readonly socket_: WebSocketLike,
-    /** @internal */ readonly url_: string,
-    private readonly options_: WebSocketTransportOptions<WebSocketLike>,
-    private signal_: AbortSignal | undefined,
-    /** @internal */ readonly timeoutMs_: number,
+    socket_: WebSocketLike,
+    url_: string,
+    options_: WebSocketTransportOptions<WebSocketLike>,
+    signal_: AbortSignal | undefined,
+    timeoutMs_: number,
     resolve: (link: WebSocketLink) => void,
     reject: (error: unknown) => void,
   ) {
+    this.socket_ = socket_;
+    this.url_ = url_;
+    this.options_ = options_;
+    this.signal_ = signal_;
+    this.timeoutMs_ = timeoutMs_;
     this.settle_ = [resolve, reject];
     socket_.binaryType = options_.binaryType ?? 'arraybuffer';
     // Prototype methods where the platform has the capability, `undefined` where it has not
@@ -297,7 +313,10 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.sendWith = options_.sendWith && this.sendConfirmed_;
     this.ping = options_.ping && this.pingSocket_;
     this.timer_ = (options_.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs_, this);
-    this.offPong_ = options_.onPong?.(socket_, () => this.pongs_?.next(undefined));
+    this.offPong_ = options_.onPong?.(socket_, () => {
+      this.reader_?.linkPong_();
+      this.pongs_?.next(undefined);
+    });
     this.unlisten_ = (options_.listen ?? listenWithEventTarget)(socket_, this);
     signal_?.addEventListener('abort', this, { once: true });
   }
@@ -308,9 +327,24 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   }
 
   /** @internal */
+  read_(reader: LinkReader<LinkData> | undefined): void {
+    this.reader_ = reader;
+    if (reader === undefined || this.early_ === null) return;
+    // The reader gets the messages that came before it, then the live ones.
+    const early = this.early_;
+    this.early_ = null;
+    this.messages$ = this.incoming_.observable;
+    // A reader that stops reading (its connection closed from a message's handler) gets no more.
+    if (early)
+      for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
+  }
+
+  /** @internal */
   onMessage(data: LinkData): void {
-    if (this.early_ === null) this.incoming_.next(data);
-    else if (this.early_) this.early_.push(data);
+    if (this.early_ === null) {
+      this.reader_?.linkMessage_(data);
+      this.incoming_.next(data);
+    } else if (this.early_) this.early_.push(data);
     else this.early_ = [data];
   }
 
@@ -348,7 +382,9 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   onClose(code: number, reason: string): void {
     const lastError = this.lastError_;
     if (this.closedByUs_) {
+      const reader = this.reader_;
       this.cleanup_();
+      reader?.linkEnded_();
       this.incoming_.complete();
     } else if (!this.opened_) {
       this.fail_(
@@ -386,15 +422,19 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     // listens to would crash the process. The link is over; the error has nothing to tell.
     this.socket_.addEventListener('error', ignoreLateError);
     this.dropSignal_();
+    this.reader_ = undefined;
     this.pongs_?.complete();
   }
 
   /** @internal */
   fail_(error: unknown): void {
     if (this.finished_) return;
+    const reader = this.reader_;
     this.cleanup_();
-    if (this.opened_) this.incoming_.error(error);
-    else {
+    if (this.opened_) {
+      reader?.linkFailed_(error);
+      this.incoming_.error(error);
+    } else {
       const reject = this.settle_![1];
       this.settle_ = undefined;
       reject(error);
@@ -474,6 +514,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     }
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
+    this.reader_?.linkEnded_();
     this.incoming_.complete();
     this.cleanup_();
   }

@@ -1,0 +1,77 @@
+/**
+ * The receive path of a plain HAWebSocket (issue 13: CPU per received message, idle memory per
+ * connection): the link hands each message, pong and its end to the connection directly (the
+ * link's read seam), not through rxjs. Before, the engine subscribed to the link's `messages$`
+ * through a heartbeat operator that subscribed to `pongs$` too: about three subscriptions per
+ * connection (an observer, a subscriber and a teardown each) and two rxjs hops per message. The
+ * counts here are of `Observable.prototype.subscribe` calls while a socket opens, receives,
+ * heartbeats and closes: none. And the heartbeat, now fed by the link's reader, still hears pongs
+ * (an idle link that answers pings stays up) and still finds a silent one.
+ */
+import { once } from 'node:events';
+import { waitFor } from '@lifeline/core/testing';
+import { HAWebSocket } from '@lifeline/node/ws';
+import { Observable } from 'rxjs';
+import { expect, it, vi } from 'vitest';
+import type { WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
+import { EchoServer } from './support/ws-servers.js';
+
+const WAIT = { timeoutMs: 15_000 };
+
+async function echo(options?: ConstructorParameters<typeof WebSocketServer>[0]): Promise<EchoServer> {
+  const server = await EchoServer.start(options);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+it('a plain HAWebSocket opens, receives, heartbeats and closes without one rxjs subscription', async () => {
+  const server = await echo();
+  const subscribe = vi.spyOn(Observable.prototype, 'subscribe');
+  cleanups.push(() => subscribe.mockRestore());
+  let pings = 0;
+  server.wss.on('connection', (peer) => peer.on('ping', () => pings++));
+  // A short heartbeat, so that pings and pongs go both ways while the socket is measured.
+  const socket = new HAWebSocket(server.url, { heartbeat: { intervalMs: 20, timeoutMs: 5_000 } });
+  cleanups.push(() => socket.close());
+  const received: string[] = [];
+  socket.onmessage = (event) => received.push(event.data as string);
+  await once(socket as unknown as EventTarget, 'open');
+  for (let i = 0; i < 100; i++) socket.send(`m${i}`);
+  await waitFor(() => received.length === 100 && pings >= 3, WAIT);
+  expect(received).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
+  const closed = once(socket as unknown as EventTarget, 'close');
+  socket.close();
+  await closed;
+  expect(subscribe.mock.calls.length).toBe(0);
+}, 30_000);
+
+it('the heartbeat hears pongs through the read seam: an idle link that answers pings stays up', async () => {
+  const server = await echo();
+  let pings = 0;
+  server.wss.on('connection', (peer) => peer.on('ping', () => pings++));
+  // 15 pings of 20 ms of silence each outlast the 150 ms timeout many times over: only the pongs
+  // (no message comes) keep the link up.
+  const socket = new HAWebSocket(server.url, { heartbeat: { intervalMs: 20, timeoutMs: 150 } });
+  cleanups.push(() => socket.close());
+  const events: string[] = [];
+  socket.addEventListener('recovering', () => events.push('recovering'));
+  socket.addEventListener('close', () => events.push('close'));
+  await once(socket as unknown as EventTarget, 'open');
+  await waitFor(() => pings >= 15, WAIT);
+  expect(events).toEqual([]);
+  expect(server.accepted).toBe(1);
+}, 30_000);
+
+it('the heartbeat finds a link whose peer stopped answering, and recovers on a new one', async () => {
+  // No automatic pongs: the server hears the pings and stays silent, as a black-holed peer.
+  const server = await echo({ autoPong: false });
+  const socket = new HAWebSocket(server.url, { heartbeat: { intervalMs: 20, timeoutMs: 150 } });
+  cleanups.push(() => socket.close());
+  const errors: unknown[] = [];
+  socket.addEventListener('recovering', (event) => errors.push(event.detail.error));
+  await once(socket as unknown as EventTarget, 'open');
+  await waitFor(() => errors.length === 1 && server.accepted >= 2, WAIT);
+  expect((errors[0] as { code?: string }).code).toBe('ERR_HEARTBEAT_TIMEOUT');
+  expect(socket.readyState).toBe(socket.OPEN);
+}, 30_000);
