@@ -41,7 +41,6 @@ import {
 } from '../endpoint/session-endpoint.js';
 import { checkResumableOptions } from '../option-checks.js';
 import {
-  decodeAck,
   decodeFrame,
   encodeAck,
   encodeClose,
@@ -755,14 +754,7 @@ class ActiveLink {
   private receive(message: unknown): void {
     let frame: ResumeFrame;
     try {
-      const bytes = frameBytes(message);
-      // The most frequent frame on a link that mostly sends (about one per message sent at one
-      // message per tick): read without a frame object. At most 9 bytes, so never too large.
-      if (this.phase === 'open' && bytes[0] === ResumeFrameType.Ack && bytes.length <= 9) {
-        this.onAck(decodeAck(bytes));
-        return;
-      }
-      frame = decodeFrame(bytes, this.session.endpoint.maxFrameBytes);
+      frame = decodeFrame(frameBytes(message), this.session.endpoint.maxFrameBytes);
     } catch (error) {
       this.drop(error);
       return;
@@ -785,9 +777,12 @@ class ActiveLink {
         if (problem) this.drop(problem);
         return;
       }
-      case 'ack':
-        this.onAck(frame.ack);
+      case 'ack': {
+        const problem = endpoint.receiveAck(frame.ack);
+        if (problem) this.drop(problem);
+        else this.virtual.pong();
         return;
+      }
       case 'ping':
         this.write(encodePong());
         return;
@@ -821,13 +816,6 @@ class ActiveLink {
       default:
         this.drop(new ProtocolError(`unexpected ${frame.type.toUpperCase()} frame after the handshake`));
     }
-  }
-
-  /** A cumulative ack from the server: releases what it covers; it is also a sign of life. */
-  private onAck(ack: number): void {
-    const problem = this.session.endpoint.receiveAck(ack);
-    if (problem) this.drop(problem);
-    else this.virtual.pong();
   }
 
   private onHandshakeFrame(frame: ResumeFrame): void {

@@ -105,41 +105,6 @@ export function writeVarint(target: Uint8Array, offset: number, value: number): 
   return offset;
 }
 
-/** Where the last {@link readVarint} ended (a module field: no result object per varint). */
-let varintEnd = 0;
-
-/** Reads the varint at `offset` under the rules of docs/protocol.md; sets {@link varintEnd}. */
-function readVarint(bytes: Uint8Array, offset: number, field: string): number {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    if (offset >= bytes.length) throw new MalformedFrameError(`frame ends inside its ${field}`);
-    const byte = bytes[offset++]!;
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) {
-      if (byte === 0 && i > 0) throw new MalformedFrameError(`${field} is not minimally encoded`);
-      if (value > Number.MAX_SAFE_INTEGER) throw new MalformedFrameError(`${field} exceeds 2^53 - 1`);
-      varintEnd = offset;
-      return value;
-    }
-    scale *= 128;
-  }
-  throw new MalformedFrameError(`${field} is longer than 8 bytes`);
-}
-
-/**
- * The ack of an ACK frame (`bytes[0]` is {@link ResumeFrameType.Ack}), with the checks and errors
- * of {@link decodeFrame} but neither a reader nor a frame object: a client at one message per
- * tick gets about one ACK per message it sends.
- * @throws {MalformedFrameError} as decodeFrame would
- */
-export function decodeAck(bytes: Uint8Array): number {
-  const ack = readVarint(bytes, 1, 'ack');
-  if (varintEnd !== bytes.length)
-    throw new MalformedFrameError(`${bytes.length - varintEnd} trailing byte(s) after a ACK frame`);
-  return ack;
-}
-
 /** A cursor over a frame's bytes that fails with {@link MalformedFrameError} on any overrun. */
 class Reader {
   offset = 1;
@@ -162,9 +127,20 @@ class Reader {
   }
 
   varint(field: string): number {
-    const value = readVarint(this.bytes, this.offset, field);
-    this.offset = varintEnd;
-    return value;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.offset >= this.bytes.length) throw new MalformedFrameError(`frame ends inside its ${field}`);
+      const byte = this.bytes[this.offset++]!;
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw new MalformedFrameError(`${field} is not minimally encoded`);
+        if (value > Number.MAX_SAFE_INTEGER) throw new MalformedFrameError(`${field} exceeds 2^53 - 1`);
+        return value;
+      }
+      scale *= 128;
+    }
+    throw new MalformedFrameError(`${field} is longer than 8 bytes`);
   }
 
   rest(): Uint8Array {
@@ -224,8 +200,11 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
       const data = type === ResumeFrameType.DataText ? reader.text('text payload') : ownBytes(reader.rest());
       return { type: 'data', seq, ack, data };
     }
-    case ResumeFrameType.Ack:
-      return { type: 'ack', ack: decodeAck(bytes) };
+    case ResumeFrameType.Ack: {
+      const ack = reader.varint('ack');
+      reader.end('ACK');
+      return { type: 'ack', ack };
+    }
     case ResumeFrameType.Ping:
       reader.end('PING');
       return { type: 'ping' };
