@@ -64,7 +64,7 @@ describe('the client reading ACK frames', () => {
     const { client, link, server } = await connect();
     const COUNT = 500;
     let pongs = 0;
-    link.pongs$.subscribe(() => pongs++);
+    link.pongs$!.subscribe(() => pongs++);
     let resolved = 0;
     const sends = Array.from({ length: COUNT }, (_, i) => link.send(`m${i}`).then(() => resolved++));
     await waitFor(() => server.data.length === COUNT);
