@@ -23,6 +23,7 @@ import {
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
 import type { Link, LinkData, Transport } from '../../engine/link.js';
+import { MessageFanout } from '../../engine/message-fanout.js';
 import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
@@ -935,8 +936,10 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   readonly replaysSends = true;
   readonly messages$: Observable<LinkData>;
   readonly pongs$: Observable<unknown>;
-  private readonly incoming = new Subject<LinkData>();
-  private readonly pongSubject = new Subject<void>();
+  // Fan-outs, not Subjects: every message and every ACK goes through one (a Subject allocates a
+  // closure and a copy of its observer list per value).
+  private readonly incoming = new MessageFanout<LinkData>();
+  private readonly pongFanout = new MessageFanout<unknown>();
   private subscribers = 0;
   private alive = true;
 
@@ -944,9 +947,9 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
     private readonly session: ResumableSession,
     private readonly active: ActiveLink,
   ) {
-    this.pongs$ = this.pongSubject.asObservable();
+    this.pongs$ = this.pongFanout.observable;
     this.messages$ = new RxObservable<LinkData>((subscriber) => {
-      const inner = this.incoming.subscribe(subscriber);
+      const inner = this.incoming.observable.subscribe(subscriber);
       this.subscribers++;
       // Messages that waited for a subscriber are delivered (and only then acknowledged) now.
       if (this.ready && this.session.current === this.active) this.session.endpoint.pump();
@@ -970,13 +973,13 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   }
 
   pong(): void {
-    this.pongSubject.next();
+    this.pongFanout.next(undefined);
   }
 
   down(error: unknown): void {
     if (!this.alive) return;
     this.alive = false;
-    this.pongSubject.complete();
+    this.pongFanout.complete();
     if (error instanceof ClosedByUserError) this.incoming.complete();
     else this.incoming.error(error);
   }

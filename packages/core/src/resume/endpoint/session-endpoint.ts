@@ -181,6 +181,9 @@ export interface SessionEndpointStats {
 
 const noop = () => {};
 
+/** Tells a message's sender that the peer acknowledged it. */
+const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(undefined, message.token!);
+
 /**
  * One end of a resume session, shared by the client (`resumable`) and the server: numbers and
  * keeps outgoing messages until acknowledged, replays them on each new link, drops duplicates,
@@ -574,11 +577,9 @@ export class SessionEndpoint {
 
   private applyAck(ack: number): void {
     const before = this.buffer.admittedEnd;
-    const released = this.buffer.acknowledge(ack);
-    if (released.length === 0) return;
+    if (this.buffer.acknowledge(ack, settleAcknowledged) === 0) return;
     if (this.writeCursor <= ack) this.writeCursor = ack + 1;
     this.hooks.peerAcked?.(ack);
-    for (const message of released) message.settle?.(undefined, message.token!);
     if (this.buffer.admittedEnd > before) this.admitted();
   }
 
