@@ -275,6 +275,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   private closedByUs_ = false;
   private finished_ = false;
   private lastError_: Error | undefined;
+  /** The error an opened link failed with, for a reader that comes after (see read_). */
+  private failure_: unknown;
   private timer_: Subscription | undefined;
   private offPong_: (() => void) | undefined;
   private unlisten_: () => void;
@@ -329,14 +331,24 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   /** @internal */
   read_(reader: LinkReader<LinkData> | undefined): void {
     this.reader_ = reader;
-    if (reader === undefined || this.early_ === null) return;
-    // The reader gets the messages that came before it, then the live ones.
-    const early = this.early_;
-    this.early_ = null;
-    this.messages$ = this.incoming_.observable;
-    // A reader that stops reading (its connection closed from a message's handler) gets no more.
-    if (early)
-      for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
+    if (reader === undefined) return;
+    if (this.early_ !== null) {
+      // The reader gets the messages that came before it, then the live ones.
+      const early = this.early_;
+      this.early_ = null;
+      this.messages$ = this.incoming_.observable;
+      // A reader that stops reading (its connection closed from a message's handler) gets no more.
+      if (early)
+        for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
+    }
+    // A link that ended before its reader came (between its open and the engine reading it, as
+    // while a recover function awaits something after reopen()) tells the reader its end now, as
+    // `messages$` tells a late subscriber: otherwise the connection would hold a dead link as open.
+    if (this.finished_ && this.reader_ === reader) {
+      this.reader_ = undefined;
+      if (this.failure_ !== undefined) reader.linkFailed_(this.failure_);
+      else reader.linkEnded_();
+    }
   }
 
   /** @internal */
@@ -432,6 +444,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     const reader = this.reader_;
     this.cleanup_();
     if (this.opened_) {
+      this.failure_ = error;
       reader?.linkFailed_(error);
       this.incoming_.error(error);
     } else {
