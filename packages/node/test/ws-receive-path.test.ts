@@ -103,7 +103,9 @@ it('a link that fails between its open and the engine reading it is recovered fr
       // The application's own step before it hands the link over (a re-authentication, say)
       // takes long enough for the second link to end meanwhile, before the engine reads it.
       if (link && accepted === 2) {
-        await new Promise((resolve) => link.messages$.subscribe({ error: resolve, complete: resolve }));
+        await new Promise<void>((resolve) =>
+          link.messages$.subscribe({ error: () => resolve(), complete: () => resolve() }),
+        );
       }
       return link;
     },
