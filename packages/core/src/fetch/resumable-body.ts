@@ -324,7 +324,7 @@ interface HeldReader {
  */
 const dropped: FinalizationRegistry<HeldReader> | undefined =
   typeof FinalizationRegistry === 'function'
-    ? new FinalizationRegistry((held) => {
+    ? /* @__PURE__ */ new FinalizationRegistry<HeldReader>((held) => {
         const reader = held.reader;
         held.reader = undefined;
         discardReader(reader, undefined);
