@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import {
   type BodyReader,
   createHAFetch as createCoreHAFetch,
@@ -16,16 +17,59 @@ const { fetch, Request, Response, getGlobalDispatcher } = requirePeer<typeof imp
   '@lifeline/node/fetch',
 );
 
+/**
+ * The dispatcher an undici `Request` was made with (`new Request(url, { dispatcher })`), which its
+ * fetch uses when the call's init names none. undici keeps it private and reads it with an internal
+ * helper of its Request module; that helper, when this undici has it, is the only way to wrap the
+ * dispatcher fetch would have used. `undefined` when it is missing (another undici layout): a
+ * Request is then fetched untapped, with its own dispatcher, as fetch would.
+ */
+const requestDispatcherOf: ((request: object) => TapDispatcher | undefined) | undefined =
+  loadRequestDispatcherOf();
+
+function loadRequestDispatcherOf(): ((request: object) => TapDispatcher | undefined) | undefined {
+  try {
+    const internal = createRequire(import.meta.url)('undici/lib/web/fetch/request.js') as {
+      Request?: unknown;
+      getRequestDispatcher?: unknown;
+    };
+    // The same copy of undici as `fetch` above, or its Requests are not the ones this reads.
+    if (internal.Request !== Request || typeof internal.getRequestDispatcher !== 'function') return undefined;
+    return internal.getRequestDispatcher as (request: object) => TapDispatcher | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** fetch's responses whose body bytes a tap holds (see BodyTap), until claimed or released. */
 const taps = new WeakMap<object, BodyTap>();
+
+/**
+ * The dispatcher fetch would use for `input` and `init`: the init's, else the Request's own (see
+ * requestDispatcherOf), else undici's global one. `undefined` when that cannot be told (a Request,
+ * and no way to read its dispatcher): the request is then fetched untapped.
+ */
+function dispatcherOf(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+): TapDispatcher | undefined {
+  const own = (init as { dispatcher?: TapDispatcher | null } | undefined)?.dispatcher;
+  if (own != null) return own;
+  if (input instanceof Request) {
+    if (requestDispatcherOf === undefined) return undefined;
+    const carried = requestDispatcherOf(input);
+    if (carried != null) return carried;
+  }
+  return getGlobalDispatcher() as unknown as TapDispatcher;
+}
 
 /**
  * undici's fetch through a dispatcher that taps the body of a 2xx response (see BodyTap). The
  * caller's dispatcher (or undici's global one) still does the work; only the body's way back changes.
  */
 async function tappedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const base = ((init as { dispatcher?: TapDispatcher } | undefined)?.dispatcher ??
-    getGlobalDispatcher()) as unknown as TapDispatcher;
+  const base = dispatcherOf(input, init);
+  if (base === undefined) return fetch(input as string, init as never) as unknown as Promise<Response>;
   let tap: BodyTap | undefined;
   const dispatcher: TapDispatcher = {
     dispatch(options, handler) {

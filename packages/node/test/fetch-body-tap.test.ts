@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
-import { Agent, MockAgent } from 'undici';
+import { Agent, MockAgent, Request as UndiciRequest } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import { isCallbackHandler } from '../src/fetch-body-tap.js';
@@ -118,6 +118,62 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
     expect(drained.error).toBeUndefined();
     expect(drained.bytes.equals(original)).toBe(true);
     expect(response.lifeline.resumes).toBe(2);
+  });
+
+  it('a dispatcher carried by an undici Request is the one used, for the first response and the continuation', async () => {
+    const original = pseudoRandomBytes(2 * MiB, 25);
+    const server = await serve(byteServer(original, { breakAt: [1 * MiB + 7] }));
+    const agent = new Agent();
+    let dispatched = 0;
+    const dispatcher = agent.compose((dispatch) => (options, handler) => {
+      dispatched++;
+      return dispatch(options, handler);
+    });
+    try {
+      // fetch(request) uses the Request's own dispatcher when the init names none; the tap must
+      // wrap that one, not undici's global dispatcher.
+      const request = new UndiciRequest(`${server.url}/f`, { dispatcher } as never);
+      const response = await haFetch(request as unknown as Request);
+      expect(response.lifeline.mode).toBe('bytes');
+      const drained = await drainBody(response.body);
+      expect(drained.error).toBeUndefined();
+      expect(drained.bytes.equals(original)).toBe(true);
+      expect(response.lifeline.resumes).toBe(1);
+      expect(dispatched).toBe(2);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a resumable body dropped unread frees its connection once collected, as fetch’s own does', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const original = pseudoRandomBytes(16 * MiB, 26);
+    const server = await serve(plainBody(original));
+    // One connection: the second request gets it only when the first response lets it go.
+    const agent = new Agent({ connections: 1 });
+    try {
+      await (async () => {
+        const dropped = await haFetch(`${server.url}/a`, { dispatcher: agent } as RequestInit);
+        expect(dropped.lifeline.mode).toBe('bytes');
+      })();
+      let second: Response | undefined;
+      const request = haFetch(`${server.url}/b`, { dispatcher: agent } as RequestInit).then((response) => {
+        second = response;
+      });
+      // Bounded: 200 collections with a turn of the loop between (a plain fetch body is freed
+      // after the first few). Before, the first response held the connection for good.
+      for (let i = 0; i < 200 && second === undefined; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(second).toBeDefined();
+      await request;
+      await second!.body?.cancel();
+    } finally {
+      // destroy, not close: close() waits for a request that never ends when the test fails.
+      await agent.destroy();
+    }
   });
 
   it('works through undici’s MockAgent', async () => {

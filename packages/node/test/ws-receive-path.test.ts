@@ -9,11 +9,12 @@
  * (an idle link that answers pings stays up) and still finds a silent one.
  */
 import { once } from 'node:events';
+import { attach } from '@lifeline/core';
 import { waitFor } from '@lifeline/core/testing';
-import { HAWebSocket } from '@lifeline/node/ws';
+import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
 import { Observable } from 'rxjs';
 import { expect, it, vi } from 'vitest';
-import type { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
 
@@ -74,4 +75,46 @@ it('the heartbeat finds a link whose peer stopped answering, and recovers on a n
   await waitFor(() => errors.length === 1 && server.accepted >= 2, WAIT);
   expect((errors[0] as { code?: string }).code).toBe('ERR_HEARTBEAT_TIMEOUT');
   expect(socket.readyState).toBe(socket.OPEN);
+}, 30_000);
+
+it('a link that fails between its open and the engine reading it is recovered from, not held as open', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await once(wss, 'listening');
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  let accepted = 0;
+  wss.on('connection', (peer) => {
+    accepted++;
+    // The first link breaks; the second is closed by the server at once, while the recover
+    // function below still holds it; the third carries a message.
+    if (accepted === 1) peer.terminate();
+    else if (accepted === 2) peer.terminate();
+    else peer.send(`hello${accepted}`);
+  });
+  const connection = attach(wsTransport(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`), {
+    backoff: { initialDelayMs: 1, maxDelayMs: 5 },
+    recover: async (context) => {
+      const link = await context.reopen();
+      // The application's own step before it hands the link over (a re-authentication, say)
+      // takes long enough for the second link to end meanwhile, before the engine reads it.
+      if (link && accepted === 2) {
+        await new Promise<void>((resolve) =>
+          link.messages$.subscribe({ error: () => resolve(), complete: () => resolve() }),
+        );
+      }
+      return link;
+    },
+  });
+  cleanups.push(() => connection.close());
+  const received: unknown[] = [];
+  connection.messages$.subscribe((message) => received.push(message));
+  // Before, the dead second link stayed 'open' (no heartbeat by default): no third connection.
+  await waitFor(() => accepted >= 3 && received.length === 1, WAIT);
+  expect(received).toEqual(['hello3']);
+  expect(connection.state$.value.status).toBe('open');
 }, 30_000);

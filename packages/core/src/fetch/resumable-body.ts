@@ -108,10 +108,13 @@ const FINISHED = Symbol('finished');
 export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uint8Array> {
   const { resume, core, stats, signal } = options;
   const readerOf = options.readerOf;
-  let reader: BodyReader | undefined =
-    readerOf !== undefined && options.response !== undefined
-      ? readerOf(options.response)
-      : options.body.getReader();
+  // The reader of the response being read, in a holder of its own: see `dropped`.
+  const held: HeldReader = {
+    reader:
+      readerOf !== undefined && options.response !== undefined
+        ? readerOf(options.response)
+        : options.body.getReader(),
+  };
   let finished = false;
   let controller!: ReadableByteStreamController;
   let delivered = 0;
@@ -152,8 +155,8 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
 
   const fail = (error: unknown): void => {
     if (!finish()) return;
-    const current = reader;
-    reader = undefined;
+    const current = held.reader;
+    held.reader = undefined;
     discardReader(current, error);
     abort.abort(error);
     controller.error(error);
@@ -194,7 +197,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
   const recover = async (error: unknown): Promise<boolean> => {
     stats.breaks++;
     stats.bytesDiscarded += resume.discard();
-    reader = undefined;
+    held.reader = undefined;
     options.onBreak?.(error);
     if (resume.complete) return false;
     const refusal = resume.refusal(error);
@@ -227,7 +230,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
         discardBody(response);
         return false;
       }
-      reader = readerOf === undefined ? response.body.getReader() : readerOf(response);
+      held.reader = readerOf === undefined ? response.body.getReader() : readerOf(response);
       stats.resumes++;
       core.markUp();
       progressPending = true;
@@ -254,7 +257,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
     }
   };
 
-  return new ReadableStream({
+  const stream = new ReadableStream({
     start(c: ReadableByteStreamController) {
       controller = c;
     },
@@ -262,7 +265,7 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
       const before = delivered;
       // Read until something was delivered: a chunk may hold only part of an event or line.
       while (!finished && delivered === before) {
-        const current = reader;
+        const current = held.reader;
         if (current === undefined) return;
         let result: ReadableStreamReadResult<Uint8Array>;
         try {
@@ -291,8 +294,8 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
       }
     },
     cancel(reason) {
-      const current = reader;
-      reader = undefined;
+      const current = held.reader;
+      held.reader = undefined;
       if (!finish()) return;
       abort.abort(reason);
       return current?.cancel(reason).catch(ignoreCancelled);
@@ -301,7 +304,32 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
     // without a copy. No read-ahead (high-water mark 0): the body below buffers already.
     type: 'bytes',
   });
+  // A body its consumer drops unread (or stops reading and drops) would hold its response's
+  // connection for good: the response below is locked by our read, so fetch's own clean-up of a
+  // collected, unread body skips it. When the stream is collected, its reader is cancelled.
+  dropped?.register(stream, held);
+  return stream;
 }
+
+/** The reader of a resumable body's current response: what {@link dropped} cancels. */
+interface HeldReader {
+  reader: BodyReader | undefined;
+}
+
+/**
+ * Cancels the reader of each resumable body that was garbage collected, freeing its connection
+ * (as undici's fetch does for a collected Response whose body was never read). Holds the
+ * {@link HeldReader} only, never the stream or its closures. `undefined` where the runtime has no
+ * `FinalizationRegistry`.
+ */
+const dropped: FinalizationRegistry<HeldReader> | undefined =
+  typeof FinalizationRegistry === 'function'
+    ? /* @__PURE__ */ new FinalizationRegistry<HeldReader>((held) => {
+        const reader = held.reader;
+        held.reader = undefined;
+        discardReader(reader, undefined);
+      })
+    : undefined;
 
 function ownsItsBuffer(bytes: Uint8Array): bytes is Uint8Array<ArrayBuffer> {
   const buffer = bytes.buffer;

@@ -329,14 +329,25 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   /** @internal */
   read_(reader: LinkReader<LinkData> | undefined): void {
     this.reader_ = reader;
-    if (reader === undefined || this.early_ === null) return;
-    // The reader gets the messages that came before it, then the live ones.
+    if (reader === undefined) return;
     const early = this.early_;
-    this.early_ = null;
-    this.messages$ = this.incoming_.observable;
-    // A reader that stops reading (its connection closed from a message's handler) gets no more.
-    if (early)
-      for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
+    if (early !== null) {
+      // The reader gets the messages that came before it, then the live ones. (`messages$` stays
+      // the replaying observable, which with `early_` null just adds its subscriber.)
+      this.early_ = null;
+      // A reader that stops reading (its connection closed from a message's handler) gets no more.
+      if (early)
+        for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
+    }
+    // A link that ended before its reader came (between its open and the engine reading it, as
+    // while a recover function awaits something after reopen()) tells the reader its end now, as
+    // `messages$` tells a late subscriber: otherwise the connection would hold a dead link as open.
+    // (Read only after the open: then `lastError_` is what the link failed with, see fail_.)
+    // (Unless it stopped reading meanwhile, from a message's handler: read_(undefined).)
+    if (this.finished_ && this.reader_) {
+      if (this.closedByUs_) reader.linkEnded_();
+      else reader.linkFailed_(this.lastError_);
+    }
   }
 
   /** @internal */
@@ -432,6 +443,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     const reader = this.reader_;
     this.cleanup_();
     if (this.opened_) {
+      // Kept for a reader that comes after the end (see read_).
+      this.lastError_ = error as Error;
       reader?.linkFailed_(error);
       this.incoming_.error(error);
     } else {
