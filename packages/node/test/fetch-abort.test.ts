@@ -1,25 +1,13 @@
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {
   byteServer,
   type Handler,
   pseudoRandomBytes,
-  startHttpServer,
-  type TestHttpServer,
+  serveForTest,
   writeRange,
 } from './support/http-servers.js';
-
-const servers: TestHttpServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
-
-async function serve(handler: Handler): Promise<TestHttpServer> {
-  const server = await startHttpServer(handler);
-  servers.push(server);
-  return server;
-}
 
 /** Timers alive in this process: a wait left behind shows up here. */
 function timers(): number {
@@ -46,7 +34,7 @@ describe('haFetch: abort', () => {
     const closedOnServer = new Promise<void>((resolve) => {
       serverClosed = resolve;
     });
-    const server = await serve(endless(() => serverClosed()));
+    const server = await serveForTest(endless(() => serverClosed()));
     const baseline = timers();
     const controller = new AbortController();
     const response = await haFetch(`${server.url}/endless`, { signal: controller.signal });
@@ -70,7 +58,7 @@ describe('haFetch: abort', () => {
 
   it('aborting during the backoff after a break ends at once, and leaves no timer', async () => {
     const original = pseudoRandomBytes(MiB, 22);
-    const server = await serve(byteServer(original, { breakAt: [300_000] }));
+    const server = await serveForTest(byteServer(original, { breakAt: [300_000] }));
     const baseline = timers();
     const controller = new AbortController();
     const reason = new Error('give up waiting');
@@ -108,7 +96,7 @@ describe('haFetch: abort', () => {
     const closedOnServer = new Promise<void>((resolve) => {
       resumeClosed = resolve;
     });
-    const server = await serve((req, res, index) => {
+    const server = await serveForTest((req, res, index) => {
       if (index === 0) return ranged(req, res, index);
       // The resume hangs: no answer until the client goes away.
       res.once('close', () => resumeClosed());
@@ -132,7 +120,7 @@ describe('haFetch: abort', () => {
   });
 
   it('aborting during the wait before retrying a 503 rejects with the reason', async () => {
-    const server = await serve((_req, res) => {
+    const server = await serveForTest((_req, res) => {
       res.writeHead(503).end();
     });
     const baseline = timers();
@@ -152,7 +140,7 @@ describe('haFetch: abort', () => {
   });
 
   it('an already aborted signal rejects without a request', async () => {
-    const server = await serve((_req, res) => {
+    const server = await serveForTest((_req, res) => {
       res.end('x');
     });
     const reason = new Error('too late');
@@ -165,7 +153,7 @@ describe('haFetch: abort', () => {
     const closedOnServer = new Promise<void>((resolve) => {
       serverClosed = resolve;
     });
-    const server = await serve(endless(() => serverClosed()));
+    const server = await serveForTest(endless(() => serverClosed()));
     const response = await haFetch(`${server.url}/endless`);
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const first = await reader.read();

@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import { Agent, MockAgent, Request as UndiciRequest } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import { isCallbackHandler } from '../src/fetch-body-tap.js';
 import {
@@ -15,20 +15,8 @@ import {
   drainBody,
   type Handler,
   pseudoRandomBytes,
-  startHttpServer,
-  type TestHttpServer,
+  serveForTest,
 } from './support/http-servers.js';
-
-const servers: TestHttpServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
-
-async function serve(handler: Handler): Promise<TestHttpServer> {
-  const server = await startHttpServer(handler);
-  servers.push(server);
-  return server;
-}
 
 const haFetch = createHAFetch({ backoff: { initialDelayMs: 5, maxDelayMs: 20 } });
 const MiB = 1024 * 1024;
@@ -47,7 +35,7 @@ function plainBody(body: Buffer, headers: Record<string, string> = {}): Handler 
 describe('haFetch on Node: bodies read from the dispatcher', () => {
   it('a response returned untouched (POST; GET with resume: none) is fetch’s body, byte for byte', async () => {
     const original = pseudoRandomBytes(4 * MiB, 21);
-    const server = await serve(plainBody(original));
+    const server = await serveForTest(plainBody(original));
     for (const init of [{ method: 'POST', body: 'x' }, { lifeline: { resume: 'none' as const } }]) {
       const response = await haFetch(`${server.url}/f`, init);
       expect(response.lifeline.mode).toBe('none');
@@ -61,7 +49,7 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
 
   it('a gzip-encoded 200 is decoded as fetch decodes it', async () => {
     const original = pseudoRandomBytes(1 * MiB, 22);
-    const server = await serve(plainBody(gzipSync(original), { 'content-encoding': 'gzip' }));
+    const server = await serveForTest(plainBody(gzipSync(original), { 'content-encoding': 'gzip' }));
     const response = await haFetch(`${server.url}/f.gz`);
     expect(response.lifeline.mode).toBe('bytes');
     const bytes = Buffer.from(await response.arrayBuffer());
@@ -72,7 +60,7 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const original = pseudoRandomBytes(16 * MiB, 23);
-    const server = await serve(plainBody(original));
+    const server = await serveForTest(plainBody(original));
     const response = await haFetch(`${server.url}/f`);
     expect(response.lifeline.mode).toBe('bytes');
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
@@ -104,7 +92,7 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
   it('after a redirect, breaks resume through the final response', async () => {
     const original = pseudoRandomBytes(4 * MiB, 24);
     const bytes = byteServer(original, { breakAt: [1 * MiB + 3, 3 * MiB + 1] });
-    const server = await serve((req, res, index) => {
+    const server = await serveForTest((req, res, index) => {
       if (req.url === '/old') {
         res.writeHead(302, { location: '/new' }).end();
         return;
@@ -122,7 +110,7 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
 
   it('a dispatcher carried by an undici Request is the one used, for the first response and the continuation', async () => {
     const original = pseudoRandomBytes(2 * MiB, 25);
-    const server = await serve(byteServer(original, { breakAt: [1 * MiB + 7] }));
+    const server = await serveForTest(byteServer(original, { breakAt: [1 * MiB + 7] }));
     const agent = new Agent();
     let dispatched = 0;
     const dispatcher = agent.compose((dispatch) => (options, handler) => {
@@ -149,7 +137,7 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const original = pseudoRandomBytes(16 * MiB, 26);
-    const server = await serve(plainBody(original));
+    const server = await serveForTest(plainBody(original));
     // One connection: the second request gets it only when the first response lets it go.
     const agent = new Agent({ connections: 1 });
     try {
@@ -194,7 +182,7 @@ describe('haFetch on Node: bodies read from the dispatcher', () => {
 
   it('taps only handlers in the callback form undici 7’s fetch uses; another form passes through untapped', async () => {
     const original = pseudoRandomBytes(256 * 1024, 23);
-    const server = await serve(plainBody(original));
+    const server = await serveForTest(plainBody(original));
     const seen: unknown[] = [];
     const agent = new Agent();
     const dispatcher = {

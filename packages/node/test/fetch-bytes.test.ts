@@ -2,27 +2,20 @@ import { createHash } from 'node:crypto';
 import { EntityChangedError, hasErrorCode, RangeMismatchError, RangeNotSupportedError } from '@lifeline/core';
 import type { HAFetchEvent } from '@lifeline/core/internal';
 import { Agent, buildConnector } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {
   type ByteServerOptions,
   byteServer,
   drainBody,
   pseudoRandomBytes,
+  serveForTest,
   sha256,
-  startHttpServer,
   type TestHttpServer,
 } from './support/http-servers.js';
 
-const servers: TestHttpServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
-
-async function serve(body: Uint8Array, options?: ByteServerOptions): Promise<TestHttpServer> {
-  const server = await startHttpServer(byteServer(body, options));
-  servers.push(server);
-  return server;
+function serve(body: Uint8Array, options?: ByteServerOptions): Promise<TestHttpServer> {
+  return serveForTest(byteServer(body, options));
 }
 
 const haFetch = createHAFetch({ backoff: { initialDelayMs: 5, maxDelayMs: 20 } });

@@ -1,23 +1,16 @@
 import type { HAFetchEvent } from '@lifeline/core/internal';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {
   drainBody,
   type EventStreamServerOptions,
   eventStreamServer,
-  startHttpServer,
+  serveForTest,
   type TestHttpServer,
 } from './support/http-servers.js';
 
-const servers: TestHttpServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
-
-async function serve(options: EventStreamServerOptions): Promise<TestHttpServer> {
-  const server = await startHttpServer(eventStreamServer(options));
-  servers.push(server);
-  return server;
+function serve(options: EventStreamServerOptions): Promise<TestHttpServer> {
+  return serveForTest(eventStreamServer(options));
 }
 
 const haFetch = createHAFetch({ backoff: { initialDelayMs: 5, maxDelayMs: 20 } });

@@ -1,29 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpStatusError } from '@lifeline/core';
 import type { HAFetchEvent } from '@lifeline/core/internal';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHAFetch } from '../src/fetch.js';
 import {
   byteServer,
   drainBody,
-  type Handler,
   pseudoRandomBytes,
   refusedPort,
-  startHttpServer,
+  serveForTest,
   type TestHttpServer,
   writeRange,
 } from './support/http-servers.js';
-
-const servers: TestHttpServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
-
-async function serve(handler: Handler, port?: number): Promise<TestHttpServer> {
-  const server = await startHttpServer(handler, port);
-  servers.push(server);
-  return server;
-}
 
 async function bodyOf(req: IncomingMessage): Promise<string> {
   let text = '';
@@ -36,7 +24,7 @@ const haFetch = createHAFetch({ maxAttemptsPerFailure: 4, backoff: { initialDela
 describe('haFetch: what is retried and what is not', () => {
   it('401, 403 and 404 come back unchanged, after exactly one request', async () => {
     for (const status of [401, 403, 404]) {
-      const server = await serve((_req, res) => {
+      const server = await serveForTest((_req, res) => {
         res
           .writeHead(status, { 'www-authenticate': 'Bearer', 'content-type': 'text/plain' })
           .end(`no ${status}`);
@@ -51,7 +39,7 @@ describe('haFetch: what is retried and what is not', () => {
   });
 
   it('a 503 then a 200 on the first request: retried, and the 200 is returned', async () => {
-    const server = await serve((_req, res, index) => {
+    const server = await serveForTest((_req, res, index) => {
       if (index === 0) res.writeHead(503).end('busy');
       else res.writeHead(200, { 'content-type': 'text/plain' }).end('fine');
     });
@@ -70,7 +58,7 @@ describe('haFetch: what is retried and what is not', () => {
         // The server comes up while the client backs off after its second refusal.
         onEvent: (event) => {
           if (event.type === 'recovering' && event.attempt === 2) {
-            late = serve((_req, res) => {
+            late = serveForTest((_req, res) => {
               res.writeHead(200, { 'content-type': 'text/plain' }).end('up');
             }, port);
           }
@@ -86,7 +74,7 @@ describe('haFetch: what is retried and what is not', () => {
   });
 
   it('budget exhausted on statuses: the last response is returned as fetch would', async () => {
-    const server = await serve((_req, res, index) => {
+    const server = await serveForTest((_req, res, index) => {
       res.writeHead(503, { 'retry-after': '1' }).end(`attempt ${index}`);
     });
     const response = await haFetch(`${server.url}/down`, { lifeline: { maxAttemptsPerFailure: 2 } });
@@ -109,7 +97,7 @@ describe('haFetch: what is retried and what is not', () => {
 
   it('POST is not sent again by default; it is with retryNonIdempotent', async () => {
     const bodies: string[] = [];
-    const server = await serve(async (req, res, index) => {
+    const server = await serveForTest(async (req, res, index) => {
       bodies.push(await bodyOf(req));
       if (index < 2) res.writeHead(503).end('busy');
       else res.writeHead(201).end('created');
@@ -130,7 +118,7 @@ describe('haFetch: what is retried and what is not', () => {
 
   it('a POST whose response body breaks is not resumed: the break propagates unchanged', async () => {
     const original = pseudoRandomBytes(1024 * 1024, 3);
-    const server = await serve(async (req, res) => {
+    const server = await serveForTest(async (req, res) => {
       await bodyOf(req);
       res.writeHead(200, { etag: '"v1"', 'content-length': String(original.byteLength) });
       await writeRange(res, original, 0, 300_000, true);
@@ -144,7 +132,7 @@ describe('haFetch: what is retried and what is not', () => {
   });
 
   it('a request body that is a stream is never sent again, even for PUT', async () => {
-    const server = await serve(async (req, res) => {
+    const server = await serveForTest(async (req, res) => {
       await bodyOf(req);
       res.writeHead(503).end('busy');
     });
@@ -167,7 +155,7 @@ describe('haFetch: what is retried and what is not', () => {
   it('a resume that keeps failing ends the body with the original break once the budget is spent', async () => {
     const original = pseudoRandomBytes(512 * 1024, 4);
     const ranged = byteServer(original, { breakAt: [200_000] });
-    const server = await serve((req, res, index) => {
+    const server = await serveForTest((req, res, index) => {
       if (index === 0) return ranged(req, res, index);
       res.writeHead(503).end();
     });
@@ -182,7 +170,7 @@ describe('haFetch: what is retried and what is not', () => {
   it('a resume answered 401 ends the body with that status at once', async () => {
     const original = pseudoRandomBytes(512 * 1024, 5);
     const ranged = byteServer(original, { breakAt: [100_000] });
-    const server = await serve((req, res, index) => {
+    const server = await serveForTest((req, res, index) => {
       if (index === 0) return ranged(req, res, index);
       res.writeHead(401).end();
     });

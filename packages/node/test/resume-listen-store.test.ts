@@ -24,12 +24,18 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-test('a SQLite file in a directory that does not exist: listen() rejects with the SessionStoreError', async () => {
+/** A resume server on a SQLite file in a directory that does not exist: its store cannot open. */
+async function serverOnUnopenableStore() {
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-listen-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const store = new SqliteSessionStore({ path: join(dir, 'missing', 'sessions.db') });
   const server = createResumeServer({ store });
   cleanups.push(() => server.close());
+  return { store, server };
+}
+
+test('a SQLite file in a directory that does not exist: listen() rejects with the SessionStoreError', async () => {
+  const { store, server } = await serverOnUnopenableStore();
   const failure = await server.listen().then(
     (address) => address,
     (error: unknown) => error,
@@ -195,11 +201,7 @@ test('the store opens while the port binds: a client that connects meanwhile is 
 }, 60_000);
 
 test('a store that cannot open: listen() on a fixed port rejects and leaves the port free', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'lifeline-listen-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const store = new SqliteSessionStore({ path: join(dir, 'missing', 'sessions.db') });
-  const server = createResumeServer({ store });
-  cleanups.push(() => server.close());
+  const { server } = await serverOnUnopenableStore();
   const port = await freePort();
   await expect(server.listen({ port })).rejects.toMatchObject({ code: 'ERR_STORE', operation: 'open' });
   // Nothing listens there any more: a connection is refused, and another server can bind the port.

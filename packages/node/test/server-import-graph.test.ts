@@ -10,6 +10,22 @@ import { expect, test } from 'vitest';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
+/** Runs `program` as an ES module in a fresh Node (from the sources, in packages/node); its exit must be 0. Returns the JSON it printed. */
+async function runModule(program: string): Promise<unknown> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@lifeline/source', '--import', 'tsx', '--input-type=module', '-e', program],
+    { cwd: `${root}/packages/node`, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  const [code] = await once(child, 'exit');
+  expect(code).toBe(0);
+  return JSON.parse(out);
+}
+
 // The better-sqlite3 in node_modules is built for one Node ABI (the machine's Node, 20): on the
 // other majors CI runs (22, 24, which use node:sqlite) its addon cannot load at all.
 const betterSqliteLoads = (() => {
@@ -36,18 +52,7 @@ test("importing @lifeline/node/server (and opening a store's module) does not lo
       rxjs: cache.filter((file) => file.includes('rxjs')).length,
     }));
   `;
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@lifeline/source', '--import', 'tsx', '--input-type=module', '-e', program],
-    { cwd: `${root}/packages/node`, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  const [code] = await once(child, 'exit');
-  expect(code).toBe(0);
-  const loaded = JSON.parse(out) as { index: number; rxjs: number };
+  const loaded = (await runModule(program)) as { index: number; rxjs: number };
   expect(loaded.rxjs).toBeGreaterThan(0); // the check sees rxjs's modules at all
   expect(loaded.index).toBe(0);
 }, 60_000);
@@ -76,18 +81,7 @@ test.skipIf(!betterSqliteLoads)(
       bindings: cache.filter((file) => /[\\\\/]bindings[\\\\/]bindings\\.js$/.test(file)).length,
     }));
   `;
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@lifeline/source', '--import', 'tsx', '--input-type=module', '-e', program],
-      { cwd: `${root}/packages/node`, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(0);
-    const loaded = JSON.parse(out) as { driver: number; addon: number; bindings: number };
+    const loaded = (await runModule(program)) as { driver: number; addon: number; bindings: number };
     expect(loaded.driver).toBe(1); // better-sqlite3 served the store, from the CommonJS cache
     expect(loaded.addon).toBe(1);
     expect(loaded.bindings).toBe(0);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { cleanups } from './cleanups.js';
 
 /** What a test server saw of one request. */
 export interface SeenRequest {
@@ -25,6 +26,16 @@ export interface TestHttpServer {
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, index: number) => void | Promise<void>;
+
+/**
+ * {@link startHttpServer}, closed when the current test finishes (see cleanups.ts). Call it inside
+ * a test or a `beforeEach`.
+ */
+export async function serveForTest(handler: Handler, port = 0): Promise<TestHttpServer> {
+  const server = await startHttpServer(handler, port);
+  cleanups.push(() => server.close());
+  return server;
+}
 
 /**
  * Starts a server whose requests go to `handler` (with their 0-based index), on `port` (0: any
