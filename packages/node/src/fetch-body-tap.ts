@@ -112,8 +112,7 @@ export class BodyTap implements BodyReader {
     // garbage collected" finalizer, which would abort the request under our reads; cancelling
     // this reader is how the request is aborted (fetch's own path: terminate, free the socket).
     this.fetchBody = response.body?.getReader();
-    if (this.ended) this.target.onComplete?.(this.trailers);
-    else if (this.failed) this.target.onError?.(this.failure);
+    this.forwardEnd();
     return this;
   }
 
@@ -125,10 +124,16 @@ export class BodyTap implements BodyReader {
     this.queue = [];
     let wantsMore = true;
     for (const chunk of queue) wantsMore = this.target.onData?.(chunk) ?? true;
+    // fetch's body resumes the parser itself when it wants more than it was given.
+    if (!this.forwardEnd() && this.paused && wantsMore) this.resume();
+  }
+
+  /** Tells fetch's handler the end or the error the response already had; false if it had neither. */
+  private forwardEnd(): boolean {
     if (this.ended) this.target.onComplete?.(this.trailers);
     else if (this.failed) this.target.onError?.(this.failure);
-    // fetch's body resumes the parser itself when it wants more than it was given.
-    else if (this.paused && wantsMore) this.resume();
+    else return false;
+    return true;
   }
 
   read(): Promise<ReadableStreamReadResult<Uint8Array>> {
