@@ -3,23 +3,29 @@
 // esbuild's code splitting makes a chunk per set of entry points that reach a piece of code, so
 // the core's nine entries make twenty chunks, most of them small, and importing
 // `@lifeline/node/server` loaded thirteen of the core's files. Node 20 spends about 1.5 ms of CPU
-// per ES module at start (resolve, read, compile, link), most of the resume server's start beyond
+// per ES module at start (resolve, read, compile, link): most of the resume server's start beyond
 // a plain `ws` server's (docs/benchmarks.md, "Server start"). This re-chunks the ES build with
 // Rollup: every entry file stays, with the same exports, and every module is still in exactly
 // one file (one copy of each class across sub-paths, so `instanceof` and the engine's state hold
-// as before), but a chunk below MIN_CHUNK_BYTES is merged into another where Rollup finds that
-// this runs no code an importer would not have run (the core is free of side effects). An
-// importer may load a little more code it does not use; a bundler drops it (`sideEffects: false`),
-// which the bundle-size gate checks. The CommonJS build is left as tsup made it.
+// as before). The chunks a server entry reaches become two: those the WebSocket client entry
+// reaches too (the engine's errors, options, clock, link: that client loaded each of them
+// already) and the rest (the server's own code, the resume endpoint, diagnostics, TCP framing).
+// Other chunks stay as esbuild made them. A client entry that reaches one of the two may load
+// code it does not use: Node parses it lazily, a bundler drops it (`sideEffects: false`), which
+// the bundle-size gate checks (a few bytes either way, from the order of the code). The CommonJS
+// build is left as tsup made it.
 //
-//   node ../../scripts/merge-esm-chunks.mjs dist
+//   node ../../scripts/merge-esm-chunks.mjs dist <server entries, comma-separated> <client entry>
+//   node ../../scripts/merge-esm-chunks.mjs dist resume/server/index,internal/server websocket/index
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 
-const dist = resolve(process.argv[2] ?? 'dist');
-// Small enough that a client entry does not load a large chunk it does not need.
-const MIN_CHUNK_BYTES = 20_000;
+const [distArg, serverArg, client] = process.argv.slice(2);
+if (!distArg || !serverArg || !client)
+  throw new Error('usage: merge-esm-chunks.mjs <dist> <server entries> <client entry>');
+const dist = resolve(distArg);
+const servers = serverArg.split(',');
 // Rollup from the package being built (its devDependency), not from this script's folder.
 const { rollup } = createRequire(join(process.cwd(), 'package.json'))('rollup');
 
@@ -32,6 +38,9 @@ const isChunk = (path) => /(^|\/)chunk-[^/]*\.js$/.test(path);
 const entries = Object.fromEntries(
   files.filter((path) => !isChunk(path)).map((path) => [relative(dist, path).slice(0, -'.js'.length), path]),
 );
+
+for (const name of [...servers, client])
+  if (!entries[name]) throw new Error(`merge-esm-chunks: no entry ${name}.js in ${dist}`);
 
 const bundle = await rollup({
   input: entries,
@@ -53,13 +62,33 @@ const bundle = await rollup({
   },
 });
 
+/** The entries that reach each of esbuild's chunks, by static imports (filled on the first call). */
+const reachedBy = new Map();
 const output = await bundle.generate({
   format: 'es',
   dir: dist,
   sourcemap: true,
   entryFileNames: '[name].js',
   chunkFileNames: 'chunk-[hash].js',
-  experimentalMinChunkSize: MIN_CHUNK_BYTES,
+  manualChunks(id, { getModuleInfo }) {
+    if (!isChunk(id)) return undefined;
+    if (reachedBy.size === 0) {
+      for (const [name, path] of Object.entries(entries)) {
+        const seen = new Set();
+        const queue = [path];
+        while (queue.length > 0) {
+          const next = queue.pop();
+          if (seen.has(next)) continue;
+          seen.add(next);
+          if (isChunk(next)) reachedBy.set(next, [...(reachedBy.get(next) ?? []), name]);
+          queue.push(...getModuleInfo(next).importedIds.filter((imported) => imported.startsWith(dist)));
+        }
+      }
+    }
+    const reached = reachedBy.get(id) ?? [];
+    if (!servers.some((name) => reached.includes(name))) return undefined;
+    return reached.includes(client) ? 'engine' : 'server';
+  },
   // Each file imports what it uses, not what its imports import.
   hoistTransitiveImports: false,
 });
