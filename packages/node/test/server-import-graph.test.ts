@@ -63,7 +63,7 @@ test("importing @lifeline/node/server (and opening a store's module) does not lo
 // Node 20 spends about 1.5 ms of CPU on each ES module a server imports (resolve, read, compile,
 // link): with the core's entries split by esbuild, 13 of the core's files made up most of the
 // resume server's start beyond a plain ws server's (`LIFELINE_BENCH_SERVER=start pnpm bench
-// server`). The core's build merges its small chunks (scripts/merge-esm-chunks.mjs): 6 files.
+// server`). The core's build merges the chunks a server reaches (scripts/merge-esm-chunks.mjs): 4 files.
 test("from the build, importing @lifeline/node/server loads at most 8 of the core's ES module files, and not rxjs's index", async () => {
   // A loader hook that reports every module Node loads (off the main thread in Node 20+), drained
   // synchronously once the import has finished.
