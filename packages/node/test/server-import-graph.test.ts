@@ -10,13 +10,16 @@ import { expect, test } from 'vitest';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** Runs `program` as an ES module in a fresh Node (from the sources, in packages/node); its exit must be 0. Returns the JSON it printed. */
-async function runModule(program: string): Promise<unknown> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@lifeline/source', '--import', 'tsx', '--input-type=module', '-e', program],
-    { cwd: `${root}/packages/node`, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+/**
+ * Runs `program` as an ES module in a fresh Node (from the sources, in packages/node; `build`:
+ * from the packages' dist, as a user's server runs); its exit must be 0. Returns the JSON it printed.
+ */
+async function runModule(program: string, build = false): Promise<unknown> {
+  const from = build ? [] : ['--conditions=@lifeline/source', '--import', 'tsx'];
+  const child = spawn(process.execPath, [...from, '--input-type=module', '-e', program], {
+    cwd: `${root}/packages/node`,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (chunk) => {
     out += chunk;
@@ -55,6 +58,44 @@ test("importing @lifeline/node/server (and opening a store's module) does not lo
   const loaded = (await runModule(program)) as { index: number; rxjs: number };
   expect(loaded.rxjs).toBeGreaterThan(0); // the check sees rxjs's modules at all
   expect(loaded.index).toBe(0);
+}, 60_000);
+
+// Node 20 spends about 1.5 ms of CPU on each ES module a server imports (resolve, read, compile,
+// link): with the core's entries split by esbuild, 13 of the core's files made up most of the
+// resume server's start beyond a plain ws server's (`LIFELINE_BENCH_SERVER=start pnpm bench
+// server`). The core's build merges the chunks a server reaches (scripts/merge-esm-chunks.mjs): 4 files.
+test("from the build, importing @lifeline/node/server loads at most 8 of the core's ES module files, and not rxjs's index", async () => {
+  // A loader hook that reports every module Node loads (off the main thread in Node 20+), drained
+  // synchronously once the import has finished.
+  const program = `
+    const { register } = await import('node:module');
+    const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
+    const { port1, port2 } = new MessageChannel();
+    const hooks = 'let port; export function initialize(data) { port = data.port; }' +
+      'export async function load(url, context, next) { const loaded = await next(url, context);' +
+      ' port.postMessage({ url, format: loaded.format }); return loaded; }';
+    register('data:text/javascript,' + encodeURIComponent(hooks), { data: { port: port2 }, transferList: [port2] });
+    await import('@lifeline/node/server');
+    const loaded = [];
+    for (let message; (message = receiveMessageOnPort(port1)); ) loaded.push(message.message);
+    port1.close();
+    process.stdout.write(JSON.stringify({
+      core: loaded.filter(({ url, format }) => format === 'module' && /packages\\/core\\/dist\\//.test(url)).length,
+      node: loaded.filter(({ url, format }) => format === 'module' && /packages\\/node\\/dist\\//.test(url)).length,
+      rxjs: loaded.filter(({ url }) => url.includes('/rxjs/')).length,
+      index: loaded.filter(({ url }) => /rxjs\\/dist\\/cjs\\/index\\.js$/.test(url)).length,
+    }));
+  `;
+  const loaded = (await runModule(program, true)) as {
+    core: number;
+    node: number;
+    rxjs: number;
+    index: number;
+  };
+  expect(loaded.node).toBeGreaterThan(0); // the hook sees the build's modules at all
+  expect(loaded.rxjs).toBeGreaterThan(0);
+  expect(loaded.index).toBe(0);
+  expect(loaded.core).toBeLessThanOrEqual(8);
 }, 60_000);
 
 test.skipIf(!betterSqliteLoads)(

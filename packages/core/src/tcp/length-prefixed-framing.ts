@@ -23,7 +23,9 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export const FRAME_HEADER_BYTES = 5;
 
 /** The largest payload a {@link FrameDecoder} accepts unless told otherwise: 16 MiB. */
-export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+// A literal, not `16 * 1024 * 1024`: esbuild keeps an unused product in a client's bundle when
+// this module shares a chunk with code the client uses (scripts/merge-esm-chunks.mjs).
+export const DEFAULT_MAX_FRAME_SIZE = 16_777_216;
 
 /**
  * The largest payload of a `Ping` or `Pong` frame: 125 bytes, the limit RFC 6455 (section 5.5) sets
@@ -98,7 +100,8 @@ export interface FrameDecoderOptions {
 /** Receives each decoded frame. */
 export type FrameHandler = (payload: Uint8Array, type: FrameType) => void;
 
-const NO_BODY = new Uint8Array(0);
+// Pure: dropped from a client's bundle that does not decode frames (see DEFAULT_MAX_FRAME_SIZE).
+const NO_BODY = /* @__PURE__ */ new Uint8Array(0);
 
 /**
  * Incremental decoder of length-prefixed frames. Chunks may split frames anywhere and carry many
