@@ -6,6 +6,7 @@
  * each send is confirmed by its own callback).
  */
 import { once } from 'node:events';
+import { waitFor } from '@lifeline/core/testing';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -124,6 +125,34 @@ describe('HAWebSocket send cost', () => {
       );
     },
   );
+
+  it('the choice between a tick batch and a callback per frame is made once per tick, not per send', async () => {
+    // `ws` builds its `extensions` string (Object.keys(...).join()) on every read: it was read once
+    // per send, and is fixed once the socket is open, so it is looked at when a batch opens.
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const all = echoes(socket, COUNT);
+    const descriptor = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'extensions')!;
+    let reads = 0;
+    Object.defineProperty(WebSocket.prototype, 'extensions', {
+      ...descriptor,
+      get(this: WebSocket) {
+        reads++;
+        return descriptor.get!.call(this);
+      },
+    });
+    try {
+      for (let i = 0; i < COUNT; i++) socket.send(`m${i}`);
+    } finally {
+      Object.defineProperty(WebSocket.prototype, 'extensions', descriptor);
+    }
+    // One tick: one batch, one read (1,000 before).
+    expect(reads).toBeLessThanOrEqual(2);
+    expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
+    // Every send of the batch is confirmed (released from the outgoing queue).
+    await waitFor(() => socket.bufferedAmount === 0, { what: 'the batch confirmed' });
+  });
 
   it('sends written in the tick the client closes still resolve (flushed before the close frame)', async () => {
     const server = await EchoServer.start();
