@@ -11,11 +11,10 @@ import { invalidMessageError, isLinkData, type Link, type LinkData } from '../..
 import { checkOptionTable } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
-  dataHeaderLength,
   dataPayload,
   type EncodedData,
   encodeAck,
-  encodeDataFrame,
+  encodeData,
 } from '../wire/resume-frame.js';
 import { checkReplayWindowOptions, ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
 
@@ -336,24 +335,19 @@ export class SessionEndpoint {
     if (this.endedWith !== undefined) return this.endedWith;
     // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
     if (!isLinkData(data)) return invalidMessageError(data);
-    const seq = this.buffer.nextSeq;
-    const ack = this.ackableSeq;
-    let frame: Uint8Array;
+    let encoded: EncodedData;
     try {
-      frame = encodeDataFrame(seq, ack, data, this.hooks.pooled);
+      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data, this.hooks.pooled);
     } catch (error) {
       return error;
     }
-    if (frame.length > this.maxFrameBytes) {
-      return new FrameTooLargeError(frame.length, this.maxFrameBytes);
+    if (encoded.frame.length > this.maxFrameBytes) {
+      return new FrameTooLargeError(encoded.frame.length, this.maxFrameBytes);
     }
-    const payloadOffset = dataHeaderLength(seq, ack);
-    const size = frame.length - payloadOffset;
+    const size = encoded.frame.length - encoded.payloadOffset;
     const refusal = this.buffer.refusal(size);
     if (refusal) return refusal;
-    // The frame's fields straight into the message (as `outgoingMessage` lays them out): no
-    // `EncodedData` object in between, one allocation less per send.
-    const message: OutgoingMessage = { seq, size, frame, payloadOffset, ack, settle, token };
+    const message = outgoingMessage(this.buffer.nextSeq, size, encoded, settle, token);
     const admitted = this.buffer.push(message);
     // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
     // stored next, and must not survive a crash that this message does not.

@@ -326,25 +326,7 @@ export function encodeData(
   data: string | ArrayBuffer | ArrayBufferView,
   pooled?: boolean,
 ): EncodedData {
-  return { frame: encodeDataFrame(seq, ack, data, pooled), payloadOffset: dataHeaderLength(seq, ack), ack };
-}
-
-/** Bytes of a DATA frame's header (type, seq and ack varints): where its payload starts. */
-export function dataHeaderLength(seq: number, ack: number): number {
-  return 1 + varintLength(seq) + varintLength(ack);
-}
-
-/**
- * {@link encodeData}'s frame alone: for a sender that keeps the frame's fields in an object of
- * its own (the session endpoint's message), one object less per send.
- */
-export function encodeDataFrame(
-  seq: number,
-  ack: number,
-  data: string | ArrayBuffer | ArrayBufferView,
-  pooled?: boolean,
-): Uint8Array {
-  const headerLength = dataHeaderLength(seq, ack);
+  const headerLength = 1 + varintLength(seq) + varintLength(ack);
   let frame: Uint8Array;
   let type: number;
   if (typeof data === 'string') {
@@ -376,7 +358,7 @@ export function encodeDataFrame(
   }
   frame[0] = type;
   writeVarint(frame, writeVarint(frame, 1, seq), ack);
-  return frame;
+  return { frame, payloadOffset: headerLength, ack };
 }
 
 /** Re-encodes a DATA frame with another ack (a replay carries the current one). */
