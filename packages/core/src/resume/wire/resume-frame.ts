@@ -337,11 +337,8 @@ export function encodeData(
       const most = headerLength + data.length * 3;
       const inSlab = pooled && most <= MAX_SLAB_FRAME_BYTES;
       const buffer = inSlab ? slabBytes(most) : new Uint8Array(most);
-      const { written } = textEncoder().encodeInto(
-        data,
-        new Uint8Array(buffer.buffer, buffer.byteOffset + headerLength, most - headerLength),
-      );
-      frame = new Uint8Array(buffer.buffer, buffer.byteOffset, headerLength + written);
+      const { written } = textEncoder().encodeInto(data, buffer.subarray(headerLength));
+      frame = buffer.subarray(0, headerLength + written);
       // The slab takes back what was not written: a pooled frame is exactly its length.
       if (inSlab) slabAt -= most - frame.length;
     } else {
