@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { waitFor } from '@lifeline/core/testing';
-import { HAWebSocket } from '@lifeline/node/ws';
+import { HAWebSocket, wsCapabilities } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { cleanups } from './support/cleanups.js';
@@ -152,6 +152,39 @@ describe('HAWebSocket send cost', () => {
     expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
     // Every send of the batch is confirmed (released from the outgoing queue).
     await waitFor(() => socket.bufferedAmount === 0, { what: 'the batch confirmed' });
+  });
+
+  it('a batch given two confirmation functions in one tick calls each with its own tokens, in write order', async () => {
+    // The engine passes one function per link; a batch keeps that one, and keeps one per token
+    // only once another function writes on the same socket in the same tick.
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = new WebSocket(server.url);
+    cleanups.push(() => socket.terminate());
+    await once(socket, 'open');
+    const calls: string[] = [];
+    const first = (error: unknown, token: object) =>
+      calls.push(`first ${(token as { n: number }).n} ${error}`);
+    const second = (error: unknown, token: object) =>
+      calls.push(`second ${(token as { n: number }).n} ${error}`);
+    const all = new Promise<void>((resolve) => {
+      let echoed = 0;
+      socket.on('message', () => {
+        if (++echoed === 5) resolve();
+      });
+    });
+    for (const [n, confirm] of [first, first, second, first, second].entries()) {
+      wsCapabilities.sendWith(socket, `m${n}`, confirm, { n });
+    }
+    await all;
+    await waitFor(() => calls.length === 5, { what: 'five confirmations' });
+    expect(calls).toEqual([
+      'first 0 undefined',
+      'first 1 undefined',
+      'second 2 undefined',
+      'first 3 undefined',
+      'second 4 undefined',
+    ]);
   });
 
   it('sends written in the tick the client closes still resolve (flushed before the close frame)', async () => {
