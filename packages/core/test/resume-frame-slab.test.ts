@@ -57,6 +57,28 @@ test('frames under half a slab are views of one 8 KiB slab, back to back, never 
   expect(next.byteOffset).toBe(text.byteOffset + text.byteLength);
 });
 
+test('a binary frame is cut from the slab without subarray (its species lookup doubled the cost of a view)', () => {
+  const subarray = Uint8Array.prototype.subarray;
+  let calls = 0;
+  Uint8Array.prototype.subarray = function (this: Uint8Array, ...args: [number?, number?]) {
+    calls++;
+    return subarray.apply(this, args);
+  } as typeof subarray;
+  const frames: Uint8Array[] = [];
+  const payload = new Uint8Array(64).fill(7);
+  try {
+    for (let i = 0; i < 1_000; i++) frames.push(encodeData(i + 1, 0, payload, true).frame);
+  } finally {
+    Uint8Array.prototype.subarray = subarray;
+  }
+  // One per frame before.
+  expect(calls).toBe(0);
+  for (const frame of frames) {
+    expect(frame.buffer.byteLength).toBe(FRAME_SLAB_BYTES);
+    expect(payloadOf(frame)).toEqual(payload);
+  }
+});
+
 test('a frame over half a slab gets its own buffer and leaves the slab where it was', () => {
   // Two frames of the largest pooled size leave at least 4 KiB of the current slab free, wherever
   // the shared pool stood.

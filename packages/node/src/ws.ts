@@ -53,10 +53,16 @@ function corkForTick(socket: WebSocket): void {
   process.nextTick(uncork, tcp);
 }
 
-/** The sends of one tick on one socket, confirmed together (see {@link sendWith}). */
+/**
+ * The sends of one tick on one socket, confirmed together (see {@link sendWith}). The engine
+ * passes the same `confirmed` function for every send of a link (one link per socket), so a
+ * batch keeps that one function and the tokens; a batch that sees another function keeps one
+ * per token from then on (`confirms`).
+ */
 interface WriteBatch {
   readonly tcp: CorkableSocket & import('node:net').Socket;
-  readonly confirms: ((error: unknown, token: object) => void)[];
+  readonly confirm: (error: unknown, token: object) => void;
+  confirms: ((error: unknown, token: object) => void)[] | undefined;
   readonly tokens: object[];
 }
 
@@ -71,6 +77,11 @@ const EMPTY = new Uint8Array(0);
  * (a `ws` send with a callback costs about twice one without). With an extension negotiated
  * (permessage-deflate), `ws` may hold frames back to compress them, so each one is confirmed by
  * its own callback, as before.
+ *
+ * Per send, with a batch open for the socket (every send of a tick but the first): one
+ * comparison, `ws.send` without a callback, one push. What decides between the batch and a
+ * callback per frame (`ws`'s `extensions`, a string it builds on each read, and the socket's
+ * kind) cannot change while the socket is open, so it is looked at when a batch is opened.
  */
 function sendWith(
   socket: WebSocket,
@@ -78,22 +89,22 @@ function sendWith(
   confirmed: (error: unknown, token: object) => void,
   token: object,
 ): void {
-  // Each frame is confirmed by its own callback when ws may hold frames back to compress them
-  // (permessage-deflate), or when the socket under it is not a Node stream (Bun's `ws`
-  // replacement keeps a native socket there, with no write callback to queue behind the frames).
-  if (socket.extensions !== '' || !isNodeStream((socket as unknown as { _socket?: unknown })._socket)) {
-    corkForTick(socket);
-    // `ws` may hold the frame back to compress it: it must not see the caller's buffer change.
-    socket.send(copyOf(data), (error) =>
-      confirmed(error ? new LinkFailedError('WebSocket write failed', { cause: error }) : undefined, token),
-    );
-    return;
-  }
   // The last socket's batch first: a burst of sends goes to one socket (no WeakMap lookup each).
   let batch = socket === lastSocket ? lastBatch : batches.get(socket);
   if (batch === undefined) {
+    // Each frame is confirmed by its own callback when ws may hold frames back to compress them
+    // (permessage-deflate), or when the socket under it is not a Node stream (Bun's `ws`
+    // replacement keeps a native socket there, with no write callback to queue behind the frames).
+    if (socket.extensions !== '' || !isNodeStream((socket as unknown as { _socket?: unknown })._socket)) {
+      corkForTick(socket);
+      // `ws` may hold the frame back to compress it: it must not see the caller's buffer change.
+      socket.send(copyOf(data), (error) =>
+        confirmed(error ? new LinkFailedError('WebSocket write failed', { cause: error }) : undefined, token),
+      );
+      return;
+    }
     const tcp = (socket as unknown as { _socket: WriteBatch['tcp'] })._socket;
-    batch = { tcp, confirms: [], tokens: [] };
+    batch = { tcp, confirm: confirmed, confirms: undefined, tokens: [] };
     batches.set(socket, batch);
     // Queued before corkForTick's uncork: the marker joins the tick's corked writes.
     process.nextTick(sealBatch, socket, batch);
@@ -103,7 +114,12 @@ function sendWith(
   lastSocket = socket;
   lastBatch = batch;
   socket.send(data as Buffer);
-  batch.confirms.push(confirmed);
+  if (batch.confirms !== undefined) batch.confirms.push(confirmed);
+  else if (confirmed !== batch.confirm) {
+    const first = batch.confirm;
+    batch.confirms = batch.tokens.map(() => first);
+    batch.confirms.push(confirmed);
+  }
   batch.tokens.push(token);
 }
 
@@ -135,7 +151,9 @@ function sealBatch(socket: WebSocket, batch: WriteBatch): void {
   }
   afterWrites(batch.tcp, (error) => {
     const failure = error ? new LinkFailedError('WebSocket write failed', { cause: error }) : undefined;
-    for (let i = 0; i < batch.confirms.length; i++) batch.confirms[i]!(failure, batch.tokens[i]!);
+    const { confirm, confirms, tokens } = batch;
+    if (confirms === undefined) for (let i = 0; i < tokens.length; i++) confirm(failure, tokens[i]!);
+    else for (let i = 0; i < tokens.length; i++) confirms[i]!(failure, tokens[i]!);
   });
 }
 

@@ -6,7 +6,8 @@
  * each send is confirmed by its own callback).
  */
 import { once } from 'node:events';
-import { HAWebSocket } from '@lifeline/node/ws';
+import { waitFor } from '@lifeline/core/testing';
+import { HAWebSocket, wsCapabilities } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { cleanups } from './support/cleanups.js';
@@ -124,6 +125,67 @@ describe('HAWebSocket send cost', () => {
       );
     },
   );
+
+  it('the choice between a tick batch and a callback per frame is made once per tick, not per send', async () => {
+    // `ws` builds its `extensions` string (Object.keys(...).join()) on every read: it was read once
+    // per send, and is fixed once the socket is open, so it is looked at when a batch opens.
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const all = echoes(socket, COUNT);
+    const descriptor = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'extensions')!;
+    let reads = 0;
+    Object.defineProperty(WebSocket.prototype, 'extensions', {
+      ...descriptor,
+      get(this: WebSocket) {
+        reads++;
+        return descriptor.get!.call(this);
+      },
+    });
+    try {
+      for (let i = 0; i < COUNT; i++) socket.send(`m${i}`);
+    } finally {
+      Object.defineProperty(WebSocket.prototype, 'extensions', descriptor);
+    }
+    // One tick: one batch, one read (1,000 before).
+    expect(reads).toBeLessThanOrEqual(2);
+    expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
+    // Every send of the batch is confirmed (released from the outgoing queue).
+    await waitFor(() => socket.bufferedAmount === 0, { what: 'the batch confirmed' });
+  });
+
+  it('a batch given two confirmation functions in one tick calls each with its own tokens, in write order', async () => {
+    // The engine passes one function per link; a batch keeps that one, and keeps one per token
+    // only once another function writes on the same socket in the same tick.
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = new WebSocket(server.url);
+    cleanups.push(() => socket.terminate());
+    await once(socket, 'open');
+    const calls: string[] = [];
+    const first = (error: unknown, token: object) =>
+      calls.push(`first ${(token as { n: number }).n} ${error}`);
+    const second = (error: unknown, token: object) =>
+      calls.push(`second ${(token as { n: number }).n} ${error}`);
+    const all = new Promise<void>((resolve) => {
+      let echoed = 0;
+      socket.on('message', () => {
+        if (++echoed === 5) resolve();
+      });
+    });
+    for (const [n, confirm] of [first, first, second, first, second].entries()) {
+      wsCapabilities.sendWith(socket, `m${n}`, confirm, { n });
+    }
+    await all;
+    await waitFor(() => calls.length === 5, { what: 'five confirmations' });
+    expect(calls).toEqual([
+      'first 0 undefined',
+      'first 1 undefined',
+      'second 2 undefined',
+      'first 3 undefined',
+      'second 4 undefined',
+    ]);
+  });
 
   it('sends written in the tick the client closes still resolve (flushed before the close frame)', async () => {
     const server = await EchoServer.start();

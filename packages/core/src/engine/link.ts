@@ -151,8 +151,8 @@ export function invalidMessageError(data: unknown): InvalidMessageError {
 /** The size in bytes of a message, for queue and buffer limits. Strings count as UTF-16 length * 2 at most. */
 export function byteSizeOf(data: unknown): number {
   if (typeof data === 'string') return data.length * 2;
-  if (data instanceof ArrayBuffer) return data.byteLength;
   if (ArrayBuffer.isView(data)) return data.byteLength;
+  if (data instanceof ArrayBuffer) return data.byteLength;
   if (typeof Blob !== 'undefined' && data instanceof Blob) return data.size;
   return 0;
 }

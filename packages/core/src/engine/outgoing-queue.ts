@@ -55,7 +55,7 @@ export interface OutgoingEntry<Out> {
   /** The link generation it was last written on; -1 while it waits for a link. */
   generation: number;
   /** It was written on a link at least once (the peer may have it): it can no longer be withdrawn. */
-  written?: boolean;
+  written: boolean;
   settled: boolean;
   resolve(): void;
   reject(error: unknown): void;
@@ -138,7 +138,18 @@ export class OutgoingQueue<Out> {
       }
     }
     if (copy) data = copyBytes(data);
-    const entry: OutgoingEntry<Out> = { data, size, generation: -1, settled: false, resolve, reject };
+    // Every field set here, `release` too, so that writing and settling an entry does not change
+    // its shape (a hidden-class transition per send, and entries of two shapes in the queue).
+    const entry: OutgoingEntry<Out> = {
+      data,
+      size,
+      generation: -1,
+      written: false,
+      settled: false,
+      resolve,
+      reject,
+      release: undefined,
+    };
     this.entries.push(entry);
     this.pendingCount++;
     this.pendingBytes += size;
@@ -170,7 +181,7 @@ export class OutgoingQueue<Out> {
     entry.settled = true;
     this.pendingCount--;
     this.pendingBytes -= entry.size;
-    entry.release?.();
+    if (entry.release !== undefined) entry.release();
     this.compact();
   }
 
@@ -288,7 +299,7 @@ const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(
 /** A private copy of binary data, of the same type; other data (strings, Blobs, objects) as is. */
 /** Copies binary data (strings are immutable): what the outbox keeps of a send. */
 export function copyBytes<T>(data: T): T {
-  if (data instanceof ArrayBuffer) return data.slice(0) as T;
+  if (typeof data === 'string') return data;
   // Bytes (a Uint8Array, or a Node Buffer) are copied into a plain Uint8Array: a Buffer's own
   // copy goes through its species constructor and costs several times as much (issue 13), and
   // every link takes any ArrayBufferView. The queued copy is what a `dropped` event then carries.
@@ -297,6 +308,7 @@ export function copyBytes<T>(data: T): T {
     copy.set(data);
     return copy as T;
   }
+  if (data instanceof ArrayBuffer) return data.slice(0) as T;
   if (data instanceof DataView) {
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as T;
   }

@@ -255,7 +255,7 @@ export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes exten
  * "null"). A Symbol cannot be converted: TypeError, as the platform throws.
  */
 function webSocketData(data: unknown): LinkData {
-  if (typeof data === 'string' || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data;
+  if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
   if (typeof Blob !== 'undefined' && data instanceof Blob) return data as unknown as LinkData;
   if (typeof data === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
   return String(data);

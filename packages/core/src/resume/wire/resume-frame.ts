@@ -285,14 +285,18 @@ export const MAX_SLAB_FRAME_BYTES = FRAME_SLAB_BYTES / 2 - 1;
 let slab: Uint8Array | undefined;
 let slabAt = 0;
 
-/** The next `length` bytes of the current slab (a new slab when it has fewer), taken. */
+/**
+ * The next `length` bytes of the current slab (a new slab when it has fewer), taken. The view is
+ * made with the `Uint8Array` constructor: `subarray` looks up the species constructor and costs
+ * about twice as much (Node 20: ~0.24 against ~0.12 us per view).
+ */
 function slabBytes(length: number): Uint8Array {
   if (!slab || slab.length - slabAt < length) {
     slab = new Uint8Array(FRAME_SLAB_BYTES);
     slabAt = 0;
   }
   slabAt += length;
-  return slab.subarray(slabAt - length, slabAt);
+  return new Uint8Array(slab.buffer, slabAt - length, length);
 }
 
 /** An encoded DATA frame and where its payload starts, so it can be re-encoded with a newer ack. */
