@@ -15,7 +15,13 @@ import type { Link, LinkData, LinkReader, Transport } from './link.js';
 import { MessageFanout, ValueFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
-import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
+import {
+  RecoveryCore,
+  RecoveryDeclined,
+  type RecoveryEvent,
+  type RecoveryListener,
+  type RecoveryOptions,
+} from './recovery-core.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
 export interface RecoveryContext<In, Out, H> {
@@ -228,8 +234,9 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
   return new HAConnectionImpl(transport, options);
 }
 
-class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner {
-  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+class HAConnectionImpl<In, Out, H>
+  implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner, RecoveryListener
+{
   /**
    * The state: a fanout that keeps the current value rather than a `BehaviorSubject` (no rxjs
    * Subject in an idle connection, nor in a bundle). It tells the connection's sink (a drop-in
@@ -238,12 +245,10 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
    * delivery snapshot is taken before (it does not get it twice).
    */
   private readonly stateSubject_: ValueFanout<ConnectionState>;
-  readonly closed: Promise<ClosedState>;
   private readonly incoming_ = new MessageFanout<In>();
-  /** A fanout rather than a Subject: most connections never have a subscriber. */
-  private readonly events_ = new MessageFanout<ConnectionEvent<In, Out>>();
-  readonly messages$ = this.incoming_.observable;
-  readonly events$ = this.events_.observable;
+  /** Made on the first `events$`: most connections never have a subscriber. */
+  private events_: MessageFanout<ConnectionEvent<In, Out>> | undefined;
+  private stateView_: StateView | undefined;
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
   private readonly outbox_: OutgoingQueue<Out>;
@@ -255,11 +260,14 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   private linkSubscription_: Subscription | undefined;
   private waitSubscription_: Subscription | undefined;
   private finished_ = false;
-  private resolveClosed_!: (state: ClosedState) => void;
-  private readonly dropListener_ = (entry: { data: Out }, error: QueueOverflowError) => {
-    this.emit_({ type: 'dropped', data: entry.data, error });
-    this.sink?.dropped(entry.data, error);
-  };
+  /**
+   * `closed`, made on first read (most connections are never asked): a promise and its resolve
+   * function are idle memory every connection would otherwise keep.
+   */
+  private closed_: Promise<ClosedState> | undefined;
+  private resolveClosed_: ((state: ClosedState) => void) | undefined;
+  /** The final state, once closed. */
+  private closedState_: ClosedState | undefined;
 
   constructor(
     private readonly transport: Transport<In, Out>,
@@ -271,13 +279,40 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     this.outbox_ = new OutgoingQueue(options.queue);
     const stateSubject = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.stateSubject_ = stateSubject;
-    // A subscriber after the close gets the final state (and the error in it), then completion.
-    this.state$ = new StateView(stateSubject);
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed_ = resolve;
-    });
-    this.core_ = new RecoveryCore(options, (event) => this.onRecoveryEvent_(event));
+    this.core_ = new RecoveryCore(options, this);
     this.connect_();
+  }
+
+  get messages$(): Observable<In> {
+    return this.incoming_.observable;
+  }
+
+  get events$(): Observable<ConnectionEvent<In, Out>> {
+    if (this.events_ === undefined) {
+      this.events_ = new MessageFanout();
+      // A subscriber after the close gets the completion, as from the fanout that saw it.
+      if (this.finished_) this.events_.complete();
+    }
+    return this.events_.observable;
+  }
+
+  /** A subscriber after the close gets the final state (and the error in it), then completion. */
+  get state$(): Observable<ConnectionState> & { readonly value: ConnectionState } {
+    this.stateView_ ??= new StateView(this.stateSubject_);
+    return this.stateView_;
+  }
+
+  get closed(): Promise<ClosedState> {
+    if (this.closed_ === undefined) {
+      const state = this.closedState_;
+      this.closed_ =
+        state === undefined
+          ? new Promise((resolve) => {
+              this.resolveClosed_ = resolve;
+            })
+          : Promise.resolve(state);
+    }
+    return this.closed_;
   }
 
   get link(): Link<In, Out> | undefined {
@@ -306,6 +341,14 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     // sets the field again only after this executor has read it.
     this.sendData_ = data;
     this.sendSignal_ = signal;
+    // Made on the first send: an idle connection keeps no executor.
+    this.sendExecutor_ ??= (resolve, reject) => {
+      const data = this.sendData_ as Out;
+      const signal = this.sendSignal_;
+      this.sendData_ = undefined;
+      this.sendSignal_ = undefined;
+      this.take_(data, resolve, reject, signal);
+    };
     const promise = new Promise<void>(this.sendExecutor_);
     const refused = this.refused_;
     if (refused !== undefined) {
@@ -327,6 +370,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   post(data: Out): void {
     if (this.finished_) throw this.finalError_ ?? new ClosedByUserError();
     this.transport.check?.(data);
+    this.postReject_ ??= postRejectFor(this);
     this.take_(data, noop, this.postReject_, undefined);
     const refused = this.refused_;
     if (refused !== undefined) {
@@ -352,6 +396,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     if (!link && this.holding_ && !this.hold_(entry)) this.holding_ = false;
   }
 
+  /** @internal A message 'drop-oldest' dropped (see {@link DropListener}). */
+  queueDropped_(entry: { data: Out }, error: QueueOverflowError): void {
+    this.emit_({ type: 'dropped', data: entry.data, error });
+    this.sink?.dropped(entry.data, error);
+  }
+
   /** @internal */
   get sink(): PostSink<Out, In> | undefined {
     return this.postSink_;
@@ -360,14 +410,11 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     this.postSink_ = sink;
     this.incoming_.first = sink;
     // The sink's own method for states, under the name the fanout calls.
-    this.stateSubject_.first = sink && { received: (state) => sink.stateChanged(state) };
+    this.stateSubject_.first = sink && new StateSink(sink);
   }
   private postSink_: PostSink<Out, In> | undefined;
-  /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
-  private readonly postReject_ = ((connection) =>
-    function (this: OutgoingEntry<Out>, error: unknown) {
-      connection.sink?.sendFailed(this.data, error);
-    })(this);
+  /** Every posted entry's `reject` (see {@link postRejectFor}), made on the first post. */
+  private postReject_: ((error: unknown) => void) | undefined;
 
   clearQueue(reason?: unknown): number {
     const withdrawn = this.outbox_.withdrawWaiting();
@@ -379,13 +426,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   private sendData_: Out | undefined;
   private sendSignal_: AbortSignal | undefined;
   private refused_: unknown;
-  private readonly sendExecutor_ = (resolve: () => void, reject: (error: unknown) => void): void => {
-    const data = this.sendData_ as Out;
-    const signal = this.sendSignal_;
-    this.sendData_ = undefined;
-    this.sendSignal_ = undefined;
-    this.take_(data, resolve, reject, signal);
-  };
+  private sendExecutor_: ((resolve: () => void, reject: (error: unknown) => void) => void) | undefined;
 
   /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
   private take_(
@@ -397,7 +438,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     // Written at once on a replaying link, which copies it into its own frame synchronously and
     // replays that frame itself: the outbox need not copy it first.
     const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
-    const entry = this.outbox_.enqueue(data, resolve, reject, this.dropListener_, !direct);
+    const entry = this.outbox_.enqueue(data, resolve, reject, this, !direct);
     if (!('settled' in entry)) {
       this.refused_ = entry;
       return;
@@ -644,13 +685,9 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
 
   private onLinkOpen_(link: Link<In, Out>): void {
     this.generation_++;
-    const generation = this.generation_;
-    this.plainRejection_ = (error) => this.onPlainRejection_(generation, error);
-    if (link.sendWith) {
-      const replays = link.replaysSends;
-      this.confirm_ = (error, entry) =>
-        this.onConfirm_(generation, replays, error, entry as OutgoingEntry<Out>);
-    }
+    // This link's confirmation functions are made at its first write: an idle link has none.
+    this.plainRejection_ = undefined;
+    this.confirm_ = undefined;
     const recovered = this.core_.recovering;
     this.currentLink_ = link;
     this.lastLink_ = link;
@@ -720,7 +757,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     entry.written = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
-      link.sendWith(payload, this.confirm_, entry);
+      link.sendWith(payload, this.confirm_ ?? this.confirmFor_(link), entry);
       return;
     }
     link.send(entry.data).then(
@@ -733,7 +770,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
       },
       link.replaysSends
         ? (error) => this.onReplayingRejection_(entry, generation, error)
-        : this.plainRejection_,
+        : (this.plainRejection_ ?? this.plainRejectionFor_()),
     );
   }
 
@@ -745,7 +782,16 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   }
 
   /** A link's {@link Link.sendWith} confirmation for the current link, made once per link. */
-  private confirm_: (error: unknown, entry: object) => void = () => {};
+  private confirm_: ((error: unknown, entry: object) => void) | undefined;
+
+  /** {@link confirm_} for the current link (of the current generation), at its first write. */
+  private confirmFor_(link: Link<In, Out>): (error: unknown, entry: object) => void {
+    const generation = this.generation_;
+    const replays = link.replaysSends;
+    this.confirm_ = (error, entry) =>
+      this.onConfirm_(generation, replays, error, entry as OutgoingEntry<Out>);
+    return this.confirm_;
+  }
 
   /** A send written with {@link Link.sendWith} on the link of `generation` was confirmed or failed. */
   private onConfirm_(
@@ -763,7 +809,13 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   }
 
   /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
-  private plainRejection_: (error: unknown) => void = () => {};
+  private plainRejection_: ((error: unknown) => void) | undefined;
+
+  private plainRejectionFor_(): (error: unknown) => void {
+    const generation = this.generation_;
+    this.plainRejection_ = (error) => this.onPlainRejection_(generation, error);
+    return this.plainRejection_;
+  }
 
   /**
    * A plain link's send rejected. A failed write on a plain link means the link is failing: its
@@ -815,7 +867,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     }
   }
 
-  private onRecoveryEvent_(event: RecoveryEvent): void {
+  /** @internal What the recovery core tells (see {@link RecoveryListener}). */
+  recoveryEvent_(event: RecoveryEvent): void {
     switch (event.type) {
       case 'recovering':
         this.setState_({
@@ -847,7 +900,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   }
 
   private emit_(event: ConnectionEvent<In, Out>): void {
-    this.events_.next(event);
+    this.events_?.next(event);
     this.diagnostics_.event(event);
   }
 
@@ -886,15 +939,41 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     this.stateSubject_.next(closed);
     this.diagnostics_.state(closed, this.outbox_.size);
     this.stateSubject_.complete();
-    this.events_.complete();
+    this.events_?.complete();
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming_.complete();
-    this.resolveClosed_(closed);
+    this.closedState_ = closed;
+    this.resolveClosed_?.(closed);
+    this.resolveClosed_ = undefined;
     // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
     // so a new connection in this process can take it (a client store's lock is released).
     if (fromPipeline) this.transport.release?.();
   }
+}
+
+/**
+ * The sink's own method for states, under the name the state fanout calls: an object of one
+ * field rather than a literal with a closure (and its context) kept by every connection.
+ */
+class StateSink {
+  private readonly sink_: PostSink<never, never>;
+  constructor(sink: PostSink<never, never>) {
+    this.sink_ = sink;
+  }
+  received(state: ConnectionState): void {
+    this.sink_.stateChanged(state);
+  }
+}
+
+/**
+ * Every posted entry's `reject`, one per connection: called as `entry.reject(error)`, so `this`
+ * is the entry.
+ */
+function postRejectFor<Out>(connection: { sink: PostSink<Out, never> | undefined }) {
+  return function (this: OutgoingEntry<Out>, error: unknown) {
+    connection.sink?.sendFailed(this.data, error);
+  };
 }
 
 /**

@@ -1,4 +1,11 @@
-import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  Observable,
+  type SchedulerAction,
+  type SchedulerLike,
+  type Subscriber,
+  type Subscription,
+  type TeardownLogic,
+} from 'rxjs';
 import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, LinkReader, Transport } from '../engine/link.js';
@@ -52,7 +59,11 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
   ) => void;
   /** Sends a protocol-level ping frame (`ws`'s `ping()`). @default none: use an application heartbeat */
   ping?: (socket: S) => void;
-  /** Subscribes to pong frames; returns the unsubscribe function. @default none */
+  /**
+   * Subscribes to pong frames; returns the unsubscribe function. A platform whose `listen` calls
+   * `handlers.onPong` instead leaves this out (no listener closure per link).
+   * @default none
+   */
   onPong?: (socket: S, listener: () => void) => () => void;
   /**
    * Turns an error event into a typed error, e.g. the HTTP status of a refused upgrade
@@ -64,7 +75,13 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
    * leaner EventEmitter path than its WHATWG `addEventListener` (no event object per message).
    * @default addEventListener('open' | 'message' | 'error' | 'close')
    */
-  listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
+  listen?: (socket: S, handlers: WebSocketHandlers) => (() => void) | undefined;
+  /**
+   * Stops what `listen` started, for a `listen` that returns nothing (shared listeners that find
+   * the handlers on the socket need no function per link to stop them).
+   * @default none: the function `listen` returned
+   */
+  unlisten?: (socket: S, handlers: WebSocketHandlers) => void;
   /**
    * Drops the connection at once, without the closing handshake (`ws`'s `terminate()`). Used when
    * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered),
@@ -96,6 +113,8 @@ export interface WebSocketHandlers {
   /** `event` is handed to `describeError`. */
   onError(event: unknown): void;
   onClose(code: number, reason: string): void;
+  /** A pong frame, from a `listen` that can see them (Node's `ws`); see {@link WebSocketCapabilities.onPong}. */
+  onPong?(): void;
 }
 
 /** The standard way: `addEventListener` for each event. */
@@ -259,8 +278,12 @@ function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketL
  * listens to the abort signal itself (`handleEvent`), and its connect timer has no closure.
  */
 class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
-  private readonly incoming_ = new MessageFanout<LinkData>();
-  messages$: Observable<LinkData> = this.incoming_.observable;
+  /**
+   * `messages$`'s fanout, made on its first subscriber: the engine reads the link through
+   * {@link read_}, so a link of a drop-in socket never has one.
+   */
+  private incoming_: MessageFanout<LinkData> | undefined;
+  private messages_: Observable<LinkData> | undefined;
   /** Made on the first `pongs$`. */
   private pongs_: MessageFanout<unknown> | undefined;
   /**
@@ -277,7 +300,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   private lastError_: Error | undefined;
   private timer_: Subscription | undefined;
   private offPong_: (() => void) | undefined;
-  private unlisten_: () => void;
+  private unlisten_: (() => void) | undefined;
   /** The open's promise, until it settles. */
   private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
   readonly sendWith: Link<LinkData, LinkData>['sendWith'];
@@ -313,12 +336,44 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.sendWith = options_.sendWith && this.sendConfirmed_;
     this.ping = options_.ping && this.pingSocket_;
     this.timer_ = (options_.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs_, this);
-    this.offPong_ = options_.onPong?.(socket_, () => {
-      this.reader_?.linkPong_();
-      this.pongs_?.next(undefined);
-    });
+    this.offPong_ = options_.onPong?.(socket_, () => this.onPong());
     this.unlisten_ = (options_.listen ?? listenWithEventTarget)(socket_, this);
     signal_?.addEventListener('abort', this, { once: true });
+  }
+
+  /**
+   * Messages from the socket. The first subscriber gets the messages that came before it (`ws`
+   * emits 'open' and the messages read in the same chunk synchronously, before the open's promise
+   * lets anyone subscribe), then the live ones; later ones get the live ones.
+   */
+  get messages$(): Observable<LinkData> {
+    this.messages_ ??= new LinkMessages(this);
+    return this.messages_;
+  }
+
+  /** @internal A subscriber of {@link messages$}. */
+  subscribeMessages_(subscriber: Subscriber<LinkData>): TeardownLogic {
+    let fanout = this.incoming_;
+    if (fanout === undefined) {
+      fanout = this.incoming_ = new MessageFanout();
+      // A link that ended before anyone subscribed: its end, as a fanout that saw it would give.
+      if (this.finished_) {
+        if (this.closedByUs_ || !this.opened_) fanout.complete();
+        else fanout.error(this.lastError_);
+      }
+    }
+    if (this.opened_) {
+      const early = this.early_;
+      this.early_ = null;
+      if (early) for (const data of early) subscriber.next(data);
+    }
+    return fanout.add(subscriber);
+  }
+
+  /** @internal A pong frame. */
+  onPong(): void {
+    this.reader_?.linkPong_();
+    this.pongs_?.next(undefined);
   }
 
   get pongs$(): Observable<unknown> {
@@ -354,7 +409,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   onMessage(data: LinkData): void {
     if (this.early_ === null) {
       this.reader_?.linkMessage_(data);
-      this.incoming_.next(data);
+      this.incoming_?.next(data);
     } else if (this.early_) this.early_.push(data);
     else this.early_ = [data];
   }
@@ -367,14 +422,6 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.opened_ = true;
     const resolve = this.settle_![0];
     this.settle_ = undefined;
-    // The first subscriber gets the messages that came before it, then the live ones.
-    this.messages$ = new Observable<LinkData>((subscriber) => {
-      this.messages$ = this.incoming_.observable;
-      const early = this.early_;
-      this.early_ = null;
-      if (early) for (const data of early) subscriber.next(data);
-      return this.incoming_.add(subscriber);
-    });
     resolve(this);
   }
 
@@ -396,7 +443,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       const reader = this.reader_;
       this.cleanup_();
       reader?.linkEnded_();
-      this.incoming_.complete();
+      this.incoming_?.complete();
     } else if (!this.opened_) {
       this.fail_(
         lastError ?? new ConnectFailedError(`WebSocket to ${this.url_} closed before opening (code ${code})`),
@@ -427,7 +474,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.finished_ = true;
     this.timer_?.unsubscribe();
     this.offPong_?.();
-    this.unlisten_();
+    if (this.unlisten_) this.unlisten_();
+    else this.options_.unlisten?.(this.socket_, this);
     // The socket can still report an error after we stop listening: `ws` closing a socket that
     // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
     // listens to would crash the process. The link is over; the error has nothing to tell.
@@ -446,7 +494,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       // Kept for a reader that comes after the end (see read_).
       this.lastError_ = error as Error;
       reader?.linkFailed_(error);
-      this.incoming_.error(error);
+      this.incoming_?.error(error);
     } else {
       const reject = this.settle_![1];
       this.settle_ = undefined;
@@ -528,7 +576,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
     this.reader_?.linkEnded_();
-    this.incoming_.complete();
+    this.incoming_?.complete();
     this.cleanup_();
   }
 
@@ -549,6 +597,21 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
 
   get info(): Readonly<Record<string, unknown>> {
     return { protocol: this.socket_.protocol, url: this.url_ };
+  }
+}
+
+/** A link's `messages$`: subscribing is a method call on the link, not a closure kept per link. */
+class LinkMessages extends Observable<LinkData> {
+  private readonly link_: WebSocketLink;
+
+  constructor(link: WebSocketLink) {
+    super();
+    this.link_ = link;
+  }
+
+  /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
+  protected _subscribe(subscriber: Subscriber<LinkData>): TeardownLogic {
+    return this.link_.subscribeMessages_(subscriber);
   }
 }
 
