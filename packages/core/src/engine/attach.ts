@@ -1,4 +1,4 @@
-import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatOwner, HeartbeatTimer, type HeartbeatTimingOptions } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
@@ -12,7 +12,7 @@ import {
   SendWithdrawnError,
 } from './errors.js';
 import type { Link, LinkData, LinkReader, Transport } from './link.js';
-import { MessageFanout, ValueFanout } from './message-fanout.js';
+import { FanoutObservable, MessageFanout, ValueFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import {
@@ -266,8 +266,6 @@ class HAConnectionImpl<In, Out, H>
    */
   private closed_: Promise<ClosedState> | undefined;
   private resolveClosed_: ((state: ClosedState) => void) | undefined;
-  /** The final state, once closed. */
-  private closedState_: ClosedState | undefined;
 
   constructor(
     private readonly transport: Transport<In, Out>,
@@ -304,13 +302,13 @@ class HAConnectionImpl<In, Out, H>
 
   get closed(): Promise<ClosedState> {
     if (this.closed_ === undefined) {
-      const state = this.closedState_;
+      const state = this.stateSubject_.value;
       this.closed_ =
-        state === undefined
-          ? new Promise((resolve) => {
+        state.status === 'closed'
+          ? Promise.resolve(state)
+          : new Promise((resolve) => {
               this.resolveClosed_ = resolve;
-            })
-          : Promise.resolve(state);
+            });
     }
     return this.closed_;
   }
@@ -943,9 +941,7 @@ class HAConnectionImpl<In, Out, H>
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming_.complete();
-    this.closedState_ = closed;
     this.resolveClosed_?.(closed);
-    this.resolveClosed_ = undefined;
     // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
     // so a new connection in this process can take it (a client store's lock is released).
     if (fromPipeline) this.transport.release?.();
@@ -980,19 +976,7 @@ function postRejectFor<Out>(connection: { sink: PostSink<Out, never> | undefined
  * `state$`: the state fanout's values (the current one first, as from a `BehaviorSubject`), and
  * `value`, without `next` (the fanout stays ours).
  */
-class StateView extends Observable<ConnectionState> {
-  private readonly fanout_: ValueFanout<ConnectionState>;
-
-  constructor(fanout: ValueFanout<ConnectionState>) {
-    super();
-    this.fanout_ = fanout;
-  }
-
-  /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
-  protected _subscribe(subscriber: Subscriber<ConnectionState>): TeardownLogic {
-    return this.fanout_.add(subscriber);
-  }
-
+class StateView extends FanoutObservable<ConnectionState, ValueFanout<ConnectionState>> {
   get value(): ConnectionState {
     return this.fanout_.value;
   }

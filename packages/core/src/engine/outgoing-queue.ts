@@ -69,12 +69,12 @@ export interface OutgoingEntry<Out> {
  * original place, on the next link.
  */
 /**
- * Who is told of each entry `'drop-oldest'` dropped: a function, or an object with the method
- * (`attach`'s connection: no closure per connection). @internal
+ * Who is told of each entry `'drop-oldest'` dropped, as a method (`attach`'s connection: no
+ * closure per connection). @internal
  */
-export type DropListener<Out> =
-  | ((entry: OutgoingEntry<Out>, error: QueueOverflowError) => void)
-  | { queueDropped_(entry: OutgoingEntry<Out>, error: QueueOverflowError): void };
+export interface DropListener<Out> {
+  queueDropped_(entry: OutgoingEntry<Out>, error: QueueOverflowError): void;
+}
 
 export class OutgoingQueue<Out> {
   private entries: OutgoingEntry<Out>[] = [];
@@ -165,8 +165,7 @@ export class OutgoingQueue<Out> {
     try {
       for (const [entry, error] of dropped) {
         entry.reject(error);
-        if (typeof onDrop === 'function') onDrop(entry, error);
-        else onDrop.queueDropped_(entry, error);
+        onDrop.queueDropped_(entry, error);
       }
     } finally {
       this.reportingDrops = outer;

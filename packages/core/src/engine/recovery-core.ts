@@ -105,8 +105,6 @@ export interface RecoveryListener {
   recoveryEvent_(event: RecoveryEvent): void;
 }
 
-const silent: RecoveryListener = { recoveryEvent_() {} };
-
 /**
  * The one recovery state machine: it counts attempts and recoveries against their budgets, asks
  * {@link decideRetry}, and waits out the backoff. `attach`, `recoverWith`, `backoff` and `haFetch`
@@ -134,13 +132,13 @@ export class RecoveryCore {
   readonly maxRecoveries: number;
   private readonly listener_: RecoveryListener;
 
+  /** @param listener hears each {@link RecoveryEvent}, as its method: `{ recoveryEvent_: onEvent }`. */
   constructor(
-    private readonly options: RecoveryOptions = {},
-    onEvent?: ((event: RecoveryEvent) => void) | RecoveryListener,
+    private readonly options: RecoveryOptions,
+    listener: RecoveryListener,
   ) {
     checkRecoveryOptions(options);
-    this.listener_ =
-      onEvent === undefined ? silent : typeof onEvent === 'function' ? { recoveryEvent_: onEvent } : onEvent;
+    this.listener_ = listener;
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
     this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;

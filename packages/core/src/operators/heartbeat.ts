@@ -84,11 +84,33 @@ export interface HeartbeatOwner {
 }
 
 /**
+ * What runs the checks of many heartbeats on one timer (`HeartbeatWheel`, heartbeat-wheel.ts):
+ * each heartbeat joins when it starts, leaves when it stops, and has `checkSilence_` called when
+ * its `dueAt_` comes. @internal
+ */
+export interface HeartbeatChecks {
+  add_(beat: HeartbeatTimer): void;
+  remove_(beat: HeartbeatTimer): void;
+}
+
+let sharedChecks: ((scheduler: SchedulerLike) => HeartbeatChecks) | undefined;
+
+/**
+ * Has every heartbeat started from now on checked by one timer per scheduler instead of a timer
+ * each (see `enableSharedHeartbeats`). A seam rather than an import, like the diagnostics', so a
+ * browser bundle, whose WebSocket cannot ping and so runs no heartbeat by default, does not carry
+ * the shared timer's code. @internal
+ */
+export function setHeartbeatChecks(checksFor: (scheduler: SchedulerLike) => HeartbeatChecks): void {
+  sharedChecks = checksFor;
+}
+
+/**
  * The heartbeat's clock, for {@link heartbeat} and for `attach`, which feeds it from the link
  * directly (no operator and subscriptions per link): {@link HeartbeatTimer.seen_} on every sign
- * of life, a check of the silence when it is due. A class rather than a closure per link, and
- * its checks run by one timer for every heartbeat on the same scheduler (a {@link HeartbeatWheel})
- * rather than a timer each: an idle connection keeps it for as long as it lives.
+ * of life, a check of the silence when it is due. A class rather than a closure per link; its
+ * checks run on a timer of its own, or, where the platform installed them (Node), on one timer
+ * shared by every heartbeat on the same scheduler: an idle connection keeps it as long as it lives.
  * @internal
  */
 export class HeartbeatTimer {
@@ -100,41 +122,50 @@ export class HeartbeatTimer {
   private lastPing_: number;
   /** When the next check is due, on the scheduler's clock: the wheel's order. @internal */
   dueAt_: number;
-  /** Where this heartbeat sits in its wheel's heap; -1 when not in it. @internal */
-  slot_ = -1;
+  /** Set by {@link stop_}: checked no more. @internal */
+  stopped_ = false;
   /** While silence is being confirmed: when the confirmation ends. */
   private graceUntil_: number | undefined;
-  private readonly wheel_: HeartbeatWheel;
+  /** @internal */
+  readonly scheduler_: SchedulerLike;
+  /** The shared checks it joined, or its own timer. */
+  private readonly checks_: HeartbeatChecks | undefined;
+  private readonly timer_: Subscription | undefined;
 
   private readonly owner_: HeartbeatOwner;
 
   constructor(options: HeartbeatTimingOptions, scheduler: SchedulerLike | undefined, owner: HeartbeatOwner) {
     this.owner_ = owner;
-    const wheel = wheelOf(scheduler ?? monotonicScheduler);
-    this.wheel_ = wheel;
+    scheduler ??= monotonicScheduler;
+    this.scheduler_ = scheduler;
     const intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     const timeoutMs = options.timeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.intervalMs_ = intervalMs;
     this.timeoutMs_ = timeoutMs;
     const tick = Math.max(1, Math.min(intervalMs, timeoutMs));
     this.tick_ = tick;
-    this.lastSeen_ = this.lastPing_ = wheel.scheduler_.now();
+    this.lastSeen_ = this.lastPing_ = scheduler.now();
     this.dueAt_ = this.lastSeen_ + tick;
-    wheel.add_(this);
+    const checks = sharedChecks?.(scheduler);
+    this.checks_ = checks;
+    if (checks) checks.add_(this);
+    else this.timer_ = scheduler.schedule(checkSilence, tick, this);
   }
 
   /** A sign of life from the peer: a message, a pong. */
   seen_(): void {
-    this.lastSeen_ = this.wheel_.scheduler_.now();
+    this.lastSeen_ = this.scheduler_.now();
   }
 
   stop_(): void {
-    this.wheel_.remove_(this);
+    this.stopped_ = true;
+    this.timer_?.unsubscribe();
+    this.checks_?.remove_(this);
   }
 
   /** The timer's work; returns the delay to the next check, or -1 when the silence lasted too long. */
   checkSilence_(): number {
-    const now = this.wheel_.scheduler_.now();
+    const now = this.scheduler_.now();
     const silence = now - this.lastSeen_;
     const timeoutMs = this.timeoutMs_;
     const intervalMs = this.intervalMs_;
@@ -177,141 +208,8 @@ export class HeartbeatTimer {
   }
 }
 
-/**
- * Every {@link HeartbeatTimer} on one scheduler, checked by one timer on that scheduler: a
- * binary min-heap by due time, the timer set for the earliest. A heartbeat's check runs when it
- * is due, as on a timer of its own (the timing the tests pin down is unchanged), but 1,000 idle
- * connections keep one timer instead of 1,000 (an rxjs action, a Node `Timeout` and their
- * functions, about 350 B each). Through the scheduler, so an injected one (a `TestScheduler`) or
- * fake timers drive it; empty, it holds no timer, so a closed connection lets the process exit.
- * @internal
- */
-export class HeartbeatWheel {
-  private readonly heap_: HeartbeatTimer[] = [];
-  private timer_: Subscription | undefined;
-  /** When the timer is set to run; Infinity when none is set. */
-  private wakeAt_ = Number.POSITIVE_INFINITY;
-  /** @internal */
-  readonly scheduler_: SchedulerLike;
-
-  constructor(scheduler: SchedulerLike) {
-    this.scheduler_ = scheduler;
-  }
-
-  /** How many heartbeats it checks. */
-  get size(): number {
-    return this.heap_.length;
-  }
-
-  add_(beat: HeartbeatTimer): void {
-    const heap = this.heap_;
-    beat.slot_ = heap.length;
-    heap.push(beat);
-    this.up_(beat.slot_);
-    this.arm_();
-  }
-
-  remove_(beat: HeartbeatTimer): void {
-    const slot = beat.slot_;
-    if (slot < 0) return;
-    beat.slot_ = -1;
-    const heap = this.heap_;
-    const last = heap.pop()!;
-    if (last !== beat) {
-      heap[slot] = last;
-      last.slot_ = slot;
-      this.down_(slot);
-      this.up_(last.slot_);
-    }
-    if (heap.length === 0) this.disarm_();
-  }
-
-  /** The timer's work: every check due, then the timer set for the next one. @internal */
-  run_(): void {
-    this.timer_ = undefined;
-    this.wakeAt_ = Number.POSITIVE_INFINITY;
-    const heap = this.heap_;
-    const now = this.scheduler_.now();
-    // Bounded: a check reschedules its heartbeat at least 1 ms later, past `now`.
-    while (heap.length > 0 && heap[0]!.dueAt_ <= now) {
-      const beat = heap[0]!;
-      this.remove_(beat);
-      // A check may fail its link (the owner stops the heartbeat: already out of the heap), or
-      // ping it; either may open or close other connections, whose heartbeats join or leave.
-      if (beat.checkSilence_() >= 0 && beat.slot_ < 0) this.add_(beat);
-    }
-    this.arm_();
-  }
-
-  /** Sets the timer for the earliest check, unless it is set for then already. */
-  private arm_(): void {
-    const first = this.heap_[0];
-    if (first === undefined) {
-      this.disarm_();
-      return;
-    }
-    const now = this.scheduler_.now();
-    // A timer set for a time already past has not run (a stopped virtual clock, a blocked
-    // loop): set again rather than trusted, so no heartbeat waits on a timer that never runs.
-    if (this.timer_ !== undefined && this.wakeAt_ <= first.dueAt_ && this.wakeAt_ >= now) return;
-    this.timer_?.unsubscribe();
-    this.wakeAt_ = first.dueAt_;
-    this.timer_ = this.scheduler_.schedule(runWheel, Math.max(0, first.dueAt_ - now), this);
-  }
-
-  private disarm_(): void {
-    this.timer_?.unsubscribe();
-    this.timer_ = undefined;
-    this.wakeAt_ = Number.POSITIVE_INFINITY;
-  }
-
-  private up_(slot: number): void {
-    const heap = this.heap_;
-    const beat = heap[slot]!;
-    while (slot > 0) {
-      const parentSlot = (slot - 1) >> 1;
-      const parent = heap[parentSlot]!;
-      if (parent.dueAt_ <= beat.dueAt_) break;
-      heap[slot] = parent;
-      parent.slot_ = slot;
-      slot = parentSlot;
-    }
-    heap[slot] = beat;
-    beat.slot_ = slot;
-  }
-
-  private down_(slot: number): void {
-    const heap = this.heap_;
-    const length = heap.length;
-    const beat = heap[slot]!;
-    for (;;) {
-      let child = 2 * slot + 1;
-      if (child >= length) break;
-      if (child + 1 < length && heap[child + 1]!.dueAt_ < heap[child]!.dueAt_) child++;
-      const next = heap[child]!;
-      if (next.dueAt_ >= beat.dueAt_) break;
-      heap[slot] = next;
-      next.slot_ = slot;
-      slot = child;
-    }
-    heap[slot] = beat;
-    beat.slot_ = slot;
-  }
-}
-
-const wheels = new WeakMap<SchedulerLike, HeartbeatWheel>();
-
-/** The one wheel of `scheduler`. @internal */
-export function wheelOf(scheduler: SchedulerLike): HeartbeatWheel {
-  let wheel = wheels.get(scheduler);
-  if (wheel === undefined) {
-    wheel = new HeartbeatWheel(scheduler);
-    wheels.set(scheduler, wheel);
-  }
-  return wheel;
-}
-
-/** The timer of every wheel (its state is the wheel): no closure per wheel. */
-function runWheel(this: SchedulerAction<HeartbeatWheel>, wheel?: HeartbeatWheel): void {
-  wheel!.run_();
+/** The check timer of a {@link HeartbeatTimer} on its own (its state is the timer): no closure per link. */
+function checkSilence(this: SchedulerAction<HeartbeatTimer>, beat?: HeartbeatTimer): void {
+  const delay = beat!.checkSilence_();
+  if (delay >= 0) this.schedule(beat, delay);
 }

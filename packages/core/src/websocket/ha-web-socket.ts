@@ -557,9 +557,10 @@ function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: 
   return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
 }
 
+// Every runtime core supports has `MessageEvent` and `DOMException` (browsers, Deno, Bun, Node 17+;
+// the packages need Node 20): no fallbacks for runtimes without them.
 function messageEvent(data: unknown, origin: string): MessageEvent {
-  if (typeof MessageEvent === 'function') return new MessageEvent('message', { data, origin });
-  return Object.assign(new Event('message'), { data, origin }) as MessageEvent;
+  return new MessageEvent('message', { data, origin });
 }
 
 function detailEvent<T>(type: string, detail: T): CustomEvent<T> {
@@ -580,8 +581,6 @@ function closeEvent(code: number, reason: string, wasClean: boolean): CloseEvent
   return Object.assign(new Event('close'), { code, reason, wasClean });
 }
 
-/** A `DOMException` where the runtime has one (every browser, Deno, Node 17+); an Error with its `name` otherwise. */
 function domException(message: string, name: string): Error {
-  if (typeof DOMException === 'function') return new DOMException(message, name);
-  return Object.assign(new Error(message), { name });
+  return new DOMException(message, name);
 }

@@ -1,15 +1,15 @@
-import {
+import type {
   Observable,
-  type SchedulerAction,
-  type SchedulerLike,
-  type Subscriber,
-  type Subscription,
-  type TeardownLogic,
+  SchedulerAction,
+  SchedulerLike,
+  Subscriber,
+  Subscription,
+  TeardownLogic,
 } from 'rxjs';
 import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, LinkReader, Transport } from '../engine/link.js';
-import { MessageFanout } from '../engine/message-fanout.js';
+import { FanoutObservable, MessageFanout } from '../engine/message-fanout.js';
 import { durationMs } from '../engine/options.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
 import { CloseCode } from '../policy/close-codes.js';
@@ -347,12 +347,12 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
    * lets anyone subscribe), then the live ones; later ones get the live ones.
    */
   get messages$(): Observable<LinkData> {
-    this.messages_ ??= new LinkMessages(this);
+    this.messages_ ??= new FanoutObservable<LinkData, WebSocketLink>(this);
     return this.messages_;
   }
 
-  /** @internal A subscriber of {@link messages$}. */
-  subscribeMessages_(subscriber: Subscriber<LinkData>): TeardownLogic {
+  /** @internal A subscriber of {@link messages$} (called by its observable). */
+  add(subscriber: Subscriber<LinkData>): TeardownLogic {
     let fanout = this.incoming_;
     if (fanout === undefined) {
       fanout = this.incoming_ = new MessageFanout();
@@ -597,21 +597,6 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
 
   get info(): Readonly<Record<string, unknown>> {
     return { protocol: this.socket_.protocol, url: this.url_ };
-  }
-}
-
-/** A link's `messages$`: subscribing is a method call on the link, not a closure kept per link. */
-class LinkMessages extends Observable<LinkData> {
-  private readonly link_: WebSocketLink;
-
-  constructor(link: WebSocketLink) {
-    super();
-    this.link_ = link;
-  }
-
-  /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
-  protected _subscribe(subscriber: Subscriber<LinkData>): TeardownLogic {
-    return this.link_.subscribeMessages_(subscriber);
   }
 }
 
