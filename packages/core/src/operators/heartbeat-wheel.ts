@@ -18,6 +18,8 @@ export class HeartbeatWheel implements HeartbeatChecks {
    */
   private readonly due_: HeartbeatTimer[] = [];
   private timer_: Subscription | undefined;
+  /** The heartbeat being checked, until it stops (its owner closed) during its check. */
+  private checking_: HeartbeatTimer | undefined;
   /** When the timer is set to run; Infinity when none is set. */
   private wakeAt_ = Number.POSITIVE_INFINITY;
   /** @internal */
@@ -41,6 +43,7 @@ export class HeartbeatWheel implements HeartbeatChecks {
   }
 
   remove_(beat: HeartbeatTimer): void {
+    if (beat === this.checking_) this.checking_ = undefined;
     const due = this.due_;
     const index = due.lastIndexOf(beat);
     if (index < 0) return;
@@ -58,7 +61,9 @@ export class HeartbeatWheel implements HeartbeatChecks {
       due.pop();
       // A check may fail its link or ping it, and either may stop this heartbeat (its owner
       // closed) and open or close other connections, whose heartbeats join or leave.
-      if (beat.checkSilence_() >= 0 && !beat.stopped_) this.add_(beat);
+      this.checking_ = beat;
+      if (beat.checkSilence_() >= 0 && this.checking_ === beat) this.add_(beat);
+      this.checking_ = undefined;
     }
     this.arm_();
   }

@@ -122,8 +122,6 @@ export class HeartbeatTimer {
   private lastPing_: number;
   /** When the next check is due, on the scheduler's clock: the wheel's order. @internal */
   dueAt_: number;
-  /** Set by {@link stop_}: checked no more. @internal */
-  stopped_ = false;
   /** While silence is being confirmed: when the confirmation ends. */
   private graceUntil_: number | undefined;
   /** @internal */
@@ -158,7 +156,6 @@ export class HeartbeatTimer {
   }
 
   stop_(): void {
-    this.stopped_ = true;
     this.timer_?.unsubscribe();
     this.checks_?.remove_(this);
   }
