@@ -347,9 +347,11 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     if (reader === undefined) return;
     const early = this.early_;
     if (early !== null) {
-      // The reader gets the messages that came before it, then the live ones. (`messages$` stays
-      // the replaying observable, which with `early_` null just adds its subscriber.)
+      // The reader gets the messages that came before it, then the live ones. With `early_` null
+      // the replaying `messages$` would just add its subscriber, as the fanout's observable does:
+      // the link drops it (and its closure) rather than keep it for as long as it is read.
       this.early_ = null;
+      this.messages$ = this.incoming_.observable;
       // A reader that stops reading (its connection closed from a message's handler) gets no more.
       if (early)
         for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
