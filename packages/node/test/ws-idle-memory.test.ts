@@ -19,7 +19,7 @@ const CONNECTIONS = 200;
  * and the state fanout: no rxjs subscription nor Subject per connection). After those, the same
  * child run alone (load 7-9) gave 10.1-10.3 KB, against 15.1 KB before. With one timer for every
  * heartbeat, Node's pongs and unlisten through shared listeners and the engine's callbacks as
- * methods or made on first use: 8.88-8.93 KB (10.42-10.52 KB before, same hour, 2026-11-30).
+ * methods or made on first use: 8.69-8.93 KB (10.42-10.52 KB before, same hour, 2026-11-30).
  */
 const LIMIT = 9_800;
 
