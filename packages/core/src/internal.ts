@@ -27,6 +27,7 @@ export * from './operators/backoff.js';
 export * from './operators/endpoint-provider.js';
 export * from './operators/failover.js';
 export * from './operators/heartbeat.js';
+export * from './operators/heartbeat-wheel.js';
 export * from './operators/recover-with.js';
 export * from './policy/backoff-delay.js';
 export * from './policy/classify.js';

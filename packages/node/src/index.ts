@@ -3,6 +3,8 @@
 export * from '@lifeline/core';
 
 // Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
-import { enableDiagnostics } from '@lifeline/core/internal';
+import { enableDiagnostics, enableSharedHeartbeats } from '@lifeline/core/internal';
 
 enableDiagnostics();
+// Heartbeats run by default on Node (ws ping frames): one timer for all of them, not one each.
+enableSharedHeartbeats();

@@ -201,6 +201,9 @@ function onWsError(this: Listened, error: Error): void {
 function onWsClose(this: Listened, code: number, reason: Buffer): void {
   this[kHandlers]?.onClose(code, reason.toString());
 }
+function onWsPong(this: Listened): void {
+  this[kHandlers]?.onPong?.();
+}
 
 export const wsCapabilities = {
   send: (socket: WebSocket, data: LinkData) =>
@@ -222,25 +225,25 @@ export const wsCapabilities = {
     const linger = after(ms, () => socket.terminate(), scheduler);
     socket.once('close', () => linger.unsubscribe());
   },
-  onPong: (socket: WebSocket, listener: () => void) => {
-    socket.on('pong', listener);
-    return () => socket.off('pong', listener);
-  },
-  listen: (socket: WebSocket, handlers: WebSocketHandlers) => {
+  // Pongs come through `listen` (handlers.onPong), so no `onPong` capability.
+  listen: (socket: WebSocket, handlers: WebSocketHandlers): undefined => {
     // Shared listeners that find the link's handlers on the socket (`ws` calls them with the
-    // socket as `this`): no closures per connection but the one that stops listening.
+    // socket as `this`), stopped by `unlisten`: no closure per connection.
     (socket as Listened)[kHandlers] = handlers;
     socket.on('open', onWsOpen);
     socket.on('message', onWsMessage);
     socket.on('error', onWsError);
     socket.on('close', onWsClose);
-    return () => {
-      socket.off('open', onWsOpen);
-      socket.off('message', onWsMessage);
-      socket.off('error', onWsError);
-      socket.off('close', onWsClose);
-      (socket as Listened)[kHandlers] = undefined;
-    };
+    socket.on('pong', onWsPong);
+    return undefined;
+  },
+  unlisten: (socket: WebSocket) => {
+    socket.off('open', onWsOpen);
+    socket.off('message', onWsMessage);
+    socket.off('error', onWsError);
+    socket.off('close', onWsClose);
+    socket.off('pong', onWsPong);
+    (socket as Listened)[kHandlers] = undefined;
   },
   describeError: (event: unknown, opened: boolean) => {
     const error = (event as { error?: unknown }).error;
@@ -372,6 +375,8 @@ export type {
 } from '@lifeline/core/websocket';
 
 // Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
-import { enableDiagnostics } from '@lifeline/core/internal';
+import { enableDiagnostics, enableSharedHeartbeats } from '@lifeline/core/internal';
 
 enableDiagnostics();
+// Heartbeats run by default on Node (ws ping frames): one timer for all of them, not one each.
+enableSharedHeartbeats();

@@ -1,4 +1,4 @@
-import { Observable, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatOwner, HeartbeatTimer, type HeartbeatTimingOptions } from '../operators/heartbeat.js';
 import { monotonicScheduler } from './clock.js';
@@ -12,10 +12,16 @@ import {
   SendWithdrawnError,
 } from './errors.js';
 import type { Link, LinkData, LinkReader, Transport } from './link.js';
-import { MessageFanout, ValueFanout } from './message-fanout.js';
+import { FanoutObservable, MessageFanout, ValueFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
-import { RecoveryCore, RecoveryDeclined, type RecoveryEvent, type RecoveryOptions } from './recovery-core.js';
+import {
+  RecoveryCore,
+  RecoveryDeclined,
+  type RecoveryEvent,
+  type RecoveryListener,
+  type RecoveryOptions,
+} from './recovery-core.js';
 
 /** What a recovery function is told (libha's `rfn(coid, rhdl)`, with more to go on). */
 export interface RecoveryContext<In, Out, H> {
@@ -228,8 +234,9 @@ export function attach<In = LinkData, Out = LinkData, H = undefined>(
   return new HAConnectionImpl(transport, options);
 }
 
-class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner {
-  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+class HAConnectionImpl<In, Out, H>
+  implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner, RecoveryListener
+{
   /**
    * The state: a fanout that keeps the current value rather than a `BehaviorSubject` (no rxjs
    * Subject in an idle connection, nor in a bundle). It tells the connection's sink (a drop-in
@@ -238,12 +245,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
    * delivery snapshot is taken before (it does not get it twice).
    */
   private readonly stateSubject_: ValueFanout<ConnectionState>;
-  readonly closed: Promise<ClosedState>;
   private readonly incoming_ = new MessageFanout<In>();
+  readonly messages$ = this.incoming_.observable;
   /** A fanout rather than a Subject: most connections never have a subscriber. */
   private readonly events_ = new MessageFanout<ConnectionEvent<In, Out>>();
-  readonly messages$ = this.incoming_.observable;
   readonly events$ = this.events_.observable;
+  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
   private readonly outbox_: OutgoingQueue<Out>;
@@ -255,11 +262,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   private linkSubscription_: Subscription | undefined;
   private waitSubscription_: Subscription | undefined;
   private finished_ = false;
+  readonly closed: Promise<ClosedState>;
   private resolveClosed_!: (state: ClosedState) => void;
-  private readonly dropListener_ = (entry: { data: Out }, error: QueueOverflowError) => {
-    this.emit_({ type: 'dropped', data: entry.data, error });
-    this.sink?.dropped(entry.data, error);
-  };
 
   constructor(
     private readonly transport: Transport<In, Out>,
@@ -276,7 +280,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     this.closed = new Promise((resolve) => {
       this.resolveClosed_ = resolve;
     });
-    this.core_ = new RecoveryCore(options, (event) => this.onRecoveryEvent_(event));
+    this.core_ = new RecoveryCore(options, this);
     this.connect_();
   }
 
@@ -306,6 +310,14 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     // sets the field again only after this executor has read it.
     this.sendData_ = data;
     this.sendSignal_ = signal;
+    // Made on the first send: an idle connection keeps no executor.
+    this.sendExecutor_ ??= (resolve, reject) => {
+      const data = this.sendData_ as Out;
+      const signal = this.sendSignal_;
+      this.sendData_ = undefined;
+      this.sendSignal_ = undefined;
+      this.take_(data, resolve, reject, signal);
+    };
     const promise = new Promise<void>(this.sendExecutor_);
     const refused = this.refused_;
     if (refused !== undefined) {
@@ -327,6 +339,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   post(data: Out): void {
     if (this.finished_) throw this.finalError_ ?? new ClosedByUserError();
     this.transport.check?.(data);
+    this.postReject_ ??= postRejectFor(this);
     this.take_(data, noop, this.postReject_, undefined);
     const refused = this.refused_;
     if (refused !== undefined) {
@@ -352,6 +365,12 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     if (!link && this.holding_ && !this.hold_(entry)) this.holding_ = false;
   }
 
+  /** @internal A message 'drop-oldest' dropped (see {@link DropListener}). */
+  queueDropped_(entry: { data: Out }, error: QueueOverflowError): void {
+    this.emit_({ type: 'dropped', data: entry.data, error });
+    this.sink?.dropped(entry.data, error);
+  }
+
   /** @internal */
   get sink(): PostSink<Out, In> | undefined {
     return this.postSink_;
@@ -363,11 +382,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     this.stateSubject_.first = sink && { received: (state) => sink.stateChanged(state) };
   }
   private postSink_: PostSink<Out, In> | undefined;
-  /** Every posted entry's `reject`: called as `entry.reject(error)`, so `this` is the entry. */
-  private readonly postReject_ = ((connection) =>
-    function (this: OutgoingEntry<Out>, error: unknown) {
-      connection.sink?.sendFailed(this.data, error);
-    })(this);
+  /** Every posted entry's `reject` (see {@link postRejectFor}), made on the first post. */
+  private postReject_: ((error: unknown) => void) | undefined;
 
   clearQueue(reason?: unknown): number {
     const withdrawn = this.outbox_.withdrawWaiting();
@@ -379,13 +395,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   private sendData_: Out | undefined;
   private sendSignal_: AbortSignal | undefined;
   private refused_: unknown;
-  private readonly sendExecutor_ = (resolve: () => void, reject: (error: unknown) => void): void => {
-    const data = this.sendData_ as Out;
-    const signal = this.sendSignal_;
-    this.sendData_ = undefined;
-    this.sendSignal_ = undefined;
-    this.take_(data, resolve, reject, signal);
-  };
+  private sendExecutor_: ((resolve: () => void, reject: (error: unknown) => void) => void) | undefined;
 
   /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
   private take_(
@@ -397,7 +407,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     // Written at once on a replaying link, which copies it into its own frame synchronously and
     // replays that frame itself: the outbox need not copy it first.
     const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
-    const entry = this.outbox_.enqueue(data, resolve, reject, this.dropListener_, !direct);
+    const entry = this.outbox_.enqueue(data, resolve, reject, this, !direct);
     if (!('settled' in entry)) {
       this.refused_ = entry;
       return;
@@ -720,7 +730,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     entry.written = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
-      link.sendWith(payload, this.confirm_, entry);
+      link.sendWith(payload, this.confirm_!, entry);
       return;
     }
     link.send(entry.data).then(
@@ -733,7 +743,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
       },
       link.replaysSends
         ? (error) => this.onReplayingRejection_(entry, generation, error)
-        : this.plainRejection_,
+        : this.plainRejection_!,
     );
   }
 
@@ -745,7 +755,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   }
 
   /** A link's {@link Link.sendWith} confirmation for the current link, made once per link. */
-  private confirm_: (error: unknown, entry: object) => void = () => {};
+  private confirm_: ((error: unknown, entry: object) => void) | undefined;
 
   /** A send written with {@link Link.sendWith} on the link of `generation` was confirmed or failed. */
   private onConfirm_(
@@ -763,7 +773,7 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
   }
 
   /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
-  private plainRejection_: (error: unknown) => void = () => {};
+  private plainRejection_: ((error: unknown) => void) | undefined;
 
   /**
    * A plain link's send rejected. A failed write on a plain link means the link is failing: its
@@ -815,7 +825,8 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
     }
   }
 
-  private onRecoveryEvent_(event: RecoveryEvent): void {
+  /** @internal What the recovery core tells (see {@link RecoveryListener}). */
+  recoveryEvent_(event: RecoveryEvent): void {
     switch (event.type) {
       case 'recovering':
         this.setState_({
@@ -898,22 +909,20 @@ class HAConnectionImpl<In, Out, H> implements HAConnection<In, Out>, LinkReader<
 }
 
 /**
+ * Every posted entry's `reject`, one per connection: called as `entry.reject(error)`, so `this`
+ * is the entry.
+ */
+function postRejectFor<Out>(connection: { sink: PostSink<Out, never> | undefined }) {
+  return function (this: OutgoingEntry<Out>, error: unknown) {
+    connection.sink?.sendFailed(this.data, error);
+  };
+}
+
+/**
  * `state$`: the state fanout's values (the current one first, as from a `BehaviorSubject`), and
  * `value`, without `next` (the fanout stays ours).
  */
-class StateView extends Observable<ConnectionState> {
-  private readonly fanout_: ValueFanout<ConnectionState>;
-
-  constructor(fanout: ValueFanout<ConnectionState>) {
-    super();
-    this.fanout_ = fanout;
-  }
-
-  /** Called by rxjs for every subscription (`Observable._subscribe`). @internal */
-  protected _subscribe(subscriber: Subscriber<ConnectionState>): TeardownLogic {
-    return this.fanout_.add(subscriber);
-  }
-
+class StateView extends FanoutObservable<ConnectionState, ValueFanout<ConnectionState>> {
   get value(): ConnectionState {
     return this.fanout_.value;
   }

@@ -116,11 +116,18 @@ export class ValueFanout<T> extends MessageFanout<T> {
   }
 }
 
-/** The fanout's observable: subscribing is a method call, not a closure kept per fanout. */
-class FanoutObservable<T> extends Observable<T> {
-  private readonly fanout_: MessageFanout<T>;
+/**
+ * An observable whose subscriptions are a method call on its source (`source.add(subscriber)`),
+ * not a closure kept per instance: a fanout's, a connection's `state$`, a WebSocket link's
+ * `messages$`. One class for all of them (one copy in a bundle). @internal
+ */
+export class FanoutObservable<
+  T,
+  S extends { add(subscriber: Subscriber<T>): TeardownLogic } = MessageFanout<T>,
+> extends Observable<T> {
+  protected readonly fanout_: S;
 
-  constructor(fanout: MessageFanout<T>) {
+  constructor(fanout: S) {
     super();
     this.fanout_ = fanout;
   }

@@ -68,6 +68,14 @@ export interface OutgoingEntry<Out> {
  * on a link that then broke goes back to waiting (generation -1) and is written again, in its
  * original place, on the next link.
  */
+/**
+ * Who is told of each entry `'drop-oldest'` dropped, as a method (`attach`'s connection: no
+ * closure per connection). @internal
+ */
+export interface DropListener<Out> {
+  queueDropped_(entry: OutgoingEntry<Out>, error: QueueOverflowError): void;
+}
+
 export class OutgoingQueue<Out> {
   private entries: OutgoingEntry<Out>[] = [];
   private head = 0;
@@ -102,7 +110,7 @@ export class OutgoingQueue<Out> {
     data: Out,
     resolve: () => void,
     reject: (error: unknown) => void,
-    onDrop: (entry: OutgoingEntry<Out>, error: QueueOverflowError) => void,
+    onDrop: DropListener<Out>,
     copy = true,
   ): OutgoingEntry<Out> | QueueOverflowError {
     const size = byteSizeOf(data);
@@ -161,14 +169,14 @@ export class OutgoingQueue<Out> {
 
   private reportDrops(
     dropped: readonly [OutgoingEntry<Out>, QueueOverflowError][],
-    onDrop: (entry: OutgoingEntry<Out>, error: QueueOverflowError) => void,
+    onDrop: DropListener<Out>,
   ): void {
     const outer = this.reportingDrops;
     this.reportingDrops = true;
     try {
       for (const [entry, error] of dropped) {
         entry.reject(error);
-        onDrop(entry, error);
+        onDrop.queueDropped_(entry, error);
       }
     } finally {
       this.reportingDrops = outer;

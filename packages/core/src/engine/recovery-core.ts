@@ -98,6 +98,14 @@ export type RecoveryEvent =
   | { readonly type: 'gave-up'; readonly reason: GiveUpReason; readonly error: unknown };
 
 /**
+ * Who hears a {@link RecoveryCore}'s events as a method (`attach`'s connection): no closure per
+ * core, which lives as long as its connection. @internal
+ */
+export interface RecoveryListener {
+  recoveryEvent_(event: RecoveryEvent): void;
+}
+
+/**
  * The one recovery state machine: it counts attempts and recoveries against their budgets, asks
  * {@link decideRetry}, and waits out the backoff. `attach`, `recoverWith`, `backoff` and `haFetch`
  * are thin wrappers around it.
@@ -122,12 +130,15 @@ export class RecoveryCore {
   private readonly scheduler: SchedulerLike;
   readonly maxAttemptsPerFailure: number;
   readonly maxRecoveries: number;
+  private readonly listener_: RecoveryListener;
 
+  /** @param listener hears each {@link RecoveryEvent}, as its method: `{ recoveryEvent_: onEvent }`. */
   constructor(
-    private readonly options: RecoveryOptions = {},
-    private readonly onEvent: (event: RecoveryEvent) => void = () => {},
+    private readonly options: RecoveryOptions,
+    listener: RecoveryListener,
   ) {
     checkRecoveryOptions(options);
+    this.listener_ = listener;
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
     this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;
@@ -184,7 +195,7 @@ export class RecoveryCore {
     // After close() (possibly from a listener of this very link's opening) no window may start.
     if (this.isUp_ || this.closedFlag_) return;
     this.isUp_ = true;
-    this.onEvent({ type: 'up', recovering: this.inFailure_ });
+    this.listener_.recoveryEvent_({ type: 'up', recovering: this.inFailure_ });
     if (!this.inFailure_) return;
     const minUptime = this.options.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS;
     if (minUptime <= 0) {
@@ -244,7 +255,7 @@ export class RecoveryCore {
         this.recoveriesUsed_++;
       }
       this.attemptsMade_ = decision.attempt;
-      this.onEvent({
+      this.listener_.recoveryEvent_({
         type: 'recovering',
         attempt: decision.attempt,
         maxAttempts: this.maxAttemptsPerFailure,
@@ -296,7 +307,7 @@ export class RecoveryCore {
     this.failureError_ = undefined;
     this.attemptsMade_ = 0;
     this.recovered_++;
-    this.onEvent({ type: 'recovered', recoveries: this.recovered_, attempts });
+    this.listener_.recoveryEvent_({ type: 'recovered', recoveries: this.recovered_, attempts });
   }
 
   /** Ends the failure and returns the error the caller must see. */
@@ -304,7 +315,7 @@ export class RecoveryCore {
     this.inFailure_ = false;
     this.failureError_ = undefined;
     this.attemptsMade_ = 0;
-    this.onEvent({ type: 'gave-up', reason, error });
+    this.listener_.recoveryEvent_({ type: 'gave-up', reason, error });
     return error;
   }
 
@@ -329,7 +340,7 @@ export class RecoveryCore {
       if (done) return;
       teardown();
       // Read at the end of the wait: resetCounts() during the wait renumbers the attempt.
-      this.onEvent({ type: 'attempting', attempt: this.attemptsMade_ });
+      this.listener_.recoveryEvent_({ type: 'attempting', attempt: this.attemptsMade_ });
       subscriber.next();
       subscriber.complete();
     };

@@ -1,4 +1,4 @@
-import { Subscription } from 'rxjs';
+import { noop, Subscription } from 'rxjs';
 import { HttpStatusError, InvalidOptionError } from '../engine/errors.js';
 import { checkRecoveryOptions, count, fn, oneOf } from '../engine/options.js';
 import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from '../engine/recovery-core.js';
@@ -195,7 +195,7 @@ export function createHAFetch(options: HAFetchOptions, platform?: HAFetchPlatfor
       bytesDiscarded: 0,
     };
     const onEvent = policy.onEvent;
-    const core = new RecoveryCore(policy, onEvent);
+    const core = new RecoveryCore(policy, { recoveryEvent_: onEvent ?? noop });
     const RequestCtor = RequestClass ?? globalThis.Request;
     // fetch reports a bad URL or init with the same TypeError as a network error; one found now
     // is thrown at once, where fetch would have thrown it, instead of being retried.

@@ -84,39 +84,70 @@ export interface HeartbeatOwner {
 }
 
 /**
+ * What runs the checks of many heartbeats on one timer (`HeartbeatWheel`, heartbeat-wheel.ts):
+ * each heartbeat joins when it starts, leaves when it stops, and has `checkSilence_` called when
+ * its `dueAt_` comes. @internal
+ */
+export interface HeartbeatChecks {
+  add_(beat: HeartbeatTimer): void;
+  remove_(beat: HeartbeatTimer): void;
+}
+
+let sharedChecks: ((scheduler: SchedulerLike) => HeartbeatChecks) | undefined;
+
+/**
+ * Has every heartbeat started from now on checked by one timer per scheduler instead of a timer
+ * each (see `enableSharedHeartbeats`). A seam rather than an import, like the diagnostics', so a
+ * browser bundle, whose WebSocket cannot ping and so runs no heartbeat by default, does not carry
+ * the shared timer's code. @internal
+ */
+export function setHeartbeatChecks(checksFor: (scheduler: SchedulerLike) => HeartbeatChecks): void {
+  sharedChecks = checksFor;
+}
+
+/**
  * The heartbeat's clock, for {@link heartbeat} and for `attach`, which feeds it from the link
  * directly (no operator and subscriptions per link): {@link HeartbeatTimer.seen_} on every sign
- * of life, one timer checking the silence. A class, with a shared timer function, rather than a
- * closure per link: an idle connection keeps it for as long as it lives.
+ * of life, a check of the silence when it is due. A class rather than a closure per link; its
+ * checks run on a timer of its own, or, where the platform installed them (Node), on one timer
+ * shared by every heartbeat on the same scheduler: an idle connection keeps it as long as it lives.
  * @internal
  */
 export class HeartbeatTimer {
   private readonly intervalMs_: number;
   private readonly timeoutMs_: number;
   private readonly tick_: number;
-  /** A timestamp per message, checked by one timer, instead of a timer reset per message. */
+  /** A timestamp per message, checked when due, instead of a timer reset per message. */
   private lastSeen_: number;
   private lastPing_: number;
-  private dueAt_: number;
+  /** When the next check is due, on the scheduler's clock: the wheel's order. @internal */
+  dueAt_: number;
   /** While silence is being confirmed: when the confirmation ends. */
   private graceUntil_: number | undefined;
-  private readonly timer_: Subscription;
-  private readonly scheduler_: SchedulerLike;
+  /** @internal */
+  readonly scheduler_: SchedulerLike;
+  /** The shared checks it joined, or its own timer. */
+  private readonly checks_: HeartbeatChecks | undefined;
+  private readonly timer_: Subscription | undefined;
 
   private readonly owner_: HeartbeatOwner;
 
   constructor(options: HeartbeatTimingOptions, scheduler: SchedulerLike | undefined, owner: HeartbeatOwner) {
     this.owner_ = owner;
-    this.scheduler_ = scheduler ?? monotonicScheduler;
+    scheduler ??= monotonicScheduler;
+    this.scheduler_ = scheduler;
     const intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     const timeoutMs = options.timeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.intervalMs_ = intervalMs;
     this.timeoutMs_ = timeoutMs;
     const tick = Math.max(1, Math.min(intervalMs, timeoutMs));
     this.tick_ = tick;
-    this.lastSeen_ = this.lastPing_ = this.scheduler_.now();
+    this.lastSeen_ = this.lastPing_ = scheduler.now();
     this.dueAt_ = this.lastSeen_ + tick;
-    this.timer_ = this.scheduler_.schedule(checkSilence, tick, this);
+    const checks = sharedChecks?.(scheduler);
+    this.checks_ = checks;
+    if (checks) checks.add_(this);
+    else this.timer_ = scheduler.schedule(checkSilence, tick, this);
   }
 
   /** A sign of life from the peer: a message, a pong. */
@@ -125,7 +156,8 @@ export class HeartbeatTimer {
   }
 
   stop_(): void {
-    this.timer_.unsubscribe();
+    this.timer_?.unsubscribe();
+    this.checks_?.remove_(this);
   }
 
   /** The timer's work; returns the delay to the next check, or -1 when the silence lasted too long. */
@@ -173,7 +205,7 @@ export class HeartbeatTimer {
   }
 }
 
-/** The check timer of every {@link HeartbeatTimer} (its state is the timer): no closure per link. */
+/** The check timer of a {@link HeartbeatTimer} on its own (its state is the timer): no closure per link. */
 function checkSilence(this: SchedulerAction<HeartbeatTimer>, beat?: HeartbeatTimer): void {
   const delay = beat!.checkSilence_();
   if (delay >= 0) this.schedule(beat, delay);

@@ -1,4 +1,4 @@
-import { defer, finalize, type MonoTypeOperatorFunction, retry, tap } from 'rxjs';
+import { defer, finalize, type MonoTypeOperatorFunction, noop, retry, tap } from 'rxjs';
 import { RecoveryCore, type RecoveryEvent, type RecoveryOptions } from '../engine/recovery-core.js';
 
 /** Options of {@link recoverWith}: the recovery policy plus a listener for what it does. */
@@ -21,7 +21,7 @@ export interface RecoverWithOptions extends RecoveryOptions {
 export function recoverWith<T>(options: RecoverWithOptions = {}): MonoTypeOperatorFunction<T> {
   return (source) =>
     defer(() => {
-      const core = new RecoveryCore(options, options.onEvent);
+      const core = new RecoveryCore(options, { recoveryEvent_: options.onEvent ?? noop });
       // The core is ours alone: closing it on teardown cancels its minUptime timer, which would
       // otherwise outlive the subscription (keeping a process alive and reporting a recovery late).
       return source.pipe(

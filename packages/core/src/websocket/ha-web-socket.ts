@@ -256,7 +256,7 @@ export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes exten
  */
 function webSocketData(data: unknown): LinkData {
   if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
-  if (typeof Blob !== 'undefined' && data instanceof Blob) return data as unknown as LinkData;
+  if (data instanceof Blob) return data as unknown as LinkData;
   if (typeof data === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
   return String(data);
 }
@@ -451,7 +451,7 @@ export function defineHAWebSocket<
     sendFailed(data: LinkData, error: unknown): void {
       if (this.ready >= 2 || this.lastStatus === 'closed') return;
       if (error instanceof QueueOverflowError || error instanceof SessionLostError) return;
-      this.dispatch(this.ondropped, detailEvent('dropped', { data, error }));
+      this.dropped(data, error);
     }
 
     sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
@@ -550,16 +550,17 @@ export function defineHAWebSocket<
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
 function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
-  if (binaryType === 'blob' && typeof Blob === 'function') return new Blob([data as BlobPart]);
+  if (binaryType === 'blob') return new Blob([data as BlobPart]);
   if (data instanceof ArrayBuffer) return data;
   const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
   if (whole && data.buffer instanceof ArrayBuffer) return data.buffer;
   return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
 }
 
+// Every runtime core supports has `MessageEvent`, `DOMException` and `Blob` (browsers, Deno, Bun,
+// Node 18+; the packages need Node 20): no fallbacks for runtimes without them.
 function messageEvent(data: unknown, origin: string): MessageEvent {
-  if (typeof MessageEvent === 'function') return new MessageEvent('message', { data, origin });
-  return Object.assign(new Event('message'), { data, origin }) as MessageEvent;
+  return new MessageEvent('message', { data, origin });
 }
 
 function detailEvent<T>(type: string, detail: T): CustomEvent<T> {
@@ -580,8 +581,6 @@ function closeEvent(code: number, reason: string, wasClean: boolean): CloseEvent
   return Object.assign(new Event('close'), { code, reason, wasClean });
 }
 
-/** A `DOMException` where the runtime has one (every browser, Deno, Node 17+); an Error with its `name` otherwise. */
 function domException(message: string, name: string): Error {
-  if (typeof DOMException === 'function') return new DOMException(message, name);
-  return Object.assign(new Error(message), { name });
+  return new DOMException(message, name);
 }

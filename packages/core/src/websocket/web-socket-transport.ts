@@ -52,7 +52,11 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
   ) => void;
   /** Sends a protocol-level ping frame (`ws`'s `ping()`). @default none: use an application heartbeat */
   ping?: (socket: S) => void;
-  /** Subscribes to pong frames; returns the unsubscribe function. @default none */
+  /**
+   * Subscribes to pong frames; returns the unsubscribe function. A platform whose `listen` calls
+   * `handlers.onPong` instead leaves this out (no listener closure per link).
+   * @default none
+   */
   onPong?: (socket: S, listener: () => void) => () => void;
   /**
    * Turns an error event into a typed error, e.g. the HTTP status of a refused upgrade
@@ -64,7 +68,13 @@ export interface WebSocketCapabilities<S extends WebSocketLike = WebSocketLike> 
    * leaner EventEmitter path than its WHATWG `addEventListener` (no event object per message).
    * @default addEventListener('open' | 'message' | 'error' | 'close')
    */
-  listen?: (socket: S, handlers: WebSocketHandlers) => () => void;
+  listen?: (socket: S, handlers: WebSocketHandlers) => (() => void) | undefined;
+  /**
+   * Stops what `listen` started, for a `listen` that returns nothing (shared listeners that find
+   * the handlers on the socket need no function per link to stop them).
+   * @default none: the function `listen` returned
+   */
+  unlisten?: (socket: S, handlers: WebSocketHandlers) => void;
   /**
    * Drops the connection at once, without the closing handshake (`ws`'s `terminate()`). Used when
    * a link is abandoned (declared dead by the heartbeat: a close frame would never be answered),
@@ -96,6 +106,8 @@ export interface WebSocketHandlers {
   /** `event` is handed to `describeError`. */
   onError(event: unknown): void;
   onClose(code: number, reason: string): void;
+  /** A pong frame, from a `listen` that can see them (Node's `ws`); see {@link WebSocketCapabilities.onPong}. */
+  onPong?(): void;
 }
 
 /** The standard way: `addEventListener` for each event. */
@@ -277,7 +289,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   private lastError_: Error | undefined;
   private timer_: Subscription | undefined;
   private offPong_: (() => void) | undefined;
-  private unlisten_: () => void;
+  private unlisten_: (() => void) | undefined;
   /** The open's promise, until it settles. */
   private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
   readonly sendWith: Link<LinkData, LinkData>['sendWith'];
@@ -313,12 +325,15 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.sendWith = options_.sendWith && this.sendConfirmed_;
     this.ping = options_.ping && this.pingSocket_;
     this.timer_ = (options_.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs_, this);
-    this.offPong_ = options_.onPong?.(socket_, () => {
-      this.reader_?.linkPong_();
-      this.pongs_?.next(undefined);
-    });
+    this.offPong_ = options_.onPong?.(socket_, () => this.onPong());
     this.unlisten_ = (options_.listen ?? listenWithEventTarget)(socket_, this);
     signal_?.addEventListener('abort', this, { once: true });
+  }
+
+  /** @internal A pong frame. */
+  onPong(): void {
+    this.reader_?.linkPong_();
+    this.pongs_?.next(undefined);
   }
 
   get pongs$(): Observable<unknown> {
@@ -332,9 +347,11 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     if (reader === undefined) return;
     const early = this.early_;
     if (early !== null) {
-      // The reader gets the messages that came before it, then the live ones. (`messages$` stays
-      // the replaying observable, which with `early_` null just adds its subscriber.)
+      // The reader gets the messages that came before it, then the live ones. With `early_` null
+      // the replaying `messages$` would just add its subscriber, as the fanout's observable does:
+      // the link drops it (and its closure) rather than keep it for as long as it is read.
       this.early_ = null;
+      this.messages$ = this.incoming_.observable;
       // A reader that stops reading (its connection closed from a message's handler) gets no more.
       if (early)
         for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
@@ -427,7 +444,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.finished_ = true;
     this.timer_?.unsubscribe();
     this.offPong_?.();
-    this.unlisten_();
+    if (this.unlisten_) this.unlisten_();
+    else this.options_.unlisten?.(this.socket_, this);
     // The socket can still report an error after we stop listening: `ws` closing a socket that
     // is still connecting emits 'error' on the next tick, and an EventEmitter 'error' nobody
     // listens to would crash the process. The link is over; the error has nothing to tell.

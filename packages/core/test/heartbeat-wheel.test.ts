@@ -1,0 +1,112 @@
+// Shared heartbeat checks (issue 13, idle memory): with `enableSharedHeartbeats()` (what
+// @lifeline/node installs at its import) every heartbeat on one scheduler is checked by one timer
+// instead of one each, at the same times as before.
+import { HeartbeatTimeoutError, heartbeat } from '@lifeline/core';
+import { enableSharedHeartbeats } from '@lifeline/core/internal';
+import { NEVER, type Subscription } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+
+beforeAll(() => {
+  // Installed for this file only (each test file has its own module graph).
+  enableSharedHeartbeats();
+});
+
+const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+const timeout = (ms: number) => new HeartbeatTimeoutError(ms);
+
+describe('heartbeats checked by one shared timer keep their timing', () => {
+  test('three heartbeats of different timings on one scheduler ping and time out as each alone would', () => {
+    const ts = scheduler();
+    const pings: Record<string, number[]> = { a: [], b: [], c: [] };
+    ts.run(({ cold, hot, expectObservable }) => {
+      // The same cases as operators.test.ts, at once: silence; traffic at 5 ms; pongs at 8 ms.
+      const silent = cold('-').pipe(
+        heartbeat({ intervalMs: 10, timeoutMs: 30, ping: () => pings.a!.push(ts.now()) }),
+      );
+      const talking = cold('5ms a').pipe(
+        heartbeat({ intervalMs: 10, timeoutMs: 30, ping: () => pings.b!.push(ts.now()) }),
+      );
+      const pongs$ = hot('8ms p');
+      const ponging = cold('-').pipe(
+        heartbeat({ intervalMs: 10, timeoutMs: 30, pongs$, ping: () => pings.c!.push(ts.now()) }),
+      );
+      expectObservable(silent).toBe('31ms #', undefined, timeout(30));
+      expectObservable(talking).toBe('5ms a 30ms #', undefined, timeout(30));
+      expectObservable(ponging).toBe('39ms #', undefined, timeout(30));
+    });
+    expect(pings).toEqual({ a: [10, 20], b: [15, 25], c: [18, 28] });
+  });
+
+  test('traffic just before a check does not push the ping past the timeout', () => {
+    const ts = scheduler();
+    const pings: number[] = [];
+    ts.run(({ cold, expectObservable }) => {
+      const result = cold('-a').pipe(
+        heartbeat({ intervalMs: 10, timeoutMs: 15, ping: () => pings.push(ts.now()) }),
+      );
+      const other = cold('-').pipe(heartbeat({ intervalMs: 7, timeoutMs: 100 }));
+      expectObservable(result).toBe('-a 15ms #', undefined, timeout(15));
+      expectObservable(other, '^ 50ms !').toBe('-');
+    });
+    expect(pings).toEqual([11]);
+  });
+});
+
+describe('one timer for many heartbeats', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('200 heartbeats on the default scheduler hold 1 timer, and none once they stop', async () => {
+    vi.useFakeTimers();
+    const subscriptions: Subscription[] = [];
+    const started: number[] = [];
+    const firstPing = new Map<number, number>();
+    try {
+      for (let i = 0; i < 200; i++) {
+        started.push(performance.now());
+        const ping = () => {
+          if (!firstPing.has(i)) firstPing.set(i, performance.now());
+        };
+        subscriptions.push(
+          NEVER.pipe(heartbeat({ intervalMs: 1_000 + i, timeoutMs: 60_000, ping })).subscribe(),
+        );
+        // Started at different times, with different intervals: 200 different due times.
+        await vi.advanceTimersByTimeAsync(3);
+      }
+      expect(vi.getTimerCount()).toBe(1);
+      await vi.advanceTimersByTimeAsync(2_000);
+      // Every check ran when it was due: each first ping one interval after its start.
+      expect(firstPing.size).toBe(200);
+      for (let i = 0; i < 200; i++) expect(firstPing.get(i)! - started[i]!).toBe(1_000 + i);
+      expect(vi.getTimerCount()).toBe(1);
+    } finally {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    }
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('a heartbeat stopped from its own ping is not checked again, and leaves no timer', async () => {
+    vi.useFakeTimers();
+    const pings: number[] = [];
+    let subscription: Subscription | undefined;
+    subscription = NEVER.pipe(
+      heartbeat({
+        intervalMs: 100,
+        timeoutMs: 1_000,
+        ping: () => {
+          pings.push(performance.now());
+          subscription?.unsubscribe();
+        },
+      }),
+    ).subscribe();
+    const other = NEVER.pipe(heartbeat({ intervalMs: 5_000, timeoutMs: 60_000 })).subscribe();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(pings).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(1);
+    other.unsubscribe();
+    expect(vi.getTimerCount()).toBe(0);
+    subscription = undefined;
+  });
+});
