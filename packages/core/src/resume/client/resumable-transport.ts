@@ -285,7 +285,7 @@ class SessionHandle implements ResumeSession {
   get state(): ResumeSessionState {
     const session = this.session_;
     if (session.ended_) return 'closed';
-    if (!session.id_) return 'connecting';
+    if (!session.idHex_) return 'connecting';
     return session.current_?.phase_ === 'open' ? 'open' : 'resuming';
   }
   get lastSent(): number {
@@ -328,9 +328,13 @@ class ResumableSession implements ResumableTransport {
   private readonly diagnostics_: SessionDiagnosticsPort | undefined;
   /** `endpoint.stats.replayed` at the last event told to diagnostics. */
   private replayedSeen_ = 0;
-  id_: Uint8Array | undefined;
+  /** The session's id in hex, `''` while there is none; its bytes are made for each HELLO. */
   idHex_ = '';
-  token_: Uint8Array | undefined;
+  /**
+   * The token as a string of char codes 0-255 (a 16-char string of 32 B): the WELCOME's views
+   * (two Buffers and the frame's ArrayBuffer) kept about 0.3 KB per idle connection.
+   */
+  token_: string | undefined;
   epoch_: Epoch = { ended_: undefined };
   /** The version our HELLOs announce: lowered to the minimum by a server that refuses ours. */
   helloVersion_ = RESUME_PROTOCOL_VERSION;
@@ -371,7 +375,7 @@ class ResumableSession implements ResumableTransport {
         ...options,
       },
       // Frames are cut from the shared slab: a client's frames are acknowledged in order.
-      this.writer_ ? storeHooks(this.writer_) : { pooled: true },
+      this.writer_ ? storeHooks(this.writer_) : POOLED,
     );
     this.outputHighWater_ = outputHighWaterOf(options);
     const diagnostics = sessionDiagnosticsFor(options);
@@ -404,7 +408,7 @@ class ResumableSession implements ResumableTransport {
   }
 
   get session(): SessionSnapshot | undefined {
-    if (!this.id_) return undefined;
+    if (!this.idHex_) return undefined;
     const endpoint = this.endpoint_;
     return {
       id: this.idHex_,
@@ -500,16 +504,15 @@ class ResumableSession implements ResumableTransport {
     // the newest copy of the stored one, unless another owner continued that since (see `holds`).
     // What it changed after the release waited in the writer: written now, the store catches up.
     // (A session that received anything has an id; one that only sent may not have one yet.)
-    const live = this.id_ !== undefined || this.endpoint_.lastSent > 0;
+    const live = this.idHex_ !== '' || this.endpoint_.lastSent > 0;
     const keep = live && this.holds_(stored);
     const stale = new LinkClosedError(undefined, 'stored session moved on');
     // Out of date: anything still waiting on it rejects, and the store is read as on a first start.
     if (live && !keep) this.finishSession_(() => stale);
     this.writer_!.reopen(keep, stale);
     if (keep || !stored) return;
-    this.id_ = stored.id;
     this.idHex_ = bytesToHex(stored.id);
-    this.token_ = stored.token;
+    this.token_ = bytesToChars(stored.token);
     this.endpoint_.restore({
       peerAcked: stored.peerAcked,
       received: stored.received,
@@ -533,11 +536,11 @@ class ResumableSession implements ResumableTransport {
    * Nothing stored while memory has an identity: another owner ended it, or it was deleted.
    */
   private holds_(stored: StoredClientSession | undefined): boolean {
-    if (!stored) return !this.id_;
+    if (!stored) return !this.idHex_;
     const token = this.token_;
     return (
       token !== undefined &&
-      bytesToHex(stored.token) === bytesToHex(token) &&
+      bytesToChars(stored.token) === token &&
       (stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked) <= this.endpoint_.lastSent
     );
   }
@@ -552,7 +555,7 @@ class ResumableSession implements ResumableTransport {
     if (active) active.closing_ = true;
     if (active?.phase_ === 'open') active.write(encodeClose(0, reason));
     active?.drop_(new ClosedByUserError('session closed'), code, reason);
-    if (this.id_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
+    if (this.idHex_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
     this.finishSession_(() => new ClosedByUserError('session closed'));
     this.ended_ = true;
     this.releaseStore_();
@@ -604,7 +607,6 @@ class ResumableSession implements ResumableTransport {
     this.epoch_.ended_ = ended;
     this.epoch_ = { ended_: undefined };
     this.endpoint_.restart();
-    this.id_ = undefined;
     this.idHex_ = '';
     this.token_ = undefined;
     // The stored session is over too: a restart must not resume it.
@@ -643,7 +645,8 @@ class ActiveLink implements LinkReader<LinkData> {
   private inner_: Link<LinkData, Uint8Array> | undefined;
   private subscription_: Subscription | undefined;
   private writer_: FrameWriter | undefined;
-  private resumedWith_: Uint8Array | undefined;
+  /** The id (hex) this link's HELLO resumed, `''` for a new session. */
+  private resumedWith_ = '';
   private settle_: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   /** What ended this link (read by its virtual link, for a reader that comes after the end). */
   downError_: unknown;
@@ -793,8 +796,16 @@ class ActiveLink implements LinkReader<LinkData> {
 
   private hello_(): void {
     const session = this.session_;
-    this.resumedWith_ = session.id_;
-    const resume = session.id_ && session.token_ ? { id: session.id_, token: session.token_ } : undefined;
+    const id = session.idHex_;
+    const token = session.token_;
+    this.resumedWith_ = id;
+    const resume =
+      id && token
+        ? {
+            id: Uint8Array.from(id.match(/../g)!, (hex) => Number.parseInt(hex, 16)),
+            token: Uint8Array.from(token, (char) => char.charCodeAt(0)),
+          }
+        : undefined;
     this.write(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
   }
 
@@ -881,7 +892,7 @@ class ActiveLink implements LinkReader<LinkData> {
       this.drop_(new ProtocolError(`the server answered with protocol version ${frame.version}`));
       return;
     }
-    if (resuming && (!frame.resumed || bytesToHex(frame.id) !== bytesToHex(resuming))) {
+    if (resuming && (!frame.resumed || bytesToHex(frame.id) !== resuming)) {
       this.failResume_(new ProtocolError('the server answered a resume with another session'));
       return;
     }
@@ -889,9 +900,8 @@ class ActiveLink implements LinkReader<LinkData> {
       this.drop_(new ProtocolError('the server answered a new session with a resumed one'));
       return;
     }
-    session.id_ = frame.id;
     session.idHex_ = bytesToHex(frame.id);
-    session.token_ = frame.token;
+    session.token_ = bytesToChars(frame.token);
     const problem = session.endpoint_.checkResume(frame.lastReceived);
     if (problem) {
       this.failResume_(problem);
@@ -927,7 +937,7 @@ class ActiveLink implements LinkReader<LinkData> {
   }
 
   /** The handshake is done (and the identity stored): replay, report, hand the link out. */
-  private welcomed_(lastReceived: number, resuming: Uint8Array | undefined): void {
+  private welcomed_(lastReceived: number, resuming: string): void {
     const session = this.session_;
     this.phase_ = 'open';
     // The ACK goes before any replay: the first frame after WELCOME proves we hold the rotated token.
@@ -1172,6 +1182,14 @@ const noop = () => {};
 
 /** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
+
+/** The endpoint hooks of a session without a store: one object for all of them. */
+const POOLED: SessionEndpointHooks = { pooled: true };
+
+/** Bytes as a string of their char codes (0-255). */
+function bytesToChars(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes);
+}
 
 /** The endpoint hooks that keep a client session in its store, through the batching writer. */
 function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
