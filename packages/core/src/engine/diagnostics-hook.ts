@@ -60,7 +60,8 @@ export function sessionDiagnosticsFor(options: DiagnosticsOptions): SessionDiagn
     // one port serves them all, rather than one kept by each idle connection.
     if (options.logger !== undefined || options.metrics !== undefined || options.name !== undefined)
       return sessionFactory(options);
-    return (sharedSession ??= sessionFactory(options));
+    sharedSession ??= sessionFactory(options);
+    return sharedSession;
   }
   refuseWithoutDiagnostics(options);
   return undefined;

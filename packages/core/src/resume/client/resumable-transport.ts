@@ -18,8 +18,8 @@ import {
 } from '../../engine/errors.js';
 import type { Link, LinkData, LinkReader, Transport } from '../../engine/link.js';
 import { MessageFanout } from '../../engine/message-fanout.js';
-import { reportException } from '../../engine/report-exception.js';
 import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
+import { reportException } from '../../engine/report-exception.js';
 import { CloseCode } from '../../policy/close-codes.js';
 import { LinkOutput, type LinkOutputPort, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
@@ -384,7 +384,8 @@ class ResumableSession implements ResumableTransport {
   }
 
   get session$(): Observable<SessionEvent> {
-    return (this.events_ ??= new MessageFanout()).observable;
+    this.events_ ??= new MessageFanout();
+    return this.events_.observable;
   }
 
   /**
@@ -461,7 +462,10 @@ class ResumableSession implements ResumableTransport {
     const writer = this.writer_;
     if (!writer || writer.failed || this.ended_ || this.pendingRenegotiation_) return undefined;
     if (this.loaded_) return this.endpoint_.send(data);
-    return new Promise<void>((resolve, reject) => (this.early_ ??= []).push({ data, resolve, reject }));
+    return new Promise<void>((resolve, reject) => {
+      this.early_ ??= [];
+      this.early_.push({ data, resolve, reject });
+    });
   }
 
   /** The store was read (or could not be): number what {@link hold} took meanwhile, or fail it. */
@@ -746,7 +750,9 @@ class ActiveLink implements LinkReader<LinkData> {
    * with its listener maps, the handshake's promise), about 0.5 KB per idle connection.
    */
   private outputOn_(inner: Link<LinkData, Uint8Array>): LinkOutput {
-    return new LinkOutput(new PhysicalPort(inner), this.session_.outputHighWater_, (error) => this.drop_(error));
+    return new LinkOutput(new PhysicalPort(inner), this.session_.outputHighWater_, (error) =>
+      this.drop_(error),
+    );
   }
 
   write(frame: Uint8Array): void {
@@ -821,7 +827,8 @@ class ActiveLink implements LinkReader<LinkData> {
     else if (this.phase_ === 'handshake') this.onHandshakeFrame_(frame);
     else if (this.phase_ === 'storing') {
       // The server replays right after its WELCOME; we confirm only once the new token is stored.
-      const held = (this.held_ ??= []);
+      this.held_ ??= [];
+      const held = this.held_;
       if (held.length >= (this.session_.options_.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES)) {
         this.drop_(new ProtocolError('the server sent past the unread limit during the handshake'));
       } else held.push(frame);
@@ -941,7 +948,12 @@ class ActiveLink implements LinkReader<LinkData> {
     const session = this.session_;
     this.phase_ = 'open';
     // The ACK goes before any replay: the first frame after WELCOME proves we hold the rotated token.
-    session.endpoint_.connect(this.writer_!, lastReceived, this.virtual_, encodeAck(session.endpoint_.delivered));
+    session.endpoint_.connect(
+      this.writer_!,
+      lastReceived,
+      this.virtual_,
+      encodeAck(session.endpoint_.delivered),
+    );
     session.handshakes_++;
     if (resuming) {
       session.resumes_++;
@@ -1051,7 +1063,8 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 
   get messages$(): Observable<LinkData> {
     this.messages_ ??= new RxObservable<LinkData>((subscriber) => {
-      const inner = this.fanout_(this.incoming_ ??= new MessageFanout()).observable.subscribe(subscriber);
+      this.incoming_ ??= new MessageFanout();
+      const inner = this.fanout_(this.incoming_).observable.subscribe(subscriber);
       this.subscribers_++;
       // Messages that waited for a subscriber are delivered (and only then acknowledged) now.
       this.pumpIfReady_();
@@ -1064,7 +1077,8 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   }
 
   get pongs$(): Observable<unknown> {
-    return this.fanout_((this.pongs_ ??= new MessageFanout())).observable;
+    this.pongs_ ??= new MessageFanout();
+    return this.fanout_(this.pongs_).observable;
   }
 
   /** A fan-out made after the link went down ends at once, as a stopped Subject tells a late subscriber. */
@@ -1174,7 +1188,8 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   }
 
   ping(): void {
-    if (this.session_.current_ === this.active_ && this.active_.phase_ === 'open') this.active_.write(encodePing());
+    if (this.session_.current_ === this.active_ && this.active_.phase_ === 'open')
+      this.active_.write(encodePing());
   }
 }
 

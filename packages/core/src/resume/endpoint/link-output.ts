@@ -83,7 +83,8 @@ export class LinkOutput {
         return;
       }
       this.pongsPending++;
-      this.port.writeConfirmed(frame, (this.pongWritten ??= () => this.pongDone()));
+      this.pongWritten ??= () => this.pongDone();
+      this.port.writeConfirmed(frame, this.pongWritten);
     } else if (type === ResumeFrameType.Ack) {
       if (this.ackWaiting || (this.acksPending > 0 && this.port.bufferedAmount > 0)) {
         if (this.ackWaiting) this.droppedAcks++;
@@ -91,7 +92,8 @@ export class LinkOutput {
         return;
       }
       this.acksPending++;
-      this.port.writeConfirmed(frame, (this.ackWritten ??= () => this.ackDone()));
+      this.ackWritten ??= () => this.ackDone();
+      this.port.writeConfirmed(frame, this.ackWritten);
     } else {
       this.port.write(frame);
     }
