@@ -39,6 +39,7 @@ export interface SessionDiagnosticsPort {
 }
 
 let sessionFactory: ((options: DiagnosticsOptions) => SessionDiagnosticsPort) | undefined;
+let sharedSession: SessionDiagnosticsPort | undefined;
 
 /**
  * Plugs session diagnostics into `resume()`'s client, for the same reason as
@@ -49,11 +50,19 @@ export function setSessionDiagnostics(
   install: (options: DiagnosticsOptions) => SessionDiagnosticsPort,
 ): void {
   sessionFactory = install;
+  sharedSession = undefined;
 }
 
 /** The diagnostics of one resumable session: `undefined` (nothing to report to) unless installed. */
 export function sessionDiagnosticsFor(options: DiagnosticsOptions): SessionDiagnosticsPort | undefined {
-  if (sessionFactory) return sessionFactory(options);
+  if (sessionFactory) {
+    // Without a logger, metrics or name every session reports alike (to diagnostics_channel):
+    // one port serves them all, rather than one kept by each idle connection.
+    if (options.logger !== undefined || options.metrics !== undefined || options.name !== undefined)
+      return sessionFactory(options);
+    sharedSession ??= sessionFactory(options);
+    return sharedSession;
+  }
   refuseWithoutDiagnostics(options);
   return undefined;
 }

@@ -1,10 +1,12 @@
-// Child process of ws-idle-memory.test.ts: opens N idle HAWebSockets to the port given and prints
+// Child process of ws-idle-memory.test.ts and resume-idle-memory.test.ts: opens N idle HAWebSockets to the port given and prints
 // the JS heap they hold, per connection, after GC. Run with --expose-gc, from the sources.
 import { once } from 'node:events';
 import { HAWebSocket } from '@lifeline/node/ws';
 
 const port = Number(process.argv[2]);
 const count = Number(process.argv[3]);
+// `resume` as a third argument: resuming sockets (against a resume server), for resume-idle-memory.test.ts.
+const resume = process.argv[4] === 'resume';
 const gc = (globalThis as { gc?: () => void }).gc!;
 
 /**
@@ -27,7 +29,7 @@ async function settledHeap(): Promise<number> {
 }
 
 async function open(): Promise<InstanceType<typeof HAWebSocket>> {
-  const socket = new HAWebSocket(`ws://127.0.0.1:${port}`);
+  const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, resume ? { resume: true } : {});
   await once(socket as unknown as EventTarget, 'open');
   return socket;
 }

@@ -16,16 +16,16 @@ import {
   SessionRejectedError,
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
-import type { Link, LinkData, Transport } from '../../engine/link.js';
+import type { Link, LinkData, LinkReader, Transport } from '../../engine/link.js';
 import { MessageFanout } from '../../engine/message-fanout.js';
 import { DEFAULT_QUEUE_MAX_BYTES, QUEUE_ENTRY_OVERHEAD_BYTES } from '../../engine/outgoing-queue.js';
+import { reportException } from '../../engine/report-exception.js';
 import { CloseCode } from '../../policy/close-codes.js';
-import { LinkOutput, outputHighWaterOf } from '../endpoint/link-output.js';
+import { LinkOutput, type LinkOutputPort, outputHighWaterOf } from '../endpoint/link-output.js';
 import {
   DEFAULT_MAX_UNREAD_MESSAGES,
   type DeliverySink,
   type FrameWriter,
-  frameWriter,
   type OutgoingMessage,
   outgoingMessage,
   SessionEndpoint,
@@ -273,147 +273,181 @@ export function resumable(
 
 /** {@link ResumeSession} over a session: getters, so every read is current. */
 class SessionHandle implements ResumeSession {
-  constructor(private readonly session: ResumableSession) {}
+  private readonly session_: ResumableSession;
+
+  constructor(session: ResumableSession) {
+    this.session_ = session;
+  }
 
   get id(): string | undefined {
-    return this.session.idHex || undefined;
+    return this.session_.idHex_ || undefined;
   }
   get state(): ResumeSessionState {
-    const session = this.session;
-    if (session.ended) return 'closed';
-    if (!session.id) return 'connecting';
-    return session.current?.phase === 'open' ? 'open' : 'resuming';
+    const session = this.session_;
+    if (session.ended_) return 'closed';
+    if (!session.idHex_) return 'connecting';
+    return session.current_?.phase_ === 'open' ? 'open' : 'resuming';
   }
   get lastSent(): number {
-    return this.session.endpoint.lastSent;
+    return this.session_.endpoint_.lastSent;
   }
   get peerAcked(): number {
-    return this.session.endpoint.peerAcked;
+    return this.session_.endpoint_.peerAcked;
   }
   get lastReceived(): number {
-    return this.session.endpoint.delivered;
+    return this.session_.endpoint_.delivered;
   }
   get pending(): number {
-    return this.session.endpoint.pending;
+    return this.session_.endpoint_.pending;
   }
   get stats(): ResumableStats {
-    return this.session.stats;
+    return this.session_.stats;
   }
   get events$(): Observable<SessionEvent> {
-    return this.session.session$;
+    return this.session_.session$;
   }
   get restored(): RestoredClientSession | undefined {
-    return this.session.restored;
+    return this.session_.restored;
   }
 }
 
 /** One session generation: a lost or closed session's links reject sends with its end error. */
 interface Epoch {
-  ended: unknown;
+  ended_: unknown;
 }
 
 class ResumableSession implements ResumableTransport {
-  readonly endpoint: SessionEndpoint;
-  readonly handshakeTimeoutMs: number;
-  readonly outputHighWater: number;
+  readonly endpoint_: SessionEndpoint;
+  readonly handshakeTimeoutMs_: number;
+  readonly outputHighWater_: number;
   // A fan-out, not a Subject: the last Subject of the client, so rxjs's Subject stays out of
   // the bundle of an app with resume() (about 0.65 KiB min+gz), and no Subject per session.
-  readonly events = new MessageFanout<SessionEvent>();
-  readonly session$ = this.events.observable;
-  id: Uint8Array | undefined;
-  idHex = '';
-  token: Uint8Array | undefined;
-  epoch: Epoch = { ended: undefined };
+  // Made on the first `session$`: events before anyone subscribed reach no one anyway (hot).
+  private events_: MessageFanout<SessionEvent> | undefined;
+  /** Told of each event before `session$`'s subscribers (no subscription of its own). */
+  private readonly diagnostics_: SessionDiagnosticsPort | undefined;
+  /** `endpoint.stats.replayed` at the last event told to diagnostics. */
+  private replayedSeen_ = 0;
+  /** The session's id in hex, `''` while there is none; its bytes are made for each HELLO. */
+  idHex_ = '';
+  /**
+   * The token as a string of char codes 0-255 (a 16-char string of 32 B): the WELCOME's views
+   * (two Buffers and the frame's ArrayBuffer) kept about 0.3 KB per idle connection.
+   */
+  token_: string | undefined;
+  epoch_: Epoch = { ended_: undefined };
   /** The version our HELLOs announce: lowered to the minimum by a server that refuses ours. */
-  helloVersion = RESUME_PROTOCOL_VERSION;
-  current: ActiveLink | undefined;
-  pendingRenegotiation: { lostSessionId: string; lost: readonly UnacknowledgedMessage[] } | undefined;
-  counts = { handshakes: 0, resumes: 0, sessionsLost: 0 };
+  helloVersion_ = RESUME_PROTOCOL_VERSION;
+  current_: ActiveLink | undefined;
+  pendingRenegotiation_: { lostSessionId: string; lost: readonly UnacknowledgedMessage[] } | undefined;
+  // Counters as fields, not an object of their own.
+  handshakes_ = 0;
+  resumes_ = 0;
+  sessionsLost_ = 0;
   /** Ended on purpose (either side) and not opened since. */
-  ended = false;
+  ended_ = false;
   readonly handle: ResumeSession = new SessionHandle(this);
   /** With a `store`: its batched writer, the load in progress or done, and what it restored. */
-  readonly writer: ClientSessionWriter | undefined;
-  private loading: Promise<void> | undefined;
+  readonly writer_: ClientSessionWriter | undefined;
+  private loading_: Promise<void> | undefined;
   restored: RestoredClientSession | undefined;
   /** With a `store`: the stored session was read, so sends can be numbered after it. */
-  private loaded = false;
+  private loaded_ = false;
   /** Sends {@link hold} took before the store was read, in order: numbered once it is. */
-  private early: { data: LinkData; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private early_: { data: LinkData; resolve: () => void; reject: (error: unknown) => void }[] | undefined;
 
-  constructor(
-    readonly inner: Transport<LinkData, Uint8Array>,
-    readonly options: ResumableOptions,
-  ) {
+  readonly inner_: Transport<LinkData, Uint8Array>;
+  readonly options_: ResumableOptions;
+
+  constructor(inner: Transport<LinkData, Uint8Array>, options: ResumableOptions) {
+    this.inner_ = inner;
+    this.options_ = options;
     checkResumableOptions(options);
     const store = options.store;
-    this.writer = store ? new ClientSessionWriter(store, (error) => this.storeFailed(error)) : undefined;
+    this.writer_ = store ? new ClientSessionWriter(store, (error) => this.storeFailed_(error)) : undefined;
     // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
     // it resumes: the session must be able to hold it (the queue is the bound), or a long outage
     // would turn into sends refused right after recovery.
-    this.endpoint = new SessionEndpoint(
+    this.endpoint_ = new SessionEndpoint(
       {
         maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
         maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
         ...options,
       },
       // Frames are cut from the shared slab: a client's frames are acknowledged in order.
-      this.writer ? storeHooks(this.writer) : { pooled: true },
+      this.writer_ ? storeHooks(this.writer_) : POOLED,
     );
-    this.outputHighWater = outputHighWaterOf(options);
-    this.watchDiagnostics(sessionDiagnosticsFor(options));
-    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.outputHighWater_ = outputHighWaterOf(options);
+    const diagnostics = sessionDiagnosticsFor(options);
+    this.diagnostics_ = diagnostics?.enabled ? diagnostics : undefined;
+    this.handshakeTimeoutMs_ = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  }
+
+  get session$(): Observable<SessionEvent> {
+    this.events_ ??= new MessageFanout();
+    return this.events_.observable;
   }
 
   /**
-   * Session events to diagnostics, with the messages each resume re-sent (the endpoint replays
-   * synchronously when the link connects, before `resumed` is emitted).
+   * Tells diagnostics, then `session$`'s subscribers, of an event; diagnostics get the messages
+   * each resume re-sent (the endpoint replays synchronously when the link connects, before
+   * `resumed` is emitted). A throw from a logger is reported, as from a subscriber.
    */
-  private watchDiagnostics(diagnostics: SessionDiagnosticsPort | undefined): void {
-    if (!diagnostics?.enabled) return;
-    let replayed = 0;
-    this.events.observable.subscribe((event) => {
-      const now = this.endpoint.stats.replayed;
-      diagnostics.session(event, now - replayed);
-      replayed = now;
-    });
+  emit_(event: SessionEvent): void {
+    const diagnostics = this.diagnostics_;
+    if (diagnostics) {
+      const now = this.endpoint_.stats.replayed;
+      const replayed = now - this.replayedSeen_;
+      this.replayedSeen_ = now;
+      try {
+        diagnostics.session(event, replayed);
+      } catch (error) {
+        reportException(error);
+      }
+    }
+    this.events_?.next(event);
   }
 
   get session(): SessionSnapshot | undefined {
-    if (!this.id) return undefined;
-    const endpoint = this.endpoint;
+    if (!this.idHex_) return undefined;
+    const endpoint = this.endpoint_;
     return {
-      id: this.idHex,
+      id: this.idHex_,
       lastSent: endpoint.lastSent,
       peerAcked: endpoint.peerAcked,
       lastReceived: endpoint.delivered,
       pending: endpoint.pending,
-      connected: this.current?.phase === 'open',
+      connected: this.current_?.phase_ === 'open',
     };
   }
 
   get stats(): ResumableStats {
-    return { ...this.endpoint.stats, ...this.counts };
+    return {
+      ...this.endpoint_.stats,
+      handshakes: this.handshakes_,
+      resumes: this.resumes_,
+      sessionsLost: this.sessionsLost_,
+    };
   }
 
   async open(signal?: AbortSignal): Promise<Link<LinkData, LinkData>> {
     signal?.throwIfAborted();
-    if (this.writer) {
+    if (this.writer_) {
       // The stored session is read once, before the first link: sends wait in the connection's
       // queue until then, so they are numbered after the restored ones.
-      this.loading ??= this.load();
-      await this.loading;
-      if (this.writer.failed) throw this.writer.failed;
+      this.loading_ ??= this.load();
+      await this.loading_;
+      if (this.writer_.failed) throw this.writer_.failed;
       // Closed while the store was read (a lock waited for): this open is abandoned.
       signal?.throwIfAborted();
     }
-    this.ended = false;
+    this.ended_ = false;
     // One physical link per session at a time: a newer open supersedes whatever came before.
-    this.current?.drop(new LinkFailedError('superseded by a newer link'), CloseCode.NormalClosure);
+    this.current_?.drop_(new LinkFailedError('superseded by a newer link'), CloseCode.NormalClosure);
     const active = new ActiveLink(this);
-    this.current = active;
+    this.current_ = active;
     await active.connect(signal);
-    return active.virtual;
+    return active.virtual_;
   }
 
   /**
@@ -425,18 +459,21 @@ class ResumableSession implements ResumableTransport {
    * takes nothing: the send waits in `attach`'s queue as before.
    */
   hold(data: LinkData): Promise<void> | undefined {
-    const writer = this.writer;
-    if (!writer || writer.failed || this.ended || this.pendingRenegotiation) return undefined;
-    if (this.loaded) return this.endpoint.send(data);
-    return new Promise<void>((resolve, reject) => this.early.push({ data, resolve, reject }));
+    const writer = this.writer_;
+    if (!writer || writer.failed || this.ended_ || this.pendingRenegotiation_) return undefined;
+    if (this.loaded_) return this.endpoint_.send(data);
+    return new Promise<void>((resolve, reject) => {
+      this.early_ ??= [];
+      this.early_.push({ data, resolve, reject });
+    });
   }
 
   /** The store was read (or could not be): number what {@link hold} took meanwhile, or fail it. */
-  private releaseEarly(error?: unknown): void {
-    const early = this.early;
-    this.early = [];
-    for (const send of early) {
-      if (error === undefined) this.endpoint.send(send.data).then(send.resolve, send.reject);
+  private releaseEarly_(error?: unknown): void {
+    const early = this.early_;
+    this.early_ = undefined;
+    for (const send of early ?? []) {
+      if (error === undefined) this.endpoint_.send(send.data).then(send.resolve, send.reject);
       else send.reject(error);
     }
   }
@@ -444,19 +481,19 @@ class ResumableSession implements ResumableTransport {
   /** Reads the store and takes the stored session over: its identity, its unacknowledged messages, its watermarks. */
   private async load(): Promise<void> {
     try {
-      await this.loadStored();
+      await this.loadStored_();
     } catch (error) {
-      this.releaseEarly(error);
+      this.releaseEarly_(error);
       throw error;
     }
-    this.loaded = true;
-    this.releaseEarly();
+    this.loaded_ = true;
+    this.releaseEarly_();
   }
 
-  private async loadStored(): Promise<void> {
+  private async loadStored_(): Promise<void> {
     let stored: StoredClientSession | undefined;
     try {
-      const store = this.options.store!;
+      const store = this.options_.store!;
       await releasing.get(store);
       stored = await store.open();
     } catch (error) {
@@ -471,29 +508,28 @@ class ResumableSession implements ResumableTransport {
     // the newest copy of the stored one, unless another owner continued that since (see `holds`).
     // What it changed after the release waited in the writer: written now, the store catches up.
     // (A session that received anything has an id; one that only sent may not have one yet.)
-    const live = this.id !== undefined || this.endpoint.lastSent > 0;
-    const keep = live && this.holds(stored);
+    const live = this.idHex_ !== '' || this.endpoint_.lastSent > 0;
+    const keep = live && this.holds_(stored);
     const stale = new LinkClosedError(undefined, 'stored session moved on');
     // Out of date: anything still waiting on it rejects, and the store is read as on a first start.
-    if (live && !keep) this.finishSession(() => stale);
-    this.writer!.reopen(keep, stale);
+    if (live && !keep) this.finishSession_(() => stale);
+    this.writer_!.reopen(keep, stale);
     if (keep || !stored) return;
-    this.id = stored.id;
-    this.idHex = bytesToHex(stored.id);
-    this.token = stored.token;
-    this.endpoint.restore({
+    this.idHex_ = bytesToHex(stored.id);
+    this.token_ = bytesToChars(stored.token);
+    this.endpoint_.restore({
       peerAcked: stored.peerAcked,
       received: stored.received,
       messages: stored.messages.map((message) => fromStoredOutgoing(message, stored.received)),
     });
     const last = stored.messages[stored.messages.length - 1];
     this.restored = {
-      sessionId: this.idHex,
+      sessionId: this.idHex_,
       pendingOutgoing: stored.messages.length,
       lastSent: last ? last.seq : stored.peerAcked,
       lastReceived: stored.received,
       deliveredUpTo: Math.max(stored.delivered, stored.received),
-      exceedsLimits: this.endpoint.waitingFull,
+      exceedsLimits: this.endpoint_.waitingFull,
     };
   }
 
@@ -503,30 +539,30 @@ class ResumableSession implements ResumableTransport {
    * and no message past ours (another owner may have appended some without reaching the server).
    * Nothing stored while memory has an identity: another owner ended it, or it was deleted.
    */
-  private holds(stored: StoredClientSession | undefined): boolean {
-    if (!stored) return !this.id;
-    const token = this.token;
+  private holds_(stored: StoredClientSession | undefined): boolean {
+    if (!stored) return !this.idHex_;
+    const token = this.token_;
     return (
       token !== undefined &&
-      bytesToHex(stored.token) === bytesToHex(token) &&
-      (stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked) <= this.endpoint.lastSent
+      bytesToChars(stored.token) === token &&
+      (stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked) <= this.endpoint_.lastSent
     );
   }
 
   /** A store write failed: the session can no longer keep its promise; the connection closes with the error. */
-  private storeFailed(error: ClientSessionStoreError): void {
-    this.current?.drop(error, CloseCode.NormalClosure);
+  private storeFailed_(error: ClientSessionStoreError): void {
+    this.current_?.drop_(error, CloseCode.NormalClosure);
   }
 
   close(code = CloseCode.NormalClosure, reason = ''): void {
-    const active = this.current;
-    if (active) active.closing = true;
-    if (active?.phase === 'open') active.write(encodeClose(0, reason));
-    active?.drop(new ClosedByUserError('session closed'), code, reason);
-    if (this.id) this.events.next({ type: 'closed', sessionId: this.idHex, by: 'local' });
-    this.finishSession(() => new ClosedByUserError('session closed'));
-    this.ended = true;
-    this.releaseStore();
+    const active = this.current_;
+    if (active) active.closing_ = true;
+    if (active?.phase_ === 'open') active.write(encodeClose(0, reason));
+    active?.drop_(new ClosedByUserError('session closed'), code, reason);
+    if (this.idHex_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
+    this.finishSession_(() => new ClosedByUserError('session closed'));
+    this.ended_ = true;
+    this.releaseStore_();
   }
 
   /**
@@ -535,20 +571,20 @@ class ResumableSession implements ResumableTransport {
    * connection in this process, or another process, can open the store.
    */
   release(): void {
-    this.releaseStore();
+    this.releaseStore_();
   }
 
   /**
    * Closed on purpose, or given up (see {@link release}): once the store holds that the session is over, ownership is released (the
    * next process or tab may take it at once); a later open reads the store again.
    */
-  private releaseStore(): void {
-    const loading = this.loading;
-    const writer = this.writer;
+  private releaseStore_(): void {
+    const loading = this.loading_;
+    const writer = this.writer_;
     if (!loading || !writer) return;
-    this.loading = undefined;
-    this.loaded = false;
-    const store = this.options.store!;
+    this.loading_ = undefined;
+    this.loaded_ = false;
+    const store = this.options_.store!;
     // A load that failed (another owner) owns nothing to release; a failed close has no one to tell.
     const released = loading
       .then(() => writer.settled())
@@ -564,137 +600,129 @@ class ResumableSession implements ResumableTransport {
   }
 
   /** The session is over (closed or lost): reject what is pending, forget it, number from 1 again. */
-  finishSession(
+  finishSession_(
     errorFor: (list: readonly UnacknowledgedMessage[]) => unknown,
   ): readonly UnacknowledgedMessage[] {
     let ended: unknown;
-    const list = this.endpoint.end((unacknowledged) => {
+    const list = this.endpoint_.end((unacknowledged) => {
       ended = errorFor(unacknowledged);
       return ended;
     });
-    this.epoch.ended = ended;
-    this.epoch = { ended: undefined };
-    this.endpoint.restart();
-    this.id = undefined;
-    this.idHex = '';
-    this.token = undefined;
+    this.epoch_.ended_ = ended;
+    this.epoch_ = { ended_: undefined };
+    this.endpoint_.restart();
+    this.idHex_ = '';
+    this.token_ = undefined;
     // The stored session is over too: a restart must not resume it.
-    this.writer?.post({ reset: true });
+    this.writer_?.post({ reset: true });
     return list;
   }
 
   /** The session is lost: report it (event and rejections with the exact list), forget it. */
-  lose(reason: SessionLostReason, cause?: unknown): void {
-    const sessionId = this.idHex;
+  lose_(reason: SessionLostReason, cause?: unknown): void {
+    const sessionId = this.idHex_;
     let lostError: SessionLostError | undefined;
-    const list = this.finishSession((unacknowledged) => {
+    const list = this.finishSession_((unacknowledged) => {
       lostError = new SessionLostError(reason, sessionId, unacknowledged, { cause });
       return lostError;
     });
-    this.counts.sessionsLost++;
-    this.pendingRenegotiation = { lostSessionId: sessionId, lost: list };
-    this.events.next({ type: 'lost', sessionId, reason, unacknowledged: list, error: lostError! });
+    this.sessionsLost_++;
+    this.pendingRenegotiation_ = { lostSessionId: sessionId, lost: list };
+    this.emit_({ type: 'lost', sessionId, reason, unacknowledged: list, error: lostError! });
   }
 }
 
 /** `storing`: welcomed, writing the session's identity to the client store before confirming it. */
 type Phase = 'opening' | 'handshake' | 'storing' | 'open' | 'dead';
 
-/** One physical link of the session, from open through handshake to its end. */
-class ActiveLink {
-  phase: Phase = 'opening';
+/**
+ * One physical link of the session, from open through handshake to its end; the physical link's
+ * reader ({@link Link.read_}) where it has the seam.
+ */
+class ActiveLink implements LinkReader<LinkData> {
+  phase_: Phase = 'opening';
   /** Set by a deliberate close, so the link's end reads as that close whatever the peer does. */
-  closing = false;
-  readonly virtual: VirtualLink;
+  closing_ = false;
+  readonly virtual_: VirtualLink;
   /** The session generation this link serves; moves on when a loss starts a new session on it. */
-  epoch: Epoch;
-  private inner: Link<LinkData, Uint8Array> | undefined;
-  private subscription: Subscription | undefined;
-  private writer: FrameWriter | undefined;
-  private resumedWith: Uint8Array | undefined;
-  private settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
-  private downError: unknown;
-  private onDown: ((error: unknown) => void) | undefined;
+  epoch_: Epoch;
+  private inner_: Link<LinkData, Uint8Array> | undefined;
+  private subscription_: Subscription | undefined;
+  private writer_: FrameWriter | undefined;
+  /** The id (hex) this link's HELLO resumed, `''` for a new session. */
+  private resumedWith_ = '';
+  private settle_: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  /** What ended this link (read by its virtual link, for a reader that comes after the end). */
+  downError_: unknown;
+  private onDown_: ((error: unknown) => void) | undefined;
   /** Frames that arrived while the identity was being stored (bounded by `maxUnreadMessages`). */
-  private held: ResumeFrame[] = [];
+  private held_: ResumeFrame[] | undefined;
 
-  constructor(private readonly session: ResumableSession) {
-    this.epoch = session.epoch;
-    this.virtual = new VirtualLink(session, this);
+  private readonly session_: ResumableSession;
+
+  constructor(session: ResumableSession) {
+    this.session_ = session;
+    this.epoch_ = session.epoch_;
+    this.virtual_ = new VirtualLink(session, this);
   }
 
   async connect(signal: AbortSignal | undefined): Promise<void> {
     try {
-      await this.establish(signal);
+      await this.establish_(signal);
     } catch (error) {
       // Whatever failed (the open, the handshake, the hook), this link is done; the session is not.
-      this.drop(error, CloseCode.NormalClosure);
+      this.drop_(error, CloseCode.NormalClosure);
       throw error;
     }
   }
 
-  private async establish(signal: AbortSignal | undefined): Promise<void> {
-    const session = this.session;
-    const inner = await session.inner.open(signal);
-    if (this.phase === 'dead') {
+  private async establish_(signal: AbortSignal | undefined): Promise<void> {
+    const session = this.session_;
+    const inner = await session.inner_.open(signal);
+    if (this.phase_ === 'dead') {
       inner.close();
-      throw this.downError;
+      throw this.downError_;
     }
-    this.inner = inner;
-    // Acks confirm delivery: a link that can write without confirming each frame is cheaper.
-    const write = inner.write
-      ? (frame: Uint8Array) => inner.write!(frame)
-      : frameWriter((frame) => inner.send(frame));
-    // A server that does not read must not grow our output: PONGs and ACKs are coalesced and a
-    // link above the high-water mark is dropped (the session resumes on the next one).
-    const output = new LinkOutput(
-      {
-        write,
-        writeConfirmed: (frame, done) => {
-          inner.send(frame).then(done, done);
-        },
-        get bufferedAmount() {
-          return inner.bufferedAmount ?? 0;
-        },
-      },
-      session.outputHighWater,
-      (error) => this.drop(error),
-    );
-    this.writer = output.writer;
-    this.phase = 'handshake';
+    this.inner_ = inner;
+    this.writer_ = this.outputOn_(inner).writer;
+    this.phase_ = 'handshake';
     const handshake = new Promise<void>((resolve, reject) => {
-      this.settle = { resolve, reject };
+      this.settle_ = { resolve, reject };
     });
-    const timer = (session.options.scheduler ?? asyncScheduler).schedule(() => {
-      this.drop(
-        new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs} ms`, {
+    const timer = (session.options_.scheduler ?? asyncScheduler).schedule(() => {
+      this.drop_(
+        new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs_} ms`, {
           syscallCode: 'ETIMEDOUT',
         }),
         CloseCode.NormalClosure,
       );
-    }, session.handshakeTimeoutMs);
+    }, session.handshakeTimeoutMs_);
     const onAbort = () =>
-      this.drop(signal?.reason ?? new LinkFailedError('open aborted'), CloseCode.NormalClosure);
+      this.drop_(signal?.reason ?? new LinkFailedError('open aborted'), CloseCode.NormalClosure);
     signal?.addEventListener('abort', onAbort, { once: true });
-    this.subscription = inner.messages$.subscribe({
-      next: (message) => this.receive(message),
-      error: (error) => this.drop(error),
-      complete: () => this.drop(new LinkFailedError('the link ended', { syscallCode: 'ECONNRESET' })),
-    });
+    // Read directly where the link has the seam: no subscriber, observer and teardown per link.
+    if (inner.read_) inner.read_(this);
+    else {
+      this.subscription_ = inner.messages$.subscribe({
+        next: (message) => this.receive_(message),
+        error: (error) => this.drop_(error),
+        complete: () => this.linkEnded_(),
+      });
+    }
     try {
-      this.hello();
+      this.hello_();
       await handshake;
     } finally {
       timer.unsubscribe();
       signal?.removeEventListener('abort', onAbort);
-      this.settle = undefined;
+      this.settle_ = undefined;
     }
-    const renegotiation = session.pendingRenegotiation;
+    const renegotiation = session.pendingRenegotiation_;
     if (!renegotiation) return;
-    const hook = session.options.renegotiate;
+    const hook = session.options_.renegotiate;
     if (hook) {
       const context: RenegotiateContext = {
-        link: this.virtual,
+        link: this.virtual_,
         session: session.session!,
         lostSessionId: renegotiation.lostSessionId,
         lost: renegotiation.lost,
@@ -703,201 +731,247 @@ class ActiveLink {
       // The hook's own sends wait for acks that need this link: if it dies, fail the open rather
       // than wait forever (the hook runs again on the next open).
       await new Promise<void>((resolve, reject) => {
-        this.onDown = reject;
+        this.onDown_ = reject;
         Promise.resolve()
           .then(() => hook(context))
           .then(resolve, reject);
       }).finally(() => {
-        this.onDown = undefined;
+        this.onDown_ = undefined;
       });
     }
-    if (session.pendingRenegotiation === renegotiation) session.pendingRenegotiation = undefined;
+    if (session.pendingRenegotiation_ === renegotiation) session.pendingRenegotiation_ = undefined;
+  }
+
+  /**
+   * The output of `inner`. A server that does not read must not grow our output: PONGs and ACKs
+   * are coalesced and a link above the high-water mark is dropped (the session resumes on the
+   * next one). Made here rather than in `establish`: the overflow callback lives as long as the
+   * link, and one made there would keep that function's whole context (the open's abort signal
+   * with its listener maps, the handshake's promise), about 0.5 KB per idle connection.
+   */
+  private outputOn_(inner: Link<LinkData, Uint8Array>): LinkOutput {
+    return new LinkOutput(new PhysicalPort(inner), this.session_.outputHighWater_, (error) =>
+      this.drop_(error),
+    );
   }
 
   write(frame: Uint8Array): void {
-    this.writer?.(frame);
+    this.writer_?.(frame);
+  }
+
+  /** @internal A frame from the physical link (see {@link LinkReader}). */
+  linkMessage_(message: LinkData): void {
+    this.receive_(message);
+  }
+
+  /** @internal The physical link's own pongs: the session's liveness is its own PING/PONG and ACK frames. */
+  linkPong_(): void {}
+
+  /** @internal */
+  linkFailed_(error: unknown): void {
+    this.drop_(error);
+  }
+
+  /** @internal */
+  linkEnded_(): void {
+    this.drop_(new LinkFailedError('the link ended', { syscallCode: 'ECONNRESET' }));
   }
 
   /** Ends this link (not the session). Idempotent. `abandon`: the physical link is presumed dead, drop it without a closing handshake. */
-  drop(error: unknown, code?: number, reason?: string, abandon = false): void {
-    if (this.phase === 'dead') return;
+  drop_(error: unknown, code?: number, reason?: string, abandon = false): void {
+    if (this.phase_ === 'dead') return;
     // The peer may answer our CLOSE by closing the link inside the write: that is still our close.
-    if (this.closing) error = new ClosedByUserError('session closed');
-    const wasOpen = this.phase === 'open';
-    this.phase = 'dead';
-    this.downError = error;
-    this.writer = undefined;
-    this.subscription?.unsubscribe();
-    this.subscription = undefined;
-    if (abandon && this.inner?.abandon) this.inner.abandon();
-    else this.inner?.close(code ?? closeCodeFor(error), reason ?? '');
-    if (this.session.current === this) {
-      this.session.current = undefined;
-      if (wasOpen) this.session.endpoint.disconnect();
+    if (this.closing_) error = new ClosedByUserError('session closed');
+    const wasOpen = this.phase_ === 'open';
+    this.phase_ = 'dead';
+    this.downError_ = error;
+    this.writer_ = undefined;
+    this.subscription_?.unsubscribe();
+    this.subscription_ = undefined;
+    this.inner_?.read_?.(undefined);
+    if (abandon && this.inner_?.abandon) this.inner_.abandon();
+    else this.inner_?.close(code ?? closeCodeFor(error), reason ?? '');
+    if (this.session_.current_ === this) {
+      this.session_.current_ = undefined;
+      if (wasOpen) this.session_.endpoint_.disconnect();
     }
-    this.settle?.reject(error);
-    this.onDown?.(error);
-    this.virtual.down(error);
+    this.settle_?.reject(error);
+    this.onDown_?.(error);
+    this.virtual_.down_(error);
   }
 
-  private hello(): void {
-    const session = this.session;
-    this.resumedWith = session.id;
-    const resume = session.id && session.token ? { id: session.id, token: session.token } : undefined;
-    this.write(encodeHello(resume, resume ? session.endpoint.delivered : 0, session.helloVersion));
+  private hello_(): void {
+    const session = this.session_;
+    const id = session.idHex_;
+    const token = session.token_;
+    this.resumedWith_ = id;
+    const resume =
+      id && token
+        ? {
+            id: Uint8Array.from(id.match(/../g)!, (hex) => Number.parseInt(hex, 16)),
+            token: Uint8Array.from(token, (char) => char.charCodeAt(0)),
+          }
+        : undefined;
+    this.write(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
   }
 
-  private receive(message: unknown): void {
+  private receive_(message: unknown): void {
     let frame: ResumeFrame;
     try {
-      frame = decodeFrame(frameBytes(message), this.session.endpoint.maxFrameBytes);
+      frame = decodeFrame(frameBytes(message), this.session_.endpoint_.maxFrameBytes);
     } catch (error) {
-      this.drop(error);
+      this.drop_(error);
       return;
     }
-    if (this.phase === 'open') this.onFrame(frame);
-    else if (this.phase === 'handshake') this.onHandshakeFrame(frame);
-    else if (this.phase === 'storing') {
+    if (this.phase_ === 'open') this.onFrame_(frame);
+    else if (this.phase_ === 'handshake') this.onHandshakeFrame_(frame);
+    else if (this.phase_ === 'storing') {
       // The server replays right after its WELCOME; we confirm only once the new token is stored.
-      if (this.held.length >= (this.session.options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES)) {
-        this.drop(new ProtocolError('the server sent past the unread limit during the handshake'));
-      } else this.held.push(frame);
+      this.held_ ??= [];
+      const held = this.held_;
+      if (held.length >= (this.session_.options_.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES)) {
+        this.drop_(new ProtocolError('the server sent past the unread limit during the handshake'));
+      } else held.push(frame);
     }
   }
 
-  private onFrame(frame: ResumeFrame): void {
-    const endpoint = this.session.endpoint;
+  private onFrame_(frame: ResumeFrame): void {
+    const endpoint = this.session_.endpoint_;
     switch (frame.type) {
       case 'data': {
         const problem = endpoint.receiveData(frame.seq, frame.ack, frame.data);
-        if (problem) this.drop(problem);
+        if (problem) this.drop_(problem);
         return;
       }
       case 'ack': {
         const problem = endpoint.receiveAck(frame.ack);
-        if (problem) this.drop(problem);
-        else this.virtual.pong();
+        if (problem) this.drop_(problem);
+        else this.virtual_.pong_();
         return;
       }
       case 'ping':
         this.write(encodePong());
         return;
       case 'pong':
-        this.virtual.pong();
+        this.virtual_.pong_();
         return;
       case 'goaway': {
-        const session = this.session;
+        const session = this.session_;
         const url = frame.url || undefined;
-        session.inner.redirect?.(url);
-        session.events.next({ type: 'goaway', sessionId: session.idHex, url, delayMs: frame.delayMs });
+        session.inner_.redirect?.(url);
+        session.emit_({ type: 'goaway', sessionId: session.idHex_, url, delayMs: frame.delayMs });
         // Recoverable, and its hint replaces the backoff: attach resumes after exactly delayMs.
-        this.drop(new GoAwayError(frame.delayMs, url), CloseCode.NormalClosure, 'going away');
+        this.drop_(new GoAwayError(frame.delayMs, url), CloseCode.NormalClosure, 'going away');
         return;
       }
       case 'close': {
-        const session = this.session;
-        const sessionId = session.idHex;
-        this.drop(
+        const session = this.session_;
+        const sessionId = session.idHex_;
+        this.drop_(
           new LinkClosedError(CloseCode.NormalClosure, frame.reason || 'session closed by the server'),
           CloseCode.NormalClosure,
         );
-        session.events.next({ type: 'closed', sessionId, by: 'peer' });
-        session.finishSession(
+        session.emit_({ type: 'closed', sessionId, by: 'peer' });
+        session.finishSession_(
           (list) =>
             new SessionLostError('closed-by-peer', sessionId, list, { cause: frame.reason || undefined }),
         );
-        session.ended = true;
+        session.ended_ = true;
         return;
       }
       default:
-        this.drop(new ProtocolError(`unexpected ${frame.type.toUpperCase()} frame after the handshake`));
+        this.drop_(new ProtocolError(`unexpected ${frame.type.toUpperCase()} frame after the handshake`));
     }
   }
 
-  private onHandshakeFrame(frame: ResumeFrame): void {
-    const session = this.session;
+  private onHandshakeFrame_(frame: ResumeFrame): void {
+    const session = this.session_;
     if (frame.type === 'reject') {
-      this.onReject(frame.code, frame.reason);
+      this.onReject_(frame.code, frame.reason);
       return;
     }
     if (frame.type !== 'welcome') {
-      this.drop(new ProtocolError(`expected WELCOME or REJECT, got ${frame.type.toUpperCase()}`));
+      this.drop_(new ProtocolError(`expected WELCOME or REJECT, got ${frame.type.toUpperCase()}`));
       return;
     }
-    const resuming = this.resumedWith;
-    if (frame.version < MIN_RESUME_PROTOCOL_VERSION || frame.version > session.helloVersion) {
-      this.drop(new ProtocolError(`the server answered with protocol version ${frame.version}`));
+    const resuming = this.resumedWith_;
+    if (frame.version < MIN_RESUME_PROTOCOL_VERSION || frame.version > session.helloVersion_) {
+      this.drop_(new ProtocolError(`the server answered with protocol version ${frame.version}`));
       return;
     }
-    if (resuming && (!frame.resumed || bytesToHex(frame.id) !== bytesToHex(resuming))) {
-      this.failResume(new ProtocolError('the server answered a resume with another session'));
+    if (resuming && (!frame.resumed || bytesToHex(frame.id) !== resuming)) {
+      this.failResume_(new ProtocolError('the server answered a resume with another session'));
       return;
     }
     if (!resuming && (frame.resumed || frame.lastReceived !== 0)) {
-      this.drop(new ProtocolError('the server answered a new session with a resumed one'));
+      this.drop_(new ProtocolError('the server answered a new session with a resumed one'));
       return;
     }
-    session.id = frame.id;
-    session.idHex = bytesToHex(frame.id);
-    session.token = frame.token;
-    const problem = session.endpoint.checkResume(frame.lastReceived);
+    session.idHex_ = bytesToHex(frame.id);
+    session.token_ = bytesToChars(frame.token);
+    const problem = session.endpoint_.checkResume(frame.lastReceived);
     if (problem) {
-      this.failResume(problem);
+      this.failResume_(problem);
       return;
     }
-    const writer = session.writer;
+    const writer = session.writer_;
     if (!writer) {
-      this.welcomed(frame.lastReceived, resuming);
+      this.welcomed_(frame.lastReceived, resuming);
       return;
     }
     // The confirming ACK retires the token the store holds: store the new one first, so a crash
     // at any point leaves a token the server accepts (docs/protocol.md, token rotation).
-    this.phase = 'storing';
+    this.phase_ = 'storing';
     // A new session's first write also holds what was sent before it had an identity (taken
     // while no server could be reached, see `hold`): numbered 1, 2... in it, and stored before
     // any of it is written on this link.
-    const unidentified = resuming ? [] : session.endpoint.unacknowledged();
+    const unidentified = resuming ? [] : session.endpoint_.unacknowledged();
     const change: ClientSessionChange = {
       reset: !resuming,
       identity: { id: frame.id, token: frame.token },
       ...(unidentified.length > 0 ? { append: unidentified.map(toStoredOutgoing) } : {}),
     };
     writer.write(change).then(() => {
-      if (this.phase !== 'storing') return;
-      this.welcomed(frame.lastReceived, resuming);
-      const held = this.held;
-      this.held = [];
-      for (const next of held) {
-        if ((this.phase as Phase) !== 'open') break;
-        this.onFrame(next);
+      if (this.phase_ !== 'storing') return;
+      this.welcomed_(frame.lastReceived, resuming);
+      const held = this.held_;
+      this.held_ = undefined;
+      for (const next of held ?? []) {
+        if ((this.phase_ as Phase) !== 'open') break;
+        this.onFrame_(next);
       }
     }, noop);
   }
 
   /** The handshake is done (and the identity stored): replay, report, hand the link out. */
-  private welcomed(lastReceived: number, resuming: Uint8Array | undefined): void {
-    const session = this.session;
-    this.phase = 'open';
+  private welcomed_(lastReceived: number, resuming: string): void {
+    const session = this.session_;
+    this.phase_ = 'open';
     // The ACK goes before any replay: the first frame after WELCOME proves we hold the rotated token.
-    session.endpoint.connect(this.writer!, lastReceived, this.virtual, encodeAck(session.endpoint.delivered));
-    session.counts.handshakes++;
+    session.endpoint_.connect(
+      this.writer_!,
+      lastReceived,
+      this.virtual_,
+      encodeAck(session.endpoint_.delivered),
+    );
+    session.handshakes_++;
     if (resuming) {
-      session.counts.resumes++;
-      session.events.next({ type: 'resumed', sessionId: session.idHex, resumes: session.counts.resumes });
+      session.resumes_++;
+      session.emit_({ type: 'resumed', sessionId: session.idHex_, resumes: session.resumes_ });
     } else {
-      session.events.next({ type: 'new', sessionId: session.idHex });
+      session.emit_({ type: 'new', sessionId: session.idHex_ });
     }
-    this.settle?.resolve();
+    this.settle_?.resolve();
   }
 
-  private onReject(code: SessionRejectedError['rejectCode'], reason: string): void {
-    const session = this.session;
+  private onReject_(code: SessionRejectedError['rejectCode'], reason: string): void {
+    const session = this.session_;
     const rejected = new SessionRejectedError(code, reason);
-    if (code === 'unsupported-version' && session.helloVersion > MIN_RESUME_PROTOCOL_VERSION) {
+    if (code === 'unsupported-version' && session.helloVersion_ > MIN_RESUME_PROTOCOL_VERSION) {
       // A server older than us (version 1 during a rolling upgrade): it closes this link, and the
       // session resumes on the next one in the version it speaks. Nothing is lost.
-      session.helloVersion = MIN_RESUME_PROTOCOL_VERSION;
-      this.drop(
+      session.helloVersion_ = MIN_RESUME_PROTOCOL_VERSION;
+      this.drop_(
         new LinkFailedError(`the server refused protocol version ${RESUME_PROTOCOL_VERSION}: ${reason}`, {
           cause: rejected,
           recoverable: true,
@@ -906,91 +980,181 @@ class ActiveLink {
       );
       return;
     }
-    if (this.resumedWith && code === 'unknown-session') {
+    if (this.resumedWith_ && code === 'unknown-session') {
       // The server forgot the session (restart, expiry): report the loss, then start afresh on
       // this same link; the server keeps it in the handshake for exactly this.
-      session.lose('unknown-session', rejected);
-      this.epoch = session.epoch;
-      this.hello();
+      session.lose_('unknown-session', rejected);
+      this.epoch_ = session.epoch_;
+      this.hello_();
       return;
     }
-    if (this.resumedWith && code !== 'too-many-sessions') session.lose(lostReasonOf(code), rejected);
-    this.drop(rejected, CloseCode.NormalClosure);
+    if (this.resumedWith_ && code !== 'too-many-sessions') session.lose_(lostReasonOf(code), rejected);
+    this.drop_(rejected, CloseCode.NormalClosure);
   }
 
-  private failResume(error: ProtocolError): void {
-    const session = this.session;
+  private failResume_(error: ProtocolError): void {
+    const session = this.session_;
     // Tell the server to drop its half: neither side can trust the other's numbering any more.
     this.write(encodeClose(0, 'protocol error'));
-    this.drop(error);
-    session.lose('protocol-error', error);
+    this.drop_(error);
+    session.lose_('protocol-error', error);
   }
+}
+
+/**
+ * How {@link LinkOutput} writes on a physical link: an object of its own rather than a literal of
+ * closures per link (an idle connection keeps it for its whole life).
+ */
+class PhysicalPort implements LinkOutputPort {
+  private readonly inner_: Link<LinkData, Uint8Array>;
+
+  constructor(inner: Link<LinkData, Uint8Array>) {
+    this.inner_ = inner;
+  }
+
+  get bufferedAmount(): number {
+    return this.inner_.bufferedAmount ?? 0;
+  }
+
+  // Acks confirm delivery: a link that can write without confirming each frame is cheaper. A
+  // failed write reaches the link's reader either way.
+  write(frame: Uint8Array): void {
+    const inner = this.inner_;
+    if (inner.write) inner.write(frame);
+    else inner.send(frame).then(undefined, noop);
+  }
+
+  // Without a promise where the link can confirm a write without one (`sendWith`: one
+  // confirmation per tick on Node's `ws`): a client writes an ACK for every few messages it reads.
+  writeConfirmed(frame: Uint8Array, done: () => void): void {
+    const inner = this.inner_;
+    if (inner.sendWith) inner.sendWith(frame, callToken, done);
+    else inner.send(frame).then(done, done);
+  }
+}
+
+/** A `sendWith` confirmation whose token is the function to call, whatever the outcome. */
+function callToken(_error: unknown, token: object): void {
+  (token as () => void)();
 }
 
 /** The link handed to the user: a view of the session over one physical link. */
 class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   readonly replaysSends = true;
-  readonly messages$: Observable<LinkData>;
-  readonly pongs$: Observable<unknown>;
-  // Fan-outs, not Subjects: every message and every ACK goes through one (a Subject allocates a
-  // closure and a copy of its observer list per value).
-  private readonly incoming = new MessageFanout<LinkData>();
-  private readonly pongFanout = new MessageFanout<unknown>();
-  private subscribers = 0;
-  private alive = true;
+  /**
+   * The connection, reading directly ({@link Link.read_}): told of every message, ACK/PONG and the
+   * end before `messages$`'s subscribers, with no subscriber, observer and teardown list per link
+   * (about 1.3 KB an idle connection kept for the two subscriptions it made before).
+   */
+  private reader_: LinkReader<LinkData> | undefined;
+  // Fan-outs, not Subjects (a Subject allocates a closure and a copy of its observer list per
+  // value), and made on the first `messages$` / `pongs$`: a connection reading through `read_`
+  // never makes them.
+  private incoming_: MessageFanout<LinkData> | undefined;
+  private pongs_: MessageFanout<unknown> | undefined;
+  private messages_: Observable<LinkData> | undefined;
+  private subscribers_ = 0;
+  private alive_ = true;
 
   constructor(
-    private readonly session: ResumableSession,
-    private readonly active: ActiveLink,
-  ) {
-    this.pongs$ = this.pongFanout.observable;
-    this.messages$ = new RxObservable<LinkData>((subscriber) => {
-      const inner = this.incoming.observable.subscribe(subscriber);
-      this.subscribers++;
+    private readonly session_: ResumableSession,
+    private readonly active_: ActiveLink,
+  ) {}
+
+  get messages$(): Observable<LinkData> {
+    this.messages_ ??= new RxObservable<LinkData>((subscriber) => {
+      this.incoming_ ??= new MessageFanout();
+      const inner = this.fanout_(this.incoming_).observable.subscribe(subscriber);
+      this.subscribers_++;
       // Messages that waited for a subscriber are delivered (and only then acknowledged) now.
-      if (this.ready && this.session.current === this.active) this.session.endpoint.pump();
+      this.pumpIfReady_();
       return () => {
-        this.subscribers--;
+        this.subscribers_--;
         inner.unsubscribe();
       };
     });
+    return this.messages_;
+  }
+
+  get pongs$(): Observable<unknown> {
+    this.pongs_ ??= new MessageFanout();
+    return this.fanout_(this.pongs_).observable;
+  }
+
+  /** A fan-out made after the link went down ends at once, as a stopped Subject tells a late subscriber. */
+  private fanout_<T>(fanout: MessageFanout<T>): MessageFanout<T> {
+    if (!this.alive_) {
+      const error = this.active_.downError_;
+      if (error instanceof ClosedByUserError || fanout === this.pongs_) fanout.complete();
+      else fanout.error(error);
+    }
+    return fanout;
+  }
+
+  /** @internal */
+  read_(reader: LinkReader<LinkData> | undefined): void {
+    this.reader_ = reader;
+    if (reader === undefined) return;
+    if (!this.alive_) {
+      // Down before its reader came (between the open and the connection reading it): told now,
+      // as `messages$` tells a late subscriber, or the connection would hold a dead link as open.
+      this.reader_ = undefined;
+      const error = this.active_.downError_;
+      if (error instanceof ClosedByUserError) reader.linkEnded_();
+      else reader.linkFailed_(error);
+      return;
+    }
+    this.pumpIfReady_();
+  }
+
+  private pumpIfReady_(): void {
+    if (this.ready && this.session_.current_ === this.active_) this.session_.endpoint_.pump();
   }
 
   get ready(): boolean {
-    return this.alive && this.subscribers > 0;
+    return this.alive_ && (this.reader_ !== undefined || this.subscribers_ > 0);
   }
 
   get info(): Readonly<Record<string, unknown>> {
-    return { sessionId: this.session.idHex };
+    return { sessionId: this.session_.idHex_ };
   }
 
   deliver(data: string | Uint8Array): void {
-    this.incoming.next(data);
+    this.reader_?.linkMessage_(data);
+    this.incoming_?.next(data);
   }
 
-  pong(): void {
-    this.pongFanout.next(undefined);
+  pong_(): void {
+    this.reader_?.linkPong_();
+    this.pongs_?.next(undefined);
   }
 
-  down(error: unknown): void {
-    if (!this.alive) return;
-    this.alive = false;
-    this.pongFanout.complete();
-    if (error instanceof ClosedByUserError) this.incoming.complete();
-    else this.incoming.error(error);
+  down_(error: unknown): void {
+    if (!this.alive_) return;
+    this.alive_ = false;
+    const reader = this.reader_;
+    this.reader_ = undefined;
+    this.pongs_?.complete();
+    const closed = error instanceof ClosedByUserError;
+    if (reader) {
+      if (closed) reader.linkEnded_();
+      else reader.linkFailed_(error);
+    }
+    if (closed) this.incoming_?.complete();
+    else this.incoming_?.error(error);
   }
 
   send(data: LinkData): Promise<void> {
     const over = this.over();
-    return over === undefined ? this.session.endpoint.send(data) : Promise.reject(over);
+    return over === undefined ? this.session_.endpoint_.send(data) : Promise.reject(over);
   }
 
   /** A link of a session that is over must not feed the next session: its sends fail as the session did. */
   private over(): unknown {
-    const epoch = this.active.epoch;
-    return epoch === this.session.epoch
+    const epoch = this.active_.epoch_;
+    return epoch === this.session_.epoch_
       ? undefined
-      : (epoch.ended ?? new LinkClosedError(undefined, 'session ended'));
+      : (epoch.ended_ ?? new LinkClosedError(undefined, 'session ended'));
   }
 
   /**
@@ -1002,20 +1166,20 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
    * entry written before it calls, so that is harmless.
    */
   sendWith(data: LinkData, confirmed: (error: unknown, token: object) => void, token: object): void {
-    const refused = this.over() ?? this.session.endpoint.post(data, confirmed, token);
+    const refused = this.over() ?? this.session_.endpoint_.post(data, confirmed, token);
     if (refused !== undefined) queueMicrotask(() => confirmed(refused, token));
   }
 
   /** Ends the session if this is its current link; a link that is already down has nothing to end. */
   close(code?: number, reason?: string): void {
-    if (this.session.current === this.active && this.active.phase === 'open')
-      this.session.close(code, reason);
-    else this.active.drop(new ClosedByUserError('link closed'), code, reason);
+    if (this.session_.current_ === this.active_ && this.active_.phase_ === 'open')
+      this.session_.close(code, reason);
+    else this.active_.drop_(new ClosedByUserError('link closed'), code, reason);
   }
 
   /** Drops the physical link and keeps the session for a resume (attach calls this before reopening). */
   abandon(): void {
-    this.active.drop(
+    this.active_.drop_(
       new LinkFailedError('link abandoned for a new one'),
       CloseCode.GoingAway,
       undefined,
@@ -1024,7 +1188,8 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   }
 
   ping(): void {
-    if (this.session.current === this.active && this.active.phase === 'open') this.active.write(encodePing());
+    if (this.session_.current_ === this.active_ && this.active_.phase_ === 'open')
+      this.active_.write(encodePing());
   }
 }
 
@@ -1032,6 +1197,14 @@ const noop = () => {};
 
 /** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
+
+/** The endpoint hooks of a session without a store: one object for all of them. */
+const POOLED: SessionEndpointHooks = { pooled: true };
+
+/** Bytes as a string of their char codes (0-255). */
+function bytesToChars(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes);
+}
 
 /** The endpoint hooks that keep a client session in its store, through the batching writer. */
 function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {

@@ -83,6 +83,7 @@ export class LinkOutput {
         return;
       }
       this.pongsPending++;
+      this.pongWritten ??= () => this.pongDone();
       this.port.writeConfirmed(frame, this.pongWritten);
     } else if (type === ResumeFrameType.Ack) {
       if (this.ackWaiting || (this.acksPending > 0 && this.port.bufferedAmount > 0)) {
@@ -91,6 +92,7 @@ export class LinkOutput {
         return;
       }
       this.acksPending++;
+      this.ackWritten ??= () => this.ackDone();
       this.port.writeConfirmed(frame, this.ackWritten);
     } else {
       this.port.write(frame);
@@ -111,15 +113,20 @@ export class LinkOutput {
     queueMicrotask(() => this.overflow(error));
   }
 
-  private readonly pongWritten = (): void => {
-    this.pongsPending--;
-  };
+  // The confirmations' callbacks, made on the first PONG or ACK written: an idle link writes
+  // neither for long stretches, and keeps this object for its whole life.
+  private pongWritten: (() => void) | undefined;
+  private ackWritten: (() => void) | undefined;
 
-  private readonly ackWritten = (): void => {
+  private pongDone(): void {
+    this.pongsPending--;
+  }
+
+  private ackDone(): void {
     this.acksPending--;
     const waiting = this.ackWaiting;
     if (!waiting || this.acksPending > 0) return;
     this.ackWaiting = undefined;
     this.writer(waiting);
-  };
+  }
 }

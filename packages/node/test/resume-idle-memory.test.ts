@@ -1,0 +1,60 @@
+// Idle memory per resuming HAWebSocket (issue 13): what a connection with `resume` that only waits
+// holds, beside what a plain HAWebSocket holds (ws-idle-memory.test.ts). Measured in a child
+// process (from the sources, through tsx) against a resume server in this one, after GC. Before
+// the resume client went on the link read seam (four rxjs subscriptions per connection: the
+// engine on the virtual link's messages and pongs, the session on its WebSocket link, the
+// diagnostics on the session's events), with the WELCOME's Buffers, the output port's closures
+// and the fan-outs nobody subscribed to, an idle resuming HAWebSocket of the built package held
+// 15.4 KB; docs/benchmarks.md, "Idle memory per connection", has the figures after.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createResumeServer } from '@lifeline/node/server';
+import { expect, it, onTestFinished } from 'vitest';
+
+const CONNECTIONS = 200;
+/**
+ * Bytes of JS heap per idle resuming connection, from the sources through tsx (which adds a
+ * name-keeping helper per function: more than the built package holds). Measured here on
+ * 2026-11-30 (load 10-12, two runs each): 20.2-20.3 KB before the read seam and the cuts above,
+ * 13.4 KB after.
+ */
+const LIMIT = 15_500;
+
+it(`an idle resuming HAWebSocket holds under ${LIMIT.toLocaleString('en-US')} bytes of JS heap`, async () => {
+  const server = createResumeServer();
+  onTestFinished(() => server.close());
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  const child = spawn(
+    process.execPath,
+    [
+      '--expose-gc',
+      // V8 drops the bytecode of functions idle for a few GCs (tsx's own among them), which from
+      // Node 22 on frees more during the measured phase than 200 connections hold.
+      '--no-flush-bytecode',
+      '--conditions=@lifeline/source',
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./support/idle-heap-child.ts', import.meta.url)),
+      String(port),
+      String(CONNECTIONS),
+      'resume',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  onTestFinished(() => {
+    clearTimeout(killer);
+    child.kill('SIGKILL');
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  expect(code, output).toBe(0);
+  const { perConnection } = JSON.parse(output) as { perConnection: number };
+  console.log(`[resume idle memory] ${Math.round(perConnection)} B per connection`);
+  expect(perConnection).toBeGreaterThan(0);
+  expect(perConnection).toBeLessThan(LIMIT);
+}, 90_000);
