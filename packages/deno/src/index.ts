@@ -41,6 +41,8 @@ export {
 } from './tcp-transport.js';
 
 // Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
-import { enableDiagnostics } from '@lifeline/core/internal';
+import { enableDiagnostics, enableSharedHeartbeats } from '@lifeline/core/internal';
 
 enableDiagnostics();
+// Resumed sessions ping by default (and TCP links when asked): one heartbeat timer for all, not one each.
+enableSharedHeartbeats();

@@ -105,7 +105,7 @@ function runWheel(this: SchedulerAction<HeartbeatWheel>, wheel?: HeartbeatWheel)
  * From now on, every heartbeat (`attach`'s, the `heartbeat` operator's) is checked by one timer
  * per scheduler, shared by all, instead of a timer each: about 350 B less per idle connection
  * (an rxjs action, a Node `Timeout` and their functions). The checks run when due, as before.
- * Called by the Node package at its import; a browser bundle, which runs no heartbeat by default,
+ * Called by the Node and Deno packages at their import; a browser bundle, which runs no heartbeat by default,
  * does not carry it. Idempotent.
  */
 export function enableSharedHeartbeats(): void {
