@@ -278,10 +278,7 @@ export class OutgoingQueue<Out> {
    * tell the caller a message was lost that then arrives.
    */
   private oldestWaiting(): OutgoingEntry<Out> | undefined {
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
-      if (!entry.settled && entry.generation === -1) return entry;
-    }
+    for (const entry of this.waiting()) return entry;
     return undefined;
   }
 
@@ -302,7 +299,7 @@ export class OutgoingQueue<Out> {
  * `%TypedArray%.prototype.slice`: copies into a new array of the same kind (a Node `Buffer` stays
  * a `Buffer`, whose own `slice` would return a view instead of a copy).
  */
-const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(): unknown }).slice;
+export const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(): unknown }).slice;
 
 /** A private copy of binary data, of the same type; other data (strings, Blobs, objects) as is. */
 /** Copies binary data (strings are immutable): what the outbox keeps of a send. */

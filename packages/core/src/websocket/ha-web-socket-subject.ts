@@ -11,6 +11,7 @@ import type { ClosedState, ConnectionState } from '../engine/connection-state.js
 import { LinkClosedError, QueueOverflowError } from '../engine/errors.js';
 import { byteSizeOf, type Link, type LinkData, type Transport } from '../engine/link.js';
 import { checkConnectionOptions, durationMs } from '../engine/options.js';
+import { typedArraySlice } from '../engine/outgoing-queue.js';
 import {
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_MESSAGES,
@@ -679,12 +680,9 @@ function copyBytes(data: LinkData): LinkData {
   if (data instanceof DataView)
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   if (ArrayBuffer.isView(data))
-    return (typedArraySlice as (this: ArrayBufferView) => ArrayBufferView).call(data);
+    return typedArraySlice.call(data) as ArrayBufferView;
   return data;
 }
-
-/** `%TypedArray%.prototype.slice`, which copies (a `Buffer`'s own `slice` returns a view). */
-const typedArraySlice = Object.getPrototypeOf(Uint8Array.prototype).slice as () => unknown;
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
 function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {
