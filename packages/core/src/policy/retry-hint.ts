@@ -57,11 +57,7 @@ export function retryHintMs(error: unknown, options: RetryAfterOptions | false =
  * one with a non-negative `retryAfterMs` (Infinity means the cap); else the first finite positive
  * `retryAfterMs`. One walk for both readers, so the browser bundle carries one copy.
  */
-function findHintMs(
-  error: unknown,
-  options: RetryAfterOptions | false,
-  exact: boolean,
-): number | undefined {
+function findHintMs(error: unknown, options: RetryAfterOptions | false, exact: boolean): number | undefined {
   if (options === false || options.enabled === false) return undefined;
   const cap = options.maxDelayMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
   let current = error;

@@ -11,11 +11,11 @@ import type { ClosedState, ConnectionState } from '../engine/connection-state.js
 import { LinkClosedError, QueueOverflowError } from '../engine/errors.js';
 import { byteSizeOf, type Link, type LinkData, type Transport } from '../engine/link.js';
 import { checkConnectionOptions, durationMs } from '../engine/options.js';
-import { typedArraySlice } from '../engine/outgoing-queue.js';
 import {
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_MESSAGES,
   QUEUE_ENTRY_OVERHEAD_BYTES,
+  typedArraySlice,
 } from '../engine/outgoing-queue.js';
 import { failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
@@ -679,8 +679,7 @@ function copyBytes(data: LinkData): LinkData {
   if (data instanceof ArrayBuffer) return data.slice(0);
   if (data instanceof DataView)
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  if (ArrayBuffer.isView(data))
-    return typedArraySlice.call(data) as ArrayBufferView;
+  if (ArrayBuffer.isView(data)) return typedArraySlice.call(data) as ArrayBufferView;
   return data;
 }
 

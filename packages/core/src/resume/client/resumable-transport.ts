@@ -1,5 +1,6 @@
-import { asyncScheduler, type Observable, Observable as RxObservable, type Subscription } from 'rxjs';
+import { type Observable, Observable as RxObservable, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
+import { monotonicScheduler } from '../../engine/clock.js';
 import { type SessionDiagnosticsPort, sessionDiagnosticsFor } from '../../engine/diagnostics-hook.js';
 import {
   ClientSessionLockedError,
@@ -665,7 +666,7 @@ class ActiveLink {
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
-    const timer = (session.options.scheduler ?? asyncScheduler).schedule(() => {
+    const timer = (session.options.scheduler ?? monotonicScheduler).schedule(() => {
       this.drop(
         new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs} ms`, {
           syscallCode: 'ETIMEDOUT',
