@@ -299,7 +299,7 @@ export class OutgoingQueue<Out> {
  * `%TypedArray%.prototype.slice`: copies into a new array of the same kind (a Node `Buffer` stays
  * a `Buffer`, whose own `slice` would return a view instead of a copy).
  */
-export const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(): unknown }).slice;
+const typedArraySlice = (Object.getPrototypeOf(Uint8Array.prototype) as { slice(): unknown }).slice;
 
 /** A private copy of binary data, of the same type; other data (strings, Blobs, objects) as is. */
 /** Copies binary data (strings are immutable): what the outbox keeps of a send. */

@@ -15,7 +15,6 @@ import {
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_MESSAGES,
   QUEUE_ENTRY_OVERHEAD_BYTES,
-  typedArraySlice,
 } from '../engine/outgoing-queue.js';
 import { failoverTransport } from '../operators/failover.js';
 import { CloseCode } from '../policy/close-codes.js';
@@ -679,7 +678,10 @@ function copyBytes(data: LinkData): LinkData {
   if (data instanceof ArrayBuffer) return data.slice(0);
   if (data instanceof DataView)
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  if (ArrayBuffer.isView(data)) return typedArraySlice.call(data) as ArrayBufferView;
+  // `%TypedArray%.prototype.slice`, which copies (a `Buffer`'s own `slice` returns a view); read
+  // here rather than kept in a module constant, which a bundler must keep even when unused.
+  if (ArrayBuffer.isView(data))
+    return Object.getPrototypeOf(Uint8Array.prototype).slice.call(data) as ArrayBufferView;
   return data;
 }
 
