@@ -47,12 +47,13 @@ const KiB = 1024;
 const AIM_WS = 10 * KiB;
 const AIM_RESUME = 5 * KiB;
 /**
- * The gate: the measured floor (esbuild, the largest of the three, on 2026-11-30 once neither a
- * connection's state nor the resume client used an rxjs Subject: 15,013 and +10,583 bytes) plus
- * under 0.1 KiB. Before that night's changes the limits were 15.35 KiB and 10.35 KiB.
+ * The gate: the measured floor (esbuild, the largest of the three, on 2026-11-30 once the default
+ * scheduler no longer used asyncScheduler's classes: 14,705 and +10,455 bytes) plus under 0.1 KiB.
+ * Before, 14.7 KiB and 10.4 KiB (floor 15,013 and +10,583 once neither a connection's state nor
+ * the resume client used an rxjs Subject); before that night's changes 15.35 KiB and 10.35 KiB.
  */
-const limitWs = Number(args['limit-ws'] ?? 14.7 * KiB);
-const limitResume = Number(args['limit-resume'] ?? 10.4 * KiB);
+const limitWs = Number(args['limit-ws'] ?? 14.4 * KiB);
+const limitResume = Number(args['limit-resume'] ?? 10.3 * KiB);
 const bundlers = (args.bundlers ?? 'esbuild,rollup,vite').split(',');
 const browserRoot = fileURLToPath(new URL('..', import.meta.url));
 const packagesRoot = join(browserRoot, '..');

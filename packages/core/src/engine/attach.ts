@@ -246,11 +246,9 @@ class HAConnectionImpl<In, Out, H>
    */
   private readonly stateSubject_: ValueFanout<ConnectionState>;
   private readonly incoming_ = new MessageFanout<In>();
-  readonly messages$ = this.incoming_.observable;
-  /** A fanout rather than a Subject: most connections never have a subscriber. */
-  private readonly events_ = new MessageFanout<ConnectionEvent<In, Out>>();
-  readonly events$ = this.events_.observable;
-  readonly state$: Observable<ConnectionState> & { readonly value: ConnectionState };
+  /** Made on the first `events$`: most connections never have a subscriber. */
+  private events_: MessageFanout<ConnectionEvent<In, Out>> | undefined;
+  private stateView_: StateView | undefined;
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
   private readonly outbox_: OutgoingQueue<Out>;
@@ -262,8 +260,12 @@ class HAConnectionImpl<In, Out, H>
   private linkSubscription_: Subscription | undefined;
   private waitSubscription_: Subscription | undefined;
   private finished_ = false;
-  readonly closed: Promise<ClosedState>;
-  private resolveClosed_!: (state: ClosedState) => void;
+  /**
+   * `closed`, made on first read (most connections are never asked): a promise and its resolve
+   * function are idle memory every connection would otherwise keep.
+   */
+  private closed_: Promise<ClosedState> | undefined;
+  private resolveClosed_: ((state: ClosedState) => void) | undefined;
 
   constructor(
     private readonly transport: Transport<In, Out>,
@@ -275,13 +277,40 @@ class HAConnectionImpl<In, Out, H>
     this.outbox_ = new OutgoingQueue(options.queue);
     const stateSubject = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.stateSubject_ = stateSubject;
-    // A subscriber after the close gets the final state (and the error in it), then completion.
-    this.state$ = new StateView(stateSubject);
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed_ = resolve;
-    });
     this.core_ = new RecoveryCore(options, this);
     this.connect_();
+  }
+
+  get messages$(): Observable<In> {
+    return this.incoming_.observable;
+  }
+
+  get events$(): Observable<ConnectionEvent<In, Out>> {
+    if (this.events_ === undefined) {
+      this.events_ = new MessageFanout();
+      // A subscriber after the close gets the completion, as from the fanout that saw it.
+      if (this.finished_) this.events_.complete();
+    }
+    return this.events_.observable;
+  }
+
+  /** A subscriber after the close gets the final state (and the error in it), then completion. */
+  get state$(): Observable<ConnectionState> & { readonly value: ConnectionState } {
+    this.stateView_ ??= new StateView(this.stateSubject_);
+    return this.stateView_;
+  }
+
+  get closed(): Promise<ClosedState> {
+    if (this.closed_ === undefined) {
+      const state = this.stateSubject_.value;
+      this.closed_ =
+        state.status === 'closed'
+          ? Promise.resolve(state)
+          : new Promise((resolve) => {
+              this.resolveClosed_ = resolve;
+            });
+    }
+    return this.closed_;
   }
 
   get link(): Link<In, Out> | undefined {
@@ -379,7 +408,7 @@ class HAConnectionImpl<In, Out, H>
     this.postSink_ = sink;
     this.incoming_.first = sink;
     // The sink's own method for states, under the name the fanout calls.
-    this.stateSubject_.first = sink && { received: (state) => sink.stateChanged(state) };
+    this.stateSubject_.first = sink && new StateSink(sink);
   }
   private postSink_: PostSink<Out, In> | undefined;
   /** Every posted entry's `reject` (see {@link postRejectFor}), made on the first post. */
@@ -654,13 +683,9 @@ class HAConnectionImpl<In, Out, H>
 
   private onLinkOpen_(link: Link<In, Out>): void {
     this.generation_++;
-    const generation = this.generation_;
-    this.plainRejection_ = (error) => this.onPlainRejection_(generation, error);
-    if (link.sendWith) {
-      const replays = link.replaysSends;
-      this.confirm_ = (error, entry) =>
-        this.onConfirm_(generation, replays, error, entry as OutgoingEntry<Out>);
-    }
+    // This link's confirmation functions are made at its first write: an idle link has none.
+    this.plainRejection_ = undefined;
+    this.confirm_ = undefined;
     const recovered = this.core_.recovering;
     this.currentLink_ = link;
     this.lastLink_ = link;
@@ -730,7 +755,7 @@ class HAConnectionImpl<In, Out, H>
     entry.written = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
-      link.sendWith(payload, this.confirm_!, entry);
+      link.sendWith(payload, this.confirm_ ?? this.confirmFor_(link), entry);
       return;
     }
     link.send(entry.data).then(
@@ -743,7 +768,7 @@ class HAConnectionImpl<In, Out, H>
       },
       link.replaysSends
         ? (error) => this.onReplayingRejection_(entry, generation, error)
-        : this.plainRejection_!,
+        : (this.plainRejection_ ?? this.plainRejectionFor_()),
     );
   }
 
@@ -756,6 +781,15 @@ class HAConnectionImpl<In, Out, H>
 
   /** A link's {@link Link.sendWith} confirmation for the current link, made once per link. */
   private confirm_: ((error: unknown, entry: object) => void) | undefined;
+
+  /** {@link confirm_} for the current link (of the current generation), at its first write. */
+  private confirmFor_(link: Link<In, Out>): (error: unknown, entry: object) => void {
+    const generation = this.generation_;
+    const replays = link.replaysSends;
+    this.confirm_ = (error, entry) =>
+      this.onConfirm_(generation, replays, error, entry as OutgoingEntry<Out>);
+    return this.confirm_;
+  }
 
   /** A send written with {@link Link.sendWith} on the link of `generation` was confirmed or failed. */
   private onConfirm_(
@@ -774,6 +808,12 @@ class HAConnectionImpl<In, Out, H>
 
   /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
   private plainRejection_: ((error: unknown) => void) | undefined;
+
+  private plainRejectionFor_(): (error: unknown) => void {
+    const generation = this.generation_;
+    this.plainRejection_ = (error) => this.onPlainRejection_(generation, error);
+    return this.plainRejection_;
+  }
 
   /**
    * A plain link's send rejected. A failed write on a plain link means the link is failing: its
@@ -858,7 +898,7 @@ class HAConnectionImpl<In, Out, H>
   }
 
   private emit_(event: ConnectionEvent<In, Out>): void {
-    this.events_.next(event);
+    this.events_?.next(event);
     this.diagnostics_.event(event);
   }
 
@@ -897,14 +937,28 @@ class HAConnectionImpl<In, Out, H>
     this.stateSubject_.next(closed);
     this.diagnostics_.state(closed, this.outbox_.size);
     this.stateSubject_.complete();
-    this.events_.complete();
+    this.events_?.complete();
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
     this.incoming_.complete();
-    this.resolveClosed_(closed);
+    this.resolveClosed_?.(closed);
     // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
     // so a new connection in this process can take it (a client store's lock is released).
     if (fromPipeline) this.transport.release?.();
+  }
+}
+
+/**
+ * The sink's own method for states, under the name the state fanout calls: an object of one
+ * field rather than a literal with a closure (and its context) kept by every connection.
+ */
+class StateSink {
+  private readonly sink_: PostSink<never, never>;
+  constructor(sink: PostSink<never, never>) {
+    this.sink_ = sink;
+  }
+  received(state: ConnectionState): void {
+    this.sink_.stateChanged(state);
   }
 }
 

@@ -31,8 +31,16 @@ export class MessageFanout<T> {
    */
   first: { received(value: T): void } | undefined;
 
-  /** Subscribers get the messages that arrive after they subscribe; after the end, just the end. */
-  readonly observable: Observable<T> = new FanoutObservable(this);
+  private observable_: Observable<T> | undefined;
+
+  /**
+   * Subscribers get the messages that arrive after they subscribe; after the end, just the end.
+   * Made on first read: a fanout nobody subscribes to (a connection read through its sink) keeps none.
+   */
+  get observable(): Observable<T> {
+    this.observable_ ??= new FanoutObservable(this);
+    return this.observable_;
+  }
 
   /** @internal */
   add(subscriber: Subscriber<T>): TeardownLogic {

@@ -278,10 +278,7 @@ export class OutgoingQueue<Out> {
    * tell the caller a message was lost that then arrives.
    */
   private oldestWaiting(): OutgoingEntry<Out> | undefined {
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
-      if (!entry.settled && entry.generation === -1) return entry;
-    }
+    for (const entry of this.waiting()) return entry;
     return undefined;
   }
 

@@ -1,9 +1,9 @@
-import { asyncScheduler, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import type { BackoffOptions } from '../policy/backoff-delay.js';
 import type { ErrorClassifier } from '../policy/classify.js';
 import { decideRetry, type GiveUpReason } from '../policy/retry-decision.js';
 import type { RetryAfterOptions } from '../policy/retry-hint.js';
-import { monotonicNow } from './clock.js';
+import { monotonicNow, monotonicScheduler } from './clock.js';
 import { checkRecoveryOptions } from './options.js';
 
 /**
@@ -59,7 +59,7 @@ export interface RecoveryOptions {
    * @default always online
    */
   online?: Observable<boolean>;
-  /** Drives every timer, so marble tests and fake timers control time. @default asyncScheduler */
+  /** Drives every timer, so marble tests and fake timers control time. @default monotonicScheduler (`asyncScheduler`'s timers) */
   scheduler?: SchedulerLike;
   /** Source of randomness for jitter, in [0, 1). @default Math.random */
   random?: () => number;
@@ -139,7 +139,7 @@ export class RecoveryCore {
   ) {
     checkRecoveryOptions(options);
     this.listener_ = listener;
-    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.scheduler = options.scheduler ?? monotonicScheduler;
     this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
     this.maxRecoveries = options.maxRecoveries ?? DEFAULT_MAX_RECOVERIES;
   }

@@ -41,17 +41,7 @@ export function exactRetryHintMs(
   error: unknown,
   options: RetryAfterOptions | false = {},
 ): number | undefined {
-  if (options === false || options.enabled === false) return undefined;
-  const cap = options.maxDelayMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
-  let current = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const { retryAfterMs, retryAfterExact } = current as RetryHint;
-    if (retryAfterExact === true && typeof retryAfterMs === 'number' && retryAfterMs >= 0) {
-      return Math.min(Number.isFinite(retryAfterMs) ? retryAfterMs : cap, cap);
-    }
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return findHintMs(error, options, true);
 }
 
 /**
@@ -59,13 +49,27 @@ export function exactRetryHintMs(
  * `cause` chain (a wrapper keeps the hint of the error it wraps). Capped by `options.maxDelayMs`.
  */
 export function retryHintMs(error: unknown, options: RetryAfterOptions | false = {}): number {
-  if (options === false || options.enabled === false) return 0;
+  return findHintMs(error, options, false) ?? 0;
+}
+
+/**
+ * The first hint in `error`'s `cause` chain (5 deep): with `exact`, the first `retryAfterExact`
+ * one with a non-negative `retryAfterMs` (Infinity means the cap); else the first finite positive
+ * `retryAfterMs`. One walk for both readers, so the browser bundle carries one copy.
+ */
+function findHintMs(error: unknown, options: RetryAfterOptions | false, exact: boolean): number | undefined {
+  if (options === false || options.enabled === false) return undefined;
   const cap = options.maxDelayMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
   let current = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const hint = (current as RetryHint).retryAfterMs;
-    if (typeof hint === 'number' && Number.isFinite(hint) && hint > 0) return Math.min(hint, cap);
+    const { retryAfterMs: ms, retryAfterExact } = current as RetryHint;
+    if (
+      typeof ms === 'number' &&
+      (exact ? retryAfterExact === true && ms >= 0 : Number.isFinite(ms) && ms > 0)
+    ) {
+      return Math.min(Number.isFinite(ms) ? ms : cap, cap);
+    }
     current = (current as { cause?: unknown }).cause;
   }
-  return 0;
+  return undefined;
 }

@@ -678,13 +678,12 @@ function copyBytes(data: LinkData): LinkData {
   if (data instanceof ArrayBuffer) return data.slice(0);
   if (data instanceof DataView)
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  // `%TypedArray%.prototype.slice`, which copies (a `Buffer`'s own `slice` returns a view); read
+  // here rather than kept in a module constant, which a bundler must keep even when unused.
   if (ArrayBuffer.isView(data))
-    return (typedArraySlice as (this: ArrayBufferView) => ArrayBufferView).call(data);
+    return Object.getPrototypeOf(Uint8Array.prototype).slice.call(data) as ArrayBufferView;
   return data;
 }
-
-/** `%TypedArray%.prototype.slice`, which copies (a `Buffer`'s own `slice` returns a view). */
-const typedArraySlice = Object.getPrototypeOf(Uint8Array.prototype).slice as () => unknown;
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
 function convertBinaryStandard(data: ArrayBuffer | ArrayBufferView, binaryType: string): unknown {

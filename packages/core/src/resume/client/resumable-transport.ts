@@ -1,5 +1,6 @@
-import { asyncScheduler, type Observable, Observable as RxObservable, type Subscription } from 'rxjs';
+import { type Observable, Observable as RxObservable, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
+import { monotonicScheduler } from '../../engine/clock.js';
 import { type SessionDiagnosticsPort, sessionDiagnosticsFor } from '../../engine/diagnostics-hook.js';
 import {
   ClientSessionLockedError,
@@ -689,7 +690,7 @@ class ActiveLink implements LinkReader<LinkData> {
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle_ = { resolve, reject };
     });
-    const timer = (session.options_.scheduler ?? asyncScheduler).schedule(() => {
+    const timer = (session.options_.scheduler ?? monotonicScheduler).schedule(() => {
       this.drop_(
         new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs_} ms`, {
           syscallCode: 'ETIMEDOUT',
