@@ -153,6 +153,7 @@ export function byteSizeOf(data: unknown): number {
   if (typeof data === 'string') return data.length * 2;
   if (ArrayBuffer.isView(data)) return data.byteLength;
   if (data instanceof ArrayBuffer) return data.byteLength;
-  if (typeof Blob !== 'undefined' && data instanceof Blob) return data.size;
+  // Every runtime the packages support (Node >= 20, Deno, Bun, browsers) has a global Blob.
+  if (data instanceof Blob) return data.size;
   return 0;
 }

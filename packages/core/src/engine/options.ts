@@ -53,10 +53,10 @@ function checkNumber(
 ): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number') {
-    if (value === Number.POSITIVE_INFINITY && allowInfinity) return value;
+    if (value === Infinity && allowInfinity) return value;
     if (value >= min && value <= max && (kind !== 'i' || Number.isInteger(value))) return value;
   }
-  const upper = max === Number.POSITIVE_INFINITY ? '' : ` to ${max}`;
+  const upper = max === Infinity ? '' : ` to ${max}`;
   return refuse(
     name,
     `${NUMBER_KINDS[kind]} from ${min}${upper}${allowInfinity ? ' (or Infinity)' : ''}`,

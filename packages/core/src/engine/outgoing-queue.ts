@@ -38,8 +38,10 @@ export interface QueueOptions {
   overflow?: OverflowPolicy;
 }
 
-export const DEFAULT_QUEUE_MAX_MESSAGES = Number.POSITIVE_INFINITY;
-export const DEFAULT_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
+// `Infinity` and a literal (16 MiB): esbuild keeps `Number.POSITIVE_INFINITY` and `16 * 1024 * 1024` as
+// written, and the browser bundle gate counts every byte.
+export const DEFAULT_QUEUE_MAX_MESSAGES = Infinity;
+export const DEFAULT_QUEUE_MAX_BYTES = 16_777_216;
 /**
  * What one pending message costs beside its payload (its entry, its promise and their
  * functions, the private copy of binary data), counted against {@link QueueOptions.maxBytes}.

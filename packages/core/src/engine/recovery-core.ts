@@ -75,7 +75,7 @@ export class RecoveryDeclined {
 
 /** Named defaults of {@link RecoveryOptions}. */
 export const DEFAULT_MAX_ATTEMPTS_PER_FAILURE = 120;
-export const DEFAULT_MAX_RECOVERIES = Number.POSITIVE_INFINITY;
+export const DEFAULT_MAX_RECOVERIES = Infinity;
 export const DEFAULT_MIN_UPTIME_MS = 2_000;
 
 /** What the recovery core reports as it works. */

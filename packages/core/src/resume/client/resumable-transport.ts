@@ -117,7 +117,7 @@ export function handshakeTimeoutFor(options: {
   readonly connectTimeoutMs?: number | undefined;
   readonly heartbeat?: false | { readonly timeoutMs?: number | undefined } | undefined;
 }): number {
-  const heartbeat = options.heartbeat ? (options.heartbeat.timeoutMs ?? 30_000) : Number.POSITIVE_INFINITY;
+  const heartbeat = options.heartbeat ? (options.heartbeat.timeoutMs ?? 30_000) : Infinity;
   return Math.min(options.connectTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, heartbeat);
 }
 

@@ -149,7 +149,7 @@ class Reader {
     return rest;
   }
 
-  text(field: string, maxBytes = Number.POSITIVE_INFINITY): string {
+  text(field: string, maxBytes = Infinity): string {
     const bytes = this.rest();
     if (bytes.length > maxBytes) throw new MalformedFrameError(`${field} is longer than ${maxBytes} bytes`);
     try {
