@@ -110,3 +110,48 @@ describe('one timer for many heartbeats', () => {
     subscription = undefined;
   });
 });
+
+describe('a check that throws', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  test("a heartbeat's ping that throws is reported, and every heartbeat on the shared timer still pings and times out", async () => {
+    vi.useFakeTimers();
+    const reported: unknown[] = [];
+    vi.stubGlobal('reportError', (error: unknown) => reported.push(error));
+    const failed: Record<string, number> = {};
+    const pingsB: number[] = [];
+    const start = performance.now();
+    const a = NEVER.pipe(
+      heartbeat({
+        intervalMs: 100,
+        timeoutMs: 1_000,
+        ping: () => {
+          throw new Error('ping bug');
+        },
+      }),
+    ).subscribe({ error: () => (failed.a = performance.now() - start) });
+    const b = NEVER.pipe(
+      heartbeat({ intervalMs: 150, timeoutMs: 500, ping: () => pingsB.push(performance.now() - start) }),
+    ).subscribe({ error: () => (failed.b = performance.now() - start) });
+    let thrown = 0;
+    for (let step = 0; step < 30 && Object.keys(failed).length < 2; step++) {
+      try {
+        await vi.advanceTimersByTimeAsync(100);
+      } catch {
+        thrown++;
+      }
+    }
+    a.unsubscribe();
+    b.unsubscribe();
+    expect({ pingsB, b: failed.b }).toEqual({ pingsB: [150, 300, 450], b: 501 });
+    expect(thrown).toBe(0);
+    expect(failed.a).toBeGreaterThanOrEqual(1_000);
+    expect(failed.a).toBeLessThanOrEqual(1_002);
+    expect(reported.length).toBeGreaterThanOrEqual(9);
+    expect(reported.every((error) => (error as Error).message === 'ping bug')).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

@@ -1,4 +1,5 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import { reportException } from '../engine/report-exception.js';
 import { type HeartbeatChecks, type HeartbeatTimer, setHeartbeatChecks } from './heartbeat.js';
 
 /**
@@ -62,7 +63,19 @@ export class HeartbeatWheel implements HeartbeatChecks {
       // A check may fail its link or ping it, and either may stop this heartbeat (its owner
       // closed) and open or close other connections, whose heartbeats join or leave.
       this.checking_ = beat;
-      if (beat.checkSilence_() >= 0 && this.checking_ === beat) this.add_(beat);
+      try {
+        if (beat.checkSilence_() >= 0 && this.checking_ === beat) this.add_(beat);
+      } catch (error) {
+        // The owner's ping threw (an application's `ping`, a custom link's): reported, and the
+        // checks go on, of the others and of this one if it did not stop, checked again 1 ms
+        // later (its last ping is recorded, so it is not pinged again before its interval), as
+        // its own timer would have run again; a throw must not leave every connection unchecked.
+        reportException(error);
+        if (this.checking_ === beat) {
+          beat.dueAt_ = now + 1;
+          this.add_(beat);
+        }
+      }
       this.checking_ = undefined;
     }
     this.arm_();
