@@ -3,9 +3,10 @@
 // instead of one each, at the same times as before.
 import { HeartbeatTimeoutError, heartbeat } from '@lifeline/core';
 import { enableSharedHeartbeats } from '@lifeline/core/internal';
+import { waitFor } from '@lifeline/core/testing';
 import { NEVER, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest';
 
 beforeAll(() => {
   // Installed for this file only (each test file has its own module graph).
@@ -153,5 +154,35 @@ describe('a check that throws', () => {
     expect(reported.length).toBeGreaterThanOrEqual(9);
     expect(reported.every((error) => (error as Error).message === 'ping bug')).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('fake timers', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('a heartbeat started under real timers still pings once another ran under fake timers and they are gone', async () => {
+    const pingsA: number[] = [];
+    const a = NEVER.pipe(
+      heartbeat({ intervalMs: 50, timeoutMs: 60_000, ping: () => pingsA.push(performance.now()) }),
+    ).subscribe();
+    onTestFinished(() => a.unsubscribe());
+    await waitFor(() => pingsA.length >= 1, { timeoutMs: 10_000, what: 'a first ping' });
+    vi.useFakeTimers();
+    const pingsB: number[] = [];
+    const b = NEVER.pipe(
+      heartbeat({ intervalMs: 10, timeoutMs: 60_000, ping: () => pingsB.push(performance.now()) }),
+    ).subscribe();
+    await vi.advanceTimersByTimeAsync(35);
+    b.unsubscribe();
+    vi.useRealTimers();
+    expect(pingsB).toHaveLength(3);
+    const before = pingsA.length;
+    await waitFor(() => pingsA.length >= before + 3, {
+      timeoutMs: 10_000,
+      what: 'the real-timer heartbeat to ping again',
+      state: () => ({ before, now: pingsA.length }),
+    });
   });
 });

@@ -97,14 +97,27 @@ export class HeartbeatWheel implements HeartbeatChecks {
   }
 }
 
-const wheels = new WeakMap<SchedulerLike, HeartbeatWheel>();
+const wheels = new WeakMap<SchedulerLike, WeakMap<object, HeartbeatWheel>>();
 
-/** The one wheel of `scheduler`. @internal */
+/**
+ * The wheel of `scheduler` under the timer functions in place now. The default scheduler reads
+ * the global `setInterval` (and `performance.now`) at each call, which fake timers replace
+ * (`vi.useFakeTimers()`): heartbeats started under them get a wheel of their own, so that those
+ * started before keep their real timer and clock once the fakes are gone, as each heartbeat's
+ * own timer did (one wheel for both would be left on a fake timer that never runs again).
+ * @internal
+ */
 export function wheelOf(scheduler: SchedulerLike): HeartbeatWheel {
-  let wheel = wheels.get(scheduler);
+  let byTimers = wheels.get(scheduler);
+  if (byTimers === undefined) {
+    byTimers = new WeakMap();
+    wheels.set(scheduler, byTimers);
+  }
+  const timers = globalThis.setInterval;
+  let wheel = byTimers.get(timers);
   if (wheel === undefined) {
     wheel = new HeartbeatWheel(scheduler);
-    wheels.set(scheduler, wheel);
+    byTimers.set(timers, wheel);
   }
   return wheel;
 }
