@@ -14,6 +14,8 @@
  * (Lifeline's own messages never include payloads or tokens), links as nothing at all.
  */
 
+import { reportException } from '../engine/report-exception.js';
+
 /** A record's structured fields: primitives only, so any logger can serialise them. */
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -197,20 +199,39 @@ export class Diagnostics {
     const record: Record<string, unknown> = { event, ...fields };
     if (this.name !== undefined) record.name = this.name;
     if (published?.hasSubscribers) published.publish(record);
-    log?.call(this.logger, `lifeline: ${message}`, record as LogFields);
+    if (log === undefined) return;
+    try {
+      log.call(this.logger, `lifeline: ${message}`, record as LogFields);
+    } catch (error) {
+      // The application's logger threw: reported, never thrown into the component, whose state
+      // machine is mid-transition (a connection would stop recovering for a logging bug).
+      reportException(error);
+    }
   }
 
-  /** Adds to a counter. */
+  /** Adds to a counter. A hook that throws is reported, as a logger's throw is. */
   count(name: string, value = 1, attributes?: MetricAttributes): void {
-    this.metrics?.counter?.(
-      name,
-      value,
-      attributes ? { ...this.attributes, ...attributes } : this.attributes,
-    );
+    try {
+      this.metrics?.counter?.(
+        name,
+        value,
+        attributes ? { ...this.attributes, ...attributes } : this.attributes,
+      );
+    } catch (error) {
+      reportException(error);
+    }
   }
 
-  /** Sets a gauge. */
+  /** Sets a gauge. A hook that throws is reported, as a logger's throw is. */
   gauge(name: string, value: number, attributes?: MetricAttributes): void {
-    this.metrics?.gauge?.(name, value, attributes ? { ...this.attributes, ...attributes } : this.attributes);
+    try {
+      this.metrics?.gauge?.(
+        name,
+        value,
+        attributes ? { ...this.attributes, ...attributes } : this.attributes,
+      );
+    } catch (error) {
+      reportException(error);
+    }
   }
 }

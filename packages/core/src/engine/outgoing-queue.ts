@@ -72,7 +72,8 @@ export interface OutgoingEntry<Out> {
  */
 /**
  * Who is told of each entry `'drop-oldest'` dropped, as a method (`attach`'s connection: no
- * closure per connection). @internal
+ * closure per connection). Not marked internal: {@link OutgoingQueue.enqueue}'s declaration names
+ * it, and a stripped type there breaks every consumer's type check of the published `.d.ts`.
  */
 export interface DropListener<Out> {
   queueDropped_(entry: OutgoingEntry<Out>, error: QueueOverflowError): void;

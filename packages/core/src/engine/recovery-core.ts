@@ -99,7 +99,8 @@ export type RecoveryEvent =
 
 /**
  * Who hears a {@link RecoveryCore}'s events as a method (`attach`'s connection): no closure per
- * core, which lives as long as its connection. @internal
+ * core, which lives as long as its connection. Not marked internal: the core's constructor names
+ * it, and a stripped type there breaks every consumer's type check of the published `.d.ts`.
  */
 export interface RecoveryListener {
   recoveryEvent_(event: RecoveryEvent): void;

@@ -1,5 +1,13 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import { reportException } from '../engine/report-exception.js';
 import { type HeartbeatChecks, type HeartbeatTimer, setHeartbeatChecks } from './heartbeat.js';
+
+declare module './heartbeat.js' {
+  interface HeartbeatTimer {
+    /** Its place in its wheel's heap; undefined when not in one. @internal */
+    wheelIndex_?: number | undefined;
+  }
+}
 
 /**
  * Every {@link HeartbeatTimer} on one scheduler, checked by one timer on that scheduler, set for
@@ -12,11 +20,12 @@ import { type HeartbeatChecks, type HeartbeatTimer, setHeartbeatChecks } from '.
  */
 export class HeartbeatWheel implements HeartbeatChecks {
   /**
-   * By due time, the latest first: the next check is popped off the end. A sorted array rather
-   * than a heap: each check moves it by one binary search and one splice, cheap at the thousands
-   * of connections a client holds, and the code stays small in a browser's bundle.
+   * A binary min-heap by due time (each heartbeat knows its place, `wheelIndex_`): a check, an
+   * add and a removal cost O(log n). A sorted array moved every entry on each check (the heartbeat
+   * checked goes last), O(n) per check and so O(n^2) per interval: 20,000 heartbeats took 40% of
+   * a core and fell behind, 100,000 blocked the event loop for tens of seconds.
    */
-  private readonly due_: HeartbeatTimer[] = [];
+  private readonly heap_: HeartbeatTimer[] = [];
   private timer_: Subscription | undefined;
   /** The heartbeat being checked, until it stops (its owner closed) during its check. */
   private checking_: HeartbeatTimer | undefined;
@@ -30,39 +39,89 @@ export class HeartbeatWheel implements HeartbeatChecks {
   }
 
   add_(beat: HeartbeatTimer): void {
-    const due = this.due_;
-    let low = 0;
-    let high = due.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (due[middle]!.dueAt_ > beat.dueAt_) low = middle + 1;
-      else high = middle;
-    }
-    due.splice(low, 0, beat);
+    this.heap_.push(beat);
+    this.up_(this.heap_.length - 1);
     this.arm_();
   }
 
   remove_(beat: HeartbeatTimer): void {
     if (beat === this.checking_) this.checking_ = undefined;
-    const due = this.due_;
-    const index = due.lastIndexOf(beat);
-    if (index < 0) return;
-    due.splice(index, 1);
-    if (due.length === 0) this.arm_();
+    const index = beat.wheelIndex_;
+    if (index === undefined || this.heap_[index] !== beat) return;
+    this.take_(index);
+    if (this.heap_.length === 0) this.arm_();
+  }
+
+  /** Takes the heartbeat at `index` out of the heap. */
+  private take_(index: number): void {
+    const heap = this.heap_;
+    heap[index]!.wheelIndex_ = undefined;
+    const last = heap.pop()!;
+    if (index === heap.length) return;
+    heap[index] = last;
+    if (index > 0 && heap[(index - 1) >> 1]!.dueAt_ > last.dueAt_) this.up_(index);
+    else this.down_(index);
+  }
+
+  /** Moves the heartbeat at `index` towards the root while it is due before its parent. */
+  private up_(index: number): void {
+    const heap = this.heap_;
+    const beat = heap[index]!;
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex]!;
+      if (parent.dueAt_ <= beat.dueAt_) break;
+      heap[index] = parent;
+      parent.wheelIndex_ = index;
+      index = parentIndex;
+    }
+    heap[index] = beat;
+    beat.wheelIndex_ = index;
+  }
+
+  /** Moves the heartbeat at `index` towards the leaves while a child is due before it. */
+  private down_(index: number): void {
+    const heap = this.heap_;
+    const beat = heap[index]!;
+    const length = heap.length;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= length) break;
+      if (child + 1 < length && heap[child + 1]!.dueAt_ < heap[child]!.dueAt_) child++;
+      const next = heap[child]!;
+      if (next.dueAt_ >= beat.dueAt_) break;
+      heap[index] = next;
+      next.wheelIndex_ = index;
+      index = child;
+    }
+    heap[index] = beat;
+    beat.wheelIndex_ = index;
   }
 
   /** The timer's work: every check due, then the timer set for the next one. @internal */
   run_(): void {
     this.timer_ = undefined;
-    const due = this.due_;
+    const heap = this.heap_;
     const now = this.scheduler_.now();
     // Bounded: a check sets its next one at least 1 ms later, past `now`.
-    for (let beat = due.at(-1); beat !== undefined && beat.dueAt_ <= now; beat = due.at(-1)) {
-      due.pop();
+    for (let beat = heap[0]; beat !== undefined && beat.dueAt_ <= now; beat = heap[0]) {
+      this.take_(0);
       // A check may fail its link or ping it, and either may stop this heartbeat (its owner
       // closed) and open or close other connections, whose heartbeats join or leave.
       this.checking_ = beat;
-      if (beat.checkSilence_() >= 0 && this.checking_ === beat) this.add_(beat);
+      try {
+        if (beat.checkSilence_() >= 0 && this.checking_ === beat) this.add_(beat);
+      } catch (error) {
+        // The owner's ping threw (an application's `ping`, a custom link's): reported, and the
+        // checks go on, of the others and of this one if it did not stop, checked again 1 ms
+        // later (its last ping is recorded, so it is not pinged again before its interval), as
+        // its own timer would have run again; a throw must not leave every connection unchecked.
+        reportException(error);
+        if (this.checking_ === beat) {
+          beat.dueAt_ = now + 1;
+          this.add_(beat);
+        }
+      }
       this.checking_ = undefined;
     }
     this.arm_();
@@ -74,7 +133,7 @@ export class HeartbeatWheel implements HeartbeatChecks {
    * again rather than trusted, so that no heartbeat waits on a timer that never comes.
    */
   private arm_(): void {
-    const first = this.due_.at(-1);
+    const first = this.heap_[0];
     const now = this.scheduler_.now();
     if (first && this.timer_ && this.wakeAt_ <= first.dueAt_ && this.wakeAt_ >= now) return;
     this.timer_?.unsubscribe();
@@ -84,14 +143,27 @@ export class HeartbeatWheel implements HeartbeatChecks {
   }
 }
 
-const wheels = new WeakMap<SchedulerLike, HeartbeatWheel>();
+const wheels = new WeakMap<SchedulerLike, WeakMap<object, HeartbeatWheel>>();
 
-/** The one wheel of `scheduler`. @internal */
+/**
+ * The wheel of `scheduler` under the timer functions in place now. The default scheduler reads
+ * the global `setInterval` (and `performance.now`) at each call, which fake timers replace
+ * (`vi.useFakeTimers()`): heartbeats started under them get a wheel of their own, so that those
+ * started before keep their real timer and clock once the fakes are gone, as each heartbeat's
+ * own timer did (one wheel for both would be left on a fake timer that never runs again).
+ * @internal
+ */
 export function wheelOf(scheduler: SchedulerLike): HeartbeatWheel {
-  let wheel = wheels.get(scheduler);
+  let byTimers = wheels.get(scheduler);
+  if (byTimers === undefined) {
+    byTimers = new WeakMap();
+    wheels.set(scheduler, byTimers);
+  }
+  const timers = globalThis.setInterval;
+  let wheel = byTimers.get(timers);
   if (wheel === undefined) {
     wheel = new HeartbeatWheel(scheduler);
-    wheels.set(scheduler, wheel);
+    byTimers.set(timers, wheel);
   }
   return wheel;
 }
