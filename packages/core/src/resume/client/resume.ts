@@ -3,8 +3,8 @@ import { checkResumableOptions } from '../option-checks.js';
 import {
   handshakeTimeoutFor,
   type ResumableOptions,
+  ResumableSession,
   type ResumableTransport,
-  resumable,
 } from './resumable-transport.js';
 
 /**
@@ -49,8 +49,21 @@ export type ResumeProtocol = (
  * ```
  * @see resumable for the same protocol around any transport, under `attach`.
  */
-export function resume(options: ResumableOptions = {}): ResumeProtocol {
+export function resume(options?: ResumableOptions): ResumeProtocol {
+  // `resume: true` asks for this once per connection: without options, every connection shares
+  // one protocol (no closure, context and options object per connection).
+  if (!options) return (defaultProtocol ??= protocolFor({}));
   checkResumableOptions(options);
+  return protocolFor(options);
+}
+
+let defaultProtocol: ResumeProtocol | undefined;
+
+/**
+ * The protocol over `options` as given: each session keeps that object (shared by every connection
+ * of the protocol) and its handshake timeout beside it, rather than a copy of its own.
+ */
+function protocolFor(options: ResumableOptions): ResumeProtocol {
   return (transport, connection = {}) =>
-    resumable(transport, { handshakeTimeoutMs: handshakeTimeoutFor(connection), ...options });
+    new ResumableSession(transport, options, options.handshakeTimeoutMs ?? handshakeTimeoutFor(connection));
 }
