@@ -49,21 +49,10 @@ export type ResumeProtocol = (
  * ```
  * @see resumable for the same protocol around any transport, under `attach`.
  */
-export function resume(options?: ResumableOptions): ResumeProtocol {
-  // `resume: true` asks for this once per connection: without options, every connection shares
-  // one protocol (no closure, context and options object per connection).
-  if (!options) return (defaultProtocol ??= protocolFor({}));
+export function resume(options: ResumableOptions = {}): ResumeProtocol {
   checkResumableOptions(options);
-  return protocolFor(options);
-}
-
-let defaultProtocol: ResumeProtocol | undefined;
-
-/**
- * The protocol over `options` as given: each session keeps that object (shared by every connection
- * of the protocol) and its handshake timeout beside it, rather than a copy of its own.
- */
-function protocolFor(options: ResumableOptions): ResumeProtocol {
+  // Each session keeps `options` as given (shared by every connection of this protocol) and its
+  // handshake timeout beside it, rather than a copy of its own per connection.
   return (transport, connection = {}) =>
     new ResumableSession(transport, options, options.handshakeTimeoutMs ?? handshakeTimeoutFor(connection));
 }
