@@ -563,7 +563,7 @@ export class ResumableSession implements ResumableTransport {
   close(code = CloseCode.NormalClosure, reason = ''): void {
     const active = this.current_;
     if (active) active.closing_ = true;
-    if (active?.phase_ === 'open') active.send_(encodeClose(0, reason));
+    if (active?.phase_ === 'open') active.write_(encodeClose(0, reason));
     active?.drop_(new ClosedByUserError('session closed'), code, reason);
     if (this.idHex_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
     this.finishSession_(() => new ClosedByUserError('session closed'));
@@ -690,7 +690,11 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       throw this.downError_;
     }
     this.inner_ = inner;
-    this.writer_ = this.outputOn_().writer;
+    // A server that does not read must not grow our output: PONGs and ACKs are coalesced and a
+    // link above the high-water mark is dropped (the session resumes on the next one). This link
+    // is the output's port and is dropped through `drop_` on an overflow: no port object, overflow
+    // closure and context per link (an idle connection keeps them for its whole life).
+    this.writer_ = new LinkOutput(this, session.outputHighWater_).writer;
     this.phase_ = 'handshake';
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle_ = { resolve, reject };
@@ -748,19 +752,8 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
     if (session.pendingRenegotiation_ === renegotiation) session.pendingRenegotiation_ = undefined;
   }
 
-  /**
-   * The output of `inner`. A server that does not read must not grow our output: PONGs and ACKs
-   * are coalesced and a link above the high-water mark is dropped (the session resumes on the
-   * next one). This link is the output's port and is told of an overflow through
-   * {@link overflow_}: no port object, overflow closure and context per link (an idle connection
-   * keeps them for its whole life).
-   */
-  private outputOn_(): LinkOutput {
-    return new LinkOutput(this, this.session_.outputHighWater_);
-  }
-
-  /** A resume frame, through the output's rules. */
-  send_(frame: Uint8Array): void {
+  /** A resume frame, through the output's rules ({@link write} is the output's own, raw write). */
+  write_(frame: Uint8Array): void {
     this.writer_?.(frame);
   }
 
@@ -788,11 +781,6 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
     const inner = this.inner_!;
     if (inner.sendWith) inner.sendWith(frame, callToken, done);
     else inner.send(frame).then(done, done);
-  }
-
-  /** @internal {@link LinkOutputPort}: the output passed its high-water mark. */
-  overflow_(error: unknown): void {
-    this.drop_(error);
   }
 
   /** @internal A frame from the physical link (see {@link LinkReader}). */
@@ -848,7 +836,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
             token: Uint8Array.from(token, (char) => char.charCodeAt(0)),
           }
         : undefined;
-    this.send_(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
+    this.write_(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
   }
 
   private receive_(message: unknown): void {
@@ -886,7 +874,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
         return;
       }
       case 'ping':
-        this.send_(encodePong());
+        this.write_(encodePong());
         return;
       case 'pong':
         this.virtual_.pong_();
@@ -1031,7 +1019,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   private failResume_(error: ProtocolError): void {
     const session = this.session_;
     // Tell the server to drop its half: neither side can trust the other's numbering any more.
-    this.send_(encodeClose(0, 'protocol error'));
+    this.write_(encodeClose(0, 'protocol error'));
     this.drop_(error);
     session.lose_('protocol-error', error);
   }
@@ -1193,7 +1181,7 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 
   ping(): void {
     if (this.session_.current_ === this.active_ && this.active_.phase_ === 'open')
-      this.active_.send_(encodePing());
+      this.active_.write_(encodePing());
   }
 }
 

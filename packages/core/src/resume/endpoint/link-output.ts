@@ -36,7 +36,7 @@ export interface LinkOutputPort {
    * Told of an overflow when the output was made without an `overflow` callback (a port that is
    * its link's own object need not keep a closure for it).
    */
-  overflow_?(error: BackpressureError): void;
+  drop_?(error: BackpressureError): void;
 }
 
 /**
@@ -115,7 +115,7 @@ export class LinkOutput {
     // Not inside the write: the writer may be the session's, in the middle of a replay or of a
     // frame handler; the link closes just after. Writes until then are dropped (the link is lost,
     // and what the session wrote on it is replayed on the next).
-    queueMicrotask(() => (this.overflow ? this.overflow(error) : this.port.overflow_?.(error)));
+    queueMicrotask(() => (this.overflow ? this.overflow(error) : this.port.drop_?.(error)));
   }
 
   // The confirmations' callbacks, made on the first PONG or ACK written: an idle link writes
