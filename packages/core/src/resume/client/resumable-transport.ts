@@ -317,7 +317,8 @@ interface Epoch {
   ended_: unknown;
 }
 
-class ResumableSession implements ResumableTransport {
+/** @internal What {@link resumable} returns; `resume()` makes it with the connection's handshake timeout. */
+export class ResumableSession implements ResumableTransport {
   readonly endpoint_: SessionEndpoint;
   readonly handshakeTimeoutMs_: number;
   readonly outputHighWater_: number;
@@ -360,7 +361,11 @@ class ResumableSession implements ResumableTransport {
   readonly inner_: Transport<LinkData, Uint8Array>;
   readonly options_: ResumableOptions;
 
-  constructor(inner: Transport<LinkData, Uint8Array>, options: ResumableOptions) {
+  constructor(
+    inner: Transport<LinkData, Uint8Array>,
+    options: ResumableOptions,
+    handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  ) {
     this.inner_ = inner;
     this.options_ = options;
     checkResumableOptions(options);
@@ -381,7 +386,7 @@ class ResumableSession implements ResumableTransport {
     this.outputHighWater_ = outputHighWaterOf(options);
     const diagnostics = sessionDiagnosticsFor(options);
     this.diagnostics_ = diagnostics?.enabled ? diagnostics : undefined;
-    this.handshakeTimeoutMs_ = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.handshakeTimeoutMs_ = handshakeTimeoutMs;
   }
 
   get session$(): Observable<SessionEvent> {
@@ -558,7 +563,7 @@ class ResumableSession implements ResumableTransport {
   close(code = CloseCode.NormalClosure, reason = ''): void {
     const active = this.current_;
     if (active) active.closing_ = true;
-    if (active?.phase_ === 'open') active.write(encodeClose(0, reason));
+    if (active?.phase_ === 'open') active.write_(encodeClose(0, reason));
     active?.drop_(new ClosedByUserError('session closed'), code, reason);
     if (this.idHex_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
     this.finishSession_(() => new ClosedByUserError('session closed'));
@@ -640,7 +645,7 @@ type Phase = 'opening' | 'handshake' | 'storing' | 'open' | 'dead';
  * One physical link of the session, from open through handshake to its end; the physical link's
  * reader ({@link Link.read_}) where it has the seam.
  */
-class ActiveLink implements LinkReader<LinkData> {
+class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   phase_: Phase = 'opening';
   /** Set by a deliberate close, so the link's end reads as that close whatever the peer does. */
   closing_ = false;
@@ -685,7 +690,11 @@ class ActiveLink implements LinkReader<LinkData> {
       throw this.downError_;
     }
     this.inner_ = inner;
-    this.writer_ = this.outputOn_(inner).writer;
+    // A server that does not read must not grow our output: PONGs and ACKs are coalesced and a
+    // link above the high-water mark is dropped (the session resumes on the next one). This link
+    // is the output's port and is dropped through `drop_` on an overflow: no port object, overflow
+    // closure and context per link (an idle connection keeps them for its whole life).
+    this.writer_ = new LinkOutput(this, session.outputHighWater_).writer;
     this.phase_ = 'handshake';
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle_ = { resolve, reject };
@@ -743,21 +752,35 @@ class ActiveLink implements LinkReader<LinkData> {
     if (session.pendingRenegotiation_ === renegotiation) session.pendingRenegotiation_ = undefined;
   }
 
-  /**
-   * The output of `inner`. A server that does not read must not grow our output: PONGs and ACKs
-   * are coalesced and a link above the high-water mark is dropped (the session resumes on the
-   * next one). Made here rather than in `establish`: the overflow callback lives as long as the
-   * link, and one made there would keep that function's whole context (the open's abort signal
-   * with its listener maps, the handshake's promise), about 0.5 KB per idle connection.
-   */
-  private outputOn_(inner: Link<LinkData, Uint8Array>): LinkOutput {
-    return new LinkOutput(new PhysicalPort(inner), this.session_.outputHighWater_, (error) =>
-      this.drop_(error),
-    );
+  /** A resume frame, through the output's rules ({@link write} is the output's own, raw write). */
+  write_(frame: Uint8Array): void {
+    this.writer_?.(frame);
   }
 
+  /** @internal {@link LinkOutputPort}: the bytes the physical link has not yet handed to the network. */
+  get bufferedAmount(): number {
+    return this.inner_?.bufferedAmount ?? 0;
+  }
+
+  /**
+   * @internal {@link LinkOutputPort}: acks confirm delivery, so a link that can write without
+   * confirming each frame is cheaper. A failed write reaches the link's reader either way.
+   */
   write(frame: Uint8Array): void {
-    this.writer_?.(frame);
+    const inner = this.inner_!;
+    if (inner.write) inner.write(frame);
+    else inner.send(frame).then(undefined, noop);
+  }
+
+  /**
+   * @internal {@link LinkOutputPort}: without a promise where the link can confirm a write without
+   * one (`sendWith`: one confirmation per tick on Node's `ws`): a client writes an ACK for every
+   * few messages it reads.
+   */
+  writeConfirmed(frame: Uint8Array, done: () => void): void {
+    const inner = this.inner_!;
+    if (inner.sendWith) inner.sendWith(frame, callToken, done);
+    else inner.send(frame).then(done, done);
   }
 
   /** @internal A frame from the physical link (see {@link LinkReader}). */
@@ -813,7 +836,7 @@ class ActiveLink implements LinkReader<LinkData> {
             token: Uint8Array.from(token, (char) => char.charCodeAt(0)),
           }
         : undefined;
-    this.write(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
+    this.write_(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
   }
 
   private receive_(message: unknown): void {
@@ -851,7 +874,7 @@ class ActiveLink implements LinkReader<LinkData> {
         return;
       }
       case 'ping':
-        this.write(encodePong());
+        this.write_(encodePong());
         return;
       case 'pong':
         this.virtual_.pong_();
@@ -996,41 +1019,9 @@ class ActiveLink implements LinkReader<LinkData> {
   private failResume_(error: ProtocolError): void {
     const session = this.session_;
     // Tell the server to drop its half: neither side can trust the other's numbering any more.
-    this.write(encodeClose(0, 'protocol error'));
+    this.write_(encodeClose(0, 'protocol error'));
     this.drop_(error);
     session.lose_('protocol-error', error);
-  }
-}
-
-/**
- * How {@link LinkOutput} writes on a physical link: an object of its own rather than a literal of
- * closures per link (an idle connection keeps it for its whole life).
- */
-class PhysicalPort implements LinkOutputPort {
-  private readonly inner_: Link<LinkData, Uint8Array>;
-
-  constructor(inner: Link<LinkData, Uint8Array>) {
-    this.inner_ = inner;
-  }
-
-  get bufferedAmount(): number {
-    return this.inner_.bufferedAmount ?? 0;
-  }
-
-  // Acks confirm delivery: a link that can write without confirming each frame is cheaper. A
-  // failed write reaches the link's reader either way.
-  write(frame: Uint8Array): void {
-    const inner = this.inner_;
-    if (inner.write) inner.write(frame);
-    else inner.send(frame).then(undefined, noop);
-  }
-
-  // Without a promise where the link can confirm a write without one (`sendWith`: one
-  // confirmation per tick on Node's `ws`): a client writes an ACK for every few messages it reads.
-  writeConfirmed(frame: Uint8Array, done: () => void): void {
-    const inner = this.inner_;
-    if (inner.sendWith) inner.sendWith(frame, callToken, done);
-    else inner.send(frame).then(done, done);
   }
 }
 
@@ -1190,7 +1181,7 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
 
   ping(): void {
     if (this.session_.current_ === this.active_ && this.active_.phase_ === 'open')
-      this.active_.write(encodePing());
+      this.active_.write_(encodePing());
   }
 }
 

@@ -32,6 +32,11 @@ export interface LinkOutputPort {
   writeConfirmed(frame: Uint8Array, done: () => void): void;
   /** Bytes written and not yet taken by the network (ws `bufferedAmount`, Node `writableLength`). */
   readonly bufferedAmount: number;
+  /**
+   * Told of an overflow when the output was made without an `overflow` callback (a port that is
+   * its link's own object need not keep a closure for it).
+   */
+  drop_?(error: BackpressureError): void;
 }
 
 /**
@@ -63,7 +68,7 @@ export class LinkOutput {
   constructor(
     private readonly port: LinkOutputPort,
     readonly highWater: number,
-    private readonly overflow: (error: BackpressureError) => void,
+    private readonly overflow?: (error: BackpressureError) => void,
   ) {}
 
   /** Counters: PONGs not written because one was pending, ACKs replaced by a newer one. */
@@ -110,7 +115,7 @@ export class LinkOutput {
     // Not inside the write: the writer may be the session's, in the middle of a replay or of a
     // frame handler; the link closes just after. Writes until then are dropped (the link is lost,
     // and what the session wrote on it is replayed on the next).
-    queueMicrotask(() => this.overflow(error));
+    queueMicrotask(() => (this.overflow ? this.overflow(error) : this.port.drop_?.(error)));
   }
 
   // The confirmations' callbacks, made on the first PONG or ACK written: an idle link writes
