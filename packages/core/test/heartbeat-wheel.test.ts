@@ -187,6 +187,36 @@ describe('fake timers', () => {
   });
 });
 
+describe('TestScheduler.run()', () => {
+  test('a heartbeat started under real timers still pings once another ran on the default scheduler inside TestScheduler.run()', async () => {
+    // run() points RxJS's timer seam (and the default scheduler's clock) at virtual time without
+    // touching the global setInterval: the wheel must not re-set a live heartbeat's timer there.
+    const pingsA: number[] = [];
+    const a = NEVER.pipe(
+      heartbeat({ intervalMs: 50, timeoutMs: 60_000, ping: () => pingsA.push(performance.now()) }),
+    ).subscribe();
+    onTestFinished(() => a.unsubscribe());
+    await waitFor(() => pingsA.length >= 1, { timeoutMs: 10_000, what: 'a first ping' });
+    const pingsB: number[] = [];
+    const errorsB: unknown[] = [];
+    new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(({ flush }) => {
+      NEVER.pipe(heartbeat({ intervalMs: 10, timeoutMs: 1_000, ping: () => pingsB.push(1) })).subscribe({
+        error: (error) => errorsB.push(error),
+      });
+      flush();
+    });
+    // The virtual heartbeat ran in virtual time: pinged every 10 ms, timed out at 1 s.
+    expect(pingsB.length).toBeGreaterThanOrEqual(99);
+    expect(errorsB).toHaveLength(1);
+    const before = pingsA.length;
+    await waitFor(() => pingsA.length >= before + 3, {
+      timeoutMs: 10_000,
+      what: 'the real-timer heartbeat to ping again',
+      state: () => ({ before, now: pingsA.length }),
+    });
+  });
+});
+
 describe('cost at scale', () => {
   test('50,000 heartbeats with spread due times: every check runs when due, and one interval of checks is not O(n) each', () => {
     // The checks of one wheel used to be a sorted array that each check moved entirely (the

@@ -1,4 +1,6 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+// From its module, as engine/clock.ts does: not RxJS's index (its CommonJS root loads all of rxjs).
+import { intervalProvider } from 'rxjs/internal/scheduler/intervalProvider';
 import { reportException } from '../engine/report-exception.js';
 import { type HeartbeatChecks, type HeartbeatTimer, setHeartbeatChecks } from './heartbeat.js';
 
@@ -159,7 +161,11 @@ export function wheelOf(scheduler: SchedulerLike): HeartbeatWheel {
     byTimers = new WeakMap();
     wheels.set(scheduler, byTimers);
   }
-  const timers = globalThis.setInterval;
+  // Inside `TestScheduler.run()` RxJS's timer seam (which the default scheduler and
+  // `asyncScheduler` set their timers through) is virtual while the global `setInterval` is not:
+  // keyed by the global alone, a live heartbeat's wheel would be re-armed on a virtual timer,
+  // run in virtual time (and time out) during the flush, and never run again after it.
+  const timers: object = intervalProvider.delegate ?? globalThis.setInterval;
   let wheel = byTimers.get(timers);
   if (wheel === undefined) {
     wheel = new HeartbeatWheel(scheduler);
