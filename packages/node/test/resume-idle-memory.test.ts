@@ -6,11 +6,9 @@
 // diagnostics on the session's events), with the WELCOME's Buffers, the output port's closures
 // and the fan-outs nobody subscribed to, an idle resuming HAWebSocket of the built package held
 // 15.4 KB; docs/benchmarks.md, "Idle memory per connection", has the figures after.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { createResumeServer } from '@lifeline/node/server';
 import { expect, it, onTestFinished } from 'vitest';
+import { idleHeapPerConnection } from './support/idle-heap.js';
 
 const CONNECTIONS = 200;
 /**
@@ -27,36 +25,7 @@ it(`an idle resuming HAWebSocket holds under ${LIMIT.toLocaleString('en-US')} by
   const server = createResumeServer();
   onTestFinished(() => server.close());
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-  const child = spawn(
-    process.execPath,
-    [
-      '--expose-gc',
-      // V8 drops the bytecode of functions idle for a few GCs (tsx's own among them), which from
-      // Node 22 on frees more during the measured phase than 200 connections hold.
-      '--no-flush-bytecode',
-      '--conditions=@lifeline/source',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./support/idle-heap-child.ts', import.meta.url)),
-      String(port),
-      String(CONNECTIONS),
-      'resume',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  onTestFinished(() => {
-    clearTimeout(killer);
-    child.kill('SIGKILL');
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  expect(code, output).toBe(0);
-  const { perConnection } = JSON.parse(output) as { perConnection: number };
+  const perConnection = await idleHeapPerConnection(port, CONNECTIONS, 'resume');
   console.log(`[resume idle memory] ${Math.round(perConnection)} B per connection`);
-  expect(perConnection).toBeGreaterThan(0);
   expect(perConnection).toBeLessThan(LIMIT);
 }, 90_000);

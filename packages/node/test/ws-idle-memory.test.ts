@@ -4,12 +4,11 @@
 // dictionary-mode object, subscriptions between the link, the engine and the socket, Subjects
 // nobody used), an idle HAWebSocket of the built package held 16.4 KB; now 10.9 KB
 // (docs/benchmarks.md, "Idle memory per connection").
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { idleHeapPerConnection } from './support/idle-heap.js';
 
 const CONNECTIONS = 200;
 /**
@@ -34,34 +33,6 @@ it(`an idle HAWebSocket holds under ${LIMIT.toLocaleString('en-US')} bytes of JS
     await new Promise((resolve) => server.close(resolve));
   });
   const port = (server.address() as AddressInfo).port;
-  const child = spawn(
-    process.execPath,
-    [
-      '--expose-gc',
-      // V8 drops the bytecode of functions idle for a few GCs (tsx's own among them), which from
-      // Node 22 on frees more during the measured phase than 200 connections hold.
-      '--no-flush-bytecode',
-      '--conditions=@lifeline/source',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./support/idle-heap-child.ts', import.meta.url)),
-      String(port),
-      String(CONNECTIONS),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  onTestFinished(() => {
-    clearTimeout(killer);
-    child.kill('SIGKILL');
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  expect(code, output).toBe(0);
-  const { perConnection } = JSON.parse(output) as { perConnection: number };
-  expect(perConnection).toBeGreaterThan(0);
+  const perConnection = await idleHeapPerConnection(port, CONNECTIONS);
   expect(perConnection).toBeLessThan(LIMIT);
 }, 90_000);
