@@ -4,7 +4,7 @@
 import { HeartbeatTimeoutError, heartbeat } from '@lifeline/core';
 import { enableSharedHeartbeats } from '@lifeline/core/internal';
 import { waitFor } from '@lifeline/core/testing';
-import { NEVER, type Subscription, VirtualAction, VirtualTimeScheduler } from 'rxjs';
+import { NEVER, type SchedulerLike, type Subscription, VirtualAction, VirtualTimeScheduler } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { afterEach, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest';
 
@@ -257,5 +257,42 @@ describe('cost at scale', () => {
     expect(late).toBe(0);
     // About 0.1 s here; the sorted array took over 10 s. Generous for a loaded machine.
     expect(elapsedMs).toBeLessThan(5_000);
+  });
+});
+
+describe('timers set per run', () => {
+  test('1,000 heartbeats due at the same time: their checks set the wheel timer once per run, not once per heartbeat', () => {
+    // Connections opened together (a fleet reconnecting after a deploy) have their checks due in
+    // the same millisecond. When the timer fires late (a busy event loop: here every timer runs
+    // 5 ms late), each re-added heartbeat used to re-set it (a clearInterval and a setInterval per
+    // heartbeat checked).
+    const virtual = new VirtualTimeScheduler(VirtualAction, 10_000);
+    let timersSet = 0;
+    const counting: SchedulerLike = {
+      now: () => virtual.now(),
+      schedule(work, delay, state) {
+        timersSet++;
+        return virtual.schedule(work, (delay ?? 0) + 5, state);
+      },
+    };
+    const count = 1_000;
+    let pings = 0;
+    const subscriptions: Subscription[] = [];
+    for (let i = 0; i < count; i++) {
+      subscriptions.push(
+        NEVER.pipe(
+          heartbeat({ intervalMs: 1_000, timeoutMs: 3_600_000, scheduler: counting, ping: () => pings++ }),
+        ).subscribe(),
+      );
+    }
+    onTestFinished(() => {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    });
+    const before = timersSet;
+    virtual.flush();
+    // 10 s of virtual time: about 10 intervals, each pinging every heartbeat once, and one timer
+    // set per interval's run.
+    expect(pings).toBeGreaterThanOrEqual(9 * count);
+    expect(timersSet - before).toBeLessThanOrEqual(2 * 11);
   });
 });

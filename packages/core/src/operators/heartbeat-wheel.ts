@@ -31,6 +31,8 @@ export class HeartbeatWheel implements HeartbeatChecks {
   private timer_: Subscription | undefined;
   /** The heartbeat being checked, until it stops (its owner closed) during its check. */
   private checking_: HeartbeatTimer | undefined;
+  /** True while {@link run_} checks: it sets the timer once, at its end, not at each re-add. */
+  private running_ = false;
   /** When the timer is set to run; Infinity when none is set. */
   private wakeAt_ = Number.POSITIVE_INFINITY;
   /** @internal */
@@ -43,7 +45,7 @@ export class HeartbeatWheel implements HeartbeatChecks {
   add_(beat: HeartbeatTimer): void {
     this.heap_.push(beat);
     this.up_(this.heap_.length - 1);
-    this.arm_();
+    if (!this.running_) this.arm_();
   }
 
   remove_(beat: HeartbeatTimer): void {
@@ -51,7 +53,7 @@ export class HeartbeatWheel implements HeartbeatChecks {
     const index = beat.wheelIndex_;
     if (index === undefined || this.heap_[index] !== beat) return;
     this.take_(index);
-    if (this.heap_.length === 0) this.arm_();
+    if (this.heap_.length === 0 && !this.running_) this.arm_();
   }
 
   /** Takes the heartbeat at `index` out of the heap. */
@@ -105,6 +107,7 @@ export class HeartbeatWheel implements HeartbeatChecks {
     this.timer_ = undefined;
     const heap = this.heap_;
     const now = this.scheduler_.now();
+    this.running_ = true;
     // Bounded: a check sets its next one at least 1 ms later, past `now`.
     for (let beat = heap[0]; beat !== undefined && beat.dueAt_ <= now; beat = heap[0]) {
       this.take_(0);
@@ -126,6 +129,7 @@ export class HeartbeatWheel implements HeartbeatChecks {
       }
       this.checking_ = undefined;
     }
+    this.running_ = false;
     this.arm_();
   }
 
