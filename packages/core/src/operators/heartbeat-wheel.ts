@@ -4,13 +4,6 @@ import { intervalProvider } from 'rxjs/internal/scheduler/intervalProvider';
 import { reportException } from '../engine/report-exception.js';
 import { type HeartbeatChecks, type HeartbeatTimer, setHeartbeatChecks } from './heartbeat.js';
 
-declare module './heartbeat.js' {
-  interface HeartbeatTimer {
-    /** Its place in its wheel's heap; undefined when not in one. @internal */
-    wheelIndex_?: number | undefined;
-  }
-}
-
 /**
  * Every {@link HeartbeatTimer} on one scheduler, checked by one timer on that scheduler, set for
  * the earliest check due. A heartbeat's check runs when it is due, as on a timer of its own (the

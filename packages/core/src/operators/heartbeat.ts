@@ -122,6 +122,8 @@ export class HeartbeatTimer {
   private lastPing_: number;
   /** When the next check is due, on the scheduler's clock: the wheel's order. @internal */
   dueAt_: number;
+  /** @internal Its place in its wheel's heap (heartbeat-wheel.ts); undefined when not in one. */
+  wheelIndex_?: number | undefined;
   /** While silence is being confirmed: when the confirmation ends. */
   private graceUntil_: number | undefined;
   /** @internal */

@@ -1,15 +1,8 @@
-import type {
-  Observable,
-  SchedulerAction,
-  SchedulerLike,
-  Subscriber,
-  Subscription,
-  TeardownLogic,
-} from 'rxjs';
+import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { after, monotonicScheduler } from '../engine/clock.js';
 import { ConnectFailedError, LinkClosedError, LinkFailedError, NotOpenError } from '../engine/errors.js';
 import type { Link, LinkData, LinkReader, Transport } from '../engine/link.js';
-import { FanoutObservable, MessageFanout } from '../engine/message-fanout.js';
+import { MessageFanout } from '../engine/message-fanout.js';
 import { durationMs } from '../engine/options.js';
 import { resolveWithin } from '../operators/endpoint-provider.js';
 import { CloseCode } from '../policy/close-codes.js';
@@ -278,12 +271,8 @@ function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketL
  * listens to the abort signal itself (`handleEvent`), and its connect timer has no closure.
  */
 class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
-  /**
-   * `messages$`'s fanout, made on its first subscriber: the engine reads the link through
-   * {@link read_}, so a link of a drop-in socket never has one.
-   */
-  private incoming_: MessageFanout<LinkData> | undefined;
-  private messages_: Observable<LinkData> | undefined;
+  private readonly incoming_ = new MessageFanout<LinkData>();
+  messages$: Observable<LinkData> = this.incoming_.observable;
   /** Made on the first `pongs$`. */
   private pongs_: MessageFanout<unknown> | undefined;
   /**
@@ -341,35 +330,6 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     signal_?.addEventListener('abort', this, { once: true });
   }
 
-  /**
-   * Messages from the socket. The first subscriber gets the messages that came before it (`ws`
-   * emits 'open' and the messages read in the same chunk synchronously, before the open's promise
-   * lets anyone subscribe), then the live ones; later ones get the live ones.
-   */
-  get messages$(): Observable<LinkData> {
-    this.messages_ ??= new FanoutObservable<LinkData, WebSocketLink>(this);
-    return this.messages_;
-  }
-
-  /** @internal A subscriber of {@link messages$} (called by its observable). */
-  add(subscriber: Subscriber<LinkData>): TeardownLogic {
-    let fanout = this.incoming_;
-    if (fanout === undefined) {
-      fanout = this.incoming_ = new MessageFanout();
-      // A link that ended before anyone subscribed: its end, as a fanout that saw it would give.
-      if (this.finished_) {
-        if (this.closedByUs_ || !this.opened_) fanout.complete();
-        else fanout.error(this.lastError_);
-      }
-    }
-    if (this.opened_) {
-      const early = this.early_;
-      this.early_ = null;
-      if (early) for (const data of early) subscriber.next(data);
-    }
-    return fanout.add(subscriber);
-  }
-
   /** @internal A pong frame. */
   onPong(): void {
     this.reader_?.linkPong_();
@@ -387,9 +347,11 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     if (reader === undefined) return;
     const early = this.early_;
     if (early !== null) {
-      // The reader gets the messages that came before it, then the live ones (a later `messages$`
-      // subscriber gets the live ones only).
+      // The reader gets the messages that came before it, then the live ones. With `early_` null
+      // the replaying `messages$` would just add its subscriber, as the fanout's observable does:
+      // the link drops it (and its closure) rather than keep it for as long as it is read.
       this.early_ = null;
+      this.messages$ = this.incoming_.observable;
       // A reader that stops reading (its connection closed from a message's handler) gets no more.
       if (early)
         for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
@@ -409,7 +371,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   onMessage(data: LinkData): void {
     if (this.early_ === null) {
       this.reader_?.linkMessage_(data);
-      this.incoming_?.next(data);
+      this.incoming_.next(data);
     } else if (this.early_) this.early_.push(data);
     else this.early_ = [data];
   }
@@ -422,6 +384,14 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.opened_ = true;
     const resolve = this.settle_![0];
     this.settle_ = undefined;
+    // The first subscriber gets the messages that came before it, then the live ones.
+    this.messages$ = new Observable<LinkData>((subscriber) => {
+      this.messages$ = this.incoming_.observable;
+      const early = this.early_;
+      this.early_ = null;
+      if (early) for (const data of early) subscriber.next(data);
+      return this.incoming_.add(subscriber);
+    });
     resolve(this);
   }
 
@@ -443,7 +413,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       const reader = this.reader_;
       this.cleanup_();
       reader?.linkEnded_();
-      this.incoming_?.complete();
+      this.incoming_.complete();
     } else if (!this.opened_) {
       this.fail_(
         lastError ?? new ConnectFailedError(`WebSocket to ${this.url_} closed before opening (code ${code})`),
@@ -494,7 +464,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       // Kept for a reader that comes after the end (see read_).
       this.lastError_ = error as Error;
       reader?.linkFailed_(error);
-      this.incoming_?.error(error);
+      this.incoming_.error(error);
     } else {
       const reject = this.settle_![1];
       this.settle_ = undefined;
@@ -576,7 +546,7 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
     this.reader_?.linkEnded_();
-    this.incoming_?.complete();
+    this.incoming_.complete();
     this.cleanup_();
   }
 
