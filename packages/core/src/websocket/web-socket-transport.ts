@@ -271,6 +271,12 @@ function connectTimedOut(this: SchedulerAction<WebSocketLink>, link?: WebSocketL
  * listens to the abort signal itself (`handleEvent`), and its connect timer has no closure.
  */
 class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
+  /**
+   * The link itself. A wrapper that inherits from it (`Object.create(link)` with its own `send`, in
+   * a `wrapTransport`) is called in its place, and the socket's events reach only the link: the
+   * methods that change what they read (read_, pongs$, close) act on the link, not on the wrapper.
+   */
+  private readonly self_: WebSocketLink = this;
   private readonly incoming_ = new MessageFanout<LinkData>();
   messages$: Observable<LinkData> = this.incoming_.observable;
   /** Made on the first `pongs$`. */
@@ -337,12 +343,17 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   }
 
   get pongs$(): Observable<unknown> {
-    this.pongs_ ??= new MessageFanout();
-    return this.pongs_.observable;
+    const link = this.self_;
+    link.pongs_ ??= new MessageFanout();
+    return link.pongs_.observable;
   }
 
   /** @internal */
   read_(reader: LinkReader<LinkData> | undefined): void {
+    if (this !== this.self_) {
+      this.self_.read_(reader);
+      return;
+    }
     this.reader_ = reader;
     if (reader === undefined) return;
     const early = this.early_;
@@ -521,6 +532,10 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   }
 
   close(code: number = CloseCode.NormalClosure, reason = ''): void {
+    if (this !== this.self_) {
+      this.self_.close(code, reason);
+      return;
+    }
     if (this.closedByUs_ || this.finished_) return;
     this.closedByUs_ = true;
     const socket = this.socket_;

@@ -1,0 +1,59 @@
+/**
+ * A `wrapTransport` may hand the connection a link that inherits from the real one
+ * (`Object.create(link)` with its own `send`, to count or log writes). The connection then calls
+ * the link's methods on the wrapper, while the socket's events reach the link itself: a method that
+ * keeps its state on `this` kept it on the wrapper. With the link's read seam, every message went
+ * to a reader the socket never saw (0 of 100 echoes, silently), and a close through the wrapper
+ * left the link believing the peer closed it. Counted here: every message sent is echoed once, a recovery reads the new link, and close() ends as a user close.
+ */
+
+import type { Link, LinkData, Transport } from '@lifeline/core';
+import { waitFor } from '@lifeline/core/testing';
+import { HAWebSocket } from '@lifeline/node/ws';
+import { expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
+import { EchoServer } from './support/ws-servers.js';
+
+const WAIT = { timeoutMs: 15_000 };
+
+it('a link wrapped by Object.create(link) is read, written and closed as the link itself', async () => {
+  const server = await EchoServer.start();
+  cleanups.push(() => server.close());
+  const wrap = (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
+    async open(signal) {
+      const link = await transport.open(signal);
+      const send = (data: LinkData) => link.send(data);
+      return Object.assign(Object.create(link) as Link<LinkData, LinkData>, { send });
+    },
+  });
+  const socket = new HAWebSocket(server.url, { wrapTransport: wrap });
+  cleanups.push(() => socket.close());
+  const echoed = new Map<string, number>();
+  socket.onmessage = (event) => echoed.set(String(event.data), (echoed.get(String(event.data)) ?? 0) + 1);
+  await waitFor(() => socket.readyState === socket.OPEN, { ...WAIT, what: 'the open' });
+
+  const sendAll = (from: number, to: number) => {
+    for (let i = from; i < to; i++) socket.send(`m${i}`);
+  };
+  sendAll(0, 100);
+  await waitFor(() => echoed.size >= 100, { ...WAIT, what: '100 echoes', state: () => echoed.size });
+
+  // A recovery opens (and wraps) a new link: it is read too.
+  server.terminateAll();
+  await waitFor(() => socket.connection.state$.value.status === 'recovering', {
+    ...WAIT,
+    what: 'recovering',
+  });
+  await waitFor(() => socket.connection.state$.value.status === 'open', { ...WAIT, what: 'recovered' });
+  sendAll(100, 200);
+  await waitFor(() => echoed.size >= 200, { ...WAIT, what: '200 echoes', state: () => echoed.size });
+  const duplicated = [...echoed.values()].filter((count) => count > 1).length;
+  expect({ echoed: echoed.size, duplicated }).toEqual({ echoed: 200, duplicated: 0 });
+
+  const closes: { code: number; wasClean: boolean }[] = [];
+  socket.onclose = (event) => closes.push({ code: event.code, wasClean: event.wasClean });
+  socket.close(1000);
+  await waitFor(() => closes.length === 1, { ...WAIT, what: 'the close event' });
+  expect(closes).toEqual([{ code: 1000, wasClean: true }]);
+  expect(socket.connection.state$.value).toMatchObject({ status: 'closed', reason: 'user' });
+});
