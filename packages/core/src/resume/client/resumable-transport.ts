@@ -318,7 +318,7 @@ interface Epoch {
 }
 
 /** @internal What {@link resumable} returns; `resume()` makes it with the connection's handshake timeout. */
-export class ResumableSession implements ResumableTransport {
+class ResumableSession implements ResumableTransport {
   readonly endpoint_: SessionEndpoint;
   readonly handshakeTimeoutMs_: number;
   readonly outputHighWater_: number;

@@ -3,8 +3,8 @@ import { checkResumableOptions } from '../option-checks.js';
 import {
   handshakeTimeoutFor,
   type ResumableOptions,
-  ResumableSession,
   type ResumableTransport,
+  resumable,
 } from './resumable-transport.js';
 
 /**
@@ -51,8 +51,6 @@ export type ResumeProtocol = (
  */
 export function resume(options: ResumableOptions = {}): ResumeProtocol {
   checkResumableOptions(options);
-  // Each session keeps `options` as given (shared by every connection of this protocol) and its
-  // handshake timeout beside it, rather than a copy of its own per connection.
   return (transport, connection = {}) =>
-    new ResumableSession(transport, options, options.handshakeTimeoutMs ?? handshakeTimeoutFor(connection));
+    resumable(transport, { handshakeTimeoutMs: handshakeTimeoutFor(connection), ...options });
 }
