@@ -23,7 +23,10 @@ const CONNECTIONS = 200;
  * messages$ fanout) and timers without asyncScheduler's classes: 6.99-7.68 KB over 8 runs (main
  * 8.80-8.81 KB in the same minutes, 2026-11-30 08:22 UTC, load 3.9-4.2).
  */
-const LIMIT = 8_400;
+// Node 24's V8 keeps more per connection for the same objects: 8,558 B there on 2026-11-30 at
+// 09:55 UTC (f589662), against 6.99-7.68 KB on Node 20; the bound is per runtime so that Node 20's
+// stays tight.
+const LIMIT = Number(process.versions.node.split('.')[0]) >= 24 ? 9_400 : 8_400;
 
 it(`an idle HAWebSocket holds under ${LIMIT.toLocaleString('en-US')} bytes of JS heap`, async () => {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
