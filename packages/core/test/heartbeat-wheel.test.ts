@@ -16,6 +16,16 @@ beforeAll(() => {
 const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
 const timeout = (ms: number) => new HeartbeatTimeoutError(ms);
 
+/** Waits for a heartbeat on real timers to ping three more times: its timer still runs. */
+async function pingsAgain(pings: number[]): Promise<void> {
+  const before = pings.length;
+  await waitFor(() => pings.length >= before + 3, {
+    timeoutMs: 10_000,
+    what: 'the real-timer heartbeat to ping again',
+    state: () => ({ before, now: pings.length }),
+  });
+}
+
 describe('heartbeats checked by one shared timer keep their timing', () => {
   test('three heartbeats of different timings on one scheduler ping and time out as each alone would', () => {
     const ts = scheduler();
@@ -178,12 +188,7 @@ describe('fake timers', () => {
     b.unsubscribe();
     vi.useRealTimers();
     expect(pingsB).toHaveLength(3);
-    const before = pingsA.length;
-    await waitFor(() => pingsA.length >= before + 3, {
-      timeoutMs: 10_000,
-      what: 'the real-timer heartbeat to ping again',
-      state: () => ({ before, now: pingsA.length }),
-    });
+    await pingsAgain(pingsA);
   });
 });
 
@@ -208,12 +213,7 @@ describe('TestScheduler.run()', () => {
     // The virtual heartbeat ran in virtual time: pinged every 10 ms, timed out at 1 s.
     expect(pingsB.length).toBeGreaterThanOrEqual(99);
     expect(errorsB).toHaveLength(1);
-    const before = pingsA.length;
-    await waitFor(() => pingsA.length >= before + 3, {
-      timeoutMs: 10_000,
-      what: 'the real-timer heartbeat to ping again',
-      state: () => ({ before, now: pingsA.length }),
-    });
+    await pingsAgain(pingsA);
   });
 });
 
