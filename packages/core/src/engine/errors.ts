@@ -49,23 +49,18 @@ export type LifelineErrorCode =
   | 'ERR_INVALID_MESSAGE'
   | 'ERR_MISSING_PEER_DEPENDENCY';
 
-const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
-
 /**
  * The code a class is branded with, from the `lifeline.error.<code>` getter its own prototype
- * declares; `null` for a class without one (the base class, a user's subclass).
+ * declares; `null` for a class without one (the base class, a user's subclass). Read again at
+ * each check rather than cached: checks run when an error is made or tested, on failures, never
+ * per message, and a cache would be bytes in every browser bundle.
  */
 function brandedCode(ctor: Function): LifelineErrorCode | null {
-  let code = codeOfClass.get(ctor);
-  if (code === undefined) {
-    const prototype: object | undefined = ctor.prototype;
-    const key = prototype
-      ? Object.getOwnPropertyNames(prototype).find((name) => name.startsWith(CODE_BRAND_PREFIX))
-      : undefined;
-    code = key ? (key.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
-    codeOfClass.set(ctor, code);
-  }
-  return code;
+  const prototype: object | undefined = ctor.prototype;
+  const key = prototype
+    ? Object.getOwnPropertyNames(prototype).find((name) => name.startsWith(CODE_BRAND_PREFIX))
+    : undefined;
+  return key ? (key.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
 }
 
 /**
