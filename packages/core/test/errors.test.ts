@@ -13,6 +13,22 @@ import {
 import { describe, expect, test } from 'vitest';
 
 describe('errors', () => {
+  test('have their facts as own properties, in the order declared, even when undefined', () => {
+    // The fields are `declare`d and set by the constructors (errors.ts): one left unset on some
+    // path would be missing here instead of `undefined`.
+    const keys = (error: object) => Object.keys(error).filter((key) => key !== 'stack');
+    expect(keys(new LinkClosedError(undefined))).toEqual([
+      'code',
+      'recoverable',
+      'name',
+      'closeCode',
+      'reason',
+    ]);
+    expect(keys(new LinkFailedError('x'))).toEqual(['code', 'recoverable', 'name', 'syscallCode']);
+    expect(keys(new HttpStatusError(503))).toEqual(['code', 'recoverable', 'name', 'status', 'retryAfterMs']);
+    expect(keys(new QueueOverflowError('bytes', 'x'))).toEqual(['code', 'recoverable', 'name', 'limit']);
+  });
+
   test('carry a string code, a cause and the facts of their kind', () => {
     const cause = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     const failed = new LinkFailedError('reset', { cause });

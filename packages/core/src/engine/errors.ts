@@ -17,6 +17,10 @@ const BRAND = Symbol.for('lifeline.error');
  */
 const CODE_BRAND_PREFIX = 'lifeline.error.';
 
+// The classes' fields are `declare`d and set by their constructors, every one on every path and in
+// the order declared: the same own properties as field declarations, which would cost their
+// names a second time in every bundle (issue 13; GoAwayError keeps its fields, one has a value).
+
 /** Every error code Lifeline raises. */
 export type LifelineErrorCode =
   | 'ERR_LINK_CLOSED'
@@ -49,23 +53,18 @@ export type LifelineErrorCode =
   | 'ERR_INVALID_MESSAGE'
   | 'ERR_MISSING_PEER_DEPENDENCY';
 
-const codeOfClass = new WeakMap<Function, LifelineErrorCode | null>();
-
 /**
  * The code a class is branded with, from the `lifeline.error.<code>` getter its own prototype
- * declares; `null` for a class without one (the base class, a user's subclass).
+ * declares; `null` for a class without one (the base class, a user's subclass). Read again at
+ * each check rather than cached: checks run when an error is made or tested, on failures, never
+ * per message, and a cache would be bytes in every browser bundle.
  */
 function brandedCode(ctor: Function): LifelineErrorCode | null {
-  let code = codeOfClass.get(ctor);
-  if (code === undefined) {
-    const prototype: object | undefined = ctor.prototype;
-    const key = prototype
-      ? Object.getOwnPropertyNames(prototype).find((name) => name.startsWith(CODE_BRAND_PREFIX))
-      : undefined;
-    code = key ? (key.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
-    codeOfClass.set(ctor, code);
-  }
-  return code;
+  const prototype: object | undefined = ctor.prototype;
+  const key = prototype
+    ? Object.getOwnPropertyNames(prototype).find((name) => name.startsWith(CODE_BRAND_PREFIX))
+    : undefined;
+  return key ? (key.slice(CODE_BRAND_PREFIX.length) as LifelineErrorCode) : null;
 }
 
 /**
@@ -78,9 +77,9 @@ function brandedCode(ctor: Function): LifelineErrorCode | null {
  * classes but not property keys. `name` comes from the getter for the same reason.
  */
 export class LifelineError extends Error {
-  readonly code: LifelineErrorCode;
+  declare readonly code: LifelineErrorCode;
   /** Set on errors that Lifeline may recover from by reopening the link. `undefined`: let the classifier decide. */
-  readonly recoverable: boolean | undefined;
+  declare readonly recoverable: boolean | undefined;
 
   constructor(
     code: LifelineErrorCode,
@@ -131,8 +130,8 @@ export class LinkClosedError extends LifelineError {
   get 'lifeline.error.ERR_LINK_CLOSED'(): string {
     return 'LinkClosedError';
   }
-  readonly closeCode: number | undefined;
-  readonly reason: string;
+  declare readonly closeCode: number | undefined;
+  declare readonly reason: string;
   constructor(
     closeCode: number | undefined,
     reason = '',
@@ -154,7 +153,7 @@ export class LinkFailedError extends LifelineError {
   get 'lifeline.error.ERR_LINK_FAILED'(): string {
     return 'LinkFailedError';
   }
-  readonly syscallCode: string | undefined;
+  declare readonly syscallCode: string | undefined;
   constructor(
     message: string,
     options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {},
@@ -196,7 +195,7 @@ export class ConnectFailedError extends LifelineError {
   get 'lifeline.error.ERR_CONNECT_FAILED'(): string {
     return 'ConnectFailedError';
   }
-  readonly syscallCode: string | undefined;
+  declare readonly syscallCode: string | undefined;
   constructor(
     message: string,
     options: { cause?: unknown; syscallCode?: string; recoverable?: boolean } = {},
@@ -216,8 +215,8 @@ export class HttpStatusError extends LifelineError {
   get 'lifeline.error.ERR_HTTP_STATUS'(): string {
     return 'HttpStatusError';
   }
-  readonly status: number;
-  readonly retryAfterMs: number | undefined;
+  declare readonly status: number;
+  declare readonly retryAfterMs: number | undefined;
   constructor(
     status: number,
     message = `HTTP status ${status}`,
@@ -235,7 +234,7 @@ export class HeartbeatTimeoutError extends LifelineError {
   get 'lifeline.error.ERR_HEARTBEAT_TIMEOUT'(): string {
     return 'HeartbeatTimeoutError';
   }
-  readonly timeoutMs: number;
+  declare readonly timeoutMs: number;
   constructor(timeoutMs: number) {
     super('ERR_HEARTBEAT_TIMEOUT', `no traffic from the peer for ${timeoutMs} ms`);
     this.timeoutMs = timeoutMs;
@@ -270,7 +269,7 @@ export class QueueOverflowError extends LifelineError {
   get 'lifeline.error.ERR_QUEUE_OVERFLOW'(): string {
     return 'QueueOverflowError';
   }
-  readonly limit: 'messages' | 'bytes';
+  declare readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_QUEUE_OVERFLOW', message, { recoverable: false });
     this.limit = limit;
@@ -308,8 +307,8 @@ export class FrameTooLargeError extends LifelineError {
   get 'lifeline.error.ERR_FRAME_TOO_LARGE'(): string {
     return 'FrameTooLargeError';
   }
-  readonly size: number;
-  readonly maxSize: number;
+  declare readonly size: number;
+  declare readonly maxSize: number;
   constructor(size: number, maxSize: number) {
     super('ERR_FRAME_TOO_LARGE', `frame of ${size} bytes exceeds the maximum of ${maxSize} bytes`, {
       recoverable: false,
@@ -413,8 +412,8 @@ export class SessionRejectedError extends LifelineError {
   get 'lifeline.error.ERR_SESSION_REJECTED'(): string {
     return 'SessionRejectedError';
   }
-  readonly rejectCode: SessionRejectCode;
-  readonly reason: string;
+  declare readonly rejectCode: SessionRejectCode;
+  declare readonly reason: string;
   constructor(rejectCode: SessionRejectCode, reason = '') {
     super('ERR_SESSION_REJECTED', `session rejected: ${rejectCode}${reason ? ` (${reason})` : ''}`, {
       recoverable: rejectCode === 'too-many-sessions',
@@ -433,9 +432,9 @@ export class SessionLostError extends LifelineError {
   get 'lifeline.error.ERR_SESSION_LOST'(): string {
     return 'SessionLostError';
   }
-  readonly reason: SessionLostReason;
-  readonly sessionId: string;
-  readonly unacknowledged: readonly UnacknowledgedMessage[];
+  declare readonly reason: SessionLostReason;
+  declare readonly sessionId: string;
+  declare readonly unacknowledged: readonly UnacknowledgedMessage[];
   constructor(
     reason: SessionLostReason,
     sessionId: string,
@@ -463,7 +462,7 @@ export class ReplayWindowFullError extends LifelineError {
   get 'lifeline.error.ERR_REPLAY_WINDOW_FULL'(): string {
     return 'ReplayWindowFullError';
   }
-  readonly limit: 'messages' | 'bytes';
+  declare readonly limit: 'messages' | 'bytes';
   constructor(limit: 'messages' | 'bytes', message: string) {
     super('ERR_REPLAY_WINDOW_FULL', message, { recoverable: false });
     this.limit = limit;
@@ -481,9 +480,9 @@ export class BackpressureError extends LifelineError {
     return 'BackpressureError';
   }
   /** Bytes buffered when the link was closed. */
-  readonly buffered: number;
+  declare readonly buffered: number;
   /** The high-water mark, in bytes. */
-  readonly highWater: number;
+  declare readonly highWater: number;
   constructor(buffered: number, highWater: number) {
     super(
       'ERR_BACKPRESSURE',
@@ -534,7 +533,7 @@ export class EntityChangedError extends LifelineError {
   get 'lifeline.error.ERR_ENTITY_CHANGED'(): string {
     return 'EntityChangedError';
   }
-  readonly etag: string | undefined;
+  declare readonly etag: string | undefined;
   constructor(message: string, options: { cause?: unknown; etag?: string } = {}) {
     super('ERR_ENTITY_CHANGED', message, { cause: options.cause, recoverable: false });
     this.etag = options.etag;
@@ -547,7 +546,7 @@ export class RangeMismatchError extends LifelineError {
   get 'lifeline.error.ERR_RANGE_MISMATCH'(): string {
     return 'RangeMismatchError';
   }
-  readonly contentRange: string | null;
+  declare readonly contentRange: string | null;
   constructor(message: string, contentRange: string | null = null) {
     super('ERR_RANGE_MISMATCH', message, { recoverable: false });
     this.contentRange = contentRange;
@@ -571,8 +570,8 @@ export class SessionStoreError extends LifelineError {
     return 'SessionStoreError';
   }
   /** The store operation that failed (`append`, `load`...). */
-  readonly operation: string;
-  readonly sessionId: string | undefined;
+  declare readonly operation: string;
+  declare readonly sessionId: string | undefined;
   constructor(
     operation: string,
     sessionId: string | undefined,
@@ -610,11 +609,11 @@ export class StaleOwnerError extends LifelineError {
   get 'lifeline.error.ERR_FENCED'(): string {
     return 'StaleOwnerError';
   }
-  readonly sessionId: string;
+  declare readonly sessionId: string;
   /** The epoch the writer presented. */
-  readonly epoch: number;
+  declare readonly epoch: number;
   /** The session's epoch in the store. */
-  readonly currentEpoch: number;
+  declare readonly currentEpoch: number;
   constructor(sessionId: string, epoch: number, currentEpoch: number) {
     super(
       'ERR_FENCED',
@@ -652,9 +651,9 @@ export class ClientSessionStoreError extends LifelineError {
   get 'lifeline.error.ERR_CLIENT_STORE'(): string {
     return 'ClientSessionStoreError';
   }
-  readonly reason: 'corrupt' | 'unsupported-version' | 'unreadable' | 'write-failed';
+  declare readonly reason: 'corrupt' | 'unsupported-version' | 'unreadable' | 'write-failed';
   /** Where the store keeps the session (a file path, a database and key), when it has one. */
-  readonly location: string | undefined;
+  declare readonly location: string | undefined;
   constructor(
     reason: 'corrupt' | 'unsupported-version' | 'unreadable' | 'write-failed',
     message: string,
@@ -688,16 +687,16 @@ export class ClientSessionLockedError extends LifelineError {
     return 'ClientSessionLockedError';
   }
   /** What the store knows of the owner (a process id), if anything. */
-  readonly owner: string | undefined;
-  readonly location: string | undefined;
+  declare readonly owner: string | undefined;
+  declare readonly location: string | undefined;
   constructor(location: string | undefined, owner?: string | undefined) {
     super(
       'ERR_SESSION_LOCKED',
       `the client session${location ? ` at ${location}` : ''} is owned by another ${owner ? `owner (${owner})` : 'owner'}`,
       { recoverable: false },
     );
-    this.location = location;
     this.owner = owner;
+    this.location = location;
   }
 }
 
@@ -722,9 +721,9 @@ export class MissingPeerDependencyError extends LifelineError {
     return 'MissingPeerDependencyError';
   }
   /** The npm package to install. */
-  readonly packageName: string;
+  declare readonly packageName: string;
   /** What needs it: a sub-path (`@lifeline/node/ws`) or a feature. */
-  readonly neededBy: string;
+  declare readonly neededBy: string;
   constructor(packageName: string, neededBy: string, options: { cause?: unknown; install?: string } = {}) {
     super(
       'ERR_MISSING_PEER_DEPENDENCY',

@@ -82,8 +82,8 @@ export interface DropListener<Out> {
 export class OutgoingQueue<Out> {
   private entries: OutgoingEntry<Out>[] = [];
   private head = 0;
-  private pendingCount = 0;
-  private pendingBytes = 0;
+  private count_ = 0;
+  private bytes_ = 0;
   readonly maxMessages: number;
   readonly maxBytes: number;
   readonly overflow: OverflowPolicy;
@@ -95,10 +95,10 @@ export class OutgoingQueue<Out> {
   }
 
   get size(): number {
-    return this.pendingCount;
+    return this.count_;
   }
   get bytes(): number {
-    return this.pendingBytes;
+    return this.bytes_;
   }
 
   /**
@@ -117,7 +117,7 @@ export class OutgoingQueue<Out> {
     copy = true,
   ): OutgoingEntry<Out> | QueueOverflowError {
     const size = byteSizeOf(data);
-    const overflow = this.overflowFor(size);
+    const overflow = this.overflowFor_(size);
     // Victims are told only once the new entry is in: a `dropped` listener that sends again must
     // find the room taken, not refill it while room is being made (which would never end).
     let dropped: [OutgoingEntry<Out>, QueueOverflowError][] | undefined;
@@ -126,17 +126,17 @@ export class OutgoingQueue<Out> {
       // again, without end: while drops are being reported, a full queue refuses instead.
       if (
         this.overflow === 'reject' ||
-        this.reportingDrops ||
+        this.reportingDrops_ ||
         size + QUEUE_ENTRY_OVERHEAD_BYTES > this.maxBytes
       ) {
         return overflow;
       }
-      for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor(size)) {
-        const oldest = this.oldestWaiting();
+      for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor_(size)) {
+        const oldest = this.oldestWaiting_();
         // Nothing left to drop (all written, or maxMessages below 1): the new send cannot fit.
         // The ones already dropped stay dropped (they made room) and are reported.
         if (!oldest) {
-          if (dropped) this.reportDrops(dropped, onDrop);
+          if (dropped) this.reportDrops_(dropped, onDrop);
           return over;
         }
         const error = new QueueOverflowError(
@@ -162,27 +162,27 @@ export class OutgoingQueue<Out> {
       release: undefined,
     };
     this.entries.push(entry);
-    this.pendingCount++;
-    this.pendingBytes += size;
-    if (dropped) this.reportDrops(dropped, onDrop);
+    this.count_++;
+    this.bytes_ += size;
+    if (dropped) this.reportDrops_(dropped, onDrop);
     return entry;
   }
 
-  private reportingDrops = false;
+  private reportingDrops_ = false;
 
-  private reportDrops(
+  private reportDrops_(
     dropped: readonly [OutgoingEntry<Out>, QueueOverflowError][],
     onDrop: DropListener<Out>,
   ): void {
-    const outer = this.reportingDrops;
-    this.reportingDrops = true;
+    const outer = this.reportingDrops_;
+    this.reportingDrops_ = true;
     try {
       for (const [entry, error] of dropped) {
         entry.reject(error);
         onDrop.queueDropped_(entry, error);
       }
     } finally {
-      this.reportingDrops = outer;
+      this.reportingDrops_ = outer;
     }
   }
 
@@ -190,8 +190,8 @@ export class OutgoingQueue<Out> {
   settle(entry: OutgoingEntry<Out>): void {
     if (entry.settled) return;
     entry.settled = true;
-    this.pendingCount--;
-    this.pendingBytes -= entry.size;
+    this.count_--;
+    this.bytes_ -= entry.size;
     if (entry.release !== undefined) entry.release();
     this.compact();
   }
@@ -254,9 +254,9 @@ export class OutgoingQueue<Out> {
     // must find them here, or the counts would go negative.
     this.entries = kept;
     this.head = 0;
-    this.pendingCount = kept.length;
-    this.pendingBytes = 0;
-    for (const entry of kept) this.pendingBytes += entry.size;
+    this.count_ = kept.length;
+    this.bytes_ = 0;
+    for (const entry of kept) this.bytes_ += entry.size;
     for (const entry of rest) {
       entry.settled = true;
       entry.release?.();
@@ -264,11 +264,11 @@ export class OutgoingQueue<Out> {
     return rest;
   }
 
-  private overflowFor(size: number): QueueOverflowError | undefined {
-    if (this.pendingCount + 1 > this.maxMessages) {
+  private overflowFor_(size: number): QueueOverflowError | undefined {
+    if (this.count_ + 1 > this.maxMessages) {
       return new QueueOverflowError('messages', `outgoing queue is full (${this.maxMessages} messages)`);
     }
-    const accounted = this.pendingBytes + (this.pendingCount + 1) * QUEUE_ENTRY_OVERHEAD_BYTES + size;
+    const accounted = this.bytes_ + (this.count_ + 1) * QUEUE_ENTRY_OVERHEAD_BYTES + size;
     if (accounted > this.maxBytes) {
       return new QueueOverflowError('bytes', `outgoing queue is full (${this.maxBytes} bytes)`);
     }
@@ -280,7 +280,7 @@ export class OutgoingQueue<Out> {
    * candidates: a replaying link's session still owns and will deliver them, so dropping one would
    * tell the caller a message was lost that then arrives.
    */
-  private oldestWaiting(): OutgoingEntry<Out> | undefined {
+  private oldestWaiting_(): OutgoingEntry<Out> | undefined {
     for (const entry of this.waiting()) return entry;
     return undefined;
   }

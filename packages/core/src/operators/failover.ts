@@ -103,22 +103,22 @@ export function failoverTransport<E, In, Out>(
  * call before a success moves on to the next one, wrapping around.
  */
 export class EndpointRotation {
-  private preferred = 0;
-  private tried = 0;
-  constructor(private readonly endpoints: readonly unknown[]) {
-    if (endpoints.length === 0) throw new RangeError('failover needs at least one endpoint');
+  private preferred_ = 0;
+  private tried_ = 0;
+  constructor(private readonly endpoints_: readonly unknown[]) {
+    if (endpoints_.length === 0) throw new RangeError('failover needs at least one endpoint');
   }
   next(): number {
-    const index = (this.preferred + this.tried) % this.endpoints.length;
-    this.tried++;
+    const index = (this.preferred_ + this.tried_) % this.endpoints_.length;
+    this.tried_++;
     return index;
   }
   markGood(index: number): void {
-    this.preferred = index;
-    this.tried = 0;
+    this.preferred_ = index;
+    this.tried_ = 0;
   }
   /** The endpoint after the preferred one. */
   following(): number {
-    return (this.preferred + 1) % this.endpoints.length;
+    return (this.preferred_ + 1) % this.endpoints_.length;
   }
 }

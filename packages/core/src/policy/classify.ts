@@ -1,4 +1,4 @@
-import { HttpStatusError, LifelineError, LinkClosedError } from '../engine/errors.js';
+import { type HttpStatusError, LifelineError, LinkClosedError } from '../engine/errors.js';
 import { RECOVERABLE_CLOSE_CODES } from './close-codes.js';
 
 /** Decides whether an error is worth recovering from. Return `undefined` to defer to the default. */
@@ -55,8 +55,11 @@ export function isRecoverableByDefault(error: unknown): boolean {
     if (error instanceof LinkClosedError) {
       return error.closeCode === undefined || RECOVERABLE_CLOSE_CODES.has(error.closeCode);
     }
-    if (error instanceof HttpStatusError) return RECOVERABLE_HTTP_STATUSES.has(error.status);
     switch (error.code) {
+      // By code, not `instanceof HttpStatusError` (the same answer: a status is only read where
+      // the code says there is one), so a WebSocket-only browser bundle does not carry that class.
+      case 'ERR_HTTP_STATUS':
+        return RECOVERABLE_HTTP_STATUSES.has((error as HttpStatusError).status);
       case 'ERR_HEARTBEAT_TIMEOUT':
       case 'ERR_LINK_FAILED':
       case 'ERR_CONNECT_FAILED':

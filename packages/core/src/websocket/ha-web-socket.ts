@@ -8,7 +8,7 @@ import {
   type SendOptions,
 } from '../engine/attach.js';
 import type { ConnectionState } from '../engine/connection-state.js';
-import { LifelineError, LinkClosedError, QueueOverflowError, SessionLostError } from '../engine/errors.js';
+import { LifelineError, LinkClosedError, QueueOverflowError } from '../engine/errors.js';
 import type { LinkData, Transport } from '../engine/link.js';
 import { checkConnectionOptions, durationMs } from '../engine/options.js';
 import { reportException } from '../engine/report-exception.js';
@@ -450,7 +450,9 @@ export function defineHAWebSocket<
     /** @internal */
     sendFailed(data: LinkData, error: unknown): void {
       if (this.ready >= 2 || this.lastStatus === 'closed') return;
-      if (error instanceof QueueOverflowError || error instanceof SessionLostError) return;
+      // A lost session by code (`SessionLostError`'s): the class stays out of a bundle without resume().
+      if (error instanceof QueueOverflowError) return;
+      if (error instanceof LifelineError && error.code === 'ERR_SESSION_LOST') return;
       this.dropped(data, error);
     }
 

@@ -3,11 +3,11 @@ import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { monotonicScheduler } from '../../engine/clock.js';
 import { type SessionDiagnosticsPort, sessionDiagnosticsFor } from '../../engine/diagnostics-hook.js';
 import {
-  ClientSessionLockedError,
   ClientSessionStoreError,
   ClosedByUserError,
   FrameTooLargeError,
   GoAwayError,
+  LifelineError,
   LinkClosedError,
   LinkFailedError,
   MalformedFrameError,
@@ -504,7 +504,9 @@ class ResumableSession implements ResumableTransport {
       stored = await store.open();
     } catch (error) {
       // A store that cannot be read must not be written over: every open fails with its error.
-      throw error instanceof ClientSessionStoreError || error instanceof ClientSessionLockedError
+      // The lock's error by code: ClientSessionLockedError stays out of bundles (only the stores make it).
+      throw error instanceof ClientSessionStoreError ||
+        (error instanceof LifelineError && error.code === 'ERR_SESSION_LOCKED')
         ? error
         : new ClientSessionStoreError('unreadable', `reading the stored session failed: ${String(error)}`, {
             cause: error,
