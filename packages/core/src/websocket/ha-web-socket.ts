@@ -257,8 +257,9 @@ export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes exten
 function webSocketData(data: unknown): LinkData {
   if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
   if (data instanceof Blob) return data as unknown as LinkData;
-  if (typeof data === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
-  return String(data);
+  // A template literal converts as WebIDL's ToString does (`String()` would convert a Symbol): a
+  // Symbol throws the platform's own TypeError.
+  return `${data as string}`;
 }
 
 /** Platform pieces for {@link defineHAWebSocket}. */
@@ -329,13 +330,16 @@ export function defineHAWebSocket<
     readonly connection: HAConnection<LinkData, LinkData>;
     readonly session: ResumeSession | undefined;
     readonly extensions = '';
-    onopen: HAWebSocketHandler<Event> | null = null;
-    onmessage: HAWebSocketHandler<MessageEvent> | null = null;
-    onerror: HAWebSocketHandler<HAWebSocketErrorEvent> | null = null;
-    onclose: HAWebSocketHandler<CloseEvent> | null = null;
-    onrecovering: HAWebSocketHandler<HAWebSocketEventMap['recovering']> | null = null;
-    onrecovered: HAWebSocketHandler<HAWebSocketEventMap['recovered']> | null = null;
-    ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null = null;
+    // Accessors on the prototype (defined below, one loop for the seven): see handlerListener.
+    declare onopen: HAWebSocketHandler<Event> | null;
+    declare onmessage: HAWebSocketHandler<MessageEvent> | null;
+    declare onerror: HAWebSocketHandler<HAWebSocketErrorEvent> | null;
+    declare onclose: HAWebSocketHandler<CloseEvent> | null;
+    declare onrecovering: HAWebSocketHandler<HAWebSocketEventMap['recovering']> | null;
+    declare onrecovered: HAWebSocketHandler<HAWebSocketEventMap['recovered']> | null;
+    declare ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null;
+    /** @internal The on* handlers set so far, by event type; made on the first set, so an idle socket holds none. */
+    declare handlers_: Record<string, unknown> | undefined;
     private ready = 0;
     private binary: string;
 
@@ -400,8 +404,7 @@ export function defineHAWebSocket<
 
     /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
     received(data: LinkData): void {
-      this.dispatch(
-        this.onmessage,
+      this.dispatchEvent(
         messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
       );
     }
@@ -428,7 +431,7 @@ export function defineHAWebSocket<
 
     send(data: LinkData): void {
       if (this.ready >= 2)
-        throw domException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
+        throw new DOMException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       data = webSocketData(data);
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
       // is reported as an event rather than as a rejection nobody holds (see sendFailed).
@@ -444,7 +447,7 @@ export function defineHAWebSocket<
      */
     /** @internal A message 'drop-oldest' dropped from the queue: see {@link PostSink}. */
     dropped(data: LinkData, error: unknown): void {
-      this.dispatch(this.ondropped, detailEvent('dropped', { data, error }));
+      this.dispatchEvent(detailEvent('dropped', { data, error }));
     }
 
     /** @internal */
@@ -484,27 +487,27 @@ export function defineHAWebSocket<
         case 'suspended':
           if (this.ready === 0) {
             this.ready = 1;
-            this.dispatch(this.onopen, new Event('open'));
+            this.dispatchEvent(new Event('open'));
           } else if (previous === 'recovering') {
-            this.dispatch(this.onrecovered, detailEvent('recovered', state));
+            this.dispatchEvent(detailEvent('recovered', state));
           }
           break;
         case 'recovering':
           // Once per outage, not once per attempt.
           if (previous !== 'recovering' && this.ready === 1) {
-            this.dispatch(this.onrecovering, detailEvent('recovering', state));
+            this.dispatchEvent(detailEvent('recovering', state));
           }
           break;
         case 'closed': {
           // A WebSocket's close event never fires inside close(): code that calls close() and
           // then listens for 'close' must still hear it.
-          queueMicrotask(() => this.dispatchClose(state));
+          queueMicrotask(() => this.dispatchClose_(state));
           break;
         }
       }
     }
 
-    private dispatchClose(state: Extract<ConnectionState, { status: 'closed' }>): void {
+    private dispatchClose_(state: Extract<ConnectionState, { status: 'closed' }>): void {
       this.ready = 3;
       let code = this.closeCode;
       let reason = this.closeReason;
@@ -524,28 +527,47 @@ export function defineHAWebSocket<
         // (1000, 1008, an application's 4403) is a clean end, reported by `close` alone. Giving up
         // after recoverable failures is a failure, and so is an abnormal (1006) end.
         const closedCleanlyByPeer = state.reason === 'irrecoverable' && wasClean;
-        if (!closedCleanlyByPeer) this.dispatch(this.onerror, errorEvent(error));
+        if (!closedCleanlyByPeer) this.dispatchEvent(errorEvent(error));
       }
-      this.dispatch(this.onclose, closeEvent(code, reason, wasClean));
+      // A `CloseEvent`'s fields on an `Event` (Node has no `CloseEvent`).
+      this.dispatchEvent(Object.assign(new Event('close'), { code, reason, wasClean }) as CloseEvent);
     }
-
-    // The on* handler (read by the caller: `this.onmessage`, not a name built per message), then
-    // the listeners. As an EventTarget does with its listeners (WHATWG DOM "inner invoke"), a
-    // handler's throw is reported and the listeners still hear the event; a handler that is not
-    // callable counts as none (WHATWG HTML event handler IDL attributes).
-    private dispatch(handler: unknown, event: Event): void {
-      if (typeof handler === 'function') {
-        try {
-          handler.call(this, event);
-        } catch (error) {
-          reportException(error);
-        }
-      }
-      this.dispatchEvent(event);
-    }
+  }
+  for (const type of 'open message error close recovering recovered dropped'.split(' ')) {
+    // WHATWG HTML "event handler IDL attributes": a non-object reads back as null (WebIDL
+    // [LegacyTreatNonObjectAsNull]); the first non-null value adds the shared listener, a later
+    // one keeps its place (addEventListener adds a listener once per type and target), null
+    // removes it, and a value set again is added at the end.
+    Object.defineProperty(HAWebSocket.prototype, `on${type}`, {
+      get(this: HAWebSocket) {
+        return this.handlers_?.[type] ?? null;
+      },
+      set(this: HAWebSocket, value: unknown) {
+        (this.handlers_ ??= {})[type] = value = typeof value === 'function' ? value : null;
+        if (value) this.addEventListener(type, handlerListener);
+        else this.removeEventListener(type, handlerListener);
+      },
+    });
   }
   // The platform names the binary types its `convertBinary` produces, and what `resume` takes.
   return HAWebSocket as unknown as HAWebSocketConstructor<Resume, BinaryTypes>;
+}
+
+/**
+ * The listener of every `on*` handler of every `HAWebSocket` (one object per process: no closure
+ * per socket), in the target's listener list where the handler was set, as WHATWG HTML's "event
+ * handler" listener is: so inside a handler `event.target` and `currentTarget` are the socket,
+ * `this` is the socket, `stopImmediatePropagation()` stops the listeners added after it, and
+ * the handler runs in its place among the listeners. As for any listener (WHATWG DOM "inner
+ * invoke"), a throw is reported and the others still hear the event; a handler that is an object
+ * but not callable does nothing.
+ */
+function handlerListener(this: { handlers_: Record<string, (event: Event) => unknown> }, event: Event): void {
+  try {
+    this.handlers_[event.type]!.call(this, event);
+  } catch (error) {
+    reportException(error);
+  }
 }
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
@@ -568,19 +590,9 @@ function detailEvent<T>(type: string, detail: T): CustomEvent<T> {
 }
 
 function errorEvent(error: unknown): HAWebSocketErrorEvent {
-  const message = error instanceof Error ? error.message : String(error);
   return Object.assign(new Event('error'), {
     error,
-    message,
+    message: error instanceof Error ? error.message : String(error),
     code: error instanceof LifelineError ? error.code : undefined,
   });
-}
-
-/** A `CloseEvent`'s fields on an `Event` (Node has no `CloseEvent`). */
-function closeEvent(code: number, reason: string, wasClean: boolean): CloseEvent {
-  return Object.assign(new Event('close'), { code, reason, wasClean });
-}
-
-function domException(message: string, name: string): Error {
-  return new DOMException(message, name);
 }
