@@ -54,7 +54,9 @@ export interface HAWebSocketOptions<Resume = ResumeOption>
   /**
    * Wraps the WebSocket transport with a layer of your own. For exactly-once delivery use
    * `resume` instead; a wrapper that returns `resumable(t)` still gets its `session` handle.
-   * Ignored when `resume` is on.
+   * Ignored when `resume` is on. A link wrapped as `Object.create(link)` with its own `send` sees
+   * every message in that `send` (the link's `sendWith` and `write` fast paths are `undefined`
+   * through a wrapper; see `Link`), and its other methods act on the link itself.
    * @default none
    */
   wrapTransport?: (transport: Transport<LinkData, LinkData>) => Transport<LinkData, LinkData>;
@@ -340,8 +342,8 @@ export function defineHAWebSocket<
     declare ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null;
     /** @internal The on* handlers set so far, by event type; made on the first set, so an idle socket holds none. */
     declare handlers_: Record<string, unknown> | undefined;
-    private ready = 0;
-    private binary: string;
+    private ready_ = 0;
+    private binary_: string;
 
     constructor(
       url: string | URL,
@@ -357,7 +359,7 @@ export function defineHAWebSocket<
       }
       options = { ...(defaults?.() as HAWebSocketOptions), ...options };
       this.url = String(url);
-      this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
+      this.binary_ = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
       const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
       // Checked here, before the resume protocol or a transport sees them, so the error names
       // the option the caller wrote.
@@ -405,12 +407,12 @@ export function defineHAWebSocket<
     /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
     received(data: LinkData): void {
       this.dispatchEvent(
-        messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
+        messageEvent(typeof data === 'string' ? data : convert(data, this.binary_), this.url),
       );
     }
 
     get readyState(): number {
-      return this.ready;
+      return this.ready_;
     }
     get protocol(): string {
       const info = this.connection.link?.info;
@@ -420,17 +422,17 @@ export function defineHAWebSocket<
       return this.connection.pending.bytes + (this.connection.link?.bufferedAmount ?? 0);
     }
     get binaryType(): string {
-      return this.binary;
+      return this.binary_;
     }
     set binaryType(value: string) {
-      this.binary = value;
+      this.binary_ = value;
     }
     get state$(): Observable<ConnectionState> {
       return this.connection.state$;
     }
 
     send(data: LinkData): void {
-      if (this.ready >= 2)
+      if (this.ready_ >= 2)
         throw new DOMException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       data = webSocketData(data);
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
@@ -452,7 +454,7 @@ export function defineHAWebSocket<
 
     /** @internal */
     sendFailed(data: LinkData, error: unknown): void {
-      if (this.ready >= 2 || this.lastStatus === 'closed') return;
+      if (this.ready_ >= 2 || this.lastStatus_ === 'closed') return;
       if (error instanceof QueueOverflowError || error instanceof SessionLostError) return;
       this.dropped(data, error);
     }
@@ -467,26 +469,26 @@ export function defineHAWebSocket<
     }
 
     close(code?: number, reason?: string): void {
-      if (this.ready >= 2) return;
-      this.ready = 2;
-      this.closeCode = code ?? CloseCode.NormalClosure;
-      this.closeReason = reason ?? '';
+      if (this.ready_ >= 2) return;
+      this.ready_ = 2;
+      this.closeCode_ = code ?? CloseCode.NormalClosure;
+      this.closeReason_ = reason ?? '';
       this.connection.close(code, reason);
     }
 
-    private closeCode = 1005;
-    private lastStatus: ConnectionState['status'] = 'connecting';
-    private closeReason = '';
+    private closeCode_ = 1005;
+    private lastStatus_: ConnectionState['status'] = 'connecting';
+    private closeReason_ = '';
 
     /** @internal The connection's state changed: see {@link PostSink}. */
     stateChanged(state: ConnectionState): void {
-      const previous = this.lastStatus;
-      this.lastStatus = state.status;
+      const previous = this.lastStatus_;
+      this.lastStatus_ = state.status;
       switch (state.status) {
         case 'open':
         case 'suspended':
-          if (this.ready === 0) {
-            this.ready = 1;
+          if (this.ready_ === 0) {
+            this.ready_ = 1;
             this.dispatchEvent(new Event('open'));
           } else if (previous === 'recovering') {
             this.dispatchEvent(detailEvent('recovered', state));
@@ -494,7 +496,7 @@ export function defineHAWebSocket<
           break;
         case 'recovering':
           // Once per outage, not once per attempt.
-          if (previous !== 'recovering' && this.ready === 1) {
+          if (previous !== 'recovering' && this.ready_ === 1) {
             this.dispatchEvent(detailEvent('recovering', state));
           }
           break;
@@ -508,9 +510,9 @@ export function defineHAWebSocket<
     }
 
     private dispatchClose_(state: Extract<ConnectionState, { status: 'closed' }>): void {
-      this.ready = 3;
-      let code = this.closeCode;
-      let reason = this.closeReason;
+      this.ready_ = 3;
+      let code = this.closeCode_;
+      let reason = this.closeReason_;
       let wasClean = state.reason === 'user' || state.reason === 'detached';
       if (state.error !== undefined) {
         const error = state.error;
