@@ -151,6 +151,14 @@ export interface HAWebSocketEventMap {
  * An `on*` handler of an `HAWebSocket`: it receives the event `HAWebSocketEventMap` names.
  * No `this` type: a handler written for a `WebSocket` fits, and an `HAWebSocket` stays assignable
  * to a `WebSocket` (whose handlers' `this` is a `WebSocket`).
+ *
+ * The `on*` properties are event handlers as WHATWG HTML defines them: the handler is a listener
+ * in the socket's list, added where the property was first set to a function (another function
+ * keeps that place, `null` removes it, a function set again goes to the end); `this` and
+ * `event.target` are the socket; `stopImmediatePropagation()` stops the listeners after it; a
+ * throw is reported (`reportError`, or an uncaught exception in Node) and the listeners after it
+ * still run. A value that is not a function reads back as `null`.
+ * @see https://html.spec.whatwg.org/multipage/webappapis.html#event-handler-attributes
  */
 export type HAWebSocketHandler<E extends Event> = (event: E) => unknown;
 
