@@ -159,8 +159,11 @@ export async function handlerScenario(WS: ScenarioConstructor, options: Scenario
   socket.addEventListener('message', (event) => log.push(`${(event as MessageEvent).data}: A`));
   set(socket, 'onmessage', handler('handler 1'));
   socket.addEventListener('message', (event) => log.push(`${(event as MessageEvent).data}: B`));
-  await next('open', 'open');
-  await next('message', 'm1');
+  // Both waited for from here: the echo of m1 (sent by onopen) may come before the script resumes.
+  const opened = next('open', 'open');
+  const m1 = next('message', 'm1');
+  await opened;
+  await m1;
 
   const handler2 = handler('handler 2');
   set(socket, 'onmessage', handler2);
