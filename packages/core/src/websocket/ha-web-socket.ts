@@ -553,7 +553,9 @@ export function defineHAWebSocket<
         return this.handlers_?.[type] ?? null;
       },
       set(this: HAWebSocket, value: unknown) {
-        (this.handlers_ ??= {})[type] = value = typeof value === 'function' ? value : null;
+        value = typeof value === 'function' ? value : null;
+        this.handlers_ ??= {};
+        this.handlers_[type] = value;
         if (value) this.addEventListener(type, handlerListener);
         else this.removeEventListener(type, handlerListener);
       },
