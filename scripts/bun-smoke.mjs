@@ -8,6 +8,7 @@ import { HAWebSocket as BrowserHAWebSocket } from '../packages/browser/dist/inde
 import { LifelineError } from '../packages/node/dist/index.js';
 import { HAWebSocket } from '../packages/node/dist/ws.js';
 import { WebSocketServer } from '../packages/node/node_modules/ws/wrapper.mjs';
+import { expectedLog, handlerScenario } from '../packages/node/test/support/handler-scenario.ts';
 
 const guard = setTimeout(() => {
   console.log('bun smoke: timed out after 60 s');
@@ -63,8 +64,33 @@ async function roundTrip(Ctor, label) {
   await closeServer(wss);
 }
 
+/** The on* handler script (WHATWG event handlers): Bun's own WebSocket and HAWebSocket write the standard's log. */
+async function handlers(Ctor, label) {
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info, done) => done(!info.req.url?.startsWith('/refuse'), 403),
+  });
+  wss.on('connection', (socket) =>
+    socket.on('message', (data, binary) => socket.send(binary ? data : String(data))),
+  );
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const url = `ws://127.0.0.1:${wss.address().port}`;
+  const log = await handlerScenario(Ctor, { echoUrl: url, refusedUrl: `${url}/refuse` });
+  const expected = expectedLog();
+  const first = log.findIndex((line, i) => line !== expected[i]);
+  check(
+    `${label}: on* handlers`,
+    first < 0 && log.length === expected.length,
+    first < 0 ? '' : `line ${first}: ${log[first]}`,
+  );
+  await closeServer(wss);
+}
+
 try {
   check('errors are branded', new LifelineError('ERR_PROTOCOL', 'x') instanceof LifelineError);
+  await handlers(globalThis.WebSocket, "Bun's WebSocket");
+  await handlers(HAWebSocket, '@lifeline/node/ws HAWebSocket');
   await roundTrip(HAWebSocket, '@lifeline/node/ws HAWebSocket');
   await roundTrip(BrowserHAWebSocket, "@lifeline/browser HAWebSocket (Bun's global WebSocket)");
 } catch (error) {

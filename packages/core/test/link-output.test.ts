@@ -1,4 +1,4 @@
-import { BackpressureError } from '@lifeline/core';
+import { BackpressureError, InvalidOptionError } from '@lifeline/core';
 import {
   encodeAck,
   encodeData,
@@ -8,6 +8,9 @@ import {
   type LinkOutputPort,
   outputHighWaterOf,
 } from '@lifeline/core/internal';
+import { resumable } from '@lifeline/core/resume';
+import { ResumeServer } from '@lifeline/core/resume/server';
+import { createMemoryTransport } from '@lifeline/core/testing';
 import { expect, test } from 'vitest';
 
 /** A port whose network takes nothing until told: `buffered` is what a stuck socket would report. */
@@ -86,5 +89,29 @@ test('the default high-water mark holds a whole replay window with its framing',
   expect(outputHighWaterOf({ maxReplayBytes: 100, maxReplayMessages: 1, maxFrameBytes: 64 })).toBe(
     100 + 64 + 128,
   );
-  expect(outputHighWaterOf({ outputHighWaterBytes: 5 })).toBe(5);
+  expect(outputHighWaterOf({ outputHighWaterBytes: 64, maxFrameBytes: 64 })).toBe(64);
+});
+
+test('a byte limit below one frame is refused on the client and the server alike (InvalidOptionError naming both options)', () => {
+  // outputHighWaterBytes below maxFrameBytes: one frame the network does not take at once closed
+  // every link that wrote it, and the next link replayed it: a loop of reconnects. maxUnreadBytes
+  // below it: a link lost for one message nobody read yet.
+  const cases = [
+    [{ outputHighWaterBytes: 1_000 }, 'outputHighWaterBytes (1000) must be >= maxFrameBytes (1048576)'],
+    [
+      { outputHighWaterBytes: 1_000, maxFrameBytes: 1_001 },
+      'outputHighWaterBytes (1000) must be >= maxFrameBytes (1001)',
+    ],
+    [{ maxUnreadBytes: 1_000 }, 'maxUnreadBytes (1000) must be >= maxFrameBytes (1048576)'],
+    [{ maxFrameBytes: 128 * 1024 * 1024 }, 'maxUnreadBytes (67108864) must be >= maxFrameBytes (134217728)'],
+  ] as const;
+  for (const [options, message] of cases) {
+    expect(() => outputHighWaterOf(options)).toThrow(new InvalidOptionError(message));
+    expect(() => resumable(createMemoryTransport(), options)).toThrow(InvalidOptionError);
+    expect(() => new ResumeServer(options)).toThrow(message);
+  }
+  // At the line: accepted.
+  expect(
+    outputHighWaterOf({ outputHighWaterBytes: 1_000, maxFrameBytes: 1_000, maxUnreadBytes: 1_000 }),
+  ).toBe(1_000);
 });

@@ -63,7 +63,7 @@ test('a client whose server stops reading overflows, drops the link and resumes:
   const proxyPort = (proxy.address() as { port: number }).port;
   const ws = new HAWebSocket(`ws://127.0.0.1:${proxyPort}`, {
     queue: { maxBytes: 64 * MiB },
-    resume: resume({ outputHighWaterBytes: 256 * 1024, maxReplayBytes: 64 * MiB, maxFrameBytes: 2 * MiB }),
+    resume: resume({ outputHighWaterBytes: 2 * MiB, maxReplayBytes: 64 * MiB, maxFrameBytes: 2 * MiB }),
   });
   cleanups.push(() => ws.close());
   let recovered = 0;

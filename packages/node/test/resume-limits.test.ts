@@ -77,7 +77,7 @@ test('a server application sending without awaiting to a client that never ackno
 
 test('a server link whose client stopped reading is closed above the output high-water mark, with a BackpressureError in events$ and stats', async () => {
   const { server, url } = await listen({
-    outputHighWaterBytes: 256 * 1024,
+    outputHighWaterBytes: 2 * MiB,
     maxReplayBytes: 64 * MiB,
     maxFrameBytes: 2 * MiB,
   });
@@ -91,7 +91,7 @@ test('a server link whose client stopped reading is closed above the output high
   raw.socket.pause();
   const session = sessions[0]!;
   const detached = waitFor(session.events$, (event) => event.type === 'detach', 20_000);
-  // 32 MiB: more than the kernel's socket buffers take, so the server's own buffer passes 256 KiB.
+  // 32 MiB: more than the kernel's socket buffers take, so the server's own buffer passes 2 MiB.
   for (let i = 0; i < 32; i++) session.send(new Uint8Array(MiB)).catch(() => {});
   const event = await overflow;
   expect(event.type === 'link-error' && event.error).toBeInstanceOf(BackpressureError);
@@ -142,7 +142,7 @@ test('a client whose server stopped reading drops the link above its output high
   });
   const port = (wss.address() as { port: number }).port;
   const client = resumable(wsTransport(`ws://127.0.0.1:${port}`), {
-    outputHighWaterBytes: 256 * 1024,
+    outputHighWaterBytes: 2 * MiB,
     maxReplayBytes: 64 * MiB,
     maxFrameBytes: 2 * MiB,
   });

@@ -8,7 +8,9 @@
  */
 
 import type { Link, LinkData, Transport } from '@lifeline/core';
+import { resumable } from '@lifeline/core/resume';
 import { waitFor } from '@lifeline/core/testing';
+import { createResumeServer } from '@lifeline/node/server';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { expect, it } from 'vitest';
 import { cleanups } from './support/cleanups.js';
@@ -56,4 +58,61 @@ it('a link wrapped by Object.create(link) is read, written and closed as the lin
   await waitFor(() => closes.length === 1, { ...WAIT, what: 'the close event' });
   expect(closes).toEqual([{ code: 1000, wasClean: true }]);
   expect(socket.connection.state$.value).toMatchObject({ status: 'closed', reason: 'user' });
+});
+
+/**
+ * A wrapper's own `send` sees every message. Node's link also has `sendWith` (and `write`), which
+ * the engine (and the resume protocol) prefer; a wrapper inherited them and its `send` was never
+ * called: 0 of 100 sends counted. The link now offers them to itself only, so through a wrapper
+ * every message goes through the wrapper's `send`.
+ */
+function countingWrap(counted: LinkData[]) {
+  return (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
+    async open(signal) {
+      const link = await transport.open(signal);
+      const send = (data: LinkData) => {
+        counted.push(data);
+        return link.send(data);
+      };
+      return Object.assign(Object.create(link) as Link<LinkData, LinkData>, { send });
+    },
+  });
+}
+
+it("a wrapper's own send sees every message, though the link has sendWith (Node's ws)", async () => {
+  const server = await EchoServer.start();
+  cleanups.push(() => server.close());
+  const counted: LinkData[] = [];
+  const socket = new HAWebSocket(server.url, { wrapTransport: countingWrap(counted) });
+  cleanups.push(() => socket.close());
+  const echoed: string[] = [];
+  socket.onmessage = (event) => echoed.push(String(event.data));
+  for (let i = 0; i < 100; i++) socket.send(i % 2 ? `m${i}` : new TextEncoder().encode(`m${i}`));
+  await waitFor(() => echoed.length >= 100, { ...WAIT, what: '100 echoes', state: () => echoed.length });
+  expect(counted.length).toBe(100);
+  expect(
+    counted.map((data) => (typeof data === 'string' ? data : new TextDecoder().decode(data as Uint8Array))),
+  ).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
+  expect(echoed.length).toBe(100);
+});
+
+it("resume over a wrapped link: the wrapper's send sees every frame (data and acks)", async () => {
+  const server = createResumeServer();
+  server.sessions$.subscribe((session) => session.messages$.subscribe(({ data }) => session.send(data)));
+  const { port } = await server.listen({ port: 0 });
+  cleanups.push(() => server.close());
+  const counted: LinkData[] = [];
+  const wrap = countingWrap(counted);
+  const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, {
+    wrapTransport: (transport) => resumable(wrap(transport)),
+  });
+  cleanups.push(() => socket.close());
+  const echoed: string[] = [];
+  socket.onmessage = (event) => echoed.push(String(event.data));
+  for (let i = 0; i < 100; i++) socket.send(`m${i}`);
+  await waitFor(() => echoed.length >= 100, { ...WAIT, what: '100 echoes', state: () => echoed.length });
+  // Each message is one frame through the wrapper; the handshake and the acks of the echoes are more.
+  expect(counted.length).toBeGreaterThan(100);
+  const frames = counted.map((frame) => new TextDecoder().decode(frame as Uint8Array));
+  for (let i = 0; i < 100; i++) expect(frames.some((frame) => frame.endsWith(`m${i}`))).toBe(true);
 });

@@ -9,6 +9,13 @@ export type LinkData = string | ArrayBuffer | ArrayBufferView;
  *
  * `messages$` is hot: it starts delivering as soon as the link is open, completes when the link is
  * closed by us, and errors with a typed {@link LifelineError} when the link fails or the peer closes it.
+ *
+ * Wrapping a link (in a transport of your own, or `HAWebSocket`'s `wrapTransport`): a wrapper that
+ * overrides `send` must see every message, so the optional fast paths {@link Link.sendWith} and
+ * {@link Link.write}, which write without calling `send`, must not reach it. The WebSocket links
+ * offer them to themselves only: read through `Object.create(link)`, both are `undefined`, and
+ * every message goes through the wrapper's `send`. A wrapper of another link that keeps
+ * `sendWith` or `write` must route them through its own `send` or set them to `undefined`.
  */
 export interface Link<In = LinkData, Out = LinkData> {
   /** Incoming messages. Errors when the link fails; completes after {@link Link.close}. */

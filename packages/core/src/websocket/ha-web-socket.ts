@@ -54,7 +54,9 @@ export interface HAWebSocketOptions<Resume = ResumeOption>
   /**
    * Wraps the WebSocket transport with a layer of your own. For exactly-once delivery use
    * `resume` instead; a wrapper that returns `resumable(t)` still gets its `session` handle.
-   * Ignored when `resume` is on.
+   * Ignored when `resume` is on. A link wrapped as `Object.create(link)` with its own `send` sees
+   * every message in that `send` (the link's `sendWith` and `write` fast paths are `undefined`
+   * through a wrapper; see `Link`), and its other methods act on the link itself.
    * @default none
    */
   wrapTransport?: (transport: Transport<LinkData, LinkData>) => Transport<LinkData, LinkData>;
@@ -149,6 +151,14 @@ export interface HAWebSocketEventMap {
  * An `on*` handler of an `HAWebSocket`: it receives the event `HAWebSocketEventMap` names.
  * No `this` type: a handler written for a `WebSocket` fits, and an `HAWebSocket` stays assignable
  * to a `WebSocket` (whose handlers' `this` is a `WebSocket`).
+ *
+ * The `on*` properties are event handlers as WHATWG HTML defines them: the handler is a listener
+ * in the socket's list, added where the property was first set to a function (another function
+ * keeps that place, `null` removes it, a function set again goes to the end); `this` and
+ * `event.target` are the socket; `stopImmediatePropagation()` stops the listeners after it; a
+ * throw is reported (`reportError`, or an uncaught exception in Node) and the listeners after it
+ * still run. A value that is not a function reads back as `null`.
+ * @see https://html.spec.whatwg.org/multipage/webappapis.html#event-handler-attributes
  */
 export type HAWebSocketHandler<E extends Event> = (event: E) => unknown;
 
@@ -257,8 +267,9 @@ export interface HAWebSocketConstructor<Resume = ResumeOption, BinaryTypes exten
 function webSocketData(data: unknown): LinkData {
   if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
   if (data instanceof Blob) return data as unknown as LinkData;
-  if (typeof data === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
-  return String(data);
+  // A template literal converts as WebIDL's ToString does (`String()` would convert a Symbol): a
+  // Symbol throws the platform's own TypeError.
+  return `${data as string}`;
 }
 
 /** Platform pieces for {@link defineHAWebSocket}. */
@@ -329,15 +340,18 @@ export function defineHAWebSocket<
     readonly connection: HAConnection<LinkData, LinkData>;
     readonly session: ResumeSession | undefined;
     readonly extensions = '';
-    onopen: HAWebSocketHandler<Event> | null = null;
-    onmessage: HAWebSocketHandler<MessageEvent> | null = null;
-    onerror: HAWebSocketHandler<HAWebSocketErrorEvent> | null = null;
-    onclose: HAWebSocketHandler<CloseEvent> | null = null;
-    onrecovering: HAWebSocketHandler<HAWebSocketEventMap['recovering']> | null = null;
-    onrecovered: HAWebSocketHandler<HAWebSocketEventMap['recovered']> | null = null;
-    ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null = null;
-    private ready = 0;
-    private binary: string;
+    // Accessors on the prototype (defined below, one loop for the seven): see handlerListener.
+    declare onopen: HAWebSocketHandler<Event> | null;
+    declare onmessage: HAWebSocketHandler<MessageEvent> | null;
+    declare onerror: HAWebSocketHandler<HAWebSocketErrorEvent> | null;
+    declare onclose: HAWebSocketHandler<CloseEvent> | null;
+    declare onrecovering: HAWebSocketHandler<HAWebSocketEventMap['recovering']> | null;
+    declare onrecovered: HAWebSocketHandler<HAWebSocketEventMap['recovered']> | null;
+    declare ondropped: HAWebSocketHandler<HAWebSocketEventMap['dropped']> | null;
+    /** @internal The on* handlers set so far, by event type; made on the first set, so an idle socket holds none. */
+    declare handlers_: Record<string, unknown> | undefined;
+    private ready_ = 0;
+    private binary_: string;
 
     constructor(
       url: string | URL,
@@ -353,7 +367,7 @@ export function defineHAWebSocket<
       }
       options = { ...(defaults?.() as HAWebSocketOptions), ...options };
       this.url = String(url);
-      this.binary = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
+      this.binary_ = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
       const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
       // Checked here, before the resume protocol or a transport sees them, so the error names
       // the option the caller wrote.
@@ -400,14 +414,13 @@ export function defineHAWebSocket<
 
     /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
     received(data: LinkData): void {
-      this.dispatch(
-        this.onmessage,
-        messageEvent(typeof data === 'string' ? data : convert(data, this.binary), this.url),
+      this.dispatchEvent(
+        messageEvent(typeof data === 'string' ? data : convert(data, this.binary_), this.url),
       );
     }
 
     get readyState(): number {
-      return this.ready;
+      return this.ready_;
     }
     get protocol(): string {
       const info = this.connection.link?.info;
@@ -417,18 +430,18 @@ export function defineHAWebSocket<
       return this.connection.pending.bytes + (this.connection.link?.bufferedAmount ?? 0);
     }
     get binaryType(): string {
-      return this.binary;
+      return this.binary_;
     }
     set binaryType(value: string) {
-      this.binary = value;
+      this.binary_ = value;
     }
     get state$(): Observable<ConnectionState> {
       return this.connection.state$;
     }
 
     send(data: LinkData): void {
-      if (this.ready >= 2)
-        throw domException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
+      if (this.ready_ >= 2)
+        throw new DOMException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       data = webSocketData(data);
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
       // is reported as an event rather than as a rejection nobody holds (see sendFailed).
@@ -444,12 +457,12 @@ export function defineHAWebSocket<
      */
     /** @internal A message 'drop-oldest' dropped from the queue: see {@link PostSink}. */
     dropped(data: LinkData, error: unknown): void {
-      this.dispatch(this.ondropped, detailEvent('dropped', { data, error }));
+      this.dispatchEvent(detailEvent('dropped', { data, error }));
     }
 
     /** @internal */
     sendFailed(data: LinkData, error: unknown): void {
-      if (this.ready >= 2 || this.lastStatus === 'closed') return;
+      if (this.ready_ >= 2 || this.lastStatus_ === 'closed') return;
       // A lost session by code (`SessionLostError`'s): the class stays out of a bundle without resume().
       if (error instanceof QueueOverflowError) return;
       if (error instanceof LifelineError && error.code === 'ERR_SESSION_LOST') return;
@@ -466,50 +479,50 @@ export function defineHAWebSocket<
     }
 
     close(code?: number, reason?: string): void {
-      if (this.ready >= 2) return;
-      this.ready = 2;
-      this.closeCode = code ?? CloseCode.NormalClosure;
-      this.closeReason = reason ?? '';
+      if (this.ready_ >= 2) return;
+      this.ready_ = 2;
+      this.closeCode_ = code ?? CloseCode.NormalClosure;
+      this.closeReason_ = reason ?? '';
       this.connection.close(code, reason);
     }
 
-    private closeCode = 1005;
-    private lastStatus: ConnectionState['status'] = 'connecting';
-    private closeReason = '';
+    private closeCode_ = 1005;
+    private lastStatus_: ConnectionState['status'] = 'connecting';
+    private closeReason_ = '';
 
     /** @internal The connection's state changed: see {@link PostSink}. */
     stateChanged(state: ConnectionState): void {
-      const previous = this.lastStatus;
-      this.lastStatus = state.status;
+      const previous = this.lastStatus_;
+      this.lastStatus_ = state.status;
       switch (state.status) {
         case 'open':
         case 'suspended':
-          if (this.ready === 0) {
-            this.ready = 1;
-            this.dispatch(this.onopen, new Event('open'));
+          if (this.ready_ === 0) {
+            this.ready_ = 1;
+            this.dispatchEvent(new Event('open'));
           } else if (previous === 'recovering') {
-            this.dispatch(this.onrecovered, detailEvent('recovered', state));
+            this.dispatchEvent(detailEvent('recovered', state));
           }
           break;
         case 'recovering':
           // Once per outage, not once per attempt.
-          if (previous !== 'recovering' && this.ready === 1) {
-            this.dispatch(this.onrecovering, detailEvent('recovering', state));
+          if (previous !== 'recovering' && this.ready_ === 1) {
+            this.dispatchEvent(detailEvent('recovering', state));
           }
           break;
         case 'closed': {
           // A WebSocket's close event never fires inside close(): code that calls close() and
           // then listens for 'close' must still hear it.
-          queueMicrotask(() => this.dispatchClose(state));
+          queueMicrotask(() => this.dispatchClose_(state));
           break;
         }
       }
     }
 
-    private dispatchClose(state: Extract<ConnectionState, { status: 'closed' }>): void {
-      this.ready = 3;
-      let code = this.closeCode;
-      let reason = this.closeReason;
+    private dispatchClose_(state: Extract<ConnectionState, { status: 'closed' }>): void {
+      this.ready_ = 3;
+      let code = this.closeCode_;
+      let reason = this.closeReason_;
       let wasClean = state.reason === 'user' || state.reason === 'detached';
       if (state.error !== undefined) {
         const error = state.error;
@@ -526,28 +539,49 @@ export function defineHAWebSocket<
         // (1000, 1008, an application's 4403) is a clean end, reported by `close` alone. Giving up
         // after recoverable failures is a failure, and so is an abnormal (1006) end.
         const closedCleanlyByPeer = state.reason === 'irrecoverable' && wasClean;
-        if (!closedCleanlyByPeer) this.dispatch(this.onerror, errorEvent(error));
+        if (!closedCleanlyByPeer) this.dispatchEvent(errorEvent(error));
       }
-      this.dispatch(this.onclose, closeEvent(code, reason, wasClean));
+      // A `CloseEvent`'s fields on an `Event` (Node has no `CloseEvent`).
+      this.dispatchEvent(Object.assign(new Event('close'), { code, reason, wasClean }) as CloseEvent);
     }
-
-    // The on* handler (read by the caller: `this.onmessage`, not a name built per message), then
-    // the listeners. As an EventTarget does with its listeners (WHATWG DOM "inner invoke"), a
-    // handler's throw is reported and the listeners still hear the event; a handler that is not
-    // callable counts as none (WHATWG HTML event handler IDL attributes).
-    private dispatch(handler: unknown, event: Event): void {
-      if (typeof handler === 'function') {
-        try {
-          handler.call(this, event);
-        } catch (error) {
-          reportException(error);
-        }
-      }
-      this.dispatchEvent(event);
-    }
+  }
+  for (const type of 'open message error close recovering recovered dropped'.split(' ')) {
+    // WHATWG HTML "event handler IDL attributes": a non-object reads back as null (WebIDL
+    // [LegacyTreatNonObjectAsNull]); the first non-null value adds the shared listener, a later
+    // one keeps its place (addEventListener adds a listener once per type and target), null
+    // removes it, and a value set again is added at the end.
+    Object.defineProperty(HAWebSocket.prototype, `on${type}`, {
+      get(this: HAWebSocket) {
+        return this.handlers_?.[type] ?? null;
+      },
+      set(this: HAWebSocket, value: unknown) {
+        value = typeof value === 'function' ? value : null;
+        this.handlers_ ??= {};
+        this.handlers_[type] = value;
+        if (value) this.addEventListener(type, handlerListener);
+        else this.removeEventListener(type, handlerListener);
+      },
+    });
   }
   // The platform names the binary types its `convertBinary` produces, and what `resume` takes.
   return HAWebSocket as unknown as HAWebSocketConstructor<Resume, BinaryTypes>;
+}
+
+/**
+ * The listener of every `on*` handler of every `HAWebSocket` (one object per process: no closure
+ * per socket), in the target's listener list where the handler was set, as WHATWG HTML's "event
+ * handler" listener is: so inside a handler `event.target` and `currentTarget` are the socket,
+ * `this` is the socket, `stopImmediatePropagation()` stops the listeners added after it, and
+ * the handler runs in its place among the listeners. As for any listener (WHATWG DOM "inner
+ * invoke"), a throw is reported and the others still hear the event; a handler that is an object
+ * but not callable does nothing.
+ */
+function handlerListener(this: { handlers_: Record<string, (event: Event) => unknown> }, event: Event): void {
+  try {
+    this.handlers_[event.type]!.call(this, event);
+  } catch (error) {
+    reportException(error);
+  }
 }
 
 /** 'arraybuffer' and 'blob', as a browser delivers them; anything else falls back to 'arraybuffer'. */
@@ -570,19 +604,9 @@ function detailEvent<T>(type: string, detail: T): CustomEvent<T> {
 }
 
 function errorEvent(error: unknown): HAWebSocketErrorEvent {
-  const message = error instanceof Error ? error.message : String(error);
   return Object.assign(new Event('error'), {
     error,
-    message,
+    message: error instanceof Error ? error.message : String(error),
     code: error instanceof LifelineError ? error.code : undefined,
   });
-}
-
-/** A `CloseEvent`'s fields on an `Event` (Node has no `CloseEvent`). */
-function closeEvent(code: number, reason: string, wasClean: boolean): CloseEvent {
-  return Object.assign(new Event('close'), { code, reason, wasClean });
-}
-
-function domException(message: string, name: string): Error {
-  return new DOMException(message, name);
 }

@@ -298,7 +298,14 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   private unlisten_: (() => void) | undefined;
   /** The open's promise, until it settles. */
   private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
-  readonly sendWith: Link<LinkData, LinkData>['sendWith'];
+  /**
+   * The platform's `sendWith`, where it has one, for the link itself only: a wrapper with its own
+   * `send` (`Object.create(link)`, see self_) gets `undefined`, so the engine calls that `send`
+   * for every message (with its own copy of the bytes) instead of writing past it.
+   */
+  get sendWith(): Link<LinkData, LinkData>['sendWith'] {
+    return this.options_.sendWith && this === this.self_ ? this.sendConfirmed_ : undefined;
+  }
   readonly ping: (() => void) | undefined;
 
   /** @internal */ readonly socket_: WebSocketLike;
@@ -326,9 +333,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.timeoutMs_ = timeoutMs_;
     this.settle_ = [resolve, reject];
     socket_.binaryType = options_.binaryType ?? 'arraybuffer';
-    // Prototype methods where the platform has the capability, `undefined` where it has not
-    // (the engine asks `link.sendWith`, `link.ping`): no closure per link.
-    this.sendWith = options_.sendWith && this.sendConfirmed_;
+    // A prototype method where the platform has the capability, `undefined` where it has not
+    // (the engine asks `link.ping`): no closure per link.
     this.ping = options_.ping && this.pingSocket_;
     this.timer_ = (options_.scheduler ?? monotonicScheduler).schedule(connectTimedOut, timeoutMs_, this);
     this.offPong_ = options_.onPong?.(socket_, () => this.onPong());
@@ -519,7 +525,12 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     queueMicrotask(() => confirmed(error, token));
   }
 
-  write(data: LinkData): void {
+  /** {@link Link.write}, for the link itself only (as {@link sendWith}). */
+  get write(): ((data: LinkData) => void) | undefined {
+    return this === this.self_ ? this.writeFrame_ : undefined;
+  }
+
+  private writeFrame_(data: LinkData): void {
     // A link that is closing or over reports that through messages$ (or already has).
     if (!this.writable_) return;
     try {

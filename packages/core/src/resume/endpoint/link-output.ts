@@ -2,7 +2,11 @@ import { BackpressureError, InvalidOptionError } from '../../engine/errors.js';
 import { count } from '../../engine/options.js';
 import { DEFAULT_MAX_FRAME_BYTES, ResumeFrameType } from '../wire/resume-frame.js';
 import { DEFAULT_MAX_REPLAY_BYTES, DEFAULT_MAX_REPLAY_MESSAGES } from './replay-buffer.js';
-import type { FrameWriter, SessionEndpointOptions } from './session-endpoint.js';
+import {
+  DEFAULT_MAX_UNREAD_BYTES,
+  type FrameWriter,
+  type SessionEndpointOptions,
+} from './session-endpoint.js';
 
 /** Bytes of framing each written DATA frame may add to its payload, for the default high-water mark. */
 const FRAME_OVERHEAD_ALLOWANCE = 64;
@@ -10,18 +14,30 @@ const FRAME_OVERHEAD_ALLOWANCE = 64;
 /**
  * The output high-water mark of a resume link at `options`: what the session may legitimately
  * have written and not yet seen leave (its whole replay window, framed, plus a frame or two of
- * control traffic), so only a peer that stops reading passes it.
+ * control traffic), so only a peer that stops reading passes it. Also checks the byte limits
+ * that must hold a whole frame (client and server alike): `outputHighWaterBytes` and
+ * `maxUnreadBytes` at least `maxFrameBytes`. Below it, one frame the network does not take at
+ * once would close the link, and the next link would replay the same frame: a loop of
+ * reconnects, or (unread) a link lost for one message nobody read yet.
+ * @throws {InvalidOptionError} a limit below `maxFrameBytes`, naming both
  * @see SessionEndpointOptions.outputHighWaterBytes
  */
 export function outputHighWaterOf(options: SessionEndpointOptions): number {
+  const frame = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const highWater =
     options.outputHighWaterBytes ??
     (options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES) +
       FRAME_OVERHEAD_ALLOWANCE * (options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES) +
-      2 * (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+      2 * frame;
   count('outputHighWaterBytes', options.outputHighWaterBytes, { min: 1 });
   if (!(highWater > 0)) throw new InvalidOptionError('outputHighWaterBytes must be > 0');
+  holdsFrame('outputHighWaterBytes', highWater, frame);
+  holdsFrame('maxUnreadBytes', options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES, frame);
   return highWater;
+}
+
+function holdsFrame(name: string, bytes: number, frame: number): void {
+  if (bytes < frame) throw new InvalidOptionError(`${name} (${bytes}) must be >= maxFrameBytes (${frame})`);
 }
 
 /** How {@link LinkOutput} writes on its link. */

@@ -53,7 +53,7 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
   maxUnreadMessages?: number;
   /**
    * Bytes of incoming messages that may wait for the application (see `maxUnreadMessages`). An
-   * integer ≥ 1.
+   * integer ≥ `maxFrameBytes` (one message must fit).
    * @default 67_108_864 (64 MiB)
    */
   maxUnreadBytes?: number;
@@ -63,7 +63,10 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
    * link is closed with a {@link BackpressureError} (recoverable: the session resumes on a new link)
    * instead of letting its output grow. Below it, at most one PONG and one standalone ACK wait to be
    * written at a time, and DATA is bounded by the replay window, so a session that honours its own
-   * limits never reaches it. An integer ≥ 1.
+   * limits never reaches it. An integer ≥ `maxFrameBytes`: below, one frame the network does not
+   * take at once would close a healthy link, and the next would replay it (a loop of reconnects).
+   * A value below the default lets a replay of a full window after a reconnect pass it on a link
+   * slower than the burst.
    * @default maxReplayBytes + 64 x maxReplayMessages + 2 x maxFrameBytes (10.06 MiB at the defaults)
    */
   outputHighWaterBytes?: number;
