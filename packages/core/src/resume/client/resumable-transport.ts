@@ -1217,7 +1217,15 @@ function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
 function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);
   if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
-  return outgoingMessage(stored.seq, stored.payload.length, encoded, undefined, undefined);
+  return outgoingMessage(
+    stored.seq,
+    stored.payload.length,
+    encoded.frame,
+    encoded.payloadOffset,
+    ack,
+    undefined,
+    undefined,
+  );
 }
 
 function closeCodeFor(error: unknown): number {
