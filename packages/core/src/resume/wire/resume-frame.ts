@@ -405,7 +405,7 @@ export function reencodeData(encoded: EncodedData, seq: number, ack: number): En
 
 /**
  * The payload of an encoded DATA frame as the sender gave it: a string for text, a copy of the bytes
- * (a plain `Uint8Array`, whatever {@link useFrameViews} made the frame) for binary.
+ * (a plain `Uint8Array`, whatever `useFrameViews` made the frame) for binary.
  */
 export function dataPayload(encoded: EncodedData): string | Uint8Array {
   const payload = encoded.frame.subarray(encoded.payloadOffset);
