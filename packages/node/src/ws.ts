@@ -375,8 +375,10 @@ export type {
 } from '@lifeline/core/websocket';
 
 // Node and Deno have diagnostics_channel: connections report to it (and to a logger) without a call.
-import { enableDiagnostics, enableSharedHeartbeats } from '@lifeline/core/internal';
+import { enableDiagnostics, enableSharedHeartbeats, useFrameViews } from '@lifeline/core/internal';
 
 enableDiagnostics();
+// Resume frames as Buffers: `ws` would make each Uint8Array frame into one (a second view per send).
+useFrameViews((buffer, offset, length) => Buffer.from(buffer, offset, length));
 // Heartbeats run by default on Node (ws ping frames): one timer for all of them, not one each.
 enableSharedHeartbeats();

@@ -10,17 +10,21 @@
 import { once } from 'node:events';
 import { ClosedByUserError } from '@lifeline/core';
 import {
+  dataPayload,
   encodeData,
   encodeHello,
   FrameTooLargeError,
   InvalidMessageError,
+  outgoingMessage,
   type ResumeFrame,
+  toStoredOutgoing,
 } from '@lifeline/core/internal';
 import { resume } from '@lifeline/core/resume';
 import { waitFor } from '@lifeline/core/testing';
 import { createResumeServer, type ServerSession, type ServerSessionEvent } from '@lifeline/node/server';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { cleanups } from './support/cleanups.js';
 import { promisesMadeBy } from './support/promise-count.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
@@ -177,5 +181,43 @@ describe('server: ServerSession.post and send', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(events.filter((event) => event.type === 'send-failed')).toHaveLength(0);
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe('client: the DATA frames handed to ws', () => {
+  it('are Buffers cut from a shared slab: ws takes each as it is (it turned every Uint8Array into a second view)', async () => {
+    const { url, received } = await resumeServer();
+    const frames: Uint8Array[] = [];
+    const original = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
+      if (data instanceof Uint8Array && (data[0] === 0x10 || data[0] === 0x11)) frames.push(data);
+      return (original as (...args: unknown[]) => void).call(this, data, ...rest);
+    } as typeof original;
+    cleanups.push(() => {
+      WebSocket.prototype.send = original;
+    });
+    const socket = new HAWebSocket(url, { resume: resume() });
+    cleanups.push(() => socket.close());
+    await once(socket as unknown as EventTarget, 'open');
+    for (let i = 0; i < 200; i++) socket.send(i % 2 ? `m${i}` : new Uint8Array(64).fill(i));
+    await waitFor(() => received.length >= 200, { timeoutMs: 20_000 });
+    expect(frames).toHaveLength(200);
+    expect(frames.filter((frame) => !Buffer.isBuffer(frame))).toHaveLength(0);
+    // Views of one 8 KiB slab (or two: 200 frames of about 70 bytes pass one), not a buffer each.
+    expect(new Set(frames.map((frame) => frame.buffer)).size).toBeLessThanOrEqual(3);
+  });
+
+  it("a Buffer frame's payload is copied where it is kept (a Buffer's own slice is a view of the slab)", () => {
+    const encoded = encodeData(1, 0, new Uint8Array([1, 2, 3]), true);
+    expect(Buffer.isBuffer(encoded.frame)).toBe(true);
+    const payload = dataPayload(encoded) as Uint8Array;
+    expect(payload).toEqual(new Uint8Array([1, 2, 3]));
+    expect(payload.buffer).not.toBe(encoded.frame.buffer);
+    const stored = toStoredOutgoing(
+      outgoingMessage(1, 3, encoded.frame, encoded.payloadOffset, 0, undefined, undefined),
+    );
+    expect(stored.payload).toEqual(new Uint8Array([1, 2, 3]));
+    expect(stored.payload.buffer).not.toBe(encoded.frame.buffer);
+    expect(stored.payload.byteLength).toBe(stored.payload.buffer.byteLength);
   });
 });

@@ -175,6 +175,7 @@ export function toStoredOutgoing(message: OutgoingMessage): StoredOutgoingMessag
   return {
     seq: message.seq,
     kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
-    payload: frame.slice(payloadOffset),
+    // A copy (a Buffer frame's own `slice` would be a view of the slab: see `useFrameViews`).
+    payload: new Uint8Array(frame.subarray(payloadOffset)),
   };
 }

@@ -36,10 +36,11 @@ import {
 } from '../endpoint/session-endpoint.js';
 import { checkResumableOptions } from '../option-checks.js';
 import {
+  dataHeaderLength,
   decodeFrame,
   encodeAck,
   encodeClose,
-  encodeData,
+  encodeDataFrame,
   encodeHello,
   encodePing,
   encodePong,
@@ -1217,9 +1218,10 @@ function storeHooks(writer: ClientSessionWriter): SessionEndpointHooks {
 
 /** A stored outgoing message as the endpoint holds it; whoever awaited it lived in the process that stored it. */
 function fromStoredOutgoing(stored: StoredOutgoingMessage, ack: number): OutgoingMessage {
-  const encoded = encodeData(stored.seq, ack, stored.payload);
-  if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
-  return outgoingMessage(stored.seq, stored.payload.length, encoded, undefined, undefined);
+  const frame = encodeDataFrame(stored.seq, ack, stored.payload);
+  if (stored.kind === 'text') frame[0] = ResumeFrameType.DataText;
+  const offset = dataHeaderLength(stored.seq, ack);
+  return outgoingMessage(stored.seq, stored.payload.length, frame, offset, ack, undefined, undefined);
 }
 
 function closeCodeFor(error: unknown): number {

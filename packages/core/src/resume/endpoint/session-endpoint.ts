@@ -11,10 +11,11 @@ import { invalidMessageError, isLinkData, type Link, type LinkData } from '../..
 import { checkOptionTable } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
+  dataHeaderLength,
   dataPayload,
   type EncodedData,
   encodeAck,
-  encodeData,
+  encodeDataFrame,
 } from '../wire/resume-frame.js';
 import { checkReplayWindowOptions, ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
 
@@ -338,19 +339,20 @@ export class SessionEndpoint {
     if (this.endedWith !== undefined) return this.endedWith;
     // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
     if (!isLinkData(data)) return invalidMessageError(data);
-    let encoded: EncodedData;
+    const seq = this.buffer.nextSeq;
+    const ack = this.ackableSeq;
+    let frame: Uint8Array;
     try {
-      encoded = encodeData(this.buffer.nextSeq, this.ackableSeq, data, this.hooks.pooled);
+      frame = encodeDataFrame(seq, ack, data, this.hooks.pooled);
     } catch (error) {
       return error;
     }
-    if (encoded.frame.length > this.maxFrameBytes) {
-      return new FrameTooLargeError(encoded.frame.length, this.maxFrameBytes);
-    }
-    const size = encoded.frame.length - encoded.payloadOffset;
+    if (frame.length > this.maxFrameBytes) return new FrameTooLargeError(frame.length, this.maxFrameBytes);
+    const payloadOffset = dataHeaderLength(seq, ack);
+    const size = frame.length - payloadOffset;
     const refusal = this.buffer.refusal(size);
     if (refusal) return refusal;
-    const message = outgoingMessage(this.buffer.nextSeq, size, encoded, settle, token);
+    const message = outgoingMessage(seq, size, frame, payloadOffset, ack, settle, token);
     const admitted = this.buffer.push(message);
     // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
     // stored next, and must not survive a crash that this message does not.
@@ -722,24 +724,19 @@ export class SessionEndpoint {
 
 /**
  * An {@link OutgoingMessage}: one literal, so every message has one shape whoever made it (a
- * send, a restore; a hidden class per variant would make the write path polymorphic).
+ * send, a restore; a hidden class per variant would make the write path polymorphic). Fields, not
+ * an {@link EncodedData}: a send makes no object but its message.
  */
 export function outgoingMessage(
   seq: number,
   size: number,
-  encoded: EncodedData,
+  frame: Uint8Array,
+  payloadOffset: number,
+  ack: number,
   settle: SendOutcome | undefined,
   token: object | undefined,
 ): OutgoingMessage {
-  return {
-    seq,
-    size,
-    frame: encoded.frame,
-    payloadOffset: encoded.payloadOffset,
-    ack: encoded.ack,
-    settle,
-    token,
-  };
+  return { seq, size, frame, payloadOffset, ack, settle, token };
 }
 
 /** A promise's resolving functions: the token of a message whose sender awaits it. */

@@ -752,5 +752,13 @@ function fromStored(stored: StoredMessage, ack: number): OutgoingMessage {
   const encoded = encodeData(stored.seq, ack, stored.payload);
   if (stored.kind === 'text') encoded.frame[0] = ResumeFrameType.DataText;
   // Whoever awaited this message lived in the process that stored it: nothing waits here.
-  return outgoingMessage(stored.seq, stored.payload.length, encoded, undefined, undefined);
+  return outgoingMessage(
+    stored.seq,
+    stored.payload.length,
+    encoded.frame,
+    encoded.payloadOffset,
+    ack,
+    undefined,
+    undefined,
+  );
 }

@@ -284,6 +284,23 @@ export const MAX_SLAB_FRAME_BYTES = FRAME_SLAB_BYTES / 2 - 1;
  */
 let slab: Uint8Array | undefined;
 let slabAt = 0;
+/** Makes a slab's views (see {@link useFrameViews}). */
+let frameView = (buffer: ArrayBufferLike, offset: number, length: number): Uint8Array =>
+  new Uint8Array(buffer, offset, length);
+
+/**
+ * Has the slab's frames made by `view` (an `offset`, `length` view of `buffer`, whose bytes it must
+ * share), a platform's own byte type: Node's `ws` turns every `Uint8Array` it sends that is not a
+ * `Buffer` into one, a second view per frame, so `@lifeline/node` installs `Buffer.from`
+ * (`pnpm bench ws`, `docs/benchmarks.md`). Whatever the type, a frame's payload is copied with
+ * `Uint8Array.prototype.slice` semantics where it is kept (a `Buffer`'s own `slice` is a view).
+ * @internal
+ */
+export function useFrameViews(
+  view: (buffer: ArrayBufferLike, offset: number, length: number) => Uint8Array,
+): void {
+  frameView = view;
+}
 
 /**
  * The next `length` bytes of the current slab (a new slab when it has fewer), taken. The view is
@@ -296,7 +313,7 @@ function slabBytes(length: number): Uint8Array {
     slabAt = 0;
   }
   slabAt += length;
-  return new Uint8Array(slab.buffer, slabAt - length, length);
+  return frameView(slab.buffer, slabAt - length, length);
 }
 
 /** An encoded DATA frame and where its payload starts, so it can be re-encoded with a newer ack. */
@@ -326,7 +343,24 @@ export function encodeData(
   data: string | ArrayBuffer | ArrayBufferView,
   pooled?: boolean,
 ): EncodedData {
-  const headerLength = 1 + varintLength(seq) + varintLength(ack);
+  return { frame: encodeDataFrame(seq, ack, data, pooled), payloadOffset: dataHeaderLength(seq, ack), ack };
+}
+
+/** Bytes of a DATA frame before its payload: the type byte and the two varints. */
+export const dataHeaderLength = (seq: number, ack: number): number =>
+  1 + varintLength(seq) + varintLength(ack);
+
+/**
+ * {@link encodeData}'s frame alone (its payload starts at {@link dataHeaderLength}): a send keeps the
+ * fields in its own message, without an object in between.
+ */
+export function encodeDataFrame(
+  seq: number,
+  ack: number,
+  data: string | ArrayBuffer | ArrayBufferView,
+  pooled?: boolean,
+): Uint8Array {
+  const headerLength = dataHeaderLength(seq, ack);
   let frame: Uint8Array;
   let type: number;
   if (typeof data === 'string') {
@@ -355,7 +389,7 @@ export function encodeData(
   }
   frame[0] = type;
   writeVarint(frame, writeVarint(frame, 1, seq), ack);
-  return { frame, payloadOffset: headerLength, ack };
+  return frame;
 }
 
 /** Re-encodes a DATA frame with another ack (a replay carries the current one). */
@@ -369,10 +403,15 @@ export function reencodeData(encoded: EncodedData, seq: number, ack: number): En
   return { frame, payloadOffset: headerLength, ack };
 }
 
-/** The payload of an encoded DATA frame as the sender gave it: a string for text, bytes for binary. */
+/**
+ * The payload of an encoded DATA frame as the sender gave it: a string for text, a copy of the bytes
+ * (a plain `Uint8Array`, whatever `useFrameViews` made the frame) for binary.
+ */
 export function dataPayload(encoded: EncodedData): string | Uint8Array {
   const payload = encoded.frame.subarray(encoded.payloadOffset);
-  return encoded.frame[0] === ResumeFrameType.DataText ? textDecoder().decode(payload) : payload.slice();
+  return encoded.frame[0] === ResumeFrameType.DataText
+    ? textDecoder().decode(payload)
+    : new Uint8Array(payload);
 }
 
 /** Encodes an ACK frame. */
