@@ -128,7 +128,8 @@ export function lazyListenerMaps(Class: { prototype: EventTarget }): void {
   const kRemoveListener = Object.getOwnPropertySymbols(EventTarget.prototype).find(
     (s) => s.description === 'kRemoveListener',
   );
-  const removed = kRemoveListener && (EventTarget.prototype as unknown as Target)[kRemoveListener];
+  if (kRemoveListener === undefined) return;
+  const removed = (EventTarget.prototype as unknown as Target)[kRemoveListener];
   if (typeof removed !== 'function') return;
   const patch = (prototype: object) => {
     const listeners = Symbol('lifeline.listeners');
