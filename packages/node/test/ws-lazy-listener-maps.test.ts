@@ -115,6 +115,11 @@ describe.runIf(eager)('EventTarget maps made on first use (Node 20/22)', () => {
     const socket = new HAWebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
     onTestFinished(() => socket.close());
     await once(socket as unknown as EventTarget, 'open');
+    // WebSocket's constants come from the prototype (WebIDL), not four fields per socket.
+    expect([socket.CONNECTING, socket.OPEN, socket.CLOSING, socket.CLOSED, HAWebSocket.OPEN]).toEqual([
+      0, 1, 2, 3, 1,
+    ]);
+    expect(Object.hasOwn(socket, 'OPEN')).toBe(false);
     const maps = Object.getOwnPropertySymbols(socket).filter(
       (s) =>
         (socket as unknown as Record<symbol, unknown>)[s] !== undefined &&

@@ -135,7 +135,15 @@ export class ConnectionDiagnostics extends Diagnostics {
  * (its bundle carries them only then). Idempotent.
  */
 export function enableDiagnostics(): void {
-  setConnectionDiagnostics((options) => new ConnectionDiagnostics(options));
+  // Without a logger, metrics or name every connection reports alike (to diagnostics_channel), and
+  // the diagnostics keep no state: one serves them all, rather than one (and its attributes
+  // object, about 110 B) kept by each idle connection.
+  let shared: ConnectionDiagnostics | undefined;
+  setConnectionDiagnostics((options) =>
+    options.logger === undefined && options.metrics === undefined && options.name === undefined
+      ? (shared ??= new ConnectionDiagnostics())
+      : new ConnectionDiagnostics(options),
+  );
   setSessionDiagnostics((options) => new ClientSessionDiagnostics(options));
 }
 

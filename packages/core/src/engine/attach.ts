@@ -252,7 +252,6 @@ class HAConnectionImpl<In, Out, H>
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
   private readonly outbox_: OutgoingQueue<Out>;
-  private readonly recoverFn_: RecoverFunction<In, Out, H>;
   private currentLink_: Link<In, Out> | undefined;
   private lastLink_: Link<In, Out> | undefined;
   private generation_ = 0;
@@ -272,11 +271,9 @@ class HAConnectionImpl<In, Out, H>
     private readonly options: AttachOptions<In, Out, H>,
   ) {
     checkConnectionOptions(options);
-    this.recoverFn_ = options.recover ?? defaultRecover;
     this.diagnostics_ = connectionDiagnosticsFor(options);
     this.outbox_ = new OutgoingQueue(options.queue);
-    const stateSubject = new ValueFanout<ConnectionState>({ status: 'connecting' });
-    this.stateSubject_ = stateSubject;
+    this.stateSubject_ = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.core_ = new RecoveryCore(options, this);
     this.connect_();
   }
@@ -675,7 +672,8 @@ class HAConnectionImpl<In, Out, H>
       signal,
     };
     try {
-      return Promise.resolve(this.recoverFn_(context));
+      // The recover function is read when used, not kept in a field per connection.
+      return Promise.resolve((this.options.recover ?? defaultRecover)(context));
     } catch (error) {
       return Promise.reject(error);
     }
