@@ -331,26 +331,20 @@ class HAConnectionImpl<In, Out, H>
     this.transport.check?.(data);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
-    // One executor for every send: the data waits in a field for the synchronous executor call
-    // instead of in a closure per send. A send made re-entrantly (from inside a link's send)
-    // sets the field again only after this executor has read it.
-    this.sendData_ = data;
-    this.sendSignal_ = signal;
-    // Made on the first send: an idle connection keeps no executor.
-    this.sendExecutor_ ??= (resolve, reject) => {
-      const data = this.sendData_ as Out;
-      const signal = this.sendSignal_;
-      this.sendData_ = undefined;
-      this.sendSignal_ = undefined;
-      this.take_(data, resolve, reject, signal);
-    };
-    const promise = new Promise<void>(this.sendExecutor_);
-    const refused = this.refused_;
-    if (refused !== undefined) {
+    // One executor for every send of every connection: the send waits in module variables for
+    // the synchronous executor call, instead of in a closure per send (or fields per connection).
+    // A send made re-entrantly (from inside a link's send) sets them again only after the
+    // executor has read them.
+    taking = this;
+    takingData = data;
+    takingSignal = signal;
+    const promise = new Promise<void>(takeSend);
+    const error = refused;
+    if (error !== undefined) {
       // The executor left that promise pending for good (nothing references it): the refusal is
       // thrown here instead, where the caller is, rather than as a rejection nobody may watch.
-      this.refused_ = undefined;
-      throw refused;
+      refused = undefined;
+      throw error;
     }
     return promise;
   }
@@ -367,10 +361,10 @@ class HAConnectionImpl<In, Out, H>
     this.transport.check?.(data);
     this.postReject_ ??= postRejectFor(this);
     this.take_(data, noop, this.postReject_, undefined);
-    const refused = this.refused_;
-    if (refused !== undefined) {
-      this.refused_ = undefined;
-      throw refused;
+    const error = refused;
+    if (error !== undefined) {
+      refused = undefined;
+      throw error;
     }
   }
 
@@ -418,13 +412,9 @@ class HAConnectionImpl<In, Out, H>
     return withdrawn.length;
   }
 
-  private sendData_: Out | undefined;
-  private sendSignal_: AbortSignal | undefined;
-  private refused_: unknown;
-  private sendExecutor_: ((resolve: () => void, reject: (error: unknown) => void) => void) | undefined;
-
   /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
-  private take_(
+  /** @internal */
+  take_(
     data: Out,
     resolve: () => void,
     reject: (error: unknown) => void,
@@ -435,7 +425,7 @@ class HAConnectionImpl<In, Out, H>
     const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
     const entry = this.outbox_.enqueue(data, resolve, reject, this, !direct);
     if (!('settled' in entry)) {
-      this.refused_ = entry;
+      refused = entry;
       return;
     }
     if (this.finished_) {
@@ -958,6 +948,25 @@ class StateSink {
   received(state: ConnectionState): void {
     this.sink_.stateChanged(state);
   }
+}
+
+/** The send `enqueue` is taking, for {@link takeSend}; cleared by it. */
+let taking: { take_: HAConnectionImpl<unknown, unknown, unknown>['take_'] } | undefined;
+let takingData: unknown;
+let takingSignal: AbortSignal | undefined;
+/**
+ * What `take_` refused (a `QueueOverflowError`), read and cleared by its caller as soon as it
+ * returns: a module variable rather than a field of every connection.
+ */
+let refused: unknown;
+
+/** The executor of every `enqueue`'s promise (called synchronously by `new Promise`). */
+function takeSend(resolve: () => void, reject: (error: unknown) => void): void {
+  const connection = taking!;
+  const data = takingData;
+  const signal = takingSignal;
+  taking = takingData = takingSignal = undefined;
+  connection.take_(data, resolve, reject, signal);
 }
 
 /**
