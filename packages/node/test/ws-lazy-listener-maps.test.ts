@@ -66,7 +66,7 @@ async function script(target: EventTarget): Promise<string[]> {
   // Every listener removed, then one added again: heard.
   target.removeEventListener('x', a);
   for (const type of ['z', 'w'])
-    for (const l of getEventListeners(target, type)) target.removeEventListener(type, l);
+    for (const l of getEventListeners(target, type)) target.removeEventListener(type, l as EventListener);
   target.dispatchEvent(new Event('x'));
   target.addEventListener('x', a);
   target.dispatchEvent(new Event('x'));
