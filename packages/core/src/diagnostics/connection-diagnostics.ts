@@ -139,11 +139,12 @@ export function enableDiagnostics(): void {
   // the diagnostics keep no state: one serves them all, rather than one (and its attributes
   // object, about 110 B) kept by each idle connection.
   let shared: ConnectionDiagnostics | undefined;
-  setConnectionDiagnostics((options) =>
-    options.logger === undefined && options.metrics === undefined && options.name === undefined
-      ? (shared ??= new ConnectionDiagnostics())
-      : new ConnectionDiagnostics(options),
-  );
+  setConnectionDiagnostics((options) => {
+    if (options.logger !== undefined || options.metrics !== undefined || options.name !== undefined)
+      return new ConnectionDiagnostics(options);
+    shared ??= new ConnectionDiagnostics();
+    return shared;
+  });
   setSessionDiagnostics((options) => new ClientSessionDiagnostics(options));
 }
 
