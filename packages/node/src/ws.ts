@@ -18,6 +18,7 @@ import {
 } from '@lifeline/core/internal';
 import type { SchedulerLike } from 'rxjs';
 import type WebSocket from 'ws';
+import { lazyListenerMaps } from './lazy-listener-maps.js';
 import { requirePeer } from './require-peer.js';
 
 // Loaded through requirePeer so that a missing `ws` fails this import with an error naming it.
@@ -320,6 +321,8 @@ export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = d
   convertBinary: convertWsBinary,
   resume,
 });
+// Node 20 and 22 make an EventTarget's two maps in its constructor: made on first use instead.
+lazyListenerMaps(HAWebSocket);
 
 /**
  * A drop-in for RxJS's `webSocket()` on `ws`: the `WebSocketSubject` interface (`next`, `error`,

@@ -135,7 +135,16 @@ export class ConnectionDiagnostics extends Diagnostics {
  * (its bundle carries them only then). Idempotent.
  */
 export function enableDiagnostics(): void {
-  setConnectionDiagnostics((options) => new ConnectionDiagnostics(options));
+  // Without a logger, metrics or name every connection reports alike (to diagnostics_channel), and
+  // the diagnostics keep no state: one serves them all, rather than one (and its attributes
+  // object, about 110 B) kept by each idle connection.
+  let shared: ConnectionDiagnostics | undefined;
+  setConnectionDiagnostics((options) => {
+    if (options.logger !== undefined || options.metrics !== undefined || options.name !== undefined)
+      return new ConnectionDiagnostics(options);
+    shared ??= new ConnectionDiagnostics();
+    return shared;
+  });
   setSessionDiagnostics((options) => new ClientSessionDiagnostics(options));
 }
 

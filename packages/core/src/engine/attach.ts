@@ -252,7 +252,6 @@ class HAConnectionImpl<In, Out, H>
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
   private readonly outbox_: OutgoingQueue<Out>;
-  private readonly recoverFn_: RecoverFunction<In, Out, H>;
   private currentLink_: Link<In, Out> | undefined;
   private lastLink_: Link<In, Out> | undefined;
   private generation_ = 0;
@@ -272,11 +271,9 @@ class HAConnectionImpl<In, Out, H>
     private readonly options: AttachOptions<In, Out, H>,
   ) {
     checkConnectionOptions(options);
-    this.recoverFn_ = options.recover ?? defaultRecover;
     this.diagnostics_ = connectionDiagnosticsFor(options);
     this.outbox_ = new OutgoingQueue(options.queue);
-    const stateSubject = new ValueFanout<ConnectionState>({ status: 'connecting' });
-    this.stateSubject_ = stateSubject;
+    this.stateSubject_ = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.core_ = new RecoveryCore(options, this);
     this.connect_();
   }
@@ -334,26 +331,20 @@ class HAConnectionImpl<In, Out, H>
     this.transport.check?.(data);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
-    // One executor for every send: the data waits in a field for the synchronous executor call
-    // instead of in a closure per send. A send made re-entrantly (from inside a link's send)
-    // sets the field again only after this executor has read it.
-    this.sendData_ = data;
-    this.sendSignal_ = signal;
-    // Made on the first send: an idle connection keeps no executor.
-    this.sendExecutor_ ??= (resolve, reject) => {
-      const data = this.sendData_ as Out;
-      const signal = this.sendSignal_;
-      this.sendData_ = undefined;
-      this.sendSignal_ = undefined;
-      this.take_(data, resolve, reject, signal);
-    };
-    const promise = new Promise<void>(this.sendExecutor_);
-    const refused = this.refused_;
-    if (refused !== undefined) {
+    // One executor for every send of every connection: the send waits in module variables for
+    // the synchronous executor call, instead of in a closure per send (or fields per connection).
+    // A send made re-entrantly (from inside a link's send) sets them again only after the
+    // executor has read them.
+    taking = this;
+    takingData = data;
+    takingSignal = signal;
+    const promise = new Promise<void>(takeSend);
+    const error = refused;
+    if (error !== undefined) {
       // The executor left that promise pending for good (nothing references it): the refusal is
       // thrown here instead, where the caller is, rather than as a rejection nobody may watch.
-      this.refused_ = undefined;
-      throw refused;
+      refused = undefined;
+      throw error;
     }
     return promise;
   }
@@ -370,10 +361,10 @@ class HAConnectionImpl<In, Out, H>
     this.transport.check?.(data);
     this.postReject_ ??= postRejectFor(this);
     this.take_(data, noop, this.postReject_, undefined);
-    const refused = this.refused_;
-    if (refused !== undefined) {
-      this.refused_ = undefined;
-      throw refused;
+    const error = refused;
+    if (error !== undefined) {
+      refused = undefined;
+      throw error;
     }
   }
 
@@ -421,13 +412,9 @@ class HAConnectionImpl<In, Out, H>
     return withdrawn.length;
   }
 
-  private sendData_: Out | undefined;
-  private sendSignal_: AbortSignal | undefined;
-  private refused_: unknown;
-  private sendExecutor_: ((resolve: () => void, reject: (error: unknown) => void) => void) | undefined;
-
   /** Queues a send (a refusal goes to `refused`) and writes it at once if a link is up. */
-  private take_(
+  /** @internal */
+  take_(
     data: Out,
     resolve: () => void,
     reject: (error: unknown) => void,
@@ -438,7 +425,7 @@ class HAConnectionImpl<In, Out, H>
     const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
     const entry = this.outbox_.enqueue(data, resolve, reject, this, !direct);
     if (!('settled' in entry)) {
-      this.refused_ = entry;
+      refused = entry;
       return;
     }
     if (this.finished_) {
@@ -675,7 +662,8 @@ class HAConnectionImpl<In, Out, H>
       signal,
     };
     try {
-      return Promise.resolve(this.recoverFn_(context));
+      // The recover function is read when used, not kept in a field per connection.
+      return Promise.resolve((this.options.recover ?? defaultRecover)(context));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -960,6 +948,25 @@ class StateSink {
   received(state: ConnectionState): void {
     this.sink_.stateChanged(state);
   }
+}
+
+/** The send `enqueue` is taking, for {@link takeSend}; cleared by it. */
+let taking: { take_: HAConnectionImpl<unknown, unknown, unknown>['take_'] } | undefined;
+let takingData: unknown;
+let takingSignal: AbortSignal | undefined;
+/**
+ * What `take_` refused (a `QueueOverflowError`), read and cleared by its caller as soon as it
+ * returns: a module variable rather than a field of every connection.
+ */
+let refused: unknown;
+
+/** The executor of every `enqueue`'s promise (called synchronously by `new Promise`). */
+function takeSend(resolve: () => void, reject: (error: unknown) => void): void {
+  const connection = taking!;
+  const data = takingData;
+  const signal = takingSignal;
+  taking = takingData = takingSignal = undefined;
+  connection.take_(data, resolve, reject, signal);
 }
 
 /**

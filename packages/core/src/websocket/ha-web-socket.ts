@@ -332,10 +332,14 @@ export function defineHAWebSocket<
     static readonly OPEN = 1 as const;
     static readonly CLOSING = 2 as const;
     static readonly CLOSED = 3 as const;
-    readonly CONNECTING = 0 as const;
-    readonly OPEN = 1 as const;
-    readonly CLOSING = 2 as const;
-    readonly CLOSED = 3 as const;
+    // The constants on the prototype too, as WebIDL puts them (not four fields per socket).
+    static {
+      Object.assign(HAWebSocket.prototype, HAWebSocket);
+    }
+    declare readonly CONNECTING: 0;
+    declare readonly OPEN: 1;
+    declare readonly CLOSING: 2;
+    declare readonly CLOSED: 3;
     readonly url: string;
     readonly connection: HAConnection<LinkData, LinkData>;
     readonly session: ResumeSession | undefined;
@@ -386,13 +390,13 @@ export function defineHAWebSocket<
       // frames synchronously); `binaryType` is applied per message at dispatch, so assigning it
       // takes effect at once, on the first link as on later ones, as on a WebSocket.
       // The platform's capabilities are inherited, not spread: a copy of a dozen fields per
-      // socket (in a hidden class of its own) is idle memory that every connection pays.
+      // socket (in a hidden class of its own) is idle memory that every connection pays. So is
+      // the links' `binaryType`: the platform's, or the link's default, 'arraybuffer'.
       const transportTo = (url: string | URL, attempt?: { readonly remainingMs: number | undefined }) => {
         const options = Object.create(platform) as Parameters<typeof webSocketTransport<S>>[0];
         options.url = String(url);
         options.protocols = protocols as string | string[] | undefined;
         options.connectTimeoutMs = attempt?.remainingMs ?? connectTimeoutMs;
-        options.binaryType = platform.binaryType ?? 'arraybuffer';
         return webSocketTransport<S>(options);
       };
       const base =

@@ -208,21 +208,32 @@ export function webSocketTransport<S extends WebSocketLike>(
 ): Transport<LinkData, LinkData> {
   durationMs('connectTimeoutMs', options.connectTimeoutMs, { min: 1 });
   durationMs('closeLingerMs', options.closeLingerMs);
-  return {
-    async open(signal) {
-      signal?.throwIfAborted();
-      const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      const url = options.url;
-      if (typeof url !== 'function') return openWebSocketLink(String(url), options, signal, timeoutMs);
-      const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function', options.scheduler);
-      return openWebSocketLink(
-        String(resolved.value),
-        options,
-        signal,
-        Math.max(1, timeoutMs - resolved.elapsedMs),
-      );
-    },
-  };
+  // One `open` for every transport, reading the options from the transport it is called on: an
+  // HAWebSocket keeps its transport for its whole life, and a closure (with its context) each.
+  return { open: openWebSocketTransport, options_: options } as WebSocketTransport<S>;
+}
+
+/** What {@link webSocketTransport} returns: its options beside the shared `open`. */
+interface WebSocketTransport<S extends WebSocketLike> extends Transport<LinkData, LinkData> {
+  readonly options_: WebSocketTransportOptions<S>;
+}
+
+async function openWebSocketTransport<S extends WebSocketLike>(
+  this: WebSocketTransport<S>,
+  signal?: AbortSignal,
+): Promise<Link<LinkData, LinkData>> {
+  signal?.throwIfAborted();
+  const options = this.options_;
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const url = options.url;
+  if (typeof url !== 'function') return openWebSocketLink(String(url), options, signal, timeoutMs);
+  const resolved = await resolveWithin(url, timeoutMs, signal, 'the url function', options.scheduler);
+  return openWebSocketLink(
+    String(resolved.value),
+    options,
+    signal,
+    Math.max(1, timeoutMs - resolved.elapsedMs),
+  );
 }
 
 function openWebSocketLink<S extends WebSocketLike>(
