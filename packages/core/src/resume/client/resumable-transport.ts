@@ -320,8 +320,6 @@ interface Epoch {
 /** @internal What {@link resumable} returns; `resume()` makes it with the connection's handshake timeout. */
 class ResumableSession implements ResumableTransport {
   readonly endpoint_: SessionEndpoint;
-  readonly handshakeTimeoutMs_: number;
-  readonly outputHighWater_: number;
   // A fan-out, not a Subject: the last Subject of the client, so rxjs's Subject stays out of
   // the bundle of an app with resume() (about 0.65 KiB min+gz), and no Subject per session.
   // Made on the first `session$`: events before anyone subscribed reach no one anyway (hot).
@@ -361,32 +359,32 @@ class ResumableSession implements ResumableTransport {
   readonly inner_: Transport<LinkData, Uint8Array>;
   readonly options_: ResumableOptions;
 
-  constructor(
-    inner: Transport<LinkData, Uint8Array>,
-    options: ResumableOptions,
-    handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  ) {
+  constructor(inner: Transport<LinkData, Uint8Array>, options: ResumableOptions) {
     this.inner_ = inner;
     this.options_ = options;
     checkResumableOptions(options);
+    outputHighWaterOf(options);
     const store = options.store;
     this.writer_ = store ? new ClientSessionWriter(store, (error) => this.storeFailed_(error)) : undefined;
-    // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
-    // it resumes: the session must be able to hold it (the queue is the bound), or a long outage
-    // would turn into sends refused right after recovery.
-    this.endpoint_ = new SessionEndpoint(
-      {
+    let endpointOptions = clientEndpointOptions.get(options);
+    if (endpointOptions === undefined) {
+      // What `attach`'s outgoing queue took during an outage is flushed into the session at once
+      // when it resumes: the session must be able to hold it (the queue is the bound), or a long
+      // outage would turn into sends refused right after recovery.
+      endpointOptions = {
         maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
         maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
         ...options,
-      },
+      };
+      clientEndpointOptions.set(options, endpointOptions);
+    }
+    this.endpoint_ = new SessionEndpoint(
+      endpointOptions,
       // Frames are cut from the shared slab: a client's frames are acknowledged in order.
       this.writer_ ? storeHooks(this.writer_) : POOLED,
     );
-    this.outputHighWater_ = outputHighWaterOf(options);
     const diagnostics = sessionDiagnosticsFor(options);
     this.diagnostics_ = diagnostics?.enabled ? diagnostics : undefined;
-    this.handshakeTimeoutMs_ = handshakeTimeoutMs;
   }
 
   get session$(): Observable<SessionEvent> {
@@ -694,19 +692,21 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
     // link above the high-water mark is dropped (the session resumes on the next one). This link
     // is the output's port and is dropped through `drop_` on an overflow: no port object, overflow
     // closure and context per link (an idle connection keeps them for its whole life).
-    this.writer_ = new LinkOutput(this, session.outputHighWater_).writer;
+    this.writer_ = new LinkOutput(this, outputHighWaterOf(session.options_)).writer;
     this.phase_ = 'handshake';
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle_ = { resolve, reject };
     });
+    // `resume()` puts the connection's own timeout into the options it gives.
+    const timeoutMs = session.options_.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     const timer = (session.options_.scheduler ?? monotonicScheduler).schedule(() => {
       this.drop_(
-        new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs_} ms`, {
+        new LinkFailedError(`no WELCOME within ${timeoutMs} ms`, {
           syscallCode: 'ETIMEDOUT',
         }),
         CloseCode.NormalClosure,
       );
-    }, session.handshakeTimeoutMs_);
+    }, timeoutMs);
     const onAbort = () =>
       this.drop_(signal?.reason ?? new LinkFailedError('open aborted'), CloseCode.NormalClosure);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -1048,10 +1048,15 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   private subscribers_ = 0;
   private alive_ = true;
 
-  constructor(
-    private readonly session_: ResumableSession,
-    private readonly active_: ActiveLink,
-  ) {}
+  // Plain fields, not parameter properties: the build renames `_` members, and a parameter
+  // property would also leave its long name declared, undefined (two more fields per link).
+  private readonly session_: ResumableSession;
+  private readonly active_: ActiveLink;
+
+  constructor(session: ResumableSession, active: ActiveLink) {
+    this.session_ = session;
+    this.active_ = active;
+  }
 
   get messages$(): Observable<LinkData> {
     this.messages_ ??= new RxObservable<LinkData>((subscriber) => {
@@ -1189,6 +1194,12 @@ const noop = () => {};
 
 /** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
+
+/**
+ * The endpoint options of the sessions made with each options object: one copy for all of them,
+ * so they share the endpoint's limits too (a copy per session kept ~0.1 KB per idle connection).
+ */
+const clientEndpointOptions = new WeakMap<ResumableOptions, SessionEndpointOptions>();
 
 /** The endpoint hooks of a session without a store: one object for all of them. */
 const POOLED: SessionEndpointHooks = { pooled: true };

@@ -49,8 +49,26 @@ export type ResumeProtocol = (
  * ```
  * @see resumable for the same protocol around any transport, under `attach`.
  */
-export function resume(options: ResumableOptions = {}): ResumeProtocol {
+export function resume(options?: ResumableOptions): ResumeProtocol {
+  // `resume: true` asks for this once per connection: one protocol serves them all.
+  if (!options) return (defaults ??= protocolOf({}));
   checkResumableOptions(options);
-  return (transport, connection = {}) =>
-    resumable(transport, { handshakeTimeoutMs: handshakeTimeoutFor(connection), ...options });
+  return protocolOf(options);
+}
+
+let defaults: ResumeProtocol | undefined;
+
+function protocolOf(options: ResumableOptions): ResumeProtocol {
+  // The options with the connection's handshake timeout, one copy while the connections' timeouts
+  // agree: a session keeps its options, and sessions made from one copy share their limits.
+  let timeout: number | undefined;
+  let copy: ResumableOptions = options;
+  return (transport, connection = {}) => {
+    const handshakeTimeoutMs = handshakeTimeoutFor(connection);
+    if (timeout !== handshakeTimeoutMs) {
+      timeout = handshakeTimeoutMs;
+      copy = { handshakeTimeoutMs, ...options };
+    }
+    return resumable(transport, copy);
+  };
 }

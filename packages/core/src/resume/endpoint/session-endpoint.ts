@@ -16,7 +16,12 @@ import {
   encodeAck,
   encodeData,
 } from '../wire/resume-frame.js';
-import { checkReplayWindowOptions, ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
+import {
+  checkReplayWindowOptions,
+  NO_OPTIONS,
+  ReplayBuffer,
+  type ReplayWindowOptions,
+} from './replay-buffer.js';
 
 /** Options of one end of a resume session: the replay window, acknowledgements and frame limits. */
 export interface SessionEndpointOptions extends ReplayWindowOptions {
@@ -91,6 +96,39 @@ export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_ACK_EVERY = 32;
 export const DEFAULT_ACK_DELAY_MS = 50;
+
+/** An endpoint's own limits as read from its options (the replay window's are the buffer's). */
+interface EndpointLimits {
+  readonly ackEvery_: number;
+  readonly ackDelayMs_: number;
+  readonly maxFrameBytes_: number;
+  readonly scheduler_: SchedulerLike;
+  readonly maxUnreadMessages_: number;
+  readonly maxUnreadBytes_: number;
+}
+
+// One limits object per options object, shared by every endpoint made with it (as the replay
+// buffer's): a client makes one session per connection from the same options, a server one per
+// session from its own (~0.05 KB per session as fields of each).
+const endpointLimitsOf = new WeakMap<SessionEndpointOptions, EndpointLimits>();
+
+/** The limits of `options`, checked and read on its first use. @throws {InvalidOptionError} */
+function endpointLimits(options: SessionEndpointOptions): EndpointLimits {
+  let limits = endpointLimitsOf.get(options);
+  if (limits === undefined) {
+    checkSessionEndpointOptions(options);
+    limits = {
+      ackEvery_: options.ackEvery ?? DEFAULT_ACK_EVERY,
+      ackDelayMs_: options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
+      maxFrameBytes_: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      scheduler_: options.scheduler ?? monotonicScheduler,
+      maxUnreadMessages_: options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES,
+      maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
+    };
+    endpointLimitsOf.set(options, limits);
+  }
+  return limits;
+}
 
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
@@ -199,11 +237,9 @@ const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(
  * @see docs/protocol.md
  */
 export class SessionEndpoint {
-  readonly maxFrameBytes: number;
   /** @internal */ protected readonly buffer: ReplayBuffer<OutgoingMessage>;
-  private readonly ackEvery: number;
-  private readonly ackDelayMs: number;
-  private readonly scheduler: SchedulerLike;
+  /** Shared by every endpoint made with the same options object (read on its first use). */
+  private readonly limits_: EndpointLimits;
   /** @internal */ protected writer: FrameWriter | undefined;
   private sink: DeliverySink | undefined;
   /** @internal */ protected writeCursor = 1;
@@ -235,8 +271,6 @@ export class SessionEndpoint {
   /** @internal */ protected queueHead = 0;
   /** @internal */ protected queuedEnd = 0;
   private unreadBytes = 0;
-  private readonly maxUnreadMessages: number;
-  private readonly maxUnreadBytes: number;
   private pumping = false;
   /** Handing the session over ({@link freeze}): nothing more is delivered. */
   /** @internal */ protected frozen = false;
@@ -253,18 +287,21 @@ export class SessionEndpoint {
   /** @internal */ protected framesWritten = 0;
   /** @internal */ protected replayed = 0;
 
+  /**
+   * @param options read on the first use of this options object, and shared from then on by every
+   *   endpoint made with it (a later change to the object is not seen).
+   */
   constructor(
-    options: SessionEndpointOptions = {},
-    /** @internal */ protected readonly hooks: SessionEndpointHooks = {},
+    options: SessionEndpointOptions = NO_OPTIONS,
+    /** @internal */ protected readonly hooks: SessionEndpointHooks = NO_OPTIONS,
   ) {
-    checkSessionEndpointOptions(options);
+    this.limits_ = endpointLimits(options);
     this.buffer = new ReplayBuffer(options);
-    this.ackEvery = options.ackEvery ?? DEFAULT_ACK_EVERY;
-    this.ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
-    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.scheduler = options.scheduler ?? monotonicScheduler;
-    this.maxUnreadMessages = options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES;
-    this.maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
+  }
+
+  /** Frames larger than this are refused (see {@link SessionEndpointOptions.maxFrameBytes}). */
+  get maxFrameBytes(): number {
+    return this.limits_.maxFrameBytes_;
   }
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
@@ -295,7 +332,8 @@ export class SessionEndpoint {
   get waitingFull(): boolean {
     const buffer = this.buffer;
     const { messages, bytes } = buffer.waiting;
-    return messages > 0 && (messages >= buffer.maxWaitingMessages || bytes >= buffer.maxWaitingBytes);
+    const limits = buffer.limits_;
+    return messages > 0 && (messages >= limits.maxWaitingMessages_ || bytes >= limits.maxWaitingBytes_);
   }
   get connected(): boolean {
     return this.writer !== undefined;
@@ -341,8 +379,9 @@ export class SessionEndpoint {
     } catch (error) {
       return error;
     }
-    if (encoded.frame.length > this.maxFrameBytes) {
-      return new FrameTooLargeError(encoded.frame.length, this.maxFrameBytes);
+    const maxFrameBytes = this.limits_.maxFrameBytes_;
+    if (encoded.frame.length > maxFrameBytes) {
+      return new FrameTooLargeError(encoded.frame.length, maxFrameBytes);
     }
     const size = encoded.frame.length - encoded.payloadOffset;
     const refusal = this.buffer.refusal(size);
@@ -423,9 +462,10 @@ export class SessionEndpoint {
     const unread = this.hooks.manualAck
       ? this.queuedEnd - this.appAckedSeq
       : (this.queue?.length ?? 0) - this.queueHead;
-    if (unread >= this.maxUnreadMessages || this.unreadBytes + size > this.maxUnreadBytes) {
+    const { maxUnreadMessages_, maxUnreadBytes_ } = this.limits_;
+    if (unread >= maxUnreadMessages_ || this.unreadBytes + size > maxUnreadBytes_) {
       return new ProtocolError(
-        `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
+        `peer sent past the unread limit (${maxUnreadMessages_} messages, ${maxUnreadBytes_} bytes) without acknowledgement`,
       );
     }
     this.queuedEnd = seq;
@@ -687,14 +727,15 @@ export class SessionEndpoint {
   private scheduleAck(): void {
     const owed = this.ackableSeq - this.toldPeer;
     if (owed <= 0 || !this.writer) return;
-    if (owed >= this.ackEvery || this.ackDelayMs === 0) {
+    const { ackEvery_, ackDelayMs_ } = this.limits_;
+    if (owed >= ackEvery_ || ackDelayMs_ === 0) {
       this.flushAck();
       return;
     }
-    this.ackTimer ??= this.scheduler.schedule(() => {
+    this.ackTimer ??= this.limits_.scheduler_.schedule(() => {
       this.ackTimer = undefined;
       this.flushAck();
-    }, this.ackDelayMs);
+    }, ackDelayMs_);
   }
 
   /** The messages sent and not acknowledged yet, in order (held, written or waiting for room). */
