@@ -49,26 +49,17 @@ export type ResumeProtocol = (
  * ```
  * @see resumable for the same protocol around any transport, under `attach`.
  */
-export function resume(options?: ResumableOptions): ResumeProtocol {
-  // `resume: true` asks for this once per connection: one protocol serves them all.
-  if (!options) return (defaults ??= protocolOf({}));
+export function resume(options: ResumableOptions = NO_OPTIONS): ResumeProtocol {
   checkResumableOptions(options);
-  return protocolOf(options);
-}
-
-let defaults: ResumeProtocol | undefined;
-
-function protocolOf(options: ResumableOptions): ResumeProtocol {
-  // The options with the connection's handshake timeout, one copy while the connections' timeouts
-  // agree: a session keeps its options, and sessions made from one copy share their limits.
-  let timeout: number | undefined;
-  let copy: ResumableOptions = options;
+  // Every session of this value keeps `options` itself (so they share the limits read from it),
+  // and its handshake timeout in a field of its own.
   return (transport, connection = {}) => {
-    const handshakeTimeoutMs = handshakeTimeoutFor(connection);
-    if (timeout !== handshakeTimeoutMs) {
-      timeout = handshakeTimeoutMs;
-      copy = { handshakeTimeoutMs, ...options };
-    }
-    return resumable(transport, copy);
+    const session = resumable(transport, options);
+    (session as { handshakeTimeoutMs_?: number }).handshakeTimeoutMs_ =
+      options.handshakeTimeoutMs ?? handshakeTimeoutFor(connection);
+    return session;
   };
 }
+
+/** `resume()`'s options when given none: one object, so `resume: true` sessions share their limits too. */
+const NO_OPTIONS: ResumableOptions = {};

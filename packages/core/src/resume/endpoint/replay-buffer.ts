@@ -68,6 +68,8 @@ export interface WindowLimits {
   readonly policy_: WindowFullPolicy;
   readonly maxWaitingMessages_: number;
   readonly maxWaitingBytes_: number;
+  /** The endpoint's own limits from the same options, made by the first endpoint (same sharing). */
+  endpoint_?: object;
 }
 
 // One limits object per options object, shared by every buffer made with it: a client makes one
@@ -91,10 +93,7 @@ function windowLimits(options: ReplayWindowOptions): WindowLimits {
   return limits;
 }
 
-/** The options of a buffer or endpoint made without any: one object, so they share one limits object. */
-export const NO_OPTIONS: Readonly<Record<string, never>> = {};
-
-/** The entries of a buffer that holds none: the array is made on the first push. */
+/** The entries of a buffer that holds none: never pushed to (see `push`). */
 const NO_ENTRIES: never[] = [];
 
 /** What the buffer needs to know of an entry. */
@@ -133,7 +132,7 @@ export class ReplayBuffer<E extends ReplayItem> {
   /** The last entry {@link restore} loaded: those up to it may have been stored under larger limits. */
   private restoredEnd = 0;
 
-  constructor(options: ReplayWindowOptions = NO_OPTIONS) {
+  constructor(options: ReplayWindowOptions = {}) {
     this.limits_ = windowLimits(options);
   }
 
@@ -172,32 +171,35 @@ export class ReplayBuffer<E extends ReplayItem> {
    * policy `wait`, when it would wait and the waiting sends are at their limit.
    */
   refusal(size: number): ReplayWindowFullError | undefined {
-    const { maxMessages_, maxBytes_, maxWaitingMessages_, maxWaitingBytes_ } = this.limits_;
-    if (size > maxBytes_) {
+    const limits = this.limits_;
+    if (size > limits.maxBytes_) {
       return new ReplayWindowFullError(
         'bytes',
-        `a message of ${size} bytes never fits a replay window of ${maxBytes_} bytes`,
+        `a message of ${size} bytes never fits a replay window of ${limits.maxBytes_} bytes`,
       );
     }
-    if (this.limits_.policy_ === 'reject' && !this.fits(size)) {
-      return this.windowCount >= maxMessages_
-        ? new ReplayWindowFullError('messages', `replay window full (${maxMessages_} unacknowledged messages)`)
-        : new ReplayWindowFullError('bytes', `replay window full (${maxBytes_} unacknowledged bytes)`);
+    if (limits.policy_ === 'reject' && !this.fits(size)) {
+      return this.windowCount >= limits.maxMessages_
+        ? new ReplayWindowFullError(
+            'messages',
+            `replay window full (${limits.maxMessages_} unacknowledged messages)`,
+          )
+        : new ReplayWindowFullError('bytes', `replay window full (${limits.maxBytes_} unacknowledged bytes)`);
     }
     const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
     // Restored messages still waiting (a session stored under larger limits): they are part of
     // why, and the refusal lasts only until the peer acknowledged enough of them.
     const why = this.windowEnd < this.restoredEnd ? ': a restored backlog waits' : '';
-    if (wouldWait && this.lastAssigned - this.windowEnd >= maxWaitingMessages_) {
+    if (wouldWait && this.lastAssigned - this.windowEnd >= limits.maxWaitingMessages_) {
       return new ReplayWindowFullError(
         'messages',
-        `${maxWaitingMessages_} sends already wait for room in the replay window${why}`,
+        `${limits.maxWaitingMessages_} sends already wait for room in the replay window${why}`,
       );
     }
-    if (wouldWait && this.waitingBytes + size > maxWaitingBytes_) {
+    if (wouldWait && this.waitingBytes + size > limits.maxWaitingBytes_) {
       return new ReplayWindowFullError(
         'bytes',
-        `the sends waiting for room in the replay window would pass ${maxWaitingBytes_} bytes${why}`,
+        `the sends waiting for room in the replay window would pass ${limits.maxWaitingBytes_} bytes${why}`,
       );
     }
     return undefined;
@@ -289,9 +291,8 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.ackedSeq = acked;
     this.lastAssigned = acked;
     this.windowEnd = acked;
-    if (entries.length > 0) this.entries = [];
+    this.entries = entries.slice();
     for (const entry of entries) {
-      this.entries.push(entry);
       this.lastAssigned = entry.seq;
       // Entries were stored when sent, admitted or waiting: what fits is admitted again, the rest
       // waits, so a resume never writes more than a window at once. One written by the process
@@ -307,7 +308,8 @@ export class ReplayBuffer<E extends ReplayItem> {
   private fits(size: number): boolean {
     // An empty window admits anything that passes refusal(), so one large message cannot wedge it.
     if (this.windowCount === 0) return true;
-    return this.windowCount < this.limits_.maxMessages_ && this.windowBytes + size <= this.limits_.maxBytes_;
+    const limits = this.limits_;
+    return this.windowCount < limits.maxMessages_ && this.windowBytes + size <= limits.maxBytes_;
   }
 
   private admit(entry: E): void {

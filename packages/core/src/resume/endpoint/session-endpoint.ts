@@ -16,12 +16,7 @@ import {
   encodeAck,
   encodeData,
 } from '../wire/resume-frame.js';
-import {
-  checkReplayWindowOptions,
-  NO_OPTIONS,
-  ReplayBuffer,
-  type ReplayWindowOptions,
-} from './replay-buffer.js';
+import { checkReplayWindowOptions, ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
 
 /** Options of one end of a resume session: the replay window, acknowledgements and frame limits. */
 export interface SessionEndpointOptions extends ReplayWindowOptions {
@@ -97,8 +92,8 @@ export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_ACK_EVERY = 32;
 export const DEFAULT_ACK_DELAY_MS = 50;
 
-/** An endpoint's own limits as read from its options (the replay window's are the buffer's). */
-interface EndpointLimits {
+/** @internal An endpoint's own limits as read from its options (the replay window's are the buffer's). */
+export interface EndpointLimits {
   readonly ackEvery_: number;
   readonly ackDelayMs_: number;
   readonly maxFrameBytes_: number;
@@ -107,28 +102,21 @@ interface EndpointLimits {
   readonly maxUnreadBytes_: number;
 }
 
-// One limits object per options object, shared by every endpoint made with it (as the replay
-// buffer's): a client makes one session per connection from the same options, a server one per
-// session from its own (~0.05 KB per session as fields of each).
-const endpointLimitsOf = new WeakMap<SessionEndpointOptions, EndpointLimits>();
-
-/** The limits of `options`, checked and read on its first use. @throws {InvalidOptionError} */
+/** The limits of `options` (checked): read once per options object, kept with the buffer's. */
 function endpointLimits(options: SessionEndpointOptions): EndpointLimits {
-  let limits = endpointLimitsOf.get(options);
-  if (limits === undefined) {
-    checkSessionEndpointOptions(options);
-    limits = {
-      ackEvery_: options.ackEvery ?? DEFAULT_ACK_EVERY,
-      ackDelayMs_: options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
-      maxFrameBytes_: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-      scheduler_: options.scheduler ?? monotonicScheduler,
-      maxUnreadMessages_: options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES,
-      maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
-    };
-    endpointLimitsOf.set(options, limits);
-  }
-  return limits;
+  checkSessionEndpointOptions(options);
+  return {
+    ackEvery_: options.ackEvery ?? DEFAULT_ACK_EVERY,
+    ackDelayMs_: options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
+    maxFrameBytes_: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    scheduler_: options.scheduler ?? monotonicScheduler,
+    maxUnreadMessages_: options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES,
+    maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
+  };
 }
+
+/** An endpoint's options and hooks when given none: one object, so such endpoints share their limits. */
+const NO_OPTIONS = {};
 
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
@@ -238,8 +226,8 @@ const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(
  */
 export class SessionEndpoint {
   /** @internal */ protected readonly buffer: ReplayBuffer<OutgoingMessage>;
-  /** Shared by every endpoint made with the same options object (read on its first use). */
-  private readonly limits_: EndpointLimits;
+  /** @internal Shared by every endpoint made with the same options object (read on its first use). */
+  readonly limits_: EndpointLimits;
   /** @internal */ protected writer: FrameWriter | undefined;
   private sink: DeliverySink | undefined;
   /** @internal */ protected writeCursor = 1;
@@ -295,13 +283,10 @@ export class SessionEndpoint {
     options: SessionEndpointOptions = NO_OPTIONS,
     /** @internal */ protected readonly hooks: SessionEndpointHooks = NO_OPTIONS,
   ) {
-    this.limits_ = endpointLimits(options);
     this.buffer = new ReplayBuffer(options);
-  }
-
-  /** Frames larger than this are refused (see {@link SessionEndpointOptions.maxFrameBytes}). */
-  get maxFrameBytes(): number {
-    return this.limits_.maxFrameBytes_;
+    // Shared by every endpoint made with this options object, as the buffer's limits are (a
+    // client makes one session per connection from the same options, a server one per session).
+    this.limits_ = (this.buffer.limits_.endpoint_ ??= endpointLimits(options)) as EndpointLimits;
   }
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
@@ -379,9 +364,8 @@ export class SessionEndpoint {
     } catch (error) {
       return error;
     }
-    const maxFrameBytes = this.limits_.maxFrameBytes_;
-    if (encoded.frame.length > maxFrameBytes) {
-      return new FrameTooLargeError(encoded.frame.length, maxFrameBytes);
+    if (encoded.frame.length > this.limits_.maxFrameBytes_) {
+      return new FrameTooLargeError(encoded.frame.length, this.limits_.maxFrameBytes_);
     }
     const size = encoded.frame.length - encoded.payloadOffset;
     const refusal = this.buffer.refusal(size);
@@ -462,10 +446,10 @@ export class SessionEndpoint {
     const unread = this.hooks.manualAck
       ? this.queuedEnd - this.appAckedSeq
       : (this.queue?.length ?? 0) - this.queueHead;
-    const { maxUnreadMessages_, maxUnreadBytes_ } = this.limits_;
-    if (unread >= maxUnreadMessages_ || this.unreadBytes + size > maxUnreadBytes_) {
+    const limits = this.limits_;
+    if (unread >= limits.maxUnreadMessages_ || this.unreadBytes + size > limits.maxUnreadBytes_) {
       return new ProtocolError(
-        `peer sent past the unread limit (${maxUnreadMessages_} messages, ${maxUnreadBytes_} bytes) without acknowledgement`,
+        `peer sent past the unread limit (${limits.maxUnreadMessages_} messages, ${limits.maxUnreadBytes_} bytes) without acknowledgement`,
       );
     }
     this.queuedEnd = seq;
@@ -727,15 +711,15 @@ export class SessionEndpoint {
   private scheduleAck(): void {
     const owed = this.ackableSeq - this.toldPeer;
     if (owed <= 0 || !this.writer) return;
-    const { ackEvery_, ackDelayMs_ } = this.limits_;
-    if (owed >= ackEvery_ || ackDelayMs_ === 0) {
+    const limits = this.limits_;
+    if (owed >= limits.ackEvery_ || limits.ackDelayMs_ === 0) {
       this.flushAck();
       return;
     }
-    this.ackTimer ??= this.limits_.scheduler_.schedule(() => {
+    this.ackTimer ??= limits.scheduler_.schedule(() => {
       this.ackTimer = undefined;
       this.flushAck();
-    }, ackDelayMs_);
+    }, limits.ackDelayMs_);
   }
 
   /** The messages sent and not acknowledged yet, in order (held, written or waiting for room). */
