@@ -416,7 +416,7 @@ class ResumableSession implements ResumableTransport {
 
   /** The session's id in hex, `''` while there is none. */
   get idHex_(): string {
-    return this.key_ && bytesToHex(charsToBytes(this.key_).subarray(0, 16));
+    return bytesToHex(charsToBytes(this.key_.slice(0, 16)));
   }
 
   get session(): SessionSnapshot | undefined {

@@ -76,23 +76,6 @@ export interface WindowLimits {
 // session per connection from the same options (~0.04 KB per idle connection as fields of each).
 const windowLimitsOf = new WeakMap<ReplayWindowOptions, WindowLimits>();
 
-/** The limits of `options`, checked and read on its first use. @throws {InvalidOptionError} */
-function windowLimits(options: ReplayWindowOptions): WindowLimits {
-  let limits = windowLimitsOf.get(options);
-  if (limits === undefined) {
-    checkReplayWindowOptions(options);
-    limits = {
-      maxMessages_: options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES,
-      maxBytes_: options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES,
-      policy_: options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY,
-      maxWaitingMessages_: options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES,
-      maxWaitingBytes_: options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES,
-    };
-    windowLimitsOf.set(options, limits);
-  }
-  return limits;
-}
-
 /** The entries of a buffer that holds none: never pushed to (see `push`). */
 const NO_ENTRIES: never[] = [];
 
@@ -132,8 +115,25 @@ export class ReplayBuffer<E extends ReplayItem> {
   /** The last entry {@link restore} loaded: those up to it may have been stored under larger limits. */
   private restoredEnd = 0;
 
+  /**
+   * @param options read on the first use of this options object, and shared from then on by every
+   *   buffer made with it (a later change to the object is not seen).
+   * @throws {InvalidOptionError} naming the first bad option
+   */
   constructor(options: ReplayWindowOptions = {}) {
-    this.limits_ = windowLimits(options);
+    let limits = windowLimitsOf.get(options);
+    if (!limits) {
+      checkReplayWindowOptions(options);
+      limits = {
+        maxMessages_: options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES,
+        maxBytes_: options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES,
+        policy_: options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY,
+        maxWaitingMessages_: options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES,
+        maxWaitingBytes_: options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES,
+      };
+      windowLimitsOf.set(options, limits);
+    }
+    this.limits_ = limits;
   }
 
   /** The sequence number the next pushed entry must have. */

@@ -102,19 +102,6 @@ export interface EndpointLimits {
   readonly maxUnreadBytes_: number;
 }
 
-/** The limits of `options` (checked): read once per options object, kept with the buffer's. */
-function endpointLimits(options: SessionEndpointOptions): EndpointLimits {
-  checkSessionEndpointOptions(options);
-  return {
-    ackEvery_: options.ackEvery ?? DEFAULT_ACK_EVERY,
-    ackDelayMs_: options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
-    maxFrameBytes_: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-    scheduler_: options.scheduler ?? monotonicScheduler,
-    maxUnreadMessages_: options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES,
-    maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
-  };
-}
-
 /** An endpoint's options and hooks when given none: one object, so such endpoints share their limits. */
 const NO_OPTIONS = {};
 
@@ -286,7 +273,19 @@ export class SessionEndpoint {
     this.buffer = new ReplayBuffer(options);
     // Shared by every endpoint made with this options object, as the buffer's limits are (a
     // client makes one session per connection from the same options, a server one per session).
-    this.limits_ = (this.buffer.limits_.endpoint_ ??= endpointLimits(options)) as EndpointLimits;
+    const shared = this.buffer.limits_;
+    if (!shared.endpoint_) {
+      checkSessionEndpointOptions(options);
+      shared.endpoint_ = {
+        ackEvery_: options.ackEvery ?? DEFAULT_ACK_EVERY,
+        ackDelayMs_: options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
+        maxFrameBytes_: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        scheduler_: options.scheduler ?? monotonicScheduler,
+        maxUnreadMessages_: options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES,
+        maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
+      } satisfies EndpointLimits;
+    }
+    this.limits_ = shared.endpoint_ as EndpointLimits;
   }
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
