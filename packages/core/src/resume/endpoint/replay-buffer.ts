@@ -62,7 +62,7 @@ export const DEFAULT_MAX_WAITING_MESSAGES = 1_024;
 export const DEFAULT_MAX_WAITING_BYTES = 8 * 1024 * 1024;
 
 /** A replay window's limits as read from its options. */
-export interface WindowLimits {
+interface WindowLimits {
   readonly maxMessages_: number;
   readonly maxBytes_: number;
   readonly policy_: WindowFullPolicy;
@@ -100,7 +100,7 @@ export interface ReplayItem {
  * @see docs/protocol.md
  */
 export class ReplayBuffer<E extends ReplayItem> {
-  /** Shared by every buffer made with the same options object (read on its first use). */
+  /** @internal Shared by every buffer made with the same options object (read on its first use). */
   readonly limits_: WindowLimits;
   // The shared empty array until the first push, and again once emptied: an idle session holds
   // no array of its own (~0.03 KB).

@@ -93,7 +93,7 @@ export const DEFAULT_ACK_EVERY = 32;
 export const DEFAULT_ACK_DELAY_MS = 50;
 
 /** @internal An endpoint's own limits as read from its options (the replay window's are the buffer's). */
-export interface EndpointLimits {
+interface EndpointLimits {
   readonly ackEvery_: number;
   readonly ackDelayMs_: number;
   readonly maxFrameBytes_: number;
