@@ -287,7 +287,7 @@ class SessionHandle implements ResumeSession {
   get state(): ResumeSessionState {
     const session = this.session_;
     if (session.ended_) return 'closed';
-    if (!session.idHex_) return 'connecting';
+    if (!session.key_) return 'connecting';
     return session.current_?.phase_ === 'open' ? 'open' : 'resuming';
   }
   get lastSent(): number {
@@ -321,8 +321,8 @@ interface Epoch {
 /** @internal What {@link resumable} returns; `resume()` makes it with the connection's handshake timeout. */
 class ResumableSession implements ResumableTransport {
   readonly endpoint_: SessionEndpoint;
-  readonly handshakeTimeoutMs_: number;
-  readonly outputHighWater_: number;
+  /** `resume()` sets the connection's own when the options have none. */
+  handshakeTimeoutMs_: number;
   // A fan-out, not a Subject: the last Subject of the client, so rxjs's Subject stays out of
   // the bundle of an app with resume() (about 0.65 KiB min+gz), and no Subject per session.
   // Made on the first `session$`: events before anyone subscribed reach no one anyway (hot).
@@ -331,13 +331,12 @@ class ResumableSession implements ResumableTransport {
   private readonly diagnostics_: SessionDiagnosticsPort | undefined;
   /** `endpoint.stats.replayed` at the last event told to diagnostics. */
   private replayedSeen_ = 0;
-  /** The session's id in hex, `''` while there is none; its bytes are made for each HELLO. */
-  idHex_ = '';
   /**
-   * The token as a string of char codes 0-255 (a 16-char string of 32 B): the WELCOME's views
-   * (two Buffers and the frame's ArrayBuffer) kept about 0.3 KB per idle connection.
+   * The session's id and token (16 bytes each) as one string of their char codes, `''` while
+   * there is none: one flat 32-char string of 48 B (the id in hex and the token apart took 80 B,
+   * the WELCOME's views about 0.3 KB). The bytes are made again for each HELLO.
    */
-  token_: string | undefined;
+  key_ = '';
   epoch_: Epoch = { ended_: undefined };
   /** The version our HELLOs announce: lowered to the minimum by a server that refuses ours. */
   helloVersion_ = RESUME_PROTOCOL_VERSION;
@@ -362,32 +361,33 @@ class ResumableSession implements ResumableTransport {
   readonly inner_: Transport<LinkData, Uint8Array>;
   readonly options_: ResumableOptions;
 
-  constructor(
-    inner: Transport<LinkData, Uint8Array>,
-    options: ResumableOptions,
-    handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  ) {
+  constructor(inner: Transport<LinkData, Uint8Array>, options: ResumableOptions) {
     this.inner_ = inner;
     this.options_ = options;
-    checkResumableOptions(options);
-    const store = options.store;
-    this.writer_ = store ? new ClientSessionWriter(store, (error) => this.storeFailed_(error)) : undefined;
-    // What `attach`'s outgoing queue took during an outage is flushed into the session at once when
-    // it resumes: the session must be able to hold it (the queue is the bound), or a long outage
-    // would turn into sends refused right after recovery.
-    this.endpoint_ = new SessionEndpoint(
-      {
+    this.handshakeTimeoutMs_ = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    let endpointOptions = clientEndpointOptions.get(options);
+    if (endpointOptions === undefined) {
+      // Checked once per options object (their limits are read once too: see SessionEndpoint).
+      checkResumableOptions(options);
+      // What `attach`'s outgoing queue took during an outage is flushed into the session at once
+      // when it resumes: the session must be able to hold it (the queue is the bound), or a long
+      // outage would turn into sends refused right after recovery.
+      endpointOptions = {
         maxWaitingMessages: CLIENT_MAX_WAITING_MESSAGES,
         maxWaitingBytes: DEFAULT_QUEUE_MAX_BYTES,
         ...options,
-      },
+      };
+      clientEndpointOptions.set(options, endpointOptions);
+    }
+    const store = options.store;
+    this.writer_ = store ? new ClientSessionWriter(store, (error) => this.storeFailed_(error)) : undefined;
+    this.endpoint_ = new SessionEndpoint(
+      endpointOptions,
       // Frames are cut from the shared slab: a client's frames are acknowledged in order.
       this.writer_ ? storeHooks(this.writer_) : POOLED,
     );
-    this.outputHighWater_ = outputHighWaterOf(options);
     const diagnostics = sessionDiagnosticsFor(options);
     this.diagnostics_ = diagnostics?.enabled ? diagnostics : undefined;
-    this.handshakeTimeoutMs_ = handshakeTimeoutMs;
   }
 
   get session$(): Observable<SessionEvent> {
@@ -415,8 +415,13 @@ class ResumableSession implements ResumableTransport {
     this.events_?.next(event);
   }
 
+  /** The session's id in hex, `''` while there is none. */
+  get idHex_(): string {
+    return bytesToHex(charsToBytes(this.key_.slice(0, 16)));
+  }
+
   get session(): SessionSnapshot | undefined {
-    if (!this.idHex_) return undefined;
+    if (!this.key_) return undefined;
     const endpoint = this.endpoint_;
     return {
       id: this.idHex_,
@@ -517,15 +522,14 @@ class ResumableSession implements ResumableTransport {
     // the newest copy of the stored one, unless another owner continued that since (see `holds`).
     // What it changed after the release waited in the writer: written now, the store catches up.
     // (A session that received anything has an id; one that only sent may not have one yet.)
-    const live = this.idHex_ !== '' || this.endpoint_.lastSent > 0;
+    const live = this.key_ !== '' || this.endpoint_.lastSent > 0;
     const keep = live && this.holds_(stored);
     const stale = new LinkClosedError(undefined, 'stored session moved on');
     // Out of date: anything still waiting on it rejects, and the store is read as on a first start.
     if (live && !keep) this.finishSession_(() => stale);
     this.writer_!.reopen(keep, stale);
     if (keep || !stored) return;
-    this.idHex_ = bytesToHex(stored.id);
-    this.token_ = bytesToChars(stored.token);
+    this.key_ = String.fromCharCode(...stored.id, ...stored.token);
     this.endpoint_.restore({
       peerAcked: stored.peerAcked,
       received: stored.received,
@@ -549,11 +553,9 @@ class ResumableSession implements ResumableTransport {
    * Nothing stored while memory has an identity: another owner ended it, or it was deleted.
    */
   private holds_(stored: StoredClientSession | undefined): boolean {
-    if (!stored) return !this.idHex_;
-    const token = this.token_;
+    if (!stored) return !this.key_;
     return (
-      token !== undefined &&
-      bytesToChars(stored.token) === token &&
+      String.fromCharCode(...stored.id, ...stored.token) === this.key_ &&
       (stored.messages[stored.messages.length - 1]?.seq ?? stored.peerAcked) <= this.endpoint_.lastSent
     );
   }
@@ -568,7 +570,7 @@ class ResumableSession implements ResumableTransport {
     if (active) active.closing_ = true;
     if (active?.phase_ === 'open') active.write_(encodeClose(0, reason));
     active?.drop_(new ClosedByUserError('session closed'), code, reason);
-    if (this.idHex_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
+    if (this.key_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
     this.finishSession_(() => new ClosedByUserError('session closed'));
     this.ended_ = true;
     this.releaseStore_();
@@ -620,8 +622,7 @@ class ResumableSession implements ResumableTransport {
     this.epoch_.ended_ = ended;
     this.epoch_ = { ended_: undefined };
     this.endpoint_.restart();
-    this.idHex_ = '';
-    this.token_ = undefined;
+    this.key_ = '';
     // The stored session is over too: a restart must not resume it.
     this.writer_?.post({ reset: true });
     return list;
@@ -658,8 +659,8 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   private inner_: Link<LinkData, Uint8Array> | undefined;
   private subscription_: Subscription | undefined;
   private writer_: FrameWriter | undefined;
-  /** The id (hex) this link's HELLO resumed, `''` for a new session. */
-  private resumedWith_ = '';
+  /** Whether this link's HELLO resumed the session (its id is the session's until the WELCOME). */
+  private resuming_ = false;
   private settle_: { resolve: () => void; reject: (error: unknown) => void } | undefined;
   /** What ended this link (read by its virtual link, for a reader that comes after the end). */
   downError_: unknown;
@@ -697,19 +698,20 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
     // link above the high-water mark is dropped (the session resumes on the next one). This link
     // is the output's port and is dropped through `drop_` on an overflow: no port object, overflow
     // closure and context per link (an idle connection keeps them for its whole life).
-    this.writer_ = new LinkOutput(this, session.outputHighWater_).writer;
+    this.writer_ = new LinkOutput(this, outputHighWaterOf(session.options_)).writer;
     this.phase_ = 'handshake';
     const handshake = new Promise<void>((resolve, reject) => {
       this.settle_ = { resolve, reject };
     });
+    const timeoutMs = session.handshakeTimeoutMs_;
     const timer = (session.options_.scheduler ?? monotonicScheduler).schedule(() => {
       this.drop_(
-        new LinkFailedError(`no WELCOME within ${session.handshakeTimeoutMs_} ms`, {
+        new LinkFailedError(`no WELCOME within ${timeoutMs} ms`, {
           syscallCode: 'ETIMEDOUT',
         }),
         CloseCode.NormalClosure,
       );
-    }, session.handshakeTimeoutMs_);
+    }, timeoutMs);
     const onAbort = () =>
       this.drop_(signal?.reason ?? new LinkFailedError('open aborted'), CloseCode.NormalClosure);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -829,23 +831,16 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
 
   private hello_(): void {
     const session = this.session_;
-    const id = session.idHex_;
-    const token = session.token_;
-    this.resumedWith_ = id;
-    const resume =
-      id && token
-        ? {
-            id: Uint8Array.from(id.match(/../g)!, (hex) => Number.parseInt(hex, 16)),
-            token: Uint8Array.from(token, (char) => char.charCodeAt(0)),
-          }
-        : undefined;
+    const key = charsToBytes(session.key_);
+    this.resuming_ = key.length > 0;
+    const resume = this.resuming_ ? { id: key.subarray(0, 16), token: key.subarray(16) } : undefined;
     this.write_(encodeHello(resume, resume ? session.endpoint_.delivered : 0, session.helloVersion_));
   }
 
   private receive_(message: unknown): void {
     let frame: ResumeFrame;
     try {
-      frame = decodeFrame(frameBytes(message), this.session_.endpoint_.maxFrameBytes);
+      frame = decodeFrame(frameBytes(message), this.session_.endpoint_.limits_.maxFrameBytes_);
     } catch (error) {
       this.drop_(error);
       return;
@@ -921,12 +916,12 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       this.drop_(new ProtocolError(`expected WELCOME or REJECT, got ${frame.type.toUpperCase()}`));
       return;
     }
-    const resuming = this.resumedWith_;
+    const resuming = this.resuming_;
     if (frame.version < MIN_RESUME_PROTOCOL_VERSION || frame.version > session.helloVersion_) {
       this.drop_(new ProtocolError(`the server answered with protocol version ${frame.version}`));
       return;
     }
-    if (resuming && (!frame.resumed || bytesToHex(frame.id) !== resuming)) {
+    if (resuming && (!frame.resumed || String.fromCharCode(...frame.id) !== session.key_.slice(0, 16))) {
       this.failResume_(new ProtocolError('the server answered a resume with another session'));
       return;
     }
@@ -934,8 +929,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       this.drop_(new ProtocolError('the server answered a new session with a resumed one'));
       return;
     }
-    session.idHex_ = bytesToHex(frame.id);
-    session.token_ = bytesToChars(frame.token);
+    session.key_ = String.fromCharCode(...frame.id, ...frame.token);
     const problem = session.endpoint_.checkResume(frame.lastReceived);
     if (problem) {
       this.failResume_(problem);
@@ -971,7 +965,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   }
 
   /** The handshake is done (and the identity stored): replay, report, hand the link out. */
-  private welcomed_(lastReceived: number, resuming: string): void {
+  private welcomed_(lastReceived: number, resuming: boolean): void {
     const session = this.session_;
     this.phase_ = 'open';
     // The ACK goes before any replay: the first frame after WELCOME proves we hold the rotated token.
@@ -1007,7 +1001,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       );
       return;
     }
-    if (this.resumedWith_ && code === 'unknown-session') {
+    if (this.resuming_ && code === 'unknown-session') {
       // The server forgot the session (restart, expiry): report the loss, then start afresh on
       // this same link; the server keeps it in the handshake for exactly this.
       session.lose_('unknown-session', rejected);
@@ -1015,7 +1009,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       this.hello_();
       return;
     }
-    if (this.resumedWith_ && code !== 'too-many-sessions') session.lose_(lostReasonOf(code), rejected);
+    if (this.resuming_ && code !== 'too-many-sessions') session.lose_(lostReasonOf(code), rejected);
     this.drop_(rejected, CloseCode.NormalClosure);
   }
 
@@ -1051,10 +1045,15 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
   private subscribers_ = 0;
   private alive_ = true;
 
-  constructor(
-    private readonly session_: ResumableSession,
-    private readonly active_: ActiveLink,
-  ) {}
+  // Plain fields, not parameter properties: the build renames `_` members, and a parameter
+  // property would also leave its long name declared, undefined (two more fields per link).
+  private readonly session_: ResumableSession;
+  private readonly active_: ActiveLink;
+
+  constructor(session: ResumableSession, active: ActiveLink) {
+    this.session_ = session;
+    this.active_ = active;
+  }
 
   get messages$(): Observable<LinkData> {
     this.messages_ ??= new RxObservable<LinkData>((subscriber) => {
@@ -1193,12 +1192,18 @@ const noop = () => {};
 /** The release in progress of each store a connection let go of (see `releaseStore`); never rejects. */
 const releasing = new WeakMap<ClientSessionStore, Promise<void>>();
 
+/**
+ * The endpoint options of the sessions made with each options object: one copy for all of them,
+ * so they share the endpoint's limits too (a copy per session kept ~0.1 KB per idle connection).
+ */
+const clientEndpointOptions = new WeakMap<ResumableOptions, SessionEndpointOptions>();
+
 /** The endpoint hooks of a session without a store: one object for all of them. */
 const POOLED: SessionEndpointHooks = { pooled: true };
 
-/** Bytes as a string of their char codes (0-255). */
-function bytesToChars(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
+/** The bytes of a string of char codes 0-255. */
+function charsToBytes(chars: string): Uint8Array {
+  return Uint8Array.from(chars, (char) => char.charCodeAt(0));
 }
 
 /** The endpoint hooks that keep a client session in its store, through the batching writer. */

@@ -49,8 +49,17 @@ export type ResumeProtocol = (
  * ```
  * @see resumable for the same protocol around any transport, under `attach`.
  */
-export function resume(options: ResumableOptions = {}): ResumeProtocol {
+export function resume(options: ResumableOptions = NO_OPTIONS): ResumeProtocol {
   checkResumableOptions(options);
-  return (transport, connection = {}) =>
-    resumable(transport, { handshakeTimeoutMs: handshakeTimeoutFor(connection), ...options });
+  // Every session of this value keeps `options` itself (so they share the limits read from it),
+  // and its handshake timeout in a field of its own.
+  return (transport, connection = {}) => {
+    const session = resumable(transport, options);
+    (session as { handshakeTimeoutMs_?: number }).handshakeTimeoutMs_ =
+      options.handshakeTimeoutMs ?? handshakeTimeoutFor(connection);
+    return session;
+  };
 }
+
+/** `resume()`'s options when given none: one object, so `resume: true` sessions share their limits too. */
+const NO_OPTIONS: ResumableOptions = {};

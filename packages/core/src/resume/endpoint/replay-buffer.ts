@@ -61,6 +61,24 @@ export const DEFAULT_WINDOW_FULL_POLICY: WindowFullPolicy = 'wait';
 export const DEFAULT_MAX_WAITING_MESSAGES = 1_024;
 export const DEFAULT_MAX_WAITING_BYTES = 8 * 1024 * 1024;
 
+/** A replay window's limits as read from its options. */
+interface WindowLimits {
+  readonly maxMessages_: number;
+  readonly maxBytes_: number;
+  readonly policy_: WindowFullPolicy;
+  readonly maxWaitingMessages_: number;
+  readonly maxWaitingBytes_: number;
+  /** The endpoint's own limits from the same options, made by the first endpoint (same sharing). */
+  endpoint_?: object;
+}
+
+// One limits object per options object, shared by every buffer made with it: a client makes one
+// session per connection from the same options (~0.04 KB per idle connection as fields of each).
+const windowLimitsOf = new WeakMap<ReplayWindowOptions, WindowLimits>();
+
+/** The entries of a buffer that holds none: never pushed to (see `push`). */
+const NO_ENTRIES: never[] = [];
+
 /** What the buffer needs to know of an entry. */
 export interface ReplayItem {
   readonly seq: number;
@@ -82,12 +100,11 @@ export interface ReplayItem {
  * @see docs/protocol.md
  */
 export class ReplayBuffer<E extends ReplayItem> {
-  readonly maxMessages: number;
-  readonly maxBytes: number;
-  readonly policy: WindowFullPolicy;
-  readonly maxWaitingMessages: number;
-  readonly maxWaitingBytes: number;
-  private entries: E[] = [];
+  /** @internal Shared by every buffer made with the same options object (read on its first use). */
+  readonly limits_: WindowLimits;
+  // The shared empty array until the first push, and again once emptied: an idle session holds
+  // no array of its own (~0.03 KB).
+  private entries: E[] = NO_ENTRIES;
   private head = 0;
   private ackedSeq = 0;
   private lastAssigned = 0;
@@ -98,13 +115,25 @@ export class ReplayBuffer<E extends ReplayItem> {
   /** The last entry {@link restore} loaded: those up to it may have been stored under larger limits. */
   private restoredEnd = 0;
 
+  /**
+   * @param options read on the first use of this options object, and shared from then on by every
+   *   buffer made with it (a later change to the object is not seen).
+   * @throws {InvalidOptionError} naming the first bad option
+   */
   constructor(options: ReplayWindowOptions = {}) {
-    this.maxMessages = options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES;
-    this.maxBytes = options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES;
-    this.policy = options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY;
-    this.maxWaitingMessages = options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES;
-    this.maxWaitingBytes = options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES;
-    checkReplayWindowOptions(options);
+    let limits = windowLimitsOf.get(options);
+    if (!limits) {
+      checkReplayWindowOptions(options);
+      limits = {
+        maxMessages_: options.maxReplayMessages ?? DEFAULT_MAX_REPLAY_MESSAGES,
+        maxBytes_: options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES,
+        policy_: options.onWindowFull ?? DEFAULT_WINDOW_FULL_POLICY,
+        maxWaitingMessages_: options.maxWaitingMessages ?? DEFAULT_MAX_WAITING_MESSAGES,
+        maxWaitingBytes_: options.maxWaitingBytes ?? DEFAULT_MAX_WAITING_BYTES,
+      };
+      windowLimitsOf.set(options, limits);
+    }
+    this.limits_ = limits;
   }
 
   /** The sequence number the next pushed entry must have. */
@@ -142,34 +171,35 @@ export class ReplayBuffer<E extends ReplayItem> {
    * policy `wait`, when it would wait and the waiting sends are at their limit.
    */
   refusal(size: number): ReplayWindowFullError | undefined {
-    if (size > this.maxBytes) {
+    const limits = this.limits_;
+    if (size > limits.maxBytes_) {
       return new ReplayWindowFullError(
         'bytes',
-        `a message of ${size} bytes never fits a replay window of ${this.maxBytes} bytes`,
+        `a message of ${size} bytes never fits a replay window of ${limits.maxBytes_} bytes`,
       );
     }
-    if (this.policy === 'reject' && !this.fits(size)) {
-      return this.windowCount >= this.maxMessages
+    if (limits.policy_ === 'reject' && !this.fits(size)) {
+      return this.windowCount >= limits.maxMessages_
         ? new ReplayWindowFullError(
             'messages',
-            `replay window full (${this.maxMessages} unacknowledged messages)`,
+            `replay window full (${limits.maxMessages_} unacknowledged messages)`,
           )
-        : new ReplayWindowFullError('bytes', `replay window full (${this.maxBytes} unacknowledged bytes)`);
+        : new ReplayWindowFullError('bytes', `replay window full (${limits.maxBytes_} unacknowledged bytes)`);
     }
     const wouldWait = this.windowEnd !== this.lastAssigned || !this.fits(size);
     // Restored messages still waiting (a session stored under larger limits): they are part of
     // why, and the refusal lasts only until the peer acknowledged enough of them.
     const why = this.windowEnd < this.restoredEnd ? ': a restored backlog waits' : '';
-    if (wouldWait && this.lastAssigned - this.windowEnd >= this.maxWaitingMessages) {
+    if (wouldWait && this.lastAssigned - this.windowEnd >= limits.maxWaitingMessages_) {
       return new ReplayWindowFullError(
         'messages',
-        `${this.maxWaitingMessages} sends already wait for room in the replay window${why}`,
+        `${limits.maxWaitingMessages_} sends already wait for room in the replay window${why}`,
       );
     }
-    if (wouldWait && this.waitingBytes + size > this.maxWaitingBytes) {
+    if (wouldWait && this.waitingBytes + size > limits.maxWaitingBytes_) {
       return new ReplayWindowFullError(
         'bytes',
-        `the sends waiting for room in the replay window would pass ${this.maxWaitingBytes} bytes${why}`,
+        `the sends waiting for room in the replay window would pass ${limits.maxWaitingBytes_} bytes${why}`,
       );
     }
     return undefined;
@@ -179,6 +209,7 @@ export class ReplayBuffer<E extends ReplayItem> {
   push(entry: E): boolean {
     if (entry.seq !== this.lastAssigned + 1)
       throw new RangeError(`expected seq ${this.lastAssigned + 1}, got ${entry.seq}`);
+    if (this.entries === NO_ENTRIES) this.entries = [];
     this.entries.push(entry);
     this.lastAssigned = entry.seq;
     if (this.windowEnd === entry.seq - 1 && this.fits(entry.size)) {
@@ -220,7 +251,7 @@ export class ReplayBuffer<E extends ReplayItem> {
     }
     if (this.windowEnd < ack) this.windowEnd = ack;
     if (this.head === this.entries.length) {
-      this.entries = [];
+      this.entries = NO_ENTRIES;
       this.head = 0;
     } else if (this.head > 1_024 && this.head * 2 > this.entries.length) {
       // Reclaim the acknowledged prefix in bulk, so each acknowledgement is O(1) amortised.
@@ -242,7 +273,7 @@ export class ReplayBuffer<E extends ReplayItem> {
   /** Every entry still held, in order, and an empty buffer that continues the numbering from 0. */
   drain(): E[] {
     const rest = this.entries.slice(this.head);
-    this.entries = [];
+    this.entries = NO_ENTRIES;
     this.head = 0;
     this.ackedSeq = 0;
     this.lastAssigned = 0;
@@ -260,8 +291,8 @@ export class ReplayBuffer<E extends ReplayItem> {
     this.ackedSeq = acked;
     this.lastAssigned = acked;
     this.windowEnd = acked;
+    this.entries = entries.slice();
     for (const entry of entries) {
-      this.entries.push(entry);
       this.lastAssigned = entry.seq;
       // Entries were stored when sent, admitted or waiting: what fits is admitted again, the rest
       // waits, so a resume never writes more than a window at once. One written by the process
@@ -277,7 +308,8 @@ export class ReplayBuffer<E extends ReplayItem> {
   private fits(size: number): boolean {
     // An empty window admits anything that passes refusal(), so one large message cannot wedge it.
     if (this.windowCount === 0) return true;
-    return this.windowCount < this.maxMessages && this.windowBytes + size <= this.maxBytes;
+    const limits = this.limits_;
+    return this.windowCount < limits.maxMessages_ && this.windowBytes + size <= limits.maxBytes_;
   }
 
   private admit(entry: E): void {

@@ -96,6 +96,19 @@ export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_ACK_EVERY = 32;
 export const DEFAULT_ACK_DELAY_MS = 50;
 
+/** @internal An endpoint's own limits as read from its options (the replay window's are the buffer's). */
+interface EndpointLimits {
+  readonly ackEvery_: number;
+  readonly ackDelayMs_: number;
+  readonly maxFrameBytes_: number;
+  readonly scheduler_: SchedulerLike;
+  readonly maxUnreadMessages_: number;
+  readonly maxUnreadBytes_: number;
+}
+
+/** An endpoint's options and hooks when given none: one object, so such endpoints share their limits. */
+const NO_OPTIONS = {};
+
 /** Durable-store hooks of a server session: writes that must land before the wire sees them. */
 export interface SessionEndpointHooks {
   /**
@@ -203,11 +216,9 @@ const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(
  * @see docs/protocol.md
  */
 export class SessionEndpoint {
-  readonly maxFrameBytes: number;
   /** @internal */ protected readonly buffer: ReplayBuffer<OutgoingMessage>;
-  private readonly ackEvery: number;
-  private readonly ackDelayMs: number;
-  private readonly scheduler: SchedulerLike;
+  /** @internal Shared by every endpoint made with the same options object (read on its first use). */
+  readonly limits_: EndpointLimits;
   /** @internal */ protected writer: FrameWriter | undefined;
   private sink: DeliverySink | undefined;
   /** @internal */ protected writeCursor = 1;
@@ -239,8 +250,6 @@ export class SessionEndpoint {
   /** @internal */ protected queueHead = 0;
   /** @internal */ protected queuedEnd = 0;
   private unreadBytes = 0;
-  private readonly maxUnreadMessages: number;
-  private readonly maxUnreadBytes: number;
   private pumping = false;
   /** Handing the session over ({@link freeze}): nothing more is delivered. */
   /** @internal */ protected frozen = false;
@@ -257,18 +266,30 @@ export class SessionEndpoint {
   /** @internal */ protected framesWritten = 0;
   /** @internal */ protected replayed = 0;
 
+  /**
+   * @param options read on the first use of this options object, and shared from then on by every
+   *   endpoint made with it (a later change to the object is not seen).
+   */
   constructor(
-    options: SessionEndpointOptions = {},
-    /** @internal */ protected readonly hooks: SessionEndpointHooks = {},
+    options: SessionEndpointOptions = NO_OPTIONS,
+    /** @internal */ protected readonly hooks: SessionEndpointHooks = NO_OPTIONS,
   ) {
-    checkSessionEndpointOptions(options);
     this.buffer = new ReplayBuffer(options);
-    this.ackEvery = options.ackEvery ?? DEFAULT_ACK_EVERY;
-    this.ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS;
-    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.scheduler = options.scheduler ?? monotonicScheduler;
-    this.maxUnreadMessages = options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES;
-    this.maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
+    // Shared by every endpoint made with this options object, as the buffer's limits are (a
+    // client makes one session per connection from the same options, a server one per session).
+    const shared = this.buffer.limits_;
+    if (!shared.endpoint_) {
+      checkSessionEndpointOptions(options);
+      shared.endpoint_ = {
+        ackEvery_: options.ackEvery ?? DEFAULT_ACK_EVERY,
+        ackDelayMs_: options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
+        maxFrameBytes_: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        scheduler_: options.scheduler ?? monotonicScheduler,
+        maxUnreadMessages_: options.maxUnreadMessages ?? DEFAULT_MAX_UNREAD_MESSAGES,
+        maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
+      } satisfies EndpointLimits;
+    }
+    this.limits_ = shared.endpoint_ as EndpointLimits;
   }
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
@@ -299,7 +320,8 @@ export class SessionEndpoint {
   get waitingFull(): boolean {
     const buffer = this.buffer;
     const { messages, bytes } = buffer.waiting;
-    return messages > 0 && (messages >= buffer.maxWaitingMessages || bytes >= buffer.maxWaitingBytes);
+    const limits = buffer.limits_;
+    return messages > 0 && (messages >= limits.maxWaitingMessages_ || bytes >= limits.maxWaitingBytes_);
   }
   get connected(): boolean {
     return this.writer !== undefined;
@@ -347,7 +369,8 @@ export class SessionEndpoint {
     } catch (error) {
       return error;
     }
-    if (frame.length > this.maxFrameBytes) return new FrameTooLargeError(frame.length, this.maxFrameBytes);
+    const maxFrameBytes = this.limits_.maxFrameBytes_;
+    if (frame.length > maxFrameBytes) return new FrameTooLargeError(frame.length, maxFrameBytes);
     const payloadOffset = dataHeaderLength(seq, ack);
     const size = frame.length - payloadOffset;
     const refusal = this.buffer.refusal(size);
@@ -428,9 +451,10 @@ export class SessionEndpoint {
     const unread = this.hooks.manualAck
       ? this.queuedEnd - this.appAckedSeq
       : (this.queue?.length ?? 0) - this.queueHead;
-    if (unread >= this.maxUnreadMessages || this.unreadBytes + size > this.maxUnreadBytes) {
+    const limits = this.limits_;
+    if (unread >= limits.maxUnreadMessages_ || this.unreadBytes + size > limits.maxUnreadBytes_) {
       return new ProtocolError(
-        `peer sent past the unread limit (${this.maxUnreadMessages} messages, ${this.maxUnreadBytes} bytes) without acknowledgement`,
+        `peer sent past the unread limit (${limits.maxUnreadMessages_} messages, ${limits.maxUnreadBytes_} bytes) without acknowledgement`,
       );
     }
     this.queuedEnd = seq;
@@ -692,14 +716,15 @@ export class SessionEndpoint {
   private scheduleAck(): void {
     const owed = this.ackableSeq - this.toldPeer;
     if (owed <= 0 || !this.writer) return;
-    if (owed >= this.ackEvery || this.ackDelayMs === 0) {
+    const limits = this.limits_;
+    if (owed >= limits.ackEvery_ || limits.ackDelayMs_ === 0) {
       this.flushAck();
       return;
     }
-    this.ackTimer ??= this.scheduler.schedule(() => {
+    this.ackTimer ??= limits.scheduler_.schedule(() => {
       this.ackTimer = undefined;
       this.flushAck();
-    }, this.ackDelayMs);
+    }, limits.ackDelayMs_);
   }
 
   /** The messages sent and not acknowledged yet, in order (held, written or waiting for room). */
