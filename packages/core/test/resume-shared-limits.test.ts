@@ -11,7 +11,7 @@ const transport: Transport<LinkData, LinkData> = {
 };
 
 interface Internals {
-  endpoint_: { limits_: object | undefined; buffer: { limits_: object | undefined; entries: unknown[] } };
+  endpoint_: { limits_: object | undefined; buffer_: { limits_: object | undefined; entries: unknown[] } };
 }
 
 const internals = (session: unknown) => (session as Internals).endpoint_;
@@ -25,13 +25,13 @@ test.each([
   );
   const [first, ...rest] = sessions.map(internals);
   expect(first!.limits_).toBeDefined();
-  expect(first!.buffer.limits_).toBeDefined();
+  expect(first!.buffer_.limits_).toBeDefined();
   for (const endpoint of rest) {
     expect(endpoint.limits_).toBe(first!.limits_);
-    expect(endpoint.buffer.limits_).toBe(first!.buffer.limits_);
-    expect(endpoint.buffer.entries).toBe(first!.buffer.entries);
+    expect(endpoint.buffer_.limits_).toBe(first!.buffer_.limits_);
+    expect(endpoint.buffer_.entries).toBe(first!.buffer_.entries);
   }
-  expect(first!.buffer.entries).toHaveLength(0);
+  expect(first!.buffer_.entries).toHaveLength(0);
 });
 
 test('shared limits still follow each options object', () => {

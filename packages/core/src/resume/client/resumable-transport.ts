@@ -37,7 +37,7 @@ import {
 import { checkResumableOptions } from '../option-checks.js';
 import {
   dataHeaderLength,
-  decodeFrame,
+  decodeServerSent,
   encodeAck,
   encodeClose,
   encodeDataFrame,
@@ -840,7 +840,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   private receive_(message: unknown): void {
     let frame: ResumeFrame;
     try {
-      frame = decodeFrame(frameBytes(message), this.session_.endpoint_.limits_.maxFrameBytes_);
+      frame = decodeServerSent(frameBytes(message), this.session_.endpoint_.limits_.maxFrameBytes_);
     } catch (error) {
       this.drop_(error);
       return;

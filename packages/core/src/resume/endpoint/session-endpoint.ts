@@ -216,55 +216,55 @@ const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(
  * @see docs/protocol.md
  */
 export class SessionEndpoint {
-  /** @internal */ protected readonly buffer: ReplayBuffer<OutgoingMessage>;
+  /** @internal */ protected readonly buffer_: ReplayBuffer<OutgoingMessage>;
   /** @internal Shared by every endpoint made with the same options object (read on its first use). */
   readonly limits_: EndpointLimits;
-  /** @internal */ protected writer: FrameWriter | undefined;
-  private sink: DeliverySink | undefined;
-  /** @internal */ protected writeCursor = 1;
-  /** @internal */ protected persistedEnd = 0;
-  /** @internal */ protected highestWritten = 0;
+  /** @internal */ protected writer_: FrameWriter | undefined;
+  private sink_: DeliverySink | undefined;
+  /** @internal */ protected writeCursor_ = 1;
+  /** @internal */ protected persistedEnd_ = 0;
+  /** @internal */ protected highestWritten_ = 0;
   // The lists below are made when first needed and dropped when emptied: four empty arrays per
   // session cost ~0.13 KB for its whole life (`pnpm bench server`).
-  /** @internal */ protected persistBatch: OutgoingMessage[] | undefined;
-  /** @internal */ protected persisting = false;
-  /** @internal */ protected deliveredSeq = 0;
+  /** @internal */ protected persistBatch_: OutgoingMessage[] | undefined;
+  /** @internal */ protected persisting_ = false;
+  /** @internal */ protected deliveredSeq_ = 0;
   /** Manual acknowledgement: every message up to this one is acknowledged by the application. */
-  /** @internal */ protected appAckedSeq = 0;
+  /** @internal */ protected appAckedSeq_ = 0;
   /**
    * Manual acknowledgement: acknowledged messages above `appAckedSeq` (acknowledged out of order);
    * created on the first such acknowledgement (an empty Set per session costs ~0.2 KB).
    */
-  /** @internal */ protected appAckedAbove: Set<number> | undefined;
-  /** @internal */ protected ackableSeq = 0;
-  private toldPeer = 0;
-  /** @internal */ protected receivedTarget = 0;
-  /** @internal */ protected persistingReceived = false;
+  /** @internal */ protected appAckedAbove_: Set<number> | undefined;
+  /** @internal */ protected ackableSeq_ = 0;
+  private toldPeer_ = 0;
+  /** @internal */ protected receivedTarget_ = 0;
+  /** @internal */ protected persistingReceived_ = false;
   /**
    * Received watermarks waiting for the store, in order, each with `after`: the last outgoing
    * seq accepted when it became ackable, which must be stored first (a crash between the two
    * writes would keep the client's request acknowledged and lose the answer).
    */
-  /** @internal */ protected receivedWaiting: { received: number; after: number }[] | undefined;
-  /** @internal */ protected queue: { seq: number; data: string | Uint8Array }[] | undefined;
-  /** @internal */ protected queueHead = 0;
-  /** @internal */ protected queuedEnd = 0;
-  private unreadBytes = 0;
-  private pumping = false;
+  /** @internal */ protected receivedWaiting_: { received: number; after: number }[] | undefined;
+  /** @internal */ protected queue_: { seq: number; data: string | Uint8Array }[] | undefined;
+  /** @internal */ protected queueHead_ = 0;
+  /** @internal */ protected queuedEnd_ = 0;
+  private unreadBytes_ = 0;
+  private pumping_ = false;
   /** Handing the session over ({@link freeze}): nothing more is delivered. */
-  /** @internal */ protected frozen = false;
-  /** @internal */ protected receivedStoredWaiters: (() => void)[] | undefined;
+  /** @internal */ protected frozen_ = false;
+  /** @internal */ protected receivedStoredWaiters_: (() => void)[] | undefined;
   /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
-  /** @internal */ protected clearedSeq = 0;
-  /** @internal */ protected checkingSeq = 0;
+  /** @internal */ protected clearedSeq_ = 0;
+  /** @internal */ protected checkingSeq_ = 0;
   /** Raised by {@link disconnect}: a check that began on an earlier link clears nothing. */
-  private ownerCheck = 0;
-  private ackTimer: Subscription | undefined;
-  /** @internal */ protected endedWith: unknown;
+  private ownerCheck_ = 0;
+  private ackTimer_: Subscription | undefined;
+  /** @internal */ protected endedWith_: unknown;
   // Counters as fields, not an object of their own (~0.03 KB per session, `pnpm bench server`).
-  /** @internal */ protected duplicatesDropped = 0;
-  /** @internal */ protected framesWritten = 0;
-  /** @internal */ protected replayed = 0;
+  /** @internal */ protected duplicatesDropped_ = 0;
+  /** @internal */ protected framesWritten_ = 0;
+  /** @internal */ protected replayed_ = 0;
 
   /**
    * @param options read on the first use of this options object, and shared from then on by every
@@ -272,12 +272,12 @@ export class SessionEndpoint {
    */
   constructor(
     options: SessionEndpointOptions = NO_OPTIONS,
-    /** @internal */ protected readonly hooks: SessionEndpointHooks = NO_OPTIONS,
+    /** @internal */ protected readonly hooks_: SessionEndpointHooks = NO_OPTIONS,
   ) {
-    this.buffer = new ReplayBuffer(options);
+    this.buffer_ = new ReplayBuffer(options);
     // Shared by every endpoint made with this options object, as the buffer's limits are (a
     // client makes one session per connection from the same options, a server one per session).
-    const shared = this.buffer.limits_;
+    const shared = this.buffer_.limits_;
     if (!shared.endpoint_) {
       checkSessionEndpointOptions(options);
       shared.endpoint_ = {
@@ -294,23 +294,23 @@ export class SessionEndpoint {
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
   get delivered(): number {
-    return this.deliveredSeq;
+    return this.deliveredSeq_;
   }
   /** The highest received sequence number that may be acknowledged (delivered, and stored if there is a store). */
   get ackable(): number {
-    return this.ackableSeq;
+    return this.ackableSeq_;
   }
   /** The highest outgoing sequence number assigned. */
   get lastSent(): number {
-    return this.buffer.lastSeq;
+    return this.buffer_.lastSeq;
   }
   /** The peer's cumulative acknowledgement of our messages. */
   get peerAcked(): number {
-    return this.buffer.acked;
+    return this.buffer_.acked;
   }
   /** Messages sent and not yet acknowledged, whether admitted to the window or waiting for room. */
   get pending(): number {
-    return this.buffer.size;
+    return this.buffer_.size;
   }
   /**
    * Whether the sends waiting for room in the window fill their limits (`maxWaitingMessages`,
@@ -318,19 +318,19 @@ export class SessionEndpoint {
    * {@link restore}, a session stored under larger limits.
    */
   get waitingFull(): boolean {
-    const buffer = this.buffer;
+    const buffer = this.buffer_;
     const { messages, bytes } = buffer.waiting;
     const limits = buffer.limits_;
     return messages > 0 && (messages >= limits.maxWaitingMessages_ || bytes >= limits.maxWaitingBytes_);
   }
   get connected(): boolean {
-    return this.writer !== undefined;
+    return this.writer_ !== undefined;
   }
   get stats(): SessionEndpointStats {
     return {
-      duplicatesDropped: this.duplicatesDropped,
-      framesWritten: this.framesWritten,
-      replayed: this.replayed,
+      duplicatesDropped: this.duplicatesDropped_,
+      framesWritten: this.framesWritten_,
+      replayed: this.replayed_,
     };
   }
 
@@ -358,14 +358,14 @@ export class SessionEndpoint {
    * @returns the refusal, or `undefined` when the message was taken
    */
   post(data: LinkData, settle?: SendOutcome, token?: object): unknown {
-    if (this.endedWith !== undefined) return this.endedWith;
+    if (this.endedWith_ !== undefined) return this.endedWith_;
     // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
     if (!isLinkData(data)) return invalidMessageError(data);
-    const seq = this.buffer.nextSeq;
-    const ack = this.ackableSeq;
+    const seq = this.buffer_.nextSeq;
+    const ack = this.ackableSeq_;
     let frame: Uint8Array;
     try {
-      frame = encodeDataFrame(seq, ack, data, this.hooks.pooled);
+      frame = encodeDataFrame(seq, ack, data, this.hooks_.pooled);
     } catch (error) {
       return error;
     }
@@ -373,18 +373,18 @@ export class SessionEndpoint {
     if (frame.length > maxFrameBytes) return new FrameTooLargeError(frame.length, maxFrameBytes);
     const payloadOffset = dataHeaderLength(seq, ack);
     const size = frame.length - payloadOffset;
-    const refusal = this.buffer.refusal(size);
+    const refusal = this.buffer_.refusal(size);
     if (refusal) return refusal;
     const message = outgoingMessage(seq, size, frame, payloadOffset, ack, settle, token);
-    const admitted = this.buffer.push(message);
+    const admitted = this.buffer_.push(message);
     // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
     // stored next, and must not survive a crash that this message does not.
-    if (this.hooks.persist) {
-      this.persistBatch ??= [];
-      this.persistBatch.push(message);
-      this.flushPersist();
+    if (this.hooks_.persist) {
+      this.persistBatch_ ??= [];
+      this.persistBatch_.push(message);
+      this.flushPersist_();
     }
-    if (admitted) this.admitted();
+    if (admitted) this.admitted_();
     return undefined;
   }
 
@@ -399,134 +399,134 @@ export class SessionEndpoint {
     sink: DeliverySink,
     preamble?: Uint8Array,
   ): ProtocolError | undefined {
-    const problem = this.checkAck(peerLastReceived, true);
+    const problem = this.checkAck_(peerLastReceived, true);
     if (problem) return problem;
     this.disconnect();
-    this.applyAck(peerLastReceived);
-    this.writer = writer;
-    this.sink = sink;
+    this.applyAck_(peerLastReceived);
+    this.writer_ = writer;
+    this.sink_ = sink;
     // The handshake told the peer our `delivered`; nothing was delivered since (no link).
-    this.toldPeer = this.ackableSeq;
-    this.writeCursor = this.buffer.acked + 1;
+    this.toldPeer_ = this.ackableSeq_;
+    this.writeCursor_ = this.buffer_.acked + 1;
     // The preamble (WELCOME, or the client's confirming ACK) is written only now: on a link that
     // delivers synchronously the peer answers inside this write, and must find us connected.
     if (preamble) writer(preamble);
-    this.writePending();
+    this.writePending_();
     return undefined;
   }
 
   /** A {@link ProtocolError} if the peer's handshake `lastReceived` cannot be right, for checking before answering. */
   checkResume(peerLastReceived: number): ProtocolError | undefined {
-    return this.checkAck(peerLastReceived, true);
+    return this.checkAck_(peerLastReceived, true);
   }
 
   /** The link is gone: stop writing; undelivered incoming messages are dropped (the peer replays them). */
   disconnect(): void {
-    this.writer = undefined;
-    this.sink = undefined;
-    this.ackTimer?.unsubscribe();
-    this.ackTimer = undefined;
-    this.queue = undefined;
-    this.queueHead = 0;
-    this.unreadBytes = 0;
-    this.queuedEnd = this.deliveredSeq;
-    this.ownerCheck++;
-    this.clearedSeq = this.checkingSeq = this.deliveredSeq;
+    this.writer_ = undefined;
+    this.sink_ = undefined;
+    this.ackTimer_?.unsubscribe();
+    this.ackTimer_ = undefined;
+    this.queue_ = undefined;
+    this.queueHead_ = 0;
+    this.unreadBytes_ = 0;
+    this.queuedEnd_ = this.deliveredSeq_;
+    this.ownerCheck_++;
+    this.clearedSeq_ = this.checkingSeq_ = this.deliveredSeq_;
   }
 
   /** Handles an incoming DATA frame; returns the protocol error that must close the link, if any. */
   receiveData(seq: number, ack: number, data: string | Uint8Array): ProtocolError | undefined {
     const problem = this.receiveAck(ack);
     if (problem) return problem;
-    if (seq <= this.queuedEnd) {
-      this.duplicatesDropped++;
+    if (seq <= this.queuedEnd_) {
+      this.duplicatesDropped_++;
       return undefined;
     }
-    if (seq !== this.queuedEnd + 1) {
-      return new ProtocolError(`sequence gap: expected ${this.queuedEnd + 1}, got ${seq}`);
+    if (seq !== this.queuedEnd_ + 1) {
+      return new ProtocolError(`sequence gap: expected ${this.queuedEnd_ + 1}, got ${seq}`);
     }
     const size = typeof data === 'string' ? data.length * 2 : data.byteLength;
     // With manual acknowledgement, delivered messages the application has not acknowledged are
     // still unread: the client keeps them in its window, and so do we (in the application's hands).
-    const unread = this.hooks.manualAck
-      ? this.queuedEnd - this.appAckedSeq
-      : (this.queue?.length ?? 0) - this.queueHead;
+    const unread = this.hooks_.manualAck
+      ? this.queuedEnd_ - this.appAckedSeq_
+      : (this.queue_?.length ?? 0) - this.queueHead_;
     const limits = this.limits_;
-    if (unread >= limits.maxUnreadMessages_ || this.unreadBytes + size > limits.maxUnreadBytes_) {
+    if (unread >= limits.maxUnreadMessages_ || this.unreadBytes_ + size > limits.maxUnreadBytes_) {
       return new ProtocolError(
         `peer sent past the unread limit (${limits.maxUnreadMessages_} messages, ${limits.maxUnreadBytes_} bytes) without acknowledgement`,
       );
     }
-    this.queuedEnd = seq;
-    this.unreadBytes += size;
-    this.queue ??= [];
-    this.queue.push({ seq, data });
+    this.queuedEnd_ = seq;
+    this.unreadBytes_ += size;
+    this.queue_ ??= [];
+    this.queue_.push({ seq, data });
     this.pump();
     return undefined;
   }
 
   /** Handles a cumulative ack from the peer; returns the protocol error that must close the link, if any. */
   receiveAck(ack: number): ProtocolError | undefined {
-    if (ack <= this.buffer.acked) return undefined;
-    const problem = this.checkAck(ack, false);
+    if (ack <= this.buffer_.acked) return undefined;
+    const problem = this.checkAck_(ack, false);
     if (problem) return problem;
-    this.applyAck(ack);
+    this.applyAck_(ack);
     return undefined;
   }
 
   /** Delivers what waited for a subscriber (call when the sink becomes ready). */
   pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
+    if (this.pumping_) return;
+    this.pumping_ = true;
     try {
       // Read again after each delivery: the application may disconnect (the queue is dropped) or
       // a frame may arrive (and make one) while it handles a message.
       for (
-        let queue = this.queue;
-        queue !== undefined && !this.frozen && this.queueHead < queue.length && this.sink?.ready;
-        queue = this.queue
+        let queue = this.queue_;
+        queue !== undefined && !this.frozen_ && this.queueHead_ < queue.length && this.sink_?.ready;
+        queue = this.queue_
       ) {
-        if (this.hooks.confirmOwner && queue[this.queueHead]!.seq > this.clearedSeq) {
-          this.confirmOwner();
+        if (this.hooks_.confirmOwner && queue[this.queueHead_]!.seq > this.clearedSeq_) {
+          this.confirmOwner_();
           break;
         }
-        const item = queue[this.queueHead++]!;
-        this.unreadBytes -= typeof item.data === 'string' ? item.data.length * 2 : item.data.byteLength;
-        this.deliveredSeq = item.seq;
-        this.sink.deliver(item.data, item.seq);
+        const item = queue[this.queueHead_++]!;
+        this.unreadBytes_ -= typeof item.data === 'string' ? item.data.length * 2 : item.data.byteLength;
+        this.deliveredSeq_ = item.seq;
+        this.sink_.deliver(item.data, item.seq);
       }
-      if (this.queue !== undefined && this.queueHead === this.queue.length) {
-        this.queue = undefined;
-        this.queueHead = 0;
+      if (this.queue_ !== undefined && this.queueHead_ === this.queue_.length) {
+        this.queue_ = undefined;
+        this.queueHead_ = 0;
       }
     } finally {
-      this.pumping = false;
+      this.pumping_ = false;
     }
-    if (!this.hooks.manualAck) this.advanceAckable(this.deliveredSeq);
+    if (!this.hooks_.manualAck) this.advanceAckable_(this.deliveredSeq_);
   }
 
-  /** @internal */ protected receivedSettled(): void {
-    if (this.persistingReceived) return;
-    const waiters = this.receivedStoredWaiters;
-    this.receivedStoredWaiters = undefined;
+  /** @internal */ protected receivedSettled_(): void {
+    if (this.persistingReceived_) return;
+    const waiters = this.receivedStoredWaiters_;
+    this.receivedStoredWaiters_ = undefined;
     for (const resolve of waiters ?? []) resolve();
   }
 
   /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
-  private confirmOwner(): void {
-    if (this.checkingSeq > this.clearedSeq) return;
-    const target = this.queuedEnd;
-    const check = this.ownerCheck;
-    this.checkingSeq = target;
-    this.hooks.confirmOwner!(target).then(
+  private confirmOwner_(): void {
+    if (this.checkingSeq_ > this.clearedSeq_) return;
+    const target = this.queuedEnd_;
+    const check = this.ownerCheck_;
+    this.checkingSeq_ = target;
+    this.hooks_.confirmOwner!(target).then(
       () => {
-        if (this.endedWith !== undefined || check !== this.ownerCheck) return;
-        if (target > this.clearedSeq) this.clearedSeq = target;
+        if (this.endedWith_ !== undefined || check !== this.ownerCheck_) return;
+        if (target > this.clearedSeq_) this.clearedSeq_ = target;
         this.pump();
       },
       (error) => {
-        if (check === this.ownerCheck) this.checkingSeq = this.clearedSeq;
-        this.hooks.storeFailed?.(error);
+        if (check === this.ownerCheck_) this.checkingSeq_ = this.clearedSeq_;
+        this.hooks_.storeFailed?.(error);
       },
     );
   }
@@ -539,39 +539,39 @@ export class SessionEndpoint {
   end(
     errorFor: (unacknowledged: readonly UnacknowledgedMessage[]) => unknown,
   ): readonly UnacknowledgedMessage[] {
-    const lost = this.buffer.drain();
+    const lost = this.buffer_.drain();
     // Written to a link (or restored: an earlier process may have written it) may have arrived.
     const list = lost.map((message) => ({
       seq: message.seq,
       data: dataPayload(message),
-      maybeDelivered: message.seq <= this.highestWritten,
+      maybeDelivered: message.seq <= this.highestWritten_,
     }));
     const error = errorFor(list);
     const ended = error ?? new LinkClosedError(undefined, 'session ended');
-    this.endedWith = ended;
+    this.endedWith_ = ended;
     this.disconnect();
-    this.persistBatch = undefined;
-    this.receivedWaiting = undefined;
+    this.persistBatch_ = undefined;
+    this.receivedWaiting_ = undefined;
     for (const message of lost) message.settle?.(ended, message.token!);
     return list;
   }
 
   /** After {@link end}: a fresh session, numbering from 1 both ways. */
   restart(): void {
-    this.buffer.drain();
-    this.endedWith = undefined;
-    this.writeCursor = 1;
-    this.persistedEnd = 0;
-    this.highestWritten = 0;
-    this.deliveredSeq = 0;
-    this.appAckedSeq = 0;
-    this.appAckedAbove = undefined;
-    this.ackableSeq = 0;
-    this.toldPeer = 0;
-    this.receivedTarget = 0;
-    this.receivedWaiting = undefined;
-    this.queuedEnd = 0;
-    this.clearedSeq = this.checkingSeq = 0;
+    this.buffer_.drain();
+    this.endedWith_ = undefined;
+    this.writeCursor_ = 1;
+    this.persistedEnd_ = 0;
+    this.highestWritten_ = 0;
+    this.deliveredSeq_ = 0;
+    this.appAckedSeq_ = 0;
+    this.appAckedAbove_ = undefined;
+    this.ackableSeq_ = 0;
+    this.toldPeer_ = 0;
+    this.receivedTarget_ = 0;
+    this.receivedWaiting_ = undefined;
+    this.queuedEnd_ = 0;
+    this.clearedSeq_ = this.checkingSeq_ = 0;
   }
 
   /**
@@ -579,100 +579,100 @@ export class SessionEndpoint {
    * `received`, and the stored unacknowledged messages, which were all persisted (and may have been written).
    */
   restore(state: { peerAcked: number; received: number; messages: readonly OutgoingMessage[] }): void {
-    this.buffer.restore(state.peerAcked, state.messages);
-    this.persistedEnd = this.buffer.lastSeq;
-    this.highestWritten = this.buffer.lastSeq;
-    this.writeCursor = state.peerAcked + 1;
-    this.deliveredSeq = state.received;
-    this.appAckedSeq = state.received;
-    this.appAckedAbove = undefined;
-    this.ackableSeq = state.received;
-    this.receivedTarget = state.received;
-    this.queuedEnd = state.received;
-    this.clearedSeq = this.checkingSeq = state.received;
+    this.buffer_.restore(state.peerAcked, state.messages);
+    this.persistedEnd_ = this.buffer_.lastSeq;
+    this.highestWritten_ = this.buffer_.lastSeq;
+    this.writeCursor_ = state.peerAcked + 1;
+    this.deliveredSeq_ = state.received;
+    this.appAckedSeq_ = state.received;
+    this.appAckedAbove_ = undefined;
+    this.ackableSeq_ = state.received;
+    this.receivedTarget_ = state.received;
+    this.queuedEnd_ = state.received;
+    this.clearedSeq_ = this.checkingSeq_ = state.received;
   }
 
-  private checkAck(ack: number, handshake: boolean): ProtocolError | undefined {
-    if (ack > this.highestWritten) {
+  private checkAck_(ack: number, handshake: boolean): ProtocolError | undefined {
+    if (ack > this.highestWritten_) {
       return new ProtocolError(
-        `the peer acknowledged ${ack} but only ${this.highestWritten} message(s) were sent`,
+        `the peer acknowledged ${ack} but only ${this.highestWritten_} message(s) were sent`,
       );
     }
-    if (handshake && ack < this.buffer.acked) {
-      return new ProtocolError(`the peer reports ${ack} received after acknowledging ${this.buffer.acked}`);
+    if (handshake && ack < this.buffer_.acked) {
+      return new ProtocolError(`the peer reports ${ack} received after acknowledging ${this.buffer_.acked}`);
     }
     return undefined;
   }
 
-  private applyAck(ack: number): void {
-    const before = this.buffer.admittedEnd;
-    if (this.buffer.acknowledge(ack, settleAcknowledged) === 0) return;
-    if (this.writeCursor <= ack) this.writeCursor = ack + 1;
-    this.hooks.peerAcked?.(ack);
-    if (this.buffer.admittedEnd > before) this.admitted();
+  private applyAck_(ack: number): void {
+    const before = this.buffer_.admittedEnd;
+    if (this.buffer_.acknowledge(ack, settleAcknowledged) === 0) return;
+    if (this.writeCursor_ <= ack) this.writeCursor_ = ack + 1;
+    this.hooks_.peerAcked?.(ack);
+    if (this.buffer_.admittedEnd > before) this.admitted_();
   }
 
   /** The window's end moved: what is admitted and stored may be written. */
-  private admitted(): void {
-    if (!this.hooks.persist) this.persistedEnd = this.buffer.admittedEnd;
-    this.writePending();
+  private admitted_(): void {
+    if (!this.hooks_.persist) this.persistedEnd_ = this.buffer_.admittedEnd;
+    this.writePending_();
   }
 
-  private flushPersist(): void {
+  private flushPersist_(): void {
     // Handing over: the next server continues from what is stored; sends from now on stay here
     // and reject when the session ends here (listed as unacknowledged), never half-appended.
-    const batch = this.persistBatch;
-    if (this.frozen || this.persisting || batch === undefined || batch.length === 0) return;
-    this.persistBatch = undefined;
-    this.persisting = true;
-    this.hooks.persist!(batch).then(
+    const batch = this.persistBatch_;
+    if (this.frozen_ || this.persisting_ || batch === undefined || batch.length === 0) return;
+    this.persistBatch_ = undefined;
+    this.persisting_ = true;
+    this.hooks_.persist!(batch).then(
       () => {
-        this.persisting = false;
+        this.persisting_ = false;
         // An end() during the write emptied the buffer; the stored batch is the store's to drop.
-        if (this.endedWith !== undefined) return;
-        this.persistedEnd = Math.max(this.persistedEnd, batch[batch.length - 1]!.seq);
-        this.writePending();
-        this.flushPersist();
+        if (this.endedWith_ !== undefined) return;
+        this.persistedEnd_ = Math.max(this.persistedEnd_, batch[batch.length - 1]!.seq);
+        this.writePending_();
+        this.flushPersist_();
         this.flushReceived();
       },
       (error) => {
-        this.persisting = false;
-        this.hooks.storeFailed?.(error);
+        this.persisting_ = false;
+        this.hooks_.storeFailed?.(error);
       },
     );
   }
 
-  private writePending(): void {
-    const end = Math.min(this.buffer.admittedEnd, this.persistedEnd);
-    while (this.writer && this.writeCursor <= end) {
-      const message = this.buffer.get(this.writeCursor++);
+  private writePending_(): void {
+    const end = Math.min(this.buffer_.admittedEnd, this.persistedEnd_);
+    while (this.writer_ && this.writeCursor_ <= end) {
+      const message = this.buffer_.get(this.writeCursor_++);
       if (!message) continue;
-      this.framesWritten++;
-      if (message.seq > this.highestWritten) this.highestWritten = message.seq;
-      else this.replayed++;
+      this.framesWritten_++;
+      if (message.seq > this.highestWritten_) this.highestWritten_ = message.seq;
+      else this.replayed_++;
       // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
       // but only a current one saves a standalone ACK.
-      if (message.ack > this.toldPeer) this.toldPeer = message.ack;
-      this.writer(message.frame);
+      if (message.ack > this.toldPeer_) this.toldPeer_ = message.ack;
+      this.writer_(message.frame);
     }
-    if (this.toldPeer >= this.ackableSeq) {
-      this.ackTimer?.unsubscribe();
-      this.ackTimer = undefined;
+    if (this.toldPeer_ >= this.ackableSeq_) {
+      this.ackTimer_?.unsubscribe();
+      this.ackTimer_ = undefined;
     }
   }
 
-  /** @internal */ protected advanceAckable(target: number): void {
-    if (!this.hooks.persistReceived) {
-      this.ackableSeq = target;
+  /** @internal */ protected advanceAckable_(target: number): void {
+    if (!this.hooks_.persistReceived) {
+      this.ackableSeq_ = target;
       this.scheduleAck();
       return;
     }
-    if (target <= this.receivedTarget) return;
-    this.receivedTarget = target;
+    if (target <= this.receivedTarget_) return;
+    this.receivedTarget_ = target;
     // Whatever the application sent up to now may answer the messages up to `target`.
-    const after = this.hooks.persist ? this.buffer.lastSeq : 0;
-    this.receivedWaiting ??= [];
-    const waiting = this.receivedWaiting;
+    const after = this.hooks_.persist ? this.buffer_.lastSeq : 0;
+    this.receivedWaiting_ ??= [];
+    const waiting = this.receivedWaiting_;
     const last = waiting[waiting.length - 1];
     if (last && last.after === after) last.received = target;
     else waiting.push({ received: target, after });
@@ -685,44 +685,44 @@ export class SessionEndpoint {
    * one per accepted send that is not stored yet.
    */
   private flushReceived(): void {
-    if (this.persistingReceived || this.endedWith !== undefined) return;
+    if (this.persistingReceived_ || this.endedWith_ !== undefined) return;
     let ready = 0;
     let taken = 0;
-    const waiting = this.receivedWaiting;
+    const waiting = this.receivedWaiting_;
     if (waiting === undefined) return;
-    while (taken < waiting.length && waiting[taken]!.after <= this.persistedEnd) {
+    while (taken < waiting.length && waiting[taken]!.after <= this.persistedEnd_) {
       ready = waiting[taken++]!.received;
     }
     if (taken === 0) return;
-    if (taken === waiting.length) this.receivedWaiting = undefined;
+    if (taken === waiting.length) this.receivedWaiting_ = undefined;
     else waiting.splice(0, taken);
-    this.persistingReceived = true;
-    this.hooks.persistReceived!(ready).then(
+    this.persistingReceived_ = true;
+    this.hooks_.persistReceived!(ready).then(
       () => {
-        this.persistingReceived = false;
-        if (ready > this.ackableSeq) this.ackableSeq = ready;
+        this.persistingReceived_ = false;
+        if (ready > this.ackableSeq_) this.ackableSeq_ = ready;
         this.scheduleAck();
         this.flushReceived();
-        this.receivedSettled();
+        this.receivedSettled_();
       },
       (error) => {
-        this.persistingReceived = false;
-        this.receivedSettled();
-        this.hooks.storeFailed?.(error);
+        this.persistingReceived_ = false;
+        this.receivedSettled_();
+        this.hooks_.storeFailed?.(error);
       },
     );
   }
 
   private scheduleAck(): void {
-    const owed = this.ackableSeq - this.toldPeer;
-    if (owed <= 0 || !this.writer) return;
+    const owed = this.ackableSeq_ - this.toldPeer_;
+    if (owed <= 0 || !this.writer_) return;
     const limits = this.limits_;
     if (owed >= limits.ackEvery_ || limits.ackDelayMs_ === 0) {
       this.flushAck();
       return;
     }
-    this.ackTimer ??= limits.scheduler_.schedule(() => {
-      this.ackTimer = undefined;
+    this.ackTimer_ ??= limits.scheduler_.schedule(() => {
+      this.ackTimer_ = undefined;
       this.flushAck();
     }, limits.ackDelayMs_);
   }
@@ -730,8 +730,8 @@ export class SessionEndpoint {
   /** The messages sent and not acknowledged yet, in order (held, written or waiting for room). */
   unacknowledged(): OutgoingMessage[] {
     const messages: OutgoingMessage[] = [];
-    for (let seq = this.buffer.acked + 1; seq <= this.buffer.lastSeq; seq++) {
-      const message = this.buffer.get(seq);
+    for (let seq = this.buffer_.acked + 1; seq <= this.buffer_.lastSeq; seq++) {
+      const message = this.buffer_.get(seq);
       if (message) messages.push(message);
     }
     return messages;
@@ -739,11 +739,11 @@ export class SessionEndpoint {
 
   /** Sends a standalone ACK now if the peer is owed one. */
   flushAck(): void {
-    this.ackTimer?.unsubscribe();
-    this.ackTimer = undefined;
-    if (!this.writer || this.ackableSeq <= this.toldPeer) return;
-    this.toldPeer = this.ackableSeq;
-    this.writer(encodeAck(this.ackableSeq));
+    this.ackTimer_?.unsubscribe();
+    this.ackTimer_ = undefined;
+    if (!this.writer_ || this.ackableSeq_ <= this.toldPeer_) return;
+    this.toldPeer_ = this.ackableSeq_;
+    this.writer_(encodeAck(this.ackableSeq_));
   }
 }
 

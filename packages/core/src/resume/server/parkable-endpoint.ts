@@ -9,7 +9,7 @@ import { SessionEndpoint } from '../endpoint/session-endpoint.js';
 export class ParkableEndpoint extends SessionEndpoint {
   /** The last sequence number the application acknowledged in order (manual acknowledgement). */
   get applicationAcked(): number {
-    return this.hooks.manualAck ? this.appAckedSeq : this.deliveredSeq;
+    return this.hooks_.manualAck ? this.appAckedSeq_ : this.deliveredSeq_;
   }
 
   /**
@@ -20,21 +20,21 @@ export class ParkableEndpoint extends SessionEndpoint {
    * session ended, or outside manual mode; acknowledging one twice is harmless (true).
    */
   applicationAck(seq: number, cumulative: boolean): boolean {
-    if (!this.hooks.manualAck || !Number.isSafeInteger(seq) || seq < 1 || seq > this.deliveredSeq)
+    if (!this.hooks_.manualAck || !Number.isSafeInteger(seq) || seq < 1 || seq > this.deliveredSeq_)
       return false;
     // An ended session takes no acknowledgement: it changes nothing, so it is not reported as taken.
-    if (this.endedWith !== undefined) return false;
-    if (seq <= this.appAckedSeq) return true;
-    this.appAckedAbove ??= new Set();
-    const above = this.appAckedAbove;
+    if (this.endedWith_ !== undefined) return false;
+    if (seq <= this.appAckedSeq_) return true;
+    this.appAckedAbove_ ??= new Set();
+    const above = this.appAckedAbove_;
     if (cumulative) {
-      this.appAckedSeq = seq;
+      this.appAckedSeq_ = seq;
       for (const acked of above) if (acked <= seq) above.delete(acked);
     } else {
       above.add(seq);
     }
-    while (above.delete(this.appAckedSeq + 1)) this.appAckedSeq++;
-    this.advanceAckable(this.appAckedSeq);
+    while (above.delete(this.appAckedSeq_ + 1)) this.appAckedSeq_++;
+    this.advanceAckable_(this.appAckedSeq_);
     return true;
   }
 
@@ -47,11 +47,11 @@ export class ParkableEndpoint extends SessionEndpoint {
    * failed, so the next server never delivers again what this one delivered.
    */
   freeze(): Promise<void> {
-    this.frozen = true;
-    if (!this.persistingReceived) return Promise.resolve();
+    this.frozen_ = true;
+    if (!this.persistingReceived_) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.receivedStoredWaiters ??= [];
-      this.receivedStoredWaiters.push(resolve);
+      this.receivedStoredWaiters_ ??= [];
+      this.receivedStoredWaiters_.push(resolve);
     });
   }
 
@@ -65,49 +65,49 @@ export class ParkableEndpoint extends SessionEndpoint {
    */
   park(): ParkedEndpoint | undefined {
     if (
-      this.writer !== undefined ||
-      this.endedWith !== undefined ||
-      this.frozen ||
-      this.persisting ||
-      this.persistingReceived ||
-      (this.persistBatch?.length ?? 0) > 0 ||
-      (this.receivedWaiting?.length ?? 0) > 0 ||
-      (this.receivedStoredWaiters?.length ?? 0) > 0 ||
-      (this.appAckedAbove !== undefined && this.appAckedAbove.size > 0) ||
-      (this.queue?.length ?? 0) > this.queueHead ||
-      (this.hooks.persistReceived !== undefined && this.ackableSeq !== this.receivedTarget)
+      this.writer_ !== undefined ||
+      this.endedWith_ !== undefined ||
+      this.frozen_ ||
+      this.persisting_ ||
+      this.persistingReceived_ ||
+      (this.persistBatch_?.length ?? 0) > 0 ||
+      (this.receivedWaiting_?.length ?? 0) > 0 ||
+      (this.receivedStoredWaiters_?.length ?? 0) > 0 ||
+      (this.appAckedAbove_ !== undefined && this.appAckedAbove_.size > 0) ||
+      (this.queue_?.length ?? 0) > this.queueHead_ ||
+      (this.hooks_.persistReceived !== undefined && this.ackableSeq_ !== this.receivedTarget_)
     )
       return undefined;
     const messages = this.unacknowledged();
     return new ParkedEndpoint(
       messages.length > 0 ? messages : undefined,
-      this.buffer.acked,
-      this.highestWritten,
-      this.deliveredSeq,
-      this.appAckedSeq,
-      this.ackableSeq,
-      this.duplicatesDropped,
-      this.framesWritten,
-      this.replayed,
+      this.buffer_.acked,
+      this.highestWritten_,
+      this.deliveredSeq_,
+      this.appAckedSeq_,
+      this.ackableSeq_,
+      this.duplicatesDropped_,
+      this.framesWritten_,
+      this.replayed_,
     );
   }
 
   /** @internal Takes the state {@link park} returned, on a new endpoint with the same options and hooks. */
   unpark(parked: ParkedEndpoint): void {
-    this.buffer.restore(parked.peerAcked, parked.messages ?? []);
+    this.buffer_.restore(parked.peerAcked, parked.messages ?? []);
     // Parked only with every accepted message stored (or, without a store, as if it were).
-    this.persistedEnd = this.hooks.persist ? this.buffer.lastSeq : this.buffer.admittedEnd;
-    this.highestWritten = parked.highestWritten;
-    this.writeCursor = parked.peerAcked + 1;
-    this.deliveredSeq = parked.delivered;
-    this.appAckedSeq = parked.applicationAcked;
-    this.ackableSeq = parked.ackable;
-    this.receivedTarget = parked.ackable;
-    this.queuedEnd = parked.delivered;
-    this.clearedSeq = this.checkingSeq = parked.delivered;
-    this.duplicatesDropped = parked.duplicatesDropped;
-    this.framesWritten = parked.framesWritten;
-    this.replayed = parked.replayed;
+    this.persistedEnd_ = this.hooks_.persist ? this.buffer_.lastSeq : this.buffer_.admittedEnd;
+    this.highestWritten_ = parked.highestWritten;
+    this.writeCursor_ = parked.peerAcked + 1;
+    this.deliveredSeq_ = parked.delivered;
+    this.appAckedSeq_ = parked.applicationAcked;
+    this.ackableSeq_ = parked.ackable;
+    this.receivedTarget_ = parked.ackable;
+    this.queuedEnd_ = parked.delivered;
+    this.clearedSeq_ = this.checkingSeq_ = parked.delivered;
+    this.duplicatesDropped_ = parked.duplicatesDropped;
+    this.framesWritten_ = parked.framesWritten;
+    this.replayed_ = parked.replayed;
   }
 }
 

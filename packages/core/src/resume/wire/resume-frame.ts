@@ -187,6 +187,18 @@ function ownBytes(view: Uint8Array): Uint8Array {
  * @see encodeData
  */
 export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): ResumeFrame {
+  return bytes[0] === ResumeFrameType.Hello && bytes.length <= maxFrameBytes
+    ? decodeHello(new Reader(bytes))
+    : decodeServerSent(bytes, maxFrameBytes);
+}
+
+/**
+ * {@link decodeFrame} for a client: every frame but HELLO, which only a client sends (a HELLO from
+ * a server is a {@link MalformedFrameError}, an unknown frame type). Apart, so that a client's
+ * bundle does not carry the HELLO parser (issue 13).
+ * @internal
+ */
+export function decodeServerSent(bytes: Uint8Array, maxFrameBytes: number): ResumeFrame {
   if (bytes.length > maxFrameBytes) throw new FrameTooLargeError(bytes.length, maxFrameBytes);
   if (bytes.length === 0) throw new MalformedFrameError('empty frame');
   const reader = new Reader(bytes);
@@ -211,22 +223,6 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
     case ResumeFrameType.Pong:
       reader.end('PONG');
       return { type: 'pong' };
-    case ResumeFrameType.Hello: {
-      const version = reader.u8('version');
-      const flags = readFlags(reader);
-      const resume =
-        flags === 1
-          ? {
-              id: reader.fixed(SESSION_ID_BYTES, 'session id'),
-              token: reader.fixed(SESSION_TOKEN_BYTES, 'token'),
-            }
-          : undefined;
-      const lastReceived = reader.varint('lastReceived');
-      reader.end('HELLO');
-      if (!resume && lastReceived !== 0)
-        throw new MalformedFrameError('a new-session HELLO must have lastReceived 0');
-      return { type: 'hello', version, resume, lastReceived };
-    }
     case ResumeFrameType.Welcome: {
       const version = reader.u8('version');
       const resumed = readFlags(reader) === 1;
@@ -253,6 +249,23 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
     default:
       throw new MalformedFrameError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
   }
+}
+
+function decodeHello(reader: Reader): ResumeFrame {
+  const version = reader.u8('version');
+  const flags = readFlags(reader);
+  const resume =
+    flags === 1
+      ? {
+          id: reader.fixed(SESSION_ID_BYTES, 'session id'),
+          token: reader.fixed(SESSION_TOKEN_BYTES, 'token'),
+        }
+      : undefined;
+  const lastReceived = reader.varint('lastReceived');
+  reader.end('HELLO');
+  if (!resume && lastReceived !== 0)
+    throw new MalformedFrameError('a new-session HELLO must have lastReceived 0');
+  return { type: 'hello', version, resume, lastReceived };
 }
 
 function readFlags(reader: Reader): number {
