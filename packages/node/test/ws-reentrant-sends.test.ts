@@ -77,7 +77,7 @@ function tally(echoed: Map<string, number>, names: string[]) {
   return { received: echoed.size, lost, duplicated, unexpected };
 }
 
-async function exercise(socket: Socket, other: Socket, echoed: Map<string, number>, reset?: () => void) {
+async function exercise(socket: Socket, other: Socket, reset?: () => void) {
   await waitFor(() => socket.readyState === socket.OPEN && other.readyState === other.OPEN, {
     ...WAIT,
     what: 'both open',
@@ -114,7 +114,7 @@ it('re-entrant sends on plain HAWebSockets (from onopen, onmessage, a wrapped se
   const socket = new HAWebSocket(server.url, { wrapTransport: reentrantWrap(() => socket) });
   cleanups.push(() => socket.close());
   drive(socket, other, echoed);
-  await exercise(socket, other, echoed);
+  await exercise(socket, other);
   const names = expected();
   await waitFor(() => names.every((name) => echoed.has(name)) && otherEchoed.size >= MAIN / 25, {
     ...WAIT,
@@ -158,7 +158,7 @@ it('re-entrant sends on resuming HAWebSockets across link resets: each echoed ex
   cleanups.push(() => socket.close());
   drive(socket, other, echoed);
   let resets = 0;
-  await exercise(socket, other, echoed, () => {
+  await exercise(socket, other, () => {
     resets++;
     proxy.resetAll();
   });
