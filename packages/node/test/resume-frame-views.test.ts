@@ -7,7 +7,7 @@
  * HAWebSocket's `onmessage` and to a server session holds a buffer of its own size (at most twice),
  * all bytes compared and the stream counted (lost, duplicated, out of order).
  */
-import { decodeFrame, encodeHello } from '@lifeline/core/internal';
+import { dataPayload, decodeFrame, encodeData, encodeHello, FRAME_SLAB_BYTES } from '@lifeline/core/internal';
 import { SequenceCounter, waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
@@ -194,4 +194,17 @@ it('10,000 binary messages each way through slab frames, links cut 5 times: ever
   const clean = { sent: TOTAL, received: TOTAL, unique: TOTAL, lost: 0, duplicated: 0, reordered: 0 };
   expect({ server: atServer.counts(TOTAL), serverCorrupt }).toEqual({ server: clean, serverCorrupt: 0 });
   expect({ client: atClient.counts(TOTAL), clientCorrupt }).toEqual({ client: clean, clientCorrupt: 0 });
+});
+
+it('a pooled frame is a Buffer view of the slab (Node), and the payload a lost session reports is a copy of exactly its bytes', () => {
+  const frames = Array.from({ length: 300 }, (_, n) => encodeData(n + 1, 0, sized(n + 1), true));
+  // @lifeline/node/ws (imported above) has frames made as Buffers of the shared slab.
+  expect(Buffer.isBuffer(frames[0]!.frame)).toBe(true);
+  expect(frames[0]!.frame.buffer.byteLength).toBe(FRAME_SLAB_BYTES);
+  for (const [i, encoded] of frames.entries()) {
+    const payload = dataPayload(encoded) as Uint8Array;
+    expect(Buffer.isBuffer(payload)).toBe(false);
+    expect(payload.buffer.byteLength).toBe(payload.byteLength);
+    expect(checkSized(payload)).toBe(i + 1);
+  }
 });
