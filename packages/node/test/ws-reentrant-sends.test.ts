@@ -111,7 +111,7 @@ it('re-entrant sends on plain HAWebSockets (from onopen, onmessage, a wrapped se
     const text = String(event.data);
     otherEchoed.set(text, (otherEchoed.get(text) ?? 0) + 1);
   };
-  const socket = new HAWebSocket(server.url, { wrapTransport: reentrantWrap(() => socket) });
+  const socket: Socket = new HAWebSocket(server.url, { wrapTransport: reentrantWrap((): Socket => socket) });
   cleanups.push(() => socket.close());
   drive(socket, other, echoed);
   await exercise(socket, other);
@@ -150,10 +150,11 @@ it('re-entrant sends on resuming HAWebSockets across link resets: each echoed ex
     const text = String(event.data);
     otherEchoed.set(text, (otherEchoed.get(text) ?? 0) + 1);
   };
-  const socket = new HAWebSocket(`ws://127.0.0.1:${proxy.port}`, {
+  const socket: Socket = new HAWebSocket(`ws://127.0.0.1:${proxy.port}`, {
     ...fast,
     // The documented way to wrap the WebSocket link under the session (`resume` ignores wrapTransport).
-    wrapTransport: (transport) => resumable(reentrantWrap(() => socket, true)(transport)),
+    wrapTransport: (transport): Transport<LinkData, LinkData> =>
+      resumable(reentrantWrap((): Socket => socket, true)(transport)),
   });
   cleanups.push(() => socket.close());
   drive(socket, other, echoed);
