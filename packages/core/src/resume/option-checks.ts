@@ -3,17 +3,21 @@
 // modules, do not carry them: they are not API.
 import { checkOptionTable } from '../engine/options.js';
 import type { ResumableOptions } from './client/resumable-transport.js';
+import { outputHighWaterOf } from './endpoint/link-output.js';
 import { checkSessionEndpointOptions } from './endpoint/session-endpoint.js';
 import type { ResumeServerOptions } from './server/resume-server.js';
 
 /**
  * Checks {@link ResumableOptions}: the session's ({@link checkSessionEndpointOptions}),
- * `handshakeTimeoutMs` from 1 ms to 2^31 - 1, `renegotiate` a function.
+ * `handshakeTimeoutMs` from 1 ms to 2^31 - 1, `renegotiate` a function, and the byte limits that
+ * must hold a frame ({@link outputHighWaterOf}), here at the call as the server does in its
+ * constructor, not at the first link's open.
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkResumableOptions(options: ResumableOptions | undefined): void {
   checkSessionEndpointOptions(options);
   checkOptionTable('options', options, 'handshakeTimeoutMs d 1,renegotiate f', false, '');
+  outputHighWaterOf(options ?? {});
 }
 
 /**
