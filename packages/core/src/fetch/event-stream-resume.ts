@@ -116,8 +116,9 @@ export class EventStreamResume implements BodyResume {
       this.held.hold(chunk);
       return;
     }
-    // Copied, and before delivering: a delivered chunk's buffer passes to the reader.
-    const tail = boundary < chunk.byteLength ? chunk.slice(boundary) : undefined;
+    // Copied (by the constructor: a Node Buffer's own `slice` is a view), and before delivering: a
+    // delivered chunk's buffer passes to the reader.
+    const tail = boundary < chunk.byteLength ? new Uint8Array(chunk.subarray(boundary)) : undefined;
     this.held.release(deliver);
     deliver(chunk.subarray(0, boundary));
     if (tail !== undefined) this.held.hold(tail);

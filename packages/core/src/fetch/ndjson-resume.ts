@@ -79,8 +79,9 @@ export class NdjsonResume implements BodyResume {
       const next = this.cursorOf.fromLine(line);
       if (next !== undefined) cursor = next;
     }
-    // Copied, and before delivering: a delivered chunk's buffer passes to the reader.
-    const tail = last + 1 < chunk.byteLength ? chunk.slice(last + 1) : undefined;
+    // Copied (by the constructor: a Node Buffer's own `slice` is a view), and before delivering: a
+    // delivered chunk's buffer passes to the reader.
+    const tail = last + 1 < chunk.byteLength ? new Uint8Array(chunk.subarray(last + 1)) : undefined;
     this.held.release(deliver);
     deliver(lines);
     this.cursor = cursor;

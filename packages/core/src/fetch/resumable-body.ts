@@ -136,8 +136,9 @@ export function resumableBody(options: ResumableBodyOptions): ReadableStream<Uin
     }
     // A byte stream takes over the chunk's buffer. A chunk from a body reader owns its buffer
     // (fetch bodies hand out fresh ones), but a view into a larger or shared buffer, as a pooled
-    // Buffer is, must not take its neighbours along: those are copied.
-    controller.enqueue(ownsItsBuffer(bytes) ? bytes : bytes.slice());
+    // Buffer is, must not take its neighbours along: those are copied, by the constructor (a Node
+    // Buffer's own `slice` is a view: the stream would detach Node's shared pool).
+    controller.enqueue(ownsItsBuffer(bytes) ? bytes : new Uint8Array(bytes));
   };
 
   const finish = (): boolean => {

@@ -10,14 +10,14 @@ import type { ResumeServerOptions } from './server/resume-server.js';
 /**
  * Checks {@link ResumableOptions}: the session's ({@link checkSessionEndpointOptions}),
  * `handshakeTimeoutMs` from 1 ms to 2^31 - 1, `renegotiate` a function, and the byte limits that
- * must hold one frame (`outputHighWaterBytes`, `maxUnreadBytes`: see {@link outputHighWaterOf}).
+ * must hold a frame ({@link outputHighWaterOf}), here at the call as the server does in its
+ * constructor, not at the first link's open.
  * @throws {InvalidOptionError} naming the first bad option
  */
 export function checkResumableOptions(options: ResumableOptions | undefined): void {
   checkSessionEndpointOptions(options);
   checkOptionTable('options', options, 'handshakeTimeoutMs d 1,renegotiate f', false, '');
-  // The byte limits that must hold a frame, checked here: each link reads its high-water mark later.
-  if (options) outputHighWaterOf(options);
+  outputHighWaterOf(options ?? {});
 }
 
 /**

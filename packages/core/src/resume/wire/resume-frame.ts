@@ -121,7 +121,8 @@ class Reader {
 
   fixed(length: number, field: string): Uint8Array {
     if (this.remaining < length) throw new MalformedFrameError(`frame ends inside its ${field}`);
-    const slice = this.bytes.slice(this.offset, this.offset + length);
+    // A copy made by the constructor: the frame may be a Node Buffer, whose own `slice` is a view.
+    const slice = new Uint8Array(this.bytes.subarray(this.offset, this.offset + length));
     this.offset += length;
     return slice;
   }
@@ -168,10 +169,11 @@ class Reader {
 /**
  * A binary payload that is a small view of a large buffer (a message inside a 64 KiB socket chunk)
  * is copied: a message may wait unread, and the unread limit counts its bytes, so it must not keep
- * the whole chunk alive. A view that is most of its buffer is kept as is.
+ * the whole chunk alive. A view that is most of its buffer is kept as is. The copy is made by the
+ * `Uint8Array` constructor: on Node the frame is a `Buffer` (from `ws`), whose own `slice` is a view.
  */
 function ownBytes(view: Uint8Array): Uint8Array {
-  return view.byteLength * 2 < view.buffer.byteLength ? view.slice() : view;
+  return view.byteLength * 2 < view.buffer.byteLength ? new Uint8Array(view) : view;
 }
 
 /**

@@ -1,0 +1,181 @@
+/**
+ * Sends made from inside the connection's own calls, since every send of every connection goes
+ * through one executor and module variables (attach.ts `taking`/`refused`): from an `onopen` and an
+ * `onmessage` handler, from a wrapped link's own `send` (wrapTransport), to another socket from
+ * inside a send, around a send `check` refuses (a Symbol) and a `sendAsync` with an aborted signal,
+ * and (resume) across link resets. Every message is counted at the echo: none lost, none
+ * duplicated, none of the refused ones sent.
+ */
+import type { Link, LinkData, Transport } from '@lifeline/core';
+import { resumable } from '@lifeline/core/resume';
+import { waitFor } from '@lifeline/core/testing';
+import { createResumeServer } from '@lifeline/node/server';
+import { FaultProxy } from '@lifeline/node/testing';
+import { HAWebSocket } from '@lifeline/node/ws';
+import { expect, it } from 'vitest';
+import { cleanups } from './support/cleanups.js';
+import { EchoServer } from './support/ws-servers.js';
+
+const WAIT = { timeoutMs: 30_000 };
+const MAIN = 500;
+
+type Socket = InstanceType<typeof HAWebSocket>;
+
+/**
+ * A wrapper whose own send first sends one more message through `extra`: plain, for every 50th
+ * main message; resuming (the wrapper sees the session's frames), for every 50th text DATA frame
+ * (0x10) it writes, up to the 500th (`w50` ... `w500`).
+ */
+function reentrantWrap(extra: () => Socket, frames = false) {
+  let dataFrames = 0;
+  return (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
+    async open(signal) {
+      const link = await transport.open(signal);
+      const send = (data: LinkData) => {
+        if (frames) {
+          if (data instanceof Uint8Array && data[0] === 0x10 && ++dataFrames % 50 === 0 && dataFrames <= 500)
+            extra().send(`w${dataFrames}`);
+        } else {
+          const match = /^m(\d+)$/.exec(typeof data === 'string' ? data : '');
+          if (match && Number(match[1]) % 50 === 0) extra().send(`w${match[1]}`);
+        }
+        return link.send(data);
+      };
+      return Object.assign(Object.create(link) as Link<LinkData, LinkData>, { send });
+    },
+  });
+}
+
+function drive(socket: Socket, other: Socket, echoed: Map<string, number>): void {
+  socket.onopen = () => {
+    if (echoed.size === 0) for (let i = 0; i < 10; i++) socket.send(`open${i}`);
+  };
+  socket.onmessage = (event) => {
+    const text = String(event.data);
+    echoed.set(text, (echoed.get(text) ?? 0) + 1);
+    const match = /^m(\d+)$/.exec(text);
+    // A send from inside the dispatch of a message, to this socket and to the other one.
+    if (match) {
+      socket.send(`r${match[1]}`);
+      if (Number(match[1]) % 25 === 0) other.send(`x${match[1]}`);
+    }
+  };
+}
+
+function expected(frames = false): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < 10; i++) names.push(`open${i}`);
+  for (let i = 0; i < MAIN; i++) names.push(`m${i}`, `r${i}`);
+  for (let i = frames ? 50 : 0; frames ? i <= MAIN : i < MAIN; i += 50) names.push(`w${i}`);
+  return names;
+}
+
+function tally(echoed: Map<string, number>, names: string[]) {
+  const lost = names.filter((name) => !echoed.has(name)).length;
+  const duplicated = [...echoed.values()].filter((count) => count > 1).length;
+  const unexpected = [...echoed.keys()].filter((name) => !names.includes(name));
+  return { received: echoed.size, lost, duplicated, unexpected };
+}
+
+async function exercise(socket: Socket, other: Socket, reset?: () => void) {
+  await waitFor(() => socket.readyState === socket.OPEN && other.readyState === other.OPEN, {
+    ...WAIT,
+    what: 'both open',
+  });
+  let refusedCheck = 0;
+  let refusedAbort = 0;
+  for (let i = 0; i < MAIN; i++) {
+    socket.send(`m${i}`);
+    if (i % 100 === 7) {
+      // A send `check` refuses (not a string or bytes) and a sendAsync aborted before it starts.
+      try {
+        socket.send(Symbol('bad') as unknown as string);
+      } catch {
+        refusedCheck++;
+      }
+      await socket.sendAsync('aborted', { signal: AbortSignal.abort() }).catch(() => refusedAbort++);
+    }
+    if (reset && i % 100 === 50) reset();
+  }
+  expect({ refusedCheck, refusedAbort }).toEqual({ refusedCheck: 5, refusedAbort: 5 });
+}
+
+it('re-entrant sends on plain HAWebSockets (from onopen, onmessage, a wrapped send, to another socket): each echoed once', async () => {
+  const server = await EchoServer.start();
+  cleanups.push(() => server.close());
+  const echoed = new Map<string, number>();
+  const otherEchoed = new Map<string, number>();
+  const other = new HAWebSocket(server.url);
+  cleanups.push(() => other.close());
+  other.onmessage = (event) => {
+    const text = String(event.data);
+    otherEchoed.set(text, (otherEchoed.get(text) ?? 0) + 1);
+  };
+  const socket: Socket = new HAWebSocket(server.url, { wrapTransport: reentrantWrap((): Socket => socket) });
+  cleanups.push(() => socket.close());
+  drive(socket, other, echoed);
+  await exercise(socket, other);
+  const names = expected();
+  await waitFor(() => names.every((name) => echoed.has(name)) && otherEchoed.size >= MAIN / 25, {
+    ...WAIT,
+    what: 'every echo',
+    state: () => ({
+      echoed: echoed.size,
+      other: otherEchoed.size,
+      missing: names.filter((n) => !echoed.has(n)).slice(0, 20),
+    }),
+  });
+  expect(tally(echoed, names)).toEqual({ received: names.length, lost: 0, duplicated: 0, unexpected: [] });
+  expect(otherEchoed.size).toBe(MAIN / 25);
+  expect([...otherEchoed.values()].every((count) => count === 1)).toBe(true);
+});
+
+it('re-entrant sends on resuming HAWebSockets across link resets: each echoed exactly once', async () => {
+  const server = createResumeServer();
+  cleanups.push(() => server.close());
+  server.sessions$.subscribe((session) => {
+    session.messages$.subscribe(({ data }) => {
+      session.send(data).catch(() => {});
+    });
+  });
+  const { port } = await server.listen();
+  const proxy = await FaultProxy.start({ target: { port } });
+  cleanups.push(() => proxy.close());
+  const fast = { backoff: { initialDelayMs: 20, maxDelayMs: 200 }, minUptimeMs: 100 } as const;
+  const echoed = new Map<string, number>();
+  const otherEchoed = new Map<string, number>();
+  const other = new HAWebSocket(`ws://127.0.0.1:${proxy.port}`, { ...fast, resume: true });
+  cleanups.push(() => other.close());
+  other.onmessage = (event) => {
+    const text = String(event.data);
+    otherEchoed.set(text, (otherEchoed.get(text) ?? 0) + 1);
+  };
+  const socket: Socket = new HAWebSocket(`ws://127.0.0.1:${proxy.port}`, {
+    ...fast,
+    // The documented way to wrap the WebSocket link under the session (`resume` ignores wrapTransport).
+    wrapTransport: (transport): Transport<LinkData, LinkData> =>
+      resumable(reentrantWrap((): Socket => socket, true)(transport)),
+  });
+  cleanups.push(() => socket.close());
+  drive(socket, other, echoed);
+  let resets = 0;
+  await exercise(socket, other, () => {
+    resets++;
+    proxy.resetAll();
+  });
+  const names = expected(true);
+  await waitFor(() => names.every((name) => echoed.has(name)) && otherEchoed.size >= MAIN / 25, {
+    ...WAIT,
+    what: 'every echo',
+    state: () => ({
+      echoed: echoed.size,
+      other: otherEchoed.size,
+      missing: names.filter((n) => !echoed.has(n)).slice(0, 20),
+    }),
+  });
+  expect(resets).toBe(5);
+  expect(tally(echoed, names)).toEqual({ received: names.length, lost: 0, duplicated: 0, unexpected: [] });
+  expect(otherEchoed.size).toBe(MAIN / 25);
+  expect([...otherEchoed.values()].every((count) => count === 1)).toBe(true);
+  expect(socket.session?.state).not.toBe('lost');
+});
