@@ -273,6 +273,9 @@ export function resumable(
   return new ResumableSession(transport, options);
 }
 
+/** What `util.inspect` calls (Node, Deno and Bun honour it): no token in a printed session. */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
 /** {@link ResumeSession} over a session: getters, so every read is current. */
 class SessionHandle implements ResumeSession {
   private readonly session_: ResumableSession;
@@ -310,6 +313,14 @@ class SessionHandle implements ResumeSession {
   }
   get restored(): RestoredClientSession | undefined {
     return this.session_.restored;
+  }
+  /** The public fields: a session's token is never written out (`JSON.stringify`, loggers). */
+  toJSON(): object {
+    return { id: this.id, state: this.state, lastSent: this.lastSent, peerAcked: this.peerAcked };
+  }
+  /** Node's, Deno's and Bun's `console.log` / `util.inspect` show {@link toJSON}'s fields only. */
+  [INSPECT](): object {
+    return this.toJSON();
   }
 }
 
@@ -349,6 +360,13 @@ class ResumableSession implements ResumableTransport {
   /** Ended on purpose (either side) and not opened since. */
   ended_ = false;
   readonly handle: ResumeSession = new SessionHandle(this);
+  // The key (the session's token) is a field: what is printed or serialised is the handle's view.
+  toJSON(): object {
+    return (this.handle as SessionHandle).toJSON();
+  }
+  [INSPECT](): object {
+    return this.toJSON();
+  }
   /** With a `store`: its batched writer, the load in progress or done, and what it restored. */
   readonly writer_: ClientSessionWriter | undefined;
   private loading_: Promise<void> | undefined;

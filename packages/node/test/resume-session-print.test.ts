@@ -1,0 +1,60 @@
+// A resuming socket's session token must never be written out (the project's security rule:
+// tokens are never logged). A user who logs the socket or its session handle, with console.log
+// (util.inspect) or a JSON logger, prints what those show: the token must not be in it, in any
+// encoding, at any depth.
+import { inspect } from 'node:util';
+import { waitFor } from '@lifeline/core/testing';
+import { type ClientSessionChange, MemoryClientSessionStore } from '@lifeline/node/client-store';
+import { createResumeServer } from '@lifeline/node/server';
+import { HAWebSocket, resume } from '@lifeline/node/ws';
+import { expect, onTestFinished, test } from 'vitest';
+
+/** A memory store that keeps the identities it was given: the test learns the token from it. */
+class RecordingStore extends MemoryClientSessionStore {
+  readonly tokens: Uint8Array[] = [];
+  override write(change: ClientSessionChange): Promise<void> {
+    if (change.identity) this.tokens.push(change.identity.token.slice());
+    return super.write(change);
+  }
+}
+
+function leaks(text: string, token: Uint8Array): boolean {
+  const hex = Buffer.from(token).toString('hex');
+  return (
+    text.toLowerCase().includes(hex) ||
+    text.includes(Buffer.from(token).toString('base64')) ||
+    text.includes([...token].join(',')) ||
+    text.includes(String.fromCharCode(...token)) ||
+    // util.inspect escapes a string's control characters: the token's characters as it prints them.
+    text.includes(inspect(String.fromCharCode(...token)).slice(1, -1))
+  );
+}
+
+test('util.inspect and JSON.stringify of a resuming socket and its session do not show the token', async () => {
+  const server = createResumeServer();
+  server.sessions$.subscribe((session) => session.messages$.subscribe((m) => session.send(m.data)));
+  const { url } = await server.listen();
+  onTestFinished(() => server.close());
+  const store = new RecordingStore();
+  const socket = new HAWebSocket(url, { resume: resume({ store }) });
+  onTestFinished(() => socket.close());
+  let echoed = 0;
+  socket.addEventListener('message', () => echoed++);
+  await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
+  socket.send('ping');
+  await waitFor(() => echoed === 1 && store.tokens.length > 0, { timeoutMs: 10_000 });
+  const token = store.tokens.at(-1)!;
+  expect(token).toHaveLength(16);
+
+  const session = socket.session!;
+  expect(session.id).toMatch(/^[0-9a-f]{32}$/);
+  const inspected = [socket, session].map((value) =>
+    inspect(value, { depth: Number.POSITIVE_INFINITY, showHidden: true }),
+  );
+  for (const text of inspected) expect(leaks(text, token)).toBe(false);
+  expect(inspected[1]).toContain(session.id!);
+  // A JSON logger gets the session's public view (it threw on a circular structure before).
+  const json = JSON.stringify(session);
+  expect(leaks(json, token)).toBe(false);
+  expect(JSON.parse(json)).toMatchObject({ id: session.id, state: 'open' });
+});
