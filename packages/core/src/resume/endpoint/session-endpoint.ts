@@ -279,7 +279,7 @@ export class SessionEndpoint {
    * in the constructor when the hooks need it, else on `freeze` or `restore`. Until then it is not
    * even a field of the object (`declare`: no initializer), and reads as `undefined`.
    */
-  /** @internal */ protected declare durable_: DurableState | undefined;
+  /** @internal */ declare protected durable_: DurableState | undefined;
 
   /**
    * @param options read on the first use of this options object, and shared from then on by every
@@ -306,6 +306,12 @@ export class SessionEndpoint {
     }
     const { persist, persistReceived, confirmOwner, manualAck } = hooks_;
     if (persist || persistReceived || confirmOwner || manualAck) this.durable_ = new DurableState();
+  }
+
+  /** @internal {@link durable_}, made now if it was not. */
+  protected durableState_(): DurableState {
+    this.durable_ ??= new DurableState();
+    return this.durable_;
   }
 
   /** @internal Shared by every endpoint made with the same options object (read on its first use). */
@@ -509,10 +515,7 @@ export class SessionEndpoint {
       // a frame may arrive (and make one) while it handles a message.
       for (
         let queue = this.queue_;
-        queue !== undefined &&
-        !this.durable_?.frozen_ &&
-        this.queueHead_ < queue.length &&
-        this.sink_?.ready;
+        queue !== undefined && !this.durable_?.frozen_ && this.queueHead_ < queue.length && this.sink_?.ready;
         queue = this.queue_
       ) {
         if (this.hooks_.confirmOwner && queue[this.queueHead_]!.seq > this.durable_!.clearedSeq_) {
@@ -611,7 +614,7 @@ export class SessionEndpoint {
    */
   restore(state: { peerAcked: number; received: number; messages: readonly OutgoingMessage[] }): void {
     this.buffer_.restore(state.peerAcked, state.messages);
-    const durable = (this.durable_ ??= new DurableState());
+    const durable = this.durableState_();
     durable.persistedEnd_ = this.buffer_.lastSeq;
     this.highestWritten_ = this.buffer_.lastSeq;
     this.writeCursor_ = state.peerAcked + 1;

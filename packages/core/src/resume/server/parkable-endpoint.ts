@@ -1,5 +1,5 @@
 import type { OutgoingMessage } from '../endpoint/session-endpoint.js';
-import { DurableState, SessionEndpoint } from '../endpoint/session-endpoint.js';
+import { SessionEndpoint } from '../endpoint/session-endpoint.js';
 
 /**
  * @internal The server's {@link SessionEndpoint}: one that can be parked while its session is
@@ -49,7 +49,7 @@ export class ParkableEndpoint extends SessionEndpoint {
    * failed, so the next server never delivers again what this one delivered.
    */
   freeze(): Promise<void> {
-    const durable = (this.durable_ ??= new DurableState());
+    const durable = this.durableState_();
     durable.frozen_ = true;
     if (!durable.persistingReceived_) return Promise.resolve();
     return new Promise<void>((resolve) => {
