@@ -1,12 +1,32 @@
 import type { OutgoingMessage } from '../endpoint/session-endpoint.js';
-import { SessionEndpoint } from '../endpoint/session-endpoint.js';
+import { type DurableState, SessionEndpoint } from '../endpoint/session-endpoint.js';
 
 /**
  * @internal The server's {@link SessionEndpoint}: one that can be parked while its session is
  * detached, acknowledged by the application (`ack: 'manual'`) and frozen for a hand-over. Kept
  * apart from the endpoint so a client bundle, which does none of these, does not carry them.
  */
-export class ParkableEndpoint extends SessionEndpoint {
+export class ParkableEndpoint extends SessionEndpoint implements DurableState {
+  // The store's state (see DurableState) as fields of this object: a server session's hooks
+  // always need it (every server has a store), and an object of its own would cost its header.
+  persistedEnd_ = 0;
+  persistBatch_: OutgoingMessage[] | undefined = undefined;
+  persisting_ = false;
+  appAckedSeq_ = 0;
+  appAckedAbove_: Set<number> | undefined = undefined;
+  receivedTarget_ = 0;
+  persistingReceived_ = false;
+  receivedWaiting_: { received: number; after: number }[] | undefined = undefined;
+  receivedStoredWaiters_: (() => void)[] | undefined = undefined;
+  clearedSeq_ = 0;
+  checkingSeq_ = 0;
+  ownerCheck_ = 0;
+  frozen_ = false;
+
+  /** @internal */ protected override newDurableState_(): DurableState {
+    return this;
+  }
+
   /** The last sequence number the application acknowledged in order (manual acknowledgement). */
   get applicationAcked(): number {
     return this.hooks_.manualAck ? this.durable_!.appAckedSeq_ : this.deliveredSeq_;
