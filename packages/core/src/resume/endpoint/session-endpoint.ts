@@ -310,15 +310,10 @@ export class SessionEndpoint {
     if (persist || persistReceived || confirmOwner || manualAck) this.durableState_();
   }
 
-  /** @internal {@link durable_}, made now if it was not. */
+  /** @internal {@link durable_}, made now if it was not (the server's endpoint is its own). */
   protected durableState_(): DurableState {
-    this.durable_ ??= this.newDurableState_();
+    this.durable_ ??= new DurableState();
     return this.durable_;
-  }
-
-  /** @internal A new {@link durable_}: its own object here (the server's endpoint is its own). */
-  protected newDurableState_(): DurableState {
-    return new DurableState();
   }
 
   /** @internal Shared by every endpoint made with the same options object (read on its first use). */

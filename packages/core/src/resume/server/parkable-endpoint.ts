@@ -23,7 +23,8 @@ export class ParkableEndpoint extends SessionEndpoint implements DurableState {
   ownerCheck_ = 0;
   frozen_ = false;
 
-  /** @internal */ protected override newDurableState_(): DurableState {
+  /** @internal */ protected override durableState_(): DurableState {
+    this.durable_ = this;
     return this;
   }
 
