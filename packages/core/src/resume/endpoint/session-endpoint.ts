@@ -202,6 +202,47 @@ const noop = () => {};
 const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(undefined, message.token!);
 
 /**
+ * @internal The part of a {@link SessionEndpoint} that only a durable store (`persist`,
+ * `persistReceived`), manual acknowledgement, ownership checks (`confirmOwner`) or a hand-over
+ * (the server's `freeze`) uses: one object made with the endpoint when its hooks need it (on
+ * `freeze` or `restore` otherwise), so an endpoint without them (a client without a session
+ * store) carries none of these fields (~0.1 KB less per idle resuming connection, `pnpm bench ws`).
+ * The server's endpoint, whose hooks always need them, has them as its own fields instead (one
+ * object less per session: `ParkableEndpoint`).
+ */
+export class DurableState {
+  /** The last outgoing seq stored (`persist`): DATA is written only up to it. */
+  persistedEnd_ = 0;
+  // The lists below are made when first needed and dropped when emptied: four empty arrays per
+  // session cost ~0.13 KB for its whole life (`pnpm bench server`).
+  persistBatch_: OutgoingMessage[] | undefined = undefined;
+  persisting_ = false;
+  /** Manual acknowledgement: every message up to this one is acknowledged by the application. */
+  appAckedSeq_ = 0;
+  /**
+   * Manual acknowledgement: acknowledged messages above `appAckedSeq` (acknowledged out of order);
+   * created on the first such acknowledgement (an empty Set per session costs ~0.2 KB).
+   */
+  appAckedAbove_: Set<number> | undefined = undefined;
+  receivedTarget_ = 0;
+  persistingReceived_ = false;
+  /**
+   * Received watermarks waiting for the store, in order, each with `after`: the last outgoing
+   * seq accepted when it became ackable, which must be stored first (a crash between the two
+   * writes would keep the client's request acknowledged and lose the answer).
+   */
+  receivedWaiting_: { received: number; after: number }[] | undefined = undefined;
+  receivedStoredWaiters_: (() => void)[] | undefined = undefined;
+  /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
+  clearedSeq_ = 0;
+  checkingSeq_ = 0;
+  /** Raised by {@link SessionEndpoint.disconnect}: a check that began on an earlier link clears nothing. */
+  ownerCheck_ = 0;
+  /** Handing the session over (`freeze`): nothing more is delivered or stored. */
+  frozen_ = false;
+}
+
+/**
  * One end of a resume session, shared by the client (`resumable`) and the server: numbers and
  * keeps outgoing messages until acknowledged, replays them on each new link, drops duplicates,
  * delivers in order and acknowledges cumulatively. Links come and go through
@@ -217,54 +258,30 @@ const settleAcknowledged = (message: OutgoingMessage): void => message.settle?.(
  */
 export class SessionEndpoint {
   /** @internal */ protected readonly buffer_: ReplayBuffer<OutgoingMessage>;
-  /** @internal Shared by every endpoint made with the same options object (read on its first use). */
-  readonly limits_: EndpointLimits;
   /** @internal */ protected writer_: FrameWriter | undefined;
   private sink_: DeliverySink | undefined;
   /** @internal */ protected writeCursor_ = 1;
-  /** @internal */ protected persistedEnd_ = 0;
   /** @internal */ protected highestWritten_ = 0;
-  // The lists below are made when first needed and dropped when emptied: four empty arrays per
-  // session cost ~0.13 KB for its whole life (`pnpm bench server`).
-  /** @internal */ protected persistBatch_: OutgoingMessage[] | undefined;
-  /** @internal */ protected persisting_ = false;
   /** @internal */ protected deliveredSeq_ = 0;
-  /** Manual acknowledgement: every message up to this one is acknowledged by the application. */
-  /** @internal */ protected appAckedSeq_ = 0;
-  /**
-   * Manual acknowledgement: acknowledged messages above `appAckedSeq` (acknowledged out of order);
-   * created on the first such acknowledgement (an empty Set per session costs ~0.2 KB).
-   */
-  /** @internal */ protected appAckedAbove_: Set<number> | undefined;
   /** @internal */ protected ackableSeq_ = 0;
   private toldPeer_ = 0;
-  /** @internal */ protected receivedTarget_ = 0;
-  /** @internal */ protected persistingReceived_ = false;
-  /**
-   * Received watermarks waiting for the store, in order, each with `after`: the last outgoing
-   * seq accepted when it became ackable, which must be stored first (a crash between the two
-   * writes would keep the client's request acknowledged and lose the answer).
-   */
-  /** @internal */ protected receivedWaiting_: { received: number; after: number }[] | undefined;
   /** @internal */ protected queue_: { seq: number; data: string | Uint8Array }[] | undefined;
   /** @internal */ protected queueHead_ = 0;
   /** @internal */ protected queuedEnd_ = 0;
   private unreadBytes_ = 0;
   private pumping_ = false;
-  /** Handing the session over ({@link freeze}): nothing more is delivered. */
-  /** @internal */ protected frozen_ = false;
-  /** @internal */ protected receivedStoredWaiters_: (() => void)[] | undefined;
-  /** With `confirmOwner`: messages up to this seq may be delivered; a check covers up to `checkingSeq`. */
-  /** @internal */ protected clearedSeq_ = 0;
-  /** @internal */ protected checkingSeq_ = 0;
-  /** Raised by {@link disconnect}: a check that began on an earlier link clears nothing. */
-  private ownerCheck_ = 0;
   private ackTimer_: Subscription | undefined;
   /** @internal */ protected endedWith_: unknown;
   // Counters as fields, not an object of their own (~0.03 KB per session, `pnpm bench server`).
   /** @internal */ protected duplicatesDropped_ = 0;
   /** @internal */ protected framesWritten_ = 0;
   /** @internal */ protected replayed_ = 0;
+  /**
+   * @internal The store's, manual acknowledgement's, ownership checks' and hand-over's state; made
+   * in the constructor when the hooks need it, else on `freeze` or `restore`. Until then it is not
+   * even a field of the object (`declare`: no initializer), and reads as `undefined`.
+   */
+  /** @internal */ declare protected durable_: DurableState | undefined;
 
   /**
    * @param options read on the first use of this options object, and shared from then on by every
@@ -289,7 +306,20 @@ export class SessionEndpoint {
         maxUnreadBytes_: options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES,
       } satisfies EndpointLimits;
     }
-    this.limits_ = shared.endpoint_ as EndpointLimits;
+    const { persist, persistReceived, confirmOwner, manualAck } = hooks_;
+    if (persist || persistReceived || confirmOwner || manualAck) this.durableState_();
+  }
+
+  /** @internal {@link durable_}, made now if it was not (the server's endpoint is its own). */
+  protected durableState_(): DurableState {
+    this.durable_ ??= new DurableState();
+    return this.durable_;
+  }
+
+  /** @internal Shared by every endpoint made with the same options object (read on its first use). */
+  get limits_(): EndpointLimits {
+    // Kept with the buffer's limits, not in a field of its own: one field less per session.
+    return this.buffer_.limits_.endpoint_ as EndpointLimits;
   }
 
   /** The last sequence number delivered to the receive stream (what a HELLO/WELCOME reports). */
@@ -380,8 +410,9 @@ export class SessionEndpoint {
     // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
     // stored next, and must not survive a crash that this message does not.
     if (this.hooks_.persist) {
-      this.persistBatch_ ??= [];
-      this.persistBatch_.push(message);
+      const durable = this.durable_!;
+      durable.persistBatch_ ??= [];
+      durable.persistBatch_.push(message);
       this.flushPersist_();
     }
     if (admitted) this.admitted_();
@@ -430,8 +461,11 @@ export class SessionEndpoint {
     this.queueHead_ = 0;
     this.unreadBytes_ = 0;
     this.queuedEnd_ = this.deliveredSeq_;
-    this.ownerCheck_++;
-    this.clearedSeq_ = this.checkingSeq_ = this.deliveredSeq_;
+    const durable = this.durable_;
+    if (durable !== undefined) {
+      durable.ownerCheck_++;
+      durable.clearedSeq_ = durable.checkingSeq_ = this.deliveredSeq_;
+    }
   }
 
   /** Handles an incoming DATA frame; returns the protocol error that must close the link, if any. */
@@ -449,7 +483,7 @@ export class SessionEndpoint {
     // With manual acknowledgement, delivered messages the application has not acknowledged are
     // still unread: the client keeps them in its window, and so do we (in the application's hands).
     const unread = this.hooks_.manualAck
-      ? this.queuedEnd_ - this.appAckedSeq_
+      ? this.queuedEnd_ - this.durable_!.appAckedSeq_
       : (this.queue_?.length ?? 0) - this.queueHead_;
     const limits = this.limits_;
     if (unread >= limits.maxUnreadMessages_ || this.unreadBytes_ + size > limits.maxUnreadBytes_) {
@@ -483,10 +517,10 @@ export class SessionEndpoint {
       // a frame may arrive (and make one) while it handles a message.
       for (
         let queue = this.queue_;
-        queue !== undefined && !this.frozen_ && this.queueHead_ < queue.length && this.sink_?.ready;
+        queue !== undefined && !this.durable_?.frozen_ && this.queueHead_ < queue.length && this.sink_?.ready;
         queue = this.queue_
       ) {
-        if (this.hooks_.confirmOwner && queue[this.queueHead_]!.seq > this.clearedSeq_) {
+        if (this.hooks_.confirmOwner && queue[this.queueHead_]!.seq > this.durable_!.clearedSeq_) {
           this.confirmOwner_();
           break;
         }
@@ -506,26 +540,28 @@ export class SessionEndpoint {
   }
 
   /** @internal */ protected receivedSettled_(): void {
-    if (this.persistingReceived_) return;
-    const waiters = this.receivedStoredWaiters_;
-    this.receivedStoredWaiters_ = undefined;
+    const durable = this.durable_!;
+    if (durable.persistingReceived_) return;
+    const waiters = durable.receivedStoredWaiters_;
+    durable.receivedStoredWaiters_ = undefined;
     for (const resolve of waiters ?? []) resolve();
   }
 
   /** Starts an ownership check covering everything queued, unless one is running (it re-pumps when done). */
   private confirmOwner_(): void {
-    if (this.checkingSeq_ > this.clearedSeq_) return;
+    const durable = this.durable_!;
+    if (durable.checkingSeq_ > durable.clearedSeq_) return;
     const target = this.queuedEnd_;
-    const check = this.ownerCheck_;
-    this.checkingSeq_ = target;
+    const check = durable.ownerCheck_;
+    durable.checkingSeq_ = target;
     this.hooks_.confirmOwner!(target).then(
       () => {
-        if (this.endedWith_ !== undefined || check !== this.ownerCheck_) return;
-        if (target > this.clearedSeq_) this.clearedSeq_ = target;
+        if (this.endedWith_ !== undefined || check !== durable.ownerCheck_) return;
+        if (target > durable.clearedSeq_) durable.clearedSeq_ = target;
         this.pump();
       },
       (error) => {
-        if (check === this.ownerCheck_) this.checkingSeq_ = this.clearedSeq_;
+        if (check === durable.ownerCheck_) durable.checkingSeq_ = durable.clearedSeq_;
         this.hooks_.storeFailed?.(error);
       },
     );
@@ -550,8 +586,8 @@ export class SessionEndpoint {
     const ended = error ?? new LinkClosedError(undefined, 'session ended');
     this.endedWith_ = ended;
     this.disconnect();
-    this.persistBatch_ = undefined;
-    this.receivedWaiting_ = undefined;
+    const durable = this.durable_;
+    if (durable !== undefined) durable.persistBatch_ = durable.receivedWaiting_ = undefined;
     for (const message of lost) message.settle?.(ended, message.token!);
     return list;
   }
@@ -561,17 +597,17 @@ export class SessionEndpoint {
     this.buffer_.drain();
     this.endedWith_ = undefined;
     this.writeCursor_ = 1;
-    this.persistedEnd_ = 0;
     this.highestWritten_ = 0;
     this.deliveredSeq_ = 0;
-    this.appAckedSeq_ = 0;
-    this.appAckedAbove_ = undefined;
     this.ackableSeq_ = 0;
     this.toldPeer_ = 0;
-    this.receivedTarget_ = 0;
-    this.receivedWaiting_ = undefined;
     this.queuedEnd_ = 0;
-    this.clearedSeq_ = this.checkingSeq_ = 0;
+    const durable = this.durable_;
+    if (durable !== undefined) {
+      durable.persistedEnd_ = durable.appAckedSeq_ = durable.receivedTarget_ = 0;
+      durable.appAckedAbove_ = durable.receivedWaiting_ = undefined;
+      durable.clearedSeq_ = durable.checkingSeq_ = 0;
+    }
   }
 
   /**
@@ -580,16 +616,17 @@ export class SessionEndpoint {
    */
   restore(state: { peerAcked: number; received: number; messages: readonly OutgoingMessage[] }): void {
     this.buffer_.restore(state.peerAcked, state.messages);
-    this.persistedEnd_ = this.buffer_.lastSeq;
+    const durable = this.durableState_();
+    durable.persistedEnd_ = this.buffer_.lastSeq;
     this.highestWritten_ = this.buffer_.lastSeq;
     this.writeCursor_ = state.peerAcked + 1;
     this.deliveredSeq_ = state.received;
-    this.appAckedSeq_ = state.received;
-    this.appAckedAbove_ = undefined;
+    durable.appAckedSeq_ = state.received;
+    durable.appAckedAbove_ = undefined;
     this.ackableSeq_ = state.received;
-    this.receivedTarget_ = state.received;
+    durable.receivedTarget_ = state.received;
     this.queuedEnd_ = state.received;
-    this.clearedSeq_ = this.checkingSeq_ = state.received;
+    durable.clearedSeq_ = durable.checkingSeq_ = state.received;
   }
 
   private checkAck_(ack: number, handshake: boolean): ProtocolError | undefined {
@@ -614,36 +651,38 @@ export class SessionEndpoint {
 
   /** The window's end moved: what is admitted and stored may be written. */
   private admitted_(): void {
-    if (!this.hooks_.persist) this.persistedEnd_ = this.buffer_.admittedEnd;
     this.writePending_();
   }
 
   private flushPersist_(): void {
     // Handing over: the next server continues from what is stored; sends from now on stay here
     // and reject when the session ends here (listed as unacknowledged), never half-appended.
-    const batch = this.persistBatch_;
-    if (this.frozen_ || this.persisting_ || batch === undefined || batch.length === 0) return;
-    this.persistBatch_ = undefined;
-    this.persisting_ = true;
+    const durable = this.durable_!;
+    const batch = durable.persistBatch_;
+    if (durable.frozen_ || durable.persisting_ || batch === undefined || batch.length === 0) return;
+    durable.persistBatch_ = undefined;
+    durable.persisting_ = true;
     this.hooks_.persist!(batch).then(
       () => {
-        this.persisting_ = false;
+        durable.persisting_ = false;
         // An end() during the write emptied the buffer; the stored batch is the store's to drop.
         if (this.endedWith_ !== undefined) return;
-        this.persistedEnd_ = Math.max(this.persistedEnd_, batch[batch.length - 1]!.seq);
+        durable.persistedEnd_ = Math.max(durable.persistedEnd_, batch[batch.length - 1]!.seq);
         this.writePending_();
         this.flushPersist_();
         this.flushReceived();
       },
       (error) => {
-        this.persisting_ = false;
+        durable.persisting_ = false;
         this.hooks_.storeFailed?.(error);
       },
     );
   }
 
   private writePending_(): void {
-    const end = Math.min(this.buffer_.admittedEnd, this.persistedEnd_);
+    // Without `persist` what is admitted counts as stored.
+    const admitted = this.buffer_.admittedEnd;
+    const end = this.hooks_.persist ? Math.min(admitted, this.durable_!.persistedEnd_) : admitted;
     while (this.writer_ && this.writeCursor_ <= end) {
       const message = this.buffer_.get(this.writeCursor_++);
       if (!message) continue;
@@ -667,12 +706,13 @@ export class SessionEndpoint {
       this.scheduleAck();
       return;
     }
-    if (target <= this.receivedTarget_) return;
-    this.receivedTarget_ = target;
+    const durable = this.durable_!;
+    if (target <= durable.receivedTarget_) return;
+    durable.receivedTarget_ = target;
     // Whatever the application sent up to now may answer the messages up to `target`.
     const after = this.hooks_.persist ? this.buffer_.lastSeq : 0;
-    this.receivedWaiting_ ??= [];
-    const waiting = this.receivedWaiting_;
+    durable.receivedWaiting_ ??= [];
+    const waiting = durable.receivedWaiting_;
     const last = waiting[waiting.length - 1];
     if (last && last.after === after) last.received = target;
     else waiting.push({ received: target, after });
@@ -685,28 +725,29 @@ export class SessionEndpoint {
    * one per accepted send that is not stored yet.
    */
   private flushReceived(): void {
-    if (this.persistingReceived_ || this.endedWith_ !== undefined) return;
+    const durable = this.durable_!;
+    if (durable.persistingReceived_ || this.endedWith_ !== undefined) return;
     let ready = 0;
     let taken = 0;
-    const waiting = this.receivedWaiting_;
+    const waiting = durable.receivedWaiting_;
     if (waiting === undefined) return;
-    while (taken < waiting.length && waiting[taken]!.after <= this.persistedEnd_) {
+    while (taken < waiting.length && waiting[taken]!.after <= durable.persistedEnd_) {
       ready = waiting[taken++]!.received;
     }
     if (taken === 0) return;
-    if (taken === waiting.length) this.receivedWaiting_ = undefined;
+    if (taken === waiting.length) durable.receivedWaiting_ = undefined;
     else waiting.splice(0, taken);
-    this.persistingReceived_ = true;
+    durable.persistingReceived_ = true;
     this.hooks_.persistReceived!(ready).then(
       () => {
-        this.persistingReceived_ = false;
+        durable.persistingReceived_ = false;
         if (ready > this.ackableSeq_) this.ackableSeq_ = ready;
         this.scheduleAck();
         this.flushReceived();
         this.receivedSettled_();
       },
       (error) => {
-        this.persistingReceived_ = false;
+        durable.persistingReceived_ = false;
         this.receivedSettled_();
         this.hooks_.storeFailed?.(error);
       },

@@ -1,15 +1,36 @@
 import type { OutgoingMessage } from '../endpoint/session-endpoint.js';
-import { SessionEndpoint } from '../endpoint/session-endpoint.js';
+import { type DurableState, SessionEndpoint } from '../endpoint/session-endpoint.js';
 
 /**
  * @internal The server's {@link SessionEndpoint}: one that can be parked while its session is
  * detached, acknowledged by the application (`ack: 'manual'`) and frozen for a hand-over. Kept
  * apart from the endpoint so a client bundle, which does none of these, does not carry them.
  */
-export class ParkableEndpoint extends SessionEndpoint {
+export class ParkableEndpoint extends SessionEndpoint implements DurableState {
+  // The store's state (see DurableState) as fields of this object: a server session's hooks
+  // always need it (every server has a store), and an object of its own would cost its header.
+  persistedEnd_ = 0;
+  persistBatch_: OutgoingMessage[] | undefined = undefined;
+  persisting_ = false;
+  appAckedSeq_ = 0;
+  appAckedAbove_: Set<number> | undefined = undefined;
+  receivedTarget_ = 0;
+  persistingReceived_ = false;
+  receivedWaiting_: { received: number; after: number }[] | undefined = undefined;
+  receivedStoredWaiters_: (() => void)[] | undefined = undefined;
+  clearedSeq_ = 0;
+  checkingSeq_ = 0;
+  ownerCheck_ = 0;
+  frozen_ = false;
+
+  /** @internal */ protected override durableState_(): DurableState {
+    this.durable_ = this;
+    return this;
+  }
+
   /** The last sequence number the application acknowledged in order (manual acknowledgement). */
   get applicationAcked(): number {
-    return this.hooks_.manualAck ? this.appAckedSeq_ : this.deliveredSeq_;
+    return this.hooks_.manualAck ? this.durable_!.appAckedSeq_ : this.deliveredSeq_;
   }
 
   /**
@@ -24,17 +45,19 @@ export class ParkableEndpoint extends SessionEndpoint {
       return false;
     // An ended session takes no acknowledgement: it changes nothing, so it is not reported as taken.
     if (this.endedWith_ !== undefined) return false;
-    if (seq <= this.appAckedSeq_) return true;
-    this.appAckedAbove_ ??= new Set();
-    const above = this.appAckedAbove_;
+    // Made with the endpoint: its hooks have `manualAck`.
+    const durable = this.durable_!;
+    if (seq <= durable.appAckedSeq_) return true;
+    durable.appAckedAbove_ ??= new Set();
+    const above = durable.appAckedAbove_;
     if (cumulative) {
-      this.appAckedSeq_ = seq;
+      durable.appAckedSeq_ = seq;
       for (const acked of above) if (acked <= seq) above.delete(acked);
     } else {
       above.add(seq);
     }
-    while (above.delete(this.appAckedSeq_ + 1)) this.appAckedSeq_++;
-    this.advanceAckable_(this.appAckedSeq_);
+    while (above.delete(durable.appAckedSeq_ + 1)) durable.appAckedSeq_++;
+    this.advanceAckable_(durable.appAckedSeq_);
     return true;
   }
 
@@ -47,11 +70,12 @@ export class ParkableEndpoint extends SessionEndpoint {
    * failed, so the next server never delivers again what this one delivered.
    */
   freeze(): Promise<void> {
-    this.frozen_ = true;
-    if (!this.persistingReceived_) return Promise.resolve();
+    const durable = this.durableState_();
+    durable.frozen_ = true;
+    if (!durable.persistingReceived_) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.receivedStoredWaiters_ ??= [];
-      this.receivedStoredWaiters_.push(resolve);
+      durable.receivedStoredWaiters_ ??= [];
+      durable.receivedStoredWaiters_.push(resolve);
     });
   }
 
@@ -64,18 +88,20 @@ export class ParkableEndpoint extends SessionEndpoint {
    * end): such an endpoint stays as it is.
    */
   park(): ParkedEndpoint | undefined {
+    const durable = this.durable_;
     if (
       this.writer_ !== undefined ||
       this.endedWith_ !== undefined ||
-      this.frozen_ ||
-      this.persisting_ ||
-      this.persistingReceived_ ||
-      (this.persistBatch_?.length ?? 0) > 0 ||
-      (this.receivedWaiting_?.length ?? 0) > 0 ||
-      (this.receivedStoredWaiters_?.length ?? 0) > 0 ||
-      (this.appAckedAbove_ !== undefined && this.appAckedAbove_.size > 0) ||
       (this.queue_?.length ?? 0) > this.queueHead_ ||
-      (this.hooks_.persistReceived !== undefined && this.ackableSeq_ !== this.receivedTarget_)
+      (durable !== undefined &&
+        (durable.frozen_ ||
+          durable.persisting_ ||
+          durable.persistingReceived_ ||
+          (durable.persistBatch_?.length ?? 0) > 0 ||
+          (durable.receivedWaiting_?.length ?? 0) > 0 ||
+          (durable.receivedStoredWaiters_?.length ?? 0) > 0 ||
+          (durable.appAckedAbove_ !== undefined && durable.appAckedAbove_.size > 0) ||
+          (this.hooks_.persistReceived !== undefined && this.ackableSeq_ !== durable.receivedTarget_)))
     )
       return undefined;
     const messages = this.unacknowledged();
@@ -84,7 +110,8 @@ export class ParkableEndpoint extends SessionEndpoint {
       this.buffer_.acked,
       this.highestWritten_,
       this.deliveredSeq_,
-      this.appAckedSeq_,
+      // Without manual acknowledgement (no state made for it), unused: the getter reads `delivered`.
+      durable?.appAckedSeq_ ?? 0,
       this.ackableSeq_,
       this.duplicatesDropped_,
       this.framesWritten_,
@@ -95,16 +122,21 @@ export class ParkableEndpoint extends SessionEndpoint {
   /** @internal Takes the state {@link park} returned, on a new endpoint with the same options and hooks. */
   unpark(parked: ParkedEndpoint): void {
     this.buffer_.restore(parked.peerAcked, parked.messages ?? []);
-    // Parked only with every accepted message stored (or, without a store, as if it were).
-    this.persistedEnd_ = this.hooks_.persist ? this.buffer_.lastSeq : this.buffer_.admittedEnd;
     this.highestWritten_ = parked.highestWritten;
     this.writeCursor_ = parked.peerAcked + 1;
     this.deliveredSeq_ = parked.delivered;
-    this.appAckedSeq_ = parked.applicationAcked;
     this.ackableSeq_ = parked.ackable;
-    this.receivedTarget_ = parked.ackable;
     this.queuedEnd_ = parked.delivered;
-    this.clearedSeq_ = this.checkingSeq_ = parked.delivered;
+    // Made with the endpoint when its hooks need it; without, none of it is read (an endpoint is
+    // parked unfrozen).
+    const durable = this.durable_;
+    if (durable !== undefined) {
+      // Parked only with every accepted message stored.
+      durable.persistedEnd_ = this.buffer_.lastSeq;
+      durable.appAckedSeq_ = parked.applicationAcked;
+      durable.receivedTarget_ = parked.ackable;
+      durable.clearedSeq_ = durable.checkingSeq_ = parked.delivered;
+    }
     this.duplicatesDropped_ = parked.duplicatesDropped;
     this.framesWritten_ = parked.framesWritten;
     this.replayed_ = parked.replayed;
