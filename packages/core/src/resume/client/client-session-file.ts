@@ -1,4 +1,5 @@
 import { ClientSessionStoreError } from '../../engine/errors.js';
+import { bytesToHex } from '../wire/session-token.js';
 import {
   applyClientSessionChange,
   type ClientSessionChange,
@@ -38,6 +39,25 @@ export class ClientSessionFile {
     readonly path: string,
     private readonly ops: ClientSessionFileOps,
   ) {}
+
+  /** The file as a logger may write it (a file store's `console.log`): no token. */
+  toJSON(): object {
+    const state = this.state;
+    // As MemoryClientSessionStore prints a session: its id and counters, never its token.
+    const stored = state && {
+      id: bytesToHex(state.id),
+      peerAcked: state.peerAcked,
+      received: state.received,
+      delivered: state.delivered,
+      pendingOutgoing: state.messages.length,
+    };
+    return { path: this.path, stored };
+  }
+
+  /** What `console.log` / `util.inspect` show (Node, Deno, Bun): {@link toJSON}'s fields. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return this.toJSON();
+  }
 
   /**
    * Reads the stored session: `undefined` when there is none.
