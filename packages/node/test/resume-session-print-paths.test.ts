@@ -74,7 +74,11 @@ test('no logged object of a resuming connection shows its token: socket, session
   check('session.restored', socket.session?.restored);
   check('server sessions', serverSessions);
   check('events', events);
-  check('memory store', store);
+  // A plain memory store holding the session (RecordingStore keeps the tokens it saw, for the test).
+  const memory = new MemoryClientSessionStore();
+  await memory.open();
+  await memory.write({ reset: true, identity: { id: store.stored!.id, token } });
+  check('memory store', memory);
   // The file store (what a process restart resumes from) holds the session it read or wrote.
   const dir = await mkdtemp(join(tmpdir(), 'lifeline-print-'));
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
@@ -89,9 +93,6 @@ test('no logged object of a resuming connection shows its token: socket, session
   onTestFinished(() => reopened.close());
   check('reopened file store', reopened);
   expect(found).toEqual([]);
-  // The stores still print what they hold apart from the token: the session id.
-  const id = Buffer.from(store.stored!.id).toString('hex');
-  expect(inspect(store)).toContain(id);
-  expect(inspect(reopened)).toContain(id);
-  expect(JSON.stringify(store)).toContain(id);
+  // What the store holds is still there for code that asks for it.
+  expect(memory.stored?.token).toEqual(token);
 });

@@ -1,5 +1,4 @@
 import { ClientSessionStoreError } from '../../engine/errors.js';
-import { bytesToHex } from '../wire/session-token.js';
 import {
   applyClientSessionChange,
   type ClientSessionChange,
@@ -32,32 +31,14 @@ export interface ClientSessionFileOps {
  * operations.
  */
 export class ClientSessionFile {
-  private state: StoredClientSession | undefined;
+  // #private: a file store printed (util.inspect) or serialised (JSON.stringify) shows no token.
+  #state: StoredClientSession | undefined;
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
     readonly path: string,
     private readonly ops: ClientSessionFileOps,
   ) {}
-
-  /** The file as a logger may write it (a file store's `console.log`): no token. */
-  toJSON(): object {
-    const state = this.state;
-    // As MemoryClientSessionStore prints a session: its id and counters, never its token.
-    const stored = state && {
-      id: bytesToHex(state.id),
-      peerAcked: state.peerAcked,
-      received: state.received,
-      delivered: state.delivered,
-      pendingOutgoing: state.messages.length,
-    };
-    return { path: this.path, stored };
-  }
-
-  /** What `console.log` / `util.inspect` show (Node, Deno, Bun): {@link toJSON}'s fields. */
-  [Symbol.for('nodejs.util.inspect.custom')](): object {
-    return this.toJSON();
-  }
 
   /**
    * Reads the stored session: `undefined` when there is none.
@@ -73,8 +54,8 @@ export class ClientSessionFile {
         location: this.path,
       });
     }
-    this.state = text === undefined ? undefined : decodeClientSession(text, this.path);
-    return this.state;
+    this.#state = text === undefined ? undefined : decodeClientSession(text, this.path);
+    return this.#state;
   }
 
   /**
@@ -98,16 +79,16 @@ export class ClientSessionFile {
     if (!owned) {
       throw new ClientSessionStoreError('write-failed', 'the store is not open', { location: this.path });
     }
-    const next = applyClientSessionChange(this.state, change);
+    const next = applyClientSessionChange(this.#state, change);
     try {
       if (next) await this.ops.replace(this.path, encodeClientSession(next));
-      else if (this.state) await this.ops.remove(this.path);
+      else if (this.#state) await this.ops.remove(this.path);
     } catch (error) {
       throw new ClientSessionStoreError('write-failed', `writing ${this.path} failed: ${String(error)}`, {
         cause: error,
         location: this.path,
       });
     }
-    this.state = next;
+    this.#state = next;
   }
 }

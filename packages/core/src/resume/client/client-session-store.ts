@@ -141,33 +141,14 @@ export function applyClientSessionChange(
   };
 }
 
-/** What `util.inspect` calls (Node, Deno and Bun's `console.log` honour it). */
-const INSPECT = Symbol.for('nodejs.util.inspect.custom');
-
-/**
- * A stored session as a store prints and serialises it: the id (32 hex digits), the watermarks
- * and the number of pending messages, never the token (tokens are never logged). Not exported
- * (this module is public): ClientSessionFile has its own copy.
- */
-function printableClientSession(state: StoredClientSession | undefined): object | undefined {
-  return (
-    state && {
-      id: bytesToHex(state.id),
-      peerAcked: state.peerAcked,
-      received: state.received,
-      delivered: state.delivered,
-      pendingOutgoing: state.messages.length,
-    }
-  );
-}
-
 /**
  * A client session store in memory: the session survives the connection (a new socket given the
- * same store resumes it), not the process. One owner at a time, like every store. It prints
- * (`console.log`, `util.inspect`) and serialises (`JSON.stringify`) without the session's token.
+ * same store resumes it), not the process. One owner at a time, like every store.
  */
 export class MemoryClientSessionStore implements ClientSessionStore {
-  private state: StoredClientSession | undefined;
+  // A #private field: console.log (util.inspect) and JSON.stringify of the store never show the
+  // session's token. No inspect method: a computed class key keeps the class in every bundle.
+  #state: StoredClientSession | undefined;
   private isOwned = false;
   /** Writes applied, for tests and the benchmark. */
   writes = 0;
@@ -175,12 +156,12 @@ export class MemoryClientSessionStore implements ClientSessionStore {
   async open(): Promise<StoredClientSession | undefined> {
     if (this.isOwned) throw new ClientSessionLockedError('memory');
     this.isOwned = true;
-    return this.state;
+    return this.#state;
   }
 
   async write(change: ClientSessionChange): Promise<void> {
     this.writes++;
-    this.state = applyClientSessionChange(this.state, change);
+    this.#state = applyClientSessionChange(this.#state, change);
   }
 
   async close(): Promise<void> {
@@ -192,19 +173,9 @@ export class MemoryClientSessionStore implements ClientSessionStore {
     return this.isOwned;
   }
 
-  /** The stored session, as the next `open()` would return it (the token included). */
+  /** The stored session, as the next `open()` would return it. */
   get stored(): StoredClientSession | undefined {
-    return this.state;
-  }
-
-  /** The store as a logger may write it: the session's id and counters, no token. */
-  toJSON(): object {
-    return { owned: this.isOwned, writes: this.writes, stored: printableClientSession(this.state) };
-  }
-
-  /** What `console.log` / `util.inspect` show (Node, Deno, Bun): {@link toJSON}'s fields. */
-  [INSPECT](): object {
-    return this.toJSON();
+    return this.#state;
   }
 }
 
