@@ -51,6 +51,9 @@ const socket = new HAWebSocket(url, {
   resume: resume({ store }),
   backoff: { initialDelayMs: 20, maxDelayMs: 250 },
 });
+/** What a JSON logger writes of the store and the session: neither may hold the token. */
+(window as unknown as { clientStorePrinted: () => string }).clientStorePrinted = () =>
+  JSON.stringify([store, socket.session]);
 socket.binaryType = 'arraybuffer';
 
 let expected = 0;

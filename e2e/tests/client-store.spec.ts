@@ -184,3 +184,27 @@ test('two tabs on one stored session are never both attached: the second waits a
     await site.close();
   }
 });
+
+test('the IndexedDB store and its session serialise without the token (JSON.stringify, what a JSON logger writes)', async ({
+  page,
+}) => {
+  test.setTimeout(60_000);
+  const server = await streamingResumeServer(RATE);
+  const site = await clientStorePage();
+  try {
+    await page.goto(`${site.url}?ws=${encodeURIComponent(server.url)}&name=printed`);
+    await opened(page);
+    await receivedAtLeast(page, 10);
+    const sessionId = (await stateOf(page)).sessionId!;
+    const printed = await page.evaluate(() =>
+      (window as unknown as { clientStorePrinted: () => string }).clientStorePrinted(),
+    );
+    // The store holds the session's identity while open: its token must not be written out.
+    expect(printed).not.toContain('token');
+    expect(printed).toContain(sessionId);
+    expect(JSON.parse(printed)[0]).toMatchObject({ name: 'printed' });
+  } finally {
+    await server.close();
+    await site.close();
+  }
+});

@@ -140,6 +140,8 @@ describe('the client under a misbehaving server', () => {
     ['an ack beyond what was sent', (s) => s.send(encodeAck(5)), ProtocolError, 1002],
     ['a sequence gap', (s) => s.send(encodeData(2, 0, 'skipped one').frame), ProtocolError, 1002],
     ['a WELCOME after the handshake', (s) => s.send(encodeWelcome(false, id, token, 0)), ProtocolError, 1002],
+    // Only a client sends HELLO: the client's decoder (decodeServerSent) has no HELLO parser.
+    ['a HELLO from the server', (s) => s.send(encodeHello({ id, token }, 0)), MalformedFrameError, 1002],
   ];
   for (const [name, misbehave, errorClass] of cases) {
     test(`${name}: a typed error on the link, the link closed, the session kept`, async () => {
@@ -167,6 +169,17 @@ describe('the client under a misbehaving server', () => {
     const client = resumable(transport);
     const opening = client.open();
     await expect(opening).rejects.toBeInstanceOf(ProtocolError);
+    expect(transport.current!.open).toBe(false);
+  });
+
+  test('a HELLO in place of the WELCOME fails the open with a MalformedFrameError', async () => {
+    const transport = createMemoryTransport<LinkData>();
+    transport.connections$.subscribe(
+      (peer) => new ScriptedServer(peer, { onHello: (server) => server.send(encodeHello(undefined, 0)) }),
+    );
+    const client = resumable(transport);
+    const opening = client.open();
+    await expect(opening).rejects.toBeInstanceOf(MalformedFrameError);
     expect(transport.current!.open).toBe(false);
   });
 

@@ -23,7 +23,8 @@ function leaks(text: string, token: Uint8Array): boolean {
   return (
     text.toLowerCase().includes(hex) ||
     text.includes(Buffer.from(token).toString('base64')) ||
-    text.includes([...token].join(',')) ||
+    // util.inspect prints a Uint8Array as `[ 12, 34, ... ]`, wrapped over lines.
+    text.replace(/\s+/g, '').includes([...token].join(',')) ||
     text.includes(String.fromCharCode(...token)) ||
     // util.inspect escapes a string's control characters: the token's characters as it prints them.
     text.includes(inspect(String.fromCharCode(...token)).slice(1, -1))

@@ -90,7 +90,8 @@ export class IndexedDbClientSessionStore implements ClientSessionStore {
   private readonly locksOption: LockManager | undefined;
   private readonly idbOption: IDBFactory | undefined;
   private db: IDBDatabase | undefined;
-  private meta: MetaRecord | undefined;
+  // #private: the store serialised (JSON.stringify) or printed shows no token.
+  #meta: MetaRecord | undefined;
   private release: (() => void) | undefined;
 
   constructor(options: IndexedDbClientSessionStoreOptions = {}) {
@@ -135,7 +136,7 @@ export class IndexedDbClientSessionStore implements ClientSessionStore {
         new ClientSessionStoreError('write-failed', 'the store is not open', { location: this.location }),
       );
     }
-    let meta = change.reset ? undefined : this.meta;
+    let meta = change.reset ? undefined : this.#meta;
     if (change.identity) {
       meta = meta
         ? { ...meta, id: change.identity.id, token: change.identity.token }
@@ -151,7 +152,7 @@ export class IndexedDbClientSessionStore implements ClientSessionStore {
         delivered: Math.max(meta.delivered, received, change.delivered ?? 0),
       };
     }
-    const previous = this.meta;
+    const previous = this.#meta;
     return new Promise<void>((resolve, reject) => {
       const tx = db.transaction([META, MESSAGES], 'readwrite', { durability: this.durability });
       const metas = tx.objectStore(META);
@@ -174,7 +175,7 @@ export class IndexedDbClientSessionStore implements ClientSessionStore {
         }
       }
       tx.oncomplete = () => {
-        this.meta = meta;
+        this.#meta = meta;
         resolve();
       };
       const failed = () =>
@@ -304,7 +305,7 @@ export class IndexedDbClientSessionStore implements ClientSessionStore {
       messages.push({ seq, kind: record.kind, payload: record.payload });
       expected++;
     }
-    this.meta = m as MetaRecord;
+    this.#meta = m as MetaRecord;
     return {
       id: m.id,
       token: m.token,

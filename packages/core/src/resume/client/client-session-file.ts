@@ -31,7 +31,8 @@ export interface ClientSessionFileOps {
  * operations.
  */
 export class ClientSessionFile {
-  private state: StoredClientSession | undefined;
+  // #private: a file store printed (util.inspect) or serialised (JSON.stringify) shows no token.
+  #state: StoredClientSession | undefined;
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
@@ -53,8 +54,8 @@ export class ClientSessionFile {
         location: this.path,
       });
     }
-    this.state = text === undefined ? undefined : decodeClientSession(text, this.path);
-    return this.state;
+    this.#state = text === undefined ? undefined : decodeClientSession(text, this.path);
+    return this.#state;
   }
 
   /**
@@ -78,16 +79,16 @@ export class ClientSessionFile {
     if (!owned) {
       throw new ClientSessionStoreError('write-failed', 'the store is not open', { location: this.path });
     }
-    const next = applyClientSessionChange(this.state, change);
+    const next = applyClientSessionChange(this.#state, change);
     try {
       if (next) await this.ops.replace(this.path, encodeClientSession(next));
-      else if (this.state) await this.ops.remove(this.path);
+      else if (this.#state) await this.ops.remove(this.path);
     } catch (error) {
       throw new ClientSessionStoreError('write-failed', `writing ${this.path} failed: ${String(error)}`, {
         cause: error,
         location: this.path,
       });
     }
-    this.state = next;
+    this.#state = next;
   }
 }

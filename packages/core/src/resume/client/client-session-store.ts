@@ -146,7 +146,9 @@ export function applyClientSessionChange(
  * same store resumes it), not the process. One owner at a time, like every store.
  */
 export class MemoryClientSessionStore implements ClientSessionStore {
-  private state: StoredClientSession | undefined;
+  // A #private field: console.log (util.inspect) and JSON.stringify of the store never show the
+  // session's token. No inspect method: a computed class key keeps the class in every bundle.
+  #state: StoredClientSession | undefined;
   private isOwned = false;
   /** Writes applied, for tests and the benchmark. */
   writes = 0;
@@ -154,12 +156,12 @@ export class MemoryClientSessionStore implements ClientSessionStore {
   async open(): Promise<StoredClientSession | undefined> {
     if (this.isOwned) throw new ClientSessionLockedError('memory');
     this.isOwned = true;
-    return this.state;
+    return this.#state;
   }
 
   async write(change: ClientSessionChange): Promise<void> {
     this.writes++;
-    this.state = applyClientSessionChange(this.state, change);
+    this.#state = applyClientSessionChange(this.#state, change);
   }
 
   async close(): Promise<void> {
@@ -173,7 +175,7 @@ export class MemoryClientSessionStore implements ClientSessionStore {
 
   /** The stored session, as the next `open()` would return it. */
   get stored(): StoredClientSession | undefined {
-    return this.state;
+    return this.#state;
   }
 }
 
