@@ -350,3 +350,21 @@ test('a stored session the server no longer knows is reported lost with exactly 
   second.conn.close();
   peer.stop();
 });
+
+test('a stored session that is not JSON fails without quoting the file: no part of its token in the error or its cause', () => {
+  const token = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+  // A byte broken right before the token: V8's SyntaxError message quotes the text around it.
+  const text = `{"format":"lifeline-client-session","version":1,"id":"${'a'.repeat(32)}","token":x"${token}"}`;
+  let error: unknown;
+  try {
+    decodeClientSession(text, '/x');
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(ClientSessionStoreError);
+  const written: string[] = [];
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    written.push(String(e), e.stack ?? '', JSON.stringify(e));
+  }
+  for (const line of written) expect(line).not.toContain(token.slice(0, 6));
+});

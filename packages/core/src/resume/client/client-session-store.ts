@@ -214,8 +214,10 @@ export function decodeClientSession(text: string, location?: string): StoredClie
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw corrupt('not JSON', error);
+  } catch {
+    // Without the SyntaxError as its cause: V8's message quotes the text around the error, which
+    // can be the token (tokens are never written out).
+    throw corrupt('not JSON');
   }
   if (typeof raw !== 'object' || raw === null || raw.format !== FORMAT) throw corrupt('not a client session');
   if (typeof raw.version === 'number' && Number.isSafeInteger(raw.version) && raw.version > 1) {
