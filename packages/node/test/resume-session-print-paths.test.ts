@@ -6,37 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { waitFor } from '@lifeline/core/testing';
-import {
-  type ClientSessionChange,
-  FileClientSessionStore,
-  MemoryClientSessionStore,
-} from '@lifeline/node/client-store';
+import { FileClientSessionStore, MemoryClientSessionStore } from '@lifeline/node/client-store';
 import { createResumeServer } from '@lifeline/node/server';
 import { HAWebSocket, resume } from '@lifeline/node/ws';
 import { expect, onTestFinished, test } from 'vitest';
-
-class RecordingStore extends MemoryClientSessionStore {
-  readonly tokens: Uint8Array[] = [];
-  override write(change: ClientSessionChange): Promise<void> {
-    if (change.identity) this.tokens.push(change.identity.token.slice());
-    return super.write(change);
-  }
-}
-
-function leaks(text: string, token: Uint8Array): boolean {
-  const hex = Buffer.from(token).toString('hex');
-  return (
-    text.toLowerCase().includes(hex) ||
-    text.includes(Buffer.from(token).toString('base64')) ||
-    // util.inspect prints a Uint8Array as `[ 12, 34, ... ]`, wrapped over lines.
-    text.replace(/\s+/g, '').includes([...token].join(',')) ||
-    text.includes([...token].map((b) => b.toString(16).padStart(2, '0')).join(' ')) ||
-    // JSON.stringify writes a Uint8Array as an object: {"0":12,"1":34,...}.
-    text.includes([...token].map((b, i) => `"${i}":${b}`).join(',')) ||
-    text.includes(String.fromCharCode(...token)) ||
-    text.includes(inspect(String.fromCharCode(...token)).slice(1, -1))
-  );
-}
+import { leaks, RecordingStore } from './support/token-leaks.js';
 
 test('no logged object of a resuming connection shows its token: socket, session, server sessions, events, memory and file stores', async () => {
   const server = createResumeServer();

@@ -4,32 +4,10 @@
 // encoding, at any depth.
 import { inspect } from 'node:util';
 import { waitFor } from '@lifeline/core/testing';
-import { type ClientSessionChange, MemoryClientSessionStore } from '@lifeline/node/client-store';
 import { createResumeServer } from '@lifeline/node/server';
 import { HAWebSocket, resume } from '@lifeline/node/ws';
 import { expect, onTestFinished, test } from 'vitest';
-
-/** A memory store that keeps the identities it was given: the test learns the token from it. */
-class RecordingStore extends MemoryClientSessionStore {
-  readonly tokens: Uint8Array[] = [];
-  override write(change: ClientSessionChange): Promise<void> {
-    if (change.identity) this.tokens.push(change.identity.token.slice());
-    return super.write(change);
-  }
-}
-
-function leaks(text: string, token: Uint8Array): boolean {
-  const hex = Buffer.from(token).toString('hex');
-  return (
-    text.toLowerCase().includes(hex) ||
-    text.includes(Buffer.from(token).toString('base64')) ||
-    // util.inspect prints a Uint8Array as `[ 12, 34, ... ]`, wrapped over lines.
-    text.replace(/\s+/g, '').includes([...token].join(',')) ||
-    text.includes(String.fromCharCode(...token)) ||
-    // util.inspect escapes a string's control characters: the token's characters as it prints them.
-    text.includes(inspect(String.fromCharCode(...token)).slice(1, -1))
-  );
-}
+import { leaks, RecordingStore } from './support/token-leaks.js';
 
 test('util.inspect and JSON.stringify of a resuming socket and its session do not show the token', async () => {
   const server = createResumeServer();
