@@ -34,6 +34,44 @@ function check(data: Uint8Array): number {
   return n;
 }
 
+/**
+ * Counts received payloads: the stream (lost, duplicated, out of order), payloads whose bytes are not
+ * `payload(n)`'s, and payloads whose buffer is more than twice their size (a view of a larger chunk).
+ */
+class PayloadTally {
+  readonly counter = new SequenceCounter();
+  corrupt = 0;
+  pinning = 0;
+  largestBuffer = 0;
+
+  record(data: Uint8Array | string): void {
+    const n = typeof data === 'string' ? -1 : check(data);
+    if (n < 0) this.corrupt++;
+    else this.counter.record(n);
+    if (typeof data === 'string') return;
+    this.largestBuffer = Math.max(this.largestBuffer, data.buffer.byteLength);
+    if (data.buffer.byteLength > 2 * data.byteLength) this.pinning++;
+  }
+
+  async expectAllOwned(): Promise<void> {
+    await waitFor(() => this.counter.uniqueCount + this.corrupt >= COUNT, {
+      ...WAIT,
+      what: `${COUNT} messages`,
+    });
+    expect({ ...this.counter.counts(COUNT), corrupt: this.corrupt }).toEqual({
+      sent: COUNT,
+      received: COUNT,
+      unique: COUNT,
+      lost: 0,
+      duplicated: 0,
+      reordered: 0,
+      corrupt: 0,
+    });
+    expect(this.pinning, `largest buffer behind a payload: ${this.largestBuffer} B`).toBe(0);
+    expect(this.largestBuffer).toBeLessThanOrEqual(2 * SIZE);
+  }
+}
+
 it('small binary payloads a resuming HAWebSocket receives do not pin the socket chunk they came in (Node ws delivers Buffers)', async () => {
   const server = createResumeServer();
   onTestFinished(() => server.close());
@@ -44,66 +82,24 @@ it('small binary payloads a resuming HAWebSocket receives do not pin the socket 
   const { port } = await server.listen();
   const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, { resume: true });
   onTestFinished(() => socket.close());
-  const counter = new SequenceCounter();
-  let corrupt = 0;
-  let pinning = 0;
-  let largestBuffer = 0;
-  socket.onmessage = (event) => {
-    const data = event.data as Uint8Array;
-    const n = check(data);
-    if (n < 0) corrupt++;
-    else counter.record(n);
-    largestBuffer = Math.max(largestBuffer, data.buffer.byteLength);
-    if (data.buffer.byteLength > 2 * data.byteLength) pinning++;
-  };
-  await waitFor(() => counter.uniqueCount + corrupt >= COUNT, { ...WAIT, what: `${COUNT} messages` });
-  expect({ ...counter.counts(COUNT), corrupt }).toEqual({
-    sent: COUNT,
-    received: COUNT,
-    unique: COUNT,
-    lost: 0,
-    duplicated: 0,
-    reordered: 0,
-    corrupt: 0,
-  });
-  expect(pinning, `largest buffer behind a payload: ${largestBuffer} B`).toBe(0);
-  expect(largestBuffer).toBeLessThanOrEqual(2 * SIZE);
+  const tally = new PayloadTally();
+  socket.onmessage = (event) => tally.record(event.data as Uint8Array);
+  await tally.expectAllOwned();
 });
 
 it('small binary payloads a server session receives from a resuming client do not pin the socket chunk', async () => {
   const server = createResumeServer();
   onTestFinished(() => server.close());
-  const counter = new SequenceCounter();
-  let corrupt = 0;
-  let pinning = 0;
-  let largestBuffer = 0;
+  const tally = new PayloadTally();
   server.sessions$.subscribe((session) => {
-    session.messages$.subscribe(({ data }) => {
-      const bytes = data as Uint8Array;
-      const n = typeof data === 'string' ? -1 : check(bytes);
-      if (n < 0) corrupt++;
-      else counter.record(n);
-      largestBuffer = Math.max(largestBuffer, bytes.buffer.byteLength);
-      if (bytes.buffer.byteLength > 2 * bytes.byteLength) pinning++;
-    });
+    session.messages$.subscribe(({ data }) => tally.record(data as Uint8Array | string));
   });
   const { port } = await server.listen();
   const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, { resume: true });
   onTestFinished(() => socket.close());
   await waitFor(() => socket.readyState === 1, { ...WAIT, what: 'open' });
   for (let i = 0; i < COUNT; i++) socket.send(payload(i));
-  await waitFor(() => counter.uniqueCount + corrupt >= COUNT, { ...WAIT, what: `${COUNT} messages` });
-  expect({ ...counter.counts(COUNT), corrupt }).toEqual({
-    sent: COUNT,
-    received: COUNT,
-    unique: COUNT,
-    lost: 0,
-    duplicated: 0,
-    reordered: 0,
-    corrupt: 0,
-  });
-  expect(pinning, `largest buffer behind a payload: ${largestBuffer} B`).toBe(0);
-  expect(largestBuffer).toBeLessThanOrEqual(2 * SIZE);
+  await tally.expectAllOwned();
 });
 
 it("a decoded HELLO's session id and token are copies, not views of the Buffer the frame arrived in", () => {

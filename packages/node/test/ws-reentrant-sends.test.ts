@@ -77,6 +77,34 @@ function tally(echoed: Map<string, number>, names: string[]) {
   return { received: echoed.size, lost, duplicated, unexpected };
 }
 
+/** Counts each text message `socket` receives by its content. */
+function countEchoes(socket: Socket, counts: Map<string, number>): void {
+  socket.onmessage = (event) => {
+    const text = String(event.data);
+    counts.set(text, (counts.get(text) ?? 0) + 1);
+  };
+}
+
+/** Waits until every expected name came back, then asserts each (and each of `other`'s) came back exactly once. */
+async function expectEveryEcho(
+  echoed: Map<string, number>,
+  otherEchoed: Map<string, number>,
+  names: string[],
+) {
+  await waitFor(() => names.every((name) => echoed.has(name)) && otherEchoed.size >= MAIN / 25, {
+    ...WAIT,
+    what: 'every echo',
+    state: () => ({
+      echoed: echoed.size,
+      other: otherEchoed.size,
+      missing: names.filter((n) => !echoed.has(n)).slice(0, 20),
+    }),
+  });
+  expect(tally(echoed, names)).toEqual({ received: names.length, lost: 0, duplicated: 0, unexpected: [] });
+  expect(otherEchoed.size).toBe(MAIN / 25);
+  expect([...otherEchoed.values()].every((count) => count === 1)).toBe(true);
+}
+
 async function exercise(socket: Socket, other: Socket, reset?: () => void) {
   await waitFor(() => socket.readyState === socket.OPEN && other.readyState === other.OPEN, {
     ...WAIT,
@@ -107,27 +135,13 @@ it('re-entrant sends on plain HAWebSockets (from onopen, onmessage, a wrapped se
   const otherEchoed = new Map<string, number>();
   const other = new HAWebSocket(server.url);
   cleanups.push(() => other.close());
-  other.onmessage = (event) => {
-    const text = String(event.data);
-    otherEchoed.set(text, (otherEchoed.get(text) ?? 0) + 1);
-  };
+  countEchoes(other, otherEchoed);
   const socket: Socket = new HAWebSocket(server.url, { wrapTransport: reentrantWrap((): Socket => socket) });
   cleanups.push(() => socket.close());
   drive(socket, other, echoed);
   await exercise(socket, other);
   const names = expected();
-  await waitFor(() => names.every((name) => echoed.has(name)) && otherEchoed.size >= MAIN / 25, {
-    ...WAIT,
-    what: 'every echo',
-    state: () => ({
-      echoed: echoed.size,
-      other: otherEchoed.size,
-      missing: names.filter((n) => !echoed.has(n)).slice(0, 20),
-    }),
-  });
-  expect(tally(echoed, names)).toEqual({ received: names.length, lost: 0, duplicated: 0, unexpected: [] });
-  expect(otherEchoed.size).toBe(MAIN / 25);
-  expect([...otherEchoed.values()].every((count) => count === 1)).toBe(true);
+  await expectEveryEcho(echoed, otherEchoed, names);
 });
 
 it('re-entrant sends on resuming HAWebSockets across link resets: each echoed exactly once', async () => {
@@ -146,10 +160,7 @@ it('re-entrant sends on resuming HAWebSockets across link resets: each echoed ex
   const otherEchoed = new Map<string, number>();
   const other = new HAWebSocket(`ws://127.0.0.1:${proxy.port}`, { ...fast, resume: true });
   cleanups.push(() => other.close());
-  other.onmessage = (event) => {
-    const text = String(event.data);
-    otherEchoed.set(text, (otherEchoed.get(text) ?? 0) + 1);
-  };
+  countEchoes(other, otherEchoed);
   const socket: Socket = new HAWebSocket(`ws://127.0.0.1:${proxy.port}`, {
     ...fast,
     // The documented way to wrap the WebSocket link under the session (`resume` ignores wrapTransport).
@@ -164,18 +175,7 @@ it('re-entrant sends on resuming HAWebSockets across link resets: each echoed ex
     proxy.resetAll();
   });
   const names = expected(true);
-  await waitFor(() => names.every((name) => echoed.has(name)) && otherEchoed.size >= MAIN / 25, {
-    ...WAIT,
-    what: 'every echo',
-    state: () => ({
-      echoed: echoed.size,
-      other: otherEchoed.size,
-      missing: names.filter((n) => !echoed.has(n)).slice(0, 20),
-    }),
-  });
+  await expectEveryEcho(echoed, otherEchoed, names);
   expect(resets).toBe(5);
-  expect(tally(echoed, names)).toEqual({ received: names.length, lost: 0, duplicated: 0, unexpected: [] });
-  expect(otherEchoed.size).toBe(MAIN / 25);
-  expect([...otherEchoed.values()].every((count) => count === 1)).toBe(true);
   expect(socket.session?.state).not.toBe('lost');
 });
