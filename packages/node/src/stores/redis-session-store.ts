@@ -241,7 +241,10 @@ function sha(name: ScriptName): string {
   if (!shas) {
     const { createHash } = requireFromHere('node:crypto') as typeof import('node:crypto');
     shas = Object.fromEntries(
-      Object.entries(SCRIPTS).map(([script, body]) => [script, createHash('sha1').update(body).digest('hex')]),
+      Object.entries(SCRIPTS).map(([script, body]) => [
+        script,
+        createHash('sha1').update(body).digest('hex'),
+      ]),
     ) as Record<ScriptName, string>;
   }
   return shas[name];
