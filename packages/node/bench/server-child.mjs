@@ -7,7 +7,8 @@
 //   plain:require    the same, `ws` loaded with `require`, as @lifeline/node/server loads it
 //   resume           createResumeServer() with the default MemorySessionStore
 //   sqlite:<path>    createResumeServer() on a SqliteSessionStore at <path>
-// Prints {"port":P} once listening. Then takes commands on stdin, one a line, and answers each
+// Prints {"port":P,"cpuMs":C} once listening, C the process's CPU time so far (user + system,
+// every thread), which moves less than the wall-clock start when other processes share the cores. Then takes commands on stdin, one a line, and answers each
 // with one JSON line:
 //   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
 //   sessions         {"live","connected"}: the resume server's sessions
@@ -64,7 +65,8 @@ if (kind === 'plain') {
   };
   ({ port } = await server.listen());
 }
-process.stdout.write(`${JSON.stringify({ port })}\n`);
+const started = process.cpuUsage();
+process.stdout.write(`${JSON.stringify({ port, cpuMs: (started.user + started.system) / 1000 })}\n`);
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (line === 'heap') {

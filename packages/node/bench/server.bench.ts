@@ -51,7 +51,7 @@ interface Child {
   kill(): Promise<void>;
 }
 
-async function startChild(spec: string): Promise<Child & { startMs: number }> {
+async function startChild(spec: string): Promise<Child & { startMs: number; cpuMs: number }> {
   const begin = performance.now();
   const child = spawn(process.execPath, ['--expose-gc', CHILD, spec], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -79,12 +79,13 @@ async function startChild(spec: string): Promise<Child & { startMs: number }> {
         resolve(answer);
       };
     });
-  const { port } = JSON.parse(await next()) as { port: number };
+  const { port, cpuMs } = JSON.parse(await next()) as { port: number; cpuMs: number };
   const startMs = performance.now() - begin;
   return {
     process: child,
     port,
     startMs,
+    cpuMs,
     async ask<T>(command: string): Promise<T> {
       child.stdin!.write(`${command}\n`);
       return JSON.parse(await next()) as T;
@@ -366,9 +367,19 @@ async function startSection(dir: string): Promise<void> {
   // The ES application's plain server (the goal's baseline), the same loading `ws` with `require`
   // as @lifeline/node/server does (so its ratio is the resume server's own cost), and ours.
   const kinds = [
-    { name: 'plain `ws` server (`import ws`)', spec: 'plain', ms: [] as number[] },
-    { name: "plain `ws` server (`require('ws')`)", spec: 'plain:require', ms: [] as number[] },
-    { name: 'resume server on SqliteSessionStore', spec: `sqlite:${db}`, ms: [] as number[] },
+    { name: 'plain `ws` server (`import ws`)', spec: 'plain', ms: [] as number[], cpu: [] as number[] },
+    {
+      name: "plain `ws` server (`require('ws')`)",
+      spec: 'plain:require',
+      ms: [] as number[],
+      cpu: [] as number[],
+    },
+    {
+      name: 'resume server on SqliteSessionStore',
+      spec: `sqlite:${db}`,
+      ms: [] as number[],
+      cpu: [] as number[],
+    },
   ];
   // The first start creates the database file: not counted (a restart finds it).
   for (const kind of kinds) await (await startChild(kind.spec)).kill();
@@ -379,16 +390,19 @@ async function startSection(dir: string): Promise<void> {
     for (const kind of order) {
       const child = await startChild(kind.spec);
       kind.ms.push(child.startMs);
+      kind.cpu.push(child.cpuMs);
       await child.kill();
     }
   }
   const resume = kinds[kinds.length - 1]!;
   console.log(`### Process start to listening, ${STARTS} rounds, interleaved\n`);
   console.log(
-    '"resume / this": the resume server\'s median start over this server\'s; "per round": its start over this server\'s in the same round (median and quartiles of the rounds).\n',
+    '"resume / this": the resume server\'s median start over this server\'s; "per round": its start over this server\'s in the same round (median and quartiles of the rounds). "CPU": the child\'s own CPU time (user + system) when listening, median (range), and the ratio of the medians.\n',
   );
-  console.log('| server | start to listening (range) | quartiles | median | resume / this | per round |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    '| server | start to listening (range) | quartiles | median | resume / this | per round | CPU | resume / this |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const kind of kinds) {
     const [q1, q3] = quartiles(kind.ms);
     const cells = [
@@ -396,13 +410,16 @@ async function startSection(dir: string): Promise<void> {
       `${q1!.toFixed(0)}-${q3!.toFixed(0)} ms`,
       `${median(kind.ms).toFixed(0)} ms`,
     ];
-    if (kind === resume) cells.push('', '');
+    const cpu = `${median(kind.cpu).toFixed(0)} ms (${range(kind.cpu, 0)})`;
+    if (kind === resume) cells.push('', '', cpu, '');
     else {
       const rounds = resume.ms.map((ms, i) => ms / kind.ms[i]!);
       const [r1, r3] = quartiles(rounds);
       cells.push(
         `${(median(resume.ms) / median(kind.ms)).toFixed(2)}x`,
         `${median(rounds).toFixed(2)}x (${r1!.toFixed(2)}-${r3!.toFixed(2)}x)`,
+        cpu,
+        `${(median(resume.cpu) / median(kind.cpu)).toFixed(2)}x`,
       );
     }
     console.log(`| ${kind.name} | ${cells.join(' | ')} |`);
