@@ -99,10 +99,10 @@ test("from the build, importing @lifeline/node/server loads at most 8 of the cor
 }, 60_000);
 
 // An ES import of a Node built-in builds its namespace, reading every export: `node:crypto`'s
-// `webcrypto` getter then loads Web Crypto, ~9 ms of CPU at a server's start (`LIFELINE_BENCH_SERVER=start
-// pnpm bench server`), for the Redis store's script digests that a server on another store never
-// needs. The store `require`s `node:crypto` when it first sends a script; sessions load Web Crypto
-// with their first id (`globalThis.crypto`), after the server listens.
+// `webcrypto` getter then loads Web Crypto (~0.8 ms of CPU at a server's start, beside ~6 ms for
+// `node:crypto` itself, which `ws` loads anyway), for the Redis store's script digests that a
+// server on another store never needs. The store `require`s `node:crypto` when it first sends a
+// script; sessions load Web Crypto with their first id (`globalThis.crypto`), after the server listens.
 test('from the build, importing @lifeline/node/server does not load Web Crypto', async () => {
   const program = `
     const before = process.moduleLoadList.includes('NativeModule internal/crypto/webcrypto');

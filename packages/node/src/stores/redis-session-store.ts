@@ -231,8 +231,9 @@ type ScriptName = keyof typeof SCRIPTS;
 
 // `node:crypto` is `require`d when the first script is sent, not imported: an ES import of a
 // built-in builds its namespace, which reads every export, `webcrypto` among them, and so loads
-// Web Crypto (~9 ms of CPU) in every process that imports `@lifeline/node/server`, whether or not
-// it uses this store (`LIFELINE_BENCH_SERVER=start pnpm bench server`, server-import-graph.test.ts).
+// Web Crypto in every process that imports `@lifeline/node/server`, whether or not it uses this
+// store (~0.8 ms of CPU at a server's start, server-import-graph.test.ts; `node:crypto` itself,
+// which `ws` loads anyway, is ~6 ms).
 const requireFromHere = createRequire(import.meta.url);
 let shas: Record<ScriptName, string> | undefined;
 
