@@ -2,10 +2,13 @@
 // builds with plain `node --expose-gc` (no tsx: its helpers would count in the heap figures).
 //
 // argv[2], the server:
-//   plain            a `ws` WebSocketServer, one message listener per connection (the baseline)
+//   plain            a `ws` WebSocketServer, one message listener per connection (the baseline),
+//                    `ws` imported as an ES module (its ES wrapper, as an ES application imports it)
+//   plain:require    the same, `ws` loaded with `require`, as @lifeline/node/server loads it
 //   resume           createResumeServer() with the default MemorySessionStore
 //   sqlite:<path>    createResumeServer() on a SqliteSessionStore at <path>
-// Prints {"port":P} once listening. Then takes commands on stdin, one a line, and answers each
+// Prints {"port":P,"cpuMs":C} once listening, C the process's CPU time so far (user + system,
+// every thread), which moves less than the wall-clock start when other processes share the cores. Then takes commands on stdin, one a line, and answers each
 // with one JSON line:
 //   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
 //   sessions         {"live","connected"}: the resume server's sessions
@@ -16,6 +19,7 @@
 // then "done".
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
 const [kind, target] = (process.argv[2] ?? 'plain').split(/:(.*)/s);
@@ -25,7 +29,10 @@ if (!gc) throw new Error('run with --expose-gc');
 let server;
 let port;
 if (kind === 'plain') {
-  const { WebSocketServer } = await import('ws');
+  // An ES import of `ws` goes through its ES wrapper, and Node 20 runs its CommonJS export-name
+  // lexer over each of the eight files the wrapper imports; `require` does not.
+  const { WebSocketServer } =
+    target === 'require' ? createRequire(import.meta.url)('ws') : await import('ws');
   const http = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   wss.on('connection', (socket) => {
@@ -58,7 +65,8 @@ if (kind === 'plain') {
   };
   ({ port } = await server.listen());
 }
-process.stdout.write(`${JSON.stringify({ port })}\n`);
+const started = process.cpuUsage();
+process.stdout.write(`${JSON.stringify({ port, cpuMs: (started.user + started.system) / 1000 })}\n`);
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (line === 'heap') {

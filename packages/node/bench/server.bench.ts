@@ -11,7 +11,8 @@
 //    caller drops; heap + external (ArrayBuffers) after gc, minus before, divided by N, against
 //    the payload size.
 // 3. Server -> client throughput, SqliteSessionStore against the MemorySessionStore (64 B).
-// 4. Process start to listening: a resume server on SQLite against a plain `ws` server.
+// 4. Process start to listening: a resume server on SQLite against a plain `ws` server, and
+//    against the same plain server loading `ws` with `require` as the resume server does.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,7 +31,9 @@ const CONNECTIONS = Number(process.env.LIFELINE_BENCH_CONNECTIONS ?? 1_000);
 const UNACKED = 1_000;
 const UNACKED_SIZE = 4_096;
 const MESSAGES = 20_000;
-const STARTS = 8;
+// 20 rounds: a start's median moves by 10-20 ms between runs of 8 on 2 shared cores, about the
+// size of the difference measured. LIFELINE_BENCH_STARTS overrides it.
+const STARTS = Number(process.env.LIFELINE_BENCH_STARTS ?? 20);
 const sections = new Set((process.env.LIFELINE_BENCH_SERVER ?? 'heap,unacked,sqlite,start').split(','));
 const spawned = new Set<ChildProcess>();
 
@@ -48,7 +51,7 @@ interface Child {
   kill(): Promise<void>;
 }
 
-async function startChild(spec: string): Promise<Child & { startMs: number }> {
+async function startChild(spec: string): Promise<Child & { startMs: number; cpuMs: number }> {
   const begin = performance.now();
   const child = spawn(process.execPath, ['--expose-gc', CHILD, spec], {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -76,12 +79,13 @@ async function startChild(spec: string): Promise<Child & { startMs: number }> {
         resolve(answer);
       };
     });
-  const { port } = JSON.parse(await next()) as { port: number };
+  const { port, cpuMs } = JSON.parse(await next()) as { port: number; cpuMs: number };
   const startMs = performance.now() - begin;
   return {
     process: child,
     port,
     startMs,
+    cpuMs,
     async ask<T>(command: string): Promise<T> {
       child.stdin!.write(`${command}\n`);
       return JSON.parse(await next()) as T;
@@ -359,29 +363,75 @@ async function sqliteSection(dir: string): Promise<void> {
 }
 
 async function startSection(dir: string): Promise<void> {
-  const plain: number[] = [];
-  const sqlite: number[] = [];
   const db = join(dir, 'start.db');
+  // The ES application's plain server (the goal's baseline), the same loading `ws` with `require`
+  // as @lifeline/node/server does (so its ratio is the resume server's own cost), and ours.
+  const kinds = [
+    { name: 'plain `ws` server (`import ws`)', spec: 'plain', ms: [] as number[], cpu: [] as number[] },
+    {
+      name: "plain `ws` server (`require('ws')`)",
+      spec: 'plain:require',
+      ms: [] as number[],
+      cpu: [] as number[],
+    },
+    {
+      name: 'resume server on SqliteSessionStore',
+      spec: `sqlite:${db}`,
+      ms: [] as number[],
+      cpu: [] as number[],
+    },
+  ];
   // The first start creates the database file: not counted (a restart finds it).
-  await (await startChild(`sqlite:${db}`)).kill();
-  await (await startChild('plain')).kill();
+  for (const kind of kinds) await (await startChild(kind.spec)).kill();
   for (let i = 0; i < STARTS; i++) {
-    for (const kind of i % 2 ? ['sqlite', 'plain'] : ['plain', 'sqlite']) {
-      const child = await startChild(kind === 'plain' ? 'plain' : `sqlite:${db}`);
-      (kind === 'plain' ? plain : sqlite).push(child.startMs);
+    // Every order in turn, so that no server always follows the same one.
+    const order = kinds.map((_, k) => kinds[(k + i) % kinds.length]!);
+    if (i % 2) order.reverse();
+    for (const kind of order) {
+      const child = await startChild(kind.spec);
+      kind.ms.push(child.startMs);
+      kind.cpu.push(child.cpuMs);
       await child.kill();
     }
   }
-  console.log(`### Process start to listening, ${STARTS} starts each, interleaved\n`);
-  console.log('| server | start to listening (range) | median | ratio (medians) |');
-  console.log('| --- | ---: | ---: | ---: |');
-  console.log(`| plain \`ws\` server | ${range(plain, 0, ' ms')} | ${median(plain).toFixed(0)} ms | 1.00x |`);
+  const resume = kinds[kinds.length - 1]!;
+  console.log(`### Process start to listening, ${STARTS} rounds, interleaved\n`);
   console.log(
-    `| resume server on SqliteSessionStore | ${range(sqlite, 0, ' ms')} | ${median(sqlite).toFixed(0)} ms | ${(
-      median(sqlite) / median(plain)
-    ).toFixed(2)}x |`,
+    '"resume / this": the resume server\'s median start over this server\'s; "per round": its start over this server\'s in the same round (median and quartiles of the rounds). "CPU": the child\'s own CPU time (user + system) when listening, median (range), and the ratio of the medians.\n',
   );
+  console.log(
+    '| server | start to listening (range) | quartiles | median | resume / this | per round | CPU | resume / this |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const kind of kinds) {
+    const [q1, q3] = quartiles(kind.ms);
+    const cells = [
+      range(kind.ms, 0, ' ms'),
+      `${q1!.toFixed(0)}-${q3!.toFixed(0)} ms`,
+      `${median(kind.ms).toFixed(0)} ms`,
+    ];
+    const cpu = `${median(kind.cpu).toFixed(0)} ms (${range(kind.cpu, 0)})`;
+    if (kind === resume) cells.push('', '', cpu, '');
+    else {
+      const rounds = resume.ms.map((ms, i) => ms / kind.ms[i]!);
+      const [r1, r3] = quartiles(rounds);
+      cells.push(
+        `${(median(resume.ms) / median(kind.ms)).toFixed(2)}x`,
+        `${median(rounds).toFixed(2)}x (${r1!.toFixed(2)}-${r3!.toFixed(2)}x)`,
+        cpu,
+        `${(median(resume.cpu) / median(kind.cpu)).toFixed(2)}x`,
+      );
+    }
+    console.log(`| ${kind.name} | ${cells.join(' | ')} |`);
+  }
   console.log('');
+}
+
+/** The first and third quartiles (medians of the lower and upper halves). */
+function quartiles(values: number[]): [number, number] {
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = sorted.length >> 1;
+  return [median(sorted.slice(0, half)), median(sorted.slice(sorted.length - half))];
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'lifeline-bench-server-'));

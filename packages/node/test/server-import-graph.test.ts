@@ -98,6 +98,25 @@ test("from the build, importing @lifeline/node/server loads at most 8 of the cor
   expect(loaded.core).toBeLessThanOrEqual(8);
 }, 60_000);
 
+// An ES import of a Node built-in builds its namespace, reading every export: `node:crypto`'s
+// `webcrypto` getter then loads Web Crypto (~0.8 ms of CPU at a server's start, beside ~6 ms for
+// `node:crypto` itself, which `ws` loads anyway), for the Redis store's script digests that a
+// server on another store never needs. The store `require`s `node:crypto` when it first sends a
+// script; sessions load Web Crypto with their first id (`globalThis.crypto`), after the server listens.
+test('from the build, importing @lifeline/node/server does not load Web Crypto', async () => {
+  const program = `
+    const before = process.moduleLoadList.includes('NativeModule internal/crypto/webcrypto');
+    await import('@lifeline/node/server');
+    process.stdout.write(JSON.stringify({
+      before,
+      webcrypto: process.moduleLoadList.includes('NativeModule internal/crypto/webcrypto'),
+    }));
+  `;
+  const loaded = (await runModule(program, true)) as { before: boolean; webcrypto: boolean };
+  expect(loaded.before).toBe(false); // the process starts without it, so the check can see it load
+  expect(loaded.webcrypto).toBe(false);
+}, 60_000);
+
 test.skipIf(!betterSqliteLoads)(
   'a SQLite store on better-sqlite3 loads its addon by path: no `bindings` search (it reads the call stack, then tries a dozen paths)',
   async () => {

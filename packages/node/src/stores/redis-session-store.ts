@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import {
   after,
   InvalidOptionError,
@@ -228,9 +228,28 @@ return ids`,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-const SHAS = Object.fromEntries(
-  Object.entries(SCRIPTS).map(([name, body]) => [name, createHash('sha1').update(body).digest('hex')]),
-) as Record<ScriptName, string>;
+
+// `node:crypto` is `require`d when the first script is sent, not imported: an ES import of a
+// built-in builds its namespace, which reads every export, `webcrypto` among them, and so loads
+// Web Crypto in every process that imports `@lifeline/node/server`, whether or not it uses this
+// store (~0.8 ms of CPU at a server's start, server-import-graph.test.ts; `node:crypto` itself,
+// which `ws` loads anyway, is ~6 ms).
+const requireFromHere = createRequire(import.meta.url);
+let shas: Record<ScriptName, string> | undefined;
+
+/** The SHA-1 (hex) of a script, as `EVALSHA` names it; computed on first use. */
+function sha(name: ScriptName): string {
+  if (!shas) {
+    const { createHash } = requireFromHere('node:crypto') as typeof import('node:crypto');
+    shas = Object.fromEntries(
+      Object.entries(SCRIPTS).map(([script, body]) => [
+        script,
+        createHash('sha1').update(body).digest('hex'),
+      ]),
+    ) as Record<ScriptName, string>;
+  }
+  return shas[name];
+}
 
 /**
  * A {@link FencedSessionStore} in Redis, for a fleet of replicas behind a load balancer: a client
@@ -535,7 +554,7 @@ export class RedisSessionStore implements FencedSessionStore {
       if (name === 'ready') return await client.callBuffer('PING');
       if (wait) return await this.runAndWait(client, name, id, keys, args, wait);
       try {
-        return await client.callBuffer('EVALSHA', SHAS[name], keys.length, ...keys, ...args);
+        return await client.callBuffer('EVALSHA', sha(name), keys.length, ...keys, ...args);
       } catch (error) {
         if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
         return await client.callBuffer('EVAL', SCRIPTS[name], keys.length, ...keys, ...args);
@@ -566,7 +585,7 @@ export class RedisSessionStore implements FencedSessionStore {
       const pipeline = client.pipeline!();
       pipeline.callBuffer(
         command,
-        command === 'EVAL' ? SCRIPTS[name] : SHAS[name],
+        command === 'EVAL' ? SCRIPTS[name] : sha(name),
         keys.length,
         ...keys,
         ...args,
