@@ -218,28 +218,35 @@ class LinkWebSocket extends WsWebSocket {
 
   override emit(type: string | symbol, a?: unknown, b?: unknown): boolean {
     const handlers = this[kHandlers];
-    if (handlers === undefined) return super.emit.apply(this, arguments as never);
-    switch (type) {
-      case 'message':
-        handlers.onMessage(b ? (a as Buffer) : (a as Buffer).toString());
-        break;
-      case 'open':
-        handlers.onOpen();
-        break;
-      case 'error':
-        handlers.onError({ error: a });
-        break;
-      case 'close':
-        handlers.onClose(a as number, (b as Buffer).toString());
-        break;
-      case 'pong':
-        handlers.onPong?.();
-        break;
-      default:
-        return super.emit.apply(this, arguments as never);
+    // `ws` emits the link's events with at most two arguments; an 'error' nobody else hears is the link's.
+    if (handlers !== undefined && tellLink(handlers, type, a, b)) {
+      return this.listenerCount(type) === 0 || super.emit(type, a, b);
     }
-    // `ws` emits these with at most two arguments; an 'error' nobody else hears is the link's.
-    return this.listenerCount(type) === 0 || super.emit(type, a, b);
+    // biome-ignore lint/complexity/noArguments: every argument `ws` gave, without a rest array per event
+    return super.emit.apply(this, arguments as never);
+  }
+}
+
+/** Hands one of the five events a link hears to its handlers; false for any other event. */
+function tellLink(handlers: WebSocketHandlers, type: string | symbol, a: unknown, b: unknown): boolean {
+  switch (type) {
+    case 'message':
+      handlers.onMessage(b ? (a as Buffer) : (a as Buffer).toString());
+      return true;
+    case 'open':
+      handlers.onOpen();
+      return true;
+    case 'error':
+      handlers.onError({ error: a });
+      return true;
+    case 'close':
+      handlers.onClose(a as number, (b as Buffer).toString());
+      return true;
+    case 'pong':
+      handlers.onPong?.();
+      return true;
+    default:
+      return false;
   }
 }
 
