@@ -215,6 +215,14 @@ export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
 
 /**
+ * The outgoing queue of every connection that has not sent yet (an idle connection's queue and its
+ * list were 120 B each): always empty, since only `take_` adds entries, to a queue of the
+ * connection's own that it makes first. What the connection asks of it (size, waiting entries,
+ * requeue, drain) reads or leaves it empty.
+ */
+const NO_SENDS = /* @__PURE__ */ new OutgoingQueue<never>();
+
+/**
  * Makes a connection highly available (libha `ha_attach`). Opens a link at once; when the link
  * fails with a recoverable error, it is restored by `options.recover` under the budgets and the
  * backoff, and sends that were in flight are written again in order. Irrecoverable errors, and
@@ -256,7 +264,8 @@ class HAConnectionImpl<In, Out, H>
   sink_: PostSink<Out, In> | undefined;
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
-  private readonly outbox_: OutgoingQueue<Out>;
+  /** {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own. */
+  private outbox_: OutgoingQueue<Out> = NO_SENDS;
   private currentLink_: Link<In, Out> | undefined;
   private lastLink_: Link<In, Out> | undefined;
   private generation_ = 0;
@@ -277,7 +286,6 @@ class HAConnectionImpl<In, Out, H>
   ) {
     checkConnectionOptions(options);
     this.diagnostics_ = connectionDiagnosticsFor(options);
-    this.outbox_ = new OutgoingQueue(options.queue);
     this.core_ = new RecoveryCore(options, this);
     this.connect_();
   }
@@ -413,6 +421,7 @@ class HAConnectionImpl<In, Out, H>
     // Written at once on a replaying link, which copies it into its own frame synchronously and
     // replays that frame itself: the outbox need not copy it first.
     const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
+    if (this.outbox_ === NO_SENDS) this.outbox_ = new OutgoingQueue(this.options.queue);
     const entry = this.outbox_.enqueue(data, resolve, reject, this, !direct);
     if (!('settled' in entry)) {
       refused = entry;
@@ -451,7 +460,7 @@ class HAConnectionImpl<In, Out, H>
     // Like a send written on a replaying link: the session owns it now (it cannot be withdrawn or
     // dropped), it is not written again by attach, and the session's answer is final.
     entry.generation = this.generation_;
-    entry.written = true;
+    entry.written_ = true;
     held.then(
       () => {
         if (entry.settled) return;
@@ -731,7 +740,7 @@ class HAConnectionImpl<In, Out, H>
   private write_(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
     const generation = this.generation_;
     entry.generation = generation;
-    entry.written = true;
+    entry.written_ = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
       link.sendWith(payload, this.confirm_ ?? this.confirmFor_(link), entry);
@@ -825,7 +834,7 @@ class HAConnectionImpl<In, Out, H>
     this.flushing_ = false;
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
-    if (!link.replaysSends) this.outbox_.requeueAll();
+    if (!link.replaysSends) this.outbox_.requeueAll_();
     // A heartbeat timeout lands here with the link still up: closing a resumable link would end
     // its session, so it is abandoned instead and the session resumes on the recovered link.
     if (link.abandon) link.abandon();

@@ -1,12 +1,16 @@
 /**
- * A connection's `messages$`, `state$` and `events$` are fanouts made on first read: a drop-in
- * socket reads the connection through its sink and never subscribes, and an idle connection then
- * keeps none of them. What a subscriber sees must not depend on when its fanout was made: one
+ * What a connection makes on first use, so that an idle one keeps none of it.
+ *
+ * Its `messages$`, `state$` and `events$` are fanouts made on first read: a drop-in
+ * socket reads the connection through its sink and never subscribes. What a subscriber sees must not depend on when its fanout was made: one
  * that first reads them after the close gets the end; one that joins from the sink's handler (the
  * sink is told first, as a first subscriber would be) gets the state once, and the next message,
  * not the one being handled.
+ *
+ * Its outgoing queue is made at its first send: until then it shares one empty queue with every
+ * connection that has not sent, which nothing may write into.
  */
-import type { ConnectionState } from '@lifeline/core';
+import { type ConnectionState, QueueOverflowError } from '@lifeline/core';
 import type { PostingConnection, PostSink } from '@lifeline/core/internal';
 import { createMemoryTransport } from '@lifeline/core/testing';
 import { describe, expect, onTestFinished, test, vi } from 'vitest';
@@ -97,5 +101,41 @@ describe('messages$, state$ and events$ made on first read', () => {
     transport.current!.send('m2');
     expect(received).toEqual(['m1', 'm2']);
     expect(reported).toEqual([bug, bug]);
+  });
+});
+
+describe('the outgoing queue made at the first send', () => {
+  test('connections that never sent share nothing: sends queued on one, closes and drops on others, each pending its own', async () => {
+    // Closing (which drains the queue) and sending while no link is up (queued) on connections
+    // that had not sent: if any of them wrote into the shared empty queue, the others' `pending`,
+    // and the limits of each, would show it.
+    const idle = connect(createMemoryTransport<string>(), FAST);
+    const closedUnused = connect(createMemoryTransport<string>(), FAST);
+    closedUnused.close();
+    const refused = createMemoryTransport<string>();
+    refused.refuseOpens(Number.POSITIVE_INFINITY);
+    const queued = connect(refused, { ...FAST, maxAttemptsPerFailure: 1_000, queue: { maxMessages: 2 } });
+    const sends = [queued.send('q1'), queued.send('q2')];
+    for (const send of sends) send.catch(() => {});
+    expect(() => queued.enqueue('q3')).toThrow(QueueOverflowError);
+    const other = createMemoryTransport<string>();
+    other.refuseOpens(Number.POSITIVE_INFINITY);
+    const sender = connect(other, { ...FAST, maxAttemptsPerFailure: 1_000, queue: { maxMessages: 3 } });
+    for (const data of ['s1', 's2', 's3']) sender.send(data).catch(() => {});
+    expect(idle.pending).toEqual({ messages: 0, bytes: 0 });
+    expect(closedUnused.pending).toEqual({ messages: 0, bytes: 0 });
+    expect(queued.pending.messages).toBe(2);
+    expect(sender.pending.messages).toBe(3);
+    // A connection that had not sent, closed after the others queued: its drain empties nothing of theirs.
+    idle.close();
+    expect(queued.pending.messages).toBe(2);
+    expect(sender.pending.messages).toBe(3);
+    // And the next new connection starts empty.
+    const next = connect(createMemoryTransport<string>(), FAST);
+    expect(next.pending).toEqual({ messages: 0, bytes: 0 });
+    await waitForState(next, 'open');
+    await next.send('n1');
+    expect(next.pending).toEqual({ messages: 0, bytes: 0 });
+    expect(queued.pending.messages).toBe(2);
   });
 });
