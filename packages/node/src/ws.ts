@@ -206,6 +206,50 @@ function onWsPong(this: Listened): void {
   this[kHandlers]?.onPong?.();
 }
 
+/**
+ * The `ws` client our links open: it hands the link's handlers its five events from `emit`
+ * itself, so a link adds no listener to the socket. Five listeners put the socket's event table
+ * (a dictionary: EventEmitter's `_events` has no prototype) at a larger capacity, about 100 B
+ * more per idle connection than the empty table every `ws` socket has. Other listeners (the close
+ * linger's, the late-error guard's) still hear their events through `EventEmitter`'s `emit`.
+ */
+class LinkWebSocket extends WsWebSocket {
+  [kHandlers]: WebSocketHandlers | undefined = undefined;
+
+  override emit(type: string | symbol, a?: unknown, b?: unknown): boolean {
+    const handlers = this[kHandlers];
+    // `ws` emits the link's events with at most two arguments; an 'error' nobody else hears is the link's.
+    if (handlers !== undefined && tellLink(handlers, type, a, b)) {
+      return this.listenerCount(type) === 0 || super.emit(type, a, b);
+    }
+    // biome-ignore lint/complexity/noArguments: every argument `ws` gave, without a rest array per event
+    return super.emit.apply(this, arguments as never);
+  }
+}
+
+/** Hands one of the five events a link hears to its handlers; false for any other event. */
+function tellLink(handlers: WebSocketHandlers, type: string | symbol, a: unknown, b: unknown): boolean {
+  switch (type) {
+    case 'message':
+      handlers.onMessage(b ? (a as Buffer) : (a as Buffer).toString());
+      return true;
+    case 'open':
+      handlers.onOpen();
+      return true;
+    case 'error':
+      handlers.onError({ error: a });
+      return true;
+    case 'close':
+      handlers.onClose(a as number, (b as Buffer).toString());
+      return true;
+    case 'pong':
+      handlers.onPong?.();
+      return true;
+    default:
+      return false;
+  }
+}
+
 export const wsCapabilities = {
   send: (socket: WebSocket, data: LinkData) =>
     new Promise<void>((resolve, reject) => {
@@ -228,9 +272,12 @@ export const wsCapabilities = {
   },
   // Pongs come through `listen` (handlers.onPong), so no `onPong` capability.
   listen: (socket: WebSocket, handlers: WebSocketHandlers): undefined => {
-    // Shared listeners that find the link's handlers on the socket (`ws` calls them with the
-    // socket as `this`), stopped by `unlisten`: no closure per connection.
     (socket as Listened)[kHandlers] = handlers;
+    // Our own sockets call the handlers from `emit` (see LinkWebSocket). Any other `ws` socket
+    // (these capabilities are public) gets shared listeners that find the link's handlers on the
+    // socket (`ws` calls them with the socket as `this`), stopped by `unlisten`: no closure per
+    // connection.
+    if (socket instanceof LinkWebSocket) return undefined;
     socket.on('open', onWsOpen);
     socket.on('message', onWsMessage);
     socket.on('error', onWsError);
@@ -282,7 +329,7 @@ export function wsTransport(
     binaryType: 'nodebuffer',
     ...options,
     url,
-    WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+    WebSocket: LinkWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   });
 }
 
@@ -315,7 +362,7 @@ export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = d
   WsBinaryType
 >({
   ...wsCapabilities,
-  WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  WebSocket: LinkWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,
@@ -341,7 +388,7 @@ lazyListenerMaps(HAWebSocket);
  */
 export const haWebSocket: HaWebSocketFactory = defineHaWebSocket<WebSocket>({
   ...wsCapabilities,
-  WebSocket: WsWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
+  WebSocket: LinkWebSocket as unknown as WebSocketTransportOptions<WebSocket>['WebSocket'],
   binaryType: 'nodebuffer',
   defaultBinaryType: 'nodebuffer',
   convertBinary: convertWsBinary,

@@ -11,10 +11,11 @@
 import { once } from 'node:events';
 import { attach } from '@lifeline/core';
 import { waitFor } from '@lifeline/core/testing';
-import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
+import { webSocketTransport } from '@lifeline/core/websocket';
+import { HAWebSocket, wsCapabilities, wsTransport } from '@lifeline/node/ws';
 import { Observable } from 'rxjs';
 import { expect, it, vi } from 'vitest';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
 
@@ -117,4 +118,52 @@ it('a link that fails between its open and the engine reading it is recovered fr
   await waitFor(() => accepted >= 3 && received.length === 1, WAIT);
   expect(received).toEqual(['hello3']);
   expect(connection.state$.value.status).toBe('open');
+}, 30_000);
+
+it("the ws socket under an HAWebSocket has no listener: its link hears open, messages, pongs and the close from the socket's emit", async () => {
+  // Five listeners (open, message, error, close, pong) grew the socket's event table, a
+  // prototype-less dictionary, about 0.1 KB past the empty one every `ws` socket keeps.
+  const server = await echo();
+  const socket = new HAWebSocket(server.url, { heartbeat: { intervalMs: 20, timeoutMs: 150 } });
+  cleanups.push(() => socket.close());
+  const received: string[] = [];
+  socket.onmessage = (event) => received.push(event.data as string);
+  await once(socket as unknown as EventTarget, 'open');
+  const ws = (socket.connection.link as unknown as { socket_: import('ws').WebSocket }).socket_;
+  expect(ws.eventNames()).toEqual([]);
+  let pings = 0;
+  server.wss.clients.forEach((peer) => peer.on('ping', () => pings++));
+  for (let i = 0; i < 10; i++) socket.send(`m${i}`);
+  // Pongs alone keep the link up past the 150 ms timeout (no message after the echoes).
+  await waitFor(() => received.length === 10 && pings >= 12, WAIT);
+  expect(received).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+  expect(server.accepted).toBe(1);
+  const closed = once(socket as unknown as EventTarget, 'close');
+  socket.close(4001, 'bye');
+  const [event] = (await closed) as [CloseEvent];
+  expect([event.code, event.reason]).toEqual([4001, 'bye']);
+}, 30_000);
+
+it("wsCapabilities on a plain ws socket (not the links' own class) still hear its events through listeners", async () => {
+  const server = await echo();
+  const connection = attach(
+    webSocketTransport({ ...wsCapabilities, binaryType: 'nodebuffer', url: server.url, WebSocket: WebSocket }),
+    { heartbeat: { intervalMs: 20, timeoutMs: 150 } },
+  );
+  cleanups.push(() => connection.close());
+  const received: unknown[] = [];
+  connection.messages$.subscribe((message) => received.push(message));
+  await waitFor(() => connection.state$.value.status === 'open', WAIT);
+  const ws = (connection.link as unknown as { socket_: WebSocket }).socket_;
+  expect(ws.eventNames().sort()).toEqual(['close', 'error', 'message', 'open', 'pong']);
+  let pings = 0;
+  server.wss.clients.forEach((peer) => peer.on('ping', () => pings++));
+  for (let i = 0; i < 10; i++) await connection.send(`m${i}`);
+  await waitFor(() => received.length === 10 && pings >= 12, WAIT);
+  expect(received).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+  expect(server.accepted).toBe(1);
+  connection.close();
+  await connection.closed;
+  // The link stopped listening (what is left: the late-error guard, the close linger's listener).
+  expect(['open', 'message', 'pong'].map((type) => ws.listenerCount(type))).toEqual([0, 0, 0]);
 }, 30_000);

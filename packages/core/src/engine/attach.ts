@@ -12,7 +12,7 @@ import {
   SendWithdrawnError,
 } from './errors.js';
 import type { Link, LinkData, LinkReader, Transport } from './link.js';
-import { FanoutObservable, MessageFanout, ValueFanout } from './message-fanout.js';
+import { FanoutObservable, fanOut, lateFanout, MessageFanout, ValueFanout } from './message-fanout.js';
 import { checkConnectionOptions } from './options.js';
 import { copyBytes, type OutgoingEntry, OutgoingQueue, type QueueOptions } from './outgoing-queue.js';
 import {
@@ -197,22 +197,30 @@ const noop = () => {};
  * @internal
  */
 export interface PostSink<Out, In = unknown> {
-  sendFailed(data: Out, error: unknown): void;
-  dropped(data: Out, error: QueueOverflowError): void;
+  sendFailed_(data: Out, error: unknown): void;
+  dropped_(data: Out, error: QueueOverflowError): void;
   /** Every message, before `messages$`'s subscribers: what a subscription would get, without one. */
-  received(data: In): void;
+  received_(data: In): void;
   /** Every state, before `state$`'s subscribers (the first one, `connecting`, excepted). */
-  stateChanged(state: ConnectionState): void;
+  stateChanged_(state: ConnectionState): void;
 }
 
 /** The connection {@link attach} returns, with its internal promise-less send. @internal */
 export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
   /** Set once, by the drop-in socket that owns the connection, before any message or state. */
-  sink: PostSink<Out, In> | undefined;
+  sink_: PostSink<Out, In> | undefined;
   post(data: Out): void;
 }
 
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
+
+/**
+ * The outgoing queue of every connection that has not sent yet (an idle connection's queue and its
+ * list were 120 B each): always empty, since only `take_` adds entries, to a queue of the
+ * connection's own that it makes first. What the connection asks of it (size, waiting entries,
+ * requeue, drain) reads or leaves it empty.
+ */
+const NO_SENDS = /* @__PURE__ */ new OutgoingQueue<never>();
 
 /**
  * Makes a connection highly available (libha `ha_attach`). Opens a link at once; when the link
@@ -238,20 +246,26 @@ class HAConnectionImpl<In, Out, H>
   implements HAConnection<In, Out>, LinkReader<In>, HeartbeatOwner, RecoveryListener
 {
   /**
-   * The state: a fanout that keeps the current value rather than a `BehaviorSubject` (no rxjs
-   * Subject in an idle connection, nor in a bundle). It tells the connection's sink (a drop-in
-   * socket) of each state before its subscribers, as their first would be told: the value is
-   * stored first (a subscriber that joins from the sink's handler gets it at once) and the
-   * delivery snapshot is taken before (it does not get it twice).
+   * The state. `state$` is a fanout that keeps the current value (a `BehaviorSubject` without
+   * rxjs), made with its view on first read; the connection's sink (a drop-in socket) is told of
+   * each state before its subscribers, as their first would be told: the value is stored first (a
+   * subscriber that joins from the sink's handler gets it at once) and the delivery snapshot is
+   * taken before (it does not get it twice).
    */
-  private readonly stateSubject_: ValueFanout<ConnectionState>;
-  private readonly incoming_ = new MessageFanout<In>();
-  /** Made on the first `events$`: most connections never have a subscriber. */
-  private events_: MessageFanout<ConnectionEvent<In, Out>> | undefined;
+  private state_: ConnectionState = { status: 'connecting' };
   private stateView_: StateView | undefined;
+  /**
+   * `messages$`'s and `events$`'s fanouts, made on first read: a connection read through its sink
+   * (an `HAWebSocket`) has no subscriber to either.
+   */
+  private incoming_: MessageFanout<In> | undefined;
+  private events_: MessageFanout<ConnectionEvent<In, Out>> | undefined;
+  /** Set once, by the drop-in socket that owns the connection: see {@link PostingConnection}. @internal */
+  sink_: PostSink<Out, In> | undefined;
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
-  private readonly outbox_: OutgoingQueue<Out>;
+  /** {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own. */
+  private outbox_: OutgoingQueue<Out> = NO_SENDS;
   private currentLink_: Link<In, Out> | undefined;
   private lastLink_: Link<In, Out> | undefined;
   private generation_ = 0;
@@ -272,34 +286,29 @@ class HAConnectionImpl<In, Out, H>
   ) {
     checkConnectionOptions(options);
     this.diagnostics_ = connectionDiagnosticsFor(options);
-    this.outbox_ = new OutgoingQueue(options.queue);
-    this.stateSubject_ = new ValueFanout<ConnectionState>({ status: 'connecting' });
     this.core_ = new RecoveryCore(options, this);
     this.connect_();
   }
 
   get messages$(): Observable<In> {
+    this.incoming_ ??= lateFanout(this.finished_, new MessageFanout<In>());
     return this.incoming_.observable;
   }
 
   get events$(): Observable<ConnectionEvent<In, Out>> {
-    if (this.events_ === undefined) {
-      this.events_ = new MessageFanout();
-      // A subscriber after the close gets the completion, as from the fanout that saw it.
-      if (this.finished_) this.events_.complete();
-    }
+    this.events_ ??= lateFanout(this.finished_, new MessageFanout<ConnectionEvent<In, Out>>());
     return this.events_.observable;
   }
 
   /** A subscriber after the close gets the final state (and the error in it), then completion. */
   get state$(): Observable<ConnectionState> & { readonly value: ConnectionState } {
-    this.stateView_ ??= new StateView(this.stateSubject_);
+    this.stateView_ ??= new StateView(lateFanout(this.finished_, new ValueFanout(this.state_)));
     return this.stateView_;
   }
 
   get closed(): Promise<ClosedState> {
     if (this.closed_ === undefined) {
-      const state = this.stateSubject_.value;
+      const state = this.state_;
       this.closed_ =
         state.status === 'closed'
           ? Promise.resolve(state)
@@ -352,7 +361,7 @@ class HAConnectionImpl<In, Out, H>
   /**
    * {@link enqueue} without a promise, for a drop-in `send()` that returns nothing: a send the
    * connection cannot take throws, as from `enqueue`; one taken and later not delivered is handed
-   * to `sink.sendFailed` (with the queued copy of its data). Saves a promise and its reactions
+   * to `sink.sendFailed_` (with the queued copy of its data). Saves a promise and its reactions
    * per send.
    * @internal
    */
@@ -388,20 +397,9 @@ class HAConnectionImpl<In, Out, H>
   /** @internal A message 'drop-oldest' dropped (see {@link DropListener}). */
   queueDropped_(entry: { data: Out }, error: QueueOverflowError): void {
     this.emit_({ type: 'dropped', data: entry.data, error });
-    this.sink?.dropped(entry.data, error);
+    this.sink_?.dropped_(entry.data, error);
   }
 
-  /** @internal */
-  get sink(): PostSink<Out, In> | undefined {
-    return this.postSink_;
-  }
-  set sink(sink: PostSink<Out, In> | undefined) {
-    this.postSink_ = sink;
-    this.incoming_.first = sink;
-    // The sink's own method for states, under the name the fanout calls.
-    this.stateSubject_.first = sink && new StateSink(sink);
-  }
-  private postSink_: PostSink<Out, In> | undefined;
   /** Every posted entry's `reject` (see {@link postRejectFor}), made on the first post. */
   private postReject_: ((error: unknown) => void) | undefined;
 
@@ -423,6 +421,7 @@ class HAConnectionImpl<In, Out, H>
     // Written at once on a replaying link, which copies it into its own frame synchronously and
     // replays that frame itself: the outbox need not copy it first.
     const direct = this.currentLink_?.replaysSends === true && !this.flushing_;
+    if (this.outbox_ === NO_SENDS) this.outbox_ = new OutgoingQueue(this.options.queue);
     const entry = this.outbox_.enqueue(data, resolve, reject, this, !direct);
     if (!('settled' in entry)) {
       refused = entry;
@@ -461,7 +460,7 @@ class HAConnectionImpl<In, Out, H>
     // Like a send written on a replaying link: the session owns it now (it cannot be withdrawn or
     // dropped), it is not written again by attach, and the session's answer is final.
     entry.generation = this.generation_;
-    entry.written = true;
+    entry.written_ = true;
     held.then(
       () => {
         if (entry.settled) return;
@@ -480,21 +479,21 @@ class HAConnectionImpl<In, Out, H>
   suspend(): void {
     if (this.finished_) return;
     this.core_.suspend();
-    const state = this.stateSubject_.value;
+    const state = this.state_;
     if (state.status === 'open') this.setState_({ ...state, status: 'suspended' });
   }
 
   enable(): void {
     if (this.finished_) return;
     this.core_.enable();
-    const state = this.stateSubject_.value;
+    const state = this.state_;
     if (state.status === 'suspended') this.setState_({ ...state, status: 'open' });
   }
 
   resetCounts(): void {
     if (this.finished_) return;
     this.core_.resetCounts();
-    const state = this.stateSubject_.value;
+    const state = this.state_;
     if (state.status === 'open' || state.status === 'suspended') {
       this.setState_({ ...state, recoveriesLeft: this.core_.recoveriesLeft });
     } else if (state.status === 'recovering') {
@@ -609,7 +608,8 @@ class HAConnectionImpl<In, Out, H>
     // Sends that were merely written are no proof: the kernel takes bytes even from a server
     // that accepts and then drops every connection, which must keep spending the budget.
     this.onProgress_(this.reading_!);
-    this.incoming_.next(value);
+    const sink = this.sink_;
+    fanOut(this.incoming_, value, sink?.received_, sink);
   }
 
   /** @internal The peer answered a ping: a sign of life for the heartbeat, and progress on a recovered link. */
@@ -649,7 +649,7 @@ class HAConnectionImpl<In, Out, H>
 
   private openLink_(signal: AbortSignal): Promise<Link<In, Out> | undefined | null> {
     if (!this.core_.recovering) return this.transport.open(signal);
-    const state = this.stateSubject_.value;
+    const state = this.state_;
     const lastError = state.status === 'recovering' ? state.lastError : this.core_.failure;
     const context: RecoveryContext<In, Out, H> = {
       attempt: this.core_.attempt,
@@ -740,7 +740,7 @@ class HAConnectionImpl<In, Out, H>
   private write_(link: Link<In, Out>, entry: OutgoingEntry<Out>, payload: Out = entry.data): void {
     const generation = this.generation_;
     entry.generation = generation;
-    entry.written = true;
+    entry.written_ = true;
     if (link.sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
       link.sendWith(payload, this.confirm_ ?? this.confirmFor_(link), entry);
@@ -834,7 +834,7 @@ class HAConnectionImpl<In, Out, H>
     this.flushing_ = false;
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
-    if (!link.replaysSends) this.outbox_.requeueAll();
+    if (!link.replaysSends) this.outbox_.requeueAll_();
     // A heartbeat timeout lands here with the link still up: closing a resumable link would end
     // its session, so it is abandoned instead and the session resumes on the recovered link.
     if (link.abandon) link.abandon();
@@ -868,7 +868,7 @@ class HAConnectionImpl<In, Out, H>
         });
         break;
       case 'recovered': {
-        const state = this.stateSubject_.value;
+        const state = this.state_;
         if (state.status === 'open' || state.status === 'suspended') {
           this.setState_({
             ...state,
@@ -885,6 +885,16 @@ class HAConnectionImpl<In, Out, H>
     this.emit_(event);
   }
 
+  /** A new state, to the sink first, then `state$`'s subscribers (the first state excepted). */
+  private tellState_(state: ConnectionState): void {
+    this.state_ = state;
+    const sink = this.sink_;
+    const fanout = this.stateView_?.fanout_;
+    // Stored before the sink is told: a subscriber that joins from its handler gets it at once.
+    if (fanout) fanout.value = state;
+    fanOut(fanout, state, sink?.stateChanged_, sink);
+  }
+
   private emit_(event: ConnectionEvent<In, Out>): void {
     this.events_?.next(event);
     this.diagnostics_.event(event);
@@ -892,7 +902,7 @@ class HAConnectionImpl<In, Out, H>
 
   private setState_(state: ConnectionState): void {
     if (this.finished_) return;
-    this.stateSubject_.next(state);
+    this.tellState_(state);
     this.diagnostics_.state(state, this.outbox_.size);
   }
 
@@ -922,31 +932,17 @@ class HAConnectionImpl<In, Out, H>
     for (const entry of this.outbox_.drain(keep)) entry.reject(pendingError);
     const closed: ClosedState =
       error === undefined ? { status: 'closed', reason } : { status: 'closed', reason, error };
-    this.stateSubject_.next(closed);
+    this.tellState_(closed);
     this.diagnostics_.state(closed, this.outbox_.size);
-    this.stateSubject_.complete();
+    this.stateView_?.fanout_.complete();
     this.events_?.complete();
     // messages$ completes rather than errors: a subscriber without an error handler must not
     // crash the process when a server goes away. The error is on `state$` and `closed`.
-    this.incoming_.complete();
+    this.incoming_?.complete();
     this.resolveClosed_?.(closed);
     // Ended by itself (not close()/detach()): the transport keeps what it stored but lets it go,
     // so a new connection in this process can take it (a client store's lock is released).
     if (fromPipeline) this.transport.release?.();
-  }
-}
-
-/**
- * The sink's own method for states, under the name the state fanout calls: an object of one
- * field rather than a literal with a closure (and its context) kept by every connection.
- */
-class StateSink {
-  private readonly sink_: PostSink<never, never>;
-  constructor(sink: PostSink<never, never>) {
-    this.sink_ = sink;
-  }
-  received(state: ConnectionState): void {
-    this.sink_.stateChanged(state);
   }
 }
 
@@ -973,9 +969,9 @@ function takeSend(resolve: () => void, reject: (error: unknown) => void): void {
  * Every posted entry's `reject`, one per connection: called as `entry.reject(error)`, so `this`
  * is the entry.
  */
-function postRejectFor<Out>(connection: { sink: PostSink<Out, never> | undefined }) {
+function postRejectFor<Out>(connection: { sink_: PostSink<Out, never> | undefined }) {
   return function (this: OutgoingEntry<Out>, error: unknown) {
-    connection.sink?.sendFailed(this.data, error);
+    connection.sink_?.sendFailed_(this.data, error);
   };
 }
 

@@ -27,15 +27,11 @@ const NONE: readonly never[] = [];
 export class MessageFanout<T> {
   // Replaced, never mutated: a delivery loop keeps its snapshot when a subscriber leaves or
   // joins during a delivery (as a Subject does).
-  private subscribers_: readonly Subscriber<T>[] = NONE;
-  /** 0 while open, 1 completed, 2 errored with `failure`. */
-  protected ended_: 0 | 1 | 2 = 0;
+  /** @internal */
+  subscribers_: readonly Subscriber<T>[] = NONE;
+  /** 0 while open, 1 completed, 2 errored with `failure`. @internal */
+  ended_: 0 | 1 | 2 = 0;
   private failure_: unknown;
-  /**
-   * Told of every message before the subscribers, without a subscription (a drop-in socket's
-   * own dispatch: no subscriber, observer and teardown per connection). @internal
-   */
-  first: { received(value: T): void } | undefined;
 
   private observable_: Observable<T> | undefined;
 
@@ -65,18 +61,7 @@ export class MessageFanout<T> {
 
   /** Delivers to every current subscriber; ignored after the end. */
   next(value: T): void {
-    if (this.ended_) return;
-    const subscribers = this.subscribers_;
-    // After the snapshot, as a Subject's first subscriber: one that joins from inside `first`
-    // gets the next message, not this one.
-    // `first` calls the application (a drop-in socket's onmessage): a throw there is reported,
-    // and the subscribers still get the message (as a Subject's other observers would).
-    try {
-      this.first?.received(value);
-    } catch (error) {
-      reportException(error);
-    }
-    for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(value);
+    fanOut(this, value);
   }
 
   /** Completes every subscriber, once; later calls are ignored. */
@@ -93,7 +78,6 @@ export class MessageFanout<T> {
     if (this.ended_) return;
     this.ended_ = how;
     this.failure_ = error;
-    this.first = undefined;
     const subscribers = this.subscribers_;
     this.subscribers_ = NONE;
     for (const subscriber of subscribers) {
@@ -106,17 +90,12 @@ export class MessageFanout<T> {
 /**
  * A {@link MessageFanout} that keeps the last value and gives it to each subscriber as it
  * subscribes, as a `BehaviorSubject` does; a subscriber after the end gets the last value, then
- * the end (a completed `BehaviorSubject` would give it nothing). A connection's `state$`.
+ * the end (a completed `BehaviorSubject` would give it nothing). A connection's `state$`, whose
+ * connection sets `value` before each delivery ({@link fanOut}): `next` does not.
  */
 export class ValueFanout<T> extends MessageFanout<T> {
   constructor(public value: T) {
     super();
-  }
-
-  override next(value: T): void {
-    if (this.ended_) return;
-    this.value = value;
-    super.next(value);
   }
 
   /** @internal */
@@ -131,6 +110,40 @@ export class ValueFanout<T> extends MessageFanout<T> {
 }
 
 /**
+ * Delivers a value to a fanout's subscribers (none if it was not made, nothing after its end),
+ * telling `first` before them (a drop-in socket's method, called on `self`: the socket's own
+ * dispatch, without a subscription, subscriber, observer and teardown per connection), as their
+ * first subscriber would be told: one that joins from inside it gets the next value, not this one.
+ * `first` calls the application (a socket's `onmessage`): a throw there is reported, and the
+ * subscribers still get the value (as a Subject's other observers would).
+ */
+export function fanOut<T>(
+  fanout: MessageFanout<T> | undefined,
+  value: T,
+  first?: (value: T) => void,
+  self?: unknown,
+): void {
+  if (fanout?.ended_) return;
+  const subscribers = fanout ? fanout.subscribers_ : NONE;
+  try {
+    first?.call(self, value);
+  } catch (error) {
+    reportException(error);
+  }
+  for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(value);
+}
+
+/**
+ * A fanout made on first use (a connection's `messages$`, `state$`, `events$`: most connections
+ * never have a subscriber), ended at once if what it reports already ended: a subscriber after the
+ * close gets the completion, as from a fanout that saw it.
+ */
+export function lateFanout<F extends { complete(): void }>(ended: boolean, fanout: F): F {
+  if (ended) fanout.complete();
+  return fanout;
+}
+
+/**
  * An observable whose subscriptions are a method call on its source (`source.add(subscriber)`),
  * not a closure kept per instance: a fanout's, a connection's `state$`, a WebSocket link's
  * `messages$`. One class for all of them (one copy in a bundle). @internal
@@ -139,7 +152,8 @@ export class FanoutObservable<
   T,
   S extends { add(subscriber: Subscriber<T>): TeardownLogic } = MessageFanout<T>,
 > extends Observable<T> {
-  protected readonly fanout_: S;
+  /** @internal */
+  readonly fanout_: S;
 
   constructor(fanout: S) {
     super();

@@ -57,7 +57,7 @@ export interface OutgoingEntry<Out> {
   /** The link generation it was last written on; -1 while it waits for a link. */
   generation: number;
   /** It was written on a link at least once (the peer may have it): it can no longer be withdrawn. */
-  written: boolean;
+  written_: boolean;
   settled: boolean;
   resolve(): void;
   reject(error: unknown): void;
@@ -155,7 +155,7 @@ export class OutgoingQueue<Out> {
       data,
       size,
       generation: -1,
-      written: false,
+      written_: false,
       settled: false,
       resolve,
       reject,
@@ -202,14 +202,14 @@ export class OutgoingQueue<Out> {
    * withdrawn, since the peer may already have it.
    */
   withdraw(entry: OutgoingEntry<Out>): boolean {
-    if (entry.settled || entry.generation !== -1 || entry.written) return false;
+    if (entry.settled || entry.generation !== -1 || entry.written_) return false;
     this.settle(entry);
     return true;
   }
 
   /** Settles and returns every entry never written yet (a snapshot, in order). */
   withdrawWaiting(): OutgoingEntry<Out>[] {
-    const found = [...this.waiting()].filter((entry) => !entry.written);
+    const found = [...this.waiting()].filter((entry) => !entry.written_);
     for (const entry of found) this.settle(entry);
     return found;
   }
@@ -233,7 +233,7 @@ export class OutgoingQueue<Out> {
   }
 
   /** The link broke: everything not confirmed goes back to waiting, in order. */
-  requeueAll(): void {
+  requeueAll_(): void {
     for (let i = this.head; i < this.entries.length; i++) this.entries[i]!.generation = -1;
   }
 

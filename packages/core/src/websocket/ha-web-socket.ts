@@ -413,11 +413,11 @@ export function defineHAWebSocket<
       // Messages, states, drops and failed sends come through the sink, called directly by the
       // connection, rather than through subscriptions to `messages$`, `state$` and `events$`: an
       // idle socket then holds no subscriber, observer and teardown list for each.
-      (this.connection as PostingConnection<LinkData, LinkData>).sink = this;
+      (this.connection as PostingConnection<LinkData, LinkData>).sink_ = this;
     }
 
     /** @internal A message, as a `messages$` subscriber would get it: see {@link PostSink}. */
-    received(data: LinkData): void {
+    received_(data: LinkData): void {
       this.dispatchEvent(
         messageEvent(typeof data === 'string' ? data : convert(data, this.binary_), this.url),
       );
@@ -448,7 +448,7 @@ export function defineHAWebSocket<
         throw new DOMException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       data = webSocketData(data);
       // A refusal (queue full) throws here, synchronously. A message taken and then not delivered
-      // is reported as an event rather than as a rejection nobody holds (see sendFailed).
+      // is reported as an event rather than as a rejection nobody holds (see sendFailed_).
       (this.connection as PostingConnection<LinkData, LinkData>).post(data);
     }
 
@@ -460,17 +460,17 @@ export function defineHAWebSocket<
      * vanishes silently.
      */
     /** @internal A message 'drop-oldest' dropped from the queue: see {@link PostSink}. */
-    dropped(data: LinkData, error: unknown): void {
+    dropped_(data: LinkData, error: unknown): void {
       this.dispatchEvent(detailEvent('dropped', { data, error }));
     }
 
     /** @internal */
-    sendFailed(data: LinkData, error: unknown): void {
+    sendFailed_(data: LinkData, error: unknown): void {
       if (this.ready_ >= 2 || this.lastStatus_ === 'closed') return;
       // A lost session by code (`SessionLostError`'s): the class stays out of a bundle without resume().
       if (error instanceof QueueOverflowError) return;
       if (error instanceof LifelineError && error.code === 'ERR_SESSION_LOST') return;
-      this.dropped(data, error);
+      this.dropped_(data, error);
     }
 
     sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
@@ -495,7 +495,7 @@ export function defineHAWebSocket<
     private closeReason_ = '';
 
     /** @internal The connection's state changed: see {@link PostSink}. */
-    stateChanged(state: ConnectionState): void {
+    stateChanged_(state: ConnectionState): void {
       const previous = this.lastStatus_;
       this.lastStatus_ = state.status;
       switch (state.status) {
