@@ -24,7 +24,7 @@ type Socket = InstanceType<typeof HAWebSocket>;
 /**
  * A wrapper whose own send first sends one more message through `extra`: plain, for every 50th
  * main message; resuming (the wrapper sees the session's frames), for every 50th text DATA frame
- * (0x10) it writes, up to the 500th (`w50` ... `w500`).
+ * (0x10, or 0x12 when flagged) it writes, up to the 500th (`w50` ... `w500`).
  */
 function reentrantWrap(extra: () => Socket, frames = false) {
   let dataFrames = 0;
@@ -33,8 +33,9 @@ function reentrantWrap(extra: () => Socket, frames = false) {
       const link = await transport.open(signal);
       const send = (data: LinkData) => {
         if (frames) {
-          if (data instanceof Uint8Array && data[0] === 0x10 && ++dataFrames % 50 === 0 && dataFrames <= 500)
-            extra().send(`w${dataFrames}`);
+          // Text DATA, flagged "the ack may wait" (0x12, version 3: HAWebSocket.send's) or not.
+          const text = data instanceof Uint8Array && (data[0] === 0x10 || data[0] === 0x12);
+          if (text && ++dataFrames % 50 === 0 && dataFrames <= 500) extra().send(`w${dataFrames}`);
         } else {
           const match = /^m(\d+)$/.exec(typeof data === 'string' ? data : '');
           if (match && Number(match[1]) % 50 === 0) extra().send(`w${match[1]}`);

@@ -32,7 +32,7 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
   /**
    * A standalone ACK goes out at most this long after the first unacknowledged delivery, in ms
    * (0 to 2^31 - 1). Messages the peer flagged "the ack may wait" (protocol version 3: nobody
-   * awaits them) wait {@link LAZY_ACK_DELAY_FACTOR} times longer (1 s at the default), unless
+   * awaits them) wait 20 times longer (1 s at the default), unless
    * `ackEvery` or an unflagged message comes first.
    * @default 50
    */
@@ -451,7 +451,7 @@ export class SessionEndpoint {
    * A link is ready (handshake done): `peerLastReceived` is the peer's cumulative ack from the
    * handshake. Releases what it covers, writes `preamble`, and replays the rest, in order. Returns a
    * {@link ProtocolError} when the peer claims what cannot be (the caller ends the session). Set
-   * {@link lazyLink_} for the link first.
+   * `lazyLink_` for the link first.
    */
   connect(
     writer: FrameWriter,
