@@ -282,6 +282,8 @@ export class SessionEndpoint {
   /** @internal */ protected queuedEnd_ = 0;
   private unreadBytes_ = 0;
   private pumping_ = false;
+  /** {@link writePending_} is running (see there: a send from inside a write waits for it). */
+  private writing_ = false;
   private ackTimer_: Subscription | undefined;
   /**
    * The last received message not flagged "the ack may wait": while it is above the ack told to
@@ -725,26 +727,37 @@ export class SessionEndpoint {
   }
 
   private writePending_(): void {
-    // Without `persist` what is admitted counts as stored.
-    const admitted = this.buffer_.admittedEnd;
-    const end = this.hooks_.persist ? Math.min(admitted, this.durable_!.persistedEnd_) : admitted;
-    while (this.writer_ && this.writeCursor_ <= end) {
-      const message = this.buffer_.get(this.writeCursor_++);
-      if (!message) continue;
-      this.framesWritten_++;
-      if (message.seq > this.highestWritten_) this.highestWritten_ = message.seq;
-      else this.replayed_++;
-      // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
-      // but only a current one saves a standalone ACK.
-      if (message.ack > this.toldPeer_) this.toldPeer_ = message.ack;
-      let frame = message.frame;
-      // Flagged when sent, written on a link older than version 3 (a replay after a fallback):
-      // plain DATA, in a copy (the frame may still be in the previous link's output).
-      if (frame[0]! > ResumeFrameType.DataBinary && !this.lazyLink_) {
-        frame = new Uint8Array(frame);
-        frame[0]! -= LAZY_DATA_FLAG;
+    // A send made from inside a write (a wrapped link's own `send`, or anything it calls) comes
+    // back here with the next seq: written at once, it would reach the link before the frame
+    // being written, a sequence gap the peer closes the link for (1002). The running loop writes
+    // it next instead, in order: its end is read again after every write.
+    if (this.writing_) return;
+    this.writing_ = true;
+    try {
+      for (;;) {
+        // Without `persist` what is admitted counts as stored.
+        const admitted = this.buffer_.admittedEnd;
+        const end = this.hooks_.persist ? Math.min(admitted, this.durable_!.persistedEnd_) : admitted;
+        if (!this.writer_ || this.writeCursor_ > end) break;
+        const message = this.buffer_.get(this.writeCursor_++);
+        if (!message) continue;
+        this.framesWritten_++;
+        if (message.seq > this.highestWritten_) this.highestWritten_ = message.seq;
+        else this.replayed_++;
+        // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
+        // but only a current one saves a standalone ACK.
+        if (message.ack > this.toldPeer_) this.toldPeer_ = message.ack;
+        let frame = message.frame;
+        // Flagged when sent, written on a link older than version 3 (a replay after a fallback):
+        // plain DATA, in a copy (the frame may still be in the previous link's output).
+        if (frame[0]! > ResumeFrameType.DataBinary && !this.lazyLink_) {
+          frame = new Uint8Array(frame);
+          frame[0]! -= LAZY_DATA_FLAG;
+        }
+        this.writer_(frame);
       }
-      this.writer_(frame);
+    } finally {
+      this.writing_ = false;
     }
     if (this.toldPeer_ >= this.ackableSeq_) {
       this.ackTimer_?.unsubscribe();
