@@ -51,10 +51,13 @@ const AIM_RESUME = 5 * KiB;
  * 2026-11-30 (branch h15-bytes: error classes tested by code where only tested, declared error
  * fields, private names mangled) 14,505 and +10,492 bytes. Before, 14.4 KiB and 10.3 KiB (floor
  * 14,705 and +10,455 once the default scheduler no longer used asyncScheduler's classes); 14.7 KiB
- * and 10.4 KiB before that night's changes, 15.35 KiB and 10.35 KiB the night before.
+ * and 10.4 KiB before that night's changes, 15.35 KiB and 10.35 KiB the night before. Raised
+ * once, on 2026-11-30 (branch h16-ack3, resume protocol version 3, "the ack may wait"): `resume()`
+ * adds 10,699 bytes (+181 on 10,518), so its limit is that plus the 14 bytes of headroom it had
+ * (10,532 -> 10,713); `HAWebSocket` 14,539 (+2) stays under its limit.
  */
 const limitWs = Number(args['limit-ws'] ?? 14_545);
-const limitResume = Number(args['limit-resume'] ?? 10_532);
+const limitResume = Number(args['limit-resume'] ?? 10_713);
 const bundlers = (args.bundlers ?? 'esbuild,rollup,vite').split(',');
 const browserRoot = fileURLToPath(new URL('..', import.meta.url));
 const packagesRoot = join(browserRoot, '..');

@@ -20,6 +20,8 @@ async function setup(ackEvery: number, ackDelayMs: number) {
   const advanceTo = (ms: number) => {
     scheduler.maxFrames = ms;
     scheduler.flush();
+    // Timers set from now on count from `ms` (flush leaves the frame at the last timer run).
+    scheduler.frame = ms;
   };
   return { client, link, server: server!, received, advanceTo };
 }
@@ -56,9 +58,37 @@ describe('acknowledgements', () => {
     server.send(encodeData(2, 0, 'm2').frame);
     void link.send('reply').catch(() => {});
     const data = server.frames.filter((frame) => frame.type === 'data');
-    expect(data).toEqual([{ type: 'data', seq: 1, ack: 2, data: 'reply' }]);
+    expect(data).toEqual([{ type: 'data', seq: 1, ack: 2, data: 'reply', lazy: false }]);
     advanceTo(10_000);
     expect(server.acks).toEqual([]);
+    client.close();
+  });
+
+  test('messages flagged "the ack may wait" are acknowledged 20 x ackDelayMs later, or at once by an unflagged one', async () => {
+    const { server, advanceTo, client } = await setup(32, 100);
+    server.send(encodeData(1, 0, 'm1', false, true).frame);
+    server.send(encodeData(2, 0, 'm2', false, true).frame);
+    advanceTo(1_999);
+    expect(server.acks).toEqual([]);
+    advanceTo(2_000);
+    expect(server.acks).toEqual([2]);
+    // An unflagged message cuts the longer timer short: ackDelayMs after it, for everything.
+    server.send(encodeData(3, 0, 'm3', false, true).frame);
+    advanceTo(2_050);
+    server.send(encodeData(4, 0, 'm4').frame);
+    advanceTo(2_149);
+    expect(server.acks).toEqual([2]);
+    advanceTo(2_150);
+    expect(server.acks).toEqual([2, 4]);
+    advanceTo(10_000);
+    expect(server.acks).toEqual([2, 4]);
+    client.close();
+  });
+
+  test('flagged messages still count toward ackEvery', async () => {
+    const { server, client } = await setup(4, 100);
+    for (let seq = 1; seq <= 4; seq++) server.send(encodeData(seq, 0, `m${seq}`, false, true).frame);
+    expect(server.acks).toEqual([4]);
     client.close();
   });
 

@@ -78,9 +78,15 @@ describe('frame decoder under random and mutated input', () => {
         fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
         fc.nat({ max: Number.MAX_SAFE_INTEGER }),
         fc.oneof(fc.string(), fc.uint8Array()),
-        (seq, ack, data) => {
-          const decoded = decodeFrame(encodeData(seq, ack, data).frame);
-          expect(decoded).toEqual({ type: 'data', seq, ack, data });
+        fc.boolean(),
+        (seq, ack, data, lazy) => {
+          const frame = encodeData(seq, ack, data, false, lazy).frame;
+          // Version 3's "the ack may wait": its own type bytes, 0x12 and 0x13.
+          expect(frame[0]).toBe((typeof data === 'string' ? 0x10 : 0x11) + (lazy ? 2 : 0));
+          expect(decodeFrame(frame)).toEqual({ type: 'data', seq, ack, data, lazy });
+          // On a link that negotiated version 2, a flagged frame is an unknown type.
+          if (lazy) expect(() => decodeFrame(frame, undefined, 2)).toThrow(MalformedFrameError);
+          else expect(decodeFrame(frame, undefined, 2)).toEqual({ type: 'data', seq, ack, data, lazy });
         },
       ),
       { numRuns: 2_000 },
@@ -91,6 +97,10 @@ describe('frame decoder under random and mutated input', () => {
     const malformed: [string, Uint8Array][] = [
       ['empty', new Uint8Array()],
       ['unknown type', Uint8Array.of(0x7f)],
+      ['type next to the flagged DATA types', Uint8Array.of(0x14, 0x01, 0x00)],
+      ['flagged DATA without its ack', Uint8Array.of(0x13, 0x01)],
+      ['flagged DATA with seq 0', Uint8Array.of(0x12, 0x00, 0x00)],
+      ['flagged DATA with a truncated varint', Uint8Array.of(0x13, 0x81)],
       ['truncated varint', Uint8Array.of(ResumeFrameType.Ack, 0x80)],
       ['varint over 8 bytes', Uint8Array.of(ResumeFrameType.Ack, ...new Array(9).fill(0xff), 0x01)],
       ['non-minimal varint', Uint8Array.of(ResumeFrameType.Ack, 0x81, 0x00)],

@@ -1,4 +1,4 @@
-// GOAWAY and protocol versions 1 and 2 against real servers: a version-1 client is answered in
+// GOAWAY and protocol versions 1 and 2 against real servers (version 3 in resume-lazy-ack.test.ts): a version-1 client is answered in
 // version 1 and never sees a GOAWAY; a client that never leaves is closed after drainTimeoutMs; a
 // new client resumes through a server that only speaks version 1 (a rolling upgrade).
 import { once } from 'node:events';
@@ -54,7 +54,7 @@ test('a version-2 client that ignores the GOAWAY is closed once drainTimeoutMs p
   const { server, url } = await echoServer();
   const client = await RawResumeClient.connect(url);
   cleanups.push(() => client.close());
-  client.send(encodeHello(undefined, 0));
+  client.send(encodeHello(undefined, 0, 2));
   expect(await client.next('welcome')).toMatchObject({ version: 2 });
   client.send(encodeData(1, 0, 'hi').frame);
   await client.next('data');
@@ -107,7 +107,8 @@ test('a new client resumes through a server that only speaks version 1: it falls
   });
   await conn.send('one');
   await conn.send('two');
-  expect(versions).toEqual([2, 1]);
+  // Version 3 (this client's), refused, then version 1 on the next link.
+  expect(versions).toEqual([3, 1]);
   expect(events.map((event) => event.type)).toEqual(['new']);
   await replied;
   expect(replies).toEqual(['echo one', 'echo two']);

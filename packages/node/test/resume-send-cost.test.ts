@@ -190,7 +190,8 @@ describe('client: the DATA frames handed to ws', () => {
     const frames: Uint8Array[] = [];
     const original = WebSocket.prototype.send;
     WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {
-      if (data instanceof Uint8Array && (data[0] === 0x10 || data[0] === 0x11)) frames.push(data);
+      // DATA, flagged "the ack may wait" (0x12, 0x13: HAWebSocket.send's) or not.
+      if (data instanceof Uint8Array && data[0]! >= 0x10 && data[0]! <= 0x13) frames.push(data);
       return (original as (...args: unknown[]) => void).call(this, data, ...rest);
     } as typeof original;
     cleanups.push(() => {

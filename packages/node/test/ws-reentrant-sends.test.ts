@@ -24,7 +24,7 @@ type Socket = InstanceType<typeof HAWebSocket>;
 /**
  * A wrapper whose own send first sends one more message through `extra`: plain, for every 50th
  * main message; resuming (the wrapper sees the session's frames), for every 50th text DATA frame
- * (0x10) it writes, up to the 500th (`w50` ... `w500`).
+ * (0x10, or 0x12 when flagged) it writes, up to the 500th (`w50` ... `w500`).
  */
 function reentrantWrap(extra: () => Socket, frames = false) {
   let dataFrames = 0;
@@ -33,8 +33,9 @@ function reentrantWrap(extra: () => Socket, frames = false) {
       const link = await transport.open(signal);
       const send = (data: LinkData) => {
         if (frames) {
-          if (data instanceof Uint8Array && data[0] === 0x10 && ++dataFrames % 50 === 0 && dataFrames <= 500)
-            extra().send(`w${dataFrames}`);
+          // Text DATA, flagged "the ack may wait" (0x12, version 3: HAWebSocket.send's) or not.
+          const text = data instanceof Uint8Array && (data[0] === 0x10 || data[0] === 0x12);
+          if (text && ++dataFrames % 50 === 0 && dataFrames <= 500) extra().send(`w${dataFrames}`);
         } else {
           const match = /^m(\d+)$/.exec(typeof data === 'string' ? data : '');
           if (match && Number(match[1]) % 50 === 0) extra().send(`w${match[1]}`);
@@ -178,4 +179,90 @@ it('re-entrant sends on resuming HAWebSockets across link resets: each echoed ex
   await expectEveryEcho(echoed, otherEchoed, names);
   expect(resets).toBe(5);
   expect(socket.session?.state).not.toBe('lost');
+});
+
+it('a send from inside a resume link own send, on a link that stays up: every message once, in order, the link kept', async () => {
+  // The session writes frame N through the wrapped link's send, which first sends another message
+  // (seq N + 1, written from inside that send): N + 1 must not reach the wire before N (the server
+  // closes the link for a sequence gap, 1002, and the connection gives up).
+  const server = createResumeServer();
+  cleanups.push(() => server.close());
+  const linkErrors: string[] = [];
+  server.events$.subscribe((event) => {
+    if (event.type === 'link-error') linkErrors.push(String(event.error));
+  });
+  const received = new Map<string, number>();
+  let outOfOrder = 0;
+  let last = -1;
+  server.sessions$.subscribe((session) => {
+    session.messages$.subscribe(({ data }) => {
+      const text = String(data);
+      received.set(text, (received.get(text) ?? 0) + 1);
+      const match = /^[mw](\d+)$/.exec(text);
+      if (match) {
+        // m<i> and w<i> share one numbering: w<i> is sent from inside the write of m<i - 1>.
+        const order = Number(match[1]);
+        if (order < last) outOfOrder++;
+        last = order;
+      }
+    });
+  });
+  const { port } = await server.listen();
+  const COUNT = 300;
+  const sent: string[] = [];
+  let dataFrames = 0;
+  const wrap = (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
+    async open(signal) {
+      const link = await transport.open(signal);
+      const send = (data: LinkData) => {
+        // DATA of any version (0x10-0x13): every 10th, one more message from inside this send.
+        const isData = data instanceof Uint8Array && data[0]! >= 0x10 && data[0]! <= 0x13;
+        if (isData && ++dataFrames % 10 === 0 && sent.length < COUNT) {
+          const name = `w${sent.length}`;
+          sent.push(name);
+          socket.send(name);
+        }
+        return link.send(data);
+      };
+      return Object.assign(Object.create(link) as Link<LinkData, LinkData>, { send });
+    },
+  });
+  const socket: Socket = new HAWebSocket(`ws://127.0.0.1:${port}`, {
+    wrapTransport: (transport): Transport<LinkData, LinkData> => resumable(wrap(transport)),
+  });
+  cleanups.push(() => socket.close());
+  let closes = 0;
+  socket.addEventListener('close', () => closes++);
+  await waitFor(() => socket.readyState === socket.OPEN, { ...WAIT, what: 'open' });
+  while (sent.length < COUNT) {
+    const name = `m${sent.length}`;
+    sent.push(name);
+    socket.send(name);
+  }
+  await waitFor(() => sent.every((name) => received.has(name)) || closes > 0 || linkErrors.length > 0, {
+    ...WAIT,
+    what: 'every message at the server, or the link failed',
+    state: () => ({ received: received.size, linkErrors, closes, session: socket.session?.state }),
+  });
+  const lost = sent.filter((name) => !received.has(name)).length;
+  const duplicated = [...received.values()].filter((count) => count > 1).length;
+  expect({
+    sent: sent.length,
+    received: received.size,
+    lost,
+    duplicated,
+    outOfOrder,
+    linkErrors,
+    closes,
+    resumes: socket.session?.stats.resumes,
+  }).toEqual({
+    sent: COUNT,
+    received: COUNT,
+    lost: 0,
+    duplicated: 0,
+    outOfOrder: 0,
+    linkErrors: [],
+    closes: 0,
+    resumes: 0,
+  });
 });

@@ -189,7 +189,14 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   close(code?: number, reason?: string): void;
 }
 
-const noop = () => {};
+/**
+ * The `resolve` of every send nobody awaits ({@link PostingConnection.post}: `HAWebSocket.send()`),
+ * and nothing else's: a replaying link reads it from the entry `sendWith` is given, to flag such a
+ * send "the ack may wait" (resume protocol version 3). A token of another caller never matches,
+ * so its sends are taken as awaited.
+ * @internal
+ */
+export const unawaited = (): void => {};
 
 /**
  * Where the connection reports, without an observable, what a drop-in socket turns into events:
@@ -369,7 +376,7 @@ class HAConnectionImpl<In, Out, H>
     if (this.finished_) throw this.finalError_ ?? new ClosedByUserError();
     this.transport.check?.(data);
     this.postReject_ ??= postRejectFor(this);
-    this.take_(data, noop, this.postReject_, undefined);
+    this.take_(data, unawaited, this.postReject_, undefined);
     const error = refused;
     if (error !== undefined) {
       refused = undefined;

@@ -214,7 +214,10 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
    * throw, as a WebSocket throws in CONNECTING, so the caller knows which message was not taken.
    * `data` that is not bytes (`ArrayBuffer`, a view of one, a `Blob`) is sent as `String(data)`,
-   * as WebSocket's `send` converts it (WHATWG WebSockets; `null` sends "null").
+   * as WebSocket's `send` converts it (WHATWG WebSockets; `null` sends "null"). With `resume`,
+   * nobody waits for its acknowledgement, so it goes flagged "the ack may wait" (protocol version
+   * 3, docs/protocol.md) and the server may acknowledge it up to about 1 s later (`bufferedAmount`
+   * counts it until then); `sendAsync` is acknowledged within the server's `ackDelayMs`.
    * @throws {QueueOverflowError} the outgoing queue is full (`queue` option)
    * @throws {DOMException} `InvalidStateError` once CLOSING or CLOSED
    * @throws {TypeError} `data` is a Symbol (it has no string conversion)

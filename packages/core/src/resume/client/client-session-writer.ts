@@ -1,6 +1,6 @@
 import { ClientSessionStoreError } from '../../engine/errors.js';
 import type { OutgoingMessage } from '../endpoint/session-endpoint.js';
-import { ResumeFrameType } from '../wire/resume-frame.js';
+import { isBinaryData } from '../wire/resume-frame.js';
 import type {
   ClientSessionChange,
   ClientSessionStore,
@@ -174,7 +174,7 @@ export function toStoredOutgoing(message: OutgoingMessage): StoredOutgoingMessag
   const { frame, payloadOffset } = message;
   return {
     seq: message.seq,
-    kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
+    kind: isBinaryData(frame) ? 'binary' : 'text',
     // A copy (a Buffer frame's own `slice` would be a view of the slab: see `useFrameViews`).
     payload: new Uint8Array(frame.subarray(payloadOffset)),
   };

@@ -1,5 +1,6 @@
 import { type Observable, Observable as RxObservable, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
+import { unawaited } from '../../engine/attach.js';
 import { monotonicScheduler } from '../../engine/clock.js';
 import { type SessionDiagnosticsPort, sessionDiagnosticsFor } from '../../engine/diagnostics-hook.js';
 import {
@@ -858,7 +859,14 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   private receive_(message: unknown): void {
     let frame: ResumeFrame;
     try {
-      frame = decodeServerSent(frameBytes(message), this.session_.endpoint_.limits_.maxFrameBytes_);
+      // Flagged DATA only once a WELCOME of version 3 came (before it, the previous link's
+      // version: DATA is refused there anyway, as out of place).
+      const endpoint = this.session_.endpoint_;
+      frame = decodeServerSent(
+        frameBytes(message),
+        endpoint.limits_.maxFrameBytes_,
+        endpoint.lazyLink_ ? 3 : 2,
+      );
     } catch (error) {
       this.drop_(error);
       return;
@@ -879,7 +887,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
     const endpoint = this.session_.endpoint_;
     switch (frame.type) {
       case 'data': {
-        const problem = endpoint.receiveData(frame.seq, frame.ack, frame.data);
+        const problem = endpoint.receiveData(frame.seq, frame.ack, frame.data, frame.lazy);
         if (problem) this.drop_(problem);
         return;
       }
@@ -948,6 +956,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       return;
     }
     session.key_ = String.fromCharCode(...frame.id, ...frame.token);
+    session.endpoint_.lazyLink_ = frame.version > 2;
     const problem = session.endpoint_.checkResume(frame.lastReceived);
     if (problem) {
       this.failResume_(problem);
@@ -1178,7 +1187,15 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
    * entry written before it calls, so that is harmless.
    */
   sendWith(data: LinkData, confirmed: (error: unknown, token: object) => void, token: object): void {
-    const refused = this.over() ?? this.session_.endpoint_.post(data, confirmed, token);
+    // An entry of `attach` nobody awaits (`HAWebSocket.send()`): its ack may wait (version 3).
+    const refused =
+      this.over() ??
+      this.session_.endpoint_.post(
+        data,
+        confirmed,
+        token,
+        (token as { resolve?: unknown }).resolve === unawaited,
+      );
     if (refused !== undefined) queueMicrotask(() => confirmed(refused, token));
   }
 

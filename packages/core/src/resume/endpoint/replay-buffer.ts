@@ -166,6 +166,17 @@ export class ReplayBuffer<E extends ReplayItem> {
   }
 
   /**
+   * Whether the window with one more entry of `size` bytes stays under half its limits, in
+   * messages and in bytes (an entry that would wait for room never does).
+   */
+  underHalf_(size: number): boolean {
+    const limits = this.limits_;
+    return (
+      (this.windowCount + 1) * 2 < limits.maxMessages_ && (this.windowBytes + size) * 2 < limits.maxBytes_
+    );
+  }
+
+  /**
    * Why an entry of `size` bytes cannot be accepted now, if it cannot: always when it is larger
    * than the byte limit; under policy `reject`, also when the window has no room for it; under
    * policy `wait`, when it would wait and the waiting sends are at their limit.

@@ -16,6 +16,8 @@ import {
   type EncodedData,
   encodeAck,
   encodeDataFrame,
+  LAZY_DATA_FLAG,
+  ResumeFrameType,
 } from '../wire/resume-frame.js';
 import { checkReplayWindowOptions, ReplayBuffer, type ReplayWindowOptions } from './replay-buffer.js';
 
@@ -29,7 +31,9 @@ export interface SessionEndpointOptions extends ReplayWindowOptions {
   ackEvery?: number;
   /**
    * A standalone ACK goes out at most this long after the first unacknowledged delivery, in ms
-   * (0 to 2^31 - 1).
+   * (0 to 2^31 - 1). Messages the peer flagged "the ack may wait" (protocol version 3: nobody
+   * awaits them) wait 20 times longer (1 s at the default), unless
+   * `ackEvery` or an unflagged message comes first.
    * @default 50
    */
   ackDelayMs?: number;
@@ -95,6 +99,14 @@ export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 export const DEFAULT_ACK_EVERY = 32;
 export const DEFAULT_ACK_DELAY_MS = 50;
+/**
+ * A standalone ACK owed only for messages flagged "the ack may wait" goes out this many times
+ * `ackDelayMs` after the first of them (1 s at the default 50 ms), or at `ackEvery`: nobody waits
+ * for them, and at thousands of connections a tick of sends outlasts `ackDelayMs`, which would
+ * make one ACK frame per message (docs/benchmarks.md, "Client CPU per 64 B send, 5,000
+ * connections").
+ */
+export const LAZY_ACK_DELAY_FACTOR = 20;
 
 /** @internal An endpoint's own limits as read from its options (the replay window's are the buffer's). */
 interface EndpointLimits {
@@ -270,7 +282,20 @@ export class SessionEndpoint {
   /** @internal */ protected queuedEnd_ = 0;
   private unreadBytes_ = 0;
   private pumping_ = false;
+  /** {@link writePending_} is running (see there: a send from inside a write waits for it). */
+  private writing_ = false;
   private ackTimer_: Subscription | undefined;
+  /**
+   * The last received message not flagged "the ack may wait": while it is above the ack told to
+   * the peer, the ack timer is the prompt one (`ackDelayMs`), else the longer one.
+   */
+  private urgent_ = 0;
+  /**
+   * @internal The link negotiated protocol version 3 (set by its owner from the handshake): DATA
+   * flagged "the ack may wait" may be written on it. Only the last link's: a flagged frame
+   * replayed on a link that did not negotiate it is written as plain DATA.
+   */
+  lazyLink_ = false;
   /** @internal */ protected endedWith_: unknown;
   // Counters as fields, not an object of their own (~0.03 KB per session, `pnpm bench server`).
   /** @internal */ protected duplicatesDropped_ = 0;
@@ -384,10 +409,14 @@ export class SessionEndpoint {
    * is told (the owner reports unacknowledged messages from {@link end}'s list). A message that
    * cannot be taken is not: its refusal is returned (`InvalidMessageError`, `FrameTooLargeError`,
    * `ReplayWindowFullError`, or the session's end error), and `settle` is never called for it.
-   * Saves the promise, its resolving functions and their reactions per send.
+   * Saves the promise, its resolving functions and their reactions per send. `lazy`: nobody waits
+   * for the outcome, so the frame is flagged "the ack may wait" (protocol version 3, on a link that
+   * negotiated it) while the replay window, with this message, stays under half its limits
+   * (messages and bytes): a sender near its limit always has an unflagged message out, answered
+   * within `ackDelayMs`.
    * @returns the refusal, or `undefined` when the message was taken
    */
-  post(data: LinkData, settle?: SendOutcome, token?: object): unknown {
+  post(data: LinkData, settle?: SendOutcome, token?: object, lazy?: boolean): unknown {
     if (this.endedWith_ !== undefined) return this.endedWith_;
     // Refused, not encoded as something else (an empty payload): nothing is replaced silently.
     if (!isLinkData(data)) return invalidMessageError(data);
@@ -405,6 +434,7 @@ export class SessionEndpoint {
     const size = frame.length - payloadOffset;
     const refusal = this.buffer_.refusal(size);
     if (refusal) return refusal;
+    if (lazy && this.lazyLink_ && this.buffer_.underHalf_(size)) frame[0]! += LAZY_DATA_FLAG;
     const message = outgoingMessage(seq, size, frame, payloadOffset, ack, settle, token);
     const admitted = this.buffer_.push(message);
     // Stored at once, admitted or not: an acknowledgement of the request this may answer can be
@@ -422,7 +452,8 @@ export class SessionEndpoint {
   /**
    * A link is ready (handshake done): `peerLastReceived` is the peer's cumulative ack from the
    * handshake. Releases what it covers, writes `preamble`, and replays the rest, in order. Returns a
-   * {@link ProtocolError} when the peer claims what cannot be (the caller ends the session).
+   * {@link ProtocolError} when the peer claims what cannot be (the caller ends the session). Set
+   * `lazyLink_` for the link first.
    */
   connect(
     writer: FrameWriter,
@@ -468,8 +499,16 @@ export class SessionEndpoint {
     }
   }
 
-  /** Handles an incoming DATA frame; returns the protocol error that must close the link, if any. */
-  receiveData(seq: number, ack: number, data: string | Uint8Array): ProtocolError | undefined {
+  /**
+   * Handles an incoming DATA frame (`lazy`: flagged "the ack may wait"); returns the protocol error
+   * that must close the link, if any.
+   */
+  receiveData(
+    seq: number,
+    ack: number,
+    data: string | Uint8Array,
+    lazy?: boolean,
+  ): ProtocolError | undefined {
     const problem = this.receiveAck(ack);
     if (problem) return problem;
     if (seq <= this.queuedEnd_) {
@@ -495,6 +534,14 @@ export class SessionEndpoint {
     this.unreadBytes_ += size;
     this.queue_ ??= [];
     this.queue_.push({ seq, data });
+    if (!lazy) {
+      // The first unflagged message since the last ack told: a running timer is the longer one.
+      if (this.urgent_ <= this.toldPeer_) {
+        this.ackTimer_?.unsubscribe();
+        this.ackTimer_ = undefined;
+      }
+      this.urgent_ = seq;
+    }
     this.pump();
     return undefined;
   }
@@ -600,7 +647,7 @@ export class SessionEndpoint {
     this.highestWritten_ = 0;
     this.deliveredSeq_ = 0;
     this.ackableSeq_ = 0;
-    this.toldPeer_ = 0;
+    this.toldPeer_ = this.urgent_ = 0;
     this.queuedEnd_ = 0;
     const durable = this.durable_;
     if (durable !== undefined) {
@@ -680,19 +727,37 @@ export class SessionEndpoint {
   }
 
   private writePending_(): void {
-    // Without `persist` what is admitted counts as stored.
-    const admitted = this.buffer_.admittedEnd;
-    const end = this.hooks_.persist ? Math.min(admitted, this.durable_!.persistedEnd_) : admitted;
-    while (this.writer_ && this.writeCursor_ <= end) {
-      const message = this.buffer_.get(this.writeCursor_++);
-      if (!message) continue;
-      this.framesWritten_++;
-      if (message.seq > this.highestWritten_) this.highestWritten_ = message.seq;
-      else this.replayed_++;
-      // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
-      // but only a current one saves a standalone ACK.
-      if (message.ack > this.toldPeer_) this.toldPeer_ = message.ack;
-      this.writer_(message.frame);
+    // A send made from inside a write (a wrapped link's own `send`, or anything it calls) comes
+    // back here with the next seq: written at once, it would reach the link before the frame
+    // being written, a sequence gap the peer closes the link for (1002). The running loop writes
+    // it next instead, in order: its end is read again after every write.
+    if (this.writing_) return;
+    this.writing_ = true;
+    try {
+      for (;;) {
+        // Without `persist` what is admitted counts as stored.
+        const admitted = this.buffer_.admittedEnd;
+        const end = this.hooks_.persist ? Math.min(admitted, this.durable_!.persistedEnd_) : admitted;
+        if (!this.writer_ || this.writeCursor_ > end) break;
+        const message = this.buffer_.get(this.writeCursor_++);
+        if (!message) continue;
+        this.framesWritten_++;
+        if (message.seq > this.highestWritten_) this.highestWritten_ = message.seq;
+        else this.replayed_++;
+        // A frame keeps the ack it was encoded with; a stale one is harmless (acks are cumulative)
+        // but only a current one saves a standalone ACK.
+        if (message.ack > this.toldPeer_) this.toldPeer_ = message.ack;
+        let frame = message.frame;
+        // Flagged when sent, written on a link older than version 3 (a replay after a fallback):
+        // plain DATA, in a copy (the frame may still be in the previous link's output).
+        if (frame[0]! > ResumeFrameType.DataBinary && !this.lazyLink_) {
+          frame = new Uint8Array(frame);
+          frame[0]! -= LAZY_DATA_FLAG;
+        }
+        this.writer_(frame);
+      }
+    } finally {
+      this.writing_ = false;
     }
     if (this.toldPeer_ >= this.ackableSeq_) {
       this.ackTimer_?.unsubscribe();
@@ -762,10 +827,15 @@ export class SessionEndpoint {
       this.flushAck();
       return;
     }
-    this.ackTimer_ ??= limits.scheduler_.schedule(() => {
-      this.ackTimer_ = undefined;
-      this.flushAck();
-    }, limits.ackDelayMs_);
+    // Owed only for messages flagged "the ack may wait": the longer delay (an unflagged one
+    // arriving cancels it, see receiveData).
+    this.ackTimer_ ??= limits.scheduler_.schedule(
+      () => {
+        this.ackTimer_ = undefined;
+        this.flushAck();
+      },
+      this.urgent_ > this.toldPeer_ ? limits.ackDelayMs_ : limits.ackDelayMs_ * LAZY_ACK_DELAY_FACTOR,
+    );
   }
 
   /** The messages sent and not acknowledged yet, in order (held, written or waiting for room). */

@@ -330,6 +330,12 @@ export class ResumeServer {
   readonly pingIntervalMs: number;
   readonly idleTimeoutMs: number;
   readonly maxFrameBytes: number;
+  /**
+   * @internal The newest protocol version this server answers in ({@link RESUME_PROTOCOL_VERSION}):
+   * a test lowers it to play a server of an older release (2: before "the ack may wait") in a
+   * rolling upgrade, on links whose HELLO comes after the change.
+   */
+  protocolVersion: number = RESUME_PROTOCOL_VERSION;
   /** The output high-water mark of each link, in bytes (see `outputHighWaterBytes`). */
   readonly outputHighWater: number;
   readonly now: () => number;
@@ -888,7 +894,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     this.lastSeen = this.server.now();
     let frame: ResumeFrame;
     try {
-      frame = decodeFrame(frameBytes(message), this.server.maxFrameBytes);
+      frame = decodeFrame(frameBytes(message), this.server.maxFrameBytes, this.version);
     } catch (error) {
       this.fail(error);
       return;
@@ -923,7 +929,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
       return;
     }
     // A newer client is answered in our version, which it also speaks (it falls back as we do).
-    this.version = Math.min(frame.version, RESUME_PROTOCOL_VERSION);
+    this.version = Math.min(frame.version, this.server.protocolVersion);
     if (!this.server.admit(this, frame.resume ? bytesToHex(frame.resume.id) : undefined)) return;
     this.phase = 'busy';
     const handshake = frame.resume ? this.server.resume(this, frame) : this.server.newSession(this);

@@ -22,7 +22,13 @@ import {
   type SessionEndpointStats,
   settlePromise,
 } from '../endpoint/session-endpoint.js';
-import { encodeClose, encodeData, type ResumeFrame, ResumeFrameType } from '../wire/resume-frame.js';
+import {
+  encodeClose,
+  encodeData,
+  isBinaryData,
+  type ResumeFrame,
+  ResumeFrameType,
+} from '../wire/resume-frame.js';
 import { ParkableEndpoint, type ParkedEndpoint } from './parkable-endpoint.js';
 import type { SessionStore, StoredMessage, StoredSession } from './session-store.js';
 import type { StoreLoad } from './store-load.js';
@@ -406,6 +412,9 @@ export class ServerSession {
   /** Ends the session: a CLOSE frame if a link is attached; unacknowledged sends reject with {@link ClosedByUserError}. */
   close(reason = ''): void {
     if (this.ended) return;
+    // What was delivered is acknowledged first, flagged "the ack may wait" or not: the client's
+    // sends that reached us settle as delivered, not as lost with the session.
+    this.endpoint.flushAck();
     this.link?.write(encodeClose(0, reason));
     this.end('server', undefined, undefined, CloseCode.NormalClosure, reason);
   }
@@ -428,6 +437,7 @@ export class ServerSession {
     if (previous && previous !== link)
       previous.close(CloseCode.GoingAway, 'session taken over by a new link', true);
     const writer: FrameWriter = (frame) => link.write(frame);
+    this.endpoint.lazyLink_ = (link.version ?? 1) > 2;
     this.endpoint.connect(writer, peerLastReceived, this.sink, welcome);
     this.events?.next(event);
   }
@@ -461,7 +471,7 @@ export class ServerSession {
   receive(frame: ResumeFrame): ProtocolError | undefined {
     switch (frame.type) {
       case 'data':
-        return this.endpoint.receiveData(frame.seq, frame.ack, frame.data);
+        return this.endpoint.receiveData(frame.seq, frame.ack, frame.data, frame.lazy);
       case 'ack':
         return this.endpoint.receiveAck(frame.ack);
       case 'close':
@@ -602,7 +612,7 @@ export class ServerSession {
     const frame = message.frame;
     const stored: { seq: number; kind: 'text' | 'binary'; payload: Uint8Array; cursor?: string } = {
       seq: message.seq,
-      kind: frame[0] === ResumeFrameType.DataText ? 'text' : 'binary',
+      kind: isBinaryData(frame) ? 'binary' : 'text',
       payload: frame.subarray(message.payloadOffset),
     };
     if (cursor !== undefined) stored.cursor = cursor;
@@ -627,7 +637,7 @@ class StoredFrame implements StoredMessage {
   ) {}
 
   get kind(): 'text' | 'binary' {
-    return this.frame[0] === ResumeFrameType.DataText ? 'text' : 'binary';
+    return isBinaryData(this.frame) ? 'binary' : 'text';
   }
 
   get payload(): Uint8Array {

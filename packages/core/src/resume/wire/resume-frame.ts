@@ -2,10 +2,13 @@ import { FrameTooLargeError, MalformedFrameError, type SessionRejectCode } from 
 
 /**
  * The resume protocol version this code speaks (see docs/protocol.md): 2 is version 1 plus the
- * GOAWAY frame. Both ends also speak {@link MIN_RESUME_PROTOCOL_VERSION}: a server answers a HELLO
- * with the lower of the two versions, and sends GOAWAY only on a link that negotiated 2.
+ * GOAWAY frame, 3 is version 2 plus DATA flagged "the ack may wait" (DATA_TEXT_LAZY,
+ * DATA_BINARY_LAZY). Both ends also speak every version down to
+ * {@link MIN_RESUME_PROTOCOL_VERSION}: a server answers a HELLO with the lower of the two
+ * versions, sends GOAWAY only on a link that negotiated 2 or more, and a flagged DATA frame goes
+ * only on a link that negotiated 3.
  */
-export const RESUME_PROTOCOL_VERSION = 2;
+export const RESUME_PROTOCOL_VERSION = 3;
 /** The oldest version this code still speaks (a version-1 peer never sees a GOAWAY). */
 export const MIN_RESUME_PROTOCOL_VERSION = 1;
 /** The longest GOAWAY URL hint, in UTF-8 bytes. */
@@ -34,6 +37,14 @@ export const ResumeFrameType = {
   /** Version 2: the server is going away; reconnect (after a delay, to a URL, if given). */
   GoAway: 0x31,
 } as const;
+
+/**
+ * What a DATA type byte adds for "the ack may wait" (version 3: DATA whose sender does not wait for
+ * its acknowledgement, see docs/protocol.md): DATA_TEXT 0x10 -> DATA_TEXT_LAZY 0x12, DATA_BINARY
+ * 0x11 -> DATA_BINARY_LAZY 0x13. Not in {@link ResumeFrameType}: a frame's `type` is 'data' either
+ * way, with `lazy` set.
+ */
+export const LAZY_DATA_FLAG = 2;
 
 /** REJECT codes on the wire, by name. */
 export const REJECT_CODES: Readonly<Record<SessionRejectCode, number>> = Object.freeze({
@@ -66,7 +77,14 @@ export type ResumeFrame =
       readonly lastReceived: number;
     }
   | { readonly type: 'reject'; readonly code: SessionRejectCode; readonly reason: string }
-  | { readonly type: 'data'; readonly seq: number; readonly ack: number; readonly data: string | Uint8Array }
+  | {
+      readonly type: 'data';
+      readonly seq: number;
+      readonly ack: number;
+      readonly data: string | Uint8Array;
+      /** Version 3: the sender does not wait for this message's acknowledgement (DATA_*_LAZY). */
+      readonly lazy: boolean;
+    }
   | { readonly type: 'ack'; readonly ack: number }
   | { readonly type: 'ping' }
   | { readonly type: 'pong' }
@@ -179,7 +197,9 @@ function ownBytes(view: Uint8Array): Uint8Array {
 /**
  * Decodes one frame. Throws a {@link MalformedFrameError} for anything that breaks the rules in
  * docs/protocol.md and a {@link FrameTooLargeError} for a frame above `maxFrameBytes`; never
- * anything else, whatever the bytes.
+ * anything else, whatever the bytes. `version`: the link's negotiated protocol version (default:
+ * the newest, {@link RESUME_PROTOCOL_VERSION}); below 3, DATA_TEXT_LAZY and DATA_BINARY_LAZY are
+ * unknown frame types (malformed).
  *
  * @example
  * ```ts
@@ -188,10 +208,14 @@ function ownBytes(view: Uint8Array): Uint8Array {
  * ```
  * @see encodeData
  */
-export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): ResumeFrame {
+export function decodeFrame(
+  bytes: Uint8Array,
+  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+  version = RESUME_PROTOCOL_VERSION,
+): ResumeFrame {
   return bytes[0] === ResumeFrameType.Hello && bytes.length <= maxFrameBytes
     ? decodeHello(new Reader(bytes))
-    : decodeServerSent(bytes, maxFrameBytes);
+    : decodeServerSent(bytes, maxFrameBytes, version);
 }
 
 /**
@@ -200,11 +224,15 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME
  * bundle does not carry the HELLO parser (issue 13).
  * @internal
  */
-export function decodeServerSent(bytes: Uint8Array, maxFrameBytes: number): ResumeFrame {
+export function decodeServerSent(bytes: Uint8Array, maxFrameBytes: number, version: number): ResumeFrame {
   if (bytes.length > maxFrameBytes) throw new FrameTooLargeError(bytes.length, maxFrameBytes);
   if (bytes.length === 0) throw new MalformedFrameError('empty frame');
   const reader = new Reader(bytes);
-  const type = bytes[0]!;
+  let type = bytes[0]!;
+  // Version 3's flagged DATA reads as DATA plus the flag; on an older link it is an unknown type.
+  // 0x12 and 0x13 (both shift right to 9).
+  const lazy = version > 2 && type >> 1 === 9;
+  if (lazy) type -= LAZY_DATA_FLAG;
   switch (type) {
     case ResumeFrameType.DataText:
     case ResumeFrameType.DataBinary: {
@@ -212,7 +240,7 @@ export function decodeServerSent(bytes: Uint8Array, maxFrameBytes: number): Resu
       if (seq < 1) throw new MalformedFrameError('seq must be at least 1');
       const ack = reader.varint('ack');
       const data = type === ResumeFrameType.DataText ? reader.text('text payload') : ownBytes(reader.rest());
-      return { type: 'data', seq, ack, data };
+      return { type: 'data', seq, ack, data, lazy };
     }
     case ResumeFrameType.Ack: {
       const ack = reader.varint('ack');
@@ -357,8 +385,13 @@ export function encodeData(
   ack: number,
   data: string | ArrayBuffer | ArrayBufferView,
   pooled?: boolean,
+  lazy?: boolean,
 ): EncodedData {
-  return { frame: encodeDataFrame(seq, ack, data, pooled), payloadOffset: dataHeaderLength(seq, ack), ack };
+  return {
+    frame: encodeDataFrame(seq, ack, data, pooled, lazy),
+    payloadOffset: dataHeaderLength(seq, ack),
+    ack,
+  };
 }
 
 /** Bytes of a DATA frame before its payload: the type byte and the two varints. */
@@ -367,13 +400,15 @@ export const dataHeaderLength = (seq: number, ack: number): number =>
 
 /**
  * {@link encodeData}'s frame alone (its payload starts at {@link dataHeaderLength}): a send keeps the
- * fields in its own message, without an object in between.
+ * fields in its own message, without an object in between. `lazy`: flagged "the ack may wait"
+ * (DATA_TEXT_LAZY / DATA_BINARY_LAZY, version 3 only).
  */
 export function encodeDataFrame(
   seq: number,
   ack: number,
   data: string | ArrayBuffer | ArrayBufferView,
   pooled?: boolean,
+  lazy?: boolean,
 ): Uint8Array {
   const headerLength = dataHeaderLength(seq, ack);
   let frame: Uint8Array;
@@ -402,7 +437,7 @@ export function encodeDataFrame(
     frame = pooled && length <= MAX_SLAB_FRAME_BYTES ? slabBytes(length) : new Uint8Array(length);
     frame.set(payload, headerLength);
   }
-  frame[0] = type;
+  frame[0] = lazy ? type + LAZY_DATA_FLAG : type;
   writeVarint(frame, writeVarint(frame, 1, seq), ack);
   return frame;
 }
@@ -424,10 +459,11 @@ export function reencodeData(encoded: EncodedData, seq: number, ack: number): En
  */
 export function dataPayload(encoded: EncodedData): string | Uint8Array {
   const payload = encoded.frame.subarray(encoded.payloadOffset);
-  return encoded.frame[0] === ResumeFrameType.DataText
-    ? textDecoder().decode(payload)
-    : new Uint8Array(payload);
+  return isBinaryData(encoded.frame) ? new Uint8Array(payload) : textDecoder().decode(payload);
 }
+
+/** Whether a DATA frame carries bytes (DATA_BINARY, flagged or not: the type byte is odd) rather than text. */
+export const isBinaryData = (frame: Uint8Array): boolean => (frame[0]! & 1) === 1;
 
 /** Encodes an ACK frame. */
 export function encodeAck(ack: number): Uint8Array {
