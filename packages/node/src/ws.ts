@@ -68,6 +68,9 @@ interface WriteBatch {
 }
 
 const batches = new WeakMap<WebSocket, WriteBatch>();
+/** Set on a socket that sent a Blob: its frames are confirmed one by one from then on (see sendWith). */
+const kOneByOne = Symbol('lifeline.oneByOne');
+type OneByOne = WebSocket & { [kOneByOne]?: true };
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -77,10 +80,11 @@ const EMPTY = new Uint8Array(0);
  * every earlier write, confirms the batch. One callback per tick instead of one per message
  * (a `ws` send with a callback costs about twice one without). With an extension negotiated
  * (permessage-deflate), `ws` may hold frames back to compress them, so each one is confirmed by
- * its own callback, as before.
+ * its own callback, as before; so is every frame of a socket from its first Blob on (`ws` reads a
+ * Blob asynchronously and holds the frames after it, as they were given, until it has).
  *
- * Per send, with a batch open for the socket (every send of a tick but the first): one
- * comparison, `ws.send` without a callback, one push. What decides between the batch and a
+ * Per send, with a batch open for the socket (every send of a tick but the first): two
+ * comparisons, `ws.send` without a callback, one push. What decides between the batch and a
  * callback per frame (`ws`'s `extensions`, a string it builds on each read, and the socket's
  * kind) cannot change while the socket is open, so it is looked at when a batch is opened.
  */
@@ -92,13 +96,27 @@ function sendWith(
 ): void {
   // The last socket's batch first: a burst of sends goes to one socket (no WeakMap lookup each).
   let batch = socket === lastSocket ? lastBatch : batches.get(socket);
+  if (data instanceof Blob) {
+    // `ws` reads a Blob asynchronously and queues every later frame of the socket behind it, as
+    // given: from now on each frame is copied and confirmed by its own callback (see below).
+    // A batch open this tick is sealed as it is (its frames go before the Blob).
+    (socket as OneByOne)[kOneByOne] = true;
+    batch = undefined;
+    batches.delete(socket);
+    if (lastSocket === socket) lastSocket = lastBatch = undefined;
+  }
   if (batch === undefined) {
-    // Each frame is confirmed by its own callback when ws may hold frames back to compress them
-    // (permessage-deflate), or when the socket under it is not a Node stream (Bun's `ws`
-    // replacement keeps a native socket there, with no write callback to queue behind the frames).
-    if (socket.extensions !== '' || !isNodeStream((socket as unknown as { _socket?: unknown })._socket)) {
+    // Each frame is confirmed by its own callback when ws may hold frames back: to compress them
+    // (permessage-deflate), or behind a Blob it reads; or when the socket under it is not a Node
+    // stream (Bun's `ws` replacement keeps a native socket there, with no write callback to queue
+    // behind the frames).
+    if (
+      socket.extensions !== '' ||
+      (socket as OneByOne)[kOneByOne] ||
+      !isNodeStream((socket as unknown as { _socket?: unknown })._socket)
+    ) {
       corkForTick(socket);
-      // `ws` may hold the frame back to compress it: it must not see the caller's buffer change.
+      // `ws` may hold the frame back: it must not see the caller's buffer change.
       socket.send(copyOf(data), (error) =>
         confirmed(error ? new LinkFailedError('WebSocket write failed', { cause: error }) : undefined, token),
       );
@@ -134,9 +152,9 @@ function isNodeStream(tcp: unknown): tcp is WriteBatch['tcp'] {
   );
 }
 
-/** A copy of binary data that `ws` may keep past the call (strings are immutable). */
+/** A copy of binary data that `ws` may keep past the call (strings and Blobs are immutable). */
 function copyOf(data: LinkData): LinkData {
-  if (typeof data === 'string') return data;
+  if (typeof data === 'string' || data instanceof Blob) return data;
   if (data instanceof ArrayBuffer) return data.slice(0);
   return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
@@ -145,7 +163,7 @@ let lastSocket: WebSocket | undefined;
 let lastBatch: WriteBatch | undefined;
 
 function sealBatch(socket: WebSocket, batch: WriteBatch): void {
-  batches.delete(socket);
+  if (batches.get(socket) === batch) batches.delete(socket);
   if (lastSocket === socket) {
     lastSocket = undefined;
     lastBatch = undefined;

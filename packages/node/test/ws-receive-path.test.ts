@@ -132,7 +132,7 @@ it("the ws socket under an HAWebSocket has no listener: its link hears open, mes
   const ws = (socket.connection.link as unknown as { socket_: import('ws').WebSocket }).socket_;
   expect(ws.eventNames()).toEqual([]);
   let pings = 0;
-  server.wss.clients.forEach((peer) => peer.on('ping', () => pings++));
+  for (const peer of server.wss.clients) peer.on('ping', () => pings++);
   for (let i = 0; i < 10; i++) socket.send(`m${i}`);
   // Pongs alone keep the link up past the 150 ms timeout (no message after the echoes).
   await waitFor(() => received.length === 10 && pings >= 12, WAIT);
@@ -147,7 +147,12 @@ it("the ws socket under an HAWebSocket has no listener: its link hears open, mes
 it("wsCapabilities on a plain ws socket (not the links' own class) still hear its events through listeners", async () => {
   const server = await echo();
   const connection = attach(
-    webSocketTransport({ ...wsCapabilities, binaryType: 'nodebuffer', url: server.url, WebSocket: WebSocket }),
+    webSocketTransport({
+      ...wsCapabilities,
+      binaryType: 'nodebuffer',
+      url: server.url,
+      WebSocket: WebSocket,
+    }),
     { heartbeat: { intervalMs: 20, timeoutMs: 150 } },
   );
   cleanups.push(() => connection.close());
@@ -157,7 +162,7 @@ it("wsCapabilities on a plain ws socket (not the links' own class) still hear it
   const ws = (connection.link as unknown as { socket_: WebSocket }).socket_;
   expect(ws.eventNames().sort()).toEqual(['close', 'error', 'message', 'open', 'pong']);
   let pings = 0;
-  server.wss.clients.forEach((peer) => peer.on('ping', () => pings++));
+  for (const peer of server.wss.clients) peer.on('ping', () => pings++);
   for (let i = 0; i < 10; i++) await connection.send(`m${i}`);
   await waitFor(() => received.length === 10 && pings >= 12, WAIT);
   expect(received).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));

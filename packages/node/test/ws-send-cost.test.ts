@@ -126,6 +126,82 @@ describe('HAWebSocket send cost', () => {
     },
   );
 
+  it('sends cut before they left the client are rewritten on the next link with the bytes passed: each once, in order, intact', async () => {
+    // The caller reuses its buffer at once, and the TCP socket dies with the tick's writes still
+    // corked, so none reached the server and every one must come from what the outbox kept.
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = new HAWebSocket(server.url, { backoff: { initialDelayMs: 10, maxDelayMs: 50 } });
+    cleanups.push(() => socket.close());
+    await once(socket as unknown as EventTarget, 'open');
+    socket.binaryType = 'nodebuffer';
+    const received: Buffer[] = [];
+    const all = new Promise<void>((resolve) => {
+      socket.onmessage = (event) => {
+        received.push(event.data as Buffer);
+        if (received.length === COUNT) resolve();
+      };
+    });
+    // The client's ws, as the sends reach it.
+    let ws: WebSocket | undefined;
+    const original = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (this: WebSocket, ...args: unknown[]) {
+      ws = this;
+      return (original as (...a: unknown[]) => void).apply(this, args);
+    } as typeof original;
+    const buffer = Buffer.alloc(64);
+    try {
+      for (let i = 0; i < COUNT; i++) {
+        buffer.fill(i & 0xff);
+        buffer.writeUInt32LE(i, 0);
+        socket.send(buffer);
+      }
+    } finally {
+      WebSocket.prototype.send = original;
+    }
+    buffer.fill(0xee);
+    (ws as unknown as { _socket: { destroy(): void } })._socket.destroy();
+    await all;
+    const indexes = received.map((data) => data.readUInt32LE(0));
+    const corrupt = received.filter(
+      (data, k) => data.length !== 64 || data.subarray(4).some((byte) => byte !== (indexes[k]! & 0xff)),
+    );
+    expect({
+      received: indexes.length,
+      duplicated: indexes.length - new Set(indexes).size,
+      outOfOrder: indexes.filter((index, k) => k > 0 && index < indexes[k - 1]!).length,
+      corrupt: corrupt.length,
+    }).toEqual({ received: COUNT, duplicated: 0, outOfOrder: 0, corrupt: 0 });
+    expect(indexes).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    // Written on the second link: the first one never carried them.
+    expect(server.accepted).toBe(2);
+  });
+
+  it('after a Blob, which ws reads asynchronously and queues later frames behind, a buffer is still sent as passed', async () => {
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    socket.binaryType = 'nodebuffer';
+    const received: string[] = [];
+    const all = new Promise<void>((resolve) => {
+      socket.onmessage = (event) => {
+        received.push((event.data as Buffer).toString('hex'));
+        if (received.length === 4) resolve();
+      };
+    });
+    const buffer = Buffer.alloc(4, 0x11);
+    socket.send(buffer); // a tick's batch is open
+    socket.send(new Blob([Buffer.alloc(4, 0x99)]) as never);
+    socket.send(buffer);
+    const last = socket.sendAsync(Buffer.alloc(4, 0x33));
+    buffer.fill(0x22);
+    await last;
+    await all;
+    expect(received).toEqual(['11111111', '99999999', '11111111', '33333333']);
+    // Every send settled: nothing left in the outbox, nothing buffered by ws.
+    await waitFor(() => socket.bufferedAmount === 0, { what: 'every send confirmed' });
+  });
+
   it('the choice between a tick batch and a callback per frame is made once per tick, not per send', async () => {
     // `ws` builds its `extensions` string (Object.keys(...).join()) on every read: it was read once
     // per send, and is fixed once the socket is open, so it is looked at when a batch opens.
