@@ -85,6 +85,19 @@ describe('acknowledgements', () => {
     client.close();
   });
 
+  test('the longer delay stops under the longest timer (2^31 - 1 ms): above it a timer fires at once', async () => {
+    // ackDelayMs may be up to 2^31 - 1; 20 times more overflows setTimeout, which Node and browsers
+    // run after 1 ms (Node also warns): the ack that may wait would go at once, not later.
+    const max = 2e9;
+    const { server, advanceTo, client } = await setup(32, 200_000_000);
+    server.send(encodeData(1, 0, 'm1', false, true).frame);
+    advanceTo(max - 1);
+    expect(server.acks).toEqual([]);
+    advanceTo(max);
+    expect(server.acks).toEqual([1]);
+    client.close();
+  });
+
   test('flagged messages still count toward ackEvery', async () => {
     const { server, client } = await setup(4, 100);
     for (let seq = 1; seq <= 4; seq++) server.send(encodeData(seq, 0, `m${seq}`, false, true).frame);

@@ -828,13 +828,16 @@ export class SessionEndpoint {
       return;
     }
     // Owed only for messages flagged "the ack may wait": the longer delay (an unflagged one
-    // arriving cancels it, see receiveData).
+    // arriving cancels it, see receiveData), at most 2e9 ms (23 days): a timer above 2^31 - 1 ms
+    // fires after 1 ms (setTimeout).
     this.ackTimer_ ??= limits.scheduler_.schedule(
       () => {
         this.ackTimer_ = undefined;
         this.flushAck();
       },
-      this.urgent_ > this.toldPeer_ ? limits.ackDelayMs_ : limits.ackDelayMs_ * LAZY_ACK_DELAY_FACTOR,
+      this.urgent_ > this.toldPeer_
+        ? limits.ackDelayMs_
+        : Math.min(limits.ackDelayMs_ * LAZY_ACK_DELAY_FACTOR, 2e9),
     );
   }
 
