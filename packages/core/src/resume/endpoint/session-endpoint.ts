@@ -8,7 +8,7 @@ import {
   type UnacknowledgedMessage,
 } from '../../engine/errors.js';
 import { invalidMessageError, isLinkData, type Link, type LinkData } from '../../engine/link.js';
-import { checkOptionTable } from '../../engine/options.js';
+import { checkOptionTable, MAX_TIMER_MS } from '../../engine/options.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   dataHeaderLength,
@@ -828,8 +828,8 @@ export class SessionEndpoint {
       return;
     }
     // Owed only for messages flagged "the ack may wait": the longer delay (an unflagged one
-    // arriving cancels it, see receiveData), at most 2e9 ms (23 days): a timer above 2^31 - 1 ms
-    // fires after 1 ms (setTimeout).
+    // arriving cancels it, see receiveData), at most the longest timer: one above it fires after
+    // 1 ms (setTimeout).
     this.ackTimer_ ??= limits.scheduler_.schedule(
       () => {
         this.ackTimer_ = undefined;
@@ -837,7 +837,7 @@ export class SessionEndpoint {
       },
       this.urgent_ > this.toldPeer_
         ? limits.ackDelayMs_
-        : Math.min(limits.ackDelayMs_ * LAZY_ACK_DELAY_FACTOR, 2e9),
+        : Math.min(limits.ackDelayMs_ * LAZY_ACK_DELAY_FACTOR, MAX_TIMER_MS),
     );
   }
 
