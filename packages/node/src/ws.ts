@@ -235,9 +235,10 @@ class LinkWebSocket extends WsWebSocket {
   [kHandlers]: WebSocketHandlers | undefined = undefined;
 
   override emit(type: string | symbol, a?: unknown, b?: unknown): boolean {
-    const handlers = this[kHandlers];
     // `ws` emits the link's events with at most two arguments; an 'error' nobody else hears is the link's.
-    if (handlers !== undefined && tellLink(handlers, type, a, b)) {
+    const hear = this[kHandlers] === undefined ? undefined : linkListener(type);
+    if (hear !== undefined) {
+      hear.call(this, a, b);
       return this.listenerCount(type) === 0 || super.emit(type, a, b);
     }
     // biome-ignore lint/complexity/noArguments: every argument `ws` gave, without a rest array per event
@@ -245,26 +246,23 @@ class LinkWebSocket extends WsWebSocket {
   }
 }
 
-/** Hands one of the five events a link hears to its handlers; false for any other event. */
-function tellLink(handlers: WebSocketHandlers, type: string | symbol, a: unknown, b: unknown): boolean {
+type LinkListener = (this: Listened, a: unknown, b: unknown) => void;
+
+/** The shared listener of each of the five events a link hears (called by LinkWebSocket's `emit`). */
+function linkListener(type: string | symbol): LinkListener | undefined {
   switch (type) {
     case 'message':
-      handlers.onMessage(b ? (a as Buffer) : (a as Buffer).toString());
-      return true;
+      return onWsMessage as LinkListener;
     case 'open':
-      handlers.onOpen();
-      return true;
+      return onWsOpen;
     case 'error':
-      handlers.onError({ error: a });
-      return true;
+      return onWsError as LinkListener;
     case 'close':
-      handlers.onClose(a as number, (b as Buffer).toString());
-      return true;
+      return onWsClose as LinkListener;
     case 'pong':
-      handlers.onPong?.();
-      return true;
+      return onWsPong;
     default:
-      return false;
+      return undefined;
   }
 }
 
