@@ -4,8 +4,13 @@
 //   1. client CPU per 64 B send (process.cpuUsage over SENDS sends, 1,000 per tick)
 //   2. client CPU per 4 KiB receive (the server floods RECEIVES messages)
 //   3. idle JS heap and RSS per connection, 1,000 connections, a fresh process per sample
-// Rounds are interleaved (every client once per round, the order reversed every other round) and
-// reported as median and range (min-max), so drift on the shared machine hits every client alike.
+// Rounds are interleaved (every client once per round, the order rotated by one each round, so
+// every client runs in every position: reversing it every other round ran the clients at both ends
+// twice in a row, which flattered them) and reported as median and range (min-max), so drift on the
+// shared machine hits every client alike. BENCH_ROUNDS (default 5) sets the rounds.
+// Two builds are not compared in one process: the build imported second measured 0.6-0.9 µs more
+// per send than the first, whichever it was (two copies of `ws` and the engine in one V8). Swap
+// the builds between runs instead.
 //   pnpm bench ws
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -285,7 +290,7 @@ async function table(
   for (const { client, hear } of clients.values()) await run(client, hear);
   const order = [...clients.keys()];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const kind of round % 2 ? [...order].reverse() : order) {
+    for (const kind of rotated(order, round)) {
       const { client, hear } = clients.get(kind)!;
       const sample = await run(client, hear);
       cpu.set(kind, [...(cpu.get(kind) ?? []), sample.cpuMicros]);
@@ -306,6 +311,12 @@ async function table(
   return cpu;
 }
 
+/** `items` starting at index `by` (modulo its length), wrapping around. */
+function rotated<T>(items: readonly T[], by: number): T[] {
+  const at = by % items.length;
+  return [...items.slice(at), ...items.slice(0, at)];
+}
+
 try {
   if (!process.env.BENCH_SKIP_CPU) {
     await table(
@@ -324,7 +335,7 @@ try {
   const rss = new Map<Kind, number[]>();
   const idleKinds = kinds.filter((kind) => kind !== 'raw ws, corked per tick');
   for (let i = 0; i < IDLE_SAMPLES; i++) {
-    for (const kind of i % 2 ? [...idleKinds].reverse() : idleKinds) {
+    for (const kind of rotated(idleKinds, i)) {
       const sample = await idleMemory(kind, ports);
       heap.set(kind, [...(heap.get(kind) ?? []), sample.heap]);
       rss.set(kind, [...(rss.get(kind) ?? []), sample.rss]);
