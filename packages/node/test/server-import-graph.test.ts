@@ -64,15 +64,12 @@ test("importing @lifeline/node/server (and opening a store's module) does not lo
   expect(loaded.index).toBe(0);
 }, 60_000);
 
-// Node 20 spends about 1.5 ms of CPU on each ES module a server imports (resolve, read, compile,
-// link): with the core's entries split by esbuild, 13 of the core's files made up most of the
-// resume server's start beyond a plain ws server's (`LIFELINE_BENCH_SERVER=start pnpm bench
-// server`). The core's build merges the chunks a server reaches (scripts/merge-esm-chunks.mjs): 4 files, and
-// `#rxjs-internal` in Node (below), 5.
-test("from the build, importing @lifeline/node/server loads at most 8 of the core's ES module files, and not rxjs's index", async () => {
-  // A loader hook that reports every module Node loads (off the main thread in Node 20+), drained
-  // synchronously once the import has finished.
-  const program = `
+/**
+ * For a program run by {@link runModule}: a loader hook that reports every module Node's ES
+ * loader loads, with its format (off the main thread in Node 20+), and {@link LOADED}, which
+ * drains the reports synchronously into `loaded` (`{ url, format }[]`).
+ */
+const WATCH_LOADS = `
     const { register } = await import('node:module');
     const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
     const { port1, port2 } = new MessageChannel();
@@ -80,10 +77,23 @@ test("from the build, importing @lifeline/node/server loads at most 8 of the cor
       'export async function load(url, context, next) { const loaded = await next(url, context);' +
       ' port.postMessage({ url, format: loaded.format }); return loaded; }';
     register('data:text/javascript,' + encodeURIComponent(hooks), { data: { port: port2 }, transferList: [port2] });
-    await import('@lifeline/node/server');
+`;
+const LOADED = `
     const loaded = [];
     for (let message; (message = receiveMessageOnPort(port1)); ) loaded.push(message.message);
     port1.close();
+`;
+
+// Node 20 spends about 1.5 ms of CPU on each ES module a server imports (resolve, read, compile,
+// link): with the core's entries split by esbuild, 13 of the core's files made up most of the
+// resume server's start beyond a plain ws server's (`LIFELINE_BENCH_SERVER=start pnpm bench
+// server`). The core's build merges the chunks a server reaches (scripts/merge-esm-chunks.mjs): 4
+// files, and `#rxjs-internal` in Node (below), 5.
+test("from the build, importing @lifeline/node/server loads at most 8 of the core's ES module files, and not rxjs's index", async () => {
+  const program = `
+    ${WATCH_LOADS}
+    await import('@lifeline/node/server');
+    ${LOADED}
     // rxjs's modules, whether imported (the hook sees them) or required (the CommonJS cache).
     const { createRequire } = await import('node:module');
     const files = [...loaded.map(({ url }) => url), ...Object.keys(createRequire(import.meta.url).cache)];
@@ -114,22 +124,14 @@ test("from the build, importing @lifeline/node/server loads at most 8 of the cor
 // `instanceof` and operators hold.
 test("from the build, an ES server (import, create, subscribe, listen) loads no CommonJS file through Node's ES loader, with rxjs's own objects", async () => {
   const program = `
-    const { register } = await import('node:module');
-    const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
-    const { port1, port2 } = new MessageChannel();
-    const hooks = 'let port; export function initialize(data) { port = data.port; }' +
-      'export async function load(url, context, next) { const loaded = await next(url, context);' +
-      ' port.postMessage({ url, format: loaded.format }); return loaded; }';
-    register('data:text/javascript,' + encodeURIComponent(hooks), { data: { port: port2 }, transferList: [port2] });
+    ${WATCH_LOADS}
     const { createResumeServer } = await import('@lifeline/node/server');
     const server = createResumeServer();
     let sessions = 0;
     server.sessions$.subscribe(() => sessions++);
     await server.listen({ host: '127.0.0.1', port: 0 });
     await server.close();
-    const loaded = [];
-    for (let message; (message = receiveMessageOnPort(port1)); ) loaded.push(message.message);
-    port1.close();
+    ${LOADED}
     // Now the application's own ES import of rxjs (through the same CommonJS build).
     const rxjs = await import('rxjs');
     const { createRequire } = await import('node:module');
