@@ -11,12 +11,16 @@ import { expect, test } from 'vitest';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 /**
- * Runs `program` as an ES module in a fresh Node (from the sources, in packages/node; `build`:
+ * Runs `program` as an ES module (or `type`) in a fresh Node (from the sources, in packages/node; `build`:
  * from the packages' dist, as a user's server runs); its exit must be 0. Returns the JSON it printed.
  */
-async function runModule(program: string, build = false): Promise<unknown> {
+async function runModule(
+  program: string,
+  build = false,
+  type: 'module' | 'commonjs' = 'module',
+): Promise<unknown> {
   const from = build ? [] : ['--conditions=@lifeline/source', '--import', 'tsx'];
-  const child = spawn(process.execPath, [...from, '--input-type=module', '-e', program], {
+  const child = spawn(process.execPath, [...from, `--input-type=${type}`, '-e', program], {
     cwd: `${root}/packages/node`,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -60,14 +64,12 @@ test("importing @lifeline/node/server (and opening a store's module) does not lo
   expect(loaded.index).toBe(0);
 }, 60_000);
 
-// Node 20 spends about 1.5 ms of CPU on each ES module a server imports (resolve, read, compile,
-// link): with the core's entries split by esbuild, 13 of the core's files made up most of the
-// resume server's start beyond a plain ws server's (`LIFELINE_BENCH_SERVER=start pnpm bench
-// server`). The core's build merges the chunks a server reaches (scripts/merge-esm-chunks.mjs): 4 files.
-test("from the build, importing @lifeline/node/server loads at most 8 of the core's ES module files, and not rxjs's index", async () => {
-  // A loader hook that reports every module Node loads (off the main thread in Node 20+), drained
-  // synchronously once the import has finished.
-  const program = `
+/**
+ * For a program run by {@link runModule}: a loader hook that reports every module Node's ES
+ * loader loads, with its format (off the main thread in Node 20+), and {@link LOADED}, which
+ * drains the reports synchronously into `loaded` (`{ url, format }[]`).
+ */
+const WATCH_LOADS = `
     const { register } = await import('node:module');
     const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
     const { port1, port2 } = new MessageChannel();
@@ -75,15 +77,31 @@ test("from the build, importing @lifeline/node/server loads at most 8 of the cor
       'export async function load(url, context, next) { const loaded = await next(url, context);' +
       ' port.postMessage({ url, format: loaded.format }); return loaded; }';
     register('data:text/javascript,' + encodeURIComponent(hooks), { data: { port: port2 }, transferList: [port2] });
-    await import('@lifeline/node/server');
+`;
+const LOADED = `
     const loaded = [];
     for (let message; (message = receiveMessageOnPort(port1)); ) loaded.push(message.message);
     port1.close();
+`;
+
+// Node 20 spends about 1.5 ms of CPU on each ES module a server imports (resolve, read, compile,
+// link): with the core's entries split by esbuild, 13 of the core's files made up most of the
+// resume server's start beyond a plain ws server's (`LIFELINE_BENCH_SERVER=start pnpm bench
+// server`). The core's build merges the chunks a server reaches (scripts/merge-esm-chunks.mjs): 4
+// files, and `#rxjs-internal` in Node (below), 5.
+test("from the build, importing @lifeline/node/server loads at most 8 of the core's ES module files, and not rxjs's index", async () => {
+  const program = `
+    ${WATCH_LOADS}
+    await import('@lifeline/node/server');
+    ${LOADED}
+    // rxjs's modules, whether imported (the hook sees them) or required (the CommonJS cache).
+    const { createRequire } = await import('node:module');
+    const files = [...loaded.map(({ url }) => url), ...Object.keys(createRequire(import.meta.url).cache)];
     process.stdout.write(JSON.stringify({
       core: loaded.filter(({ url, format }) => format === 'module' && /packages\\/core\\/dist\\//.test(url)).length,
       node: loaded.filter(({ url, format }) => format === 'module' && /packages\\/node\\/dist\\//.test(url)).length,
-      rxjs: loaded.filter(({ url }) => url.includes('/rxjs/')).length,
-      index: loaded.filter(({ url }) => /rxjs\\/dist\\/cjs\\/index\\.js$/.test(url)).length,
+      rxjs: files.filter((file) => file.includes('/rxjs/')).length,
+      index: files.filter((file) => /rxjs\\/dist\\/cjs\\/index\\.js$/.test(file)).length,
     }));
   `;
   const loaded = (await runModule(program, true)) as {
@@ -96,6 +114,76 @@ test("from the build, importing @lifeline/node/server loads at most 8 of the cor
   expect(loaded.rxjs).toBeGreaterThan(0);
   expect(loaded.index).toBe(0);
   expect(loaded.core).toBeLessThanOrEqual(8);
+}, 60_000);
+
+// Node resolves rxjs to its CommonJS build, and an ES import of a CommonJS file goes through
+// Node's ES-to-CommonJS path: its export-name lexer, started on the first such import and run
+// over each file, cost a resume server 20-30 ms of CPU at start (the core's ES build imported
+// five of rxjs's modules). The core's ES build takes them through `#rxjs-internal`, which in
+// Node `require`s them (scripts/merge-esm-chunks.mjs): the same objects, so an application's
+// `instanceof` and operators hold.
+test("from the build, an ES server (import, create, subscribe, listen) loads no CommonJS file through Node's ES loader, with rxjs's own objects", async () => {
+  const program = `
+    ${WATCH_LOADS}
+    const { createResumeServer } = await import('@lifeline/node/server');
+    const server = createResumeServer();
+    let sessions = 0;
+    server.sessions$.subscribe(() => sessions++);
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    await server.close();
+    ${LOADED}
+    // Now the application's own ES import of rxjs (through the same CommonJS build).
+    const rxjs = await import('rxjs');
+    const { createRequire } = await import('node:module');
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    process.stdout.write(JSON.stringify({
+      core: loaded.filter(({ url, format }) => format === 'module' && /packages\\/core\\/dist\\//.test(url)).length,
+      commonjs: loaded.filter(({ format }) => format === 'commonjs').map(({ url }) => url.replace(/^.*node_modules\\//, '')),
+      rxjsRequired: cache.filter((file) => /rxjs[\\\\/]dist[\\\\/]cjs[\\\\/]internal[\\\\/]Subject\\.js$/.test(file)).length,
+      observable: server.sessions$ instanceof rxjs.Observable,
+      operators: server.sessions$.pipe(rxjs.map((session) => session)) instanceof rxjs.Observable,
+      sessions,
+    }));
+  `;
+  const loaded = (await runModule(program, true)) as {
+    core: number;
+    commonjs: string[];
+    rxjsRequired: number;
+    observable: boolean;
+    operators: boolean;
+    sessions: number;
+  };
+  expect(loaded.core).toBeGreaterThan(0); // the hook sees the build's modules at all
+  expect(loaded.rxjsRequired).toBe(1); // rxjs's Subject was loaded, by require
+  expect(loaded.commonjs).toEqual([]);
+  expect(loaded.observable).toBe(true);
+  expect(loaded.operators).toBe(true);
+  expect(loaded.sessions).toBe(0);
+}, 60_000);
+
+// A CommonJS application takes the packages' CommonJS builds, which `require` rxjs as they did:
+// the server's observables are the application's rxjs's.
+test('from the build, a CommonJS server (require, create, listen) works with the rxjs it requires', async () => {
+  const program = `
+    const { createResumeServer } = require('@lifeline/node/server');
+    const rxjs = require('rxjs');
+    const server = createResumeServer();
+    server.sessions$.subscribe(() => {});
+    server.listen({ host: '127.0.0.1', port: 0 }).then(async ({ port }) => {
+      await server.close();
+      process.stdout.write(JSON.stringify({
+        port: port > 0,
+        observable: server.sessions$ instanceof rxjs.Observable,
+        esm: Object.keys(require.cache).filter((file) => /core[\\\\/]dist[\\\\/].*\\.js$/.test(file)).length,
+      }));
+    });
+  `;
+  const loaded = (await runModule(program, true, 'commonjs')) as {
+    port: boolean;
+    observable: boolean;
+    esm: number;
+  };
+  expect(loaded).toEqual({ port: true, observable: true, esm: 0 });
 }, 60_000);
 
 // An ES import of a Node built-in builds its namespace, reading every export: `node:crypto`'s
