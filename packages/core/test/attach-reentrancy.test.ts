@@ -2,8 +2,9 @@
  * User code runs inside the engine's notifications (state$, events$): closing, suspending or
  * sending from there must leave the engine as consistent as doing it from outside.
  */
-import { ClosedByUserError, NotOpenError } from '@lifeline/core';
+import { ClosedByUserError, type HAConnection, NotOpenError, type Transport } from '@lifeline/core';
 import { createMemoryTransport } from '@lifeline/core/testing';
+import { Observable } from 'rxjs';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { connect, countingTransport, reset, waitForState } from './support.js';
 
@@ -96,5 +97,46 @@ describe('re-entrant calls from notifications', () => {
     await expect(pending).rejects.toBeInstanceOf(NotOpenError);
     await expect(conn.send('after')).rejects.toBeInstanceOf(NotOpenError);
     expect(await conn.closed).toEqual({ status: 'closed', reason: 'peer' });
+  });
+});
+
+describe('send order across a link that fails inside a write', () => {
+  test('a transport that holds sends while no link is up gets them in send order: one sent from inside the write, then one from a link-down listener', async () => {
+    // The wire and the transport's hold (a resumable session numbering sends while no link is up)
+    // in one sequence. The link's send first sends another message (from inside the write), then
+    // writes, then fails; a 'link-down' listener sends one more. Sent in the order outer, inner,
+    // listener: they must reach the wire or the hold in that order.
+    const sequence: string[] = [];
+    let fail!: (error: unknown) => void;
+    let conn!: HAConnection<string, string>;
+    const transport: Transport<string, string> = {
+      async open() {
+        return {
+          replaysSends: true,
+          messages$: new Observable<string>((subscriber) => {
+            fail = (error) => subscriber.error(error);
+          }),
+          send(data) {
+            if (data === 'outer') conn.send('inner').catch(() => {});
+            sequence.push(`wire ${data}`);
+            if (data === 'outer') fail(reset('down inside the write'));
+            return new Promise<void>(() => {});
+          },
+          close() {},
+        };
+      },
+      hold(data) {
+        sequence.push(`held ${data}`);
+        return new Promise<void>(() => {});
+      },
+    };
+    conn = connect(transport, { backoff: { initialDelayMs: 60_000, jitter: 'none' } });
+    conn.events$.subscribe((event) => {
+      if (event.type === 'link-down') conn.send('listener').catch(() => {});
+    });
+    await waitForState(conn, 'open');
+    conn.send('outer').catch(() => {});
+    expect(sequence).toEqual(['wire outer', 'held inner', 'held listener']);
+    conn.close();
   });
 });

@@ -6,12 +6,12 @@
  * and (resume) across link resets. Every message is counted at the echo: none lost, none
  * duplicated, none of the refused ones sent.
  */
-import type { Link, LinkData, Transport } from '@lifeline/core';
+import { attach, type Link, type LinkData, type Transport } from '@lifeline/core';
 import { resumable } from '@lifeline/core/resume';
 import { waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
-import { HAWebSocket } from '@lifeline/node/ws';
+import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
 import { expect, it } from 'vitest';
 import { cleanups } from './support/cleanups.js';
 import { EchoServer } from './support/ws-servers.js';
@@ -265,4 +265,141 @@ it('a send from inside a resume link own send, on a link that stays up: every me
     closes: 0,
     resumes: 0,
   });
+});
+
+/**
+ * A plain ws server that counts, in arrival order, every `m<i>` / `w<i>` message (one numbering,
+ * in the order `send()` was called): received, duplicated and out of order.
+ */
+async function orderCountingServer() {
+  const server = await EchoServer.start();
+  cleanups.push(() => server.close());
+  const received = new Map<string, number>();
+  const order = { last: -1, outOfOrder: 0 };
+  server.wss.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const text = data.toString();
+      received.set(text, (received.get(text) ?? 0) + 1);
+      const match = /^[mw](\d+)$/.exec(text);
+      if (!match) return;
+      const at = Number(match[1]);
+      if (at < order.last) order.outOfOrder++;
+      order.last = at;
+    });
+  });
+  return { server, received, order };
+}
+
+/**
+ * A link wrapper whose own send first sends one more message (every 10th message it writes, up to
+ * `count` in all): `extra(name)` sends it, so it is numbered after the message being written, and
+ * must reach the wire after it. `withSendWith` also gives the wrapper a `sendWith` that routes
+ * through the link's own one (what Link's docs ask of a wrapper that keeps the fast path).
+ */
+function reentrantInOrder(
+  sent: string[],
+  count: number,
+  extra: (name: string) => void,
+  withSendWith = false,
+) {
+  let writes = 0;
+  const reenter = () => {
+    if (++writes % 10 === 0 && sent.length < count) {
+      const name = `w${sent.length}`;
+      sent.push(name);
+      extra(name);
+    }
+  };
+  return (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
+    async open(signal) {
+      const link = await transport.open(signal);
+      const linkSendWith = link.sendWith;
+      const send = (data: LinkData) => {
+        reenter();
+        return link.send(data);
+      };
+      const sendWith: Link<LinkData, LinkData>['sendWith'] = (data, confirmed, token) => {
+        reenter();
+        linkSendWith!.call(link, data, confirmed, token);
+      };
+      // Defined, not assigned: the link's `sendWith` is a getter on its prototype.
+      return Object.create(link, {
+        send: { value: send },
+        ...(withSendWith && linkSendWith ? { sendWith: { value: sendWith } } : {}),
+      }) as Link<LinkData, LinkData>;
+    },
+  });
+}
+
+async function expectInOrder(
+  sent: string[],
+  count: number,
+  counted: Awaited<ReturnType<typeof orderCountingServer>>,
+  closes: () => number,
+) {
+  const { received, order } = counted;
+  await waitFor(() => sent.every((name) => received.has(name)) || closes() > 0, {
+    ...WAIT,
+    what: 'every message at the server, or the socket closed',
+    state: () => ({ sent: sent.length, received: received.size, closes: closes() }),
+  });
+  expect({
+    sent: sent.length,
+    received: received.size,
+    lost: sent.filter((name) => !received.has(name)).length,
+    duplicated: [...received.values()].filter((n) => n > 1).length,
+    outOfOrder: order.outOfOrder,
+    closes: closes(),
+  }).toEqual({ sent: count, received: count, lost: 0, duplicated: 0, outOfOrder: 0, closes: 0 });
+}
+
+it('a send from inside a plain link own send (wrapTransport): every message once, in the order send() was called', async () => {
+  const counted = await orderCountingServer();
+  const COUNT = 1_000;
+  const sent: string[] = [];
+  const socket: Socket = new HAWebSocket(counted.server.url, {
+    wrapTransport: reentrantInOrder(sent, COUNT, (name) => socket.send(name)),
+  });
+  cleanups.push(() => socket.close());
+  let closes = 0;
+  socket.addEventListener('close', () => closes++);
+  await waitFor(() => socket.readyState === socket.OPEN, { ...WAIT, what: 'open' });
+  // Half in one burst (one tick), half one per tick: re-entrant sends among both.
+  while (sent.length < COUNT / 2) {
+    const name = `m${sent.length}`;
+    sent.push(name);
+    socket.send(name);
+  }
+  while (sent.length < COUNT) {
+    const name = `m${sent.length}`;
+    sent.push(name);
+    await socket.sendAsync(name);
+  }
+  await expectInOrder(sent, COUNT, counted, () => closes);
+});
+
+it('a send from inside a link wrapper own sendWith (attach): every message once, in the order send() was called', async () => {
+  const counted = await orderCountingServer();
+  const COUNT = 1_000;
+  const sent: string[] = [];
+  const failed: unknown[] = [];
+  const conn = attach(
+    reentrantInOrder(
+      sent,
+      COUNT,
+      (name) => conn.send(name).catch((error) => failed.push(error)),
+      true,
+    )(wsTransport(counted.server.url)),
+  );
+  cleanups.push(() => conn.close());
+  let closes = 0;
+  conn.closed.then(() => closes++);
+  await waitFor(() => conn.state$.value.status === 'open', { ...WAIT, what: 'open' });
+  while (sent.length < COUNT) {
+    const name = `m${sent.length}`;
+    sent.push(name);
+    conn.send(name).catch((error) => failed.push(error));
+  }
+  await expectInOrder(sent, COUNT, counted, () => closes);
+  expect(failed).toEqual([]);
 });

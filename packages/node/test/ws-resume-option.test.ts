@@ -5,7 +5,7 @@
  * the constructor on, and the custom events as `CustomEvent`s, `recovering` once per outage.
  */
 import { once } from 'node:events';
-import { InvalidOptionError } from '@lifeline/core';
+import { InvalidOptionError, type Link, type LinkData } from '@lifeline/core';
 import { defineHAWebSocket, type WebSocketConstructor } from '@lifeline/core/internal';
 import { resumable, resume } from '@lifeline/core/resume';
 import { SequenceCounter } from '@lifeline/core/testing';
@@ -218,5 +218,66 @@ describe('custom events', () => {
     expect(seen[0]!.detail).toMatchObject({ status: 'recovering' });
     expect((seen[0]!.detail as { error: unknown }).error).toBeInstanceOf(Error);
     expect(seen[1]!.detail).toMatchObject({ status: 'open' });
+  });
+});
+
+describe('a resume server that closes the link for a protocol error (1002)', () => {
+  it('ends with close alone (1002, its reason, wasClean), as a server close of a WebSocket: no error event, no new attempt; the typed error is on the state', async () => {
+    // WHATWG WebSockets: a close the server started and the closing handshake finished is a clean
+    // close (close event, wasClean, the server's code); `error` fires only when the client fails
+    // the connection. 1002 is not recovered: a new link would carry the same broken frames.
+    const server = createResumeServer();
+    cleanups.push(() => server.close());
+    const linkErrors: string[] = [];
+    server.events$.subscribe((event) => {
+      if (event.type === 'link-error') linkErrors.push((event.error as Error).name);
+    });
+    server.sessions$.subscribe((session) => session.messages$.subscribe(() => {}));
+    const { port } = await server.listen();
+    let corrupt = false;
+    let opens = 0;
+    const socket = new HAWebSocket(`ws://127.0.0.1:${port}`, {
+      ...fast,
+      // Under the session: once `corrupt` is set, a DATA frame goes out as text, which the resume
+      // server refuses as malformed (frames are binary) and closes the link for, with 1002.
+      wrapTransport: (transport) =>
+        resumable({
+          async open(signal) {
+            const link = await transport.open(signal);
+            opens++;
+            const send = (data: LinkData) =>
+              corrupt && data instanceof Uint8Array && data[0]! >= 0x10 && data[0]! <= 0x13
+                ? link.send('not a frame')
+                : link.send(data);
+            return Object.create(link, { send: { value: send } }) as Link<LinkData, LinkData>;
+          },
+        }),
+    });
+    cleanups.push(() => socket.close());
+    const events: string[] = [];
+    for (const type of ['error', 'recovering', 'close'])
+      socket.addEventListener(type, () => events.push(type));
+    const closed = once(socket as unknown as EventTarget, 'close');
+    await once(socket as unknown as EventTarget, 'open');
+    await socket.sendAsync('fine');
+    corrupt = true;
+    const refused = socket.sendAsync('broken').then(
+      () => 'sent',
+      (error: Error) => error.name,
+    );
+    const [close] = (await closed) as [{ code: number; reason: string; wasClean: boolean }];
+    expect({ code: close.code, reason: close.reason, wasClean: close.wasClean }).toEqual({
+      code: 1002,
+      reason: 'MalformedFrameError',
+      wasClean: true,
+    });
+    expect(events).toEqual(['close']);
+    expect(await refused).toBe('LinkClosedError');
+    expect(socket.connection.state$.value).toMatchObject({
+      status: 'closed',
+      reason: 'irrecoverable',
+      error: { closeCode: 1002, reason: 'MalformedFrameError' },
+    });
+    expect({ opens, linkErrors }).toEqual({ opens: 1, linkErrors: ['MalformedFrameError'] });
   });
 });

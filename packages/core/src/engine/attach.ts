@@ -355,13 +355,9 @@ class HAConnectionImpl<In, Out, H>
     takingData = data;
     takingSignal = signal;
     const promise = new Promise<void>(takeSend);
-    const error = refused;
-    if (error !== undefined) {
-      // The executor left that promise pending for good (nothing references it): the refusal is
-      // thrown here instead, where the caller is, rather than as a rejection nobody may watch.
-      refused = undefined;
-      throw error;
-    }
+    // The executor left a refused send's promise pending for good (nothing references it): the
+    // refusal is thrown here instead, where the caller is, rather than as a rejection nobody may watch.
+    throwRefused();
     return promise;
   }
 
@@ -377,11 +373,7 @@ class HAConnectionImpl<In, Out, H>
     this.transport.check?.(data);
     this.postReject_ ??= postRejectFor(this);
     this.take_(data, unawaited, this.postReject_, undefined);
-    const error = refused;
-    if (error !== undefined) {
-      refused = undefined;
-      throw error;
-    }
+    throwRefused();
   }
 
   /**
@@ -392,13 +384,22 @@ class HAConnectionImpl<In, Out, H>
   private writeNew_(entry: OutgoingEntry<Out>, direct: boolean, data: Out): void {
     const link = this.currentLink_;
     if (link && !this.flushing_) {
-      if (direct && !link.replaysSends) (entry as { data: Out }).data = copyBytes(entry.data);
-      this.write_(link, entry, link.sendWith ? data : entry.data);
+      // A send made from inside this write (a link wrapper's own `send` that sends, or a handler
+      // it runs) waits behind it, as during a flush, and is written after it: written at once,
+      // it would reach the wire before the message whose write it came from.
+      this.flushing_ = 1;
+      try {
+        this.write_(link, entry, link.sendWith ? data : entry.data);
+      } finally {
+        // Also when the write threw (a wrapper's own send): later sends must not wait for good.
+        this.flush_(link);
+      }
       return;
     }
     // Not written now: the entry keeps its own copy of the caller's bytes (the caller may reuse them).
     if (direct) (entry as { data: Out }).data = copyBytes(entry.data);
-    if (!link && this.holding_ && !this.hold_(entry)) this.holding_ = false;
+    if (link) this.flushing_ = 2;
+    else if (this.holding_ && !this.hold_(entry)) this.holding_ = false;
   }
 
   /** @internal A message 'drop-oldest' dropped (see {@link DropListener}). */
@@ -466,19 +467,13 @@ class HAConnectionImpl<In, Out, H>
     if (held === undefined) return false;
     // Like a send written on a replaying link: the session owns it now (it cannot be withdrawn or
     // dropped), it is not written again by attach, and the session's answer is final.
-    entry.generation = this.generation_;
+    // Its generation stays this one (no link rewrites it), so it settles as a replaying link's does.
+    const generation = this.generation_;
+    entry.generation = generation;
     entry.written_ = true;
     held.then(
-      () => {
-        if (entry.settled) return;
-        this.outbox_.settle(entry);
-        entry.resolve();
-      },
-      (error) => {
-        if (entry.settled) return;
-        this.outbox_.settle(entry);
-        entry.reject(error);
-      },
+      () => this.onConfirm_(generation, true, undefined, entry),
+      (error) => this.onReplayingRejection_(entry, generation, error),
     );
     return true;
   }
@@ -501,10 +496,13 @@ class HAConnectionImpl<In, Out, H>
     if (this.finished_) return;
     this.core_.resetCounts();
     const state = this.state_;
-    if (state.status === 'open' || state.status === 'suspended') {
-      this.setState_({ ...state, recoveriesLeft: this.core_.recoveriesLeft });
-    } else if (state.status === 'recovering') {
-      this.setState_({ ...state, attempt: this.core_.attempt, recoveriesLeft: this.core_.recoveriesLeft });
+    // Open, suspended or recovering (a connecting state has no budgets to show).
+    if (state.status !== 'connecting') {
+      this.setState_({
+        ...state,
+        ...(state.status === 'recovering' && { attempt: this.core_.attempt }),
+        recoveriesLeft: this.core_.recoveriesLeft,
+      } as ConnectionState);
     }
   }
 
@@ -687,7 +685,7 @@ class HAConnectionImpl<In, Out, H>
     this.linkUpAt_ = this.scheduler_.now();
     // Until the waiting sends are flushed below, a send made from a listener of the events that
     // follow waits behind them instead of jumping the queue.
-    this.flushing_ = true;
+    this.flushing_ = 2;
     this.setState_({
       status: this.core_.suspended ? 'suspended' : 'open',
       recoveries: this.core_.recoveries,
@@ -701,11 +699,10 @@ class HAConnectionImpl<In, Out, H>
     // resumed): the server answered.
     if (link.replaysSends) this.onProgress_(link);
     this.readLink_(link);
-    // A link can die while we subscribe to it: then there is nothing to flush to.
-    if (this.currentLink_ !== link) return;
-    // Otherwise ask for a pong at once (read as progress by linkPong_), so that a client that
-    // only sends still learns the server is alive (written sends prove nothing).
-    if (this.core_.recovering && !link.replaysSends && link.ping) {
+    // Unless the link died while we subscribed to it (then there is nothing to flush to), ask for
+    // a pong at once (read as progress by linkPong_), so that a client that only sends still
+    // learns the server is alive (written sends prove nothing).
+    if (this.currentLink_ === link && this.core_.recovering && !link.replaysSends && link.ping) {
       try {
         link.ping();
       } catch {
@@ -713,12 +710,23 @@ class HAConnectionImpl<In, Out, H>
       }
     }
     // Re-run what the broken link did not confirm, in the original order, before anything new.
-    // The generator reads the queue live: sends queued by the writes themselves come in order.
-    for (const entry of this.outbox_.waiting()) {
-      if (this.currentLink_ !== link) break;
-      this.write_(link, entry);
+    this.flush_(link);
+  }
+
+  /**
+   * Ends a flush or a write on `link` (see {@link flushing_}): writes every send waiting for it,
+   * if one may be, in order, in one loop that does not nest. The generator reads the queue live,
+   * so sends queued by the writes themselves wait behind the message being written, then follow
+   * it, in order. Does nothing on a link that is gone.
+   */
+  private flush_(link: Link<In, Out>): void {
+    if (this.flushing_ > 1) {
+      for (const entry of this.outbox_.waiting()) {
+        if (this.currentLink_ !== link) break;
+        this.write_(link, entry);
+      }
     }
-    if (this.currentLink_ === link) this.flushing_ = false;
+    if (this.currentLink_ === link) this.flushing_ = 0;
   }
 
   /**
@@ -739,7 +747,12 @@ class HAConnectionImpl<In, Out, H>
   }
   private progressTimer_: Subscription | undefined;
   private linkUpAt_ = 0;
-  private flushing_ = false;
+  /**
+   * Sends are being written on the open link, so a send made meanwhile waits behind them instead
+   * of overtaking them (0: none): 1 while one send is written ({@link writeNew_}), 2 once sends
+   * may wait behind it, and from a link's open until the sends waiting for it are written.
+   */
+  private flushing_: 0 | 1 | 2 = 0;
   private get scheduler_() {
     return this.options.scheduler ?? monotonicScheduler;
   }
@@ -838,7 +851,7 @@ class HAConnectionImpl<In, Out, H>
 
   private onLinkDown_(link: Link<In, Out>, error: unknown): void {
     if (this.currentLink_ === link) this.currentLink_ = undefined;
-    this.flushing_ = false;
+    this.flushing_ = 0;
     this.progressTimer_?.unsubscribe();
     this.progressTimer_ = undefined;
     if (!link.replaysSends) this.outbox_.requeueAll_();
@@ -846,9 +859,10 @@ class HAConnectionImpl<In, Out, H>
     // its session, so it is abandoned instead and the session resumes on the recovered link.
     if (link.abandon) link.abandon();
     else link.close();
+    // Not before the sends waiting now: a send from a listener of the event waits behind them.
+    this.holding_ = false;
     this.emit_({ type: 'link-down', error });
     // What waits for the next link goes to the transport if it takes it (durable with a store).
-    this.holding_ = false;
     if (!this.finished_) {
       this.holding_ = true;
       for (const entry of this.outbox_.waiting()) {
@@ -962,6 +976,15 @@ let takingSignal: AbortSignal | undefined;
  * returns: a module variable rather than a field of every connection.
  */
 let refused: unknown;
+
+/** Throws what `take_` just refused, if it refused the send (see {@link refused}), and clears it. */
+function throwRefused(): void {
+  const error = refused;
+  if (error !== undefined) {
+    refused = undefined;
+    throw error;
+  }
+}
 
 /** The executor of every `enqueue`'s promise (called synchronously by `new Promise`). */
 function takeSend(resolve: () => void, reject: (error: unknown) => void): void {

@@ -129,7 +129,13 @@ export interface HAWebSocketEventMap {
   open: Event;
   /** A message, `data` as `binaryType` asks for binary ones (a string for text). */
   message: MessageEvent;
-  /** The connection failed for good (recovery gave up, an irrecoverable error, an abnormal end); `close` follows. */
+  /**
+   * The connection failed for good (recovery gave up, an irrecoverable error, an abnormal end);
+   * `close` follows. Not when the server ends it with a close frame whose code is not recovered
+   * (1000, 1002, 1008, 4403...): a clean close, reported by `close` alone (`wasClean`, the code
+   * and reason), as on a WebSocket (WHATWG WebSockets fire `error` only when the client fails the
+   * connection).
+   */
   error: HAWebSocketErrorEvent;
   /** The end, once: `code` (1006 when no close frame came), `reason`, `wasClean`. */
   close: CloseEvent;

@@ -1156,13 +1156,14 @@ class VirtualLink implements Link<LinkData, LinkData>, DeliverySink {
     const reader = this.reader_;
     this.reader_ = undefined;
     this.pongs_?.complete();
-    const closed = error instanceof ClosedByUserError;
-    if (reader) {
-      if (closed) reader.linkEnded_();
-      else reader.linkFailed_(error);
+    // The reader first, then `messages$`'s subscribers.
+    if (error instanceof ClosedByUserError) {
+      reader?.linkEnded_();
+      this.incoming_?.complete();
+    } else {
+      reader?.linkFailed_(error);
+      this.incoming_?.error(error);
     }
-    if (closed) this.incoming_?.complete();
-    else this.incoming_?.error(error);
   }
 
   send(data: LinkData): Promise<void> {
