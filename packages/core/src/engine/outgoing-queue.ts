@@ -286,7 +286,10 @@ export class OutgoingQueue<Out> {
   }
 
   private compact(): void {
-    while (this.head < this.entries.length && this.entries[this.head]!.settled) this.head++;
+    // Settled entries are cleared as they are passed: until the array is compacted, they would
+    // stay reachable (with their data) however long the entries behind them wait.
+    while (this.head < this.entries.length && this.entries[this.head]!.settled)
+      this.entries[this.head++] = undefined as never;
     // Reclaim the settled prefix in bulk, so settling is O(1) amortised.
     if (this.head === this.entries.length) {
       this.entries.length = 0;

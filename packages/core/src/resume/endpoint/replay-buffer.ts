@@ -277,7 +277,13 @@ export class ReplayBuffer<E extends ReplayItem> {
       this.waitingBytes -= next.size;
       this.admit(next);
     }
-    if (each) for (let i = from; i < from + count; i++) each(entries[i]!);
+    // Each released slot is cleared as it is handed over: until the array is compacted, the
+    // acknowledged prefix would keep its messages (frames, slabs, the senders' tokens) reachable.
+    for (let i = from; i < from + count; i++) {
+      const entry = entries[i]!;
+      entries[i] = undefined as never;
+      each?.(entry);
+    }
     return count;
   }
 
