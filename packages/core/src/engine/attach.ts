@@ -260,17 +260,21 @@ class HAConnectionImpl<In, Out, H>
    * taken before (it does not get it twice).
    */
   private state_: ConnectionState = { status: 'connecting' };
-  private stateView_: StateView | undefined;
+  // `declare`d fields have no declaration in the build: each is assigned by the constructor, or
+  // only when it is first needed, so an idle connection keeps no field for it (8 B each).
+  declare private stateView_: StateView | undefined;
   /**
    * `messages$`'s and `events$`'s fanouts, made on first read: a connection read through its sink
    * (an `HAWebSocket`) has no subscriber to either.
    */
-  private incoming_: MessageFanout<In> | undefined;
-  private events_: MessageFanout<ConnectionEvent<In, Out>> | undefined;
+  declare private incoming_: MessageFanout<In> | undefined;
+  declare private events_: MessageFanout<ConnectionEvent<In, Out>> | undefined;
   /** Set once, by the drop-in socket that owns the connection: see {@link PostingConnection}. @internal */
   sink_: PostSink<Out, In> | undefined;
-  private readonly core_: RecoveryCore;
-  private readonly diagnostics_: ConnectionDiagnosticsPort;
+  declare private readonly core_: RecoveryCore;
+  declare private readonly diagnostics_: ConnectionDiagnosticsPort;
+  declare private readonly transport: Transport<In, Out>;
+  declare private readonly options: AttachOptions<In, Out, H>;
   /** {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own. */
   private outbox_: OutgoingQueue<Out> = NO_SENDS;
   private currentLink_: Link<In, Out> | undefined;
@@ -284,13 +288,12 @@ class HAConnectionImpl<In, Out, H>
    * `closed`, made on first read (most connections are never asked): a promise and its resolve
    * function are idle memory every connection would otherwise keep.
    */
-  private closed_: Promise<ClosedState> | undefined;
-  private resolveClosed_: ((state: ClosedState) => void) | undefined;
+  declare private closed_: Promise<ClosedState> | undefined;
+  declare private resolveClosed_: ((state: ClosedState) => void) | undefined;
 
-  constructor(
-    private readonly transport: Transport<In, Out>,
-    private readonly options: AttachOptions<In, Out, H>,
-  ) {
+  constructor(transport: Transport<In, Out>, options: AttachOptions<In, Out, H>) {
+    this.transport = transport;
+    this.options = options;
     checkConnectionOptions(options);
     this.diagnostics_ = connectionDiagnosticsFor(options);
     this.core_ = new RecoveryCore(options, this);
@@ -409,7 +412,7 @@ class HAConnectionImpl<In, Out, H>
   }
 
   /** Every posted entry's `reject` (see {@link postRejectFor}), made on the first post. */
-  private postReject_: ((error: unknown) => void) | undefined;
+  declare private postReject_: ((error: unknown) => void) | undefined;
 
   clearQueue(reason?: unknown): number {
     const withdrawn = this.outbox_.withdrawWaiting();
@@ -522,10 +525,10 @@ class HAConnectionImpl<In, Out, H>
     else this.transport.close?.(code, reason);
   }
 
-  private finalError_: unknown;
+  declare private finalError_: unknown;
   /** The generation whose sends were left to their link's confirmation by close()/detach(). */
-  private keptGeneration_: number | undefined;
-  private lastGiveUp_: CloseReason | undefined;
+  declare private keptGeneration_: number | undefined;
+  declare private lastGiveUp_: CloseReason | undefined;
 
   /**
    * One attempt: open (or recover) a link, then read it until it fails. The loop is written out

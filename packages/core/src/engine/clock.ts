@@ -88,13 +88,16 @@ class TimerAction<T> extends Subscription implements SchedulerAction<T> {
 /**
  * The library's default scheduler: timers as RxJS's `asyncScheduler` sets them (one interval per
  * action, through RxJS's timer seam, so `TestScheduler.run()` and fake timers drive them), with
- * `now()` read from {@link monotonicNow} instead of `Date.now()`. `asyncScheduler.now()` is the
+ * `now()` read from {@link monotonicNow} (in whole ms) instead of `Date.now()`. `asyncScheduler.now()` is the
  * wall clock, so code that measures elapsed time with `scheduler.now()` (the heartbeat's silence)
  * would stop timing out when the clock is set back. A scheduler passed in options (a
  * `TestScheduler` in marble tests) replaces both the timers and the clock: it is the one time seam.
  */
 export const monotonicScheduler: SchedulerLike = {
-  now: monotonicNow,
+  // Whole milliseconds, as `asyncScheduler.now()` (`Date.now()`) gives: a timestamp a connection
+  // keeps (a heartbeat's last sign of life, a link's opening) is then a small integer, which V8
+  // keeps in the object, where a fraction took a 16 B number box per field.
+  now: () => Math.floor(monotonicNow()),
   schedule<T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T): Subscription {
     return new TimerAction(work).schedule(state, delay);
   },

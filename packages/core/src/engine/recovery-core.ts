@@ -3,7 +3,7 @@ import type { BackoffOptions } from '../policy/backoff-delay.js';
 import type { ErrorClassifier } from '../policy/classify.js';
 import { decideRetry, type GiveUpReason } from '../policy/retry-decision.js';
 import type { RetryAfterOptions } from '../policy/retry-hint.js';
-import { monotonicNow, monotonicScheduler } from './clock.js';
+import { monotonicScheduler } from './clock.js';
 import { checkRecoveryOptions } from './options.js';
 
 /**
@@ -112,7 +112,10 @@ export interface RecoveryListener {
  * are thin wrappers around it.
  */
 export class RecoveryCore {
-  private failureError_: unknown = undefined;
+  // `declare`d fields have no declaration in the build: each is assigned by the constructor, or
+  // only once there is a failure (or a wait, or an uptime timer): an idle connection's core keeps
+  // no field for them.
+  declare private failureError_: unknown;
   private inFailure_ = false;
   private attemptsMade_ = 0;
   private recoveriesUsed_ = 0;
@@ -121,24 +124,23 @@ export class RecoveryCore {
   private closedFlag_ = false;
   private isUp_ = false;
   /** When the current failure began, on {@link now}'s clock. */
-  private failureStartedAt_ = 0;
-  private uptimeTimer_: Subscription | undefined;
+  declare private failureStartedAt_: number;
+  declare private uptimeTimer_: Subscription | undefined;
   /**
    * Ends the wait under way (one at a time: each failure is waited out before the next), on
    * suspend() or close(). A field rather than a Subject: every connection keeps its core.
    */
-  private interruptWait_: (() => void) | undefined;
-  private readonly scheduler: SchedulerLike;
-  readonly maxAttemptsPerFailure: number;
-  readonly maxRecoveries: number;
-  private readonly listener_: RecoveryListener;
+  declare private interruptWait_: (() => void) | undefined;
+  declare private readonly scheduler: SchedulerLike;
+  declare readonly maxAttemptsPerFailure: number;
+  declare readonly maxRecoveries: number;
+  declare private readonly listener_: RecoveryListener;
+  declare private readonly options: RecoveryOptions;
 
   /** @param listener hears each {@link RecoveryEvent}, as its method: `{ recoveryEvent_: onEvent }`. */
-  constructor(
-    private readonly options: RecoveryOptions,
-    listener: RecoveryListener,
-  ) {
+  constructor(options: RecoveryOptions, listener: RecoveryListener) {
     checkRecoveryOptions(options);
+    this.options = options;
     this.listener_ = listener;
     this.scheduler = options.scheduler ?? monotonicScheduler;
     this.maxAttemptsPerFailure = options.maxAttemptsPerFailure ?? DEFAULT_MAX_ATTEMPTS_PER_FAILURE;
@@ -172,10 +174,10 @@ export class RecoveryCore {
 
   /**
    * Milliseconds on a monotonic clock: the injected scheduler's (so marble tests and fake timers
-   * drive it), else {@link monotonicNow}, never the wall clock, which can step.
+   * drive it), else {@link monotonicScheduler}'s, never the wall clock, which can step.
    */
   private now(): number {
-    return this.options.scheduler ? this.options.scheduler.now() : monotonicNow();
+    return this.scheduler.now();
   }
 
   /**

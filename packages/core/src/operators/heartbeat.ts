@@ -114,25 +114,28 @@ export function setHeartbeatChecks(checksFor: (scheduler: SchedulerLike) => Hear
  * @internal
  */
 export class HeartbeatTimer {
-  private readonly intervalMs_: number;
-  private readonly timeoutMs_: number;
-  private readonly tick_: number;
+  // `declare`d fields are assigned by the constructor (the build has no declarations for them),
+  // or, as `timer_` and `wheelIndex_`, only where there is one: a heartbeat on the shared checks
+  // keeps no timer field.
+  declare private readonly intervalMs_: number;
+  declare private readonly timeoutMs_: number;
+  declare private readonly tick_: number;
   /** A timestamp per message, checked when due, instead of a timer reset per message. */
-  private lastSeen_: number;
-  private lastPing_: number;
+  declare private lastSeen_: number;
+  declare private lastPing_: number;
   /** When the next check is due, on the scheduler's clock: the wheel's order. @internal */
-  dueAt_: number;
+  declare dueAt_: number;
   /** @internal Its place in its wheel's heap (heartbeat-wheel.ts); undefined when not in one. */
-  wheelIndex_?: number | undefined;
+  declare wheelIndex_?: number | undefined;
   /** While silence is being confirmed: when the confirmation ends. */
   private graceUntil_: number | undefined;
   /** @internal */
-  readonly scheduler_: SchedulerLike;
+  declare readonly scheduler_: SchedulerLike;
   /** The shared checks it joined, or its own timer. */
-  private readonly checks_: HeartbeatChecks | undefined;
-  private readonly timer_: Subscription | undefined;
+  declare private readonly checks_: HeartbeatChecks | undefined;
+  declare private readonly timer_: Subscription | undefined;
 
-  private readonly owner_: HeartbeatOwner;
+  declare private readonly owner_: HeartbeatOwner;
 
   constructor(options: HeartbeatTimingOptions, scheduler: SchedulerLike | undefined, owner: HeartbeatOwner) {
     this.owner_ = owner;

@@ -96,6 +96,13 @@ export const DEFAULT_HA_WEB_SOCKET_HEARTBEAT = Object.freeze({
 });
 
 /**
+ * The options of the connection of every socket given none but `connectTimeoutMs`, `endpoints`
+ * and `resume`, shared: the connection keeps its options for its whole life (56 B each). Never
+ * written to.
+ */
+const DEFAULT_CONNECTION_OPTIONS = { heartbeat: DEFAULT_HA_WEB_SOCKET_HEARTBEAT };
+
+/**
  * The `error` event of an `HAWebSocket`: an `Event` carrying the error that ended it. Its
  * fields are always set; they are optional in the type only so that a `WebSocket`'s `onerror`
  * handler, which takes a plain `Event`, fits.
@@ -341,18 +348,20 @@ export function defineHAWebSocket<
     static readonly OPEN = 1 as const;
     static readonly CLOSING = 2 as const;
     static readonly CLOSED = 3 as const;
-    // The constants on the prototype too, as WebIDL puts them (not four fields per socket).
+    // The constants on the prototype too, as WebIDL puts them (not four fields per socket), and
+    // `extensions`, always '' (no field per socket either).
     static {
-      Object.assign(HAWebSocket.prototype, HAWebSocket);
+      Object.assign(HAWebSocket.prototype, HAWebSocket, { extensions: '' });
     }
     declare readonly CONNECTING: 0;
     declare readonly OPEN: 1;
     declare readonly CLOSING: 2;
     declare readonly CLOSED: 3;
-    readonly url: string;
-    readonly connection: HAConnection<LinkData, LinkData>;
-    readonly session: ResumeSession | undefined;
-    readonly extensions = '';
+    // Assigned by the constructor: `declare`d, so the build has no field declarations for them.
+    declare readonly url: string;
+    declare readonly connection: HAConnection<LinkData, LinkData>;
+    declare readonly session: ResumeSession | undefined;
+    declare readonly extensions: '';
     // Accessors on the prototype (defined below, one loop for the seven): see handlerListener.
     declare onopen: HAWebSocketHandler<Event> | null;
     declare onmessage: HAWebSocketHandler<MessageEvent> | null;
@@ -364,7 +373,7 @@ export function defineHAWebSocket<
     /** @internal The on* handlers set so far, by event type; made on the first set, so an idle socket holds none. */
     declare handlers_: Record<string, unknown> | undefined;
     private ready_ = 0;
-    private binary_: string;
+    declare private binary_: string;
 
     constructor(
       url: string | URL,
@@ -381,7 +390,7 @@ export function defineHAWebSocket<
       options = { ...(defaults?.() as HAWebSocketOptions), ...options };
       this.url = String(url);
       this.binary_ = platform.defaultBinaryType ?? platform.binaryType ?? 'blob';
-      const { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
+      let { connectTimeoutMs, endpoints, resume, ...attachOptions } = options;
       // Checked here, before the resume protocol or a transport sees them, so the error names
       // the option the caller wrote.
       durationMs('connectTimeoutMs', connectTimeoutMs, { min: 1 });
@@ -389,7 +398,9 @@ export function defineHAWebSocket<
       // Half-open detection by default wherever the link can ping at the protocol level (Node's
       // ws ping frames, the resume protocol's PINGs); a browser's plain WebSocket cannot, and an
       // application-level ping needs the server's cooperation, so there it stays opt-in.
-      attachOptions.heartbeat = options.heartbeat ?? DEFAULT_HA_WEB_SOCKET_HEARTBEAT;
+      if (Object.keys(attachOptions)[0])
+        attachOptions.heartbeat = options.heartbeat ?? DEFAULT_HA_WEB_SOCKET_HEARTBEAT;
+      else attachOptions = DEFAULT_CONNECTION_OPTIONS;
       const protocol = resumeProtocolOf(resume, platform.resume);
       const wrapTransport = protocol
         ? (transport: Transport<LinkData, LinkData>) =>
@@ -499,9 +510,10 @@ export function defineHAWebSocket<
       this.connection.close(code, reason);
     }
 
-    private closeCode_ = 1005;
+    /** What close() was given, set there: a socket that is not closed keeps neither. */
+    declare private closeCode_: number | undefined;
+    declare private closeReason_: string | undefined;
     private lastStatus_: ConnectionState['status'] = 'connecting';
-    private closeReason_ = '';
 
     /** @internal The connection's state changed: see {@link PostSink}. */
     stateChanged_(state: ConnectionState): void {
@@ -534,8 +546,8 @@ export function defineHAWebSocket<
 
     private dispatchClose_(state: Extract<ConnectionState, { status: 'closed' }>): void {
       this.ready_ = 3;
-      let code = this.closeCode_;
-      let reason = this.closeReason_;
+      let code = this.closeCode_ ?? 1005;
+      let reason = this.closeReason_ ?? '';
       let wasClean = state.reason === 'user' || state.reason === 'detached';
       if (state.error !== undefined) {
         const error = state.error;

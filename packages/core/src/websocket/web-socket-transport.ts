@@ -288,10 +288,14 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
    * methods that change what they read (read_, pongs$, close) act on the link, not on the wrapper.
    */
   private readonly self_: WebSocketLink = this;
-  private readonly incoming_ = new MessageFanout<LinkData>();
-  messages$: Observable<LinkData> = this.incoming_.observable;
+  /**
+   * `messages$`'s fanout, made on its first read, or at the link's end (which it keeps for a later
+   * subscriber): a link read by its connection ({@link read_}) has no subscriber, and an idle
+   * connection would keep an empty fanout and its observable (88 B).
+   */
+  private incoming_: MessageFanout<LinkData> | undefined;
   /** Made on the first `pongs$`. */
-  private pongs_: MessageFanout<unknown> | undefined;
+  declare private pongs_: MessageFanout<unknown> | undefined;
   /**
    * Messages that arrive before anyone subscribes to `messages$` are kept for the first
    * subscriber: `ws` emits 'open' and the messages read in the same chunk synchronously, before
@@ -303,12 +307,12 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   private opened_ = false;
   private closedByUs_ = false;
   private finished_ = false;
-  private lastError_: Error | undefined;
-  private timer_: Subscription | undefined;
-  private offPong_: (() => void) | undefined;
-  private unlisten_: (() => void) | undefined;
+  declare private lastError_: Error | undefined;
+  declare private timer_: Subscription | undefined;
+  declare private offPong_: (() => void) | undefined;
+  declare private unlisten_: (() => void) | undefined;
   /** The open's promise, until it settles. */
-  private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
+  declare private settle_: [(link: WebSocketLink) => void, (error: unknown) => void] | undefined;
   /**
    * The platform's `sendWith`, where it has one, for the link itself only: a wrapper with its own
    * `send` (`Object.create(link)`, see self_) gets `undefined`, so the engine calls that `send`
@@ -317,17 +321,19 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
   get sendWith(): Link<LinkData, LinkData>['sendWith'] {
     return this.options_.sendWith && this === this.self_ ? this.sendConfirmed_ : undefined;
   }
-  readonly ping: (() => void) | undefined;
+  declare readonly ping: (() => void) | undefined;
 
-  /** @internal */ readonly socket_: WebSocketLike;
-  /** @internal */ readonly url_: string;
-  private readonly options_: WebSocketTransportOptions<WebSocketLike>;
-  private signal_: AbortSignal | undefined;
-  /** @internal */ readonly timeoutMs_: number;
+  /** @internal */ declare readonly socket_: WebSocketLike;
+  /** @internal */ declare readonly url_: string;
+  declare private readonly options_: WebSocketTransportOptions<WebSocketLike>;
+  declare private signal_: AbortSignal | undefined;
+  /** @internal */ declare readonly timeoutMs_: number;
 
   // Fields assigned here rather than parameter properties: the build renames `xxx_` members, and
   // it left a parameter property's field declaration under its long name, one more (undefined)
-  // property on every link.
+  // property on every link. Declared (`declare`) fields have no declaration in the build (each
+  // is assigned below, or, as `pongs_` and `lastError_`, only when there is one: an idle link
+  // keeps no field for them).
   constructor(
     socket_: WebSocketLike,
     url_: string,
@@ -379,7 +385,6 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       // the replaying `messages$` would just add its subscriber, as the fanout's observable does:
       // the link drops it (and its closure) rather than keep it for as long as it is read.
       this.early_ = null;
-      this.messages$ = this.incoming_.observable;
       // A reader that stops reading (its connection closed from a message's handler) gets no more.
       if (early)
         for (let i = 0; i < early.length && this.reader_ === reader; i++) reader.linkMessage_(early[i]!);
@@ -395,11 +400,28 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     }
   }
 
+  /**
+   * The link's messages. Until the first reader or subscriber after the open, a subscriber gets
+   * the messages that came before it, then the live ones; a subscriber after the end gets the end.
+   */
+  get messages$(): Observable<LinkData> {
+    const link = this.self_;
+    // biome-ignore lint/suspicious/noAssignInExpressions: made on first read (fewer bundle bytes than a method)
+    const fanout = (link.incoming_ ??= new MessageFanout());
+    if (!link.opened_ || link.early_ === null) return fanout.observable;
+    return new Observable<LinkData>((subscriber) => {
+      const early = link.early_;
+      link.early_ = null;
+      if (early) for (const data of early) subscriber.next(data);
+      return fanout.add(subscriber);
+    });
+  }
+
   /** @internal */
   onMessage(data: LinkData): void {
     if (this.early_ === null) {
       this.reader_?.linkMessage_(data);
-      this.incoming_.next(data);
+      this.incoming_?.next(data);
     } else if (this.early_) this.early_.push(data);
     else this.early_ = [data];
   }
@@ -412,14 +434,6 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     this.opened_ = true;
     const resolve = this.settle_![0];
     this.settle_ = undefined;
-    // The first subscriber gets the messages that came before it, then the live ones.
-    this.messages$ = new Observable<LinkData>((subscriber) => {
-      this.messages$ = this.incoming_.observable;
-      const early = this.early_;
-      this.early_ = null;
-      if (early) for (const data of early) subscriber.next(data);
-      return this.incoming_.add(subscriber);
-    });
     resolve(this);
   }
 
@@ -441,7 +455,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       const reader = this.reader_;
       this.cleanup_();
       reader?.linkEnded_();
-      this.incoming_.complete();
+      // biome-ignore lint/suspicious/noAssignInExpressions: made at the end if not before, to keep the end
+      (this.incoming_ ??= new MessageFanout()).complete();
     } else if (!this.opened_) {
       this.fail_(
         lastError ?? new ConnectFailedError(`WebSocket to ${this.url_} closed before opening (code ${code})`),
@@ -492,7 +507,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
       // Kept for a reader that comes after the end (see read_).
       this.lastError_ = error as Error;
       reader?.linkFailed_(error);
-      this.incoming_.error(error);
+      // biome-ignore lint/suspicious/noAssignInExpressions: made at the end if not before, to keep the end
+      (this.incoming_ ??= new MessageFanout()).error(error);
     } else {
       const reject = this.settle_![1];
       this.settle_ = undefined;
@@ -583,7 +599,8 @@ class WebSocketLink implements Link<LinkData, LinkData>, WebSocketHandlers {
     // Once we asked for the close, the link is over for its reader: complete now rather than
     // after the closing handshake, whose close event arrives later (or never, if the peer is gone).
     this.reader_?.linkEnded_();
-    this.incoming_.complete();
+    // biome-ignore lint/suspicious/noAssignInExpressions: made at the end if not before, to keep the end
+    (this.incoming_ ??= new MessageFanout()).complete();
     this.cleanup_();
   }
 
