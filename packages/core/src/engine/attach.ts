@@ -217,6 +217,10 @@ export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
   /** Set once, by the drop-in socket that owns the connection, before any message or state. */
   sink_: PostSink<Out, In> | undefined;
   post(data: Out): void;
+  /** The outbox: every send not yet confirmed (`HAWebSocket.bufferedAmount` counts its bytes). */
+  readonly outbox_: OutgoingQueue<Out>;
+  /** A link just opened and the sends that waited for it are not all written on it yet. */
+  readonly flushing_: boolean;
 }
 
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
@@ -271,8 +275,11 @@ class HAConnectionImpl<In, Out, H>
   sink_: PostSink<Out, In> | undefined;
   private readonly core_: RecoveryCore;
   private readonly diagnostics_: ConnectionDiagnosticsPort;
-  /** {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own. */
-  private outbox_: OutgoingQueue<Out> = NO_SENDS;
+  /**
+   * {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own.
+   * @internal Read by the drop-in socket that owns the connection (see {@link PostingConnection}).
+   */
+  outbox_: OutgoingQueue<Out> = NO_SENDS;
   private currentLink_: Link<In, Out> | undefined;
   private lastLink_: Link<In, Out> | undefined;
   private generation_ = 0;
@@ -739,7 +746,8 @@ class HAConnectionImpl<In, Out, H>
   }
   private progressTimer_: Subscription | undefined;
   private linkUpAt_ = 0;
-  private flushing_ = false;
+  /** @internal See {@link PostingConnection}. */
+  flushing_ = false;
   private get scheduler_() {
     return this.options.scheduler ?? monotonicScheduler;
   }

@@ -330,6 +330,9 @@ export function defineHAWebSocket<
   defaults?: () => HAWebSocketOptions<Resume>,
 ): HAWebSocketConstructor<Resume, BinaryTypes> {
   const convert = platform.convertBinary ?? convertBinaryStandard;
+  // Sends confirmed once the network took them (a write callback: `ws`), or once handed to the
+  // platform's socket (a browser's or Deno's WebSocket, whose own bufferedAmount then holds them).
+  const confirmsWrites = platform.send !== undefined || platform.sendWith !== undefined;
   class HAWebSocket extends EventTarget implements HAWebSocketInstance {
     static readonly CONNECTING = 0 as const;
     static readonly OPEN = 1 as const;
@@ -434,7 +437,12 @@ export function defineHAWebSocket<
       return typeof info?.protocol === 'string' ? info.protocol : '';
     }
     get bufferedAmount(): number {
-      return this.connection.pending.bytes + (this.connection.link?.bufferedAmount ?? 0);
+      const connection = this.connection as PostingConnection<LinkData, LinkData>;
+      // Each send counts once: in the queue until confirmed, or, where a send is confirmed as soon
+      // as the platform's socket has it, in that socket's own count once a plain link (not a
+      // resumable one, which confirms on the server's ack and has no count of its own) took it.
+      const held = confirmsWrites || connection.flushing_ ? undefined : connection.link?.bufferedAmount;
+      return held ?? connection.outbox_.dataBytes_();
     }
     get binaryType(): string {
       return this.binary_;
