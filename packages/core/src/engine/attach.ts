@@ -147,7 +147,11 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   readonly link: Link<In, Out> | undefined;
   /** Settles once the connection is closed, with the final state. Never rejects. */
   readonly closed: Promise<ClosedState>;
-  /** Messages waiting or in flight, and their bytes. */
+  /**
+   * Messages waiting or in flight, and their bytes as the queue's `maxBytes` counts them (strings
+   * at 2 bytes per UTF-16 unit: the memory they hold). `HAWebSocket.bufferedAmount` counts the
+   * same sends as WebSocket does instead (text in UTF-8).
+   */
   readonly pending: { readonly messages: number; readonly bytes: number };
   /**
    * Sends a message. Resolves once it was written on a link; a send in flight when the link broke
