@@ -92,6 +92,18 @@ function tally(socket: Socket) {
   };
 }
 
+/** Lets the server read again and waits for every send to be confirmed: none failed, the count back to 0. */
+async function confirmAll(
+  server: { resume(): void },
+  socket: Socket,
+  sends: ReturnType<typeof tally>,
+): Promise<void> {
+  server.resume();
+  await waitFor(sends.all(), { what: 'every send confirmed' });
+  expect(sends.counts.failed).toBe(0);
+  expect(socket.bufferedAmount).toBe(0);
+}
+
 async function open(
   url: string,
   options: ConstructorParameters<typeof HAWebSocket>[1] = {},
@@ -158,10 +170,7 @@ it('resume: counts each unacknowledged send once, by its own bytes; 0 once all a
   await fillPipe(socket, sends, 8, 96 * KIB64);
   // The server reads nothing, so it acknowledges nothing: every byte sent is unconfirmed.
   expect(socket.bufferedAmount).toBe(sends.counts.sent);
-  server.resume();
-  await waitFor(sends.all(), { what: 'every send acknowledged' });
-  expect(sends.counts.failed).toBe(0);
-  expect(socket.bufferedAmount).toBe(0);
+  await confirmAll(server, socket, sends);
 });
 
 it('text counts its UTF-8 bytes (not 2 per UTF-16 unit); binary its byte length (views: their own bytes only)', async () => {
@@ -236,10 +245,7 @@ it('plain, across a link reset: requeued sends count once, on the next link too'
   await fillPipe(socket, sends, 8, sends.counts.sent + 200 * KIB64);
   expect(socket.connection.link!.bufferedAmount).toBeGreaterThan(0);
   expect(socket.bufferedAmount).toBe(sends.unconfirmed);
-  server.resume();
-  await waitFor(sends.all(), { what: 'every send confirmed' });
-  expect(sends.counts.failed).toBe(0);
-  expect(socket.bufferedAmount).toBe(0);
+  await confirmAll(server, socket, sends);
 });
 
 it('resume, across a link reset: replayed sends count once until acknowledged', async () => {
