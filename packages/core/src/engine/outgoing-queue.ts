@@ -240,7 +240,8 @@ export class OutgoingQueue<Out> {
 
   /** Settles and returns every entry never written yet (a snapshot, in order). */
   withdrawWaiting(): OutgoingEntry<Out>[] {
-    const found = [...this.waiting()].filter((entry) => !entry.written_);
+    // (Never written means waiting; settled entries include the whole prefix before `head`.)
+    const found = this.entries.filter((entry) => !entry.settled && !entry.written_);
     for (const entry of found) this.settle(entry);
     return found;
   }
@@ -255,17 +256,13 @@ export class OutgoingQueue<Out> {
 
   /** Unsettled entries last written on link `generation`, in order (a snapshot: settle them freely). */
   writtenOn(generation: number): OutgoingEntry<Out>[] {
-    const found: OutgoingEntry<Out>[] = [];
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
-      if (!entry.settled && entry.generation === generation) found.push(entry);
-    }
-    return found;
+    return this.entries.filter((entry) => !entry.settled && entry.generation === generation);
   }
 
   /** The link broke: everything not confirmed goes back to waiting, in order. */
   requeueAll_(): void {
-    for (let i = this.head; i < this.entries.length; i++) this.entries[i]!.generation = -1;
+    // Settled entries (the prefix before `head` among them) are never read again: all of them will do.
+    for (const entry of this.entries) entry.generation = -1;
   }
 
   /**
@@ -275,8 +272,7 @@ export class OutgoingQueue<Out> {
   drain(keepGeneration?: number): OutgoingEntry<Out>[] {
     const rest: OutgoingEntry<Out>[] = [];
     const kept: OutgoingEntry<Out>[] = [];
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
+    for (const entry of this.entries) {
       if (entry.settled) continue;
       if (keepGeneration !== undefined && entry.generation === keepGeneration) kept.push(entry);
       else rest.push(entry);

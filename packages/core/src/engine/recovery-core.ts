@@ -112,7 +112,7 @@ export interface RecoveryListener {
  * are thin wrappers around it.
  */
 export class RecoveryCore {
-  private failureError_: unknown = undefined;
+  private failureError_: unknown;
   private inFailure_ = false;
   private attemptsMade_ = 0;
   private recoveriesUsed_ = 0;

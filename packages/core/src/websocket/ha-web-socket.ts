@@ -353,9 +353,6 @@ export function defineHAWebSocket<
   defaults?: () => HAWebSocketOptions<Resume>,
 ): HAWebSocketConstructor<Resume, BinaryTypes> {
   const convert = platform.convertBinary ?? convertBinaryStandard;
-  // Sends confirmed once the network took them (a write callback: `ws`), or once handed to the
-  // platform's socket (a browser's or Deno's WebSocket, whose own bufferedAmount then holds them).
-  const confirmsWrites = platform.send !== undefined || platform.sendWith !== undefined;
   class HAWebSocket extends EventTarget implements HAWebSocketInstance {
     static readonly CONNECTING = 0 as const;
     static readonly OPEN = 1 as const;
@@ -464,7 +461,12 @@ export function defineHAWebSocket<
       // Each send counts once: in the queue until confirmed, or, where a send is confirmed as soon
       // as the platform's socket has it, in that socket's own count once a plain link (not a
       // resumable one, which confirms on the server's ack and has no count of its own) took it.
-      const held = confirmsWrites || connection.flushing_ ? undefined : connection.link?.bufferedAmount;
+      // Sends are confirmed once the network took them where the platform has a write callback
+      // (`ws`), and once handed to its socket where it has none (a browser's, Deno's WebSocket).
+      const held =
+        platform.sendWith || platform.send || connection.flushing_
+          ? undefined
+          : connection.link?.bufferedAmount;
       return held ?? connection.outbox_.dataBytes_();
     }
     get binaryType(): string {
