@@ -274,7 +274,8 @@ export class OutgoingQueue<Out> {
     const kept: OutgoingEntry<Out>[] = [];
     for (const entry of this.entries) {
       if (entry.settled) continue;
-      if (keepGeneration !== undefined && entry.generation === keepGeneration) kept.push(entry);
+      // (A generation is a number: none equals an undefined `keepGeneration`.)
+      if (entry.generation === keepGeneration) kept.push(entry);
       else rest.push(entry);
     }
     // Kept entries stay counted: their confirmation settles them later through `settle`, which
