@@ -18,6 +18,8 @@ export const globalWebSocket: WebSocketConstructor = function GlobalWebSocket(
 ): WebSocketLike {
   const WebSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (WebSocket === undefined) throw new TypeError('globalThis.WebSocket is not available in this runtime');
-  // Returning an object from a function called with `new` makes that object the result.
-  return protocols === undefined ? new WebSocket(url) : new WebSocket(url, protocols);
+  // Returning an object from a function called with `new` makes that object the result. The
+  // platform's WebSocket takes `undefined` protocols as none given (WebIDL: an optional argument
+  // passed as undefined is missing), so no second call form for it.
+  return new WebSocket(url, protocols);
 } as unknown as WebSocketConstructor;

@@ -147,7 +147,11 @@ export interface HAConnection<In = LinkData, Out = LinkData> {
   readonly link: Link<In, Out> | undefined;
   /** Settles once the connection is closed, with the final state. Never rejects. */
   readonly closed: Promise<ClosedState>;
-  /** Messages waiting or in flight, and their bytes. */
+  /**
+   * Messages waiting or in flight, and their bytes as the queue's `maxBytes` counts them (strings
+   * at 2 bytes per UTF-16 unit: the memory they hold). `HAWebSocket.bufferedAmount` counts the
+   * same sends as WebSocket does instead (text in UTF-8).
+   */
   readonly pending: { readonly messages: number; readonly bytes: number };
   /**
    * Sends a message. Resolves once it was written on a link; a send in flight when the link broke
@@ -217,6 +221,13 @@ export interface PostingConnection<In, Out> extends HAConnection<In, Out> {
   /** Set once, by the drop-in socket that owns the connection, before any message or state. */
   sink_: PostSink<Out, In> | undefined;
   post(data: Out): void;
+  /** The outbox: every send not yet confirmed (`HAWebSocket.bufferedAmount` counts its bytes). */
+  readonly outbox_: OutgoingQueue<Out>;
+  /**
+   * Nonzero while sends are being written on the open link: a link just opened and the sends that
+   * waited for it are not all written on it yet, or a send is being written and others may wait behind it.
+   */
+  readonly flushing_: 0 | 1 | 2;
 }
 
 const defaultRecover = <In, Out, H>(ctx: RecoveryContext<In, Out, H>) => ctx.reopen();
@@ -275,8 +286,11 @@ class HAConnectionImpl<In, Out, H>
   declare private readonly diagnostics_: ConnectionDiagnosticsPort;
   declare private readonly transport: Transport<In, Out>;
   declare private readonly options: AttachOptions<In, Out, H>;
-  /** {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own. */
-  private outbox_: OutgoingQueue<Out> = NO_SENDS;
+  /**
+   * {@link NO_SENDS} until the first send: a connection that never sends keeps no queue of its own.
+   * @internal Read by the drop-in socket that owns the connection (see {@link PostingConnection}).
+   */
+  outbox_: OutgoingQueue<Out> = NO_SENDS;
   private currentLink_: Link<In, Out> | undefined;
   private lastLink_: Link<In, Out> | undefined;
   private generation_ = 0;
@@ -754,8 +768,9 @@ class HAConnectionImpl<In, Out, H>
    * Sends are being written on the open link, so a send made meanwhile waits behind them instead
    * of overtaking them (0: none): 1 while one send is written ({@link writeNew_}), 2 once sends
    * may wait behind it, and from a link's open until the sends waiting for it are written.
+   * @internal Read by the drop-in socket that owns the connection (see {@link PostingConnection}).
    */
-  private flushing_: 0 | 1 | 2 = 0;
+  flushing_: 0 | 1 | 2 = 0;
   private get scheduler_() {
     return this.options.scheduler ?? monotonicScheduler;
   }

@@ -25,7 +25,7 @@ interface RangeOptions {
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'symbol') return value.toString();
+  // String() converts a symbol too ("Symbol(x)"), where a template literal throws.
   if (value === null || typeof value !== 'object') return String(value);
   return Array.isArray(value) ? 'an array' : 'an object';
 }

@@ -63,6 +63,11 @@ export interface OutgoingEntry<Out> {
   reject(error: unknown): void;
   /** Called once when the entry settles (removes an abort listener). */
   release?: (() => void) | undefined;
+  /**
+   * Its bytes of application data as {@link OutgoingQueue.dataBytes_} counted them (text as
+   * UTF-8), 0 until counted: measured when first read, not when sent.
+   */
+  counted_: number;
 }
 
 /**
@@ -84,6 +89,9 @@ export class OutgoingQueue<Out> {
   private head = 0;
   private count_ = 0;
   private bytes_ = 0;
+  /** {@link dataBytes_}: the sum of the unsettled entries' `counted_`, and the index measured up to. */
+  private counted_ = 0;
+  private measured_ = 0;
   readonly maxMessages: number;
   readonly maxBytes: number;
   readonly overflow: OverflowPolicy;
@@ -160,6 +168,7 @@ export class OutgoingQueue<Out> {
       resolve,
       reject,
       release: undefined,
+      counted_: 0,
     };
     this.entries.push(entry);
     this.count_++;
@@ -186,12 +195,33 @@ export class OutgoingQueue<Out> {
     }
   }
 
+  /**
+   * Bytes of application data in the unsettled entries, each counted once: binary data by its
+   * byte length, text by its UTF-8 length (the bytes a WebSocket sends), without framing. Entries
+   * are measured here, each once, from the first not yet measured on: a read costs what was sent
+   * since the last one (text is scanned then, not on every send), and a send nobody reads the
+   * count of costs nothing.
+   */
+  dataBytes_(): number {
+    while (this.measured_ < this.entries.length) {
+      const entry = this.entries[this.measured_++]!;
+      // An entry counted already (the list was cut or rebuilt since: see compact) counts once.
+      if (!entry.settled && !entry.counted_) {
+        // Text as a WebSocket sends it, in UTF-8 (a lone surrogate as U+FFFD, 3 bytes).
+        this.counted_ += entry.counted_ =
+          typeof entry.data === 'string' ? new TextEncoder().encode(entry.data).length : entry.size;
+      }
+    }
+    return this.counted_;
+  }
+
   /** Marks an entry done and releases its budget. Idempotent. */
   settle(entry: OutgoingEntry<Out>): void {
     if (entry.settled) return;
     entry.settled = true;
     this.count_--;
     this.bytes_ -= entry.size;
+    this.counted_ -= entry.counted_;
     if (entry.release !== undefined) entry.release();
     this.compact();
   }
@@ -202,14 +232,16 @@ export class OutgoingQueue<Out> {
    * withdrawn, since the peer may already have it.
    */
   withdraw(entry: OutgoingEntry<Out>): boolean {
-    if (entry.settled || entry.generation !== -1 || entry.written_) return false;
+    // (Written at least once covers written now: a generation is only ever set with `written_`.)
+    if (entry.settled || entry.written_) return false;
     this.settle(entry);
     return true;
   }
 
   /** Settles and returns every entry never written yet (a snapshot, in order). */
   withdrawWaiting(): OutgoingEntry<Out>[] {
-    const found = [...this.waiting()].filter((entry) => !entry.written_);
+    // (Never written means waiting; settled entries include the whole prefix before `head`.)
+    const found = this.entries.filter((entry) => !entry.settled && !entry.written_);
     for (const entry of found) this.settle(entry);
     return found;
   }
@@ -224,17 +256,13 @@ export class OutgoingQueue<Out> {
 
   /** Unsettled entries last written on link `generation`, in order (a snapshot: settle them freely). */
   writtenOn(generation: number): OutgoingEntry<Out>[] {
-    const found: OutgoingEntry<Out>[] = [];
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
-      if (!entry.settled && entry.generation === generation) found.push(entry);
-    }
-    return found;
+    return this.entries.filter((entry) => !entry.settled && entry.generation === generation);
   }
 
   /** The link broke: everything not confirmed goes back to waiting, in order. */
   requeueAll_(): void {
-    for (let i = this.head; i < this.entries.length; i++) this.entries[i]!.generation = -1;
+    // Settled entries (the prefix before `head` among them) are never read again: all of them will do.
+    for (const entry of this.entries) entry.generation = -1;
   }
 
   /**
@@ -244,21 +272,22 @@ export class OutgoingQueue<Out> {
   drain(keepGeneration?: number): OutgoingEntry<Out>[] {
     const rest: OutgoingEntry<Out>[] = [];
     const kept: OutgoingEntry<Out>[] = [];
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
+    for (const entry of this.entries) {
       if (entry.settled) continue;
-      if (keepGeneration !== undefined && entry.generation === keepGeneration) kept.push(entry);
+      // (A generation is a number: none equals an undefined `keepGeneration`.)
+      if (entry.generation === keepGeneration) kept.push(entry);
       else rest.push(entry);
     }
     // Kept entries stay counted: their confirmation settles them later through `settle`, which
     // must find them here, or the counts would go negative.
     this.entries = kept;
-    this.head = 0;
+    this.head = this.measured_ = 0;
     this.count_ = kept.length;
     this.bytes_ = 0;
     for (const entry of kept) this.bytes_ += entry.size;
     for (const entry of rest) {
       entry.settled = true;
+      this.counted_ -= entry.counted_;
       entry.release?.();
     }
     return rest;
@@ -293,10 +322,11 @@ export class OutgoingQueue<Out> {
     // Reclaim the settled prefix in bulk, so settling is O(1) amortised.
     if (this.head === this.entries.length) {
       this.entries.length = 0;
-      this.head = 0;
+      this.head = this.measured_ = 0;
     } else if (this.head > 1_024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
-      this.head = 0;
+      // The next read looks at the list again from its start (see dataBytes_).
+      this.head = this.measured_ = 0;
     }
   }
 }

@@ -185,6 +185,29 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
   readonly readyState: number;
   readonly protocol: string;
   readonly extensions: string;
+  /**
+   * Bytes of application data passed to `send()` / `sendAsync()` and not yet transmitted, as
+   * WHATWG WebSockets defines `bufferedAmount`: text counts its UTF-8 bytes (a lone surrogate as
+   * U+FFFD, 3 bytes), binary data its byte length (`ArrayBuffer`, a view's own bytes, a `Blob`'s
+   * size); WebSocket framing, pings and resume protocol frames are not counted. An integer ≥ 0.
+   *
+   * On a highly available socket a send is transmitted once it is confirmed, and each send counts
+   * once until then, whichever link carries it:
+   * - queued while connecting or recovering, or requeued after a link broke: until written and
+   *   confirmed on a later link;
+   * - Node (`ws`): until the TCP socket handed it to the OS (what `ws` and the kernel buffer for
+   *   it is not counted a second time);
+   * - a browser's or Deno's WebSocket, which confirm nothing: from the moment the link took it,
+   *   the platform's own `bufferedAmount`;
+   * - with `resume`: until the server acknowledged it (kept for replay until then, across
+   *   links), so up to about 1 s for `send()` (see `send`).
+   *
+   * 0 once every send is confirmed. A send that fails for good (a `QueueOverflowError` drop, a
+   * lost session, `close()` before it was written) no longer counts. Read live, not as of the last
+   * task. Text is measured when first read, once per send: reading costs what was sent since the
+   * last read, and a socket whose count nobody reads measures nothing.
+   * @see https://websockets.spec.whatwg.org/#dom-websocket-bufferedamount
+   */
   readonly bufferedAmount: number;
   /**
    * How binary messages arrive; applies to the very next message.
@@ -451,7 +474,17 @@ export function defineHAWebSocket<
       return typeof info?.protocol === 'string' ? info.protocol : '';
     }
     get bufferedAmount(): number {
-      return this.connection.pending.bytes + (this.connection.link?.bufferedAmount ?? 0);
+      const connection = this.connection as PostingConnection<LinkData, LinkData>;
+      // Each send counts once: in the queue until confirmed, or, where a send is confirmed as soon
+      // as the platform's socket has it, in that socket's own count once a plain link (not a
+      // resumable one, which confirms on the server's ack and has no count of its own) took it.
+      // Sends are confirmed once the network took them where the platform has a write callback
+      // (`ws`), and once handed to its socket where it has none (a browser's, Deno's WebSocket).
+      const held =
+        platform.sendWith || platform.send || connection.flushing_
+          ? undefined
+          : connection.link?.bufferedAmount;
+      return held ?? connection.outbox_.dataBytes_();
     }
     get binaryType(): string {
       return this.binary_;
