@@ -58,7 +58,7 @@ const AIM_RESUME = 5 * KiB;
  * the longer ack delay (break16: 20 x a large `ackDelayMs` overflowed setTimeout), written with
  * MAX_TIMER_MS, which the bundle already had: 10,711 bytes, limit 10,725 (the same 14 bytes of headroom).
  */
-const limitWs = Number(args['limit-ws'] ?? 14_545);
+const limitWs = Number(args['limit-ws'] ?? 14_485);
 const limitResume = Number(args['limit-resume'] ?? 10_725);
 const bundlers = (args.bundlers ?? 'esbuild,rollup,vite').split(',');
 const browserRoot = fileURLToPath(new URL('..', import.meta.url));

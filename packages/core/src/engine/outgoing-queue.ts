@@ -204,9 +204,10 @@ export class OutgoingQueue<Out> {
    */
   dataBytes_(): number {
     while (this.measured_ < this.entries.length) {
-      const entry = this.entries[this.measured_++]!;
-      // An entry counted already (the list was cut or rebuilt since: see compact) counts once.
-      if (!entry.settled && !entry.counted_) {
+      const entry = this.entries[this.measured_++];
+      // An entry counted already (the list was cut or rebuilt since: see compact) counts once; a
+      // settled one before `head` is a cleared slot (see compact).
+      if (entry?.settled === false && !entry.counted_) {
         // Text as a WebSocket sends it, in UTF-8 (a lone surrogate as U+FFFD, 3 bytes).
         this.counted_ += entry.counted_ =
           typeof entry.data === 'string' ? new TextEncoder().encode(entry.data).length : entry.size;
@@ -240,8 +241,8 @@ export class OutgoingQueue<Out> {
 
   /** Settles and returns every entry never written yet (a snapshot, in order). */
   withdrawWaiting(): OutgoingEntry<Out>[] {
-    // (Never written means waiting; settled entries include the whole prefix before `head`.)
-    const found = this.entries.filter((entry) => !entry.settled && !entry.written_);
+    // (Never written means waiting; the settled prefix before `head` is cleared slots.)
+    const found = this.entries.filter((entry) => entry?.settled === false && !entry.written_);
     for (const entry of found) this.settle(entry);
     return found;
   }
@@ -256,13 +257,13 @@ export class OutgoingQueue<Out> {
 
   /** Unsettled entries last written on link `generation`, in order (a snapshot: settle them freely). */
   writtenOn(generation: number): OutgoingEntry<Out>[] {
-    return this.entries.filter((entry) => !entry.settled && entry.generation === generation);
+    return this.entries.filter((entry) => entry?.settled === false && entry.generation === generation);
   }
 
   /** The link broke: everything not confirmed goes back to waiting, in order. */
   requeueAll_(): void {
-    // Settled entries (the prefix before `head` among them) are never read again: all of them will do.
-    for (const entry of this.entries) entry.generation = -1;
+    // Settled entries are never read again: all of them will do but the cleared slots before `head`.
+    for (const entry of this.entries) if (entry) entry.generation = -1;
   }
 
   /**
@@ -273,7 +274,8 @@ export class OutgoingQueue<Out> {
     const rest: OutgoingEntry<Out>[] = [];
     const kept: OutgoingEntry<Out>[] = [];
     for (const entry of this.entries) {
-      if (entry.settled) continue;
+      // (Settled, or a cleared slot before `head`: see compact.)
+      if (entry?.settled !== false) continue;
       // (A generation is a number: none equals an undefined `keepGeneration`.)
       if (entry.generation === keepGeneration) kept.push(entry);
       else rest.push(entry);
