@@ -257,6 +257,14 @@ describe('a resume server that closes the link for a protocol error (1002)', () 
     const events: string[] = [];
     for (const type of ['error', 'recovering', 'close'])
       socket.addEventListener(type, () => events.push(type));
+    // A message `send()` took and the connection, ending by itself, will not deliver: reported by
+    // its own `dropped` event before close, as every undelivered `send()` is (nothing silently).
+    const dropped: { data: unknown; error: string }[] = [];
+    socket.addEventListener('dropped', (event) => {
+      const { data, error } = (event as CustomEvent<{ data: unknown; error: Error }>).detail;
+      events.push('dropped');
+      dropped.push({ data, error: error.name });
+    });
     const closed = once(socket as unknown as EventTarget, 'close');
     await once(socket as unknown as EventTarget, 'open');
     await socket.sendAsync('fine');
@@ -265,13 +273,15 @@ describe('a resume server that closes the link for a protocol error (1002)', () 
       () => 'sent',
       (error: Error) => error.name,
     );
+    socket.send('also undelivered');
     const [close] = (await closed) as [{ code: number; reason: string; wasClean: boolean }];
     expect({ code: close.code, reason: close.reason, wasClean: close.wasClean }).toEqual({
       code: 1002,
       reason: 'MalformedFrameError',
       wasClean: true,
     });
-    expect(events).toEqual(['close']);
+    expect(events).toEqual(['dropped', 'close']);
+    expect(dropped).toEqual([{ data: 'also undelivered', error: 'LinkClosedError' }]);
     expect(await refused).toBe('LinkClosedError');
     expect(socket.connection.state$.value).toMatchObject({
       status: 'closed',

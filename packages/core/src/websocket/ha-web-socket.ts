@@ -506,11 +506,13 @@ export function defineHAWebSocket<
     }
 
     /**
-     * A message `send()` took was not delivered. Recovery giving up is reported by the error and
-     * close events, a lost resume session by `session.lost$` (with the message), a 'drop-oldest'
-     * drop by its own `dropped` event; anything else (a message the resume protocol refuses as
-     * larger than its frame limit, a full replay window) fires `dropped` here, so nothing
-     * vanishes silently.
+     * A message `send()` took was not delivered. A lost resume session is reported by
+     * `session.lost$` (with the message), a 'drop-oldest' drop by its own `dropped` event, a queue
+     * refusal by `send()` throwing, and nothing after `close()`; anything else fires `dropped`
+     * here, so nothing vanishes silently: a message the resume protocol refuses (larger than its
+     * frame limit, a full replay window), and every message still unconfirmed when the connection
+     * ends by itself (recovery gave up, or the peer closed with a code that is not recovered),
+     * before the close event.
      */
     /** @internal A message 'drop-oldest' dropped from the queue: see {@link PostSink}. */
     dropped_(data: LinkData, error: unknown): void {
