@@ -155,12 +155,21 @@ for (const item of output.output) {
 const byName = [...rxjsInternal].sort(([a], [b]) => (a < b ? -1 : 1));
 const header =
   '// Made by scripts/merge-esm-chunks.mjs: the rxjs internals the ES build imports, as `#rxjs-internal`.\n';
-writeFileSync(
-  join(dist, 'rxjs-internal.js'),
+// Each with a source map of no sources, as every built file of the package has one (the packed
+// tarball's test checks them): these two come from no source file of ours.
+const writeMapped = (file, code) => {
+  writeFileSync(join(dist, file), `${code}//# sourceMappingURL=${file}.map\n`);
+  writeFileSync(
+    join(dist, `${file}.map`),
+    JSON.stringify({ version: 3, file, sources: [], names: [], mappings: '' }),
+  );
+};
+writeMapped(
+  'rxjs-internal.js',
   `${header}${byName.map(([name, from]) => `export { ${name} } from '${from}';\n`).join('')}`,
 );
-writeFileSync(
-  join(dist, 'rxjs-internal.node.js'),
+writeMapped(
+  'rxjs-internal.node.js',
   `${header}// In Node, by \`require\`: the same objects as an ES import (Node resolves rxjs to its CommonJS build for\n` +
     `// both), without Node's ES-to-CommonJS path and its export-name lexer.\n` +
     `import { createRequire } from 'node:module';\n\nconst require = createRequire(import.meta.url);\n` +
