@@ -190,7 +190,8 @@ async function heapSection(): Promise<void> {
         await closeClients(await openClients(child.port, 50, kind === 'resume'));
         if (kind === 'resume') await until<Sessions>(child, 'sessions', (s) => allParked(s, 50));
         const before = await child.ask<Heap>('heap');
-        if (snapshots && round === 0 && kind === 'resume') await child.ask(`snapshot:${snapshots}/before.heapsnapshot`);
+        if (snapshots && round === 0 && kind === 'resume')
+          await child.ask(`snapshot:${snapshots}/before.heapsnapshot`);
         const sockets = await openClients(child.port, CONNECTIONS, kind === 'resume');
         const open = await child.ask<Heap>('heap');
         const perConnection = (open.heapUsed - before.heapUsed) / CONNECTIONS / 1_024;
