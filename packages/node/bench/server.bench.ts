@@ -28,6 +28,8 @@ import WebSocket from 'ws';
 
 const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
 const CONNECTIONS = Number(process.env.LIFELINE_BENCH_CONNECTIONS ?? 1_000);
+/** Warm-up connections before the heap baseline (LIFELINE_BENCH_WARM; default as many as measured). */
+const WARM = Number(process.env.LIFELINE_BENCH_WARM ?? CONNECTIONS);
 const UNACKED = 1_000;
 const UNACKED_SIZE = 4_096;
 const MESSAGES = 20_000;
@@ -184,11 +186,13 @@ async function heapSection(): Promise<void> {
     for (const kind of round % 2 ? ['resume', 'plain'] : ['plain', 'resume']) {
       const child = await startChild(kind);
       try {
-        // Warm-up connections, so that lazily built code and caches do not count per connection:
-        // their sessions attach, detach and are parked (the detach, park and sweep paths run and
-        // are compiled) before the baseline, else that code counts as held per detached session.
-        await closeClients(await openClients(child.port, 50, kind === 'resume'));
-        if (kind === 'resume') await until<Sessions>(child, 'sessions', (s) => allParked(s, 50));
+        // Warm-up connections, as many as measured, so that code V8 compiles (lazily, then
+        // optimised once hot) and caches do not count per connection: their sessions attach,
+        // detach and are parked (the detach, park and sweep paths run) before the baseline. With
+        // 50 warm-up connections, ~0.3 KB per detached session was optimised code (heap
+        // snapshots, LIFELINE_BENCH_SNAPSHOTS), not data. The warm-up sessions stay, parked.
+        await closeClients(await openClients(child.port, WARM, kind === 'resume'));
+        if (kind === 'resume') await until<Sessions>(child, 'sessions', (s) => allParked(s, WARM));
         const before = await child.ask<Heap>('heap');
         if (snapshots && round === 0 && kind === 'resume')
           await child.ask(`snapshot:${snapshots}/before.heapsnapshot`);
@@ -203,7 +207,7 @@ async function heapSection(): Promise<void> {
           await closeClients(sockets);
           // Every session parked (one busy at its detach is parked by the next sweep): measuring
           // before that counted a varying number of unparked endpoints.
-          await until<Sessions>(child, 'sessions', (s) => allParked(s, CONNECTIONS + 50));
+          await until<Sessions>(child, 'sessions', (s) => allParked(s, CONNECTIONS + WARM));
           const gone = await child.ask<Heap>('heap');
           if (snapshots && round === 0) await child.ask(`snapshot:${snapshots}/detached.heapsnapshot`);
           detached.push((gone.heapUsed - before.heapUsed) / CONNECTIONS / 1_024);
