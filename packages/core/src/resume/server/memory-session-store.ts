@@ -69,7 +69,8 @@ export class MemorySessionStore implements SessionStore {
     if (!session) return;
     for (const message of messages) {
       if (message.seq <= session.lastSent) continue;
-      (session.replay ??= []).push(message);
+      if (session.replay === undefined) session.replay = [message];
+      else session.replay.push(message);
       session.lastSent = message.seq;
       if (message.cursor !== undefined) session.cursor = message.cursor;
     }
