@@ -11,7 +11,8 @@
 // every thread), which moves less than the wall-clock start when other processes share the cores. Then takes commands on stdin, one a line, and answers each
 // with one JSON line:
 //   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
-//   sessions         {"live","connected"}: the resume server's sessions
+//   sessions         {"live","connected","parked"}: the resume server's sessions (parked: detached
+//                    sessions that keep only their parked state; -1 where the build cannot tell)
 //   cpu              {"micros"}: this process's CPU time so far (user + system)
 //   unacked:N:SIZE[:post] sends N messages of SIZE bytes, each in a buffer of its own that the
 //                    caller drops at once, to every session, with send() (or post()); {"sent"}
@@ -45,7 +46,11 @@ if (kind === 'plain') {
   await once(http, 'listening');
   port = http.address().port;
 } else {
-  const { createResumeServer, SqliteSessionStore } = await import('@lifeline/node/server');
+  // LIFELINE_BENCH_NODE_SERVER: the path of another build's dist/server.js, to compare builds
+  // with this child and its bench (an A/B where the measure itself changed).
+  const { createResumeServer, SqliteSessionStore } = await import(
+    process.env.LIFELINE_BENCH_NODE_SERVER ?? '@lifeline/node/server'
+  );
   const store = kind === 'sqlite' ? new SqliteSessionStore({ path: target }) : undefined;
   server = createResumeServer({ store });
   const payload = new Uint8Array(64).fill(42);
@@ -88,8 +93,13 @@ for await (const line of createInterface({ input: process.stdin })) {
     process.exit(0);
   } else if (line === 'sessions') {
     let connected = 0;
-    for (const session of server.sessions.values()) if (session.connected) connected++;
-    process.stdout.write(`${JSON.stringify({ live: server.sessions.size, connected })}\n`);
+    let parked = 0;
+    for (const session of server.sessions.values()) {
+      if (session.connected) connected++;
+      if (session.isParked === undefined) parked = -1;
+      else if (parked >= 0 && session.isParked) parked++;
+    }
+    process.stdout.write(`${JSON.stringify({ live: server.sessions.size, connected, parked })}\n`);
   } else if (line.startsWith('unacked:')) {
     const [, count, bytes, how = 'send'] = line.split(':');
     const [n, size] = [Number(count), Number(bytes)];

@@ -28,6 +28,8 @@ import WebSocket from 'ws';
 
 const CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
 const CONNECTIONS = Number(process.env.LIFELINE_BENCH_CONNECTIONS ?? 1_000);
+/** Warm-up connections before the heap baseline (LIFELINE_BENCH_WARM; default as many as measured). */
+const WARM = Number(process.env.LIFELINE_BENCH_WARM ?? CONNECTIONS);
 const UNACKED = 1_000;
 const UNACKED_SIZE = 4_096;
 const MESSAGES = 20_000;
@@ -161,7 +163,22 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+interface Sessions {
+  live: number;
+  connected: number;
+  /** -1 for a build that cannot tell. */
+  parked: number;
+}
+
+/** `n` sessions, none attached, and all parked where the build tells. */
+function allParked(s: Sessions, n: number): boolean {
+  return s.live === n && s.connected === 0 && (s.parked < 0 || s.parked === n);
+}
+
 async function heapSection(): Promise<void> {
+  // LIFELINE_BENCH_SNAPSHOTS=<dir>: the first resume round writes heap snapshots there, at the
+  // baseline and with its sessions detached, to compare (what a detached session holds).
+  const snapshots = process.env.LIFELINE_BENCH_SNAPSHOTS;
   const plain: number[] = [];
   const attached: number[] = [];
   const detached: number[] = [];
@@ -169,10 +186,16 @@ async function heapSection(): Promise<void> {
     for (const kind of round % 2 ? ['resume', 'plain'] : ['plain', 'resume']) {
       const child = await startChild(kind);
       try {
-        // Warm-up connections, so that lazily built code and caches do not count per connection.
-        await closeClients(await openClients(child.port, 50, kind === 'resume'));
-        if (kind === 'resume') await until<{ live: number }>(child, 'sessions', (s) => s.live === 50);
+        // Warm-up connections, as many as measured, so that code V8 compiles (lazily, then
+        // optimised once hot) and caches do not count per connection: their sessions attach,
+        // detach and are parked (the detach, park and sweep paths run) before the baseline. With
+        // 50 warm-up connections, ~0.3 KB per detached session was optimised code (heap
+        // snapshots, LIFELINE_BENCH_SNAPSHOTS), not data. The warm-up sessions stay, parked.
+        await closeClients(await openClients(child.port, WARM, kind === 'resume'));
+        if (kind === 'resume') await until<Sessions>(child, 'sessions', (s) => allParked(s, WARM));
         const before = await child.ask<Heap>('heap');
+        if (snapshots && round === 0 && kind === 'resume')
+          await child.ask(`snapshot:${snapshots}/before.heapsnapshot`);
         const sockets = await openClients(child.port, CONNECTIONS, kind === 'resume');
         const open = await child.ask<Heap>('heap');
         const perConnection = (open.heapUsed - before.heapUsed) / CONNECTIONS / 1_024;
@@ -182,12 +205,11 @@ async function heapSection(): Promise<void> {
         } else {
           attached.push(perConnection);
           await closeClients(sockets);
-          await until<{ live: number; connected: number }>(
-            child,
-            'sessions',
-            (s) => s.connected === 0 && s.live === CONNECTIONS + 50,
-          );
+          // Every session parked (one busy at its detach is parked by the next sweep): measuring
+          // before that counted a varying number of unparked endpoints.
+          await until<Sessions>(child, 'sessions', (s) => allParked(s, CONNECTIONS + WARM));
           const gone = await child.ask<Heap>('heap');
+          if (snapshots && round === 0) await child.ask(`snapshot:${snapshots}/detached.heapsnapshot`);
           detached.push((gone.heapUsed - before.heapUsed) / CONNECTIONS / 1_024);
         }
       } finally {

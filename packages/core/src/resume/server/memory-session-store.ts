@@ -17,7 +17,8 @@ interface HeldSession {
   peerAcked: number;
   received: number;
   delivered: number;
-  replay: StoredMessage[];
+  /** Unacknowledged messages, oldest first; made on the first append (an idle session has none: ~0.03 KB). */
+  replay: StoredMessage[] | undefined;
   epoch: number;
   cursor: string | null;
 }
@@ -68,7 +69,8 @@ export class MemorySessionStore implements SessionStore {
     if (!session) return;
     for (const message of messages) {
       if (message.seq <= session.lastSent) continue;
-      session.replay.push(message);
+      if (session.replay === undefined) session.replay = [message];
+      else session.replay.push(message);
       session.lastSent = message.seq;
       if (message.cursor !== undefined) session.cursor = message.cursor;
     }
@@ -88,9 +90,14 @@ export class MemorySessionStore implements SessionStore {
     const peerAcked = watermarks.peerAcked;
     if (peerAcked !== undefined && peerAcked > session.peerAcked) {
       session.peerAcked = peerAcked;
-      let drop = 0;
-      while (drop < session.replay.length && session.replay[drop]!.seq <= peerAcked) drop++;
-      if (drop > 0) session.replay.splice(0, drop);
+      const replay = session.replay;
+      if (replay !== undefined) {
+        let drop = 0;
+        while (drop < replay.length && replay[drop]!.seq <= peerAcked) drop++;
+        // All acknowledged: the list goes with them, as an idle session holds none.
+        if (drop === replay.length) session.replay = undefined;
+        else if (drop > 0) replay.splice(0, drop);
+      }
     }
   }
 
@@ -144,7 +151,7 @@ function held(session: StoredSession): HeldSession {
     peerAcked: session.peerAcked,
     received: session.received,
     delivered: session.delivered ?? 0,
-    replay: [...session.replay],
+    replay: session.replay.length > 0 ? [...session.replay] : undefined,
     epoch: session.epoch ?? 0,
     cursor: session.cursor ?? null,
   };
@@ -163,7 +170,7 @@ function record(session: HeldSession): StoredSession {
     peerAcked: session.peerAcked,
     received: session.received,
     delivered: session.delivered,
-    replay: session.replay.map(plain),
+    replay: session.replay === undefined ? [] : session.replay.map(plain),
     epoch: session.epoch,
     cursor: session.cursor,
   };

@@ -29,6 +29,7 @@ import {
   type ResumeFrame,
   ResumeFrameType,
 } from '../wire/resume-frame.js';
+import type { SessionAuth } from './digest.js';
 import { ParkableEndpoint, type ParkedEndpoint } from './parkable-endpoint.js';
 import type { SessionStore, StoredMessage, StoredSession } from './session-store.js';
 import type { StoreLoad } from './store-load.js';
@@ -169,6 +170,11 @@ export class ServerSession {
   resumeCursor: string | undefined;
   /** @internal The owner epoch this process holds in a fencing store (`undefined`: writes are not fenced). */
   epoch: number | undefined;
+  /**
+   * @internal What the server checks this session's token against, set by the server as it
+   * takes the session; a field here rather than an entry in a second map keyed by session id.
+   */
+  auth: SessionAuth | undefined = undefined;
 
   /** @internal Created by the resume server. */
   constructor(
