@@ -12,6 +12,7 @@ import {
   type StoredSession,
 } from '@lifeline/core/resume/server';
 import { expect, test } from 'vitest';
+import { storedSession } from './support.js';
 
 /** A store whose writes wait until the test commits them, oldest first. */
 class GatedStore implements SessionStore {
@@ -73,18 +74,7 @@ const ID = 'ab'.repeat(16);
 
 async function echoSession(options: { fenced: boolean; window?: number }) {
   const store = new GatedStore(options.fenced);
-  await store.inner.save({
-    id: ID,
-    tokenHash: new Uint8Array(32),
-    retiredTokenHash: null,
-    tokenConfirmed: true,
-    createdAt: 0,
-    expiresAt: null,
-    lastSent: 0,
-    peerAcked: 0,
-    received: 0,
-    replay: [],
-  });
+  await store.inner.save(storedSession(ID, { tokenConfirmed: true }));
   const session = new ServerSession(
     ID,
     store,

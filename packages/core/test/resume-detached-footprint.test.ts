@@ -7,6 +7,7 @@ import { MemorySessionStore, ResumeServer, type ServerSession } from '@lifeline/
 import { createMemoryTransport, serveOverMemory, waitFor } from '@lifeline/core/testing';
 import { filter, firstValueFrom } from 'rxjs';
 import { expect, onTestFinished, test } from 'vitest';
+import { storedSession } from './support.js';
 
 function parked(session: ServerSession): boolean {
   return (session as unknown as { isParked: boolean }).isParked === true;
@@ -64,18 +65,7 @@ test('a detached, parked session is one entry in one server map, and the store h
 test('the store keeps unacknowledged messages in order until acknowledged, then drops the list', async () => {
   const store = new MemorySessionStore();
   const tokenHash = new Uint8Array(32).fill(7);
-  await store.save({
-    id: 'a',
-    tokenHash,
-    retiredTokenHash: null,
-    tokenConfirmed: false,
-    createdAt: 0,
-    expiresAt: null,
-    lastSent: 0,
-    peerAcked: 0,
-    received: 0,
-    replay: [],
-  });
+  await store.save(storedSession('a', { tokenHash }));
   expect(heldArrays(store, 'a')).toBe(0);
   const message = (seq: number) => ({ seq, kind: 'text' as const, payload: new Uint8Array([seq]) });
   await store.append('a', [message(1), message(2), message(3)]);

@@ -12,6 +12,7 @@ import {
   LinkFailedError,
   type Transport,
 } from '@lifeline/core';
+import type { StoredSession } from '@lifeline/core/resume/server';
 import { createMemoryTransport, type MemoryTransport } from '@lifeline/core/testing';
 import { filter, firstValueFrom, Observable } from 'rxjs';
 import { onTestFinished } from 'vitest';
@@ -297,4 +298,21 @@ export function tallyNumbered(received: readonly string[], expected: number | re
   }
   const lost = wanted.filter((k) => !seen.has(k)).length;
   return { sent: wanted.length, received: received.length, lost, duplicated, reordered };
+}
+
+/** A stored session with nothing sent, received or held: what a store holds for a new one. */
+export function storedSession(id: string, fields: Partial<StoredSession> = {}): StoredSession {
+  return {
+    id,
+    tokenHash: new Uint8Array(32),
+    retiredTokenHash: null,
+    tokenConfirmed: false,
+    createdAt: 0,
+    expiresAt: null,
+    lastSent: 0,
+    peerAcked: 0,
+    received: 0,
+    replay: [],
+    ...fields,
+  };
 }

@@ -1,10 +1,12 @@
 // A resuming socket's session token must never be written out (the project's security rule:
 // tokens are never logged). A user who logs the socket or its session handle, with console.log
 // (util.inspect) or a JSON logger, prints what those show: the token must not be in it, in any
-// encoding, at any depth.
+// encoding, at any depth. On the server the same holds for the token's digest: a session, the
+// server and its store print their public views (docs/protocol.md, "Session identity").
+import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { waitFor } from '@lifeline/core/testing';
-import { createResumeServer } from '@lifeline/node/server';
+import { createResumeServer, type ServerSession } from '@lifeline/node/server';
 import { HAWebSocket, resume } from '@lifeline/node/ws';
 import { expect, onTestFinished, test } from 'vitest';
 import { leaks, RecordingStore } from './support/token-leaks.js';
@@ -36,4 +38,43 @@ test('util.inspect and JSON.stringify of a resuming socket and its session do no
   const json = JSON.stringify(session);
   expect(leaks(json, token)).toBe(false);
   expect(JSON.parse(json)).toMatchObject({ id: session.id, state: 'open' });
+});
+
+test("the server's session prints no token and no token digest", async () => {
+  const server = createResumeServer();
+  const sessions: ServerSession[] = [];
+  server.sessions$.subscribe((session) => {
+    sessions.push(session);
+    session.messages$.subscribe((m) => session.send(m.data));
+  });
+  const { url } = await server.listen();
+  onTestFinished(() => server.close());
+  const store = new RecordingStore();
+  const socket = new HAWebSocket(url, { resume: resume({ store }) });
+  onTestFinished(() => socket.close());
+  let echoed = 0;
+  socket.addEventListener('message', () => echoed++);
+  socket.send('ping');
+  await waitFor(() => echoed === 1 && store.tokens.length > 0 && sessions.length === 1, {
+    timeoutMs: 10_000,
+  });
+  const token = store.tokens.at(-1)!;
+  // The server holds the SHA-256 digest of the token (docs/protocol.md, "Session identity").
+  const digest = new Uint8Array(createHash('sha256').update(token).digest());
+  const session = sessions[0]!;
+  const printed = [session, server, server.store].map((value) =>
+    inspect(value, { depth: Number.POSITIVE_INFINITY, showHidden: true }),
+  );
+  printed.push(JSON.stringify(session), JSON.stringify(server.store), JSON.stringify(server));
+  for (const text of printed) {
+    expect(leaks(text, token)).toBe(false);
+    expect(leaks(text, digest)).toBe(false);
+  }
+  expect(printed[0]).toContain(session.id);
+  expect(JSON.parse(printed[3]!)).toMatchObject({ id: session.id, connected: true, closed: false });
+  expect(JSON.parse(JSON.stringify(server))).toMatchObject({
+    sessions: 1,
+    links: 1,
+    stats: { newSessions: 1 },
+  });
 });

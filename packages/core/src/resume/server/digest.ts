@@ -32,13 +32,35 @@ export function digestEqual(a: Digest, b: Digest): boolean {
  * What the server keeps to check a session's token, for as long as it holds the session (its whole
  * TTL when detached). Digests are {@link Digest} strings, not byte arrays: a 32-byte Uint8Array
  * with its ArrayBuffer costs ~0.22 KB, the string ~0.05 KB (`pnpm bench server`).
+ *
+ * It hangs off the `ServerSession` an application is handed, so it prints as `SessionAuth
+ * [redacted]` for `JSON.stringify` and `util.inspect` (set by the server: see `setPrintViews`): a
+ * digest is not the token, but a log is no place for either. On the prototype: no bytes per session.
  */
-export interface SessionAuth {
+export class SessionAuth {
   tokenHash: Digest;
   /** The token the client last presented successfully: good until it confirms `tokenHash`. */
   retiredTokenHash: Digest | null;
   tokenConfirmed: boolean;
   expiresAt: number | null;
   /** Older digests, newest first (at most `TOKEN_HISTORY`, 8), to count their replay as such; made on the first rotation. */
-  history: Digest[] | undefined;
+  history: Digest[] | undefined = undefined;
+
+  constructor(
+    tokenHash: Digest,
+    retiredTokenHash: Digest | null,
+    tokenConfirmed: boolean,
+    expiresAt: number | null,
+  ) {
+    this.tokenHash = tokenHash;
+    this.retiredTokenHash = retiredTokenHash;
+    this.tokenConfirmed = tokenConfirmed;
+    this.expiresAt = expiresAt;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
 }
+
+const REDACTED = 'SessionAuth [redacted]';

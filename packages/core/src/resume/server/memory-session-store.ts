@@ -44,6 +44,14 @@ export class MemorySessionStore implements SessionStore {
     return this.sessions.size;
   }
 
+  /**
+   * `{ size }` for `JSON.stringify` and loggers (and `util.inspect` once a server was made): the
+   * records hold token digests and messages.
+   */
+  toJSON(): object {
+    return { size: this.size };
+  }
+
   async load(id: string): Promise<StoredSession | undefined> {
     const session = this.sessions.get(id);
     return session && record(session);

@@ -32,7 +32,7 @@ import {
   type ResumeFrame,
 } from '../wire/resume-frame.js';
 import { bytesToHex, newSessionId, newSessionToken } from '../wire/session-token.js';
-import { type Digest, digestBytes, digestEqual, digestOf, type SessionAuth } from './digest.js';
+import { type Digest, digestBytes, digestEqual, digestOf, SessionAuth } from './digest.js';
 import { isFencedSessionStore } from './fenced-session-store.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import {
@@ -329,6 +329,7 @@ export class ResumeServer {
 
   constructor(readonly options: ResumeServerOptions = {}) {
     checkResumeServerOptions(options);
+    if (!printViewsSet) setPrintViews();
     this.diagnostics = new ServerDiagnostics(options);
     this.store = options.store ?? new MemorySessionStore();
     checkStoreShape(this.store);
@@ -362,6 +363,15 @@ export class ResumeServer {
   /** Live sessions (attached or detached) by id. */
   get sessions(): ReadonlyMap<string, ServerSession> {
     return this.live;
+  }
+
+  /**
+   * What `JSON.stringify`, loggers and `util.inspect` show of the server: `{ sessions, links, stats }`
+   * (sessions held, links open, {@link stats}). Its other fields reach every session's token digest
+   * (in the store's records, in the links' handshake state) and messages: none of that is printed.
+   */
+  toJSON(): object {
+    return { sessions: this.live.size, links: this.links.size, stats: this.stats };
   }
 
   /**
@@ -565,13 +575,7 @@ export class ResumeServer {
     }
     const session = this.createSession(hex);
     session.epoch = isFencedSessionStore(this.store) ? 1 : undefined;
-    session.auth = {
-      tokenHash,
-      retiredTokenHash: null,
-      tokenConfirmed: false,
-      expiresAt: null,
-      history: undefined,
-    };
+    session.auth = new SessionAuth(tokenHash, null, false, null);
     this.counters.newSessions++;
     link.opened(session, hex, tokenHash);
     this.announce(hex, session);
@@ -1062,14 +1066,37 @@ class PortOutput implements LinkOutputPort {
   }
 }
 
+let printViewsSet = false;
+
+/**
+ * Makes `console.log` / `util.inspect` show the server, its sessions, the memory store and the
+ * token digests by their `toJSON` views (docs/protocol.md, "Session identity"). Set by the first
+ * server made, on the prototypes (no bytes per session), and not in the class bodies: a class
+ * with a `[Symbol.for(...)]` member cannot be tree-shaken (esbuild keeps it for the call), and
+ * these would then weigh on every browser bundle that never makes a server (+9.9 KB).
+ */
+function setPrintViews(): void {
+  printViewsSet = true;
+  // What `util.inspect` calls (Node, Deno and Bun honour it).
+  const inspect = Symbol.for('nodejs.util.inspect.custom');
+  for (const type of [ResumeServer, ServerSession, MemorySessionStore, SessionAuth]) {
+    Object.defineProperty(type.prototype, inspect, {
+      value(this: { toJSON(): unknown }) {
+        return this.toJSON();
+      },
+      configurable: true,
+      writable: true,
+    });
+  }
+}
+
 function authOf(record: StoredSession): SessionAuth {
-  return {
-    tokenHash: digestOf(record.tokenHash),
-    retiredTokenHash: record.retiredTokenHash === null ? null : digestOf(record.retiredTokenHash),
-    tokenConfirmed: record.tokenConfirmed,
-    expiresAt: record.expiresAt,
-    history: undefined,
-  };
+  return new SessionAuth(
+    digestOf(record.tokenHash),
+    record.retiredTokenHash === null ? null : digestOf(record.retiredTokenHash),
+    record.tokenConfirmed,
+    record.expiresAt,
+  );
 }
 
 /**

@@ -303,6 +303,23 @@ export class ServerSession {
   get stats(): SessionEndpointStats {
     return this.endpoint.stats;
   }
+  /**
+   * The public fields, for `JSON.stringify` and JSON loggers: `{ id, connected, closed, pending,
+   * lastReceived, lastAcknowledged, resumeCursor }`. A session's other fields reach the store (every
+   * session's records, with their token digests and messages) and the link: none of that is written out.
+   * `util.inspect` shows the same (set by the server, see `setPrintViews`).
+   */
+  toJSON(): object {
+    return {
+      id: this.id,
+      connected: this.connected,
+      closed: this.closed,
+      pending: this.pending,
+      lastReceived: this.lastReceived,
+      lastAcknowledged: this.lastAcknowledged,
+      resumeCursor: this.resumeCursor,
+    };
+  }
 
   /**
    * Sends a message to the client, fire-and-forget: ignoring the returned promise is safe, it
