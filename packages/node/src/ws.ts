@@ -96,7 +96,9 @@ function sendWith(
 ): void {
   // The last socket's batch first: a burst of sends goes to one socket (no WeakMap lookup each).
   let batch = socket === lastSocket ? lastBatch : batches.get(socket);
-  if (data instanceof Blob) {
+  // Bytes first: `instanceof` against the global `Blob` (a property Node replaces on first read,
+  // so never folded to a constant) is a generic lookup on every send, a view check is not.
+  if (!ArrayBuffer.isView(data) && data instanceof Blob) {
     // `ws` reads a Blob asynchronously and queues every later frame of the socket behind it, as
     // given: from now on each frame is copied and confirmed by its own callback (see below).
     // A batch open this tick is sealed as it is (its frames go before the Blob).

@@ -33,6 +33,19 @@ function echoes(socket: InstanceType<typeof HAWebSocket>, count: number): Promis
   });
 }
 
+/** The first `count` binary messages the socket receives, as Buffers; `all` settles once they are in. */
+function receiveBuffers(socket: InstanceType<typeof HAWebSocket>, count: number) {
+  socket.binaryType = 'nodebuffer';
+  const received: Buffer[] = [];
+  const all = new Promise<void>((resolve) => {
+    socket.onmessage = (event) => {
+      received.push(event.data as Buffer);
+      if (received.length === count) resolve();
+    };
+  });
+  return { received, all };
+}
+
 /** Counts `ws` sends made with a callback while `body` runs (ws's prototype, restored after). */
 async function countCallbackSends(body: () => Promise<void>): Promise<number> {
   const original = WebSocket.prototype.send;
@@ -78,6 +91,49 @@ describe('HAWebSocket send cost', () => {
     expect(order).toEqual(Array.from({ length: COUNT }, (_, i) => i));
     expect(socket.bufferedAmount).toBe(0);
     expect(await all).toEqual(Array.from({ length: COUNT }, (_, i) => `m${i}`));
+  });
+
+  it("a Buffer send: the outbox's copy is one constructor call (no `set`) and the link's `sendWith` getter is read once", async () => {
+    const server = await EchoServer.start();
+    cleanups.push(() => server.close());
+    const socket = await openSocket(server);
+    const { received, all } = receiveBuffers(socket, COUNT);
+    // The link is the connection's; its class defines `sendWith` as a getter.
+    const link = (socket as unknown as { connection: { link: object } }).connection.link;
+    const proto = Object.getPrototypeOf(link) as object;
+    const getter = Object.getOwnPropertyDescriptor(proto, 'sendWith')!;
+    const set = Uint8Array.prototype.set;
+    let reads = 0;
+    let sets = 0;
+    Object.defineProperty(proto, 'sendWith', {
+      ...getter,
+      get(this: object) {
+        reads++;
+        return getter.get!.call(this);
+      },
+    });
+    Uint8Array.prototype.set = function (this: Uint8Array, ...args: unknown[]) {
+      sets++;
+      return (set as (...a: unknown[]) => void).apply(this, args);
+    } as typeof set;
+    const buffer = Buffer.alloc(64);
+    try {
+      for (let i = 0; i < COUNT; i++) {
+        buffer.writeUInt32LE(i, 0);
+        socket.send(buffer);
+      }
+    } finally {
+      Uint8Array.prototype.set = set;
+      Object.defineProperty(proto, 'sendWith', getter);
+    }
+    buffer.fill(0xee);
+    // Three reads and one `set` per send before.
+    expect({ reads, sets }).toEqual({ reads: COUNT, sets: 0 });
+    await all;
+    expect(received.map((data) => data.readUInt32LE(0))).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    expect(received.every((data) => data.length === 64 && data.subarray(4).every((byte) => byte === 0))).toBe(
+      true,
+    );
   });
 
   it('with permessage-deflate negotiated, each send is confirmed by its own callback; all resolve, in order', async () => {
@@ -134,14 +190,7 @@ describe('HAWebSocket send cost', () => {
     const socket = new HAWebSocket(server.url, { backoff: { initialDelayMs: 10, maxDelayMs: 50 } });
     cleanups.push(() => socket.close());
     await once(socket as unknown as EventTarget, 'open');
-    socket.binaryType = 'nodebuffer';
-    const received: Buffer[] = [];
-    const all = new Promise<void>((resolve) => {
-      socket.onmessage = (event) => {
-        received.push(event.data as Buffer);
-        if (received.length === COUNT) resolve();
-      };
-    });
+    const { received, all } = receiveBuffers(socket, COUNT);
     // The client's ws, as the sends reach it.
     let ws: WebSocket | undefined;
     const original = WebSocket.prototype.send;
@@ -181,14 +230,7 @@ describe('HAWebSocket send cost', () => {
     const server = await EchoServer.start();
     cleanups.push(() => server.close());
     const socket = await openSocket(server);
-    socket.binaryType = 'nodebuffer';
-    const received: string[] = [];
-    const all = new Promise<void>((resolve) => {
-      socket.onmessage = (event) => {
-        received.push((event.data as Buffer).toString('hex'));
-        if (received.length === 4) resolve();
-      };
-    });
+    const { received, all } = receiveBuffers(socket, 4);
     const buffer = Buffer.alloc(4, 0x11);
     socket.send(buffer); // a tick's batch is open
     socket.send(new Blob([Buffer.alloc(4, 0x99)]) as never);
@@ -197,7 +239,12 @@ describe('HAWebSocket send cost', () => {
     buffer.fill(0x22);
     await last;
     await all;
-    expect(received).toEqual(['11111111', '99999999', '11111111', '33333333']);
+    expect(received.map((data) => data.toString('hex'))).toEqual([
+      '11111111',
+      '99999999',
+      '11111111',
+      '33333333',
+    ]);
     // Every send settled: nothing left in the outbox, nothing buffered by ws.
     await waitFor(() => socket.bufferedAmount === 0, { what: 'every send confirmed' });
   });

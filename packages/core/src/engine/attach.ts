@@ -406,7 +406,9 @@ class HAConnectionImpl<In, Out, H>
       // it would reach the wire before the message whose write it came from.
       this.flushing_ = 1;
       try {
-        this.write_(link, entry, link.sendWith ? data : entry.data);
+        // The caller's own bytes: a `sendWith` link is done with them when it returns, and a link
+        // without one is handed the entry's copy by write_ itself.
+        this.write_(link, entry, data);
       } finally {
         // Also when the write threw (a wrapper's own send): later sends must not wait for good.
         this.flush_(link);
@@ -779,9 +781,11 @@ class HAConnectionImpl<In, Out, H>
     const generation = this.generation_;
     entry.generation = generation;
     entry.written_ = true;
-    if (link.sendWith) {
+    // Read once: on a WebSocket link it is a getter.
+    const sendWith = link.sendWith;
+    if (sendWith) {
       // No promise per send: the link calls back (in write order, possibly once per batch).
-      link.sendWith(payload, this.confirm_ ?? this.confirmFor_(link), entry);
+      sendWith.call(link, payload, this.confirm_ ?? this.confirmFor_(link), entry);
       return;
     }
     link.send(entry.data).then(

@@ -346,11 +346,9 @@ export function copyBytes<T>(data: T): T {
   // Bytes (a Uint8Array, or a Node Buffer) are copied into a plain Uint8Array: a Buffer's own
   // copy goes through its species constructor and costs several times as much (issue 13), and
   // every link takes any ArrayBufferView. The queued copy is what a `dropped` event then carries.
-  if (data instanceof Uint8Array) {
-    const copy = new Uint8Array(data.byteLength);
-    copy.set(data);
-    return copy as T;
-  }
+  // The constructor's copy from a typed array of the same element type (a memcpy) costs about
+  // half an allocation and a `set` for a 64 B send (Node 20).
+  if (data instanceof Uint8Array) return new Uint8Array(data) as T;
   if (data instanceof ArrayBuffer) return data.slice(0) as T;
   if (data instanceof DataView) {
     return new DataView(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as T;
