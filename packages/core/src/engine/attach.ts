@@ -732,14 +732,19 @@ class HAConnectionImpl<In, Out, H>
 
   /**
    * Ends a flush or a write on `link` (see {@link flushing_}): writes every send waiting for it,
-   * if one may be, in order, in one loop that does not nest. The generator reads the queue live,
-   * so sends queued by the writes themselves wait behind the message being written, then follow
-   * it, in order. Does nothing on a link that is gone.
+   * if one may be, in order, in one loop that does not nest. The queue is asked for the oldest
+   * waiting send afresh after each write, so sends queued by the writes themselves wait behind
+   * the message being written, then follow it, in order. Does nothing on a link that is gone.
    */
   private flush_(link: Link<In, Out>): void {
     if (this.flushing_ > 1) {
-      for (const entry of this.outbox_.waiting()) {
-        if (this.currentLink_ !== link) break;
+      // (A write leaves its entry waiting only if its link went down meanwhile: the loop ends then.)
+      const outbox = this.outbox_;
+      for (
+        let entry = outbox.firstWaiting_();
+        entry && this.currentLink_ === link;
+        entry = outbox.firstWaiting_()
+      ) {
         this.write_(link, entry);
       }
     }
@@ -883,7 +888,9 @@ class HAConnectionImpl<In, Out, H>
     // What waits for the next link goes to the transport if it takes it (durable with a store).
     if (!this.finished_) {
       this.holding_ = true;
-      for (const entry of this.outbox_.waiting()) {
+      // (Each send the transport holds stops waiting: the next one is then the oldest.)
+      const outbox = this.outbox_;
+      for (let entry = outbox.firstWaiting_(); entry; entry = outbox.firstWaiting_()) {
         if (!this.hold_(entry)) {
           this.holding_ = false;
           break;
