@@ -851,10 +851,21 @@ class HAConnectionImpl<In, Out, H>
    * messages$ reports the error and the entries are rewritten after recovery. Only after
    * close()/detach() is a rejection final, since nothing will write the entries again; the link
    * that kept them has broken, so every send still waiting on it fails.
+   * But a link refuses with a {@link NotOpenError} only a write asked of it once closed: the send
+   * that close(), called from inside its own write (a wrapper's `send` or `sendWith`), cut off
+   * before it reached the link, which is the last one written (none is written after a close).
+   * That one alone was never written, and rejects as close() rejects those; the sends written
+   * before it keep their own confirmations (they were on the wire: a false rejection would have
+   * a caller that retries send them twice).
    */
   private onPlainRejection_(generation: number, error: unknown): void {
     if (!this.finished_ || generation !== this.keptGeneration_) return;
-    for (const entry of this.outbox_.writtenOn(generation)) {
+    let failed = this.outbox_.writtenOn(generation);
+    if (error instanceof NotOpenError) {
+      failed = failed.slice(-1);
+      error = this.finalError_;
+    }
+    for (const entry of failed) {
       this.outbox_.settle(entry);
       entry.reject(error);
     }
