@@ -739,11 +739,10 @@ class HAConnectionImpl<In, Out, H>
   private flush_(link: Link<In, Out>): void {
     if (this.flushing_ > 1) {
       // (A write leaves its entry waiting only if its link went down meanwhile: the loop ends then.)
-      const outbox = this.outbox_;
       for (
-        let entry = outbox.firstWaiting_();
+        let entry = this.outbox_.firstWaiting_();
         entry && this.currentLink_ === link;
-        entry = outbox.firstWaiting_()
+        entry = this.outbox_.firstWaiting_()
       ) {
         this.write_(link, entry);
       }
@@ -790,13 +789,8 @@ class HAConnectionImpl<In, Out, H>
       return;
     }
     link.send(entry.data).then(
-      () => {
-        // A confirmation from a link that has since broken is stale: the entry was requeued and
-        // will be confirmed (or rejected) by the link it is rewritten on.
-        if (entry.generation !== generation || entry.settled) return;
-        this.outbox_.settle(entry);
-        entry.resolve();
-      },
+      // (A confirmation from a link that has since broken is stale: see onConfirm_.)
+      () => this.onConfirm_(generation, false, undefined, entry),
       link.replaysSends
         ? (error) => this.onReplayingRejection_(entry, generation, error)
         : (this.plainRejection_ ?? this.plainRejectionFor_()),
@@ -830,6 +824,8 @@ class HAConnectionImpl<In, Out, H>
     entry: OutgoingEntry<Out>,
   ): void {
     if (error === undefined) {
+      // A confirmation from a link that has since broken is stale: the entry was requeued and
+      // will be confirmed (or rejected) by the link it is rewritten on.
       if (entry.generation !== generation || entry.settled) return;
       this.outbox_.settle(entry);
       entry.resolve();
@@ -900,8 +896,7 @@ class HAConnectionImpl<In, Out, H>
     if (!this.finished_) {
       this.holding_ = true;
       // (Each send the transport holds stops waiting: the next one is then the oldest.)
-      const outbox = this.outbox_;
-      for (let entry = outbox.firstWaiting_(); entry; entry = outbox.firstWaiting_()) {
+      for (let entry = this.outbox_.firstWaiting_(); entry; entry = this.outbox_.firstWaiting_()) {
         if (!this.hold_(entry)) {
           this.holding_ = false;
           break;

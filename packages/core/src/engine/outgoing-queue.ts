@@ -233,7 +233,7 @@ export class OutgoingQueue<Out> {
     this.bytes_ -= entry.size;
     this.counted_ -= entry.counted_;
     if (entry.release !== undefined) entry.release();
-    this.compact();
+    this.compact_();
   }
 
   /**
@@ -264,13 +264,13 @@ export class OutgoingQueue<Out> {
    * write) skips none.
    */
   firstWaiting_(): OutgoingEntry<Out> | undefined {
-    const entries = this.entries;
-    let i = Math.max(this.next_, this.head);
-    // (The slots from `head` on hold entries: the search ends past the last one, at undefined.)
-    let entry = entries[i];
-    while (entry && (entry.settled || entry.generation !== -1)) entry = entries[++i];
-    this.next_ = i;
-    return entry;
+    for (; this.next_ < this.entries.length; this.next_++) {
+      const entry = this.entries[this.next_];
+      // (Passes what is before `head` as settled: cleared slots, or no slot at all where a
+      // compaction left the cursor below 0; the cursor may be behind `head` either way.)
+      if (entry?.settled === false && entry.generation < 0) return entry;
+    }
+    return undefined;
   }
 
   /** Unsettled entries last written on link `generation`, in order (a snapshot: settle them freely). */
@@ -325,20 +325,22 @@ export class OutgoingQueue<Out> {
     return undefined;
   }
 
-  private compact(): void {
+  private compact_(): void {
     // Settled entries are cleared as they are passed: until the array is compacted, they would
     // stay reachable (with their data) however long the entries behind them wait.
     while (this.head < this.entries.length && this.entries[this.head]!.settled)
       this.entries[this.head++] = undefined as never;
     // Reclaim the settled prefix in bulk, so settling is O(1) amortised.
-    if (this.head === this.entries.length) this.entries.length = 0;
-    else if (this.head > 1_024 && this.head * 2 > this.entries.length)
+    if (this.head === this.entries.length) {
+      this.entries.length = 0;
+      this.head = this.measured_ = this.next_ = 0;
+    } else if (this.head > 1_024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
-    else return;
-    // The search for a waiting entry moves with the list; the next read looks at the list again
-    // from its start (see dataBytes_).
-    this.next_ -= this.head;
-    this.head = this.measured_ = 0;
+      // The next read looks at the list again from its start (see dataBytes_); the search for a
+      // waiting entry moves with the list.
+      this.next_ -= this.head;
+      this.head = this.measured_ = 0;
+    }
   }
 }
 
