@@ -88,6 +88,26 @@ function sendAll(socket: Socket, tally: Tally, count = SENT, from = 0): void {
 
 const newTally = (): Tally => ({ sent: 0, resolved: 0, rejected: {}, settled: 0 });
 
+/**
+ * Every send settled once: `resolved` of the `sent` resolved and the rest rejected with
+ * ClosedByUserError, and the server received `received` of them (by default the resolved ones).
+ */
+function expectCounts(
+  tally: Tally,
+  server: { received: string[] },
+  sent: number,
+  resolved: number,
+  received = resolved,
+) {
+  expect({ ...tally, received: server.received.length }).toEqual({
+    sent,
+    resolved,
+    rejected: sent === resolved ? {} : { ClosedByUserError: sent - resolved },
+    settled: sent,
+    received,
+  });
+}
+
 /** Waits until every send settled and the server saw the connection close (so it has every message sent before). */
 async function settle(tally: Tally, server: { closed(): number; received: string[] }, closes = 1) {
   await waitFor(() => tally.settled === tally.sent && server.closed() >= closes, {
@@ -152,13 +172,7 @@ for (const withSendWith of [false, true]) {
     const tally = newTally();
     sendAll(socket, tally);
     await settle(tally, server);
-    expect({ ...tally, received: server.received.length }).toEqual({
-      sent: SENT,
-      resolved: SENT - 1,
-      rejected: { ClosedByUserError: 1 },
-      settled: SENT,
-      received: SENT - 1,
-    });
+    expectCounts(tally, server, SENT, SENT - 1);
     expect(server.received).toEqual(Array.from({ length: SENT - 1 }, (_, i) => `m${i}`));
     expect(socket.bufferedAmount).toBe(0);
   });
@@ -174,13 +188,7 @@ for (const withSendWith of [false, true]) {
     const tally = newTally();
     sendAll(socket, tally);
     await settle(tally, server);
-    expect({ ...tally, received: server.received.length }).toEqual({
-      sent: SENT,
-      resolved: SENT,
-      rejected: {},
-      settled: SENT,
-      received: SENT,
-    });
+    expectCounts(tally, server, SENT, SENT);
   });
 }
 
@@ -200,13 +208,7 @@ for (const withSendWith of [false, true]) {
     // Queued while connecting: the link's open flushes them in one loop, which the close cuts at the 25th.
     sendAll(socket, tally);
     await settle(tally, server);
-    expect({ ...tally, received: server.received.length }).toEqual({
-      sent: SENT,
-      resolved: 24,
-      rejected: { ClosedByUserError: 26 },
-      settled: SENT,
-      received: 24,
-    });
+    expectCounts(tally, server, SENT, 24);
   });
 }
 
@@ -222,13 +224,7 @@ it('close() from an open listener, before the queued sends are flushed: none wri
   };
   sendAll(socket, tally);
   await settle(tally, server);
-  expect({ ...tally, received: server.received.length }).toEqual({
-    sent: SENT + 10,
-    resolved: 0,
-    rejected: { ClosedByUserError: SENT + 10 },
-    settled: SENT + 10,
-    received: 0,
-  });
+  expectCounts(tally, server, SENT + 10, 0);
 });
 
 it('close() from a message listener, on a message that arrived with the open: none written, each rejects ClosedByUserError', async () => {
@@ -293,13 +289,7 @@ for (const withSendWith of [false, true]) {
     const tally = newTally();
     sendAll(socket, tally);
     await settle(tally, server);
-    expect({ ...tally, received: server.received.length }).toEqual({
-      sent: SENT,
-      resolved: SENT,
-      rejected: {},
-      settled: SENT,
-      received: SENT,
-    });
+    expectCounts(tally, server, SENT, SENT);
   });
 }
 
