@@ -734,14 +734,18 @@ class HAConnectionImpl<In, Out, H>
 
   /**
    * Ends a flush or a write on `link` (see {@link flushing_}): writes every send waiting for it,
-   * if one may be, in order, in one loop that does not nest. The generator reads the queue live,
-   * so sends queued by the writes themselves wait behind the message being written, then follow
-   * it, in order. Does nothing on a link that is gone.
+   * if one may be, in order, in one loop that does not nest. The queue is asked for the oldest
+   * waiting send afresh after each write, so sends queued by the writes themselves wait behind
+   * the message being written, then follow it, in order. Does nothing on a link that is gone.
    */
   private flush_(link: Link<In, Out>): void {
     if (this.flushing_ > 1) {
-      for (const entry of this.outbox_.waiting()) {
-        if (this.currentLink_ !== link) break;
+      // (A write leaves its entry waiting only if its link went down meanwhile: the loop ends then.)
+      for (
+        let entry = this.outbox_.firstWaiting_();
+        entry && this.currentLink_ === link;
+        entry = this.outbox_.firstWaiting_()
+      ) {
         this.write_(link, entry);
       }
     }
@@ -789,13 +793,8 @@ class HAConnectionImpl<In, Out, H>
       return;
     }
     link.send(entry.data).then(
-      () => {
-        // A confirmation from a link that has since broken is stale: the entry was requeued and
-        // will be confirmed (or rejected) by the link it is rewritten on.
-        if (entry.generation !== generation || entry.settled) return;
-        this.outbox_.settle(entry);
-        entry.resolve();
-      },
+      // (A confirmation from a link that has since broken is stale: see onConfirm_.)
+      () => this.onConfirm_(generation, false, undefined, entry),
       link.replaysSends
         ? (error) => this.onReplayingRejection_(entry, generation, error)
         : (this.plainRejection_ ?? this.plainRejectionFor_()),
@@ -829,6 +828,8 @@ class HAConnectionImpl<In, Out, H>
     entry: OutgoingEntry<Out>,
   ): void {
     if (error === undefined) {
+      // A confirmation from a link that has since broken is stale: the entry was requeued and
+      // will be confirmed (or rejected) by the link it is rewritten on.
       if (entry.generation !== generation || entry.settled) return;
       this.outbox_.settle(entry);
       entry.resolve();
@@ -850,10 +851,21 @@ class HAConnectionImpl<In, Out, H>
    * messages$ reports the error and the entries are rewritten after recovery. Only after
    * close()/detach() is a rejection final, since nothing will write the entries again; the link
    * that kept them has broken, so every send still waiting on it fails.
+   * But a link refuses with a {@link NotOpenError} only a write asked of it once closed: the send
+   * that close(), called from inside its own write (a wrapper's `send` or `sendWith`), cut off
+   * before it reached the link, which is the last one written (none is written after a close).
+   * That one alone was never written, and rejects as close() rejects those; the sends written
+   * before it keep their own confirmations (they were on the wire: a false rejection would have
+   * a caller that retries send them twice).
    */
   private onPlainRejection_(generation: number, error: unknown): void {
     if (!this.finished_ || generation !== this.keptGeneration_) return;
-    for (const entry of this.outbox_.writtenOn(generation)) {
+    let failed = this.outbox_.writtenOn(generation);
+    if (error instanceof NotOpenError) {
+      failed = failed.slice(-1);
+      error = this.finalError_;
+    }
+    for (const entry of failed) {
       this.outbox_.settle(entry);
       entry.reject(error);
     }
@@ -887,7 +899,8 @@ class HAConnectionImpl<In, Out, H>
     // What waits for the next link goes to the transport if it takes it (durable with a store).
     if (!this.finished_) {
       this.holding_ = true;
-      for (const entry of this.outbox_.waiting()) {
+      // (Each send the transport holds stops waiting: the next one is then the oldest.)
+      for (let entry = this.outbox_.firstWaiting_(); entry; entry = this.outbox_.firstWaiting_()) {
         if (!this.hold_(entry)) {
           this.holding_ = false;
           break;

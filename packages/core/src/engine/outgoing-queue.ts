@@ -92,6 +92,12 @@ export class OutgoingQueue<Out> {
   /** {@link dataBytes_}: the sum of the unsettled entries' `counted_`, and the index measured up to. */
   private counted_ = 0;
   private measured_ = 0;
+  /**
+   * Every entry before this index is settled or written, so the search for one waiting starts
+   * here ({@link firstWaiting_}): kept across calls, moved with the list when it is compacted,
+   * and reset when entries go back to waiting (requeueAll_).
+   */
+  private next_ = 0;
   readonly maxMessages: number;
   readonly maxBytes: number;
   readonly overflow: OverflowPolicy;
@@ -140,7 +146,10 @@ export class OutgoingQueue<Out> {
         return overflow;
       }
       for (let over: QueueOverflowError | undefined = overflow; over; over = this.overflowFor_(size)) {
-        const oldest = this.oldestWaiting_();
+        // The oldest entry still waiting for a link. Entries written on a link (generation set)
+        // are not candidates: a replaying link's session still owns and will deliver them, so
+        // dropping one would tell the caller a message was lost that then arrives.
+        const oldest = this.firstWaiting_();
         // Nothing left to drop (all written, or maxMessages below 1): the new send cannot fit.
         // The ones already dropped stay dropped (they made room) and are reported.
         if (!oldest) {
@@ -224,7 +233,7 @@ export class OutgoingQueue<Out> {
     this.bytes_ -= entry.size;
     this.counted_ -= entry.counted_;
     if (entry.release !== undefined) entry.release();
-    this.compact();
+    this.compact_();
   }
 
   /**
@@ -247,12 +256,21 @@ export class OutgoingQueue<Out> {
     return found;
   }
 
-  /** Entries waiting for a link, in order. */
-  *waiting(): Generator<OutgoingEntry<Out>> {
-    for (let i = this.head; i < this.entries.length; i++) {
-      const entry = this.entries[i]!;
-      if (!entry.settled && entry.generation === -1) yield entry;
+  /**
+   * The oldest entry waiting for a link (never written, or requeued), if any. Amortised O(1):
+   * the search resumes where the last one stopped, since an entry that stopped waiting (written,
+   * held, settled) never waits again but through requeueAll_. Called afresh for each entry rather
+   * than iterated over the list, so a list compacted meanwhile (an entry settled from inside a
+   * write) skips none.
+   */
+  firstWaiting_(): OutgoingEntry<Out> | undefined {
+    for (; this.next_ < this.entries.length; this.next_++) {
+      const entry = this.entries[this.next_];
+      // (Passes what is before `head` as settled: cleared slots, or no slot at all where a
+      // compaction left the cursor below 0; the cursor may be behind `head` either way.)
+      if (entry?.settled === false && entry.generation < 0) return entry;
     }
+    return undefined;
   }
 
   /** Unsettled entries last written on link `generation`, in order (a snapshot: settle them freely). */
@@ -264,6 +282,7 @@ export class OutgoingQueue<Out> {
   requeueAll_(): void {
     // Settled entries are never read again: all of them will do but the cleared slots before `head`.
     for (const entry of this.entries) if (entry) entry.generation = -1;
+    this.next_ = 0;
   }
 
   /**
@@ -283,7 +302,7 @@ export class OutgoingQueue<Out> {
     // Kept entries stay counted: their confirmation settles them later through `settle`, which
     // must find them here, or the counts would go negative.
     this.entries = kept;
-    this.head = this.measured_ = 0;
+    this.head = this.measured_ = this.next_ = 0;
     this.count_ = kept.length;
     this.bytes_ = 0;
     for (const entry of kept) this.bytes_ += entry.size;
@@ -306,17 +325,7 @@ export class OutgoingQueue<Out> {
     return undefined;
   }
 
-  /**
-   * The oldest entry still waiting for a link. Entries written on a link (generation set) are not
-   * candidates: a replaying link's session still owns and will deliver them, so dropping one would
-   * tell the caller a message was lost that then arrives.
-   */
-  private oldestWaiting_(): OutgoingEntry<Out> | undefined {
-    for (const entry of this.waiting()) return entry;
-    return undefined;
-  }
-
-  private compact(): void {
+  private compact_(): void {
     // Settled entries are cleared as they are passed: until the array is compacted, they would
     // stay reachable (with their data) however long the entries behind them wait.
     while (this.head < this.entries.length && this.entries[this.head]!.settled)
@@ -324,10 +333,12 @@ export class OutgoingQueue<Out> {
     // Reclaim the settled prefix in bulk, so settling is O(1) amortised.
     if (this.head === this.entries.length) {
       this.entries.length = 0;
-      this.head = this.measured_ = 0;
+      this.head = this.measured_ = this.next_ = 0;
     } else if (this.head > 1_024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
-      // The next read looks at the list again from its start (see dataBytes_).
+      // The next read looks at the list again from its start (see dataBytes_); the search for a
+      // waiting entry moves with the list.
+      this.next_ -= this.head;
       this.head = this.measured_ = 0;
     }
   }
