@@ -116,3 +116,43 @@ it("resume over a wrapped link: the wrapper's send sees every frame (data and ac
   const frames = counted.map((frame) => new TextDecoder().decode(frame as Uint8Array));
   for (let i = 0; i < 100; i++) expect(frames.some((frame) => frame.endsWith(`m${i}`))).toBe(true);
 });
+
+it("a wrapper's send that throws refuses that message: `dropped` (or sendAsync's rejection) with the error, the rest echoed once, in order", async () => {
+  const server = await EchoServer.start();
+  cleanups.push(() => server.close());
+  const refusal = new TypeError('the wrapper refuses m50');
+  const wrap = (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
+    async open(signal) {
+      const link = await transport.open(signal);
+      const send = (data: LinkData) => {
+        if (data === 'm50' || data === 'a50') throw refusal;
+        return link.send(data);
+      };
+      return Object.assign(Object.create(link) as Link<LinkData, LinkData>, { send });
+    },
+  });
+  const socket = new HAWebSocket(server.url, { wrapTransport: wrap });
+  cleanups.push(() => socket.close());
+  const echoes: string[] = [];
+  const dropped: { data: unknown; error: unknown }[] = [];
+  socket.onmessage = (event) => echoes.push(String(event.data));
+  socket.addEventListener('dropped', (event) => dropped.push((event as CustomEvent).detail));
+  // Sent before the open (written by the flush of the link) and after it (written at once).
+  for (let i = 0; i < 100; i++) socket.send(`m${i}`);
+  await waitFor(() => socket.readyState === socket.OPEN, { ...WAIT, what: 'the open' });
+  const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => socket.sendAsync(`a${i}`)));
+  for (let i = 100; i < 200; i++) socket.send(`m${i}`);
+  await waitFor(() => echoes.length >= 298, { ...WAIT, what: '298 echoes', state: () => echoes.length });
+
+  const expected = [
+    ...Array.from({ length: 100 }, (_, i) => `m${i}`),
+    ...Array.from({ length: 100 }, (_, i) => `a${i}`),
+    ...Array.from({ length: 100 }, (_, i) => `m${i + 100}`),
+  ].filter((data) => data !== 'm50' && data !== 'a50');
+  expect(echoes).toEqual(expected);
+  expect(dropped).toEqual([{ data: 'm50', error: refusal }]);
+  const rejected = results.flatMap((r, i) => (r.status === 'rejected' ? [[`a${i}`, r.reason]] : []));
+  expect(rejected).toEqual([['a50', refusal]]);
+  expect(socket.bufferedAmount).toBe(0);
+  expect(socket.readyState).toBe(socket.OPEN);
+});

@@ -787,21 +787,32 @@ class HAConnectionImpl<In, Out, H>
     entry.written_ = true;
     // Read once: on a WebSocket link it is a getter.
     const sendWith = link.sendWith;
-    if (sendWith) {
-      // No promise per send: the link calls back (in write order, possibly once per batch).
-      sendWith.call(link, payload, this.confirm_ ?? this.confirmFor_(link), entry);
-      return;
+    try {
+      if (sendWith) {
+        // No promise per send: the link calls back (in write order, possibly once per batch).
+        sendWith.call(link, payload, this.confirm_ ?? this.confirmFor_(link), entry);
+        return;
+      }
+      link.send(entry.data).then(
+        // (A confirmation from a link that has since broken is stale: see onConfirm_.)
+        () => this.onConfirm_(generation, false, undefined, entry),
+        link.replaysSends
+          ? (error) => this.onReplayingRejection_(entry, generation, error)
+          : (this.plainRejection_ ?? this.plainRejectionFor_()),
+      );
+    } catch (error) {
+      // Our links never throw here (a failed write rejects, or errors `messages$`); a wrapper's
+      // own `send` may: it refused this message (Link.send). Rejected with that error, and not
+      // written again; the link stays up and the sends behind it go on (a throw out of a flush
+      // would leave them waiting until the link dropped). Final, as a replaying link's rejection.
+      this.onReplayingRejection_(entry, generation, error);
     }
-    link.send(entry.data).then(
-      // (A confirmation from a link that has since broken is stale: see onConfirm_.)
-      () => this.onConfirm_(generation, false, undefined, entry),
-      link.replaysSends
-        ? (error) => this.onReplayingRejection_(entry, generation, error)
-        : (this.plainRejection_ ?? this.plainRejectionFor_()),
-    );
   }
 
-  /** A replaying link's session has the last word on its sends: its rejection (a lost session) is final. */
+  /**
+   * A replaying link's session has the last word on its sends: its rejection (a lost session) is
+   * final. So is a link's refusal by a throw (see write_).
+   */
   private onReplayingRejection_(entry: OutgoingEntry<Out>, generation: number, error: unknown): void {
     if (entry.generation !== generation || entry.settled) return;
     this.outbox_.settle(entry);

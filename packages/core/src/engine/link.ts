@@ -22,7 +22,10 @@ export interface Link<In = LinkData, Out = LinkData> {
   readonly messages$: Observable<In>;
   /**
    * Writes one message. Resolves when the message was handed to the network (written to the
-   * socket), rejects with a typed error when the link broke first.
+   * socket), rejects with a typed error when the link broke first. A `send` (or `sendWith`) that
+   * throws synchronously refuses that message, as a wrapper's may: `attach` rejects that send
+   * with the thrown error, unchanged, does not write it again, and goes on with the next one on
+   * the same link (a failing link is reported by `messages$`, not by a throw).
    */
   send(data: Out): Promise<void>;
   /**

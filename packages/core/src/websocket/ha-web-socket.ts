@@ -510,7 +510,8 @@ export function defineHAWebSocket<
      * `session.lost$` (with the message), a 'drop-oldest' drop by its own `dropped` event, a queue
      * refusal by `send()` throwing, and nothing after `close()`; anything else fires `dropped`
      * here, so nothing vanishes silently: a message the resume protocol refuses (larger than its
-     * frame limit, a full replay window), and every message still unconfirmed when the connection
+     * frame limit, a full replay window), one a `wrapTransport` link's own `send` refused by
+     * throwing (with what it threw), and every message still unconfirmed when the connection
      * ends by itself (recovery gave up, or the peer closed with a code that is not recovered),
      * before the close event.
      */
