@@ -4,7 +4,14 @@
 import { HeartbeatTimeoutError, heartbeat } from '@lifeline/core';
 import { enableSharedHeartbeats } from '@lifeline/core/internal';
 import { waitFor } from '@lifeline/core/testing';
-import { NEVER, type SchedulerLike, type Subscription, VirtualAction, VirtualTimeScheduler } from 'rxjs';
+import {
+  NEVER,
+  type SchedulerAction,
+  type SchedulerLike,
+  type Subscription,
+  VirtualAction,
+  VirtualTimeScheduler,
+} from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { afterEach, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest';
 
@@ -270,7 +277,7 @@ describe('timers set per run', () => {
     let timersSet = 0;
     const counting: SchedulerLike = {
       now: () => virtual.now(),
-      schedule(work, delay, state) {
+      schedule<T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T) {
         timersSet++;
         return virtual.schedule(work, (delay ?? 0) + 5, state);
       },

@@ -66,7 +66,7 @@ describe.each(SCHEDULERS)('%s under fake timers', (_name, scheduler) => {
     vi.useFakeTimers();
     const runs: number[] = [];
     const start = performance.now();
-    scheduler.schedule(function (this: SchedulerAction<number>, delay = 10) {
+    scheduler.schedule<number>(function (this: SchedulerAction<number>, delay = 10) {
       runs.push(performance.now() - start);
       if (delay < 40) this.schedule(delay * 2, delay * 2);
     });

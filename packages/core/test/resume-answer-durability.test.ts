@@ -94,7 +94,9 @@ async function echoSession(options: { fenced: boolean; window?: number }) {
   let requests = 0;
   const request = () => {
     requests++;
-    expect(session.receive({ type: 'data', seq: requests, ack: 0, data: `q${requests}` })).toBeUndefined();
+    expect(
+      session.receive({ type: 'data', seq: requests, ack: 0, data: `q${requests}`, lazy: false }),
+    ).toBeUndefined();
   };
 
   const violations: string[] = [];

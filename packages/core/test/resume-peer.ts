@@ -23,7 +23,7 @@ import type { Subscription } from 'rxjs';
 export interface PeerSession {
   readonly id: string;
   /** What the session delivered to the application, in order (the test reads every message). */
-  readonly received: SessionMessage[];
+  readonly received: Pick<SessionMessage, 'seq' | 'data'>[];
   /** The server's session: `send` on it whether or not a link is up. */
   readonly endpoint: ServerSession;
 }
@@ -83,10 +83,10 @@ export class TestResumePeer {
     const server = new ResumeServer(this.options);
     this.server = server;
     server.events$.subscribe((event) => {
-      if (event.type !== 'rejected') this.errors.push(event.error);
+      if (event.type === 'link-error' || event.type === 'link-violation') this.errors.push(event.error);
     });
     server.sessions$.subscribe((endpoint) => {
-      const received: SessionMessage[] = [];
+      const received: Pick<SessionMessage, 'seq' | 'data'>[] = [];
       this.sessions.set(endpoint.id, { id: endpoint.id, received, endpoint });
       endpoint.messages$.subscribe(({ seq, data }) => received.push({ seq, data }));
       endpoint.events$.subscribe((event) => {

@@ -139,7 +139,9 @@ describe('HAEventSource', () => {
 
   for (const status of [401, 403, 404]) {
     it(`a ${status} closes it with that status, after one request`, async () => {
-      const server = await startHttpServer((_req, res) => res.writeHead(status).end());
+      const server = await startHttpServer((_req, res) => {
+        res.writeHead(status).end();
+      });
       servers.push(server);
       const source = new HAEventSource(server.url, fast);
       sources.push(source);
@@ -172,7 +174,9 @@ describe('HAEventSource', () => {
   });
 
   it('a server that answers 503 to every request: backoff under the budget, then closed with 503', async () => {
-    const server = await startHttpServer((_req, res) => res.writeHead(503).end());
+    const server = await startHttpServer((_req, res) => {
+      res.writeHead(503).end();
+    });
     servers.push(server);
     const source = new HAEventSource(server.url, { ...fast, maxAttemptsPerFailure: 3 });
     sources.push(source);

@@ -115,7 +115,7 @@ test('server A closed gracefully (SIGTERM): the client resumes on B at once, 0 l
     10_000,
     'the resume on B',
   );
-  const resumedAt = events.findLast(({ event }) => event.type === 'resumed')!.at;
+  const resumedAt = events.filter(({ event }) => event.type === 'resumed').at(-1)!.at;
   const goAway = events.find(({ event }) => event.type === 'goaway');
   const [aCode] = (await aExited) as [number | null];
 

@@ -284,12 +284,12 @@ test(`resume: a SQLite resume server SIGKILLed ${KILLS} times, 0 lost and 0 dupl
   const records = (await readFile(log, 'utf8'))
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { s: string; q: number; d: string; p: number });
+    .map((line) => JSON.parse(line) as { s: string; q: number; d: string; p: number; r?: 1 });
   const ledger = new ProcessedLedger('c');
   const subscribes = new Map<string, Set<number>>();
   for (const record of records) {
     const value = JSON.parse(record.d) as string | { sub?: string };
-    if (typeof value === 'string') ledger.add(value, record.p);
+    if (typeof value === 'string') ledger.add(value, record.r === 1);
     else if (value.sub !== undefined) {
       const seqs = subscribes.get(value.sub) ?? new Set();
       seqs.add(record.q);

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { encodeData, encodeHello, LAZY_ACK_DELAY_FACTOR } from '@lifeline/core/internal';
 import { createResumeServer, type ResumeServerOptions, type SessionMessage } from '@lifeline/node/server';
-import { HAWebSocket } from '@lifeline/node/ws';
+import { HAWebSocket, type HAWebSocketOptions } from '@lifeline/node/ws';
 import { VirtualTimeScheduler } from 'rxjs';
 import { afterEach, expect, test } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -81,7 +81,7 @@ async function wiredServer(options: Omit<ResumeServerOptions, 'scheduler'> = {})
   return { server, url, advance, toClient, fromClient, sockets, delivered, messages, acks };
 }
 
-async function openSocket(url: string, resume: ConstructorParameters<typeof HAWebSocket>[1] = {}) {
+async function openSocket(url: string, resume: HAWebSocketOptions = {}) {
   const socket = new HAWebSocket(url, { resume: true, ...resume });
   cleanups.push(() => socket.close());
   await once(socket as unknown as EventTarget, 'open');

@@ -39,9 +39,12 @@ const sharedStores: Record<string, () => Promise<[SessionStore, SessionStore]>> 
   redis: async () => {
     const redis = await RedisServer.start();
     cleanups.push(() => redis.stop());
-    const stores = [new RedisSessionStore({ redis: redis.url }), new RedisSessionStore({ redis: redis.url })];
+    const stores = [
+      new RedisSessionStore({ redis: redis.url }),
+      new RedisSessionStore({ redis: redis.url }),
+    ] as const;
     cleanups.push(() => Promise.all(stores.map((store) => store.close())));
-    return stores as [SessionStore, SessionStore];
+    return [...stores];
   },
 };
 

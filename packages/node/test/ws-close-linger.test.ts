@@ -63,7 +63,7 @@ function startClient(url: string, mode: string): Client {
       const started = performance.now();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<undefined>((resolve) => {
-        timer = setTimeout(resolve, boundMs);
+        timer = setTimeout(() => resolve(undefined), boundMs);
       });
       const outcome = await Promise.race([exited.then(() => performance.now() - started), late]);
       clearTimeout(timer);

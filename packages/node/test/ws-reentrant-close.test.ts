@@ -12,7 +12,7 @@
 import { once } from 'node:events';
 import { ClosedByUserError, type Link, type LinkData, type Transport } from '@lifeline/core';
 import { waitFor } from '@lifeline/core/testing';
-import { HAWebSocket } from '@lifeline/node/ws';
+import { HAWebSocket, type HAWebSocketOptions } from '@lifeline/node/ws';
 import { expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
@@ -148,7 +148,7 @@ function wrapWith(hook: (n: number, write: () => void) => void, withSendWith = f
   });
 }
 
-async function openSocket(url: string, options: ConstructorParameters<typeof HAWebSocket>[1] = {}) {
+async function openSocket(url: string, options: HAWebSocketOptions = {}) {
   const socket: Socket = new HAWebSocket(url, options);
   cleanups.push(() => socket.close());
   await waitFor(() => socket.readyState === socket.OPEN && socket.connection.link !== undefined, {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { InvalidOptionError, type Link, type LinkData } from '@lifeline/core';
 import { defineHAWebSocket, type WebSocketConstructor } from '@lifeline/core/internal';
 import { resumable, resume } from '@lifeline/core/resume';
-import { SequenceCounter } from '@lifeline/core/testing';
+import { SequenceCounter, waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { HAWebSocket } from '@lifeline/node/ws';
@@ -152,7 +152,10 @@ describe('resume on a platform that ships no protocol (the browser build)', () =
       }
     }
     await done;
-    await firstValueFrom(socket.state$.pipe(filter(() => session.pending === 0)), { default: undefined });
+    await waitFor(() => session.pending === 0, {
+      what: 'every send acknowledged',
+      state: () => session.pending,
+    });
     expect(echoes.counts(TOTAL)).toMatchObject({ lost: 0, duplicated: 0, reordered: 0, received: TOTAL });
     expect(session.id).toBe(firstId);
     expect(session.stats).toMatchObject({ resumes: RESETS, sessionsLost: 0 });

@@ -14,7 +14,7 @@ Deno.serve(
   (request) => {
     const { socket, response } = Deno.upgradeWebSocket(request);
     let tick = 0;
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setInterval> | undefined;
     socket.onopen = () => {
       timer = setInterval(() => {
         if (socket.readyState === WebSocket.OPEN) socket.send(`tick:${tick++}`);

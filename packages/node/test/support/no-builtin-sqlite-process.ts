@@ -16,3 +16,6 @@ try {
   process.stdout.write(`${JSON.stringify({ failed: { name, code, operation, message } })}\n`);
 }
 await server.close();
+
+// A module (for its top-level awaits) with nothing to export.
+export {};
