@@ -1,4 +1,4 @@
-import { BackpressureError, InvalidOptionError } from '../../engine/errors.js';
+import { BackpressureError, InvalidOptionError, LinkFailedError } from '../../engine/errors.js';
 import { count } from '../../engine/options.js';
 import { DEFAULT_MAX_FRAME_BYTES, ResumeFrameType } from '../wire/resume-frame.js';
 import { DEFAULT_MAX_REPLAY_BYTES, DEFAULT_MAX_REPLAY_MESSAGES } from './replay-buffer.js';
@@ -52,7 +52,7 @@ export interface LinkOutputPort {
    * Told of an overflow when the output was made without an `overflow` callback (a port that is
    * its link's own object need not keep a closure for it).
    */
-  drop_?(error: BackpressureError): void;
+  drop_?(error: unknown): void;
 }
 
 /**
@@ -84,7 +84,7 @@ export class LinkOutput {
   constructor(
     private readonly port: LinkOutputPort,
     readonly highWater: number,
-    private readonly overflow?: (error: BackpressureError) => void,
+    private readonly overflow?: (error: unknown) => void,
   ) {}
 
   /** Counters: PONGs not written because one was pending, ACKs replaced by a newer one. */
@@ -96,38 +96,49 @@ export class LinkOutput {
   readonly writer: FrameWriter = (frame) => {
     if (this.overflowed) return;
     const type = frame[0];
-    // A control frame is held back only while output is backed up: with nothing buffered it
-    // leaves at once, whatever the confirmations still on their way.
-    if (type === ResumeFrameType.Pong) {
-      if (this.pongsPending > 0 && this.port.bufferedAmount > 0) {
-        this.droppedPongs++;
-        return;
+    try {
+      // A control frame is held back only while output is backed up: with nothing buffered it
+      // leaves at once, whatever the confirmations still on their way.
+      if (type === ResumeFrameType.Pong) {
+        if (this.pongsPending > 0 && this.port.bufferedAmount > 0) {
+          this.droppedPongs++;
+          return;
+        }
+        this.pongsPending++;
+        this.pongWritten ??= () => this.pongDone();
+        this.port.writeConfirmed(frame, this.pongWritten);
+      } else if (type === ResumeFrameType.Ack) {
+        if (this.ackWaiting || (this.acksPending > 0 && this.port.bufferedAmount > 0)) {
+          if (this.ackWaiting) this.droppedAcks++;
+          this.ackWaiting = frame;
+          return;
+        }
+        this.acksPending++;
+        this.ackWritten ??= () => this.ackDone();
+        this.port.writeConfirmed(frame, this.ackWritten);
+      } else {
+        this.port.write(frame);
       }
-      this.pongsPending++;
-      this.pongWritten ??= () => this.pongDone();
-      this.port.writeConfirmed(frame, this.pongWritten);
-    } else if (type === ResumeFrameType.Ack) {
-      if (this.ackWaiting || (this.acksPending > 0 && this.port.bufferedAmount > 0)) {
-        if (this.ackWaiting) this.droppedAcks++;
-        this.ackWaiting = frame;
-        return;
-      }
-      this.acksPending++;
-      this.ackWritten ??= () => this.ackDone();
-      this.port.writeConfirmed(frame, this.ackWritten);
-    } else {
-      this.port.write(frame);
+      this.check();
+    } catch (error) {
+      // The link's own `send` threw (a `wrapTransport` link's may: it refused the frame). The
+      // session's frames are numbered: one missing is a gap the peer ends the session for (1002),
+      // so nothing more is written on this link, which is given up as on an overflow; the next
+      // replays from the refused frame on (a failed link: recovered, whatever was thrown).
+      this.fail_(new LinkFailedError('write refused', { cause: error }));
     }
-    this.check();
   };
 
   /** Calls `overflow` if the output is above the high-water mark (once). */
   check(): void {
     if (this.overflowed) return;
     const buffered = this.port.bufferedAmount;
-    if (buffered <= this.highWater) return;
+    if (buffered > this.highWater) this.fail_(new BackpressureError(buffered, this.highWater));
+  }
+
+  /** Gives the link up (once): later writes are dropped, and `overflow` is told in a microtask. */
+  private fail_(error: unknown): void {
     this.overflowed = true;
-    const error = new BackpressureError(buffered, this.highWater);
     // Not inside the write: the writer may be the session's, in the middle of a replay or of a
     // frame handler; the link closes just after. Writes until then are dropped (the link is lost,
     // and what the session wrote on it is replayed on the next).

@@ -5,7 +5,7 @@ import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { ServerDiagnostics } from '../../diagnostics/session-diagnostics.js';
 import { after, epochClock, every, monotonicScheduler, unrefTimer } from '../../engine/clock.js';
 import {
-  type BackpressureError,
+  BackpressureError,
   FrameTooLargeError,
   InvalidOptionError,
   MalformedFrameError,
@@ -1024,12 +1024,17 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
     }
   }
 
-  /** The client stopped reading: close at once (a closing handshake would wait behind the backlog). */
-  private overflow(error: BackpressureError): void {
+  /**
+   * The client stopped reading (a {@link BackpressureError}), or the port threw on a write: close
+   * at once (a closing handshake would wait behind the backlog, or a frame is missing from it).
+   */
+  private overflow(error: unknown): void {
     if (this.phase === 'closed') return;
-    this.server.count('backpressureCloses');
+    const backpressure = error instanceof BackpressureError;
+    if (backpressure) this.server.count('backpressureCloses');
     this.server.report({ type: 'link-error', sessionId: this.sessionId, error });
-    this.close(CloseCode.TryAgainLater, 'backpressure', true);
+    if (backpressure) this.close(CloseCode.TryAgainLater, 'backpressure', true);
+    else this.close(CloseCode.InternalError, 'write failed', true);
   }
 
   private fail(error: unknown): void {
