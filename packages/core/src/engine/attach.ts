@@ -695,8 +695,7 @@ class HAConnectionImpl<In, Out, H>
 
   private onLinkOpen_(link: Link<In, Out>): void {
     this.generation_++;
-    // This link's confirmation functions are made at its first write: an idle link has none.
-    this.plainRejection_ = undefined;
+    // This link's confirmation function is made at its first write: an idle link has none.
     this.confirm_ = undefined;
     const recovered = this.core_.recovering;
     this.currentLink_ = link;
@@ -793,12 +792,16 @@ class HAConnectionImpl<In, Out, H>
         sendWith.call(link, payload, this.confirm_ ?? this.confirmFor_(link), entry);
         return;
       }
+      const replays = link.replaysSends;
       link.send(entry.data).then(
         // (A confirmation from a link that has since broken is stale: see onConfirm_.)
-        () => this.onConfirm_(generation, false, undefined, entry),
-        link.replaysSends
-          ? (error) => this.onReplayingRejection_(entry, generation, error)
-          : (this.plainRejection_ ?? this.plainRejectionFor_()),
+        () => this.onConfirm_(generation, replays, undefined, entry),
+        // Each rejection knows its send: a refusal after close() is for that one alone (see
+        // onPlainRejection_), whatever order a wrapper that writes after an await wrote them in.
+        (error) =>
+          replays
+            ? this.onReplayingRejection_(entry, generation, error)
+            : this.onPlainRejection_(generation, error, entry),
       );
     } catch (error) {
       // Our links never throw here (a failed write rejects, or errors `messages$`); a wrapper's
@@ -845,16 +848,7 @@ class HAConnectionImpl<In, Out, H>
       this.outbox_.settle(entry);
       entry.resolve();
     } else if (replays) this.onReplayingRejection_(entry, generation, error);
-    else this.onPlainRejection_(generation, error);
-  }
-
-  /** {@link onPlainRejection} for the current link, made once per link rather than once per send. */
-  private plainRejection_: ((error: unknown) => void) | undefined;
-
-  private plainRejectionFor_(): (error: unknown) => void {
-    const generation = this.generation_;
-    this.plainRejection_ = (error) => this.onPlainRejection_(generation, error);
-    return this.plainRejection_;
+    else this.onPlainRejection_(generation, error, entry);
   }
 
   /**
@@ -862,23 +856,22 @@ class HAConnectionImpl<In, Out, H>
    * messages$ reports the error and the entries are rewritten after recovery. Only after
    * close()/detach() is a rejection final, since nothing will write the entries again; the link
    * that kept them has broken, so every send still waiting on it fails.
-   * But a link refuses with a {@link NotOpenError} only a write asked of it once closed: the send
-   * that close(), called from inside its own write (a wrapper's `send` or `sendWith`), cut off
-   * before it reached the link, which is the last one written (none is written after a close).
-   * That one alone was never written, and rejects as close() rejects those; the sends written
-   * before it keep their own confirmations (they were on the wire: a false rejection would have
-   * a caller that retries send them twice).
+   * But a link refuses with a {@link NotOpenError} only a write asked of it once closed: `entry`,
+   * a send that close() cut off before it reached the link (close() called from inside its own
+   * write, a wrapper's `send` or `sendWith`; or a wrapper that writes after an await). That one
+   * alone was never written, and rejects as close() rejects those; the others keep their own
+   * confirmations (they were on the wire: a false rejection would have a caller that retries send
+   * them twice).
    */
-  private onPlainRejection_(generation: number, error: unknown): void {
+  private onPlainRejection_(generation: number, error: unknown, entry: OutgoingEntry<Out>): void {
     if (!this.finished_ || generation !== this.keptGeneration_) return;
-    let failed = this.outbox_.writtenOn(generation);
     if (error instanceof NotOpenError) {
-      failed = failed.slice(-1);
-      error = this.finalError_;
+      this.onReplayingRejection_(entry, generation, this.finalError_);
+      return;
     }
-    for (const entry of failed) {
-      this.outbox_.settle(entry);
-      entry.reject(error);
+    for (const failed of this.outbox_.writtenOn(generation)) {
+      this.outbox_.settle(failed);
+      failed.reject(error);
     }
   }
 

@@ -125,7 +125,7 @@ export class LinkOutput {
       // session's frames are numbered: one missing is a gap the peer ends the session for (1002),
       // so nothing more is written on this link, which is given up as on an overflow; the next
       // replays from the refused frame on (a failed link: recovered, whatever was thrown).
-      this.fail_(new LinkFailedError('write refused', { cause: error }));
+      this.fail_(new LinkFailedError('send failed', { cause: error }));
     }
   };
 
