@@ -25,7 +25,8 @@ export interface Link<In = LinkData, Out = LinkData> {
    * socket), rejects with a typed error when the link broke first. A `send` (or `sendWith`) that
    * throws synchronously refuses that message, as a wrapper's may: `attach` rejects that send
    * with the thrown error, unchanged, does not write it again, and goes on with the next one on
-   * the same link (a failing link is reported by `messages$`, not by a throw). Under
+   * the same link (a failing link is reported by `messages$`, not by a throw); so a wrapper
+   * throws before it writes to the link it wraps, never after. Under
    * `resumable(t)`, a throw from `t`'s link cannot refuse one frame (the session numbers them,
    * and a missing one is a gap the peer ends the session for): that link fails instead, with a
    * recoverable `LinkFailedError` (the thrown error its `cause`), and the session replays from
