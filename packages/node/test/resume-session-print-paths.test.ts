@@ -5,34 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { waitFor } from '@lifeline/core/testing';
 import { FileClientSessionStore, MemoryClientSessionStore } from '@lifeline/node/client-store';
-import { createResumeServer } from '@lifeline/node/server';
-import { HAWebSocket, resume } from '@lifeline/node/ws';
 import { expect, onTestFinished, test } from 'vitest';
-import { leaks, RecordingStore } from './support/token-leaks.js';
+import { echoedResumeSocket, leaks } from './support/token-leaks.js';
 
 test('no logged object of a resuming connection shows its token: socket, session, server sessions, events, memory and file stores', async () => {
-  const server = createResumeServer();
-  const serverSessions: unknown[] = [];
-  server.sessions$.subscribe((session) => {
-    serverSessions.push(session);
-    session.messages$.subscribe((m) => session.send(m.data));
-  });
-  const { url } = await server.listen();
-  onTestFinished(() => server.close());
-  const store = new RecordingStore();
-  const socket = new HAWebSocket(url, { resume: resume({ store }) });
-  onTestFinished(() => socket.close());
-  const events: unknown[] = [];
-  for (const type of ['error', 'close', 'open', 'message'])
-    socket.addEventListener(type, (e) => events.push(e));
-  let echoed = 0;
-  socket.addEventListener('message', () => echoed++);
-  await waitFor(() => socket.readyState === 1, { timeoutMs: 10_000 });
-  socket.send('ping');
-  await waitFor(() => echoed === 1 && store.tokens.length > 0, { timeoutMs: 10_000 });
-  const token = store.tokens.at(-1)!;
+  const { sessions: serverSessions, store, socket, events, token } = await echoedResumeSocket();
   const opts = { depth: Number.POSITIVE_INFINITY, showHidden: true };
   const found: string[] = [];
   const check = (label: string, value: unknown) => {

@@ -5,26 +5,11 @@
 // server and its store print their public views (docs/protocol.md, "Session identity").
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import { waitFor } from '@lifeline/core/testing';
-import { createResumeServer, type ServerSession } from '@lifeline/node/server';
-import { HAWebSocket, resume } from '@lifeline/node/ws';
-import { expect, onTestFinished, test } from 'vitest';
-import { leaks, RecordingStore } from './support/token-leaks.js';
+import { expect, test } from 'vitest';
+import { echoedResumeSocket, leaks } from './support/token-leaks.js';
 
 test('util.inspect and JSON.stringify of a resuming socket and its session do not show the token', async () => {
-  const server = createResumeServer();
-  server.sessions$.subscribe((session) => session.messages$.subscribe((m) => session.send(m.data)));
-  const { url } = await server.listen();
-  onTestFinished(() => server.close());
-  const store = new RecordingStore();
-  const socket = new HAWebSocket(url, { resume: resume({ store }) });
-  onTestFinished(() => socket.close());
-  let echoed = 0;
-  socket.addEventListener('message', () => echoed++);
-  await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
-  socket.send('ping');
-  await waitFor(() => echoed === 1 && store.tokens.length > 0, { timeoutMs: 10_000 });
-  const token = store.tokens.at(-1)!;
+  const { socket, token } = await echoedResumeSocket();
   expect(token).toHaveLength(16);
 
   const session = socket.session!;
@@ -41,24 +26,7 @@ test('util.inspect and JSON.stringify of a resuming socket and its session do no
 });
 
 test("the server's session prints no token and no token digest", async () => {
-  const server = createResumeServer();
-  const sessions: ServerSession[] = [];
-  server.sessions$.subscribe((session) => {
-    sessions.push(session);
-    session.messages$.subscribe((m) => session.send(m.data));
-  });
-  const { url } = await server.listen();
-  onTestFinished(() => server.close());
-  const store = new RecordingStore();
-  const socket = new HAWebSocket(url, { resume: resume({ store }) });
-  onTestFinished(() => socket.close());
-  let echoed = 0;
-  socket.addEventListener('message', () => echoed++);
-  socket.send('ping');
-  await waitFor(() => echoed === 1 && store.tokens.length > 0 && sessions.length === 1, {
-    timeoutMs: 10_000,
-  });
-  const token = store.tokens.at(-1)!;
+  const { server, sessions, token } = await echoedResumeSocket();
   // The server holds the SHA-256 digest of the token (docs/protocol.md, "Session identity").
   const digest = new Uint8Array(createHash('sha256').update(token).digest());
   const session = sessions[0]!;

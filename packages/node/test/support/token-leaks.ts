@@ -1,7 +1,12 @@
 // Shared by the tests that check a session token is never written out: where the token comes
-// from (a store that records the identities it is given) and every form a print could take.
+// from (a store that records the identities it is given, on a socket that resumed through an echo
+// server) and every form a print could take.
 import { inspect } from 'node:util';
+import { waitFor } from '@lifeline/core/testing';
 import { type ClientSessionChange, MemoryClientSessionStore } from '@lifeline/node/client-store';
+import { createResumeServer, type ServerSession } from '@lifeline/node/server';
+import { HAWebSocket, resume } from '@lifeline/node/ws';
+import { onTestFinished } from 'vitest';
 
 /** A memory store that keeps the identities it was given: a test learns the token from it. */
 export class RecordingStore extends MemoryClientSessionStore {
@@ -27,4 +32,34 @@ export function leaks(text: string, token: Uint8Array): boolean {
     // util.inspect escapes a string's control characters: the token's characters as it prints them.
     text.includes(inspect(String.fromCharCode(...token)).slice(1, -1))
   );
+}
+
+/**
+ * A resume echo server and a resuming socket (both closed when the test finishes), once one
+ * message was echoed: the token is the one the socket's store was last given. `events` holds the
+ * socket's `error`, `close`, `open` and `message` events from the start.
+ */
+export async function echoedResumeSocket() {
+  const server = createResumeServer();
+  const sessions: ServerSession[] = [];
+  server.sessions$.subscribe((session) => {
+    sessions.push(session);
+    session.messages$.subscribe((m) => session.send(m.data));
+  });
+  const { url } = await server.listen();
+  onTestFinished(() => server.close());
+  const store = new RecordingStore();
+  const socket = new HAWebSocket(url, { resume: resume({ store }) });
+  onTestFinished(() => socket.close());
+  const events: Event[] = [];
+  for (const type of ['error', 'close', 'open', 'message'])
+    socket.addEventListener(type, (e) => events.push(e));
+  let echoed = 0;
+  socket.addEventListener('message', () => echoed++);
+  socket.send('ping');
+  await waitFor(() => echoed === 1 && store.tokens.length > 0 && sessions.length === 1, {
+    timeoutMs: 10_000,
+    what: 'the echo and the token',
+  });
+  return { server, sessions, store, socket, events, token: store.tokens.at(-1)! };
 }
