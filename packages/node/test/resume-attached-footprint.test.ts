@@ -2,8 +2,9 @@
 // connection). Heap snapshots of 1,000 attached sessions (docs/benchmarks.md, "Attached session:
 // where the heap goes") found, per session, beyond what a plain `ws` server holds: three listener
 // closures and their context from the adapter (~0.2 KB), the peer's address read at every upgrade
-// and cached by `net` with an object of its own (~90 B, for a limit off by default), and two clock
-// fields on the link, each a 16 B heap number. White-box: these count what is made, not timings.
+// and cached by `net` with an object of its own (~90 B, for a limit off by default), two clock
+// fields on the link, each a 16 B heap number, and a closure and context for the link's output
+// overflow (~0.1 KB). White-box: these count what is made, not timings.
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { ServerLinkPort } from '@lifeline/core/resume/server';
@@ -67,7 +68,7 @@ test('with a per-address limit the address is read once per connection, at the u
   expect(addressReads()).toBe(3);
 });
 
-test('a link holds one clock field (a heap number each), not two', () => {
+test('a link holds one clock field (a heap number each), not two, and no overflow closure', () => {
   const opened = 1_764_000_000_000;
   const server = new ResumeServer({ now: () => opened });
   const port: ServerLinkPort = { send() {}, close() {} };
@@ -76,4 +77,8 @@ test('a link holds one clock field (a heap number each), not two', () => {
   const clocks = Object.entries(link).filter(([, value]) => value === opened);
   expect(clocks.map(([name]) => name)).toEqual(['lastSeen']);
   expect(Object.keys(link).length).toBeLessThanOrEqual(12);
+  // Its output's overflow reaches it through the port (`drop_`), not through a closure of its own.
+  const output = (link as unknown as { output: { overflow?: unknown; port: { drop_?: unknown } } }).output;
+  expect(output.overflow).toBeUndefined();
+  expect(typeof output.port.drop_).toBe('function');
 });
