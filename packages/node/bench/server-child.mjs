@@ -13,6 +13,7 @@
 //   heap             garbage-collects, then {"heapUsed","external","arrayBuffers"} in bytes
 //   sessions         {"live","connected","parked"}: the resume server's sessions (parked: detached
 //                    sessions that keep only their parked state; -1 where the build cannot tell)
+//   clients          {"clients"}: the plain server's open connections (-1 for a resume server)
 //   cpu              {"micros"}: this process's CPU time so far (user + system)
 //   unacked:N:SIZE[:post] sends N messages of SIZE bytes, each in a buffer of its own that the
 //                    caller drops at once, to every session, with send() (or post()); {"sent"}
@@ -29,13 +30,14 @@ if (!gc) throw new Error('run with --expose-gc');
 
 let server;
 let port;
+let wss;
 if (kind === 'plain') {
   // An ES import of `ws` goes through its ES wrapper, and Node 20 runs its CommonJS export-name
   // lexer over each of the eight files the wrapper imports; `require` does not.
   const { WebSocketServer } =
     target === 'require' ? createRequire(import.meta.url)('ws') : await import('ws');
   const http = createServer();
-  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   wss.on('connection', (socket) => {
     socket.on('message', (data, isBinary) => {
       if (!isBinary && String(data) === 'ping') socket.send('pong');
@@ -86,6 +88,9 @@ for await (const line of createInterface({ input: process.stdin })) {
     gc();
     const { writeHeapSnapshot } = await import('node:v8');
     process.stdout.write(`${JSON.stringify({ file: writeHeapSnapshot(line.slice('snapshot:'.length)) })}\n`);
+  } else if (line === 'clients') {
+    // The plain server's open connections (ws's client set), to wait for its clients' closes.
+    process.stdout.write(`${JSON.stringify({ clients: wss?.clients.size ?? -1 })}\n`);
   } else if (line === 'cpu') {
     const { user, system } = process.cpuUsage();
     process.stdout.write(`${JSON.stringify({ micros: user + system })}\n`);

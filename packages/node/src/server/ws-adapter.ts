@@ -1,6 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { FrameTooLargeError } from '@lifeline/core/internal/server';
-import type { LinkViolationReason, ResumeServer, ServerLinkPort } from '@lifeline/core/resume/server';
+import type {
+  LinkViolationReason,
+  ResumeServer,
+  ServerLinkInput,
+  ServerLinkPort,
+} from '@lifeline/core/resume/server';
 import type { WebSocket, WebSocketServer } from 'ws';
 
 /**
@@ -24,24 +29,46 @@ export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer
   if (!(options.maxPayload! > 0 && options.maxPayload! <= server.maxFrameBytes)) {
     options.maxPayload = server.maxFrameBytes;
   }
+  // The peer's address is read (and `net` caches it, ~90 B per connection) only for a server that
+  // limits sessions per address: read at the upgrade, while the socket is certainly open.
+  const byAddress = Number.isFinite(server.maxSessionsPerAddress);
+  // The same three listeners for every connection of this server, finding the link by the socket
+  // `ws` calls them on (`this`, as every EventEmitter does): three closures and their context per
+  // connection were ~0.2 KB of an attached session's heap (heap snapshots, docs/benchmarks.md).
+  // Weakly held: a socket that is gone takes its entry with it.
+  const inputs = new WeakMap<WebSocket, ServerLinkInput>();
+  function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    inputs.get(this)?.receive(isBinary ? data : String(data));
+  }
+  // Errors are followed by 'close'; without a listener they would crash the process. `ws` emits
+  // 'error' on a server socket only for what the peer sent against RFC 6455 (it closes the link
+  // itself), which the server reports and counts. A message above maxPayload is refused by ws
+  // from its header: reported as a violation and counted as an oversized frame too (ws does not
+  // say how large it was, only that it passed the limit).
+  function onError(this: WebSocket, error: Error & { code?: string }): void {
+    const input = inputs.get(this);
+    if (input === undefined) return;
+    const reason = violationOf(error);
+    const reported =
+      reason === 'message-too-large'
+        ? new FrameTooLargeError(server.maxFrameBytes + 1, server.maxFrameBytes)
+        : error;
+    input.violation(reason, reported);
+  }
+  function onClose(this: WebSocket): void {
+    const input = inputs.get(this);
+    inputs.delete(this);
+    input?.closed();
+  }
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
     socket.binaryType = 'nodebuffer';
-    const input = server.accept(new WsLinkPort(socket, request.socket.remoteAddress));
-    socket.on('message', (data, isBinary) => input.receive(isBinary ? data : String(data)));
-    // Errors are followed by 'close'; without a listener they would crash the process. `ws` emits
-    // 'error' on a server socket only for what the peer sent against RFC 6455 (it closes the link
-    // itself), which the server reports and counts. A message above maxPayload is refused by ws
-    // from its header: reported as a violation and counted as an oversized frame too (ws does not
-    // say how large it was, only that it passed the limit).
-    socket.on('error', (error: Error & { code?: string }) => {
-      const reason = violationOf(error);
-      const reported =
-        reason === 'message-too-large'
-          ? new FrameTooLargeError(server.maxFrameBytes + 1, server.maxFrameBytes)
-          : error;
-      input.violation(reason, reported);
-    });
-    socket.on('close', () => input.closed());
+    const input = server.accept(
+      new WsLinkPort(socket, byAddress ? request.socket.remoteAddress : undefined),
+    );
+    inputs.set(socket, input);
+    socket.on('message', onMessage);
+    socket.on('error', onError);
+    socket.on('close', onClose);
   };
   wss.on('connection', onConnection);
   return () => wss.off('connection', onConnection);

@@ -847,22 +847,24 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   private confirmed = false;
   /** The digest of the token this link's WELCOME carried: a frame after it confirms that one only. */
   private welcomedHash: Digest | undefined;
-  private readonly openedAt: number;
+  /**
+   * When the link opened until its handshake succeeds (the handshake timeout counts from it), then
+   * when the peer was last heard from (the idle timeout): one field, not two, as a millisecond
+   * clock reading is a 16 B heap number of its own per field.
+   */
   private lastSeen: number;
   private lastPing = 0;
   private readonly output: LinkOutput;
 
   constructor(
     private readonly server: ResumeServer,
-    private readonly port: ServerLinkPort,
+    /** @internal Read by its {@link PortOutput}. */ readonly port: ServerLinkPort,
   ) {
-    this.openedAt = server.now();
-    this.lastSeen = this.openedAt;
+    this.lastSeen = server.now();
     // A client that does not read must not grow our output: one PONG and one ACK wait at most,
     // and a link whose output passes the high-water mark is closed.
-    this.output = new LinkOutput(new PortOutput(port), server.outputHighWater, (error) =>
-      this.overflow(error),
-    );
+    // Its overflow comes back through the port's `drop_` (no closure and context per link).
+    this.output = new LinkOutput(new PortOutput(this), server.outputHighWater);
   }
 
   /** The peer's address (IPv4-mapped IPv6 folded to IPv4), if the transport knows it. */
@@ -878,7 +880,8 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
 
   receive(message: unknown): void {
     if (this.phase === 'closed') return;
-    this.lastSeen = this.server.now();
+    // Before the handshake succeeds, `lastSeen` holds when the link opened.
+    if (this.phase === 'open') this.lastSeen = this.server.now();
     let frame: ResumeFrame;
     try {
       frame = decodeFrame(frameBytes(message), this.server.maxFrameBytes, this.version);
@@ -1007,7 +1010,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   /** Timers, checked by the server's one sweep: handshake timeout, idle timeout, keepalive pings. */
   check(now: number): void {
     if (this.phase === 'hello' || this.phase === 'busy') {
-      if (now - this.openedAt >= this.server.handshakeTimeoutMs) {
+      if (now - this.lastSeen >= this.server.handshakeTimeoutMs) {
         this.server.count('handshakeTimeouts');
         this.close(CloseCode.TryAgainLater, 'handshake timeout', true);
       }
@@ -1028,7 +1031,7 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
    * The client stopped reading (a {@link BackpressureError}), or the port threw on a write: close
    * at once (a closing handshake would wait behind the backlog, or a frame is missing from it).
    */
-  private overflow(error: unknown): void {
+  /** @internal */ overflow_(error: unknown): void {
     if (this.phase === 'closed') return;
     const backpressure = error instanceof BackpressureError;
     if (backpressure) this.server.count('backpressureCloses');
@@ -1054,20 +1057,27 @@ class ServerLinkState implements ServerLinkInput, SessionLinkHandle {
   }
 }
 
-/** A link's port as its {@link LinkOutput} writes to it (a class: no closures or getters per link). */
+/**
+ * A link's port as its {@link LinkOutput} writes to it (a class: no closures or getters per link),
+ * and the way its overflow reaches the link (`drop_`).
+ */
 class PortOutput implements LinkOutputPort {
-  constructor(private readonly port: ServerLinkPort) {}
+  constructor(private readonly link: ServerLinkState) {}
 
   write(frame: Uint8Array): void {
-    this.port.send(frame);
+    this.link.port.send(frame);
   }
 
   writeConfirmed(frame: Uint8Array, done: () => void): void {
-    this.port.send(frame, done);
+    this.link.port.send(frame, done);
   }
 
   get bufferedAmount(): number {
-    return this.port.bufferedAmount ?? 0;
+    return this.link.port.bufferedAmount ?? 0;
+  }
+
+  drop_(error: unknown): void {
+    this.link.overflow_(error);
   }
 }
 

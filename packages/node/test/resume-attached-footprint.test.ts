@@ -1,0 +1,84 @@
+// Heap per attached resume session over `ws` (issue 13: at most 2x a plain `ws` server's heap per
+// connection). Heap snapshots of 1,000 attached sessions (docs/benchmarks.md, "Attached session:
+// where the heap goes") found, per session, beyond what a plain `ws` server holds: three listener
+// closures and their context from the adapter (~0.2 KB), the peer's address read at every upgrade
+// and cached by `net` with an object of its own (~90 B, for a limit off by default), two clock
+// fields on the link, each a 16 B heap number, and a closure and context for the link's output
+// overflow (~0.1 KB). White-box: these count what is made, not timings.
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { ServerLinkPort } from '@lifeline/core/resume/server';
+import { ResumeServer } from '@lifeline/core/resume/server';
+import { encodeHello } from '@lifeline/core/internal';
+import { createResumeServer, type NodeResumeServer } from '@lifeline/node/server';
+import { expect, test } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { cleanups } from './support/cleanups.js';
+import { RawResumeClient } from './support/raw-resume-client.js';
+
+async function attachedSessions(count: number, options: Parameters<typeof createResumeServer>[0] = {}) {
+  const server: NodeResumeServer = createResumeServer(options);
+  cleanups.push(() => server.close());
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
+  // Counts reads of each connection's remote address (registered before the server's listener).
+  let addressReads = 0;
+  wss.on('connection', (_socket: WebSocket, request: IncomingMessage) => {
+    const socket = request.socket;
+    const read = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(socket), 'remoteAddress')!.get!;
+    Object.defineProperty(socket, 'remoteAddress', {
+      get() {
+        addressReads++;
+        return read.call(socket);
+      },
+    });
+  });
+  server.attach(wss);
+  const { port } = wss.address() as { port: number };
+  const clients = await Promise.all(
+    Array.from({ length: count }, () => RawResumeClient.connect(`ws://127.0.0.1:${port}`)),
+  );
+  cleanups.push(() => Promise.all(clients.map((client) => client.close())));
+  for (const client of clients) client.send(encodeHello(undefined, 0));
+  const answers = await Promise.all(clients.map((client) => client.nextOf(['welcome'])));
+  expect(answers.map((answer) => answer?.type)).toEqual(Array(count).fill('welcome'));
+  return { server, sockets: [...wss.clients], addressReads: () => addressReads };
+}
+
+test('attached sessions over ws share the adapter listeners and, without a per-address limit, never read the address', async () => {
+  const { server, sockets, addressReads } = await attachedSessions(3);
+  expect(server.sessions.size).toBe(3);
+  expect(sockets).toHaveLength(3);
+  for (const event of ['message', 'error', 'close'] as const) {
+    const listeners = sockets.map((socket) => socket.listeners(event));
+    // The adapter's listener is one function for every connection: no closure (and context) per
+    // session. (`ws` adds a 'close' listener of its own per connection, as it does for a plain
+    // server, to forget the socket.)
+    const shared = listeners[0]!.filter((listener) => listeners.every((own) => own.includes(listener)));
+    expect(shared, event).toHaveLength(1);
+    if (event !== 'close') for (const own of listeners) expect(own).toHaveLength(1);
+  }
+  expect(addressReads()).toBe(0);
+});
+
+test('with a per-address limit the address is read once per connection, at the upgrade', async () => {
+  const { server, addressReads } = await attachedSessions(3, { maxSessionsPerAddress: 5 });
+  expect(server.sessions.size).toBe(3);
+  expect(addressReads()).toBe(3);
+});
+
+test('a link holds one clock field (a heap number each), not two, and no overflow closure', () => {
+  const opened = 1_764_000_000_000;
+  const server = new ResumeServer({ now: () => opened });
+  const port: ServerLinkPort = { send() {}, close() {} };
+  const link = server.accept(port);
+  cleanups.push(() => server.close());
+  const clocks = Object.entries(link).filter(([, value]) => value === opened);
+  expect(clocks.map(([name]) => name)).toEqual(['lastSeen']);
+  expect(Object.keys(link).length).toBeLessThanOrEqual(12);
+  // Its output's overflow reaches it through the port (`drop_`), not through a closure of its own.
+  const output = (link as unknown as { output: { overflow?: unknown; port: { drop_?: unknown } } }).output;
+  expect(output.overflow).toBeUndefined();
+  expect(typeof output.port.drop_).toBe('function');
+});
