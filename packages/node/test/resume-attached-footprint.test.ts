@@ -7,9 +7,9 @@
 // overflow (~0.1 KB). White-box: these count what is made, not timings.
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { encodeHello } from '@lifeline/core/internal';
 import type { ServerLinkPort } from '@lifeline/core/resume/server';
 import { ResumeServer } from '@lifeline/core/resume/server';
-import { encodeHello } from '@lifeline/core/internal';
 import { createResumeServer, type NodeResumeServer } from '@lifeline/node/server';
 import { expect, test } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';

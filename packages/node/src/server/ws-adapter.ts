@@ -62,9 +62,7 @@ export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer
   }
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
     socket.binaryType = 'nodebuffer';
-    const input = server.accept(
-      new WsLinkPort(socket, byAddress ? request.socket.remoteAddress : undefined),
-    );
+    const input = server.accept(new WsLinkPort(socket, byAddress ? request.socket.remoteAddress : undefined));
     inputs.set(socket, input);
     socket.on('message', onMessage);
     socket.on('error', onError);
