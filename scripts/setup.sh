@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for Lifeline: the pinned pnpm, the system packages the tests use
-# (Debian's Chromium for Playwright, redis-server), the workspace's dependencies, and a build.
+# (Debian's Chromium for Playwright, redis-server), the workspace's dependencies, a build, and the
+# other runtimes CI tests on (scripts/runtimes.sh: Node 22 and 24 and Bun, into .cache/runtimes).
 # Idempotent: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,7 +6,7 @@
 // fields on the link, each a 16 B heap number, and a closure and context for the link's output
 // overflow (~0.1 KB). White-box: these count what is made, not timings.
 import { once } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { encodeHello } from '@lifeline/core/internal';
 import type { ServerLinkPort } from '@lifeline/core/resume/server';
 import { ResumeServer } from '@lifeline/core/resume/server';
@@ -15,6 +15,7 @@ import { expect, test } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
+import { waitFor } from './support/tcp-servers.js';
 
 async function attachedSessions(count: number, options: Parameters<typeof createResumeServer>[0] = {}) {
   const server: NodeResumeServer = createResumeServer(options);
@@ -81,4 +82,42 @@ test('a link holds one clock field (a heap number each), not two, and no overflo
   const output = (link as unknown as { output: { overflow?: unknown; port: { drop_?: unknown } } }).output;
   expect(output.overflow).toBeUndefined();
   expect(typeof output.port.drop_).toBe('function');
+});
+
+test('a ws socket emitted twice as a connection of the same attached wss is served by one link, not two', async () => {
+  // With the listeners shared, a second `accept` for the same socket would replace the first
+  // link's WeakMap entry and add the same listeners again: each message reached the second link
+  // twice (its HELLO refused as a second HELLO, 1002) and the first link, fed nothing, stayed in
+  // the server until its handshake timeout. One socket, one link.
+  const server = createResumeServer();
+  cleanups.push(() => server.close({ goAway: false }));
+  const wss = new WebSocketServer({ noServer: true });
+  cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
+  const http = createServer();
+  http.on('upgrade', (request, socket, head) =>
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      wss.emit('connection', ws, request);
+      wss.emit('connection', ws, request);
+    }),
+  );
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  cleanups.push(() => new Promise((resolve) => http.close(resolve)));
+  server.attach(wss);
+  const { port } = http.address() as { port: number };
+  const client = await RawResumeClient.connect(`ws://127.0.0.1:${port}`);
+  cleanups.push(() => client.close());
+  expect((server.toJSON() as { links: number }).links).toBe(1);
+  const [socket] = [...wss.clients];
+  for (const event of ['message', 'error'] as const) expect(socket!.listeners(event), event).toHaveLength(1);
+  client.send(encodeHello(undefined, 0));
+  expect((await client.nextOf(['welcome', 'reject']))?.type).toBe('welcome');
+  expect(server.sessions.size).toBe(1);
+  expect(server.stats.protocolErrors).toBe(0);
+  const [session] = [...server.sessions.values()];
+  const detached = waitFor(session!.events$, (event) => event.type === 'detach', 5_000);
+  await client.close();
+  await detached;
+  expect((server.toJSON() as { links: number }).links).toBe(0);
+  expect(session!.connected).toBe(false);
 });

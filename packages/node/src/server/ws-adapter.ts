@@ -61,6 +61,9 @@ export function attachWebSocketServer(server: ResumeServer, wss: WebSocketServer
     input?.closed();
   }
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
+    // A socket emitted twice (a user's upgrade handler): a second link would take its entry and
+    // the same listeners again (each message twice to it), leaving the first link fed nothing.
+    if (inputs.has(socket)) return;
     socket.binaryType = 'nodebuffer';
     const input = server.accept(new WsLinkPort(socket, byAddress ? request.socket.remoteAddress : undefined));
     inputs.set(socket, input);
