@@ -19,6 +19,7 @@ import {
 import type { SchedulerLike } from 'rxjs';
 import type WebSocket from 'ws';
 import { lazyListenerMaps } from './lazy-listener-maps.js';
+import { keepMessageEventMaps } from './message-event-maps.js';
 import { requirePeer } from './require-peer.js';
 
 // Loaded through requirePeer so that a missing `ws` fails this import with an error naming it.
@@ -388,6 +389,8 @@ export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = d
 });
 // Node 20 and 22 make an EventTarget's two maps in its constructor: made on first use instead.
 lazyListenerMaps(HAWebSocket);
+// Every received message is a MessageEvent: their shared hidden classes kept across full GCs.
+keepMessageEventMaps();
 
 /**
  * A drop-in for RxJS's `webSocket()` on `ws`: the `WebSocketSubject` interface (`next`, `error`,
