@@ -268,7 +268,12 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
   close(code?: number, reason?: string): void;
   /** The connection state, with attempts and budgets. */
   readonly state$: Observable<ConnectionState>;
-  /** The underlying HA connection (suspend, enable, resetCounts, detach...). */
+  /**
+   * The underlying HA connection (suspend, enable, resetCounts, detach...). Its `close(code,
+   * reason)` ends the socket as the socket's `close(code, reason)` does (CLOSING at once, no
+   * `dropped`, the close event with that code and reason); so does its `detach()`, whose close
+   * event says 1005 (the link is handed back open, no close frame was exchanged).
+   */
   readonly connection: HAConnection<LinkData, LinkData>;
   /**
    * The resume session (`id`, `state`, `stats`, `events$`: new, resumed, lost), from the
@@ -522,7 +527,8 @@ export function defineHAWebSocket<
 
     /** @internal */
     sendFailed_(data: LinkData, error: unknown): void {
-      if (this.ready_ >= 2 || this.lastStatus_ === 'closed') return;
+      // After our own close (or detach), nothing: see `closing_`.
+      if (this.ready_ >= 2) return;
       // A lost session by code (`SessionLostError`'s): the class stays out of a bundle without resume().
       if (error instanceof QueueOverflowError) return;
       if (error instanceof LifelineError && error.code === 'ERR_SESSION_LOST') return;
@@ -539,11 +545,20 @@ export function defineHAWebSocket<
     }
 
     close(code?: number, reason?: string): void {
-      if (this.ready_ >= 2) return;
+      // Once CLOSING or CLOSED the connection is closed, and does nothing.
+      this.connection.close(code, reason);
+    }
+
+    /**
+     * @internal The connection is being closed (see {@link PostSink}), by `close()` or by a call to
+     * the connection's own `close()` or `detach()`: the same end either way (CLOSING at once, the
+     * close event's code and reason, no `dropped` for the sends it cuts off).
+     */
+    closing_(code?: number, reason?: string): void {
       this.ready_ = 2;
       this.closeCode_ = code ?? CloseCode.NormalClosure;
-      this.closeReason_ = reason ?? '';
-      this.connection.close(code, reason);
+      // '' when none was given: the close event defaults it.
+      this.closeReason_ = reason;
     }
 
     /** What close() was given, set there: a socket that is not closed keeps neither. */
@@ -581,10 +596,11 @@ export function defineHAWebSocket<
     }
 
     private dispatchClose_(state: Extract<ConnectionState, { status: 'closed' }>): void {
+      // CLOSING: closed by close() or detach() (see `closing_`), which end it cleanly.
+      let wasClean = this.ready_ >= 2;
       this.ready_ = 3;
       let code = this.closeCode_ ?? 1005;
       let reason = this.closeReason_ ?? '';
-      let wasClean = state.reason === 'user' || state.reason === 'detached';
       if (state.error !== undefined) {
         const error = state.error;
         if (error instanceof LinkClosedError && error.closeCode !== undefined) {
