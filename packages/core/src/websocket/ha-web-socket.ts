@@ -118,7 +118,8 @@ export interface HAWebSocketErrorEvent extends Event {
 
 /** What a `dropped` event carries: a message that was taken and will not be delivered, and why. */
 export interface HAWebSocketDropped {
-  readonly data: LinkData;
+  /** The message as `send()` took it (its own copy of binary data; a `Blob` as given). */
+  readonly data: LinkData | Blob;
   /** A `QueueOverflowError` (`'drop-oldest'`), a `FrameTooLargeError`, a `ReplayWindowFullError`... */
   readonly error: unknown;
 }
@@ -249,8 +250,12 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded;
    * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
    * throw, as a WebSocket throws in CONNECTING, so the caller knows which message was not taken.
-   * `data` that is not bytes (`ArrayBuffer`, a view of one, a `Blob`) is sent as `String(data)`,
-   * as WebSocket's `send` converts it (WHATWG WebSockets; `null` sends "null"). With `resume`,
+   * `data` is what WebSocket's `send` takes (WHATWG WebSockets: `BufferSource or Blob or
+   * USVString`): text, bytes (an `ArrayBuffer`, a view of one) or a `Blob`, sent as its bytes in
+   * order with the other sends. With `resume` a `Blob` is refused (the protocol frames bytes it
+   * has in hand): `send()` takes it and fires `dropped` with an `InvalidMessageError`; read it
+   * first (`new Uint8Array(await blob.arrayBuffer())`). Anything else (untyped code) is sent as
+   * `String(data)`, as WebSocket's `send` converts it (`null` sends "null"). With `resume`,
    * nobody waits for its acknowledgement, so it goes flagged "the ack may wait" (protocol version
    * 3, docs/protocol.md) and the server may acknowledge it up to about 1 s later (`bufferedAmount`
    * counts it until then); `sendAsync` is acknowledged within the server's `ackDelayMs`.
@@ -258,13 +263,14 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * @throws {DOMException} `InvalidStateError` once CLOSING or CLOSED
    * @throws {TypeError} `data` is a Symbol (it has no string conversion)
    */
-  send(data: LinkData): void;
+  send(data: LinkData | Blob): void;
   /**
    * Sends and resolves once written (acknowledged, with `resume`). Rejects with a
    * {@link QueueOverflowError} when refused, with `options.signal`'s reason when withdrawn while
-   * it waited, or with the error that ended the connection. `data` is converted as `send` converts it.
+   * it waited, or with the error that ended the connection. `data` is what `send` takes, converted
+   * as `send` converts it; with `resume` a `Blob` rejects with an `InvalidMessageError`.
    */
-  sendAsync(data: LinkData, options?: SendOptions): Promise<void>;
+  sendAsync(data: LinkData | Blob, options?: SendOptions): Promise<void>;
   close(code?: number, reason?: string): void;
   /** The connection state, with attempts and budgets. */
   readonly state$: Observable<ConnectionState>;
@@ -501,7 +507,7 @@ export function defineHAWebSocket<
       return this.connection.state$;
     }
 
-    send(data: LinkData): void {
+    send(data: LinkData | Blob): void {
       if (this.ready_ >= 2)
         throw new DOMException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       data = webSocketData(data);
@@ -535,7 +541,7 @@ export function defineHAWebSocket<
       this.dropped_(data, error);
     }
 
-    sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
+    sendAsync(data: LinkData | Blob, options?: SendOptions): Promise<void> {
       try {
         data = webSocketData(data);
       } catch (error) {
