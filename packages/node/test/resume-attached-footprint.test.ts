@@ -179,7 +179,8 @@ async function attachedTcpSessions(count: number, options: Parameters<typeof cre
   cleanups.push(() => {
     for (const client of clients) client.destroy();
   });
-  await vi.waitFor(() => expect([...server.sessions.values()].filter((s) => s.connected)).toHaveLength(count));
+  // Each client had its WELCOME: every session is attached.
+  expect([...server.sessions.values()].filter((session) => session.connected)).toHaveLength(count);
   return { server, framed: [...framed], addressReads: () => addressReads };
 }
 
