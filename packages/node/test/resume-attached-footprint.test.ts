@@ -22,6 +22,17 @@ import { cleanups } from './support/cleanups.js';
 import { RawResumeClient } from './support/raw-resume-client.js';
 import { waitFor } from './support/tcp-servers.js';
 
+/** Counts every read of `socket.remoteAddress` in `reads.count` (a getter of its own over net's). */
+function countAddressReads(socket: Socket, reads: { count: number }): void {
+  const read = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(socket), 'remoteAddress')!.get!;
+  Object.defineProperty(socket, 'remoteAddress', {
+    get() {
+      reads.count++;
+      return read.call(socket);
+    },
+  });
+}
+
 async function attachedSessions(count: number, options: Parameters<typeof createResumeServer>[0] = {}) {
   const server: NodeResumeServer = createResumeServer(options);
   cleanups.push(() => server.close());
@@ -29,17 +40,10 @@ async function attachedSessions(count: number, options: Parameters<typeof create
   await once(wss, 'listening');
   cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
   // Counts reads of each connection's remote address (registered before the server's listener).
-  let addressReads = 0;
-  wss.on('connection', (_socket: WebSocket, request: IncomingMessage) => {
-    const socket = request.socket;
-    const read = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(socket), 'remoteAddress')!.get!;
-    Object.defineProperty(socket, 'remoteAddress', {
-      get() {
-        addressReads++;
-        return read.call(socket);
-      },
-    });
-  });
+  const reads = { count: 0 };
+  wss.on('connection', (_socket: WebSocket, request: IncomingMessage) =>
+    countAddressReads(request.socket as Socket, reads),
+  );
   server.attach(wss);
   const { port } = wss.address() as { port: number };
   const clients = await Promise.all(
@@ -49,7 +53,7 @@ async function attachedSessions(count: number, options: Parameters<typeof create
   for (const client of clients) client.send(encodeHello(undefined, 0));
   const answers = await Promise.all(clients.map((client) => client.nextOf(['welcome'])));
   expect(answers.map((answer) => answer?.type)).toEqual(Array(count).fill('welcome'));
-  return { server, sockets: [...wss.clients], addressReads: () => addressReads };
+  return { server, sockets: [...wss.clients], addressReads: () => reads.count };
 }
 
 test('attached sessions over ws share the adapter listeners and, without a per-address limit, never read the address', async () => {
@@ -144,16 +148,8 @@ async function attachedTcpSessions(count: number, options: Parameters<typeof cre
   cleanups.push(() => on.mockRestore());
   const netServer = createNetServer();
   // Counts reads of each connection's remote address (registered before the server's listener).
-  let addressReads = 0;
-  netServer.on('connection', (socket: Socket) => {
-    const read = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(socket), 'remoteAddress')!.get!;
-    Object.defineProperty(socket, 'remoteAddress', {
-      get() {
-        addressReads++;
-        return read.call(socket);
-      },
-    });
-  });
+  const reads = { count: 0 };
+  netServer.on('connection', (socket: Socket) => countAddressReads(socket, reads));
   server.attach(netServer);
   netServer.listen(0, '127.0.0.1');
   await once(netServer, 'listening');
@@ -181,7 +177,7 @@ async function attachedTcpSessions(count: number, options: Parameters<typeof cre
   });
   // Each client had its WELCOME: every session is attached.
   expect([...server.sessions.values()].filter((session) => session.connected)).toHaveLength(count);
-  return { server, framed: [...framed], addressReads: () => addressReads };
+  return { server, framed: [...framed], addressReads: () => reads.count };
 }
 
 test('attached sessions over framed TCP share the adapter listeners and, without a per-address limit, never read the address', async () => {

@@ -17,8 +17,8 @@ import { waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { HAWebSocket } from '@lifeline/node/ws';
 import { describe, expect, it } from 'vitest';
-import { type WebSocket, WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
+import { countingWsServer } from './support/ws-servers.js';
 
 const WAIT = { timeoutMs: 15_000 };
 const EACH = 5;
@@ -37,28 +37,8 @@ interface Server {
 
 /** A ws server on 127.0.0.1:0 that records what it receives and counts the connections that close. */
 async function wsServer(): Promise<Server> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  const received: string[] = [];
-  const sockets = new Set<WebSocket>();
-  let ended = 0;
-  wss.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('message', (data) => received.push(data.toString()));
-    socket.on('close', () => {
-      sockets.delete(socket);
-      ended++;
-    });
-    socket.on('error', () => {});
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, received, ended: () => ended };
+  const { url, received, closed } = await countingWsServer();
+  return { url, received, ended: closed };
 }
 
 /** A resume server on 127.0.0.1:0 that records what its sessions receive and counts the sessions that end. */
