@@ -197,3 +197,45 @@ test('over framed TCP with a per-address limit the address is read once per conn
   expect(server.sessions.size).toBe(3);
   expect(addressReads()).toBe(3);
 });
+
+test('a TCP socket emitted twice as a connection of the same attached net server is served by one link, not two', async () => {
+  // Before, each emission framed the socket again and accepted a second link: both read every
+  // byte, the HELLO reached two links, and one of them was left over.
+  const server = createResumeServer();
+  cleanups.push(() => server.close({ goAway: false }));
+  const netServer = createNetServer();
+  // Registered before the server's listener: every connection is emitted a second time, as a
+  // user's own handler might.
+  let repeated = 0;
+  netServer.on('connection', (socket: Socket) => {
+    if (repeated++ % 2 === 0) netServer.emit('connection', socket);
+  });
+  server.attach(netServer);
+  netServer.listen(0, '127.0.0.1');
+  await once(netServer, 'listening');
+  cleanups.push(() => new Promise((resolve) => netServer.close(resolve)));
+  const { port } = netServer.address() as { port: number };
+  const hello = encodeHello(undefined, 0);
+  const frame = Buffer.alloc(FRAME_HEADER_BYTES + hello.length);
+  writeFrameHeader(frame, 0, hello.length, FrameType.Data);
+  frame.set(hello, FRAME_HEADER_BYTES);
+  const client = netConnect(port, '127.0.0.1');
+  cleanups.push(() => client.destroy());
+  client.on('error', () => {});
+  await once(client, 'connect');
+  client.write(frame);
+  // The server's answer (a WELCOME, 41 bytes framed; a second HELLO would be refused): the
+  // connection was handled by then.
+  const [answer] = (await once(client, 'data')) as [Buffer];
+  expect(answer.length).toBe(41);
+  expect(repeated).toBe(2);
+  expect((server.toJSON() as { links: number }).links).toBe(1);
+  expect(server.sessions.size).toBe(1);
+  const [session] = [...server.sessions.values()];
+  expect(session!.connected).toBe(true);
+  expect(server.stats.protocolErrors).toBe(0);
+  const detached = waitFor(session!.events$, (event) => event.type === 'detach', 5_000);
+  client.destroy();
+  await detached;
+  expect((server.toJSON() as { links: number }).links).toBe(0);
+});

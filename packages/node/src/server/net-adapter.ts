@@ -18,29 +18,32 @@ export function attachNetServer(server: ResumeServer, netServer: Server): () => 
   // The peer's address is read (and `net` caches it, ~90 B per connection) only for a server that
   // limits sessions per address, as the `ws` adapter does.
   const byAddress = Number.isFinite(server.maxSessionsPerAddress);
-  // The same three listeners for every connection of this server, finding the link by the framed
-  // socket they are called on (`this`, as every EventEmitter does): three closures and their
-  // context per connection were 208 B of an attached session's heap (docs/benchmarks.md,
+  // The same three listeners for every connection of this server, finding the link by the socket
+  // of the framed socket they are called on (`this`, as every EventEmitter does): three closures
+  // and their context per connection were 208 B of an attached session's heap (docs/benchmarks.md,
   // "Attached session: where the heap goes"). Weakly held: a socket that is gone takes its entry.
-  const inputs = new WeakMap<FramedSocket, ServerLinkInput>();
+  const inputs = new WeakMap<Socket, ServerLinkInput>();
   function onMessage(this: FramedSocket, payload: Uint8Array): void {
-    inputs.get(this)?.receive(payload);
+    inputs.get(this.socket)?.receive(payload);
   }
   function onError(this: FramedSocket, error: Error): void {
-    inputs.get(this)?.error(error);
+    inputs.get(this.socket)?.error(error);
   }
   function onClose(this: FramedSocket): void {
-    const input = inputs.get(this);
-    inputs.delete(this);
+    const input = inputs.get(this.socket);
+    inputs.delete(this.socket);
     input?.closed();
   }
   const onConnection = (socket: Socket) => {
+    // A socket emitted twice (a user's own 'connection' handling): a second framing of it would
+    // read every byte too, and a second link would take its entry. One socket, one link.
+    if (inputs.has(socket)) return;
     socket.setNoDelay(true);
     // The framing's own limit sits just above the protocol's, so an oversized frame is refused
     // before its body is buffered.
     const framed = new FramedSocket(socket, { maxFrameSize: server.maxFrameBytes + FRAME_HEADER_BYTES });
     const input = server.accept(new NetLinkPort(framed, byAddress ? socket.remoteAddress : undefined));
-    inputs.set(framed, input);
+    inputs.set(socket, input);
     framed.on('message', onMessage);
     framed.on('error', onError);
     framed.on('close', onClose);
