@@ -47,6 +47,7 @@ describe('messages$, state$ and events$ made on first read', () => {
     const sink: PostSink<string, string> = {
       sendFailed_: () => {},
       dropped_: () => {},
+      closing_: () => {},
       received_(message) {
         heard.push(`sink ${message}`);
         if (message === 'm1') conn.messages$.subscribe((late) => heard.push(`subscriber ${late}`));
@@ -91,6 +92,7 @@ describe('messages$, state$ and events$ made on first read', () => {
     conn.sink_ = {
       sendFailed_: () => {},
       dropped_: () => {},
+      closing_: () => {},
       received_: () => {
         throw bug;
       },

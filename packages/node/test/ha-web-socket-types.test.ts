@@ -157,6 +157,19 @@ const binaryType: BinaryType = socket.binaryType;
 void binaryType;
 const typed: HAWebSocketInstance = socket;
 void typed;
+// send and sendAsync take what WebSocket's send takes (WHATWG WebSockets: BufferSource or Blob or
+// USVString), a Blob included; a dropped event's data is what send took.
+const sendable: (string | ArrayBuffer | ArrayBufferView | Blob)[] = ['text', new ArrayBuffer(1), new Uint8Array(1), new Blob(['x'])];
+for (const data of sendable) {
+  socket.send(data);
+  void socket.sendAsync(data);
+}
+const asWebSocket: (data: string | ArrayBuffer | ArrayBufferView | Blob) => void = new HAWebSocket(url).send;
+void asWebSocket;
+socket.addEventListener('dropped', (event) => {
+  const data: string | ArrayBuffer | ArrayBufferView | Blob = event.detail.data;
+  void data;
+});
 
 // @ts-expect-error: the browser bundles no protocol unless resume() is imported: resume: true is refused.
 new HAWebSocket(url, { resume: true });
@@ -184,6 +197,9 @@ const id: string | undefined = withOptions.session?.id;
 void id;
 // @ts-expect-error: not a binary type ws knows.
 socket.binaryType = 'text';
+// A Blob, as WebSocket's send takes (Node's global Blob).
+socket.send(new Blob([Buffer.from('x')]));
+void socket.sendAsync(new Blob(['x']));
 export {};
 `;
 

@@ -9,54 +9,17 @@
  * rejection then sent them twice. Counted at a real `ws` server: sent, received, resolved,
  * rejected and the error of each rejection.
  */
-import { once } from 'node:events';
 import { ClosedByUserError, type Link, type LinkData, type Transport } from '@lifeline/core';
 import { waitFor } from '@lifeline/core/testing';
 import { HAWebSocket, type HAWebSocketOptions } from '@lifeline/node/ws';
 import { expect, it } from 'vitest';
-import { type WebSocket, WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
+import { countingWsServer } from './support/ws-servers.js';
 
 const WAIT = { timeoutMs: 15_000 };
 const SENT = 50;
 
 type Socket = InstanceType<typeof HAWebSocket>;
-
-/** A ws server on 127.0.0.1:0 that counts the messages it receives, and greets each connection if asked. */
-async function countingServer(greeting?: string) {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  const received: string[] = [];
-  const sockets = new Set<WebSocket>();
-  let closed = 0;
-  wss.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('message', (data) => received.push(data.toString()));
-    socket.on('close', () => {
-      sockets.delete(socket);
-      closed++;
-    });
-    socket.on('error', () => {});
-    if (greeting !== undefined) socket.send(greeting);
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.terminate();
-        wss.close(() => resolve());
-      }),
-  );
-  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
-  return {
-    url,
-    received,
-    /** Connections whose close the server saw: every message sent before the close frame is in. */
-    closed: () => closed,
-    terminateAll: () => {
-      for (const socket of sockets) socket.terminate();
-    },
-  };
-}
 
 interface Tally {
   sent: number;
@@ -162,7 +125,7 @@ for (const withSendWith of [false, true]) {
   const through = withSendWith ? "a wrapper's sendWith" : "a wrapper's send";
 
   it(`close() from ${through}, before the link writes the 50th: 49 resolve (all arrived), the 50th rejects ClosedByUserError`, async () => {
-    const server = await countingServer();
+    const server = await countingWsServer();
     let socket!: Socket;
     const wrap = wrapWith((n, write) => {
       if (n === SENT) socket.close();
@@ -178,7 +141,7 @@ for (const withSendWith of [false, true]) {
   });
 
   it(`close() from ${through}, after the link wrote the 50th: all 50 resolve and arrive`, async () => {
-    const server = await countingServer();
+    const server = await countingWsServer();
     let socket!: Socket;
     const wrap = wrapWith((n, write) => {
       write();
@@ -196,7 +159,7 @@ for (const withSendWith of [false, true]) {
   const through = withSendWith ? "a wrapper's sendWith" : "a wrapper's send";
 
   it(`close() from ${through} during the flush of queued sends: the 24 written resolve, the other 26 reject ClosedByUserError`, async () => {
-    const server = await countingServer();
+    const server = await countingWsServer();
     let socket!: Socket;
     const wrap = wrapWith((n, write) => {
       if (n === 25) socket.close();
@@ -213,7 +176,7 @@ for (const withSendWith of [false, true]) {
 }
 
 it('close() from an open listener, before the queued sends are flushed: none written, each rejects ClosedByUserError', async () => {
-  const server = await countingServer();
+  const server = await countingWsServer();
   const socket: Socket = new HAWebSocket(server.url);
   cleanups.push(() => socket.close());
   const tally = newTally();
@@ -228,7 +191,7 @@ it('close() from an open listener, before the queued sends are flushed: none wri
 });
 
 it('close() from a message listener, on a message that arrived with the open: none written, each rejects ClosedByUserError', async () => {
-  const server = await countingServer('hello');
+  const server = await countingWsServer('hello');
   const socket: Socket = new HAWebSocket(server.url);
   cleanups.push(() => socket.close());
   const tally = newTally();
@@ -257,7 +220,7 @@ for (const withSendWith of [false, true]) {
   const through = withSendWith ? "a wrapper's sendWith" : "a wrapper's send";
 
   it(`close() from the confirmation of the 10th send (${through}): all 50 resolve and arrive`, async () => {
-    const server = await countingServer();
+    const server = await countingWsServer();
     let socket!: Socket;
     let confirmed = 0;
     const wrap = (transport: Transport<LinkData, LinkData>): Transport<LinkData, LinkData> => ({
@@ -294,7 +257,7 @@ for (const withSendWith of [false, true]) {
 }
 
 it('close() from a link-down listener while sends wait: each rejects ClosedByUserError once, nothing dropped, no recovery', async () => {
-  const server = await countingServer();
+  const server = await countingWsServer();
   const socket = await openSocket(server.url);
   const tally = newTally();
   const dropped: unknown[] = [];

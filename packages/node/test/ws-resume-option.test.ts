@@ -5,7 +5,7 @@
  * the constructor on, and the custom events as `CustomEvent`s, `recovering` once per outage.
  */
 import { once } from 'node:events';
-import { InvalidOptionError, type Link, type LinkData } from '@lifeline/core';
+import { InvalidMessageError, InvalidOptionError, type Link, type LinkData } from '@lifeline/core';
 import { defineHAWebSocket, type WebSocketConstructor } from '@lifeline/core/internal';
 import { resumable, resume } from '@lifeline/core/resume';
 import { SequenceCounter, waitFor } from '@lifeline/core/testing';
@@ -292,5 +292,63 @@ describe('a resume server that closes the link for a protocol error (1002)', () 
       error: { closeCode: 1002, reason: 'MalformedFrameError' },
     });
     expect({ opens, linkErrors }).toEqual({ opens: 1, linkErrors: ['MalformedFrameError'] });
+  });
+});
+
+describe('a Blob, which WebSocket.send takes too (typed so: no cast)', () => {
+  it('is sent as its bytes, in order, on a plain connection; with resume, send() fires dropped and sendAsync() rejects, with an InvalidMessageError, and the sends around it arrive', async () => {
+    const blob = () => new Blob([new TextEncoder().encode('blob')]);
+    const plain = await EchoServer.start();
+    cleanups.push(() => plain.close());
+    const { url } = await echoResumeServer();
+    const tallies: Record<string, unknown> = {};
+    for (const kind of ['plain', 'resume'] as const) {
+      const socket = new HAWebSocket(kind === 'plain' ? plain.url : url, {
+        ...fast,
+        resume: kind === 'resume',
+      });
+      socket.binaryType = 'arraybuffer';
+      cleanups.push(() => socket.close());
+      const received: string[] = [];
+      const dropped: string[] = [];
+      const settled: string[] = [];
+      socket.onmessage = ({ data }) =>
+        received.push(typeof data === 'string' ? data : `bytes:${new TextDecoder().decode(data)}`);
+      socket.ondropped = ({ detail }) =>
+        dropped.push(
+          `${detail.data instanceof Blob ? 'Blob' : typeof detail.data} ${(detail.error as Error).name}`,
+        );
+      await event(socket, 'open');
+      socket.send('before');
+      socket.send(blob());
+      socket.send('between');
+      await socket.sendAsync(blob()).then(
+        () => settled.push('resolved'),
+        (error: Error) => settled.push(`rejected ${error.name} ${error instanceof InvalidMessageError}`),
+      );
+      socket.send('after');
+      const echo = kind === 'plain' ? '' : 'echo:';
+      const expected =
+        kind === 'plain'
+          ? ['before', 'bytes:blob', 'between', 'bytes:blob', 'after']
+          : [`${echo}before`, `${echo}between`, `${echo}after`];
+      await waitFor(() => received.length >= expected.length, {
+        what: `the ${kind} echoes`,
+        state: () => ({ received, dropped, settled }),
+      });
+      tallies[kind] = { received, dropped, settled };
+    }
+    expect(tallies).toEqual({
+      plain: {
+        received: ['before', 'bytes:blob', 'between', 'bytes:blob', 'after'],
+        dropped: [],
+        settled: ['resolved'],
+      },
+      resume: {
+        received: ['echo:before', 'echo:between', 'echo:after'],
+        dropped: ['Blob InvalidMessageError'],
+        settled: ['rejected InvalidMessageError true'],
+      },
+    });
   });
 });

@@ -233,7 +233,7 @@ describe('HAWebSocket send cost', () => {
     const { received, all } = receiveBuffers(socket, 4);
     const buffer = Buffer.alloc(4, 0x11);
     socket.send(buffer); // a tick's batch is open
-    socket.send(new Blob([Buffer.alloc(4, 0x99)]) as never);
+    socket.send(new Blob([Buffer.alloc(4, 0x99)]));
     socket.send(buffer);
     const last = socket.sendAsync(Buffer.alloc(4, 0x33));
     buffer.fill(0x22);

@@ -1,6 +1,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../diagnostics/diagnostics.js';
 import { type HeartbeatOwner, HeartbeatTimer, type HeartbeatTimingOptions } from '../operators/heartbeat.js';
+import { CloseCode } from '../policy/close-codes.js';
 import { monotonicScheduler } from './clock.js';
 import type { ClosedState, CloseReason, ConnectionState } from './connection-state.js';
 import { type ConnectionDiagnosticsPort, connectionDiagnosticsFor } from './diagnostics-hook.js';
@@ -214,6 +215,12 @@ export interface PostSink<Out, In = unknown> {
   received_(data: In): void;
   /** Every state, before `state$`'s subscribers (the first one, `connecting`, excepted). */
   stateChanged_(state: ConnectionState): void;
+  /**
+   * `close(code, reason)` or `detach()` was called on a connection not yet closed, before it ends
+   * anything: the drop-in socket takes it as its own `close()`, however it was called
+   * (`socket.connection.close()`).
+   */
+  closing_(code?: number, reason?: string): void;
 }
 
 /** The connection {@link attach} returns, with its internal promise-less send. @internal */
@@ -527,12 +534,16 @@ class HAConnectionImpl<In, Out, H>
 
   detach(): Link<In, Out> | undefined {
     const link = this.currentLink_;
+    // To the drop-in socket, an end of its own too: reported with 1005, since no close frame was
+    // exchanged (the link is handed back open).
+    if (!this.finished_) this.sink_?.closing_(CloseCode.NoStatusReceived);
     this.shutdown_('detached', undefined, new DetachedError(), false);
     return link;
   }
 
   close(code?: number, reason?: string): void {
     if (this.finished_) return;
+    this.sink_?.closing_(code, reason);
     const link = this.currentLink_;
     this.shutdown_('user', undefined, new ClosedByUserError(), false);
     if (link) link.close(code, reason);

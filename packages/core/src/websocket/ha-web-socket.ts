@@ -118,7 +118,8 @@ export interface HAWebSocketErrorEvent extends Event {
 
 /** What a `dropped` event carries: a message that was taken and will not be delivered, and why. */
 export interface HAWebSocketDropped {
-  readonly data: LinkData;
+  /** The message as `send()` took it (its own copy of binary data; a `Blob` as given). */
+  readonly data: LinkData | Blob;
   /** A `QueueOverflowError` (`'drop-oldest'`), a `FrameTooLargeError`, a `ReplayWindowFullError`... */
   readonly error: unknown;
 }
@@ -249,8 +250,12 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * Like WebSocket's `send`, but also accepted while connecting or recovering (queued, bounded;
    * binary data is copied at once). A message that cannot be accepted is refused by a synchronous
    * throw, as a WebSocket throws in CONNECTING, so the caller knows which message was not taken.
-   * `data` that is not bytes (`ArrayBuffer`, a view of one, a `Blob`) is sent as `String(data)`,
-   * as WebSocket's `send` converts it (WHATWG WebSockets; `null` sends "null"). With `resume`,
+   * `data` is what WebSocket's `send` takes (WHATWG WebSockets: `BufferSource or Blob or
+   * USVString`): text, bytes (an `ArrayBuffer`, a view of one) or a `Blob`, sent as its bytes in
+   * order with the other sends. With `resume` a `Blob` is refused (the protocol frames bytes it
+   * has in hand): `send()` takes it and fires `dropped` with an `InvalidMessageError`; read it
+   * first (`new Uint8Array(await blob.arrayBuffer())`). Anything else (untyped code) is sent as
+   * `String(data)`, as WebSocket's `send` converts it (`null` sends "null"). With `resume`,
    * nobody waits for its acknowledgement, so it goes flagged "the ack may wait" (protocol version
    * 3, docs/protocol.md) and the server may acknowledge it up to about 1 s later (`bufferedAmount`
    * counts it until then); `sendAsync` is acknowledged within the server's `ackDelayMs`.
@@ -258,17 +263,23 @@ export interface HAWebSocketInstance<BinaryTypes extends string = string> extend
    * @throws {DOMException} `InvalidStateError` once CLOSING or CLOSED
    * @throws {TypeError} `data` is a Symbol (it has no string conversion)
    */
-  send(data: LinkData): void;
+  send(data: LinkData | Blob): void;
   /**
    * Sends and resolves once written (acknowledged, with `resume`). Rejects with a
    * {@link QueueOverflowError} when refused, with `options.signal`'s reason when withdrawn while
-   * it waited, or with the error that ended the connection. `data` is converted as `send` converts it.
+   * it waited, or with the error that ended the connection. `data` is what `send` takes, converted
+   * as `send` converts it; with `resume` a `Blob` rejects with an `InvalidMessageError`.
    */
-  sendAsync(data: LinkData, options?: SendOptions): Promise<void>;
+  sendAsync(data: LinkData | Blob, options?: SendOptions): Promise<void>;
   close(code?: number, reason?: string): void;
   /** The connection state, with attempts and budgets. */
   readonly state$: Observable<ConnectionState>;
-  /** The underlying HA connection (suspend, enable, resetCounts, detach...). */
+  /**
+   * The underlying HA connection (suspend, enable, resetCounts, detach...). Its `close(code,
+   * reason)` ends the socket as the socket's `close(code, reason)` does (CLOSING at once, no
+   * `dropped`, the close event with that code and reason); so does its `detach()`, whose close
+   * event says 1005 (the link is handed back open, no close frame was exchanged).
+   */
   readonly connection: HAConnection<LinkData, LinkData>;
   /**
    * The resume session (`id`, `state`, `stats`, `events$`: new, resumed, lost), from the
@@ -496,7 +507,7 @@ export function defineHAWebSocket<
       return this.connection.state$;
     }
 
-    send(data: LinkData): void {
+    send(data: LinkData | Blob): void {
       if (this.ready_ >= 2)
         throw new DOMException('WebSocket is already in CLOSING or CLOSED state', 'InvalidStateError');
       data = webSocketData(data);
@@ -522,14 +533,15 @@ export function defineHAWebSocket<
 
     /** @internal */
     sendFailed_(data: LinkData, error: unknown): void {
-      if (this.ready_ >= 2 || this.lastStatus_ === 'closed') return;
+      // After our own close (or detach), nothing: see `closing_`.
+      if (this.ready_ >= 2) return;
       // A lost session by code (`SessionLostError`'s): the class stays out of a bundle without resume().
       if (error instanceof QueueOverflowError) return;
       if (error instanceof LifelineError && error.code === 'ERR_SESSION_LOST') return;
       this.dropped_(data, error);
     }
 
-    sendAsync(data: LinkData, options?: SendOptions): Promise<void> {
+    sendAsync(data: LinkData | Blob, options?: SendOptions): Promise<void> {
       try {
         data = webSocketData(data);
       } catch (error) {
@@ -539,11 +551,20 @@ export function defineHAWebSocket<
     }
 
     close(code?: number, reason?: string): void {
-      if (this.ready_ >= 2) return;
+      // Once CLOSING or CLOSED the connection is closed, and does nothing.
+      this.connection.close(code, reason);
+    }
+
+    /**
+     * @internal The connection is being closed (see {@link PostSink}), by `close()` or by a call to
+     * the connection's own `close()` or `detach()`: the same end either way (CLOSING at once, the
+     * close event's code and reason, no `dropped` for the sends it cuts off).
+     */
+    closing_(code?: number, reason?: string): void {
       this.ready_ = 2;
       this.closeCode_ = code ?? CloseCode.NormalClosure;
-      this.closeReason_ = reason ?? '';
-      this.connection.close(code, reason);
+      // '' when none was given: the close event defaults it.
+      this.closeReason_ = reason;
     }
 
     /** What close() was given, set there: a socket that is not closed keeps neither. */
@@ -581,10 +602,11 @@ export function defineHAWebSocket<
     }
 
     private dispatchClose_(state: Extract<ConnectionState, { status: 'closed' }>): void {
+      // CLOSING: closed by close() or detach() (see `closing_`), which end it cleanly.
+      let wasClean = this.ready_ >= 2;
       this.ready_ = 3;
       let code = this.closeCode_ ?? 1005;
       let reason = this.closeReason_ ?? '';
-      let wasClean = state.reason === 'user' || state.reason === 'detached';
       if (state.error !== undefined) {
         const error = state.error;
         if (error instanceof LinkClosedError && error.closeCode !== undefined) {

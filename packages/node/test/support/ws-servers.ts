@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { cleanups } from './cleanups.js';
 import { firstLine } from './durable-harness.js';
 
 /** An in-process ws server on 127.0.0.1:0 that echoes every message, for tests. */
@@ -42,6 +43,42 @@ export class EchoServer {
     this.terminateAll();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/** A ws server on 127.0.0.1:0 that counts the messages it receives, and greets each connection if asked. */
+export async function countingWsServer(greeting?: string) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const received: string[] = [];
+  const sockets = new Set<WebSocket>();
+  let closed = 0;
+  wss.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('message', (data) => received.push(data.toString()));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      closed++;
+    });
+    socket.on('error', () => {});
+    if (greeting !== undefined) socket.send(greeting);
+  });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  return {
+    url,
+    received,
+    /** Connections whose close the server saw: every message sent before the close frame is in. */
+    closed: () => closed,
+    terminateAll: () => {
+      for (const socket of sockets) socket.terminate();
+    },
+  };
 }
 
 const serverScript = fileURLToPath(new URL('./ws-stream-server.mjs', import.meta.url));
