@@ -135,26 +135,23 @@ export function writeVarint(target: Uint8Array, offset: number, value: number): 
  */
 let at = 1;
 
-/** A decode fails with {@link MalformedFrameError} on any overrun. */
-const overrun = (field: string, inside = 'inside'): never => {
-  throw new MalformedFrameError(`frame ends ${inside} its ${field}`);
-};
-
 function u8(bytes: Uint8Array, field: string): number {
-  return at < bytes.length ? bytes[at++]! : overrun(field, 'before');
+  if (at >= bytes.length) throw new MalformedFrameError(`frame ends before its ${field}`);
+  return bytes[at++]!;
 }
 
 function fixed(bytes: Uint8Array, length: number, field: string): Uint8Array {
-  if (bytes.length - at < length) overrun(field);
+  if (bytes.length - at < length) throw new MalformedFrameError(`frame ends inside its ${field}`);
   // A copy made by the constructor: the frame may be a Node Buffer, whose own `slice` is a view.
-  return new Uint8Array(bytes.subarray(at, (at += length)));
+  at += length;
+  return new Uint8Array(bytes.subarray(at - length, at));
 }
 
 function varint(bytes: Uint8Array, field: string): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 8; i++) {
-    if (at >= bytes.length) overrun(field);
+    if (at >= bytes.length) throw new MalformedFrameError(`frame ends inside its ${field}`);
     const byte = bytes[at++]!;
     value += (byte & 0x7f) * scale;
     if ((byte & 0x80) === 0) {
