@@ -1,4 +1,4 @@
-// Child of resume-frame-reader-maps.test.ts: decodes resume frames until V8 has optimized the frame
+// Child of resume-frame-maps.test.ts: decodes resume frames until V8 has optimized the frame
 // reader, runs full GCs with no frame being decoded, decodes again, and prints V8's deoptimization
 // trace (`--trace-deopt`, set here: the test runner gives the child no V8 flags). The test counts
 // the reader's functions deoptimized "reason: weak objects" after the GCs.
