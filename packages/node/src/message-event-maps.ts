@@ -26,3 +26,20 @@ export function keepMessageEventMaps(): void {
   if (kept === undefined && typeof MessageEvent === 'function')
     kept = new MessageEvent('message', { data: null, origin: '' });
 }
+
+// The same holds for the object `TextEncoder.encodeInto` returns (`{ read, written }`, made in
+// Node's JavaScript): the resume client encodes a text message into its frame with it (core's
+// `encodeDataFrame`), and the frame encoder, compiled against that object's map, was deoptimized
+// ("weak objects") by a full GC that found none alive, and compiled again, though its binary sends
+// never made one. In the ws bench (one text command and 20,000 binary sends per run, a full GC
+// before each run) that was every third run (docs/benchmarks.md, branch h19-rdeopt). One result
+// kept for the life of the process keeps the map.
+let keptEncodeResult: TextEncoderEncodeIntoResult | undefined;
+
+/**
+ * Keeps one `TextEncoder.encodeInto` result alive for the rest of the process, so that a full GC
+ * does not drop the hidden class every such result shares (see above). Idempotent.
+ */
+export function keepEncodeIntoMaps(): void {
+  if (keptEncodeResult === undefined) keptEncodeResult = new TextEncoder().encodeInto('', new Uint8Array(0));
+}

@@ -19,7 +19,7 @@ import {
 import type { SchedulerLike } from 'rxjs';
 import type WebSocket from 'ws';
 import { lazyListenerMaps } from './lazy-listener-maps.js';
-import { keepMessageEventMaps } from './message-event-maps.js';
+import { keepEncodeIntoMaps, keepMessageEventMaps } from './message-event-maps.js';
 import { requirePeer } from './require-peer.js';
 
 // Loaded through requirePeer so that a missing `ws` fails this import with an error naming it.
@@ -391,6 +391,8 @@ export const HAWebSocket: HAWebSocketConstructor<ResumeOption, WsBinaryType> = d
 lazyListenerMaps(HAWebSocket);
 // Every received message is a MessageEvent: their shared hidden classes kept across full GCs.
 keepMessageEventMaps();
+// A resumable socket encodes text into its frames with `encodeInto`: its result's hidden class kept too.
+keepEncodeIntoMaps();
 
 /**
  * A drop-in for RxJS's `webSocket()` on `ws`: the `WebSocketSubject` interface (`next`, `error`,

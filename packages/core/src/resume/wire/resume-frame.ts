@@ -123,65 +123,66 @@ export function writeVarint(target: Uint8Array, offset: number, value: number): 
   return offset;
 }
 
-/** A cursor over a frame's bytes that fails with {@link MalformedFrameError} on any overrun. */
-class Reader {
-  offset = 1;
-  constructor(readonly bytes: Uint8Array) {}
+/*
+ * The read cursor: the offset (`at`) in the frame being decoded, module state set by each decode,
+ * not an object made per frame (the frame's bytes are passed to each read). Decoding is
+ * synchronous and calls nothing that could decode again, so one offset serves every frame. Why
+ * not an object: V8 gives an object that gets its fields after construction (a class's fields) a
+ * hidden class (a "map") reached by transitions it holds weakly, so a full GC between two frames,
+ * which found no reader alive, dropped the map and deoptimized every function compiled against it
+ * ("reason: weak objects" in `node --trace-deopt`): the resume client's frame reader ran
+ * unoptimized again after every full GC (docs/benchmarks.md, branch h19-rdeopt).
+ */
+let at = 1;
 
-  get remaining(): number {
-    return this.bytes.length - this.offset;
-  }
+function u8(bytes: Uint8Array, field: string): number {
+  if (at >= bytes.length) throw new MalformedFrameError(`frame ends before its ${field}`);
+  return bytes[at++]!;
+}
 
-  u8(field: string): number {
-    if (this.offset >= this.bytes.length) throw new MalformedFrameError(`frame ends before its ${field}`);
-    return this.bytes[this.offset++]!;
-  }
+function fixed(bytes: Uint8Array, length: number, field: string): Uint8Array {
+  if (bytes.length - at < length) throw new MalformedFrameError(`frame ends inside its ${field}`);
+  // A copy made by the constructor: the frame may be a Node Buffer, whose own `slice` is a view.
+  at += length;
+  return new Uint8Array(bytes.subarray(at - length, at));
+}
 
-  fixed(length: number, field: string): Uint8Array {
-    if (this.remaining < length) throw new MalformedFrameError(`frame ends inside its ${field}`);
-    // A copy made by the constructor: the frame may be a Node Buffer, whose own `slice` is a view.
-    const slice = new Uint8Array(this.bytes.subarray(this.offset, this.offset + length));
-    this.offset += length;
-    return slice;
-  }
-
-  varint(field: string): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      if (this.offset >= this.bytes.length) throw new MalformedFrameError(`frame ends inside its ${field}`);
-      const byte = this.bytes[this.offset++]!;
-      value += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) throw new MalformedFrameError(`${field} is not minimally encoded`);
-        if (value > Number.MAX_SAFE_INTEGER) throw new MalformedFrameError(`${field} exceeds 2^53 - 1`);
-        return value;
-      }
-      scale *= 128;
+function varint(bytes: Uint8Array, field: string): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (at >= bytes.length) throw new MalformedFrameError(`frame ends inside its ${field}`);
+    const byte = bytes[at++]!;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) {
+      if (byte === 0 && i > 0) throw new MalformedFrameError(`${field} is not minimally encoded`);
+      if (value > Number.MAX_SAFE_INTEGER) throw new MalformedFrameError(`${field} exceeds 2^53 - 1`);
+      return value;
     }
-    throw new MalformedFrameError(`${field} is longer than 8 bytes`);
+    scale *= 128;
   }
+  throw new MalformedFrameError(`${field} is longer than 8 bytes`);
+}
 
-  rest(): Uint8Array {
-    const rest = this.bytes.subarray(this.offset);
-    this.offset = this.bytes.length;
-    return rest;
-  }
+function rest(bytes: Uint8Array): Uint8Array {
+  const rest = bytes.subarray(at);
+  at = bytes.length;
+  return rest;
+}
 
-  text(field: string, maxBytes = Infinity): string {
-    const bytes = this.rest();
-    if (bytes.length > maxBytes) throw new MalformedFrameError(`${field} is longer than ${maxBytes} bytes`);
-    try {
-      return textDecoder().decode(bytes);
-    } catch (error) {
-      throw new MalformedFrameError(`${field} is not valid UTF-8`, { cause: error });
-    }
+function text(frame: Uint8Array, field: string, maxBytes = Infinity): string {
+  const bytes = rest(frame);
+  if (bytes.length > maxBytes) throw new MalformedFrameError(`${field} is longer than ${maxBytes} bytes`);
+  try {
+    return textDecoder().decode(bytes);
+  } catch (error) {
+    throw new MalformedFrameError(`${field} is not valid UTF-8`, { cause: error });
   }
+}
 
-  end(kind: string): void {
-    if (this.remaining !== 0)
-      throw new MalformedFrameError(`${this.remaining} trailing byte(s) after a ${kind} frame`);
-  }
+function end(bytes: Uint8Array, kind: string): void {
+  const remaining = bytes.length - at;
+  if (remaining !== 0) throw new MalformedFrameError(`${remaining} trailing byte(s) after a ${kind} frame`);
 }
 
 /**
@@ -214,7 +215,7 @@ export function decodeFrame(
   version = RESUME_PROTOCOL_VERSION,
 ): ResumeFrame {
   return bytes[0] === ResumeFrameType.Hello && bytes.length <= maxFrameBytes
-    ? decodeHello(new Reader(bytes))
+    ? decodeHello(bytes)
     : decodeServerSent(bytes, maxFrameBytes, version);
 }
 
@@ -227,7 +228,7 @@ export function decodeFrame(
 export function decodeServerSent(bytes: Uint8Array, maxFrameBytes: number, version: number): ResumeFrame {
   if (bytes.length > maxFrameBytes) throw new FrameTooLargeError(bytes.length, maxFrameBytes);
   if (bytes.length === 0) throw new MalformedFrameError('empty frame');
-  const reader = new Reader(bytes);
+  at = 1;
   let type = bytes[0]!;
   // Version 3's flagged DATA reads as DATA plus the flag; on an older link it is an unknown type.
   // 0x12 and 0x13 (both shift right to 9).
@@ -236,70 +237,71 @@ export function decodeServerSent(bytes: Uint8Array, maxFrameBytes: number, versi
   switch (type) {
     case ResumeFrameType.DataText:
     case ResumeFrameType.DataBinary: {
-      const seq = reader.varint('seq');
+      const seq = varint(bytes, 'seq');
       if (seq < 1) throw new MalformedFrameError('seq must be at least 1');
-      const ack = reader.varint('ack');
-      const data = type === ResumeFrameType.DataText ? reader.text('text payload') : ownBytes(reader.rest());
+      const ack = varint(bytes, 'ack');
+      const data = type === ResumeFrameType.DataText ? text(bytes, 'text payload') : ownBytes(rest(bytes));
       return { type: 'data', seq, ack, data, lazy };
     }
     case ResumeFrameType.Ack: {
-      const ack = reader.varint('ack');
-      reader.end('ACK');
+      const ack = varint(bytes, 'ack');
+      end(bytes, 'ACK');
       return { type: 'ack', ack };
     }
     case ResumeFrameType.Ping:
-      reader.end('PING');
+      end(bytes, 'PING');
       return { type: 'ping' };
     case ResumeFrameType.Pong:
-      reader.end('PONG');
+      end(bytes, 'PONG');
       return { type: 'pong' };
     case ResumeFrameType.Welcome: {
-      const version = reader.u8('version');
-      const resumed = readFlags(reader) === 1;
-      const id = reader.fixed(SESSION_ID_BYTES, 'session id');
-      const token = reader.fixed(SESSION_TOKEN_BYTES, 'token');
-      const lastReceived = reader.varint('lastReceived');
-      reader.end('WELCOME');
+      const version = u8(bytes, 'version');
+      const resumed = readFlags(bytes) === 1;
+      const id = fixed(bytes, SESSION_ID_BYTES, 'session id');
+      const token = fixed(bytes, SESSION_TOKEN_BYTES, 'token');
+      const lastReceived = varint(bytes, 'lastReceived');
+      end(bytes, 'WELCOME');
       return { type: 'welcome', version, resumed, id, token, lastReceived };
     }
     case ResumeFrameType.Reject: {
-      const wire = reader.u8('code');
+      const wire = u8(bytes, 'code');
       const code = REJECT_NAMES.get(wire);
       if (code === undefined) throw new MalformedFrameError(`unknown REJECT code ${wire}`);
-      return { type: 'reject', code, reason: reader.text('reason', MAX_REASON_BYTES) };
+      return { type: 'reject', code, reason: text(bytes, 'reason', MAX_REASON_BYTES) };
     }
     case ResumeFrameType.Close: {
-      const code = reader.varint('code');
-      return { type: 'close', code, reason: reader.text('reason', MAX_REASON_BYTES) };
+      const code = varint(bytes, 'code');
+      return { type: 'close', code, reason: text(bytes, 'reason', MAX_REASON_BYTES) };
     }
     case ResumeFrameType.GoAway: {
-      const delayMs = reader.varint('delay');
-      return { type: 'goaway', delayMs, url: reader.text('url', MAX_GOAWAY_URL_BYTES) };
+      const delayMs = varint(bytes, 'delay');
+      return { type: 'goaway', delayMs, url: text(bytes, 'url', MAX_GOAWAY_URL_BYTES) };
     }
     default:
       throw new MalformedFrameError(`unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
   }
 }
 
-function decodeHello(reader: Reader): ResumeFrame {
-  const version = reader.u8('version');
-  const flags = readFlags(reader);
+function decodeHello(bytes: Uint8Array): ResumeFrame {
+  at = 1;
+  const version = u8(bytes, 'version');
+  const flags = readFlags(bytes);
   const resume =
     flags === 1
       ? {
-          id: reader.fixed(SESSION_ID_BYTES, 'session id'),
-          token: reader.fixed(SESSION_TOKEN_BYTES, 'token'),
+          id: fixed(bytes, SESSION_ID_BYTES, 'session id'),
+          token: fixed(bytes, SESSION_TOKEN_BYTES, 'token'),
         }
       : undefined;
-  const lastReceived = reader.varint('lastReceived');
-  reader.end('HELLO');
+  const lastReceived = varint(bytes, 'lastReceived');
+  end(bytes, 'HELLO');
   if (!resume && lastReceived !== 0)
     throw new MalformedFrameError('a new-session HELLO must have lastReceived 0');
   return { type: 'hello', version, resume, lastReceived };
 }
 
-function readFlags(reader: Reader): number {
-  const flags = reader.u8('flags');
+function readFlags(bytes: Uint8Array): number {
+  const flags = u8(bytes, 'flags');
   if (flags > 1) throw new MalformedFrameError(`unknown flag bits 0x${flags.toString(16)}`);
   return flags;
 }
