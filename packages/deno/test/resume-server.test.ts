@@ -139,18 +139,32 @@ Deno.test({
     let denoTcp: HAConnection<LinkData, LinkData> | undefined;
     try {
       // The kills follow the slowest client: each kill comes once every client received 1/4, 2/4,
-      // 3/4 of the stream, so every client streams through every kill (the Node clients start later).
+      // 3/4 of the stream, and once every client still streaming received a message from the
+      // server process started after the last kill, so every client streams through every kill.
+      // (Without the second condition a client ahead of the slowest, still reconnecting after one
+      // kill, could sleep through the next: the Deno clients stream the next quarter in 0.5 s.)
       const progress = new Map<string, number>();
+      let atStart = new Map<string, number>();
       let kills = 0;
+      let restarting = false;
       let killing: Promise<void> = Promise.resolve();
       const progressOf = (name: string) => (received: number) => {
         progress.set(name, Math.max(received, progress.get(name) ?? 0));
-        if (progress.size < 4) return;
+        if (progress.size < 4 || restarting || kills >= KILLS) return;
         const slowest = Math.min(...progress.values());
-        if (kills < KILLS && slowest >= Math.round(((kills + 1) * TOTAL) / (KILLS + 1))) {
-          kills++;
-          killing = killing.then(() => server.kill()).then(() => server.start());
+        if (slowest < Math.round(((kills + 1) * TOTAL) / (KILLS + 1))) return;
+        for (const [client, count] of progress) {
+          if (count < TOTAL && count <= (atStart.get(client) ?? -1)) return;
         }
+        kills++;
+        restarting = true;
+        killing = killing
+          .then(() => server.kill())
+          .then(() => server.start())
+          .then(() => {
+            atStart = new Map(progress);
+            restarting = false;
+          });
       };
       // The Node clients take seconds to start (node + tsx): the Deno clients start once both stream.
       let nodeStreaming!: () => void;
