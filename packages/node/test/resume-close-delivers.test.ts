@@ -58,6 +58,33 @@ async function server(store: StoreKind) {
 
 const nameOf = (error: unknown) => (error instanceof Error ? error.name : String(error));
 
+interface Settled {
+  resolved: number;
+  rejected: string[];
+}
+
+/** Counts how `sent` settles in `tally`. */
+function count(sent: Promise<void>, tally: Settled): void {
+  sent.then(
+    () => tally.resolved++,
+    (error: unknown) => tally.rejected.push(nameOf(error)),
+  );
+}
+
+/**
+ * Waits until `total` sends settled and `more()` holds, then for the session's end at the server,
+ * then one task more: a second close event, or a late dropped, would come within it.
+ */
+async function settled(tally: Settled, total: number, ends: unknown[], more = () => true) {
+  await waitFor(() => tally.resolved + tally.rejected.length === total && more(), {
+    ...WAIT,
+    what: 'every send settled (and the close event)',
+    state: () => tally,
+  });
+  await waitFor(() => ends.length > 0, { ...WAIT, what: 'the session end at the server' });
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe.each(['memory', 'sqlite'] as const)('with the %s store', (store) => {
   it.each(['same tick', 'after setImmediate'] as const)(
     'HAWebSocket: send() x10, sendAsync() x5, close() %s: 15 of 15 delivered in order, 5 of 5 resolved',
@@ -77,21 +104,11 @@ describe.each(['memory', 'sqlite'] as const)('with the %s store', (store) => {
       }
       for (let i = 0; i < AWAITED; i++) {
         sent.push(`a${i}`);
-        socket.sendAsync(`a${i}`).then(
-          () => tally.resolved++,
-          (error: unknown) => tally.rejected.push(nameOf(error)),
-        );
+        count(socket.sendAsync(`a${i}`), tally);
       }
       if (when === 'after setImmediate') await new Promise((resolve) => setImmediate(resolve));
       socket.close(1000, 'bye');
-      await waitFor(() => tally.resolved + tally.rejected.length === AWAITED && tally.closes.length > 0, {
-        ...WAIT,
-        what: 'every sendAsync settled and the close event',
-        state: () => tally,
-      });
-      await waitFor(() => ends.length > 0, { ...WAIT, what: 'the session end at the server' });
-      // A second close event, or a late dropped, would come within a task.
-      await new Promise((resolve) => setImmediate(resolve));
+      await settled(tally, AWAITED, ends, () => tally.closes.length > 0);
       // The server half: every message written before the CLOSE delivered, once, in order.
       expect({ received, ends }).toEqual({
         received: sent,
@@ -116,23 +133,14 @@ describe.each(['memory', 'sqlite'] as const)('with the %s store', (store) => {
       cleanups.push(() => conn.close());
       await conn.send('first');
       const sent = ['first'];
-      const tally = { resolved: 0, rejected: [] as string[] };
+      const tally: Settled = { resolved: 0, rejected: [] };
       for (let i = 0; i < SENDS + AWAITED; i++) {
         sent.push(`c${i}`);
-        conn.send(`c${i}`).then(
-          () => tally.resolved++,
-          (error: unknown) => tally.rejected.push(nameOf(error)),
-        );
+        count(conn.send(`c${i}`), tally);
       }
       if (when === 'after setImmediate') await new Promise((resolve) => setImmediate(resolve));
       conn.close();
-      await waitFor(() => tally.resolved + tally.rejected.length === SENDS + AWAITED, {
-        ...WAIT,
-        what: 'every send settled',
-        state: () => tally,
-      });
-      await waitFor(() => ends.length > 0, { ...WAIT, what: 'the session end at the server' });
-      await new Promise((resolve) => setImmediate(resolve));
+      await settled(tally, SENDS + AWAITED, ends);
       expect({ received, ends }).toEqual({
         received: sent,
         ends: [{ type: 'close', by: 'client', unacknowledged: [] }],
