@@ -11,17 +11,22 @@
  * Before: the server ended the session at the CLOSE frame, dropping the DATA frames still waiting
  * for the store's "delivered" step (0 of 15 delivered), and the client closed its link at once
  * after the CLOSE, so an ACK the server wrote never settled a send (all 5 rejected).
+ *
+ * Last, the bound: a server that acknowledges part of what it got after the CLOSE and never
+ * closes the link; the client closes it after its linger (2 s, real time: the wait is an event,
+ * bounded), with the code and reason given, and only the unacknowledged send rejects.
  */
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attach } from '@lifeline/core';
-import { resumable } from '@lifeline/core/internal';
+import { encodeAck, encodeWelcome, ResumeFrameType, resumable } from '@lifeline/core/internal';
 import { waitFor } from '@lifeline/core/testing';
 import { createResumeServer, type ServerSessionEvent, SqliteSessionStore } from '@lifeline/node/server';
 import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { cleanups } from './support/cleanups.js';
 
 const WAIT = { timeoutMs: 15_000 };
@@ -148,4 +153,49 @@ describe.each(['memory', 'sqlite'] as const)('with the %s store', (store) => {
       expect(tally).toEqual({ resolved: SENDS + AWAITED, rejected: [] });
     },
   );
+});
+
+test('a server that acknowledges after the CLOSE but never closes the link: the client closes it after the linger, what was acknowledged resolves, the rest rejects', async () => {
+  // Answers the HELLO, reads DATA, and at the CLOSE acknowledges the first message only; it never
+  // closes the link, so the client's linger (2 s) bounds the close.
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of wss.clients) socket.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  await once(wss, 'listening');
+  const closes: { code: number; reason: string }[] = [];
+  const frames: number[] = [];
+  wss.on('connection', (socket) => {
+    socket.on('message', (data: Buffer) => {
+      frames.push(data[0]!);
+      if (data[0] === ResumeFrameType.Hello)
+        socket.send(encodeWelcome(false, new Uint8Array(16).fill(1), new Uint8Array(16).fill(2), 0));
+      else if (data[0] === ResumeFrameType.Close) socket.send(encodeAck(1));
+    });
+    socket.on('close', (code, reason) => closes.push({ code, reason: String(reason) }));
+  });
+  const port = (wss.address() as { port: number }).port;
+  const client = resumable(wsTransport(`ws://127.0.0.1:${port}`));
+  cleanups.push(() => client.close());
+  const events: string[] = [];
+  client.session$.subscribe((event) => events.push(event.type));
+  const link = await client.open();
+  const tally: Settled = { resolved: 0, rejected: [] };
+  count(link.send('one'), tally);
+  count(link.send('two'), tally);
+  client.close(4000, 'bye');
+  expect(client.handle.state).toBe('closed');
+  await settled(tally, 2, closes);
+  expect({ ...tally, events, closes }).toEqual({
+    resolved: 1,
+    rejected: ['ClosedByUserError'],
+    events: ['new', 'closed'],
+    closes: [{ code: 4000, reason: 'bye' }],
+  });
+  // Nothing after the CLOSE (the link lingered on reading only).
+  expect(frames.slice(frames.indexOf(ResumeFrameType.Close))).toEqual([ResumeFrameType.Close]);
 });
