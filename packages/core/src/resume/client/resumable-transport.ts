@@ -1,4 +1,4 @@
-import { type Observable, Observable as RxObservable, type Subscription } from 'rxjs';
+import { type Observable, Observable as RxObservable, type SchedulerLike, type Subscription } from 'rxjs';
 import type { DiagnosticsOptions } from '../../diagnostics/diagnostics.js';
 import { unawaited } from '../../engine/attach.js';
 import { monotonicScheduler } from '../../engine/clock.js';
@@ -101,6 +101,13 @@ export interface ResumableOptions extends SessionEndpointOptions, DiagnosticsOpt
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a link reads on after our CLOSE for the server's last ACK and its close of the link,
+ * in ms: the WebSocket link's `closeLingerMs` default. A server that acknowledges and closes
+ * answers within a store write; one that never does costs the sends still unacknowledged.
+ */
+const CLOSE_LINGER_MS = 2_000;
 
 /**
  * `resumable()`'s default `maxWaitingMessages` (the server keeps 1,024): as many as `attach`'s
@@ -244,8 +251,13 @@ export interface ResumableTransport extends Transport<LinkData, LinkData> {
   /** What the `store` gave back on the first open (see {@link ResumeSession.restored}). */
   readonly restored: RestoredClientSession | undefined;
   /**
-   * Ends the session on purpose: a CLOSE frame if a link is up, every unacknowledged send rejects
-   * with {@link ClosedByUserError}. The next `open()` starts a new session.
+   * Ends the session on purpose. With a link up: a CLOSE frame after the sends already written,
+   * then the link is read on for acknowledgements until the server closes it (having delivered
+   * and acknowledged what came before the CLOSE) or 2 s pass, then closed with `code` and
+   * `reason`; sends acknowledged meanwhile resolve. At that end (at once without a link) the
+   * session emits `closed` and every send still unacknowledged rejects with
+   * {@link ClosedByUserError}. The state reads `'closed'` at once. The next `open()` starts a new session.
+   * @see docs/protocol.md, "Data, acknowledgements and replay" (CLOSE)
    */
   close(code?: number, reason?: string): void;
 }
@@ -586,12 +598,33 @@ class ResumableSession implements ResumableTransport {
 
   close(code = CloseCode.NormalClosure, reason = ''): void {
     const active = this.current_;
-    if (active) active.closing_ = true;
-    if (active?.phase_ === 'open') active.write_(encodeClose(0, reason));
-    active?.drop_(new ClosedByUserError('session closed'), code, reason);
+    // Already closing: the link lingers for the server's last ACK.
+    if (active?.closing_) return;
+    this.ended_ = true;
+    if (!active) {
+      this.closed_();
+      return;
+    }
+    // Dropped, the link reads as our close and ends the session (see drop_).
+    active.closing_ = true;
+    const drop = () => active.drop_(undefined, code, reason);
+    if (active.phase_ === 'open') {
+      // The server acknowledges what it received before our CLOSE, then closes the link: read
+      // it until then (bounded), so the sends it took resolve rather than reject.
+      active.write_(encodeClose(0, reason));
+      active.linger_ = this.scheduler_().schedule(drop, CLOSE_LINGER_MS);
+    } else drop();
+  }
+
+  /** @internal The handshake timeout's and the close linger's scheduler. */
+  scheduler_(): SchedulerLike {
+    return this.options_.scheduler ?? monotonicScheduler;
+  }
+
+  /** @internal Closed by us, the link dropped: what the server did not acknowledge rejects. */
+  closed_(): void {
     if (this.key_) this.emit_({ type: 'closed', sessionId: this.idHex_, by: 'local' });
     this.finishSession_(() => new ClosedByUserError('session closed'));
-    this.ended_ = true;
     this.releaseStore_();
   }
 
@@ -686,6 +719,8 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
   private onDown_: ((error: unknown) => void) | undefined;
   /** Frames that arrived while the identity was being stored (bounded by `maxUnreadMessages`). */
   private held_: ResumeFrame[] | undefined;
+  /** After our CLOSE: the timer that drops the link if the server does not close it. */
+  linger_: Subscription | undefined;
 
   private readonly session_: ResumableSession;
 
@@ -723,7 +758,7 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
       this.settle_ = { resolve, reject };
     });
     const timeoutMs = session.handshakeTimeoutMs_;
-    const timer = (session.options_.scheduler ?? monotonicScheduler).schedule(() => {
+    const timer = session.scheduler_().schedule(() => {
       this.drop_(
         new LinkFailedError(`no WELCOME within ${timeoutMs} ms`, {
           syscallCode: 'ETIMEDOUT',
@@ -846,6 +881,8 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
     this.settle_?.reject(error);
     this.onDown_?.(error);
     this.virtual_.down_(error);
+    this.linger_?.unsubscribe();
+    if (this.closing_) this.session_.closed_();
   }
 
   private hello_(): void {
@@ -885,6 +922,13 @@ class ActiveLink implements LinkReader<LinkData>, LinkOutputPort {
 
   private onFrame_(frame: ResumeFrame): void {
     const endpoint = this.session_.endpoint_;
+    // After our CLOSE only acks count (they settle our sends as delivered): the session is over
+    // for the application, and the server drops the rest (listed in its close event).
+    if (this.closing_) {
+      // A bad ack is ignored: the link ends anyway.
+      if ('ack' in frame) endpoint.receiveAck(frame.ack);
+      return;
+    }
     switch (frame.type) {
       case 'data': {
         const problem = endpoint.receiveData(frame.seq, frame.ack, frame.data, frame.lazy);

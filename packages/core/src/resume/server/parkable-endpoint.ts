@@ -23,6 +23,13 @@ export class ParkableEndpoint extends SessionEndpoint implements DurableState {
   ownerCheck_ = 0;
   frozen_ = false;
 
+  /**
+   * Called after every delivery run and every store write of the received watermark, while set:
+   * a session closed by its client waits here until what arrived before the CLOSE is delivered,
+   * stored and acknowledgeable (see {@link drained}).
+   */
+  onProgress_: (() => void) | undefined = undefined;
+
   /** @internal */ protected override durableState_(): DurableState {
     this.durable_ = this;
     return this;
@@ -59,6 +66,31 @@ export class ParkableEndpoint extends SessionEndpoint implements DurableState {
     while (above.delete(durable.appAckedSeq_ + 1)) durable.appAckedSeq_++;
     this.advanceAckable_(durable.appAckedSeq_);
     return true;
+  }
+
+  override pump(): void {
+    super.pump();
+    this.onProgress_?.();
+  }
+
+  /** @internal */ protected override receivedSettled_(): void {
+    super.receivedSettled_();
+    this.onProgress_?.();
+  }
+
+  /**
+   * Whether every received message was delivered (`reading`: a subscriber takes them; without
+   * one they wait for nobody) and the received watermark of what was delivered (`manualAck`:
+   * acknowledged by the application) is stored, so the ACK owed covers it; or delivery stopped
+   * for a hand-over. What the application has not acknowledged (`manualAck`) is not waited for.
+   */
+  drained(reading: boolean): boolean {
+    return (
+      this.frozen_ ||
+      ((!reading || (this.queue_?.length ?? 0) <= this.queueHead_) &&
+        !this.persistingReceived_ &&
+        this.receivedWaiting_ === undefined)
+    );
   }
 
   /**

@@ -151,6 +151,8 @@ export class ServerSession {
   private eventsView: Observable<ServerSessionEvent> | undefined;
   private link: SessionLinkHandle | undefined;
   private ended = false;
+  /** The client sent CLOSE: the session ends once what arrived before it is delivered and acknowledged. */
+  private closeRequested = false;
   private peerAckedToStore = 0;
   private peerAckFlush = false;
   private readonly sink: DeliverySink;
@@ -469,6 +471,10 @@ export class ServerSession {
   detachLink(link: SessionLinkHandle, error: unknown): boolean {
     if (this.link !== link) return false;
     this.link = undefined;
+    // Closed by the client: what arrived before its CLOSE is still delivered (the ACK owed goes
+    // nowhere now; writes to a closed link are dropped). The server's TTL bounds a store that
+    // never answers.
+    if (this.closeRequested) return true;
     this.endpoint.disconnect();
     this.pruneReaders();
     this.park();
@@ -494,21 +500,32 @@ export class ServerSession {
   receive(frame: ResumeFrame): ProtocolError | undefined {
     switch (frame.type) {
       case 'data':
+        // Nothing follows a CLOSE: a peer that sends on has no promise left to keep.
+        if (this.closeRequested) return undefined;
         return this.endpoint.receiveData(frame.seq, frame.ack, frame.data, frame.lazy);
       case 'ack':
         return this.endpoint.receiveAck(frame.ack);
-      case 'close':
-        this.end(
-          'client',
-          'closed-by-peer',
-          undefined,
-          CloseCode.NormalClosure,
-          'session closed by the client',
-        );
+      case 'close': {
+        if (this.closeRequested) return undefined;
+        // The DATA frames before the CLOSE may still wait for the store's "delivered" step:
+        // ending now would drop them, unacknowledged, though the client wrote them before it
+        // closed. They are delivered and acknowledged first, as a server's own close does.
+        this.closeRequested = true;
+        const endpoint = this.endpoint;
+        endpoint.onProgress_ = () => this.endWhenDrained();
+        this.endWhenDrained();
         return undefined;
+      }
       default:
         return new ProtocolError(`unexpected ${frame.type.toUpperCase()} frame after the handshake`);
     }
+  }
+
+  /** Ends a session its client closed once what it sent before the CLOSE is delivered: the ACK owed first. */
+  private endWhenDrained(): void {
+    if (this.ended || !this.endpoint.drained(this.reading)) return;
+    this.endpoint.flushAck();
+    this.end('client', 'closed-by-peer', undefined, CloseCode.NormalClosure, 'session closed by the client');
   }
 
   /** @internal Loads the state of a session this process did not create (a durable store, after a restart). */
@@ -531,6 +548,8 @@ export class ServerSession {
    */
   async handOff(goAway: Uint8Array): Promise<void> {
     await this.endpoint.freeze();
+    // Closed by its client meanwhile: nothing more is delivered, the session ends now.
+    if (this.closeRequested) this.endWhenDrained();
     const link = this.link;
     if (!link || this.ended || (link.version ?? 1) < 2) return;
     let watch: Subscription | undefined;
