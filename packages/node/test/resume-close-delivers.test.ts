@@ -12,6 +12,10 @@
  * for the store's "delivered" step (0 of 15 delivered), and the client closed its link at once
  * after the CLOSE, so an ACK the server wrote never settled a send (all 5 rejected).
  *
+ * With a client session store (`FileClientSessionStore`), whose sends reach the link only once
+ * stored: the CLOSE follows them (before: 0 of 15 delivered, 15 of 15 rejected with
+ * `ClosedByUserError`, the server ignoring the DATA as sent after the CLOSE).
+ *
  * Last, the bound: a server that acknowledges part of what it got after the CLOSE and never
  * closes the link; the client closes it after its linger (2 s, real time: the wait is an event,
  * bounded), with the code and reason given, and only the unacknowledged send rejects.
@@ -23,6 +27,7 @@ import { join } from 'node:path';
 import { attach } from '@lifeline/core';
 import { encodeAck, encodeWelcome, ResumeFrameType, resumable } from '@lifeline/core/internal';
 import { waitFor } from '@lifeline/core/testing';
+import { FileClientSessionStore } from '@lifeline/node/client-store';
 import { createResumeServer, type ServerSessionEvent, SqliteSessionStore } from '@lifeline/node/server';
 import { HAWebSocket, wsTransport } from '@lifeline/node/ws';
 import { describe, expect, it, test } from 'vitest';
@@ -154,6 +159,40 @@ describe.each(['memory', 'sqlite'] as const)('with the %s store', (store) => {
     },
   );
 });
+
+it.each(['same tick', 'after setImmediate', 'between two store writes'] as const)(
+  'with a client session store: conn.send() x15, conn.close() %s: 15 of 15 delivered in order, 15 of 15 resolved',
+  async (when) => {
+    // With a store, a send is written to the link once it is stored (a batched write a tick or
+    // more later): the CLOSE must follow those writes, or the server ignores them. Before: 0 of 15
+    // delivered, 15 of 15 rejected with ClosedByUserError.
+    const { url, received, ends } = await server('memory');
+    const dir = await mkdtemp(join(tmpdir(), 'lifeline-rclose-client-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const conn = attach(
+      resumable(wsTransport(url), { store: new FileClientSessionStore(join(dir, 's.json')) }),
+    );
+    cleanups.push(() => conn.close());
+    await conn.send('first');
+    const sent = ['first'];
+    const tally: Settled = { resolved: 0, rejected: [] };
+    for (let i = 0; i < SENDS + AWAITED; i++) {
+      // Half now, half while the first half's store write is under way.
+      if (when === 'between two store writes' && i === SENDS)
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      sent.push(`c${i}`);
+      count(conn.send(`c${i}`), tally);
+    }
+    if (when === 'after setImmediate') await new Promise((resolve) => setImmediate(resolve));
+    conn.close();
+    await settled(tally, SENDS + AWAITED, ends);
+    expect({ received, ends }).toEqual({
+      received: sent,
+      ends: [{ type: 'close', by: 'client', unacknowledged: [] }],
+    });
+    expect(tally).toEqual({ resolved: SENDS + AWAITED, rejected: [] });
+  },
+);
 
 test('a server that acknowledges after the CLOSE but never closes the link: the client closes it after the linger, what was acknowledged resolves, the rest rejects', async () => {
   // Answers the HELLO, reads DATA, and at the CLOSE acknowledges the first message only; it never

@@ -610,9 +610,17 @@ class ResumableSession implements ResumableTransport {
     const drop = () => active.drop_(undefined, code, reason);
     if (active.phase_ === 'open') {
       // The server acknowledges what it received before our CLOSE, then closes the link: read
-      // it until then (bounded), so the sends it took resolve rather than reject.
-      active.write_(encodeClose(0, reason));
+      // it until then (bounded, from now: a store that never answers included), so the sends it
+      // took resolve rather than reject.
       active.linger_ = this.scheduler_().schedule(drop, CLOSE_LINGER_MS);
+      // With a store a send is written to the link once stored: the CLOSE waits for the writes
+      // under way (the server ignores DATA after it), one store write at a time. A link dropped
+      // meanwhile writes nothing (the linger's bound holds either way).
+      const write = (): unknown =>
+        this.endpoint_.durable_?.persisting_
+          ? this.writer_!.settled().then(write)
+          : active.write_(encodeClose(0, reason));
+      write();
     } else drop();
   }
 

@@ -306,7 +306,7 @@ export class SessionEndpoint {
    * in the constructor when the hooks need it, else on `freeze` or `restore`. Until then it is not
    * even a field of the object (`declare`: no initializer), and reads as `undefined`.
    */
-  /** @internal */ declare protected durable_: DurableState | undefined;
+  /** @internal */ declare durable_: DurableState | undefined;
 
   /**
    * @param options read on the first use of this options object, and shared from then on by every
