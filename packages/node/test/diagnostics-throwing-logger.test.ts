@@ -6,6 +6,7 @@ import { SequenceCounter, waitFor } from '@lifeline/core/testing';
 import { createResumeServer } from '@lifeline/node/server';
 import { FaultProxy } from '@lifeline/node/testing';
 import { HAWebSocket } from '@lifeline/node/ws';
+import { filter, firstValueFrom } from 'rxjs';
 import { expect, it, onTestFinished } from 'vitest';
 
 const fast = { backoff: { initialDelayMs: 20, maxDelayMs: 200 }, minUptimeMs: 100 } as const;
@@ -69,6 +70,14 @@ it('a logger and a metrics hook that throw on every call: the resuming connectio
   });
   expect(echoes.counts(TOTAL)).toMatchObject({ lost: 0, duplicated: 0, reordered: 0, received: TOTAL });
   expect(socket.session?.stats).toMatchObject({ resumes: RESETS, sessionsLost: 0 });
+  // close() reads the link until the server acknowledged what it took and closed the link: the
+  // session's `closed` event, and its logger's throw, come after close() returns. Waited for
+  // here, while this test still catches the reported throws (after it, one would be uncaught).
+  const sessionClosed = firstValueFrom(
+    socket.session!.events$.pipe(filter((event) => event.type === 'closed')),
+  );
+  socket.close();
+  await sessionClosed;
   expect(calls).toBeGreaterThan(0);
   await waitFor(() => reported.length === calls, { timeoutMs: 5_000, what: 'every throw reported' });
   expect(reported.every((error) => (error as Error).message === 'logger bug')).toBe(true);
